@@ -1,0 +1,73 @@
+/* The plugin host: loading plugins (dlopen), checking their descriptor, and
+ * the host API they call back into. Used by ferryd (compute, store) and
+ * ferry-agent (runtime).
+ */
+#ifndef FERRY_CORE_PLUGIN_H
+#define FERRY_CORE_PLUGIN_H
+
+#include <uv.h>
+
+#include "ferry/ferry.h"
+
+/* Key/value settings handed to a plugin instance (config_get / secret_get).
+ * Values are copied. */
+typedef struct ferry_settings ferry_settings;
+ferry_settings *ferry_settings_new(void);
+void ferry_settings_set(ferry_settings *s, const char *key, const char *value);
+const char *ferry_settings_get(const ferry_settings *s, const char *key);
+void ferry_settings_free(ferry_settings *s);
+
+/* One loaded shared object whose descriptor passed every check. */
+typedef struct ferry_plugin {
+    char *path;                 /* file it came from */
+    void *dl;                   /* dlopen handle */
+    ferry_plugin_descriptor desc; /* host copy, zero-extended */
+    /* host copy of the kind's ops table, zero-extended: NULL op = unsupported */
+    union {
+        ferry_compute_ops compute;
+        ferry_runtime_ops runtime;
+        ferry_store_ops store;
+    } ops;
+} ferry_plugin;
+
+/* Load and check one file. Refusals (no symbol, wrong major ABI, struct too
+ * small, unknown kind, missing required op) return a negative code with a
+ * message naming the file and the reason in err. */
+int ferry_plugin_load(const char *path, ferry_plugin **out, char *err, size_t err_cap);
+void ferry_plugin_unload(ferry_plugin *p);
+
+/* Every plugin found in a directory. Files that are refused are logged and
+ * skipped; the others stay usable. */
+typedef struct ferry_plugin_registry {
+    ferry_plugin **plugins;
+    size_t n;
+} ferry_plugin_registry;
+
+int ferry_plugin_registry_scan(ferry_plugin_registry *reg, const char *dir);
+const ferry_plugin *ferry_plugin_registry_get(const ferry_plugin_registry *reg,
+                                              ferry_plugin_kind kind, const char *name);
+void ferry_plugin_registry_free(ferry_plugin_registry *reg);
+/* The default plugin directory: <dir of the executable>/../lib/ferry/plugins
+ * (FERRY_PLUGIN_DIR in the environment overrides it). buf >= PATH_MAX. */
+int ferry_plugin_default_dir(char *buf, size_t cap);
+
+/* One initialised instance of a plugin (e.g. one per environment). */
+typedef struct ferry_plugin_instance ferry_plugin_instance;
+
+/* `settings` and `secrets` may be NULL; they are copied. */
+int ferry_plugin_instance_new(const ferry_plugin *p, uv_loop_t *loop, const char *label,
+                              const ferry_settings *settings, const ferry_settings *secrets,
+                              ferry_plugin_instance **out, ferry_error_detail *err);
+void ferry_plugin_instance_free(ferry_plugin_instance *inst);
+void *ferry_plugin_instance_state(const ferry_plugin_instance *inst);
+const ferry_plugin *ferry_plugin_instance_plugin(const ferry_plugin_instance *inst);
+
+/* An asynchronous operation: `done` runs exactly once on the loop thread,
+ * with the plugin's status and result (copy what you need). If the op call
+ * itself returns a negative code synchronously, the caller must call
+ * ferry_op_abandon() instead and `done` never runs. */
+typedef void (*ferry_op_done_fn)(void *arg, int status, const ferry_op_result *result);
+ferry_op *ferry_op_new(ferry_plugin_instance *inst, ferry_op_done_fn done, void *arg);
+void ferry_op_abandon(ferry_op *op);
+
+#endif

@@ -1,0 +1,123 @@
+/* Step files: ferry.yaml / valohai.yaml (the valohai.yaml step schema).
+ *
+ * Parsing (libyaml), parameter validation, and command building with
+ * placeholders and shell quoting. Used by ferryd (authoritative) and by the
+ * CLI (to fail fast before uploading a snapshot).
+ */
+#ifndef FERRY_STEPFILE_H
+#define FERRY_STEPFILE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum ferry_param_type {
+    FERRY_PARAM_STRING = 0,
+    FERRY_PARAM_INTEGER,
+    FERRY_PARAM_FLOAT,
+    FERRY_PARAM_FLAG,
+} ferry_param_type;
+
+typedef enum ferry_param_multiple {
+    FERRY_MULTIPLE_NONE = 0, /* a single value; a list is an error */
+    FERRY_MULTIPLE_REPEAT,   /* pass-as repeated once per value */
+    FERRY_MULTIPLE_SEPARATE, /* one pass-as with values joined by the separator */
+} ferry_param_multiple;
+
+typedef struct ferry_param_def {
+    char *name;
+    ferry_param_type type;
+    json_t *default_value; /* NULL when none; array for multiple */
+    int optional;
+    char *pass_as;         /* NULL: "--{name}={value}" */
+    char *pass_true_as;    /* flags; NULL: "--{name}" */
+    char *pass_false_as;   /* flags; NULL: nothing */
+    int has_min, has_max;
+    double min, max;
+    json_t *choices;       /* array or NULL */
+    ferry_param_multiple multiple;
+    char *multiple_separator; /* default "," */
+    char *description;
+} ferry_param_def;
+
+typedef struct ferry_input_def {
+    char *name;
+    char **default_urls;
+    size_t n_default_urls;
+    int optional;
+    char *filename; /* NULL: the URL's basename */
+} ferry_input_def;
+
+typedef struct ferry_env_def {
+    char *name;
+    char *default_value; /* NULL when none */
+    int optional;
+} ferry_env_def;
+
+typedef struct ferry_step {
+    char *name;
+    char *image;
+    char **commands;
+    size_t n_commands;
+    ferry_param_def *params;
+    size_t n_params;
+    ferry_input_def *inputs;
+    size_t n_inputs;
+    ferry_env_def *env;
+    size_t n_env;
+    int64_t time_limit_s;    /* 0 = none */
+    int64_t no_output_timeout_s; /* 0 = none */
+    char *environment;       /* default environment name, or NULL */
+    int line;                /* 1-based line of the step in the file */
+} ferry_step;
+
+typedef struct ferry_stepfile {
+    char *path;              /* as given, for messages */
+    int valohai;             /* the file is a valohai.yaml */
+    ferry_step *steps;
+    size_t n_steps;
+    size_t n_unsupported;    /* pipelines, endpoints, tasks: parsed, not run */
+} ferry_stepfile;
+
+/* Parse a step file. On error returns a negative ferry code and writes a
+ * message naming the file, the line and what is wrong into err, e.g.
+ * "ferry.yaml:12: step 'train': parameter 'lr': unknown type 'double'". */
+int ferry_stepfile_parse_file(const char *path, ferry_stepfile **out, char *err, size_t err_cap);
+/* Same, from memory; `path` is only used in messages and to tell valohai.yaml. */
+int ferry_stepfile_parse_buffer(const char *path, const char *buf, size_t len,
+                                ferry_stepfile **out, char *err, size_t err_cap);
+void ferry_stepfile_free(ferry_stepfile *sf);
+
+const ferry_step *ferry_stepfile_find(const ferry_stepfile *sf, const char *name);
+/* "known steps: a, b, c" for messages; caller frees. */
+char *ferry_stepfile_step_names(const ferry_stepfile *sf);
+
+/* Validate user values (an object name -> string/number/bool/array, may be
+ * NULL) against the step, apply defaults, and return an object of the
+ * parameter values in declaration order, typed (integer, real, true/false,
+ * string, or array for multiple); unset optional parameters are absent. On
+ * error returns a negative code with a message that names the parameter and
+ * why ("parameter 'epochs': hello is not an integer"; "No value supplied";
+ * unknown parameter names are an error too). */
+int ferry_step_resolve_parameters(const ferry_step *step, const json_t *given, json_t **resolved,
+                                  char *err, size_t err_cap);
+
+/* Validate inputs (object name -> string or array of URLs, may be NULL),
+ * apply defaults, return object name -> array of URLs. A required input with
+ * no URL is an error naming it. Unknown input names are an error. */
+int ferry_step_resolve_inputs(const ferry_step *step, const json_t *given, json_t **resolved,
+                              char *err, size_t err_cap);
+
+/* Build the command to run: placeholders {parameters} / {params},
+ * {parameter:NAME}, {parameter-value:NAME} expanded with shell quoting,
+ * unknown {...} left alone, commands joined with " && " (a first command
+ * starting with "#!" is joined to the rest with a newline). Caller frees. */
+char *ferry_step_build_command(const ferry_step *step, const json_t *resolved);
+
+/* POSIX shell quoting: safe words unchanged, others in single quotes. Caller frees. */
+char *ferry_shell_quote(const char *s);
+
+/* Durations: "60 minutes", "1h10m", "2w", "1.5d", "90" (seconds), "" (none = 0). */
+int ferry_duration_parse(const char *text, int64_t *seconds);
+
+#endif

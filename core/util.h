@@ -1,0 +1,49 @@
+/* Small helpers shared by ferryd, ferry-agent and the CLI. */
+#ifndef FERRY_UTIL_H
+#define FERRY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall-clock time in seconds since the epoch, with microseconds. */
+double ferry_now(void);
+/* Monotonic milliseconds. */
+uint64_t ferry_mono_ms(void);
+/* RFC 3339 UTC with milliseconds: "2026-11-26T06:01:58.123Z"; buf >= 32. */
+char *ferry_time_format(double t, char *buf, size_t cap);
+/* A random version-4 UUID, lower case; buf >= 37. */
+void ferry_uuid(char *buf);
+/* `n` random bytes as 2n hex characters; buf >= 2n+1. */
+int ferry_random_hex(char *buf, size_t n);
+/* SHA-256 of a buffer / a file, as 64 hex characters; hex >= 65. */
+void ferry_sha256_hex(const void *data, size_t len, char *hex);
+int ferry_sha256_file(const char *path, char *hex, int64_t *size);
+/* HMAC-SHA256 as hex; hex >= 65. */
+void ferry_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                           char *hex);
+/* Constant-time comparison of two NUL-terminated strings. */
+int ferry_secure_streq(const char *a, const char *b);
+
+/* mkdir -p; 0 or -errno. */
+int ferry_mkdirs(const char *path, int mode);
+/* rm -rf; 0 or -errno. */
+int ferry_rmtree(const char *path);
+/* Read a whole file into a NUL-terminated malloc'd buffer; NULL and errno on failure. */
+char *ferry_read_file(const char *path, size_t *len);
+/* Write a whole file atomically (temporary + rename); 0 or -errno. */
+int ferry_write_file(const char *path, const void *data, size_t len);
+/* The directory that holds the running executable; buf >= PATH_MAX. */
+int ferry_exe_dir(char *buf, size_t cap);
+/* strdup that aborts on out-of-memory (all of ferry treats OOM as fatal). */
+char *ferry_strdup(const char *s);
+void *ferry_xmalloc(size_t n);
+void *ferry_xcalloc(size_t n, size_t size);
+void *ferry_xrealloc(void *p, size_t n);
+/* asprintf that aborts on out-of-memory. */
+char *ferry_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A relative name that stays inside its folder: no leading '/', no '..'
+ * component, no empty component, no NUL, no backslash. */
+int ferry_safe_relpath(const char *name);
+
+#endif
