@@ -1,0 +1,311 @@
+/* The agent protocol (docs/api.md): registration, long polls that carry
+ * work and stop orders, log events, status reports and output uploads. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "exec.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "logstore.h"
+#include "scheduler.h"
+#include "server.h"
+#include "stepfile.h"
+#include "store.h"
+#include "util.h"
+
+#define AGENTAPI__POLL_TIMEOUT_S 25
+#define AGENTAPI__URL_EXPIRY_S (6 * 3600)
+
+const ferry_step *ferry_api_find_step(ferryd *d, const char *sha, const char *step);
+
+static ferry_worker *agentapi__worker(ferry_http_req *r)
+{
+    char buf[128];
+    const char *token = ferry_http_bearer(r, buf, sizeof(buf));
+    ferry_worker *w = token ? ferry_workers_by_token(r->d, token) : NULL;
+    if (w == NULL) {
+        ferry_http_error(r->req, 401, NULL, "unknown or missing agent token");
+        return NULL;
+    }
+    w->last_seen = ferry_now();
+    return w;
+}
+
+static void agentapi__register(ferry_http_req *r)
+{
+    json_t *body = ferry_http_body_object(r);
+    if (body == NULL)
+        return;
+    const char *worker_id = json_string_value(json_object_get(body, "worker_id"));
+    const char *bootstrap = json_string_value(json_object_get(body, "bootstrap_token"));
+    int slots = (int)json_integer_value(json_object_get(body, "slots"));
+    char *token = NULL;
+    if (ferry_workers_register(r->d, worker_id, bootstrap, slots, &token) < 0) {
+        ferry_http_error(r->req, 401, "bootstrap_token",
+                         "registration refused: unknown worker or invalid/spent bootstrap token");
+    } else {
+        ferry_http_json(r->req, 200,
+                        json_pack("{s:s, s:s, s:i}", "agent_id", worker_id, "token", token,
+                                  "poll_timeout", AGENTAPI__POLL_TIMEOUT_S));
+        ferry_info("worker %s registered", worker_id);
+    }
+    free(token);
+    json_decref(body);
+}
+
+static char *agentapi__basename(const char *url)
+{
+    const char *end = url + strcspn(url, "?#");
+    const char *slash = end;
+    while (slash > url && slash[-1] != '/')
+        slash--;
+    if (slash == end)
+        return ferry_strdup("input");
+    return strndup(slash, (size_t)(end - slash));
+}
+
+static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
+{
+    const ferry_step *step = ferry_api_find_step(d, e->snapshot, e->step);
+    json_t *out = json_array();
+    const char *name;
+    json_t *urls;
+    json_object_foreach(e->inputs, name, urls)
+    {
+        const char *filename = NULL;
+        for (size_t i = 0; step && i < step->n_inputs; i++)
+            if (strcmp(step->inputs[i].name, name) == 0)
+                filename = step->inputs[i].filename;
+        json_t *files = json_array();
+        size_t k;
+        json_t *u;
+        json_array_foreach(urls, k, u)
+        {
+            const char *url = json_string_value(u);
+            char *base = filename && json_array_size(urls) == 1 ? ferry_strdup(filename)
+                                                                 : agentapi__basename(url);
+            json_array_append_new(files, json_pack("{s:s, s:s}", "url", url, "filename", base));
+            free(base);
+        }
+        json_array_append_new(out, json_pack("{s:s, s:o}", "name", name, "files", files));
+    }
+    return out;
+}
+
+static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "snapshots/%s.tar.gz", e->snapshot);
+    char *url = ferry_store_worker_url(d, "GET", key, AGENTAPI__URL_EXPIRY_S, NULL);
+    json_t *spec = json_pack(
+        "{s:s, s:I, s:s, s:s, s:s?, s:s, s:O, s:b, s:I, s:O, s:{s:s, s:s}, s:o, s:o}", "id",
+        e->id, "counter", (json_int_t)e->counter, "project", e->project, "step", e->step,
+        "image", e->image, "command", e->command, "env", e->env, "valohai", e->valohai,
+        "time_limit", (json_int_t)e->time_limit, "parameters", e->parameters, "snapshot", "url",
+        url, "sha256", e->snapshot, "inputs", agentapi__inputs(d, e), "execution",
+        ferry_exec_to_json(d, e));
+    free(url);
+    return spec;
+}
+
+/* Answer the poll with whatever the worker should know; release it. */
+static void agentapi__answer(ferryd *d, ferry_worker *w, h2o_req_t *req)
+{
+    ferry_exec **work;
+    size_t n;
+    json_t *stop;
+    ferry_scheduler_take_news(d, w, &work, &n, &stop);
+    json_t *specs = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(specs, agentapi__spec(d, work[i]));
+        ferry_exec_save_progress(d, work[i]); /* records the worker */
+    }
+    free(work);
+    ferry_http_json(req, 200, json_pack("{s:o, s:o}", "work", specs, "stop", stop));
+}
+
+static void agentapi__poll_timeout(ferry_held *h, void *arg)
+{
+    ferry_worker *w = arg;
+    h2o_req_t *req = ferry_held_req(h);
+    w->poll = NULL;
+    if (req)
+        ferry_http_json(req, 200, json_pack("{s:[], s:[]}", "work", "stop"));
+    ferry_held_release(h);
+}
+
+static void agentapi__poll_gone(ferry_held *h, void *arg)
+{
+    ferry_worker *w = arg;
+    if (w->poll == h)
+        w->poll = NULL;
+    ferry_held_release(h);
+}
+
+void ferry_agentapi_wake(ferryd *d, ferry_worker *w)
+{
+    ferry_held *h = w->poll;
+    if (h == NULL || (!w->closing && !ferry_scheduler_has_news(w)))
+        return;
+    w->poll = NULL;
+    h2o_req_t *req = ferry_held_req(h);
+    if (req && w->closing)
+        ferry_http_error(req, 401, NULL, "this worker was retired");
+    else if (req)
+        agentapi__answer(d, w, req);
+    ferry_held_release(h);
+}
+
+static void agentapi__poll(ferry_http_req *r, ferry_worker *w)
+{
+    if (w->poll) { /* a newer poll replaces one the agent gave up on */
+        ferry_held *old = w->poll;
+        w->poll = NULL;
+        if (ferry_held_req(old))
+            ferry_http_json(ferry_held_req(old), 200, json_pack("{s:[], s:[]}", "work", "stop"));
+        ferry_held_release(old);
+    }
+    if (ferry_scheduler_has_news(w)) {
+        agentapi__answer(r->d, w, r->req);
+        return;
+    }
+    w->poll = ferry_http_hold(r->d, r->req, AGENTAPI__POLL_TIMEOUT_S * 1000,
+                              agentapi__poll_timeout, agentapi__poll_gone, w);
+}
+
+/* The worker's own execution, or a reply was sent. An execution that ended
+ * meanwhile (a stop while queued) answers 410, so the agent drops it. */
+static ferry_exec *agentapi__exec(ferry_http_req *r, ferry_worker *w)
+{
+    ferry_exec *e = ferry_map_get(&r->d->active, r->segs[3]);
+    if (e && e->worker == w)
+        return e;
+    ferry_http_error(r->req, 410, NULL, "execution %s is not running on this worker",
+                     r->segs[3]);
+    return NULL;
+}
+
+static int agentapi__stream_ok(const char *s)
+{
+    return s && (strcmp(s, "stdout") == 0 || strcmp(s, "stderr") == 0 ||
+                 strcmp(s, "status") == 0);
+}
+
+static void agentapi__events(ferry_http_req *r, ferry_exec *e)
+{
+    json_t *body = ferry_http_body_object(r);
+    if (body == NULL)
+        return;
+    json_t *events = json_object_get(body, "events");
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev)
+    {
+        json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
+        const char *stream = json_string_value(json_object_get(ev, "stream"));
+        json_t *text = json_object_get(ev, "text");
+        if (seq <= e->agent_seq)
+            continue; /* a resent event we already hold */
+        if (seq != e->agent_seq + 1 || !agentapi__stream_ok(stream) || !json_is_string(text))
+            break; /* a gap or a bad event: ack what we have, the agent resends */
+        double t = json_number_value(json_object_get(ev, "time"));
+        if (ferry_logstore_append(r->d, e, stream, t > 0 ? t : ferry_now(),
+                                  json_string_value(text), json_string_length(text)) < 0)
+            break;
+        e->agent_seq = seq;
+    }
+    ferry_exec_save_progress(r->d, e);
+    json_decref(body);
+    ferry_http_json(r->req, 200, json_pack("{s:I}", "acked", (json_int_t)e->agent_seq));
+}
+
+static void agentapi__status(ferry_http_req *r, ferry_exec *e)
+{
+    json_t *body = ferry_http_body_object(r);
+    if (body == NULL)
+        return;
+    const char *status = json_string_value(json_object_get(body, "status"));
+    if (status && strcmp(status, "started") == 0) {
+        if (e->status == FERRY_STATUS_QUEUED)
+            ferry_lifecycle_transition(r->d, e, FERRY_STATUS_STARTED, NULL, FERRY_NO_EXIT_CODE);
+        ferry_http_json(r->req, 200, json_object());
+    } else if (status && strcmp(status, "finished") == 0) {
+        json_t *code = json_object_get(body, "exit_code");
+        const char *reason = json_string_value(json_object_get(body, "reason"));
+        ferry_lifecycle_finished(r->d, e, json_is_integer(code) ? (int)json_integer_value(code) : -1,
+                                 reason);
+        ferry_db_commit(r->d); /* terminal: durable before the agent moves on */
+        ferry_http_json(r->req, 200, json_object());
+    } else {
+        ferry_http_error(r->req, 400, "status", "status must be \"started\" or \"finished\"");
+    }
+    json_decref(body);
+}
+
+static void agentapi__outputs(ferry_http_req *r, ferry_exec *e)
+{
+    json_t *body = ferry_http_body_object(r);
+    if (body == NULL)
+        return;
+    json_t *uploads = json_array();
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(body, "outputs"), i, o)
+    {
+        const char *name = json_string_value(json_object_get(o, "name"));
+        const char *sha = json_string_value(json_object_get(o, "sha256"));
+        if (!ferry_safe_relpath(name) || sha == NULL || strlen(sha) != 64) {
+            ferry_http_error(r->req, 400, "outputs", "output %zu: unsafe name or no sha256", i);
+            json_decref(uploads);
+            json_decref(body);
+            return;
+        }
+        char *key = ferry_asprintf("executions/%s/outputs/%s", e->id, name);
+        char *url = ferry_store_worker_url(r->d, "PUT", key, AGENTAPI__URL_EXPIRY_S, sha);
+        json_array_append_new(uploads, json_pack("{s:s, s:s}", "name", name, "url", url));
+        free(url);
+        free(key);
+    }
+    json_decref(body);
+    ferry_http_json(r->req, 200, json_pack("{s:o}", "uploads", uploads));
+}
+
+int ferry_agentapi_route(ferry_http_req *r)
+{
+    if (r->nsegs < 3 || strcmp(r->segs[0], "v1") != 0 || strcmp(r->segs[1], "agent") != 0)
+        return 1;
+    if (!ferry_http_method_is(r, "POST")) {
+        ferry_http_error(r->req, 405, NULL, "agent calls are POSTs");
+        return 0;
+    }
+    if (r->nsegs == 3 && strcmp(r->segs[2], "register") == 0) {
+        agentapi__register(r);
+        return 0;
+    }
+    ferry_worker *w = agentapi__worker(r);
+    if (w == NULL)
+        return 0;
+    if (r->nsegs == 3 && strcmp(r->segs[2], "poll") == 0) {
+        agentapi__poll(r, w);
+        return 0;
+    }
+    if (r->nsegs != 5 || strcmp(r->segs[2], "executions") != 0) {
+        ferry_http_error(r->req, 404, NULL, "no such agent endpoint");
+        return 0;
+    }
+    ferry_exec *e = agentapi__exec(r, w);
+    if (e == NULL)
+        return 0;
+    const char *what = r->segs[4];
+    if (strcmp(what, "events") == 0)
+        agentapi__events(r, e);
+    else if (strcmp(what, "status") == 0)
+        agentapi__status(r, e);
+    else if (strcmp(what, "outputs") == 0)
+        agentapi__outputs(r, e);
+    else
+        ferry_http_error(r->req, 404, NULL, "no such agent endpoint");
+    return 0;
+}

@@ -1,0 +1,653 @@
+/* The user API (docs/api.md): snapshots, executions, logs, outputs. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include "archive.h"
+#include "db.h"
+#include "blobs.h"
+#include "exec.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "logstore.h"
+#include "scheduler.h"
+#include "server.h"
+#include "stepfile.h"
+#include "store.h"
+#include "util.h"
+
+#define API__STEPCACHE_MAX 64
+#define API__LIST_LIMIT 1000
+
+/* Parsed step files by snapshot: a snapshot never changes, so neither does
+ * its step file; many executions of one snapshot parse it once. */
+struct ferry_stepcache {
+    ferry_map by_sha;
+};
+
+static void api__stepcache_clear(ferry_stepcache *c)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (ferry_map_next(&c->by_sha, &it, &k, &v))
+        ferry_stepfile_free(v);
+    ferry_map_free(&c->by_sha);
+}
+
+void ferry_api_close(ferryd *d)
+{
+    if (d->steps) {
+        api__stepcache_clear(d->steps);
+        free(d->steps);
+        d->steps = NULL;
+    }
+}
+
+static int api__is_sha256(const char *s)
+{
+    if (strlen(s) != 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}
+
+static void api__snapshot_key(const char *sha, char *key, size_t cap)
+{
+    snprintf(key, cap, "snapshots/%s.tar.gz", sha);
+}
+
+/* Where the snapshot can be read on this host: the store's own file, or
+ * the copy kept at upload for stores that are not local directories. */
+static int api__snapshot_path(ferryd *d, const char *sha, char *path, size_t cap)
+{
+    char key[128];
+    api__snapshot_key(sha, key, sizeof(key));
+    int rc = ferry_store_local_path(d, key, path, cap);
+    if (rc != FERRY_ENOTSUP)
+        return rc;
+    snprintf(path, cap, "%s/cache/%s.tar.gz", d->data_dir, sha);
+    return access(path, R_OK) == 0 ? 0 : FERRY_ENOENT;
+}
+
+static int api__load_stepfile(ferryd *d, const char *sha, ferry_stepfile **out, char *err,
+                              size_t cap)
+{
+    if (d->steps == NULL) {
+        d->steps = ferry_xcalloc(1, sizeof(*d->steps));
+        ferry_map_init(&d->steps->by_sha);
+    }
+    if ((*out = ferry_map_get(&d->steps->by_sha, sha)) != NULL)
+        return 0;
+    char path[PATH_MAX];
+    if (api__snapshot_path(d, sha, path, sizeof(path)) < 0) {
+        snprintf(err, cap, "snapshot %s was not uploaded (POST /v1/snapshots first)", sha);
+        return FERRY_ENOENT;
+    }
+    static const char *names[] = {"ferry.yaml", "valohai.yaml"};
+    int rc = FERRY_ENOENT;
+    for (size_t i = 0; i < 2 && rc == FERRY_ENOENT; i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        rc = ferry_archive_read_member(path, names[i], &buf, &len, err, cap);
+        if (rc == 0)
+            rc = ferry_stepfile_parse_buffer(names[i], buf, len, out, err, cap);
+        free(buf);
+    }
+    if (rc == FERRY_ENOENT)
+        snprintf(err, cap, "the snapshot has no ferry.yaml or valohai.yaml at its top level");
+    if (rc < 0)
+        return rc;
+    if (d->steps->by_sha.len >= API__STEPCACHE_MAX)
+        api__stepcache_clear(d->steps);
+    ferry_map_put(&d->steps->by_sha, sha, *out);
+    return 0;
+}
+
+/* --- snapshots --- */
+
+typedef struct api__snapshot {
+    char sha[65];
+    int64_t size;
+} api__snapshot;
+
+static void api__snapshot_stored(ferryd *d, h2o_req_t *req, int status, void *arg)
+{
+    (void)d;
+    api__snapshot *s = arg;
+    if (req) {
+        if (status == 0)
+            ferry_http_json(req, 201, json_pack("{s:s, s:I}", "snapshot", s->sha, "size",
+                                                (json_int_t)s->size));
+        else
+            ferry_http_error(req, 503, NULL, "the store did not take the snapshot: %s",
+                             ferry_strerror(status));
+    }
+    free(s);
+}
+
+static void api__snapshot_upload(ferry_http_req *r)
+{
+    h2o_iovec_t body = r->req->entity;
+    if (body.len == 0) {
+        ferry_http_error(r->req, 400, NULL, "the snapshot body is empty");
+        return;
+    }
+    api__snapshot *s = ferry_xcalloc(1, sizeof(*s));
+    ferry_sha256_hex(body.base, body.len, s->sha);
+    s->size = (int64_t)body.len;
+    char key[128], path[PATH_MAX];
+    api__snapshot_key(s->sha, key, sizeof(key));
+    if (ferry_store_local_path(r->d, key, path, sizeof(path)) == FERRY_ENOTSUP) {
+        snprintf(path, sizeof(path), "%s/cache/%s.tar.gz", r->d->data_dir, s->sha);
+        ferry_write_file(path, body.base, body.len);
+    }
+    if (ferry_blobs_store_body(r->d, r->req, key, api__snapshot_stored, s) < 0) {
+        free(s);
+        ferry_http_error(r->req, 503, NULL, "cannot store the snapshot");
+    }
+}
+
+static void api__snapshot_head(ferry_http_req *r, const char *sha)
+{
+    char path[PATH_MAX];
+    int ok = api__is_sha256(sha) && api__snapshot_path(r->d, sha, path, sizeof(path)) == 0;
+    r->req->res.status = ok ? 200 : 404;
+    r->req->res.reason = ok ? "OK" : "Not Found";
+    h2o_send_inline(r->req, "", 0);
+}
+
+/* --- creating executions --- */
+
+static int api__valid_project(const char *p)
+{
+    size_t n = strlen(p);
+    if (n == 0 || n > 100)
+        return 0;
+    for (; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("._-", *p)))
+            return 0;
+    return 1;
+}
+
+static const char *api__env_names(ferryd *d, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < d->n_envs; i++) {
+        size_t n = strlen(buf);
+        snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", d->envs[i]->cfg->name);
+    }
+    return buf;
+}
+
+static json_t *api__step_env(const ferry_step *step)
+{
+    json_t *env = json_object();
+    for (size_t i = 0; i < step->n_env; i++)
+        if (step->env[i].default_value)
+            json_object_set_new(env, step->env[i].name, json_string(step->env[i].default_value));
+    return env;
+}
+
+/* Checks the request's shape; 0, or a reply was sent. */
+static int api__create_fields(ferry_http_req *r, json_t *body, const char **project,
+                              const char **step, const char **sha)
+{
+    *project = json_string_value(json_object_get(body, "project"));
+    *step = json_string_value(json_object_get(body, "step"));
+    *sha = json_string_value(json_object_get(body, "snapshot"));
+    const json_t *params = json_object_get(body, "parameters");
+    const json_t *inputs = json_object_get(body, "inputs");
+    const json_t *tags = json_object_get(body, "tags");
+    if (*project == NULL || !api__valid_project(*project)) {
+        ferry_http_error(r->req, 400, "project",
+                         "'project' must be 1-100 characters of letters, digits, '.', '_', '-'");
+        return -1;
+    }
+    if (*step == NULL || **step == '\0') {
+        ferry_http_error(r->req, 400, "step", "'step' is required");
+        return -1;
+    }
+    if (*sha == NULL || !api__is_sha256(*sha)) {
+        ferry_http_error(r->req, 400, "snapshot", "'snapshot' must be a sha256 (64 hex digits)");
+        return -1;
+    }
+    if ((params && !json_is_object(params)) || (inputs && !json_is_object(inputs))) {
+        ferry_http_error(r->req, 400, params && !json_is_object(params) ? "parameters" : "inputs",
+                         "'parameters' and 'inputs' must be JSON objects");
+        return -1;
+    }
+    if (tags && !json_is_array(tags)) {
+        ferry_http_error(r->req, 400, "tags", "'tags' must be a list of strings");
+        return -1;
+    }
+    return 0;
+}
+
+static void api__create(ferry_http_req *r)
+{
+    json_t *body = ferry_http_body_object(r);
+    if (body == NULL)
+        return;
+    const char *project, *step_name, *sha;
+    char err[1024], names[512];
+    ferry_stepfile *sf = NULL;
+    json_t *params = NULL, *inputs = NULL;
+    if (api__create_fields(r, body, &project, &step_name, &sha) < 0)
+        goto done;
+    int rc = api__load_stepfile(r->d, sha, &sf, err, sizeof(err));
+    if (rc < 0) {
+        ferry_http_error(r->req, rc == FERRY_ENOENT ? 404 : 400, "snapshot", "%s", err);
+        goto done;
+    }
+    const ferry_step *step = ferry_stepfile_find(sf, step_name);
+    if (step == NULL) {
+        char *known = ferry_stepfile_step_names(sf);
+        ferry_http_error(r->req, 400, "step", "unknown step '%s' in %s; %s", step_name, sf->path,
+                         known);
+        free(known);
+        goto done;
+    }
+    if (ferry_step_resolve_parameters(step, json_object_get(body, "parameters"), &params, err,
+                                      sizeof(err)) < 0) {
+        ferry_http_error(r->req, 400, "parameters", "%s", err);
+        goto done;
+    }
+    if (ferry_step_resolve_inputs(step, json_object_get(body, "inputs"), &inputs, err,
+                                  sizeof(err)) < 0) {
+        ferry_http_error(r->req, 400, "inputs", "%s", err);
+        goto done;
+    }
+    const char *env_name = json_string_value(json_object_get(body, "environment"));
+    if (env_name == NULL)
+        env_name = step->environment ? step->environment : r->d->cfg.default_environment;
+    if (ferry_scheduler_env(r->d, env_name) == NULL) {
+        ferry_http_error(r->req, 400, "environment", "unknown environment '%s'; known: %s",
+                         env_name, api__env_names(r->d, names, sizeof(names)));
+        goto done;
+    }
+    ferry_exec *e = ferry_exec_new();
+    ferry_uuid(e->id);
+    e->project = ferry_strdup(project);
+    e->counter = ferry_exec_next_counter(r->d, project);
+    e->step = ferry_strdup(step->name);
+    e->environment = ferry_strdup(env_name);
+    e->image = ferry_strdup(step->image);
+    e->snapshot = ferry_strdup(sha);
+    e->command = ferry_step_build_command(step, params);
+    e->parameters = params;
+    e->inputs = inputs;
+    params = inputs = NULL;
+    e->env = api__step_env(step);
+    json_t *tags = json_object_get(body, "tags");
+    e->tags = tags ? json_incref(tags) : json_array();
+    e->time_limit = step->time_limit_s;
+    e->valohai = sf->valohai;
+    char id[37];
+    memcpy(id, e->id, sizeof(id));
+    if (ferry_lifecycle_create(r->d, e) < 0) {
+        ferry_http_error(r->req, 500, NULL, "the execution could not be stored");
+        goto done;
+    }
+    ferry_db_commit(r->d); /* the client may act on the reply at once */
+    ferry_exec *live = ferry_map_get(&r->d->active, id);
+    if (live) {
+        ferry_http_json(r->req, 201, ferry_exec_to_json(r->d, live));
+    } else {
+        int owned;
+        ferry_exec *found;
+        if (ferry_exec_find(r->d, id, NULL, &found, &owned) == 0) {
+            ferry_http_json(r->req, 201, ferry_exec_to_json(r->d, found));
+            ferry_exec_release(found, owned);
+        } else {
+            ferry_http_error(r->req, 500, NULL, "the execution vanished");
+        }
+    }
+done:
+    json_decref(params);
+    json_decref(inputs);
+    json_decref(body);
+}
+
+/* --- one execution --- */
+
+/* Resolve the <ID> of the path; 0, or a reply was sent. */
+static int api__find(ferry_http_req *r, const char *ref, ferry_exec **e, int *owned)
+{
+    char project[128];
+    int has_project = ferry_http_query(r, "project", project, sizeof(project));
+    int rc = ferry_exec_find(r->d, ref, has_project ? project : NULL, e, owned);
+    if (rc == FERRY_EEXIST)
+        ferry_http_error(r->req, 409, NULL,
+                         "execution #%s exists in several projects; give the project or the id",
+                         ref);
+    else if (rc < 0)
+        ferry_http_error(r->req, 404, NULL, "no execution '%s'", ref);
+    return rc;
+}
+
+static void api__list(ferry_http_req *r)
+{
+    char status[32], project[128];
+    int has_status = ferry_http_query(r, "status", status, sizeof(status));
+    int has_project = ferry_http_query(r, "project", project, sizeof(project));
+    ferry_status s;
+    if (has_status && ferry_status_parse(status, &s) < 0) {
+        ferry_http_error(r->req, 400, "status",
+                         "unknown status '%s' (created, queued, started, stopping, stopped, "
+                         "error, complete)",
+                         status);
+        return;
+    }
+    json_t *list = ferry_exec_list_json(r->d, has_status ? status : NULL,
+                                        has_project ? project : NULL, API__LIST_LIMIT);
+    ferry_http_json(r->req, 200, json_pack("{s:o}", "executions", list));
+}
+
+static void api__stop(ferry_http_req *r, ferry_exec *e)
+{
+    if (!e->active) {
+        ferry_http_error(r->req, 409, NULL, "execution #%lld already ended: %s",
+                         (long long)e->counter, ferry_status_name(e->status));
+        return;
+    }
+    ferry_lifecycle_request_stop(r->d, e);
+    ferry_http_json(r->req, 200, ferry_exec_to_json(r->d, e));
+}
+
+/* GET .../wait: answered at the terminal status or at the timeout. */
+typedef struct api__waiter {
+    ferry_exec_watcher w;
+    ferryd *d;
+    ferry_held *held;
+    ferry_exec *e; /* NULL once it ended */
+    char id[37];
+} api__waiter;
+
+static void api__waiter_reply(api__waiter *wt, ferryd *d)
+{
+    h2o_req_t *req = ferry_held_req(wt->held);
+    if (req) {
+        int owned = 0;
+        ferry_exec *e = wt->e;
+        if (e == NULL && ferry_exec_find(d, wt->id, NULL, &e, &owned) < 0)
+            e = NULL;
+        if (e)
+            ferry_http_json(req, 200, ferry_exec_to_json(d, e));
+        else
+            ferry_http_error(req, 404, NULL, "no execution '%s'", wt->id);
+        ferry_exec_release(e, owned);
+    }
+    if (wt->e)
+        ferry_exec_unwatch(wt->e, &wt->w);
+    ferry_held_release(wt->held);
+    free(wt);
+}
+
+static void api__waiter_end(ferry_exec_watcher *w, ferry_exec *e)
+{
+    api__waiter *wt = (api__waiter *)w;
+    (void)e;
+    /* Called with e still readable: reply with its final state now. */
+    h2o_req_t *req = ferry_held_req(wt->held);
+    if (req)
+        ferry_http_json(req, 200, ferry_exec_to_json(wt->d, e));
+    wt->e = NULL;
+    ferry_held_release(wt->held);
+    free(wt);
+}
+
+static void api__waiter_timeout(ferry_held *h, void *arg)
+{
+    (void)h;
+    api__waiter *wt = arg;
+    api__waiter_reply(wt, wt->d);
+}
+
+static void api__waiter_gone(ferry_held *h, void *arg)
+{
+    (void)h;
+    api__waiter *wt = arg;
+    if (wt->e)
+        ferry_exec_unwatch(wt->e, &wt->w);
+    wt->e = NULL;
+    ferry_held_release(wt->held);
+    free(wt);
+}
+
+static void api__wait(ferry_http_req *r, ferry_exec *e)
+{
+    char t[32];
+    double timeout = ferry_http_query(r, "timeout", t, sizeof(t)) ? strtod(t, NULL) : 30;
+    if (timeout < 0)
+        timeout = 0;
+    if (timeout > 600)
+        timeout = 600;
+    if (!e->active || timeout == 0) {
+        ferry_http_json(r->req, 200, ferry_exec_to_json(r->d, e));
+        return;
+    }
+    api__waiter *wt = ferry_xcalloc(1, sizeof(*wt));
+    wt->e = e;
+    wt->d = r->d;
+    memcpy(wt->id, e->id, sizeof(wt->id));
+    wt->w.on_end = api__waiter_end;
+    ferry_exec_watch(e, &wt->w);
+    wt->held = ferry_http_hold(r->d, r->req, (uint64_t)(timeout * 1000), api__waiter_timeout,
+                               api__waiter_gone, wt);
+}
+
+/* GET .../logs?follow=1: a streamed response fed by the execution's
+ * watchers. h2o allows one send in flight; lines arriving meanwhile wait in
+ * `pending` and go out when h2o asks to proceed. */
+typedef struct api__follow {
+    h2o_generator_t gen;
+    ferry_exec_watcher w;
+    h2o_req_t *req;
+    ferry_exec *e; /* NULL once it ended */
+    char *inflight;
+    char *pending;
+    size_t pending_len, pending_cap;
+    int sending, ended, finished, gone;
+} api__follow;
+
+static void api__follow_flush(api__follow *f)
+{
+    if (f->sending || f->finished || f->gone)
+        return;
+    if (f->pending_len == 0 && !f->ended)
+        return;
+    free(f->inflight);
+    f->inflight = f->pending;
+    h2o_iovec_t buf = h2o_iovec_init(f->inflight, f->pending_len);
+    f->pending = NULL;
+    f->pending_len = f->pending_cap = 0;
+    f->sending = 1;
+    if (f->ended)
+        f->finished = 1;
+    h2o_send(f->req, &buf, buf.len ? 1 : 0,
+             f->ended ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void api__follow_append(api__follow *f, const char *data, size_t len)
+{
+    if (f->pending_len + len > f->pending_cap) {
+        f->pending_cap = (f->pending_len + len) * 2 + 4096;
+        f->pending = ferry_xrealloc(f->pending, f->pending_cap);
+    }
+    memcpy(f->pending + f->pending_len, data, len);
+    f->pending_len += len;
+}
+
+static void api__follow_event(ferry_exec_watcher *w, ferry_exec *e, const char *line, size_t len)
+{
+    (void)e;
+    api__follow *f = (api__follow *)((char *)w - offsetof(api__follow, w));
+    api__follow_append(f, line, len);
+    api__follow_flush(f);
+}
+
+static void api__follow_end(ferry_exec_watcher *w, ferry_exec *e)
+{
+    (void)e;
+    api__follow *f = (api__follow *)((char *)w - offsetof(api__follow, w));
+    f->e = NULL;
+    f->ended = 1;
+    api__follow_flush(f);
+}
+
+static void api__follow_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    (void)req;
+    api__follow *f = (api__follow *)gen;
+    f->sending = 0;
+    api__follow_flush(f);
+}
+
+static void api__follow_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+    (void)req;
+    api__follow *f = (api__follow *)gen;
+    f->gone = 1;
+    if (f->e)
+        ferry_exec_unwatch(f->e, &f->w);
+    f->e = NULL;
+}
+
+static void api__follow_dispose(void *p)
+{
+    api__follow *f = p;
+    if (f->e)
+        ferry_exec_unwatch(f->e, &f->w);
+    free(f->inflight);
+    free(f->pending);
+}
+
+static void api__logs(ferry_http_req *r, ferry_exec *e)
+{
+    char v[32];
+    int64_t after = ferry_http_query(r, "after", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
+    int64_t tail = ferry_http_query(r, "tail", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
+    int follow = ferry_http_query(r, "follow", v, sizeof(v)) && strcmp(v, "0") != 0;
+    char *backlog = NULL;
+    size_t len = 0;
+    int64_t last = 0;
+    if (ferry_logstore_read(r->d, e->id, after, tail, &backlog, &len, &last) < 0) {
+        free(backlog);
+        ferry_http_error(r->req, 500, NULL, "the log could not be read");
+        return;
+    }
+    r->req->res.status = 200;
+    r->req->res.reason = "OK";
+    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/x-ndjson"));
+    api__follow *f = h2o_mem_alloc_shared(&r->req->pool, sizeof(*f), api__follow_dispose);
+    memset(f, 0, sizeof(*f));
+    f->gen.proceed = api__follow_proceed;
+    f->gen.stop = api__follow_stop;
+    f->req = r->req;
+    f->pending = backlog;
+    f->pending_len = f->pending_cap = len;
+    if (follow && e->active) {
+        f->e = e;
+        f->w.on_event = api__follow_event;
+        f->w.on_end = api__follow_end;
+        ferry_exec_watch(e, &f->w);
+    } else {
+        f->ended = 1;
+    }
+    h2o_start_response(r->req, &f->gen);
+    api__follow_flush(f);
+}
+
+static void api__outputs(ferry_http_req *r, ferry_exec *e)
+{
+    ferry_http_json(r->req, 200,
+                    json_pack("{s:o}", "outputs", ferry_exec_outputs_json(r->d, e->id)));
+}
+
+static void api__output_download(ferry_http_req *r, ferry_exec *e, const char *name)
+{
+    char key[PATH_MAX], path[PATH_MAX];
+    if (!ferry_safe_relpath(name)) {
+        ferry_http_error(r->req, 400, NULL, "invalid output name");
+        return;
+    }
+    snprintf(key, sizeof(key), "executions/%s/outputs/%s", e->id, name);
+    int rc = ferry_store_local_path(r->d, key, path, sizeof(path));
+    if (rc == 0 && h2o_file_send(r->req, 200, "OK", path,
+                                 h2o_iovec_init(H2O_STRLIT("application/octet-stream")), 0) == 0)
+        return;
+    if (rc == FERRY_ENOTSUP)
+        ferry_http_error(r->req, 501, NULL, "this store cannot serve outputs through ferryd");
+    else
+        ferry_http_error(r->req, 404, NULL, "execution #%lld has no output '%s'",
+                         (long long)e->counter, name);
+}
+
+static void api__execution(ferry_http_req *r)
+{
+    ferry_exec *e;
+    int owned;
+    if (api__find(r, r->segs[2], &e, &owned) < 0)
+        return;
+    const char *what = r->nsegs > 3 ? r->segs[3] : NULL;
+    int get = ferry_http_method_is(r, "GET"), post = ferry_http_method_is(r, "POST");
+    if (what == NULL && get)
+        ferry_http_json(r->req, 200, ferry_exec_to_json(r->d, e));
+    else if (what && strcmp(what, "stop") == 0 && post && r->nsegs == 4)
+        api__stop(r, e);
+    else if (what && strcmp(what, "wait") == 0 && get && r->nsegs == 4)
+        api__wait(r, e);
+    else if (what && strcmp(what, "logs") == 0 && get && r->nsegs == 4)
+        api__logs(r, e);
+    else if (what && strcmp(what, "outputs") == 0 && get && r->nsegs == 4)
+        api__outputs(r, e);
+    else if (what && strcmp(what, "outputs") == 0 && get)
+        api__output_download(r, e, ferry_http_join_segs(r, 4));
+    else
+        ferry_http_error(r->req, 404, NULL, "no such endpoint");
+    ferry_exec_release(e, owned);
+}
+
+int ferry_api_route(ferry_http_req *r)
+{
+    if (r->nsegs < 2 || strcmp(r->segs[0], "v1") != 0)
+        return 1;
+    const char *coll = r->segs[1];
+    if (strcmp(coll, "snapshots") == 0) {
+        if (r->nsegs == 2 && ferry_http_method_is(r, "POST"))
+            api__snapshot_upload(r);
+        else if (r->nsegs == 3 && (ferry_http_method_is(r, "HEAD") || ferry_http_method_is(r, "GET")))
+            api__snapshot_head(r, r->segs[2]);
+        else
+            ferry_http_error(r->req, 404, NULL, "no such endpoint");
+        return 0;
+    }
+    if (strcmp(coll, "executions") != 0)
+        return 1;
+    if (r->nsegs == 2 && ferry_http_method_is(r, "POST"))
+        api__create(r);
+    else if (r->nsegs == 2 && ferry_http_method_is(r, "GET"))
+        api__list(r);
+    else if (r->nsegs >= 3)
+        api__execution(r);
+    else
+        ferry_http_error(r->req, 404, NULL, "no such endpoint");
+    return 0;
+}
+
+const ferry_step *ferry_api_find_step(ferryd *d, const char *sha, const char *step)
+{
+    ferry_stepfile *sf;
+    char err[256];
+    if (api__load_stepfile(d, sha, &sf, err, sizeof(err)) < 0)
+        return NULL;
+    return ferry_stepfile_find(sf, step);
+}

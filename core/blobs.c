@@ -1,0 +1,249 @@
+/* Signed blob URLs served by ferryd itself (see blobs.h). */
+#include "blobs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+static void blobs__sign(ferryd *d, const char *method, const char *key, long long expires,
+                        const char *sha256, char *sig)
+{
+    char *msg = ferry_asprintf("%s\n%s\n%lld\n%s", method, key, expires, sha256 ? sha256 : "");
+    ferry_hmac_sha256_hex(d->secret, strlen(d->secret), msg, strlen(msg), sig);
+    free(msg);
+}
+
+/* Keys are made of safe path segments; escape anything else for the URL. */
+static char *blobs__escape_key(const char *key)
+{
+    size_t n = strlen(key);
+    char *out = ferry_xmalloc(n * 3 + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~/", *p))
+            *o++ = (char)*p;
+        else
+            o += sprintf(o, "%%%02X", *p);
+    }
+    *o = '\0';
+    return out;
+}
+
+char *ferry_blobs_url(ferryd *d, const char *method, const char *key, int expires_s,
+                      const char *sha256)
+{
+    long long expires = (long long)time(NULL) + expires_s;
+    char sig[65];
+    blobs__sign(d, method, key, expires, sha256, sig);
+    char *esc = blobs__escape_key(key);
+    char *url = ferry_asprintf("%s/v1/blobs/%s?expires=%lld%s%s&sig=%s", d->server_url, esc,
+                               expires, sha256 ? "&sha256=" : "", sha256 ? sha256 : "", sig);
+    free(esc);
+    return url;
+}
+
+static int blobs__verify(ferry_http_req *r, const char *method, const char *key, char *sha256,
+                         size_t sha_cap)
+{
+    char expires[32], sig[80], want[65];
+    if (!ferry_http_query(r, "expires", expires, sizeof(expires)) ||
+        !ferry_http_query(r, "sig", sig, sizeof(sig)))
+        return 0;
+    if (!ferry_http_query(r, "sha256", sha256, sha_cap))
+        sha256[0] = '\0';
+    long long exp = strtoll(expires, NULL, 10);
+    if (exp < (long long)time(NULL))
+        return 0;
+    blobs__sign(r->d, method, key, exp, sha256[0] ? sha256 : NULL, want);
+    return ferry_secure_streq(sig, want);
+}
+
+typedef struct blobs__put {
+    ferryd *d;
+    ferry_held *held;
+    char *key;
+    char tmp[PATH_MAX];
+    ferry_blobs_done_fn done;
+    void *arg;
+} blobs__put;
+
+static void blobs__put_done(void *arg, int status, const ferry_op_result *res)
+{
+    blobs__put *p = arg;
+    if (status < 0)
+        ferry_error("store: put %s: %s", p->key,
+                    res && res->error ? res->error->message : ferry_strerror(status));
+    unlink(p->tmp);
+    p->done(p->d, ferry_held_req(p->held), status, p->arg);
+    ferry_held_release(p->held);
+    free(p->key);
+    free(p);
+}
+
+static int blobs__write_tmp(ferryd *d, h2o_iovec_t body, char *tmp, size_t cap)
+{
+    snprintf(tmp, cap, "%s/tmp/upload.XXXXXX", d->data_dir);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return -errno;
+    const char *b = body.base;
+    size_t left = body.len;
+    while (left > 0) {
+        ssize_t w = write(fd, b, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = -errno;
+            close(fd);
+            unlink(tmp);
+            return e;
+        }
+        b += w;
+        left -= (size_t)w;
+    }
+    close(fd);
+    return 0;
+}
+
+int ferry_blobs_store_body(ferryd *d, h2o_req_t *req, const char *key, ferry_blobs_done_fn done,
+                           void *arg)
+{
+    blobs__put *p = ferry_xcalloc(1, sizeof(*p));
+    int rc = blobs__write_tmp(d, req->entity, p->tmp, sizeof(p->tmp));
+    if (rc < 0) {
+        ferry_error("upload of %s: cannot write a temporary file: %s", key, strerror(-rc));
+        free(p);
+        return FERRY_EIO;
+    }
+    p->d = d;
+    p->key = ferry_strdup(key);
+    p->done = done;
+    p->arg = arg;
+    p->held = ferry_http_hold(d, req, 0, NULL, NULL, NULL);
+    rc = ferry_store_put(d, key, p->tmp, blobs__put_done, p);
+    if (rc < 0) {
+        unlink(p->tmp);
+        ferry_held_release(p->held);
+        free(p->key);
+        free(p);
+    }
+    return rc;
+}
+
+/* executions/<uuid>/outputs/<name>: the execution's id and the output name. */
+static int blobs__output_key(const char *key, char *id, const char **name)
+{
+    if (strncmp(key, "executions/", 11) != 0 || strlen(key) < 11 + 36 + 9)
+        return 0;
+    memcpy(id, key + 11, 36);
+    id[36] = '\0';
+    if (strncmp(key + 47, "/outputs/", 9) != 0)
+        return 0;
+    *name = key + 56;
+    return ferry_safe_relpath(*name);
+}
+
+typedef struct blobs__output {
+    char id[37];
+    char *name;
+    int64_t size;
+    char sha256[65];
+} blobs__output;
+
+static void blobs__output_stored(ferryd *d, h2o_req_t *req, int status, void *arg)
+{
+    blobs__output *o = arg;
+    if (status == 0)
+        ferry_exec_add_output(d, o->id, o->name, o->size, o->sha256);
+    if (req) {
+        if (status == 0)
+            ferry_http_json(req, 201, json_pack("{s:s, s:I}", "name", o->name, "size",
+                                                (json_int_t)o->size));
+        else
+            ferry_http_error(req, 503, NULL, "the store did not take the object: %s",
+                             ferry_strerror(status));
+    }
+    free(o->name);
+    free(o);
+}
+
+static void blobs__put_request(ferry_http_req *r, const char *key, const char *sha256)
+{
+    char id[37], got[65];
+    const char *name = NULL;
+    if (!blobs__output_key(key, id, &name)) {
+        ferry_http_error(r->req, 403, NULL, "uploads are only accepted for execution outputs");
+        return;
+    }
+    ferry_exec *e = ferry_map_get(&r->d->active, id);
+    if (e == NULL) {
+        ferry_http_error(r->req, 409, NULL, "execution %s is not running", id);
+        return;
+    }
+    ferry_sha256_hex(r->req->entity.base ? r->req->entity.base : "", r->req->entity.len, got);
+    if (sha256[0] == '\0' || strcmp(got, sha256) != 0) {
+        ferry_http_error(r->req, 400, NULL, "body does not match the signed sha256");
+        return;
+    }
+    blobs__output *o = ferry_xcalloc(1, sizeof(*o));
+    memcpy(o->id, id, sizeof(o->id));
+    o->name = ferry_strdup(name);
+    o->size = (int64_t)r->req->entity.len;
+    memcpy(o->sha256, got, sizeof(o->sha256));
+    if (ferry_blobs_store_body(r->d, r->req, key, blobs__output_stored, o) < 0) {
+        free(o->name);
+        free(o);
+        ferry_http_error(r->req, 503, NULL, "cannot store the upload");
+    }
+}
+
+static void blobs__get_request(ferry_http_req *r, const char *key)
+{
+    char path[PATH_MAX];
+    int rc = ferry_store_local_path(r->d, key, path, sizeof(path));
+    if (rc == FERRY_ENOENT) {
+        ferry_http_error(r->req, 404, NULL, "no such object");
+        return;
+    }
+    if (rc < 0) {
+        ferry_http_error(r->req, 501, NULL, "this store cannot serve objects through ferryd");
+        return;
+    }
+    if (h2o_file_send(r->req, 200, "OK", path, h2o_iovec_init(H2O_STRLIT("application/octet-stream")),
+                      0) != 0)
+        ferry_http_error(r->req, 404, NULL, "no such object");
+}
+
+int ferry_blobs_route(ferry_http_req *r)
+{
+    if (r->nsegs < 3 || strcmp(r->segs[0], "v1") != 0 || strcmp(r->segs[1], "blobs") != 0)
+        return 1;
+    char *key = ferry_http_join_segs(r, 2);
+    char sha256[80];
+    int is_get = ferry_http_method_is(r, "GET") || ferry_http_method_is(r, "HEAD");
+    int is_put = ferry_http_method_is(r, "PUT");
+    if (!is_get && !is_put) {
+        ferry_http_error(r->req, 405, NULL, "blobs take GET or PUT");
+        return 0;
+    }
+    if (!ferry_safe_relpath(key) || !blobs__verify(r, is_put ? "PUT" : "GET", key, sha256,
+                                                   sizeof(sha256))) {
+        ferry_http_error(r->req, 403, NULL, "the URL's signature is invalid or has expired");
+        return 0;
+    }
+    if (is_put)
+        blobs__put_request(r, key, sha256);
+    else
+        blobs__get_request(r, key);
+    return 0;
+}

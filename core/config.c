@@ -1,0 +1,369 @@
+/* ferryd's configuration: embedded defaults, flags, and a libconfig file.
+ * Unknown settings are errors, so that a typo never silently falls back to a
+ * default. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <libconfig.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static char *config__default_data_dir(void)
+{
+    const char *d = getenv("FERRY_DATA_DIR");
+    if (d && *d)
+        return ferry_strdup(d);
+    const char *xdg = getenv("XDG_DATA_HOME");
+    if (xdg && *xdg)
+        return ferry_asprintf("%s/ferry", xdg);
+    const char *home = getenv("HOME");
+    return ferry_asprintf("%s/.local/share/ferry", home && *home ? home : "/tmp");
+}
+
+static void config__env_defaults(ferry_env_config *e, const char *name)
+{
+    memset(e, 0, sizeof(*e));
+    e->name = ferry_strdup(name);
+    e->compute = ferry_strdup("local");
+    e->runtime = ferry_strdup("local-process");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    e->max_workers = cores > 0 ? (int)cores : 1;
+    e->idle_timeout_s = 300;
+    e->settings = ferry_settings_new();
+}
+
+static void config__env_free(ferry_env_config *e)
+{
+    free(e->name);
+    free(e->compute);
+    free(e->runtime);
+    ferry_settings_free(e->settings);
+}
+
+void ferry_config_init(ferry_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->data_dir = config__default_data_dir();
+    c->listen_host = ferry_strdup("127.0.0.1");
+    c->listen_port = FERRY_DEFAULT_PORT;
+    c->default_environment = ferry_strdup("local");
+    c->store_plugin = ferry_strdup("local-storage");
+    c->store_settings = ferry_settings_new();
+    c->n_envs = 1;
+    c->envs = ferry_xcalloc(1, sizeof(ferry_env_config));
+    config__env_defaults(&c->envs[0], "local");
+}
+
+void ferry_config_free(ferry_config *c)
+{
+    free(c->path);
+    free(c->data_dir);
+    free(c->listen_host);
+    free(c->plugin_dir);
+    free(c->default_environment);
+    free(c->store_plugin);
+    ferry_settings_free(c->store_settings);
+    for (size_t i = 0; i < c->n_envs; i++)
+        config__env_free(&c->envs[i]);
+    free(c->envs);
+    memset(c, 0, sizeof(*c));
+}
+
+int ferry_host_is_loopback(const char *host)
+{
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
+        return 1;
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) == 1)
+        return (ntohl(a.s_addr) >> 24) == 127;
+    return 0;
+}
+
+int ferry_config_set_listen(ferry_config *c, const char *text, char *err, size_t err_cap)
+{
+    const char *colon = strrchr(text, ':');
+    const char *port_text = colon ? colon + 1 : text;
+    char *end = NULL;
+    long port = strtol(port_text, &end, 10);
+    if (*port_text == '\0' || *end != '\0' || port < 1 || port > 65535) {
+        snprintf(err, err_cap, "expected HOST:PORT with a port from 1 to 65535, got '%s'", text);
+        return FERRY_EINVAL;
+    }
+    if (colon && colon != text) {
+        size_t n = (size_t)(colon - text);
+        char *host = ferry_xmalloc(n + 1);
+        memcpy(host, text, n);
+        host[n] = '\0';
+        if (host[0] == '[' && n >= 2 && host[n - 1] == ']') {
+            memmove(host, host + 1, n - 2);
+            host[n - 2] = '\0';
+        }
+        free(c->listen_host);
+        c->listen_host = host;
+    }
+    c->listen_port = (int)port;
+    return 0;
+}
+
+/* A setting's value as text for a plugin: scalars as themselves, lists and
+ * arrays as comma-separated text. */
+static char *config__setting_text(config_setting_t *s)
+{
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_STRING:
+        return ferry_strdup(config_setting_get_string(s));
+    case CONFIG_TYPE_INT:
+        return ferry_asprintf("%d", config_setting_get_int(s));
+    case CONFIG_TYPE_INT64:
+        return ferry_asprintf("%lld", (long long)config_setting_get_int64(s));
+    case CONFIG_TYPE_FLOAT:
+        return ferry_asprintf("%g", config_setting_get_float(s));
+    case CONFIG_TYPE_BOOL:
+        return ferry_strdup(config_setting_get_bool(s) ? "true" : "false");
+    case CONFIG_TYPE_ARRAY:
+    case CONFIG_TYPE_LIST: {
+        char *out = ferry_strdup("");
+        for (int i = 0; i < config_setting_length(s); i++) {
+            char *item = config__setting_text(config_setting_get_elem(s, (unsigned)i));
+            char *joined = ferry_asprintf("%s%s%s", out, i ? "," : "", item ? item : "");
+            free(out);
+            free(item);
+            out = joined;
+        }
+        return out;
+    }
+    default:
+        return NULL;
+    }
+}
+
+typedef struct config__ctx {
+    const char *file;
+    char *err;
+    size_t err_cap;
+} config__ctx;
+
+static int config__fail(config__ctx *x, config_setting_t *s, const char *name, const char *what)
+{
+    snprintf(x->err, x->err_cap, "%s:%d: setting '%s': %s", x->file,
+             s ? config_setting_source_line(s) : 0, name, what);
+    return FERRY_ECONFIG;
+}
+
+static int config__string(config__ctx *x, config_setting_t *s, const char *name, char **out)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return config__fail(x, s, name, "expected a string");
+    free(*out);
+    *out = ferry_strdup(config_setting_get_string(s));
+    return 0;
+}
+
+static int config__int(config__ctx *x, config_setting_t *s, const char *name, int min, int *out)
+{
+    int t = config_setting_type(s);
+    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+        return config__fail(x, s, name, "expected an integer");
+    long long v = config_setting_get_int64(s);
+    if (t == CONFIG_TYPE_INT)
+        v = config_setting_get_int(s);
+    if (v < min || v > 1000000) {
+        char what[96];
+        snprintf(what, sizeof(what), "%lld is out of range (%d to 1000000)", v, min);
+        return config__fail(x, s, name, what);
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* Settings every environment understands; the rest goes to its plugin. */
+static int config__env_field(config__ctx *x, ferry_env_config *e, config_setting_t *s)
+{
+    const char *n = config_setting_name(s);
+    if (strcmp(n, "name") == 0)
+        return config__string(x, s, n, &e->name);
+    if (strcmp(n, "compute") == 0)
+        return config__string(x, s, n, &e->compute);
+    if (strcmp(n, "runtime") == 0)
+        return config__string(x, s, n, &e->runtime);
+    if (strcmp(n, "max_workers") == 0)
+        return config__int(x, s, n, 1, &e->max_workers);
+    if (strcmp(n, "min_workers") == 0)
+        return config__int(x, s, n, 0, &e->min_workers);
+    if (strcmp(n, "idle_timeout") == 0)
+        return config__int(x, s, n, 0, &e->idle_timeout_s);
+    return 1; /* not ours */
+}
+
+static int config__env(config__ctx *x, config_setting_t *group, ferry_env_config *e)
+{
+    if (config_setting_type(group) != CONFIG_TYPE_GROUP)
+        return config__fail(x, group, "environments", "each entry must be a group { ... }");
+    config__env_defaults(e, "");
+    for (int i = 0; i < config_setting_length(group); i++) {
+        config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        int rc = config__env_field(x, e, s);
+        if (rc < 0)
+            return rc;
+        char *text = config__setting_text(s);
+        if (text == NULL)
+            return config__fail(x, s, config_setting_name(s), "unsupported value type");
+        ferry_settings_set(e->settings, config_setting_name(s), text);
+        free(text);
+    }
+    if (e->name[0] == '\0')
+        return config__fail(x, group, "environments", "an environment has no 'name'");
+    if (e->min_workers > e->max_workers)
+        return config__fail(x, group, "min_workers", "is larger than max_workers");
+    return 0;
+}
+
+static int config__envs(config__ctx *x, ferry_config *c, config_setting_t *list)
+{
+    int t = config_setting_type(list);
+    if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
+        return config__fail(x, list, "environments", "expected a list ( {...}, ... )");
+    int n = config_setting_length(list);
+    if (n == 0)
+        return config__fail(x, list, "environments", "needs at least one environment");
+    ferry_env_config *envs = ferry_xcalloc((size_t)n, sizeof(*envs));
+    int rc = 0, done = 0;
+    for (; done < n && rc == 0; done++)
+        rc = config__env(x, config_setting_get_elem(list, (unsigned)done), &envs[done]);
+    for (int i = 0; rc == 0 && i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(envs[i].name, envs[j].name) == 0)
+                rc = config__fail(x, config_setting_get_elem(list, (unsigned)i), "name",
+                                  "environment name used twice");
+    if (rc != 0) {
+        for (int i = 0; i < done; i++)
+            config__env_free(&envs[i]);
+        free(envs);
+        return rc;
+    }
+    for (size_t i = 0; i < c->n_envs; i++)
+        config__env_free(&c->envs[i]);
+    free(c->envs);
+    c->envs = envs;
+    c->n_envs = (size_t)n;
+    return 0;
+}
+
+static int config__store(config__ctx *x, ferry_config *c, config_setting_t *group)
+{
+    if (config_setting_type(group) != CONFIG_TYPE_GROUP)
+        return config__fail(x, group, "store", "expected a group { plugin = \"...\"; ... }");
+    for (int i = 0; i < config_setting_length(group); i++) {
+        config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        const char *n = config_setting_name(s);
+        if (strcmp(n, "plugin") == 0) {
+            int rc = config__string(x, s, n, &c->store_plugin);
+            if (rc < 0)
+                return rc;
+        }
+        char *text = config__setting_text(s);
+        if (text == NULL)
+            return config__fail(x, s, n, "unsupported value type");
+        ferry_settings_set(c->store_settings, n, text);
+        free(text);
+    }
+    return 0;
+}
+
+static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
+{
+    const char *n = config_setting_name(s);
+    if (strcmp(n, "data_dir") == 0)
+        return config__string(x, s, n, &c->data_dir);
+    if (strcmp(n, "plugin_dir") == 0)
+        return config__string(x, s, n, &c->plugin_dir);
+    if (strcmp(n, "default_environment") == 0)
+        return config__string(x, s, n, &c->default_environment);
+    if (strcmp(n, "listen") == 0) {
+        if (config_setting_type(s) != CONFIG_TYPE_STRING)
+            return config__fail(x, s, n, "expected a string \"HOST:PORT\"");
+        char why[160];
+        if (ferry_config_set_listen(c, config_setting_get_string(s), why, sizeof(why)) < 0)
+            return config__fail(x, s, n, why);
+        return 0;
+    }
+    if (strcmp(n, "environments") == 0)
+        return config__envs(x, c, s);
+    if (strcmp(n, "store") == 0)
+        return config__store(x, c, s);
+    return config__fail(x, s, n,
+                        "unknown setting (known: data_dir, listen, plugin_dir, "
+                        "default_environment, store, environments)");
+}
+
+int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap)
+{
+    config_t cf;
+    config_init(&cf);
+    if (config_read_file(&cf, path) != CONFIG_TRUE) {
+        if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+            snprintf(err, err_cap, "%s: cannot read the file", path);
+        else
+            snprintf(err, err_cap, "%s:%d: %s", config_error_file(&cf) ? config_error_file(&cf) : path,
+                     config_error_line(&cf), config_error_text(&cf));
+        config_destroy(&cf);
+        return FERRY_ECONFIG;
+    }
+    config__ctx x = {path, err, err_cap};
+    config_setting_t *root = config_root_setting(&cf);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < config_setting_length(root); i++)
+        rc = config__top(&x, c, config_setting_get_elem(root, (unsigned)i));
+    config_destroy(&cf);
+    if (rc == 0) {
+        free(c->path);
+        c->path = ferry_strdup(path);
+    }
+    return rc;
+}
+
+int ferry_config_finish(ferry_config *c, char *err, size_t err_cap)
+{
+    const char *where = c->path ? c->path : "ferryd";
+    if (ferry_settings_get(c->store_settings, "path") == NULL &&
+        strcmp(c->store_plugin, "local-storage") == 0) {
+        char *p = ferry_asprintf("%s/store", c->data_dir);
+        ferry_settings_set(c->store_settings, "path", p);
+        free(p);
+    }
+    for (size_t i = 0; i < c->n_envs; i++) {
+        ferry_env_config *e = &c->envs[i];
+        /* What the compute plugin needs beyond the operator's block. */
+        if (ferry_settings_get(e->settings, "work_dir") == NULL) {
+            char *w = ferry_asprintf("%s/workers", c->data_dir);
+            ferry_settings_set(e->settings, "work_dir", w);
+            free(w);
+        }
+        ferry_settings_set(e->settings, "runtime", e->runtime);
+    }
+    if (ferry_config_env(c, c->default_environment) == NULL) {
+        snprintf(err, err_cap, "%s: setting 'default_environment': no environment named '%s'",
+                 where, c->default_environment);
+        return FERRY_ECONFIG;
+    }
+    if (!ferry_host_is_loopback(c->listen_host)) {
+        snprintf(err, err_cap,
+                 "%s: refusing to listen on %s: no users are configured, so the API is "
+                 "unauthenticated and may only listen on loopback (127.0.0.1 or ::1)",
+                 where, c->listen_host);
+        return FERRY_ECONFIG;
+    }
+    return 0;
+}
+
+const ferry_env_config *ferry_config_env(const ferry_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_envs; i++)
+        if (strcmp(c->envs[i].name, name) == 0)
+            return &c->envs[i];
+    return NULL;
+}

@@ -1,0 +1,170 @@
+/* SQLite in WAL mode on the loop thread. Each loop turn's writes are one
+ * transaction, committed by a uv_prepare handle right before the loop waits
+ * for I/O: many transitions cost one commit. */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, last_counter INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS executions ("
+    " id TEXT PRIMARY KEY, counter INTEGER NOT NULL, project TEXT NOT NULL, step TEXT NOT NULL,"
+    " status TEXT NOT NULL, status_reason TEXT, exit_code INTEGER,"
+    " environment TEXT NOT NULL, image TEXT, snapshot TEXT NOT NULL, command TEXT NOT NULL,"
+    " parameters TEXT NOT NULL, inputs TEXT NOT NULL, env TEXT NOT NULL, tags TEXT NOT NULL,"
+    " time_limit INTEGER NOT NULL DEFAULT 0, valohai INTEGER NOT NULL DEFAULT 0,"
+    " metadata TEXT NOT NULL DEFAULT '{}', agent_seq INTEGER NOT NULL DEFAULT 0,"
+    " worker_id TEXT,"
+    " created_at REAL NOT NULL, queued_at REAL, started_at REAL, ended_at REAL,"
+    " UNIQUE (project, counter));"
+    "CREATE INDEX IF NOT EXISTS executions_status ON executions (status);"
+    "CREATE INDEX IF NOT EXISTS executions_counter ON executions (counter);"
+    "CREATE TABLE IF NOT EXISTS outputs ("
+    " execution_id TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,"
+    " sha256 TEXT NOT NULL, PRIMARY KEY (execution_id, name));"
+    "CREATE TABLE IF NOT EXISTS workers ("
+    " id TEXT PRIMARY KEY, environment TEXT NOT NULL, instance_id TEXT, state TEXT NOT NULL,"
+    " created_at REAL NOT NULL);";
+
+static void db__commit_cb(uv_prepare_t *h)
+{
+    ferryd *d = h->data;
+    ferry_db_commit(d);
+}
+
+static int db__meta(ferryd *d, const char *key, char *value, size_t cap, int random_bytes)
+{
+    sqlite3_stmt *st = ferry_db_prepare(d, "SELECT value FROM meta WHERE key = ?");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(value, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_reset(st);
+        return 0;
+    }
+    sqlite3_reset(st);
+    if (ferry_random_hex(value, (size_t)random_bytes) != 0)
+        return FERRY_EIO;
+    st = ferry_db_prepare(d, "INSERT INTO meta (key, value) VALUES (?, ?)");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    ferry_db_write(d);
+    return ferry_db_step_done(d, st) == SQLITE_DONE ? 0 : FERRY_EIO;
+}
+
+int ferry_db_open(ferryd *d, char *err, size_t err_cap)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/ferry.db", d->data_dir);
+    if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, err_cap, "%s: %s", path, d->db ? sqlite3_errmsg(d->db) : "cannot open");
+        return FERRY_EIO;
+    }
+    char *msg = NULL;
+    if (sqlite3_exec(d->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                     "PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+                     NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, err_cap, "%s: %s", path, msg ? msg : "schema error");
+        sqlite3_free(msg);
+        return FERRY_EIO;
+    }
+    uv_prepare_init(d->loop, &d->commit_prepare);
+    d->commit_prepare.data = d;
+    uv_prepare_start(&d->commit_prepare, db__commit_cb);
+    if (db__meta(d, "daemon_id", d->daemon_id, sizeof(d->daemon_id), 8) != 0 ||
+        db__meta(d, "secret", d->secret, sizeof(d->secret), 32) != 0) {
+        snprintf(err, err_cap, "%s: cannot initialise: %s", path, sqlite3_errmsg(d->db));
+        return FERRY_EIO;
+    }
+    return ferry_db_commit(d);
+}
+
+void ferry_db_close(ferryd *d)
+{
+    if (d->db == NULL)
+        return;
+    ferry_db_commit(d);
+    uv_prepare_stop(&d->commit_prepare);
+    uv_close((uv_handle_t *)&d->commit_prepare, NULL);
+    sqlite3_stmt *st;
+    while ((st = sqlite3_next_stmt(d->db, NULL)) != NULL)
+        sqlite3_finalize(st);
+    sqlite3_close(d->db);
+    d->db = NULL;
+}
+
+void ferry_db_write(ferryd *d)
+{
+    if (d->in_txn)
+        return;
+    char *msg = NULL;
+    if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
+        ferry_error("database: cannot begin a transaction: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        return;
+    }
+    d->in_txn = 1;
+}
+
+int ferry_db_commit(ferryd *d)
+{
+    if (!d->in_txn)
+        return 0;
+    char *msg = NULL;
+    int rc = sqlite3_exec(d->db, "COMMIT", NULL, NULL, &msg);
+    d->in_txn = 0;
+    if (rc != SQLITE_OK) {
+        ferry_error("database: commit failed: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+        return FERRY_EIO;
+    }
+    return 0;
+}
+
+/* Statements are cached by their SQL text in a small table: every call site
+ * uses a literal, so there are few distinct ones. */
+sqlite3_stmt *ferry_db_prepare(ferryd *d, const char *sql)
+{
+    static struct {
+        const char *sql;
+        sqlite3 *db;
+        sqlite3_stmt *st;
+    } cache[64];
+    for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++) {
+        if (cache[i].sql == sql && cache[i].db == d->db) {
+            sqlite3_reset(cache[i].st);
+            sqlite3_clear_bindings(cache[i].st);
+            return cache[i].st;
+        }
+        if (cache[i].sql == NULL || cache[i].db != d->db) {
+            if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &cache[i].st,
+                                   NULL) != SQLITE_OK) {
+                ferry_error("database: cannot prepare '%s': %s", sql, sqlite3_errmsg(d->db));
+                abort();
+            }
+            cache[i].sql = sql;
+            cache[i].db = d->db;
+            return cache[i].st;
+        }
+    }
+    ferry_error("database: statement cache full");
+    abort();
+}
+
+int ferry_db_step_done(ferryd *d, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ferry_error("database: %s", sqlite3_errmsg(d->db));
+    sqlite3_reset(st);
+    return rc;
+}

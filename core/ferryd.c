@@ -1,1 +1,237 @@
-int main(void){return 0;}
+/* ferryd: the daemon. Holds the queue, the workers and the lifecycle of
+ * every execution; serves the API on its libuv loop. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "db.h"
+#include "exec.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "logstore.h"
+#include "scheduler.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+void ferry_api_close(ferryd *d);
+
+/* Static, so that everything the daemon holds stays reachable until exit. */
+static ferryd daemon_state;
+static uv_signal_t sigterm_handle, sigint_handle;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ferryd [-c FILE] [--data-dir DIR] [--listen HOST:PORT] [--plugin-dir DIR]\n"
+            "              [--log-level error|warn|info|debug]\n"
+            "\n"
+            "With no config file ferryd runs on its embedded defaults: it listens on\n"
+            "127.0.0.1:%d, keeps its state in $FERRY_DATA_DIR (default\n"
+            "~/.local/share/ferry), stores artifacts in DATA_DIR/store and runs\n"
+            "executions on the 'local' environment (one worker per core).\n"
+            "Flags given after -c override the file.\n",
+            FERRY_DEFAULT_PORT);
+}
+
+typedef struct ferryd_args {
+    const char *config, *data_dir, *listen, *plugin_dir, *log_level;
+} ferryd_args;
+
+static int parse_args(int argc, char **argv, ferryd_args *a)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},  {"plugin-dir", required_argument, NULL, 'p'},
+        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            a->config = optarg;
+            break;
+        case 'd':
+            a->data_dir = optarg;
+            break;
+        case 'l':
+            a->listen = optarg;
+            break;
+        case 'p':
+            a->plugin_dir = optarg;
+            break;
+        case 'L':
+            a->log_level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("ferryd %s\n", FERRY_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ferryd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int configure(ferryd *d, const ferryd_args *a, char *err, size_t cap)
+{
+    ferry_config_init(&d->cfg);
+    if (a->config && ferry_config_load(&d->cfg, a->config, err, cap) < 0)
+        return -1;
+    if (a->data_dir) {
+        free(d->cfg.data_dir);
+        d->cfg.data_dir = ferry_strdup(a->data_dir);
+    }
+    if (a->plugin_dir) {
+        free(d->cfg.plugin_dir);
+        d->cfg.plugin_dir = ferry_strdup(a->plugin_dir);
+    }
+    if (a->listen) {
+        char why[256];
+        if (ferry_config_set_listen(&d->cfg, a->listen, why, sizeof(why)) < 0) {
+            snprintf(err, cap, "--listen: %s", why);
+            return -1;
+        }
+    }
+    if (a->log_level) {
+        static const char *levels[] = {"error", "warn", "info", "debug"};
+        int found = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(a->log_level, levels[i]) == 0)
+                found = i;
+        if (found < 0) {
+            snprintf(err, cap, "--log-level: unknown level '%s' (error, warn, info, debug)",
+                     a->log_level);
+            return -1;
+        }
+        ferry_log_set_level((ferry_log_level)found);
+    }
+    return ferry_config_finish(&d->cfg, err, cap);
+}
+
+static int prepare_dirs(ferryd *d, char *err, size_t cap)
+{
+    if (realpath(d->cfg.data_dir, d->data_dir) == NULL) {
+        int rc = ferry_mkdirs(d->cfg.data_dir, 0700);
+        if (rc < 0 || realpath(d->cfg.data_dir, d->data_dir) == NULL) {
+            snprintf(err, cap, "data directory %s: %s", d->cfg.data_dir, strerror(rc ? -rc : errno));
+            return -1;
+        }
+    }
+    static const char *subdirs[] = {"tmp", "cache", "workers"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[PATH_MAX + 16];
+        snprintf(p, sizeof(p), "%s/%s", d->data_dir, subdirs[i]);
+        int rc = ferry_mkdirs(p, 0700);
+        if (rc < 0) {
+            snprintf(err, cap, "%s: %s", p, strerror(-rc));
+            return -1;
+        }
+    }
+    return ferry_exe_dir(d->exe_dir, sizeof(d->exe_dir)) < 0 ? -1 : 0;
+}
+
+static int load_plugins(ferryd *d, char *err, size_t cap)
+{
+    char dir[PATH_MAX];
+    if (d->cfg.plugin_dir)
+        snprintf(dir, sizeof(dir), "%s", d->cfg.plugin_dir);
+    else if (ferry_plugin_default_dir(dir, sizeof(dir)) < 0) {
+        snprintf(err, cap, "cannot find the plugin directory");
+        return -1;
+    }
+    ferry_plugin_registry_scan(&d->plugins, dir);
+    if (d->plugins.n == 0) {
+        snprintf(err, cap, "no plugins could be loaded from %s", dir);
+        return -1;
+    }
+    return 0;
+}
+
+static void shutdown_daemon(ferryd *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    ferry_info("shutting down");
+    ferry_server_stop(d);
+    ferry_scheduler_close(d);
+    ferry_db_commit(d);
+    uv_stop(d->loop);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    shutdown_daemon(h->data);
+}
+
+static void restore_one(ferryd *d, ferry_exec *e)
+{
+    e->log_count = ferry_logstore_count(d, e->id);
+    ferry_scheduler_restore(d, e);
+}
+
+static int start(ferryd *d, char *err, size_t cap)
+{
+    if (prepare_dirs(d, err, cap) < 0 || load_plugins(d, err, cap) < 0)
+        return -1;
+    if (ferry_db_open(d, err, cap) < 0 || ferry_logstore_init(d, err, cap) < 0 ||
+        ferry_store_init(d, err, cap) < 0)
+        return -1;
+    ferry_lifecycle_init(d);
+    if (ferry_scheduler_init(d, err, cap) < 0 || ferry_server_start(d, err, cap) < 0)
+        return -1;
+    ferry_map_init(&d->active);
+    int n = ferry_exec_load_active(d, restore_one);
+    ferry_db_commit(d);
+    ferry_info("listening on %s (data in %s; %d unfinished execution%s restored)", d->server_url,
+               d->data_dir, n, n == 1 ? "" : "s");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    ferryd *d = &daemon_state;
+    ferryd_args args = {0};
+    char err[2048] = "";
+    ferry_log_set_name("ferryd");
+    signal(SIGPIPE, SIG_IGN);
+    if (parse_args(argc, argv, &args) < 0)
+        return 2;
+    d->loop = uv_default_loop();
+    if (configure(d, &args, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ferryd: %s\n", err);
+        return 2;
+    }
+    if (start(d, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ferryd: %s\n", err[0] ? err : "start-up failed");
+        return 1;
+    }
+    uv_signal_init(d->loop, &sigterm_handle);
+    uv_signal_init(d->loop, &sigint_handle);
+    sigterm_handle.data = sigint_handle.data = d;
+    uv_signal_start(&sigterm_handle, on_signal, SIGTERM);
+    uv_signal_start(&sigint_handle, on_signal, SIGINT);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    shutdown_daemon(d);
+    ferry_api_close(d);
+    ferry_lifecycle_close(d);
+    ferry_store_close(d);
+    ferry_db_close(d);
+    return 0;
+}

@@ -1,0 +1,91 @@
+/* The artifact store, through the configured store plugin. */
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "blobs.h"
+#include "log.h"
+#include "util.h"
+
+static const ferry_store_ops *store__ops(ferryd *d)
+{
+    return &ferry_plugin_instance_plugin(d->store)->ops.store;
+}
+
+int ferry_store_init(ferryd *d, char *err, size_t err_cap)
+{
+    const ferry_plugin *p =
+        ferry_plugin_registry_get(&d->plugins, FERRY_PLUGIN_STORE, d->cfg.store_plugin);
+    if (p == NULL) {
+        snprintf(err, err_cap, "store: no store plugin named '%s' was loaded",
+                 d->cfg.store_plugin);
+        return FERRY_ECONFIG;
+    }
+    ferry_error_detail detail = {0};
+    int rc = ferry_plugin_instance_new(p, d->loop, "store", d->cfg.store_settings, NULL,
+                                       &d->store, &detail);
+    if (rc < 0)
+        snprintf(err, err_cap, "store '%s': %s", d->cfg.store_plugin,
+                 detail.message[0] ? detail.message : ferry_strerror(rc));
+    return rc;
+}
+
+void ferry_store_close(ferryd *d)
+{
+    ferry_plugin_instance_free(d->store);
+    d->store = NULL;
+}
+
+typedef int (*store__file_op)(void *state, const char *key, const char *path, ferry_op *op);
+
+static int store__run(ferryd *d, store__file_op fn, const char *key, const char *path,
+                      ferry_op_done_fn done, void *arg)
+{
+    ferry_op *op = ferry_op_new(d->store, done, arg);
+    int rc = fn(ferry_plugin_instance_state(d->store), key, path, op);
+    if (rc < 0)
+        ferry_op_abandon(op);
+    return rc;
+}
+
+int ferry_store_put(ferryd *d, const char *key, const char *path, ferry_op_done_fn done,
+                    void *arg)
+{
+    return store__run(d, store__ops(d)->put_file, key, path, done, arg);
+}
+
+int ferry_store_get(ferryd *d, const char *key, const char *path, ferry_op_done_fn done,
+                    void *arg)
+{
+    return store__run(d, store__ops(d)->get_file, key, path, done, arg);
+}
+
+int ferry_store_local_path(ferryd *d, const char *key, char *path, size_t cap)
+{
+    const ferry_store_ops *ops = store__ops(d);
+    if (ops->local_path == NULL)
+        return FERRY_ENOTSUP;
+    int rc = ops->local_path(ferry_plugin_instance_state(d->store), key, path, cap);
+    if (rc < 0)
+        return rc;
+    struct stat st;
+    return stat(path, &st) == 0 ? 0 : FERRY_ENOENT;
+}
+
+char *ferry_store_worker_url(ferryd *d, const char *method, const char *key, int expires_s,
+                             const char *sha256)
+{
+    const ferry_store_ops *ops = store__ops(d);
+    if (ops->presign) {
+        char url[4096];
+        ferry_error_detail err = {0};
+        if (ops->presign(ferry_plugin_instance_state(d->store), method, key, expires_s, url,
+                         sizeof(url), &err) == 0)
+            return ferry_strdup(url);
+        ferry_warn("store: presign %s failed: %s; serving it through ferryd", key, err.message);
+    }
+    return ferry_blobs_url(d, method, key, expires_s, sha256);
+}

@@ -1,0 +1,50 @@
+/* ferryd's configuration: embedded defaults, command-line flags and an
+ * optional libconfig file. */
+#ifndef FERRY_CONFIG_H
+#define FERRY_CONFIG_H
+
+#include "plugin.h"
+
+#define FERRY_DEFAULT_PORT 8470
+
+typedef struct ferry_env_config {
+    char *name;
+    char *compute;     /* compute plugin name */
+    char *runtime;     /* runtime plugin the agents use */
+    int min_workers;
+    int max_workers;
+    int idle_timeout_s;
+    ferry_settings *settings; /* every setting of the block, for the plugin */
+} ferry_env_config;
+
+typedef struct ferry_config {
+    char *path;        /* the config file, or NULL for the embedded defaults */
+    char *data_dir;
+    char *listen_host;
+    int listen_port;
+    char *plugin_dir;  /* NULL: next to the executable */
+    char *default_environment;
+    char *store_plugin;
+    ferry_settings *store_settings;
+    ferry_env_config *envs;
+    size_t n_envs;
+} ferry_config;
+
+/* The embedded defaults: data dir (FERRY_DATA_DIR, else $XDG_DATA_HOME/ferry,
+ * else ~/.local/share/ferry), 127.0.0.1:8470, a local-storage store in the
+ * data dir and one environment "local" with one worker per core. */
+void ferry_config_init(ferry_config *c);
+void ferry_config_free(ferry_config *c);
+/* Read a libconfig file over the defaults. Errors name the file, the line
+ * and the setting: "ferryd.conf:4: setting 'listen': expected HOST:PORT". */
+int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap);
+/* "HOST:PORT", "[::1]:PORT", ":PORT" or "PORT". */
+int ferry_config_set_listen(ferry_config *c, const char *text, char *err, size_t err_cap);
+/* Fill what depends on other settings (store path in the data dir...) and
+ * check the whole: the default environment exists, listen host is loopback
+ * while no users are configured. */
+int ferry_config_finish(ferry_config *c, char *err, size_t err_cap);
+const ferry_env_config *ferry_config_env(const ferry_config *c, const char *name);
+int ferry_host_is_loopback(const char *host);
+
+#endif

@@ -1,0 +1,48 @@
+/* ferryd's shared state. Each field is owned by the module named beside it;
+ * other modules read it and call that module to change it. */
+#ifndef FERRY_DAEMON_H
+#define FERRY_DAEMON_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "config.h"
+#include "map.h"
+#include "plugin.h"
+
+typedef struct ferry_server ferry_server;
+typedef struct ferry_env ferry_env;
+typedef struct ferry_stepcache ferry_stepcache;
+
+typedef struct ferryd {
+    uv_loop_t *loop;
+    ferry_config cfg;
+    char data_dir[PATH_MAX];
+    char server_url[256];   /* how agents reach this daemon */
+    char daemon_id[40];     /* db.c: persisted, tags every instance */
+    char secret[65];        /* db.c: persisted, signs blob URLs */
+    char exe_dir[PATH_MAX];
+
+    sqlite3 *db;            /* db.c */
+    uv_prepare_t commit_prepare; /* db.c: commits each loop turn's writes */
+    int in_txn;
+
+    ferry_plugin_registry plugins;
+    ferry_plugin_instance *store; /* store.c */
+
+    ferry_env **envs;        /* scheduler.c */
+    size_t n_envs;
+    ferry_map workers_by_id;    /* scheduler.c */
+    ferry_map workers_by_token; /* scheduler.c: sha256(agent token) -> worker */
+
+    ferry_map active;        /* exec.c: id -> ferry_exec, every non-terminal execution */
+    struct lifecycle__grave *graveyard; /* lifecycle.c: ended this turn, freed after it */
+    uv_prepare_t reaper;                /* lifecycle.c */
+    ferry_stepcache *steps;  /* api.c: parsed step files by snapshot */
+    ferry_server *server;    /* server.c */
+    int stopping;
+} ferryd;
+
+#endif

@@ -1,0 +1,430 @@
+/* Execution records in SQLite, and the in-memory table of active ones. */
+#include "exec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+static const char *status_names[] = {"created", "queued",  "started", "stopping",
+                                     "stopped", "error",   "complete"};
+
+const char *ferry_status_name(ferry_status s)
+{
+    return (unsigned)s < sizeof(status_names) / sizeof(status_names[0]) ? status_names[s] : "?";
+}
+
+int ferry_status_parse(const char *text, ferry_status *out)
+{
+    for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
+        if (strcmp(text, status_names[i]) == 0) {
+            *out = (ferry_status)i;
+            return 0;
+        }
+    return FERRY_EINVAL;
+}
+
+int ferry_status_is_terminal(ferry_status s)
+{
+    return s == FERRY_STATUS_STOPPED || s == FERRY_STATUS_ERROR || s == FERRY_STATUS_COMPLETE;
+}
+
+ferry_exec *ferry_exec_new(void)
+{
+    ferry_exec *e = ferry_xcalloc(1, sizeof(*e));
+    e->log_fd = -1;
+    return e;
+}
+
+void ferry_exec_free(ferry_exec *e)
+{
+    if (e == NULL)
+        return;
+    free(e->project);
+    free(e->step);
+    free(e->environment);
+    free(e->image);
+    free(e->snapshot);
+    free(e->command);
+    free(e->worker_id);
+    free(e->status_reason);
+    json_decref(e->parameters);
+    json_decref(e->inputs);
+    json_decref(e->env);
+    json_decref(e->tags);
+    json_decref(e->metadata);
+    free(e);
+}
+
+int64_t ferry_exec_next_counter(ferryd *d, const char *project)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "INSERT INTO projects (name, last_counter) VALUES (?, 1) "
+           "ON CONFLICT (name) DO UPDATE SET last_counter = last_counter + 1 "
+           "RETURNING last_counter");
+    sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return n;
+}
+
+static char *exec__json_text(const json_t *j, const char *fallback)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    return s ? s : ferry_strdup(fallback);
+}
+
+static void exec__bind_time(sqlite3_stmt *st, int col, double t)
+{
+    if (t > 0)
+        sqlite3_bind_double(st, col, t);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+int ferry_exec_insert(ferryd *d, ferry_exec *e)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "INSERT INTO executions (id, counter, project, step, status, environment, image,"
+           " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, created_at)"
+           " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    char *params = exec__json_text(e->parameters, "{}"), *inputs = exec__json_text(e->inputs, "{}");
+    char *env = exec__json_text(e->env, "{}"), *tags = exec__json_text(e->tags, "[]");
+    sqlite3_bind_text(st, 1, e->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, e->counter);
+    sqlite3_bind_text(st, 3, e->project, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->step, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, ferry_status_name(e->status), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, e->environment, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, e->image, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, e->snapshot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, e->command, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, params, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, inputs, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 12, env, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 13, tags, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 14, e->time_limit);
+    sqlite3_bind_int(st, 15, e->valohai);
+    sqlite3_bind_double(st, 16, e->created_at);
+    int rc = ferry_db_step_done(d, st);
+    free(params);
+    free(inputs);
+    free(env);
+    free(tags);
+    return rc == SQLITE_DONE ? 0 : FERRY_EIO;
+}
+
+int ferry_exec_save_status(ferryd *d, ferry_exec *e)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "UPDATE executions SET status = ?, status_reason = ?, exit_code = ?, queued_at = ?,"
+           " started_at = ?, ended_at = ? WHERE id = ?");
+    sqlite3_bind_text(st, 1, ferry_status_name(e->status), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->status_reason, -1, SQLITE_STATIC);
+    if (e->has_exit_code)
+        sqlite3_bind_int(st, 3, e->exit_code);
+    else
+        sqlite3_bind_null(st, 3);
+    exec__bind_time(st, 4, e->queued_at);
+    exec__bind_time(st, 5, e->started_at);
+    exec__bind_time(st, 6, e->ended_at);
+    sqlite3_bind_text(st, 7, e->id, -1, SQLITE_STATIC);
+    return ferry_db_step_done(d, st) == SQLITE_DONE ? 0 : FERRY_EIO;
+}
+
+int ferry_exec_save_progress(ferryd *d, ferry_exec *e)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "UPDATE executions SET agent_seq = ?, metadata = ?, worker_id = ? WHERE id = ?");
+    char *meta = exec__json_text(e->metadata, "{}");
+    sqlite3_bind_int64(st, 1, e->agent_seq);
+    sqlite3_bind_text(st, 2, meta, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, e->worker_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->id, -1, SQLITE_STATIC);
+    int rc = ferry_db_step_done(d, st);
+    free(meta);
+    e->metadata_dirty = 0;
+    return rc == SQLITE_DONE ? 0 : FERRY_EIO;
+}
+
+#define EXEC__COLUMNS                                                                              \
+    "id, counter, project, step, status, status_reason, exit_code, environment, image,"            \
+    " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, metadata,"            \
+    " agent_seq, worker_id, created_at, queued_at, started_at, ended_at"
+
+static char *exec__col_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? ferry_strdup((const char *)t) : NULL;
+}
+
+static json_t *exec__col_json(sqlite3_stmt *st, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(st, col);
+    json_t *j = t ? json_loads(t, 0, NULL) : NULL;
+    return j ? j : json_object();
+}
+
+static ferry_exec *exec__from_row(sqlite3_stmt *st)
+{
+    ferry_exec *e = ferry_exec_new();
+    snprintf(e->id, sizeof(e->id), "%s", (const char *)sqlite3_column_text(st, 0));
+    e->counter = sqlite3_column_int64(st, 1);
+    e->project = exec__col_text(st, 2);
+    e->step = exec__col_text(st, 3);
+    ferry_status_parse((const char *)sqlite3_column_text(st, 4), &e->status);
+    e->status_reason = exec__col_text(st, 5);
+    e->has_exit_code = sqlite3_column_type(st, 6) != SQLITE_NULL;
+    e->exit_code = sqlite3_column_int(st, 6);
+    e->environment = exec__col_text(st, 7);
+    e->image = exec__col_text(st, 8);
+    e->snapshot = exec__col_text(st, 9);
+    e->command = exec__col_text(st, 10);
+    e->parameters = exec__col_json(st, 11);
+    e->inputs = exec__col_json(st, 12);
+    e->env = exec__col_json(st, 13);
+    e->tags = exec__col_json(st, 14);
+    e->time_limit = sqlite3_column_int64(st, 15);
+    e->valohai = sqlite3_column_int(st, 16);
+    e->metadata = exec__col_json(st, 17);
+    e->agent_seq = sqlite3_column_int64(st, 18);
+    e->worker_id = exec__col_text(st, 19);
+    e->created_at = sqlite3_column_double(st, 20);
+    e->queued_at = sqlite3_column_double(st, 21);
+    e->started_at = sqlite3_column_double(st, 22);
+    e->ended_at = sqlite3_column_double(st, 23);
+    return e;
+}
+
+static int exec__all_digits(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+static int exec__find_by_counter(ferryd *d, const char *ref, const char *project,
+                                 ferry_exec **out)
+{
+    sqlite3_stmt *st;
+    if (project) {
+        st = ferry_db_prepare(d, "SELECT " EXEC__COLUMNS
+                                 " FROM executions WHERE counter = ? AND project = ?");
+        sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
+    } else {
+        st = ferry_db_prepare(d, "SELECT " EXEC__COLUMNS
+                                 " FROM executions WHERE counter = ? LIMIT 2");
+    }
+    sqlite3_bind_int64(st, 1, strtoll(ref, NULL, 10));
+    ferry_exec *found = NULL;
+    int rows = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (rows++ == 0)
+            found = exec__from_row(st);
+    }
+    sqlite3_reset(st);
+    if (rows > 1) {
+        ferry_exec_free(found);
+        return FERRY_EEXIST;
+    }
+    *out = found;
+    return found ? 0 : FERRY_ENOENT;
+}
+
+int ferry_exec_find(ferryd *d, const char *ref, const char *project, ferry_exec **out, int *owned)
+{
+    ferry_exec *e = ferry_map_get(&d->active, ref);
+    if (e) {
+        *out = e;
+        *owned = 0;
+        return 0;
+    }
+    int rc;
+    if (exec__all_digits(ref)) {
+        rc = exec__find_by_counter(d, ref, project, &e);
+    } else {
+        sqlite3_stmt *st = ferry_db_prepare(d, "SELECT " EXEC__COLUMNS
+                                               " FROM executions WHERE id = ?");
+        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+        e = sqlite3_step(st) == SQLITE_ROW ? exec__from_row(st) : NULL;
+        sqlite3_reset(st);
+        rc = e ? 0 : FERRY_ENOENT;
+    }
+    if (rc < 0)
+        return rc;
+    /* A counter may name an active execution: hand out the live copy. */
+    ferry_exec *live = ferry_map_get(&d->active, e->id);
+    if (live) {
+        ferry_exec_free(e);
+        *out = live;
+        *owned = 0;
+        return 0;
+    }
+    *out = e;
+    *owned = 1;
+    return 0;
+}
+
+void ferry_exec_release(ferry_exec *e, int owned)
+{
+    if (owned)
+        ferry_exec_free(e);
+}
+
+int ferry_exec_load_active(ferryd *d, void (*each)(ferryd *d, ferry_exec *e))
+{
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "SELECT " EXEC__COLUMNS " FROM executions WHERE status IN"
+           " ('created', 'queued', 'started', 'stopping') ORDER BY created_at, rowid");
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        ferry_exec *e = exec__from_row(st);
+        e->active = 1;
+        ferry_map_put(&d->active, e->id, e);
+        n++;
+    }
+    sqlite3_reset(st);
+    /* Call back only after the statement is done: callbacks may write. */
+    ferry_exec **all = ferry_xcalloc((size_t)n, sizeof(*all));
+    size_t iter = 0, k = 0;
+    const char *key;
+    void *val;
+    while (ferry_map_next(&d->active, &iter, &key, &val))
+        all[k++] = val;
+    for (size_t i = 1; i < k; i++) /* keep creation order: insertion sort, runs once */
+        for (size_t j = i; j > 0 && all[j - 1]->created_at > all[j]->created_at; j--) {
+            ferry_exec *t = all[j];
+            all[j] = all[j - 1];
+            all[j - 1] = t;
+        }
+    for (size_t i = 0; i < k; i++)
+        each(d, all[i]);
+    free(all);
+    return n;
+}
+
+static json_t *exec__time_json(double t)
+{
+    if (t <= 0)
+        return json_null();
+    char buf[40];
+    return json_string(ferry_time_format(t, buf, sizeof(buf)));
+}
+
+static json_t *exec__str_json(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(e->id));
+    json_object_set_new(j, "counter", json_integer(e->counter));
+    json_object_set_new(j, "project", json_string(e->project));
+    json_object_set_new(j, "step", json_string(e->step));
+    json_object_set_new(j, "status", json_string(ferry_status_name(e->status)));
+    json_object_set_new(j, "status_reason", exec__str_json(e->status_reason));
+    json_object_set_new(j, "exit_code", e->has_exit_code ? json_integer(e->exit_code) : json_null());
+    json_object_set_new(j, "environment", json_string(e->environment));
+    json_object_set_new(j, "image", exec__str_json(e->image));
+    json_object_set_new(j, "snapshot", json_string(e->snapshot));
+    json_object_set_new(j, "command", json_string(e->command));
+    json_object_set(j, "parameters", e->parameters);
+    json_object_set(j, "inputs", e->inputs);
+    json_object_set(j, "tags", e->tags);
+    json_object_set_new(j, "time_limit", json_integer(e->time_limit));
+    json_object_set_new(j, "created_at", exec__time_json(e->created_at));
+    json_object_set_new(j, "queued_at", exec__time_json(e->queued_at));
+    json_object_set_new(j, "started_at", exec__time_json(e->started_at));
+    json_object_set_new(j, "ended_at", exec__time_json(e->ended_at));
+    json_object_set(j, "metadata", e->metadata);
+    json_object_set_new(j, "outputs", d ? ferry_exec_outputs_json(d, e->id) : json_array());
+    return j;
+}
+
+json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, int limit)
+{
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "SELECT " EXEC__COLUMNS " FROM executions WHERE (?1 IS NULL OR status = ?1)"
+           " AND (?2 IS NULL OR project = ?2) ORDER BY created_at DESC, rowid DESC LIMIT ?3");
+    if (status)
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    if (project)
+        sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, limit);
+    ferry_exec **rows = NULL;
+    size_t n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        rows = ferry_xrealloc(rows, (n + 1) * sizeof(*rows));
+        rows[n++] = exec__from_row(st);
+    }
+    sqlite3_reset(st);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        /* Active executions have fresher state in memory than in the row. */
+        ferry_exec *live = ferry_map_get(&d->active, rows[i]->id);
+        json_array_append_new(arr, ferry_exec_to_json(d, live ? live : rows[i]));
+        ferry_exec_free(rows[i]);
+    }
+    free(rows);
+    return arr;
+}
+
+int ferry_exec_add_output(ferryd *d, const char *id, const char *name, int64_t size,
+                          const char *sha256)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "INSERT OR REPLACE INTO outputs (execution_id, name, size, sha256) VALUES (?,?,?,?)");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, size);
+    sqlite3_bind_text(st, 4, sha256, -1, SQLITE_STATIC);
+    return ferry_db_step_done(d, st) == SQLITE_DONE ? 0 : FERRY_EIO;
+}
+
+json_t *ferry_exec_outputs_json(ferryd *d, const char *id)
+{
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "SELECT name, size, sha256 FROM outputs WHERE execution_id = ? ORDER BY name");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    json_t *arr = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "name",
+                                             (const char *)sqlite3_column_text(st, 0), "size",
+                                             (json_int_t)sqlite3_column_int64(st, 1), "sha256",
+                                             (const char *)sqlite3_column_text(st, 2)));
+    }
+    sqlite3_reset(st);
+    return arr;
+}
+
+void ferry_exec_watch(ferry_exec *e, ferry_exec_watcher *w)
+{
+    w->prev = NULL;
+    w->next = e->watchers;
+    if (e->watchers)
+        e->watchers->prev = w;
+    e->watchers = w;
+}
+
+void ferry_exec_unwatch(ferry_exec *e, ferry_exec_watcher *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (e->watchers == w)
+        e->watchers = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+}

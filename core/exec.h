@@ -1,0 +1,91 @@
+/* Executions: the record (persisted in SQLite) and the in-memory state of
+ * every non-terminal execution. Only lifecycle.c changes `status`. */
+#ifndef FERRY_EXEC_H
+#define FERRY_EXEC_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "daemon.h"
+
+typedef enum ferry_status {
+    FERRY_STATUS_CREATED = 0,
+    FERRY_STATUS_QUEUED,
+    FERRY_STATUS_STARTED,
+    FERRY_STATUS_STOPPING,
+    FERRY_STATUS_STOPPED,
+    FERRY_STATUS_ERROR,
+    FERRY_STATUS_COMPLETE,
+} ferry_status;
+
+const char *ferry_status_name(ferry_status s);
+int ferry_status_parse(const char *text, ferry_status *out);
+int ferry_status_is_terminal(ferry_status s);
+
+typedef struct ferry_exec ferry_exec;
+typedef struct ferry_worker ferry_worker;
+
+/* Someone waiting on an execution: log followers get every new event line,
+ * everyone gets on_end once the terminal status is stored. */
+typedef struct ferry_exec_watcher {
+    void (*on_event)(struct ferry_exec_watcher *w, ferry_exec *e, const char *line, size_t len);
+    void (*on_end)(struct ferry_exec_watcher *w, ferry_exec *e);
+    struct ferry_exec_watcher *prev, *next;
+} ferry_exec_watcher;
+
+struct ferry_exec {
+    char id[37];
+    int64_t counter;
+    char *project, *step, *environment, *image, *snapshot, *command, *worker_id;
+    json_t *parameters, *inputs, *env, *tags, *metadata;
+    int64_t time_limit;
+    int valohai;
+    ferry_status status;
+    char *status_reason;
+    int has_exit_code, exit_code;
+    double created_at, queued_at, started_at, ended_at;
+    int64_t agent_seq; /* highest agent event seq stored */
+
+    /* In memory only, for active executions. */
+    int active;
+    int64_t log_count;  /* logstore.c */
+    int log_fd;         /* logstore.c */
+    int metadata_dirty;
+    ferry_worker *worker;        /* scheduler.c */
+    int delivered;               /* scheduler.c: spec handed to the worker */
+    ferry_exec *qprev, *qnext;   /* scheduler.c: environment queue */
+    ferry_exec_watcher *watchers;
+};
+
+/* A new record (not yet stored). */
+ferry_exec *ferry_exec_new(void);
+void ferry_exec_free(ferry_exec *e);
+/* Next counter of a project (stored in the current transaction). */
+int64_t ferry_exec_next_counter(ferryd *d, const char *project);
+int ferry_exec_insert(ferryd *d, ferry_exec *e);
+/* Persist status, reason, exit code and timestamps. */
+int ferry_exec_save_status(ferryd *d, ferry_exec *e);
+int ferry_exec_save_progress(ferryd *d, ferry_exec *e); /* agent_seq, metadata, worker */
+
+/* Look up by uuid or counter (in `project` when non-NULL). Active
+ * executions are returned from memory (*owned = 0); others are loaded
+ * (*owned = 1, free with ferry_exec_free). FERRY_ENOENT, or FERRY_EEXIST when
+ * a counter is ambiguous across projects. */
+int ferry_exec_find(ferryd *d, const char *ref, const char *project, ferry_exec **out,
+                    int *owned);
+void ferry_exec_release(ferry_exec *e, int owned);
+/* Load every non-terminal execution into d->active, oldest first, calling
+ * `each` for each one (the scheduler re-queues them). */
+int ferry_exec_load_active(ferryd *d, void (*each)(ferryd *d, ferry_exec *e));
+/* Executions newest first, optionally filtered; a JSON array. */
+json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, int limit);
+json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e);
+
+int ferry_exec_add_output(ferryd *d, const char *id, const char *name, int64_t size,
+                          const char *sha256);
+json_t *ferry_exec_outputs_json(ferryd *d, const char *id);
+
+void ferry_exec_watch(ferry_exec *e, ferry_exec_watcher *w);
+void ferry_exec_unwatch(ferry_exec *e, ferry_exec_watcher *w);
+
+#endif

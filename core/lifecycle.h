@@ -1,0 +1,33 @@
+/* The lifecycle: the one module that changes an execution's status.
+ *
+ *   created -> queued -> started -> complete | error
+ *      |         |          |
+ *      +---------+----------+--> stopping -> stopped
+ *
+ * A transition is stored (in the loop turn's transaction) and logged as a
+ * `status` event before its side effects run; terminal statuses never
+ * change. After a terminal transition the execution leaves d->active and is
+ * freed at the end of the loop turn, so callers may still read it until they
+ * return to the loop. */
+#ifndef FERRY_LIFECYCLE_H
+#define FERRY_LIFECYCLE_H
+
+#include "exec.h"
+
+int ferry_lifecycle_init(ferryd *d);
+void ferry_lifecycle_close(ferryd *d);
+/* Store a new execution as `created`, make it active and hand it to the
+ * scheduler. Takes ownership of `e`. */
+int ferry_lifecycle_create(ferryd *d, ferry_exec *e);
+/* Change status. `reason` may be NULL; exit_code < -1000 means none.
+ * FERRY_ESTATE when the transition is not allowed. */
+#define FERRY_NO_EXIT_CODE (-100000)
+int ferry_lifecycle_transition(ferryd *d, ferry_exec *e, ferry_status to, const char *reason,
+                               int exit_code);
+/* A user's stop: created/queued -> stopped at once; started -> stopping and
+ * a stop order to the worker. FERRY_ESTATE when it already ended. */
+int ferry_lifecycle_request_stop(ferryd *d, ferry_exec *e);
+/* The worker's report that the commands ended. */
+int ferry_lifecycle_finished(ferryd *d, ferry_exec *e, int exit_code, const char *reason);
+
+#endif

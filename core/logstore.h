@@ -1,0 +1,23 @@
+/* Execution logs: one append-only NDJSON file per execution
+ * (<data>/logs/<uuid>.ndjson), each line {"i","stream","time","text"}.
+ * Appends are written with write(2) at once (no user-space buffering), so a
+ * line that was acknowledged survives a crash of ferryd. */
+#ifndef FERRY_LOGSTORE_H
+#define FERRY_LOGSTORE_H
+
+#include "exec.h"
+
+int ferry_logstore_init(ferryd *d, char *err, size_t err_cap);
+/* Append one event and push it to the execution's watchers. A stdout line
+ * that is a JSON object also updates the execution's metadata. */
+int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double time,
+                          const char *text, size_t len);
+/* Events of a stored log with i > after (and only the last `tail` when
+ * tail > 0), as NDJSON text; *last is the highest i returned (or `after`). */
+int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, char **out,
+                        size_t *out_len, int64_t *last);
+/* Count events of a log (after a restart). */
+int64_t ferry_logstore_count(ferryd *d, const char *id);
+void ferry_logstore_close(ferry_exec *e);
+
+#endif

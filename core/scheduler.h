@@ -1,0 +1,80 @@
+/* Environments, their worker pools and their queues.
+ *
+ * scheduler.c owns the queues and decides which worker runs what;
+ * workers.c owns the worker records and talks to compute plugins. */
+#ifndef FERRY_SCHEDULER_H
+#define FERRY_SCHEDULER_H
+
+#include "exec.h"
+
+typedef enum ferry_worker_state {
+    FERRY_WORKER_LAUNCHING = 0, /* launch asked; agent not registered yet */
+    FERRY_WORKER_READY,         /* registered, takes work */
+    FERRY_WORKER_TERMINATING,   /* being retired */
+} ferry_worker_state;
+
+struct ferry_worker {
+    char id[37];
+    ferry_env *env;
+    char *instance_id;
+    char bootstrap_hash[65]; /* sha256 of the one-time bootstrap token; "" once spent */
+    char token_hash[65];     /* sha256 of the agent token */
+    ferry_worker_state state;
+    int slots;
+    ferry_exec **assigned; /* executions this worker runs or will run */
+    size_t n_assigned;
+    json_t *stop_orders;   /* ids to stop, not yet handed over */
+    void *poll;            /* agentapi.c: a held long poll, or NULL */
+    uv_timer_t timer;      /* registration deadline, then idle timeout */
+    double last_seen;
+    int closing;
+};
+
+struct ferry_env {
+    ferryd *d;
+    const ferry_env_config *cfg;
+    ferry_plugin_instance *compute;
+    ferry_exec *qhead, *qtail; /* queued, not yet assigned, in order */
+    size_t qlen;
+    ferry_worker **workers;
+    size_t n_workers;
+    int launch_failures;
+    char *last_launch_error;
+    uv_timer_t retry_timer;
+    int retry_pending;
+};
+
+/* scheduler.c */
+int ferry_scheduler_init(ferryd *d, char *err, size_t err_cap);
+void ferry_scheduler_close(ferryd *d);
+ferry_env *ferry_scheduler_env(ferryd *d, const char *name);
+/* A new (or reloaded) created execution: apply the quota, then queue it. */
+void ferry_scheduler_admit(ferryd *d, ferry_exec *e);
+/* Re-attach an execution loaded at start-up. */
+void ferry_scheduler_restore(ferryd *d, ferry_exec *e);
+/* Called by the lifecycle after every transition. */
+void ferry_scheduler_on_transition(ferryd *d, ferry_exec *e, ferry_status from);
+/* Match queued executions with free workers; launch workers as needed. */
+void ferry_scheduler_kick(ferryd *d, ferry_env *env);
+/* What a worker should be told now: takes its undelivered assignments and stop orders. */
+void ferry_scheduler_take_news(ferryd *d, ferry_worker *w, ferry_exec ***work, size_t *n_work,
+                               json_t **stop);
+int ferry_scheduler_has_news(const ferry_worker *w);
+
+/* workers.c */
+int ferry_workers_launch(ferryd *d, ferry_env *env);
+void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why);
+/* Register an agent: spends the bootstrap token, returns the agent token
+ * (caller frees). FERRY_EAUTH on a wrong or spent token. */
+int ferry_workers_register(ferryd *d, const char *worker_id, const char *bootstrap_token,
+                           int slots, char **token);
+ferry_worker *ferry_workers_by_token(ferryd *d, const char *token);
+/* A worker became idle or busy: (re)arm its idle timeout. */
+void ferry_workers_touch(ferryd *d, ferry_worker *w);
+int ferry_worker_free_slots(const ferry_worker *w);
+void ferry_workers_close_all(ferryd *d);
+
+/* agentapi.c: answer the worker's held poll if it has news. */
+void ferry_agentapi_wake(ferryd *d, ferry_worker *w);
+
+#endif
