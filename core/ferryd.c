@@ -229,6 +229,11 @@ int main(int argc, char **argv)
     uv_signal_start(&sigint_handle, on_signal, SIGINT);
     uv_run(d->loop, UV_RUN_DEFAULT);
     shutdown_daemon(d);
+    uv_close((uv_handle_t *)&sigterm_handle, NULL);
+    uv_close((uv_handle_t *)&sigint_handle, NULL);
+    /* Let plugins finish closing their handles (they release on later turns). */
+    for (int i = 0; i < 20; i++)
+        uv_run(d->loop, UV_RUN_NOWAIT);
     ferry_api_close(d);
     ferry_lifecycle_close(d);
     ferry_store_close(d);
