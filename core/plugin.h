@@ -35,6 +35,8 @@ typedef struct ferry_plugin {
  * message naming the file and the reason in err. */
 int ferry_plugin_load(const char *path, ferry_plugin **out, char *err, size_t err_cap);
 void ferry_plugin_unload(ferry_plugin *p);
+/* "compute", "runtime", "store" ("unknown" otherwise). */
+const char *ferry_plugin_kind_name(ferry_plugin_kind kind);
 
 /* Every plugin found in a directory. Files that are refused are logged and
  * skipped; the others stay usable. */
@@ -54,10 +56,20 @@ int ferry_plugin_default_dir(char *buf, size_t cap);
 /* One initialised instance of a plugin (e.g. one per environment). */
 typedef struct ferry_plugin_instance ferry_plugin_instance;
 
-/* `settings` and `secrets` may be NULL; they are copied. */
+/* `settings` and `secrets` may be NULL; they are copied. Call on the thread
+ * that runs `loop`: op_complete and queue_work must be called there too.
+ * On failure (err filled) the half-made instance is released like a freed
+ * one, so the same note about running the loop applies. */
 int ferry_plugin_instance_new(const ferry_plugin *p, uv_loop_t *loop, const char *label,
                               const ferry_settings *settings, const ferry_settings *secrets,
                               ferry_plugin_instance **out, ferry_error_detail *err);
+/* Works like uv_close(): queue_work requests not started yet are canceled
+ * (the plugin's `after` sees FERRY_ECANCELED); once no work is in flight the
+ * plugin's fini runs, ops it left pending complete with FERRY_ECANCELED, and
+ * the instance's handles close. The memory goes, and those `done` callbacks
+ * run, on later turns of the loop: a caller that is shutting down runs the
+ * loop (uv_run(loop, UV_RUN_DEFAULT)) afterwards. fini must complete or drop
+ * every op it holds and must not call the host after it returns. */
 void ferry_plugin_instance_free(ferry_plugin_instance *inst);
 void *ferry_plugin_instance_state(const ferry_plugin_instance *inst);
 const ferry_plugin *ferry_plugin_instance_plugin(const ferry_plugin_instance *inst);
@@ -67,6 +79,9 @@ const ferry_plugin *ferry_plugin_instance_plugin(const ferry_plugin_instance *in
  * itself returns a negative code synchronously, the caller must call
  * ferry_op_abandon() instead and `done` never runs. */
 typedef void (*ferry_op_done_fn)(void *arg, int status, const ferry_op_result *result);
+/* `done` always runs on a later loop turn than the op_complete call, never
+ * inside the plugin's call. A result with status < 0 always carries an error
+ * detail. NULL when the instance is already being freed (fini ran). */
 ferry_op *ferry_op_new(ferry_plugin_instance *inst, ferry_op_done_fn done, void *arg);
 void ferry_op_abandon(ferry_op *op);
 

@@ -108,6 +108,14 @@ int ferry_step_resolve_parameters(const ferry_step *step, const json_t *given, j
 int ferry_step_resolve_inputs(const ferry_step *step, const json_t *given, json_t **resolved,
                               char *err, size_t err_cap);
 
+/* Environment variables for an execution (added): the step's defaults, then
+ * `given` (object name -> string/number/bool; null unsets a default; names
+ * the step doesn't declare are allowed, as in valohai). Returns an object
+ * name -> string. A required variable (optional: false) with no value is an
+ * error naming it; values never appear in messages (they may be secrets). */
+int ferry_step_resolve_env(const ferry_step *step, const json_t *given, json_t **resolved,
+                           char *err, size_t err_cap);
+
 /* Build the command to run: placeholders {parameters} / {params},
  * {parameter:NAME}, {parameter-value:NAME} expanded with shell quoting,
  * unknown {...} left alone, commands joined with " && " (a first command

@@ -89,6 +89,10 @@ typedef struct ferry_plugin_descriptor {
      * `err` filled. Called on the loop thread. */
     int (*init)(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **state,
                 ferry_error_detail *err);
+    /* Destroy the instance; on the loop thread, once no queue_work is in
+     * flight. Complete (or drop: the host then cancels) every op still held;
+     * after fini returns the plugin must not call the host again. Handles it
+     * closes here may finish closing on later loop turns. */
     void (*fini)(void *state);
     /* const ferry_compute_ops / ferry_runtime_ops / ferry_store_ops */
     const void *ops;

@@ -58,7 +58,10 @@ typedef struct ferry_run_spec {
  * working directory is the repository directory. `env` holds the rest. */
 typedef struct ferry_runtime_ops {
     size_t struct_size;
-    /* Required. Start the commands; on 0, callbacks fire later and *run is set. */
+    /* Required. Start the commands; on 0, callbacks fire later and *run is set.
+     * On a negative return nothing runs and no callback fires; err says why,
+     * and its message fits as the execution's reason (local-process answers
+     * FERRY_ESPAWN, "could not start: ...", when the process cannot start). */
     int (*start)(void *state, const ferry_run_spec *spec, const ferry_run_callbacks *cb,
                  ferry_run **run, ferry_error_detail *err);
     /* Required. Ask the run to end: SIGTERM (or the runtime's equivalent),

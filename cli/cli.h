@@ -1,0 +1,138 @@
+/* ferry, the command line: what the commands share. */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit statuses, documented in `ferry --help`. The execution outcomes
+ * (complete, error, stopped) double as the status of wait, run --watch and
+ * logs -f, so a script can branch on them. */
+enum {
+    FERRY_EXIT_OK = 0,          /* done; the execution completed */
+    FERRY_EXIT_FAILED = 1,      /* the execution ended in error; or a local failure */
+    FERRY_EXIT_USAGE = 2,       /* bad command line or step file, before contacting ferryd */
+    FERRY_EXIT_STOPPED = 2,     /* the execution was stopped */
+    FERRY_EXIT_TIMEOUT = 3,     /* wait --timeout ran out */
+    FERRY_EXIT_UNREACHABLE = 4, /* ferryd could not be reached, or the connection was lost */
+    FERRY_EXIT_REFUSED = 5,     /* ferryd answered with an error (4xx/5xx) */
+};
+
+#define FERRY_DEFAULT_SERVER "http://127.0.0.1:8470"
+
+typedef struct ferry_cli {
+    char *server; /* base URL, no trailing "/" */
+    char *token;  /* FERRY_TOKEN, or NULL */
+} ferry_cli;
+
+/* ---- client.c: blocking HTTP to ferryd ---- */
+
+/* Body bytes of a 2xx answer as they arrive; return 0 to go on, non-zero to
+ * abort the transfer (the request then fails with `sink_failed` set). */
+typedef int (*ferry_cli_sink_fn)(void *arg, const char *data, size_t len);
+/* Upload progress: bytes sent so far of `total`. */
+typedef void (*ferry_cli_progress_fn)(void *arg, int64_t sent, int64_t total);
+
+typedef struct ferry_cli_request {
+    const char *method;      /* GET, POST, HEAD */
+    const char *path;        /* "/v1/...", query included, already escaped */
+    json_t *json;            /* request body as JSON, or NULL */
+    const char *upload_path; /* request body from this file, or NULL */
+    const char *upload_type; /* its Content-Type */
+    long timeout_s;          /* whole transfer; 0: none (streams, uploads) */
+    ferry_cli_sink_fn sink;  /* NULL: keep the body in memory */
+    void *sink_arg;
+    ferry_cli_progress_fn progress;
+    void *progress_arg;
+} ferry_cli_request;
+
+typedef struct ferry_cli_response {
+    int transport_ok; /* an HTTP answer was received in full */
+    int connected;    /* ferryd answered at all (a status line came) */
+    int sink_failed;  /* the sink asked to stop */
+    long status;      /* HTTP status, 0 when none */
+    char *body;       /* NUL-terminated; "" when sent to the sink */
+    size_t body_len;
+    char reason[256]; /* why transport_ok is 0: "Connection refused" */
+} ferry_cli_response;
+
+/* Perform one request. Never prints; inspect the response. */
+void ferry_cli_http(const ferry_cli *cli, const ferry_cli_request *req, ferry_cli_response *res);
+void ferry_cli_response_free(ferry_cli_response *res);
+/* Print what went wrong with a response that is not a 2xx answer and
+ * return the exit status for it (UNREACHABLE or REFUSED). */
+int ferry_cli_report(const ferry_cli *cli, const ferry_cli_response *res);
+/* A JSON call: on success *out holds the parsed answer (may be NULL when
+ * out is NULL); otherwise the failure is printed and its exit status
+ * returned. */
+int ferry_cli_call(const ferry_cli *cli, const char *method, const char *path, json_t *body,
+                   long timeout_s, json_t **out);
+/* One path segment, %-escaped. Caller frees. */
+char *ferry_cli_escape(const char *s);
+/* "/v1/executions/<escaped id><suffix>". Caller frees. */
+char *ferry_cli_exec_path(const char *id, const char *suffix);
+
+/* ---- format.c: what the commands print ---- */
+
+/* RFC 3339 ("2026-11-26T06:01:58.123Z") to epoch seconds; -1 when not a time. */
+double ferry_cli_parse_time(const char *s);
+/* Local time "2026-11-26 07:01:58" (or "-"). */
+void ferry_cli_format_local_time(const char *rfc3339, char *buf, size_t cap);
+/* "1h02m", "3m05s", "12s", or "-" when it did not start. */
+void ferry_cli_format_duration(const json_t *exec, char *buf, size_t cap);
+/* "12 B", "3.4 KiB", "1.2 GiB". */
+void ferry_cli_format_size(int64_t bytes, char *buf, size_t cap);
+/* A field of an object as text ("" when missing or null). */
+const char *ferry_cli_str(const json_t *obj, const char *key);
+/* A JSON value as a short text; caller frees. */
+char *ferry_cli_value_text(const json_t *v);
+/* 1 for complete, error and stopped. */
+int ferry_cli_is_terminal(const char *status);
+/* The exit status for a terminal status. */
+int ferry_cli_exit_for(const char *status);
+/* "Execution #7 (uuid): complete", with exit code and reason when it failed. */
+void ferry_cli_print_outcome(FILE *out, const json_t *exec);
+/* Print a JSON value to stdout, indented, with a newline. */
+void ferry_cli_print_json(const json_t *v);
+
+/* ---- option parsing shared by the commands ---- */
+
+/* Print "ferry CMD: message" and the hint to use --help; returns FERRY_EXIT_USAGE. */
+int ferry_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The message for what getopt_long() returned as '?' or ':' (the option
+ * string starts with ':'); returns FERRY_EXIT_USAGE. */
+int ferry_cli_bad_option(const char *cmd, int c, char **argv);
+/* Parse a non-negative integer option; -1 when it is not one. */
+long ferry_cli_parse_count(const char *s);
+/* With `project`, look a counter up in it and give back the uuid; else the
+ * id as given. *uuid is malloc'd. Returns an exit status. */
+int ferry_cli_resolve_id(const ferry_cli *cli, const char *id, const char *project, char **uuid);
+
+/* ---- cmd_logs.c ---- */
+
+typedef struct ferry_cli_log_options {
+    int follow;
+    long tail; /* -1: all */
+    int timestamps;
+} ferry_cli_log_options;
+
+/* Stream an execution's log to stdout/stderr, reconnecting after a dropped
+ * connection without losing or repeating a line. With follow, *final (may be
+ * NULL) receives the execution once it ended. Returns an exit status. */
+int ferry_cli_stream_logs(const ferry_cli *cli, const char *id, const ferry_cli_log_options *opt,
+                          json_t **final);
+
+/* ---- the commands: argv[0] is the command's name ---- */
+
+int ferry_cmd_run(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_wait(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_list(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_show(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_logs(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_stop(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_outputs(const ferry_cli *cli, int argc, char **argv);
+
+#endif

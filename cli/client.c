@@ -1,0 +1,299 @@
+/* Blocking HTTP to ferryd with libcurl's easy interface: one request at a
+ * time is all a command line needs. */
+#include "cli.h"
+
+#include "util.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Error answers are short; a body beyond this is not ferryd talking. */
+#define FERRY__MAX_BODY (256 * 1024 * 1024)
+
+typedef struct ferry__xfer {
+    CURL *curl;
+    const ferry_cli_request *req;
+    ferry_cli_response *res;
+    size_t cap;
+    int too_big;
+} ferry__xfer;
+
+static int ferry__is_2xx(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+static int ferry__keep(ferry__xfer *x, const char *data, size_t n)
+{
+    ferry_cli_response *res = x->res;
+    if (res->body_len + n + 1 > FERRY__MAX_BODY) {
+        x->too_big = 1;
+        return -1;
+    }
+    if (res->body_len + n + 1 > x->cap) {
+        x->cap = (res->body_len + n + 1) * 2;
+        res->body = ferry_xrealloc(res->body, x->cap);
+    }
+    memcpy(res->body + res->body_len, data, n);
+    res->body_len += n;
+    res->body[res->body_len] = '\0';
+    return 0;
+}
+
+/* A 2xx body goes to the sink as it arrives; anything else (an error text)
+ * is kept, so a stream's error answer can still be shown. */
+static size_t ferry__on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    ferry__xfer *x = arg;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (x->req->sink != NULL && ferry__is_2xx(status)) {
+        if (x->req->sink(x->req->sink_arg, data, n) != 0) {
+            x->res->sink_failed = 1;
+            return 0;
+        }
+        return n;
+    }
+    return ferry__keep(x, data, n) == 0 ? n : 0;
+}
+
+static int ferry__on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                              curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    ferry__xfer *x = arg;
+    if (ultotal > 0)
+        x->req->progress(x->req->progress_arg, (int64_t)ulnow, (int64_t)ultotal);
+    return 0;
+}
+
+static struct curl_slist *ferry__headers(const ferry_cli *cli, const ferry_cli_request *req)
+{
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "Accept: application/json");
+    /* curl would wait for "100 Continue" before big bodies; ferryd need not send it. */
+    h = curl_slist_append(h, "Expect:");
+    if (req->json != NULL)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    if (req->upload_path != NULL) {
+        char *ct = ferry_asprintf("Content-Type: %s",
+                                  req->upload_type ? req->upload_type : "application/octet-stream");
+        h = curl_slist_append(h, ct);
+        free(ct);
+    }
+    if (cli->token != NULL && cli->token[0] != '\0') {
+        char *auth = ferry_asprintf("Authorization: Bearer %s", cli->token);
+        h = curl_slist_append(h, auth);
+        free(auth);
+    }
+    return h;
+}
+
+/* The words curl's own message would bury: "Connection refused". */
+static void ferry__reason(CURL *curl, CURLcode rc, const char *errbuf, ferry_cli_response *res)
+{
+    long os_errno = 0;
+    curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+    if ((rc == CURLE_COULDNT_CONNECT || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) &&
+        os_errno != 0)
+        snprintf(res->reason, sizeof(res->reason), "%s", strerror((int)os_errno));
+    else if (errbuf[0] != '\0')
+        snprintf(res->reason, sizeof(res->reason), "%s", errbuf);
+    else
+        snprintf(res->reason, sizeof(res->reason), "%s", curl_easy_strerror(rc));
+}
+
+static void ferry__set_body(CURL *curl, const ferry_cli_request *req, char **json_text,
+                            FILE **upload)
+{
+    if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    } else if (req->json != NULL) {
+        *json_text = json_dumps(req->json, JSON_COMPACT);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, *json_text);
+    } else if (req->upload_path != NULL && *upload != NULL) {
+        fseek(*upload, 0, SEEK_END);
+        curl_off_t size = (curl_off_t)ftell(*upload);
+        rewind(*upload);
+        curl_easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl, CURLOPT_READDATA, *upload);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, size);
+    } else if (strcmp(req->method, "POST") == 0) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+}
+
+void ferry_cli_http(const ferry_cli *cli, const ferry_cli_request *req, ferry_cli_response *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->body = ferry_xcalloc(1, 1);
+    CURL *curl = curl_easy_init();
+    if (curl == NULL) {
+        snprintf(res->reason, sizeof(res->reason), "cannot start libcurl");
+        return;
+    }
+    ferry__xfer x = {.curl = curl, .req = req, .res = res, .cap = 1};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    char *url = ferry_asprintf("%s%s", cli->server, req->path);
+    char *json_text = NULL;
+    FILE *upload = NULL;
+    if (req->upload_path != NULL && (upload = fopen(req->upload_path, "rb")) == NULL) {
+        snprintf(res->reason, sizeof(res->reason), "cannot read %s: %s", req->upload_path,
+                 strerror(errno));
+        goto out;
+    }
+    struct curl_slist *headers = ferry__headers(cli, req);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "ferry/" FERRY_VERSION);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, req->timeout_s);
+    /* Long log streams may be quiet for hours; keepalive notices a dead peer. */
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, 10L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ferry__on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x);
+    if (req->progress != NULL) {
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, ferry__on_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &x);
+    }
+    ferry__set_body(curl, req, &json_text, &upload);
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);
+    res->connected = res->status != 0;
+    res->transport_ok = rc == CURLE_OK;
+    if (x.too_big)
+        snprintf(res->reason, sizeof(res->reason), "the answer is larger than %d MiB",
+                 FERRY__MAX_BODY >> 20);
+    else if (rc != CURLE_OK)
+        ferry__reason(curl, rc, errbuf, res);
+    curl_slist_free_all(headers);
+out:
+    if (upload != NULL)
+        fclose(upload);
+    free(json_text);
+    free(url);
+    curl_easy_cleanup(curl);
+}
+
+void ferry_cli_response_free(ferry_cli_response *res)
+{
+    free(res->body);
+    res->body = NULL;
+}
+
+/* ferryd's {"error": "..."} when the body is one, else its first line. */
+static char *ferry__error_text(const ferry_cli_response *res)
+{
+    json_t *root = json_loadb(res->body, res->body_len, 0, NULL);
+    const char *msg = root ? ferry_cli_str(root, "error") : "";
+    char *out = NULL;
+    if (msg[0] != '\0') {
+        out = ferry_strdup(msg);
+    } else if (res->body_len > 0 && root == NULL) {
+        size_t n = strcspn(res->body, "\r\n");
+        out = ferry_asprintf("HTTP %ld: %.*s", res->status, (int)(n > 200 ? 200 : n), res->body);
+    } else {
+        out = ferry_asprintf("HTTP %ld", res->status);
+    }
+    json_decref(root);
+    return out;
+}
+
+int ferry_cli_report(const ferry_cli *cli, const ferry_cli_response *res)
+{
+    if (!res->connected) {
+        fprintf(stderr,
+                "ferry: cannot reach ferryd at %s: %s (is ferryd running? set --server or "
+                "FERRY_SERVER)\n",
+                cli->server, res->reason);
+        return FERRY_EXIT_UNREACHABLE;
+    }
+    if (!res->transport_ok && !res->sink_failed && ferry__is_2xx(res->status)) {
+        fprintf(stderr, "ferry: lost the connection to ferryd at %s: %s\n", cli->server,
+                res->reason);
+        return FERRY_EXIT_UNREACHABLE;
+    }
+    char *msg = ferry__error_text(res);
+    fprintf(stderr, "ferry: %s\n", msg);
+    if (res->status == 401 && (cli->token == NULL || cli->token[0] == '\0'))
+        fprintf(stderr, "ferry: ferryd wants a token: set FERRY_TOKEN\n");
+    free(msg);
+    return FERRY_EXIT_REFUSED;
+}
+
+int ferry_cli_call(const ferry_cli *cli, const char *method, const char *path, json_t *body,
+                   long timeout_s, json_t **out)
+{
+    ferry_cli_request req = {.method = method, .path = path, .json = body, .timeout_s = timeout_s};
+    ferry_cli_response res;
+    ferry_cli_http(cli, &req, &res);
+    int rc = FERRY_EXIT_OK;
+    if (!res.transport_ok || !ferry__is_2xx(res.status)) {
+        rc = ferry_cli_report(cli, &res);
+    } else if (out != NULL) {
+        json_error_t jerr;
+        *out = json_loadb(res.body, res.body_len, 0, &jerr);
+        if (*out == NULL) {
+            fprintf(stderr, "ferry: ferryd's answer to %s %s is not JSON: %s\n", method, path,
+                    jerr.text);
+            rc = FERRY_EXIT_FAILED;
+        }
+    }
+    ferry_cli_response_free(&res);
+    return rc;
+}
+
+char *ferry_cli_escape(const char *s)
+{
+    char *e = curl_easy_escape(NULL, s, 0);
+    if (e == NULL)
+        abort();
+    char *out = ferry_strdup(e);
+    curl_free(e);
+    return out;
+}
+
+char *ferry_cli_exec_path(const char *id, const char *suffix)
+{
+    /* "#7" is how executions are shown; accept it back as the counter. */
+    if (id[0] == '#' && id[1] != '\0')
+        id++;
+    char *e = ferry_cli_escape(id);
+    char *path = ferry_asprintf("/v1/executions/%s%s", e, suffix ? suffix : "");
+    free(e);
+    return path;
+}
+
+int ferry_cli_resolve_id(const ferry_cli *cli, const char *id, const char *project, char **uuid)
+{
+    if (project == NULL || project[0] == '\0') {
+        *uuid = ferry_strdup(id);
+        return FERRY_EXIT_OK;
+    }
+    char *proj = ferry_cli_escape(project);
+    char *suffix = ferry_asprintf("?project=%s", proj);
+    char *path = ferry_cli_exec_path(id, suffix);
+    json_t *exec = NULL;
+    int rc = ferry_cli_call(cli, "GET", path, NULL, 60, &exec);
+    if (rc == FERRY_EXIT_OK) {
+        const char *got = ferry_cli_str(exec, "id");
+        *uuid = ferry_strdup(got[0] ? got : id);
+    }
+    json_decref(exec);
+    free(path);
+    free(suffix);
+    free(proj);
+    return rc;
+}

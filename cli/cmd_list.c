@@ -1,0 +1,268 @@
+/* ferry list and ferry show: executions as tables and as one page. */
+#include "cli.h"
+
+#include "util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FERRY__COLS 7
+
+static const char *const ferry__headings[FERRY__COLS] = {"#",       "STATUS",   "STEP", "PROJECT",
+                                                         "CREATED", "DURATION", "ID"};
+
+/* One table row as texts; caller frees each. */
+static void ferry__row(const json_t *exec, char *cells[FERRY__COLS])
+{
+    char created[64], duration[32];
+    ferry_cli_format_local_time(ferry_cli_str(exec, "created_at"), created, sizeof(created));
+    ferry_cli_format_duration(exec, duration, sizeof(duration));
+    cells[0] =
+        ferry_asprintf("%lld", (long long)json_integer_value(json_object_get(exec, "counter")));
+    cells[1] = ferry_strdup(ferry_cli_str(exec, "status"));
+    cells[2] = ferry_strdup(ferry_cli_str(exec, "step"));
+    cells[3] = ferry_strdup(ferry_cli_str(exec, "project"));
+    cells[4] = ferry_strdup(created);
+    cells[5] = ferry_strdup(duration);
+    /* The short id is enough to tell rows apart; show and --json give it whole. */
+    cells[6] = ferry_asprintf("%.8s", ferry_cli_str(exec, "id"));
+}
+
+static void ferry__print_row(char *const cells[FERRY__COLS], const size_t width[FERRY__COLS])
+{
+    for (size_t c = 0; c < FERRY__COLS; c++) {
+        if (c + 1 == FERRY__COLS)
+            printf("%s\n", cells[c]);
+        else
+            printf("%-*s  ", (int)width[c], cells[c]);
+    }
+}
+
+static void ferry__print_table(const json_t *list)
+{
+    size_t n = json_array_size(list);
+    char *(*rows)[FERRY__COLS] = ferry_xcalloc(n ? n : 1, sizeof(*rows));
+    size_t width[FERRY__COLS];
+    for (size_t c = 0; c < FERRY__COLS; c++)
+        width[c] = strlen(ferry__headings[c]);
+    for (size_t r = 0; r < n; r++) {
+        ferry__row(json_array_get(list, r), rows[r]);
+        for (size_t c = 0; c < FERRY__COLS; c++)
+            if (strlen(rows[r][c]) > width[c])
+                width[c] = strlen(rows[r][c]);
+    }
+    ferry__print_row((char *const *)ferry__headings, width);
+    for (size_t r = 0; r < n; r++) {
+        ferry__print_row(rows[r], width);
+        for (size_t c = 0; c < FERRY__COLS; c++)
+            free(rows[r][c]);
+    }
+    free(rows);
+}
+
+static const char ferry__list_usage[] =
+    "usage: ferry list [--status STATUS] [--project NAME] [--json]\n"
+    "\n"
+    "List executions, newest first.\n"
+    "\n"
+    "  --status STATUS  only these (created, queued, started, stopping, stopped,\n"
+    "                   error, complete)\n"
+    "  --project NAME   only this project's\n"
+    "  --json           print ferryd's answer as JSON\n";
+
+/* Append "key=value" (escaped) to a query string that starts with "?". */
+static char *ferry__add_query(char *path, const char *key, const char *value)
+{
+    if (value == NULL)
+        return path;
+    char *e = ferry_cli_escape(value);
+    char *out = ferry_asprintf("%s%c%s=%s", path, strchr(path, '?') ? '&' : '?', key, e);
+    free(e);
+    free(path);
+    return out;
+}
+
+static char *ferry__list_path(const char *status, const char *project)
+{
+    char *path = ferry_strdup("/v1/executions");
+    path = ferry__add_query(path, "status", status);
+    return ferry__add_query(path, "project", project);
+}
+
+int ferry_cmd_list(const ferry_cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"status", required_argument, NULL, 's'},
+        {"project", required_argument, NULL, 'P'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *status = NULL, *project = NULL;
+    int json = 0, c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            status = optarg;
+            break;
+        case 'P':
+            project = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            fputs(ferry__list_usage, stdout);
+            return FERRY_EXIT_OK;
+        default:
+            return ferry_cli_bad_option("list", c, argv);
+        }
+    }
+    if (optind != argc)
+        return ferry_cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
+    char *path = ferry__list_path(status, project);
+    json_t *answer = NULL;
+    int rc = ferry_cli_call(cli, "GET", path, NULL, 60, &answer);
+    free(path);
+    if (rc == FERRY_EXIT_OK && json)
+        ferry_cli_print_json(answer);
+    else if (rc == FERRY_EXIT_OK)
+        ferry__print_table(json_object_get(answer, "executions"));
+    json_decref(answer);
+    return rc;
+}
+
+/* ---- show ---- */
+
+static void ferry__show_field(const char *label, const char *value)
+{
+    printf("  %-14s %s\n", label, value && value[0] ? value : "-");
+}
+
+static void ferry__show_value(const char *label, const json_t *v)
+{
+    char *text = ferry_cli_value_text(v);
+    ferry__show_field(label, text);
+    free(text);
+}
+
+static void ferry__show_time(const char *label, const json_t *exec, const char *key)
+{
+    char buf[64];
+    ferry_cli_format_local_time(ferry_cli_str(exec, key), buf, sizeof(buf));
+    ferry__show_field(label, buf);
+}
+
+/* "name = value" lines of an object, under a heading; nothing when empty. */
+static void ferry__show_object(const char *heading, const json_t *obj)
+{
+    if (!json_is_object(obj) || json_object_size(obj) == 0)
+        return;
+    printf("%s:\n", heading);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        char *text = ferry_cli_value_text(v);
+        printf("  %s = %s\n", key, text);
+        free(text);
+    }
+}
+
+static void ferry__show_outputs(const json_t *outputs)
+{
+    if (json_array_size(outputs) == 0)
+        return;
+    printf("Outputs:\n");
+    size_t i;
+    json_t *o;
+    json_array_foreach(outputs, i, o)
+    {
+        char size[32];
+        ferry_cli_format_size(json_integer_value(json_object_get(o, "size")), size, sizeof(size));
+        printf("  %s  %s  sha256:%s\n", ferry_cli_str(o, "name"), size, ferry_cli_str(o, "sha256"));
+    }
+}
+
+static void ferry__show(const json_t *exec)
+{
+    printf("Execution #%lld (%s)\n",
+           (long long)json_integer_value(json_object_get(exec, "counter")),
+           ferry_cli_str(exec, "id"));
+    ferry__show_field("project", ferry_cli_str(exec, "project"));
+    ferry__show_field("step", ferry_cli_str(exec, "step"));
+    ferry__show_field("status", ferry_cli_str(exec, "status"));
+    ferry__show_field("status reason", ferry_cli_str(exec, "status_reason"));
+    ferry__show_value("exit code", json_object_get(exec, "exit_code"));
+    ferry__show_field("environment", ferry_cli_str(exec, "environment"));
+    ferry__show_field("image", ferry_cli_str(exec, "image"));
+    ferry__show_field("snapshot", ferry_cli_str(exec, "snapshot"));
+    ferry__show_field("command", ferry_cli_str(exec, "command"));
+    json_t *tags = json_object_get(exec, "tags");
+    ferry__show_value("tags", json_array_size(tags) ? tags : NULL);
+    ferry__show_time("created", exec, "created_at");
+    ferry__show_time("queued", exec, "queued_at");
+    ferry__show_time("started", exec, "started_at");
+    ferry__show_time("ended", exec, "ended_at");
+    char duration[32];
+    ferry_cli_format_duration(exec, duration, sizeof(duration));
+    ferry__show_field("duration", duration);
+    ferry__show_object("Parameters", json_object_get(exec, "parameters"));
+    ferry__show_object("Inputs", json_object_get(exec, "inputs"));
+    ferry__show_object("Metadata", json_object_get(exec, "metadata"));
+    ferry__show_outputs(json_object_get(exec, "outputs"));
+}
+
+static const char ferry__show_usage[] =
+    "usage: ferry show ID [--project NAME] [--json]\n"
+    "\n"
+    "Show one execution: status, times, command, parameters, inputs, metadata\n"
+    "(the latest value of each key) and outputs.\n"
+    "\n"
+    "  --project NAME  look a counter ID up in this project\n"
+    "  --json          print the execution object as ferryd sent it\n";
+
+int ferry_cmd_show(const ferry_cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"project", required_argument, NULL, 'P'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *project = NULL;
+    int json = 0, c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'P':
+            project = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            fputs(ferry__show_usage, stdout);
+            return FERRY_EXIT_OK;
+        default:
+            return ferry_cli_bad_option("show", c, argv);
+        }
+    }
+    if (argc - optind != 1)
+        return ferry_cli_usage_error("show", "expected one execution ID");
+    char *path = ferry__add_query(ferry_cli_exec_path(argv[optind], NULL), "project", project);
+    json_t *exec = NULL;
+    int rc = ferry_cli_call(cli, "GET", path, NULL, 60, &exec);
+    if (rc == FERRY_EXIT_OK && json)
+        ferry_cli_print_json(exec);
+    else if (rc == FERRY_EXIT_OK)
+        ferry__show(exec);
+    json_decref(exec);
+    free(path);
+    return rc;
+}

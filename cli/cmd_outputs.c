@@ -1,0 +1,228 @@
+/* ferry outputs: list an execution's output files, or download them and
+ * check each against the sha256 ferryd recorded. */
+#include "cli.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void ferry__print_outputs(const json_t *outputs)
+{
+    size_t width = strlen("NAME"), i;
+    json_t *o;
+    json_array_foreach(outputs, i, o)
+    {
+        size_t n = strlen(ferry_cli_str(o, "name"));
+        width = n > width ? n : width;
+    }
+    printf("%-*s  %10s  %s\n", (int)width, "NAME", "SIZE", "SHA256");
+    json_array_foreach(outputs, i, o)
+    {
+        char size[32];
+        ferry_cli_format_size(json_integer_value(json_object_get(o, "size")), size, sizeof(size));
+        printf("%-*s  %10s  %s\n", (int)width, ferry_cli_str(o, "name"), size,
+               ferry_cli_str(o, "sha256"));
+    }
+}
+
+/* "/v1/executions/<id>/outputs/<name>" with each part of name escaped. */
+static char *ferry__output_path(const char *id, const char *name)
+{
+    char *path = ferry_cli_exec_path(id, "/outputs");
+    for (const char *p = name; *p;) {
+        size_t n = strcspn(p, "/");
+        char *part = ferry_xmalloc(n + 1);
+        memcpy(part, p, n);
+        part[n] = '\0';
+        char *e = ferry_cli_escape(part);
+        char *next = ferry_asprintf("%s/%s", path, e);
+        free(e);
+        free(part);
+        free(path);
+        path = next;
+        p += n + (p[n] == '/' ? 1 : 0);
+    }
+    return path;
+}
+
+static int ferry__to_file(void *arg, const char *data, size_t len)
+{
+    return fwrite(data, 1, len, (FILE *)arg) == len ? 0 : -1;
+}
+
+static int ferry__mkdirs_for(const char *file)
+{
+    char *dir = ferry_strdup(file);
+    char *slash = strrchr(dir, '/');
+    int rc = 0;
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        rc = ferry_mkdirs(dir, 0755);
+    }
+    free(dir);
+    return rc;
+}
+
+/* Fetch into a side file and move it into place only once its size and
+ * sha256 match, so a bad or partial download never sits under the name. */
+static int ferry__check_download(const char *name, const char *part, const json_t *o)
+{
+    char sha[65];
+    int64_t size = 0;
+    if (ferry_sha256_file(part, sha, &size) != 0) {
+        fprintf(stderr, "ferry: output '%s': cannot read back %s\n", name, part);
+        return FERRY_EXIT_FAILED;
+    }
+    const char *want = ferry_cli_str(o, "sha256");
+    if (strcmp(sha, want) != 0) {
+        fprintf(stderr,
+                "ferry: output '%s': sha256 mismatch: ferryd recorded %s, the download is %s "
+                "(%lld bytes); not kept\n",
+                name, want, sha, (long long)size);
+        return FERRY_EXIT_FAILED;
+    }
+    return FERRY_EXIT_OK;
+}
+
+static int ferry__download_one(const ferry_cli *cli, const char *id, const json_t *o,
+                               const char *dir)
+{
+    const char *name = ferry_cli_str(o, "name");
+    if (!ferry_safe_relpath(name)) {
+        fprintf(stderr, "ferry: refusing output name '%s': it would leave %s\n", name, dir);
+        return FERRY_EXIT_FAILED;
+    }
+    char *dest = ferry_asprintf("%s/%s", dir, name);
+    char *part = ferry_asprintf("%s.ferry-part", dest);
+    int rc = FERRY_EXIT_OK, e = ferry__mkdirs_for(dest);
+    FILE *f = e == 0 ? fopen(part, "wb") : NULL;
+    if (e != 0)
+        errno = -e;
+    if (f == NULL) {
+        fprintf(stderr, "ferry: cannot write %s: %s\n", part, strerror(errno));
+        rc = FERRY_EXIT_FAILED;
+    } else {
+        char *path = ferry__output_path(id, name);
+        ferry_cli_request req = {
+            .method = "GET", .path = path, .sink = ferry__to_file, .sink_arg = f};
+        ferry_cli_response res;
+        ferry_cli_http(cli, &req, &res);
+        int write_failed = fclose(f) != 0 || res.sink_failed;
+        if (write_failed) {
+            fprintf(stderr, "ferry: cannot write %s: %s\n", part, strerror(errno));
+            rc = FERRY_EXIT_FAILED;
+        } else if (!res.transport_ok || res.status < 200 || res.status >= 300) {
+            rc = ferry_cli_report(cli, &res);
+        } else {
+            rc = ferry__check_download(name, part, o);
+        }
+        ferry_cli_response_free(&res);
+        free(path);
+        if (rc == FERRY_EXIT_OK && rename(part, dest) != 0) {
+            fprintf(stderr, "ferry: cannot move %s into place: %s\n", part, strerror(errno));
+            rc = FERRY_EXIT_FAILED;
+        }
+        if (rc != FERRY_EXIT_OK)
+            unlink(part);
+    }
+    if (rc == FERRY_EXIT_OK) {
+        char size[32];
+        ferry_cli_format_size(json_integer_value(json_object_get(o, "size")), size, sizeof(size));
+        printf("%s  %s\n", dest, size);
+    }
+    free(part);
+    free(dest);
+    return rc;
+}
+
+/* Download every output; one failure does not stop the others, but losing
+ * ferryd does. */
+static int ferry__download_all(const ferry_cli *cli, const char *id, const json_t *outputs,
+                               const char *dir)
+{
+    int e = ferry_mkdirs(dir, 0755);
+    if (e != 0) {
+        fprintf(stderr, "ferry: cannot create %s: %s\n", dir, strerror(-e));
+        return FERRY_EXIT_FAILED;
+    }
+    int rc = FERRY_EXIT_OK;
+    size_t i;
+    json_t *o;
+    json_array_foreach(outputs, i, o)
+    {
+        int one = ferry__download_one(cli, id, o, dir);
+        if (one == FERRY_EXIT_UNREACHABLE)
+            return one;
+        if (one != FERRY_EXIT_OK)
+            rc = one;
+    }
+    return rc;
+}
+
+static const char ferry__outputs_usage[] =
+    "usage: ferry outputs ID [--download DIR] [--project NAME] [--json]\n"
+    "\n"
+    "List an execution's output files (name, size, sha256), or download them.\n"
+    "\n"
+    "  --download DIR  save each output as DIR/<name>, creating folders, and check\n"
+    "                  its sha256; a mismatch is an error and the file is not kept\n"
+    "  --project NAME  look a counter ID up in this project\n"
+    "  --json          print ferryd's answer as JSON\n";
+
+int ferry_cmd_outputs(const ferry_cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"download", required_argument, NULL, 'd'},
+        {"project", required_argument, NULL, 'P'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL, *project = NULL;
+    int json = 0, c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'P':
+            project = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            fputs(ferry__outputs_usage, stdout);
+            return FERRY_EXIT_OK;
+        default:
+            return ferry_cli_bad_option("outputs", c, argv);
+        }
+    }
+    if (argc - optind != 1)
+        return ferry_cli_usage_error("outputs", "expected one execution ID");
+    char *uuid = NULL;
+    int rc = ferry_cli_resolve_id(cli, argv[optind], project, &uuid);
+    json_t *answer = NULL;
+    if (rc == FERRY_EXIT_OK) {
+        char *path = ferry_cli_exec_path(uuid, "/outputs");
+        rc = ferry_cli_call(cli, "GET", path, NULL, 60, &answer);
+        free(path);
+    }
+    json_t *outputs = json_object_get(answer, "outputs");
+    if (rc == FERRY_EXIT_OK && dir != NULL)
+        rc = ferry__download_all(cli, uuid, outputs, dir);
+    else if (rc == FERRY_EXIT_OK && json)
+        ferry_cli_print_json(answer);
+    else if (rc == FERRY_EXIT_OK)
+        ferry__print_outputs(outputs);
+    json_decref(answer);
+    free(uuid);
+    return rc;
+}

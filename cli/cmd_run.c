@@ -1,0 +1,455 @@
+/* ferry run: validate locally, pack and upload the snapshot, create the
+ * execution, and optionally watch it.
+ *
+ * Everything that can be checked without ferryd (the step file, the step,
+ * parameter values, required inputs) is checked first, so a typo costs
+ * neither an upload nor a round trip. ferryd validates again: it is the
+ * authority, and the CLI sends the values as the user typed them. */
+#include "cli.h"
+
+#include "archive.h"
+#include "stepfile.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Below this an upload is over before a progress bar would be read. */
+#define FERRY__PROGRESS_MIN_BYTES (1024 * 1024)
+
+typedef struct ferry__run_args {
+    const char *step_name;
+    const char *dir;
+    const char **params; /* "NAME=VALUE" as given, in order */
+    size_t n_params;
+    const char **inputs; /* "NAME=URL" */
+    size_t n_inputs;
+    const char *environment;
+    json_t *tags;
+    const char *project;
+    int watch, json;
+} ferry__run_args;
+
+static const char ferry__run_usage[] =
+    "usage: ferry run STEP [--adhoc [DIR]] [-p NAME=VALUE]... [--input NAME=URL]...\n"
+    "                 [-e ENV] [--tag TAG]... [--project NAME] [--watch] [--json]\n"
+    "\n"
+    "Start an execution of STEP from DIR's ferry.yaml (or valohai.yaml). The step\n"
+    "file, the step and the values are checked here first; then DIR is packed\n"
+    "(honouring .gitignore, leaving out .git/), uploaded unless ferryd has that\n"
+    "snapshot already, and the execution is created.\n"
+    "\n"
+    "  --adhoc [DIR]       run the working copy in DIR (default: .); DIR is taken\n"
+    "                      when the next argument is an existing folder, or write\n"
+    "                      --adhoc=DIR\n"
+    "  -p, --param NAME=VALUE\n"
+    "                      a parameter value; repeat a multiple parameter's NAME for\n"
+    "                      a list\n"
+    "  --input NAME=URL    an input's URL; repeat for several files\n"
+    "  -e, --environment ENV\n"
+    "                      where to run (default: the step's, else ferryd's default)\n"
+    "  --tag TAG           a tag; repeatable\n"
+    "  --project NAME      project name (default: $FERRY_PROJECT, else DIR's name)\n"
+    "  --watch             follow the log until the execution ends; exit status 0\n"
+    "                      complete, 1 error, 2 stopped\n"
+    "  --json              print the created execution as JSON\n";
+
+static int ferry__is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void ferry__push(const char ***list, size_t *n, const char *item)
+{
+    *list = ferry_xrealloc(*list, (*n + 1) * sizeof(**list));
+    (*list)[(*n)++] = item;
+}
+
+static int ferry__parse_args(ferry__run_args *r, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"adhoc", optional_argument, NULL, 'a'}, {"param", required_argument, NULL, 'p'},
+        {"input", required_argument, NULL, 'i'}, {"environment", required_argument, NULL, 'e'},
+        {"tag", required_argument, NULL, 't'},   {"project", required_argument, NULL, 'P'},
+        {"watch", no_argument, NULL, 'w'},       {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":p:e:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            /* An optional value may stand apart ("--adhoc DIR") only when it
+             * cannot be the step: it names an existing folder. */
+            if (optarg != NULL)
+                r->dir = optarg;
+            else if (optind < argc && argv[optind][0] != '-' && ferry__is_dir(argv[optind]))
+                r->dir = argv[optind++];
+            break;
+        case 'p':
+            ferry__push(&r->params, &r->n_params, optarg);
+            break;
+        case 'i':
+            ferry__push(&r->inputs, &r->n_inputs, optarg);
+            break;
+        case 'e':
+            r->environment = optarg;
+            break;
+        case 't':
+            json_array_append_new(r->tags, json_string(optarg));
+            break;
+        case 'P':
+            r->project = optarg;
+            break;
+        case 'w':
+            r->watch = 1;
+            break;
+        case 'j':
+            r->json = 1;
+            break;
+        case 'h':
+            fputs(ferry__run_usage, stdout);
+            return -1;
+        default:
+            return ferry_cli_bad_option("run", c, argv);
+        }
+    }
+    if (optind >= argc)
+        return ferry_cli_usage_error("run", "which step? expected STEP");
+    if (argc - optind > 1)
+        return ferry_cli_usage_error("run", "unexpected argument '%s'", argv[optind + 1]);
+    r->step_name = argv[optind];
+    if (!ferry__is_dir(r->dir))
+        return ferry_cli_usage_error("run", "%s is not a folder", r->dir);
+    return FERRY_EXIT_OK;
+}
+
+/* ---- local validation ---- */
+
+static int ferry__load_stepfile(const char *dir, ferry_stepfile **sf)
+{
+    static const char *const names[] = {"ferry.yaml", "valohai.yaml"};
+    for (size_t i = 0; i < 2; i++) {
+        char *path = ferry_asprintf("%s/%s", dir, names[i]);
+        if (access(path, F_OK) != 0) {
+            free(path);
+            continue;
+        }
+        char err[1024] = "";
+        int rc = ferry_stepfile_parse_file(path, sf, err, sizeof(err));
+        free(path);
+        if (rc == 0)
+            return FERRY_EXIT_OK;
+        fprintf(stderr, "ferry: %s\n", err);
+        return FERRY_EXIT_USAGE;
+    }
+    fprintf(stderr, "ferry: no ferry.yaml or valohai.yaml in %s\n", dir);
+    return FERRY_EXIT_USAGE;
+}
+
+static const ferry_param_def *ferry__param_def(const ferry_step *step, const char *name)
+{
+    for (size_t i = 0; i < step->n_params; i++)
+        if (strcmp(step->params[i].name, name) == 0)
+            return &step->params[i];
+    return NULL;
+}
+
+/* Split "NAME=VALUE"; *name is malloc'd. */
+static int ferry__split_pair(const char *opt, const char *pair, char **name, const char **value)
+{
+    const char *eq = strchr(pair, '=');
+    if (eq == NULL || eq == pair)
+        return ferry_cli_usage_error("run", "%s wants NAME=VALUE, not '%s'", opt, pair);
+    *name = ferry_xmalloc((size_t)(eq - pair) + 1);
+    memcpy(*name, pair, (size_t)(eq - pair));
+    (*name)[eq - pair] = '\0';
+    *value = eq + 1;
+    return FERRY_EXIT_OK;
+}
+
+/* -p values as strings; a multiple parameter's values as a list. */
+static int ferry__build_params(const ferry__run_args *r, const ferry_step *step, json_t *params)
+{
+    for (size_t i = 0; i < r->n_params; i++) {
+        char *name;
+        const char *value;
+        if (ferry__split_pair("-p", r->params[i], &name, &value) != FERRY_EXIT_OK)
+            return FERRY_EXIT_USAGE;
+        const ferry_param_def *def = ferry__param_def(step, name);
+        json_t *have = json_object_get(params, name);
+        int rc = FERRY_EXIT_OK;
+        if (def != NULL && def->multiple != FERRY_MULTIPLE_NONE) {
+            if (have == NULL)
+                json_object_set_new(params, name, have = json_array());
+            json_array_append_new(have, json_string(value));
+        } else if (have != NULL) {
+            fprintf(stderr,
+                    "ferry: parameter '%s' is given more than once, but it takes one "
+                    "value\n",
+                    name);
+            rc = FERRY_EXIT_USAGE;
+        } else {
+            json_object_set_new(params, name, json_string(value));
+        }
+        free(name);
+        if (rc != FERRY_EXIT_OK)
+            return rc;
+    }
+    return FERRY_EXIT_OK;
+}
+
+static int ferry__build_inputs(const ferry__run_args *r, json_t *inputs)
+{
+    for (size_t i = 0; i < r->n_inputs; i++) {
+        char *name;
+        const char *url;
+        if (ferry__split_pair("--input", r->inputs[i], &name, &url) != FERRY_EXIT_OK)
+            return FERRY_EXIT_USAGE;
+        json_t *have = json_object_get(inputs, name);
+        if (have == NULL)
+            json_object_set_new(inputs, name, have = json_array());
+        json_array_append_new(have, json_string(url));
+        free(name);
+    }
+    return FERRY_EXIT_OK;
+}
+
+/* The checks ferryd will make, made here first so that mistakes show
+ * before anything is packed or sent. */
+static int ferry__validate(const ferry__run_args *r, json_t *params, json_t *inputs)
+{
+    ferry_stepfile *sf = NULL;
+    int rc = ferry__load_stepfile(r->dir, &sf);
+    if (rc != FERRY_EXIT_OK)
+        return rc;
+    const ferry_step *step = ferry_stepfile_find(sf, r->step_name);
+    if (step == NULL) {
+        char *known = ferry_stepfile_step_names(sf);
+        const char *base = strrchr(sf->path, '/');
+        fprintf(stderr, "ferry: unknown step '%s' in %s; %s\n", r->step_name,
+                base ? base + 1 : sf->path, known ? known : "");
+        free(known);
+        ferry_stepfile_free(sf);
+        return FERRY_EXIT_USAGE;
+    }
+    rc = ferry__build_params(r, step, params);
+    if (rc == FERRY_EXIT_OK)
+        rc = ferry__build_inputs(r, inputs);
+    char err[1024] = "";
+    json_t *resolved = NULL;
+    if (rc == FERRY_EXIT_OK &&
+        ferry_step_resolve_parameters(step, params, &resolved, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ferry: step '%s': %s\n", step->name, err);
+        rc = FERRY_EXIT_USAGE;
+    }
+    json_decref(resolved);
+    resolved = NULL;
+    if (rc == FERRY_EXIT_OK &&
+        ferry_step_resolve_inputs(step, inputs, &resolved, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ferry: step '%s': %s\n", step->name, err);
+        rc = FERRY_EXIT_USAGE;
+    }
+    json_decref(resolved);
+    ferry_stepfile_free(sf);
+    return rc;
+}
+
+/* ---- snapshot ---- */
+
+static int ferry__pack(const char *dir, char **tmp_path)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *path = ferry_asprintf("%s/ferry-snapshot-XXXXXX.tar.gz", tmp && tmp[0] ? tmp : "/tmp");
+    int fd = mkstemps(path, 7);
+    if (fd < 0) {
+        fprintf(stderr, "ferry: cannot create a temporary file %s: %s\n", path, strerror(errno));
+        free(path);
+        return FERRY_EXIT_FAILED;
+    }
+    close(fd);
+    *tmp_path = path;
+    char err[1024] = "";
+    if (ferry_archive_pack_dir(dir, path, NULL, NULL, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ferry: cannot pack %s: %s\n", dir, err);
+        return FERRY_EXIT_FAILED;
+    }
+    return FERRY_EXIT_OK;
+}
+
+typedef struct ferry__bar {
+    uint64_t last_ms;
+    int drawn;
+} ferry__bar;
+
+static void ferry__draw_bar(void *arg, int64_t sent, int64_t total)
+{
+    ferry__bar *bar = arg;
+    uint64_t now = ferry_mono_ms();
+    if (sent < total && now - bar->last_ms < 100)
+        return;
+    bar->last_ms = now;
+    enum { WIDTH = 30 };
+    int filled = total > 0 ? (int)(sent * WIDTH / total) : 0;
+    char hashes[WIDTH + 1];
+    for (int i = 0; i < WIDTH; i++)
+        hashes[i] = i < filled ? '#' : ' ';
+    hashes[WIDTH] = '\0';
+    char a[32], b[32];
+    ferry_cli_format_size(sent, a, sizeof(a));
+    ferry_cli_format_size(total, b, sizeof(b));
+    fprintf(stderr, "\rUploading snapshot [%s] %3d%%  %s / %s ", hashes,
+            total > 0 ? (int)(sent * 100 / total) : 0, a, b);
+    bar->drawn = 1;
+}
+
+/* HEAD first: an unchanged directory packs to the same bytes, so a rerun
+ * usually uploads nothing. */
+static int ferry__upload(const ferry_cli *cli, const char *path, const char *sha, int64_t size)
+{
+    char *head_path = ferry_asprintf("/v1/snapshots/%s", sha);
+    ferry_cli_request head = {.method = "HEAD", .path = head_path, .timeout_s = 60};
+    ferry_cli_response res;
+    ferry_cli_http(cli, &head, &res);
+    free(head_path);
+    int rc = FERRY_EXIT_OK, have = res.transport_ok && res.status == 200;
+    if (!have && !(res.transport_ok && res.status == 404))
+        rc = ferry_cli_report(cli, &res);
+    ferry_cli_response_free(&res);
+    if (have || rc != FERRY_EXIT_OK)
+        return rc;
+
+    ferry__bar bar = {0, 0};
+    int show = size > FERRY__PROGRESS_MIN_BYTES && isatty(STDERR_FILENO);
+    ferry_cli_request post = {.method = "POST",
+                              .path = "/v1/snapshots",
+                              .upload_path = path,
+                              .upload_type = "application/gzip",
+                              .progress = show ? ferry__draw_bar : NULL,
+                              .progress_arg = &bar};
+    ferry_cli_http(cli, &post, &res);
+    if (bar.drawn)
+        fputc('\n', stderr);
+    if (!res.transport_ok || res.status < 200 || res.status >= 300) {
+        rc = ferry_cli_report(cli, &res);
+    } else {
+        json_t *answer = json_loadb(res.body, res.body_len, 0, NULL);
+        const char *got = ferry_cli_str(answer, "snapshot");
+        if (strcmp(got, sha) != 0) {
+            fprintf(stderr, "ferry: ferryd stored the snapshot as '%s', but it is %s\n", got, sha);
+            rc = FERRY_EXIT_FAILED;
+        }
+        json_decref(answer);
+    }
+    ferry_cli_response_free(&res);
+    return rc;
+}
+
+static int ferry__send_snapshot(const ferry_cli *cli, const char *dir, char *sha)
+{
+    char *path = NULL;
+    int rc = ferry__pack(dir, &path);
+    int64_t size = 0;
+    if (rc == FERRY_EXIT_OK && ferry_sha256_file(path, sha, &size) != 0) {
+        fprintf(stderr, "ferry: cannot read back %s\n", path);
+        rc = FERRY_EXIT_FAILED;
+    }
+    if (rc == FERRY_EXIT_OK)
+        rc = ferry__upload(cli, path, sha, size);
+    if (path != NULL)
+        unlink(path);
+    free(path);
+    return rc;
+}
+
+/* ---- the execution ---- */
+
+static char *ferry__project_name(const ferry__run_args *r)
+{
+    if (r->project != NULL && r->project[0] != '\0')
+        return ferry_strdup(r->project);
+    const char *env = getenv("FERRY_PROJECT");
+    if (env != NULL && env[0] != '\0')
+        return ferry_strdup(env);
+    char abs[PATH_MAX];
+    if (realpath(r->dir, abs) == NULL)
+        return ferry_strdup("default");
+    const char *base = strrchr(abs, '/');
+    return ferry_strdup(base && base[1] ? base + 1 : "default");
+}
+
+static int ferry__create(const ferry_cli *cli, const ferry__run_args *r, const char *sha,
+                         json_t *params, json_t *inputs, json_t **exec)
+{
+    char *project = ferry__project_name(r);
+    json_t *body =
+        json_pack("{s:s, s:s, s:s, s:O, s:O, s:O}", "project", project, "step", r->step_name,
+                  "snapshot", sha, "parameters", params, "inputs", inputs, "tags", r->tags);
+    if (r->environment != NULL)
+        json_object_set_new(body, "environment", json_string(r->environment));
+    int rc = ferry_cli_call(cli, "POST", "/v1/executions", body, 60, exec);
+    json_decref(body);
+    free(project);
+    return rc;
+}
+
+static int ferry__watch(const ferry_cli *cli, const json_t *exec)
+{
+    ferry_cli_log_options opt = {.follow = 1, .tail = -1, .timestamps = 0};
+    json_t *final = NULL;
+    fflush(stdout);
+    int rc = ferry_cli_stream_logs(cli, ferry_cli_str(exec, "id"), &opt, &final);
+    if (rc == FERRY_EXIT_OK && final != NULL) {
+        ferry_cli_print_outcome(stderr, final);
+        rc = ferry_cli_exit_for(ferry_cli_str(final, "status"));
+    }
+    json_decref(final);
+    return rc;
+}
+
+static int ferry__run(const ferry_cli *cli, const ferry__run_args *r)
+{
+    json_t *params = json_object(), *inputs = json_object(), *exec = NULL;
+    char sha[65] = "";
+    int rc = ferry__validate(r, params, inputs);
+    if (rc == FERRY_EXIT_OK)
+        rc = ferry__send_snapshot(cli, r->dir, sha);
+    if (rc == FERRY_EXIT_OK)
+        rc = ferry__create(cli, r, sha, params, inputs, &exec);
+    if (rc == FERRY_EXIT_OK) {
+        if (r->json)
+            ferry_cli_print_json(exec);
+        else
+            printf("Execution #%lld (%s) created: %s\n",
+                   (long long)json_integer_value(json_object_get(exec, "counter")),
+                   ferry_cli_str(exec, "id"), ferry_cli_str(exec, "step"));
+        if (r->watch)
+            rc = ferry__watch(cli, exec);
+    }
+    json_decref(exec);
+    json_decref(params);
+    json_decref(inputs);
+    return rc;
+}
+
+int ferry_cmd_run(const ferry_cli *cli, int argc, char **argv)
+{
+    ferry__run_args r = {.dir = ".", .tags = json_array()};
+    int rc = ferry__parse_args(&r, argc, argv);
+    if (rc < 0)
+        rc = FERRY_EXIT_OK; /* --help */
+    else if (rc == FERRY_EXIT_OK)
+        rc = ferry__run(cli, &r);
+    free(r.params);
+    free(r.inputs);
+    json_decref(r.tags);
+    return rc;
+}

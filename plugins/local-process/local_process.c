@@ -1,0 +1,518 @@
+/* local-process: a runtime plugin that runs an execution's script as a plain
+ * process group on the worker itself (no container).
+ *
+ * The script runs as `<shell> -c <script>`, or, when it starts with "#!", as
+ * an executable file of its own. Each run is its own session and process
+ * group, so that stop() and the clean-up after the main process ends reach
+ * every process the script started. Like a container whose first process
+ * ended, whatever is left of the group when the main process exits is
+ * killed: nothing outlives its execution.
+ *
+ * `exited` fires once the main process has exited AND both output pipes
+ * reached end-of-file, so no output is lost to a race between the two.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "ferry/ferry.h"
+
+#define LP_READ_BUF (64 * 1024)
+
+typedef struct lp_state lp_state;
+
+struct ferry_run {
+    lp_state *st;
+    struct ferry_run *prev, *next; /* live runs, for fini */
+    ferry_run_callbacks cb;
+    uv_process_t proc;
+    uv_pipe_t pipes[2]; /* stdout, stderr */
+    uv_timer_t kill_timer;
+    int pid;
+    int spawned;
+    int proc_exited;
+    int eof[2];
+    int exit_code;
+    int term_signal;
+    int stopping; /* stop() was called before the process exited */
+    int reported; /* `exited` was called, or must never be (fini) */
+    int open_handles;
+    char buf[2][LP_READ_BUF];
+};
+
+struct lp_state {
+    ferry_plugin_ctx *ctx;
+    const ferry_host_api *host;
+    uv_loop_t *loop;
+    struct ferry_run *runs; /* not reported yet */
+    size_t n_allocated;     /* runs not freed yet, reported or not */
+    int finishing;          /* fini ran: free the state with the last run */
+};
+
+/* ------------------------------------------------------------------------ */
+/* The environment of a run                                                 */
+
+typedef struct lp_env {
+    char **v;
+    size_t n, cap;
+} lp_env;
+
+static void lp_env_free(lp_env *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->v[i]);
+    free(e->v);
+}
+
+/* Sets NAME=value, replacing an earlier NAME: later sources win. */
+static int lp_env_put(lp_env *e, const char *name, size_t name_len, const char *value)
+{
+    char *entry = NULL;
+    if (asprintf(&entry, "%.*s=%s", (int)name_len, name, value) < 0)
+        return FERRY_ENOMEM;
+    for (size_t i = 0; i < e->n; i++) {
+        if (strncmp(e->v[i], entry, name_len + 1) == 0) {
+            free(e->v[i]);
+            e->v[i] = entry;
+            return 0;
+        }
+    }
+    if (e->n + 2 > e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 32;
+        char **v = realloc(e->v, cap * sizeof(char *));
+        if (v == NULL) {
+            free(entry);
+            return FERRY_ENOMEM;
+        }
+        e->v = v;
+        e->cap = cap;
+    }
+    e->v[e->n++] = entry;
+    e->v[e->n] = NULL;
+    return 0;
+}
+
+static int lp_env_set(lp_env *e, const char *name, const char *value)
+{
+    if (value == NULL)
+        return 0;
+    return lp_env_put(e, name, strlen(name), value);
+}
+
+/* A small, predictable base: the agent's own environment (its tokens
+ * included) must not leak into the user's commands. */
+static int lp_env_base(lp_env *e)
+{
+    const char *path = getenv("PATH");
+    int rc = lp_env_set(e, "PATH", path ? path : "/usr/local/bin:/usr/bin:/bin");
+    if (rc == 0)
+        rc = lp_env_set(e, "HOME", getenv("HOME"));
+    if (rc == 0)
+        rc = lp_env_set(e, "LANG", getenv("LANG"));
+    return rc;
+}
+
+static int lp_env_dirs(lp_env *e, const ferry_run_spec *spec, const char *prefix)
+{
+    static const char *names[] = {"REPOSITORY_DIR", "INPUTS_DIR", "OUTPUTS_DIR", "CONFIG_DIR"};
+    const char *dirs[] = {spec->repository_dir, spec->inputs_dir, spec->outputs_dir,
+                          spec->config_dir};
+    for (size_t i = 0; i < 4; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s%s", prefix, names[i]);
+        int rc = lp_env_set(e, name, dirs[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int lp_env_build(lp_state *st, lp_env *e, const ferry_run_spec *spec)
+{
+    int rc = lp_env_base(e);
+    for (const char *const *p = spec->env; rc == 0 && p != NULL && *p != NULL; p++) {
+        const char *eq = strchr(*p, '=');
+        if (eq == NULL || eq == *p) {
+            st->host->log(st->ctx, FERRY_LOG_WARN, "ignoring environment entry without a name");
+            continue;
+        }
+        rc = lp_env_put(e, *p, (size_t)(eq - *p), eq + 1);
+    }
+    /* Ours come last so a step cannot point them elsewhere by accident. */
+    if (rc == 0)
+        rc = lp_env_dirs(e, spec, "FERRY_");
+    if (rc == 0 && spec->valohai_aliases)
+        rc = lp_env_dirs(e, spec, "VH_");
+    if (rc == 0 && spec->gpus != NULL && spec->gpus[0] != '\0')
+        rc = lp_env_set(e, "CUDA_VISIBLE_DEVICES", spec->gpus);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running                                                                  */
+
+static void lp_run_unlink(struct ferry_run *r)
+{
+    lp_state *st = r->st;
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else if (st->runs == r)
+        st->runs = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+static void lp_state_free(lp_state *st)
+{
+    free(st);
+}
+
+static void lp_on_close(uv_handle_t *h)
+{
+    struct ferry_run *r = h->data;
+    if (--r->open_handles > 0)
+        return;
+    lp_state *st = r->st;
+    free(r);
+    if (--st->n_allocated == 0 && st->finishing)
+        lp_state_free(st);
+}
+
+static void lp_close_handle(struct ferry_run *r, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        r->open_handles++;
+        uv_close(h, lp_on_close);
+    }
+}
+
+static void lp_run_close(struct ferry_run *r)
+{
+    lp_run_unlink(r);
+    lp_close_handle(r, (uv_handle_t *)&r->proc);
+    lp_close_handle(r, (uv_handle_t *)&r->pipes[0]);
+    lp_close_handle(r, (uv_handle_t *)&r->pipes[1]);
+    lp_close_handle(r, (uv_handle_t *)&r->kill_timer);
+}
+
+static void lp_kill_group(struct ferry_run *r, int sig)
+{
+    /* The run is a session leader, so its pid is also its group id. */
+    if (r->pid > 0)
+        kill(-r->pid, sig);
+}
+
+/* Calls `exited` when the process is gone and both pipes are drained. */
+static void lp_maybe_report(struct ferry_run *r)
+{
+    if (!r->proc_exited || !r->eof[0] || !r->eof[1])
+        return;
+    int silent = r->reported;
+    r->reported = 1;
+    lp_run_close(r);
+    if (silent)
+        return;
+    char why[64];
+    const char *reason = NULL;
+    if (r->stopping) {
+        reason = "stopped";
+    } else if (r->term_signal != 0) {
+        snprintf(why, sizeof(why), "killed by signal %d (%s)", r->term_signal,
+                 strsignal(r->term_signal));
+        reason = why;
+    }
+    r->cb.exited(r->cb.arg, r->exit_code, reason);
+}
+
+static void lp_on_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
+{
+    struct ferry_run *r = proc->data;
+    r->proc_exited = 1;
+    r->term_signal = term_signal;
+    r->exit_code = term_signal != 0 ? 128 + term_signal : (int)exit_status;
+    /* Background processes the script left behind would hold the pipes
+     * open (and run on unaccounted): end them with their parent. */
+    lp_kill_group(r, SIGKILL);
+    uv_timer_stop(&r->kill_timer);
+    lp_maybe_report(r);
+}
+
+static void lp_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct ferry_run *r = h->data;
+    int i = h == (uv_handle_t *)&r->pipes[0] ? 0 : 1;
+    *buf = uv_buf_init(r->buf[i], LP_READ_BUF);
+}
+
+static void lp_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct ferry_run *r = s->data;
+    int i = s == (uv_stream_t *)&r->pipes[0] ? 0 : 1;
+    if (nread > 0) {
+        if (!r->reported)
+            r->cb.output(r->cb.arg, i == 0 ? FERRY_STREAM_STDOUT : FERRY_STREAM_STDERR, buf->base,
+                         (size_t)nread);
+        return;
+    }
+    if (nread == 0) /* EAGAIN: nothing this time */
+        return;
+    /* UV_EOF, or a read error: either way this stream is over. */
+    uv_read_stop(s);
+    r->eof[i] = 1;
+    lp_maybe_report(r);
+}
+
+static void lp_on_kill_timer(uv_timer_t *t)
+{
+    lp_kill_group(t->data, SIGKILL);
+}
+
+/* "<parent of config_dir>/command", absolute: the child resolves relative
+ * paths only after it changed into the repository. */
+static int lp_script_path(const char *config_dir, char *out, size_t cap)
+{
+    char abs[PATH_MAX];
+    if (config_dir == NULL || realpath(config_dir, abs) == NULL)
+        return -1;
+    char *slash = strrchr(abs, '/');
+    if (slash != NULL && slash != abs)
+        *slash = '\0';
+    else
+        snprintf(abs, sizeof(abs), "/");
+    int n = snprintf(out, cap, "%s%scommand", abs, strcmp(abs, "/") == 0 ? "" : "/");
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static int lp_write_script(const char *path, const char *script, ferry_error_detail *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+    if (fd < 0)
+        return ferry_error_set(err, FERRY_ESPAWN, 0, NULL, "could not start: write %s: %s", path,
+                               strerror(errno));
+    size_t len = strlen(script);
+    const char *p = script;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            break;
+        p += w;
+        len -= (size_t)w;
+    }
+    /* O_CREAT keeps the mode of an existing file: make it executable anyway. */
+    int failed = len > 0 || fchmod(fd, 0700) != 0;
+    int e = errno;
+    if (close(fd) != 0 && !failed) {
+        failed = 1;
+        e = errno;
+    }
+    if (failed)
+        return ferry_error_set(err, FERRY_ESPAWN, 0, NULL, "could not start: write %s: %s", path,
+                               strerror(e));
+    return 0;
+}
+
+static void lp_init_handles(lp_state *st, struct ferry_run *r)
+{
+    uv_pipe_init(st->loop, &r->pipes[0], 0);
+    uv_pipe_init(st->loop, &r->pipes[1], 0);
+    uv_timer_init(st->loop, &r->kill_timer);
+    r->proc.data = r->pipes[0].data = r->pipes[1].data = r->kill_timer.data = r;
+}
+
+static int lp_spawn(lp_state *st, struct ferry_run *r, const ferry_run_spec *spec, char **argv,
+                    char **env, ferry_error_detail *err)
+{
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_IGNORE; /* libuv connects an ignored 0-2 to /dev/null */
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&r->pipes[0];
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&r->pipes[1];
+    uv_process_options_t opt;
+    memset(&opt, 0, sizeof(opt));
+    opt.exit_cb = lp_on_exit;
+    opt.file = argv[0];
+    opt.args = argv;
+    opt.env = env;
+    opt.cwd = spec->repository_dir;
+    opt.flags = UV_PROCESS_DETACHED; /* setsid(): a group of its own */
+    opt.stdio_count = 3;
+    opt.stdio = stdio;
+    int rc = uv_spawn(st->loop, &r->proc, &opt);
+    r->proc.data = r;
+    if (rc < 0)
+        return ferry_error_set(err, FERRY_ESPAWN, 0, uv_err_name(rc), "could not start: %s: %s",
+                               argv[0], uv_strerror(rc));
+    r->spawned = 1;
+    r->pid = r->proc.pid;
+    uv_read_start((uv_stream_t *)&r->pipes[0], lp_on_alloc, lp_on_read);
+    uv_read_start((uv_stream_t *)&r->pipes[1], lp_on_alloc, lp_on_read);
+    return 0;
+}
+
+static int lp_check_spec(const ferry_run_spec *spec, const ferry_run_callbacks *cb,
+                         ferry_error_detail *err)
+{
+    if (spec == NULL || spec->script == NULL || spec->repository_dir == NULL)
+        return ferry_error_set(err, FERRY_EINVAL, 0, NULL,
+                               "local-process: the spec needs a script and a repository_dir");
+    if (cb == NULL || cb->output == NULL || cb->exited == NULL)
+        return ferry_error_set(err, FERRY_EINVAL, 0, NULL,
+                               "local-process: output and exited callbacks are required");
+    /* uv_spawn would blame the shell for a missing working directory. */
+    struct stat sb;
+    int rc = stat(spec->repository_dir, &sb);
+    if (rc != 0 || !S_ISDIR(sb.st_mode))
+        return ferry_error_set(err, FERRY_ESPAWN, 0, NULL,
+                               "could not start: repository folder %s: %s", spec->repository_dir,
+                               rc != 0 ? strerror(errno) : "not a folder");
+    return 0;
+}
+
+/* Builds argv: the script file for "#!" scripts, else `<shell> -c <script>`. */
+static int lp_argv(const ferry_run_spec *spec, char *file, size_t file_cap, char *argv[4],
+                   ferry_error_detail *err)
+{
+    if (strncmp(spec->script, "#!", 2) == 0) {
+        if (lp_script_path(spec->config_dir, file, file_cap) < 0)
+            return ferry_error_set(err, FERRY_ESPAWN, 0, NULL,
+                                   "could not start: no usable config_dir for a \"#!\" script");
+        int rc = lp_write_script(file, spec->script, err);
+        if (rc < 0)
+            return rc;
+        argv[0] = file;
+        argv[1] = NULL;
+        return 0;
+    }
+    argv[0] = (char *)(spec->shell && spec->shell[0] ? spec->shell : "/bin/sh");
+    argv[1] = "-c";
+    argv[2] = (char *)spec->script;
+    argv[3] = NULL;
+    return 0;
+}
+
+/* On a negative return nothing was started, no callback will fire, and
+ * err->message reads "could not start: ..." where the process could not be
+ * started. */
+static int lp_start(void *state, const ferry_run_spec *spec, const ferry_run_callbacks *cb,
+                    ferry_run **out, ferry_error_detail *err)
+{
+    lp_state *st = state;
+    int rc = lp_check_spec(spec, cb, err);
+    if (rc < 0)
+        return rc;
+    char file[PATH_MAX];
+    char *argv[4];
+    rc = lp_argv(spec, file, sizeof(file), argv, err);
+    if (rc < 0)
+        return rc;
+    lp_env env = {0};
+    if (lp_env_build(st, &env, spec) < 0) {
+        lp_env_free(&env);
+        return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "local-process: out of memory");
+    }
+    struct ferry_run *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        lp_env_free(&env);
+        return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "local-process: out of memory");
+    }
+    r->st = st;
+    st->n_allocated++;
+    size_t n = cb->struct_size < sizeof(r->cb) ? cb->struct_size : sizeof(r->cb);
+    memcpy(&r->cb, cb, n ? n : sizeof(r->cb));
+    lp_init_handles(st, r);
+    rc = lp_spawn(st, r, spec, argv, env.v, err);
+    lp_env_free(&env);
+    if (rc < 0) {
+        r->reported = 1;
+        lp_run_close(r); /* uv_spawn initialised the process handle even so */
+        return rc;
+    }
+    r->next = st->runs;
+    if (st->runs != NULL)
+        st->runs->prev = r;
+    st->runs = r;
+    *out = r;
+    return 0;
+}
+
+static int lp_stop(void *state, ferry_run *r, int grace_ms)
+{
+    (void)state;
+    if (r == NULL || r->reported)
+        return FERRY_ESTATE;
+    if (r->proc_exited) /* its group is already killed; output is draining */
+        return 0;
+    r->stopping = 1;
+    lp_kill_group(r, SIGTERM);
+    if (grace_ms <= 0)
+        lp_kill_group(r, SIGKILL);
+    else if (!uv_is_active((uv_handle_t *)&r->kill_timer))
+        uv_timer_start(&r->kill_timer, lp_on_kill_timer, (uint64_t)grace_ms, 0);
+    return 0;
+}
+
+static const ferry_runtime_ops lp_ops = {
+    .struct_size = sizeof(ferry_runtime_ops),
+    .start = lp_start,
+    .stop = lp_stop,
+    .cleanup = NULL, /* nothing outlives a run: its group dies with it */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle                                                                */
+
+static int lp_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **state,
+                   ferry_error_detail *err)
+{
+    lp_state *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "local-process: out of memory");
+    st->ctx = ctx;
+    st->host = host;
+    st->loop = host->loop(ctx);
+    *state = st;
+    return 0;
+}
+
+/* Kills what still runs, silently: after fini the host is gone. The runs
+ * are reaped and freed on later loop turns; the state goes with the last. */
+static void lp_fini(void *state)
+{
+    lp_state *st = state;
+    st->finishing = 1;
+    if (st->n_allocated == 0) {
+        lp_state_free(st);
+        return;
+    }
+    for (struct ferry_run *r = st->runs; r != NULL; r = r->next) {
+        r->reported = 1;
+        lp_kill_group(r, SIGKILL);
+    }
+}
+
+static const ferry_plugin_descriptor lp_descriptor = {
+    .struct_size = sizeof(ferry_plugin_descriptor),
+    .abi_major = FERRY_ABI_MAJOR,
+    .abi_minor = FERRY_ABI_MINOR,
+    .kind = FERRY_PLUGIN_RUNTIME,
+    .name = "local-process",
+    .version = "1.0.0",
+    .init = lp_init,
+    .fini = lp_fini,
+    .ops = &lp_ops,
+};
+
+FERRY_PLUGIN_DEFINE(lp_descriptor)
