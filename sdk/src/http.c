@@ -1,0 +1,756 @@
+/* The asynchronous HTTP client: libcurl's multi interface on a libuv loop.
+ *
+ * curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to
+ * wake it up (CURLMOPT_TIMERFUNCTION); we map those to uv_poll_t and one
+ * uv_timer_t and hand readiness back through curl_multi_socket_action().
+ * libcurl refuses re-entrant calls (adding or removing a handle) from inside
+ * its callbacks, so such calls made from on_data are deferred until the
+ * current curl_multi_socket_action() returns.
+ */
+#include "ferry/http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "ferry/error.h"
+
+#if LIBCURL_VERSION_NUM < 0x075500
+#error "ferry needs libcurl >= 7.85 (CURLOPT_PROTOCOLS_STR)"
+#endif
+
+#define FERRY__HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20)
+
+typedef struct ferry__http_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} ferry__http_buf;
+
+typedef struct ferry__http_socket {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    ferry_http_client *client;
+    struct ferry__http_socket *prev, *next;
+} ferry__http_socket;
+
+struct ferry_http_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    int in_curl;  /* > 0 while inside curl_multi_socket_action() */
+    int deferred; /* requests waiting to be added to or removed from curl */
+    int closing;
+    int close_pending; /* close asked for from inside curl */
+    int open_handles;  /* uv handles not closed yet: the timer and the polls */
+    void (*closed)(void *arg);
+    void *closed_arg;
+    ferry_http_request *requests; /* every request not completed yet */
+    ferry__http_socket *sockets;
+};
+
+struct ferry_http_request {
+    ferry_http_client *client;
+    CURL *easy;
+    struct curl_slist *headers;
+    FILE *upload;
+    char *download_path;
+    FILE *download;
+    ferry_http_data_fn on_data;
+    ferry_http_done_fn done;
+    void *arg;
+    size_t max_body;
+    ferry__http_buf body;
+    ferry__http_buf header_block;
+    int64_t received;
+    int added;            /* handed to curl_multi_add_handle() */
+    int cancel_requested; /* cancelled while inside curl; completes after */
+    int abort_code;       /* why a callback of ours made curl fail */
+    char abort_msg[256];
+    char errbuf[CURL_ERROR_SIZE];
+    ferry_http_request *prev, *next;
+};
+
+static uv_once_t ferry__http_once = UV_ONCE_INIT;
+static int ferry__http_global_rc;
+
+static void ferry__http_global_init(void)
+{
+    ferry__http_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : FERRY_EIO;
+}
+
+/* ---- small buffers ---- */
+
+static int ferry__buf_append(ferry__http_buf *b, const char *data, size_t len, size_t max)
+{
+    if (b->len + len > max)
+        return FERRY_ETOOBIG;
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + len + 1)
+            cap *= 2;
+        char *p = realloc(b->data, cap);
+        if (p == NULL)
+            return FERRY_ENOMEM;
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static void ferry__buf_reset(ferry__http_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+/* ---- requests: list, completion ---- */
+
+static void ferry__req_link(ferry_http_client *c, ferry_http_request *r)
+{
+    r->next = c->requests;
+    if (c->requests)
+        c->requests->prev = r;
+    c->requests = r;
+}
+
+static void ferry__req_unlink(ferry_http_client *c, ferry_http_request *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        c->requests = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+static void ferry__req_free(ferry_http_request *r)
+{
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    if (r->upload)
+        fclose(r->upload);
+    if (r->download)
+        fclose(r->download);
+    free(r->download_path);
+    free(r->body.data);
+    free(r->header_block.data);
+    free(r);
+}
+
+/* Remember why one of our callbacks makes curl fail ("what: detail"). */
+static void ferry__req_abort(ferry_http_request *r, int code, const char *what, const char *detail)
+{
+    if (r->abort_code != 0)
+        return;
+    r->abort_code = code;
+    snprintf(r->abort_msg, sizeof(r->abort_msg), "%s%s%s", what, detail ? ": " : "",
+             detail ? detail : "");
+}
+
+static int ferry__map_curl_code(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return 0;
+    case CURLE_OPERATION_TIMEDOUT:
+        return FERRY_ETIMEDOUT;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+        return FERRY_EINVAL;
+    case CURLE_FILE_COULDNT_READ_FILE:
+        return FERRY_ENOENT;
+    case CURLE_REMOTE_ACCESS_DENIED:
+    case CURLE_LOGIN_DENIED:
+        return FERRY_EPERM;
+    case CURLE_OUT_OF_MEMORY:
+        return FERRY_ENOMEM;
+    case CURLE_WRITE_ERROR:
+    case CURLE_READ_ERROR:
+    case CURLE_ABORTED_BY_CALLBACK:
+        return FERRY_EIO;
+    default:
+        return FERRY_ECONN;
+    }
+}
+
+/* Close the download file; on success make sure it exists (an empty 2xx body
+ * never reached on_write), on failure remove what was written. */
+static void ferry__req_settle_download(ferry_http_request *r, int *code, long status,
+                                       const char **error)
+{
+    if (r->download_path == NULL)
+        return;
+    int ok = *code == 0 && status >= 200 && status < 300;
+    if (r->download) {
+        int failed = fclose(r->download) != 0;
+        r->download = NULL;
+        if (failed && ok) {
+            *code = FERRY_EIO;
+            *error = "could not write the download file";
+            ok = 0;
+        }
+    } else if (ok) {
+        FILE *f = fopen(r->download_path, "wb");
+        if (f == NULL || fclose(f) != 0) {
+            *code = FERRY_EIO;
+            *error = "could not create the download file";
+            ok = 0;
+        }
+    }
+    if (!ok)
+        unlink(r->download_path);
+}
+
+/* Take the request out of curl and the client, run `done`, free it. */
+static void ferry__req_complete(ferry_http_request *r, CURLcode rc, int forced_code)
+{
+    ferry_http_client *c = r->client;
+    if (r->added) {
+        curl_multi_remove_handle(c->multi, r->easy);
+        r->added = 0;
+    }
+    if (r->cancel_requested) {
+        r->cancel_requested = 0;
+        c->deferred--;
+        if (!forced_code)
+            forced_code = FERRY_ECANCELED; /* it finished while the cancel waited */
+    }
+    ferry__req_unlink(c, r);
+
+    int code = forced_code ? forced_code : ferry__map_curl_code(rc);
+    const char *error = "";
+    if (forced_code) {
+        error = forced_code == FERRY_ECANCELED ? "request canceled" : ferry_strerror(forced_code);
+    } else if (rc != CURLE_OK) {
+        if (r->abort_code != 0) {
+            code = r->abort_code;
+            error = r->abort_msg;
+        } else {
+            error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+        }
+    }
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    ferry__req_settle_download(r, &code, status, &error);
+
+    ferry_http_response res;
+    memset(&res, 0, sizeof(res));
+    res.struct_size = sizeof(res);
+    res.code = code;
+    res.status = status;
+    res.error = error;
+    res.body = r->body.data ? r->body.data : "";
+    res.body_len = r->body.len;
+    res.headers = r->header_block.data ? r->header_block.data : "";
+    res.bytes_received = r->received;
+    r->done(r->arg, &res);
+    ferry__req_free(r);
+}
+
+/* ---- curl callbacks ---- */
+
+static int ferry__is_2xx(ferry_http_request *r)
+{
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    return status >= 200 && status < 300;
+}
+
+static size_t ferry__on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    ferry_http_request *r = userdata;
+    size_t n = size * nmemb;
+    if (r->cancel_requested) {
+        ferry__req_abort(r, FERRY_ECANCELED, "request canceled", NULL);
+        return 0;
+    }
+    r->received += (int64_t)n;
+    if (ferry__is_2xx(r) && (r->on_data || r->download_path)) {
+        if (r->on_data && r->on_data(r->arg, ptr, n) != 0) {
+            ferry__req_abort(r, FERRY_ECANCELED, "aborted by the data callback", NULL);
+            return 0;
+        }
+        if (r->download_path) {
+            if (r->download == NULL && (r->download = fopen(r->download_path, "wb")) == NULL) {
+                ferry__req_abort(r, FERRY_EIO, "could not create the download file",
+                                 strerror(errno));
+                return 0;
+            }
+            if (fwrite(ptr, 1, n, r->download) != n) {
+                ferry__req_abort(r, FERRY_EIO, "could not write the download file",
+                                 strerror(errno));
+                return 0;
+            }
+        }
+        return n;
+    }
+    int rc = ferry__buf_append(&r->body, ptr, n, r->max_body);
+    if (rc != 0) {
+        ferry__req_abort(r, rc, "response body too large", NULL);
+        return 0;
+    }
+    return n;
+}
+
+static size_t ferry__on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    ferry_http_request *r = userdata;
+    size_t n = size * nmemb;
+    /* A new status line starts a new response (interim 100, redirects):
+     * keep only the last one's headers and body. */
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+        ferry__buf_reset(&r->header_block);
+        ferry__buf_reset(&r->body);
+        r->received = 0;
+    }
+    if (ferry__buf_append(&r->header_block, ptr, n, (size_t)1 << 20) != 0) {
+        ferry__req_abort(r, FERRY_ETOOBIG, "response headers too large", NULL);
+        return 0;
+    }
+    return n;
+}
+
+static size_t ferry__on_read(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+    ferry_http_request *r = userdata;
+    if (r->cancel_requested) {
+        ferry__req_abort(r, FERRY_ECANCELED, "request canceled", NULL);
+        return CURL_READFUNC_ABORT;
+    }
+    size_t n = fread(buffer, 1, size * nitems, r->upload);
+    if (n == 0 && ferror(r->upload)) {
+        ferry__req_abort(r, FERRY_EIO, "could not read the upload file", NULL);
+        return CURL_READFUNC_ABORT;
+    }
+    return n;
+}
+
+/* ---- driving curl from the loop ---- */
+
+static void ferry__client_maybe_closed(ferry_http_client *c)
+{
+    if (c->closing && c->open_handles == 0) {
+        void (*closed)(void *) = c->closed;
+        void *arg = c->closed_arg;
+        free(c);
+        if (closed)
+            closed(arg);
+    }
+}
+
+static void ferry__handle_closed(uv_handle_t *h)
+{
+    ferry_http_client *c = h->data;
+    if ((void *)h != (void *)&c->timer)
+        free(h); /* a socket's poll: first member of ferry__http_socket */
+    c->open_handles--;
+    ferry__client_maybe_closed(c);
+}
+
+/* Work curl could not take from inside its own callbacks, then finished
+ * transfers. Runs whenever we are back outside curl. */
+static void ferry__process(ferry_http_client *c)
+{
+    if (c->in_curl > 0)
+        return;
+    if (c->close_pending) {
+        ferry_http_client_close(c, c->closed, c->closed_arg);
+        return;
+    }
+    /* `done` callbacks may start or cancel other requests: rescan the list
+     * from its head after each one. */
+restart:
+    for (ferry_http_request *r = c->requests; r && c->deferred > 0; r = r->next) {
+        if (r->cancel_requested) {
+            ferry__req_complete(r, CURLE_OK, FERRY_ECANCELED);
+            goto restart;
+        }
+        if (!r->added) {
+            c->deferred--;
+            r->added = 1;
+            if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+                r->added = 0;
+                ferry__req_complete(r, CURLE_OK, FERRY_EIO);
+                goto restart;
+            }
+        }
+    }
+    CURLMsg *m;
+    int left;
+    while (!c->closing && (m = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        char *priv = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        ferry__req_complete((ferry_http_request *)priv, m->data.result, 0);
+    }
+}
+
+static void ferry__drive(ferry_http_client *c, curl_socket_t fd, int flags)
+{
+    int running = 0;
+    c->in_curl++;
+    curl_multi_socket_action(c->multi, fd, flags, &running);
+    c->in_curl--;
+    ferry__process(c);
+}
+
+static void ferry__on_poll(uv_poll_t *h, int status, int events)
+{
+    ferry__http_socket *s = (ferry__http_socket *)h;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    ferry__drive(s->client, s->fd, flags);
+}
+
+static void ferry__on_timer(uv_timer_t *t)
+{
+    ferry_http_client *c = t->data;
+    ferry__drive(c, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static void ferry__socket_forget(ferry_http_client *c, ferry__http_socket *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->sockets = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, ferry__handle_closed);
+}
+
+static int ferry__on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    ferry_http_client *c = userp;
+    ferry__http_socket *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            curl_multi_assign(c->multi, fd, NULL);
+            ferry__socket_forget(c, s);
+        }
+        return 0;
+    }
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return -1;
+        if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->poll.data = c;
+        s->fd = fd;
+        s->client = c;
+        s->next = c->sockets;
+        if (c->sockets)
+            c->sockets->prev = s;
+        c->sockets = s;
+        c->open_handles++;
+        curl_multi_assign(c->multi, fd, s);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    return uv_poll_start(&s->poll, events, ferry__on_poll) == 0 ? 0 : -1;
+}
+
+static int ferry__on_timer_set(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    ferry_http_client *c = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, ferry__on_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+/* ---- public API ---- */
+
+int ferry_http_client_new(uv_loop_t *loop, ferry_http_client **out)
+{
+    *out = NULL;
+    uv_once(&ferry__http_once, ferry__http_global_init);
+    if (ferry__http_global_rc != 0)
+        return ferry__http_global_rc;
+    ferry_http_client *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return FERRY_ENOMEM;
+    c->loop = loop;
+    c->multi = curl_multi_init();
+    if (c->multi == NULL) {
+        free(c);
+        return FERRY_ENOMEM;
+    }
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 1;
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, ferry__on_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, ferry__on_timer_set);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    *out = c;
+    return 0;
+}
+
+void ferry_http_client_close(ferry_http_client *c, void (*closed)(void *arg), void *arg)
+{
+    if (c == NULL || c->closing)
+        return;
+    c->closed = closed;
+    c->closed_arg = arg;
+    if (c->in_curl > 0) {
+        c->close_pending = 1; /* curl_multi_cleanup() is refused inside curl */
+        return;
+    }
+    c->close_pending = 0;
+    c->closing = 1;
+    while (c->requests)
+        ferry__req_complete(c->requests, CURLE_OK, FERRY_ECANCELED);
+    /* Cached connections still have polls: close them while their fds are
+     * still open, and make sure curl's cleanup cannot reach them. */
+    while (c->sockets) {
+        curl_multi_assign(c->multi, c->sockets->fd, NULL);
+        ferry__socket_forget(c, c->sockets);
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, NULL);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, NULL);
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, ferry__handle_closed);
+}
+
+static int ferry__setup_body(ferry_http_request *r, const ferry_http_options *o, const char *method)
+{
+    CURL *e = r->easy;
+    if (o->body && o->upload_path)
+        return FERRY_EINVAL;
+    if (o->upload_path) {
+        r->upload = fopen(o->upload_path, "rb");
+        if (r->upload == NULL)
+            return errno == ENOENT ? FERRY_ENOENT : FERRY_EIO;
+        struct stat st;
+        if (fstat(fileno(r->upload), &st) != 0 || !S_ISREG(st.st_mode))
+            return FERRY_EIO;
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, ferry__on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, r);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+        if (strcmp(method, "PUT") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        return 0;
+    }
+    if (o->body || strcmp(method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->body ? (const char *)o->body : "");
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        return 0;
+    }
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    return 0;
+}
+
+static int ferry__setup_headers(ferry_http_request *r, const ferry_http_options *o)
+{
+    struct curl_slist *l = NULL, *n;
+    for (const char *const *h = o->headers; h && *h; h++) {
+        if ((n = curl_slist_append(l, *h)) == NULL)
+            goto oom;
+        l = n;
+    }
+    /* No "Expect: 100-continue" round trip before a body: the servers we talk
+     * to answer at once, and some (presigned S3 PUTs) do not need it. */
+    if (o->body || o->upload_path) {
+        if ((n = curl_slist_append(l, "Expect:")) == NULL)
+            goto oom;
+        l = n;
+    }
+    r->headers = l;
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, l);
+    return 0;
+oom:
+    curl_slist_free_all(l);
+    return FERRY_ENOMEM;
+}
+
+static int ferry__setup(ferry_http_request *r, const ferry_http_options *o)
+{
+    CURL *e = r->easy;
+    const char *method = o->method ? o->method : "GET";
+    if (curl_easy_setopt(e, CURLOPT_URL, o->url) != CURLE_OK)
+        return FERRY_EINVAL;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "ferry");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ferry__on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ferry__on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    if (curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, o->protocols ? o->protocols : "http,https") !=
+        CURLE_OK)
+        return FERRY_EINVAL;
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (o->follow_redirects) {
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    }
+    if (o->timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    if (o->connect_timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    if (o->stall_timeout_ms > 0) {
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (o->stall_timeout_ms + 999) / 1000);
+    }
+    if (o->unix_socket)
+        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
+    if (o->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    int rc = ferry__setup_headers(r, o);
+    return rc != 0 ? rc : ferry__setup_body(r, o, method);
+}
+
+int ferry_http_request_start(ferry_http_client *c, const ferry_http_options *o,
+                             ferry_http_request **out)
+{
+    if (out)
+        *out = NULL;
+    if (c == NULL || c->closing || c->close_pending || o == NULL || o->url == NULL ||
+        o->done == NULL || o->struct_size < sizeof(ferry_http_options))
+        return FERRY_EINVAL;
+    ferry_http_request *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return FERRY_ENOMEM;
+    r->client = c;
+    r->on_data = o->on_data;
+    r->done = o->done;
+    r->arg = o->arg;
+    r->max_body = o->max_body ? o->max_body : FERRY__HTTP_DEFAULT_MAX_BODY;
+    r->easy = curl_easy_init();
+    int rc = r->easy ? 0 : FERRY_ENOMEM;
+    if (rc == 0 && o->download_path && (r->download_path = strdup(o->download_path)) == NULL)
+        rc = FERRY_ENOMEM;
+    if (rc == 0)
+        rc = ferry__setup(r, o);
+    if (rc != 0) {
+        ferry__req_free(r);
+        return rc;
+    }
+    ferry__req_link(c, r);
+    if (c->in_curl > 0) {
+        c->deferred++; /* added by ferry__process() once curl returns */
+    } else {
+        r->added = 1;
+        if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+            ferry__req_unlink(c, r);
+            ferry__req_free(r);
+            return FERRY_EIO;
+        }
+    }
+    if (out)
+        *out = r;
+    return 0;
+}
+
+void ferry_http_request_cancel(ferry_http_request *r)
+{
+    if (r == NULL || r->cancel_requested)
+        return;
+    ferry_http_client *c = r->client;
+    if (c->in_curl > 0) {
+        if (!r->added)
+            c->deferred--; /* it was waiting to be added: now waits to complete */
+        r->cancel_requested = 1;
+        c->deferred++;
+        return;
+    }
+    ferry__req_complete(r, CURLE_OK, FERRY_ECANCELED);
+}
+
+char *ferry_http_redact_url(const char *url, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return buf;
+    if (url == NULL)
+        url = "";
+    size_t out = 0;
+    const char *p = url;
+    const char *scheme_end = strstr(url, "://");
+    if (scheme_end && (size_t)(scheme_end - url) < strcspn(url, "/?#")) {
+        /* scheme://[userinfo@]authority: drop the userinfo */
+        p = scheme_end + 3;
+        size_t auth_len = strcspn(p, "/?#");
+        const char *at = NULL;
+        for (const char *q = p; q < p + auth_len; q++)
+            if (*q == '@')
+                at = q;
+        size_t n = (size_t)(p - url);
+        for (size_t i = 0; i < n && out + 1 < cap; i++)
+            buf[out++] = url[i];
+        if (at)
+            p = at + 1;
+    }
+    size_t rest = strcspn(p, "?#");
+    for (size_t i = 0; i < rest && out + 1 < cap; i++)
+        buf[out++] = p[i];
+    buf[out] = '\0';
+    return buf;
+}
+
+const char *ferry_http_header(const ferry_http_response *res, const char *name, char *buf,
+                              size_t cap)
+{
+    if (res == NULL || res->headers == NULL || cap == 0)
+        return NULL;
+    size_t name_len = strlen(name);
+    const char *line = res->headers;
+    while (*line) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        if (len > name_len && line[name_len] == ':' && strncasecmp(line, name, name_len) == 0) {
+            const char *v = line + name_len + 1, *end = line + len;
+            while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+            while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            size_t n = (size_t)(end - v) < cap - 1 ? (size_t)(end - v) : cap - 1;
+            memcpy(buf, v, n);
+            buf[n] = '\0';
+            return buf;
+        }
+        if (eol == NULL)
+            break;
+        line = eol + 1;
+    }
+    return NULL;
+}

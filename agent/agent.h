@@ -1,0 +1,177 @@
+/* ferry-agent internals: one worker's side of the agent protocol
+ * (docs/api.md). Everything runs on one libuv loop thread; blocking file work
+ * goes to uv_queue_work.
+ *
+ *   main.c       command line, plugin loading, signals
+ *   agent.c      registration, the long poll (heartbeat), shutdown
+ *   call.c       calls to ferryd and file transfers, with retries and backoff
+ *   execution.c  one execution: prepare, run, report, clean up
+ *   shipper.c    log lines -> numbered events, batched, resent until acked
+ *   outputs.c    the walk of outputs/ (size and sha256 of each file)
+ */
+#ifndef FERRY_AGENT_H
+#define FERRY_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "ferry/ferry.h"
+#include "ferry/http.h"
+#include "plugin.h"
+
+typedef struct agent agent;
+typedef struct agent_call agent_call;
+typedef struct execution execution;
+typedef struct shipper shipper;
+
+typedef struct agent_config {
+    char *server_url; /* without a trailing '/' */
+    char *worker_id;  /* may be NULL (a worker joined by hand) */
+    char *work_dir;   /* absolute */
+    char *runtime;
+    char *environment; /* may be NULL */
+    char *plugin_dir;
+    char *ca_file; /* may be NULL */
+    int slots;
+    int stop_grace_ms;
+    int give_up_s;
+} agent_config;
+
+struct agent {
+    uv_loop_t *loop;
+    agent_config cfg;
+    ferry_http_client *http;
+    ferry_plugin_instance *runtime;
+    const ferry_runtime_ops *rt; /* the host copy of the plugin's ops */
+    void *rt_state;
+    char hostname[256];
+    char *bootstrap_token; /* spent (freed) once registered */
+    char *token;           /* bearer token for every later call */
+    char *agent_id;
+    int poll_timeout_s;
+    agent_call *register_call;
+    agent_call *poll_call;
+    agent_call *calls; /* every live call, for abandoning them */
+    execution *executions;
+    int n_executions;
+    uint64_t last_contact; /* monotonic ms of ferryd's last answer (or of the start) */
+    int unreachable;       /* the last call to ferryd got no answer */
+    int shutting_down;     /* no new work; stop runs; exit once they are reported */
+    int abandoning;        /* give up on reporting: every call fails at once */
+    int exit_code;
+    int closed;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t deadline; /* bounds how long a shutdown waits for reports */
+};
+
+/* ---- agent.c ---- */
+int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg, ferry_plugin_instance *runtime,
+               char *bootstrap_token);
+void agent_start(agent *a);
+/* Stop taking work, stop the runs, report what can be reported, then exit
+ * with `exit_code` (the first non-zero code asked for wins). */
+void agent_shutdown(agent *a, int exit_code, const char *why);
+/* Report nothing more: calls fail at once, runs are stopped, then exit. */
+void agent_abandon(agent *a, int exit_code, const char *why);
+/* A call to ferryd got an answer (reachable) or did not. */
+void agent_note_server(agent *a, int reachable);
+void agent_execution_done(agent *a, execution *ex);
+
+/* ---- call.c ---- */
+typedef struct agent_reply {
+    int ok;            /* the transfer worked and the status is 2xx */
+    int code;          /* 0, or the ferry code of a failed transfer */
+    long status;       /* HTTP status, 0 when none */
+    const char *error; /* why not ok: transport error or ferryd's {"error"} */
+    json_t *json;      /* a 2xx JSON answer of ferryd (borrowed), or NULL */
+} agent_reply;
+
+typedef void (*agent_call_cb)(void *arg, const agent_reply *reply);
+
+typedef struct agent_call_spec {
+    const char *method; /* default: POST with a body, else GET */
+    /* A ferryd path ("/v1/agent/poll"): authorized JSON call, retried until
+     * it succeeds, ferryd refuses it, or the agent abandons. */
+    const char *path;
+    json_t *body; /* borrowed; serialized at start */
+    /* Or a foreign URL (presigned, inputs): no token is sent; retried up to
+     * max_attempts times. */
+    const char *url;
+    const char *upload_path;
+    const char *download_path;
+    const char *protocols; /* default "http,https" */
+    int max_attempts;      /* 0: unlimited (ferryd calls); for urls default 3 */
+    long timeout_ms;
+    long stall_timeout_ms;
+} agent_call_spec;
+
+/* `cb` runs exactly once, never from inside agent_call_start(), unless the
+ * call is cancelled first. */
+agent_call *agent_call_start(agent *a, const agent_call_spec *spec, agent_call_cb cb, void *arg);
+/* Drop a call; its `cb` never runs. */
+void agent_call_cancel(agent_call *c);
+/* Make every live call fail now (agent->abandoning is set). */
+void agent_calls_abandon(agent *a);
+/* A safe text for an error message: "HTTP 404: <ferryd's error>" or the
+ * transport error. */
+const char *agent_reply_text(const agent_reply *r, char *buf, size_t cap);
+
+/* ---- execution.c ---- */
+/* Takes a reference to `spec`. NULL (logged) when the spec has no usable id. */
+execution *execution_new(agent *a, json_t *spec);
+void execution_start(execution *ex);
+const char *execution_id(const execution *ex);
+/* The agent's list of the executions it holds. */
+execution *execution_next(const execution *ex);
+void execution_set_next(execution *ex, execution *next);
+/* Until its finished report went out; ferryd counts the slot free from then
+ * on, while the folder is still being removed. */
+int execution_holds_slot(const execution *ex);
+/* A stop order, a time limit or the agent shutting down; reason goes into the
+ * finished report. `grace_ms` < 0: the configured grace. */
+void execution_stop(execution *ex, const char *reason, int grace_ms);
+void execution_free(execution *ex);
+
+/* ---- shipper.c ---- */
+shipper *shipper_new(agent *a, const char *execution_id);
+/* Runtime output: split into lines per stream, numbered, shipped. */
+void shipper_output(shipper *s, ferry_stream stream, const char *data, size_t len);
+/* Ship the partial last line of every stream (the commands exited). */
+void shipper_flush_partial(shipper *s);
+void shipper_status(shipper *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* `cb` runs once every event so far was acknowledged (or dropped because
+ * ferryd refused them or the agent abandons); at once when that is already
+ * so. One waiter at a time. */
+void shipper_when_drained(shipper *s, void (*cb)(void *arg), void *arg);
+uint64_t shipper_last_seq(const shipper *s);
+void shipper_free(shipper *s);
+
+/* Valid UTF-8 copy of `len` bytes (invalid sequences become U+FFFD); malloc'd. */
+char *agent_utf8_clean(const char *data, size_t len, size_t *out_len);
+/* Longest prefix of data[0..max) that does not split a UTF-8 sequence. */
+size_t agent_utf8_cut(const char *data, size_t len, size_t max);
+
+/* ---- outputs.c ---- */
+typedef struct output_file {
+    char *name; /* relative to outputs/ */
+    int64_t size;
+    char sha256[65];
+} output_file;
+
+typedef struct output_list {
+    output_file *files;
+    size_t n, cap;
+    char **skipped; /* human text for each entry that is not uploaded */
+    size_t n_skipped, cap_skipped;
+    char *error; /* the walk itself failed (outputs/ unreadable) */
+} output_list;
+
+/* Blocking: run on the threadpool. Regular files only; symlinks and special
+ * files are skipped (noted in `skipped`), never followed. Sorted by name. */
+void outputs_walk(const char *dir, output_list *out);
+void outputs_free(output_list *out);
+
+#endif

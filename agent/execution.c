@@ -1,0 +1,850 @@
+/* One execution on this worker, from work spec to finished report:
+ *
+ *   prepare   folders, snapshot (cached by sha256), inputs, config files
+ *   starting  POST status started
+ *   running   the runtime plugin runs the command; output -> shipper
+ *   finishing all events acked, outputs walked, registered and uploaded,
+ *             all events acked again, POST status finished, folder removed
+ *
+ * Each step starts one asynchronous operation (a call, a threadpool job or
+ * the run) whose completion starts the next. A failed preparation or a stop
+ * skips the run but never the reporting: outputs are uploaded and the
+ * finished report is sent whatever happened.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "archive.h"
+#include "log.h"
+#include "util.h"
+
+#define EX_TRANSFER_ATTEMPTS 5
+#define EX_STALL_TIMEOUT_MS 120000
+
+typedef enum ex_phase {
+    EX_PREPARE,
+    EX_STARTING,
+    EX_RUNNING,
+    EX_FINISHING,
+} ex_phase;
+
+struct execution {
+    execution *next;
+    agent *a;
+    json_t *spec;
+    char id[64];
+    char *dir, *repo_dir, *inputs_dir, *outputs_dir, *config_dir;
+    shipper *ship;
+    ex_phase phase;
+    agent_call *call; /* the call in flight, if any */
+    uv_work_t work;
+    int work_busy;
+    /* preparation */
+    char *snapshot_cache; /* <work>/snapshots/<sha256>.tar.gz */
+    char *snapshot_part;  /* the download, before it is verified */
+    char *snapshot_sha;
+    int snapshot_verify;
+    size_t input_i, file_i;
+    json_t *inputs_doc;                        /* config/inputs.json */
+    char *input_name, *input_file, *input_url; /* the download in flight */
+    /* the run */
+    char **env;
+    ferry_run *run;
+    int run_live;
+    uv_timer_t limit_timer;
+    int skip_run; /* the preparation failed or was stopped */
+    int stop_requested;
+    char *stop_reason;
+    int exit_code;
+    char *reason;
+    /* threadpool job results */
+    int work_rc;
+    char work_err[512];
+    /* outputs */
+    output_list outs;
+    json_t *uploads;
+    size_t upload_i;
+    int upload_failures;
+    int reported; /* the finished report went out: only clean-up is left */
+};
+
+static void ex_report_started(execution *ex);
+static void ex_finish(execution *ex);
+static void ex_next_input(execution *ex);
+
+const char *execution_id(const execution *ex)
+{
+    return ex->id;
+}
+
+execution *execution_next(const execution *ex)
+{
+    return ex->next;
+}
+
+void execution_set_next(execution *ex, execution *next)
+{
+    ex->next = next;
+}
+
+int execution_holds_slot(const execution *ex)
+{
+    return !ex->reported;
+}
+
+static const char *spec_str(json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+/* Ids and sha256s name folders and files: only a safe alphabet. */
+static int ex_valid_id(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 63)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+            return 0;
+    return 1;
+}
+
+static int ex_valid_sha256(const char *s)
+{
+    if (s == NULL || strlen(s) != 64)
+        return 0;
+    for (int i = 0; i < 64; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+/* A single safe path component (an input name, a file name). */
+static int ex_valid_component(const char *s)
+{
+    return s && strchr(s, '/') == NULL && ferry_safe_relpath(s) && strlen(s) < NAME_MAX;
+}
+
+static void ex_queue_work(execution *ex, uv_work_cb work, uv_after_work_cb after)
+{
+    ex->work_busy = 1;
+    ex->work_rc = 0;
+    ex->work_err[0] = '\0';
+    ex->work.data = ex;
+    uv_queue_work(ex->a->loop, &ex->work, work, after);
+}
+
+/* ---- ending the preparation early ---- */
+
+static void ex_set_result(execution *ex, int exit_code, const char *reason)
+{
+    if (ex->reason == NULL && reason) {
+        ex->reason = ferry_strdup(reason);
+        ex->exit_code = exit_code;
+    }
+}
+
+/* The commands will not run: say why (status event and finished reason). */
+static void ex_prep_failed(execution *ex, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void ex_prep_failed(execution *ex, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    char *reason = ferry_asprintf("could not start: %s", text);
+    ferry_warn("execution %s: %s", ex->id, reason);
+    shipper_status(ex->ship, "%s", reason);
+    ex_set_result(ex, -1, reason);
+    free(reason);
+    free(text);
+    ex->skip_run = 1;
+    ex_report_started(ex);
+}
+
+/* At each step of the preparation: a stop skips the rest. */
+static int ex_prep_stopped(execution *ex)
+{
+    if (!ex->stop_requested)
+        return 0;
+    ex->skip_run = 1;
+    ex_report_started(ex);
+    return 1;
+}
+
+/* ---- config files ---- */
+
+static int ex_write_json(execution *ex, const char *name, json_t *value)
+{
+    char *path = ferry_asprintf("%s/%s", ex->config_dir, name);
+    char *text = json_dumps(value, JSON_INDENT(2));
+    int rc = text ? ferry_write_file(path, text, strlen(text)) : -ENOMEM;
+    if (rc != 0)
+        ex_prep_failed(ex, "could not write config/%s: %s", name, strerror(-rc));
+    free(text);
+    free(path);
+    return rc;
+}
+
+static void ex_write_config(execution *ex)
+{
+    json_t *params = json_object_get(ex->spec, "parameters");
+    json_t *exec = json_object_get(ex->spec, "execution");
+    json_t *empty = json_object();
+    int rc = ex_write_json(ex, "parameters.json", json_is_object(params) ? params : empty);
+    if (rc == 0)
+        rc = ex_write_json(ex, "inputs.json", ex->inputs_doc);
+    if (rc == 0)
+        rc = ex_write_json(ex, "execution.json", json_is_object(exec) ? exec : empty);
+    json_decref(empty);
+    if (rc == 0)
+        ex_report_started(ex);
+}
+
+/* ---- inputs ---- */
+
+static void ex_on_input(void *arg, const agent_reply *r)
+{
+    execution *ex = arg;
+    ex->call = NULL;
+    if (ex_prep_stopped(ex))
+        return;
+    if (!r->ok) {
+        char why[512], url[1024];
+        ferry_http_redact_url(ex->input_url, url, sizeof(url));
+        ex_prep_failed(ex, "input \"%s\" file %s from %s: %s", ex->input_name, ex->input_file, url,
+                       agent_reply_text(r, why, sizeof(why)));
+        return;
+    }
+    ex->file_i++;
+    ex_next_input(ex);
+}
+
+/* The file name of an input file: given, or the last part of its URL. */
+static char *ex_input_filename(json_t *file, const char *url)
+{
+    const char *given = spec_str(file, "filename");
+    if (given)
+        return ferry_strdup(given);
+    char path[2048];
+    ferry_http_redact_url(url, path, sizeof(path));
+    const char *slash = strrchr(path, '/');
+    return ferry_strdup(slash ? slash + 1 : path);
+}
+
+static void ex_start_input(execution *ex, const char *name, json_t *file)
+{
+    const char *url = spec_str(file, "url");
+    char *filename = url ? ex_input_filename(file, url) : NULL;
+    free(ex->input_name);
+    free(ex->input_file);
+    free(ex->input_url);
+    ex->input_name = ferry_strdup(name);
+    ex->input_file = filename;
+    ex->input_url = ferry_strdup(url);
+    if (url == NULL || !ex_valid_component(filename)) {
+        ex_prep_failed(ex, "input \"%s\" has a file without a url or a usable file name", name);
+        return;
+    }
+    char *folder = ferry_asprintf("%s/%s", ex->inputs_dir, name);
+    char *dest = ferry_asprintf("%s/%s", folder, filename);
+    int rc = ferry_mkdirs(folder, 0755);
+    if (rc != 0) {
+        ex_prep_failed(ex, "could not create inputs/%s: %s", name, strerror(-rc));
+    } else {
+        /* inputs.json: the query string of a presigned URL is a secret */
+        char shown[2048];
+        ferry_http_redact_url(url, shown, sizeof(shown));
+        json_t *entry = json_object_get(ex->inputs_doc, name); /* ex_next_input made it */
+        json_array_append_new(
+            json_object_get(entry, "files"),
+            json_pack("{s:s, s:s, s:s}", "name", filename, "path", dest, "url", shown));
+        shipper_status(ex->ship, "downloading input %s: %s", name, filename);
+        agent_call_spec s = {.url = url,
+                             .download_path = dest,
+                             .protocols = "http,https,file",
+                             .max_attempts = EX_TRANSFER_ATTEMPTS,
+                             .stall_timeout_ms = EX_STALL_TIMEOUT_MS};
+        ex->call = agent_call_start(ex->a, &s, ex_on_input, ex);
+    }
+    free(folder);
+    free(dest);
+}
+
+static void ex_next_input(execution *ex)
+{
+    if (ex_prep_stopped(ex))
+        return;
+    json_t *inputs = json_object_get(ex->spec, "inputs");
+    while (ex->input_i < json_array_size(inputs)) {
+        json_t *input = json_array_get(inputs, ex->input_i);
+        const char *name = spec_str(input, "name");
+        json_t *files = json_object_get(input, "files");
+        if (!ex_valid_component(name)) {
+            ex_prep_failed(ex, "an input has no usable name");
+            return;
+        }
+        if (json_object_get(ex->inputs_doc, name) == NULL)
+            json_object_set_new(ex->inputs_doc, name, json_pack("{s:[]}", "files"));
+        if (ex->file_i < json_array_size(files)) {
+            ex_start_input(ex, name, json_array_get(files, ex->file_i));
+            return;
+        }
+        ex->input_i++;
+        ex->file_i = 0;
+    }
+    ex_write_config(ex);
+}
+
+/* ---- snapshot ---- */
+
+static void ex_extract_work(uv_work_t *w)
+{
+    execution *ex = w->data;
+    if (ex->snapshot_verify) {
+        char hex[65];
+        int64_t size = 0;
+        int rc = ferry_sha256_file(ex->snapshot_part, hex, &size);
+        if (rc != 0 || strcasecmp(hex, ex->snapshot_sha) != 0) {
+            ex->work_rc = FERRY_EPROTO;
+            if (rc != 0)
+                snprintf(ex->work_err, sizeof(ex->work_err), "could not read the download: %s",
+                         strerror(-rc));
+            else
+                snprintf(ex->work_err, sizeof(ex->work_err), "sha256 mismatch: expected %s, got %s",
+                         ex->snapshot_sha, hex);
+            unlink(ex->snapshot_part);
+            return;
+        }
+        /* Verified: it becomes the cached copy (atomically, so another
+         * execution never sees half of it). */
+        if (rename(ex->snapshot_part, ex->snapshot_cache) != 0) {
+            ex->work_rc = FERRY_EIO;
+            snprintf(ex->work_err, sizeof(ex->work_err), "could not cache the snapshot: %s",
+                     strerror(errno));
+            unlink(ex->snapshot_part);
+            return;
+        }
+    }
+    ex->work_rc =
+        ferry_archive_extract(ex->snapshot_cache, ex->repo_dir, ex->work_err, sizeof(ex->work_err));
+    /* A cached copy that does not extract is useless to the next execution
+     * too: the next one downloads and verifies it afresh. */
+    if (ex->work_rc != 0 && ex->work_rc != FERRY_EUNSAFE)
+        unlink(ex->snapshot_cache);
+}
+
+static void ex_extract_done(uv_work_t *w, int status)
+{
+    (void)status;
+    execution *ex = w->data;
+    ex->work_busy = 0;
+    if (ex_prep_stopped(ex))
+        return;
+    if (ex->work_rc != 0) {
+        ex_prep_failed(ex, "snapshot %.12s: %s", ex->snapshot_sha, ex->work_err);
+        return;
+    }
+    ex->inputs_doc = json_object();
+    ex_next_input(ex);
+}
+
+static void ex_on_snapshot(void *arg, const agent_reply *r)
+{
+    execution *ex = arg;
+    ex->call = NULL;
+    if (ex_prep_stopped(ex))
+        return;
+    if (!r->ok) {
+        char why[512];
+        ex_prep_failed(ex, "snapshot %.12s could not be downloaded: %s", ex->snapshot_sha,
+                       agent_reply_text(r, why, sizeof(why)));
+        return;
+    }
+    ex->snapshot_verify = 1;
+    ex_queue_work(ex, ex_extract_work, ex_extract_done);
+}
+
+static void ex_snapshot(execution *ex)
+{
+    json_t *snap = json_object_get(ex->spec, "snapshot");
+    if (snap == NULL || json_is_null(snap)) {
+        /* Nothing to extract: the commands run in an empty repository/. */
+        ex->inputs_doc = json_object();
+        ex_next_input(ex);
+        return;
+    }
+    const char *url = spec_str(snap, "url");
+    const char *sha = spec_str(snap, "sha256");
+    if (url == NULL || !ex_valid_sha256(sha)) {
+        ex_prep_failed(ex, "the work spec's snapshot has no url or no valid sha256");
+        return;
+    }
+    ex->snapshot_sha = ferry_strdup(sha);
+    for (char *p = ex->snapshot_sha; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    ex->snapshot_cache =
+        ferry_asprintf("%s/snapshots/%s.tar.gz", ex->a->cfg.work_dir, ex->snapshot_sha);
+    if (access(ex->snapshot_cache, R_OK) == 0) {
+        shipper_status(ex->ship, "using the cached snapshot %.12s", ex->snapshot_sha);
+        ex_queue_work(ex, ex_extract_work, ex_extract_done);
+        return;
+    }
+    ex->snapshot_part =
+        ferry_asprintf("%s/snapshots/%s.%s.part", ex->a->cfg.work_dir, ex->snapshot_sha, ex->id);
+    shipper_status(ex->ship, "downloading the snapshot %.12s", ex->snapshot_sha);
+    agent_call_spec s = {.url = url,
+                         .download_path = ex->snapshot_part,
+                         .max_attempts = EX_TRANSFER_ATTEMPTS,
+                         .stall_timeout_ms = EX_STALL_TIMEOUT_MS};
+    ex->call = agent_call_start(ex->a, &s, ex_on_snapshot, ex);
+}
+
+/* ---- the run ---- */
+
+static void ex_on_output(void *arg, ferry_stream stream, const char *data, size_t len)
+{
+    execution *ex = arg;
+    shipper_output(ex->ship, stream, data, len);
+}
+
+static void ex_on_exited(void *arg, int exit_code, const char *reason)
+{
+    execution *ex = arg;
+    ex->run_live = 0;
+    ex->run = NULL;
+    uv_timer_stop(&ex->limit_timer);
+    shipper_flush_partial(ex->ship);
+    /* When we asked for the end, our reason is the one that counts. */
+    ex_set_result(ex, exit_code, ex->stop_requested ? ex->stop_reason : reason);
+    ex->exit_code = exit_code;
+    if (exit_code >= 0)
+        shipper_status(ex->ship, "the commands exited with code %d%s%s%s", exit_code,
+                       ex->reason ? " (" : "", ex->reason ? ex->reason : "", ex->reason ? ")" : "");
+    else
+        shipper_status(ex->ship, "%s", ex->reason ? ex->reason : "the commands did not run");
+    ferry_info("execution %s: exited with code %d%s%s", ex->id, exit_code, ex->reason ? ", " : "",
+               ex->reason ? ex->reason : "");
+    ex_finish(ex);
+}
+
+static void ex_on_time_limit(uv_timer_t *t)
+{
+    execution_stop(t->data, "time limit exceeded", -1);
+}
+
+static void ex_env_add(char ***env, size_t *n, char *entry)
+{
+    *env = ferry_xrealloc(*env, (*n + 2) * sizeof(char *));
+    (*env)[(*n)++] = entry;
+    (*env)[*n] = NULL;
+}
+
+/* The step's env, then ours (which win: they must tell the truth). */
+static char **ex_build_env(execution *ex)
+{
+    char **env = ferry_xcalloc(1, sizeof(char *));
+    size_t n = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(json_object_get(ex->spec, "env"), key, value)
+    {
+        if (key[0] == '\0' || strchr(key, '=') != NULL) {
+            shipper_status(ex->ship, "environment variable \"%s\" ignored: not a valid name", key);
+            continue;
+        }
+        if (json_is_string(value)) {
+            ex_env_add(&env, &n, ferry_asprintf("%s=%s", key, json_string_value(value)));
+        } else if (!json_is_null(value)) {
+            char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+            ex_env_add(&env, &n, ferry_asprintf("%s=%s", key, text ? text : ""));
+            free(text);
+        }
+    }
+    const char *step = spec_str(ex->spec, "step"), *project = spec_str(ex->spec, "project");
+    ex_env_add(&env, &n, ferry_asprintf("FERRY_EXECUTION_ID=%s", ex->id));
+    ex_env_add(&env, &n, ferry_asprintf("FERRY_STEP=%s", step ? step : ""));
+    ex_env_add(&env, &n, ferry_asprintf("FERRY_PROJECT=%s", project ? project : ""));
+    ex_env_add(&env, &n,
+               ferry_asprintf("FERRY_EXECUTION_COUNTER=%lld",
+                              (long long)json_integer_value(json_object_get(ex->spec, "counter"))));
+    return env;
+}
+
+static void ex_run(execution *ex)
+{
+    if (ex->skip_run || ex->stop_requested) {
+        ex_set_result(ex, -1, ex->stop_reason);
+        ex_finish(ex);
+        return;
+    }
+    agent *a = ex->a;
+    ex->env = ex_build_env(ex);
+    ferry_run_spec spec = {
+        .struct_size = sizeof(spec),
+        .execution_id = ex->id,
+        .image = spec_str(ex->spec, "image"),
+        .script = spec_str(ex->spec, "command"),
+        .env = (const char *const *)ex->env,
+        .repository_dir = ex->repo_dir,
+        .inputs_dir = ex->inputs_dir,
+        .outputs_dir = ex->outputs_dir,
+        .config_dir = ex->config_dir,
+        .valohai_aliases = json_is_true(json_object_get(ex->spec, "valohai")),
+    };
+    ferry_run_callbacks cb = {
+        .struct_size = sizeof(cb),
+        .arg = ex,
+        .output = ex_on_output,
+        .exited = ex_on_exited,
+    };
+    ferry_error_detail err = {.struct_size = sizeof(err)};
+    ex->phase = EX_RUNNING;
+    int rc = a->rt->start(a->rt_state, &spec, &cb, &ex->run, &err);
+    if (rc != 0) {
+        char *reason = ferry_asprintf("could not start: %s",
+                                      err.message[0] ? err.message : ferry_strerror(rc));
+        ferry_warn("execution %s: %s", ex->id, reason);
+        shipper_status(ex->ship, "%s", reason);
+        ex_set_result(ex, -1, reason);
+        free(reason);
+        ex_finish(ex);
+        return;
+    }
+    ex->run_live = 1;
+    ferry_info("execution %s: running", ex->id);
+    json_int_t limit = json_integer_value(json_object_get(ex->spec, "time_limit"));
+    if (limit > 0)
+        uv_timer_start(&ex->limit_timer, ex_on_time_limit, (uint64_t)limit * 1000, 0);
+}
+
+static void ex_on_started(void *arg, const agent_reply *r)
+{
+    execution *ex = arg;
+    ex->call = NULL;
+    if (!r->ok && r->code != FERRY_ECANCELED && !ex->skip_run) {
+        /* ferryd does not want it run (stopped meanwhile, unknown): do not. */
+        char why[512];
+        agent_reply_text(r, why, sizeof(why));
+        ferry_warn("execution %s: ferryd refused the start: %s", ex->id, why);
+        char *reason = ferry_asprintf("could not start: ferryd refused the start: %s", why);
+        ex_set_result(ex, -1, reason);
+        free(reason);
+        ex->skip_run = 1;
+    }
+    if (!r->ok && r->code == FERRY_ECANCELED)
+        ex->skip_run = 1;
+    ex_run(ex);
+}
+
+/* After the preparation (done, failed or stopped). A stop before the run
+ * reports no start: the execution goes from queued straight to stopped. */
+static void ex_report_started(execution *ex)
+{
+    ex->phase = EX_STARTING;
+    if (ex->stop_requested) {
+        ex_set_result(ex, -1, ex->stop_reason);
+        ex_finish(ex);
+        return;
+    }
+    json_t *body = json_pack("{s:s}", "status", "started");
+    agent_call_spec s = {.path = NULL, .body = body};
+    char *path = ferry_asprintf("/v1/agent/executions/%s/status", ex->id);
+    s.path = path;
+    ex->call = agent_call_start(ex->a, &s, ex_on_started, ex);
+    free(path);
+    json_decref(body);
+}
+
+/* ---- finishing ---- */
+
+static void ex_remove_work(uv_work_t *w)
+{
+    execution *ex = w->data;
+    ex->work_rc = ferry_rmtree(ex->dir);
+}
+
+static void ex_remove_done(uv_work_t *w, int status)
+{
+    (void)status;
+    execution *ex = w->data;
+    ex->work_busy = 0;
+    if (ex->work_rc != 0)
+        ferry_warn("execution %s: could not remove %s: %s", ex->id, ex->dir,
+                   strerror(-ex->work_rc));
+    agent_execution_done(ex->a, ex);
+}
+
+static void ex_on_finished(void *arg, const agent_reply *r)
+{
+    execution *ex = arg;
+    ex->call = NULL;
+    ex->reported = 1;
+    if (!r->ok && r->code != FERRY_ECANCELED) {
+        char why[512];
+        ferry_warn("execution %s: ferryd refused the finished report: %s", ex->id,
+                   agent_reply_text(r, why, sizeof(why)));
+    } else if (r->ok) {
+        ferry_info("execution %s: reported finished (exit code %d%s%s)", ex->id, ex->exit_code,
+                   ex->reason ? ", " : "", ex->reason ? ex->reason : "");
+    }
+    ex_queue_work(ex, ex_remove_work, ex_remove_done);
+}
+
+static void ex_report_finished(void *arg)
+{
+    execution *ex = arg;
+    json_t *body = json_pack("{s:s, s:i, s:o}", "status", "finished", "exit_code", ex->exit_code,
+                             "reason", ex->reason ? json_string(ex->reason) : json_null());
+    char *path = ferry_asprintf("/v1/agent/executions/%s/status", ex->id);
+    agent_call_spec s = {.path = path, .body = body};
+    ex->call = agent_call_start(ex->a, &s, ex_on_finished, ex);
+    free(path);
+    json_decref(body);
+}
+
+static void ex_uploads_done(execution *ex)
+{
+    /* Status events written while uploading are part of the log too. */
+    shipper_when_drained(ex->ship, ex_report_finished, ex);
+}
+
+static const output_file *ex_find_output(const execution *ex, const char *name)
+{
+    for (size_t i = 0; i < ex->outs.n; i++)
+        if (strcmp(ex->outs.files[i].name, name) == 0)
+            return &ex->outs.files[i];
+    return NULL;
+}
+
+static void ex_next_upload(execution *ex);
+
+static void ex_on_upload(void *arg, const agent_reply *r)
+{
+    execution *ex = arg;
+    ex->call = NULL;
+    if (!r->ok) {
+        char why[512];
+        const char *name = spec_str(json_array_get(ex->uploads, ex->upload_i), "name");
+        agent_reply_text(r, why, sizeof(why));
+        ex->upload_failures++;
+        shipper_status(ex->ship, "output %s: upload failed: %s", name, why);
+        ferry_warn("execution %s: output %s: upload failed: %s", ex->id, name, why);
+    }
+    ex->upload_i++;
+    ex_next_upload(ex);
+}
+
+static void ex_next_upload(execution *ex)
+{
+    while (ex->upload_i < json_array_size(ex->uploads)) {
+        json_t *u = json_array_get(ex->uploads, ex->upload_i);
+        const char *name = spec_str(u, "name"), *url = spec_str(u, "url");
+        /* Only upload what the walk found: never a path ferryd names. */
+        if (name && url && ex_find_output(ex, name)) {
+            char *path = ferry_asprintf("%s/%s", ex->outputs_dir, name);
+            agent_call_spec s = {.method = "PUT",
+                                 .url = url,
+                                 .upload_path = path,
+                                 .max_attempts = EX_TRANSFER_ATTEMPTS,
+                                 .stall_timeout_ms = EX_STALL_TIMEOUT_MS};
+            ex->call = agent_call_start(ex->a, &s, ex_on_upload, ex);
+            free(path);
+            return;
+        }
+        ferry_warn("execution %s: ferryd offered an upload URL for an unknown output", ex->id);
+        ex->upload_i++;
+    }
+    if (ex->outs.n > 0)
+        shipper_status(ex->ship, "uploaded %zu of %zu outputs", ex->outs.n - ex->upload_failures,
+                       ex->outs.n);
+    ex_uploads_done(ex);
+}
+
+static void ex_on_outputs(void *arg, const agent_reply *r)
+{
+    execution *ex = arg;
+    ex->call = NULL;
+    if (!r->ok) {
+        char why[512];
+        agent_reply_text(r, why, sizeof(why));
+        if (r->code != FERRY_ECANCELED)
+            shipper_status(ex->ship, "outputs could not be registered: %s", why);
+        ex_uploads_done(ex);
+        return;
+    }
+    json_t *uploads = json_object_get(r->json, "uploads");
+    ex->uploads = json_is_array(uploads) ? json_incref(uploads) : json_array();
+    ex->upload_i = 0;
+    ex_next_upload(ex);
+}
+
+static void ex_walk_work(uv_work_t *w)
+{
+    execution *ex = w->data;
+    outputs_walk(ex->outputs_dir, &ex->outs);
+}
+
+static void ex_walk_done(uv_work_t *w, int status)
+{
+    (void)status;
+    execution *ex = w->data;
+    ex->work_busy = 0;
+    if (ex->outs.error)
+        shipper_status(ex->ship, "%s", ex->outs.error);
+    for (size_t i = 0; i < ex->outs.n_skipped; i++)
+        shipper_status(ex->ship, "%s", ex->outs.skipped[i]);
+    json_t *list = json_array();
+    for (size_t i = 0; i < ex->outs.n; i++) {
+        const output_file *f = &ex->outs.files[i];
+        json_array_append_new(list, json_pack("{s:s, s:I, s:s}", "name", f->name, "size",
+                                              (json_int_t)f->size, "sha256", f->sha256));
+    }
+    json_t *body = json_pack("{s:o}", "outputs", list);
+    char *path = ferry_asprintf("/v1/agent/executions/%s/outputs", ex->id);
+    agent_call_spec s = {.path = path, .body = body};
+    ex->call = agent_call_start(ex->a, &s, ex_on_outputs, ex);
+    free(path);
+    json_decref(body);
+}
+
+static void ex_on_drained(void *arg)
+{
+    execution *ex = arg;
+    ex_queue_work(ex, ex_walk_work, ex_walk_done);
+}
+
+/* The commands ended (or never ran): outputs and reports, in order. */
+static void ex_finish(execution *ex)
+{
+    ex->phase = EX_FINISHING;
+    shipper_when_drained(ex->ship, ex_on_drained, ex);
+}
+
+/* ---- public ---- */
+
+void execution_stop(execution *ex, const char *reason, int grace_ms)
+{
+    agent *a = ex->a;
+    if (grace_ms < 0)
+        grace_ms = a->cfg.stop_grace_ms;
+    if (ex->phase == EX_FINISHING)
+        return;
+    if (!ex->stop_requested) {
+        ex->stop_requested = 1;
+        ex->stop_reason = ferry_strdup(reason);
+        if (ex->phase == EX_RUNNING)
+            shipper_status(ex->ship, "stopping (%s)", reason);
+    }
+    switch (ex->phase) {
+    case EX_PREPARE:
+        /* A download in flight ends now; a threadpool job checks the flag
+         * when it completes. */
+        if (ex->call) {
+            agent_call_cancel(ex->call);
+            ex->call = NULL;
+            if (ex->snapshot_part)
+                unlink(ex->snapshot_part);
+            ex_prep_stopped(ex);
+        }
+        break;
+    case EX_STARTING:
+        break; /* ex_run() sees the flag */
+    case EX_RUNNING:
+        if (ex->run_live) {
+            int rc = a->rt->stop(a->rt_state, ex->run, grace_ms);
+            if (rc != 0)
+                ferry_warn("execution %s: the runtime could not stop it: %s", ex->id,
+                           ferry_strerror(rc));
+        }
+        break;
+    case EX_FINISHING:
+        break;
+    }
+}
+
+execution *execution_new(agent *a, json_t *spec)
+{
+    const char *id = spec_str(spec, "id");
+    if (!ex_valid_id(id)) {
+        ferry_error("ignoring a work spec without a usable id");
+        return NULL;
+    }
+    execution *ex = ferry_xcalloc(1, sizeof(*ex));
+    ex->a = a;
+    ex->spec = json_incref(spec);
+    snprintf(ex->id, sizeof(ex->id), "%s", id);
+    ex->dir = ferry_asprintf("%s/executions/%s", a->cfg.work_dir, id);
+    ex->repo_dir = ferry_asprintf("%s/repository", ex->dir);
+    ex->inputs_dir = ferry_asprintf("%s/inputs", ex->dir);
+    ex->outputs_dir = ferry_asprintf("%s/outputs", ex->dir);
+    ex->config_dir = ferry_asprintf("%s/config", ex->dir);
+    ex->ship = shipper_new(a, id);
+    ex->exit_code = -1;
+    uv_timer_init(a->loop, &ex->limit_timer);
+    ex->limit_timer.data = ex;
+    return ex;
+}
+
+void execution_start(execution *ex)
+{
+    ex->phase = EX_PREPARE;
+    const char *dirs[] = {ex->repo_dir, ex->inputs_dir, ex->outputs_dir, ex->config_dir};
+    for (size_t i = 0; i < 4; i++) {
+        int rc = ferry_mkdirs(dirs[i], 0755);
+        if (rc != 0) {
+            ex_prep_failed(ex, "could not create %s: %s", dirs[i], strerror(-rc));
+            return;
+        }
+    }
+    if (spec_str(ex->spec, "command") == NULL) {
+        ex_prep_failed(ex, "the work spec has no command");
+        return;
+    }
+    ex_snapshot(ex);
+}
+
+static void ex_closed(uv_handle_t *h)
+{
+    execution *ex = h->data;
+    json_decref(ex->spec);
+    json_decref(ex->inputs_doc);
+    json_decref(ex->uploads);
+    outputs_free(&ex->outs);
+    for (char **e = ex->env; e && *e; e++)
+        free(*e);
+    free(ex->env);
+    free(ex->dir);
+    free(ex->repo_dir);
+    free(ex->inputs_dir);
+    free(ex->outputs_dir);
+    free(ex->config_dir);
+    free(ex->snapshot_cache);
+    free(ex->snapshot_part);
+    free(ex->snapshot_sha);
+    free(ex->input_name);
+    free(ex->input_file);
+    free(ex->input_url);
+    free(ex->stop_reason);
+    free(ex->reason);
+    free(ex);
+}
+
+void execution_free(execution *ex)
+{
+    agent_call_cancel(ex->call);
+    ex->call = NULL;
+    shipper_free(ex->ship);
+    ex->ship = NULL;
+    uv_close((uv_handle_t *)&ex->limit_timer, ex_closed);
+}

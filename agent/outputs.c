@@ -1,0 +1,166 @@
+/* The walk of an execution's outputs/ folder, on the threadpool.
+ *
+ * Everything is opened relative to its parent folder's descriptor with
+ * O_NOFOLLOW, so a symlink (placed by the user's code, possibly pointing at
+ * the worker's own files) is never followed: it is reported, not uploaded.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "agent.h"
+#include "util.h"
+
+#define OUTPUTS_MAX_DEPTH 64
+
+static void outputs_skip(output_list *out, const char *name, const char *why)
+{
+    if (out->n_skipped == out->cap_skipped) {
+        out->cap_skipped = out->cap_skipped ? out->cap_skipped * 2 : 8;
+        out->skipped = ferry_xrealloc(out->skipped, out->cap_skipped * sizeof(char *));
+    }
+    size_t len = 0;
+    char *clean = agent_utf8_clean(name, strlen(name), &len);
+    out->skipped[out->n_skipped++] = ferry_asprintf("output %s not uploaded: %s", clean, why);
+    free(clean);
+}
+
+static int outputs_sha256_fd(int fd, char *hex, int64_t *size)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return -ENOMEM;
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    static const char digits[] = "0123456789abcdef";
+    char buf[65536];
+    int64_t total = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = -errno;
+            EVP_MD_CTX_free(ctx);
+            return e;
+        }
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        total += n;
+    }
+    unsigned char md[32];
+    unsigned int md_len = 0;
+    EVP_DigestFinal_ex(ctx, md, &md_len);
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
+    *size = total;
+    return 0;
+}
+
+static void outputs_add_file(output_list *out, int dirfd, const char *entry, const char *rel)
+{
+    size_t clean_len = 0;
+    char *clean = agent_utf8_clean(rel, strlen(rel), &clean_len);
+    int name_ok = clean_len == strlen(rel) && ferry_safe_relpath(rel);
+    free(clean);
+    if (!name_ok) {
+        outputs_skip(out, rel, "the name is not valid UTF-8 or not a safe relative path");
+        return;
+    }
+    int fd = openat(dirfd, entry, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        outputs_skip(out, rel, strerror(errno));
+        return;
+    }
+    output_file f = {0};
+    int rc = outputs_sha256_fd(fd, f.sha256, &f.size);
+    close(fd);
+    if (rc != 0) {
+        outputs_skip(out, rel, strerror(-rc));
+        return;
+    }
+    if (out->n == out->cap) {
+        out->cap = out->cap ? out->cap * 2 : 16;
+        out->files = ferry_xrealloc(out->files, out->cap * sizeof(output_file));
+    }
+    f.name = ferry_strdup(rel);
+    out->files[out->n++] = f;
+}
+
+/* Walks the folder open at `fd` (takes it); `rel` is its name under outputs/
+ * ("" for outputs/ itself). */
+static void outputs_walk_fd(int fd, const char *rel, output_list *out, int depth)
+{
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        outputs_skip(out, rel, strerror(errno));
+        close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char *child = rel[0] ? ferry_asprintf("%s/%s", rel, e->d_name) : ferry_strdup(e->d_name);
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            outputs_skip(out, child, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+            int sub = -1;
+            if (depth >= OUTPUTS_MAX_DEPTH)
+                outputs_skip(out, child, "folders nested too deeply");
+            else if ((sub = openat(dirfd(d), e->d_name,
+                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                outputs_skip(out, child, strerror(errno));
+            else
+                outputs_walk_fd(sub, child, out, depth + 1);
+        } else if (S_ISREG(st.st_mode)) {
+            outputs_add_file(out, dirfd(d), e->d_name, child);
+        } else if (S_ISLNK(st.st_mode)) {
+            outputs_skip(out, child, "symbolic links are not followed");
+        } else {
+            outputs_skip(out, child, "not a regular file");
+        }
+        free(child);
+    }
+    closedir(d);
+}
+
+static int outputs_by_name(const void *x, const void *y)
+{
+    return strcmp(((const output_file *)x)->name, ((const output_file *)y)->name);
+}
+
+void outputs_walk(const char *dir, output_list *out)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        out->error = ferry_asprintf("could not read outputs/: %s", strerror(errno));
+        return;
+    }
+    outputs_walk_fd(fd, "", out, 0);
+    if (out->n > 1)
+        qsort(out->files, out->n, sizeof(output_file), outputs_by_name);
+}
+
+void outputs_free(output_list *out)
+{
+    for (size_t i = 0; i < out->n; i++)
+        free(out->files[i].name);
+    free(out->files);
+    for (size_t i = 0; i < out->n_skipped; i++)
+        free(out->skipped[i]);
+    free(out->skipped);
+    free(out->error);
+    memset(out, 0, sizeof(*out));
+}

@@ -1,0 +1,335 @@
+"""ferry-agent against a fake ferryd (docs/api.md), with the real
+local-process runtime plugin.
+
+Usage: test_agent_protocol.py --agent PATH --plugin-dir DIR
+"""
+
+import argparse
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_ferryd import FakeFerryd, sha256  # noqa: E402
+
+BOOTSTRAP = "boot-" + uuid.uuid4().hex
+GRACE_MS = 3000
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL: " + what, file=sys.stderr)
+    return cond
+
+
+def make_snapshot():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in [("repo_file.txt", b"from the snapshot\n"),
+                           ("pkg/module.py", b"print('hi')\n")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def spec_for(fake, command, snapshot, inputs=None, time_limit=0, counter=1):
+    eid = str(uuid.uuid4())
+    execution = {"id": eid, "counter": counter, "project": "hello", "step": "train",
+                 "status": "queued", "command": command, "parameters": {"epochs": 3},
+                 "tags": ["t1"], "metadata": {}}
+    return {
+        "id": eid, "counter": counter, "project": "hello", "step": "train",
+        "image": "python:3.12", "command": command,
+        "env": {"MY_VAR": "my value", "NUM": 7}, "valohai": False,
+        "time_limit": time_limit,
+        "parameters": {"epochs": 3, "lr": "0.1", "layers": ["a", "b"]},
+        "snapshot": {"url": fake.url + "/v1/blobs/snap?expires=1&sig=snapsecret",
+                     "sha256": sha256(snapshot)},
+        "inputs": inputs if inputs is not None else [],
+        "execution": execution,
+    }
+
+
+def wait_finished(fake, eid, timeout):
+    ok = fake.wait_for(lambda: any(b.get("status") == "finished"
+                                   for _, b in fake.status.get(eid, [])), timeout)
+    check(ok, "execution %s finished within %s s" % (eid, timeout))
+    return fake.finished(eid)
+
+
+LONG = 70000
+COMMAND_A = r"""
+echo "line one"
+echo "err one" >&2
+i=1; while [ $i -le 1200 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done
+cat repo_file.txt
+echo "env $FERRY_EXECUTION_ID $FERRY_STEP $FERRY_PROJECT $FERRY_EXECUTION_COUNTER $MY_VAR $NUM"
+echo "token=${FERRY_BOOTSTRAP_TOKEN:-unset}"
+printf '\377\376bad\n'
+head -c %d /dev/zero | tr '\0' x; echo
+mkdir -p "$FERRY_OUTPUTS_DIR/sub" "$FERRY_OUTPUTS_DIR/config"
+cp "$FERRY_INPUTS_DIR/data/data.csv" "$FERRY_OUTPUTS_DIR/sub/copy.csv"
+cp "$FERRY_CONFIG_DIR"/*.json "$FERRY_OUTPUTS_DIR/config/"
+echo hello > "$FERRY_OUTPUTS_DIR/top.txt"
+ln -s /etc/passwd "$FERRY_OUTPUTS_DIR/link"
+printf 'no newline at the end'
+exit 3
+""" % LONG
+
+
+def run_a(fake, snapshot, agent_log):
+    data = b"a,b\n1,2\n" * 1000
+    fake.add_blob("/input/data.csv", data)
+    inputs = [{"name": "data", "files": [
+        {"url": fake.url + "/input/data.csv?token=inputsecret", "filename": "data.csv"}]}]
+    spec = spec_for(fake, COMMAND_A, snapshot, inputs)
+    eid = spec["id"]
+    fake.give_work(spec)
+    fin = wait_finished(fake, eid, 60)
+    if fin is None:
+        return spec
+    statuses = fake.statuses(eid)
+    check([b["status"] for b in statuses] == ["started", "finished"],
+          "A: started, then finished: %r" % statuses)
+    check(fin.get("exit_code") == 3, "A: exit_code 3: %r" % fin)
+    check(fin.get("reason") is None, "A: reason null: %r" % fin)
+
+    events = fake.event_list(eid)
+    seqs = [e["seq"] for e in events]
+    check(seqs == list(range(1, len(seqs) + 1)), "A: seqs consecutive from 1")
+    check(fake.duplicate_events > 0, "A: a lost answer made the agent resend (dedup seen)")
+    check(all(isinstance(e["time"], float) and abs(e["time"] - time.time()) < 300
+              for e in events), "A: times are epoch floats")
+    out = [e["text"] for e in events if e["stream"] == "stdout"]
+    err = [e["text"] for e in events if e["stream"] == "stderr"]
+    status = [e["text"] for e in events if e["stream"] == "status"]
+    check(set(e["stream"] for e in events) <= {"stdout", "stderr", "status"}, "A: streams")
+    expected_out = (["line one"] + ["out %d" % i for i in range(1, 1201)] +
+                    ["from the snapshot",
+                     "env %s train hello 1 my value 7" % eid, "token=unset",
+                     "\ufffd\ufffdbad", "x" * 65536, "x" * (LONG - 65536),
+                     "no newline at the end"])
+    check(out == expected_out, "A: stdout lines once, in order (%d lines, first difference "
+          "at %s)" % (len(out), next((i for i, (x, y) in enumerate(zip(out, expected_out))
+                                      if x != y), min(len(out), len(expected_out)))))
+    check(err == ["err one"] + ["err %d" % i for i in range(1, 1201)],
+          "A: stderr lines once, in order")
+    check(any("link not uploaded" in s and "symbolic" in s for s in status),
+          "A: status event about the refused symlink: %r" % status)
+    check(any("exited with code 3" in s for s in status), "A: status event with the exit")
+
+    outs = {o["name"]: o for o in fake.outputs.get(eid, [])}
+    expected_names = {"sub/copy.csv", "top.txt", "config/parameters.json",
+                      "config/inputs.json", "config/execution.json"}
+    check(set(outs) == expected_names, "A: outputs listed: %r" % sorted(outs))
+    for name in expected_names & set(outs):
+        got = fake.uploads.get((eid, name))
+        if not check(got is not None, "A: %s uploaded" % name):
+            continue
+        check(outs[name]["size"] == len(got), "A: %s size" % name)
+        check(outs[name]["sha256"] == sha256(got), "A: %s sha256" % name)
+    check(fake.uploads.get((eid, "sub/copy.csv")) == data, "A: input bytes came through")
+    check(fake.uploads.get((eid, "top.txt")) == b"hello\n", "A: top.txt bytes")
+
+    def config(name):
+        try:
+            return json.loads(fake.uploads.get((eid, "config/" + name)) or b"null")
+        except ValueError:
+            return None
+    check(config("parameters.json") == spec["parameters"], "A: parameters.json")
+    check(config("execution.json") == spec["execution"], "A: execution.json")
+    inputs_json = config("inputs.json") or {}
+    files = inputs_json.get("data", {}).get("files", [])
+    check(len(files) == 1 and files[0].get("name") == "data.csv" and
+          files[0].get("path", "").endswith("/executions/%s/inputs/data/data.csv" % eid) and
+          files[0].get("url") == fake.url + "/input/data.csv",
+          "A: inputs.json (no query string in the url): %r" % inputs_json)
+    return spec
+
+
+def run_failed_input(fake, snapshot):
+    inputs = [{"name": "data", "files": [
+        {"url": fake.url + "/missing.csv?token=inputsecret", "filename": "m.csv"}]}]
+    spec = spec_for(fake, "echo should not run", snapshot, inputs, counter=2)
+    eid = spec["id"]
+    fake.give_work(spec)
+    fin = wait_finished(fake, eid, 30)
+    if fin is None:
+        return
+    check([b["status"] for b in fake.statuses(eid)] == ["started", "finished"],
+          "C: started, then finished")
+    check(fin.get("exit_code") == -1, "C: exit_code -1: %r" % fin)
+    reason = fin.get("reason") or ""
+    check(reason.startswith("could not start: ") and "data" in reason, "C: reason %r" % reason)
+    texts = [e["text"] for e in fake.event_list(eid)]
+    check(not any(e["stream"] == "stdout" for e in fake.event_list(eid)), "C: nothing ran")
+    url = fake.url + "/missing.csv"
+    check(any('input "data"' in t and url in t and "HTTP 404" in t for t in texts),
+          "C: a status event names the input, the URL and the HTTP status: %r" % texts)
+    check(not any("inputsecret" in t for t in texts), "C: no query string in events")
+    check(fake.downloads.get("/v1/blobs/snap") == 1,
+          "C: the snapshot came from the cache (downloads: %r)" % fake.downloads)
+
+
+def run_stop(fake, snapshot):
+    spec = spec_for(fake, "echo sleeping; sleep 60", snapshot, counter=3)
+    eid = spec["id"]
+    fake.give_work(spec)
+    check(fake.wait_for(lambda: any(e.get("text") == "sleeping"
+                                    for e in fake.events.get(eid, {}).values()), 30),
+          "B: the run started")
+    # The heartbeat poll lists the execution and no free slot.
+    check(fake.wait_for(lambda: any(eid in b.get("running", []) and b.get("free_slots") == 0
+                                    for _, b in fake.polls), 10),
+          "B: a poll carries the running id and free_slots 0")
+    t0 = time.monotonic()
+    fake.order_stop(eid)
+    fin = wait_finished(fake, eid, 30)
+    took = time.monotonic() - t0
+    if fin is None:
+        return
+    check(fin.get("reason") == "stopped", "B: reason stopped: %r" % fin)
+    with fake.cond:
+        finished_at = [t for t, b in fake.status[eid] if b["status"] == "finished"][0]
+    check(finished_at - t0 < GRACE_MS / 1000.0, "B: ended within the grace (%.2f s)" % took)
+
+
+def run_time_limit(fake, snapshot):
+    spec = spec_for(fake, "sleep 30", snapshot, time_limit=1, counter=4)
+    eid = spec["id"]
+    t0 = time.monotonic()
+    fake.give_work(spec)
+    fin = wait_finished(fake, eid, 20)
+    if fin is None:
+        return
+    took = time.monotonic() - t0
+    check(fin.get("reason") == "time limit exceeded", "D: reason: %r" % fin)
+    check(1.0 <= took < 1.0 + GRACE_MS / 1000.0 + 2, "D: stopped after about 1 s (%.2f)" % took)
+
+
+def run_sigterm(fake, snapshot, agent):
+    spec = spec_for(fake, "echo waiting; sleep 60", snapshot, counter=5)
+    eid = spec["id"]
+    fake.give_work(spec)
+    check(fake.wait_for(lambda: any(e.get("text") == "waiting"
+                                    for e in fake.events.get(eid, {}).values()), 30),
+          "E: the run started")
+    agent.send_signal(signal.SIGTERM)
+    try:
+        rc = agent.wait(20)
+    except subprocess.TimeoutExpired:
+        agent.kill()
+        rc = None
+    check(rc == 0, "E: the agent exits 0 after SIGTERM (rc %r)" % rc)
+    fin = fake.finished(eid)
+    check(fin is not None and fin.get("reason") == "stopped",
+          "E: the run was stopped and reported: %r" % fin)
+
+
+def run_refused_and_give_up(args, tmp):
+    """A refused bootstrap token and an unreachable ferryd both end the agent
+    with a non-zero code and a clear message, without busy looping."""
+    fake = FakeFerryd("another-token").start()
+    env = dict(os.environ, FERRY_BOOTSTRAP_TOKEN=BOOTSTRAP)
+    base = [args.agent, "--work-dir", os.path.join(tmp, "work2"), "--plugin-dir",
+            args.plugin_dir]
+    try:
+        p = subprocess.run(base + ["--server", fake.url], env=env, capture_output=True,
+                           timeout=30)
+        err = p.stderr.decode("utf-8", "replace")
+        check(p.returncode == 1, "a refused registration exits 1 (rc %r)" % p.returncode)
+        check("registration" in err and "bootstrap token refused" in err,
+              "the refusal is explained: %r" % err[-400:])
+        check(BOOTSTRAP not in err, "the refused token is not logged")
+    finally:
+        fake.stop()
+    url = fake.url  # nobody listens there any more
+    t0 = time.monotonic()
+    p = subprocess.run(base + ["--server", url, "--give-up-after", "2"], env=env,
+                       capture_output=True, timeout=60)
+    took = time.monotonic() - t0
+    err = p.stderr.decode("utf-8", "replace")
+    check(p.returncode == 1, "an unreachable ferryd makes the agent exit 1 (rc %r)" % p.returncode)
+    check(2 <= took < 30, "it gives up after about --give-up-after (%.1f s)" % took)
+    check("unreachable for more than 2 s" in err, "the give-up is explained: %r" % err[-400:])
+    check(err.count("\n") < 20, "retries back off instead of looping (%d log lines)"
+          % err.count("\n"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--agent", required=True)
+    ap.add_argument("--plugin-dir", required=True)
+    args = ap.parse_args()
+    if not os.path.exists(os.path.join(args.plugin_dir, "local-process.so")):
+        print("the local-process plugin is not built in %s" % args.plugin_dir, file=sys.stderr)
+        return 1
+
+    snapshot = make_snapshot()
+    fake = FakeFerryd(BOOTSTRAP, poll_timeout=2).start()
+    fake.add_blob("/v1/blobs/snap", snapshot)
+    with tempfile.TemporaryDirectory(prefix="ferry-agent-test-") as tmp:
+        work = os.path.join(tmp, "work")
+        log_path = os.path.join(tmp, "agent.log")
+        env = dict(os.environ, FERRY_BOOTSTRAP_TOKEN=BOOTSTRAP)
+        with open(log_path, "wb") as log:
+            agent = subprocess.Popen(
+                [args.agent, "--server", fake.url, "--worker-id", "worker-7",
+                 "--work-dir", work, "--runtime", "local-process", "--slots", "1",
+                 "--plugin-dir", args.plugin_dir, "--stop-grace-ms", str(GRACE_MS),
+                 "--environment", "local"],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            check(fake.wait_for(lambda: fake.polls, 20), "the agent registers and polls")
+            reg = fake.registrations[0] if fake.registrations else {}
+            check(reg.get("bootstrap_token") == BOOTSTRAP, "register carries the bootstrap token")
+            check(reg.get("worker_id") == "worker-7" and reg.get("runtime") == "local-process"
+                  and reg.get("slots") == 1 and reg.get("hostname"),
+                  "register body: %r" % {k: v for k, v in reg.items() if k != "bootstrap_token"})
+            check(fake.polls and fake.polls[0][1] == {"running": [], "free_slots": 1},
+                  "the first poll: nothing running, one free slot")
+            spec = run_a(fake, snapshot, log_path)
+            folder = os.path.join(work, "executions", spec["id"])
+            check(fake.wait_for(lambda: not os.path.exists(folder), 10),
+                  "the execution folder is removed")
+            check(os.path.exists(os.path.join(work, "snapshots", sha256(snapshot) + ".tar.gz")),
+                  "the snapshot is cached by sha256")
+            run_failed_input(fake, snapshot)
+            run_time_limit(fake, snapshot)
+            run_stop(fake, snapshot)
+            # heartbeat: polls keep coming while idle (poll_timeout is 2 s)
+            n = len(fake.polls)
+            check(fake.wait_for(lambda: len(fake.polls) >= n + 2, 10), "polls go on when idle")
+            run_sigterm(fake, snapshot, agent)
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+                agent.wait()
+            fake.stop()
+        check(not fake.unauthorized, "every agent call carried its token: %r" % fake.unauthorized)
+        check(not fake.anomalies, "protocol: %r" % fake.anomalies)
+        with open(log_path, "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+        for secret in (BOOTSTRAP, fake.token, "inputsecret", "snapsecret", "uploadsecret"):
+            check(secret not in log, "the agent's log does not contain %s..." % secret[:6])
+        if failures:
+            print("--- agent log ---\n" + log[-6000:], file=sys.stderr)
+        run_refused_and_give_up(args, tmp)
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+# Shared helpers for integration tests: each test starts its own ferryd on a
+# free loopback port with its own data dir, drives it with the real CLI, and
+# cleans up after itself (ferryd and the agents it started).
+set -euo pipefail
+
+: "${FERRY_BUILD_DIR:?FERRY_BUILD_DIR must point at the build tree}"
+: "${FERRY_SOURCE_DIR:?FERRY_SOURCE_DIR must point at the source tree}"
+BIN=$FERRY_BUILD_DIR/bin
+FERRY=$BIN/ferry
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ferry-$TEST_NAME.XXXXXX")
+DATA=$WORK/data
+FERRYD_LOG=$WORK/ferryd.log
+FERRYD_PID=
+unset FERRY_TOKEN FERRY_PROJECT
+failures=0
+checks=0
+
+cleanup() {
+  local rc=$?
+  if [ -n "$FERRYD_PID" ]; then
+    kill -TERM "$FERRYD_PID" 2>/dev/null || true
+    wait "$FERRYD_PID" 2>/dev/null || true
+  fi
+  pkill -KILL -f -- "--work-dir $DATA" 2>/dev/null || true
+  if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
+    echo "--- ferryd log ($FERRYD_LOG) ---"
+    tail -n 60 "$FERRYD_LOG" 2>/dev/null || true
+  fi
+  if [ "${KEEP_WORK:-0}" != 1 ]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+pass() {
+  checks=$((checks + 1))
+}
+
+expect_eq() { # expect_eq WHAT ACTUAL EXPECTED
+  if [ "$2" == "$3" ]; then pass; else fail "$1: got '$2', expected '$3'"; fi
+}
+
+expect_contains() { # expect_contains WHAT HAYSTACK NEEDLE
+  if [[ "$2" == *"$3"* ]]; then pass; else fail "$1: '$3' not in: $2"; fi
+}
+
+expect_not_contains() {
+  if [[ "$2" != *"$3"* ]]; then pass; else fail "$1: '$3' unexpectedly in: $2"; fi
+}
+
+# Start ferryd with extra arguments; sets FERRY_SERVER.
+ferryd_start() {
+  mkdir -p "$DATA"
+  "$BIN/ferryd" --data-dir "$DATA" --listen 127.0.0.1:0 "$@" >>"$FERRYD_LOG" 2>&1 &
+  FERRYD_PID=$!
+  local url=
+  for _ in $(seq 100); do
+    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$FERRYD_LOG" | tail -n 1)
+    [ -n "$url" ] && break
+    kill -0 "$FERRYD_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -z "$url" ]; then
+    echo "ferryd did not start:" >&2
+    cat "$FERRYD_LOG" >&2
+    exit 1
+  fi
+  export FERRY_SERVER=$url
+}
+
+ferryd_stop() { # graceful
+  kill -TERM "$FERRYD_PID"
+  wait "$FERRYD_PID" 2>/dev/null || true
+  FERRYD_PID=
+}
+
+ferryd_kill() { # crash
+  kill -KILL "$FERRYD_PID"
+  wait "$FERRYD_PID" 2>/dev/null || true
+  FERRYD_PID=
+}
+
+# A JSON field of `ferry show ID --json`: json_field ID PYTHON-EXPR (on `e`).
+json_field() {
+  "$FERRY" show "$1" --json | python3 -c "import json,sys; e=json.load(sys.stdin); print($2)"
+}
+
+# A project folder under $WORK with a ferry.yaml given on stdin.
+make_project() { # make_project NAME  < ferry.yaml
+  local dir=$WORK/$1
+  mkdir -p "$dir"
+  cat >"$dir/ferry.yaml"
+  echo "$dir"
+}
+
+# Run `ferry run` in DIR and print the created execution's id.
+run_id() { # run_id DIR ARGS...
+  local dir=$1
+  shift
+  (cd "$dir" && "$FERRY" run "$@" --json) | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+
+finish() {
+  echo "$TEST_NAME: $checks checks passed, $failures failed"
+  [ "$failures" -eq 0 ]
+}
