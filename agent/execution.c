@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "archive.h"
+#include "tarball.h"
 #include "log.h"
 #include "util.h"
 
@@ -187,7 +187,7 @@ static int ex_prep_stopped(execution *ex)
 static int ex_write_json(execution *ex, const char *name, json_t *value)
 {
     char *path = ferry_asprintf("%s/%s", ex->config_dir, name);
-    char *text = json_dumps(value, JSON_INDENT(2));
+    char *text = json_dumps(value, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
     int rc = text ? ferry_write_file(path, text, strlen(text)) : -ENOMEM;
     if (rc != 0)
         ex_prep_failed(ex, "could not write config/%s: %s", name, strerror(-rc));
@@ -466,7 +466,7 @@ static char **ex_build_env(execution *ex)
         if (json_is_string(value)) {
             ex_env_add(&env, &n, ferry_asprintf("%s=%s", key, json_string_value(value)));
         } else if (!json_is_null(value)) {
-            char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+            char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
             ex_env_add(&env, &n, ferry_asprintf("%s=%s", key, text ? text : ""));
             free(text);
         }

@@ -7,7 +7,7 @@
  * authority, and the CLI sends the values as the user typed them. */
 #include "cli.h"
 
-#include "archive.h"
+#include "tarball.h"
 #include "stepfile.h"
 #include "util.h"
 

@@ -87,7 +87,7 @@ char *ferry_cli_value_text(const json_t *v)
         return ferry_strdup("-");
     if (json_is_string(v))
         return ferry_strdup(json_string_value(v));
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     if (s == NULL)
         abort();
     char *out = ferry_strdup(s);

@@ -6,7 +6,7 @@
 
 #include <unistd.h>
 
-#include "archive.h"
+#include "tarball.h"
 #include "db.h"
 #include "blobs.h"
 #include "exec.h"

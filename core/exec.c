@@ -73,7 +73,7 @@ int64_t ferry_exec_next_counter(ferryd *d, const char *project)
 
 static char *exec__json_text(const json_t *j, const char *fallback)
 {
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     return s ? s : ferry_strdup(fallback);
 }
 

@@ -290,7 +290,7 @@ static const char *server__reason(int status)
 
 void ferry_http_json(h2o_req_t *req, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(body);
     size_t len = text ? strlen(text) : 0;
     char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);

@@ -3,11 +3,11 @@
  * libarchive's writer. */
 #include "test.h"
 
-#include "archive.h"
+#include "tarball.h"
 #include "ferry/error.h"
 #include "util.h"
 
-#include <ferry_libarchive.h>
+#include <archive.h>
 #include <archive_entry.h>
 
 #include <dirent.h>

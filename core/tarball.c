@@ -8,12 +8,12 @@
  * is written, libarchive's own SECURE_* checks run as a second line, and
  * symlinks are checked once more after the last member, when every link they
  * might pass through exists. */
-#include "archive.h"
+#include "tarball.h"
 
 #include "ferry/error.h"
 #include "util.h"
 
-#include <ferry_libarchive.h> /* libarchive's <archive.h>, shadowed by ours */
+#include <archive.h>
 #include <archive_entry.h>
 
 #include <dirent.h>

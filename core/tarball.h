@@ -1,6 +1,6 @@
 /* Snapshot archives: gzip'd tarballs of a project directory (libarchive). */
-#ifndef FERRY_ARCHIVE_H
-#define FERRY_ARCHIVE_H
+#ifndef FERRY_TARBALL_H
+#define FERRY_TARBALL_H
 
 #include <stddef.h>
 #include <stdint.h>
