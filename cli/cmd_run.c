@@ -180,8 +180,8 @@ static int ferry__split_pair(const char *opt, const char *pair, char **name, con
 static int ferry__build_params(const ferry__run_args *r, const ferry_step *step, json_t *params)
 {
     for (size_t i = 0; i < r->n_params; i++) {
-        char *name;
-        const char *value;
+        char *name = NULL;
+        const char *value = NULL;
         if (ferry__split_pair("-p", r->params[i], &name, &value) != FERRY_EXIT_OK)
             return FERRY_EXIT_USAGE;
         const ferry_param_def *def = ferry__param_def(step, name);
@@ -210,8 +210,8 @@ static int ferry__build_params(const ferry__run_args *r, const ferry_step *step,
 static int ferry__build_inputs(const ferry__run_args *r, json_t *inputs)
 {
     for (size_t i = 0; i < r->n_inputs; i++) {
-        char *name;
-        const char *url;
+        char *name = NULL;
+        const char *url = NULL;
         if (ferry__split_pair("--input", r->inputs[i], &name, &url) != FERRY_EXIT_OK)
             return FERRY_EXIT_USAGE;
         json_t *have = json_object_get(inputs, name);

@@ -450,6 +450,8 @@ struct ferry_plugin_instance {
     ferry__link completed_ops; /* completed, `done` not run yet */
     ferry__link works;         /* queue_work requests in flight */
     size_t n_works;
+    ferry_instance_gone_fn on_gone; /* the owner's ear for instance_gone */
+    void *on_gone_arg;
 };
 
 typedef enum { FERRY__OP_PENDING, FERRY__OP_COMPLETED } ferry__op_state;
@@ -660,6 +662,23 @@ static int ferry__host_queue_work(ferry_plugin_ctx *ctx, ferry_work_fn work,
     return 0;
 }
 
+static void ferry__host_instance_gone(ferry_plugin_ctx *ctx, const char *instance_id,
+                                      const char *reason)
+{
+    ferry_plugin_instance *inst = ctx->inst;
+    ferry__assert_loop_thread(inst, "instance_gone");
+    if (inst->finished || inst->on_gone == NULL || instance_id == NULL)
+        return;
+    inst->on_gone(inst->on_gone_arg, instance_id, reason ? reason : "ended");
+}
+
+void ferry_plugin_instance_on_gone(ferry_plugin_instance *inst, ferry_instance_gone_fn fn,
+                                   void *arg)
+{
+    inst->on_gone = fn;
+    inst->on_gone_arg = arg;
+}
+
 static const ferry_host_api ferry__host_api = {
     .struct_size = sizeof(ferry_host_api),
     .log = ferry__host_log,
@@ -668,6 +687,7 @@ static const ferry_host_api ferry__host_api = {
     .secret_get = ferry__host_secret_get,
     .op_complete = ferry__host_op_complete,
     .queue_work = ferry__host_queue_work,
+    .instance_gone = ferry__host_instance_gone,
 };
 
 static void ferry__instance_release(ferry_plugin_instance *inst)

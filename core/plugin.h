@@ -71,6 +71,10 @@ int ferry_plugin_instance_new(const ferry_plugin *p, uv_loop_t *loop, const char
  * loop (uv_run(loop, UV_RUN_DEFAULT)) afterwards. fini must complete or drop
  * every op it holds and must not call the host after it returns. */
 void ferry_plugin_instance_free(ferry_plugin_instance *inst);
+/* Who hears of instances that ended on their own (compute plugins). */
+typedef void (*ferry_instance_gone_fn)(void *arg, const char *instance_id, const char *reason);
+void ferry_plugin_instance_on_gone(ferry_plugin_instance *inst, ferry_instance_gone_fn fn,
+                                   void *arg);
 void *ferry_plugin_instance_state(const ferry_plugin_instance *inst);
 const ferry_plugin *ferry_plugin_instance_plugin(const ferry_plugin_instance *inst);
 

@@ -33,6 +33,7 @@ static int scheduler__env_init(ferryd *d, const ferry_env_config *cfg, ferry_env
         free(env);
         return rc;
     }
+    ferry_plugin_instance_on_gone(env->compute, ferry_workers_instance_gone, env);
     uv_timer_init(d->loop, &env->retry_timer);
     env->retry_timer.data = env;
     *out = env;

@@ -73,6 +73,8 @@ ferry_worker *ferry_workers_by_token(ferryd *d, const char *token);
 void ferry_workers_touch(ferryd *d, ferry_worker *w);
 int ferry_worker_free_slots(const ferry_worker *w);
 void ferry_workers_close_all(ferryd *d);
+/* The compute plugin says an instance ended on its own (arg: the ferry_env). */
+void ferry_workers_instance_gone(void *arg, const char *instance_id, const char *reason);
 
 /* agentapi.c: answer the worker's held poll if it has news. */
 void ferry_agentapi_wake(ferryd *d, ferry_worker *w);

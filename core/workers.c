@@ -141,6 +141,25 @@ static void workers__timer_cb(uv_timer_t *t)
     }
 }
 
+void ferry_workers_instance_gone(void *arg, const char *instance_id, const char *reason)
+{
+    ferry_env *env = arg;
+    ferryd *d = env->d;
+    for (size_t i = 0; i < env->n_workers; i++) {
+        ferry_worker *w = env->workers[i];
+        if (w->closing || w->instance_id == NULL || strcmp(w->instance_id, instance_id) != 0)
+            continue;
+        int was_launching = w->state == FERRY_WORKER_LAUNCHING;
+        ferry_warn("worker %s (%s) is gone: %s", w->id, instance_id, reason);
+        workers__remove(d, w, reason);
+        if (was_launching)
+            workers__launch_failed(d, env, reason);
+        else
+            ferry_scheduler_kick(d, env);
+        return;
+    }
+}
+
 int ferry_workers_launch(ferryd *d, ferry_env *env)
 {
     ferry_worker *w = ferry_xcalloc(1, sizeof(*w));

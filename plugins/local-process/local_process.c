@@ -352,6 +352,17 @@ static int lp_spawn(lp_state *st, struct ferry_run *r, const ferry_run_spec *spe
     opt.stdio = stdio;
     int rc = uv_spawn(st->loop, &r->proc, &opt);
     r->proc.data = r;
+    if (rc < 0 && strncmp(spec->script, "#!", 2) == 0 && (rc == UV_ENOENT || rc == UV_EACCES)) {
+        /* The script file was just written: the "#!" line's interpreter is
+         * what is missing (or not executable). */
+        const char *p = spec->script + 2;
+        p += strspn(p, " \t");
+        int n = (int)strcspn(p, " \t\r\n");
+        return ferry_error_set(err, FERRY_ESPAWN, 0, uv_err_name(rc),
+                               "could not start: the interpreter on the script's \"#!\" line, "
+                               "%.*s: %s",
+                               n > 200 ? 200 : n, p, uv_strerror(rc));
+    }
     if (rc < 0)
         return ferry_error_set(err, FERRY_ESPAWN, 0, uv_err_name(rc), "could not start: %s: %s",
                                argv[0], uv_strerror(rc));

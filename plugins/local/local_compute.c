@@ -166,6 +166,24 @@ static void lc_child_close(lc_child *c)
     uv_close((uv_handle_t *)&c->kill_timer, lc_on_close);
 }
 
+/* An agent that ends unasked takes its worker with it: tell the host now
+ * rather than letting it wait for a heartbeat that never comes. */
+static void lc_report_gone(lc_state *st, lc_child *c, int64_t exit_status, int term_signal)
+{
+    char reason[128];
+    if (term_signal)
+        snprintf(reason, sizeof(reason), "the agent process was killed by signal %d",
+                 term_signal);
+    else
+        snprintf(reason, sizeof(reason), "the agent process exited with status %d",
+                 (int)exit_status);
+    st->host->log(st->ctx, FERRY_LOG_WARN, "agent %s (worker %s): %s", c->instance_id,
+                  c->worker_id, reason);
+    if (st->host->struct_size > offsetof(ferry_host_api, instance_gone) &&
+        st->host->instance_gone)
+        st->host->instance_gone(st->ctx, c->instance_id, reason);
+}
+
 static void lc_on_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
 {
     lc_child *c = proc->data;
@@ -176,9 +194,7 @@ static void lc_on_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
             st->host->log(st->ctx, FERRY_LOG_INFO, "agent %s (worker %s) ended", c->instance_id,
                           c->worker_id);
         else
-            st->host->log(st->ctx, FERRY_LOG_WARN,
-                          "agent %s (worker %s) exited on its own: status %d, signal %d",
-                          c->instance_id, c->worker_id, (int)exit_status, term_signal);
+            lc_report_gone(st, c, exit_status, term_signal);
         for (size_t i = 0; i < c->n_term_ops; i++)
             lc_complete(st, c->term_ops[i], 0, c->instance_id, NULL, NULL);
     }

@@ -21,16 +21,27 @@ import subprocess
 import sys
 import tarfile
 import time
-import urllib.request
+import http.client
+import urllib.parse
+
+
+_conn = None
 
 
 def call(server, method, path, body=None, ctype="application/json"):
+    """One request on a kept-alive connection, as a real client would hold."""
+    global _conn
+    if _conn is None:
+        u = urllib.parse.urlsplit(server)
+        _conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
     data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-    req = urllib.request.Request(server + path, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", ctype)
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        return json.loads(resp.read() or b"null")
+    headers = {"Content-Type": ctype} if data is not None else {}
+    _conn.request(method, path, body=data, headers=headers)
+    resp = _conn.getresponse()
+    payload = resp.read()
+    if resp.status >= 400:
+        sys.exit(f"{method} {path}: HTTP {resp.status}: {payload[:300]!r}")
+    return json.loads(payload or b"null")
 
 
 def snapshot(server):

@@ -76,6 +76,10 @@ typedef struct ferry_host_api {
      * here, never on the loop thread); `after` runs on the loop thread. */
     int (*queue_work)(ferry_plugin_ctx *ctx, ferry_work_fn work, ferry_after_work_fn after,
                       void *arg);
+    /* Compute plugins: an instance ended without being asked to (the agent
+     * process died, a spot instance was reclaimed). `reason` is for people.
+     * On the loop thread. Appended in ABI 1.0; check struct_size before use. */
+    void (*instance_gone)(ferry_plugin_ctx *ctx, const char *instance_id, const char *reason);
 } ferry_host_api;
 
 typedef struct ferry_plugin_descriptor {
