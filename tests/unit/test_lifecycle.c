@@ -1,0 +1,162 @@
+/* The lifecycle's transition table, timestamps, status events and the rule
+ * that terminal statuses never change, on a real ferryd state (SQLite and
+ * log files in a temporary data dir, no environments). */
+#include "test.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "exec.h"
+#include "lifecycle.h"
+#include "logstore.h"
+#include "util.h"
+
+static ferryd d;
+
+static ferry_exec *new_exec(const char *project)
+{
+    ferry_exec *e = ferry_exec_new();
+    ferry_uuid(e->id);
+    e->project = ferry_strdup(project);
+    e->counter = ferry_exec_next_counter(&d, project);
+    e->step = ferry_strdup("train");
+    e->environment = ferry_strdup("nowhere"); /* no scheduler environment: stays queued */
+    e->snapshot = ferry_strdup("00");
+    e->command = ferry_strdup("true");
+    e->parameters = json_object();
+    e->inputs = json_object();
+    e->env = json_object();
+    e->tags = json_array();
+    CHECK_INT(ferry_lifecycle_create(&d, e), 0);
+    return e;
+}
+
+static const char *status_of(const char *id)
+{
+    static char buf[32];
+    ferry_exec *e;
+    int owned;
+    if (ferry_exec_find(&d, id, NULL, &e, &owned) < 0)
+        return "(missing)";
+    snprintf(buf, sizeof(buf), "%s", ferry_status_name(e->status));
+    ferry_exec_release(e, owned);
+    return buf;
+}
+
+static void test_happy_path(void)
+{
+    ferry_exec *e = new_exec("p");
+    char id[37];
+    memcpy(id, e->id, sizeof(id));
+    CHECK_STR(status_of(id), "queued"); /* admitted at once: no quota */
+    CHECK(e->queued_at > 0);
+    CHECK_INT(ferry_lifecycle_transition(&d, e, FERRY_STATUS_STARTED, NULL, FERRY_NO_EXIT_CODE),
+              0);
+    CHECK(e->started_at >= e->queued_at);
+    CHECK_INT(ferry_lifecycle_finished(&d, e, 0, NULL), 0);
+    ferry_db_commit(&d);
+    CHECK_STR(status_of(id), "complete");
+    /* The log holds every transition, in order. */
+    char *log;
+    size_t len;
+    int64_t last;
+    CHECK_INT(ferry_logstore_read(&d, id, 0, 0, &log, &len, &last), 0);
+    const char *c = strstr(log, "status: created"), *q = strstr(log, "status: queued");
+    const char *s = strstr(log, "status: started"), *k = strstr(log, "status: complete");
+    CHECK(c && q && s && k && c < q && q < s && s < k);
+    CHECK_INT(last, 4);
+    free(log);
+}
+
+static void test_terminal_is_final(void)
+{
+    ferry_exec *e = new_exec("p");
+    char id[37];
+    memcpy(id, e->id, sizeof(id));
+    ferry_lifecycle_transition(&d, e, FERRY_STATUS_STARTED, NULL, FERRY_NO_EXIT_CODE);
+    CHECK_INT(ferry_lifecycle_finished(&d, e, 3, NULL), 0);
+    ferry_exec *found;
+    int owned;
+    CHECK_INT(ferry_exec_find(&d, id, NULL, &found, &owned), 0);
+    CHECK_STR(ferry_status_name(found->status), "error");
+    CHECK_INT(found->exit_code, 3);
+    CHECK_STR(found->status_reason, "exit code 3");
+    /* No way out of a terminal status, through any entry point. */
+    CHECK_INT(ferry_lifecycle_transition(&d, found, FERRY_STATUS_COMPLETE, NULL, 0), FERRY_ESTATE);
+    CHECK_INT(ferry_lifecycle_request_stop(&d, found), FERRY_ESTATE);
+    CHECK_INT(ferry_lifecycle_finished(&d, found, 0, NULL), FERRY_ESTATE);
+    ferry_exec_release(found, owned);
+    CHECK_STR(status_of(id), "error");
+}
+
+static void test_stop_paths(void)
+{
+    /* queued -> stopped at once */
+    ferry_exec *q = new_exec("p");
+    char qid[37];
+    memcpy(qid, q->id, sizeof(qid));
+    CHECK_INT(ferry_lifecycle_request_stop(&d, q), 0);
+    CHECK_STR(status_of(qid), "stopped");
+    /* started -> stopping -> stopped, whatever the exit code */
+    ferry_exec *s = new_exec("p");
+    char sid[37];
+    memcpy(sid, s->id, sizeof(sid));
+    ferry_lifecycle_transition(&d, s, FERRY_STATUS_STARTED, NULL, FERRY_NO_EXIT_CODE);
+    CHECK_INT(ferry_lifecycle_request_stop(&d, s), 0);
+    CHECK_STR(status_of(sid), "stopping");
+    CHECK_INT(ferry_lifecycle_request_stop(&d, s), 0); /* twice is fine */
+    CHECK_INT(ferry_lifecycle_finished(&d, s, 143, "stopped"), 0);
+    CHECK_STR(status_of(sid), "stopped");
+}
+
+static void test_illegal_transitions(void)
+{
+    ferry_exec *e = new_exec("p");
+    /* queued cannot complete without starting, nor go back to created */
+    CHECK_INT(ferry_lifecycle_transition(&d, e, FERRY_STATUS_COMPLETE, NULL, 0), FERRY_ESTATE);
+    CHECK_INT(ferry_lifecycle_transition(&d, e, FERRY_STATUS_CREATED, NULL, FERRY_NO_EXIT_CODE),
+              FERRY_ESTATE);
+    CHECK_INT(ferry_lifecycle_transition(&d, e, FERRY_STATUS_STOPPING, NULL, FERRY_NO_EXIT_CODE),
+              FERRY_ESTATE);
+    CHECK_STR(ferry_status_name(e->status), "queued");
+    ferry_lifecycle_request_stop(&d, e);
+}
+
+static void test_counters(void)
+{
+    ferry_exec *a = new_exec("alpha");
+    ferry_exec *b = new_exec("alpha");
+    ferry_exec *c = new_exec("beta");
+    CHECK_INT(b->counter, a->counter + 1);
+    CHECK_INT(c->counter, 1);
+    ferry_lifecycle_request_stop(&d, a);
+    ferry_lifecycle_request_stop(&d, b);
+    ferry_lifecycle_request_stop(&d, c);
+}
+
+int main(void)
+{
+    char tmpl[] = "/tmp/ferry-lifecycle.XXXXXX";
+    CHECK(mkdtemp(tmpl) != NULL);
+    snprintf(d.data_dir, sizeof(d.data_dir), "%s", tmpl);
+    d.loop = uv_default_loop();
+    char err[512];
+    CHECK_INT(ferry_db_open(&d, err, sizeof(err)), 0);
+    CHECK_INT(ferry_logstore_init(&d, err, sizeof(err)), 0);
+    ferry_map_init(&d.active);
+    ferry_lifecycle_init(&d);
+    test_happy_path();
+    test_terminal_is_final();
+    test_stop_paths();
+    test_illegal_transitions();
+    test_counters();
+    uv_run(d.loop, UV_RUN_NOWAIT); /* frees what ended */
+    CHECK_INT((long long)d.active.len, 0);
+    ferry_lifecycle_close(&d);
+    ferry_db_close(&d);
+    uv_run(d.loop, UV_RUN_NOWAIT);
+    ferry_map_free(&d.active);
+    ferry_rmtree(tmpl);
+    TEST_MAIN_END();
+}
