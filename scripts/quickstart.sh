@@ -24,7 +24,7 @@ set +e
 "$bin/ferry" run train -p epochs=5 --watch
 status=$?
 set -e
-id=$("$bin/ferry" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+id=$("$bin/ferry" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["executions"][0]["id"])')
 echo
 echo "== ferry outputs $id"
 "$bin/ferry" outputs "$id"
