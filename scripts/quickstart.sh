@@ -18,10 +18,9 @@ if ! "$bin/ferry" list >/dev/null 2>&1; then
   done
 fi
 
-echo "== ferry run train --adhoc examples/hello --watch"
-cd examples/hello
+echo "== ferry run train --adhoc examples/hello -p epochs=5 --watch"
 set +e
-"$bin/ferry" run train -p epochs=5 --watch
+"$bin/ferry" run train --adhoc examples/hello -p epochs=5 --watch
 status=$?
 set -e
 id=$("$bin/ferry" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["executions"][0]["id"])')
