@@ -13,6 +13,8 @@
 #include "ferry/error.h"
 #include "util.h"
 
+#include <sched.h>
+
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -841,25 +843,14 @@ static size_t ferry__read_all(int fd, void *data, size_t cap)
     return got;
 }
 
-/* libarchive's SECURE_NODOTDOT and SECURE_NOABSOLUTEPATHS only work on names
- * relative to the working folder, so extraction must run with the destination
- * as its working folder. chdir() would change it for every thread of the
- * caller (the agent, a daemon), so a child process does the work and reports
- * back its code and message through a pipe. */
-int ferry_archive_extract(const char *archive_path, const char *dest, char *err, size_t err_cap)
+/* In a child process whose working folder is the destination; the code and
+ * message come back through a pipe. The fallback where unshare() is denied. */
+static int ferry__extract_forked(int fd, const char *archive_path, const char *dest, char *err,
+                                 size_t err_cap)
 {
-    struct stat st;
-    if (stat(dest, &st) != 0 || !S_ISDIR(st.st_mode))
-        return ferry__fail(err, err_cap, FERRY_ENOENT, "%s is not a folder", dest);
-    int fd = open(archive_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ferry__fail(err, err_cap, errno == ENOENT ? FERRY_ENOENT : FERRY_EIO,
-                           "cannot open %s: %s", archive_path, strerror(errno));
     int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        close(fd);
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
         return ferry__fail(err, err_cap, FERRY_EIO, "pipe: %s", strerror(errno));
-    }
     pid_t pid = fork();
     if (pid == 0) {
         struct {
@@ -875,7 +866,6 @@ int ferry_archive_extract(const char *archive_path, const char *dest, char *err,
         ferry__write_all(pipefd[1], &res, sizeof(res));
         _exit(0);
     }
-    close(fd);
     close(pipefd[1]);
     if (pid < 0) {
         close(pipefd[0]);
@@ -897,6 +887,45 @@ int ferry_archive_extract(const char *archive_path, const char *dest, char *err,
     if (res.rc != 0)
         ferry__fail(err, err_cap, res.rc, "%s", res.msg);
     return res.rc;
+}
+
+/* In this thread, after unshare(CLONE_FS) gave it a working folder of its
+ * own: chdir() here moves no other thread. The folder is restored after. */
+static int ferry__extract_in_thread(int fd, const char *dest, char *err, size_t err_cap)
+{
+    int here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (here < 0)
+        return ferry__fail(err, err_cap, FERRY_EIO, "cannot open the working folder: %s",
+                           strerror(errno));
+    int rc;
+    if (chdir(dest) != 0)
+        rc = ferry__fail(err, err_cap, FERRY_EIO, "cannot enter %s: %s", dest, strerror(errno));
+    else
+        rc = ferry__extract_here(fd, err, err_cap);
+    if (fchdir(here) != 0)
+        abort(); /* the old folder is held open: cannot fail */
+    close(here);
+    return rc;
+}
+
+/* libarchive's SECURE_NODOTDOT and SECURE_NOABSOLUTEPATHS only work on names
+ * relative to the working folder, so extraction runs with the destination as
+ * its working folder: in this thread when it can have a working folder of its
+ * own (unshare(CLONE_FS), cheap), else in a child process (seccomp profiles
+ * may deny unshare). */
+int ferry_archive_extract(const char *archive_path, const char *dest, char *err, size_t err_cap)
+{
+    struct stat st;
+    if (stat(dest, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ferry__fail(err, err_cap, FERRY_ENOENT, "%s is not a folder", dest);
+    int fd = open(archive_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ferry__fail(err, err_cap, errno == ENOENT ? FERRY_ENOENT : FERRY_EIO,
+                           "cannot open %s: %s", archive_path, strerror(errno));
+    int rc = unshare(CLONE_FS) == 0 ? ferry__extract_in_thread(fd, dest, err, err_cap)
+                                    : ferry__extract_forked(fd, archive_path, dest, err, err_cap);
+    close(fd);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
