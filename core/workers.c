@@ -174,7 +174,8 @@ int ferry_workers_launch(ferryd *d, ferry_env *env)
     env->workers = ferry_xrealloc(env->workers, (env->n_workers + 1) * sizeof(*env->workers));
     env->workers[env->n_workers++] = w;
     ferry_map_put(&d->workers_by_id, w->id, w);
-    workers__db_upsert(d, w); /* the intent, before the plugin acts */
+    workers__db_upsert(d, w);
+    ferry_db_commit(d); /* the intent is durable before the plugin acts */
     uv_timer_start(&w->timer, workers__timer_cb, WORKERS__REGISTER_DEADLINE_MS, 0);
 
     snprintf(agent_path, sizeof(agent_path), "%s/ferry-agent", d->exe_dir);
