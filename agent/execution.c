@@ -512,8 +512,11 @@ static void ex_run(execution *ex)
     ex->phase = EX_RUNNING;
     int rc = a->rt->start(a->rt_state, &spec, &cb, &ex->run, &err);
     if (rc != 0) {
-        char *reason = ferry_asprintf("could not start: %s",
-                                      err.message[0] ? err.message : ferry_strerror(rc));
+        /* The runtime's message may already say "could not start: ...". */
+        const char *msg = err.message[0] ? err.message : ferry_strerror(rc);
+        char *reason = strncmp(msg, "could not start: ", 17) == 0
+                           ? ferry_strdup(msg)
+                           : ferry_asprintf("could not start: %s", msg);
         ferry_warn("execution %s: %s", ex->id, reason);
         shipper_status(ex->ship, "%s", reason);
         ex_set_result(ex, -1, reason);

@@ -85,7 +85,7 @@ static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
         {
             const char *url = json_string_value(u);
             char *base = filename && json_array_size(urls) == 1 ? ferry_strdup(filename)
-                                                                 : agentapi__basename(url);
+                                                                : agentapi__basename(url);
             json_array_append_new(files, json_pack("{s:s, s:s}", "url", url, "filename", base));
             free(base);
         }
@@ -100,12 +100,11 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
     snprintf(key, sizeof(key), "snapshots/%s.tar.gz", e->snapshot);
     char *url = ferry_store_worker_url(d, "GET", key, AGENTAPI__URL_EXPIRY_S, NULL);
     json_t *spec = json_pack(
-        "{s:s, s:I, s:s, s:s, s:s?, s:s, s:O, s:b, s:I, s:O, s:{s:s, s:s}, s:o, s:o}", "id",
-        e->id, "counter", (json_int_t)e->counter, "project", e->project, "step", e->step,
-        "image", e->image, "command", e->command, "env", e->env, "valohai", e->valohai,
-        "time_limit", (json_int_t)e->time_limit, "parameters", e->parameters, "snapshot", "url",
-        url, "sha256", e->snapshot, "inputs", agentapi__inputs(d, e), "execution",
-        ferry_exec_to_json(d, e));
+        "{s:s, s:I, s:s, s:s, s:s?, s:s, s:O, s:b, s:I, s:O, s:{s:s, s:s}, s:o, s:o}", "id", e->id,
+        "counter", (json_int_t)e->counter, "project", e->project, "step", e->step, "image",
+        e->image, "command", e->command, "env", e->env, "valohai", e->valohai, "time_limit",
+        (json_int_t)e->time_limit, "parameters", e->parameters, "snapshot", "url", url, "sha256",
+        e->snapshot, "inputs", agentapi__inputs(d, e), "execution", ferry_exec_to_json(d, e));
     free(url);
     return spec;
 }
@@ -171,8 +170,8 @@ static void agentapi__poll(ferry_http_req *r, ferry_worker *w)
         agentapi__answer(r->d, w, r->req);
         return;
     }
-    w->poll = ferry_http_hold(r->d, r->req, AGENTAPI__POLL_TIMEOUT_S * 1000,
-                              agentapi__poll_timeout, agentapi__poll_gone, w);
+    w->poll = ferry_http_hold(r->d, r->req, AGENTAPI__POLL_TIMEOUT_S * 1000, agentapi__poll_timeout,
+                              agentapi__poll_gone, w);
 }
 
 /* The worker's own execution, or a reply was sent. An execution that ended
@@ -182,15 +181,13 @@ static ferry_exec *agentapi__exec(ferry_http_req *r, ferry_worker *w)
     ferry_exec *e = ferry_map_get(&r->d->active, r->segs[3]);
     if (e && e->worker == w)
         return e;
-    ferry_http_error(r->req, 410, NULL, "execution %s is not running on this worker",
-                     r->segs[3]);
+    ferry_http_error(r->req, 410, NULL, "execution %s is not running on this worker", r->segs[3]);
     return NULL;
 }
 
 static int agentapi__stream_ok(const char *s)
 {
-    return s && (strcmp(s, "stdout") == 0 || strcmp(s, "stderr") == 0 ||
-                 strcmp(s, "status") == 0);
+    return s && (strcmp(s, "stdout") == 0 || strcmp(s, "stderr") == 0 || strcmp(s, "status") == 0);
 }
 
 static void agentapi__events(ferry_http_req *r, ferry_exec *e)
@@ -211,8 +208,8 @@ static void agentapi__events(ferry_http_req *r, ferry_exec *e)
         if (seq != e->agent_seq + 1 || !agentapi__stream_ok(stream) || !json_is_string(text))
             break; /* a gap or a bad event: ack what we have, the agent resends */
         double t = json_number_value(json_object_get(ev, "time"));
-        if (ferry_logstore_append(r->d, e, stream, t > 0 ? t : ferry_now(),
-                                  json_string_value(text), json_string_length(text)) < 0)
+        if (ferry_logstore_append(r->d, e, stream, t > 0 ? t : ferry_now(), json_string_value(text),
+                                  json_string_length(text)) < 0)
             break;
         e->agent_seq = seq;
     }
@@ -234,8 +231,8 @@ static void agentapi__status(ferry_http_req *r, ferry_exec *e)
     } else if (status && strcmp(status, "finished") == 0) {
         json_t *code = json_object_get(body, "exit_code");
         const char *reason = json_string_value(json_object_get(body, "reason"));
-        ferry_lifecycle_finished(r->d, e, json_is_integer(code) ? (int)json_integer_value(code) : -1,
-                                 reason);
+        ferry_lifecycle_finished(
+            r->d, e, json_is_integer(code) ? (int)json_integer_value(code) : -1, reason);
         ferry_db_commit(r->d); /* terminal: durable before the agent moves on */
         ferry_http_json(r->req, 200, json_object());
     } else {

@@ -87,22 +87,28 @@ static int api__load_stepfile(ferryd *d, const char *sha, ferry_stepfile **out, 
     char path[PATH_MAX];
     if (api__snapshot_path(d, sha, path, sizeof(path)) < 0) {
         snprintf(err, cap, "snapshot %s was not uploaded (POST /v1/snapshots first)", sha);
-        return FERRY_ENOENT;
+        return FERRY_ENOENT; /* the only ENOENT: an unknown snapshot */
     }
     static const char *names[] = {"ferry.yaml", "valohai.yaml"};
     int rc = FERRY_ENOENT;
     for (size_t i = 0; i < 2 && rc == FERRY_ENOENT; i++) {
         char *buf = NULL;
         size_t len = 0;
-        rc = ferry_archive_read_member(path, names[i], &buf, &len, err, cap);
-        if (rc == 0)
+        char why[512];
+        rc = ferry_archive_read_member(path, names[i], &buf, &len, why, sizeof(why));
+        if (rc == 0) {
             rc = ferry_stepfile_parse_buffer(names[i], buf, len, out, err, cap);
+        } else if (rc != FERRY_ENOENT) {
+            /* The reader's message names our store's path: keep it in our log. */
+            ferry_warn("snapshot %s: %s", sha, why);
+            snprintf(err, cap, "snapshot %s is not a readable .tar.gz", sha);
+        }
         free(buf);
     }
     if (rc == FERRY_ENOENT)
         snprintf(err, cap, "the snapshot has no ferry.yaml or valohai.yaml at its top level");
     if (rc < 0)
-        return rc;
+        return rc == FERRY_ENOENT ? FERRY_EINVAL : rc;
     if (d->steps->by_sha.len >= API__STEPCACHE_MAX)
         api__stepcache_clear(d->steps);
     ferry_map_put(&d->steps->by_sha, sha, *out);
@@ -122,8 +128,8 @@ static void api__snapshot_stored(ferryd *d, h2o_req_t *req, int status, void *ar
     api__snapshot *s = arg;
     if (req) {
         if (status == 0)
-            ferry_http_json(req, 201, json_pack("{s:s, s:I}", "snapshot", s->sha, "size",
-                                                (json_int_t)s->size));
+            ferry_http_json(
+                req, 201, json_pack("{s:s, s:I}", "snapshot", s->sha, "size", (json_int_t)s->size));
         else
             ferry_http_error(req, 503, NULL, "the store did not take the snapshot: %s",
                              ferry_strerror(status));
@@ -424,7 +430,16 @@ static void api__waiter_gone(ferry_held *h, void *arg)
 static void api__wait(ferry_http_req *r, ferry_exec *e)
 {
     char t[32];
-    double timeout = ferry_http_query(r, "timeout", t, sizeof(t)) ? strtod(t, NULL) : 30;
+    double timeout = 30;
+    if (ferry_http_query(r, "timeout", t, sizeof(t))) {
+        char *end;
+        timeout = strtod(t, &end);
+        if (end == t || *end != '\0' || timeout != timeout) {
+            ferry_http_error(r->req, 400, "timeout",
+                             "timeout must be a number of seconds, not '%s'", t);
+            return;
+        }
+    }
     if (timeout < 0)
         timeout = 0;
     if (timeout > 600)
@@ -624,7 +639,8 @@ int ferry_api_route(ferry_http_req *r)
     if (strcmp(coll, "snapshots") == 0) {
         if (r->nsegs == 2 && ferry_http_method_is(r, "POST"))
             api__snapshot_upload(r);
-        else if (r->nsegs == 3 && (ferry_http_method_is(r, "HEAD") || ferry_http_method_is(r, "GET")))
+        else if (r->nsegs == 3 &&
+                 (ferry_http_method_is(r, "HEAD") || ferry_http_method_is(r, "GET")))
             api__snapshot_head(r, r->segs[2]);
         else
             ferry_http_error(r->req, 404, NULL, "no such endpoint");

@@ -167,8 +167,8 @@ static void blobs__output_stored(ferryd *d, h2o_req_t *req, int status, void *ar
         ferry_exec_add_output(d, o->id, o->name, o->size, o->sha256);
     if (req) {
         if (status == 0)
-            ferry_http_json(req, 201, json_pack("{s:s, s:I}", "name", o->name, "size",
-                                                (json_int_t)o->size));
+            ferry_http_json(req, 201,
+                            json_pack("{s:s, s:I}", "name", o->name, "size", (json_int_t)o->size));
         else
             ferry_http_error(req, 503, NULL, "the store did not take the object: %s",
                              ferry_strerror(status));
@@ -219,8 +219,8 @@ static void blobs__get_request(ferry_http_req *r, const char *key)
         ferry_http_error(r->req, 501, NULL, "this store cannot serve objects through ferryd");
         return;
     }
-    if (h2o_file_send(r->req, 200, "OK", path, h2o_iovec_init(H2O_STRLIT("application/octet-stream")),
-                      0) != 0)
+    if (h2o_file_send(r->req, 200, "OK", path,
+                      h2o_iovec_init(H2O_STRLIT("application/octet-stream")), 0) != 0)
         ferry_http_error(r->req, 404, NULL, "no such object");
 }
 
@@ -236,8 +236,8 @@ int ferry_blobs_route(ferry_http_req *r)
         ferry_http_error(r->req, 405, NULL, "blobs take GET or PUT");
         return 0;
     }
-    if (!ferry_safe_relpath(key) || !blobs__verify(r, is_put ? "PUT" : "GET", key, sha256,
-                                                   sizeof(sha256))) {
+    if (!ferry_safe_relpath(key) ||
+        !blobs__verify(r, is_put ? "PUT" : "GET", key, sha256, sizeof(sha256))) {
         ferry_http_error(r->req, 403, NULL, "the URL's signature is invalid or has expired");
         return 0;
     }

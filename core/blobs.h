@@ -11,7 +11,6 @@
 char *ferry_blobs_url(ferryd *d, const char *method, const char *key, int expires_s,
                       const char *sha256);
 
-
 #include <h2o.h>
 
 /* Store a request body under `key` (the body was already checked). `done`

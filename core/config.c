@@ -34,6 +34,7 @@ static void config__env_defaults(ferry_env_config *e, const char *name)
     e->max_workers = cores > 0 ? (int)cores : 1;
     e->idle_timeout_s = 300;
     e->settings = ferry_settings_new();
+    e->lines = ferry_settings_new();
 }
 
 static void config__env_free(ferry_env_config *e)
@@ -42,6 +43,7 @@ static void config__env_free(ferry_env_config *e)
     free(e->compute);
     free(e->runtime);
     ferry_settings_free(e->settings);
+    ferry_settings_free(e->lines);
 }
 
 void ferry_config_init(ferry_config *c)
@@ -53,6 +55,7 @@ void ferry_config_init(ferry_config *c)
     c->default_environment = ferry_strdup("local");
     c->store_plugin = ferry_strdup("local-storage");
     c->store_settings = ferry_settings_new();
+    c->store_lines = ferry_settings_new();
     c->n_envs = 1;
     c->envs = ferry_xcalloc(1, sizeof(ferry_env_config));
     config__env_defaults(&c->envs[0], "local");
@@ -67,6 +70,7 @@ void ferry_config_free(ferry_config *c)
     free(c->default_environment);
     free(c->store_plugin);
     ferry_settings_free(c->store_settings);
+    ferry_settings_free(c->store_lines);
     for (size_t i = 0; i < c->n_envs; i++)
         config__env_free(&c->envs[i]);
     free(c->envs);
@@ -89,8 +93,9 @@ int ferry_config_set_listen(ferry_config *c, const char *text, char *err, size_t
     const char *port_text = colon ? colon + 1 : text;
     char *end = NULL;
     long port = strtol(port_text, &end, 10);
-    if (*port_text == '\0' || *end != '\0' || port < 1 || port > 65535) {
-        snprintf(err, err_cap, "expected HOST:PORT with a port from 1 to 65535, got '%s'", text);
+    if (*port_text == '\0' || *end != '\0' || port < 0 || port > 65535) {
+        snprintf(err, err_cap,
+                 "expected HOST:PORT with a port from 0 (any free port) to 65535, got '%s'", text);
         return FERRY_EINVAL;
     }
     if (colon && colon != text) {
@@ -199,6 +204,13 @@ static int config__env_field(config__ctx *x, ferry_env_config *e, config_setting
     return 1; /* not ours */
 }
 
+static void config__note_line(ferry_settings *lines, config_setting_t *s)
+{
+    char n[16];
+    snprintf(n, sizeof(n), "%d", config_setting_source_line(s));
+    ferry_settings_set(lines, config_setting_name(s), n);
+}
+
 static int config__env(config__ctx *x, config_setting_t *group, ferry_env_config *e)
 {
     if (config_setting_type(group) != CONFIG_TYPE_GROUP)
@@ -213,6 +225,7 @@ static int config__env(config__ctx *x, config_setting_t *group, ferry_env_config
         if (text == NULL)
             return config__fail(x, s, config_setting_name(s), "unsupported value type");
         ferry_settings_set(e->settings, config_setting_name(s), text);
+        config__note_line(e->lines, s);
         free(text);
     }
     if (e->name[0] == '\0')
@@ -269,6 +282,7 @@ static int config__store(config__ctx *x, ferry_config *c, config_setting_t *grou
         if (text == NULL)
             return config__fail(x, s, n, "unsupported value type");
         ferry_settings_set(c->store_settings, n, text);
+        config__note_line(c->store_lines, s);
         free(text);
     }
     return 0;
@@ -308,8 +322,9 @@ int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_c
         if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
             snprintf(err, err_cap, "%s: cannot read the file", path);
         else
-            snprintf(err, err_cap, "%s:%d: %s", config_error_file(&cf) ? config_error_file(&cf) : path,
-                     config_error_line(&cf), config_error_text(&cf));
+            snprintf(err, err_cap, "%s:%d: %s",
+                     config_error_file(&cf) ? config_error_file(&cf) : path, config_error_line(&cf),
+                     config_error_text(&cf));
         config_destroy(&cf);
         return FERRY_ECONFIG;
     }
@@ -328,7 +343,8 @@ int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_c
 
 int ferry_config_finish(ferry_config *c, char *err, size_t err_cap)
 {
-    const char *where = c->path ? c->path : "ferryd";
+    /* Messages name the file when there is one ("FILE: ..."). */
+    const char *where = c->path ? c->path : "", *sep = c->path ? ": " : "";
     if (ferry_settings_get(c->store_settings, "path") == NULL &&
         strcmp(c->store_plugin, "local-storage") == 0) {
         char *p = ferry_asprintf("%s/store", c->data_dir);
@@ -346,15 +362,15 @@ int ferry_config_finish(ferry_config *c, char *err, size_t err_cap)
         ferry_settings_set(e->settings, "runtime", e->runtime);
     }
     if (ferry_config_env(c, c->default_environment) == NULL) {
-        snprintf(err, err_cap, "%s: setting 'default_environment': no environment named '%s'",
-                 where, c->default_environment);
+        snprintf(err, err_cap, "%s%ssetting 'default_environment': no environment named '%s'",
+                 where, sep, c->default_environment);
         return FERRY_ECONFIG;
     }
     if (!ferry_host_is_loopback(c->listen_host)) {
         snprintf(err, err_cap,
-                 "%s: refusing to listen on %s: no users are configured, so the API is "
+                 "%s%srefusing to listen on %s: no users are configured, so the API is "
                  "unauthenticated and may only listen on loopback (127.0.0.1 or ::1)",
-                 where, c->listen_host);
+                 where, sep, c->listen_host);
         return FERRY_ECONFIG;
     }
     return 0;
@@ -366,4 +382,41 @@ const ferry_env_config *ferry_config_env(const ferry_config *c, const char *name
         if (strcmp(c->envs[i].name, name) == 0)
             return &c->envs[i];
     return NULL;
+}
+
+static int config__check_block(const ferry_config *c, const ferry_plugin *p,
+                               const ferry_settings *settings, const ferry_settings *lines,
+                               const char *const *host_keys, const char *what, char *err,
+                               size_t err_cap)
+{
+    const char *unknown = NULL;
+    if (ferry_plugin_check_settings(p, settings, host_keys, &unknown) == 0)
+        return 0;
+    const char *line = ferry_settings_get(lines, unknown);
+    char *known = ferry_plugin_settings_list(p);
+    snprintf(err, err_cap, "%s:%s: %s: setting '%s' is not known to %s plugin '%s' (it reads: %s)",
+             c->path ? c->path : "ferryd", line ? line : "?", what, unknown,
+             ferry_plugin_kind_name(p->desc.kind), p->desc.name, *known ? known : "nothing");
+    free(known);
+    return FERRY_ECONFIG;
+}
+
+int ferry_config_check_env(const ferry_config *c, const ferry_env_config *e,
+                           const ferry_plugin *compute, char *err, size_t err_cap)
+{
+    /* ferryd's own settings of a block, and what it fills in for the plugin. */
+    static const char *const host_keys[] = {"name",        "compute",     "runtime",
+                                            "max_workers", "min_workers", "idle_timeout",
+                                            "work_dir",    NULL};
+    char what[160];
+    snprintf(what, sizeof(what), "environment '%s'", e->name);
+    return config__check_block(c, compute, e->settings, e->lines, host_keys, what, err, err_cap);
+}
+
+int ferry_config_check_store(const ferry_config *c, const ferry_plugin *store, char *err,
+                             size_t err_cap)
+{
+    static const char *const host_keys[] = {"plugin", NULL};
+    return config__check_block(c, store, c->store_settings, c->store_lines, host_keys, "store", err,
+                               err_cap);
 }

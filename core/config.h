@@ -9,23 +9,25 @@
 
 typedef struct ferry_env_config {
     char *name;
-    char *compute;     /* compute plugin name */
-    char *runtime;     /* runtime plugin the agents use */
+    char *compute; /* compute plugin name */
+    char *runtime; /* runtime plugin the agents use */
     int min_workers;
     int max_workers;
     int idle_timeout_s;
     ferry_settings *settings; /* every setting of the block, for the plugin */
+    ferry_settings *lines;    /* setting -> its line in the file, for messages */
 } ferry_env_config;
 
 typedef struct ferry_config {
-    char *path;        /* the config file, or NULL for the embedded defaults */
+    char *path; /* the config file, or NULL for the embedded defaults */
     char *data_dir;
     char *listen_host;
     int listen_port;
-    char *plugin_dir;  /* NULL: next to the executable */
+    char *plugin_dir; /* NULL: next to the executable */
     char *default_environment;
     char *store_plugin;
     ferry_settings *store_settings;
+    ferry_settings *store_lines;
     ferry_env_config *envs;
     size_t n_envs;
 } ferry_config;
@@ -45,6 +47,12 @@ int ferry_config_set_listen(ferry_config *c, const char *text, char *err, size_t
  * while no users are configured. */
 int ferry_config_finish(ferry_config *c, char *err, size_t err_cap);
 const ferry_env_config *ferry_config_env(const ferry_config *c, const char *name);
+/* Check a block against its plugin's declared settings: 0, or FERRY_ECONFIG
+ * with "FILE:LINE: setting 'x' is not known to compute plugin 'aws' (...)". */
+int ferry_config_check_env(const ferry_config *c, const ferry_env_config *e,
+                           const ferry_plugin *compute, char *err, size_t err_cap);
+int ferry_config_check_store(const ferry_config *c, const ferry_plugin *store, char *err,
+                             size_t err_cap);
 int ferry_host_is_loopback(const char *host);
 
 #endif

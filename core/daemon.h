@@ -20,28 +20,28 @@ typedef struct ferryd {
     uv_loop_t *loop;
     ferry_config cfg;
     char data_dir[PATH_MAX];
-    char server_url[256];   /* how agents reach this daemon */
-    char daemon_id[40];     /* db.c: persisted, tags every instance */
-    char secret[65];        /* db.c: persisted, signs blob URLs */
+    char server_url[256]; /* how agents reach this daemon */
+    char daemon_id[40];   /* db.c: persisted, tags every instance */
+    char secret[65];      /* db.c: persisted, signs blob URLs */
     char exe_dir[PATH_MAX];
 
-    sqlite3 *db;            /* db.c */
+    sqlite3 *db;                 /* db.c */
     uv_prepare_t commit_prepare; /* db.c: commits each loop turn's writes */
     int in_txn;
 
     ferry_plugin_registry plugins;
     ferry_plugin_instance *store; /* store.c */
 
-    ferry_env **envs;        /* scheduler.c */
+    ferry_env **envs; /* scheduler.c */
     size_t n_envs;
     ferry_map workers_by_id;    /* scheduler.c */
     ferry_map workers_by_token; /* scheduler.c: sha256(agent token) -> worker */
 
-    ferry_map active;        /* exec.c: id -> ferry_exec, every non-terminal execution */
+    ferry_map active;                   /* exec.c: id -> ferry_exec, every non-terminal execution */
     struct lifecycle__grave *graveyard; /* lifecycle.c: ended this turn, freed after it */
     uv_prepare_t reaper;                /* lifecycle.c */
-    ferry_stepcache *steps;  /* api.c: parsed step files by snapshot */
-    ferry_server *server;    /* server.c */
+    ferry_stepcache *steps;             /* api.c: parsed step files by snapshot */
+    ferry_server *server;               /* server.c */
     int stopping;
 } ferryd;
 

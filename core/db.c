@@ -146,8 +146,8 @@ sqlite3_stmt *ferry_db_prepare(ferryd *d, const char *sql)
             return cache[i].st;
         }
         if (cache[i].sql == NULL || cache[i].db != d->db) {
-            if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &cache[i].st,
-                                   NULL) != SQLITE_OK) {
+            if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &cache[i].st, NULL) !=
+                SQLITE_OK) {
                 ferry_error("database: cannot prepare '%s': %s", sql, sqlite3_errmsg(d->db));
                 abort();
             }

@@ -8,8 +8,8 @@
 #include "log.h"
 #include "util.h"
 
-static const char *status_names[] = {"created", "queued",  "started", "stopping",
-                                     "stopped", "error",   "complete"};
+static const char *status_names[] = {"created", "queued", "started", "stopping",
+                                     "stopped", "error",  "complete"};
 
 const char *ferry_status_name(ferry_status s)
 {
@@ -61,10 +61,10 @@ void ferry_exec_free(ferry_exec *e)
 int64_t ferry_exec_next_counter(ferryd *d, const char *project)
 {
     ferry_db_write(d);
-    sqlite3_stmt *st = ferry_db_prepare(
-        d, "INSERT INTO projects (name, last_counter) VALUES (?, 1) "
-           "ON CONFLICT (name) DO UPDATE SET last_counter = last_counter + 1 "
-           "RETURNING last_counter");
+    sqlite3_stmt *st =
+        ferry_db_prepare(d, "INSERT INTO projects (name, last_counter) VALUES (?, 1) "
+                            "ON CONFLICT (name) DO UPDATE SET last_counter = last_counter + 1 "
+                            "RETURNING last_counter");
     sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
     int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_reset(st);
@@ -212,8 +212,7 @@ static int exec__all_digits(const char *s)
     return 1;
 }
 
-static int exec__find_by_counter(ferryd *d, const char *ref, const char *project,
-                                 ferry_exec **out)
+static int exec__find_by_counter(ferryd *d, const char *ref, const char *project, ferry_exec **out)
 {
     sqlite3_stmt *st;
     if (project) {
@@ -221,8 +220,8 @@ static int exec__find_by_counter(ferryd *d, const char *ref, const char *project
                                  " FROM executions WHERE counter = ? AND project = ?");
         sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
     } else {
-        st = ferry_db_prepare(d, "SELECT " EXEC__COLUMNS
-                                 " FROM executions WHERE counter = ? LIMIT 2");
+        st = ferry_db_prepare(d,
+                              "SELECT " EXEC__COLUMNS " FROM executions WHERE counter = ? LIMIT 2");
     }
     sqlite3_bind_int64(st, 1, strtoll(ref, NULL, 10));
     ferry_exec *found = NULL;
@@ -252,8 +251,8 @@ int ferry_exec_find(ferryd *d, const char *ref, const char *project, ferry_exec 
     if (exec__all_digits(ref)) {
         rc = exec__find_by_counter(d, ref, project, &e);
     } else {
-        sqlite3_stmt *st = ferry_db_prepare(d, "SELECT " EXEC__COLUMNS
-                                               " FROM executions WHERE id = ?");
+        sqlite3_stmt *st =
+            ferry_db_prepare(d, "SELECT " EXEC__COLUMNS " FROM executions WHERE id = ?");
         sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
         e = sqlite3_step(st) == SQLITE_ROW ? exec__from_row(st) : NULL;
         sqlite3_reset(st);
@@ -334,7 +333,8 @@ json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e)
     json_object_set_new(j, "step", json_string(e->step));
     json_object_set_new(j, "status", json_string(ferry_status_name(e->status)));
     json_object_set_new(j, "status_reason", exec__str_json(e->status_reason));
-    json_object_set_new(j, "exit_code", e->has_exit_code ? json_integer(e->exit_code) : json_null());
+    json_object_set_new(j, "exit_code",
+                        e->has_exit_code ? json_integer(e->exit_code) : json_null());
     json_object_set_new(j, "environment", json_string(e->environment));
     json_object_set_new(j, "image", exec__str_json(e->image));
     json_object_set_new(j, "snapshot", json_string(e->snapshot));

@@ -48,12 +48,12 @@ struct ferry_exec {
 
     /* In memory only, for active executions. */
     int active;
-    int64_t log_count;  /* logstore.c */
-    int log_fd;         /* logstore.c */
+    int64_t log_count; /* logstore.c */
+    int log_fd;        /* logstore.c */
     int metadata_dirty;
-    ferry_worker *worker;        /* scheduler.c */
-    int delivered;               /* scheduler.c: spec handed to the worker */
-    ferry_exec *qprev, *qnext;   /* scheduler.c: environment queue */
+    ferry_worker *worker;      /* scheduler.c */
+    int delivered;             /* scheduler.c: spec handed to the worker */
+    ferry_exec *qprev, *qnext; /* scheduler.c: environment queue */
     ferry_exec_watcher *watchers;
 };
 
@@ -71,8 +71,7 @@ int ferry_exec_save_progress(ferryd *d, ferry_exec *e); /* agent_seq, metadata, 
  * executions are returned from memory (*owned = 0); others are loaded
  * (*owned = 1, free with ferry_exec_free). FERRY_ENOENT, or FERRY_EEXIST when
  * a counter is ambiguous across projects. */
-int ferry_exec_find(ferryd *d, const char *ref, const char *project, ferry_exec **out,
-                    int *owned);
+int ferry_exec_find(ferryd *d, const char *ref, const char *project, ferry_exec **out, int *owned);
 void ferry_exec_release(ferry_exec *e, int owned);
 /* Load every non-terminal execution into d->active, oldest first, calling
  * `each` for each one (the scheduler re-queues them). */

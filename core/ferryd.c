@@ -45,10 +45,10 @@ typedef struct ferryd_args {
 static int parse_args(int argc, char **argv, ferryd_args *a)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"data-dir", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},  {"plugin-dir", required_argument, NULL, 'p'},
+        {"config", required_argument, NULL, 'c'},    {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},    {"plugin-dir", required_argument, NULL, 'p'},
         {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -128,7 +128,8 @@ static int prepare_dirs(ferryd *d, char *err, size_t cap)
     if (realpath(d->cfg.data_dir, d->data_dir) == NULL) {
         int rc = ferry_mkdirs(d->cfg.data_dir, 0700);
         if (rc < 0 || realpath(d->cfg.data_dir, d->data_dir) == NULL) {
-            snprintf(err, cap, "data directory %s: %s", d->cfg.data_dir, strerror(rc ? -rc : errno));
+            snprintf(err, cap, "data directory %s: %s", d->cfg.data_dir,
+                     strerror(rc ? -rc : errno));
             return -1;
         }
     }

@@ -50,8 +50,7 @@ static int lifecycle__allowed(ferry_status from, ferry_status to)
     case FERRY_STATUS_CREATED:
         return to == FERRY_STATUS_QUEUED || to == FERRY_STATUS_STOPPED || to == FERRY_STATUS_ERROR;
     case FERRY_STATUS_QUEUED:
-        return to == FERRY_STATUS_STARTED || to == FERRY_STATUS_STOPPED ||
-               to == FERRY_STATUS_ERROR;
+        return to == FERRY_STATUS_STARTED || to == FERRY_STATUS_STOPPED || to == FERRY_STATUS_ERROR;
     case FERRY_STATUS_STARTED:
         return to == FERRY_STATUS_COMPLETE || to == FERRY_STATUS_ERROR ||
                to == FERRY_STATUS_STOPPING;
@@ -158,8 +157,7 @@ int ferry_lifecycle_request_stop(ferryd *d, ferry_exec *e)
 int ferry_lifecycle_finished(ferryd *d, ferry_exec *e, int exit_code, const char *reason)
 {
     if (e->status == FERRY_STATUS_STOPPING)
-        return ferry_lifecycle_transition(d, e, FERRY_STATUS_STOPPED, "stopped by user",
-                                          exit_code);
+        return ferry_lifecycle_transition(d, e, FERRY_STATUS_STOPPED, "stopped by user", exit_code);
     if (e->status != FERRY_STATUS_STARTED && e->status != FERRY_STATUS_QUEUED)
         return FERRY_ESTATE;
     if (exit_code == 0 && reason == NULL) {

@@ -71,6 +71,51 @@ const char *ferry_settings_get(const ferry_settings *s, const char *key)
     return i >= 0 ? s->values[i] : NULL;
 }
 
+int ferry_settings_next(const ferry_settings *s, size_t *iter, const char **key, const char **value)
+{
+    if (s == NULL || *iter >= s->n)
+        return 0;
+    *key = s->keys[*iter];
+    *value = s->values[*iter];
+    (*iter)++;
+    return 1;
+}
+
+static int ferry__in_list(const char *const *list, const char *name)
+{
+    for (; list && *list; list++)
+        if (strcmp(*list, name) == 0)
+            return 1;
+    return 0;
+}
+
+int ferry_plugin_check_settings(const ferry_plugin *p, const ferry_settings *s,
+                                const char *const *host_keys, const char **unknown)
+{
+    if (p->desc.settings == NULL)
+        return 0;
+    size_t it = 0;
+    const char *k, *v;
+    while (ferry_settings_next(s, &it, &k, &v)) {
+        if (!ferry__in_list(p->desc.settings, k) && !ferry__in_list(host_keys, k)) {
+            *unknown = k;
+            return FERRY_ECONFIG;
+        }
+    }
+    return 0;
+}
+
+char *ferry_plugin_settings_list(const ferry_plugin *p)
+{
+    char *out = ferry_strdup("");
+    for (const char *const *k = p->desc.settings; k && *k; k++) {
+        char *next = ferry_asprintf("%s%s%s", out, *out ? ", " : "", *k);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
 static ferry_settings *ferry__settings_copy(const ferry_settings *src)
 {
     ferry_settings *s = ferry_settings_new();

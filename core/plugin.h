@@ -15,12 +15,15 @@ typedef struct ferry_settings ferry_settings;
 ferry_settings *ferry_settings_new(void);
 void ferry_settings_set(ferry_settings *s, const char *key, const char *value);
 const char *ferry_settings_get(const ferry_settings *s, const char *key);
+/* Iterate: for (size_t i = 0; ferry_settings_next(s, &i, &k, &v);) */
+int ferry_settings_next(const ferry_settings *s, size_t *iter, const char **key,
+                        const char **value);
 void ferry_settings_free(ferry_settings *s);
 
 /* One loaded shared object whose descriptor passed every check. */
 typedef struct ferry_plugin {
-    char *path;                 /* file it came from */
-    void *dl;                   /* dlopen handle */
+    char *path;                   /* file it came from */
+    void *dl;                     /* dlopen handle */
     ferry_plugin_descriptor desc; /* host copy, zero-extended */
     /* host copy of the kind's ops table, zero-extended: NULL op = unsupported */
     union {
@@ -35,6 +38,13 @@ typedef struct ferry_plugin {
  * message naming the file and the reason in err. */
 int ferry_plugin_load(const char *path, ferry_plugin **out, char *err, size_t err_cap);
 void ferry_plugin_unload(ferry_plugin *p);
+/* Check a configuration block against the plugin's declared settings and
+ * the host's own (`host_keys`, NULL-terminated, may be NULL): 0, or
+ * FERRY_ECONFIG with the first unknown setting in *unknown. */
+int ferry_plugin_check_settings(const ferry_plugin *p, const ferry_settings *s,
+                                const char *const *host_keys, const char **unknown);
+/* "a, b, c": the plugin's declared settings, for messages; caller frees. */
+char *ferry_plugin_settings_list(const ferry_plugin *p);
 /* "compute", "runtime", "store" ("unknown" otherwise). */
 const char *ferry_plugin_kind_name(ferry_plugin_kind kind);
 

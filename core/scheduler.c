@@ -21,15 +21,25 @@ static int scheduler__env_init(ferryd *d, const ferry_env_config *cfg, ferry_env
                  cfg->name, cfg->compute);
         return FERRY_ECONFIG;
     }
+    int rc = ferry_config_check_env(&d->cfg, cfg, p, err, err_cap);
+    if (rc < 0)
+        return rc;
+    if (strcmp(cfg->compute, "local") == 0 &&
+        ferry_plugin_registry_get(&d->plugins, FERRY_PLUGIN_RUNTIME, cfg->runtime) == NULL) {
+        /* Local agents load their runtime from the same folder as ferryd. */
+        snprintf(err, err_cap, "environment '%s': no runtime plugin named '%s' was loaded",
+                 cfg->name, cfg->runtime);
+        return FERRY_ECONFIG;
+    }
     ferry_env *env = ferry_xcalloc(1, sizeof(*env));
     env->d = d;
     env->cfg = cfg;
     ferry_error_detail detail = {0};
-    int rc = ferry_plugin_instance_new(p, d->loop, cfg->name, cfg->settings, NULL, &env->compute,
-                                       &detail);
+    rc = ferry_plugin_instance_new(p, d->loop, cfg->name, cfg->settings, NULL, &env->compute,
+                                   &detail);
     if (rc < 0) {
-        snprintf(err, err_cap, "environment '%s': compute plugin '%s': %s", cfg->name,
-                 cfg->compute, detail.message[0] ? detail.message : ferry_strerror(rc));
+        snprintf(err, err_cap, "environment '%s': compute plugin '%s': %s", cfg->name, cfg->compute,
+                 detail.message[0] ? detail.message : ferry_strerror(rc));
         free(env);
         return rc;
     }

@@ -23,9 +23,9 @@ struct ferry_worker {
     int slots;
     ferry_exec **assigned; /* executions this worker runs or will run */
     size_t n_assigned;
-    json_t *stop_orders;   /* ids to stop, not yet handed over */
-    void *poll;            /* agentapi.c: a held long poll, or NULL */
-    uv_timer_t timer;      /* registration deadline, then idle timeout */
+    json_t *stop_orders; /* ids to stop, not yet handed over */
+    void *poll;          /* agentapi.c: a held long poll, or NULL */
+    uv_timer_t timer;    /* registration deadline, then idle timeout */
     double last_seen;
     int closing;
 };
@@ -66,8 +66,8 @@ int ferry_workers_launch(ferryd *d, ferry_env *env);
 void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why);
 /* Register an agent: spends the bootstrap token, returns the agent token
  * (caller frees). FERRY_EAUTH on a wrong or spent token. */
-int ferry_workers_register(ferryd *d, const char *worker_id, const char *bootstrap_token,
-                           int slots, char **token);
+int ferry_workers_register(ferryd *d, const char *worker_id, const char *bootstrap_token, int slots,
+                           char **token);
 ferry_worker *ferry_workers_by_token(ferryd *d, const char *token);
 /* A worker became idle or busy: (re)arm its idle timeout. */
 void ferry_workers_touch(ferryd *d, ferry_worker *w);

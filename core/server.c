@@ -98,10 +98,9 @@ static int server__on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (ferry_api_route(&r) == 0 || ferry_agentapi_route(&r) == 0 || ferry_blobs_route(&r) == 0)
         return 0;
-    ferry_http_error(req, 404, NULL, "no such endpoint: %.*s %.*s", (int)req->method.len,
-                     req->method.base, (int)(req->query_at != SIZE_MAX ? req->query_at
-                                                                        : req->path.len),
-                     req->path.base);
+    ferry_http_error(
+        req, 404, NULL, "no such endpoint: %.*s %.*s", (int)req->method.len, req->method.base,
+        (int)(req->query_at != SIZE_MAX ? req->query_at : req->path.len), req->path.base);
     return 0;
 }
 
@@ -137,8 +136,8 @@ static int server__bind(ferryd *d, ferry_server *s, char *err, size_t err_cap)
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->listener, 511, server__on_accept);
     if (rc != 0) {
-        snprintf(err, err_cap, "cannot listen on %s:%d: %s", d->cfg.listen_host,
-                 d->cfg.listen_port, uv_strerror(rc));
+        snprintf(err, err_cap, "cannot listen on %s:%d: %s", d->cfg.listen_host, d->cfg.listen_port,
+                 uv_strerror(rc));
         return FERRY_ECONN;
     }
     struct sockaddr_storage bound;
@@ -168,7 +167,8 @@ int ferry_server_start(ferryd *d, char *err, size_t err_cap)
     if (rc < 0)
         return rc;
     const char *h_ = d->cfg.listen_host;
-    snprintf(d->server_url, sizeof(d->server_url), strchr(h_, ':') ? "http://[%s]:%d" : "http://%s:%d",
+    snprintf(d->server_url, sizeof(d->server_url),
+             strchr(h_, ':') ? "http://[%s]:%d" : "http://%s:%d",
              strcmp(h_, "localhost") == 0 ? "127.0.0.1" : h_, s->port);
     return 0;
 }
@@ -232,8 +232,8 @@ int ferry_http_query(const ferry_http_req *r, const char *name, char *out, size_
 json_t *ferry_http_body_object(ferry_http_req *r)
 {
     json_error_t jerr;
-    json_t *j = json_loadb(r->req->entity.base ? r->req->entity.base : "", r->req->entity.len, 0,
-                           &jerr);
+    json_t *j =
+        json_loadb(r->req->entity.base ? r->req->entity.base : "", r->req->entity.len, 0, &jerr);
     if (j == NULL) {
         ferry_http_error(r->req, 400, NULL, "request body is not valid JSON: %s (line %d)",
                          jerr.text, jerr.line);

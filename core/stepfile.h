@@ -29,12 +29,12 @@ typedef struct ferry_param_def {
     ferry_param_type type;
     json_t *default_value; /* NULL when none; array for multiple */
     int optional;
-    char *pass_as;         /* NULL: "--{name}={value}" */
-    char *pass_true_as;    /* flags; NULL: "--{name}" */
-    char *pass_false_as;   /* flags; NULL: nothing */
+    char *pass_as;       /* NULL: "--{name}={value}" */
+    char *pass_true_as;  /* flags; NULL: "--{name}" */
+    char *pass_false_as; /* flags; NULL: nothing */
     int has_min, has_max;
     double min, max;
-    json_t *choices;       /* array or NULL */
+    json_t *choices; /* array or NULL */
     ferry_param_multiple multiple;
     char *multiple_separator; /* default "," */
     char *description;
@@ -65,18 +65,18 @@ typedef struct ferry_step {
     size_t n_inputs;
     ferry_env_def *env;
     size_t n_env;
-    int64_t time_limit_s;    /* 0 = none */
+    int64_t time_limit_s;        /* 0 = none */
     int64_t no_output_timeout_s; /* 0 = none */
-    char *environment;       /* default environment name, or NULL */
-    int line;                /* 1-based line of the step in the file */
+    char *environment;           /* default environment name, or NULL */
+    int line;                    /* 1-based line of the step in the file */
 } ferry_step;
 
 typedef struct ferry_stepfile {
-    char *path;              /* as given, for messages */
-    int valohai;             /* the file is a valohai.yaml */
+    char *path;  /* as given, for messages */
+    int valohai; /* the file is a valohai.yaml */
     ferry_step *steps;
     size_t n_steps;
-    size_t n_unsupported;    /* pipelines, endpoints, tasks: parsed, not run */
+    size_t n_unsupported; /* pipelines, endpoints, tasks: parsed, not run */
 } ferry_stepfile;
 
 /* Parse a step file. On error returns a negative ferry code and writes a
@@ -84,8 +84,8 @@ typedef struct ferry_stepfile {
  * "ferry.yaml:12: step 'train': parameter 'lr': unknown type 'double'". */
 int ferry_stepfile_parse_file(const char *path, ferry_stepfile **out, char *err, size_t err_cap);
 /* Same, from memory; `path` is only used in messages and to tell valohai.yaml. */
-int ferry_stepfile_parse_buffer(const char *path, const char *buf, size_t len,
-                                ferry_stepfile **out, char *err, size_t err_cap);
+int ferry_stepfile_parse_buffer(const char *path, const char *buf, size_t len, ferry_stepfile **out,
+                                char *err, size_t err_cap);
 void ferry_stepfile_free(ferry_stepfile *sf);
 
 const ferry_step *ferry_stepfile_find(const ferry_stepfile *sf, const char *name);

@@ -20,13 +20,15 @@ int ferry_store_init(ferryd *d, char *err, size_t err_cap)
     const ferry_plugin *p =
         ferry_plugin_registry_get(&d->plugins, FERRY_PLUGIN_STORE, d->cfg.store_plugin);
     if (p == NULL) {
-        snprintf(err, err_cap, "store: no store plugin named '%s' was loaded",
-                 d->cfg.store_plugin);
+        snprintf(err, err_cap, "store: no store plugin named '%s' was loaded", d->cfg.store_plugin);
         return FERRY_ECONFIG;
     }
+    int rc = ferry_config_check_store(&d->cfg, p, err, err_cap);
+    if (rc < 0)
+        return rc;
     ferry_error_detail detail = {0};
-    int rc = ferry_plugin_instance_new(p, d->loop, "store", d->cfg.store_settings, NULL,
-                                       &d->store, &detail);
+    rc = ferry_plugin_instance_new(p, d->loop, "store", d->cfg.store_settings, NULL, &d->store,
+                                   &detail);
     if (rc < 0)
         snprintf(err, err_cap, "store '%s': %s", d->cfg.store_plugin,
                  detail.message[0] ? detail.message : ferry_strerror(rc));
@@ -51,14 +53,12 @@ static int store__run(ferryd *d, store__file_op fn, const char *key, const char 
     return rc;
 }
 
-int ferry_store_put(ferryd *d, const char *key, const char *path, ferry_op_done_fn done,
-                    void *arg)
+int ferry_store_put(ferryd *d, const char *key, const char *path, ferry_op_done_fn done, void *arg)
 {
     return store__run(d, store__ops(d)->put_file, key, path, done, arg);
 }
 
-int ferry_store_get(ferryd *d, const char *key, const char *path, ferry_op_done_fn done,
-                    void *arg)
+int ferry_store_get(ferryd *d, const char *key, const char *path, ferry_op_done_fn done, void *arg)
 {
     return store__run(d, store__ops(d)->get_file, key, path, done, arg);
 }

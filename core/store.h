@@ -8,10 +8,8 @@
 
 int ferry_store_init(ferryd *d, char *err, size_t err_cap);
 void ferry_store_close(ferryd *d);
-int ferry_store_put(ferryd *d, const char *key, const char *path, ferry_op_done_fn done,
-                    void *arg);
-int ferry_store_get(ferryd *d, const char *key, const char *path, ferry_op_done_fn done,
-                    void *arg);
+int ferry_store_put(ferryd *d, const char *key, const char *path, ferry_op_done_fn done, void *arg);
+int ferry_store_get(ferryd *d, const char *key, const char *path, ferry_op_done_fn done, void *arg);
 /* A local path for the object when the store is a local directory and the
  * object exists: 0, else FERRY_ENOTSUP / FERRY_ENOENT. */
 int ferry_store_local_path(ferryd *d, const char *key, char *path, size_t cap);

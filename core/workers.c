@@ -218,8 +218,7 @@ void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why)
     int launching_now = w->state == FERRY_WORKER_LAUNCHING && w->instance_id == NULL;
     w->state = FERRY_WORKER_TERMINATING;
     uv_timer_stop(&w->timer);
-    ferry_info("worker %s (%s): retiring: %s", w->id, w->instance_id ? w->instance_id : "-",
-               why);
+    ferry_info("worker %s (%s): retiring: %s", w->id, w->instance_id ? w->instance_id : "-", why);
     if (launching_now) /* terminated once the launch completes */
         return;
     workers__db_upsert(d, w);
@@ -229,8 +228,8 @@ void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why)
     }
     const ferry_plugin *p = ferry_plugin_instance_plugin(w->env->compute);
     ferry_op *op = ferry_op_new(w->env->compute, workers__terminate_done, w);
-    int rc = p->ops.compute.terminate(ferry_plugin_instance_state(w->env->compute),
-                                      w->instance_id, op);
+    int rc =
+        p->ops.compute.terminate(ferry_plugin_instance_state(w->env->compute), w->instance_id, op);
     if (rc < 0) {
         ferry_op_abandon(op);
         ferry_warn("worker %s: terminate: %s", w->id, ferry_strerror(rc));
@@ -238,8 +237,8 @@ void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why)
     }
 }
 
-int ferry_workers_register(ferryd *d, const char *worker_id, const char *bootstrap_token,
-                           int slots, char **token)
+int ferry_workers_register(ferryd *d, const char *worker_id, const char *bootstrap_token, int slots,
+                           char **token)
 {
     ferry_worker *w = worker_id ? ferry_map_get(&d->workers_by_id, worker_id) : NULL;
     char hash[65];

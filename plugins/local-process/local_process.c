@@ -26,6 +26,10 @@
 #include "ferry/ferry.h"
 
 #define LP_READ_BUF (64 * 1024)
+/* After the run's process exited and its group was killed, how long its
+ * output may still drain. A descendant that left the group (setsid) may hold
+ * the pipes open forever; the run must end anyway. */
+#define LP_DRAIN_MS 2000
 
 typedef struct lp_state lp_state;
 
@@ -233,6 +237,16 @@ static void lp_maybe_report(struct ferry_run *r)
     r->cb.exited(r->cb.arg, r->exit_code, reason);
 }
 
+static void lp_on_drain_timeout(uv_timer_t *t)
+{
+    struct ferry_run *r = t->data;
+    for (int i = 0; i < 2; i++) {
+        uv_read_stop((uv_stream_t *)&r->pipes[i]);
+        r->eof[i] = 1;
+    }
+    lp_maybe_report(r);
+}
+
 static void lp_on_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
 {
     struct ferry_run *r = proc->data;
@@ -243,6 +257,8 @@ static void lp_on_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
      * open (and run on unaccounted): end them with their parent. */
     lp_kill_group(r, SIGKILL);
     uv_timer_stop(&r->kill_timer);
+    if (!r->eof[0] || !r->eof[1])
+        uv_timer_start(&r->kill_timer, lp_on_drain_timeout, LP_DRAIN_MS, 0);
     lp_maybe_report(r);
 }
 
@@ -514,6 +530,8 @@ static void lp_fini(void *state)
     }
 }
 
+static const char *const lp_settings[] = {NULL};
+
 static const ferry_plugin_descriptor lp_descriptor = {
     .struct_size = sizeof(ferry_plugin_descriptor),
     .abi_major = FERRY_ABI_MAJOR,
@@ -524,6 +542,7 @@ static const ferry_plugin_descriptor lp_descriptor = {
     .init = lp_init,
     .fini = lp_fini,
     .ops = &lp_ops,
+    .settings = lp_settings,
 };
 
 FERRY_PLUGIN_DEFINE(lp_descriptor)

@@ -556,6 +556,8 @@ static void ls_fini(void *state)
     free(st);
 }
 
+static const char *const ls_settings[] = {"path", NULL};
+
 static const ferry_plugin_descriptor ls_descriptor = {
     .struct_size = sizeof(ferry_plugin_descriptor),
     .abi_major = FERRY_ABI_MAJOR,
@@ -566,6 +568,7 @@ static const ferry_plugin_descriptor ls_descriptor = {
     .init = ls_init,
     .fini = ls_fini,
     .ops = &ls_ops,
+    .settings = ls_settings,
 };
 
 FERRY_PLUGIN_DEFINE(ls_descriptor)

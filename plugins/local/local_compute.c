@@ -172,15 +172,13 @@ static void lc_report_gone(lc_state *st, lc_child *c, int64_t exit_status, int t
 {
     char reason[128];
     if (term_signal)
-        snprintf(reason, sizeof(reason), "the agent process was killed by signal %d",
-                 term_signal);
+        snprintf(reason, sizeof(reason), "the agent process was killed by signal %d", term_signal);
     else
         snprintf(reason, sizeof(reason), "the agent process exited with status %d",
                  (int)exit_status);
-    st->host->log(st->ctx, FERRY_LOG_WARN, "agent %s (worker %s): %s", c->instance_id,
-                  c->worker_id, reason);
-    if (st->host->struct_size > offsetof(ferry_host_api, instance_gone) &&
-        st->host->instance_gone)
+    st->host->log(st->ctx, FERRY_LOG_WARN, "agent %s (worker %s): %s", c->instance_id, c->worker_id,
+                  reason);
+    if (st->host->struct_size > offsetof(ferry_host_api, instance_gone) && st->host->instance_gone)
         st->host->instance_gone(st->ctx, c->instance_id, reason);
 }
 
@@ -571,6 +569,9 @@ static void lc_fini(void *state)
     }
 }
 
+static const char *const lc_settings[] = {"work_dir", "runtime", "agent_env", "terminate_grace_ms",
+                                          NULL};
+
 static const ferry_plugin_descriptor lc_descriptor = {
     .struct_size = sizeof(ferry_plugin_descriptor),
     .abi_major = FERRY_ABI_MAJOR,
@@ -581,6 +582,7 @@ static const ferry_plugin_descriptor lc_descriptor = {
     .init = lc_init,
     .fini = lc_fini,
     .ops = &lc_ops,
+    .settings = lc_settings,
 };
 
 FERRY_PLUGIN_DEFINE(lc_descriptor)

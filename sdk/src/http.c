@@ -189,6 +189,20 @@ static int ferry__map_curl_code(CURLcode rc)
 
 /* Close the download file; on success make sure it exists (an empty 2xx body
  * never reached on_write), on failure remove what was written. */
+/* The HTTP status; file:// has none, and a read that got this far is a 200. */
+static long ferry__status(ferry_http_request *r)
+{
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 0) {
+        char *scheme = NULL;
+        curl_easy_getinfo(r->easy, CURLINFO_SCHEME, &scheme);
+        if (scheme && strcasecmp(scheme, "FILE") == 0)
+            status = 200;
+    }
+    return status;
+}
+
 static void ferry__req_settle_download(ferry_http_request *r, int *code, long status,
                                        const char **error)
 {
@@ -243,8 +257,7 @@ static void ferry__req_complete(ferry_http_request *r, CURLcode rc, int forced_c
             error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
         }
     }
-    long status = 0;
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    long status = ferry__status(r);
     ferry__req_settle_download(r, &code, status, &error);
 
     ferry_http_response res;
@@ -265,8 +278,7 @@ static void ferry__req_complete(ferry_http_request *r, CURLcode rc, int forced_c
 
 static int ferry__is_2xx(ferry_http_request *r)
 {
-    long status = 0;
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    long status = ferry__status(r);
     return status >= 200 && status < 300;
 }
 

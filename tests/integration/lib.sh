@@ -59,7 +59,8 @@ ferryd_start() {
   FERRYD_PID=$!
   local url=
   for _ in $(seq 100); do
-    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$FERRYD_LOG" | tail -n 1)
+    # This ferryd's line: after a restart the log holds the last one's too.
+    url=$(sed -n "s/.*ferryd\[$FERRYD_PID\].*listening on \(http:[^ ]*\).*/\1/p" "$FERRYD_LOG" | tail -n 1)
     [ -n "$url" ] && break
     kill -0 "$FERRYD_PID" 2>/dev/null || break
     sleep 0.05

@@ -281,6 +281,8 @@ static void hello_fini(void *state)
     free(st);
 }
 
+static const char *const hello_settings[] = {"max_bytes", NULL};
+
 static const ferry_plugin_descriptor hello_descriptor = {
     .struct_size = sizeof(ferry_plugin_descriptor),
     .abi_major = FERRY_ABI_MAJOR,
@@ -291,6 +293,7 @@ static const ferry_plugin_descriptor hello_descriptor = {
     .init = hello_init,
     .fini = hello_fini,
     .ops = &hello_ops,
+    .settings = hello_settings,
 };
 
 FERRY_PLUGIN_DEFINE(hello_descriptor)

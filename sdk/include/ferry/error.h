@@ -53,10 +53,10 @@ const char *ferry_err_name(int code);
  * The scheduler decides on `code` and `retryable`, never on `message`. */
 typedef struct ferry_error_detail {
     size_t struct_size;
-    int code;                /* one of ferry_errno_t */
-    int retryable;           /* non-zero: the same call may succeed later */
-    char provider_code[64];  /* e.g. "InsufficientInstanceCapacity", "NoSuchKey" */
-    char message[512];       /* human text; never contains secrets */
+    int code;               /* one of ferry_errno_t */
+    int retryable;          /* non-zero: the same call may succeed later */
+    char provider_code[64]; /* e.g. "InsufficientInstanceCapacity", "NoSuchKey" */
+    char message[512];      /* human text; never contains secrets */
 } ferry_error_detail;
 
 /* Fill `d` (may be NULL) and return `code`, so callers can `return ferry_error_set(...)`. */

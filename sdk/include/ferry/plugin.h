@@ -47,9 +47,9 @@ typedef struct ferry_op ferry_op;                 /* one per asynchronous operat
  * returns, so the plugin may free the result afterwards. */
 typedef struct ferry_op_result {
     size_t struct_size;
-    const char *instance_id;  /* compute launch */
-    int64_t size;             /* store head/put: object size in bytes */
-    const char *text;         /* operation-specific text (e.g. a JSON list) */
+    const char *instance_id;         /* compute launch */
+    int64_t size;                    /* store head/put: object size in bytes */
+    const char *text;                /* operation-specific text (e.g. a JSON list) */
     const ferry_error_detail *error; /* when status < 0; may be NULL */
 } ferry_op_result;
 
@@ -100,6 +100,10 @@ typedef struct ferry_plugin_descriptor {
     void (*fini)(void *state);
     /* const ferry_compute_ops / ferry_runtime_ops / ferry_store_ops */
     const void *ops;
+    /* NULL-terminated names of the settings this plugin reads from its
+     * configuration block. The host refuses a block that holds any other
+     * (a typo must not pass silently). NULL: no check. */
+    const char *const *settings;
 } ferry_plugin_descriptor;
 
 #if defined(__GNUC__)

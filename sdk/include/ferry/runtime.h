@@ -37,18 +37,18 @@ typedef struct ferry_run_callbacks {
 typedef struct ferry_run_spec {
     size_t struct_size;
     const char *execution_id;
-    const char *image;    /* Docker image (ignored by local-process) */
-    const char *script;   /* shell script: the step's commands, already built */
-    const char *shell;    /* interpreter, default "/bin/sh" */
+    const char *image;      /* Docker image (ignored by local-process) */
+    const char *script;     /* shell script: the step's commands, already built */
+    const char *shell;      /* interpreter, default "/bin/sh" */
     const char *const *env; /* NULL-terminated "NAME=value" list */
     /* Host paths of the execution directory, and where the commands see them. */
     const char *repository_dir;
     const char *inputs_dir;
     const char *outputs_dir;
     const char *config_dir;
-    int valohai_aliases; /* also expose them under /valohai/... */
-    const char *gpus;    /* assigned GPU indices, "0,1", or NULL */
-    double cpus;         /* 0 = unlimited */
+    int valohai_aliases;  /* also expose them under /valohai/... */
+    const char *gpus;     /* assigned GPU indices, "0,1", or NULL */
+    double cpus;          /* 0 = unlimited */
     int64_t memory_bytes; /* 0 = unlimited */
 } ferry_run_spec;
 
