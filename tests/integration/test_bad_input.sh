@@ -247,7 +247,10 @@ def send(data, read=True, shut=False):
     except OSError:
         pass  # ferryd may close on us mid-way: that is fine
     if shut:
-        s.shutdown(socket.SHUT_WR)
+        try:
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # already closed by ferryd
     answer = b""
     if read:
         try:
