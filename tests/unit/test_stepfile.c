@@ -1,6 +1,6 @@
 /* Step files: parsing (every valohai-yaml example and error example), value
  * validation, command building, inputs, environment variables, durations.
- * Expected results come from /work/shared/vectors/valohai-yaml/README.md. */
+ * Expected results come from tests/vectors/valohai-yaml/README.md. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
