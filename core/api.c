@@ -548,7 +548,10 @@ static void api__logs(ferry_http_req *r, ferry_exec *e)
 {
     char v[32];
     int64_t after = ferry_http_query(r, "after", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
-    int64_t tail = ferry_http_query(r, "tail", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
+    /* tail: the last N events; absent (-1) means all of them, 0 none. */
+    int64_t tail = ferry_http_query(r, "tail", v, sizeof(v)) ? strtoll(v, NULL, 10) : -1;
+    if (tail < -1)
+        tail = -1;
     int follow = ferry_http_query(r, "follow", v, sizeof(v)) && strcmp(v, "0") != 0;
     char *backlog = NULL;
     size_t len = 0;

@@ -140,7 +140,7 @@ int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, 
     int64_t total = 0;
     for (size_t i = 0; i < end; i++)
         total += all[i] == '\n';
-    int64_t skip = tail > 0 && total > tail ? total - tail : 0;
+    int64_t skip = tail >= 0 && total > tail ? total - tail : 0;
     size_t pos = 0;
     for (int64_t k = 0; pos < end; k++) {
         char *nl = memchr(all + pos, '\n', end - pos);

@@ -13,7 +13,7 @@ int ferry_logstore_init(ferryd *d, char *err, size_t err_cap);
 int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double time,
                           const char *text, size_t len);
 /* Events of a stored log with i > after (and only the last `tail` when
- * tail > 0), as NDJSON text; *last is the highest i returned (or `after`). */
+ * tail >= 0; -1 for all), as NDJSON text; *last is the highest i returned (or `after`). */
 int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, char **out,
                         size_t *out_len, int64_t *last);
 /* Count events of a log (after a restart). */

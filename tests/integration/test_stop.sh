@@ -47,7 +47,7 @@ kill_escapees() {
   done
   return 0
 }
-trap 'rc_=$?; kill_escapees; (exit $rc_); cleanup' EXIT
+trap 'rc_=$?; set +e; kill_escapees; (exit $rc_); cleanup' EXIT
 
 cat >"$WORK/ferryd.conf" <<'EOF'
 environments = ( { name = "local"; compute = "local"; max_workers = 1; } );

@@ -61,7 +61,7 @@ static void test_happy_path(void)
     char *log;
     size_t len;
     int64_t last;
-    CHECK_INT(ferry_logstore_read(&d, id, 0, 0, &log, &len, &last), 0);
+    CHECK_INT(ferry_logstore_read(&d, id, 0, -1, &log, &len, &last), 0);
     const char *c = strstr(log, "status: created"), *q = strstr(log, "status: queued");
     const char *s = strstr(log, "status: started"), *k = strstr(log, "status: complete");
     CHECK(c && q && s && k && c < q && q < s && s < k);
