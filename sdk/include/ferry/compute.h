@@ -23,6 +23,7 @@ typedef struct ferry_launch_request {
     const char *agent_path;      /* local agent binary (local compute only) */
     const char *ca_file;         /* CA the agent verifies the server with, or NULL */
     const char *client_token;    /* idempotency token for the launch */
+    int slots;                   /* executions the agent runs at once (its GPUs, or 1) */
 } ferry_launch_request;
 
 typedef struct ferry_compute_ops {
