@@ -99,12 +99,23 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
     char key[128];
     snprintf(key, sizeof(key), "snapshots/%s.tar.gz", e->snapshot);
     char *url = ferry_store_worker_url(d, "GET", key, AGENTAPI__URL_EXPIRY_S, NULL);
-    json_t *spec = json_pack(
-        "{s:s, s:I, s:s, s:s, s:s?, s:s, s:O, s:b, s:I, s:O, s:{s:s, s:s}, s:o, s:o}", "id", e->id,
-        "counter", (json_int_t)e->counter, "project", e->project, "step", e->step, "image",
-        e->image, "command", e->command, "env", e->env, "valohai", e->valohai, "time_limit",
-        (json_int_t)e->time_limit, "parameters", e->parameters, "snapshot", "url", url, "sha256",
-        e->snapshot, "inputs", agentapi__inputs(d, e), "execution", ferry_exec_to_json(d, e));
+    json_t *spec = json_object();
+    json_object_set_new(spec, "id", json_string(e->id));
+    json_object_set_new(spec, "counter", json_integer(e->counter));
+    json_object_set_new(spec, "project", json_string(e->project));
+    json_object_set_new(spec, "step", json_string(e->step));
+    json_object_set_new(spec, "image", e->image ? json_string(e->image) : json_null());
+    json_object_set_new(spec, "command", json_string(e->command));
+    json_object_set(spec, "env", e->env);
+    json_object_set_new(spec, "valohai", json_boolean(e->valohai));
+    json_object_set_new(spec, "time_limit", json_integer(e->time_limit));
+    json_object_set_new(spec, "no_output_timeout", json_integer(e->no_output_timeout));
+    json_object_set_new(spec, "gpus", e->gpus ? json_string(e->gpus) : json_null());
+    json_object_set(spec, "parameters", e->parameters);
+    json_object_set_new(spec, "snapshot",
+                        json_pack("{s:s, s:s}", "url", url, "sha256", e->snapshot));
+    json_object_set_new(spec, "inputs", agentapi__inputs(d, e));
+    json_object_set_new(spec, "execution", ferry_exec_to_json(d, e));
     free(url);
     return spec;
 }

@@ -233,7 +233,32 @@ static int api__create_fields(ferry_http_req *r, json_t *body, const char **proj
         ferry_http_error(r->req, 400, "tags", "'tags' must be a list of strings");
         return -1;
     }
+    const json_t *prio = json_object_get(body, "priority");
+    if (prio && !json_is_boolean(prio)) {
+        ferry_http_error(r->req, 400, "priority", "'priority' must be true or false");
+        return -1;
+    }
+    static const char *const limits[] = {"time_limit", "no_output_timeout"};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *v = json_object_get(body, limits[i]);
+        if (v && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+            ferry_http_error(r->req, 400, limits[i], "'%s' must be a number of seconds (0: none)",
+                             limits[i]);
+            return -1;
+        }
+    }
     return 0;
+}
+
+/* The request's time limits override the step's. */
+static void api__limits(const json_t *body, ferry_exec *e)
+{
+    const json_t *t = json_object_get(body, "time_limit");
+    const json_t *o = json_object_get(body, "no_output_timeout");
+    if (t)
+        e->time_limit = json_integer_value(t);
+    if (o)
+        e->no_output_timeout = json_integer_value(o);
 }
 
 static void api__create(ferry_http_req *r)
@@ -294,6 +319,10 @@ static void api__create(ferry_http_req *r)
     json_t *tags = json_object_get(body, "tags");
     e->tags = tags ? json_incref(tags) : json_array();
     e->time_limit = step->time_limit_s;
+    e->no_output_timeout = step->no_output_timeout_s;
+    api__limits(body, e);
+    e->priority = json_is_true(json_object_get(body, "priority"));
+    e->owner = r->user ? ferry_strdup(r->user->name) : NULL;
     e->valohai = sf->valohai;
     char id[37];
     memcpy(id, e->id, sizeof(id));
@@ -321,6 +350,52 @@ done:
     json_decref(body);
 }
 
+/* --- users --- */
+
+/* With users configured, every call names its user with a bearer token;
+ * 0, or a 401 was sent. */
+static int api__authenticate(ferry_http_req *r)
+{
+    if (r->d->cfg.n_users == 0)
+        return 0;
+    char buf[256], hash[65];
+    const char *token = ferry_http_bearer(r, buf, sizeof(buf));
+    if (token == NULL) {
+        ferry_http_error(r->req, 401, NULL,
+                         "this ferryd requires a token: send Authorization: Bearer <token>");
+        return -1;
+    }
+    ferry_sha256_hex(token, strlen(token), hash);
+    r->user = ferry_config_user_by_hash(&r->d->cfg, hash);
+    if (r->user == NULL) {
+        ferry_http_error(r->req, 401, NULL, "the token is not valid");
+        return -1;
+    }
+    return 0;
+}
+
+static int api__is_admin(const ferry_http_req *r)
+{
+    return r->d->cfg.n_users == 0 || (r->user && r->user->admin);
+}
+
+static int api__may_see(const ferry_http_req *r, const ferry_exec *e)
+{
+    return api__is_admin(r) || (r->user && e->owner && strcmp(e->owner, r->user->name) == 0);
+}
+
+static const char *api__owner_filter(const ferry_http_req *r)
+{
+    return api__is_admin(r) ? NULL : r->user->name;
+}
+
+static void api__whoami(ferry_http_req *r)
+{
+    json_t *who =
+        json_pack("{s:s?, s:b}", "user", r->user ? r->user->name : NULL, "admin", api__is_admin(r));
+    ferry_http_json(r->req, 200, who);
+}
+
 /* --- one execution --- */
 
 /* Resolve the <ID> of the path; 0, or a reply was sent. */
@@ -329,6 +404,11 @@ static int api__find(ferry_http_req *r, const char *ref, ferry_exec **e, int *ow
     char project[128];
     int has_project = ferry_http_query(r, "project", project, sizeof(project));
     int rc = ferry_exec_find(r->d, ref, has_project ? project : NULL, e, owned);
+    if (rc == 0 && !api__may_see(r, *e)) {
+        /* Another user's execution does not exist, as far as this user knows. */
+        ferry_exec_release(*e, *owned);
+        rc = FERRY_ENOENT;
+    }
     if (rc == FERRY_EEXIST)
         ferry_http_error(r->req, 409, NULL,
                          "execution #%s exists in several projects; give the project or the id",
@@ -351,8 +431,9 @@ static void api__list(ferry_http_req *r)
                          status);
         return;
     }
-    json_t *list = ferry_exec_list_json(r->d, has_status ? status : NULL,
-                                        has_project ? project : NULL, API__LIST_LIMIT);
+    json_t *list =
+        ferry_exec_list_json(r->d, has_status ? status : NULL, has_project ? project : NULL,
+                             api__owner_filter(r), API__LIST_LIMIT);
     ferry_http_json(r->req, 200, json_pack("{s:o}", "executions", list));
 }
 
@@ -639,6 +720,24 @@ int ferry_api_route(ferry_http_req *r)
     if (r->nsegs < 2 || strcmp(r->segs[0], "v1") != 0)
         return 1;
     const char *coll = r->segs[1];
+    static const char *const ours[] = {"snapshots", "executions", "environments", "whoami"};
+    size_t k = 0;
+    while (k < 4 && strcmp(coll, ours[k]) != 0)
+        k++;
+    if (k == 4)
+        return 1;
+    if (api__authenticate(r) < 0)
+        return 0;
+    if (strcmp(coll, "whoami") == 0 || strcmp(coll, "environments") == 0) {
+        if (r->nsegs != 2 || !ferry_http_method_is(r, "GET"))
+            ferry_http_error(r->req, 404, NULL, "no such endpoint");
+        else if (strcmp(coll, "whoami") == 0)
+            api__whoami(r);
+        else
+            ferry_http_json(r->req, 200,
+                            json_pack("{s:o}", "environments", ferry_scheduler_envs_json(r->d)));
+        return 0;
+    }
     if (strcmp(coll, "snapshots") == 0) {
         if (r->nsegs == 2 && ferry_http_method_is(r, "POST"))
             api__snapshot_upload(r);
@@ -649,8 +748,6 @@ int ferry_api_route(ferry_http_req *r)
             ferry_http_error(r->req, 404, NULL, "no such endpoint");
         return 0;
     }
-    if (strcmp(coll, "executions") != 0)
-        return 1;
     if (r->nsegs == 2 && ferry_http_method_is(r, "POST"))
         api__create(r);
     else if (r->nsegs == 2 && ferry_http_method_is(r, "GET"))

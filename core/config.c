@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,15 @@ static void config__env_defaults(ferry_env_config *e, const char *name)
     e->idle_timeout_s = 300;
     e->settings = ferry_settings_new();
     e->lines = ferry_settings_new();
+}
+
+static void config__user_free(ferry_user *u)
+{
+    free(u->name);
+    for (size_t i = 0; i < u->n_quotas; i++)
+        free(u->quota_envs[i]);
+    free(u->quota_envs);
+    free(u->quota_values);
 }
 
 static void config__env_free(ferry_env_config *e)
@@ -74,6 +84,9 @@ void ferry_config_free(ferry_config *c)
     for (size_t i = 0; i < c->n_envs; i++)
         config__env_free(&c->envs[i]);
     free(c->envs);
+    for (size_t i = 0; i < c->n_users; i++)
+        config__user_free(&c->users[i]);
+    free(c->users);
     memset(c, 0, sizeof(*c));
 }
 
@@ -201,6 +214,8 @@ static int config__env_field(config__ctx *x, ferry_env_config *e, config_setting
         return config__int(x, s, n, 0, &e->min_workers);
     if (strcmp(n, "idle_timeout") == 0)
         return config__int(x, s, n, 0, &e->idle_timeout_s);
+    if (strcmp(n, "gpus") == 0)
+        return config__int(x, s, n, 0, &e->gpus);
     return 1; /* not ours */
 }
 
@@ -288,6 +303,114 @@ static int config__store(config__ctx *x, ferry_config *c, config_setting_t *grou
     return 0;
 }
 
+static int config__hex64(const char *s, char *out)
+{
+    if (strlen(s) != 64)
+        return -1;
+    for (int i = 0; i < 64; i++) {
+        char ch = (char)tolower((unsigned char)s[i]);
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+            return -1;
+        out[i] = ch;
+    }
+    out[64] = '\0';
+    return 0;
+}
+
+static int config__user_quotas(config__ctx *x, ferry_user *u, config_setting_t *g)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return config__fail(x, g, "quotas", "expected a group { ENVIRONMENT = N; ... }");
+    for (int i = 0; i < config_setting_length(g); i++) {
+        config_setting_t *q = config_setting_get_elem(g, (unsigned)i);
+        int v;
+        int rc = config__int(x, q, config_setting_name(q), 1, &v);
+        if (rc < 0)
+            return rc;
+        u->quota_envs = ferry_xrealloc(u->quota_envs, (u->n_quotas + 1) * sizeof(char *));
+        u->quota_values = ferry_xrealloc(u->quota_values, (u->n_quotas + 1) * sizeof(int));
+        u->quota_envs[u->n_quotas] = ferry_strdup(config_setting_name(q));
+        u->quota_values[u->n_quotas++] = v;
+    }
+    return 0;
+}
+
+static int config__user_field(config__ctx *x, ferry_user *u, config_setting_t *s)
+{
+    const char *n = config_setting_name(s);
+    if (strcmp(n, "name") == 0)
+        return config__string(x, s, n, &u->name);
+    if (strcmp(n, "token_sha256") == 0) {
+        if (config_setting_type(s) != CONFIG_TYPE_STRING ||
+            config__hex64(config_setting_get_string(s), u->token_sha256) < 0)
+            return config__fail(x, s, n,
+                                "expected the token's SHA-256 as 64 hex digits "
+                                "(printf %s TOKEN | sha256sum)");
+        return 0;
+    }
+    if (strcmp(n, "admin") == 0) {
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+            return config__fail(x, s, n, "expected true or false");
+        u->admin = config_setting_get_bool(s);
+        return 0;
+    }
+    if (strcmp(n, "quota") == 0)
+        return config__int(x, s, n, 1, &u->quota);
+    if (strcmp(n, "quotas") == 0)
+        return config__user_quotas(x, u, s);
+    return config__fail(x, s, n,
+                        "unknown user setting (known: name, token_sha256, admin, quota, quotas)");
+}
+
+static int config__user(config__ctx *x, config_setting_t *g, ferry_user *u)
+{
+    u->line = config_setting_source_line(g);
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return config__fail(x, g, "users", "each user must be a group { name = ...; ... }");
+    for (int i = 0; i < config_setting_length(g); i++) {
+        int rc = config__user_field(x, u, config_setting_get_elem(g, (unsigned)i));
+        if (rc < 0)
+            return rc;
+    }
+    if (u->name == NULL || u->name[0] == '\0')
+        return config__fail(x, g, "users", "a user has no 'name'");
+    if (u->token_sha256[0] == '\0')
+        return config__fail(x, g, "token_sha256", "is missing");
+    return 0;
+}
+
+static int config__users(config__ctx *x, ferry_config *c, config_setting_t *list)
+{
+    int t = config_setting_type(list);
+    if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
+        return config__fail(x, list, "users", "expected a list ( {...}, ... )");
+    int n = config_setting_length(list);
+    ferry_user *users = ferry_xcalloc((size_t)n, sizeof(*users));
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        rc = config__user(x, g, &users[i]);
+        for (int j = 0; rc == 0 && j < i; j++) {
+            if (strcmp(users[i].name, users[j].name) == 0)
+                rc = config__fail(x, g, "name", "user name used twice");
+            else if (strcmp(users[i].token_sha256, users[j].token_sha256) == 0)
+                rc = config__fail(x, g, "token_sha256", "two users have the same token");
+        }
+    }
+    if (rc < 0) {
+        for (int i = 0; i < n; i++)
+            config__user_free(&users[i]);
+        free(users);
+        return rc;
+    }
+    for (size_t i = 0; i < c->n_users; i++)
+        config__user_free(&c->users[i]);
+    free(c->users);
+    c->users = users;
+    c->n_users = (size_t)n;
+    return 0;
+}
+
 static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
 {
     const char *n = config_setting_name(s);
@@ -309,9 +432,11 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__envs(x, c, s);
     if (strcmp(n, "store") == 0)
         return config__store(x, c, s);
+    if (strcmp(n, "users") == 0)
+        return config__users(x, c, s);
     return config__fail(x, s, n,
                         "unknown setting (known: data_dir, listen, plugin_dir, "
-                        "default_environment, store, environments)");
+                        "default_environment, store, environments, users)");
 }
 
 int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap)
@@ -366,7 +491,17 @@ int ferry_config_finish(ferry_config *c, char *err, size_t err_cap)
                  where, sep, c->default_environment);
         return FERRY_ECONFIG;
     }
-    if (!ferry_host_is_loopback(c->listen_host)) {
+    for (size_t i = 0; i < c->n_users; i++) {
+        const ferry_user *u = &c->users[i];
+        for (size_t k = 0; k < u->n_quotas; k++)
+            if (ferry_config_env(c, u->quota_envs[k]) == NULL) {
+                snprintf(err, err_cap,
+                         "%s%suser '%s' (line %d): setting 'quotas': no environment named '%s'",
+                         where, sep, u->name, u->line, u->quota_envs[k]);
+                return FERRY_ECONFIG;
+            }
+    }
+    if (c->n_users == 0 && !ferry_host_is_loopback(c->listen_host)) {
         snprintf(err, err_cap,
                  "%s%srefusing to listen on %s: no users are configured, so the API is "
                  "unauthenticated and may only listen on loopback (127.0.0.1 or ::1)",
@@ -407,7 +542,7 @@ int ferry_config_check_env(const ferry_config *c, const ferry_env_config *e,
     /* ferryd's own settings of a block, and what it fills in for the plugin. */
     static const char *const host_keys[] = {"name",        "compute",     "runtime",
                                             "max_workers", "min_workers", "idle_timeout",
-                                            "work_dir",    NULL};
+                                            "work_dir",    "gpus",        NULL};
     char what[160];
     snprintf(what, sizeof(what), "environment '%s'", e->name);
     return config__check_block(c, compute, e->settings, e->lines, host_keys, what, err, err_cap);
@@ -419,4 +554,29 @@ int ferry_config_check_store(const ferry_config *c, const ferry_plugin *store, c
     static const char *const host_keys[] = {"plugin", NULL};
     return config__check_block(c, store, c->store_settings, c->store_lines, host_keys, "store", err,
                                err_cap);
+}
+
+const ferry_user *ferry_config_user_by_hash(const ferry_config *c, const char *token_sha256)
+{
+    const ferry_user *found = NULL;
+    for (size_t i = 0; i < c->n_users; i++) /* no early exit: same time for every token */
+        if (ferry_secure_streq(c->users[i].token_sha256, token_sha256))
+            found = &c->users[i];
+    return found;
+}
+
+const ferry_user *ferry_config_user(const ferry_config *c, const char *name)
+{
+    for (size_t i = 0; name && i < c->n_users; i++)
+        if (strcmp(c->users[i].name, name) == 0)
+            return &c->users[i];
+    return NULL;
+}
+
+int ferry_user_env_quota(const ferry_user *u, const char *env)
+{
+    for (size_t i = 0; u && i < u->n_quotas; i++)
+        if (strcmp(u->quota_envs[i], env) == 0)
+            return u->quota_values[i];
+    return 0;
 }

@@ -14,9 +14,22 @@ typedef struct ferry_env_config {
     int min_workers;
     int max_workers;
     int idle_timeout_s;
+    int gpus;                 /* GPUs per worker: a worker runs one one-GPU execution per GPU */
     ferry_settings *settings; /* every setting of the block, for the plugin */
     ferry_settings *lines;    /* setting -> its line in the file, for messages */
 } ferry_env_config;
+
+/* A user of the API. The token is only ever held as its SHA-256. */
+typedef struct ferry_user {
+    char *name;
+    char token_sha256[65];
+    int admin;
+    int quota;         /* executions in flight at once; 0 = no limit */
+    char **quota_envs; /* per-environment quotas: quota_envs[i] -> quota_values[i] */
+    int *quota_values;
+    size_t n_quotas;
+    int line;
+} ferry_user;
 
 typedef struct ferry_config {
     char *path; /* the config file, or NULL for the embedded defaults */
@@ -30,6 +43,8 @@ typedef struct ferry_config {
     ferry_settings *store_lines;
     ferry_env_config *envs;
     size_t n_envs;
+    ferry_user *users;
+    size_t n_users;
 } ferry_config;
 
 /* The embedded defaults: data dir (FERRY_DATA_DIR, else $XDG_DATA_HOME/ferry,
@@ -54,5 +69,11 @@ int ferry_config_check_env(const ferry_config *c, const ferry_env_config *e,
 int ferry_config_check_store(const ferry_config *c, const ferry_plugin *store, char *err,
                              size_t err_cap);
 int ferry_host_is_loopback(const char *host);
+/* The user whose token hashes to `token_sha256` (constant-time over all
+ * users), or NULL. */
+const ferry_user *ferry_config_user_by_hash(const ferry_config *c, const char *token_sha256);
+const ferry_user *ferry_config_user(const ferry_config *c, const char *name);
+/* A user's quota in an environment: 0 = no limit. */
+int ferry_user_env_quota(const ferry_user *u, const char *env);
 
 #endif

@@ -32,6 +32,38 @@ static const char *schema =
     " id TEXT PRIMARY KEY, environment TEXT NOT NULL, instance_id TEXT, state TEXT NOT NULL,"
     " created_at REAL NOT NULL);";
 
+/* Changes to a stored schema, in order; PRAGMA user_version counts those
+ * applied. Append only. */
+static const char *migrations[] = {
+    "ALTER TABLE executions ADD COLUMN owner TEXT;"
+    "ALTER TABLE executions ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE executions ADD COLUMN no_output_timeout INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE executions ADD COLUMN gpus TEXT;"
+    "CREATE INDEX IF NOT EXISTS executions_owner ON executions (owner);",
+};
+
+static int db__migrate(ferryd *d, char **msg)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    int n = (int)(sizeof(migrations) / sizeof(migrations[0]));
+    for (int v = version; v < n; v++) {
+        char *sql =
+            ferry_asprintf("BEGIN; %s PRAGMA user_version = %d; COMMIT;", migrations[v], v + 1);
+        int rc = sqlite3_exec(d->db, sql, NULL, NULL, msg);
+        free(sql);
+        if (rc != SQLITE_OK) {
+            sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void db__commit_cb(uv_prepare_t *h)
 {
     ferryd *d = h->data;
@@ -71,7 +103,7 @@ int ferry_db_open(ferryd *d, char *err, size_t err_cap)
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                      "PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
                      NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK || db__migrate(d, &msg) < 0) {
         snprintf(err, err_cap, "%s: %s", path, msg ? msg : "schema error");
         sqlite3_free(msg);
         return FERRY_EIO;

@@ -6,6 +6,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "scheduler.h"
 #include "util.h"
 
 static const char *status_names[] = {"created", "queued", "started", "stopping",
@@ -35,6 +36,7 @@ ferry_exec *ferry_exec_new(void)
 {
     ferry_exec *e = ferry_xcalloc(1, sizeof(*e));
     e->log_fd = -1;
+    e->gpu_index = -1;
     return e;
 }
 
@@ -49,6 +51,8 @@ void ferry_exec_free(ferry_exec *e)
     free(e->snapshot);
     free(e->command);
     free(e->worker_id);
+    free(e->owner);
+    free(e->gpus);
     free(e->status_reason);
     json_decref(e->parameters);
     json_decref(e->inputs);
@@ -90,8 +94,8 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e)
     ferry_db_write(d);
     sqlite3_stmt *st = ferry_db_prepare(
         d, "INSERT INTO executions (id, counter, project, step, status, environment, image,"
-           " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, created_at)"
-           " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, created_at,"
+           " owner, priority, no_output_timeout) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     char *params = exec__json_text(e->parameters, "{}"), *inputs = exec__json_text(e->inputs, "{}");
     char *env = exec__json_text(e->env, "{}"), *tags = exec__json_text(e->tags, "[]");
     sqlite3_bind_text(st, 1, e->id, -1, SQLITE_STATIC);
@@ -110,6 +114,9 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e)
     sqlite3_bind_int64(st, 14, e->time_limit);
     sqlite3_bind_int(st, 15, e->valohai);
     sqlite3_bind_double(st, 16, e->created_at);
+    sqlite3_bind_text(st, 17, e->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 18, e->priority);
+    sqlite3_bind_int64(st, 19, e->no_output_timeout);
     int rc = ferry_db_step_done(d, st);
     free(params);
     free(inputs);
@@ -141,12 +148,14 @@ int ferry_exec_save_progress(ferryd *d, ferry_exec *e)
 {
     ferry_db_write(d);
     sqlite3_stmt *st = ferry_db_prepare(
-        d, "UPDATE executions SET agent_seq = ?, metadata = ?, worker_id = ? WHERE id = ?");
+        d,
+        "UPDATE executions SET agent_seq = ?, metadata = ?, worker_id = ?, gpus = ? WHERE id = ?");
     char *meta = exec__json_text(e->metadata, "{}");
     sqlite3_bind_int64(st, 1, e->agent_seq);
     sqlite3_bind_text(st, 2, meta, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, e->worker_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, e->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->gpus, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e->id, -1, SQLITE_STATIC);
     int rc = ferry_db_step_done(d, st);
     free(meta);
     e->metadata_dirty = 0;
@@ -156,7 +165,8 @@ int ferry_exec_save_progress(ferryd *d, ferry_exec *e)
 #define EXEC__COLUMNS                                                                              \
     "id, counter, project, step, status, status_reason, exit_code, environment, image,"            \
     " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, metadata,"            \
-    " agent_seq, worker_id, created_at, queued_at, started_at, ended_at"
+    " agent_seq, worker_id, created_at, queued_at, started_at, ended_at, owner, priority,"         \
+    " no_output_timeout, gpus"
 
 static char *exec__col_text(sqlite3_stmt *st, int col)
 {
@@ -199,6 +209,10 @@ static ferry_exec *exec__from_row(sqlite3_stmt *st)
     e->queued_at = sqlite3_column_double(st, 21);
     e->started_at = sqlite3_column_double(st, 22);
     e->ended_at = sqlite3_column_double(st, 23);
+    e->owner = exec__col_text(st, 24);
+    e->priority = sqlite3_column_int(st, 25);
+    e->no_output_timeout = sqlite3_column_int64(st, 26);
+    e->gpus = exec__col_text(st, 27);
     return e;
 }
 
@@ -332,7 +346,11 @@ json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e)
     json_object_set_new(j, "project", json_string(e->project));
     json_object_set_new(j, "step", json_string(e->step));
     json_object_set_new(j, "status", json_string(ferry_status_name(e->status)));
-    json_object_set_new(j, "status_reason", exec__str_json(e->status_reason));
+    char why[512];
+    if (d && ferry_scheduler_why(d, e, why, sizeof(why)) == 0)
+        json_object_set_new(j, "status_reason", json_string(why));
+    else
+        json_object_set_new(j, "status_reason", exec__str_json(e->status_reason));
     json_object_set_new(j, "exit_code",
                         e->has_exit_code ? json_integer(e->exit_code) : json_null());
     json_object_set_new(j, "environment", json_string(e->environment));
@@ -343,6 +361,10 @@ json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e)
     json_object_set(j, "inputs", e->inputs);
     json_object_set(j, "tags", e->tags);
     json_object_set_new(j, "time_limit", json_integer(e->time_limit));
+    json_object_set_new(j, "no_output_timeout", json_integer(e->no_output_timeout));
+    json_object_set_new(j, "owner", exec__str_json(e->owner));
+    json_object_set_new(j, "priority", json_boolean(e->priority));
+    json_object_set_new(j, "gpus", exec__str_json(e->gpus));
     json_object_set_new(j, "created_at", exec__time_json(e->created_at));
     json_object_set_new(j, "queued_at", exec__time_json(e->queued_at));
     json_object_set_new(j, "started_at", exec__time_json(e->started_at));
@@ -352,16 +374,20 @@ json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e)
     return j;
 }
 
-json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, int limit)
+json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, const char *owner,
+                             int limit)
 {
     sqlite3_stmt *st = ferry_db_prepare(
         d, "SELECT " EXEC__COLUMNS " FROM executions WHERE (?1 IS NULL OR status = ?1)"
-           " AND (?2 IS NULL OR project = ?2) ORDER BY created_at DESC, rowid DESC LIMIT ?3");
+           " AND (?2 IS NULL OR project = ?2) AND (?4 IS NULL OR owner = ?4)"
+           " ORDER BY created_at DESC, rowid DESC LIMIT ?3");
     if (status)
         sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
     if (project)
         sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, limit);
+    if (owner)
+        sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
     ferry_exec **rows = NULL;
     size_t n = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {

@@ -37,6 +37,10 @@ struct ferry_exec {
     char id[37];
     int64_t counter;
     char *project, *step, *environment, *image, *snapshot, *command, *worker_id;
+    char *owner; /* the user who created it; NULL without users */
+    char *gpus;  /* GPU indices on its worker ("1"), or NULL */
+    int priority;
+    int64_t no_output_timeout;
     json_t *parameters, *inputs, *env, *tags, *metadata;
     int64_t time_limit;
     int valohai;
@@ -53,7 +57,8 @@ struct ferry_exec {
     int metadata_dirty;
     ferry_worker *worker;      /* scheduler.c */
     int delivered;             /* scheduler.c: spec handed to the worker */
-    ferry_exec *qprev, *qnext; /* scheduler.c: environment queue */
+    ferry_exec *qprev, *qnext; /* scheduler.c: the user's created list or an env queue */
+    int gpu_index;             /* scheduler.c: GPU slot on its worker, or -1 */
     ferry_exec_watcher *watchers;
 };
 
@@ -76,8 +81,10 @@ void ferry_exec_release(ferry_exec *e, int owned);
 /* Load every non-terminal execution into d->active, oldest first, calling
  * `each` for each one (the scheduler re-queues them). */
 int ferry_exec_load_active(ferryd *d, void (*each)(ferryd *d, ferry_exec *e));
-/* Executions newest first, optionally filtered; a JSON array. */
-json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, int limit);
+/* Executions newest first, optionally filtered (owner NULL: everyone's); a
+ * JSON array. */
+json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, const char *owner,
+                             int limit);
 json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e);
 
 int ferry_exec_add_output(ferryd *d, const char *id, const char *name, int64_t size,

@@ -1,6 +1,9 @@
-/* The scheduler: per environment, a FIFO queue of queued executions matched
- * with workers that have free slots; workers are launched (up to the pool's
- * maximum) when the queue outgrows the capacity that is already coming. */
+/* The scheduler. Per user, executions wait in `created` while the user's
+ * quota is full, and are admitted in order. Per environment, admitted
+ * executions wait in a priority FIFO and a normal FIFO (priority first,
+ * running work never pre-empted) for a worker with a free slot; workers are
+ * launched, up to the pool's maximum, when the queue outgrows the capacity
+ * already coming. */
 #include "scheduler.h"
 
 #include <stdio.h>
@@ -10,6 +13,41 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "util.h"
+
+/* --- intrusive FIFOs --- */
+
+static void xlist_push(ferry_xlist *l, ferry_exec *e)
+{
+    e->qnext = NULL;
+    e->qprev = l->tail;
+    if (l->tail)
+        l->tail->qnext = e;
+    else
+        l->head = e;
+    l->tail = e;
+    l->len++;
+}
+
+static int xlist_holds(const ferry_xlist *l, const ferry_exec *e)
+{
+    return e->qprev != NULL ? 1 : l->head == e;
+}
+
+static void xlist_remove(ferry_xlist *l, ferry_exec *e)
+{
+    if (e->qprev)
+        e->qprev->qnext = e->qnext;
+    else
+        l->head = e->qnext;
+    if (e->qnext)
+        e->qnext->qprev = e->qprev;
+    else
+        l->tail = e->qprev;
+    e->qprev = e->qnext = NULL;
+    l->len--;
+}
+
+/* --- environments --- */
 
 static int scheduler__env_init(ferryd *d, const ferry_env_config *cfg, ferry_env **out, char *err,
                                size_t err_cap)
@@ -52,15 +90,20 @@ static int scheduler__env_init(ferryd *d, const ferry_env_config *cfg, ferry_env
 
 int ferry_scheduler_init(ferryd *d, char *err, size_t err_cap)
 {
+    ferry_map_init(&d->workers_by_id);
+    ferry_map_init(&d->workers_by_token);
+    ferry_map_init(&d->userqs);
     d->envs = ferry_xcalloc(d->cfg.n_envs, sizeof(ferry_env *));
     for (size_t i = 0; i < d->cfg.n_envs; i++) {
         int rc = scheduler__env_init(d, &d->cfg.envs[i], &d->envs[i], err, err_cap);
         if (rc < 0)
             return rc;
+        d->envs[i]->index = i;
         d->n_envs++;
     }
-    ferry_map_init(&d->workers_by_id);
-    ferry_map_init(&d->workers_by_token);
+    /* Keep min_workers warm from the start. */
+    for (size_t i = 0; i < d->n_envs; i++)
+        ferry_scheduler_kick(d, d->envs[i]);
     return 0;
 }
 
@@ -82,6 +125,16 @@ void ferry_scheduler_close(ferryd *d)
     free(d->envs);
     d->envs = NULL;
     d->n_envs = 0;
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (ferry_map_next(&d->userqs, &it, &k, &v)) {
+        ferry_userq *u = v;
+        free(u->name);
+        free(u->env_in_flight);
+        free(u);
+    }
+    ferry_map_free(&d->userqs);
     ferry_map_free(&d->workers_by_id);
     ferry_map_free(&d->workers_by_token);
 }
@@ -94,70 +147,121 @@ ferry_env *ferry_scheduler_env(ferryd *d, const char *name)
     return NULL;
 }
 
-static void scheduler__enqueue(ferry_env *env, ferry_exec *e)
+static ferry_xlist *scheduler__queue_of(ferry_env *env, const ferry_exec *e)
 {
-    e->qnext = NULL;
-    e->qprev = env->qtail;
-    if (env->qtail)
-        env->qtail->qnext = e;
-    else
-        env->qhead = e;
-    env->qtail = e;
-    env->qlen++;
+    return &env->queue[e->priority ? 1 : 0];
 }
 
-static int scheduler__in_queue(ferry_env *env, ferry_exec *e)
+static size_t scheduler__queued(const ferry_env *env)
 {
-    return e->qprev != NULL || env->qhead == e;
+    return env->queue[0].len + env->queue[1].len;
 }
 
-static void scheduler__dequeue(ferry_env *env, ferry_exec *e)
+static ferry_exec *scheduler__next_queued(ferry_env *env)
 {
-    if (!scheduler__in_queue(env, e))
-        return;
-    if (e->qprev)
-        e->qprev->qnext = e->qnext;
-    else
-        env->qhead = e->qnext;
-    if (e->qnext)
-        e->qnext->qprev = e->qprev;
-    else
-        env->qtail = e->qprev;
-    e->qprev = e->qnext = NULL;
-    env->qlen--;
+    return env->queue[1].head ? env->queue[1].head : env->queue[0].head;
+}
+
+/* --- users and quotas --- */
+
+static ferry_userq *scheduler__user(ferryd *d, const char *owner)
+{
+    const char *key = owner ? owner : "";
+    ferry_userq *u = ferry_map_get(&d->userqs, key);
+    if (u == NULL) {
+        u = ferry_xcalloc(1, sizeof(*u));
+        u->name = ferry_strdup(key);
+        u->cfg = ferry_config_user(&d->cfg, owner);
+        u->env_in_flight = ferry_xcalloc(d->n_envs ? d->n_envs : 1, sizeof(int));
+        ferry_map_put(&d->userqs, key, u);
+    }
+    return u;
+}
+
+/* May `e` (the head of its user's created list) be admitted now? If not,
+ * says why in `why` (may be NULL). */
+static int scheduler__quota_allows(ferryd *d, ferry_userq *u, const ferry_exec *e, char *why,
+                                   size_t cap)
+{
+    if (u->cfg == NULL)
+        return 1;
+    if (u->cfg->quota > 0 && u->in_flight >= u->cfg->quota) {
+        if (why)
+            snprintf(why, cap, "waiting for quota (%d of %d in flight)", u->in_flight,
+                     u->cfg->quota);
+        return 0;
+    }
+    ferry_env *env = ferry_scheduler_env(d, e->environment);
+    int env_quota = env ? ferry_user_env_quota(u->cfg, env->cfg->name) : 0;
+    if (env_quota > 0 && u->env_in_flight[env->index] >= env_quota) {
+        if (why)
+            snprintf(why, cap, "waiting for quota in environment '%s' (%d of %d in flight)",
+                     env->cfg->name, u->env_in_flight[env->index], env_quota);
+        return 0;
+    }
+    return 1;
+}
+
+static void scheduler__count(ferryd *d, ferry_exec *e, int delta)
+{
+    ferry_userq *u = scheduler__user(d, e->owner);
+    ferry_env *env = ferry_scheduler_env(d, e->environment);
+    u->in_flight += delta;
+    if (env)
+        u->env_in_flight[env->index] += delta;
+}
+
+/* Admit the user's created executions, in order, while the quota allows. */
+static void scheduler__admit_user(ferryd *d, ferry_userq *u)
+{
+    while (u->created.head && scheduler__quota_allows(d, u, u->created.head, NULL, 0)) {
+        ferry_exec *e = u->created.head;
+        xlist_remove(&u->created, e);
+        ferry_lifecycle_transition(d, e, FERRY_STATUS_QUEUED, NULL, FERRY_NO_EXIT_CODE);
+    }
 }
 
 void ferry_scheduler_admit(ferryd *d, ferry_exec *e)
 {
-    /* No quotas are configured in this version: every execution is admitted. */
-    ferry_lifecycle_transition(d, e, FERRY_STATUS_QUEUED, NULL, FERRY_NO_EXIT_CODE);
+    ferry_userq *u = scheduler__user(d, e->owner);
+    xlist_push(&u->created, e);
+    scheduler__admit_user(d, u);
 }
 
 void ferry_scheduler_restore(ferryd *d, ferry_exec *e)
 {
     e->log_count = 0;
+    ferry_env *env = ferry_scheduler_env(d, e->environment);
+    if (env == NULL && e->status != FERRY_STATUS_CREATED) {
+        ferry_lifecycle_transition(d, e, FERRY_STATUS_ERROR,
+                                   "its environment is no longer configured", FERRY_NO_EXIT_CODE);
+        return;
+    }
     switch (e->status) {
     case FERRY_STATUS_CREATED:
         ferry_scheduler_admit(d, e);
         break;
-    case FERRY_STATUS_QUEUED: {
-        ferry_env *env = ferry_scheduler_env(d, e->environment);
-        if (env == NULL) {
-            ferry_lifecycle_transition(d, e, FERRY_STATUS_ERROR,
-                                       "its environment is no longer configured",
-                                       FERRY_NO_EXIT_CODE);
-            return;
-        }
-        scheduler__enqueue(env, e);
+    case FERRY_STATUS_QUEUED:
+        scheduler__count(d, e, +1);
+        xlist_push(scheduler__queue_of(env, e), e);
         ferry_scheduler_kick(d, env);
         break;
-    }
     default:
         /* Its worker is gone with the previous ferryd process. */
+        scheduler__count(d, e, +1);
         ferry_lifecycle_transition(d, e, FERRY_STATUS_ERROR, "worker lost (ferryd restarted)",
                                    FERRY_NO_EXIT_CODE);
         break;
     }
+}
+
+/* --- workers and slots --- */
+
+static void scheduler__release_gpu(ferry_worker *w, ferry_exec *e)
+{
+    if (e->gpu_index >= 0 && w->gpu_busy)
+        w->gpu_busy[e->gpu_index] = 0;
+    e->gpu_index = -1;
 }
 
 static void scheduler__unassign(ferry_worker *w, ferry_exec *e)
@@ -168,6 +272,7 @@ static void scheduler__unassign(ferry_worker *w, ferry_exec *e)
             break;
         }
     }
+    scheduler__release_gpu(w, e);
     e->worker = NULL;
 }
 
@@ -179,14 +284,26 @@ static void scheduler__order_stop(ferryd *d, ferry_worker *w, ferry_exec *e)
     ferry_agentapi_wake(d, w);
 }
 
+static int scheduler__in_flight(ferry_status s)
+{
+    return s == FERRY_STATUS_QUEUED || s == FERRY_STATUS_STARTED || s == FERRY_STATUS_STOPPING;
+}
+
 void ferry_scheduler_on_transition(ferryd *d, ferry_exec *e, ferry_status from)
 {
     ferry_env *env = ferry_scheduler_env(d, e->environment);
     ferry_worker *w = e->worker;
-    if (env && from == FERRY_STATUS_QUEUED)
-        scheduler__dequeue(env, e);
+    if (from == FERRY_STATUS_CREATED) {
+        ferry_userq *u = scheduler__user(d, e->owner);
+        if (xlist_holds(&u->created, e))
+            xlist_remove(&u->created, e);
+    }
+    if (env && from == FERRY_STATUS_QUEUED && xlist_holds(scheduler__queue_of(env, e), e))
+        xlist_remove(scheduler__queue_of(env, e), e);
+    if (!scheduler__in_flight(from) && scheduler__in_flight(e->status))
+        scheduler__count(d, e, +1);
     if (e->status == FERRY_STATUS_QUEUED && env) {
-        scheduler__enqueue(env, e);
+        xlist_push(scheduler__queue_of(env, e), e);
         ferry_scheduler_kick(d, env);
         return;
     }
@@ -194,13 +311,19 @@ void ferry_scheduler_on_transition(ferryd *d, ferry_exec *e, ferry_status from)
         scheduler__order_stop(d, w, e);
         return;
     }
-    if (!ferry_status_is_terminal(e->status) || w == NULL)
+    if (!ferry_status_is_terminal(e->status))
         return;
-    /* Ended before the worker said so (a stop while queued): it must stop too. */
-    if (e->delivered && (from == FERRY_STATUS_QUEUED || from == FERRY_STATUS_CREATED))
-        scheduler__order_stop(d, w, e);
-    scheduler__unassign(w, e);
-    ferry_workers_touch(d, w);
+    if (scheduler__in_flight(from)) {
+        scheduler__count(d, e, -1);
+        scheduler__admit_user(d, scheduler__user(d, e->owner));
+    }
+    if (w) {
+        /* Ended before the worker said so (a stop while queued): it must stop too. */
+        if (e->delivered && from == FERRY_STATUS_QUEUED)
+            scheduler__order_stop(d, w, e);
+        scheduler__unassign(w, e);
+        ferry_workers_touch(d, w);
+    }
     if (env)
         ferry_scheduler_kick(d, env);
 }
@@ -220,29 +343,56 @@ static ferry_worker *scheduler__pick_worker(ferry_env *env)
     return best;
 }
 
+/* One GPU per execution on a GPU environment's worker: the lowest free one. */
+static void scheduler__take_gpu(ferry_worker *w, ferry_exec *e)
+{
+    int gpus = w->env->cfg->gpus;
+    free(e->gpus);
+    e->gpus = NULL;
+    if (gpus <= 0)
+        return;
+    if (w->gpu_busy == NULL)
+        w->gpu_busy = ferry_xcalloc((size_t)gpus, 1);
+    for (int i = 0; i < gpus; i++) {
+        if (!w->gpu_busy[i]) {
+            w->gpu_busy[i] = 1;
+            e->gpu_index = i;
+            e->gpus = ferry_asprintf("%d", i);
+            return;
+        }
+    }
+}
+
 static void scheduler__assign(ferryd *d, ferry_worker *w, ferry_exec *e)
 {
-    scheduler__dequeue(w->env, e);
+    xlist_remove(scheduler__queue_of(w->env, e), e);
     e->worker = w;
     e->delivered = 0;
     free(e->worker_id);
     e->worker_id = ferry_strdup(w->id);
+    scheduler__take_gpu(w, e);
     w->assigned = ferry_xrealloc(w->assigned, (w->n_assigned + 1) * sizeof(*w->assigned));
     w->assigned[w->n_assigned++] = e;
     ferry_workers_touch(d, w);
 }
 
-static void scheduler__launch_more(ferryd *d, ferry_env *env)
+static size_t scheduler__coming_slots(const ferry_env *env)
 {
     size_t coming = 0;
     for (size_t i = 0; i < env->n_workers; i++)
         if (env->workers[i]->state == FERRY_WORKER_LAUNCHING)
-            coming++;
+            coming += (size_t)env->workers[i]->slots;
+    return coming;
+}
+
+static void scheduler__launch_more(ferryd *d, ferry_env *env)
+{
+    size_t coming = scheduler__coming_slots(env);
     while (!env->retry_pending && env->n_workers < (size_t)env->cfg->max_workers &&
-           (env->qlen > coming || env->n_workers < (size_t)env->cfg->min_workers)) {
+           (scheduler__queued(env) > coming || env->n_workers < (size_t)env->cfg->min_workers)) {
         if (ferry_workers_launch(d, env) < 0)
             break;
-        coming++;
+        coming = scheduler__coming_slots(env);
     }
 }
 
@@ -251,8 +401,9 @@ void ferry_scheduler_kick(ferryd *d, ferry_env *env)
     if (d->stopping)
         return;
     ferry_worker *w;
-    while (env->qhead && (w = scheduler__pick_worker(env)) != NULL)
-        scheduler__assign(d, w, env->qhead);
+    ferry_exec *e;
+    while ((e = scheduler__next_queued(env)) != NULL && (w = scheduler__pick_worker(env)) != NULL)
+        scheduler__assign(d, w, e);
     for (size_t i = 0; i < env->n_workers; i++)
         ferry_agentapi_wake(d, env->workers[i]);
     scheduler__launch_more(d, env);
@@ -284,4 +435,96 @@ void ferry_scheduler_take_news(ferryd *d, ferry_worker *w, ferry_exec ***work, s
     }
     *stop = w->stop_orders ? w->stop_orders : json_array();
     w->stop_orders = NULL;
+}
+
+/* --- why is it waiting, and the pools as JSON --- */
+
+typedef struct scheduler__pool {
+    int idle, busy, launching, total;
+} scheduler__pool;
+
+static scheduler__pool scheduler__pool_counts(const ferry_env *env)
+{
+    scheduler__pool p = {0, 0, 0, 0};
+    for (size_t i = 0; i < env->n_workers; i++) {
+        const ferry_worker *w = env->workers[i];
+        if (w->state == FERRY_WORKER_LAUNCHING)
+            p.launching++;
+        else if (w->state == FERRY_WORKER_READY && w->n_assigned == 0)
+            p.idle++;
+        else if (w->state == FERRY_WORKER_READY)
+            p.busy++;
+        p.total++;
+    }
+    return p;
+}
+
+static size_t scheduler__ahead(const ferry_env *env, const ferry_exec *e)
+{
+    size_t n = e->priority ? 0 : env->queue[1].len;
+    for (const ferry_exec *x = scheduler__queue_of((ferry_env *)env, e)->head; x && x != e;
+         x = x->qnext)
+        n++;
+    return n;
+}
+
+static void scheduler__why_queued(const ferry_env *env, const ferry_exec *e, char *buf, size_t cap)
+{
+    scheduler__pool p = scheduler__pool_counts(env);
+    int max = env->cfg->max_workers;
+    if (e->worker) {
+        snprintf(buf, cap, "handed to worker %s, starting", e->worker->id);
+    } else if (env->retry_pending) {
+        double in = env->retry_at - ferry_now();
+        snprintf(buf, cap,
+                 "waiting for a worker: launching failed %d time%s (%s); retrying in %.0f s",
+                 env->launch_failures, env->launch_failures == 1 ? "" : "s",
+                 env->last_launch_error ? env->last_launch_error : "?", in > 0 ? in : 0);
+    } else if (p.launching > 0) {
+        snprintf(buf, cap, "waiting for a worker: launching %d (pool %d of max %d)", p.launching,
+                 p.total, max);
+    } else {
+        snprintf(buf, cap,
+                 "waiting for a worker: all %d busy (pool %d of max %d), %zu ahead in the queue",
+                 p.busy, p.total, max, scheduler__ahead(env, e));
+    }
+}
+
+int ferry_scheduler_why(ferryd *d, const ferry_exec *e, char *buf, size_t cap)
+{
+    if (!e->active)
+        return FERRY_ENOENT;
+    ferry_env *env = ferry_scheduler_env(d, e->environment);
+    if (e->status == FERRY_STATUS_CREATED) {
+        ferry_userq *u = scheduler__user(d, e->owner);
+        if (u->created.head && !scheduler__quota_allows(d, u, u->created.head, buf, cap))
+            return 0;
+        snprintf(buf, cap, "waiting for quota");
+        return 0;
+    }
+    if (e->status == FERRY_STATUS_QUEUED && env) {
+        scheduler__why_queued(env, e, buf, cap);
+        return 0;
+    }
+    return FERRY_ENOENT;
+}
+
+json_t *ferry_scheduler_envs_json(ferryd *d)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < d->n_envs; i++) {
+        const ferry_env *env = d->envs[i];
+        scheduler__pool p = scheduler__pool_counts(env);
+        json_array_append_new(
+            list,
+            json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i}, s:I, s:I, s:s?}",
+                      "name", env->cfg->name, "compute", env->cfg->compute, "runtime",
+                      env->cfg->runtime, "gpus", env->cfg->gpus, "min_workers",
+                      env->cfg->min_workers, "max_workers", env->cfg->max_workers, "idle_timeout",
+                      env->cfg->idle_timeout_s, "workers", "idle", p.idle, "busy", p.busy,
+                      "launching", p.launching, "total", p.total, "queued",
+                      (json_int_t)scheduler__queued(env), "queued_priority",
+                      (json_int_t)env->queue[1].len, "last_launch_error", env->last_launch_error));
+    }
+    return list;
 }

@@ -7,6 +7,24 @@
 
 #include "exec.h"
 
+/* An intrusive FIFO of executions through their qprev/qnext links: an
+ * execution is in at most one (its user's created list, or an environment
+ * queue). */
+typedef struct ferry_xlist {
+    ferry_exec *head, *tail;
+    size_t len;
+} ferry_xlist;
+
+/* A user's place in the scheduler: executions waiting for quota, in order,
+ * and what is in flight (queued, started, stopping). */
+typedef struct ferry_userq {
+    char *name;
+    const ferry_user *cfg; /* NULL: no quota */
+    ferry_xlist created;
+    int in_flight;
+    int *env_in_flight; /* per environment, indexed like d->envs */
+} ferry_userq;
+
 typedef enum ferry_worker_state {
     FERRY_WORKER_LAUNCHING = 0, /* launch asked; agent not registered yet */
     FERRY_WORKER_READY,         /* registered, takes work */
@@ -23,9 +41,10 @@ struct ferry_worker {
     int slots;
     ferry_exec **assigned; /* executions this worker runs or will run */
     size_t n_assigned;
-    json_t *stop_orders; /* ids to stop, not yet handed over */
-    void *poll;          /* agentapi.c: a held long poll, or NULL */
-    uv_timer_t timer;    /* registration deadline, then idle timeout */
+    unsigned char *gpu_busy; /* per GPU of the worker (env gpus), 1 = taken */
+    json_t *stop_orders;     /* ids to stop, not yet handed over */
+    void *poll;              /* agentapi.c: a held long poll, or NULL */
+    uv_timer_t timer;        /* registration deadline, then idle timeout */
     double last_seen;
     int closing;
 };
@@ -34,14 +53,15 @@ struct ferry_env {
     ferryd *d;
     const ferry_env_config *cfg;
     ferry_plugin_instance *compute;
-    ferry_exec *qhead, *qtail; /* queued, not yet assigned, in order */
-    size_t qlen;
+    size_t index;         /* in d->envs */
+    ferry_xlist queue[2]; /* queued, not yet assigned: [1] priority, [0] normal */
     ferry_worker **workers;
     size_t n_workers;
-    int launch_failures;
+    int launch_failures; /* in a row; reset by a registration */
     char *last_launch_error;
     uv_timer_t retry_timer;
     int retry_pending;
+    double retry_at;
 };
 
 /* scheduler.c */
@@ -54,6 +74,11 @@ void ferry_scheduler_admit(ferryd *d, ferry_exec *e);
 void ferry_scheduler_restore(ferryd *d, ferry_exec *e);
 /* Called by the lifecycle after every transition. */
 void ferry_scheduler_on_transition(ferryd *d, ferry_exec *e, ferry_status from);
+/* Why a created or queued execution waits, for people; 0 or FERRY_ENOENT
+ * when it does not wait. */
+int ferry_scheduler_why(ferryd *d, const ferry_exec *e, char *buf, size_t cap);
+/* The environments with their pools and queues, as JSON (GET /v1/environments). */
+json_t *ferry_scheduler_envs_json(ferryd *d);
 /* Match queued executions with free workers; launch workers as needed. */
 void ferry_scheduler_kick(ferryd *d, ferry_env *env);
 /* What a worker should be told now: takes its undelivered assignments and stop orders. */

@@ -17,6 +17,7 @@ typedef struct ferry_http_req {
     size_t nsegs;
     const char *query; /* raw query string (after '?'), not NUL-terminated */
     size_t query_len;
+    const ferry_user *user; /* api.c: the authenticated user; NULL without users */
 } ferry_http_req;
 
 int ferry_server_start(ferryd *d, char *err, size_t err_cap);

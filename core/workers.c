@@ -14,7 +14,8 @@
 #include "util.h"
 
 #define WORKERS__REGISTER_DEADLINE_MS 120000
-#define WORKERS__MAX_LAUNCH_FAILURES 3
+#define WORKERS__RETRY_BASE_MS 1000u
+#define WORKERS__RETRY_MAX_MS 60000u
 
 static void workers__db_upsert(ferryd *d, ferry_worker *w)
 {
@@ -46,6 +47,7 @@ static void workers__closed(uv_handle_t *h)
     free(w->instance_id);
     free(w->assigned);
     json_decref(w->stop_orders);
+    free(w->gpu_busy);
     free(w);
 }
 
@@ -84,27 +86,23 @@ static void workers__retry_cb(uv_timer_t *t)
     ferry_scheduler_kick(env->d, env);
 }
 
-/* After repeated failures the queued executions of the environment end in
- * error with the plugin's reason, instead of waiting forever. */
+/* A failed launch is retried with backoff (1 s, 2 s, 4 s ... 60 s) for as
+ * long as it takes: the queued executions wait, and say why. */
 static void workers__launch_failed(ferryd *d, ferry_env *env, const char *message)
 {
+    (void)d;
     env->launch_failures++;
     free(env->last_launch_error);
     env->last_launch_error = ferry_strdup(message);
-    ferry_error("environment '%s': worker launch failed (%d/%d): %s", env->cfg->name,
-                env->launch_failures, WORKERS__MAX_LAUNCH_FAILURES, message);
-    if (env->launch_failures >= WORKERS__MAX_LAUNCH_FAILURES) {
-        char reason[700];
-        snprintf(reason, sizeof(reason), "could not launch a worker in environment '%s': %s",
-                 env->cfg->name, message);
-        env->launch_failures = 0;
-        while (env->qhead)
-            ferry_lifecycle_transition(d, env->qhead, FERRY_STATUS_ERROR, reason,
-                                       FERRY_NO_EXIT_CODE);
-        return;
-    }
+    int shift = env->launch_failures > 7 ? 7 : env->launch_failures - 1;
+    uint64_t delay_ms = (uint64_t)WORKERS__RETRY_BASE_MS << shift;
+    if (delay_ms > WORKERS__RETRY_MAX_MS)
+        delay_ms = WORKERS__RETRY_MAX_MS;
+    ferry_error("environment '%s': worker launch failed (%d in a row): %s; retrying in %.1f s",
+                env->cfg->name, env->launch_failures, message, (double)delay_ms / 1000.0);
     env->retry_pending = 1;
-    uv_timer_start(&env->retry_timer, workers__retry_cb, 500u << env->launch_failures, 0);
+    env->retry_at = ferry_now() + (double)delay_ms / 1000.0;
+    uv_timer_start(&env->retry_timer, workers__retry_cb, delay_ms, 0);
 }
 
 static void workers__launch_done(void *arg, int status, const ferry_op_result *res)
@@ -165,7 +163,7 @@ int ferry_workers_launch(ferryd *d, ferry_env *env)
     ferry_worker *w = ferry_xcalloc(1, sizeof(*w));
     ferry_uuid(w->id);
     w->env = env;
-    w->slots = 1;
+    w->slots = env->cfg->gpus > 0 ? env->cfg->gpus : 1;
     char token[65], agent_path[PATH_MAX + 16];
     ferry_random_hex(token, 32);
     ferry_sha256_hex(token, strlen(token), w->bootstrap_hash);
@@ -188,6 +186,7 @@ int ferry_workers_launch(ferryd *d, ferry_env *env)
         .bootstrap_token = token,
         .agent_path = agent_path,
         .client_token = w->id,
+        .slots = w->slots,
     };
     const ferry_plugin *p = ferry_plugin_instance_plugin(env->compute);
     ferry_op *op = ferry_op_new(env->compute, workers__launch_done, w);
@@ -254,9 +253,13 @@ int ferry_workers_register(ferryd *d, const char *worker_id, const char *bootstr
     ferry_sha256_hex(fresh, strlen(fresh), w->token_hash);
     ferry_map_put(&d->workers_by_token, w->token_hash, w);
     w->state = FERRY_WORKER_READY;
-    w->slots = slots > 0 ? slots : 1;
+    /* The agent says how many it runs at once; a GPU worker no more than its GPUs. */
+    if (slots > 0)
+        w->slots = w->env->cfg->gpus > 0 && slots > w->env->cfg->gpus ? w->env->cfg->gpus : slots;
     w->last_seen = ferry_now();
     w->env->launch_failures = 0;
+    free(w->env->last_launch_error);
+    w->env->last_launch_error = NULL;
     workers__db_upsert(d, w);
     ferry_workers_touch(d, w);
     *token = ferry_strdup(fresh);
