@@ -130,8 +130,9 @@ void execution_set_next(execution *ex, execution *next);
 /* Until its finished report went out; ferryd counts the slot free from then
  * on, while the folder is still being removed. */
 int execution_holds_slot(const execution *ex);
-/* A stop order, a time limit or the agent shutting down; reason goes into the
- * finished report. `grace_ms` < 0: the configured grace. */
+/* A stop order, a time limit, no output for too long or the agent shutting
+ * down; reason goes into the finished report. `grace_ms` < 0: the configured
+ * grace. */
 void execution_stop(execution *ex, const char *reason, int grace_ms);
 void execution_free(execution *ex);
 

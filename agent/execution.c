@@ -58,8 +58,12 @@ struct execution {
     char **env;
     ferry_run *run;
     int run_live;
-    uv_timer_t limit_timer;
-    int skip_run; /* the preparation failed or was stopped */
+    uv_timer_t limit_timer;               /* time_limit */
+    uv_timer_t quiet_timer;               /* no_output_timeout */
+    json_int_t time_limit_s, no_output_s; /* 0: none */
+    uint64_t last_output_ms;              /* loop time of the last stdout/stderr bytes */
+    int open_handles;                     /* timers not closed yet, on the way out */
+    int skip_run;                         /* the preparation failed or was stopped */
     int stop_requested;
     char *stop_reason;
     int exit_code;
@@ -130,6 +134,32 @@ static int ex_valid_sha256(const char *s)
 static int ex_valid_component(const char *s)
 {
     return s && strchr(s, '/') == NULL && ferry_safe_relpath(s) && strlen(s) < NAME_MAX;
+}
+
+/* A limit in seconds; anything but a positive integer means none. Capped so
+ * that the milliseconds fit a timer. */
+static json_int_t ex_spec_seconds(json_t *spec, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(spec, key));
+    if (v <= 0)
+        return 0;
+    return v > (json_int_t)100 * 365 * 86400 ? (json_int_t)100 * 365 * 86400 : v;
+}
+
+/* gpus: absent, null or "" (none), or GPU indices/UUIDs ("1", "0,2",
+ * "GPU-8f3e..."). The runtime hands the text to CUDA_VISIBLE_DEVICES or a
+ * container's device list, so only that alphabet passes. */
+static int ex_valid_gpus(json_t *gpus)
+{
+    if (gpus == NULL || json_is_null(gpus))
+        return 1;
+    const char *s = json_string_value(gpus);
+    if (s == NULL || strlen(s) > 1024)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != ',' && *s != '-')
+            return 0;
+    return 1;
 }
 
 static void ex_queue_work(execution *ex, uv_work_cb work, uv_after_work_cb after)
@@ -415,6 +445,10 @@ static void ex_snapshot(execution *ex)
 static void ex_on_output(void *arg, ferry_stream stream, const char *data, size_t len)
 {
     execution *ex = arg;
+    /* Only what the commands print counts as output; the runtime's own
+     * progress (FERRY_STREAM_STATUS) says nothing about them. */
+    if (stream == FERRY_STREAM_STDOUT || stream == FERRY_STREAM_STDERR)
+        ex->last_output_ms = uv_now(ex->a->loop);
     shipper_output(ex->ship, stream, data, len);
 }
 
@@ -424,6 +458,7 @@ static void ex_on_exited(void *arg, int exit_code, const char *reason)
     ex->run_live = 0;
     ex->run = NULL;
     uv_timer_stop(&ex->limit_timer);
+    uv_timer_stop(&ex->quiet_timer);
     shipper_flush_partial(ex->ship);
     /* When we asked for the end, our reason is the one that counts. */
     ex_set_result(ex, exit_code, ex->stop_requested ? ex->stop_reason : reason);
@@ -440,7 +475,37 @@ static void ex_on_exited(void *arg, int exit_code, const char *reason)
 
 static void ex_on_time_limit(uv_timer_t *t)
 {
-    execution_stop(t->data, "time limit exceeded", -1);
+    execution *ex = t->data;
+    char reason[64];
+    snprintf(reason, sizeof(reason), "time limit exceeded (%lld s)", (long long)ex->time_limit_s);
+    execution_stop(ex, reason, -1);
+}
+
+/* Output only notes the time; this timer re-arms itself for the rest of
+ * the quiet period, so a chatty run costs no timer work per line. */
+static void ex_on_quiet_check(uv_timer_t *t)
+{
+    execution *ex = t->data;
+    uint64_t limit_ms = (uint64_t)ex->no_output_s * 1000;
+    uint64_t quiet_ms = uv_now(ex->a->loop) - ex->last_output_ms;
+    if (quiet_ms < limit_ms) {
+        uv_timer_start(t, ex_on_quiet_check, limit_ms - quiet_ms, 0);
+        return;
+    }
+    char reason[64];
+    snprintf(reason, sizeof(reason), "no output for %lld s", (long long)ex->no_output_s);
+    execution_stop(ex, reason, -1);
+}
+
+/* The spec's limits, armed once the commands run. */
+static void ex_start_limits(execution *ex)
+{
+    if (ex->time_limit_s > 0)
+        uv_timer_start(&ex->limit_timer, ex_on_time_limit, (uint64_t)ex->time_limit_s * 1000, 0);
+    if (ex->no_output_s > 0) {
+        ex->last_output_ms = uv_now(ex->a->loop);
+        uv_timer_start(&ex->quiet_timer, ex_on_quiet_check, (uint64_t)ex->no_output_s * 1000, 0);
+    }
 }
 
 static void ex_env_add(char ***env, size_t *n, char *entry)
@@ -466,7 +531,8 @@ static char **ex_build_env(execution *ex)
         if (json_is_string(value)) {
             ex_env_add(&env, &n, ferry_asprintf("%s=%s", key, json_string_value(value)));
         } else if (!json_is_null(value)) {
-            char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
+            char *text =
+                json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
             ex_env_add(&env, &n, ferry_asprintf("%s=%s", key, text ? text : ""));
             free(text);
         }
@@ -501,6 +567,7 @@ static void ex_run(execution *ex)
         .outputs_dir = ex->outputs_dir,
         .config_dir = ex->config_dir,
         .valohai_aliases = json_is_true(json_object_get(ex->spec, "valohai")),
+        .gpus = spec_str(ex->spec, "gpus"), /* checked by execution_start() */
     };
     ferry_run_callbacks cb = {
         .struct_size = sizeof(cb),
@@ -526,9 +593,7 @@ static void ex_run(execution *ex)
     }
     ex->run_live = 1;
     ferry_info("execution %s: running", ex->id);
-    json_int_t limit = json_integer_value(json_object_get(ex->spec, "time_limit"));
-    if (limit > 0)
-        uv_timer_start(&ex->limit_timer, ex_on_time_limit, (uint64_t)limit * 1000, 0);
+    ex_start_limits(ex);
 }
 
 static void ex_on_started(void *arg, const agent_reply *r)
@@ -746,6 +811,9 @@ void execution_stop(execution *ex, const char *reason, int grace_ms)
     if (!ex->stop_requested) {
         ex->stop_requested = 1;
         ex->stop_reason = ferry_strdup(reason);
+        /* One stop is enough: a limit must not fire into it later. */
+        uv_timer_stop(&ex->limit_timer);
+        uv_timer_stop(&ex->quiet_timer);
         if (ex->phase == EX_RUNNING)
             shipper_status(ex->ship, "stopping (%s)", reason);
     }
@@ -795,7 +863,10 @@ execution *execution_new(agent *a, json_t *spec)
     ex->ship = shipper_new(a, id);
     ex->exit_code = -1;
     uv_timer_init(a->loop, &ex->limit_timer);
-    ex->limit_timer.data = ex;
+    uv_timer_init(a->loop, &ex->quiet_timer);
+    ex->limit_timer.data = ex->quiet_timer.data = ex;
+    ex->time_limit_s = ex_spec_seconds(spec, "time_limit");
+    ex->no_output_s = ex_spec_seconds(spec, "no_output_timeout");
     return ex;
 }
 
@@ -814,12 +885,19 @@ void execution_start(execution *ex)
         ex_prep_failed(ex, "the work spec has no command");
         return;
     }
+    /* Running on every GPU of the worker is worse than not running. */
+    if (!ex_valid_gpus(json_object_get(ex->spec, "gpus"))) {
+        ex_prep_failed(ex, "the work spec's gpus is not a list of GPU indices");
+        return;
+    }
     ex_snapshot(ex);
 }
 
 static void ex_closed(uv_handle_t *h)
 {
     execution *ex = h->data;
+    if (--ex->open_handles > 0)
+        return;
     json_decref(ex->spec);
     json_decref(ex->inputs_doc);
     json_decref(ex->uploads);
@@ -849,5 +927,7 @@ void execution_free(execution *ex)
     ex->call = NULL;
     shipper_free(ex->ship);
     ex->ship = NULL;
+    ex->open_handles = 2;
     uv_close((uv_handle_t *)&ex->limit_timer, ex_closed);
+    uv_close((uv_handle_t *)&ex->quiet_timer, ex_closed);
 }

@@ -18,6 +18,7 @@ enum {
     FERRY_EXIT_TIMEOUT = 3,     /* wait --timeout ran out */
     FERRY_EXIT_UNREACHABLE = 4, /* ferryd could not be reached, or the connection was lost */
     FERRY_EXIT_REFUSED = 5,     /* ferryd answered with an error (4xx/5xx) */
+    FERRY_EXIT_AUTH = 6,        /* ferryd wants a (valid) token: HTTP 401 */
 };
 
 #define FERRY_DEFAULT_SERVER "http://127.0.0.1:8470"
@@ -62,7 +63,7 @@ typedef struct ferry_cli_response {
 void ferry_cli_http(const ferry_cli *cli, const ferry_cli_request *req, ferry_cli_response *res);
 void ferry_cli_response_free(ferry_cli_response *res);
 /* Print what went wrong with a response that is not a 2xx answer and
- * return the exit status for it (UNREACHABLE or REFUSED). */
+ * return the exit status for it (UNREACHABLE, AUTH or REFUSED). */
 int ferry_cli_report(const ferry_cli *cli, const ferry_cli_response *res);
 /* A JSON call: on success *out holds the parsed answer (may be NULL when
  * out is NULL); otherwise the failure is printed and its exit status
@@ -82,6 +83,8 @@ double ferry_cli_parse_time(const char *s);
 void ferry_cli_format_local_time(const char *rfc3339, char *buf, size_t cap);
 /* "1h02m", "3m05s", "12s", or "-" when it did not start. */
 void ferry_cli_format_duration(const json_t *exec, char *buf, size_t cap);
+/* A number of seconds the same way: "1h02m", "3m05s", "12s". */
+void ferry_cli_format_seconds(long seconds, char *buf, size_t cap);
 /* "12 B", "3.4 KiB", "1.2 GiB". */
 void ferry_cli_format_size(int64_t bytes, char *buf, size_t cap);
 /* A field of an object as text ("" when missing or null). */
@@ -134,5 +137,7 @@ int ferry_cmd_show(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_logs(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_stop(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_outputs(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_envs(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_whoami(const ferry_cli *cli, int argc, char **argv);
 
 #endif

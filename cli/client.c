@@ -226,11 +226,19 @@ int ferry_cli_report(const ferry_cli *cli, const ferry_cli_response *res)
         return FERRY_EXIT_UNREACHABLE;
     }
     char *msg = ferry__error_text(res);
-    fprintf(stderr, "ferry: %s\n", msg);
-    if (res->status == 401 && (cli->token == NULL || cli->token[0] == '\0'))
-        fprintf(stderr, "ferry: ferryd wants a token: set FERRY_TOKEN\n");
+    int rc = FERRY_EXIT_REFUSED;
+    if (res->status == 401) {
+        /* Its own exit status: a script can tell "log in" from "bad request". */
+        int have = cli->token != NULL && cli->token[0] != '\0';
+        fprintf(stderr, "ferry: ferryd at %s refused the request: %s (%s)\n", cli->server, msg,
+                have ? "check FERRY_TOKEN: ferryd does not accept that token"
+                     : "set FERRY_TOKEN to your token");
+        rc = FERRY_EXIT_AUTH;
+    } else {
+        fprintf(stderr, "ferry: %s\n", msg);
+    }
     free(msg);
-    return FERRY_EXIT_REFUSED;
+    return rc;
 }
 
 int ferry_cli_call(const ferry_cli *cli, const char *method, const char *path, json_t *body,

@@ -140,7 +140,7 @@ int ferry_cmd_list(const ferry_cli *cli, int argc, char **argv)
 
 static void ferry__show_field(const char *label, const char *value)
 {
-    printf("  %-14s %s\n", label, value && value[0] ? value : "-");
+    printf("  %-17s %s\n", label, value && value[0] ? value : "-");
 }
 
 static void ferry__show_value(const char *label, const json_t *v)
@@ -188,6 +188,16 @@ static void ferry__show_outputs(const json_t *outputs)
     }
 }
 
+/* A limit in seconds: "none" for 0 or absent, else "1h10m". */
+static void ferry__show_limit(const char *label, const json_t *exec, const char *key)
+{
+    json_int_t secs = json_integer_value(json_object_get(exec, key));
+    char buf[32] = "none";
+    if (secs > 0)
+        ferry_cli_format_seconds((long)secs, buf, sizeof(buf));
+    ferry__show_field(label, buf);
+}
+
 static void ferry__show(const json_t *exec)
 {
     printf("Execution #%lld (%s)\n",
@@ -199,6 +209,12 @@ static void ferry__show(const json_t *exec)
     ferry__show_field("status reason", ferry_cli_str(exec, "status_reason"));
     ferry__show_value("exit code", json_object_get(exec, "exit_code"));
     ferry__show_field("environment", ferry_cli_str(exec, "environment"));
+    ferry__show_field("owner", ferry_cli_str(exec, "owner"));
+    ferry__show_field("priority",
+                      json_is_true(json_object_get(exec, "priority")) ? "high" : "normal");
+    ferry__show_value("gpus", json_object_get(exec, "gpus"));
+    ferry__show_limit("time limit", exec, "time_limit");
+    ferry__show_limit("no-output timeout", exec, "no_output_timeout");
     ferry__show_field("image", ferry_cli_str(exec, "image"));
     ferry__show_field("snapshot", ferry_cli_str(exec, "snapshot"));
     ferry__show_field("command", ferry_cli_str(exec, "command"));

@@ -156,8 +156,8 @@ static int ferry__download_all(const ferry_cli *cli, const char *id, const json_
     json_array_foreach(outputs, i, o)
     {
         int one = ferry__download_one(cli, id, o, dir);
-        if (one == FERRY_EXIT_UNREACHABLE)
-            return one;
+        if (one == FERRY_EXIT_UNREACHABLE || one == FERRY_EXIT_AUTH)
+            return one; /* the rest would fail the same way */
         if (one != FERRY_EXIT_OK)
             rc = one;
     }

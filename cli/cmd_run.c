@@ -34,11 +34,16 @@ typedef struct ferry__run_args {
     json_t *tags;
     const char *project;
     int watch, json;
+    int priority;
+    /* Seconds; -1 when not given, so that the step's own limit applies. */
+    int64_t time_limit, no_output_timeout;
 } ferry__run_args;
 
 static const char ferry__run_usage[] =
     "usage: ferry run STEP [--adhoc [DIR]] [-p NAME=VALUE]... [--input NAME=URL]...\n"
-    "                 [-e ENV] [--tag TAG]... [--project NAME] [--watch] [--json]\n"
+    "                 [-e ENV] [--tag TAG]... [--project NAME] [--priority]\n"
+    "                 [--time-limit DURATION] [--no-output-timeout DURATION]\n"
+    "                 [--watch] [--json]\n"
     "\n"
     "Start an execution of STEP from DIR's ferry.yaml (or valohai.yaml). The step\n"
     "file, the step and the values are checked here first; then DIR is packed\n"
@@ -56,6 +61,15 @@ static const char ferry__run_usage[] =
     "                      where to run (default: the step's, else ferryd's default)\n"
     "  --tag TAG           a tag; repeatable\n"
     "  --project NAME      project name (default: $FERRY_PROJECT, else DIR's name)\n"
+    "  --priority          queue ahead of normal executions in the environment\n"
+    "                      (running work is never pre-empted)\n"
+    "  --time-limit DURATION\n"
+    "                      stop the execution after this long (overrides the\n"
+    "                      step's time-limit; 0 means none); DURATION is seconds\n"
+    "                      (90) or units: 10m, 1h10m, 2d\n"
+    "  --no-output-timeout DURATION\n"
+    "                      stop it when the commands print nothing for this long\n"
+    "                      (overrides the step's no-output-timeout; 0 means none)\n"
     "  --watch             follow the log until the execution ends; exit status 0\n"
     "                      complete, 1 error, 2 stopped\n"
     "  --json              print the created execution as JSON\n";
@@ -72,14 +86,32 @@ static void ferry__push(const char ***list, size_t *n, const char *item)
     (*list)[(*n)++] = item;
 }
 
+/* A duration option's value in seconds; a usage error names the option. */
+static int ferry__parse_duration(const char *opt, const char *text, int64_t *seconds)
+{
+    if (ferry_duration_parse(text, seconds) != 0)
+        return ferry_cli_usage_error(
+            "run", "%s wants a duration such as 90, 10m or 1h10m, not '%s'", opt, text);
+    return FERRY_EXIT_OK;
+}
+
 static int ferry__parse_args(ferry__run_args *r, int argc, char **argv)
 {
+    enum { OPT_PRIORITY = 256, OPT_TIME_LIMIT, OPT_NO_OUTPUT };
     static const struct option longopts[] = {
-        {"adhoc", optional_argument, NULL, 'a'}, {"param", required_argument, NULL, 'p'},
-        {"input", required_argument, NULL, 'i'}, {"environment", required_argument, NULL, 'e'},
-        {"tag", required_argument, NULL, 't'},   {"project", required_argument, NULL, 'P'},
-        {"watch", no_argument, NULL, 'w'},       {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"adhoc", optional_argument, NULL, 'a'},
+        {"param", required_argument, NULL, 'p'},
+        {"input", required_argument, NULL, 'i'},
+        {"environment", required_argument, NULL, 'e'},
+        {"tag", required_argument, NULL, 't'},
+        {"project", required_argument, NULL, 'P'},
+        {"watch", no_argument, NULL, 'w'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {"priority", no_argument, NULL, OPT_PRIORITY},
+        {"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
+        {"no-output-timeout", required_argument, NULL, OPT_NO_OUTPUT},
+        {NULL, 0, NULL, 0},
     };
     int c;
     optind = 0;
@@ -114,6 +146,18 @@ static int ferry__parse_args(ferry__run_args *r, int argc, char **argv)
             break;
         case 'j':
             r->json = 1;
+            break;
+        case OPT_PRIORITY:
+            r->priority = 1;
+            break;
+        case OPT_TIME_LIMIT:
+            if (ferry__parse_duration("--time-limit", optarg, &r->time_limit) != FERRY_EXIT_OK)
+                return FERRY_EXIT_USAGE;
+            break;
+        case OPT_NO_OUTPUT:
+            if (ferry__parse_duration("--no-output-timeout", optarg, &r->no_output_timeout) !=
+                FERRY_EXIT_OK)
+                return FERRY_EXIT_USAGE;
             break;
         case 'h':
             fputs(ferry__run_usage, stdout);
@@ -395,6 +439,14 @@ static int ferry__create(const ferry_cli *cli, const ferry__run_args *r, const c
                   "snapshot", sha, "parameters", params, "inputs", inputs, "tags", r->tags);
     if (r->environment != NULL)
         json_object_set_new(body, "environment", json_string(r->environment));
+    /* Only what was asked for: an absent limit leaves the step's in force. */
+    if (r->priority)
+        json_object_set_new(body, "priority", json_true());
+    if (r->time_limit >= 0)
+        json_object_set_new(body, "time_limit", json_integer((json_int_t)r->time_limit));
+    if (r->no_output_timeout >= 0)
+        json_object_set_new(body, "no_output_timeout",
+                            json_integer((json_int_t)r->no_output_timeout));
     int rc = ferry_cli_call(cli, "POST", "/v1/executions", body, 60, exec);
     json_decref(body);
     free(project);
@@ -442,7 +494,8 @@ static int ferry__run(const ferry_cli *cli, const ferry__run_args *r)
 
 int ferry_cmd_run(const ferry_cli *cli, int argc, char **argv)
 {
-    ferry__run_args r = {.dir = ".", .tags = json_array()};
+    ferry__run_args r = {
+        .dir = ".", .tags = json_array(), .time_limit = -1, .no_output_timeout = -1};
     int rc = ferry__parse_args(&r, argc, argv);
     if (rc < 0)
         rc = FERRY_EXIT_OK; /* --help */

@@ -56,7 +56,11 @@ void ferry_cli_format_duration(const json_t *exec, char *buf, size_t cap)
     }
     if (end < 0) /* still running */
         end = ferry_now();
-    long s = end > start ? (long)(end - start + 0.5) : 0;
+    ferry_cli_format_seconds(end > start ? (long)(end - start + 0.5) : 0, buf, cap);
+}
+
+void ferry_cli_format_seconds(long s, char *buf, size_t cap)
+{
     if (s >= 3600)
         snprintf(buf, cap, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
     else if (s >= 60)

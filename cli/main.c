@@ -23,6 +23,8 @@ static const ferry__command ferry__commands[] = {
     {"logs", ferry_cmd_logs, "print (or follow) an execution's log"},
     {"stop", ferry_cmd_stop, "stop an execution"},
     {"outputs", ferry_cmd_outputs, "list or download an execution's outputs"},
+    {"envs", ferry_cmd_envs, "list environments: workers, queues, GPUs"},
+    {"whoami", ferry_cmd_whoami, "print the user ferryd knows FERRY_TOKEN as"},
 };
 #define FERRY__N_COMMANDS (sizeof(ferry__commands) / sizeof(ferry__commands[0]))
 
@@ -51,7 +53,8 @@ static void ferry__usage(FILE *out)
             "  2  bad command line or step file (nothing was sent); the execution was stopped\n"
             "  3  'wait --timeout' ran out\n"
             "  4  ferryd could not be reached, or the connection to it was lost\n"
-            "  5  ferryd refused the request (its error is printed)\n",
+            "  5  ferryd refused the request (its error is printed)\n"
+            "  6  ferryd wants a valid token (HTTP 401): set FERRY_TOKEN\n",
             FERRY_DEFAULT_SERVER);
 }
 

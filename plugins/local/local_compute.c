@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,19 +328,34 @@ static int lc_env_build(const lc_state *st, lc_env *e, const ferry_launch_reques
     return 0;
 }
 
+/* `slots` was appended to the request: an older host's ends before it.
+ * 0 (unset) means one, the agent's own default. */
+static int lc_slots(const ferry_launch_request *req)
+{
+    if (req->struct_size < offsetof(ferry_launch_request, slots) + sizeof(req->slots))
+        return 1;
+    return req->slots > 1 ? req->slots : 1;
+}
+
 static int lc_spawn(lc_state *st, lc_child *c, const ferry_launch_request *req,
                     const char *work_dir, char **env)
 {
-    char *argv[] = {(char *)req->agent_path,
-                    "--server",
-                    (char *)req->server_url,
-                    "--worker-id",
-                    (char *)req->worker_id,
-                    "--work-dir",
-                    (char *)work_dir,
-                    "--runtime",
-                    st->runtime,
-                    NULL};
+    char slots[16];
+    char *argv[12] = {(char *)req->agent_path,
+                      "--server",
+                      (char *)req->server_url,
+                      "--worker-id",
+                      (char *)req->worker_id,
+                      "--work-dir",
+                      (char *)work_dir,
+                      "--runtime",
+                      st->runtime};
+    /* One slot is the agent's default: its command line stays as it was. */
+    if (lc_slots(req) > 1) {
+        snprintf(slots, sizeof(slots), "%d", lc_slots(req));
+        argv[9] = "--slots";
+        argv[10] = slots;
+    }
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE}, /* /dev/null */
         {.flags = UV_INHERIT_FD, .data.fd = STDOUT_FILENO},

@@ -44,7 +44,8 @@ def make_snapshot():
     return buf.getvalue()
 
 
-def spec_for(fake, command, snapshot, inputs=None, time_limit=0, counter=1):
+def spec_for(fake, command, snapshot, inputs=None, time_limit=0, counter=1,
+             no_output_timeout=0, gpus=None):
     eid = str(uuid.uuid4())
     execution = {"id": eid, "counter": counter, "project": "hello", "step": "train",
                  "status": "queued", "command": command, "parameters": {"epochs": 3},
@@ -53,7 +54,7 @@ def spec_for(fake, command, snapshot, inputs=None, time_limit=0, counter=1):
         "id": eid, "counter": counter, "project": "hello", "step": "train",
         "image": "python:3.12", "command": command,
         "env": {"MY_VAR": "my value", "NUM": 7}, "valohai": False,
-        "time_limit": time_limit,
+        "time_limit": time_limit, "no_output_timeout": no_output_timeout, "gpus": gpus,
         "parameters": {"epochs": 3, "lr": "0.1", "layers": ["a", "b"]},
         "snapshot": {"url": fake.url + "/v1/blobs/snap?expires=1&sig=snapsecret",
                      "sha256": sha256(snapshot)},
@@ -215,7 +216,7 @@ def run_time_limit(fake, snapshot):
     if fin is None:
         return
     took = time.monotonic() - t0
-    check(fin.get("reason") == "time limit exceeded", "D: reason: %r" % fin)
+    check(fin.get("reason") == "time limit exceeded (1 s)", "D: reason: %r" % fin)
     check(1.0 <= took < 1.0 + GRACE_MS / 1000.0 + 2, "D: stopped after about 1 s (%.2f)" % took)
 
 
@@ -236,6 +237,111 @@ def run_sigterm(fake, snapshot, agent):
     fin = fake.finished(eid)
     check(fin is not None and fin.get("reason") == "stopped",
           "E: the run was stopped and reported: %r" % fin)
+
+
+def stdout_of(fake, eid):
+    return [e["text"] for e in fake.event_list(eid) if e["stream"] == "stdout"]
+
+
+def run_no_output(fake, snapshot):
+    """A silent run is stopped after no_output_timeout; a chatty one with the
+    same timeout runs to its end. Both at once (two slots)."""
+    silent = spec_for(fake, "sleep 30", snapshot, no_output_timeout=1, counter=10)
+    chatty = spec_for(fake, "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.4; done",
+                      snapshot, no_output_timeout=1, counter=11)
+    t0 = time.monotonic()
+    fake.give_work(silent)
+    fake.give_work(chatty)
+    fin = wait_finished(fake, silent["id"], 20)
+    took = time.monotonic() - t0
+    if fin is not None:
+        check(fin.get("reason") == "no output for 1 s", "F: silent: reason: %r" % fin)
+        check(fin.get("exit_code") == 128 + signal.SIGTERM, "F: silent: SIGTERM's code: %r" % fin)
+        check(1.0 <= took < 2.5, "F: silent: stopped after about 1 s (%.2f s)" % took)
+    fin = wait_finished(fake, chatty["id"], 20)
+    if fin is not None:
+        check(fin.get("exit_code") == 0 and fin.get("reason") is None,
+              "F: chatty: ran to its end: %r" % fin)
+        check(stdout_of(fake, chatty["id"]) == ["tick %d" % i for i in range(1, 9)],
+              "F: chatty: all its output: %r" % stdout_of(fake, chatty["id"]))
+
+
+def run_gpus(fake, snapshot):
+    """gpus reaches the commands as CUDA_VISIBLE_DEVICES; none, none at all."""
+    command = 'echo "cuda=${CUDA_VISIBLE_DEVICES-unset}"'
+    one = spec_for(fake, command, snapshot, gpus="1", counter=12)
+    none = spec_for(fake, command, snapshot, gpus=None, counter=13)
+    bad = spec_for(fake, command, snapshot, gpus="1; rm -rf /", counter=14)
+    for spec in (one, none, bad):
+        fake.give_work(spec)
+    for spec, want in ((one, ["cuda=1"]), (none, ["cuda=unset"])):
+        fin = wait_finished(fake, spec["id"], 20)
+        check(fin is not None and fin.get("exit_code") == 0, "G: gpus %r: ran: %r"
+              % (spec["gpus"], fin))
+        check(stdout_of(fake, spec["id"]) == want, "G: gpus %r: the commands saw %r"
+              % (spec["gpus"], stdout_of(fake, spec["id"])))
+    fin = wait_finished(fake, bad["id"], 20) or {}
+    check(fin.get("exit_code") == -1 and "gpus" in (fin.get("reason") or "")
+          and not stdout_of(fake, bad["id"]),
+          "G: malformed gpus: not run: %r" % fin)
+
+
+def run_two_slots(fake, snapshot):
+    """With --slots 2, two executions run at the same time."""
+    specs = [spec_for(fake, "echo begin; sleep 1.5; echo end", snapshot, counter=c)
+             for c in (15, 16)]
+    for spec in specs:
+        fake.give_work(spec)
+    check(fake.wait_for(lambda: any(len(b.get("running", [])) == 2 and b.get("free_slots") == 0
+                                    for _, b in fake.polls), 20),
+          "H: a poll lists both as running, with no free slot")
+    fins = [wait_finished(fake, spec["id"], 20) for spec in specs]
+    if None in fins:
+        return
+    with fake.cond:
+        times = {s["id"]: {b["status"]: t for t, b in fake.status[s["id"]]} for s in specs}
+    a, b = (times[s["id"]] for s in specs)
+    check(a["started"] < b["finished"] and b["started"] < a["finished"],
+          "H: the two runs overlap: %r" % times)
+    check(all(f.get("exit_code") == 0 for f in fins), "H: both complete: %r" % fins)
+
+
+def run_slots_agent(args, tmp, snapshot):
+    """A second agent with two slots: no_output_timeout, gpus, concurrency."""
+    fake = FakeFerryd(BOOTSTRAP, poll_timeout=2).start()
+    fake.lose_event_answers = set()
+    fake.add_blob("/v1/blobs/snap", snapshot)
+    log_path = os.path.join(tmp, "agent-slots.log")
+    env = dict(os.environ, FERRY_BOOTSTRAP_TOKEN=BOOTSTRAP, CUDA_VISIBLE_DEVICES="7")
+    with open(log_path, "wb") as log:
+        agent = subprocess.Popen(
+            [args.agent, "--server", fake.url, "--work-dir", os.path.join(tmp, "work-slots"),
+             "--slots", "2", "--plugin-dir", args.plugin_dir,
+             "--stop-grace-ms", str(GRACE_MS)],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        check(fake.wait_for(lambda: fake.polls, 20), "slots: the agent registers and polls")
+        reg = fake.registrations[0] if fake.registrations else {}
+        check(reg.get("slots") == 2, "slots: register says 2 slots: %r" % reg.get("slots"))
+        check(fake.polls and fake.polls[0][1] == {"running": [], "free_slots": 2},
+              "slots: the first poll has two free slots")
+        run_no_output(fake, snapshot)
+        run_gpus(fake, snapshot)
+        run_two_slots(fake, snapshot)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(20)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+        fake.stop()
+    check(not fake.unauthorized and not fake.anomalies,
+          "slots: protocol: %r %r" % (fake.unauthorized, fake.anomalies))
+    if failures:
+        with open(log_path, "rb") as f:
+            print("--- slots agent log ---\n" + f.read().decode("utf-8", "replace")[-6000:],
+                  file=sys.stderr)
 
 
 def run_refused_and_give_up(args, tmp):
@@ -326,6 +432,7 @@ def main():
             check(secret not in log, "the agent's log does not contain %s..." % secret[:6])
         if failures:
             print("--- agent log ---\n" + log[-6000:], file=sys.stderr)
+        run_slots_agent(args, tmp, snapshot)
         run_refused_and_give_up(args, tmp)
     print("%d failure(s)" % len(failures))
     return 1 if failures else 0

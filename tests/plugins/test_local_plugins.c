@@ -780,6 +780,37 @@ static void test_compute_launch_terminate(ferry_plugin_instance *inst, const cha
     free(id);
 }
 
+/* A worker with several slots (one per GPU) tells its agent so; slots 0 or 1
+ * leaves the agent's command line as it was (checked above). */
+static void test_compute_slots(ferry_plugin_instance *inst, const char *agent, const char *work_dir)
+{
+    const ferry_compute_ops *ops = &ferry_plugin_instance_plugin(inst)->ops.compute;
+    void *st = ferry_plugin_instance_state(inst);
+    ferry_launch_request req = launch_request(agent, "w4");
+    req.slots = 4;
+    outcome o = {0};
+    CHECK_INT(RUN_OP(inst, &o, 5000, ops->launch(st, &req, the_op)), 0);
+    CHECK_INT(o.status, 0);
+    char *id = o.instance_id ? ferry_strdup(o.instance_id) : NULL;
+    int pid = id ? atoi(id + 6) : 0;
+    char *record = ferry_asprintf("%s/agent-%d.txt", tmp, pid);
+    CHECK_INT(wait_for_file(record, 5000), 0);
+    char *text = ferry_read_file(record, NULL);
+    char *want = ferry_asprintf("arg:--work-dir\narg:%s/w4\narg:--runtime\narg:local-process\n"
+                                "arg:--slots\narg:4\ntoken:",
+                                work_dir);
+    CHECK_CONTAINS(text, want);
+    free(want);
+    free(text);
+    if (id != NULL) {
+        CHECK_INT(RUN_OP(inst, &o, 5000, ops->terminate(st, id, the_op)), 0);
+        CHECK_INT(o.status, 0);
+    }
+    outcome_reset(&o);
+    free(record);
+    free(id);
+}
+
 static void test_compute_failures(ferry_plugin_instance *inst, const char *agent)
 {
     const ferry_compute_ops *ops = &ferry_plugin_instance_plugin(inst)->ops.compute;
@@ -860,6 +891,7 @@ static void test_compute(void)
     ferry_plugin_instance *inst = instance("local", FERRY_PLUGIN_COMPUTE, s);
     if (inst != NULL) {
         test_compute_launch_terminate(inst, agent, work_dir);
+        test_compute_slots(inst, agent, work_dir);
         test_compute_failures(inst, agent);
         instance_free(inst);
     }
