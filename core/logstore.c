@@ -94,6 +94,10 @@ int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double t
         return FERRY_EIO;
     }
     e->log_count++;
+    /* Only running executions write often; a waiting one keeps no descriptor,
+     * so 100,000 queued executions do not need 100,000 open files. */
+    if (e->status != FERRY_STATUS_STARTED && e->status != FERRY_STATUS_STOPPING)
+        ferry_logstore_close(e);
     if (strcmp(stream, "stdout") == 0)
         logstore__metadata(e, text, len);
     for (ferry_exec_watcher *w = e->watchers, *next; w; w = next) {
