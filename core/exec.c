@@ -184,6 +184,7 @@ static json_t *exec__col_json(sqlite3_stmt *st, int col)
 static ferry_exec *exec__from_row(sqlite3_stmt *st)
 {
     ferry_exec *e = ferry_exec_new();
+    e->log_count = -1; /* counted from the file on its next append */
     snprintf(e->id, sizeof(e->id), "%s", (const char *)sqlite3_column_text(st, 0));
     e->counter = sqlite3_column_int64(st, 1);
     e->project = exec__col_text(st, 2);
@@ -298,31 +299,25 @@ int ferry_exec_load_active(ferryd *d, void (*each)(ferryd *d, ferry_exec *e))
     sqlite3_stmt *st = ferry_db_prepare(
         d, "SELECT " EXEC__COLUMNS " FROM executions WHERE status IN"
            " ('created', 'queued', 'started', 'stopping') ORDER BY created_at, rowid");
-    int n = 0;
+    ferry_exec **all = NULL;
+    size_t n = 0, cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            all = ferry_xrealloc(all, cap * sizeof(*all));
+        }
         ferry_exec *e = exec__from_row(st);
         e->active = 1;
         ferry_map_put(&d->active, e->id, e);
-        n++;
+        all[n++] = e;
     }
     sqlite3_reset(st);
-    /* Call back only after the statement is done: callbacks may write. */
-    ferry_exec **all = ferry_xcalloc((size_t)n, sizeof(*all));
-    size_t iter = 0, k = 0;
-    const char *key;
-    void *val;
-    while (ferry_map_next(&d->active, &iter, &key, &val))
-        all[k++] = val;
-    for (size_t i = 1; i < k; i++) /* keep creation order: insertion sort, runs once */
-        for (size_t j = i; j > 0 && all[j - 1]->created_at > all[j]->created_at; j--) {
-            ferry_exec *t = all[j];
-            all[j] = all[j - 1];
-            all[j - 1] = t;
-        }
-    for (size_t i = 0; i < k; i++)
+    /* Call back only after the statement is done (callbacks write), in
+     * creation order so that queues and quotas keep it. */
+    for (size_t i = 0; i < n; i++)
         each(d, all[i]);
     free(all);
-    return n;
+    return (int)n;
 }
 
 static json_t *exec__time_json(double t)

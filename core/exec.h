@@ -52,7 +52,7 @@ struct ferry_exec {
 
     /* In memory only, for active executions. */
     int active;
-    int64_t log_count; /* logstore.c */
+    int64_t log_count; /* logstore.c: events stored; -1 until counted after a restart */
     int log_fd;        /* logstore.c */
     int metadata_dirty;
     ferry_worker *worker;      /* scheduler.c */

@@ -181,11 +181,6 @@ static void on_signal(uv_signal_t *h, int signum)
     shutdown_daemon(h->data);
 }
 
-static void restore_one(ferryd *d, ferry_exec *e)
-{
-    e->log_count = ferry_logstore_count(d, e->id);
-    ferry_scheduler_restore(d, e);
-}
 
 static int start(ferryd *d, char *err, size_t cap)
 {
@@ -198,7 +193,7 @@ static int start(ferryd *d, char *err, size_t cap)
     if (ferry_scheduler_init(d, err, cap) < 0 || ferry_server_start(d, err, cap) < 0)
         return -1;
     ferry_map_init(&d->active);
-    int n = ferry_exec_load_active(d, restore_one);
+    int n = ferry_exec_load_active(d, ferry_scheduler_restore);
     ferry_db_commit(d);
     ferry_info("listening on %s (data in %s; %d unfinished execution%s restored)", d->server_url,
                d->data_dir, n, n == 1 ? "" : "s");

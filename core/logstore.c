@@ -75,6 +75,8 @@ int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double t
     int rc = logstore__open(d, e);
     if (rc < 0)
         return rc;
+    if (e->log_count < 0) /* loaded at start-up: number on from what is stored */
+        e->log_count = ferry_logstore_count(d, e->id);
     char when[40];
     json_t *ev = json_object();
     json_object_set_new(ev, "i", json_integer(e->log_count + 1));

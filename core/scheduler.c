@@ -230,7 +230,6 @@ void ferry_scheduler_admit(ferryd *d, ferry_exec *e)
 
 void ferry_scheduler_restore(ferryd *d, ferry_exec *e)
 {
-    e->log_count = 0;
     ferry_env *env = ferry_scheduler_env(d, e->environment);
     if (env == NULL && e->status != FERRY_STATUS_CREATED) {
         ferry_lifecycle_transition(d, e, FERRY_STATUS_ERROR,

@@ -150,4 +150,42 @@ for _ in $(seq 200); do
 done
 expect_eq "crash: the old ferryd's agents are gone within 10 s" "$still" ""
 
+# --- a queued execution across a crash: its log numbering goes on ---
+# A gate keeps the only worker busy, so the next one waits queued; ferryd dies
+# and comes back: the gate ends in error (its worker went with ferryd), the
+# queued one runs, and both logs number their events 1..N once each.
+ferryd_kill
+cat >"$WORK/one-worker.conf" <<'EOF'
+environments = ( { name = "local"; compute = "local"; max_workers = 1; } );
+EOF
+ferryd_start -c "$WORK/one-worker.conf" --listen "127.0.0.1:$PORT"
+G=$(make_project gate <<'EOF'
+- step:
+    name: gate
+    image: none
+    command: sleep 30
+- step:
+    name: after
+    image: none
+    command: echo ran after the restart
+EOF
+)
+gate=$(run_id "$G" gate)
+for _ in $(seq 100); do
+  [ "$(json_field "$gate" 'e["status"]')" = started ] && break
+  sleep 0.05
+done
+queued=$(run_id "$G" after)
+expect_eq "queued across the crash: waits before it" "$(json_field "$queued" 'e["status"]')" queued
+ferryd_kill
+ferryd_start -c "$WORK/one-worker.conf" --listen "127.0.0.1:$PORT"
+"$FERRY" wait "$queued" --timeout 30 >/dev/null || true
+expect_eq "queued across the crash: runs after it" "$(json_field "$queued" 'e["status"]')" complete
+expect_eq "the gate's worker went with ferryd" "$(json_field "$gate" 'e["status"]')" error
+for id in "$gate" "$queued"; do
+  nums=$(curl -sS "$FERRY_SERVER/v1/executions/$id/logs" | python3 -c 'import json,sys; print(" ".join(str(json.loads(l)["i"]) for l in sys.stdin))')
+  want=$(seq -s " " 1 "$(echo "$nums" | wc -w)")
+  expect_eq "log events of $id are numbered 1..N once each after a restart" "$nums" "$want"
+done
+
 finish
