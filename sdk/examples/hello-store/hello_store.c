@@ -50,6 +50,22 @@ typedef struct hello_job {
     ferry_error_detail err;
 } hello_job;
 
+/* ferryd checks keys before they reach a plugin; a store that checks them
+ * again stays safe however it is driven (ferry-conformance checks this).
+ * A key is a relative path without empty, "." or ".." parts. */
+static int hello_key_ok(const char *key)
+{
+    if (key == NULL || key[0] == '\0' || key[0] == '/')
+        return 0;
+    for (const char *p = key; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && strncmp(p, "..", 2) == 0))
+            return 0;
+        p += n + (p[n] == '/');
+    }
+    return 1;
+}
+
 static hello_object *hello_find(hello_state *st, const char *key)
 {
     for (hello_object *o = st->objects; o != NULL; o = o->next)
@@ -156,6 +172,8 @@ static void hello_put_after(void *arg, int status) /* loop thread */
 static int hello_put_file(void *state, const char *key, const char *path, ferry_op *op)
 {
     hello_state *st = state;
+    if (!hello_key_ok(key))
+        return FERRY_EUNSAFE;
     hello_job *job = hello_job_new(st, key, path, op);
     if (job == NULL)
         return FERRY_ENOMEM;
@@ -190,6 +208,8 @@ static void hello_get_after(void *arg, int status) /* loop thread */
 static int hello_get_file(void *state, const char *key, const char *path, ferry_op *op)
 {
     hello_state *st = state;
+    if (!hello_key_ok(key))
+        return FERRY_EUNSAFE;
     hello_job *job = hello_job_new(st, key, path, op);
     if (job == NULL)
         return FERRY_ENOMEM;
