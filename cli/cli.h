@@ -28,6 +28,64 @@ typedef struct ferry_cli {
     char *token;  /* FERRY_TOKEN, or NULL */
 } ferry_cli;
 
+/* ---- args.c: the command line of one command ---- */
+
+struct option; /* <getopt.h> */
+
+/* Which operands follow a command's options. */
+typedef enum ferry_cli_operands {
+    FERRY_CLI_NO_OPERAND, /* none: "unexpected argument" */
+    FERRY_CLI_ONE_ID,     /* exactly one execution ID */
+    FERRY_CLI_OPERANDS,   /* the command checks them itself */
+} ferry_cli_operands;
+
+/* A command's own option (not --project, --json or --help): getopt_long()'s
+ * value for it and its argument. Returns FERRY_EXIT_OK, or the exit status
+ * of a usage error it printed. */
+typedef int (*ferry_cli_option_fn)(void *ctx, int c, const char *arg);
+
+/* What one command accepts. The shared options come after its own, and
+ * --help is always there. */
+typedef struct ferry_cli_syntax {
+    const char *name;  /* "show", for messages */
+    const char *usage; /* its --help text */
+    ferry_cli_operands operands;
+    int project, json;             /* takes --project NAME, --json */
+    const struct option *options;  /* its own long options, or NULL */
+    const char *short_options;     /* its own short ones ("p:e:"), or NULL */
+    ferry_cli_option_fn on_option; /* called for each of its own */
+} ferry_cli_syntax;
+
+/* The command line as parsed. */
+typedef struct ferry_cli_args {
+    const char *id;      /* with FERRY_CLI_ONE_ID */
+    const char *project; /* --project, or NULL */
+    int json;            /* --json */
+    char **rest;         /* the operands */
+    int n_rest;
+} ferry_cli_args;
+
+/* Not an exit status: what ferry_cli_parse_args() returns to go on. */
+#define FERRY_CLI_GO_ON (-1)
+
+/* Parse a command's argv (argv[0] its name); its own options go to
+ * syntax->on_option with ctx. Returns FERRY_CLI_GO_ON, or the exit status to
+ * end the command with: FERRY_EXIT_OK after --help, FERRY_EXIT_USAGE after a
+ * usage error. */
+int ferry_cli_parse_args(const ferry_cli_syntax *syntax, void *ctx, int argc, char **argv,
+                         ferry_cli_args *args);
+/* An on_option for a command whose only own option takes a value: stores
+ * it in *(const char **)ctx. */
+int ferry_cli_store_arg(void *ctx, int c, const char *arg);
+/* Print "ferry CMD: message" and the hint to use --help; returns FERRY_EXIT_USAGE. */
+int ferry_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The message for what getopt_long() returned as '?' or ':' (the option
+ * string starts with ':'); returns FERRY_EXIT_USAGE. */
+int ferry_cli_bad_option(const char *cmd, int c, char **argv);
+/* Parse a non-negative integer option; -1 when it is not one. */
+long ferry_cli_parse_count(const char *s);
+
 /* ---- client.c: blocking HTTP to ferryd ---- */
 
 /* Body bytes of a 2xx answer as they arrive; return 0 to go on, non-zero to
@@ -74,6 +132,20 @@ int ferry_cli_call(const ferry_cli *cli, const char *method, const char *path, j
 char *ferry_cli_escape(const char *s);
 /* "/v1/executions/<escaped id><suffix>". Caller frees. */
 char *ferry_cli_exec_path(const char *id, const char *suffix);
+/* Append "key=value" (value escaped) to a path, after "?" or "&"; nothing
+ * when value is NULL. Takes path over and returns the new one. */
+char *ferry_cli_add_query(char *path, const char *key, const char *value);
+/* ferry_cli_call() on "/v1/executions/<id><suffix>". */
+int ferry_cli_exec_call(const ferry_cli *cli, const char *method, const char *id,
+                        const char *suffix, long timeout_s, json_t **out);
+/* With `project`, look a counter up in it and give back the uuid; else the
+ * id as given. *uuid is malloc'd. Returns an exit status. */
+int ferry_cli_resolve_id(const ferry_cli *cli, const char *id, const char *project, char **uuid);
+/* The execution args names (ID in --project), resolved, then METHOD on its
+ * suffix ("/stop"). *uuid (when uuid is not NULL) receives the resolved id;
+ * caller frees. Returns an exit status, the failure printed. */
+int ferry_cli_fetch_exec(const ferry_cli *cli, const ferry_cli_args *args, const char *method,
+                         const char *suffix, char **uuid, json_t **out);
 
 /* ---- format.c: what the commands print ---- */
 
@@ -99,20 +171,19 @@ int ferry_cli_exit_for(const char *status);
 void ferry_cli_print_outcome(FILE *out, const json_t *exec);
 /* Print a JSON value to stdout, indented, with a newline. */
 void ferry_cli_print_json(const json_t *v);
-
-/* ---- option parsing shared by the commands ---- */
-
-/* Print "ferry CMD: message" and the hint to use --help; returns FERRY_EXIT_USAGE. */
-int ferry_cli_usage_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* The message for what getopt_long() returned as '?' or ':' (the option
- * string starts with ':'); returns FERRY_EXIT_USAGE. */
-int ferry_cli_bad_option(const char *cmd, int c, char **argv);
-/* Parse a non-negative integer option; -1 when it is not one. */
-long ferry_cli_parse_count(const char *s);
-/* With `project`, look a counter up in it and give back the uuid; else the
- * id as given. *uuid is malloc'd. Returns an exit status. */
-int ferry_cli_resolve_id(const ferry_cli *cli, const char *id, const char *project, char **uuid);
+/* How a command prints a successful answer for people. */
+typedef void (*ferry_cli_print_fn)(const json_t *answer);
+/* Print an answer as JSON (--json) or with print. */
+void ferry_cli_print_answer(int json, const json_t *answer, ferry_cli_print_fn print);
+/* How most commands end: print the answer when rc is FERRY_EXIT_OK, free
+ * it, and return rc. */
+int ferry_cli_finish(int rc, int json, json_t *answer, ferry_cli_print_fn print);
+/* One table row: a malloc'd text for each column. */
+typedef void (*ferry_cli_row_fn)(const json_t *item, char **cells);
+/* The items of an array as a table under headings: columns as wide as
+ * their widest cell, two spaces apart. */
+void ferry_cli_print_table(const char *const *headings, size_t cols, const json_t *list,
+                           ferry_cli_row_fn row);
 
 /* ---- cmd_logs.c ---- */
 

@@ -284,24 +284,54 @@ char *ferry_cli_exec_path(const char *id, const char *suffix)
     return path;
 }
 
+char *ferry_cli_add_query(char *path, const char *key, const char *value)
+{
+    if (value == NULL)
+        return path;
+    char *e = ferry_cli_escape(value);
+    char *out = ferry_asprintf("%s%c%s=%s", path, strchr(path, '?') ? '&' : '?', key, e);
+    free(e);
+    free(path);
+    return out;
+}
+
+int ferry_cli_exec_call(const ferry_cli *cli, const char *method, const char *id,
+                        const char *suffix, long timeout_s, json_t **out)
+{
+    char *path = ferry_cli_exec_path(id, suffix);
+    int rc = ferry_cli_call(cli, method, path, NULL, timeout_s, out);
+    free(path);
+    return rc;
+}
+
 int ferry_cli_resolve_id(const ferry_cli *cli, const char *id, const char *project, char **uuid)
 {
     if (project == NULL || project[0] == '\0') {
         *uuid = ferry_strdup(id);
         return FERRY_EXIT_OK;
     }
-    char *proj = ferry_cli_escape(project);
-    char *suffix = ferry_asprintf("?project=%s", proj);
-    char *path = ferry_cli_exec_path(id, suffix);
+    char *query = ferry_cli_add_query(ferry_strdup(""), "project", project);
     json_t *exec = NULL;
-    int rc = ferry_cli_call(cli, "GET", path, NULL, 60, &exec);
+    int rc = ferry_cli_exec_call(cli, "GET", id, query, 60, &exec);
     if (rc == FERRY_EXIT_OK) {
         const char *got = ferry_cli_str(exec, "id");
         *uuid = ferry_strdup(got[0] ? got : id);
     }
     json_decref(exec);
-    free(path);
-    free(suffix);
-    free(proj);
+    free(query);
+    return rc;
+}
+
+int ferry_cli_fetch_exec(const ferry_cli *cli, const ferry_cli_args *args, const char *method,
+                         const char *suffix, char **uuid, json_t **out)
+{
+    char *resolved = NULL;
+    int rc = ferry_cli_resolve_id(cli, args->id, args->project, &resolved);
+    if (rc == FERRY_EXIT_OK)
+        rc = ferry_cli_exec_call(cli, method, resolved, suffix, 60, out);
+    if (uuid != NULL)
+        *uuid = resolved;
+    else
+        free(resolved);
     return rc;
 }

@@ -3,39 +3,21 @@
 
 #include "util.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Options of a command that takes only --json and --help. Returns -1 after
- * printing the help, else an exit status. */
-static int ferry__json_only_args(const char *cmd, const char *usage, int argc, char **argv,
-                                 int *json)
+/* A command that takes only --json and GETs one path: envs, whoami. */
+static int ferry__get_command(const ferry_cli *cli, const ferry_cli_syntax *syntax, int argc,
+                              char **argv, const char *path, ferry_cli_print_fn print)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            *json = 1;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return -1;
-        default:
-            return ferry_cli_bad_option(cmd, c, argv);
-        }
-    }
-    if (optind != argc)
-        return ferry_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    return FERRY_EXIT_OK;
+    ferry_cli_args a;
+    int rc = ferry_cli_parse_args(syntax, NULL, argc, argv, &a);
+    if (rc != FERRY_CLI_GO_ON)
+        return rc;
+    json_t *answer = NULL;
+    rc = ferry_cli_call(cli, "GET", path, NULL, 60, &answer);
+    return ferry_cli_finish(rc, a.json, answer, print);
 }
 
 /* ---- envs ---- */
@@ -69,39 +51,6 @@ static void ferry__env_row(const json_t *env, char *cells[FERRY__ENV_COLS])
         ferry_cli_value_text(json_is_integer(gpus) && json_integer_value(gpus) == 0 ? NULL : gpus);
 }
 
-static void ferry__env_print_row(char *const cells[FERRY__ENV_COLS],
-                                 const size_t width[FERRY__ENV_COLS])
-{
-    for (size_t c = 0; c < FERRY__ENV_COLS; c++) {
-        if (c + 1 == FERRY__ENV_COLS)
-            printf("%s\n", cells[c]);
-        else
-            printf("%-*s  ", (int)width[c], cells[c]);
-    }
-}
-
-static void ferry__env_table(const json_t *list)
-{
-    size_t n = json_array_size(list);
-    char *(*rows)[FERRY__ENV_COLS] = ferry_xcalloc(n ? n : 1, sizeof(*rows));
-    size_t width[FERRY__ENV_COLS];
-    for (size_t c = 0; c < FERRY__ENV_COLS; c++)
-        width[c] = strlen(ferry__env_headings[c]);
-    for (size_t r = 0; r < n; r++) {
-        ferry__env_row(json_array_get(list, r), rows[r]);
-        for (size_t c = 0; c < FERRY__ENV_COLS; c++)
-            if (strlen(rows[r][c]) > width[c])
-                width[c] = strlen(rows[r][c]);
-    }
-    ferry__env_print_row((char *const *)ferry__env_headings, width);
-    for (size_t r = 0; r < n; r++) {
-        ferry__env_print_row(rows[r], width);
-        for (size_t c = 0; c < FERRY__ENV_COLS; c++)
-            free(rows[r][c]);
-    }
-    free(rows);
-}
-
 /* A failing launch is why queued work does not start: say so under the table. */
 static void ferry__env_launch_errors(const json_t *list)
 {
@@ -124,23 +73,23 @@ static const char ferry__envs_usage[] =
     "\n"
     "  --json  print ferryd's answer as JSON\n";
 
+static void ferry__print_envs(const json_t *answer)
+{
+    const json_t *list = json_object_get(answer, "environments");
+    ferry_cli_print_table(ferry__env_headings, FERRY__ENV_COLS, list, ferry__env_row);
+    ferry__env_launch_errors(list);
+}
+
+static const ferry_cli_syntax ferry__envs_syntax = {
+    .name = "envs",
+    .usage = ferry__envs_usage,
+    .json = 1,
+};
+
 int ferry_cmd_envs(const ferry_cli *cli, int argc, char **argv)
 {
-    int json = 0;
-    int rc = ferry__json_only_args("envs", ferry__envs_usage, argc, argv, &json);
-    if (rc != FERRY_EXIT_OK)
-        return rc < 0 ? FERRY_EXIT_OK : rc;
-    json_t *answer = NULL;
-    rc = ferry_cli_call(cli, "GET", "/v1/environments", NULL, 60, &answer);
-    if (rc == FERRY_EXIT_OK && json) {
-        ferry_cli_print_json(answer);
-    } else if (rc == FERRY_EXIT_OK) {
-        const json_t *list = json_object_get(answer, "environments");
-        ferry__env_table(list);
-        ferry__env_launch_errors(list);
-    }
-    json_decref(answer);
-    return rc;
+    return ferry__get_command(cli, &ferry__envs_syntax, argc, argv, "/v1/environments",
+                              ferry__print_envs);
 }
 
 /* ---- whoami ---- */
@@ -152,25 +101,24 @@ static const char ferry__whoami_usage[] =
     "\n"
     "  --json  print ferryd's answer as JSON\n";
 
+static void ferry__print_whoami(const json_t *answer)
+{
+    const char *user = ferry_cli_str(answer, "user");
+    /* A null user: ferryd runs without users, on loopback, and needs no token. */
+    if (user[0] == '\0')
+        printf("anonymous (no users configured)\n");
+    else
+        printf("%s%s\n", user, json_is_true(json_object_get(answer, "admin")) ? " (admin)" : "");
+}
+
+static const ferry_cli_syntax ferry__whoami_syntax = {
+    .name = "whoami",
+    .usage = ferry__whoami_usage,
+    .json = 1,
+};
+
 int ferry_cmd_whoami(const ferry_cli *cli, int argc, char **argv)
 {
-    int json = 0;
-    int rc = ferry__json_only_args("whoami", ferry__whoami_usage, argc, argv, &json);
-    if (rc != FERRY_EXIT_OK)
-        return rc < 0 ? FERRY_EXIT_OK : rc;
-    json_t *answer = NULL;
-    rc = ferry_cli_call(cli, "GET", "/v1/whoami", NULL, 60, &answer);
-    if (rc == FERRY_EXIT_OK && json) {
-        ferry_cli_print_json(answer);
-    } else if (rc == FERRY_EXIT_OK) {
-        const char *user = ferry_cli_str(answer, "user");
-        /* A null user: ferryd runs without users, on loopback, and needs no token. */
-        if (user[0] == '\0')
-            printf("anonymous (no users configured)\n");
-        else
-            printf("%s%s\n", user,
-                   json_is_true(json_object_get(answer, "admin")) ? " (admin)" : "");
-    }
-    json_decref(answer);
-    return rc;
+    return ferry__get_command(cli, &ferry__whoami_syntax, argc, argv, "/v1/whoami",
+                              ferry__print_whoami);
 }

@@ -30,36 +30,11 @@ static void ferry__row(const json_t *exec, char *cells[FERRY__COLS])
     cells[6] = ferry_asprintf("%.8s", ferry_cli_str(exec, "id"));
 }
 
-static void ferry__print_row(char *const cells[FERRY__COLS], const size_t width[FERRY__COLS])
+/* The table under the answer's "executions". */
+static void ferry__print_list(const json_t *answer)
 {
-    for (size_t c = 0; c < FERRY__COLS; c++) {
-        if (c + 1 == FERRY__COLS)
-            printf("%s\n", cells[c]);
-        else
-            printf("%-*s  ", (int)width[c], cells[c]);
-    }
-}
-
-static void ferry__print_table(const json_t *list)
-{
-    size_t n = json_array_size(list);
-    char *(*rows)[FERRY__COLS] = ferry_xcalloc(n ? n : 1, sizeof(*rows));
-    size_t width[FERRY__COLS];
-    for (size_t c = 0; c < FERRY__COLS; c++)
-        width[c] = strlen(ferry__headings[c]);
-    for (size_t r = 0; r < n; r++) {
-        ferry__row(json_array_get(list, r), rows[r]);
-        for (size_t c = 0; c < FERRY__COLS; c++)
-            if (strlen(rows[r][c]) > width[c])
-                width[c] = strlen(rows[r][c]);
-    }
-    ferry__print_row((char *const *)ferry__headings, width);
-    for (size_t r = 0; r < n; r++) {
-        ferry__print_row(rows[r], width);
-        for (size_t c = 0; c < FERRY__COLS; c++)
-            free(rows[r][c]);
-    }
-    free(rows);
+    ferry_cli_print_table(ferry__headings, FERRY__COLS, json_object_get(answer, "executions"),
+                          ferry__row);
 }
 
 static const char ferry__list_usage[] =
@@ -72,68 +47,39 @@ static const char ferry__list_usage[] =
     "  --project NAME   only this project's\n"
     "  --json           print ferryd's answer as JSON\n";
 
-/* Append "key=value" (escaped) to a query string that starts with "?". */
-static char *ferry__add_query(char *path, const char *key, const char *value)
-{
-    if (value == NULL)
-        return path;
-    char *e = ferry_cli_escape(value);
-    char *out = ferry_asprintf("%s%c%s=%s", path, strchr(path, '?') ? '&' : '?', key, e);
-    free(e);
-    free(path);
-    return out;
-}
-
 static char *ferry__list_path(const char *status, const char *project)
 {
     char *path = ferry_strdup("/v1/executions");
-    path = ferry__add_query(path, "status", status);
-    return ferry__add_query(path, "project", project);
+    path = ferry_cli_add_query(path, "status", status);
+    return ferry_cli_add_query(path, "project", project);
 }
+
+static const struct option ferry__list_options[] = {
+    {"status", required_argument, NULL, 's'},
+    {NULL, 0, NULL, 0},
+};
+
+static const ferry_cli_syntax ferry__list_syntax = {
+    .name = "list",
+    .usage = ferry__list_usage,
+    .project = 1,
+    .json = 1,
+    .options = ferry__list_options,
+    .on_option = ferry_cli_store_arg, /* --status */
+};
 
 int ferry_cmd_list(const ferry_cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"status", required_argument, NULL, 's'},
-        {"project", required_argument, NULL, 'P'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *status = NULL, *project = NULL;
-    int json = 0, c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            status = optarg;
-            break;
-        case 'P':
-            project = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            fputs(ferry__list_usage, stdout);
-            return FERRY_EXIT_OK;
-        default:
-            return ferry_cli_bad_option("list", c, argv);
-        }
-    }
-    if (optind != argc)
-        return ferry_cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
-    char *path = ferry__list_path(status, project);
+    const char *status = NULL;
+    ferry_cli_args a;
+    int rc = ferry_cli_parse_args(&ferry__list_syntax, &status, argc, argv, &a);
+    if (rc != FERRY_CLI_GO_ON)
+        return rc;
+    char *path = ferry__list_path(status, a.project);
     json_t *answer = NULL;
-    int rc = ferry_cli_call(cli, "GET", path, NULL, 60, &answer);
+    rc = ferry_cli_call(cli, "GET", path, NULL, 60, &answer);
     free(path);
-    if (rc == FERRY_EXIT_OK && json)
-        ferry_cli_print_json(answer);
-    else if (rc == FERRY_EXIT_OK)
-        ferry__print_table(json_object_get(answer, "executions"));
-    json_decref(answer);
-    return rc;
+    return ferry_cli_finish(rc, a.json, answer, ferry__print_list);
 }
 
 /* ---- show ---- */
@@ -242,43 +188,24 @@ static const char ferry__show_usage[] =
     "  --project NAME  look a counter ID up in this project\n"
     "  --json          print the execution object as ferryd sent it\n";
 
+static const ferry_cli_syntax ferry__show_syntax = {
+    .name = "show",
+    .usage = ferry__show_usage,
+    .operands = FERRY_CLI_ONE_ID,
+    .project = 1,
+    .json = 1,
+};
+
 int ferry_cmd_show(const ferry_cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"project", required_argument, NULL, 'P'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *project = NULL;
-    int json = 0, c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'P':
-            project = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            fputs(ferry__show_usage, stdout);
-            return FERRY_EXIT_OK;
-        default:
-            return ferry_cli_bad_option("show", c, argv);
-        }
-    }
-    if (argc - optind != 1)
-        return ferry_cli_usage_error("show", "expected one execution ID");
-    char *path = ferry__add_query(ferry_cli_exec_path(argv[optind], NULL), "project", project);
+    ferry_cli_args a;
+    int rc = ferry_cli_parse_args(&ferry__show_syntax, NULL, argc, argv, &a);
+    if (rc != FERRY_CLI_GO_ON)
+        return rc;
+    /* The one request a counter in a project needs: no resolving first. */
+    char *query = ferry_cli_add_query(ferry_strdup(""), "project", a.project);
     json_t *exec = NULL;
-    int rc = ferry_cli_call(cli, "GET", path, NULL, 60, &exec);
-    if (rc == FERRY_EXIT_OK && json)
-        ferry_cli_print_json(exec);
-    else if (rc == FERRY_EXIT_OK)
-        ferry__show(exec);
-    json_decref(exec);
-    free(path);
-    return rc;
+    rc = ferry_cli_exec_call(cli, "GET", a.id, query, 60, &exec);
+    free(query);
+    return ferry_cli_finish(rc, a.json, exec, ferry__show);
 }

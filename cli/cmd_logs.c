@@ -190,44 +190,45 @@ static const char ferry__logs_usage[] =
     "  --timestamps      put each line's time (UTC) in front of it\n"
     "  --project NAME    look a counter ID up in this project\n";
 
+/* -f, --tail N and --timestamps into the ferry_cli_log_options ctx points at. */
+static int ferry__logs_option(void *ctx, int c, const char *arg)
+{
+    ferry_cli_log_options *opt = ctx;
+    if (c == 'f')
+        opt->follow = 1;
+    else if (c == 'T')
+        opt->timestamps = 1;
+    else if ((opt->tail = ferry_cli_parse_count(arg)) < 0)
+        return ferry_cli_usage_error("logs", "--tail wants a number, not '%s'", arg);
+    return FERRY_EXIT_OK;
+}
+
+static const struct option ferry__logs_options[] = {
+    {"follow", no_argument, NULL, 'f'},
+    {"tail", required_argument, NULL, 't'},
+    {"timestamps", no_argument, NULL, 'T'},
+    {NULL, 0, NULL, 0},
+};
+
+static const ferry_cli_syntax ferry__logs_syntax = {
+    .name = "logs",
+    .usage = ferry__logs_usage,
+    .operands = FERRY_CLI_ONE_ID,
+    .project = 1,
+    .options = ferry__logs_options,
+    .short_options = "f",
+    .on_option = ferry__logs_option,
+};
+
 int ferry_cmd_logs(const ferry_cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"follow", no_argument, NULL, 'f'},     {"tail", required_argument, NULL, 't'},
-        {"timestamps", no_argument, NULL, 'T'}, {"project", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
-    };
     ferry_cli_log_options opt = {.follow = 0, .tail = -1, .timestamps = 0};
-    const char *project = NULL;
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":fh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            opt.follow = 1;
-            break;
-        case 't':
-            if ((opt.tail = ferry_cli_parse_count(optarg)) < 0)
-                return ferry_cli_usage_error("logs", "--tail wants a number, not '%s'", optarg);
-            break;
-        case 'T':
-            opt.timestamps = 1;
-            break;
-        case 'P':
-            project = optarg;
-            break;
-        case 'h':
-            fputs(ferry__logs_usage, stdout);
-            return FERRY_EXIT_OK;
-        default:
-            return ferry_cli_bad_option("logs", c, argv);
-        }
-    }
-    if (argc - optind != 1)
-        return ferry_cli_usage_error("logs", "expected one execution ID");
+    ferry_cli_args a;
+    int rc = ferry_cli_parse_args(&ferry__logs_syntax, &opt, argc, argv, &a);
+    if (rc != FERRY_CLI_GO_ON)
+        return rc;
     char *uuid = NULL;
-    int rc = ferry_cli_resolve_id(cli, argv[optind], project, &uuid);
+    rc = ferry_cli_resolve_id(cli, a.id, a.project, &uuid);
     if (rc == FERRY_EXIT_OK)
         rc = ferry_cli_stream_logs(cli, uuid, &opt, NULL);
     free(uuid);

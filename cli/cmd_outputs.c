@@ -11,8 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static void ferry__print_outputs(const json_t *outputs)
+/* The answer's "outputs" as a table. */
+static void ferry__print_outputs(const json_t *answer)
 {
+    const json_t *outputs = json_object_get(answer, "outputs");
     size_t width = strlen("NAME"), i;
     json_t *o;
     json_array_foreach(outputs, i, o)
@@ -174,54 +176,35 @@ static const char ferry__outputs_usage[] =
     "  --project NAME  look a counter ID up in this project\n"
     "  --json          print ferryd's answer as JSON\n";
 
+static const struct option ferry__outputs_options[] = {
+    {"download", required_argument, NULL, 'd'},
+    {NULL, 0, NULL, 0},
+};
+
+static const ferry_cli_syntax ferry__outputs_syntax = {
+    .name = "outputs",
+    .usage = ferry__outputs_usage,
+    .operands = FERRY_CLI_ONE_ID,
+    .project = 1,
+    .json = 1,
+    .options = ferry__outputs_options,
+    .on_option = ferry_cli_store_arg, /* --download */
+};
+
 int ferry_cmd_outputs(const ferry_cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"download", required_argument, NULL, 'd'},
-        {"project", required_argument, NULL, 'P'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *dir = NULL, *project = NULL;
-    int json = 0, c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            dir = optarg;
-            break;
-        case 'P':
-            project = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            fputs(ferry__outputs_usage, stdout);
-            return FERRY_EXIT_OK;
-        default:
-            return ferry_cli_bad_option("outputs", c, argv);
-        }
-    }
-    if (argc - optind != 1)
-        return ferry_cli_usage_error("outputs", "expected one execution ID");
+    const char *dir = NULL;
+    ferry_cli_args a;
+    int rc = ferry_cli_parse_args(&ferry__outputs_syntax, &dir, argc, argv, &a);
+    if (rc != FERRY_CLI_GO_ON)
+        return rc;
     char *uuid = NULL;
-    int rc = ferry_cli_resolve_id(cli, argv[optind], project, &uuid);
     json_t *answer = NULL;
-    if (rc == FERRY_EXIT_OK) {
-        char *path = ferry_cli_exec_path(uuid, "/outputs");
-        rc = ferry_cli_call(cli, "GET", path, NULL, 60, &answer);
-        free(path);
-    }
-    json_t *outputs = json_object_get(answer, "outputs");
+    rc = ferry_cli_fetch_exec(cli, &a, "GET", "/outputs", &uuid, &answer);
     if (rc == FERRY_EXIT_OK && dir != NULL)
-        rc = ferry__download_all(cli, uuid, outputs, dir);
-    else if (rc == FERRY_EXIT_OK && json)
-        ferry_cli_print_json(answer);
+        rc = ferry__download_all(cli, uuid, json_object_get(answer, "outputs"), dir);
     else if (rc == FERRY_EXIT_OK)
-        ferry__print_outputs(outputs);
+        ferry_cli_print_answer(a.json, answer, ferry__print_outputs);
     json_decref(answer);
     free(uuid);
     return rc;

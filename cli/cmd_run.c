@@ -37,6 +37,9 @@ typedef struct ferry__run_args {
     int priority;
     /* Seconds; -1 when not given, so that the step's own limit applies. */
     int64_t time_limit, no_output_timeout;
+    /* The command line, for a value of --adhoc that stands apart. */
+    int argc;
+    char **argv;
 } ferry__run_args;
 
 static const char ferry__run_usage[] =
@@ -95,85 +98,94 @@ static int ferry__parse_duration(const char *opt, const char *text, int64_t *sec
     return FERRY_EXIT_OK;
 }
 
+enum { FERRY__OPT_PRIORITY = 256, FERRY__OPT_TIME_LIMIT, FERRY__OPT_NO_OUTPUT };
+
+static const struct option ferry__run_options[] = {
+    {"adhoc", optional_argument, NULL, 'a'},
+    {"param", required_argument, NULL, 'p'},
+    {"input", required_argument, NULL, 'i'},
+    {"environment", required_argument, NULL, 'e'},
+    {"tag", required_argument, NULL, 't'},
+    {"watch", no_argument, NULL, 'w'},
+    {"priority", no_argument, NULL, FERRY__OPT_PRIORITY},
+    {"time-limit", required_argument, NULL, FERRY__OPT_TIME_LIMIT},
+    {"no-output-timeout", required_argument, NULL, FERRY__OPT_NO_OUTPUT},
+    {NULL, 0, NULL, 0},
+};
+
+/* --adhoc [DIR]. An optional value may stand apart ("--adhoc DIR") only
+ * when it cannot be the step: it names an existing folder. */
+static void ferry__adhoc(ferry__run_args *r, const char *arg)
+{
+    if (arg != NULL)
+        r->dir = arg;
+    else if (optind < r->argc && r->argv[optind][0] != '-' && ferry__is_dir(r->argv[optind]))
+        r->dir = r->argv[optind++];
+}
+
+/* One of run's own options into the ferry__run_args ctx points at. */
+static int ferry__run_option(void *ctx, int c, const char *arg)
+{
+    ferry__run_args *r = ctx;
+    switch (c) {
+    case 'a':
+        ferry__adhoc(r, arg);
+        return FERRY_EXIT_OK;
+    case 'p':
+        ferry__push(&r->params, &r->n_params, arg);
+        return FERRY_EXIT_OK;
+    case 'i':
+        ferry__push(&r->inputs, &r->n_inputs, arg);
+        return FERRY_EXIT_OK;
+    case 'e':
+        r->environment = arg;
+        return FERRY_EXIT_OK;
+    case 't':
+        json_array_append_new(r->tags, json_string(arg));
+        return FERRY_EXIT_OK;
+    case 'w':
+        r->watch = 1;
+        return FERRY_EXIT_OK;
+    case FERRY__OPT_PRIORITY:
+        r->priority = 1;
+        return FERRY_EXIT_OK;
+    case FERRY__OPT_TIME_LIMIT:
+        return ferry__parse_duration("--time-limit", arg, &r->time_limit);
+    default: /* FERRY__OPT_NO_OUTPUT */
+        return ferry__parse_duration("--no-output-timeout", arg, &r->no_output_timeout);
+    }
+}
+
+static const ferry_cli_syntax ferry__run_syntax = {
+    .name = "run",
+    .usage = ferry__run_usage,
+    .operands = FERRY_CLI_OPERANDS,
+    .project = 1,
+    .json = 1,
+    .options = ferry__run_options,
+    .short_options = "p:e:",
+    .on_option = ferry__run_option,
+};
+
+/* Returns FERRY_CLI_GO_ON, or the exit status to end with. */
 static int ferry__parse_args(ferry__run_args *r, int argc, char **argv)
 {
-    enum { OPT_PRIORITY = 256, OPT_TIME_LIMIT, OPT_NO_OUTPUT };
-    static const struct option longopts[] = {
-        {"adhoc", optional_argument, NULL, 'a'},
-        {"param", required_argument, NULL, 'p'},
-        {"input", required_argument, NULL, 'i'},
-        {"environment", required_argument, NULL, 'e'},
-        {"tag", required_argument, NULL, 't'},
-        {"project", required_argument, NULL, 'P'},
-        {"watch", no_argument, NULL, 'w'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {"priority", no_argument, NULL, OPT_PRIORITY},
-        {"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
-        {"no-output-timeout", required_argument, NULL, OPT_NO_OUTPUT},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":p:e:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'a':
-            /* An optional value may stand apart ("--adhoc DIR") only when it
-             * cannot be the step: it names an existing folder. */
-            if (optarg != NULL)
-                r->dir = optarg;
-            else if (optind < argc && argv[optind][0] != '-' && ferry__is_dir(argv[optind]))
-                r->dir = argv[optind++];
-            break;
-        case 'p':
-            ferry__push(&r->params, &r->n_params, optarg);
-            break;
-        case 'i':
-            ferry__push(&r->inputs, &r->n_inputs, optarg);
-            break;
-        case 'e':
-            r->environment = optarg;
-            break;
-        case 't':
-            json_array_append_new(r->tags, json_string(optarg));
-            break;
-        case 'P':
-            r->project = optarg;
-            break;
-        case 'w':
-            r->watch = 1;
-            break;
-        case 'j':
-            r->json = 1;
-            break;
-        case OPT_PRIORITY:
-            r->priority = 1;
-            break;
-        case OPT_TIME_LIMIT:
-            if (ferry__parse_duration("--time-limit", optarg, &r->time_limit) != FERRY_EXIT_OK)
-                return FERRY_EXIT_USAGE;
-            break;
-        case OPT_NO_OUTPUT:
-            if (ferry__parse_duration("--no-output-timeout", optarg, &r->no_output_timeout) !=
-                FERRY_EXIT_OK)
-                return FERRY_EXIT_USAGE;
-            break;
-        case 'h':
-            fputs(ferry__run_usage, stdout);
-            return -1;
-        default:
-            return ferry_cli_bad_option("run", c, argv);
-        }
-    }
-    if (optind >= argc)
+    ferry_cli_args a;
+    r->argc = argc;
+    r->argv = argv;
+    int rc = ferry_cli_parse_args(&ferry__run_syntax, r, argc, argv, &a);
+    if (rc != FERRY_CLI_GO_ON)
+        return rc;
+    r->project = a.project;
+    r->json = a.json;
+    if (a.n_rest < 1)
         return ferry_cli_usage_error("run", "which step? expected STEP");
-    if (argc - optind > 1)
-        return ferry_cli_usage_error("run", "unexpected argument '%s'", argv[optind + 1]);
-    r->step_name = argv[optind];
+    if (a.n_rest > 1)
+        return ferry_cli_usage_error("run", "unexpected argument '%s'", a.rest[1]);
+    r->step_name = a.rest[0];
     if (!ferry__is_dir(r->dir))
         return ferry_cli_usage_error("run", "%s is not a folder", r->dir);
-    return FERRY_EXIT_OK;
+    return FERRY_CLI_GO_ON;
 }
 
 /* ---- local validation ---- */
@@ -497,9 +509,7 @@ int ferry_cmd_run(const ferry_cli *cli, int argc, char **argv)
     ferry__run_args r = {
         .dir = ".", .tags = json_array(), .time_limit = -1, .no_output_timeout = -1};
     int rc = ferry__parse_args(&r, argc, argv);
-    if (rc < 0)
-        rc = FERRY_EXIT_OK; /* --help */
-    else if (rc == FERRY_EXIT_OK)
+    if (rc == FERRY_CLI_GO_ON)
         rc = ferry__run(cli, &r);
     free(r.params);
     free(r.inputs);

@@ -29,10 +29,13 @@ static int ferry__wait_once(const ferry_cli *cli, const char *id, long slice, js
     char suffix[64] = "";
     if (slice > 0)
         snprintf(suffix, sizeof(suffix), "/wait?timeout=%ld", slice);
-    char *path = ferry_cli_exec_path(id, suffix);
-    int rc = ferry_cli_call(cli, "GET", path, NULL, slice + 30, exec);
-    free(path);
-    return rc;
+    return ferry_cli_exec_call(cli, "GET", id, suffix, slice + 30, exec);
+}
+
+/* ferry_cli_print_outcome() as a ferry_cli_print_fn: wait and stop print to stdout. */
+static void ferry__print_outcome(const json_t *exec)
+{
+    ferry_cli_print_outcome(stdout, exec);
 }
 
 static int ferry__wait(const ferry_cli *cli, const char *id, double timeout_s, int json)
@@ -53,10 +56,7 @@ static int ferry__wait(const ferry_cli *cli, const char *id, double timeout_s, i
             return rc;
         const char *status = ferry_cli_str(exec, "status");
         if (ferry_cli_is_terminal(status)) {
-            if (json)
-                ferry_cli_print_json(exec);
-            else
-                ferry_cli_print_outcome(stdout, exec);
+            ferry_cli_print_answer(json, exec, ferry__print_outcome);
             rc = ferry_cli_exit_for(status);
             json_decref(exec);
             return rc;
@@ -73,48 +73,44 @@ static int ferry__wait(const ferry_cli *cli, const char *id, double timeout_s, i
     }
 }
 
+/* --timeout SECONDS into the double ctx points at. */
+static int ferry__wait_option(void *ctx, int c, const char *arg)
+{
+    (void)c; /* --timeout is wait's only own option */
+    double *timeout_s = ctx;
+    char *end = NULL;
+    *timeout_s = strtod(arg, &end);
+    if (end == arg || *end != '\0' || !(*timeout_s >= 0 && *timeout_s < 1e9))
+        return ferry_cli_usage_error("wait", "--timeout wants seconds, not '%s'", arg);
+    return FERRY_EXIT_OK;
+}
+
+static const struct option ferry__wait_options[] = {
+    {"timeout", required_argument, NULL, 't'},
+    {NULL, 0, NULL, 0},
+};
+
+static const ferry_cli_syntax ferry__wait_syntax = {
+    .name = "wait",
+    .usage = ferry__wait_usage,
+    .operands = FERRY_CLI_ONE_ID,
+    .project = 1,
+    .json = 1,
+    .options = ferry__wait_options,
+    .on_option = ferry__wait_option,
+};
+
 int ferry_cmd_wait(const ferry_cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"timeout", required_argument, NULL, 't'},
-        {"project", required_argument, NULL, 'P'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     double timeout_s = -1;
-    const char *project = NULL;
-    int json = 0, c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 't': {
-            char *end = NULL;
-            timeout_s = strtod(optarg, &end);
-            if (end == optarg || *end != '\0' || !(timeout_s >= 0 && timeout_s < 1e9))
-                return ferry_cli_usage_error("wait", "--timeout wants seconds, not '%s'", optarg);
-            break;
-        }
-        case 'P':
-            project = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            fputs(ferry__wait_usage, stdout);
-            return FERRY_EXIT_OK;
-        default:
-            return ferry_cli_bad_option("wait", c, argv);
-        }
-    }
-    if (argc - optind != 1)
-        return ferry_cli_usage_error("wait", "expected one execution ID");
+    ferry_cli_args a;
+    int rc = ferry_cli_parse_args(&ferry__wait_syntax, &timeout_s, argc, argv, &a);
+    if (rc != FERRY_CLI_GO_ON)
+        return rc;
     char *uuid = NULL;
-    int rc = ferry_cli_resolve_id(cli, argv[optind], project, &uuid);
+    rc = ferry_cli_resolve_id(cli, a.id, a.project, &uuid);
     if (rc == FERRY_EXIT_OK)
-        rc = ferry__wait(cli, uuid, timeout_s, json);
+        rc = ferry__wait(cli, uuid, timeout_s, a.json);
     free(uuid);
     return rc;
 }
@@ -128,48 +124,21 @@ static const char ferry__stop_usage[] =
     "  --project NAME  look a counter ID up in this project\n"
     "  --json          print the execution object\n";
 
+static const ferry_cli_syntax ferry__stop_syntax = {
+    .name = "stop",
+    .usage = ferry__stop_usage,
+    .operands = FERRY_CLI_ONE_ID,
+    .project = 1,
+    .json = 1,
+};
+
 int ferry_cmd_stop(const ferry_cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"project", required_argument, NULL, 'P'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *project = NULL;
-    int json = 0, c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'P':
-            project = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            fputs(ferry__stop_usage, stdout);
-            return FERRY_EXIT_OK;
-        default:
-            return ferry_cli_bad_option("stop", c, argv);
-        }
-    }
-    if (argc - optind != 1)
-        return ferry_cli_usage_error("stop", "expected one execution ID");
-    char *uuid = NULL;
-    int rc = ferry_cli_resolve_id(cli, argv[optind], project, &uuid);
+    ferry_cli_args a;
+    int rc = ferry_cli_parse_args(&ferry__stop_syntax, NULL, argc, argv, &a);
+    if (rc != FERRY_CLI_GO_ON)
+        return rc;
     json_t *exec = NULL;
-    if (rc == FERRY_EXIT_OK) {
-        char *path = ferry_cli_exec_path(uuid, "/stop");
-        rc = ferry_cli_call(cli, "POST", path, NULL, 60, &exec);
-        free(path);
-    }
-    if (rc == FERRY_EXIT_OK && json)
-        ferry_cli_print_json(exec);
-    else if (rc == FERRY_EXIT_OK)
-        ferry_cli_print_outcome(stdout, exec);
-    json_decref(exec);
-    free(uuid);
-    return rc;
+    rc = ferry_cli_fetch_exec(cli, &a, "POST", "/stop", NULL, &exec);
+    return ferry_cli_finish(rc, a.json, exec, ferry__print_outcome);
 }

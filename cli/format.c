@@ -1,12 +1,8 @@
-/* What the commands print: times, durations, sizes, outcomes; and the bits
- * of option handling every command shares. */
+/* What the commands print: times, durations, sizes, tables, outcomes. */
 #include "cli.h"
 
 #include "util.h"
 
-#include <errno.h>
-#include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,35 +131,52 @@ void ferry_cli_print_json(const json_t *v)
     fputc('\n', stdout);
 }
 
-int ferry_cli_usage_error(const char *cmd, const char *fmt, ...)
+void ferry_cli_print_answer(int json, const json_t *answer, ferry_cli_print_fn print)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "ferry %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry 'ferry %s --help'.\n", cmd);
-    va_end(ap);
-    return FERRY_EXIT_USAGE;
+    if (json)
+        ferry_cli_print_json(answer);
+    else
+        print(answer);
 }
 
-long ferry_cli_parse_count(const char *s)
+int ferry_cli_finish(int rc, int json, json_t *answer, ferry_cli_print_fn print)
 {
-    if (s == NULL || *s == '\0')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 0)
-        return -1;
-    return v;
+    if (rc == FERRY_EXIT_OK)
+        ferry_cli_print_answer(json, answer, print);
+    json_decref(answer);
+    return rc;
 }
 
-int ferry_cli_bad_option(const char *cmd, int c, char **argv)
+static void ferry__table_row(char *const *cells, const size_t *width, size_t cols)
 {
-    const char *arg = optind > 0 ? argv[optind - 1] : "?";
-    if (c == ':')
-        return ferry_cli_usage_error(cmd, "option '%s' needs a value", arg);
-    if (optopt != 0 && optopt != '?')
-        return ferry_cli_usage_error(cmd, "unknown option '-%c'", optopt);
-    return ferry_cli_usage_error(cmd, "unknown option '%s'", arg);
+    for (size_t c = 0; c < cols; c++) {
+        if (c + 1 == cols)
+            printf("%s\n", cells[c]);
+        else
+            printf("%-*s  ", (int)width[c], cells[c]);
+    }
+}
+
+void ferry_cli_print_table(const char *const *headings, size_t cols, const json_t *list,
+                           ferry_cli_row_fn row)
+{
+    size_t n = json_array_size(list);
+    /* All rows first: a column is as wide as its widest cell. */
+    char **cells = ferry_xcalloc((n ? n : 1) * cols, sizeof(*cells));
+    size_t *width = ferry_xcalloc(cols, sizeof(*width));
+    for (size_t c = 0; c < cols; c++)
+        width[c] = strlen(headings[c]);
+    for (size_t r = 0; r < n; r++) {
+        row(json_array_get(list, r), cells + r * cols);
+        for (size_t c = 0; c < cols; c++)
+            if (strlen(cells[r * cols + c]) > width[c])
+                width[c] = strlen(cells[r * cols + c]);
+    }
+    ferry__table_row((char *const *)headings, width, cols);
+    for (size_t r = 0; r < n; r++)
+        ferry__table_row(cells + r * cols, width, cols);
+    for (size_t i = 0; i < n * cols; i++)
+        free(cells[i]);
+    free(cells);
+    free(width);
 }
