@@ -33,6 +33,8 @@ static ferry_worker *agentapi__worker(ferry_http_req *r)
     return w;
 }
 
+/* A launched machine registers with its one-time bootstrap token; a machine
+ * of a static environment joins with the environment's join token. */
 static void agentapi__register(ferry_http_req *r)
 {
     json_t *body = ferry_http_body_object(r);
@@ -40,18 +42,26 @@ static void agentapi__register(ferry_http_req *r)
         return;
     const char *worker_id = json_string_value(json_object_get(body, "worker_id"));
     const char *bootstrap = json_string_value(json_object_get(body, "bootstrap_token"));
+    const char *join = json_string_value(json_object_get(body, "join_token"));
+    const char *env = json_string_value(json_object_get(body, "environment"));
     int slots = (int)json_integer_value(json_object_get(body, "slots"));
-    char *token = NULL;
-    if (ferry_workers_register(r->d, worker_id, bootstrap, slots, &token) < 0) {
-        ferry_http_error(r->req, 401, "bootstrap_token",
-                         "registration refused: unknown worker or invalid/spent bootstrap token");
+    char *token = NULL, *joined_id = NULL;
+    int rc = join ? ferry_workers_join(r->d, env, join, slots, &joined_id, &token)
+                  : ferry_workers_register(r->d, worker_id, bootstrap, slots, &token);
+    if (rc < 0) {
+        ferry_http_error(r->req, 401, join ? "join_token" : "bootstrap_token", "%s",
+                         join ? "joining refused: unknown static environment or wrong join token"
+                              : "registration refused: unknown worker or invalid/spent "
+                                "bootstrap token");
     } else {
+        const char *id = joined_id ? joined_id : worker_id;
         ferry_http_json(r->req, 200,
-                        json_pack("{s:s, s:s, s:i}", "agent_id", worker_id, "token", token,
-                                  "poll_timeout", AGENTAPI__POLL_TIMEOUT_S));
-        ferry_info("worker %s registered", worker_id);
+                        json_pack("{s:s, s:s, s:i}", "agent_id", id, "token", token, "poll_timeout",
+                                  AGENTAPI__POLL_TIMEOUT_S));
+        ferry_info("worker %s registered", id);
     }
     free(token);
+    free(joined_id);
     json_decref(body);
 }
 
@@ -170,6 +180,13 @@ void ferry_agentapi_wake(ferryd *d, ferry_worker *w)
 
 static void agentapi__poll(ferry_http_req *r, ferry_worker *w)
 {
+    json_t *body = ferry_http_body_object(r);
+    if (body == NULL)
+        return;
+    json_t *running = json_object_get(body, "running");
+    if (json_is_array(running))
+        ferry_scheduler_reconcile(r->d, w, running);
+    json_decref(body);
     if (w->poll) { /* a newer poll replaces one the agent gave up on */
         ferry_held *old = w->poll;
         w->poll = NULL;

@@ -337,7 +337,7 @@ static void api__create(ferry_http_req *r)
     } else {
         int owned;
         ferry_exec *found;
-        if (ferry_exec_find(r->d, id, NULL, &found, &owned) == 0) {
+        if (ferry_exec_find(r->d, id, NULL, NULL, &found, &owned) == 0) {
             ferry_http_json(r->req, 201, ferry_exec_to_json(r->d, found));
             ferry_exec_release(found, owned);
         } else {
@@ -403,7 +403,8 @@ static int api__find(ferry_http_req *r, const char *ref, ferry_exec **e, int *ow
 {
     char project[128];
     int has_project = ferry_http_query(r, "project", project, sizeof(project));
-    int rc = ferry_exec_find(r->d, ref, has_project ? project : NULL, e, owned);
+    int rc =
+        ferry_exec_find(r->d, ref, has_project ? project : NULL, api__owner_filter(r), e, owned);
     if (rc == 0 && !api__may_see(r, *e)) {
         /* Another user's execution does not exist, as far as this user knows. */
         ferry_exec_release(*e, *owned);
@@ -463,7 +464,7 @@ static void api__waiter_reply(api__waiter *wt, ferryd *d)
     if (req) {
         int owned = 0;
         ferry_exec *e = wt->e;
-        if (e == NULL && ferry_exec_find(d, wt->id, NULL, &e, &owned) < 0)
+        if (e == NULL && ferry_exec_find(d, wt->id, NULL, NULL, &e, &owned) < 0)
             e = NULL;
         if (e)
             ferry_http_json(req, 200, ferry_exec_to_json(d, e));

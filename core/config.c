@@ -63,6 +63,7 @@ void ferry_config_init(ferry_config *c)
     c->listen_host = ferry_strdup("127.0.0.1");
     c->listen_port = FERRY_DEFAULT_PORT;
     c->default_environment = ferry_strdup("local");
+    c->worker_lost_timeout_s = 60;
     c->store_plugin = ferry_strdup("local-storage");
     c->store_settings = ferry_settings_new();
     c->store_lines = ferry_settings_new();
@@ -198,6 +199,8 @@ static int config__int(config__ctx *x, config_setting_t *s, const char *name, in
     return 0;
 }
 
+static int config__hex64(const char *s, char *out);
+
 /* Settings every environment understands; the rest goes to its plugin. */
 static int config__env_field(config__ctx *x, ferry_env_config *e, config_setting_t *s)
 {
@@ -216,6 +219,14 @@ static int config__env_field(config__ctx *x, ferry_env_config *e, config_setting
         return config__int(x, s, n, 0, &e->idle_timeout_s);
     if (strcmp(n, "gpus") == 0)
         return config__int(x, s, n, 0, &e->gpus);
+    if (strcmp(n, "join_token_sha256") == 0) {
+        if (config_setting_type(s) != CONFIG_TYPE_STRING ||
+            config__hex64(config_setting_get_string(s), e->join_token_sha256) < 0)
+            return config__fail(x, s, n,
+                                "expected the join token's SHA-256 as 64 hex digits "
+                                "(printf %s TOKEN | sha256sum)");
+        return 0;
+    }
     return 1; /* not ours */
 }
 
@@ -247,6 +258,9 @@ static int config__env(config__ctx *x, config_setting_t *group, ferry_env_config
         return config__fail(x, group, "environments", "an environment has no 'name'");
     if (e->min_workers > e->max_workers)
         return config__fail(x, group, "min_workers", "is larger than max_workers");
+    if (ferry_env_is_static(e) && e->join_token_sha256[0] == '\0')
+        return config__fail(x, group, "join_token_sha256",
+                            "a static environment needs one: agents join it with the token");
     return 0;
 }
 
@@ -434,9 +448,11 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__store(x, c, s);
     if (strcmp(n, "users") == 0)
         return config__users(x, c, s);
+    if (strcmp(n, "worker_lost_timeout") == 0)
+        return config__int(x, s, n, 1, &c->worker_lost_timeout_s);
     return config__fail(x, s, n,
                         "unknown setting (known: data_dir, listen, plugin_dir, "
-                        "default_environment, store, environments, users)");
+                        "default_environment, store, environments, users, worker_lost_timeout)");
 }
 
 int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap)
@@ -536,13 +552,37 @@ static int config__check_block(const ferry_config *c, const ferry_plugin *p,
     return FERRY_ECONFIG;
 }
 
+/* A static environment has no plugin: only ferryd's own settings belong. */
+static int config__check_static(const ferry_config *c, const ferry_env_config *e,
+                                const char *const *host_keys, char *err, size_t err_cap)
+{
+    size_t it = 0;
+    const char *k, *v;
+    while (ferry_settings_next(e->settings, &it, &k, &v)) {
+        int known = 0;
+        for (const char *const *h = host_keys; *h && !known; h++)
+            known = strcmp(*h, k) == 0;
+        if (!known) {
+            const char *line = ferry_settings_get(e->lines, k);
+            snprintf(err, err_cap,
+                     "%s:%s: environment '%s': setting '%s' means nothing to a static "
+                     "environment (it has no compute plugin)",
+                     c->path ? c->path : "ferryd", line ? line : "?", e->name, k);
+            return FERRY_ECONFIG;
+        }
+    }
+    return 0;
+}
+
 int ferry_config_check_env(const ferry_config *c, const ferry_env_config *e,
                            const ferry_plugin *compute, char *err, size_t err_cap)
 {
     /* ferryd's own settings of a block, and what it fills in for the plugin. */
-    static const char *const host_keys[] = {"name",        "compute",     "runtime",
-                                            "max_workers", "min_workers", "idle_timeout",
-                                            "work_dir",    "gpus",        NULL};
+    static const char *const host_keys[] = {
+        "name",         "compute",  "runtime", "max_workers",       "min_workers",
+        "idle_timeout", "work_dir", "gpus",    "join_token_sha256", NULL};
+    if (compute == NULL)
+        return config__check_static(c, e, host_keys, err, err_cap);
     char what[160];
     snprintf(what, sizeof(what), "environment '%s'", e->name);
     return config__check_block(c, compute, e->settings, e->lines, host_keys, what, err, err_cap);
@@ -579,4 +619,9 @@ int ferry_user_env_quota(const ferry_user *u, const char *env)
         if (strcmp(u->quota_envs[i], env) == 0)
             return u->quota_values[i];
     return 0;
+}
+
+int ferry_env_is_static(const ferry_env_config *e)
+{
+    return strcmp(e->compute, "static") == 0;
 }

@@ -14,9 +14,10 @@ typedef struct ferry_env_config {
     int min_workers;
     int max_workers;
     int idle_timeout_s;
-    int gpus;                 /* GPUs per worker: a worker runs one one-GPU execution per GPU */
-    ferry_settings *settings; /* every setting of the block, for the plugin */
-    ferry_settings *lines;    /* setting -> its line in the file, for messages */
+    int gpus;                   /* GPUs per worker: a worker runs one one-GPU execution per GPU */
+    char join_token_sha256[65]; /* compute = "static": agents join with this token */
+    ferry_settings *settings;   /* every setting of the block, for the plugin */
+    ferry_settings *lines;      /* setting -> its line in the file, for messages */
 } ferry_env_config;
 
 /* A user of the API. The token is only ever held as its SHA-256. */
@@ -45,6 +46,7 @@ typedef struct ferry_config {
     size_t n_envs;
     ferry_user *users;
     size_t n_users;
+    int worker_lost_timeout_s; /* a worker silent this long is lost */
 } ferry_config;
 
 /* The embedded defaults: data dir (FERRY_DATA_DIR, else $XDG_DATA_HOME/ferry,
@@ -62,6 +64,8 @@ int ferry_config_set_listen(ferry_config *c, const char *text, char *err, size_t
  * while no users are configured. */
 int ferry_config_finish(ferry_config *c, char *err, size_t err_cap);
 const ferry_env_config *ferry_config_env(const ferry_config *c, const char *name);
+/* compute = "static": machines join by hand; there is no plugin. */
+int ferry_env_is_static(const ferry_env_config *e);
 /* Check a block against its plugin's declared settings: 0, or FERRY_ECONFIG
  * with "FILE:LINE: setting 'x' is not known to compute plugin 'aws' (...)". */
 int ferry_config_check_env(const ferry_config *c, const ferry_env_config *e,

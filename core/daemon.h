@@ -36,6 +36,7 @@ typedef struct ferryd {
     size_t n_envs;
     ferry_map workers_by_id;    /* scheduler.c */
     ferry_map workers_by_token; /* scheduler.c: sha256(agent token) -> worker */
+    uv_timer_t lost_timer;      /* scheduler.c: looks for silent workers */
     ferry_map userqs;           /* scheduler.c: owner -> ferry_userq ("" without users) */
 
     ferry_map active;                   /* exec.c: id -> ferry_exec, every non-terminal execution */

@@ -40,6 +40,9 @@ static const char *migrations[] = {
     "ALTER TABLE executions ADD COLUMN no_output_timeout INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE executions ADD COLUMN gpus TEXT;"
     "CREATE INDEX IF NOT EXISTS executions_owner ON executions (owner);",
+    "ALTER TABLE workers ADD COLUMN token_hash TEXT;"
+    "ALTER TABLE workers ADD COLUMN bootstrap_hash TEXT;"
+    "ALTER TABLE workers ADD COLUMN slots INTEGER NOT NULL DEFAULT 1;",
 };
 
 static int db__migrate(ferryd *d, char **msg)

@@ -227,17 +227,18 @@ static int exec__all_digits(const char *s)
     return 1;
 }
 
-static int exec__find_by_counter(ferryd *d, const char *ref, const char *project, ferry_exec **out)
+static int exec__find_by_counter(ferryd *d, const char *ref, const char *project,
+                                 const char *owner, ferry_exec **out)
 {
-    sqlite3_stmt *st;
-    if (project) {
-        st = ferry_db_prepare(d, "SELECT " EXEC__COLUMNS
-                                 " FROM executions WHERE counter = ? AND project = ?");
+    /* Only the executions this user may see count: another user's #1 must
+     * neither shadow nor reveal itself. */
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "SELECT " EXEC__COLUMNS " FROM executions WHERE counter = ?1"
+           " AND (?2 IS NULL OR project = ?2) AND (?3 IS NULL OR owner = ?3) LIMIT 2");
+    if (project)
         sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
-    } else {
-        st = ferry_db_prepare(d,
-                              "SELECT " EXEC__COLUMNS " FROM executions WHERE counter = ? LIMIT 2");
-    }
+    if (owner)
+        sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 1, strtoll(ref, NULL, 10));
     ferry_exec *found = NULL;
     int rows = 0;
@@ -254,7 +255,8 @@ static int exec__find_by_counter(ferryd *d, const char *ref, const char *project
     return found ? 0 : FERRY_ENOENT;
 }
 
-int ferry_exec_find(ferryd *d, const char *ref, const char *project, ferry_exec **out, int *owned)
+int ferry_exec_find(ferryd *d, const char *ref, const char *project, const char *owner,
+                    ferry_exec **out, int *owned)
 {
     ferry_exec *e = ferry_map_get(&d->active, ref);
     if (e) {
@@ -264,7 +266,7 @@ int ferry_exec_find(ferryd *d, const char *ref, const char *project, ferry_exec 
     }
     int rc;
     if (exec__all_digits(ref)) {
-        rc = exec__find_by_counter(d, ref, project, &e);
+        rc = exec__find_by_counter(d, ref, project, owner, &e);
     } else {
         sqlite3_stmt *st =
             ferry_db_prepare(d, "SELECT " EXEC__COLUMNS " FROM executions WHERE id = ?");

@@ -72,11 +72,13 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e);
 int ferry_exec_save_status(ferryd *d, ferry_exec *e);
 int ferry_exec_save_progress(ferryd *d, ferry_exec *e); /* agent_seq, metadata, worker */
 
-/* Look up by uuid or counter (in `project` when non-NULL). Active
+/* Look up by uuid or counter (in `project` when non-NULL; a counter only
+ * among `owner`'s executions when non-NULL). Active
  * executions are returned from memory (*owned = 0); others are loaded
  * (*owned = 1, free with ferry_exec_free). FERRY_ENOENT, or FERRY_EEXIST when
  * a counter is ambiguous across projects. */
-int ferry_exec_find(ferryd *d, const char *ref, const char *project, ferry_exec **out, int *owned);
+int ferry_exec_find(ferryd *d, const char *ref, const char *project, const char *owner,
+                    ferry_exec **out, int *owned);
 void ferry_exec_release(ferry_exec *e, int owned);
 /* Load every non-terminal execution into d->active, oldest first, calling
  * `each` for each one (the scheduler re-queues them). */

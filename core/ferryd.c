@@ -181,7 +181,6 @@ static void on_signal(uv_signal_t *h, int signum)
     shutdown_daemon(h->data);
 }
 
-
 static int start(ferryd *d, char *err, size_t cap)
 {
     if (prepare_dirs(d, err, cap) < 0 || load_plugins(d, err, cap) < 0)
@@ -194,6 +193,7 @@ static int start(ferryd *d, char *err, size_t cap)
         return -1;
     ferry_map_init(&d->active);
     int n = ferry_exec_load_active(d, ferry_scheduler_restore);
+    ferry_scheduler_start(d);
     ferry_db_commit(d);
     ferry_info("listening on %s (data in %s; %d unfinished execution%s restored)", d->server_url,
                d->data_dir, n, n == 1 ? "" : "s");

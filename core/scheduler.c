@@ -47,11 +47,31 @@ static void xlist_remove(ferry_xlist *l, ferry_exec *e)
     l->len--;
 }
 
+static void scheduler__attach(ferry_worker *w, ferry_exec *e);
+
 /* --- environments --- */
+
+/* A static environment: machines join it by hand, nothing is launched. */
+static int scheduler__static_env_init(ferryd *d, const ferry_env_config *cfg, ferry_env **out,
+                                      char *err, size_t err_cap)
+{
+    int rc = ferry_config_check_env(&d->cfg, cfg, NULL, err, err_cap);
+    if (rc < 0)
+        return rc;
+    ferry_env *env = ferry_xcalloc(1, sizeof(*env));
+    env->d = d;
+    env->cfg = cfg;
+    uv_timer_init(d->loop, &env->retry_timer);
+    env->retry_timer.data = env;
+    *out = env;
+    return 0;
+}
 
 static int scheduler__env_init(ferryd *d, const ferry_env_config *cfg, ferry_env **out, char *err,
                                size_t err_cap)
 {
+    if (ferry_env_is_static(cfg))
+        return scheduler__static_env_init(d, cfg, out, err, err_cap);
     const ferry_plugin *p =
         ferry_plugin_registry_get(&d->plugins, FERRY_PLUGIN_COMPUTE, cfg->compute);
     if (p == NULL) {
@@ -88,6 +108,11 @@ static int scheduler__env_init(ferryd *d, const ferry_env_config *cfg, ferry_env
     return 0;
 }
 
+static void scheduler__lost_tick(uv_timer_t *t)
+{
+    ferry_workers_check_lost(t->data);
+}
+
 int ferry_scheduler_init(ferryd *d, char *err, size_t err_cap)
 {
     ferry_map_init(&d->workers_by_id);
@@ -101,19 +126,31 @@ int ferry_scheduler_init(ferryd *d, char *err, size_t err_cap)
         d->envs[i]->index = i;
         d->n_envs++;
     }
-    /* Keep min_workers warm from the start. */
+    ferry_workers_restore(d);
+    uv_timer_init(d->loop, &d->lost_timer);
+    d->lost_timer.data = d;
+    uint64_t every = (uint64_t)d->cfg.worker_lost_timeout_s * 250u; /* a quarter of it */
+    uv_timer_start(&d->lost_timer, scheduler__lost_tick, every ? every : 250, every ? every : 250);
+    uv_unref((uv_handle_t *)&d->lost_timer);
+    return 0;
+}
+
+/* Once the executions are restored (ferryd.c): keep min_workers warm. */
+void ferry_scheduler_start(ferryd *d)
+{
     for (size_t i = 0; i < d->n_envs; i++)
         ferry_scheduler_kick(d, d->envs[i]);
-    return 0;
 }
 
 void ferry_scheduler_close(ferryd *d)
 {
+    uv_close((uv_handle_t *)&d->lost_timer, NULL);
     ferry_workers_close_all(d);
     for (size_t i = 0; i < d->n_envs; i++) {
         ferry_env *env = d->envs[i];
         uv_close((uv_handle_t *)&env->retry_timer, NULL);
-        ferry_plugin_instance_free(env->compute);
+        if (env->compute)
+            ferry_plugin_instance_free(env->compute);
         free(env->last_launch_error);
     }
     /* Run the loop so closed handles release before their memory goes. */
@@ -236,22 +273,26 @@ void ferry_scheduler_restore(ferryd *d, ferry_exec *e)
                                    "its environment is no longer configured", FERRY_NO_EXIT_CODE);
         return;
     }
-    switch (e->status) {
-    case FERRY_STATUS_CREATED:
+    if (e->status == FERRY_STATUS_CREATED) {
         ferry_scheduler_admit(d, e);
-        break;
-    case FERRY_STATUS_QUEUED:
-        scheduler__count(d, e, +1);
+        return;
+    }
+    scheduler__count(d, e, +1);
+    ferry_worker *w = e->worker_id ? ferry_map_get(&d->workers_by_id, e->worker_id) : NULL;
+    if (w && w->env == env && w->state != FERRY_WORKER_TERMINATING) {
+        /* Its agent may run it right now: it says so in its next poll
+         * (scheduler__reconcile sorts out what it does not hold). */
+        scheduler__attach(w, e);
+        return;
+    }
+    if (e->status == FERRY_STATUS_QUEUED) {
         xlist_push(scheduler__queue_of(env, e), e);
         ferry_scheduler_kick(d, env);
-        break;
-    default:
-        /* Its worker is gone with the previous ferryd process. */
-        scheduler__count(d, e, +1);
-        ferry_lifecycle_transition(d, e, FERRY_STATUS_ERROR, "worker lost (ferryd restarted)",
-                                   FERRY_NO_EXIT_CODE);
-        break;
+        return;
     }
+    ferry_lifecycle_transition(d, e, FERRY_STATUS_ERROR,
+                               "worker lost (its record did not survive a restart of ferryd)",
+                               FERRY_NO_EXIT_CODE);
 }
 
 /* --- workers and slots --- */
@@ -362,6 +403,74 @@ static void scheduler__take_gpu(ferry_worker *w, ferry_exec *e)
     }
 }
 
+/* Re-attach after a restart: the worker had it, GPU and all. */
+static void scheduler__attach(ferry_worker *w, ferry_exec *e)
+{
+    e->worker = w;
+    e->delivered = 1;
+    int gpus = w->env->cfg->gpus;
+    if (e->gpus && gpus > 0) {
+        int idx = atoi(e->gpus);
+        if (w->gpu_busy == NULL)
+            w->gpu_busy = ferry_xcalloc((size_t)gpus, 1);
+        if (idx >= 0 && idx < gpus) {
+            w->gpu_busy[idx] = 1;
+            e->gpu_index = idx;
+        }
+    }
+    w->assigned = ferry_xrealloc(w->assigned, (w->n_assigned + 1) * sizeof(*w->assigned));
+    w->assigned[w->n_assigned++] = e;
+}
+
+void ferry_scheduler_requeue(ferryd *d, ferry_exec *e)
+{
+    ferry_worker *w = e->worker;
+    ferry_env *env = ferry_scheduler_env(d, e->environment);
+    if (w)
+        scheduler__unassign(w, e);
+    e->delivered = 0;
+    free(e->worker_id);
+    e->worker_id = NULL;
+    if (env == NULL)
+        return;
+    ferry_xlist *q = scheduler__queue_of(env, e);
+    /* At the head: it was first in line when it was handed out. */
+    e->qprev = NULL;
+    e->qnext = q->head;
+    if (q->head)
+        q->head->qprev = e;
+    else
+        q->tail = e;
+    q->head = e;
+    q->len++;
+    ferry_scheduler_kick(d, env);
+}
+
+/* The agent's poll lists what it runs. Something handed to it that it does
+ * not list never reached it (ferryd died before the answer left) or it lost
+ * it: hand a queued one out again; one that had started is lost. */
+void ferry_scheduler_reconcile(ferryd *d, ferry_worker *w, const json_t *running)
+{
+    for (size_t i = 0; i < w->n_assigned;) {
+        ferry_exec *e = w->assigned[i];
+        int listed = 0;
+        size_t k;
+        json_t *v;
+        json_array_foreach(running, k, v) listed |=
+            json_is_string(v) && strcmp(json_string_value(v), e->id) == 0;
+        if (!e->delivered || listed) {
+            i++;
+        } else if (e->status == FERRY_STATUS_QUEUED) {
+            e->delivered = 0;
+            i++;
+        } else {
+            ferry_lifecycle_transition(d, e, FERRY_STATUS_ERROR,
+                                       "worker lost: its agent no longer runs it",
+                                       FERRY_NO_EXIT_CODE);
+        }
+    }
+}
+
 static void scheduler__assign(ferryd *d, ferry_worker *w, ferry_exec *e)
 {
     xlist_remove(scheduler__queue_of(w->env, e), e);
@@ -386,6 +495,8 @@ static size_t scheduler__coming_slots(const ferry_env *env)
 
 static void scheduler__launch_more(ferryd *d, ferry_env *env)
 {
+    if (env->compute == NULL) /* static: its machines join by themselves */
+        return;
     size_t coming = scheduler__coming_slots(env);
     while (!env->retry_pending && env->n_workers < (size_t)env->cfg->max_workers &&
            (scheduler__queued(env) > coming || env->n_workers < (size_t)env->cfg->min_workers)) {

@@ -86,8 +86,27 @@ void ferry_scheduler_take_news(ferryd *d, ferry_worker *w, ferry_exec ***work, s
                                json_t **stop);
 int ferry_scheduler_has_news(const ferry_worker *w);
 
+/* Put a queued execution that a worker will not run back at the head of its
+ * queue (it keeps its place). */
+void ferry_scheduler_requeue(ferryd *d, ferry_exec *e);
+/* Match what a worker's poll says it runs with what it was handed. */
+void ferry_scheduler_reconcile(ferryd *d, ferry_worker *w, const json_t *running);
+/* After start-up: launch the min_workers of each environment. */
+void ferry_scheduler_start(ferryd *d);
+
 /* workers.c */
 int ferry_workers_launch(ferryd *d, ferry_env *env);
+/* Load the worker records at start-up; their agents call back with their
+ * tokens (kept as hashes). */
+int ferry_workers_restore(ferryd *d);
+/* A machine joins a static environment with its join token. */
+int ferry_workers_join(ferryd *d, const char *env_name, const char *join_token, int slots,
+                       char **worker_id, char **token);
+/* The worker is gone: executions it had not started go back in line, the
+ * rest end in error; its instance is retired. */
+void ferry_workers_lost(ferryd *d, ferry_worker *w, const char *why);
+/* Declare lost every worker silent for longer than worker_lost_timeout. */
+void ferry_workers_check_lost(ferryd *d);
 void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why);
 /* Register an agent: spends the bootstrap token, returns the agent token
  * (caller frees). FERRY_EAUTH on a wrong or spent token. */

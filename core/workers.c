@@ -22,14 +22,20 @@ static void workers__db_upsert(ferryd *d, ferry_worker *w)
     static const char *names[] = {"launching", "ready", "terminating"};
     ferry_db_write(d);
     sqlite3_stmt *st = ferry_db_prepare(
-        d, "INSERT INTO workers (id, environment, instance_id, state, created_at)"
-           " VALUES (?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id,"
-           " state = excluded.state");
+        d, "INSERT INTO workers (id, environment, instance_id, state, created_at, token_hash,"
+           " bootstrap_hash, slots) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
+           " instance_id = excluded.instance_id, state = excluded.state,"
+           " token_hash = excluded.token_hash, bootstrap_hash = excluded.bootstrap_hash,"
+           " slots = excluded.slots");
     sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, w->env->cfg->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, w->instance_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, names[w->state], -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 5, ferry_now());
+    /* Hashes only: a stolen database holds no usable token. */
+    sqlite3_bind_text(st, 6, w->token_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, w->bootstrap_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, w->slots);
     ferry_db_step_done(d, st);
 }
 
@@ -53,11 +59,16 @@ static void workers__closed(uv_handle_t *h)
 
 /* Forget a worker whose instance is gone (or never existed). Executions it
  * held end in error: their commands are gone with it. */
-static void workers__remove(ferryd *d, ferry_worker *w, const char *why)
+/* Executions of a worker that is gone: those it had not started go back in
+ * line, the others end in error. */
+static void workers__drop_assigned(ferryd *d, ferry_worker *w, const char *why)
 {
-    ferry_env *env = w->env;
     while (w->n_assigned > 0) {
         ferry_exec *e = w->assigned[0];
+        if (e->status == FERRY_STATUS_QUEUED) { /* never ran there: back in line */
+            ferry_scheduler_requeue(d, e);
+            continue;
+        }
         char reason[300];
         snprintf(reason, sizeof(reason), "worker lost: %s", why);
         if (ferry_lifecycle_transition(d, e, FERRY_STATUS_ERROR, reason, FERRY_NO_EXIT_CODE) < 0) {
@@ -65,6 +76,12 @@ static void workers__remove(ferryd *d, ferry_worker *w, const char *why)
             w->assigned[0] = w->assigned[--w->n_assigned];
         }
     }
+}
+
+static void workers__remove(ferryd *d, ferry_worker *w, const char *why)
+{
+    ferry_env *env = w->env;
+    workers__drop_assigned(d, w, why);
     for (size_t i = 0; i < env->n_workers; i++)
         if (env->workers[i] == w) {
             env->workers[i] = env->workers[--env->n_workers];
@@ -158,20 +175,35 @@ void ferry_workers_instance_gone(void *arg, const char *instance_id, const char 
     }
 }
 
-int ferry_workers_launch(ferryd *d, ferry_env *env)
+/* A worker record in its environment (not stored yet). */
+static ferry_worker *workers__new_with_id(ferryd *d, ferry_env *env, const char *id)
 {
     ferry_worker *w = ferry_xcalloc(1, sizeof(*w));
-    ferry_uuid(w->id);
+    snprintf(w->id, sizeof(w->id), "%s", id);
     w->env = env;
     w->slots = env->cfg->gpus > 0 ? env->cfg->gpus : 1;
-    char token[65], agent_path[PATH_MAX + 16];
-    ferry_random_hex(token, 32);
-    ferry_sha256_hex(token, strlen(token), w->bootstrap_hash);
+    w->last_seen = ferry_now();
     uv_timer_init(d->loop, &w->timer);
     w->timer.data = w;
     env->workers = ferry_xrealloc(env->workers, (env->n_workers + 1) * sizeof(*env->workers));
     env->workers[env->n_workers++] = w;
     ferry_map_put(&d->workers_by_id, w->id, w);
+    return w;
+}
+
+static ferry_worker *workers__new(ferryd *d, ferry_env *env)
+{
+    char id[37];
+    ferry_uuid(id);
+    return workers__new_with_id(d, env, id);
+}
+
+int ferry_workers_launch(ferryd *d, ferry_env *env)
+{
+    ferry_worker *w = workers__new(d, env);
+    char token[65], agent_path[PATH_MAX + 16];
+    ferry_random_hex(token, 32);
+    ferry_sha256_hex(token, strlen(token), w->bootstrap_hash);
     workers__db_upsert(d, w);
     ferry_db_commit(d); /* the intent is durable before the plugin acts */
     uv_timer_start(&w->timer, workers__timer_cb, WORKERS__REGISTER_DEADLINE_MS, 0);
@@ -221,7 +253,7 @@ void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why)
     if (launching_now) /* terminated once the launch completes */
         return;
     workers__db_upsert(d, w);
-    if (w->instance_id == NULL || w->instance_id[0] == '\0') {
+    if (w->env->compute == NULL || w->instance_id == NULL || w->instance_id[0] == '\0') {
         workers__remove(d, w, why);
         return;
     }
@@ -236,6 +268,25 @@ void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why)
     }
 }
 
+/* Issue the agent's own token (kept only as its hash) and take it in. */
+static char *workers__admit(ferryd *d, ferry_worker *w, int slots)
+{
+    char fresh[65];
+    ferry_random_hex(fresh, 32);
+    ferry_sha256_hex(fresh, strlen(fresh), w->token_hash);
+    ferry_map_put(&d->workers_by_token, w->token_hash, w);
+    w->state = FERRY_WORKER_READY;
+    /* The agent says how many it runs at once; a GPU worker no more than its GPUs. */
+    if (slots > 0)
+        w->slots = w->env->cfg->gpus > 0 && slots > w->env->cfg->gpus ? w->env->cfg->gpus : slots;
+    w->last_seen = ferry_now();
+    workers__db_upsert(d, w);
+    ferry_db_commit(d); /* the token must outlive a crash of ferryd */
+    ferry_workers_touch(d, w);
+    ferry_scheduler_kick(d, w->env);
+    return ferry_strdup(fresh);
+}
+
 int ferry_workers_register(ferryd *d, const char *worker_id, const char *bootstrap_token, int slots,
                            char **token)
 {
@@ -248,22 +299,27 @@ int ferry_workers_register(ferryd *d, const char *worker_id, const char *bootstr
         !ferry_secure_streq(hash, w->bootstrap_hash))
         return FERRY_EAUTH;
     w->bootstrap_hash[0] = '\0'; /* spent */
-    char fresh[65];
-    ferry_random_hex(fresh, 32);
-    ferry_sha256_hex(fresh, strlen(fresh), w->token_hash);
-    ferry_map_put(&d->workers_by_token, w->token_hash, w);
-    w->state = FERRY_WORKER_READY;
-    /* The agent says how many it runs at once; a GPU worker no more than its GPUs. */
-    if (slots > 0)
-        w->slots = w->env->cfg->gpus > 0 && slots > w->env->cfg->gpus ? w->env->cfg->gpus : slots;
-    w->last_seen = ferry_now();
     w->env->launch_failures = 0;
     free(w->env->last_launch_error);
     w->env->last_launch_error = NULL;
-    workers__db_upsert(d, w);
-    ferry_workers_touch(d, w);
-    *token = ferry_strdup(fresh);
-    ferry_scheduler_kick(d, w->env);
+    *token = workers__admit(d, w, slots);
+    return 0;
+}
+
+int ferry_workers_join(ferryd *d, const char *env_name, const char *join_token, int slots,
+                       char **worker_id, char **token)
+{
+    ferry_env *env = env_name ? ferry_scheduler_env(d, env_name) : NULL;
+    char hash[65];
+    if (env == NULL || join_token == NULL || !ferry_env_is_static(env->cfg))
+        return FERRY_EAUTH;
+    ferry_sha256_hex(join_token, strlen(join_token), hash);
+    if (!ferry_secure_streq(hash, env->cfg->join_token_sha256))
+        return FERRY_EAUTH;
+    ferry_worker *w = workers__new(d, env);
+    *token = workers__admit(d, w, slots);
+    *worker_id = ferry_strdup(w->id);
+    ferry_info("worker %s joined environment '%s'", w->id, env->cfg->name);
     return 0;
 }
 
@@ -286,6 +342,8 @@ void ferry_workers_touch(ferryd *d, ferry_worker *w)
     if (w->state != FERRY_WORKER_READY)
         return;
     const ferry_env_config *cfg = w->env->cfg;
+    if (w->env->compute == NULL) /* a machine that joined by hand stays */
+        return;
     if (w->n_assigned == 0 && w->env->n_workers > (size_t)cfg->min_workers)
         uv_timer_start(&w->timer, workers__timer_cb, (uint64_t)cfg->idle_timeout_s * 1000u, 0);
     else
@@ -300,6 +358,92 @@ void ferry_workers_close_all(ferryd *d)
             ferry_worker *w = env->workers[0];
             /* The plugin's fini retires what it launched; drop our record. */
             workers__remove(d, w, "ferryd is shutting down");
+        }
+    }
+}
+
+void ferry_workers_lost(ferryd *d, ferry_worker *w, const char *why)
+{
+    workers__drop_assigned(d, w, why);
+    ferry_workers_terminate(d, w, why);
+}
+
+/* --- after a restart, and lost workers --- */
+
+static ferry_worker_state workers__state_parse(const char *s)
+{
+    if (strcmp(s, "ready") == 0)
+        return FERRY_WORKER_READY;
+    if (strcmp(s, "terminating") == 0)
+        return FERRY_WORKER_TERMINATING;
+    return FERRY_WORKER_LAUNCHING;
+}
+
+static void workers__restore_row(ferryd *d, sqlite3_stmt *st)
+{
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    const char *env_name = (const char *)sqlite3_column_text(st, 1);
+    const char *instance = (const char *)sqlite3_column_text(st, 2);
+    const char *token_hash = (const char *)sqlite3_column_text(st, 4);
+    const char *boot_hash = (const char *)sqlite3_column_text(st, 5);
+    ferry_env *env = ferry_scheduler_env(d, env_name);
+    if (env == NULL) {
+        ferry_warn("worker %s: its environment '%s' is no longer configured; forgetting it%s%s", id,
+                   env_name, instance ? "; instance left: " : "", instance ? instance : "");
+        return;
+    }
+    ferry_worker *w = workers__new_with_id(d, env, id);
+    w->instance_id = instance ? ferry_strdup(instance) : NULL;
+    w->state = workers__state_parse((const char *)sqlite3_column_text(st, 3));
+    w->slots = sqlite3_column_int(st, 6) > 0 ? sqlite3_column_int(st, 6) : 1;
+    snprintf(w->bootstrap_hash, sizeof(w->bootstrap_hash), "%s", boot_hash ? boot_hash : "");
+    snprintf(w->token_hash, sizeof(w->token_hash), "%s", token_hash ? token_hash : "");
+    if (w->token_hash[0])
+        ferry_map_put(&d->workers_by_token, w->token_hash, w);
+    if (w->state == FERRY_WORKER_LAUNCHING)
+        uv_timer_start(&w->timer, workers__timer_cb, WORKERS__REGISTER_DEADLINE_MS, 0);
+}
+
+int ferry_workers_restore(ferryd *d)
+{
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "SELECT id, environment, instance_id, state, token_hash, bootstrap_hash, slots"
+           " FROM workers ORDER BY created_at");
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        workers__restore_row(d, st);
+        n++;
+    }
+    sqlite3_reset(st);
+    /* Retire what was being retired; the rest waits for its agent to call. */
+    for (size_t i = 0; i < d->n_envs; i++)
+        for (size_t k = 0; k < d->envs[i]->n_workers; k++)
+            if (d->envs[i]->workers[k]->state == FERRY_WORKER_TERMINATING) {
+                ferry_worker *w = d->envs[i]->workers[k];
+                w->state = FERRY_WORKER_READY;
+                ferry_workers_terminate(d, w, "it was being retired when ferryd stopped");
+            }
+    return n;
+}
+
+/* A worker that stopped calling (its poll is the heartbeat) is lost: what
+ * it was running ends in error, what it had not started goes back in line,
+ * and its instance is retired so that none is left without a record. */
+void ferry_workers_check_lost(ferryd *d)
+{
+    double now = ferry_now(), limit = d->cfg.worker_lost_timeout_s;
+    for (size_t i = 0; i < d->n_envs; i++) {
+        ferry_env *env = d->envs[i];
+        for (size_t k = 0; k < env->n_workers; k++) {
+            ferry_worker *w = env->workers[k];
+            if (w->state != FERRY_WORKER_READY || w->closing || w->poll != NULL ||
+                now - w->last_seen <= limit)
+                continue;
+            char why[128];
+            snprintf(why, sizeof(why), "no heartbeat for %d s", d->cfg.worker_lost_timeout_s);
+            ferry_warn("worker %s is lost: %s", w->id, why);
+            ferry_workers_lost(d, w, why);
+            k = (size_t)-1; /* the list changed: start over */
         }
     }
 }

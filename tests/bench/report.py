@@ -1,5 +1,13 @@
 #!/usr/bin/env python3
-"""Write bench-results.json and BENCHMARKS.md from the measurements."""
+"""Write bench-results.json and BENCHMARKS.md from the measurements.
+
+  report.py [--quick] RESULT.json...
+
+Each RESULT.json is the output of one benchmark script, recognised by its
+keys: skeleton.py (issue 2: latency against a shell peer) or throughput.py
+(issue 3: throughput and memory against targets). A quick run prints the
+results and leaves BENCHMARKS.md alone.
+"""
 import json
 import os
 import platform
@@ -22,12 +30,10 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {mem_kb // 1024 // 1024} GiB, Linux {platform.release()}"
 
 
-def main():
-    data = json.load(open(sys.argv[1]))
-    quick = sys.argv[2] == "1"
+def skeleton_results(data):
     single = data["single_submit_to_complete_ms"]
     batch = data["batch_submit_to_all_complete_ms"]
-    results = [
+    return [
         {"name": "single execution submit->complete (median)", "value": single["median"],
          "unit": "ms", "peer": single["peer"], "peer_value": single["peer_median"],
          "ratio": single["ratio"], "p95": single["p95"], "min": single["min"],
@@ -37,16 +43,36 @@ def main():
          "peer_value": batch["peer_median"], "ratio": batch["ratio"], "min": batch["min"],
          "max": batch["max"], "runs": batch["repeats"]},
     ]
-    with open("bench-results.json", "w") as f:
-        json.dump(results, f, indent=2)
-    if quick:  # a quick run checks that nothing crashes; it does not replace the table
-        print(json.dumps(results, indent=2))
-        return
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+
+
+def throughput_results(data):
+    t, m = data["throughput"], data["memory"]
+    out = [
+        {"name": f"{t['executions']} executions submitted and completed through the API "
+                 f"(median rate)",
+         "value": t["executions_per_second"], "unit": "executions/s", "peer": None,
+         "peer_value": None, "ratio": None, "target": t["target"],
+         "ratio_to_target": t["ratio_to_target"], "higher_is_better": True,
+         "min": t["min"], "max": t["max"], "runs": t["repeats"],
+         "setup": f"{t['workers']} workers of the test compute plugin, ferry-fake-agent with "
+                  f"{t['slots']} slots, {t['concurrency']} client connections"},
+        {"name": "ferryd resident memory, idle", "value": m["idle_rss_mib"], "unit": "MiB",
+         "peer": None, "peer_value": None, "ratio": None, "target": m["idle_target_mib"],
+         "ratio_to_target": m["idle_rss_mib"] / m["idle_target_mib"], "higher_is_better": False},
+    ]
+    if m.get("kib_per_queued") is not None:
+        out.append(
+            {"name": f"ferryd resident memory per queued execution ({m['queued']} queued)",
+             "value": m["kib_per_queued"], "unit": "KiB", "peer": None, "peer_value": None,
+             "ratio": None, "target": m["kib_per_queued_target"],
+             "ratio_to_target": m["kib_per_queued"] / m["kib_per_queued_target"],
+             "higher_is_better": False, "queued_asked": m["queued_asked"],
+             "error": m.get("error")})
+    return out
+
+
+def skeleton_lines(results):
     lines = [
-        "# Benchmarks", "",
-        f"Measured by `tests/bench/run` at commit {commit} on {machine()}.",
         "Medians of repeated runs (warm-up excluded), min-max in brackets; the peer ran in the",
         "same run on the same machine. Lower is better; ratio = ferry / peer.", "",
         "| figure | ferry | peer | ratio | unit | what was run |",
@@ -60,6 +86,65 @@ def main():
             f"peer: `{r['peer']}` |")
     lines += ["", f"Single execution p95: {results[0]['p95']:.1f} ms over {results[0]['runs']} runs.",
               "", "Targets (issue 2): single median under 20 ms; 200 executions under 1 s.", ""]
+    return lines
+
+
+def throughput_lines(results):
+    lines = [
+        "Scheduling throughput and memory (tests/bench/throughput.py). There is no peer for",
+        "these figures: ratio = ferry / target (throughput: higher is better; memory: lower).", "",
+        "| figure | ferry | target | ratio to target | unit | what was run |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        value = f"{r['value']:.1f}"
+        if "min" in r:
+            value += f" [{r['min']:.0f}-{r['max']:.0f}] over {r['runs']} runs"
+        what = r.get("setup") or "ferryd with no execution yet"
+        if "queued_asked" in r:
+            what = ("environment of the test compute plugin whose worker never finishes "
+                    "launching; RSS growth over the queue")
+        target = ("at least " if r["higher_is_better"] else "at most ") + f"{r['target']:g}"
+        lines.append(f"| {r['name']} | {value} | {target} | {r['ratio_to_target']:.2f} | "
+                     f"{r['unit']} | {what} |")
+        if r.get("error"):
+            lines.append(f"\nThe queue stopped short of {r['queued_asked']}: {r['error']}\n")
+    lines += ["", "Targets (issue 3): at least 2,000 executions/s end to end; idle at most "
+              "20 MiB; at most 4 KiB per queued execution.", ""]
+    return lines
+
+
+def main():
+    args = sys.argv[1:]
+    quick = "--quick" in args
+    files = [a for a in args if a != "--quick"]
+    if not files:
+        sys.exit(__doc__)
+    results, sections = [], []
+    for path in files:
+        with open(path) as f:
+            data = json.load(f)
+        if "single_submit_to_complete_ms" in data:
+            r = skeleton_results(data)
+            sections.append(skeleton_lines(r))
+        elif "throughput" in data:
+            r = throughput_results(data)
+            sections.append(throughput_lines(r))
+        else:
+            sys.exit(f"{path}: not a result of skeleton.py or throughput.py")
+        results += r
+    with open("bench-results.json", "w") as f:
+        json.dump(results, f, indent=2)
+    if quick:  # a quick run checks that nothing crashes; it does not replace the table
+        print(json.dumps(results, indent=2))
+        return
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    lines = ["# Benchmarks", "", f"Measured by `tests/bench/run` at commit {commit} on {machine()}."]
+    for s in sections:
+        if lines[-1] != "":
+            lines.append("")
+        lines += s
     with open("BENCHMARKS.md", "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))

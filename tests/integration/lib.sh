@@ -55,6 +55,9 @@ expect_not_contains() {
 # Start ferryd with extra arguments; sets FERRY_SERVER.
 ferryd_start() {
   mkdir -p "$DATA"
+  # The log must exist before the sed below: the background job's `>>` runs
+  # in the child, which may open it after the first sed (pipefail, set -e).
+  : >>"$FERRYD_LOG"
   "$BIN/ferryd" --data-dir "$DATA" --listen 127.0.0.1:0 "$@" >>"$FERRYD_LOG" 2>&1 &
   FERRYD_PID=$!
   local url=

@@ -37,7 +37,7 @@ static const char *status_of(const char *id)
     static char buf[32];
     ferry_exec *e;
     int owned;
-    if (ferry_exec_find(&d, id, NULL, &e, &owned) < 0)
+    if (ferry_exec_find(&d, id, NULL, NULL, &e, &owned) < 0)
         return "(missing)";
     snprintf(buf, sizeof(buf), "%s", ferry_status_name(e->status));
     ferry_exec_release(e, owned);
@@ -78,7 +78,7 @@ static void test_terminal_is_final(void)
     CHECK_INT(ferry_lifecycle_finished(&d, e, 3, NULL), 0);
     ferry_exec *found;
     int owned;
-    CHECK_INT(ferry_exec_find(&d, id, NULL, &found, &owned), 0);
+    CHECK_INT(ferry_exec_find(&d, id, NULL, NULL, &found, &owned), 0);
     CHECK_STR(ferry_status_name(found->status), "error");
     CHECK_INT(found->exit_code, 3);
     CHECK_STR(found->status_reason, "exit code 3");

@@ -1,0 +1,671 @@
+/* test: a compute plugin for testing pools, retries and scale-down without a
+ * cloud. Its "instances" are processes on the daemon's host, like `local`'s,
+ * but a launch can be slowed down and made to fail the way a cloud's does.
+ *
+ * Settings:
+ *   launch_delay_ms     time between the launch request and the process (default 0)
+ *   failure_rate        0..1: share of launches that fail with FERRY_ECAPACITY
+ *   fail_first          the first N launches fail (deterministic, for tests)
+ *   agent               "real": ferry-agent (req->agent_path), the default;
+ *                       "fake": ferry-fake-agent, which finishes every execution at once
+ *   fake_agent_path     default: ferry-fake-agent next to req->agent_path
+ *   slots               executions per agent; default: the launch request's
+ *   work_dir, runtime   as for `local`: a real agent works in <work_dir>/<worker_id>
+ *   terminate_grace_ms  SIGTERM to SIGKILL (default 10000)
+ *
+ * A failed launch is what EC2 answers when a zone has no capacity: retryable,
+ * with a provider code, so the scheduler's backoff is exercised on the same
+ * path a cloud plugin takes. Built into the plugin folder of the build tree
+ * only; never installed.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "ferry/ferry.h"
+
+extern char **environ;
+
+#define TC_DEFAULT_GRACE_MS 10000
+
+typedef struct tc_state tc_state;
+
+/* A launch waiting for its delay; then it fails or becomes a child. */
+typedef struct tc_pending {
+    tc_state *st;
+    struct tc_pending *prev, *next;
+    uv_timer_t timer;
+    ferry_op *op;
+    char *worker_id, *daemon_id, *server_url, *token, *agent_path, *ca_file;
+    int slots;
+} tc_pending;
+
+typedef struct tc_child {
+    tc_state *st;
+    struct tc_child *prev, *next;
+    uv_process_t proc;
+    uv_timer_t kill_timer;
+    int pid;
+    int terminating;
+    int silent; /* after fini: never call the host */
+    int open_handles;
+    char instance_id[32];
+    char *worker_id;
+    char *daemon_id;
+    ferry_op **term_ops; /* terminate calls waiting for the exit */
+    size_t n_term_ops;
+} tc_child;
+
+struct tc_state {
+    ferry_plugin_ctx *ctx;
+    const ferry_host_api *host;
+    uv_loop_t *loop;
+    char *work_dir;
+    char *runtime;
+    char *fake_agent_path; /* NULL: next to the real agent */
+    int fake;
+    long delay_ms;
+    double failure_rate;
+    long fail_first;
+    long slots; /* 0: the launch request's */
+    long grace_ms;
+    unsigned long launches; /* launch attempts so far */
+    uint64_t rng;
+    tc_pending *pending;
+    tc_child *children;
+    size_t n_allocated; /* launches and children whose handles are not closed yet */
+    int finishing;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+
+static void tc_complete(tc_state *st, ferry_op *op, int status, const char *instance_id,
+                        const char *text, const ferry_error_detail *err)
+{
+    ferry_op_result r = {
+        .struct_size = sizeof(r), .instance_id = instance_id, .text = text, .error = err};
+    st->host->op_complete(op, status, &r);
+}
+
+static void tc_state_free(tc_state *st)
+{
+    free(st->work_dir);
+    free(st->runtime);
+    free(st->fake_agent_path);
+    free(st);
+}
+
+static void tc_release(tc_state *st)
+{
+    if (--st->n_allocated == 0 && st->finishing)
+        tc_state_free(st);
+}
+
+/* xorshift64*: failure_rate needs no quality, only independence from the
+ * daemon's own use of rand(). */
+static double tc_random(tc_state *st)
+{
+    st->rng ^= st->rng >> 12;
+    st->rng ^= st->rng << 25;
+    st->rng ^= st->rng >> 27;
+    return (double)((st->rng * 2685821657736338717ULL) >> 11) / (double)(1ULL << 53);
+}
+
+static int tc_mkdirs(char *path, mode_t mode)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, mode);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST)
+            return -1;
+    }
+    return mkdir(path, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static tc_child *tc_find(tc_state *st, const char *instance_id)
+{
+    for (tc_child *c = st->children; c != NULL; c = c->next)
+        if (instance_id != NULL && strcmp(c->instance_id, instance_id) == 0)
+            return c;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Children                                                                 */
+
+static void tc_child_unlink(tc_child *c)
+{
+    tc_state *st = c->st;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else if (st->children == c)
+        st->children = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void tc_child_closed(uv_handle_t *h)
+{
+    tc_child *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    tc_state *st = c->st;
+    free(c->worker_id);
+    free(c->daemon_id);
+    free(c->term_ops);
+    free(c);
+    tc_release(st);
+}
+
+static void tc_child_close(tc_child *c)
+{
+    tc_child_unlink(c);
+    c->open_handles = 2;
+    uv_close((uv_handle_t *)&c->proc, tc_child_closed);
+    uv_close((uv_handle_t *)&c->kill_timer, tc_child_closed);
+}
+
+static void tc_on_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
+{
+    tc_child *c = proc->data;
+    tc_state *st = c->st;
+    uv_timer_stop(&c->kill_timer);
+    if (!c->silent && c->terminating) {
+        st->host->log(st->ctx, FERRY_LOG_INFO, "agent %s (worker %s) ended", c->instance_id,
+                      c->worker_id);
+    } else if (!c->silent) {
+        /* Tell the host at once, as a cloud reports a reclaimed instance,
+         * instead of letting it wait for a heartbeat that never comes. */
+        char reason[128];
+        if (term_signal)
+            snprintf(reason, sizeof(reason), "the agent process was killed by signal %d",
+                     term_signal);
+        else
+            snprintf(reason, sizeof(reason), "the agent process exited with status %d",
+                     (int)exit_status);
+        st->host->log(st->ctx, FERRY_LOG_WARN, "agent %s (worker %s): %s", c->instance_id,
+                      c->worker_id, reason);
+        if (st->host->struct_size > offsetof(ferry_host_api, instance_gone) &&
+            st->host->instance_gone)
+            st->host->instance_gone(st->ctx, c->instance_id, reason);
+    }
+    if (!c->silent)
+        for (size_t i = 0; i < c->n_term_ops; i++)
+            tc_complete(st, c->term_ops[i], 0, c->instance_id, NULL, NULL);
+    c->n_term_ops = 0;
+    tc_child_close(c);
+}
+
+static void tc_on_kill_timer(uv_timer_t *t)
+{
+    tc_child *c = t->data;
+    if (!c->silent)
+        c->st->host->log(c->st->ctx, FERRY_LOG_WARN,
+                         "agent %s ignored SIGTERM for %ld ms; killing it", c->instance_id,
+                         c->st->grace_ms);
+    kill(c->pid, SIGKILL);
+}
+
+static void tc_child_terminate(tc_child *c)
+{
+    if (c->terminating)
+        return;
+    c->terminating = 1;
+    kill(c->pid, SIGTERM);
+    uv_timer_start(&c->kill_timer, tc_on_kill_timer, (uint64_t)c->st->grace_ms, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Launching                                                                */
+
+/* Variables an agent needs from ferryd's environment (to run, find its
+ * plugins, and keep sanitizers configured in ASan builds); nothing else
+ * passes, so no credential reaches a worker even in tests. */
+static const char tc_env_keep[] = ",PATH,HOME,USER,LANG,TMPDIR,LD_LIBRARY_PATH,ASAN_OPTIONS,"
+                                  "UBSAN_OPTIONS,LSAN_OPTIONS,FERRY_LOG_LEVEL,";
+
+static int tc_env_kept(const char *entry)
+{
+    char name[72];
+    size_t n = strcspn(entry, "=");
+    if (n == 0 || n + 3 > sizeof(name))
+        return 0;
+    snprintf(name, sizeof(name), ",%.*s,", (int)n, entry);
+    return strstr(tc_env_keep, name) != NULL;
+}
+
+static void tc_env_free(char **env)
+{
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+        free(env[i]);
+    free(env);
+}
+
+static char **tc_env_build(const tc_pending *l)
+{
+    size_t n = 0, k = 0;
+    while (environ[n] != NULL)
+        n++;
+    char **env = calloc(n + 3, sizeof(char *));
+    if (env == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (tc_env_kept(environ[i]) && (env[k++] = strdup(environ[i])) == NULL)
+            goto fail;
+    if (asprintf(&env[k++], "FERRY_BOOTSTRAP_TOKEN=%s", l->token) < 0)
+        goto fail;
+    if (l->ca_file != NULL && asprintf(&env[k++], "FERRY_CA_FILE=%s", l->ca_file) < 0)
+        goto fail;
+    return env;
+fail:
+    env[k - 1] = NULL; /* the failed entry is undefined */
+    tc_env_free(env);
+    return NULL;
+}
+
+static void tc_launch_closed(uv_handle_t *h)
+{
+    tc_pending *l = h->data;
+    tc_state *st = l->st;
+    free(l->worker_id);
+    free(l->daemon_id);
+    free(l->server_url);
+    if (l->token != NULL)
+        memset(l->token, 0, strlen(l->token));
+    free(l->token);
+    free(l->agent_path);
+    free(l->ca_file);
+    free(l);
+    tc_release(st);
+}
+
+static void tc_launch_close(tc_pending *l)
+{
+    tc_state *st = l->st;
+    if (l->prev != NULL)
+        l->prev->next = l->next;
+    else if (st->pending == l)
+        st->pending = l->next;
+    if (l->next != NULL)
+        l->next->prev = l->prev;
+    uv_close((uv_handle_t *)&l->timer, tc_launch_closed);
+}
+
+static void tc_launch_fail(tc_pending *l, int code, int retryable, const char *provider_code,
+                           const char *message)
+{
+    ferry_error_detail d;
+    ferry_error_set(&d, code, retryable, provider_code, "%s", message);
+    tc_complete(l->st, l->op, code, NULL, NULL, &d);
+}
+
+static int tc_spawn(tc_state *st, tc_pending *l, tc_child *c, const char *work_dir)
+{
+    char slots[16];
+    snprintf(slots, sizeof(slots), "%d", l->slots);
+    char *argv[16];
+    int n = 0;
+    argv[n++] = st->fake ? st->fake_agent_path : l->agent_path;
+    argv[n++] = "--server";
+    argv[n++] = l->server_url;
+    argv[n++] = "--worker-id";
+    argv[n++] = c->worker_id;
+    argv[n++] = "--slots";
+    argv[n++] = slots;
+    if (!st->fake) {
+        argv[n++] = "--work-dir";
+        argv[n++] = (char *)work_dir;
+        argv[n++] = "--runtime";
+        argv[n++] = st->runtime;
+    }
+    argv[n] = NULL;
+    char **env = tc_env_build(l);
+    if (env == NULL)
+        return UV_ENOMEM;
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = STDOUT_FILENO},
+        {.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO},
+    };
+    uv_process_options_t opt;
+    memset(&opt, 0, sizeof(opt));
+    opt.exit_cb = tc_on_exit;
+    opt.file = argv[0];
+    opt.args = argv;
+    opt.env = env;
+    opt.stdio_count = 3;
+    opt.stdio = stdio;
+    int rc = uv_spawn(st->loop, &c->proc, &opt);
+    c->proc.data = c;
+    tc_env_free(env);
+    return rc;
+}
+
+/* The delay is over: fail on purpose, or start the agent. */
+static void tc_launch_go(tc_state *st, tc_pending *l)
+{
+    unsigned long nth = ++st->launches;
+    char msg[256];
+    if ((long)nth <= st->fail_first) {
+        snprintf(msg, sizeof(msg),
+                 "test: launch %lu failed on purpose (fail_first %ld): insufficient capacity", nth,
+                 st->fail_first);
+        tc_launch_fail(l, FERRY_ECAPACITY, 1, "TestInsufficientCapacity", msg);
+        return;
+    }
+    if (st->failure_rate > 0 && tc_random(st) < st->failure_rate) {
+        snprintf(msg, sizeof(msg),
+                 "test: launch %lu failed on purpose (failure_rate %g): insufficient capacity", nth,
+                 st->failure_rate);
+        tc_launch_fail(l, FERRY_ECAPACITY, 1, "TestInsufficientCapacity", msg);
+        return;
+    }
+    char work_dir[PATH_MAX] = "";
+    if (!st->fake) {
+        /* 0700: the agent keeps snapshots and inputs there. */
+        int too_long = snprintf(work_dir, sizeof(work_dir), "%s/%s", st->work_dir, l->worker_id) >=
+                       (int)sizeof(work_dir);
+        if (too_long || tc_mkdirs(work_dir, 0700) != 0) {
+            snprintf(msg, sizeof(msg), "test: create %s/%s: %s", st->work_dir, l->worker_id,
+                     strerror(too_long ? ENAMETOOLONG : errno));
+            tc_launch_fail(l, FERRY_EIO, 0, NULL, msg);
+            return;
+        }
+    }
+    tc_child *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        tc_launch_fail(l, FERRY_ENOMEM, 1, NULL, "test: out of memory");
+        return;
+    }
+    c->st = st;
+    c->worker_id = l->worker_id;
+    c->daemon_id = l->daemon_id;
+    l->worker_id = l->daemon_id = NULL; /* the child owns them now */
+    uv_timer_init(st->loop, &c->kill_timer);
+    c->kill_timer.data = c;
+    st->n_allocated++;
+    int rc = tc_spawn(st, l, c, work_dir);
+    if (rc < 0) {
+        tc_child_close(c); /* uv_spawn initialised the handle even so */
+        snprintf(msg, sizeof(msg), "test: could not start %s: %s",
+                 st->fake ? st->fake_agent_path : l->agent_path, uv_strerror(rc));
+        tc_launch_fail(l, FERRY_ESPAWN, 0, NULL, msg);
+        return;
+    }
+    c->pid = c->proc.pid;
+    snprintf(c->instance_id, sizeof(c->instance_id), "test-%d", c->pid);
+    c->next = st->children;
+    if (st->children != NULL)
+        st->children->prev = c;
+    st->children = c;
+    st->host->log(st->ctx, FERRY_LOG_INFO, "launched %s agent %s for worker %s",
+                  st->fake ? "fake" : "real", c->instance_id, c->worker_id);
+    tc_complete(st, l->op, 0, c->instance_id, NULL, NULL);
+}
+
+static void tc_on_launch_timer(uv_timer_t *t)
+{
+    tc_pending *l = t->data;
+    tc_launch_go(l->st, l);
+    tc_launch_close(l);
+}
+
+static char *tc_strdup_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+}
+
+static int tc_launch(void *state, const ferry_launch_request *req, ferry_op *op)
+{
+    tc_state *st = state;
+    if (req == NULL || req->server_url == NULL || req->bootstrap_token == NULL ||
+        req->worker_id == NULL || (!st->fake && (req->agent_path == NULL || !req->agent_path[0])))
+        return FERRY_EINVAL;
+    /* The worker id becomes a folder name: one plain component only. */
+    if (req->worker_id[0] == '\0' || strchr(req->worker_id, '/') != NULL ||
+        strcmp(req->worker_id, ".") == 0 || strcmp(req->worker_id, "..") == 0)
+        return FERRY_EUNSAFE;
+    if (st->fake && st->fake_agent_path == NULL) {
+        /* ferry-fake-agent lives next to ferry-agent in the build tree. */
+        const char *ap = req->agent_path ? req->agent_path : "";
+        const char *slash = strrchr(ap, '/');
+        int dir_len = slash ? (int)(slash - ap) : 1;
+        if (asprintf(&st->fake_agent_path, "%.*s/ferry-fake-agent", dir_len, slash ? ap : ".") <
+            0) {
+            st->fake_agent_path = NULL;
+            return FERRY_ENOMEM;
+        }
+    }
+    tc_pending *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return FERRY_ENOMEM;
+    l->st = st;
+    l->op = op;
+    l->worker_id = strdup(req->worker_id);
+    l->daemon_id = strdup(req->daemon_id ? req->daemon_id : "");
+    l->server_url = strdup(req->server_url);
+    l->token = strdup(req->bootstrap_token);
+    l->agent_path = tc_strdup_or_null(req->agent_path);
+    l->ca_file = tc_strdup_or_null(req->ca_file);
+    l->slots = st->slots > 0 ? (int)st->slots
+               : req->struct_size > offsetof(ferry_launch_request, slots) && req->slots > 0
+                   ? req->slots
+                   : 1;
+    if (l->worker_id == NULL || l->daemon_id == NULL || l->server_url == NULL || l->token == NULL ||
+        (req->agent_path && req->agent_path[0] && l->agent_path == NULL)) {
+        free(l->worker_id);
+        free(l->daemon_id);
+        free(l->server_url);
+        free(l->token);
+        free(l->agent_path);
+        free(l->ca_file);
+        free(l);
+        return FERRY_ENOMEM;
+    }
+    /* Always through the timer, even with no delay: a launch completes on a
+     * later loop turn, as a cloud's does. */
+    uv_timer_init(st->loop, &l->timer);
+    l->timer.data = l;
+    st->n_allocated++;
+    l->next = st->pending;
+    if (st->pending != NULL)
+        st->pending->prev = l;
+    st->pending = l;
+    uv_timer_start(&l->timer, tc_on_launch_timer, (uint64_t)st->delay_ms, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Terminate, list, describe                                                */
+
+static int tc_terminate(void *state, const char *instance_id, ferry_op *op)
+{
+    tc_state *st = state;
+    tc_child *c = tc_find(st, instance_id);
+    if (c == NULL) {
+        ferry_error_detail d;
+        ferry_error_set(&d, FERRY_ENOENT, 0, NULL, "test: no instance %s",
+                        instance_id ? instance_id : "");
+        tc_complete(st, op, FERRY_ENOENT, NULL, NULL, &d);
+        return 0;
+    }
+    ferry_op **ops = realloc(c->term_ops, (c->n_term_ops + 1) * sizeof(*ops));
+    if (ops == NULL)
+        return FERRY_ENOMEM;
+    c->term_ops = ops;
+    c->term_ops[c->n_term_ops++] = op;
+    tc_child_terminate(c);
+    return 0;
+}
+
+static int tc_complete_json(tc_state *st, ferry_op *op, const char *instance_id, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (text == NULL)
+        return FERRY_ENOMEM;
+    tc_complete(st, op, 0, instance_id, text, NULL);
+    free(text);
+    return 0;
+}
+
+static int tc_list(void *state, const char *daemon_id, ferry_op *op)
+{
+    tc_state *st = state;
+    json_t *arr = json_array();
+    for (tc_child *c = st->children; c != NULL; c = c->next) {
+        if (daemon_id != NULL && daemon_id[0] != '\0' && strcmp(daemon_id, c->daemon_id) != 0)
+            continue;
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "instance_id", c->instance_id,
+                                             "state", c->terminating ? "shutting-down" : "running",
+                                             "worker_id", c->worker_id));
+    }
+    return tc_complete_json(st, op, NULL, arr);
+}
+
+static int tc_describe(void *state, const char *instance_id, ferry_op *op)
+{
+    tc_state *st = state;
+    tc_child *c = tc_find(st, instance_id);
+    json_t *j = json_pack("{s:s, s:s}", "instance_id", instance_id ? instance_id : "", "state",
+                          c == NULL        ? "terminated"
+                          : c->terminating ? "shutting-down"
+                                           : "running");
+    return tc_complete_json(st, op, instance_id, j);
+}
+
+static const ferry_compute_ops tc_ops = {
+    .struct_size = sizeof(ferry_compute_ops),
+    .launch = tc_launch,
+    .terminate = tc_terminate,
+    .list = tc_list,
+    .describe = tc_describe,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle                                                                */
+
+static int tc_setting_long(ferry_plugin_ctx *ctx, const ferry_host_api *host, const char *key,
+                           long max, long *out, ferry_error_detail *err)
+{
+    const char *v = host->config_get(ctx, key);
+    if (v == NULL)
+        return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (v[0] == '\0' || *end != '\0' || errno != 0 || n < 0 || n > max)
+        return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
+                               "test: %s must be a whole number from 0 to %ld, not \"%s\"", key,
+                               max, v);
+    *out = n;
+    return 0;
+}
+
+static int tc_settings(tc_state *st, ferry_error_detail *err)
+{
+    ferry_plugin_ctx *ctx = st->ctx;
+    const ferry_host_api *host = st->host;
+    int rc;
+    if ((rc = tc_setting_long(ctx, host, "launch_delay_ms", 86400000L, &st->delay_ms, err)) < 0 ||
+        (rc = tc_setting_long(ctx, host, "fail_first", LONG_MAX, &st->fail_first, err)) < 0 ||
+        (rc = tc_setting_long(ctx, host, "slots", 1024, &st->slots, err)) < 0 ||
+        (rc = tc_setting_long(ctx, host, "terminate_grace_ms", 3600000L, &st->grace_ms, err)) < 0)
+        return rc;
+    const char *rate = host->config_get(ctx, "failure_rate");
+    if (rate != NULL) {
+        char *end;
+        st->failure_rate = strtod(rate, &end);
+        if (rate[0] == '\0' || *end != '\0' || !(st->failure_rate >= 0 && st->failure_rate <= 1))
+            return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
+                                   "test: failure_rate must be a number from 0 to 1, not \"%s\"",
+                                   rate);
+    }
+    const char *agent = host->config_get(ctx, "agent");
+    if (agent != NULL && strcmp(agent, "fake") != 0 && strcmp(agent, "real") != 0)
+        return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
+                               "test: agent must be \"real\" or \"fake\", not \"%s\"", agent);
+    st->fake = agent != NULL && strcmp(agent, "fake") == 0;
+    const char *work_dir = host->config_get(ctx, "work_dir");
+    const char *runtime = host->config_get(ctx, "runtime");
+    const char *fake_path = host->config_get(ctx, "fake_agent_path");
+    st->work_dir = strdup(work_dir && work_dir[0] ? work_dir : "/tmp/ferry-test-compute");
+    st->runtime = strdup(runtime && runtime[0] ? runtime : "local-process");
+    st->fake_agent_path = tc_strdup_or_null(fake_path);
+    if (st->work_dir == NULL || st->runtime == NULL ||
+        (fake_path && fake_path[0] && st->fake_agent_path == NULL))
+        return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "test: out of memory");
+    return 0;
+}
+
+static int tc_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **state,
+                   ferry_error_detail *err)
+{
+    tc_state *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "test: out of memory");
+    st->ctx = ctx;
+    st->host = host;
+    st->loop = host->loop(ctx);
+    st->grace_ms = TC_DEFAULT_GRACE_MS;
+    st->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)st;
+    if (st->rng == 0)
+        st->rng = 88172645463325252ULL;
+    int rc = tc_settings(st, err);
+    if (rc < 0) {
+        tc_state_free(st);
+        return rc;
+    }
+    *state = st;
+    return 0;
+}
+
+/* Pending launches are dropped (the host cancels their ops) and agents are
+ * asked to end; the host is never called again. */
+static void tc_fini(void *state)
+{
+    tc_state *st = state;
+    st->finishing = 1;
+    while (st->pending != NULL)
+        tc_launch_close(st->pending);
+    for (tc_child *c = st->children; c != NULL; c = c->next) {
+        c->silent = 1;
+        c->n_term_ops = 0;
+        tc_child_terminate(c);
+    }
+    if (st->n_allocated == 0)
+        tc_state_free(st);
+}
+
+static const char *const tc_setting_names[] = {
+    "launch_delay_ms", "failure_rate", "fail_first",         "agent", "fake_agent_path", "slots",
+    "work_dir",        "runtime",      "terminate_grace_ms", NULL};
+
+static const ferry_plugin_descriptor tc_descriptor = {
+    .struct_size = sizeof(ferry_plugin_descriptor),
+    .abi_major = FERRY_ABI_MAJOR,
+    .abi_minor = FERRY_ABI_MINOR,
+    .kind = FERRY_PLUGIN_COMPUTE,
+    .name = "test",
+    .version = "1.0.0",
+    .init = tc_init,
+    .fini = tc_fini,
+    .ops = &tc_ops,
+    .settings = tc_setting_names,
+};
+
+FERRY_PLUGIN_DEFINE(tc_descriptor)
