@@ -165,6 +165,7 @@ static void api__snapshot_head(ferry_http_req *r, const char *sha)
     int ok = api__is_sha256(sha) && api__snapshot_path(r->d, sha, path, sizeof(path)) == 0;
     r->req->res.status = ok ? 200 : 404;
     r->req->res.reason = ok ? "OK" : "Not Found";
+    r->req->res.content_length = 0;
     h2o_send_inline(r->req, "", 0);
 }
 

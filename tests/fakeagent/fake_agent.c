@@ -265,8 +265,6 @@ static void fa_poll_done(void *arg, const ferry_http_response *res)
         return;
     }
     a->poll_attempts = 0;
-    /* The next poll goes out first, so that ferryd always holds one. */
-    fa_poll(a);
     size_t i;
     json_t *spec;
     json_array_foreach(json_object_get(j, "work"), i, spec)
@@ -275,7 +273,12 @@ static void fa_poll_done(void *arg, const ferry_http_response *res)
         if (id != NULL && !a->stopping)
             fa_exec_start(a, id);
     }
-    /* Stop orders need nothing: every execution here finishes at once. */
+    /* Stop orders need nothing: every execution here finishes at once. The
+     * next poll goes out right away, so that ferryd always holds one, and
+     * after the new work is taken on: ferryd reads its `running` list as
+     * what this agent holds, and would count work it handed out but does
+     * not see there as lost. */
+    fa_poll(a);
     json_decref(j);
 }
 
