@@ -96,20 +96,11 @@ static int blobs__write_tmp(ferryd *d, h2o_iovec_t body, char *tmp, size_t cap)
     int fd = mkstemp(tmp);
     if (fd < 0)
         return -errno;
-    const char *b = body.base;
-    size_t left = body.len;
-    while (left > 0) {
-        ssize_t w = write(fd, b, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = -errno;
-            close(fd);
-            unlink(tmp);
-            return e;
-        }
-        b += w;
-        left -= (size_t)w;
+    int rc = ferry_write_all(fd, body.base, body.len);
+    if (rc < 0) {
+        close(fd);
+        unlink(tmp);
+        return rc;
     }
     close(fd);
     return 0;

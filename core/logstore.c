@@ -54,21 +54,6 @@ static void logstore__metadata(ferry_exec *e, const char *text, size_t len)
     json_decref(point);
 }
 
-static int logstore__write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double time,
                           const char *text, size_t len)
 {
@@ -89,7 +74,7 @@ int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double t
         return FERRY_ENOMEM;
     size_t n = strlen(line);
     line[n] = '\n'; /* json_dumps leaves room for the NUL; the newline replaces it */
-    rc = logstore__write_all(e->log_fd, line, n + 1);
+    rc = ferry_write_all(e->log_fd, line, n + 1);
     if (rc < 0) {
         ferry_error("log of %s: write: %s", e->id, strerror(-rc));
         free(line);

@@ -814,20 +814,6 @@ static int ferry__extract_here(int archive_fd, char *err, size_t err_cap)
     return rc;
 }
 
-static void ferry__write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 static size_t ferry__read_all(int fd, void *data, size_t cap)
 {
     char *p = data;
@@ -863,7 +849,7 @@ static int ferry__extract_forked(int fd, const char *archive_path, const char *d
                                  strerror(errno));
         else
             res.rc = ferry__extract_here(fd, res.msg, sizeof(res.msg));
-        ferry__write_all(pipefd[1], &res, sizeof(res));
+        (void)ferry_write_all(pipefd[1], &res, sizeof(res)); /* a short answer reads as a death */
         _exit(0);
     }
     close(pipefd[1]);

@@ -197,6 +197,22 @@ char *ferry_read_file(const char *path, size_t *len)
     return buf;
 }
 
+int ferry_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 int ferry_write_file(const char *path, const void *data, size_t len)
 {
     char tmp[PATH_MAX];
@@ -205,20 +221,11 @@ int ferry_write_file(const char *path, const void *data, size_t len)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = -errno;
-            close(fd);
-            unlink(tmp);
-            return e;
-        }
-        p += w;
-        left -= (size_t)w;
+    int rc = ferry_write_all(fd, data, len);
+    if (rc < 0) {
+        close(fd);
+        unlink(tmp);
+        return rc;
     }
     if (close(fd) != 0 || rename(tmp, path) != 0) {
         int e = -errno;

@@ -30,6 +30,8 @@ int ferry_mkdirs(const char *path, int mode);
 int ferry_rmtree(const char *path);
 /* Read a whole file into a NUL-terminated malloc'd buffer; NULL and errno on failure. */
 char *ferry_read_file(const char *path, size_t *len);
+/* write(2) all of `len` bytes, through EINTR and short writes; 0 or -errno. */
+int ferry_write_all(int fd, const void *data, size_t len);
 /* Write a whole file atomically (temporary + rename); 0 or -errno. */
 int ferry_write_file(const char *path, const void *data, size_t len);
 /* The directory that holds the running executable; buf >= PATH_MAX. */
