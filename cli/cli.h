@@ -16,7 +16,7 @@ enum {
     FERRY_EXIT_USAGE = 2,       /* bad command line or step file, before contacting ferryd */
     FERRY_EXIT_STOPPED = 2,     /* the execution was stopped */
     FERRY_EXIT_TIMEOUT = 3,     /* wait --timeout ran out */
-    FERRY_EXIT_UNREACHABLE = 4, /* ferryd could not be reached, or the connection was lost */
+    FERRY_EXIT_UNREACHABLE = 4, /* ferryd unreachable or unverified, or the connection lost */
     FERRY_EXIT_REFUSED = 5,     /* ferryd answered with an error (4xx/5xx) */
     FERRY_EXIT_AUTH = 6,        /* ferryd wants a (valid) token: HTTP 401 */
 };
@@ -26,6 +26,7 @@ enum {
 typedef struct ferry_cli {
     char *server; /* base URL, no trailing "/" */
     char *token;  /* FERRY_TOKEN, or NULL */
+    char *ca;     /* --ca / FERRY_CA: CA file for https://; NULL: the system store */
 } ferry_cli;
 
 /* ---- args.c: the command line of one command ---- */
@@ -111,6 +112,7 @@ typedef struct ferry_cli_response {
     int transport_ok; /* an HTTP answer was received in full */
     int connected;    /* ferryd answered at all (a status line came) */
     int sink_failed;  /* the sink asked to stop */
+    int cert_failed;  /* ferryd's TLS certificate could not be verified */
     long status;      /* HTTP status, 0 when none */
     char *body;       /* NUL-terminated; "" when sent to the sink */
     size_t body_len;

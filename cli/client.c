@@ -161,6 +161,10 @@ void ferry_cli_http(const ferry_cli *cli, const ferry_cli_request *req, ferry_cl
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, 10L);
+    /* https:// is verified (peer and host name) by libcurl's default; --ca
+     * only says which CAs to trust. */
+    if (cli->ca != NULL)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, cli->ca);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ferry__on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x);
     if (req->progress != NULL) {
@@ -173,6 +177,7 @@ void ferry_cli_http(const ferry_cli *cli, const ferry_cli_request *req, ferry_cl
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);
     res->connected = res->status != 0;
     res->transport_ok = rc == CURLE_OK;
+    res->cert_failed = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
     if (x.too_big)
         snprintf(res->reason, sizeof(res->reason), "the answer is larger than %d MiB",
                  FERRY__MAX_BODY >> 20);
@@ -213,6 +218,22 @@ static char *ferry__error_text(const ferry_cli_response *res)
 
 int ferry_cli_report(const ferry_cli *cli, const ferry_cli_response *res)
 {
+    if (res->cert_failed) {
+        fprintf(stderr,
+                "ferry: cannot verify ferryd's certificate at %s: %s (pass --ca FILE or set "
+                "FERRY_CA)\n",
+                cli->server, res->reason);
+        return FERRY_EXIT_UNREACHABLE;
+    }
+    if (!res->connected && strncmp(cli->server, "http://", 7) == 0 &&
+        strstr(res->reason, "Empty reply") != NULL) {
+        /* What a TLS port does with plain HTTP: it hangs up. */
+        fprintf(stderr,
+                "ferry: ferryd at %s closed the connection without an answer: %s (does it "
+                "serve https://? then use --server https://...)\n",
+                cli->server, res->reason);
+        return FERRY_EXIT_UNREACHABLE;
+    }
     if (!res->connected) {
         fprintf(stderr,
                 "ferry: cannot reach ferryd at %s: %s (is ferryd running? set --server or "

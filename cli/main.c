@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static const ferry__command ferry__commands[] = {
 
 static void ferry__usage(FILE *out)
 {
-    fprintf(out, "usage: ferry [--server URL] COMMAND [ARGS...]\n\ncommands:\n");
+    fprintf(out, "usage: ferry [--server URL] [--ca FILE] COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < FERRY__N_COMMANDS; i++)
         fprintf(out, "  %-9s %s\n", ferry__commands[i].name, ferry__commands[i].summary);
     fprintf(out,
@@ -39,11 +40,14 @@ static void ferry__usage(FILE *out)
             "\n"
             "options:\n"
             "  --server URL   ferryd's address (default: $FERRY_SERVER, else %s)\n"
+            "  --ca FILE      CA certificates (PEM) that https:// ferryd is verified with\n"
+            "                 (default: $FERRY_CA, else the system's store)\n"
             "  --version      print the version\n"
             "  -h, --help     this text\n"
             "\n"
             "environment:\n"
             "  FERRY_SERVER   ferryd's address\n"
+            "  FERRY_CA       CA file, as --ca\n"
             "  FERRY_TOKEN    API token, sent as 'Authorization: Bearer'\n"
             "  FERRY_PROJECT  default project name for 'ferry run'\n"
             "\n"
@@ -52,15 +56,43 @@ static void ferry__usage(FILE *out)
             "  1  the execution ended in error; or a local failure\n"
             "  2  bad command line or step file (nothing was sent); the execution was stopped\n"
             "  3  'wait --timeout' ran out\n"
-            "  4  ferryd could not be reached, or the connection to it was lost\n"
+            "  4  ferryd could not be reached, its certificate could not be verified, or\n"
+            "     the connection to it was lost\n"
             "  5  ferryd refused the request (its error is printed)\n"
             "  6  ferryd wants a valid token (HTTP 401): set FERRY_TOKEN\n",
             FERRY_DEFAULT_SERVER);
 }
 
-/* Take "--server URL" / "--server=URL" out of argv wherever it stands, so
- * that "ferry list --server X" works as well as "ferry --server X list". */
-static int ferry__take_server(int *argc, char **argv, const char **server)
+/* The options every command shares. */
+typedef struct ferry__globals {
+    const char *server, *ca;
+} ferry__globals;
+
+/* "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: 1 and *value set (*i moved
+ * past it), 0 when argv[*i] is another word, -1 when the value is missing. */
+static int ferry__global(int argc, char **argv, int *i, const char *name, const char *what,
+                         const char **value)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=') {
+        *value = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "ferry: %s needs %s\n", name, what);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+/* Take --server and --ca out of argv wherever they stand, so that
+ * "ferry list --server X" works as well as "ferry --server X list". */
+static int ferry__take_globals(int *argc, char **argv, ferry__globals *g)
 {
     int out = 0;
     for (int i = 0; i < *argc; i++) {
@@ -69,20 +101,36 @@ static int ferry__take_server(int *argc, char **argv, const char **server)
                 argv[out++] = argv[i++];
             break;
         }
-        if (strcmp(argv[i], "--server") == 0) {
-            if (i + 1 >= *argc) {
-                fprintf(stderr, "ferry: --server needs a URL\n");
-                return -1;
-            }
-            *server = argv[++i];
-        } else if (strncmp(argv[i], "--server=", 9) == 0) {
-            *server = argv[i] + 9;
-        } else {
+        int rc = ferry__global(*argc, argv, &i, "--server", "a URL", &g->server);
+        if (rc == 0)
+            rc = ferry__global(*argc, argv, &i, "--ca", "a file", &g->ca);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
             argv[out++] = argv[i];
-        }
     }
     *argc = out;
     argv[out] = NULL;
+    return 0;
+}
+
+/* --ca, else FERRY_CA; NULL: the system store. Checked here, so that a typo
+ * reads as one and not as a certificate problem. */
+static int ferry__ca_file(const char *given, char **out)
+{
+    const char *env = getenv("FERRY_CA");
+    const char *ca = given && given[0] ? given : (env && env[0] ? env : NULL);
+    *out = NULL;
+    if (ca == NULL)
+        return 0;
+    FILE *f = fopen(ca, "r");
+    if (f == NULL) {
+        fprintf(stderr, "ferry: cannot read the CA file %s (%s): %s\n", ca,
+                given && given[0] ? "--ca" : "FERRY_CA", strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    *out = ferry_strdup(ca);
     return 0;
 }
 
@@ -118,10 +166,10 @@ static int ferry__dispatch(const ferry_cli *cli, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    const char *server = NULL;
+    ferry__globals g = {NULL, NULL};
     argc--; /* argv[0] is the program */
     argv++;
-    if (ferry__take_server(&argc, argv, &server) != 0)
+    if (ferry__take_globals(&argc, argv, &g) != 0)
         return FERRY_EXIT_USAGE;
     if (argc == 0) {
         ferry__usage(stderr);
@@ -139,14 +187,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry: unknown option '%s'\nTry 'ferry --help'.\n", argv[0]);
         return FERRY_EXIT_USAGE;
     }
+    char *ca = NULL;
+    if (ferry__ca_file(g.ca, &ca) != 0)
+        return FERRY_EXIT_USAGE;
     const char *token = getenv("FERRY_TOKEN");
-    ferry_cli cli = {.server = ferry__server_url(server),
-                     .token = token && token[0] ? ferry_strdup(token) : NULL};
+    ferry_cli cli = {.server = ferry__server_url(g.server),
+                     .token = token && token[0] ? ferry_strdup(token) : NULL,
+                     .ca = ca};
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = ferry__dispatch(&cli, argc, argv);
     curl_global_cleanup();
     free(cli.server);
     free(cli.token);
+    free(cli.ca);
     fflush(stdout);
     return rc;
 }

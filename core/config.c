@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,10 @@ void ferry_config_free(ferry_config *c)
     for (size_t i = 0; i < c->n_users; i++)
         config__user_free(&c->users[i]);
     free(c->users);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_ca);
+    free(c->public_url);
     memset(c, 0, sizeof(*c));
 }
 
@@ -425,6 +430,74 @@ static int config__users(config__ctx *x, ferry_config *c, config_setting_t *list
     return 0;
 }
 
+/* tls = { cert = "PATH"; key = "PATH"; ca = "PATH"; }: cert and key go
+ * together; ca (what agents trust) is optional. */
+static int config__tls(config__ctx *x, ferry_config *c, config_setting_t *g)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return config__fail(x, g, "tls",
+                            "expected a group { cert = \"PATH\"; key = \"PATH\"; ca = \"PATH\"; }");
+    char *paths[3] = {NULL, NULL, NULL}; /* cert, key, ca */
+    static const char *const names[3] = {"tls.cert", "tls.key", "tls.ca"};
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < config_setting_length(g); i++) {
+        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *n = config_setting_name(s);
+        int k = strcmp(n, "cert") == 0  ? 0
+                : strcmp(n, "key") == 0 ? 1
+                : strcmp(n, "ca") == 0  ? 2
+                                        : -1;
+        if (k < 0) {
+            char full[96];
+            snprintf(full, sizeof(full), "tls.%s", n);
+            rc = config__fail(x, s, full, "unknown TLS setting (known: cert, key, ca)");
+        } else if ((rc = config__string(x, s, names[k], &paths[k])) == 0 && paths[k][0] == '\0') {
+            rc = config__fail(x, s, names[k], "is empty: expected a file's path");
+        }
+    }
+    if (rc == 0 && paths[0] == NULL)
+        rc = config__fail(x, g, "tls.cert",
+                          "is missing: TLS needs the server's certificate chain (PEM) and its key");
+    if (rc == 0 && paths[1] == NULL)
+        rc = config__fail(x, g, "tls.key",
+                          "is missing: TLS needs the private key of tls.cert (PEM, unencrypted)");
+    if (rc != 0) {
+        for (int k = 0; k < 3; k++)
+            free(paths[k]);
+        return rc;
+    }
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_ca);
+    c->tls_cert = paths[0];
+    c->tls_key = paths[1];
+    c->tls_ca = paths[2];
+    return 0;
+}
+
+/* public_url = "https://ferry.example.com:8470": the base URL agents are
+ * given and blob URLs start with. */
+static int config__public_url(config__ctx *x, ferry_config *c, config_setting_t *s)
+{
+    const char *n = config_setting_name(s);
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return config__fail(x, s, n, "expected a string \"https://HOST:PORT\"");
+    const char *v = config_setting_get_string(s);
+    const char *host = strncmp(v, "https://", 8) == 0  ? v + 8
+                       : strncmp(v, "http://", 7) == 0 ? v + 7
+                                                       : NULL;
+    if (host == NULL || host[0] == '\0' || host[0] == '/' || strpbrk(v, "?# \t\r\n") != NULL)
+        return config__fail(x, s, n,
+                            "expected a base URL \"https://HOST:PORT\" (no query), as agents "
+                            "on other machines reach ferryd");
+    free(c->public_url);
+    c->public_url = ferry_strdup(v);
+    size_t len = strlen(c->public_url);
+    while (len > 0 && c->public_url[len - 1] == '/') /* paths are appended with their '/' */
+        c->public_url[--len] = '\0';
+    return 0;
+}
+
 static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
 {
     const char *n = config_setting_name(s);
@@ -450,8 +523,12 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__users(x, c, s);
     if (strcmp(n, "worker_lost_timeout") == 0)
         return config__int(x, s, n, 1, &c->worker_lost_timeout_s);
+    if (strcmp(n, "tls") == 0)
+        return config__tls(x, c, s);
+    if (strcmp(n, "public_url") == 0)
+        return config__public_url(x, c, s);
     return config__fail(x, s, n,
-                        "unknown setting (known: data_dir, listen, plugin_dir, "
+                        "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
                         "default_environment, store, environments, users, worker_lost_timeout)");
 }
 
@@ -520,10 +597,39 @@ int ferry_config_finish(ferry_config *c, char *err, size_t err_cap)
     if (c->n_users == 0 && !ferry_host_is_loopback(c->listen_host)) {
         snprintf(err, err_cap,
                  "%s%srefusing to listen on %s: no users are configured, so the API is "
-                 "unauthenticated and may only listen on loopback (127.0.0.1 or ::1)",
+                 "unauthenticated and may only listen on loopback (127.0.0.1 or ::1)%s",
+                 where, sep, c->listen_host,
+                 c->tls_cert ? "" : "; beyond loopback ferryd also needs tls = { cert; key; }");
+        return FERRY_ECONFIG;
+    }
+    if (c->tls_cert == NULL && !ferry_host_is_loopback(c->listen_host)) {
+        snprintf(err, err_cap,
+                 "%s%srefusing to listen on %s without TLS: API tokens, agents' calls and blob "
+                 "URLs would travel in clear text; configure tls = { cert = \"FILE\"; key = "
+                 "\"FILE\"; } or listen on loopback (127.0.0.1 or ::1)",
                  where, sep, c->listen_host);
         return FERRY_ECONFIG;
     }
+    if (c->tls_cert && c->public_url && strncmp(c->public_url, "http://", 7) == 0) {
+        snprintf(err, err_cap,
+                 "%s%ssetting 'public_url': %s is http:// but ferryd serves HTTPS (tls is "
+                 "configured): use https://",
+                 where, sep, c->public_url);
+        return FERRY_ECONFIG;
+    }
+    /* Agents run in other folders: they need the CA's path as an absolute one. */
+    if (c->tls_ca == NULL && c->tls_cert)
+        c->tls_ca = ferry_strdup(c->tls_cert);
+    char **paths[] = {&c->tls_cert, &c->tls_key, &c->tls_ca};
+    for (size_t i = 0; i < 3; i++)
+        if (*paths[i] && (*paths[i])[0] != '/') {
+            char cwd[PATH_MAX];
+            if (getcwd(cwd, sizeof(cwd)) == NULL)
+                break; /* left relative: the files' own errors will tell */
+            char *abs = ferry_asprintf("%s/%s", cwd, *paths[i]);
+            free(*paths[i]);
+            *paths[i] = abs;
+        }
     return 0;
 }
 

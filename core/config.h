@@ -47,6 +47,12 @@ typedef struct ferry_config {
     ferry_user *users;
     size_t n_users;
     int worker_lost_timeout_s; /* a worker silent this long is lost */
+    /* tls = { cert; key; ca; }: HTTPS when cert is set. Absolute paths once
+     * ferry_config_finish() ran (agents get tls_ca from another folder). */
+    char *tls_cert;   /* PEM certificate chain; NULL: plain HTTP */
+    char *tls_key;    /* PEM private key, unencrypted */
+    char *tls_ca;     /* what agents verify ferryd with; defaults to tls_cert */
+    char *public_url; /* how agents reach ferryd (and blob URLs say); NULL: from listen */
 } ferry_config;
 
 /* The embedded defaults: data dir (FERRY_DATA_DIR, else $XDG_DATA_HOME/ferry,
@@ -60,8 +66,9 @@ int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_c
 /* "HOST:PORT", "[::1]:PORT", ":PORT" or "PORT". */
 int ferry_config_set_listen(ferry_config *c, const char *text, char *err, size_t err_cap);
 /* Fill what depends on other settings (store path in the data dir...) and
- * check the whole: the default environment exists, listen host is loopback
- * while no users are configured. */
+ * check the whole: the default environment exists; a listen host beyond
+ * loopback needs users (tokens) and TLS (so that tokens, agents' calls and
+ * blob URLs never travel in clear text). */
 int ferry_config_finish(ferry_config *c, char *err, size_t err_cap);
 const ferry_env_config *ferry_config_env(const ferry_config *c, const char *name);
 /* compute = "static": machines join by hand; there is no plugin. */

@@ -227,8 +227,8 @@ static int exec__all_digits(const char *s)
     return 1;
 }
 
-static int exec__find_by_counter(ferryd *d, const char *ref, const char *project,
-                                 const char *owner, ferry_exec **out)
+static int exec__find_by_counter(ferryd *d, const char *ref, const char *project, const char *owner,
+                                 ferry_exec **out)
 {
     /* Only the executions this user may see count: another user's #1 must
      * neither shadow nor reveal itself. */

@@ -195,8 +195,11 @@ static int start(ferryd *d, char *err, size_t cap)
     int n = ferry_exec_load_active(d, ferry_scheduler_restore);
     ferry_scheduler_start(d);
     ferry_db_commit(d);
-    ferry_info("listening on %s (data in %s; %d unfinished execution%s restored)", d->server_url,
-               d->data_dir, n, n == 1 ? "" : "s");
+    const char *listen_url = ferry_server_listen_url(d);
+    int same = strcmp(listen_url, d->server_url) == 0;
+    ferry_info("listening on %s (%s%s%sdata in %s; %d unfinished execution%s restored)", listen_url,
+               same ? "" : "agents use ", same ? "" : d->server_url, same ? "" : "; ", d->data_dir,
+               n, n == 1 ? "" : "s");
     return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,7 +164,8 @@ static int server__ssl_reason(char *out, size_t cap)
     out[0] = '\0';
     unsigned long e;
     while ((e = ERR_get_error()) != 0) {
-        mismatch |= ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH;
+        mismatch |=
+            ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH;
         const char *r = ERR_reason_error_string(e);
         if (r == NULL || strstr(out, r) != NULL || n >= cap)
             continue;
@@ -198,7 +200,10 @@ static int server__tls_fail(ferry_server *s, const char *what, const char *path,
 static int server__tls(const ferry_config *c, ferry_server *s, char *err, size_t err_cap)
 {
     static const h2o_iovec_t alpn[] = {{H2O_STRLIT("h2")}, {H2O_STRLIT("http/1.1")}, {NULL, 0}};
-    const char *files[2][2] = {{"certificate", c->tls_cert}, {"key", c->tls_key}};
+    /* tls.ca is only handed to agents, but an unreadable one is the
+     * operator's mistake to hear about now, not each agent's later. */
+    const char *files[3][2] = {
+        {"certificate", c->tls_cert}, {"key", c->tls_key}, {"CA file (tls.ca)", c->tls_ca}};
     char why[512];
     ERR_clear_error();
     s->ssl_ctx = SSL_CTX_new(TLS_server_method());
@@ -214,7 +219,7 @@ static int server__tls(const ferry_config *c, ferry_server *s, char *err, size_t
     SSL_CTX_set_default_passwd_cb(s->ssl_ctx, server__no_passphrase);
     SSL_CTX_set_default_passwd_cb_userdata(s->ssl_ctx, &asked);
     /* OpenSSL's words for a missing file are vague ("system lib"): ask first. */
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3 && files[i][1] != NULL; i++) {
         FILE *f = fopen(files[i][1], "r");
         if (f == NULL)
             return server__tls_fail(s, files[i][0], files[i][1], strerror(errno), err, err_cap);
@@ -236,8 +241,8 @@ static int server__tls(const ferry_config *c, ferry_server *s, char *err, size_t
                      "the key is protected by a passphrase; ferryd needs it unencrypted "
                      "(and readable only by ferryd)");
         else if (mismatch)
-            snprintf(text, sizeof(text), "does not belong to the certificate %s (%s)",
-                     c->tls_cert, why);
+            snprintf(text, sizeof(text), "does not belong to the certificate %s (%s)", c->tls_cert,
+                     why);
         else
             snprintf(text, sizeof(text), "%s", why);
         return server__tls_fail(s, "key", c->tls_key, text, err, err_cap);

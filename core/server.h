@@ -24,6 +24,9 @@ int ferry_server_start(ferryd *d, char *err, size_t err_cap);
 void ferry_server_stop(ferryd *d);
 /* The port actually bound (useful with --listen :0). */
 int ferry_server_port(ferryd *d);
+/* What was bound, as a URL ("https://0.0.0.0:8470"); d->server_url is what
+ * agents are given (public_url, or this made reachable). */
+const char *ferry_server_listen_url(ferryd *d);
 
 int ferry_http_method_is(const ferry_http_req *r, const char *method);
 /* Segments from `first` on joined with '/', or NULL when there are none. */

@@ -215,6 +215,7 @@ int ferry_workers_launch(ferryd *d, ferry_env *env)
         .environment = env->cfg->name,
         .worker_id = w->id,
         .server_url = d->server_url,
+        .ca_file = d->cfg.tls_ca, /* NULL without TLS: the system store */
         .bootstrap_token = token,
         .agent_path = agent_path,
         .client_token = w->id,

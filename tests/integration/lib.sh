@@ -63,7 +63,7 @@ ferryd_start() {
   local url=
   for _ in $(seq 100); do
     # This ferryd's line: after a restart the log holds the last one's too.
-    url=$(sed -n "s/.*ferryd\[$FERRYD_PID\].*listening on \(http:[^ ]*\).*/\1/p" "$FERRYD_LOG" | tail -n 1)
+    url=$(sed -n "s/.*ferryd\[$FERRYD_PID\].*listening on \(https\?:[^ ]*\).*/\1/p" "$FERRYD_LOG" | tail -n 1)
     [ -n "$url" ] && break
     kill -0 "$FERRYD_PID" 2>/dev/null || break
     sleep 0.05
