@@ -1,7 +1,16 @@
-/* The agent's life: register with the bootstrap token, then keep exactly one
- * long poll in flight. The poll is the heartbeat: it carries the executions
- * this agent holds and its free slots, and brings work and stop orders.
+/* The agent's life: register with the bootstrap token (or join a static
+ * environment with its join token), then keep exactly one long poll in
+ * flight. The poll is the heartbeat: it carries the executions this agent
+ * holds and its free slots, and brings work and stop orders.
+ *
+ * A restart picks up where the last run stopped: the agent's own token is
+ * kept in <work-dir>/agent.json (0600; a bootstrap token is spent at the
+ * first registration), and every folder left in <work-dir>/executions is
+ * reported: its unsent events, its outputs, its result.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +27,7 @@
 
 static void agent_poll(agent *a);
 static void agent_close(agent *a);
+static void agent_register(agent *a);
 
 static int agent_busy_slots(agent *a)
 {
@@ -33,6 +43,120 @@ static execution *agent_find(agent *a, const char *id)
         if (strcmp(execution_id(ex), id) == 0)
             return ex;
     return NULL;
+}
+
+/* ---- the agent's token across restarts ---- */
+
+static char *agent_creds_path(const agent *a)
+{
+    return ferry_asprintf("%s/agent.json", a->cfg.work_dir);
+}
+
+static int agent_same(const char *x, const char *y)
+{
+    return (x == NULL && y == NULL) || (x && y && strcmp(x, y) == 0);
+}
+
+/* The token of an earlier run against the same ferryd, as the same worker. */
+static void agent_load_creds(agent *a)
+{
+    char *path = agent_creds_path(a);
+    json_t *j = json_load_file(path, 0, NULL);
+    free(path);
+    const char *server = json_string_value(json_object_get(j, "server"));
+    const char *token = json_string_value(json_object_get(j, "token"));
+    const char *id = json_string_value(json_object_get(j, "agent_id"));
+    if (server && token && id && strcmp(server, a->cfg.server_url) == 0 &&
+        agent_same(json_string_value(json_object_get(j, "worker_id")), a->cfg.worker_id) &&
+        agent_same(json_string_value(json_object_get(j, "environment")), a->cfg.environment)) {
+        a->token = ferry_strdup(token);
+        a->agent_id = ferry_strdup(id);
+        a->saved_creds = 1;
+    }
+    json_decref(j);
+}
+
+static void agent_forget_creds(agent *a)
+{
+    char *path = agent_creds_path(a);
+    if (unlink(path) != 0 && errno != ENOENT)
+        ferry_warn("could not remove %s: %s", path, strerror(errno));
+    free(path);
+    a->saved_creds = 0;
+}
+
+/* Written atomically and synced: a registration is not repeated (the
+ * bootstrap token is spent). Readable by this user only. */
+static void agent_save_creds(agent *a)
+{
+    json_t *j =
+        json_pack("{s:s, s:o, s:o, s:s, s:s}", "server", a->cfg.server_url, "worker_id",
+                  a->cfg.worker_id ? json_string(a->cfg.worker_id) : json_null(), "environment",
+                  a->cfg.environment ? json_string(a->cfg.environment) : json_null(), "agent_id",
+                  a->agent_id, "token", a->token);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    char *path = agent_creds_path(a);
+    char *tmp = ferry_asprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t len = text ? strlen(text) : 0;
+    int ok = fd >= 0 && text && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    if (fd >= 0 && close(fd) != 0)
+        ok = 0;
+    if (ok && rename(tmp, path) != 0)
+        ok = 0;
+    if (!ok) {
+        ferry_warn("could not save the agent's token in %s (%s): a restart must register again",
+                   path, strerror(errno));
+        unlink(tmp);
+    }
+    if (text)
+        memset(text, 0, len);
+    free(text);
+    free(tmp);
+    free(path);
+}
+
+/* ---- executions an earlier run left ---- */
+
+static void agent_add_execution(agent *a, execution *ex)
+{
+    execution_set_next(ex, a->executions);
+    a->executions = ex;
+    a->n_executions++;
+}
+
+static void agent_recover(agent *a)
+{
+    char *dir = ferry_asprintf("%s/executions", a->cfg.work_dir);
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        execution *ex = execution_recover(a, e->d_name);
+        if (ex == NULL) {
+            ferry_warn("%s/%s is not an execution folder; leaving it alone", dir, e->d_name);
+            continue;
+        }
+        agent_add_execution(a, ex);
+        n++;
+    }
+    if (d)
+        closedir(d);
+    if (n > 0)
+        ferry_info("%d execution%s left by an earlier run of ferry-agent: reporting %s", n,
+                   n == 1 ? "" : "s", n == 1 ? "it" : "them");
+    free(dir);
+}
+
+/* The agent holds a token: report what was left, then poll. */
+static void agent_ready(agent *a)
+{
+    for (execution *ex = a->executions; ex; ex = execution_next(ex))
+        if (execution_is_waiting_recovery(ex))
+            execution_resume(ex);
+    agent_poll(a);
 }
 
 /* ---- registration ---- */
@@ -53,8 +177,8 @@ static void agent_on_registered(void *arg, const agent_reply *r)
     const char *token = json_string_value(json_object_get(r->json, "token"));
     const char *id = json_string_value(json_object_get(r->json, "agent_id"));
     json_t *pt = json_object_get(r->json, "poll_timeout");
-    if (id == NULL) {
-        ferry_error("ferryd's registration answer has no agent_id");
+    if (id == NULL || token == NULL) {
+        ferry_error("ferryd's registration answer has no agent_id or token");
         agent_shutdown(a, 1, "bad registration answer");
         return;
     }
@@ -68,9 +192,11 @@ static void agent_on_registered(void *arg, const agent_reply *r)
         free(a->bootstrap_token);
         a->bootstrap_token = NULL;
     }
-    ferry_info("registered with %s as agent %s (%d slot%s, runtime %s)", a->cfg.server_url,
-               a->agent_id, a->cfg.slots, a->cfg.slots == 1 ? "" : "s", a->cfg.runtime);
-    agent_poll(a);
+    ferry_info("%s %s as agent %s (%d slot%s, runtime %s)",
+               a->join_token ? "joined" : "registered with", a->cfg.server_url, a->agent_id,
+               a->cfg.slots, a->cfg.slots == 1 ? "" : "s", a->cfg.runtime);
+    agent_save_creds(a);
+    agent_ready(a);
 }
 
 static void agent_register(agent *a)
@@ -78,6 +204,13 @@ static void agent_register(agent *a)
     json_t *body = json_object();
     json_object_set_new(body, "bootstrap_token",
                         a->bootstrap_token ? json_string(a->bootstrap_token) : json_null());
+    /* A machine of a static environment joins with the environment's
+     * reusable join token; ferryd makes it a worker record. */
+    if (a->join_token)
+        json_object_set_new(body, "join_token", json_string(a->join_token));
+    else if (a->bootstrap_token == NULL)
+        ferry_warn("neither FERRY_BOOTSTRAP_TOKEN nor a join token is set: registering without "
+                   "a token");
     json_object_set_new(body, "worker_id",
                         a->cfg.worker_id ? json_string(a->cfg.worker_id) : json_null());
     json_object_set_new(body, "hostname", json_string(a->hostname));
@@ -102,9 +235,7 @@ static void agent_take_work(agent *a, json_t *spec)
     execution *ex = execution_new(a, spec);
     if (ex == NULL)
         return;
-    execution_set_next(ex, a->executions);
-    a->executions = ex;
-    a->n_executions++;
+    agent_add_execution(a, ex);
     if (agent_busy_slots(a) > a->cfg.slots)
         ferry_warn("ferryd handed out more work than free slots (%d running)", agent_busy_slots(a));
     ferry_info("execution %s: received", id);
@@ -120,10 +251,21 @@ static void agent_on_poll(void *arg, const agent_reply *r)
             return;
         char why[512];
         ferry_error("ferryd refused the poll: %s", agent_reply_text(r, why, sizeof(why)));
+        int token_refused = r->status == 401 || r->status == 403;
+        int had_saved = a->saved_creds;
+        if (token_refused)
+            agent_forget_creds(a); /* a dead token must not be tried again */
+        if (token_refused && had_saved && (a->bootstrap_token || a->join_token)) {
+            ferry_warn("the token saved by an earlier run is refused; registering again");
+            free(a->token);
+            free(a->agent_id);
+            a->token = a->agent_id = NULL;
+            agent_register(a);
+            return;
+        }
         agent_shutdown(a, 1,
-                       r->status == 401 || r->status == 403
-                           ? "ferryd no longer accepts this agent's token"
-                           : "ferryd refused the poll");
+                       token_refused ? "ferryd no longer accepts this agent's token"
+                                     : "ferryd refused the poll");
         return;
     }
     json_t *work = json_object_get(r->json, "work"), *item;
@@ -178,8 +320,18 @@ void agent_note_server(agent *a, int reachable)
     }
     if (!a->unreachable) {
         a->unreachable = 1;
-        ferry_warn("ferryd at %s is unreachable; retrying (giving up after %d s)",
+        ferry_warn("ferryd at %s is unreachable; retrying (running commands go on; giving up "
+                   "after %d s with nothing running)",
                    a->cfg.server_url, a->cfg.give_up_s);
+    }
+    /* Commands keep running however long ferryd is away: their output waits
+     * in the spools. Giving up is for an agent that has nothing else to do,
+     * and what it could not report stays on disk for its next start. */
+    for (execution *ex = a->executions; ex; ex = execution_next(ex)) {
+        if (execution_commands_busy(ex)) {
+            a->last_contact = now;
+            return;
+        }
     }
     /* Counted from the last answer, not the first failure: a server that
      * hangs costs a whole request timeout before it fails once. */
@@ -226,7 +378,7 @@ void agent_shutdown(agent *a, int exit_code, const char *why)
         next = execution_next(ex);
         execution_stop(ex, "stopped", -1);
     }
-    if (!a->abandoning)
+    if (!a->abandoning && !a->closed)
         uv_timer_start(&a->deadline, agent_on_deadline,
                        (uint64_t)a->cfg.stop_grace_ms + AGENT_SHUTDOWN_EXTRA_MS, 0);
 }
@@ -291,7 +443,7 @@ static void agent_close(agent *a)
 /* ---- setup ---- */
 
 int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg, ferry_plugin_instance *runtime,
-               char *bootstrap_token)
+               char *bootstrap_token, char *join_token)
 {
     memset(a, 0, sizeof(*a));
     a->loop = loop;
@@ -300,6 +452,7 @@ int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg, ferry_plugin_instan
     a->rt = &ferry_plugin_instance_plugin(runtime)->ops.runtime;
     a->rt_state = ferry_plugin_instance_state(runtime);
     a->bootstrap_token = bootstrap_token;
+    a->join_token = join_token;
     a->poll_timeout_s = 25;
     a->last_contact = ferry_mono_ms();
     if (gethostname(a->hostname, sizeof(a->hostname) - 1) != 0)
@@ -318,5 +471,12 @@ void agent_start(agent *a)
 {
     uv_signal_start(&a->sigterm, agent_on_signal, SIGTERM);
     uv_signal_start(&a->sigint, agent_on_signal, SIGINT);
-    agent_register(a);
+    agent_load_creds(a);
+    agent_recover(a);
+    if (a->token) {
+        ferry_info("using the agent token saved by an earlier run (agent %s)", a->agent_id);
+        agent_ready(a);
+    } else {
+        agent_register(a);
+    }
 }

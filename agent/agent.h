@@ -7,6 +7,7 @@
  *   call.c       calls to ferryd and file transfers, with retries and backoff
  *   execution.c  one execution: prepare, run, report, clean up
  *   shipper.c    log lines -> numbered events, batched, resent until acked
+ *   spool.c      the events on disk until ferryd has them
  *   outputs.c    the walk of outputs/ (size and sha256 of each file)
  */
 #ifndef FERRY_AGENT_H
@@ -26,6 +27,7 @@ typedef struct agent agent;
 typedef struct agent_call agent_call;
 typedef struct execution execution;
 typedef struct shipper shipper;
+typedef struct spool spool;
 
 typedef struct agent_config {
     char *server_url; /* without a trailing '/' */
@@ -49,6 +51,8 @@ struct agent {
     void *rt_state;
     char hostname[256];
     char *bootstrap_token; /* spent (freed) once registered */
+    char *join_token;      /* a static environment's; reusable, kept */
+    int saved_creds;       /* token and agent_id came from <work-dir>/agent.json */
     char *token;           /* bearer token for every later call */
     char *agent_id;
     int poll_timeout_s;
@@ -68,8 +72,9 @@ struct agent {
 };
 
 /* ---- agent.c ---- */
+/* Takes the tokens (may be NULL). */
 int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg, ferry_plugin_instance *runtime,
-               char *bootstrap_token);
+               char *bootstrap_token, char *join_token);
 void agent_start(agent *a);
 /* Stop taking work, stop the runs, report what can be reported, then exit
  * with `exit_code` (the first non-zero code asked for wins). */
@@ -97,6 +102,9 @@ typedef struct agent_call_spec {
      * it succeeds, ferryd refuses it, or the agent abandons. */
     const char *path;
     json_t *body; /* borrowed; serialized at start */
+    /* Or a body that is already JSON text (copied at start). */
+    const char *raw_body;
+    size_t raw_body_len;
     /* Or a foreign URL (presigned, inputs): no token is sent; retried up to
      * max_attempts times. */
     const char *url;
@@ -135,9 +143,22 @@ int execution_holds_slot(const execution *ex);
  * grace. */
 void execution_stop(execution *ex, const char *reason, int grace_ms);
 void execution_free(execution *ex);
+/* An execution folder an earlier run of the agent left behind (it died, or
+ * gave up on ferryd): only its unsent events, outputs and finished report
+ * are left to do, once execution_resume() is called (the agent holds a
+ * token). The result is the one it saved, or exit code -1. NULL when `id`
+ * is not an execution id. */
+execution *execution_recover(agent *a, const char *id);
+int execution_is_waiting_recovery(const execution *ex);
+void execution_resume(execution *ex);
+/* Preparing or running its commands: they go on while ferryd is away. */
+int execution_commands_busy(const execution *ex);
 
 /* ---- shipper.c ---- */
-shipper *shipper_new(agent *a, const char *execution_id);
+/* Events go to <dir>/events.spool (created, or taken over from an agent that
+ * ran before). `broken_cb` runs once if the spool cannot be written. */
+shipper *shipper_new(agent *a, const char *execution_id, const char *dir,
+                     void (*broken_cb)(void *arg, const char *why), void *arg);
 /* Runtime output: split into lines per stream, numbered, shipped. */
 void shipper_output(shipper *s, ferry_stream stream, const char *data, size_t len);
 /* Ship the partial last line of every stream (the commands exited). */
@@ -148,12 +169,45 @@ void shipper_status(shipper *s, const char *fmt, ...) __attribute__((format(prin
  * so. One waiter at a time. */
 void shipper_when_drained(shipper *s, void (*cb)(void *arg), void *arg);
 uint64_t shipper_last_seq(const shipper *s);
+/* Why the spool is unusable, or NULL. */
+const char *shipper_error(const shipper *s);
 void shipper_free(shipper *s);
 
 /* Valid UTF-8 copy of `len` bytes (invalid sequences become U+FFFD); malloc'd. */
 char *agent_utf8_clean(const char *data, size_t len, size_t *out_len);
 /* Longest prefix of data[0..max) that does not split a UTF-8 sequence. */
 size_t agent_utf8_cut(const char *data, size_t len, size_t max);
+/* `len` bytes as the content of a JSON string (valid UTF-8, escaped) into
+ * `out`, which has room for len * 6; returns the length written. */
+size_t agent_json_escape(const char *data, size_t len, char *out);
+
+/* ---- spool.c ---- */
+#define SPOOL_MAX_PAYLOAD (512 * 1024) /* one event, as JSON */
+/* <dir>/events.spool and events.acked, new or left by an earlier agent (then
+ * the unacknowledged events are sent again). 0 or -errno. */
+int spool_open(uv_loop_t *loop, const char *dir, spool **out);
+/* Append one event (raw text, escaped here); written by spool_flush().
+ * Returns its seq. */
+uint64_t spool_add(spool *s, const char *stream, double time, const char *text, size_t len);
+/* write(2) what was added; fdatasync follows within ~100 ms. 0, or the
+ * -errno of a failed write (the spool then takes nothing more). */
+int spool_flush(spool *s);
+/* fdatasync now (the commands ended). */
+void spool_sync_now(spool *s);
+uint64_t spool_last_seq(const spool *s);
+uint64_t spool_acked(const spool *s);
+int spool_pending(const spool *s);
+/* The next batch from the first unacknowledged event: a malloc'd
+ * {"events":[...]} body. 1 with a batch, 0 when none is pending, -errno. */
+int spool_batch(spool *s, size_t max_events, size_t max_bytes, char **body, size_t *len,
+                uint64_t *last);
+/* ferryd holds every event up to `seq`. 1 when that moved the first
+ * unacknowledged event (forward, or back once when ferryd lost some). */
+int spool_ack(spool *s, uint64_t seq);
+/* Consider everything acknowledged (ferryd refused the events). */
+void spool_drop_all(spool *s);
+/* Closes the files (they stay) and frees, once a sync in flight ends. */
+void spool_close(spool *s);
 
 /* ---- outputs.c ---- */
 typedef struct output_file {

@@ -17,6 +17,9 @@
 
 #define CALL_BACKOFF_FIRST_MS 500
 #define CALL_BACKOFF_MAX_MS 30000
+/* ferryd back after a restart must hear from its agents well within its
+ * lost-worker timeout (60 s by default). */
+#define CALL_SERVER_BACKOFF_MAX_MS 10000
 #define CALL_DEFAULT_TIMEOUT_MS 30000
 #define CALL_URL_ATTEMPTS 3
 
@@ -26,6 +29,7 @@ struct agent_call {
     char *method;
     char *url;
     char *body;
+    size_t body_len;
     char *upload_path;
     char *download_path;
     char *protocols;
@@ -40,6 +44,16 @@ struct agent_call {
     void *arg;
     int cancelled;
 };
+
+/* The CA file is ferryd's (often its self-signed certificate): it replaces
+ * the system store, so it is used only for ferryd and its blob URLs, never
+ * for inputs and presigned objects elsewhere. */
+static int call_trusts_ca(const agent *a, const agent_call *c)
+{
+    size_t n = strlen(a->cfg.server_url);
+    return c->to_server ||
+           (strncmp(c->url, a->cfg.server_url, n) == 0 && (c->url[n] == '/' || c->url[n] == '\0'));
+}
 
 static void call_link(agent *a, agent_call *c)
 {
@@ -93,13 +107,13 @@ static int call_unreachable(const ferry_http_response *res)
     return res->code != 0 || res->status == 502 || res->status == 503 || res->status == 504;
 }
 
-static uint64_t call_backoff_ms(int attempt)
+static uint64_t call_backoff_ms(int attempt, uint64_t max_ms)
 {
     uint64_t ms = CALL_BACKOFF_FIRST_MS;
-    for (int i = 1; i < attempt && ms < CALL_BACKOFF_MAX_MS; i++)
+    for (int i = 1; i < attempt && ms < max_ms; i++)
         ms *= 2;
-    if (ms > CALL_BACKOFF_MAX_MS)
-        ms = CALL_BACKOFF_MAX_MS;
+    if (ms > max_ms)
+        ms = max_ms;
     /* +-25% jitter */
     unsigned r = 0;
     char hex[9];
@@ -175,7 +189,8 @@ static void call_on_done(void *arg, const ferry_http_response *res)
         return;
     }
     if (!ok && call_transient(res) && (c->max_attempts == 0 || c->attempts < c->max_attempts)) {
-        uint64_t wait = call_backoff_ms(c->attempts);
+        uint64_t wait = call_backoff_ms(c->attempts, c->to_server ? CALL_SERVER_BACKOFF_MAX_MS
+                                                                  : CALL_BACKOFF_MAX_MS);
         ferry_debug("%s: %s, retrying in %llu ms", c->to_server ? "ferryd call" : "transfer",
                     res->code ? res->error : "server error", (unsigned long long)wait);
         uv_timer_start(&c->timer, call_on_timer, wait, 0);
@@ -223,7 +238,7 @@ static void call_send(agent_call *c)
     o.url = c->url;
     o.headers = headers;
     o.body = c->body;
-    o.body_len = c->body ? strlen(c->body) : 0;
+    o.body_len = c->body_len;
     o.upload_path = c->upload_path;
     o.download_path = c->download_path;
     o.protocols = c->protocols;
@@ -231,7 +246,7 @@ static void call_send(agent_call *c)
     o.timeout_ms = c->timeout_ms;
     o.connect_timeout_ms = 30000;
     o.stall_timeout_ms = c->stall_timeout_ms;
-    o.ca_file = a->cfg.ca_file;
+    o.ca_file = call_trusts_ca(a, c) ? a->cfg.ca_file : NULL;
     o.done = call_on_done;
     o.arg = c;
     c->attempts++;
@@ -260,8 +275,15 @@ agent_call *agent_call_start(agent *a, const agent_call_spec *s, agent_call_cb c
         c->url = ferry_strdup(s->url);
         c->max_attempts = s->max_attempts ? s->max_attempts : CALL_URL_ATTEMPTS;
     }
-    if (s->body)
+    if (s->raw_body) {
+        c->body = ferry_xmalloc(s->raw_body_len + 1);
+        memcpy(c->body, s->raw_body, s->raw_body_len);
+        c->body[s->raw_body_len] = '\0';
+        c->body_len = s->raw_body_len;
+    } else if (s->body) {
         c->body = json_dumps(s->body, JSON_COMPACT);
+        c->body_len = c->body ? strlen(c->body) : 0;
+    }
     c->method = ferry_strdup(s->method ? s->method : (c->body ? "POST" : "GET"));
     c->upload_path = ferry_strdup(s->upload_path);
     c->download_path = ferry_strdup(s->download_path);

@@ -76,7 +76,9 @@ struct execution {
     json_t *uploads;
     size_t upload_i;
     int upload_failures;
-    int reported; /* the finished report went out: only clean-up is left */
+    int reported;  /* the finished report went out: only clean-up is left */
+    int recovered; /* left by an earlier run of the agent: only reporting is left */
+    int resumed;   /* a recovered one whose reporting began */
 };
 
 static void ex_report_started(execution *ex);
@@ -658,7 +660,16 @@ static void ex_on_finished(void *arg, const agent_reply *r)
     execution *ex = arg;
     ex->call = NULL;
     ex->reported = 1;
-    if (!r->ok && r->code != FERRY_ECANCELED) {
+    if (r->code == FERRY_ECANCELED) {
+        /* The agent gave up on ferryd: the folder keeps the spool and the
+         * result, and the agent's next start reports them. */
+        ferry_warn("execution %s: not reported; %s keeps its log and result for the next start "
+                   "of ferry-agent",
+                   ex->id, ex->dir);
+        agent_execution_done(ex->a, ex);
+        return;
+    }
+    if (!r->ok) {
         char why[512];
         ferry_warn("execution %s: ferryd refused the finished report: %s", ex->id,
                    agent_reply_text(r, why, sizeof(why)));
@@ -792,10 +803,28 @@ static void ex_on_drained(void *arg)
     ex_queue_work(ex, ex_walk_work, ex_walk_done);
 }
 
+/* The result, for an agent that starts after this one died: it reports
+ * what happened instead of "lost". */
+static void ex_save_result(execution *ex)
+{
+    json_t *doc = json_pack("{s:i, s:o}", "exit_code", ex->exit_code, "reason",
+                            ex->reason ? json_string(ex->reason) : json_null());
+    char *text = json_dumps(doc, JSON_COMPACT);
+    char *path = ferry_asprintf("%s/finished.json", ex->dir);
+    int rc = text ? ferry_write_file(path, text, strlen(text)) : -ENOMEM;
+    if (rc != 0)
+        ferry_warn("execution %s: could not write %s: %s", ex->id, path, strerror(-rc));
+    free(path);
+    free(text);
+    json_decref(doc);
+}
+
 /* The commands ended (or never ran): outputs and reports, in order. */
 static void ex_finish(execution *ex)
 {
     ex->phase = EX_FINISHING;
+    if (!ex->recovered)
+        ex_save_result(ex);
     shipper_when_drained(ex->ship, ex_on_drained, ex);
 }
 
@@ -806,6 +835,11 @@ void execution_stop(execution *ex, const char *reason, int grace_ms)
     agent *a = ex->a;
     if (grace_ms < 0)
         grace_ms = a->cfg.stop_grace_ms;
+    if (ex->recovered && !ex->resumed) { /* the agent never got going: keep it for the next */
+        ex->reported = 1;
+        agent_execution_done(a, ex);
+        return;
+    }
     if (ex->phase == EX_FINISHING)
         return;
     if (!ex->stop_requested) {
@@ -844,6 +878,12 @@ void execution_stop(execution *ex, const char *reason, int grace_ms)
     }
 }
 
+/* Output that cannot be recorded must not be produced for nothing. */
+static void ex_on_spool_broken(void *arg, const char *why)
+{
+    execution_stop(arg, why, -1);
+}
+
 execution *execution_new(agent *a, json_t *spec)
 {
     const char *id = spec_str(spec, "id");
@@ -860,7 +900,7 @@ execution *execution_new(agent *a, json_t *spec)
     ex->inputs_dir = ferry_asprintf("%s/inputs", ex->dir);
     ex->outputs_dir = ferry_asprintf("%s/outputs", ex->dir);
     ex->config_dir = ferry_asprintf("%s/config", ex->dir);
-    ex->ship = shipper_new(a, id);
+    ex->ship = shipper_new(a, id, ex->dir, ex_on_spool_broken, ex);
     ex->exit_code = -1;
     uv_timer_init(a->loop, &ex->limit_timer);
     uv_timer_init(a->loop, &ex->quiet_timer);
@@ -873,6 +913,10 @@ execution *execution_new(agent *a, json_t *spec)
 void execution_start(execution *ex)
 {
     ex->phase = EX_PREPARE;
+    if (shipper_error(ex->ship)) {
+        ex_prep_failed(ex, "%s", shipper_error(ex->ship));
+        return;
+    }
     const char *dirs[] = {ex->repo_dir, ex->inputs_dir, ex->outputs_dir, ex->config_dir};
     for (size_t i = 0; i < 4; i++) {
         int rc = ferry_mkdirs(dirs[i], 0755);
@@ -891,6 +935,53 @@ void execution_start(execution *ex)
         return;
     }
     ex_snapshot(ex);
+}
+
+execution *execution_recover(agent *a, const char *id)
+{
+    if (!ex_valid_id(id))
+        return NULL;
+    json_t *spec = json_pack("{s:s}", "id", id);
+    execution *ex = execution_new(a, spec);
+    json_decref(spec);
+    ex->recovered = 1;
+    ex->phase = EX_FINISHING;
+    char *path = ferry_asprintf("%s/finished.json", ex->dir);
+    json_t *doc = json_load_file(path, 0, NULL);
+    free(path);
+    json_t *code = json_object_get(doc, "exit_code");
+    const char *reason = json_string_value(json_object_get(doc, "reason"));
+    if (json_is_integer(code)) {
+        ex->exit_code = (int)json_integer_value(code);
+        ex->reason = reason ? ferry_strdup(reason) : NULL;
+    } else {
+        ex->exit_code = -1;
+        ex->reason = ferry_strdup("ferry-agent restarted before the execution ended");
+    }
+    json_decref(doc);
+    return ex;
+}
+
+int execution_is_waiting_recovery(const execution *ex)
+{
+    return ex->recovered && !ex->resumed;
+}
+
+void execution_resume(execution *ex)
+{
+    ex->resumed = 1;
+    ferry_info("execution %s: left by an earlier run of ferry-agent; reporting it (%s)", ex->id,
+               ex->reason ? ex->reason : "ended");
+    if (shipper_error(ex->ship) == NULL)
+        shipper_status(ex->ship,
+                       "ferry-agent restarted; reporting the execution as it was left%s%s",
+                       ex->reason ? ": " : "", ex->reason ? ex->reason : "");
+    ex_finish(ex);
+}
+
+int execution_commands_busy(const execution *ex)
+{
+    return !ex->recovered && (ex->phase == EX_PREPARE || ex->phase == EX_RUNNING);
 }
 
 static void ex_closed(uv_handle_t *h)

@@ -20,7 +20,10 @@ static void usage(FILE *f)
             "Usage: " PROG " --server URL [options]\n"
             "\n"
             "Runs the executions that ferryd hands to this worker (docs/api.md).\n"
-            "The one-time bootstrap token is read from FERRY_BOOTSTRAP_TOKEN.\n"
+            "A launched worker registers with the one-time bootstrap token in\n"
+            "FERRY_BOOTSTRAP_TOKEN; a machine of a static environment joins with the\n"
+            "environment's join token in FERRY_JOIN_TOKEN (or --join-token). The agent's own\n"
+            "token is kept in the work folder, so a restart needs neither.\n"
             "\n"
             "  --server URL           ferryd's base URL, http:// or https:// (required)\n"
             "  --worker-id ID         ferryd's record of this worker\n"
@@ -28,12 +31,16 @@ static void usage(FILE *f)
             "/var/lib/ferry/agent)\n"
             "  --runtime NAME         runtime plugin (default: local-process)\n"
             "  --environment NAME     the environment this worker serves\n"
+            "  --join-token TOKEN     join the static environment --environment (prefer\n"
+            "                         FERRY_JOIN_TOKEN: the command line is visible to ps)\n"
             "  --slots N              executions run at once (default: 1)\n"
             "  --plugin-dir DIR       where plugins are (default: next to the binary)\n"
             "  --stop-grace-ms MS     time between the stop signal and the kill (default: 5000)\n"
             "  --give-up-after S      exit non-zero when ferryd is unreachable for longer\n"
             "                         (default: 600)\n"
-            "  --ca-file FILE         CA certificates to verify ferryd with\n"
+            "  --ca FILE              CA certificates (PEM) to verify ferryd's https:// with\n"
+            "                         (default: $FERRY_CA_FILE, else the system store);\n"
+            "                         --ca-file is the same\n"
             "  -v, --verbose          debug logging\n"
             "  -h, --help             this help\n"
             "      --version          print the version\n");
@@ -73,10 +80,19 @@ enum {
     OPT_STOP_GRACE,
     OPT_GIVE_UP,
     OPT_CA_FILE,
+    OPT_JOIN_TOKEN,
     OPT_VERSION,
 };
 
-static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose)
+static void free_secret(char *s)
+{
+    if (s) {
+        memset(s, 0, strlen(s));
+        free(s);
+    }
+}
+
+static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, char **join_token)
 {
     static const struct option opts[] = {
         {"server", required_argument, NULL, OPT_SERVER},
@@ -88,7 +104,9 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose)
         {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
         {"stop-grace-ms", required_argument, NULL, OPT_STOP_GRACE},
         {"give-up-after", required_argument, NULL, OPT_GIVE_UP},
+        {"ca", required_argument, NULL, OPT_CA_FILE},
         {"ca-file", required_argument, NULL, OPT_CA_FILE},
+        {"join-token", required_argument, NULL, OPT_JOIN_TOKEN},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -130,6 +148,12 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose)
             free(cfg->ca_file);
             cfg->ca_file = ferry_strdup(optarg);
             break;
+        case OPT_JOIN_TOKEN:
+            free_secret(*join_token);
+            *join_token = ferry_strdup(optarg);
+            /* Blank it in argv: ps shows the rest of our life otherwise. */
+            memset(optarg, 'x', strlen(optarg));
+            break;
         case OPT_SLOTS:
             if ((v = parse_number("--slots", optarg, 1, 1024)) < 0)
                 return 2;
@@ -170,12 +194,23 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose)
     size_t n = strlen(cfg->server_url);
     while (n > 0 && cfg->server_url[n - 1] == '/')
         cfg->server_url[--n] = '\0';
+    /* A compute plugin hands the CA over in the environment (ferryd's own
+     * certificate when it is self-signed); the flag wins. */
+    const char *ca_env = getenv("FERRY_CA_FILE");
+    if (cfg->ca_file == NULL && ca_env != NULL && ca_env[0] != '\0')
+        cfg->ca_file = ferry_strdup(ca_env);
+    if (cfg->ca_file != NULL && access(cfg->ca_file, R_OK) != 0)
+        return usage_error("cannot read the CA file %s: %s (see --ca, FERRY_CA_FILE)", cfg->ca_file,
+                           strerror(errno));
     if (cfg->runtime == NULL)
         cfg->runtime = ferry_strdup("local-process");
     if (strchr(cfg->runtime, '/') != NULL || cfg->runtime[0] == '\0' || cfg->runtime[0] == '.')
         return usage_error("--runtime takes a plugin name, not a path: '%s'%s", cfg->runtime, "");
     if (cfg->work_dir == NULL)
         cfg->work_dir = ferry_strdup("/var/lib/ferry/agent");
+    if (*join_token && cfg->environment == NULL)
+        return usage_error("a join token needs --environment NAME (the static environment)%s%s", "",
+                           "");
     return 0;
 }
 
@@ -259,13 +294,13 @@ static void config_free(agent_config *cfg)
     free(cfg->ca_file);
 }
 
-/* Read the bootstrap token and take it out of the environment, so that no
- * child process (the user's commands) inherits it. */
-static char *take_bootstrap_token(void)
+/* Read a token and take it out of the environment, so that no child
+ * process (the user's commands) inherits it. */
+static char *take_env_token(const char *name)
 {
-    const char *t = getenv("FERRY_BOOTSTRAP_TOKEN");
+    const char *t = getenv(name);
     char *token = t && t[0] ? ferry_strdup(t) : NULL;
-    unsetenv("FERRY_BOOTSTRAP_TOKEN");
+    unsetenv(name);
     return token;
 }
 
@@ -273,10 +308,11 @@ int main(int argc, char **argv)
 {
     ferry_log_set_name(PROG);
     signal(SIGPIPE, SIG_IGN);
-    char *token = take_bootstrap_token();
+    char *token = take_env_token("FERRY_BOOTSTRAP_TOKEN");
+    char *join_token = take_env_token("FERRY_JOIN_TOKEN");
     agent_config cfg = {0};
     int verbose = 0;
-    int rc = parse_args(argc, argv, &cfg, &verbose);
+    int rc = parse_args(argc, argv, &cfg, &verbose, &join_token);
     if (rc == 0 && cfg.plugin_dir == NULL) {
         char dir[PATH_MAX];
         if (ferry_plugin_default_dir(dir, sizeof(dir)) != 0) {
@@ -287,20 +323,20 @@ int main(int argc, char **argv)
         }
     }
     if (rc != 0) {
-        free(token);
+        free_secret(token);
+        free_secret(join_token);
         config_free(&cfg);
         return rc;
     }
     if (verbose)
         ferry_log_set_level(FERRY_LOG_DEBUG);
-    if (token == NULL)
-        ferry_warn("FERRY_BOOTSTRAP_TOKEN is not set: registering without a bootstrap token");
 
     runtime_plugin rp;
     memset(&rp, 0, sizeof(rp));
     if (prepare_work_dir(&cfg) != 0 || load_runtime(&cfg, &rp) != 0) {
         unload_runtime(&rp);
-        free(token);
+        free_secret(token);
+        free_secret(join_token);
         config_free(&cfg);
         return 1;
     }
@@ -314,13 +350,14 @@ int main(int argc, char **argv)
                 err.message[0] ? err.message : ferry_strerror(rc));
         uv_run(loop, UV_RUN_DEFAULT); /* lets the half-made instance go */
         unload_runtime(&rp);
-        free(token);
+        free_secret(token);
+        free_secret(join_token);
         config_free(&cfg);
         return 1;
     }
 
     agent a;
-    rc = agent_init(&a, loop, &cfg, inst, token);
+    rc = agent_init(&a, loop, &cfg, inst, token, join_token);
     if (rc != 0) {
         fprintf(stderr, PROG ": %s\n", ferry_strerror(rc));
         return 1;
@@ -330,10 +367,8 @@ int main(int argc, char **argv)
     int exit_code = a.exit_code;
     free(a.token);
     free(a.agent_id);
-    if (a.bootstrap_token) {
-        memset(a.bootstrap_token, 0, strlen(a.bootstrap_token));
-        free(a.bootstrap_token);
-    }
+    free_secret(a.bootstrap_token);
+    free_secret(a.join_token);
     if (uv_loop_close(loop) != 0)
         ferry_debug("the loop still had handles at exit");
     unload_runtime(&rp);

@@ -1,14 +1,18 @@
 /* Log shipping: runtime output -> lines -> numbered events -> ferryd.
  *
- * Latency and throughput both matter, so batching is adaptive: when no batch
- * is in flight, whatever is queued goes out at once (one line costs one
- * round trip); while one is in flight, new lines queue up and the next batch
- * takes up to SHIP_BATCH_EVENTS of them. A failed batch is resent (same seqs;
- * ferryd stores each seq once) until acknowledged.
+ * Every event goes into the execution's spool (spool.c) first, and batches
+ * are read back from it: ferryd may be away for minutes while the commands
+ * print hundreds of MB, and the agent itself may be killed, so memory only
+ * ever holds the batch in flight.
  *
- * Events wait in a queue in memory. It is the one piece an on-disk spool
- * (events that survive an agent restart) replaces: push, peek at position i,
- * drop up to a seq.
+ * Latency and throughput both matter, so batching is adaptive: when no batch
+ * is in flight, whatever is spooled goes out at once (one line costs one
+ * round trip); while one is in flight, new lines wait in the spool and the
+ * next batch takes up to SHIP_BATCH_EVENTS / SHIP_BATCH_BYTES of them. A
+ * failed batch is resent (same seqs; ferryd stores each seq once) until
+ * acknowledged; a call that cannot reach ferryd retries with backoff for as
+ * long as the agent keeps going, and what is left when it gives up stays in
+ * the spool for its next start.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,24 +24,13 @@
 #include "util.h"
 
 #define SHIP_MAX_LINE (64 * 1024)
-#define SHIP_BATCH_EVENTS 500
+#define SHIP_BATCH_EVENTS 20000
 #define SHIP_BATCH_BYTES (1024 * 1024)
 #define SHIP_STALL_RETRY_MS 1000
 #define SHIP_STALL_LIMIT 5
 
-typedef struct ship_event {
-    uint64_t seq;
-    ferry_stream stream;
-    double time;
-    char *text;
-    size_t len;
-} ship_event;
-
-/* Unacknowledged events, oldest first: a ring buffer. */
-typedef struct ship_queue {
-    ship_event *v;
-    size_t head, n, cap;
-} ship_queue;
+_Static_assert(SHIP_MAX_LINE * 6 + 128 <= SPOOL_MAX_PAYLOAD,
+               "an escaped line must fit one spool record");
 
 typedef struct ship_line {
     char *buf;
@@ -48,17 +41,19 @@ struct shipper {
     agent *a;
     char *execution_id;
     char *path;
-    ship_queue q;
-    uint64_t last_seq; /* the last seq handed out */
-    uint64_t acked;
+    spool *sp;   /* NULL when it could not be opened */
+    char *error; /* why the spool is unusable, or NULL */
     agent_call *call;
     uint64_t sent_upto;   /* last seq of the batch in flight */
     ship_line partial[3]; /* by stream - 1 */
     int refused;          /* ferryd refused events: drop them from now on */
+    int held;             /* the agent gave up on ferryd: the rest stays spooled */
     int stalls;           /* answers in a row that acknowledged nothing new */
     uv_timer_t retry;
     void (*drained_cb)(void *arg);
     void *drained_arg;
+    void (*broken_cb)(void *arg, const char *why);
+    void *broken_arg;
 };
 
 /* ---- UTF-8 ---- */
@@ -128,36 +123,47 @@ size_t agent_utf8_cut(const char *data, size_t len, size_t max)
     return cut > 0 ? cut : max;
 }
 
-/* ---- the queue ---- */
-
-static void queue_push(ship_queue *q, ship_event ev)
+/* JSON string content: printable ASCII is copied in runs, the rest is
+ * escaped; invalid UTF-8 and NUL (which ferryd's parser refuses) become
+ * U+FFFD. */
+size_t agent_json_escape(const char *data, size_t len, char *out)
 {
-    if (q->n == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64;
-        ship_event *v = ferry_xmalloc(cap * sizeof(*v));
-        for (size_t i = 0; i < q->n; i++)
-            v[i] = q->v[(q->head + i) % q->cap];
-        free(q->v);
-        q->v = v;
-        q->cap = cap;
-        q->head = 0;
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)data;
+    char *o = out;
+    size_t i = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && s[j] >= 0x20 && s[j] < 0x80 && s[j] != '"' && s[j] != '\\')
+            j++;
+        memcpy(o, s + i, j - i);
+        o += j - i;
+        if ((i = j) == len)
+            break;
+        unsigned char c = s[i];
+        size_t n = c >= 0x80 ? utf8_seq(s + i, len - i) : 1;
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c == '\n' || c == '\t' || c == '\r') {
+            *o++ = '\\';
+            *o++ = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+        } else if (c > 0 && c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        } else if (c == 0 || n == 0) {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            n = 1;
+        } else {
+            memcpy(o, s + i, n);
+            o += n;
+        }
+        i += n;
     }
-    q->v[(q->head + q->n) % q->cap] = ev;
-    q->n++;
-}
-
-static ship_event *queue_at(ship_queue *q, size_t i)
-{
-    return &q->v[(q->head + i) % q->cap];
-}
-
-static void queue_drop_upto(ship_queue *q, uint64_t seq)
-{
-    while (q->n > 0 && queue_at(q, 0)->seq <= seq) {
-        free(queue_at(q, 0)->text);
-        q->head = (q->head + 1) % q->cap;
-        q->n--;
-    }
+    return (size_t)(o - out);
 }
 
 /* ---- sending ---- */
@@ -176,9 +182,17 @@ static const char *stream_name(ferry_stream s)
 
 static void ship_kick(shipper *s);
 
+/* Nothing more will be sent: every event is acknowledged, or dropped, or
+ * left in the spool for the agent's next start. */
+static int ship_idle(const shipper *s)
+{
+    int waiting = s->sp && spool_pending(s->sp) && !s->refused && !s->held;
+    return !waiting && !s->call && !uv_is_active((const uv_handle_t *)&s->retry);
+}
+
 static void ship_check_drained(shipper *s)
 {
-    if (s->q.n > 0 || s->call || uv_is_active((uv_handle_t *)&s->retry) || !s->drained_cb)
+    if (!ship_idle(s) || !s->drained_cb)
         return;
     void (*cb)(void *) = s->drained_cb;
     s->drained_cb = NULL;
@@ -187,15 +201,34 @@ static void ship_check_drained(shipper *s)
 
 static void ship_drop_all(shipper *s, const char *why)
 {
-    if (s->q.n > 0)
-        ferry_warn("execution %s: dropping %zu log events: %s", s->execution_id, s->q.n, why);
+    if (s->sp && spool_pending(s->sp)) {
+        uint64_t n = spool_last_seq(s->sp) - spool_acked(s->sp);
+        ferry_warn("execution %s: dropping %llu log events: %s", s->execution_id,
+                   (unsigned long long)n, why);
+        spool_drop_all(s->sp);
+    }
     s->refused = 1;
-    queue_drop_upto(&s->q, UINT64_MAX);
 }
 
 static void ship_on_retry(uv_timer_t *t)
 {
     ship_kick(t->data);
+}
+
+/* An answer that acknowledged nothing new: ask again a few times, then give
+ * up on the batch, since the execution must still finish. */
+static int ship_stalled(shipper *s)
+{
+    if (++s->stalls < SHIP_STALL_LIMIT) {
+        uv_timer_start(&s->retry, ship_on_retry, SHIP_STALL_RETRY_MS, 0);
+        return 1;
+    }
+    ferry_warn("execution %s: ferryd does not acknowledge log events %llu..%llu; dropping them",
+               s->execution_id, (unsigned long long)spool_acked(s->sp) + 1,
+               (unsigned long long)s->sent_upto);
+    spool_ack(s->sp, s->sent_upto);
+    s->stalls = 0;
+    return 0;
 }
 
 static void ship_on_reply(void *arg, const agent_reply *r)
@@ -207,28 +240,13 @@ static void ship_on_reply(void *arg, const agent_reply *r)
         uint64_t upto = json_is_integer(acked) && json_integer_value(acked) > 0
                             ? (uint64_t)json_integer_value(acked)
                             : 0;
-        if (upto > s->last_seq)
-            upto = s->last_seq;
-        if (upto > s->acked) {
-            s->acked = upto;
+        if (spool_ack(s->sp, upto))
             s->stalls = 0;
-            queue_drop_upto(&s->q, upto);
-        } else if (++s->stalls >= SHIP_STALL_LIMIT) {
-            /* ferryd keeps answering without storing this batch: it will not
-             * change its mind, and the execution must still finish. */
-            ferry_warn("execution %s: ferryd does not acknowledge log events %llu..%llu; "
-                       "dropping them",
-                       s->execution_id, (unsigned long long)s->acked + 1,
-                       (unsigned long long)s->sent_upto);
-            queue_drop_upto(&s->q, s->sent_upto);
-            s->acked = s->sent_upto;
-            s->stalls = 0;
-        } else {
-            uv_timer_start(&s->retry, ship_on_retry, SHIP_STALL_RETRY_MS, 0);
+        else if (ship_stalled(s))
             return;
-        }
     } else if (r->code == FERRY_ECANCELED) {
-        ship_drop_all(s, "the agent gave up on ferryd");
+        /* Not sent, not lost: the next start of the agent sends them. */
+        s->held = 1;
     } else {
         char why[512];
         ship_drop_all(s, agent_reply_text(r, why, sizeof(why)));
@@ -239,40 +257,49 @@ static void ship_on_reply(void *arg, const agent_reply *r)
 
 static void ship_kick(shipper *s)
 {
-    if (s->call || s->q.n == 0 || uv_is_active((uv_handle_t *)&s->retry))
+    if (s->call || s->refused || s->held || s->sp == NULL || !spool_pending(s->sp) ||
+        uv_is_active((uv_handle_t *)&s->retry))
         return;
-    json_t *events = json_array();
-    size_t bytes = 0;
-    for (size_t i = 0; i < s->q.n && i < SHIP_BATCH_EVENTS; i++) {
-        ship_event *ev = queue_at(&s->q, i);
-        if (i > 0 && bytes + ev->len > SHIP_BATCH_BYTES)
-            break;
-        bytes += ev->len + 64;
-        json_t *e = json_object();
-        json_object_set_new(e, "seq", json_integer((json_int_t)ev->seq));
-        json_object_set_new(e, "stream", json_string(stream_name(ev->stream)));
-        json_object_set_new(e, "time", json_real(ev->time));
-        json_object_set_new(e, "text", json_stringn(ev->text, ev->len));
-        json_array_append_new(events, e);
-        s->sent_upto = ev->seq;
+    char *body = NULL;
+    size_t len = 0;
+    int rc = spool_batch(s->sp, SHIP_BATCH_EVENTS, SHIP_BATCH_BYTES, &body, &len, &s->sent_upto);
+    if (rc < 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "the spool cannot be read back: %s", strerror(-rc));
+        ship_drop_all(s, why);
+        return;
     }
-    json_t *body = json_object();
-    json_object_set_new(body, "events", events);
-    agent_call_spec spec = {.path = s->path, .body = body};
+    if (rc == 0)
+        return;
+    agent_call_spec spec = {.path = s->path, .raw_body = body, .raw_body_len = len};
     s->call = agent_call_start(s->a, &spec, ship_on_reply, s);
-    json_decref(body);
+    free(body);
 }
 
 /* ---- lines ---- */
 
-static void ship_event_add(shipper *s, ferry_stream stream, const char *text, size_t len)
+static void ship_event_add(shipper *s, ferry_stream stream, double time, const char *text,
+                           size_t len)
 {
-    s->last_seq++;
-    if (s->refused)
+    if (s->refused || s->sp == NULL)
         return;
-    ship_event ev = {.seq = s->last_seq, .stream = stream, .time = ferry_now()};
-    ev.text = agent_utf8_clean(text, len, &ev.len);
-    queue_push(&s->q, ev);
+    spool_add(s->sp, stream_name(stream), time, text, len);
+}
+
+/* write(2) what was added, then send. A spool that cannot be written stops
+ * the execution: its output would be lost without a word. */
+static void ship_commit(shipper *s)
+{
+    if (s->sp && s->error == NULL) {
+        int rc = spool_flush(s->sp);
+        if (rc != 0) {
+            s->error = ferry_asprintf("could not write the log spool: %s", strerror(-rc));
+            ferry_error("execution %s: %s", s->execution_id, s->error);
+            if (s->broken_cb)
+                s->broken_cb(s->broken_arg, s->error);
+        }
+    }
+    ship_kick(s);
 }
 
 static void line_append(ship_line *l, const char *data, size_t len)
@@ -286,13 +313,11 @@ static void line_append(ship_line *l, const char *data, size_t len)
 }
 
 /* A complete line (without its "\n"; a "\r" before it goes too). */
-static void line_emit(shipper *s, ferry_stream stream, ship_line *l)
+static void line_emit(shipper *s, ferry_stream stream, double time, const char *text, size_t n)
 {
-    size_t n = l->len;
-    if (n > 0 && l->buf[n - 1] == '\r')
+    if (n > 0 && text[n - 1] == '\r')
         n--;
-    ship_event_add(s, stream, l->buf, n);
-    l->len = 0;
+    ship_event_add(s, stream, time, text, n);
 }
 
 static ship_line *line_of(shipper *s, ferry_stream stream)
@@ -301,40 +326,63 @@ static ship_line *line_of(shipper *s, ferry_stream stream)
     return &s->partial[i];
 }
 
+/* Very long lines go out in pieces, cut between UTF-8 sequences. A piece
+ * waits until more follows, so that a line of exactly the limit is not
+ * followed by an empty one. */
+static void line_cut_long(shipper *s, ferry_stream stream, double time, ship_line *l)
+{
+    size_t done = 0;
+    while (l->len - done > SHIP_MAX_LINE) {
+        size_t cut = agent_utf8_cut(l->buf + done, l->len - done, SHIP_MAX_LINE);
+        ship_event_add(s, stream, time, l->buf + done, cut);
+        done += cut;
+    }
+    memmove(l->buf, l->buf + done, l->len - done);
+    l->len -= done;
+}
+
 void shipper_output(shipper *s, ferry_stream stream, const char *data, size_t len)
 {
     ship_line *l = line_of(s, stream);
+    /* One time for the whole chunk: its lines arrived together. */
+    double time = ferry_now();
     while (len > 0) {
         const char *nl = memchr(data, '\n', len);
         size_t seg = nl ? (size_t)(nl - data) : len;
-        line_append(l, data, seg);
-        /* Very long lines go out in pieces, cut between UTF-8 sequences. A
-         * piece waits until more follows, so that a line of exactly the
-         * limit is not followed by an empty one. */
-        while (l->len > SHIP_MAX_LINE) {
-            size_t cut = agent_utf8_cut(l->buf, l->len, SHIP_MAX_LINE);
-            ship_event_add(s, stream, l->buf, cut);
-            memmove(l->buf, l->buf + cut, l->len - cut);
-            l->len -= cut;
+        if (nl && l->len == 0 && seg <= SHIP_MAX_LINE) {
+            line_emit(s, stream, time, data, seg); /* the common case: no copy */
+        } else {
+            line_append(l, data, seg);
+            line_cut_long(s, stream, time, l);
+            if (nl) {
+                line_emit(s, stream, time, l->buf, l->len);
+                l->len = 0;
+            }
         }
-        if (nl) {
-            line_emit(s, stream, l);
+        if (nl)
             seg++;
-        }
         data += seg;
         len -= seg;
     }
-    ship_kick(s);
+    ship_commit(s);
 }
 
 void shipper_flush_partial(shipper *s)
 {
     static const ferry_stream streams[] = {FERRY_STREAM_STDOUT, FERRY_STREAM_STDERR,
                                            FERRY_STREAM_STATUS};
-    for (size_t i = 0; i < 3; i++)
-        if (s->partial[i].len > 0)
-            line_emit(s, streams[i], &s->partial[i]);
-    ship_kick(s);
+    double time = ferry_now();
+    for (size_t i = 0; i < 3; i++) {
+        if (s->partial[i].len > 0) {
+            line_emit(s, streams[i], time, s->partial[i].buf, s->partial[i].len);
+            s->partial[i].len = 0;
+        }
+    }
+    ship_commit(s);
+    /* The commands ended: what they printed is on disk before anything is
+     * reported. */
+    if (s->sp)
+        spool_sync_now(s->sp);
 }
 
 void shipper_status(shipper *s, const char *fmt, ...)
@@ -345,17 +393,18 @@ void shipper_status(shipper *s, const char *fmt, ...)
     if (vasprintf(&text, fmt, ap) < 0)
         abort();
     va_end(ap);
+    double time = ferry_now();
     for (char *p = text, *nl;; p = nl + 1) {
         nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
         if (n > SHIP_MAX_LINE)
             n = agent_utf8_cut(p, n, SHIP_MAX_LINE);
-        ship_event_add(s, FERRY_STREAM_STATUS, p, n);
+        ship_event_add(s, FERRY_STREAM_STATUS, time, p, n);
         if (nl == NULL)
             break;
     }
     free(text);
-    ship_kick(s);
+    ship_commit(s);
 }
 
 void shipper_when_drained(shipper *s, void (*cb)(void *arg), void *arg)
@@ -368,17 +417,32 @@ void shipper_when_drained(shipper *s, void (*cb)(void *arg), void *arg)
 
 uint64_t shipper_last_seq(const shipper *s)
 {
-    return s->last_seq;
+    return s->sp ? spool_last_seq(s->sp) : 0;
+}
+
+const char *shipper_error(const shipper *s)
+{
+    return s->error;
 }
 
 /* ---- life ---- */
 
-shipper *shipper_new(agent *a, const char *execution_id)
+shipper *shipper_new(agent *a, const char *execution_id, const char *dir,
+                     void (*broken_cb)(void *arg, const char *why), void *arg)
 {
     shipper *s = ferry_xcalloc(1, sizeof(*s));
     s->a = a;
     s->execution_id = ferry_strdup(execution_id);
     s->path = ferry_asprintf("/v1/agent/executions/%s/events", execution_id);
+    s->broken_cb = broken_cb;
+    s->broken_arg = arg;
+    int rc = ferry_mkdirs(dir, 0755);
+    if (rc == 0)
+        rc = spool_open(a->loop, dir, &s->sp);
+    if (rc != 0) {
+        s->error = ferry_asprintf("could not open the log spool in %s: %s", dir, strerror(-rc));
+        ferry_error("execution %s: %s", execution_id, s->error);
+    }
     uv_timer_init(a->loop, &s->retry);
     s->retry.data = s;
     return s;
@@ -387,12 +451,11 @@ shipper *shipper_new(agent *a, const char *execution_id)
 static void ship_closed(uv_handle_t *h)
 {
     shipper *s = h->data;
-    queue_drop_upto(&s->q, UINT64_MAX);
-    free(s->q.v);
     for (size_t i = 0; i < 3; i++)
         free(s->partial[i].buf);
     free(s->execution_id);
     free(s->path);
+    free(s->error);
     free(s);
 }
 
@@ -403,5 +466,7 @@ void shipper_free(shipper *s)
     agent_call_cancel(s->call);
     s->call = NULL;
     s->drained_cb = NULL;
+    spool_close(s->sp);
+    s->sp = NULL;
     uv_close((uv_handle_t *)&s->retry, ship_closed);
 }

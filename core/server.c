@@ -16,6 +16,7 @@
 /* Routers, tried in order; each answers the request (0) or declines (1). */
 int ferry_api_route(ferry_http_req *r);
 int ferry_agentapi_route(ferry_http_req *r);
+int ferry_bootstrap_route(ferry_http_req *r); /* before agentapi: its GETs need no token */
 int ferry_blobs_route(ferry_http_req *r);
 
 struct ferry_server {
@@ -102,7 +103,8 @@ static int server__on_req(h2o_handler_t *self, h2o_req_t *req)
         ferry_http_error(req, 400, NULL, "malformed request path");
         return 0;
     }
-    if (ferry_api_route(&r) == 0 || ferry_agentapi_route(&r) == 0 || ferry_blobs_route(&r) == 0)
+    if (ferry_api_route(&r) == 0 || ferry_bootstrap_route(&r) == 0 ||
+        ferry_agentapi_route(&r) == 0 || ferry_blobs_route(&r) == 0)
         return 0;
     ferry_http_error(
         req, 404, NULL, "no such endpoint: %.*s %.*s", (int)req->method.len, req->method.base,

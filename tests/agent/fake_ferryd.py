@@ -10,6 +10,7 @@ import http.server
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 
@@ -39,9 +40,19 @@ class FakeFerryd:
         # answer 500, as if the answer was lost: the agent must resend and
         # the events must still be stored once.
         self.lose_event_answers = {2}
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        # While set, event POSTs answer 503 without storing anything.
+        self.refuse_events = False
+        # While set, the server is away: nothing listens, and requests on
+        # connections already open are dropped without an answer.
+        self.down = False
+        self.port = 0
+        self._listen()
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def _listen(self):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self):
@@ -53,6 +64,21 @@ class FakeFerryd:
             self.cond.notify_all()
         self.server.shutdown()
         self.server.server_close()
+
+    def pause(self):
+        """Like ferryd killed: connections are refused or cut."""
+        with self.cond:
+            self.down = True
+            self.cond.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def resume(self):
+        """Like ferryd started again on the same address, state intact."""
+        self._listen()
+        with self.cond:
+            self.down = False
+        self.thread.start()
 
     # ---- what tests call ----
 
@@ -119,11 +145,24 @@ class FakeFerryd:
             def log_message(self, fmt, *args):
                 pass
 
+            def _gone(self):
+                """The server is down: cut the connection, answer nothing."""
+                if not fake.down:
+                    return False
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return True
+
             def _body(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(n) if n else b""
 
             def _send(self, code, payload, content_type="application/json"):
+                if self._gone():
+                    return
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(code)
@@ -144,6 +183,8 @@ class FakeFerryd:
                 return False
 
             def do_GET(self):
+                if self._gone():
+                    return
                 path = self.path.split("?", 1)[0]
                 with fake.cond:
                     data = fake.blobs.get(path)
@@ -155,6 +196,8 @@ class FakeFerryd:
 
             def do_PUT(self):
                 body = self._body()
+                if self._gone():
+                    return
                 m = re.match(r"^/upload/([^/]+)/(.+)\?sig=", self.path)
                 if not m:
                     self._send(403, {"error": "bad upload url"})
@@ -166,6 +209,8 @@ class FakeFerryd:
 
             def do_POST(self):
                 raw = self._body()
+                if self._gone():
+                    return
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
@@ -193,6 +238,16 @@ class FakeFerryd:
                 self._send(200, {"agent_id": "agent-1", "token": fake.token,
                                  "poll_timeout": fake.poll_timeout})
 
+            def _client_gone(self):
+                """The agent closed the connection (it was killed while its
+                poll was held): work handed to it would be lost."""
+                try:
+                    return self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+                except BlockingIOError:
+                    return False
+                except OSError:
+                    return True
+
             def _poll(self, body):
                 deadline = time.monotonic() + fake.poll_timeout
                 with fake.cond:
@@ -201,11 +256,13 @@ class FakeFerryd:
                     # Like ferryd: a slot is busy from hand-out to the
                     # finished report, whatever an earlier poll said.
                     while not (fake.work and fake._free_slots() > 0) and not fake.stops:
+                        if fake.down or self._client_gone():
+                            break
                         left = deadline - time.monotonic()
                         if left <= 0:
                             break
                         fake.cond.wait(left)
-                    n = max(fake._free_slots(), 0)
+                    n = max(fake._free_slots(), 0) if not self._client_gone() else 0
                     work, fake.work = fake.work[:n], fake.work[n:]
                     fake.handed_out.update(w["id"] for w in work)
                     stop, fake.stops = fake.stops, []
@@ -213,7 +270,15 @@ class FakeFerryd:
 
             def _events(self, eid, body):
                 with fake.cond:
-                    fake.event_posts += 1
+                    if fake.refuse_events or fake.down:
+                        refused = True
+                    else:
+                        refused = False
+                        fake.event_posts += 1
+                if refused:
+                    self._send(503, {"error": "events refused for now"})
+                    return
+                with fake.cond:
                     lose = fake.event_posts in fake.lose_event_answers
                     stored = fake.events.setdefault(eid, {})
                     for ev in body.get("events", []):

@@ -374,6 +374,250 @@ def run_refused_and_give_up(args, tmp):
           % err.count("\n"))
 
 
+# ---- the spool: ferryd away, the agent killed ----
+
+def peak_rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def sanitized(pid):
+    """Under AddressSanitizer freed memory sits in a quarantine (256 MB):
+    the resident size says nothing about what the agent holds."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            return "libasan" in f.read()
+    except OSError:
+        return False
+
+
+def start_agent(args, fake, work, log_path, token=BOOTSTRAP, extra=()):
+    env = dict(os.environ)
+    env.pop("FERRY_BOOTSTRAP_TOKEN", None)
+    if token:
+        env["FERRY_BOOTSTRAP_TOKEN"] = token
+    log = open(log_path, "ab")
+    try:
+        return subprocess.Popen(
+            [args.agent, "--server", fake.url, "--worker-id", "worker-s", "--work-dir", work,
+             "--plugin-dir", args.plugin_dir, "--stop-grace-ms", str(GRACE_MS)] + list(extra),
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        log.close()
+
+
+def stop_agent(agent):
+    if agent.poll() is None:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(20)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1
+
+
+BURST_LINES = 50000  # of 1000 bytes: 50 MB while ferryd is away
+
+
+def run_ferryd_away(fake, snapshot, work, agent):
+    """ferryd goes away mid-run (connections refused and cut): the commands
+    go on, their output goes to the spool on disk (not to memory), and once
+    ferryd is back every line arrives once, in order."""
+    command = ("i=1; while [ $i -le 3000 ]; do echo \"l $i\"; "
+               "case $i in *00) sleep 0.1;; esac; i=$((i+1)); done\n"
+               "head -c %d /dev/zero | tr '\\0' y | fold -w 1000\n"
+               "echo kept > \"$FERRY_OUTPUTS_DIR/result.txt\"\n" % (BURST_LINES * 1000))
+    spec = spec_for(fake, command, snapshot, counter=20)
+    eid = spec["id"]
+    folder = os.path.join(work, "executions", eid)
+    spool = os.path.join(folder, "events.spool")
+    fake.give_work(spec)
+    check(fake.wait_for(lambda: any(e.get("text") == "l 1"
+                                    for e in fake.events.get(eid, {}).values()), 30),
+          "away: the first line arrived")
+    fake.pause()
+    t0 = time.monotonic()
+    # The commands end while ferryd is away: their result is saved next to
+    # the spool, which holds everything they printed.
+    ended = False
+    while time.monotonic() - t0 < 60 and not ended:
+        ended = os.path.exists(os.path.join(folder, "finished.json"))
+        time.sleep(0.1)
+    check(ended, "away: the commands ran to their end while ferryd was away")
+    check(file_size(spool) > BURST_LINES * 1000,
+          "away: the output is in the spool on disk (%d bytes)" % file_size(spool))
+    check(agent.poll() is None, "away: the agent keeps going")
+    check(not fake.finished(eid), "away: nothing reported while away")
+    fake.resume()
+    fin = wait_finished(fake, eid, 90)
+    if fin is None:
+        return
+    check(fin.get("exit_code") == 0 and fin.get("reason") is None, "away: complete: %r" % fin)
+    events = fake.event_list(eid)
+    check([e["seq"] for e in events] == list(range(1, len(events) + 1)),
+          "away: seqs consecutive from 1")
+    out = stdout_of(fake, eid)
+    expected = ["l %d" % i for i in range(1, 3001)] + ["y" * 1000] * BURST_LINES
+    check(out == expected, "away: every line once, in order (%d lines of %d; first difference "
+          "at %s)" % (len(out), len(expected),
+                      next((i for i, (x, y) in enumerate(zip(out, expected)) if x != y),
+                           min(len(out), len(expected)))))
+    check(fake.uploads.get((eid, "result.txt")) == b"kept\n", "away: the output file uploaded")
+    check(fake.wait_for(lambda: not os.path.exists(folder), 10),
+          "away: the folder (and its spool) is removed once reported")
+    rss = peak_rss_kib(agent.pid)
+    if sanitized(agent.pid):
+        print("away: peak RSS %s KiB not checked: AddressSanitizer keeps freed memory" % rss)
+    else:
+        check(rss is not None and rss < 40 * 1024,
+              "away: the agent's memory stays bounded (peak %s KiB for 50 MB of output)" % rss)
+
+
+def run_agent_killed_after_run(args, fake, snapshot, work, log_path):
+    """The agent is SIGKILLed after the commands ended, with events ferryd
+    did not take: the next start (same work folder, no bootstrap token)
+    sends them, the outputs and the saved result."""
+    n_polls = len(fake.polls)
+    agent = start_agent(args, fake, work, log_path)
+    command = ("i=1; while [ $i -le 500 ]; do echo \"k $i\"; i=$((i+1)); done\n"
+               "echo out > \"$FERRY_OUTPUTS_DIR/o.txt\"; exit 3\n")
+    spec = spec_for(fake, command, snapshot, counter=21)
+    eid = spec["id"]
+    folder = os.path.join(work, "executions", eid)
+    try:
+        check(fake.wait_for(lambda: len(fake.polls) > n_polls, 20), "killed: the agent polls")
+        fake.refuse_events = True
+        fake.give_work(spec)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 30 and not os.path.exists(
+                os.path.join(folder, "finished.json")):
+            time.sleep(0.05)
+        check(os.path.exists(os.path.join(folder, "finished.json")),
+              "killed: the commands ended, the result is saved")
+    finally:
+        agent.kill()
+        agent.wait()
+    check(os.path.exists(os.path.join(work, "agent.json")), "killed: the agent's token is kept")
+    mode = os.stat(os.path.join(work, "agent.json")).st_mode & 0o777
+    check(mode == 0o600, "killed: agent.json is readable by its owner only (%o)" % mode)
+    check(not fake.finished(eid), "killed: nothing was reported")
+    fake.refuse_events = False
+    n_reg = len(fake.registrations)
+    n_polls = len(fake.polls)
+    agent = start_agent(args, fake, work, log_path, token=None)
+    try:
+        fin = wait_finished(fake, eid, 30)
+        check(len(fake.registrations) == n_reg,
+              "killed: the restarted agent used its saved token (no registration)")
+        with fake.cond:
+            first = fake.polls[n_polls][1] if len(fake.polls) > n_polls else {}
+        check(eid in first.get("running", []),
+              "killed: the first poll after the restart lists the execution: %r" % first)
+        if fin is not None:
+            check(fin.get("exit_code") == 3 and fin.get("reason") is None,
+                  "killed: the saved result is reported: %r" % fin)
+            check(stdout_of(fake, eid) == ["k %d" % i for i in range(1, 501)],
+                  "killed: every line once, in order")
+            events = fake.event_list(eid)
+            check([e["seq"] for e in events] == list(range(1, len(events) + 1)),
+                  "killed: seqs consecutive")
+            check(any("ferry-agent restarted" in e["text"] for e in events
+                      if e["stream"] == "status"), "killed: a status event tells of the restart")
+            check(fake.uploads.get((eid, "o.txt")) == b"out\n", "killed: the output uploaded")
+        check(fake.wait_for(lambda: not os.path.exists(folder), 10),
+              "killed: the folder is removed once reported")
+        run_agent_killed_mid_run(args, fake, snapshot, work, log_path, agent)
+    finally:
+        stop_agent(agent)
+
+
+def run_agent_killed_mid_run(args, fake, snapshot, work, log_path, agent):
+    """SIGKILLed while the commands run: the next start reports what was
+    printed until then, once and in order, and the end as lost (-1)."""
+    spec = spec_for(fake, "i=1; while :; do echo \"t $i\"; i=$((i+1)); sleep 0.01; done",
+                    snapshot, counter=22)
+    eid = spec["id"]
+    fake.give_work(spec)
+    check(fake.wait_for(lambda: any(e.get("text") == "t 5"
+                                    for e in fake.events.get(eid, {}).values()), 30),
+          "mid-run: the commands print")
+    fake.refuse_events = True
+    spool = os.path.join(work, "executions", eid, "events.spool")
+    size = file_size(spool)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10 and file_size(spool) < size + 2000:
+        time.sleep(0.05)
+    agent.kill()
+    agent.wait()
+    # As after a crash of the machine: the acknowledgement file is lost (so
+    # everything is sent again, and ferryd drops what it has) and the spool
+    # ends in half a record.
+    os.unlink(os.path.join(work, "executions", eid, "events.acked"))
+    with open(spool, "ab") as f:
+        f.write(b"FSP1\x40\x00\x00\x00torn")
+    dups = fake.duplicate_events
+    fake.refuse_events = False
+    agent2 = start_agent(args, fake, work, log_path, token=None)
+    try:
+        fin = wait_finished(fake, eid, 30)
+        if fin is None:
+            return
+        check(fin.get("exit_code") == -1 and
+              fin.get("reason") == "ferry-agent restarted before the execution ended",
+              "mid-run: reported as ended by the restart: %r" % fin)
+        out = stdout_of(fake, eid)
+        check(len(out) > 5 and out == ["t %d" % i for i in range(1, len(out) + 1)],
+              "mid-run: the lines printed before the kill, once and in order (%d)" % len(out))
+        check(fake.duplicate_events > dups,
+              "mid-run: without events.acked the agent sent everything again (ferryd dropped "
+              "%d events it had)" % (fake.duplicate_events - dups))
+        events = fake.event_list(eid)
+        check([e["seq"] for e in events] == list(range(1, len(events) + 1)),
+              "mid-run: seqs consecutive (the torn record was cut off)")
+    finally:
+        stop_agent(agent2)
+
+
+def run_spool_agent(args, tmp, snapshot):
+    fake = FakeFerryd(BOOTSTRAP, poll_timeout=2).start()
+    fake.lose_event_answers = set()
+    fake.add_blob("/v1/blobs/snap", snapshot)
+    work = os.path.join(tmp, "work-spool")
+    log_path = os.path.join(tmp, "agent-spool.log")
+    n_fail = len(failures)
+    agent = start_agent(args, fake, work, log_path)
+    try:
+        check(fake.wait_for(lambda: fake.polls, 20), "spool: the agent registers and polls")
+        run_ferryd_away(fake, snapshot, work, agent)
+    finally:
+        stop_agent(agent)
+    try:
+        run_agent_killed_after_run(args, fake, snapshot, work, log_path)
+    finally:
+        fake.stop()
+    check(not fake.unauthorized and not fake.anomalies,
+          "spool: protocol: %r %r" % (fake.unauthorized, fake.anomalies))
+    with open(log_path, "rb") as f:
+        log = f.read().decode("utf-8", "replace")
+    for secret in (BOOTSTRAP, fake.token):
+        check(secret not in log, "spool: the agent's log does not contain %s..." % secret[:6])
+    if len(failures) > n_fail:
+        print("--- spool agent log ---\n" + log[-6000:], file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--agent", required=True)
@@ -433,6 +677,7 @@ def main():
         if failures:
             print("--- agent log ---\n" + log[-6000:], file=sys.stderr)
         run_slots_agent(args, tmp, snapshot)
+        run_spool_agent(args, tmp, snapshot)
         run_refused_and_give_up(args, tmp)
     print("%d failure(s)" % len(failures))
     return 1 if failures else 0
