@@ -237,7 +237,7 @@ static void agentapi__events(ferry_http_req *r, ferry_exec *e)
             break; /* a gap or a bad event: ack what we have, the agent resends */
         double t = json_number_value(json_object_get(ev, "time"));
         if (ferry_logstore_append(r->d, e, stream, t > 0 ? t : ferry_now(), json_string_value(text),
-                                  json_string_length(text)) < 0)
+                                  json_string_length(text), seq) < 0)
             break;
         e->agent_seq = seq;
     }

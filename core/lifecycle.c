@@ -67,7 +67,7 @@ static void lifecycle__log_status(ferryd *d, ferry_exec *e)
     int n = snprintf(text, sizeof(text), "status: %s", ferry_status_name(e->status));
     if (e->status_reason && n > 0 && (size_t)n < sizeof(text))
         snprintf(text + n, sizeof(text) - (size_t)n, " (%s)", e->status_reason);
-    ferry_logstore_append(d, e, "status", ferry_now(), text, strlen(text));
+    ferry_logstore_append(d, e, "status", ferry_now(), text, strlen(text), 0);
 }
 
 static void lifecycle__bury(ferryd *d, ferry_exec *e)

@@ -55,19 +55,21 @@ static void logstore__metadata(ferry_exec *e, const char *text, size_t len)
 }
 
 int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double time,
-                          const char *text, size_t len)
+                          const char *text, size_t len, int64_t agent_seq)
 {
     int rc = logstore__open(d, e);
     if (rc < 0)
         return rc;
     if (e->log_count < 0) /* loaded at start-up: number on from what is stored */
-        e->log_count = ferry_logstore_count(d, e->id);
+        ferry_logstore_recover(d, e);
     char when[40];
     json_t *ev = json_object();
     json_object_set_new(ev, "i", json_integer(e->log_count + 1));
     json_object_set_new(ev, "stream", json_string(stream));
     json_object_set_new(ev, "time", json_string(ferry_time_format(time, when, sizeof(when))));
     json_object_set_new(ev, "text", json_stringn_nocheck(text, len));
+    if (agent_seq > 0) /* lets a restart know what the agent need not resend */
+        json_object_set_new(ev, "seq", json_integer(agent_seq));
     char *line = json_dumps(ev, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(ev);
     if (line == NULL)
@@ -156,17 +158,42 @@ int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, 
     return 0;
 }
 
-int64_t ferry_logstore_count(ferryd *d, const char *id)
+/* The agent seq of an event line ({"i":..,...,"seq":N}), or 0. */
+static int64_t logstore__line_seq(const char *line, size_t len)
+{
+    static const char key[] = "\"seq\":";
+    const char *p = memmem(line, len, key, sizeof(key) - 1);
+    return p ? strtoll(p + sizeof(key) - 1, NULL, 10) : 0;
+}
+
+int ferry_logstore_recover(ferryd *d, ferry_exec *e)
 {
     char path[PATH_MAX];
-    logstore__path(d, id, path, sizeof(path));
+    logstore__path(d, e->id, path, sizeof(path));
     size_t len = 0;
     char *all = ferry_read_file(path, &len);
+    e->log_count = 0;
     if (all == NULL)
-        return 0;
-    int64_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        n += all[i] == '\n';
+        return errno == ENOENT ? 0 : FERRY_EIO;
+    size_t whole = len;
+    while (whole > 0 && all[whole - 1] != '\n')
+        whole--;
+    if (whole < len && truncate(path, (off_t)whole) != 0) /* a line cut by a crash */
+        ferry_warn("log of %s: cannot cut a partial last line: %s", e->id, strerror(errno));
+    int64_t max_seq = 0;
+    for (size_t pos = 0; pos < whole;) {
+        char *nl = memchr(all + pos, '\n', whole - pos);
+        size_t n = (size_t)(nl - (all + pos));
+        int64_t seq = logstore__line_seq(all + pos, n);
+        if (seq > max_seq)
+            max_seq = seq;
+        e->log_count++;
+        pos += n + 1;
+    }
     free(all);
-    return n;
+    /* The log is written before agent_seq is committed: after a crash it
+     * may hold events the database does not know were stored. */
+    if (max_seq > e->agent_seq)
+        e->agent_seq = max_seq;
+    return 0;
 }

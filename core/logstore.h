@@ -8,16 +8,19 @@
 #include "exec.h"
 
 int ferry_logstore_init(ferryd *d, char *err, size_t err_cap);
-/* Append one event and push it to the execution's watchers. A stdout line
+/* Append one event and push it to the execution's watchers; `agent_seq` is
+ * the agent's seq of the event (0 for ferryd's own). A stdout line
  * that is a JSON object also updates the execution's metadata. */
 int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double time,
-                          const char *text, size_t len);
+                          const char *text, size_t len, int64_t agent_seq);
 /* Events of a stored log with i > after (and only the last `tail` when
  * tail >= 0; -1 for all), as NDJSON text; *last is the highest i returned (or `after`). */
 int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, char **out,
                         size_t *out_len, int64_t *last);
-/* Count events of a log (after a restart). */
-int64_t ferry_logstore_count(ferryd *d, const char *id);
+/* After a restart: count the stored events (log_count), cut a line a crash
+ * left half-written, and raise agent_seq to the highest agent seq stored
+ * (the file can be ahead of the database). */
+int ferry_logstore_recover(ferryd *d, ferry_exec *e);
 void ferry_logstore_close(ferry_exec *e);
 
 #endif

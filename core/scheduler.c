@@ -12,6 +12,7 @@
 
 #include "lifecycle.h"
 #include "log.h"
+#include "logstore.h"
 #include "util.h"
 
 /* --- intrusive FIFOs --- */
@@ -278,6 +279,7 @@ void ferry_scheduler_restore(ferryd *d, ferry_exec *e)
         return;
     }
     scheduler__count(d, e, +1);
+    ferry_logstore_recover(d, e); /* before its agent resends anything */
     ferry_worker *w = e->worker_id ? ferry_map_get(&d->workers_by_id, e->worker_id) : NULL;
     if (w && w->env == env && w->state != FERRY_WORKER_TERMINATING) {
         /* Its agent may run it right now: it says so in its next poll

@@ -3,6 +3,8 @@
  * log files in a temporary data dir, no environments). */
 #include "test.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -135,6 +137,46 @@ static void test_counters(void)
     ferry_lifecycle_request_stop(&d, c);
 }
 
+/* A crash between writing log lines and committing agent_seq: the reloaded
+ * execution must take the stored seqs from the log (else the agent's resend
+ * is stored twice), and a half-written last line is cut. */
+static void test_log_recovery_after_crash(void)
+{
+    ferry_exec *e = new_exec("p");
+    ferry_lifecycle_transition(&d, e, FERRY_STATUS_STARTED, NULL, FERRY_NO_EXIT_CODE);
+    for (int seq = 1; seq <= 5; seq++)
+        CHECK_INT(ferry_logstore_append(&d, e, "stdout", 1.0, "line", 4, seq), 0);
+    int64_t stored = e->log_count; /* 3 status events + 5 lines */
+    ferry_logstore_close(e);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/logs/%s.ndjson", d.data_dir, e->id);
+    FILE *f = fopen(path, "a");
+    CHECK(f != NULL);
+    fputs("{\"i\":99,\"stream\":\"stdout\",\"te", f); /* torn by the crash */
+    fclose(f);
+    ferry_exec *reloaded = ferry_exec_new();
+    memcpy(reloaded->id, e->id, sizeof(reloaded->id));
+    reloaded->log_count = -1;
+    reloaded->agent_seq = 0; /* what the database held */
+    CHECK_INT(ferry_logstore_recover(&d, reloaded), 0);
+    CHECK_INT(reloaded->agent_seq, 5);
+    CHECK_INT(reloaded->log_count, stored);
+    char *log;
+    size_t len;
+    int64_t last;
+    CHECK_INT(ferry_logstore_read(&d, e->id, 0, -1, &log, &len, &last), 0);
+    size_t flen = 0;
+    char *file = ferry_read_file(path, &flen);
+    CHECK(file && flen > 0 && file[flen - 1] == '\n'); /* the torn line was cut from the file */
+    free(file);
+    CHECK(len > 0 && log[len - 1] == '\n');
+    CHECK_INT(last, stored);
+    free(log);
+    ferry_exec_free(reloaded);
+    ferry_lifecycle_request_stop(&d, e);
+    ferry_lifecycle_finished(&d, e, 143, "stopped");
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/ferry-lifecycle.XXXXXX";
@@ -151,6 +193,7 @@ int main(void)
     test_stop_paths();
     test_illegal_transitions();
     test_counters();
+    test_log_recovery_after_crash();
     uv_run(d.loop, UV_RUN_NOWAIT); /* frees what ended */
     CHECK_INT((long long)d.active.len, 0);
     ferry_lifecycle_close(&d);
