@@ -145,6 +145,10 @@ def main():
         if lines[-1] != "":
             lines.append("")
         lines += s
+    # Checks made by hand on other machines, kept in bench/observations.md.
+    obs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "observations.md")
+    if os.path.exists(obs):
+        lines += ["", open(obs).read().rstrip()]
     with open("BENCHMARKS.md", "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
