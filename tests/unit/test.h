@@ -21,7 +21,7 @@ static int ferry_test_failures;
     do {                                                                                           \
         long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
         if (va_ != vb_) {                                                                          \
-            fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n", __FILE__, __LINE__, #a, va_,    \
+            fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n", __FILE__, __LINE__, #a, va_,     \
                     vb_);                                                                          \
             ferry_test_failures++;                                                                 \
         }                                                                                          \
@@ -31,7 +31,7 @@ static int ferry_test_failures;
     do {                                                                                           \
         const char *sa_ = (a), *sb_ = (b);                                                         \
         if (sa_ == NULL || sb_ == NULL || strcmp(sa_, sb_) != 0) {                                 \
-            fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a,     \
+            fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a,      \
                     sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                                   \
             ferry_test_failures++;                                                                 \
         }                                                                                          \
@@ -41,7 +41,7 @@ static int ferry_test_failures;
     do {                                                                                           \
         const char *h_ = (hay), *n_ = (needle);                                                    \
         if (h_ == NULL || strstr(h_, n_) == NULL) {                                                \
-            fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,        \
+            fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,         \
                     h_ ? h_ : "(null)", n_);                                                       \
             ferry_test_failures++;                                                                 \
         }                                                                                          \

@@ -53,8 +53,7 @@ static void test_happy_path(void)
     memcpy(id, e->id, sizeof(id));
     CHECK_STR(status_of(id), "queued"); /* admitted at once: no quota */
     CHECK(e->queued_at > 0);
-    CHECK_INT(ferry_lifecycle_transition(&d, e, FERRY_STATUS_STARTED, NULL, FERRY_NO_EXIT_CODE),
-              0);
+    CHECK_INT(ferry_lifecycle_transition(&d, e, FERRY_STATUS_STARTED, NULL, FERRY_NO_EXIT_CODE), 0);
     CHECK(e->started_at >= e->queued_at);
     CHECK_INT(ferry_lifecycle_finished(&d, e, 0, NULL), 0);
     ferry_db_commit(&d);
