@@ -20,20 +20,16 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <uv.h>
 
+#include "ferry/agentproc.h"
 #include "ferry/ferry.h"
-
-extern char **environ;
 
 #define TC_DEFAULT_GRACE_MS 10000
 
@@ -48,22 +44,6 @@ typedef struct tc_pending {
     char *worker_id, *daemon_id, *server_url, *token, *agent_path, *ca_file;
     int slots;
 } tc_pending;
-
-typedef struct tc_child {
-    tc_state *st;
-    struct tc_child *prev, *next;
-    uv_process_t proc;
-    uv_timer_t kill_timer;
-    int pid;
-    int terminating;
-    int silent; /* after fini: never call the host */
-    int open_handles;
-    char instance_id[32];
-    char *worker_id;
-    char *daemon_id;
-    ferry_op **term_ops; /* terminate calls waiting for the exit */
-    size_t n_term_ops;
-} tc_child;
 
 struct tc_state {
     ferry_plugin_ctx *ctx;
@@ -81,8 +61,8 @@ struct tc_state {
     unsigned long launches; /* launch attempts so far */
     uint64_t rng;
     tc_pending *pending;
-    tc_child *children;
-    size_t n_allocated; /* launches and children whose handles are not closed yet */
+    ferry_agentproc *agents;
+    size_t n_allocated; /* launches whose timers are not closed yet */
     int finishing;
 };
 
@@ -121,161 +101,8 @@ static double tc_random(tc_state *st)
     return (double)((st->rng * 2685821657736338717ULL) >> 11) / (double)(1ULL << 53);
 }
 
-static int tc_mkdirs(char *path, mode_t mode)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int rc = mkdir(path, mode);
-        *p = '/';
-        if (rc != 0 && errno != EEXIST)
-            return -1;
-    }
-    return mkdir(path, mode) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-static tc_child *tc_find(tc_state *st, const char *instance_id)
-{
-    for (tc_child *c = st->children; c != NULL; c = c->next)
-        if (instance_id != NULL && strcmp(c->instance_id, instance_id) == 0)
-            return c;
-    return NULL;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Children                                                                 */
-
-static void tc_child_unlink(tc_child *c)
-{
-    tc_state *st = c->st;
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else if (st->children == c)
-        st->children = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void tc_child_closed(uv_handle_t *h)
-{
-    tc_child *c = h->data;
-    if (--c->open_handles > 0)
-        return;
-    tc_state *st = c->st;
-    free(c->worker_id);
-    free(c->daemon_id);
-    free(c->term_ops);
-    free(c);
-    tc_release(st);
-}
-
-static void tc_child_close(tc_child *c)
-{
-    tc_child_unlink(c);
-    c->open_handles = 2;
-    uv_close((uv_handle_t *)&c->proc, tc_child_closed);
-    uv_close((uv_handle_t *)&c->kill_timer, tc_child_closed);
-}
-
-static void tc_on_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
-{
-    tc_child *c = proc->data;
-    tc_state *st = c->st;
-    uv_timer_stop(&c->kill_timer);
-    if (!c->silent && c->terminating) {
-        st->host->log(st->ctx, FERRY_LOG_INFO, "agent %s (worker %s) ended", c->instance_id,
-                      c->worker_id);
-    } else if (!c->silent) {
-        /* Tell the host at once, as a cloud reports a reclaimed instance,
-         * instead of letting it wait for a heartbeat that never comes. */
-        char reason[128];
-        if (term_signal)
-            snprintf(reason, sizeof(reason), "the agent process was killed by signal %d",
-                     term_signal);
-        else
-            snprintf(reason, sizeof(reason), "the agent process exited with status %d",
-                     (int)exit_status);
-        st->host->log(st->ctx, FERRY_LOG_WARN, "agent %s (worker %s): %s", c->instance_id,
-                      c->worker_id, reason);
-        if (st->host->struct_size > offsetof(ferry_host_api, instance_gone) &&
-            st->host->instance_gone)
-            st->host->instance_gone(st->ctx, c->instance_id, reason);
-    }
-    if (!c->silent)
-        for (size_t i = 0; i < c->n_term_ops; i++)
-            tc_complete(st, c->term_ops[i], 0, c->instance_id, NULL, NULL);
-    c->n_term_ops = 0;
-    tc_child_close(c);
-}
-
-static void tc_on_kill_timer(uv_timer_t *t)
-{
-    tc_child *c = t->data;
-    if (!c->silent)
-        c->st->host->log(c->st->ctx, FERRY_LOG_WARN,
-                         "agent %s ignored SIGTERM for %ld ms; killing it", c->instance_id,
-                         c->st->grace_ms);
-    kill(c->pid, SIGKILL);
-}
-
-static void tc_child_terminate(tc_child *c)
-{
-    if (c->terminating)
-        return;
-    c->terminating = 1;
-    kill(c->pid, SIGTERM);
-    uv_timer_start(&c->kill_timer, tc_on_kill_timer, (uint64_t)c->st->grace_ms, 0);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Launching                                                                */
-
-/* Variables an agent needs from ferryd's environment (to run, find its
- * plugins, and keep sanitizers configured in ASan builds); nothing else
- * passes, so no credential reaches a worker even in tests. */
-static const char tc_env_keep[] = ",PATH,HOME,USER,LANG,TMPDIR,LD_LIBRARY_PATH,ASAN_OPTIONS,"
-                                  "UBSAN_OPTIONS,LSAN_OPTIONS,FERRY_LOG_LEVEL,";
-
-static int tc_env_kept(const char *entry)
-{
-    char name[72];
-    size_t n = strcspn(entry, "=");
-    if (n == 0 || n + 3 > sizeof(name))
-        return 0;
-    snprintf(name, sizeof(name), ",%.*s,", (int)n, entry);
-    return strstr(tc_env_keep, name) != NULL;
-}
-
-static void tc_env_free(char **env)
-{
-    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
-        free(env[i]);
-    free(env);
-}
-
-static char **tc_env_build(const tc_pending *l)
-{
-    size_t n = 0, k = 0;
-    while (environ[n] != NULL)
-        n++;
-    char **env = calloc(n + 3, sizeof(char *));
-    if (env == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (tc_env_kept(environ[i]) && (env[k++] = strdup(environ[i])) == NULL)
-            goto fail;
-    if (asprintf(&env[k++], "FERRY_BOOTSTRAP_TOKEN=%s", l->token) < 0)
-        goto fail;
-    if (l->ca_file != NULL && asprintf(&env[k++], "FERRY_CA_FILE=%s", l->ca_file) < 0)
-        goto fail;
-    return env;
-fail:
-    env[k - 1] = NULL; /* the failed entry is undefined */
-    tc_env_free(env);
-    return NULL;
-}
 
 static void tc_launch_closed(uv_handle_t *h)
 {
@@ -313,48 +140,6 @@ static void tc_launch_fail(tc_pending *l, int code, int retryable, const char *p
     tc_complete(l->st, l->op, code, NULL, NULL, &d);
 }
 
-static int tc_spawn(tc_state *st, tc_pending *l, tc_child *c, const char *work_dir)
-{
-    char slots[16];
-    snprintf(slots, sizeof(slots), "%d", l->slots);
-    char *argv[16];
-    int n = 0;
-    argv[n++] = st->fake ? st->fake_agent_path : l->agent_path;
-    argv[n++] = "--server";
-    argv[n++] = l->server_url;
-    argv[n++] = "--worker-id";
-    argv[n++] = c->worker_id;
-    argv[n++] = "--slots";
-    argv[n++] = slots;
-    if (!st->fake) {
-        argv[n++] = "--work-dir";
-        argv[n++] = (char *)work_dir;
-        argv[n++] = "--runtime";
-        argv[n++] = st->runtime;
-    }
-    argv[n] = NULL;
-    char **env = tc_env_build(l);
-    if (env == NULL)
-        return UV_ENOMEM;
-    uv_stdio_container_t stdio[3] = {
-        {.flags = UV_IGNORE},
-        {.flags = UV_INHERIT_FD, .data.fd = STDOUT_FILENO},
-        {.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO},
-    };
-    uv_process_options_t opt;
-    memset(&opt, 0, sizeof(opt));
-    opt.exit_cb = tc_on_exit;
-    opt.file = argv[0];
-    opt.args = argv;
-    opt.env = env;
-    opt.stdio_count = 3;
-    opt.stdio = stdio;
-    int rc = uv_spawn(st->loop, &c->proc, &opt);
-    c->proc.data = c;
-    tc_env_free(env);
-    return rc;
-}
-
 /* The delay is over: fail on purpose, or start the agent. */
 static void tc_launch_go(tc_state *st, tc_pending *l)
 {
@@ -379,42 +164,40 @@ static void tc_launch_go(tc_state *st, tc_pending *l)
         /* 0700: the agent keeps snapshots and inputs there. */
         int too_long = snprintf(work_dir, sizeof(work_dir), "%s/%s", st->work_dir, l->worker_id) >=
                        (int)sizeof(work_dir);
-        if (too_long || tc_mkdirs(work_dir, 0700) != 0) {
+        if (too_long || ferry_agentproc_mkdirs(work_dir, 0700) != 0) {
             snprintf(msg, sizeof(msg), "test: create %s/%s: %s", st->work_dir, l->worker_id,
                      strerror(too_long ? ENAMETOOLONG : errno));
             tc_launch_fail(l, FERRY_EIO, 0, NULL, msg);
             return;
         }
     }
-    tc_child *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
+    const char *file = st->fake ? st->fake_agent_path : l->agent_path;
+    ferry_agentproc_spawn_args a = {
+        .file = file,
+        .server_url = l->server_url,
+        .worker_id = l->worker_id,
+        .daemon_id = l->daemon_id,
+        .bootstrap_token = l->token,
+        .ca_file = l->ca_file,
+        .work_dir = st->fake ? NULL : work_dir, /* the fake agent takes neither */
+        .runtime = st->runtime,
+        .slots = l->slots, /* always: the fake agent's default is 64 */
+    };
+    const char *id = NULL;
+    int uv_error = 0;
+    int rc = ferry_agentproc_spawn(st->agents, &a, &id, &uv_error);
+    if (rc == FERRY_ENOMEM) {
         tc_launch_fail(l, FERRY_ENOMEM, 1, NULL, "test: out of memory");
         return;
     }
-    c->st = st;
-    c->worker_id = l->worker_id;
-    c->daemon_id = l->daemon_id;
-    l->worker_id = l->daemon_id = NULL; /* the child owns them now */
-    uv_timer_init(st->loop, &c->kill_timer);
-    c->kill_timer.data = c;
-    st->n_allocated++;
-    int rc = tc_spawn(st, l, c, work_dir);
     if (rc < 0) {
-        tc_child_close(c); /* uv_spawn initialised the handle even so */
-        snprintf(msg, sizeof(msg), "test: could not start %s: %s",
-                 st->fake ? st->fake_agent_path : l->agent_path, uv_strerror(rc));
+        snprintf(msg, sizeof(msg), "test: could not start %s: %s", file, uv_strerror(uv_error));
         tc_launch_fail(l, FERRY_ESPAWN, 0, NULL, msg);
         return;
     }
-    c->pid = c->proc.pid;
-    snprintf(c->instance_id, sizeof(c->instance_id), "test-%d", c->pid);
-    c->next = st->children;
-    if (st->children != NULL)
-        st->children->prev = c;
-    st->children = c;
     st->host->log(st->ctx, FERRY_LOG_INFO, "launched %s agent %s for worker %s",
-                  st->fake ? "fake" : "real", c->instance_id, c->worker_id);
-    tc_complete(st, l->op, 0, c->instance_id, NULL, NULL);
+                  st->fake ? "fake" : "real", id, l->worker_id);
+    tc_complete(st, l->op, 0, id, NULL, NULL);
 }
 
 static void tc_on_launch_timer(uv_timer_t *t)
@@ -495,57 +278,28 @@ static int tc_launch(void *state, const ferry_launch_request *req, ferry_op *op)
 static int tc_terminate(void *state, const char *instance_id, ferry_op *op)
 {
     tc_state *st = state;
-    tc_child *c = tc_find(st, instance_id);
-    if (c == NULL) {
+    int rc = ferry_agentproc_terminate(st->agents, instance_id, op);
+    if (rc == FERRY_ENOENT) {
         ferry_error_detail d;
         ferry_error_set(&d, FERRY_ENOENT, 0, NULL, "test: no instance %s",
                         instance_id ? instance_id : "");
         tc_complete(st, op, FERRY_ENOENT, NULL, NULL, &d);
         return 0;
     }
-    ferry_op **ops = realloc(c->term_ops, (c->n_term_ops + 1) * sizeof(*ops));
-    if (ops == NULL)
-        return FERRY_ENOMEM;
-    c->term_ops = ops;
-    c->term_ops[c->n_term_ops++] = op;
-    tc_child_terminate(c);
-    return 0;
-}
-
-static int tc_complete_json(tc_state *st, ferry_op *op, const char *instance_id, json_t *j)
-{
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (text == NULL)
-        return FERRY_ENOMEM;
-    tc_complete(st, op, 0, instance_id, text, NULL);
-    free(text);
-    return 0;
+    return rc;
 }
 
 static int tc_list(void *state, const char *daemon_id, ferry_op *op)
 {
     tc_state *st = state;
-    json_t *arr = json_array();
-    for (tc_child *c = st->children; c != NULL; c = c->next) {
-        if (daemon_id != NULL && daemon_id[0] != '\0' && strcmp(daemon_id, c->daemon_id) != 0)
-            continue;
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "instance_id", c->instance_id,
-                                             "state", c->terminating ? "shutting-down" : "running",
-                                             "worker_id", c->worker_id));
-    }
-    return tc_complete_json(st, op, NULL, arr);
+    return ferry_agentproc_list(st->agents, daemon_id, op);
 }
 
+/* An instance gone is "terminated", as a cloud describes one for a while. */
 static int tc_describe(void *state, const char *instance_id, ferry_op *op)
 {
     tc_state *st = state;
-    tc_child *c = tc_find(st, instance_id);
-    json_t *j = json_pack("{s:s, s:s}", "instance_id", instance_id ? instance_id : "", "state",
-                          c == NULL        ? "terminated"
-                          : c->terminating ? "shutting-down"
-                                           : "running");
-    return tc_complete_json(st, op, instance_id, j);
+    return ferry_agentproc_describe(st->agents, instance_id, "terminated", op);
 }
 
 static const ferry_compute_ops tc_ops = {
@@ -630,6 +384,22 @@ static int tc_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **sta
         tc_state_free(st);
         return rc;
     }
+    ferry_agentproc_config cfg = {
+        .ctx = ctx,
+        .host = host,
+        .loop = st->loop,
+        .id_prefix = "test",
+        .grace_ms = st->grace_ms,
+        /* To run, find its plugins, and keep sanitizers configured in ASan
+         * builds; nothing else passes, so no credential reaches a worker
+         * even in tests. */
+        .env_keep = "PATH,HOME,USER,LANG,TMPDIR,LD_LIBRARY_PATH,ASAN_OPTIONS,UBSAN_OPTIONS,"
+                    "LSAN_OPTIONS,FERRY_LOG_LEVEL",
+    };
+    if ((st->agents = ferry_agentproc_new(&cfg)) == NULL) {
+        tc_state_free(st);
+        return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "test: out of memory");
+    }
     *state = st;
     return 0;
 }
@@ -642,11 +412,8 @@ static void tc_fini(void *state)
     st->finishing = 1;
     while (st->pending != NULL)
         tc_launch_close(st->pending);
-    for (tc_child *c = st->children; c != NULL; c = c->next) {
-        c->silent = 1;
-        c->n_term_ops = 0;
-        tc_child_terminate(c);
-    }
+    ferry_agentproc_fini(st->agents); /* frees itself once its agents are gone */
+    st->agents = NULL;
     if (st->n_allocated == 0)
         tc_state_free(st);
 }
