@@ -63,6 +63,9 @@ static void workers__closed(uv_handle_t *h)
  * line, the others end in error. */
 static void workers__drop_assigned(ferryd *d, ferry_worker *w, const char *why)
 {
+    /* First out of the pool: requeueing kicks the scheduler, which must not
+     * hand the same executions straight back to this worker. */
+    w->state = FERRY_WORKER_TERMINATING;
     while (w->n_assigned > 0) {
         ferry_exec *e = w->assigned[0];
         if (e->status == FERRY_STATUS_QUEUED) { /* never ran there: back in line */
