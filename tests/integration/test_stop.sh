@@ -3,27 +3,7 @@
 # its command ignores SIGTERM; nothing it started outlives it; a queued one is
 # stopped at once and never runs; an ended one cannot be stopped.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# Poll until ID has STATUS (or SECONDS pass); print the last status seen.
-await_status() { # await_status ID STATUS SECONDS
-  local deadline=$(($(now_ms) + $3 * 1000)) s=
-  while :; do
-    s=$(json_field "$1" 'e["status"]')
-    if [ "$s" == "$2" ] || [ "$(now_ms)" -ge "$deadline" ]; then break; fi
-    sleep 0.05
-  done
-  echo "$s"
-}
-
-await_file() { # await_file PATH SECONDS
-  local deadline=$(($(now_ms) + $2 * 1000))
-  until [ -e "$1" ]; do
-    [ "$(now_ms)" -ge "$deadline" ] && return 1
-    sleep 0.05
-  done
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib_sched.sh" # now_ms, await_status, await_file, $M
 
 # The status-stream texts of an execution's log, one a line.
 status_lines() {
@@ -36,8 +16,6 @@ for l in sys.stdin:
 
 # A marker unique to this run, so pgrep sees only our processes.
 MARK="30$((RANDOM % 9)).$$$RANDOM"
-M=$WORK/markers
-mkdir -p "$M"
 # The escapee steps start a process outside ferry's reach (setsid): end it
 # here, by the pid it wrote, also when the test stops half-way.
 kill_escapees() {
