@@ -2707,22 +2707,33 @@ static const char *ferry__first_unknown(const json_t *given, const ferry_step *s
     return NULL;
 }
 
-int ferry_step_resolve_parameters(const ferry_step *step, const json_t *given, json_t **resolved,
-                                  char *err, size_t err_cap)
+/* What both resolvers check first: `given` is an object (or absent) and
+ * names only what the step declares (its inputs, or its parameters). */
+static int ferry__check_given(const ferry_step *step, const json_t *given, int inputs, char *err,
+                              size_t err_cap)
 {
-    *resolved = NULL;
     if (err && err_cap)
         err[0] = '\0';
     if (given && !json_is_object(given) && !json_is_null(given))
         return ferry__fail(err, err_cap, FERRY_EINVAL,
-                           "parameters: expected an object of name -> value");
-    const char *unknown = ferry__first_unknown(given, step, 0);
-    if (unknown) {
-        char *names = ferry__param_names(step);
-        int rc = ferry__unknown_name(err, err_cap, "parameter", unknown, names);
-        free(names);
+                           inputs ? "inputs: expected an object of name -> URLs"
+                                  : "parameters: expected an object of name -> value");
+    const char *unknown = ferry__first_unknown(given, step, inputs);
+    if (unknown == NULL)
+        return 0;
+    char *names = inputs ? ferry__input_names(step) : ferry__param_names(step);
+    int rc = ferry__unknown_name(err, err_cap, inputs ? "input" : "parameter", unknown, names);
+    free(names);
+    return rc;
+}
+
+int ferry_step_resolve_parameters(const ferry_step *step, const json_t *given, json_t **resolved,
+                                  char *err, size_t err_cap)
+{
+    *resolved = NULL;
+    int rc = ferry__check_given(step, given, 0, err, err_cap);
+    if (rc < 0)
         return rc;
-    }
     json_t *res = json_object();
     for (size_t i = 0; i < step->n_params; i++) {
         const ferry_param_def *p = &step->params[i];
@@ -2776,18 +2787,9 @@ int ferry_step_resolve_inputs(const ferry_step *step, const json_t *given, json_
                               char *err, size_t err_cap)
 {
     *resolved = NULL;
-    if (err && err_cap)
-        err[0] = '\0';
-    if (given && !json_is_object(given) && !json_is_null(given))
-        return ferry__fail(err, err_cap, FERRY_EINVAL,
-                           "inputs: expected an object of name -> URLs");
-    const char *unknown = ferry__first_unknown(given, step, 1);
-    if (unknown) {
-        char *names = ferry__input_names(step);
-        int rc = ferry__unknown_name(err, err_cap, "input", unknown, names);
-        free(names);
+    int rc = ferry__check_given(step, given, 1, err, err_cap);
+    if (rc < 0)
         return rc;
-    }
     json_t *res = json_object();
     for (size_t i = 0; i < step->n_inputs; i++) {
         const ferry_input_def *in = &step->inputs[i];
