@@ -16,7 +16,6 @@
 #include "util.h"
 
 #define AGENTAPI__POLL_TIMEOUT_S 25
-#define AGENTAPI__URL_EXPIRY_S (6 * 3600)
 
 const ferry_step *ferry_api_find_step(ferryd *d, const char *sha, const char *step);
 
@@ -108,7 +107,7 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
 {
     char key[128];
     snprintf(key, sizeof(key), "snapshots/%s.tar.gz", e->snapshot);
-    char *url = ferry_store_worker_url(d, "GET", key, AGENTAPI__URL_EXPIRY_S, NULL);
+    char *url = ferry_store_worker_url(d, "GET", key, d->cfg.presigned_url_ttl_s, NULL);
     json_t *spec = json_object();
     json_object_set_new(spec, "id", json_string(e->id));
     json_object_set_new(spec, "counter", json_integer(e->counter));
@@ -288,7 +287,7 @@ static void agentapi__outputs(ferry_http_req *r, ferry_exec *e)
             return;
         }
         char *key = ferry_asprintf("executions/%s/outputs/%s", e->id, name);
-        char *url = ferry_store_worker_url(r->d, "PUT", key, AGENTAPI__URL_EXPIRY_S, sha);
+        char *url = ferry_store_worker_url(r->d, "PUT", key, r->d->cfg.presigned_url_ttl_s, sha);
         json_array_append_new(uploads, json_pack("{s:s, s:s}", "name", name, "url", url));
         free(url);
         free(key);

@@ -65,6 +65,7 @@ void ferry_config_init(ferry_config *c)
     c->listen_port = FERRY_DEFAULT_PORT;
     c->default_environment = ferry_strdup("local");
     c->worker_lost_timeout_s = 60;
+    c->presigned_url_ttl_s = 3600;
     c->store_plugin = ferry_strdup("local-storage");
     c->store_settings = ferry_settings_new();
     c->store_lines = ferry_settings_new();
@@ -523,13 +524,16 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__users(x, c, s);
     if (strcmp(n, "worker_lost_timeout") == 0)
         return config__int(x, s, n, 1, &c->worker_lost_timeout_s);
+    if (strcmp(n, "presigned_url_ttl") == 0)
+        return config__int(x, s, n, 1, &c->presigned_url_ttl_s);
     if (strcmp(n, "tls") == 0)
         return config__tls(x, c, s);
     if (strcmp(n, "public_url") == 0)
         return config__public_url(x, c, s);
     return config__fail(x, s, n,
                         "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
-                        "default_environment, store, environments, users, worker_lost_timeout)");
+                        "default_environment, store, environments, users, worker_lost_timeout, "
+                        "presigned_url_ttl)");
 }
 
 int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap)

@@ -47,6 +47,7 @@ typedef struct ferry_config {
     ferry_user *users;
     size_t n_users;
     int worker_lost_timeout_s; /* a worker silent this long is lost */
+    int presigned_url_ttl_s;   /* how long a URL given to an agent stays valid */
     /* tls = { cert; key; ca; }: HTTPS when cert is set. Absolute paths once
      * ferry_config_finish() ran (agents get tls_ca from another folder). */
     char *tls_cert;   /* PEM certificate chain; NULL: plain HTTP */

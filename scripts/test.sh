@@ -13,5 +13,11 @@ if [ "${FERRY_SANITIZE:-0}" = 1 ]; then
 fi
 cmake -S . -B "$build" "${flags[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
+# dockerd, a registry and s3rver, for the tests that use the real thing.
+tests/services/all.sh start
+trap 'tests/services/all.sh stop' EXIT
+set -a
+. "${FERRY_TEST_SERVICES:-/tmp/ferry-test-services}/env"
+set +a
 cd "$build"
 ctest --output-on-failure -j"$(nproc)" --timeout 300

@@ -13,6 +13,14 @@ DATA=$WORK/data
 FERRYD_LOG=$WORK/ferryd.log
 FERRYD_PID=
 unset FERRY_TOKEN FERRY_PROJECT
+# The services scripts/test.sh started (tests/services/all.sh), when the
+# caller did not name them itself.
+if [ -z "${FERRY_TEST_DOCKER_SOCKET:-}" ] &&
+  [ -f "${FERRY_TEST_SERVICES:-/tmp/ferry-test-services}/env" ]; then
+  set -a
+  . "${FERRY_TEST_SERVICES:-/tmp/ferry-test-services}/env"
+  set +a
+fi
 failures=0
 checks=0
 
