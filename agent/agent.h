@@ -102,9 +102,14 @@ typedef struct agent_call_spec {
      * it succeeds, ferryd refuses it, or the agent abandons. */
     const char *path;
     json_t *body; /* borrowed; serialized at start */
-    /* Or a body that is already JSON text (copied at start). */
+    /* Or a body that is already text (copied at start), JSON unless
+     * content_type says otherwise. */
     const char *raw_body;
     size_t raw_body_len;
+    /* Or such a body handed over (malloc'd, raw_body_len bytes): no copy of
+     * a log batch of several MB. */
+    char *take_body;
+    const char *content_type;
     /* Or a foreign URL (presigned, inputs): no token is sent; retried up to
      * max_attempts times. */
     const char *url;
@@ -173,21 +178,14 @@ uint64_t shipper_last_seq(const shipper *s);
 const char *shipper_error(const shipper *s);
 void shipper_free(shipper *s);
 
-/* Valid UTF-8 copy of `len` bytes (invalid sequences become U+FFFD); malloc'd. */
-char *agent_utf8_clean(const char *data, size_t len, size_t *out_len);
-/* Longest prefix of data[0..max) that does not split a UTF-8 sequence. */
-size_t agent_utf8_cut(const char *data, size_t len, size_t max);
-/* `len` bytes as the content of a JSON string (valid UTF-8, escaped) into
- * `out`, which has room for len * 6; returns the length written. */
-size_t agent_json_escape(const char *data, size_t len, char *out);
-
 /* ---- spool.c ---- */
-#define SPOOL_MAX_PAYLOAD (512 * 1024) /* one event, as JSON */
+#define SPOOL_MAX_PAYLOAD (512 * 1024) /* one event, its head line included */
+#define SPOOL_EVENT_HEAD 80            /* the most the head line of an event takes */
 /* <dir>/events.spool and events.acked, new or left by an earlier agent (then
  * the unacknowledged events are sent again). 0 or -errno. */
 int spool_open(uv_loop_t *loop, const char *dir, spool **out);
-/* Append one event (raw text, escaped here); written by spool_flush().
- * Returns its seq. */
+/* Append one event: `text` is one or more lines joined by "\n", raw bytes
+ * (ferryd makes them valid UTF-8); written by spool_flush(). Returns its seq. */
 uint64_t spool_add(spool *s, const char *stream, double time, const char *text, size_t len);
 /* write(2) what was added; fdatasync follows within ~100 ms. 0, or the
  * -errno of a failed write (the spool then takes nothing more). */
@@ -198,7 +196,7 @@ uint64_t spool_last_seq(const spool *s);
 uint64_t spool_acked(const spool *s);
 int spool_pending(const spool *s);
 /* The next batch from the first unacknowledged event: a malloc'd
- * {"events":[...]} body. 1 with a batch, 0 when none is pending, -errno. */
+ * application/x-ferry-events body. 1 with a batch, 0 when none is pending, -errno. */
 int spool_batch(spool *s, size_t max_events, size_t max_bytes, char **body, size_t *len,
                 uint64_t *last);
 /* ferryd holds every event up to `seq`. 1 when that moved the first

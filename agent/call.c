@@ -13,6 +13,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "text.h"
 #include "util.h"
 
 #define CALL_BACKOFF_FIRST_MS 500
@@ -33,6 +34,7 @@ struct agent_call {
     char *upload_path;
     char *download_path;
     char *protocols;
+    char *content_type;
     int to_server;
     int max_attempts;
     int attempts;
@@ -83,6 +85,7 @@ static void call_closed(uv_handle_t *h)
     free(c->upload_path);
     free(c->download_path);
     free(c->protocols);
+    free(c->content_type);
     free(c);
 }
 
@@ -151,7 +154,7 @@ static const char *call_error_text(const ferry_http_response *res, json_t **owne
     json_decref(j);
     size_t n = res->body_len < 200 ? res->body_len : 200;
     size_t len = 0;
-    char *clean = agent_utf8_clean(res->body, n, &len);
+    char *clean = ferry_utf8_clean(res->body, n, &len);
     snprintf(buf, cap, "%s", clean);
     free(clean);
     for (char *p = buf; *p; p++)
@@ -219,11 +222,13 @@ static void call_on_done(void *arg, const ferry_http_response *res)
 static void call_send(agent_call *c)
 {
     agent *a = c->a;
-    char auth[1024];
+    char auth[1024], ctype[128];
     const char *headers[4];
     int nh = 0;
     if (c->to_server) {
-        headers[nh++] = "Content-Type: application/json";
+        snprintf(ctype, sizeof(ctype), "Content-Type: %s",
+                 c->content_type ? c->content_type : "application/json");
+        headers[nh++] = ctype;
         headers[nh++] = "Accept: application/json";
         if (a->token && a->token[0]) {
             snprintf(auth, sizeof(auth), "Authorization: Bearer %s", a->token);
@@ -275,7 +280,10 @@ agent_call *agent_call_start(agent *a, const agent_call_spec *s, agent_call_cb c
         c->url = ferry_strdup(s->url);
         c->max_attempts = s->max_attempts ? s->max_attempts : CALL_URL_ATTEMPTS;
     }
-    if (s->raw_body) {
+    if (s->take_body) {
+        c->body = s->take_body;
+        c->body_len = s->raw_body_len;
+    } else if (s->raw_body) {
         c->body = ferry_xmalloc(s->raw_body_len + 1);
         memcpy(c->body, s->raw_body, s->raw_body_len);
         c->body[s->raw_body_len] = '\0';
@@ -288,6 +296,7 @@ agent_call *agent_call_start(agent *a, const agent_call_spec *s, agent_call_cb c
     c->upload_path = ferry_strdup(s->upload_path);
     c->download_path = ferry_strdup(s->download_path);
     c->protocols = ferry_strdup(s->protocols);
+    c->content_type = ferry_strdup(s->content_type);
     c->timeout_ms = s->timeout_ms ? s->timeout_ms : (c->to_server ? CALL_DEFAULT_TIMEOUT_MS : 0);
     c->stall_timeout_ms = s->stall_timeout_ms;
     uv_timer_init(a->loop, &c->timer);

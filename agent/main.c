@@ -308,6 +308,7 @@ int main(int argc, char **argv)
 {
     ferry_log_set_name(PROG);
     signal(SIGPIPE, SIG_IGN);
+    ferry_keep_large_blocks();
     char *token = take_env_token("FERRY_BOOTSTRAP_TOKEN");
     char *join_token = take_env_token("FERRY_JOIN_TOKEN");
     agent_config cfg = {0};

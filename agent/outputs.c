@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "agent.h"
+#include "text.h"
 #include "util.h"
 
 #define OUTPUTS_MAX_DEPTH 64
@@ -27,7 +28,7 @@ static void outputs_skip(output_list *out, const char *name, const char *why)
         out->skipped = ferry_xrealloc(out->skipped, out->cap_skipped * sizeof(char *));
     }
     size_t len = 0;
-    char *clean = agent_utf8_clean(name, strlen(name), &len);
+    char *clean = ferry_utf8_clean(name, strlen(name), &len);
     out->skipped[out->n_skipped++] = ferry_asprintf("output %s not uploaded: %s", clean, why);
     free(clean);
 }
@@ -69,7 +70,7 @@ static int outputs_sha256_fd(int fd, char *hex, int64_t *size)
 static void outputs_add_file(output_list *out, int dirfd, const char *entry, const char *rel)
 {
     size_t clean_len = 0;
-    char *clean = agent_utf8_clean(rel, strlen(rel), &clean_len);
+    char *clean = ferry_utf8_clean(rel, strlen(rel), &clean_len);
     int name_ok = clean_len == strlen(rel) && ferry_safe_relpath(rel);
     free(clean);
     if (!name_ok) {

@@ -21,23 +21,36 @@
 
 #include "agent.h"
 #include "log.h"
+#include "text.h"
 #include "util.h"
 
 #define SHIP_MAX_LINE (64 * 1024)
-/* ferryd stores a batch in one turn of its loop: 5000 short lines keep that
- * turn in the tens of ms, and more per batch did not ship faster. */
+/* Lines that arrive together travel as one event of up to SHIP_CHUNK bytes:
+ * per-line costs (a spool record, a header, a seq) would otherwise cap
+ * shipping far below what the disk and the network take. */
+#define SHIP_CHUNK (128 * 1024)
+/* ferryd stores a batch in one turn of its loop: 4 MB of short lines keep
+ * that turn in the tens of ms. */
 #define SHIP_BATCH_EVENTS 5000
-#define SHIP_BATCH_BYTES (1024 * 1024)
+#define SHIP_BATCH_BYTES (4 * 1024 * 1024)
 #define SHIP_STALL_RETRY_MS 1000
 #define SHIP_STALL_LIMIT 5
 
-_Static_assert(SHIP_MAX_LINE * 6 + 128 <= SPOOL_MAX_PAYLOAD,
-               "an escaped line must fit one spool record");
+_Static_assert(SHIP_CHUNK + SHIP_MAX_LINE + SPOOL_EVENT_HEAD + 2 <= SPOOL_MAX_PAYLOAD,
+               "a chunk and one more line must fit one spool record");
 
 typedef struct ship_line {
     char *buf;
     size_t len, cap;
 } ship_line;
+
+/* Lines of one stream waiting to become one event. */
+typedef struct ship_chunk {
+    ship_line text; /* the lines joined by "\n" */
+    size_t lines;
+    ferry_stream stream;
+    double time; /* of its first line */
+} ship_chunk;
 
 struct shipper {
     agent *a;
@@ -48,125 +61,16 @@ struct shipper {
     agent_call *call;
     uint64_t sent_upto;   /* last seq of the batch in flight */
     ship_line partial[3]; /* by stream - 1 */
-    int refused;          /* ferryd refused events: drop them from now on */
-    int held;             /* the agent gave up on ferryd: the rest stays spooled */
-    int stalls;           /* answers in a row that acknowledged nothing new */
+    ship_chunk chunk;
+    int refused; /* ferryd refused events: drop them from now on */
+    int held;    /* the agent gave up on ferryd: the rest stays spooled */
+    int stalls;  /* answers in a row that acknowledged nothing new */
     uv_timer_t retry;
     void (*drained_cb)(void *arg);
     void *drained_arg;
     void (*broken_cb)(void *arg, const char *why);
     void *broken_arg;
 };
-
-/* ---- UTF-8 ---- */
-
-/* Length of the valid sequence at s[0..len), or 0 when it is not valid. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0; /* overlong */
-    else if (c == 0xED)
-        hi = 0x9F; /* surrogates */
-    else if (c == 0xF0)
-        lo = 0x90; /* overlong */
-    else if (c == 0xF4)
-        hi = 0x8F; /* above U+10FFFF */
-    if (len < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
-char *agent_utf8_clean(const char *data, size_t len, size_t *out_len)
-{
-    const unsigned char *s = (const unsigned char *)data;
-    char *out = ferry_xmalloc(len * 3 + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq(s + i, len - i);
-        if (n == 0) {
-            memcpy(out + o, "\xEF\xBF\xBD", 3); /* U+FFFD */
-            o += 3;
-            i++;
-        } else {
-            memcpy(out + o, s + i, n);
-            o += n;
-            i += n;
-        }
-    }
-    out[o] = '\0';
-    if (out_len)
-        *out_len = o;
-    return out;
-}
-
-size_t agent_utf8_cut(const char *data, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    size_t cut = max;
-    while (cut > 0 && max - cut < 3 && ((unsigned char)data[cut] & 0xC0) == 0x80)
-        cut--;
-    return cut > 0 ? cut : max;
-}
-
-/* JSON string content: printable ASCII is copied in runs, the rest is
- * escaped; invalid UTF-8 and NUL (which ferryd's parser refuses) become
- * U+FFFD. */
-size_t agent_json_escape(const char *data, size_t len, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)data;
-    char *o = out;
-    size_t i = 0;
-    while (i < len) {
-        size_t j = i;
-        while (j < len && s[j] >= 0x20 && s[j] < 0x80 && s[j] != '"' && s[j] != '\\')
-            j++;
-        memcpy(o, s + i, j - i);
-        o += j - i;
-        if ((i = j) == len)
-            break;
-        unsigned char c = s[i];
-        size_t n = c >= 0x80 ? utf8_seq(s + i, len - i) : 1;
-        if (c == '"' || c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)c;
-        } else if (c == '\n' || c == '\t' || c == '\r') {
-            *o++ = '\\';
-            *o++ = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
-        } else if (c > 0 && c < 0x20) {
-            memcpy(o, "\\u00", 4);
-            o[4] = hex[c >> 4];
-            o[5] = hex[c & 15];
-            o += 6;
-        } else if (c == 0 || n == 0) {
-            memcpy(o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            n = 1;
-        } else {
-            memcpy(o, s + i, n);
-            o += n;
-        }
-        i += n;
-    }
-    return (size_t)(o - out);
-}
 
 /* ---- sending ---- */
 
@@ -273,25 +177,40 @@ static void ship_kick(shipper *s)
     }
     if (rc == 0)
         return;
-    agent_call_spec spec = {.path = s->path, .raw_body = body, .raw_body_len = len};
+    agent_call_spec spec = {.path = s->path,
+                            .take_body = body,
+                            .raw_body_len = len,
+                            .content_type = "application/x-ferry-events"};
     s->call = agent_call_start(s->a, &spec, ship_on_reply, s);
-    free(body);
 }
 
 /* ---- lines ---- */
 
-static void ship_event_add(shipper *s, ferry_stream stream, double time, const char *text,
-                           size_t len)
+static void line_append(ship_line *l, const char *data, size_t len)
 {
-    if (s->refused || s->sp == NULL)
-        return;
-    spool_add(s->sp, stream_name(stream), time, text, len);
+    if (l->len + len > l->cap) {
+        l->cap = (l->len + len) * 2 + 256; /* a chunk grows line by line */
+        l->buf = ferry_xrealloc(l->buf, l->cap);
+    }
+    memcpy(l->buf + l->len, data, len);
+    l->len += len;
+}
+
+/* The waiting lines become one event in the spool. */
+static void chunk_flush(shipper *s)
+{
+    ship_chunk *c = &s->chunk;
+    if (c->lines > 0 && !s->refused && s->sp)
+        spool_add(s->sp, stream_name(c->stream), c->time, c->text.buf, c->text.len);
+    c->lines = 0;
+    c->text.len = 0;
 }
 
 /* write(2) what was added, then send. A spool that cannot be written stops
  * the execution: its output would be lost without a word. */
 static void ship_commit(shipper *s)
 {
+    chunk_flush(s);
     if (s->sp && s->error == NULL) {
         int rc = spool_flush(s->sp);
         if (rc != 0) {
@@ -304,22 +223,28 @@ static void ship_commit(shipper *s)
     ship_kick(s);
 }
 
-static void line_append(ship_line *l, const char *data, size_t len)
+/* A complete line (without its "\n"), added to the chunk of its stream. */
+static void ship_line_add(shipper *s, ferry_stream stream, double time, const char *text, size_t n)
 {
-    if (l->len + len > l->cap) {
-        l->cap = l->len + len + 256;
-        l->buf = ferry_xrealloc(l->buf, l->cap);
+    ship_chunk *c = &s->chunk;
+    if (c->lines > 0 && (c->stream != stream || c->text.len + 1 + n > SHIP_CHUNK))
+        chunk_flush(s);
+    if (c->lines == 0) {
+        c->stream = stream;
+        c->time = time;
+    } else {
+        line_append(&c->text, "\n", 1);
     }
-    memcpy(l->buf + l->len, data, len);
-    l->len += len;
+    line_append(&c->text, text, n);
+    c->lines++;
 }
 
-/* A complete line (without its "\n"; a "\r" before it goes too). */
+/* A line as the commands ended it: a "\r" before the "\n" goes too. */
 static void line_emit(shipper *s, ferry_stream stream, double time, const char *text, size_t n)
 {
     if (n > 0 && text[n - 1] == '\r')
         n--;
-    ship_event_add(s, stream, time, text, n);
+    ship_line_add(s, stream, time, text, n);
 }
 
 static ship_line *line_of(shipper *s, ferry_stream stream)
@@ -335,8 +260,8 @@ static void line_cut_long(shipper *s, ferry_stream stream, double time, ship_lin
 {
     size_t done = 0;
     while (l->len - done > SHIP_MAX_LINE) {
-        size_t cut = agent_utf8_cut(l->buf + done, l->len - done, SHIP_MAX_LINE);
-        ship_event_add(s, stream, time, l->buf + done, cut);
+        size_t cut = ferry_utf8_cut(l->buf + done, l->len - done, SHIP_MAX_LINE);
+        ship_line_add(s, stream, time, l->buf + done, cut);
         done += cut;
     }
     memmove(l->buf, l->buf + done, l->len - done);
@@ -352,7 +277,7 @@ void shipper_output(shipper *s, ferry_stream stream, const char *data, size_t le
         const char *nl = memchr(data, '\n', len);
         size_t seg = nl ? (size_t)(nl - data) : len;
         if (nl && l->len == 0 && seg <= SHIP_MAX_LINE) {
-            line_emit(s, stream, time, data, seg); /* the common case: no copy */
+            line_emit(s, stream, time, data, seg); /* the common case: no partial */
         } else {
             line_append(l, data, seg);
             line_cut_long(s, stream, time, l);
@@ -400,8 +325,8 @@ void shipper_status(shipper *s, const char *fmt, ...)
         nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
         if (n > SHIP_MAX_LINE)
-            n = agent_utf8_cut(p, n, SHIP_MAX_LINE);
-        ship_event_add(s, FERRY_STREAM_STATUS, time, p, n);
+            n = ferry_utf8_cut(p, n, SHIP_MAX_LINE);
+        ship_line_add(s, FERRY_STREAM_STATUS, time, p, n);
         if (nl == NULL)
             break;
     }
@@ -455,6 +380,7 @@ static void ship_closed(uv_handle_t *h)
     shipper *s = h->data;
     for (size_t i = 0; i < 3; i++)
         free(s->partial[i].buf);
+    free(s->chunk.text.buf);
     free(s->execution_id);
     free(s->path);
     free(s->error);

@@ -7,14 +7,15 @@
  * The file is a sequence of records, in host byte order (it never leaves the
  * machine):
  *
- *   "FSP1"  u32 length  u64 seq  u32 crc32c(length, seq, payload)  u32 0
- *   payload: the event as the JSON object ferryd is sent
+ *   "FSP2"  u32 length  u64 seq  u32 crc32c(length, seq, payload)  u32 0
+ *   payload: the event as ferryd is sent it (docs/api.md, "Log events"):
+ *            "<seq> <stream> <time> <length>\n<text>\n"
  *
- * so that a batch is the payloads joined by commas, read back with one
- * pread. Records go out with write(2) as soon as a chunk of output is split
- * into lines (they survive the agent dying); fdatasync runs at most every
- * SPOOL_SYNC_MS, and at once when asked (the commands ended), so that a
- * machine crash loses at most that much.
+ * so that a batch is the payloads back to back, read with one pread, and
+ * neither side escapes or parses JSON for the bulk of the bytes. Records go out with write(2) as
+ * soon as a chunk of output is split into lines (they survive the agent dying); fdatasync runs at
+ * most every SPOOL_SYNC_MS, and at once when asked (the commands ended), so that a machine crash
+ * loses at most that much.
  *
  * <dir>/events.acked holds the highest seq ferryd acknowledged and where the
  * next record starts. It is rewritten on each acknowledgement, never synced:
@@ -37,6 +38,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "text.h"
 #include "util.h"
 
 #define SPOOL_HDR 24
@@ -45,7 +47,7 @@
 #define SPOOL_PUNCH_STEP ((uint64_t)64 << 20)
 #define SPOOL_CHUNK (1024 * 1024)
 
-static const char spool_magic[4] = {'F', 'S', 'P', '1'};
+static const char spool_magic[4] = {'F', 'S', 'P', '2'};
 static const char spool_ack_magic[4] = {'F', 'S', 'A', '1'};
 
 struct spool {
@@ -485,25 +487,24 @@ static char *put_time(char *p, double time)
 
 uint64_t spool_add(spool *s, const char *stream, double time, const char *text, size_t len)
 {
-    /* The worst case of the escaping (a control byte is \u00XX) and the
-     * object around the text. */
-    size_t need = s->wlen + SPOOL_HDR + 96 + len * 6;
+    size_t need = s->wlen + SPOOL_HDR + SPOOL_EVENT_HEAD + len + 1;
     if (need > s->wcap) {
         s->wcap = need + need / 2;
         s->wbuf = ferry_xrealloc(s->wbuf, s->wcap);
     }
     uint64_t seq = (s->wlen ? s->wseq : s->last_seq) + 1;
     char *rec = s->wbuf + s->wlen, *p = rec + SPOOL_HDR;
-    p = put_str(p, "{\"seq\":");
     p = put_u64(p, seq);
-    p = put_str(p, ",\"stream\":\"");
+    *p++ = ' ';
     p = put_str(p, stream);
-    p = put_str(p, "\",\"time\":");
+    *p++ = ' ';
     p = put_time(p, time);
-    p = put_str(p, ",\"text\":\"");
-    p += agent_json_escape(text, len, p);
-    memcpy(p, "\"}", 2);
-    p += 2;
+    *p++ = ' ';
+    p = put_u64(p, len);
+    *p++ = '\n';
+    memcpy(p, text, len);
+    p += len;
+    *p++ = '\n';
     size_t plen = (size_t)(p - rec - SPOOL_HDR);
     hdr_put(rec, (uint32_t)plen, seq, rec + SPOOL_HDR);
     s->wlen += SPOOL_HDR + plen;
@@ -626,15 +627,13 @@ int spool_batch(spool *s, size_t max_events, size_t max_bytes, char **body, size
         max_bytes < SPOOL_HDR + SPOOL_MAX_PAYLOAD ? SPOOL_HDR + SPOOL_MAX_PAYLOAD : max_bytes;
     if (s->end - s->acked_off < want)
         want = (size_t)(s->end - s->acked_off);
-    char *buf = ferry_xmalloc(want + 2);
+    char *buf = ferry_xmalloc(want + 1);
     int rc = pread_full(s->fd, buf, want, s->acked_off);
     if (rc != 0) {
         free(buf);
         return rc;
     }
-    /* Compact in place: each header gives way to a comma (the first to the
-     * opening), so the body never outgrows what was read. */
-    static const char open[] = "{\"events\":[";
+    /* Compact in place: the headers go, the events stay back to back. */
     size_t in = 0, o = 0, n = 0;
     spool_hdr h;
     while (n < max_events && in + SPOOL_HDR <= want) {
@@ -646,15 +645,9 @@ int spool_batch(spool *s, size_t max_events, size_t max_bytes, char **body, size
         }
         if (in + SPOOL_HDR + h.len > want)
             break;
-        if (n > 0 && o + 1 + h.len > max_bytes)
+        if (n > 0 && o + h.len > max_bytes)
             break;
         batch_note(s, n, s->acked_off + in);
-        if (n == 0) {
-            memcpy(buf, open, sizeof(open) - 1);
-            o = sizeof(open) - 1;
-        } else {
-            buf[o++] = ',';
-        }
         memmove(buf + o, buf + in + SPOOL_HDR, h.len);
         o += h.len;
         in += SPOOL_HDR + h.len;
@@ -664,12 +657,12 @@ int spool_batch(spool *s, size_t max_events, size_t max_bytes, char **body, size
         free(buf);
         return 0;
     }
-    memcpy(buf + o, "]}", 2);
     s->batch_first = s->acked + 1;
     s->batch_n = n;
     s->batch_end = s->acked_off + in;
+    buf[o] = '\0';
     *body = buf;
-    *len = o + 2;
+    *len = o;
     *last = s->acked + n;
     return 1;
 }

@@ -217,31 +217,103 @@ static int agentapi__stream_ok(const char *s)
     return s && (strcmp(s, "stdout") == 0 || strcmp(s, "stderr") == 0 || strcmp(s, "status") == 0);
 }
 
-static void agentapi__events(ferry_http_req *r, ferry_exec *e)
+/* One event from the agent: stored unless ferryd holds it already. 1 to go
+ * on with the next, 0 to stop here (a gap or a bad event: the reply
+ * acknowledges what is stored and the agent resends the rest). */
+static int agentapi__store_event(ferryd *d, ferry_exec *e, int64_t seq, const char *stream,
+                                 double time, const char *text, size_t len)
+{
+    if (seq <= e->agent_seq)
+        return 1; /* a resent event we already hold */
+    if (seq != e->agent_seq + 1 || !agentapi__stream_ok(stream))
+        return 0;
+    if (ferry_logstore_append(d, e, stream, time > 0 ? time : ferry_now(), text, len, seq) < 0)
+        return 0;
+    e->agent_seq = seq;
+    return 1;
+}
+
+/* {"events":[{"seq","stream","time","text"}...]}: simple to write by hand.
+ * 0, or -1 with a reply sent. */
+static int agentapi__events_json(ferry_http_req *r, ferry_exec *e)
 {
     json_t *body = ferry_http_body_object(r);
     if (body == NULL)
-        return;
-    json_t *events = json_object_get(body, "events");
+        return -1;
     size_t i;
     json_t *ev;
-    json_array_foreach(events, i, ev)
+    json_array_foreach(json_object_get(body, "events"), i, ev)
     {
-        json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
-        const char *stream = json_string_value(json_object_get(ev, "stream"));
         json_t *text = json_object_get(ev, "text");
-        if (seq <= e->agent_seq)
-            continue; /* a resent event we already hold */
-        if (seq != e->agent_seq + 1 || !agentapi__stream_ok(stream) || !json_is_string(text))
-            break; /* a gap or a bad event: ack what we have, the agent resends */
-        double t = json_number_value(json_object_get(ev, "time"));
-        if (ferry_logstore_append(r->d, e, stream, t > 0 ? t : ferry_now(), json_string_value(text),
-                                  json_string_length(text), seq) < 0)
+        if (!json_is_string(text) ||
+            !agentapi__store_event(r->d, e, json_integer_value(json_object_get(ev, "seq")),
+                                   json_string_value(json_object_get(ev, "stream")),
+                                   json_number_value(json_object_get(ev, "time")),
+                                   json_string_value(text), json_string_length(text)))
             break;
-        e->agent_seq = seq;
     }
-    ferry_exec_save_progress(r->d, e);
     json_decref(body);
+    return 0;
+}
+
+/* The head line of an application/x-ferry-events event,
+ * "<seq> <stream> <time> <length>\n"; the text follows, then "\n". */
+static int agentapi__event_head(const char *p, const char *end, int64_t *seq, char *stream,
+                                double *time, size_t *len, const char **text)
+{
+    const char *nl = memchr(p, '\n', (size_t)(end - p) < 100 ? (size_t)(end - p) : 100);
+    if (nl == NULL)
+        return 0;
+    char head[100];
+    memcpy(head, p, (size_t)(nl - p));
+    head[nl - p] = '\0';
+    long long s;
+    unsigned long long n;
+    int used = 0;
+    if (sscanf(head, "%lld %15s %lf %llu%n", &s, stream, time, &n, &used) != 4 ||
+        head[used] != '\0' || n >= (unsigned long long)(end - nl - 1) || nl[1 + n] != '\n')
+        return 0;
+    *seq = s;
+    *len = (size_t)n;
+    *text = nl + 1;
+    return 1;
+}
+
+/* The agent's bulk format: no JSON to parse for the bytes of the log.
+ * 0, or -1 with a reply sent (what came before a bad event is kept). */
+static int agentapi__events_framed(ferry_http_req *r, ferry_exec *e)
+{
+    const char *p = r->req->entity.base, *end = p + r->req->entity.len;
+    for (int k = 1; p != NULL && p < end; k++) {
+        int64_t seq;
+        char stream[16];
+        double time;
+        size_t len;
+        const char *text;
+        if (!agentapi__event_head(p, end, &seq, stream, &time, &len, &text)) {
+            ferry_exec_save_progress(r->d, e);
+            ferry_http_error(r->req, 400, NULL,
+                             "event %d of the body is not \"<seq> <stream> "
+                             "<time> <length>\\n<text>\\n\"",
+                             k);
+            return -1;
+        }
+        if (!agentapi__store_event(r->d, e, seq, stream, time, text, len))
+            break;
+        p = text + len + 1;
+    }
+    return 0;
+}
+
+static void agentapi__events(ferry_http_req *r, ferry_exec *e)
+{
+    ssize_t ct = h2o_find_header(&r->req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    int framed = ct >= 0 && h2o_memis(r->req->headers.entries[ct].value.base,
+                                      r->req->headers.entries[ct].value.len,
+                                      H2O_STRLIT("application/x-ferry-events"));
+    if ((framed ? agentapi__events_framed(r, e) : agentapi__events_json(r, e)) < 0)
+        return;
+    ferry_exec_save_progress(r->d, e);
     ferry_http_json(r->req, 200, json_pack("{s:I}", "acked", (json_int_t)e->agent_seq));
 }
 

@@ -44,6 +44,8 @@ typedef struct ferryd {
     uv_prepare_t reaper;                /* lifecycle.c */
     ferry_stepcache *steps;             /* api.c: parsed step files by snapshot */
     ferry_server *server;               /* server.c */
+    char *log_buf;                      /* logstore.c: reused for the lines of each event */
+    size_t log_buf_cap;
     int stopping;
 } ferryd;
 

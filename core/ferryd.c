@@ -210,6 +210,7 @@ int main(int argc, char **argv)
     char err[2048] = "";
     ferry_log_set_name("ferryd");
     signal(SIGPIPE, SIG_IGN);
+    ferry_keep_large_blocks();
     if (parse_args(argc, argv, &args) < 0)
         return 2;
     d->loop = uv_default_loop();
@@ -237,5 +238,6 @@ int main(int argc, char **argv)
     ferry_lifecycle_close(d);
     ferry_store_close(d);
     ferry_db_close(d);
+    ferry_logstore_close_all(d);
     return 0;
 }

@@ -8,9 +8,11 @@
 #include "exec.h"
 
 int ferry_logstore_init(ferryd *d, char *err, size_t err_cap);
-/* Append one event and push it to the execution's watchers; `agent_seq` is
- * the agent's seq of the event (0 for ferryd's own). A stdout line
- * that is a JSON object also updates the execution's metadata. */
+/* Append one event and push it to the execution's watchers: `text` is one
+ * or more lines joined by "\n" (each stored as an event line of its own;
+ * invalid UTF-8 becomes U+FFFD); `agent_seq` is the agent's seq of the
+ * event (0 for ferryd's own). A stdout line that is a JSON object also
+ * updates the execution's metadata. */
 int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double time,
                           const char *text, size_t len, int64_t agent_seq);
 /* Events of a stored log with i > after (and only the last `tail` when
@@ -22,5 +24,7 @@ int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, 
  * (the file can be ahead of the database). */
 int ferry_logstore_recover(ferryd *d, ferry_exec *e);
 void ferry_logstore_close(ferry_exec *e);
+/* At shutdown, after the last append. */
+void ferry_logstore_close_all(ferryd *d);
 
 #endif

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -311,4 +312,10 @@ int ferry_safe_relpath(const char *name)
             p++;
     }
     return 1;
+}
+
+void ferry_keep_large_blocks(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }

@@ -37,6 +37,11 @@ int ferry_write_file(const char *path, const void *data, size_t len);
 /* The directory that holds the running executable; buf >= PATH_MAX. */
 int ferry_exe_dir(char *buf, size_t cap);
 /* strdup that aborts on out-of-memory (all of ferry treats OOM as fatal). */
+/* Log batches of a few MB pass through ferryd and the agent: keep such
+ * blocks in the heap once freed, rather than mapping and faulting in fresh
+ * pages for each one (call once, at start). */
+void ferry_keep_large_blocks(void);
+
 char *ferry_strdup(const char *s);
 void *ferry_xmalloc(size_t n);
 void *ferry_xcalloc(size_t n, size_t size);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -366,6 +367,9 @@ static int lp_spawn(lp_state *st, struct ferry_run *r, const ferry_run_spec *spe
     opt.flags = UV_PROCESS_DETACHED; /* setsid(): a group of its own */
     opt.stdio_count = 3;
     opt.stdio = stdio;
+    /* Whatever the host opened without O_CLOEXEC (a library's socket, say)
+     * stays out of the commands. */
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     int rc = uv_spawn(st->loop, &r->proc, &opt);
     r->proc.data = r;
     if (rc < 0 && strncmp(spec->script, "#!", 2) == 0 && (rc == UV_ENOENT || rc == UV_EACCES)) {

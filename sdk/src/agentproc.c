@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -355,6 +356,9 @@ static int ap_uv_spawn(ferry_agentproc *ap, ap_child *c, const ferry_agentproc_s
     opt.env = env;
     opt.stdio_count = 3;
     opt.stdio = stdio;
+    /* An agent must not hold ferryd's files and sockets (it outlives ferryd
+     * across a restart). */
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     int rc = uv_spawn(ap->loop, &c->proc, &opt);
     c->proc.data = c;
     return rc;

@@ -10,6 +10,8 @@
 #include "ferry/http.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +62,12 @@ struct ferry_http_request {
     CURL *easy;
     struct curl_slist *headers;
     FILE *upload;
+    int64_t upload_left; /* bytes of a ranged upload still to send; -1: to the end */
     char *download_path;
     FILE *download;
     ferry_http_data_fn on_data;
+    ferry_http_headers_fn on_headers;
+    int follow_redirects;
     ferry_http_done_fn done;
     void *arg;
     size_t max_body;
@@ -318,6 +323,27 @@ static size_t ferry__on_write(char *ptr, size_t size, size_t nmemb, void *userda
     return n;
 }
 
+/* The blank line that ends a header block: tell on_headers, unless curl
+ * goes on to another response (an interim 1xx, a redirect it follows). */
+static int ferry__headers_done(ferry_http_request *r)
+{
+    long status = ferry__status(r);
+    if (status >= 100 && status < 200)
+        return 0;
+    if (r->follow_redirects &&
+        (status == 301 || status == 302 || status == 303 || status == 307 || status == 308)) {
+        ferry_http_response block = {.struct_size = sizeof(block), .headers = r->header_block.data};
+        char location[8];
+        if (ferry_http_header(&block, "Location", location, sizeof(location)) != NULL)
+            return 0; /* curl follows it: the final response is still to come */
+    }
+    if (r->on_headers(r->arg, status, r->header_block.data) != 0) {
+        ferry__req_abort(r, FERRY_ECANCELED, "aborted by the headers callback", NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static size_t ferry__on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     ferry_http_request *r = userdata;
@@ -333,6 +359,8 @@ static size_t ferry__on_header(char *ptr, size_t size, size_t nmemb, void *userd
         ferry__req_abort(r, FERRY_ETOOBIG, "response headers too large", NULL);
         return 0;
     }
+    if (r->on_headers && (n == 2 || n == 1) && (ptr[0] == '\r' || ptr[0] == '\n'))
+        return ferry__headers_done(r) == 0 ? n : 0;
     return n;
 }
 
@@ -343,7 +371,12 @@ static size_t ferry__on_read(char *buffer, size_t size, size_t nitems, void *use
         ferry__req_abort(r, FERRY_ECANCELED, "request canceled", NULL);
         return CURL_READFUNC_ABORT;
     }
-    size_t n = fread(buffer, 1, size * nitems, r->upload);
+    size_t want = size * nitems;
+    if (r->upload_left >= 0 && (int64_t)want > r->upload_left)
+        want = (size_t)r->upload_left;
+    size_t n = want > 0 ? fread(buffer, 1, want, r->upload) : 0;
+    if (r->upload_left >= 0)
+        r->upload_left -= (int64_t)n;
     if (n == 0 && ferror(r->upload)) {
         ferry__req_abort(r, FERRY_EIO, "could not read the upload file", NULL);
         return CURL_READFUNC_ABORT;
@@ -557,6 +590,27 @@ void ferry_http_client_close(ferry_http_client *c, void (*closed)(void *arg), vo
     uv_close((uv_handle_t *)&c->timer, ferry__handle_closed);
 }
 
+/* upload_offset/upload_length (appended to the options; older callers pass
+ * a shorter struct): position the file and cap what is read. `size` is the
+ * file's size in, the number of bytes to send out. */
+static int ferry__setup_upload_range(ferry_http_request *r, const ferry_http_options *o,
+                                     int64_t *size)
+{
+    r->upload_left = -1;
+    if (o->struct_size < offsetof(ferry_http_options, upload_length) + sizeof(o->upload_length))
+        return 0;
+    if (o->upload_offset == 0 && o->upload_length == 0)
+        return 0;
+    if (o->upload_offset < 0 || o->upload_length < 0 || o->upload_offset > *size ||
+        o->upload_length > *size - o->upload_offset)
+        return FERRY_EINVAL;
+    if (fseeko(r->upload, (off_t)o->upload_offset, SEEK_SET) != 0)
+        return FERRY_EIO;
+    r->upload_left = o->upload_length;
+    *size = o->upload_length;
+    return 0;
+}
+
 static int ferry__setup_body(ferry_http_request *r, const ferry_http_options *o, const char *method)
 {
     CURL *e = r->easy;
@@ -569,10 +623,14 @@ static int ferry__setup_body(ferry_http_request *r, const ferry_http_options *o,
         struct stat st;
         if (fstat(fileno(r->upload), &st) != 0 || !S_ISREG(st.st_mode))
             return FERRY_EIO;
+        int64_t size = (int64_t)st.st_size;
+        int rc = ferry__setup_upload_range(r, o, &size);
+        if (rc != 0)
+            return rc;
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, ferry__on_read);
         curl_easy_setopt(e, CURLOPT_READDATA, r);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
         if (strcmp(method, "PUT") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
         return 0;
@@ -614,6 +672,18 @@ oom:
     return FERRY_ENOMEM;
 }
 
+/* The commands an agent runs must not inherit its connections: a command
+ * holding one open would keep a dead agent's long poll alive for ferryd. */
+static int ferry__sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+    (void)arg;
+    (void)purpose;
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0)
+        fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    return CURL_SOCKOPT_OK;
+}
+
 static int ferry__setup(ferry_http_request *r, const ferry_http_options *o)
 {
     CURL *e = r->easy;
@@ -622,6 +692,7 @@ static int ferry__setup(ferry_http_request *r, const ferry_http_options *o)
         return FERRY_EINVAL;
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, ferry__sockopt);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ferry");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ferry__on_write);
@@ -658,13 +729,17 @@ int ferry_http_request_start(ferry_http_client *c, const ferry_http_options *o,
     if (out)
         *out = NULL;
     if (c == NULL || c->closing || c->close_pending || o == NULL || o->url == NULL ||
-        o->done == NULL || o->struct_size < sizeof(ferry_http_options))
+        o->done == NULL || o->struct_size < offsetof(ferry_http_options, on_headers))
         return FERRY_EINVAL;
     ferry_http_request *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return FERRY_ENOMEM;
     r->client = c;
     r->on_data = o->on_data;
+    /* on_headers was appended: callers built before it pass a shorter struct. */
+    if (o->struct_size >= offsetof(ferry_http_options, on_headers) + sizeof(o->on_headers))
+        r->on_headers = o->on_headers;
+    r->follow_redirects = o->follow_redirects;
     r->done = o->done;
     r->arg = o->arg;
     r->max_body = o->max_body ? o->max_body : FERRY__HTTP_DEFAULT_MAX_BODY;

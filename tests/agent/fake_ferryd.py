@@ -15,6 +15,22 @@ import threading
 import time
 
 
+def parse_framed_events(raw):
+    """An application/x-ferry-events body (docs/api.md): events back to back,
+    each "<seq> <stream> <time> <length>\\n<text>\\n". ValueError if malformed."""
+    events, pos = [], 0
+    while pos < len(raw):
+        nl = raw.index(b"\n", pos)
+        seq, stream, when, length = raw[pos:nl].decode().split(" ")
+        start, end = nl + 1, nl + 1 + int(length)
+        if raw[end:end + 1] != b"\n":
+            raise ValueError("event text not followed by a newline")
+        events.append({"seq": int(seq), "stream": stream, "time": float(when),
+                       "text": raw[start:end].decode("utf-8", "replace")})
+        pos = end + 1
+    return events
+
+
 class FakeFerryd:
     def __init__(self, bootstrap_token, poll_timeout=2):
         self.bootstrap_token = bootstrap_token
@@ -118,9 +134,20 @@ class FakeFerryd:
         return None
 
     def event_list(self, execution_id):
+        """The events as received: one per seq, a text may hold several lines."""
         with self.cond:
             stored = self.events.get(execution_id, {})
             return [stored[k] for k in sorted(stored)]
+
+    def line_list(self, execution_id):
+        """One entry per line, as ferryd stores them (each keeps its event's seq)."""
+        return [dict(e, text=line) for e in self.event_list(execution_id)
+                for line in e["text"].split("\n")]
+
+    def has_line(self, execution_id, text):
+        with self.cond:
+            events = list(self.events.get(execution_id, {}).values())
+        return any(text in e.get("text", "").split("\n") for e in events)
 
     # ---- the server ----
 
@@ -212,7 +239,10 @@ class FakeFerryd:
                 if self._gone():
                     return
                 try:
-                    body = json.loads(raw or b"{}")
+                    if self.headers.get("Content-Type") == "application/x-ferry-events":
+                        body = {"events": parse_framed_events(raw)}
+                    else:
+                        body = json.loads(raw or b"{}")
                 except ValueError:
                     self._send(400, {"error": "body is not JSON"})
                     return

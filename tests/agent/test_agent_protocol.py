@@ -113,9 +113,10 @@ def run_a(fake, snapshot, agent_log):
     check(fake.duplicate_events > 0, "A: a lost answer made the agent resend (dedup seen)")
     check(all(isinstance(e["time"], float) and abs(e["time"] - time.time()) < 300
               for e in events), "A: times are epoch floats")
-    out = [e["text"] for e in events if e["stream"] == "stdout"]
-    err = [e["text"] for e in events if e["stream"] == "stderr"]
-    status = [e["text"] for e in events if e["stream"] == "status"]
+    lines = fake.line_list(eid)
+    out = [e["text"] for e in lines if e["stream"] == "stdout"]
+    err = [e["text"] for e in lines if e["stream"] == "stderr"]
+    status = [e["text"] for e in lines if e["stream"] == "status"]
     check(set(e["stream"] for e in events) <= {"stdout", "stderr", "status"}, "A: streams")
     expected_out = (["line one"] + ["out %d" % i for i in range(1, 1201)] +
                     ["from the snapshot",
@@ -174,7 +175,7 @@ def run_failed_input(fake, snapshot):
     check(fin.get("exit_code") == -1, "C: exit_code -1: %r" % fin)
     reason = fin.get("reason") or ""
     check(reason.startswith("could not start: ") and "data" in reason, "C: reason %r" % reason)
-    texts = [e["text"] for e in fake.event_list(eid)]
+    texts = [e["text"] for e in fake.line_list(eid)]
     check(not any(e["stream"] == "stdout" for e in fake.event_list(eid)), "C: nothing ran")
     url = fake.url + "/missing.csv"
     check(any('input "data"' in t and url in t and "HTTP 404" in t for t in texts),
@@ -188,8 +189,7 @@ def run_stop(fake, snapshot):
     spec = spec_for(fake, "echo sleeping; sleep 60", snapshot, counter=3)
     eid = spec["id"]
     fake.give_work(spec)
-    check(fake.wait_for(lambda: any(e.get("text") == "sleeping"
-                                    for e in fake.events.get(eid, {}).values()), 30),
+    check(fake.wait_for(lambda: fake.has_line(eid, "sleeping"), 30),
           "B: the run started")
     # The heartbeat poll lists the execution and no free slot.
     check(fake.wait_for(lambda: any(eid in b.get("running", []) and b.get("free_slots") == 0
@@ -224,8 +224,7 @@ def run_sigterm(fake, snapshot, agent):
     spec = spec_for(fake, "echo waiting; sleep 60", snapshot, counter=5)
     eid = spec["id"]
     fake.give_work(spec)
-    check(fake.wait_for(lambda: any(e.get("text") == "waiting"
-                                    for e in fake.events.get(eid, {}).values()), 30),
+    check(fake.wait_for(lambda: fake.has_line(eid, "waiting"), 30),
           "E: the run started")
     agent.send_signal(signal.SIGTERM)
     try:
@@ -240,7 +239,7 @@ def run_sigterm(fake, snapshot, agent):
 
 
 def stdout_of(fake, eid):
-    return [e["text"] for e in fake.event_list(eid) if e["stream"] == "stdout"]
+    return [e["text"] for e in fake.line_list(eid) if e["stream"] == "stdout"]
 
 
 def run_no_output(fake, snapshot):
@@ -445,8 +444,7 @@ def run_ferryd_away(fake, snapshot, work, agent):
     folder = os.path.join(work, "executions", eid)
     spool = os.path.join(folder, "events.spool")
     fake.give_work(spec)
-    check(fake.wait_for(lambda: any(e.get("text") == "l 1"
-                                    for e in fake.events.get(eid, {}).values()), 30),
+    check(fake.wait_for(lambda: fake.has_line(eid, "l 1"), 30),
           "away: the first line arrived")
     fake.pause()
     t0 = time.monotonic()
@@ -551,8 +549,7 @@ def run_agent_killed_mid_run(args, fake, snapshot, work, log_path, agent):
                     snapshot, counter=22)
     eid = spec["id"]
     fake.give_work(spec)
-    check(fake.wait_for(lambda: any(e.get("text") == "t 5"
-                                    for e in fake.events.get(eid, {}).values()), 30),
+    check(fake.wait_for(lambda: fake.has_line(eid, "t 5"), 30),
           "mid-run: the commands print")
     fake.refuse_events = True
     spool = os.path.join(work, "executions", eid, "events.spool")

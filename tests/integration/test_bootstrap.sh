@@ -42,8 +42,12 @@ curl -sS -D "$WORK/bundle.headers" -o "$WORK/bundle.tar.gz" "$FERRY_SERVER/v1/ag
 expect_eq "the bundle has the announced sha256" "$(sha256sum <"$WORK/bundle.tar.gz" | cut -d' ' -f1)" "$sha"
 expect_contains "the bundle's sha256 header" "$(tr -d '\r' <"$WORK/bundle.headers")" "x-ferry-sha256: $sha"
 members=$(tar -tzf "$WORK/bundle.tar.gz" | sort | tr '\n' ' ')
-expect_eq "the bundle holds the agent and its runtime plugin" "$members" \
-  "bin/ferry-agent lib/ferry/plugins/local-process.so "
+# The agent and the runtime plugins, nothing of ferryd's (compute, store).
+expect_contains "the bundle holds the agent" "$members" "bin/ferry-agent "
+expect_contains "the bundle holds the runtime plugins" "$members" \
+  "lib/ferry/plugins/local-process.so "
+expect_not_contains "the bundle holds no store plugin" "$members" "local-storage.so"
+expect_not_contains "the bundle holds no compute plugin" "$members" "plugins/local.so"
 expect_contains "the script embeds the bundle's sha256" "$(cat "$WORK/bootstrap.sh")" \
   "BUNDLE_SHA256=$sha"
 expect_contains "the script names ferryd's URL" "$(cat "$WORK/bootstrap.sh")" \

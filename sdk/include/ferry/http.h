@@ -55,6 +55,10 @@ typedef void (*ferry_http_done_fn)(void *arg, const ferry_http_response *res);
 /* Body bytes of a 2xx response as they arrive. Return 0 to go on, non-zero
  * to abort the request (it then completes with FERRY_ECANCELED). */
 typedef int (*ferry_http_data_fn)(void *arg, const char *data, size_t len);
+/* The final response's status and raw header block, once they are in and
+ * before any of its body: after redirects that are followed and interim 1xx
+ * answers. Return 0 to go on, non-zero to abort (FERRY_ECANCELED). */
+typedef int (*ferry_http_headers_fn)(void *arg, long status, const char *headers);
 
 typedef struct ferry_http_options {
     size_t struct_size;         /* sizeof(ferry_http_options) */
@@ -83,6 +87,16 @@ typedef struct ferry_http_options {
     const char *ca_file;     /* CA bundle to verify the server with */
     ferry_http_done_fn done; /* required */
     void *arg;
+    /* Optional, appended: see ferry_http_headers_fn. For servers that answer
+     * at once and then hold the connection open for a long body (Docker's
+     * attach): the caller learns that the server is listening. */
+    ferry_http_headers_fn on_headers;
+    /* Optional, appended: send only `upload_length` bytes of upload_path
+     * from `upload_offset` (one part of a multipart upload) instead of the
+     * whole file. Both 0: the whole file. A range past the end of the file
+     * is FERRY_EINVAL. */
+    int64_t upload_offset;
+    int64_t upload_length;
 } ferry_http_options;
 
 /* A client on `loop`. One per loop is plenty; it reuses connections. */

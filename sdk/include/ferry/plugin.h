@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 0
+#define FERRY_ABI_MINOR 1
 
 #define FERRY_PLUGIN_SYMBOL "ferry_plugin_v1"
 

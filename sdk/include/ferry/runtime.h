@@ -50,6 +50,12 @@ typedef struct ferry_run_spec {
     const char *gpus;     /* assigned GPU indices, "0,1", or NULL */
     double cpus;          /* 0 = unlimited */
     int64_t memory_bytes; /* 0 = unlimited */
+    /* Credentials for pulling `image` from its registry, for this pull only;
+     * NULL when the operator configured none for that registry. Secrets:
+     * never logged, never kept after the pull. */
+    const char *registry_server; /* as in the image reference, "host:port" */
+    const char *registry_username;
+    const char *registry_password;
 } ferry_run_spec;
 
 /* The runtime itself adds FERRY_REPOSITORY_DIR, FERRY_INPUTS_DIR,

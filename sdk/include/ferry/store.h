@@ -33,6 +33,29 @@ typedef struct ferry_store_ops {
     /* Optional, synchronous: the local filesystem path of the object, when the
      * store is a local directory (lets ferryd stream it without a copy). */
     int (*local_path)(void *state, const char *key, char *path, size_t path_cap);
+    /* Optional, appended in ABI 1.1 (all four or none): a multipart upload
+     * that a worker without credentials drives through presigned part URLs,
+     * so that a large output goes up in parts, several at once (S3 takes at
+     * most 5 GiB in one PUT). The host begins it, hands the worker one URL
+     * per part, and completes it with the ETags the worker reports, or
+     * aborts it on any failure so that no part lingers.
+     *
+     * upload_begin: start an upload for `key`; completes with result->text
+     * = the upload id. */
+    int (*upload_begin)(void *state, const char *key, ferry_op *op);
+    /* Synchronous, like presign: a URL for PUT of part `part_number`
+     * (1..10000) of the upload, valid `expires_s` seconds. Every part but
+     * the last must be at least 5 MiB; the worker keeps each answer's ETag
+     * header. */
+    int (*presign_part)(void *state, const char *key, const char *upload_id, int part_number,
+                        int expires_s, char *url, size_t url_cap, ferry_error_detail *err);
+    /* Assemble the object from every part: `parts` is a JSON array of
+     * {"part": n, "etag": "<ETag header as received>"}, in any order.
+     * Atomic like put_file; completes with result->size. */
+    int (*upload_complete)(void *state, const char *key, const char *upload_id, const char *parts,
+                           ferry_op *op);
+    /* Drop the upload and every part sent so far. */
+    int (*upload_abort)(void *state, const char *key, const char *upload_id, ferry_op *op);
 } ferry_store_ops;
 
 #ifdef __cplusplus

@@ -1,0 +1,496 @@
+/* s3-storage: settings, credentials and where requests go.
+ *
+ * Credentials come from the first source that has them, in aws-cli's
+ * order: the store's own settings (or secrets of the same names), the
+ * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN variables,
+ * then the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or
+ * ~/.aws/credentials), profile AWS_PROFILE or "default". Instance roles and
+ * SSO are not read.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "s3.h"
+
+/* ------------------------------------------------------------------------ */
+/* Settings                                                                 */
+
+static char *s3_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* A setting, or the secret of the same name (operators may keep keys in
+ * the secrets rather than the configuration). */
+static const char *s3_setting(ferry_plugin_ctx *ctx, const ferry_host_api *host, const char *name)
+{
+    const char *v = host->config_get(ctx, name);
+    if ((v == NULL || v[0] == '\0') && host->secret_get)
+        v = host->secret_get(ctx, name);
+    return v && v[0] ? v : NULL;
+}
+
+int64_t s3_parse_size(const char *s)
+{
+    if (s == NULL)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || v < 0)
+        return -1;
+    while (*end == ' ')
+        end++;
+    int64_t mult = 1;
+    if (*end == 'k' || *end == 'K')
+        mult = 1024;
+    else if (*end == 'm' || *end == 'M')
+        mult = S3_MIB;
+    else if (*end == 'g' || *end == 'G')
+        mult = 1024 * S3_MIB;
+    else if (*end != '\0' && strcasecmp(end, "b") != 0)
+        return -1;
+    if (mult > 1) { /* "M", "MB", "MiB": all binary, as aws-cli reads them */
+        end++;
+        if (strcasecmp(end, "") != 0 && strcasecmp(end, "b") != 0 && strcasecmp(end, "ib") != 0)
+            return -1;
+    }
+    if (v > INT64_MAX / mult)
+        return -1;
+    return (int64_t)v * mult;
+}
+
+static int s3_bad(ferry_error_detail *err, const char *fmt, const char *a, const char *b)
+{
+    return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, fmt, a, b);
+}
+
+static int s3_parse_bool(const char *s, int *out)
+{
+    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0)
+        *out = 1;
+    else if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0)
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+static int s3_parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Bucket names as S3 allows them: 3-63 of a-z 0-9 . -, so that a name can
+ * never change the URL it goes into. */
+static int s3_bucket_ok(const char *b)
+{
+    size_t n = strlen(b);
+    if (n < 3 || n > 63)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(islower((unsigned char)b[i]) || isdigit((unsigned char)b[i]) || b[i] == '.' ||
+              b[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* A literal IPv4/IPv6 address or localhost cannot carry the bucket as a
+ * subdomain: such endpoints (MinIO, s3rver) take the bucket in the path. */
+static int s3_host_needs_path_style(const char *hostport)
+{
+    if (hostport[0] == '[')
+        return 1;
+    size_t n = strcspn(hostport, ":");
+    if (n == 9 && strncasecmp(hostport, "localhost", 9) == 0)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)hostport[i]) && hostport[i] != '.')
+            return 0;
+    return 1;
+}
+
+/* "https://host[:port][/]" into scheme and host. */
+static int s3_endpoint(s3_config *cfg, const char *endpoint, ferry_error_detail *err)
+{
+    const char *sep = strstr(endpoint, "://");
+    if (sep == NULL)
+        return s3_bad(err, "s3-storage: endpoint \"%s\" is not http(s)://host[:port]%s", endpoint,
+                      "");
+    size_t scheme_len = (size_t)(sep - endpoint);
+    if (!((scheme_len == 5 && strncasecmp(endpoint, "https", 5) == 0) ||
+          (scheme_len == 4 && strncasecmp(endpoint, "http", 4) == 0)))
+        return s3_bad(err, "s3-storage: endpoint \"%s\" must start with https:// or http://%s",
+                      endpoint, "");
+    const char *host = sep + 3;
+    size_t host_len = strcspn(host, "/?#@");
+    if (host_len == 0 || (host[host_len] != '\0' && strcmp(host + host_len, "/") != 0))
+        return s3_bad(err, "s3-storage: endpoint \"%s\" must be scheme://host[:port] only%s",
+                      endpoint, "");
+    cfg->scheme = strndup(endpoint, scheme_len);
+    cfg->host = strndup(host, host_len);
+    for (char *p = cfg->scheme; p && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return 0;
+}
+
+static int s3_sizes(s3_config *cfg, ferry_plugin_ctx *ctx, const ferry_host_api *host,
+                    ferry_error_detail *err)
+{
+    const char *v;
+    if ((v = host->config_get(ctx, "multipart_threshold")) != NULL) {
+        cfg->multipart_threshold = s3_parse_size(v);
+        if (cfg->multipart_threshold < S3_MIN_PART_SIZE ||
+            cfg->multipart_threshold > S3_MAX_SINGLE_PUT)
+            return s3_bad(err, "s3-storage: multipart_threshold \"%s\" must be a size from %s", v,
+                          "5MiB to 5GiB");
+    }
+    if ((v = host->config_get(ctx, "part_size")) != NULL) {
+        cfg->part_size = s3_parse_size(v);
+        if (cfg->part_size < S3_MIN_PART_SIZE || cfg->part_size > S3_MAX_PART_SIZE)
+            return s3_bad(err, "s3-storage: part_size \"%s\" must be a size from %s", v,
+                          "5MiB to 5GiB");
+    }
+    long n;
+    if ((v = host->config_get(ctx, "parallel_parts")) != NULL) {
+        if (s3_parse_int(v, 1, 64, &n) != 0)
+            return s3_bad(err, "s3-storage: parallel_parts \"%s\" must be %s", v, "1 to 64");
+        cfg->parallel_parts = (int)n;
+    }
+    if ((v = host->config_get(ctx, "max_attempts")) != NULL) {
+        if (s3_parse_int(v, 1, 20, &n) != 0)
+            return s3_bad(err, "s3-storage: max_attempts \"%s\" must be %s", v, "1 to 20");
+        cfg->max_attempts = (int)n;
+    }
+    if ((v = host->config_get(ctx, "stall_timeout")) != NULL) {
+        if (s3_parse_int(v, 1, 3600, &n) != 0)
+            return s3_bad(err, "s3-storage: stall_timeout \"%s\" must be %s", v,
+                          "1 to 3600 seconds");
+        cfg->stall_timeout_ms = n * 1000;
+    }
+    if ((v = host->config_get(ctx, "list_page_size")) != NULL) {
+        if (s3_parse_int(v, 1, 1000, &n) != 0)
+            return s3_bad(err, "s3-storage: list_page_size \"%s\" must be %s", v, "1 to 1000");
+        cfg->list_page_size = (int)n;
+    }
+    return 0;
+}
+
+/* A prefix is a key, or a folder of keys ("prod/"). */
+static int s3_prefix_ok(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (n == 0)
+        return 1;
+    char *copy = strdup(prefix);
+    if (copy == NULL)
+        return 0;
+    if (copy[n - 1] == '/')
+        copy[n - 1] = '\0';
+    int ok = s3_key_is_safe(copy);
+    free(copy);
+    return ok;
+}
+
+int s3_config_load(s3_config *cfg, ferry_plugin_ctx *ctx, const ferry_host_api *host,
+                   ferry_error_detail *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->multipart_threshold = 16 * S3_MIB;
+    cfg->part_size = 16 * S3_MIB;
+    cfg->parallel_parts = 8;
+    cfg->max_attempts = 5;
+    cfg->stall_timeout_ms = 30000;
+    cfg->connect_timeout_ms = 10000;
+    cfg->list_page_size = 1000;
+    const char *bucket = host->config_get(ctx, "bucket");
+    if (bucket == NULL || bucket[0] == '\0')
+        return s3_bad(err, "s3-storage: setting \"bucket\" is required%s%s", "", "");
+    if (!s3_bucket_ok(bucket))
+        return s3_bad(err, "s3-storage: bucket \"%s\" is not a valid S3 bucket name%s", bucket, "");
+    const char *region = host->config_get(ctx, "region");
+    const char *prefix = host->config_get(ctx, "prefix");
+    if (prefix && !s3_prefix_ok(prefix))
+        return s3_bad(err, "s3-storage: prefix \"%s\" must be a relative key prefix such as %s",
+                      prefix, "\"prod/\"");
+    cfg->bucket = strdup(bucket);
+    cfg->region = strdup(region && region[0] ? region : "us-east-1");
+    /* "prod" and "prod/" both mean the folder prod/. */
+    size_t plen = prefix ? strlen(prefix) : 0;
+    cfg->prefix = malloc(plen + 2);
+    if (cfg->prefix)
+        snprintf(cfg->prefix, plen + 2, "%s%s", plen ? prefix : "",
+                 plen && prefix[plen - 1] != '/' ? "/" : "");
+    const char *endpoint = host->config_get(ctx, "endpoint");
+    int rc;
+    if (endpoint && endpoint[0]) {
+        rc = s3_endpoint(cfg, endpoint, err);
+    } else {
+        char def[160];
+        snprintf(def, sizeof(def), "https://s3.%s.amazonaws.com", cfg->region);
+        rc = s3_endpoint(cfg, def, err);
+    }
+    if (rc != 0)
+        return rc;
+    if (!cfg->bucket || !cfg->region || !cfg->prefix || !cfg->scheme || !cfg->host)
+        return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "s3-storage: out of memory");
+    cfg->path_style = s3_host_needs_path_style(cfg->host) || strchr(cfg->bucket, '.') != NULL;
+    const char *ps = host->config_get(ctx, "path_style");
+    if (ps && s3_parse_bool(ps, &cfg->path_style) != 0)
+        return s3_bad(err, "s3-storage: path_style \"%s\" must be true or false%s", ps, "");
+    return s3_sizes(cfg, ctx, host, err);
+}
+
+void s3_config_free(s3_config *cfg)
+{
+    free(cfg->bucket);
+    free(cfg->prefix);
+    free(cfg->region);
+    free(cfg->scheme);
+    free(cfg->host);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Keys                                                                     */
+
+int s3_key_is_safe(const char *key)
+{
+    if (key == NULL || key[0] == '\0' || key[0] == '/' || strchr(key, '\\') != NULL)
+        return 0;
+    for (const char *p = key; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+                return 0; /* control characters: never a name a user meant */
+        p += n;
+        if (*p == '/' && p[1] == '\0')
+            return 0; /* a trailing '/' names a folder, not an object */
+        if (*p == '/')
+            p++;
+    }
+    return 1;
+}
+
+char *s3_full_key(const s3_state *st, const char *key)
+{
+    size_t a = strlen(st->cfg.prefix), b = strlen(key);
+    char *s = malloc(a + b + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, st->cfg.prefix, a);
+    memcpy(s + a, key, b + 1);
+    return s;
+}
+
+int s3_target_make(const s3_config *cfg, const char *key, s3_target *t)
+{
+    memset(t, 0, sizeof(*t));
+    char *enc = key ? ferry_sigv4_uri_encode(key, strlen(key), 1) : strdup("");
+    if (enc == NULL)
+        return FERRY_ENOMEM;
+    int n;
+    if (cfg->path_style) {
+        t->host = strdup(cfg->host);
+        /* The bucket itself is "/bucket", an object "/bucket/key". */
+        n = asprintf(&t->path, "/%s%s%s", cfg->bucket, key ? "/" : "", enc);
+    } else {
+        n = asprintf(&t->host, "%s.%s", cfg->bucket, cfg->host);
+        if (n >= 0)
+            n = asprintf(&t->path, "/%s", enc);
+    }
+    free(enc);
+    if (n < 0 || t->host == NULL || t->path == NULL ||
+        asprintf(&t->url, "%s://%s%s", cfg->scheme, t->host, t->path) < 0) {
+        t->url = NULL;
+        s3_target_free(t);
+        return FERRY_ENOMEM;
+    }
+    return 0;
+}
+
+void s3_target_free(s3_target *t)
+{
+    free(t->host);
+    free(t->path);
+    free(t->url);
+    memset(t, 0, sizeof(*t));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Credentials                                                              */
+
+static int s3_creds_set(s3_credentials *c, const char *id, const char *secret, const char *token,
+                        const char *source)
+{
+    c->access_key_id = s3_strdup(id);
+    c->secret_access_key = s3_strdup(secret);
+    c->session_token = token && token[0] ? s3_strdup(token) : NULL;
+    snprintf(c->source, sizeof(c->source), "%s", source);
+    if (!c->access_key_id || !c->secret_access_key || (token && token[0] && !c->session_token))
+        return FERRY_ENOMEM;
+    return 0;
+}
+
+static char *s3_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+typedef struct s3_profile_keys {
+    char *id, *secret, *token;
+} s3_profile_keys;
+
+static void s3_profile_keys_free(s3_profile_keys *k)
+{
+    free(k->id);
+    free(k->secret);
+    free(k->token);
+}
+
+/* One "key = value" line of the wanted profile's section. */
+static void s3_profile_line(s3_profile_keys *k, char *line)
+{
+    char *eq = strchr(line, '=');
+    if (eq == NULL)
+        return;
+    *eq = '\0';
+    char *name = s3_trim(line), *value = s3_trim(eq + 1);
+    char **slot = NULL;
+    if (strcasecmp(name, "aws_access_key_id") == 0)
+        slot = &k->id;
+    else if (strcasecmp(name, "aws_secret_access_key") == 0)
+        slot = &k->secret;
+    else if (strcasecmp(name, "aws_session_token") == 0 ||
+             (strcasecmp(name, "aws_security_token") == 0 && k->token == NULL))
+        slot = &k->token;
+    if (slot) {
+        free(*slot);
+        *slot = strdup(value);
+    }
+}
+
+/* The INI file aws-cli writes: [profile] sections of key = value lines;
+ * '#' and ';' start comments. 0 when read (the keys may still be absent),
+ * -1 when the file cannot be opened. */
+static int s3_read_profile(const char *path, const char *profile, s3_profile_keys *k)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    char line[4096];
+    int in_section = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *s = s3_trim(line);
+        if (s[0] == '#' || s[0] == ';' || s[0] == '\0')
+            continue;
+        if (s[0] == '[') {
+            char *end = strchr(s, ']');
+            if (end)
+                *end = '\0';
+            in_section = strcmp(s3_trim(s + 1), profile) == 0;
+            continue;
+        }
+        if (in_section)
+            s3_profile_line(k, s);
+    }
+    fclose(f);
+    return 0;
+}
+
+static int s3_creds_from_file(s3_credentials *c, ferry_error_detail *err, int *found)
+{
+    *found = 0;
+    const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE");
+    char def[4096];
+    if (file == NULL || file[0] == '\0') {
+        const char *home = getenv("HOME");
+        if (home == NULL || home[0] == '\0')
+            return 0;
+        snprintf(def, sizeof(def), "%s/.aws/credentials", home);
+        file = def;
+    }
+    const char *profile = getenv("AWS_PROFILE");
+    if (profile == NULL || profile[0] == '\0')
+        profile = getenv("AWS_DEFAULT_PROFILE");
+    if (profile == NULL || profile[0] == '\0')
+        profile = "default";
+    s3_profile_keys k = {0};
+    if (s3_read_profile(file, profile, &k) != 0)
+        return 0;
+    int rc = 0;
+    if (k.id && k.secret && k.id[0] && k.secret[0]) {
+        char source[160];
+        snprintf(source, sizeof(source), "the shared credentials file %.100s, profile %.40s", file,
+                 profile);
+        *found = 1;
+        rc = s3_creds_set(c, k.id, k.secret, k.token, source);
+    } else if (k.id || k.secret) {
+        rc = ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
+                             "s3-storage: profile \"%s\" of %s lacks aws_access_key_id or "
+                             "aws_secret_access_key",
+                             profile, file);
+    }
+    s3_profile_keys_free(&k);
+    return rc;
+}
+
+int s3_credentials_load(s3_credentials *c, ferry_plugin_ctx *ctx, const ferry_host_api *host,
+                        ferry_error_detail *err)
+{
+    memset(c, 0, sizeof(*c));
+    const char *id = s3_setting(ctx, host, "access_key_id");
+    const char *secret = s3_setting(ctx, host, "secret_access_key");
+    if (id || secret) {
+        if (!id || !secret)
+            return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
+                                   "s3-storage: access_key_id and secret_access_key go together; "
+                                   "only %s is set",
+                                   id ? "access_key_id" : "secret_access_key");
+        return s3_creds_set(c, id, secret, s3_setting(ctx, host, "session_token"),
+                            "the store's settings");
+    }
+    id = getenv("AWS_ACCESS_KEY_ID");
+    secret = getenv("AWS_SECRET_ACCESS_KEY");
+    if (id && id[0] && secret && secret[0])
+        return s3_creds_set(c, id, secret, getenv("AWS_SESSION_TOKEN"),
+                            "the environment (AWS_ACCESS_KEY_ID)");
+    int found;
+    int rc = s3_creds_from_file(c, err, &found);
+    if (rc != 0 || found)
+        return rc;
+    return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
+                           "s3-storage: no credentials: set access_key_id and secret_access_key, "
+                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in the "
+                           "shared credentials file");
+}
+
+void s3_credentials_free(s3_credentials *c)
+{
+    /* Keys must not linger in freed memory. */
+    if (c->secret_access_key)
+        memset(c->secret_access_key, 0, strlen(c->secret_access_key));
+    if (c->session_token)
+        memset(c->session_token, 0, strlen(c->session_token));
+    free(c->access_key_id);
+    free(c->secret_access_key);
+    free(c->session_token);
+    memset(c, 0, sizeof(*c));
+}
