@@ -17,6 +17,15 @@
 
 #define AGENTAPI__POLL_TIMEOUT_S 25
 
+/* How long a poll is held: under half of worker_lost_timeout, so that a live
+ * agent always polls again in time and a silent one (its machine gone from
+ * the network, its connection never closed) is lost on time. */
+static int agentapi__poll_hold_s(const ferryd *d)
+{
+    int half = d->cfg.worker_lost_timeout_s / 2;
+    return half < 1 ? 1 : half < AGENTAPI__POLL_TIMEOUT_S ? half : AGENTAPI__POLL_TIMEOUT_S;
+}
+
 const ferry_step *ferry_api_find_step(ferryd *d, const char *sha, const char *step);
 
 static ferry_worker *agentapi__worker(ferry_http_req *r)
@@ -56,7 +65,7 @@ static void agentapi__register(ferry_http_req *r)
         const char *id = joined_id ? joined_id : worker_id;
         ferry_http_json(r->req, 200,
                         json_pack("{s:s, s:s, s:i}", "agent_id", id, "token", token, "poll_timeout",
-                                  AGENTAPI__POLL_TIMEOUT_S));
+                                  agentapi__poll_hold_s(r->d)));
         ferry_info("worker %s registered", id);
     }
     free(token);
@@ -197,8 +206,8 @@ static void agentapi__poll(ferry_http_req *r, ferry_worker *w)
         agentapi__answer(r->d, w, r->req);
         return;
     }
-    w->poll = ferry_http_hold(r->d, r->req, AGENTAPI__POLL_TIMEOUT_S * 1000, agentapi__poll_timeout,
-                              agentapi__poll_gone, w);
+    w->poll = ferry_http_hold(r->d, r->req, (uint64_t)agentapi__poll_hold_s(r->d) * 1000,
+                              agentapi__poll_timeout, agentapi__poll_gone, w);
 }
 
 /* The worker's own execution, or a reply was sent. An execution that ended

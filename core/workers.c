@@ -432,7 +432,10 @@ int ferry_workers_restore(ferryd *d)
 
 /* A worker that stopped calling (its poll is the heartbeat) is lost: what
  * it was running ends in error, what it had not started goes back in line,
- * and its instance is retired so that none is left without a record. */
+ * and its instance is retired so that none is left without a record. A held
+ * poll does not count: polls are held for under half the timeout, so a live
+ * agent has polled again since; an open connection alone may be a machine
+ * that dropped off the network without closing it. */
 void ferry_workers_check_lost(ferryd *d)
 {
     double now = ferry_now(), limit = d->cfg.worker_lost_timeout_s;
@@ -440,8 +443,7 @@ void ferry_workers_check_lost(ferryd *d)
         ferry_env *env = d->envs[i];
         for (size_t k = 0; k < env->n_workers; k++) {
             ferry_worker *w = env->workers[k];
-            if (w->state != FERRY_WORKER_READY || w->closing || w->poll != NULL ||
-                now - w->last_seen <= limit)
+            if (w->state != FERRY_WORKER_READY || w->closing || now - w->last_seen <= limit)
                 continue;
             char why[128];
             snprintf(why, sizeof(why), "no heartbeat for %d s", d->cfg.worker_lost_timeout_s);

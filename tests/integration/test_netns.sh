@@ -318,6 +318,29 @@ fi
 # Its commands, orphaned on that host, are no concern of ferryd's any more.
 pkill -KILL -F "$DATA/agent-$host/executions/$id/spin.pid" 2>/dev/null || true
 
+# --- 5b. a host drops off the network mid-run, its connections left open ---
+# No RST, no FIN: only the missing polls tell. Polls are held for under half
+# of worker_lost_timeout, so this too is "worker lost" in about 3 s.
+survivor=a
+[ "$host" == a ] && survivor=b
+id=$(run_id "$proj" spin)
+await_status "$id" started 20 >/dev/null
+link=$VA
+[ "$survivor" == b ] && link=$VB
+t0=$(now_ms)
+ip link set "$link" down
+"$FERRY" wait "$id" --timeout 60 >/dev/null || true
+lost_ms=$(($(now_ms) - t0))
+echo "host $survivor off the network: its execution ended after $lost_ms ms"
+expect_eq "host off the network: error" "$(json_field "$id" 'e["status"]')" error
+expect_contains "host off the network: worker lost" "$(json_field "$id" 'e["status_reason"]')" \
+  "worker lost"
+if [ "$lost_ms" -lt 10000 ]; then pass; else
+  fail "host off the network: took $lost_ms ms for a 3 s worker_lost_timeout"
+fi
+ip link set "$link" up
+pkill -KILL -F "$DATA/agent-$survivor/executions/$id/spin.pid" 2>/dev/null || true
+
 # --- 7. presigned URLs, seen by an "agent" that is curl on host A ---
 # The real agents leave first, so the work goes to curl's registration.
 for pid in "${AGENT_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -340,9 +363,18 @@ url=$(python3 -c '
 import json, sys
 w = json.load(sys.stdin)["work"]
 print(w[0]["snapshot"]["url"] if w and w[0]["id"] == sys.argv[1] else "")' "$id" <<<"$work" 2>/dev/null || true)
-# The next poll, held by ferryd, is curl's heartbeat while the URL ages (a
-# silent worker would be lost after 3 s); the stop order comes on it.
-poll "{\"running\": [\"$id\"], \"free_slots\": 0}" >"$WORK/order" 2>&1 &
+# Polls, each held by ferryd for under half of worker_lost_timeout, are
+# curl's heartbeat while the URL ages (a silent worker would be lost after
+# 3 s), as a real agent polls again at once; the stop order comes on one.
+poll_until_stop() {
+  local answer
+  for _ in $(seq 120); do
+    answer=$(poll "{\"running\": [\"$id\"], \"free_slots\": 0}" 2>&1 || true)
+    echo "$answer" >"$WORK/order"
+    case $answer in *'"stop":[]'* | *'"stop": []'*) ;; *) return 0 ;; esac
+  done
+}
+poll_until_stop &
 held=$!
 expect_contains "the assignment carries an https snapshot URL on ferryd's address" "$url" \
   "$FERRY_SERVER/v1/blobs/"
@@ -377,7 +409,7 @@ expect_eq "the valid URL after its TTL: 403" "$(code "$url")" 403
 expect_eq "curl's execution is still assigned, not lost" "$(json_field "$id" 'e["status"]')" queued
 "$FERRY" stop "$id" >/dev/null
 wait "$held" || true
-expect_eq "the held poll carries the stop order" \
+expect_eq "a held poll carries the stop order" \
   "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["stop"])' <"$WORK/order" 2>&1)" "['$id']"
 in_a -sS -o /dev/null -H "Authorization: Bearer $agent_token" -H 'Content-Type: application/json' \
   --data-binary '{"status": "finished", "exit_code": -1, "reason": "stopped"}' \
