@@ -4,8 +4,9 @@
   report.py [--quick] RESULT.json...
 
 Each RESULT.json is the output of one benchmark script, recognised by its
-keys: skeleton.py (issue 2: latency against a shell peer) or throughput.py
-(issue 3: throughput and memory against targets). A quick run prints the
+keys: skeleton.py (issue 2: latency against a shell peer), throughput.py
+(issue 3: throughput and memory against targets) or logs.py (issue 4: log
+shipping against the disk's floor, follow latency). A quick run prints the
 results and leaves BENCHMARKS.md alone.
 """
 import json
@@ -114,6 +115,39 @@ def throughput_lines(results):
     return lines
 
 
+def logs_results(data):
+    t, f = data["log_throughput_mb_s"], data["follow_latency_ms"]
+    return [
+        {"name": f"log shipping, one execution writing {t['size_bytes'] // 1000000} MB of "
+                 f"{t['size_bytes'] // t['lines']}-byte lines (median)",
+         "value": t["median"], "unit": "MB/s", "peer": t["peer"],
+         "peer_value": t["peer_median"], "ratio": t["median"] / t["peer_median"],
+         "target": t["target"], "higher_is_better": True, "min": t["min"], "max": t["max"],
+         "runs": t["repeats"]},
+        {"name": "`ferry logs -f`: line printed -> line shown (median)", "value": f["median"],
+         "unit": "ms", "peer": None, "peer_value": None, "ratio": None, "target": f["target"],
+         "higher_is_better": False, "p95": f["p95"], "min": f["min"], "max": f["max"],
+         "runs": f["lines"]},
+    ]
+
+
+def logs_lines(results):
+    t, f = results
+    return [
+        "Log shipping through a remote agent (tests/bench/logs.py): ferryd over HTTPS, the agent",
+        "joined to a static environment, local-process runtime. Throughput is ferryd's own",
+        "started -> ended time of the execution (the log stored whole before it ends); the peer is",
+        "the floor, the same command writing to a file. Higher is better.", "",
+        "| figure | ferry | peer | ratio | unit | target |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {t['name']} | {t['value']:.0f} [{t['min']:.0f}-{t['max']:.0f}] over {t['runs']} runs "
+        f"| {t['peer_value']:.0f} | {t['ratio']:.2f} | {t['unit']} | at least {t['target']:g} |",
+        f"| {f['name']} | {f['value']:.1f} (p95 {f['p95']:.1f}, max {f['max']:.1f}) over "
+        f"{f['runs']} lines | - | - | {f['unit']} | under {f['target']:g} |",
+        "",
+    ]
+
+
 def main():
     args = sys.argv[1:]
     quick = "--quick" in args
@@ -130,8 +164,11 @@ def main():
         elif "throughput" in data:
             r = throughput_results(data)
             sections.append(throughput_lines(r))
+        elif "log_throughput_mb_s" in data:
+            r = logs_results(data)
+            sections.append(logs_lines(r))
         else:
-            sys.exit(f"{path}: not a result of skeleton.py or throughput.py")
+            sys.exit(f"{path}: not a result of skeleton.py, throughput.py or logs.py")
         results += r
     with open("bench-results.json", "w") as f:
         json.dump(results, f, indent=2)
