@@ -34,7 +34,8 @@ typedef struct agent_config {
     char *worker_id;  /* may be NULL (a worker joined by hand) */
     char *work_dir;   /* absolute */
     char *runtime;
-    char *environment; /* may be NULL */
+    ferry_settings *runtime_settings; /* --runtime-setting KEY=VALUE */
+    char *environment;                /* may be NULL */
     char *plugin_dir;
     char *ca_file; /* may be NULL */
     int slots;

@@ -571,6 +571,12 @@ static void ex_run(execution *ex)
         .valohai_aliases = json_is_true(json_object_get(ex->spec, "valohai")),
         .gpus = spec_str(ex->spec, "gpus"), /* checked by execution_start() */
     };
+    json_t *auth = json_object_get(ex->spec, "registry_auth");
+    if (json_is_object(auth)) {
+        spec.registry_server = json_string_value(json_object_get(auth, "server"));
+        spec.registry_username = json_string_value(json_object_get(auth, "username"));
+        spec.registry_password = json_string_value(json_object_get(auth, "password"));
+    }
     ferry_run_callbacks cb = {
         .struct_size = sizeof(cb),
         .arg = ex,
@@ -580,6 +586,8 @@ static void ex_run(execution *ex)
     ferry_error_detail err = {.struct_size = sizeof(err)};
     ex->phase = EX_RUNNING;
     int rc = a->rt->start(a->rt_state, &spec, &cb, &ex->run, &err);
+    /* The runtime copied what it needs: the registry password goes now. */
+    json_object_del(ex->spec, "registry_auth");
     if (rc != 0) {
         /* The runtime's message may already say "could not start: ...". */
         const char *msg = err.message[0] ? err.message : ferry_strerror(rc);

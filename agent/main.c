@@ -33,6 +33,9 @@ static void usage(FILE *f)
             "  --environment NAME     the environment this worker serves\n"
             "  --join-token TOKEN     join the static environment --environment (prefer\n"
             "                         FERRY_JOIN_TOKEN: the command line is visible to ps)\n"
+            "  --runtime-setting KEY=VALUE\n"
+            "                         a setting of the runtime plugin (repeatable; e.g.\n"
+            "                         docker_socket=/run/docker.sock for local-docker)\n"
             "  --slots N              executions run at once (default: 1)\n"
             "  --plugin-dir DIR       where plugins are (default: next to the binary)\n"
             "  --stop-grace-ms MS     time between the stop signal and the kill (default: 5000)\n"
@@ -81,6 +84,7 @@ enum {
     OPT_GIVE_UP,
     OPT_CA_FILE,
     OPT_JOIN_TOKEN,
+    OPT_RUNTIME_SETTING,
     OPT_VERSION,
 };
 
@@ -107,12 +111,14 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, ch
         {"ca", required_argument, NULL, OPT_CA_FILE},
         {"ca-file", required_argument, NULL, OPT_CA_FILE},
         {"join-token", required_argument, NULL, OPT_JOIN_TOKEN},
+        {"runtime-setting", required_argument, NULL, OPT_RUNTIME_SETTING},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     cfg->slots = 1;
+    cfg->runtime_settings = ferry_settings_new();
     cfg->stop_grace_ms = 5000;
     cfg->give_up_s = 600;
     opterr = 0;
@@ -154,6 +160,15 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, ch
             /* Blank it in argv: ps shows the rest of our life otherwise. */
             memset(optarg, 'x', strlen(optarg));
             break;
+        case OPT_RUNTIME_SETTING: {
+            const char *eq = strchr(optarg, '=');
+            if (eq == NULL || eq == optarg)
+                return usage_error("--runtime-setting takes KEY=VALUE, got '%s'%s", optarg, "");
+            char *key = ferry_asprintf("%.*s", (int)(eq - optarg), optarg);
+            ferry_settings_set(cfg->runtime_settings, key, eq + 1);
+            free(key);
+            break;
+        }
         case OPT_SLOTS:
             if ((v = parse_number("--slots", optarg, 1, 1024)) < 0)
                 return 2;
@@ -292,6 +307,7 @@ static void config_free(agent_config *cfg)
     free(cfg->environment);
     free(cfg->plugin_dir);
     free(cfg->ca_file);
+    ferry_settings_free(cfg->runtime_settings);
 }
 
 /* Read a token and take it out of the environment, so that no child
@@ -342,10 +358,27 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    static const char *const no_host_keys[] = {NULL};
+    const char *unknown = NULL;
+    if (ferry_plugin_check_settings(rp.p, cfg.runtime_settings, no_host_keys, &unknown) != 0) {
+        char *known = ferry_plugin_settings_list(rp.p);
+        fprintf(stderr,
+                PROG ": --runtime-setting %s: not a setting of the runtime plugin %s (it "
+                     "reads: %s)\n",
+                unknown, cfg.runtime, known[0] ? known : "nothing");
+        free(known);
+        unload_runtime(&rp);
+        free_secret(token);
+        free_secret(join_token);
+        config_free(&cfg);
+        return 2;
+    }
+
     uv_loop_t *loop = uv_default_loop();
     ferry_plugin_instance *inst = NULL;
     ferry_error_detail err = {.struct_size = sizeof(err)};
-    rc = ferry_plugin_instance_new(rp.p, loop, cfg.runtime, NULL, NULL, &inst, &err);
+    rc =
+        ferry_plugin_instance_new(rp.p, loop, cfg.runtime, cfg.runtime_settings, NULL, &inst, &err);
     if (rc != 0) {
         fprintf(stderr, PROG ": the runtime plugin %s did not start: %s\n", cfg.runtime,
                 err.message[0] ? err.message : ferry_strerror(rc));

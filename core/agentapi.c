@@ -123,6 +123,12 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
     json_object_set_new(spec, "project", json_string(e->project));
     json_object_set_new(spec, "step", json_string(e->step));
     json_object_set_new(spec, "image", e->image ? json_string(e->image) : json_null());
+    /* Only the credentials of the image's own registry, for its pull. */
+    const ferry_registry *reg = ferry_config_registry_for(&d->cfg, e->image);
+    if (reg)
+        json_object_set_new(spec, "registry_auth",
+                            json_pack("{s:s, s:s, s:s}", "server", reg->server, "username",
+                                      reg->username, "password", reg->password));
     json_object_set_new(spec, "command", json_string(e->command));
     json_object_set(spec, "env", e->env);
     json_object_set_new(spec, "valohai", json_boolean(e->valohai));

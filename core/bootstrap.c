@@ -363,7 +363,7 @@ static const char boot_script_body[] =
     "set -- --server \"$FERRY_SERVER\" --environment \"$FERRY_ENVIRONMENT\" \\\n"
     "    --runtime \"$FERRY_RUNTIME\" --slots \"${FERRY_SLOTS:-$DEFAULT_SLOTS}\" \\\n"
     "    --work-dir \"${FERRY_WORK_DIR:-$dir/work}\" --plugin-dir \"$target/$PLUGIN_RELDIR\" "
-    "\"$@\"\n"
+    "$RUNTIME_SETTINGS_ARGS\"$@\"\n"
     "if [ -n \"${FERRY_CA_FILE:-}\" ]; then set -- \"$@\" --ca-file \"$FERRY_CA_FILE\"; fi\n"
     "# The token goes through the environment, never the command line (ps).\n"
     "if [ -n \"${FERRY_WORKER_ID:-}\" ]; then\n"
@@ -405,12 +405,43 @@ static char *boot_ca_section(const char *ca_pem)
                           ca_pem, ca_pem[n - 1] == '\n' ? "" : "\n");
 }
 
+/* The environment's runtime settings ("KEY=VALUE" lines) as quoted
+ * --runtime-setting words for the agent's command line, each followed by a
+ * space; "" when there are none. */
+static char *boot_runtime_args(const ferry_env_config *env)
+{
+    const char *lines = ferry_settings_get(env->settings, "runtime_settings");
+    char *out = ferry_strdup("");
+    char *copy = ferry_strdup(lines ? lines : ""), *save = NULL;
+    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *q = boot_sh_quote(l);
+        char *next = ferry_asprintf("%s--runtime-setting %s ", out, q);
+        free(q);
+        free(out);
+        out = next;
+    }
+    free(copy);
+    return out;
+}
+
+/* The script body with the runtime settings in place of their marker. */
+static char *boot_body(const ferry_env_config *env)
+{
+    static const char marker[] = "$RUNTIME_SETTINGS_ARGS";
+    const char *at = strstr(boot_script_body, marker);
+    char *args = boot_runtime_args(env);
+    char *body = ferry_asprintf("%.*s%s%s", (int)(at - boot_script_body), boot_script_body, args,
+                                at + strlen(marker));
+    free(args);
+    return body;
+}
+
 char *ferry_bootstrap_script(const ferry_env_config *env, const char *server_url,
                              const char *bundle_sha256, const char *ca_pem)
 {
     char *q_url = boot_sh_quote(server_url), *q_env = boot_sh_quote(env->name);
     char *q_rt = boot_sh_quote(env->runtime ? env->runtime : "local-process");
-    char *ca = boot_ca_section(ca_pem);
+    char *ca = boot_ca_section(ca_pem), *body = boot_body(env);
     char *script = ferry_asprintf(
         "#!/bin/sh\n"
         "# ferry-agent bootstrap for the environment %s, from ferryd %s.\n"
@@ -439,8 +470,9 @@ char *ferry_bootstrap_script(const ferry_env_config *env, const char *server_url
         "\n"
         "%s",
         q_env, FERRY_VERSION, env->gpus > 0 ? env->gpus : 1, q_url, q_env, q_rt, bundle_sha256,
-        FERRY_PLUGIN_RELDIR, env->gpus > 0 ? env->gpus : 1, ca, boot_script_body);
+        FERRY_PLUGIN_RELDIR, env->gpus > 0 ? env->gpus : 1, ca, body);
     free(ca);
+    free(body);
     free(q_url);
     free(q_env);
     free(q_rt);

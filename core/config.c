@@ -74,6 +74,18 @@ void ferry_config_init(ferry_config *c)
     config__env_defaults(&c->envs[0], "local");
 }
 
+static void config__registries_free(ferry_registry *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(r[i].server);
+        free(r[i].username);
+        if (r[i].password)
+            memset(r[i].password, 0, strlen(r[i].password));
+        free(r[i].password);
+    }
+    free(r);
+}
+
 void ferry_config_free(ferry_config *c)
 {
     free(c->path);
@@ -94,6 +106,7 @@ void ferry_config_free(ferry_config *c)
     free(c->tls_key);
     free(c->tls_ca);
     free(c->public_url);
+    config__registries_free(c->registries, c->n_registries);
     memset(c, 0, sizeof(*c));
 }
 
@@ -431,6 +444,60 @@ static int config__users(config__ctx *x, ferry_config *c, config_setting_t *list
     return 0;
 }
 
+static int config__registry(config__ctx *x, config_setting_t *g, ferry_registry *r)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return config__fail(x, g, "registries",
+                            "each registry must be a group { server = \"HOST[:PORT]\"; username "
+                            "= \"...\"; password = \"...\"; }");
+    for (int i = 0; i < config_setting_length(g); i++) {
+        config_setting_t *f = config_setting_get_elem(g, (unsigned)i);
+        const char *n = config_setting_name(f);
+        char **field = strcmp(n, "server") == 0     ? &r->server
+                       : strcmp(n, "username") == 0 ? &r->username
+                       : strcmp(n, "password") == 0 ? &r->password
+                                                    : NULL;
+        if (field == NULL)
+            return config__fail(x, f, n,
+                                "unknown setting of a registry (known: server, "
+                                "username, password)");
+        int rc = config__string(x, f, n, field);
+        if (rc < 0)
+            return rc;
+    }
+    if (r->server == NULL || r->server[0] == '\0' || strchr(r->server, '/') != NULL)
+        return config__fail(x, g, "server",
+                            "a registry needs server = \"HOST[:PORT]\" (no scheme, no path)");
+    if (r->username == NULL || r->password == NULL)
+        return config__fail(x, g, r->username ? "password" : "username", "is missing");
+    return 0;
+}
+
+static int config__registries(config__ctx *x, ferry_config *c, config_setting_t *list)
+{
+    int t = config_setting_type(list);
+    if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
+        return config__fail(x, list, "registries", "expected a list ( {...}, ... )");
+    size_t n = (size_t)config_setting_length(list);
+    ferry_registry *regs = ferry_xcalloc(n, sizeof(*regs));
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        rc = config__registry(x, g, &regs[i]);
+        for (size_t j = 0; rc == 0 && j < i; j++)
+            if (strcmp(regs[i].server, regs[j].server) == 0)
+                rc = config__fail(x, g, "server", "registry named twice");
+    }
+    if (rc < 0) {
+        config__registries_free(regs, n);
+        return rc;
+    }
+    config__registries_free(c->registries, c->n_registries);
+    c->registries = regs;
+    c->n_registries = n;
+    return 0;
+}
+
 /* tls = { cert = "PATH"; key = "PATH"; ca = "PATH"; }: cert and key go
  * together; ca (what agents trust) is optional. */
 static int config__tls(config__ctx *x, ferry_config *c, config_setting_t *g)
@@ -530,10 +597,12 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__tls(x, c, s);
     if (strcmp(n, "public_url") == 0)
         return config__public_url(x, c, s);
+    if (strcmp(n, "registries") == 0)
+        return config__registries(x, c, s);
     return config__fail(x, s, n,
                         "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
                         "default_environment, store, environments, users, worker_lost_timeout, "
-                        "presigned_url_ttl)");
+                        "presigned_url_ttl, registries)");
 }
 
 int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap)
@@ -676,26 +745,71 @@ static int config__check_static(const ferry_config *c, const ferry_env_config *e
             const char *line = ferry_settings_get(e->lines, k);
             snprintf(err, err_cap,
                      "%s:%s: environment '%s': setting '%s' means nothing to a static "
-                     "environment (it has no compute plugin)",
-                     c->path ? c->path : "ferryd", line ? line : "?", e->name, k);
+                     "environment (it has no compute plugin) nor to its runtime plugin '%s'",
+                     c->path ? c->path : "ferryd", line ? line : "?", e->name, k, e->runtime);
             return FERRY_ECONFIG;
         }
     }
     return 0;
 }
 
-int ferry_config_check_env(const ferry_config *c, const ferry_env_config *e,
-                           const ferry_plugin *compute, char *err, size_t err_cap)
+/* ferryd's own settings of a block and what it fills in for the plugin,
+ * then the settings the runtime plugin declares (the agents' business). */
+static const char **config__env_keys(const ferry_plugin *runtime)
 {
-    /* ferryd's own settings of a block, and what it fills in for the plugin. */
     static const char *const host_keys[] = {
         "name",         "compute",  "runtime", "max_workers",       "min_workers",
-        "idle_timeout", "work_dir", "gpus",    "join_token_sha256", NULL};
-    if (compute == NULL)
-        return config__check_static(c, e, host_keys, err, err_cap);
-    char what[160];
-    snprintf(what, sizeof(what), "environment '%s'", e->name);
-    return config__check_block(c, compute, e->settings, e->lines, host_keys, what, err, err_cap);
+        "idle_timeout", "work_dir", "gpus",    "join_token_sha256", "runtime_settings"};
+    size_t n_host = sizeof(host_keys) / sizeof(host_keys[0]), n_rt = 0;
+    for (const char *const *k = runtime ? runtime->desc.settings : NULL; k && *k; k++)
+        n_rt++;
+    const char **keys = ferry_xcalloc(n_host + n_rt + 1, sizeof(*keys));
+    memcpy(keys, host_keys, sizeof(host_keys));
+    for (size_t i = 0; i < n_rt; i++)
+        keys[n_host + i] = runtime->desc.settings[i];
+    return keys;
+}
+
+/* The runtime plugin's settings of the block as "KEY=VALUE" lines, for the
+ * agents (--runtime-setting): the compute plugin passes them on. */
+static int config__runtime_settings(const ferry_config *c, ferry_env_config *e,
+                                    const ferry_plugin *runtime, char *err, size_t err_cap)
+{
+    char *lines = ferry_strdup("");
+    for (const char *const *k = runtime ? runtime->desc.settings : NULL; k && *k; k++) {
+        const char *v = ferry_settings_get(e->settings, *k);
+        if (v == NULL)
+            continue;
+        if (strchr(v, '\n') != NULL) {
+            const char *line = ferry_settings_get(e->lines, *k);
+            snprintf(err, err_cap, "%s:%s: environment '%s': setting '%s' may not hold a newline",
+                     c->path ? c->path : "ferryd", line ? line : "?", e->name, *k);
+            free(lines);
+            return FERRY_ECONFIG;
+        }
+        char *next = ferry_asprintf("%s%s=%s\n", lines, *k, v);
+        free(lines);
+        lines = next;
+    }
+    ferry_settings_set(e->settings, "runtime_settings", lines);
+    free(lines);
+    return 0;
+}
+
+int ferry_config_check_env(const ferry_config *c, ferry_env_config *e, const ferry_plugin *compute,
+                           const ferry_plugin *runtime, char *err, size_t err_cap)
+{
+    const char **keys = config__env_keys(runtime);
+    int rc;
+    if (compute == NULL) {
+        rc = config__check_static(c, e, keys, err, err_cap);
+    } else {
+        char what[160];
+        snprintf(what, sizeof(what), "environment '%s'", e->name);
+        rc = config__check_block(c, compute, e->settings, e->lines, keys, what, err, err_cap);
+    }
+    free(keys);
+    return rc < 0 ? rc : config__runtime_settings(c, e, runtime, err, err_cap);
 }
 
 int ferry_config_check_store(const ferry_config *c, const ferry_plugin *store, char *err,
@@ -734,4 +848,28 @@ int ferry_user_env_quota(const ferry_user *u, const char *env)
 int ferry_env_is_static(const ferry_env_config *e)
 {
     return strcmp(e->compute, "static") == 0;
+}
+
+/* Docker's rule: the first part of a reference is a registry when it has a
+ * '.' or a ':' or is "localhost"; else the image is on Docker Hub. */
+const ferry_registry *ferry_config_registry_for(const ferry_config *c, const char *image)
+{
+    if (image == NULL || c->n_registries == 0)
+        return NULL;
+    const char *slash = strchr(image, '/');
+    char host[256] = "docker.io";
+    if (slash != NULL && (size_t)(slash - image) < sizeof(host)) {
+        size_t n = (size_t)(slash - image);
+        if (memchr(image, '.', n) || memchr(image, ':', n) ||
+            (n == 9 && strncmp(image, "localhost", 9) == 0)) {
+            memcpy(host, image, n);
+            host[n] = '\0';
+        }
+    }
+    if (strcmp(host, "index.docker.io") == 0 || strcmp(host, "registry-1.docker.io") == 0)
+        strcpy(host, "docker.io");
+    for (size_t i = 0; i < c->n_registries; i++)
+        if (strcmp(c->registries[i].server, host) == 0)
+            return &c->registries[i];
+    return NULL;
 }

@@ -32,6 +32,14 @@ typedef struct ferry_user {
     int line;
 } ferry_user;
 
+/* registries = ( { server; username; password; } ): credentials the agents
+ * get for pulling an execution's image from that registry, for that pull. */
+typedef struct ferry_registry {
+    char *server; /* as image references name it: "registry.example:5000", "docker.io" */
+    char *username;
+    char *password;
+} ferry_registry;
+
 typedef struct ferry_config {
     char *path; /* the config file, or NULL for the embedded defaults */
     char *data_dir;
@@ -54,6 +62,8 @@ typedef struct ferry_config {
     char *tls_key;    /* PEM private key, unencrypted */
     char *tls_ca;     /* what agents verify ferryd with; defaults to tls_cert */
     char *public_url; /* how agents reach ferryd (and blob URLs say); NULL: from listen */
+    ferry_registry *registries;
+    size_t n_registries;
 } ferry_config;
 
 /* The embedded defaults: data dir (FERRY_DATA_DIR, else $XDG_DATA_HOME/ferry,
@@ -74,10 +84,17 @@ int ferry_config_finish(ferry_config *c, char *err, size_t err_cap);
 const ferry_env_config *ferry_config_env(const ferry_config *c, const char *name);
 /* compute = "static": machines join by hand; there is no plugin. */
 int ferry_env_is_static(const ferry_env_config *e);
-/* Check a block against its plugin's declared settings: 0, or FERRY_ECONFIG
- * with "FILE:LINE: setting 'x' is not known to compute plugin 'aws' (...)". */
-int ferry_config_check_env(const ferry_config *c, const ferry_env_config *e,
-                           const ferry_plugin *compute, char *err, size_t err_cap);
+/* The registry an image reference names ("registry.example:5000/team/img:tag"
+ * -> "registry.example:5000"; "busybox" -> "docker.io"), and the
+ * credentials configured for it, or NULL. */
+const ferry_registry *ferry_config_registry_for(const ferry_config *c, const char *image);
+/* Check a block against its plugins' declared settings (compute NULL for a
+ * static environment): 0, or FERRY_ECONFIG with "FILE:LINE: setting 'x' is
+ * not known to compute plugin 'aws' (...)". Then the runtime plugin's
+ * settings go to e's "runtime_settings" as "KEY=VALUE" lines, which the
+ * compute plugin passes to the agents it starts (--runtime-setting). */
+int ferry_config_check_env(const ferry_config *c, ferry_env_config *e, const ferry_plugin *compute,
+                           const ferry_plugin *runtime, char *err, size_t err_cap);
 int ferry_config_check_store(const ferry_config *c, const ferry_plugin *store, char *err,
                              size_t err_cap);
 int ferry_host_is_loopback(const char *host);

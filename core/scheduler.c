@@ -52,11 +52,27 @@ static void scheduler__attach(ferry_worker *w, ferry_exec *e);
 
 /* --- environments --- */
 
-/* A static environment: machines join it by hand, nothing is launched. */
-static int scheduler__static_env_init(ferryd *d, const ferry_env_config *cfg, ferry_env **out,
-                                      char *err, size_t err_cap)
+/* The runtime plugin an environment's agents load: ferryd holds them all
+ * (it serves them in the agent bundle), so a typo is found here. */
+static const ferry_plugin *scheduler__runtime(ferryd *d, const ferry_env_config *cfg, char *err,
+                                              size_t err_cap)
 {
-    int rc = ferry_config_check_env(&d->cfg, cfg, NULL, err, err_cap);
+    const ferry_plugin *rt =
+        ferry_plugin_registry_get(&d->plugins, FERRY_PLUGIN_RUNTIME, cfg->runtime);
+    if (rt == NULL)
+        snprintf(err, err_cap, "environment '%s': no runtime plugin named '%s' was loaded",
+                 cfg->name, cfg->runtime);
+    return rt;
+}
+
+/* A static environment: machines join it by hand, nothing is launched. */
+static int scheduler__static_env_init(ferryd *d, ferry_env_config *cfg, ferry_env **out, char *err,
+                                      size_t err_cap)
+{
+    const ferry_plugin *rt = scheduler__runtime(d, cfg, err, err_cap);
+    if (rt == NULL)
+        return FERRY_ECONFIG;
+    int rc = ferry_config_check_env(&d->cfg, cfg, NULL, rt, err, err_cap);
     if (rc < 0)
         return rc;
     ferry_env *env = ferry_xcalloc(1, sizeof(*env));
@@ -68,7 +84,7 @@ static int scheduler__static_env_init(ferryd *d, const ferry_env_config *cfg, fe
     return 0;
 }
 
-static int scheduler__env_init(ferryd *d, const ferry_env_config *cfg, ferry_env **out, char *err,
+static int scheduler__env_init(ferryd *d, ferry_env_config *cfg, ferry_env **out, char *err,
                                size_t err_cap)
 {
     if (ferry_env_is_static(cfg))
@@ -80,16 +96,12 @@ static int scheduler__env_init(ferryd *d, const ferry_env_config *cfg, ferry_env
                  cfg->name, cfg->compute);
         return FERRY_ECONFIG;
     }
-    int rc = ferry_config_check_env(&d->cfg, cfg, p, err, err_cap);
+    const ferry_plugin *rt = scheduler__runtime(d, cfg, err, err_cap);
+    if (rt == NULL)
+        return FERRY_ECONFIG;
+    int rc = ferry_config_check_env(&d->cfg, cfg, p, rt, err, err_cap);
     if (rc < 0)
         return rc;
-    if (strcmp(cfg->compute, "local") == 0 &&
-        ferry_plugin_registry_get(&d->plugins, FERRY_PLUGIN_RUNTIME, cfg->runtime) == NULL) {
-        /* Local agents load their runtime from the same folder as ferryd. */
-        snprintf(err, err_cap, "environment '%s': no runtime plugin named '%s' was loaded",
-                 cfg->name, cfg->runtime);
-        return FERRY_ECONFIG;
-    }
     ferry_env *env = ferry_xcalloc(1, sizeof(*env));
     env->d = d;
     env->cfg = cfg;

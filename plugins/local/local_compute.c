@@ -5,7 +5,9 @@
  * Settings: `work_dir` (each agent works in <work_dir>/<worker_id>; default
  * $TMPDIR/ferry-local-<uid>), `runtime` (default "local-process"),
  * `terminate_grace_ms` (SIGTERM to SIGKILL, default 10000), `agent_env`
- * (comma-separated names of more variables to pass to agents).
+ * (comma-separated names of more variables to pass to agents), and
+ * `runtime_settings`, which ferryd fills in: the environment's settings of
+ * its runtime plugin as "KEY=VALUE" lines, each an agent --runtime-setting.
  *
  * The agent inherits stdout/stderr, so its log lines land in ferryd's log.
  * The bootstrap token travels in its environment only: argv is visible to
@@ -33,6 +35,7 @@ typedef struct lc_state {
     const ferry_host_api *host;
     char *work_dir;
     char *runtime;
+    char *runtime_settings; /* "KEY=VALUE" lines for the agents, or NULL */
     ferry_agentproc *agents;
 } lc_state;
 
@@ -74,6 +77,7 @@ static void lc_state_free(lc_state *st)
 {
     free(st->work_dir);
     free(st->runtime);
+    free(st->runtime_settings);
     free(st);
 }
 
@@ -113,6 +117,7 @@ static void lc_launch_spawn(lc_state *st, const ferry_launch_request *req, const
         .runtime = st->runtime,
         /* One slot is the agent's default: its command line stays as it was. */
         .slots = lc_slots(req) > 1 ? lc_slots(req) : 0,
+        .runtime_settings = st->runtime_settings,
     };
     const char *id = NULL;
     int uv_error = 0;
@@ -237,8 +242,11 @@ static int lc_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **sta
     };
     st->work_dir = work_dir && work_dir[0] ? strdup(work_dir) : lc_default_work_dir();
     st->runtime = strdup(runtime && runtime[0] ? runtime : "local-process");
+    const char *rt_settings = host->config_get(ctx, "runtime_settings");
+    st->runtime_settings = rt_settings && rt_settings[0] ? strdup(rt_settings) : NULL;
     st->agents = ferry_agentproc_new(&cfg);
-    if (st->work_dir == NULL || st->runtime == NULL || st->agents == NULL) {
+    if (st->work_dir == NULL || st->runtime == NULL || st->agents == NULL ||
+        (rt_settings && rt_settings[0] && st->runtime_settings == NULL)) {
         ferry_agentproc_fini(st->agents);
         lc_state_free(st);
         return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "local: out of memory");
@@ -258,8 +266,8 @@ static void lc_fini(void *state)
     lc_state_free(st);
 }
 
-static const char *const lc_settings[] = {"work_dir", "runtime", "agent_env", "terminate_grace_ms",
-                                          NULL};
+static const char *const lc_settings[] = {"work_dir",           "runtime",          "agent_env",
+                                          "terminate_grace_ms", "runtime_settings", NULL};
 
 static const ferry_plugin_descriptor lc_descriptor = {
     .struct_size = sizeof(ferry_plugin_descriptor),

@@ -320,11 +320,21 @@ static int ap_env_build(const ferry_agentproc *ap, ap_env *e, const ferry_agentp
 /* ------------------------------------------------------------------------ */
 /* Spawning                                                                 */
 
-static int ap_uv_spawn(ferry_agentproc *ap, ap_child *c, const ferry_agentproc_spawn_args *a,
-                       char **env)
+/* The agent's command line; NULL when out of memory. The strings are a's,
+ * but for the --runtime-setting values, which live in *settings_copy. */
+static char **ap_argv(const ferry_agentproc_spawn_args *a, char *slots, size_t slots_cap,
+                      char **settings_copy)
 {
-    char slots[16];
-    char *argv[12];
+    size_t n_settings = 0;
+    for (const char *p = a->runtime_settings; p && *p; p++)
+        n_settings += *p == '\n';
+    char **argv = calloc(12 + 2 * (n_settings + 1), sizeof(*argv));
+    *settings_copy = a->runtime_settings ? strdup(a->runtime_settings) : NULL;
+    if (argv == NULL || (a->runtime_settings && *settings_copy == NULL)) {
+        free(argv);
+        free(*settings_copy);
+        return NULL;
+    }
     int n = 0;
     argv[n++] = (char *)a->file;
     argv[n++] = "--server";
@@ -338,11 +348,27 @@ static int ap_uv_spawn(ferry_agentproc *ap, ap_child *c, const ferry_agentproc_s
         argv[n++] = (char *)a->runtime;
     }
     if (a->slots > 0) {
-        snprintf(slots, sizeof(slots), "%d", a->slots);
+        snprintf(slots, slots_cap, "%d", a->slots);
         argv[n++] = "--slots";
         argv[n++] = slots;
     }
+    char *save = NULL;
+    for (char *line = *settings_copy ? strtok_r(*settings_copy, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        argv[n++] = "--runtime-setting";
+        argv[n++] = line;
+    }
     argv[n] = NULL;
+    return argv;
+}
+
+static int ap_uv_spawn(ferry_agentproc *ap, ap_child *c, const ferry_agentproc_spawn_args *a,
+                       char **env)
+{
+    char slots[16], *settings = NULL;
+    char **argv = ap_argv(a, slots, sizeof(slots), &settings);
+    if (argv == NULL)
+        return UV_ENOMEM;
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE}, /* /dev/null */
         {.flags = UV_INHERIT_FD, .data.fd = STDOUT_FILENO},
@@ -361,6 +387,8 @@ static int ap_uv_spawn(ferry_agentproc *ap, ap_child *c, const ferry_agentproc_s
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     int rc = uv_spawn(ap->loop, &c->proc, &opt);
     c->proc.data = c;
+    free(argv);
+    free(settings);
     return rc;
 }
 

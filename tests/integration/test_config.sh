@@ -191,6 +191,52 @@ expect_refused "a missing compute plugin"
 expect_contains "a missing compute plugin: names the environment" "$OUT" "gpu-farm"
 expect_contains "a missing compute plugin: names the plugin" "$OUT" "no-such-cloud"
 
+# --- runtime plugins: a missing one, and their settings in the block ---
+f=$(conf noruntime <<'EOF'
+environments = ( { name = "onprem"; compute = "static"; runtime = "local-dokcer";
+                   join_token_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"; } );
+default_environment = "onprem";
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "a missing runtime plugin"
+expect_contains "a missing runtime plugin: names it" "$OUT" \
+  "environment 'onprem': no runtime plugin named 'local-dokcer'"
+f=$(conf rtsetting <<'EOF'
+environments = ( { name = "local"; compute = "local"; runtime = "local-process";
+                   docker_sokcet = "/run/docker.sock"; } );
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "a setting neither plugin reads"
+expect_contains "a setting neither plugin reads: file, line and name" "$OUT" \
+  "$f:2: environment 'local': setting 'docker_sokcet' is not known"
+
+# --- registries: credentials for image pulls ---
+f=$(conf regbad <<'EOF'
+registries = ( { server = "https://registry.example:5000"; username = "u"; password = "p"; } );
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "a registry given as a URL"
+expect_contains "a registry given as a URL: says what to write" "$OUT" \
+  "$f:1: setting 'server': a registry needs server = \"HOST[:PORT]\""
+f=$(conf regnopw <<'EOF'
+registries = ( { server = "registry.example:5000"; username = "u"; } );
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "a registry without a password"
+expect_contains "a registry without a password: names it" "$OUT" "setting 'password': is missing"
+f=$(conf regtypo <<'EOF'
+registries = ( { server = "registry.example:5000"; user = "u"; password = "p"; } );
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "a registry setting misspelt"
+expect_contains "a registry setting misspelt: names the known ones" "$OUT" \
+  "setting 'user': unknown setting of a registry (known: server, username, password)"
+
 f=$(conf nostore <<'EOF'
 store = { plugin = "no-such-store"; };
 EOF

@@ -41,7 +41,8 @@ typedef struct ferry_agentproc_config {
 } ferry_agentproc_config;
 
 /* One agent to start. Its command line is
- *   file --server URL --worker-id ID [--work-dir DIR --runtime RT] [--slots N] */
+ *   file --server URL --worker-id ID [--work-dir DIR --runtime RT] [--slots N]
+ *        [--runtime-setting KEY=VALUE]... */
 typedef struct ferry_agentproc_spawn_args {
     const char *file; /* the agent executable */
     const char *server_url;
@@ -52,6 +53,10 @@ typedef struct ferry_agentproc_spawn_args {
     const char *work_dir; /* NULL: neither --work-dir nor --runtime */
     const char *runtime;
     int slots; /* > 0: --slots N; 0: the agent's default */
+    /* "KEY=VALUE" lines, one --runtime-setting each (ferryd gives compute
+     * plugins the environment's as the setting "runtime_settings"); NULL:
+     * none. */
+    const char *runtime_settings;
 } ferry_agentproc_spawn_args;
 
 /* The config's strings are copied. NULL when out of memory. */

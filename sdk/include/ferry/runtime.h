@@ -65,6 +65,8 @@ typedef struct ferry_run_spec {
 typedef struct ferry_runtime_ops {
     size_t struct_size;
     /* Required. Start the commands; on 0, callbacks fire later and *run is set.
+     * `spec` and its strings are valid only during the call: copy what the
+     * run needs later (and drop credentials once the pull is done).
      * On a negative return nothing runs and no callback fires; err says why,
      * and its message fits as the execution's reason (local-process answers
      * FERRY_ESPAWN, "could not start: ...", when the process cannot start). */
