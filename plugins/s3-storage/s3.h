@@ -193,10 +193,10 @@ int s3_call_blocking(const s3_config *cfg, const s3_credentials *creds, ferry_pl
                      long *http_status);
 
 /* A presigned URL for `method` on the full `key` (query: extra encoded
- * parameters to sign, such as "partNumber=1&uploadId=..."). */
-int s3_presign_url(const s3_config *cfg, const s3_credentials *creds, const char *method,
-                   const char *key, const char *query, int expires_s, char *url, size_t cap,
-                   ferry_error_detail *err);
+ * parameters to sign, such as "partNumber=1&uploadId=..."), dated by the
+ * engine's clock, corrected as S3 told it. */
+int s3_presign_url(const s3_engine *eng, const char *method, const char *key, const char *query,
+                   int expires_s, char *url, size_t cap, ferry_error_detail *err);
 
 /* ------------------------------------------------------------------------ */
 /* The plugin instance (s3_storage.c)                                       */

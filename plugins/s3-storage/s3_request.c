@@ -604,10 +604,11 @@ int s3_call_blocking(const s3_config *cfg, const s3_credentials *creds, ferry_pl
 /* ------------------------------------------------------------------------ */
 /* Presigned URLs                                                           */
 
-int s3_presign_url(const s3_config *cfg, const s3_credentials *creds, const char *method,
-                   const char *key, const char *query, int expires_s, char *url, size_t cap,
-                   ferry_error_detail *err)
+int s3_presign_url(const s3_engine *eng, const char *method, const char *key, const char *query,
+                   int expires_s, char *url, size_t cap, ferry_error_detail *err)
 {
+    const s3_config *cfg = eng->cfg;
+    const s3_credentials *creds = eng->creds;
     if (cap > 0)
         url[0] = '\0';
     s3_target t;
@@ -624,7 +625,7 @@ int s3_presign_url(const s3_config *cfg, const s3_credentials *creds, const char
                              .host = t.host,
                              .path = t.path,
                              .query = query,
-                             .time = (int64_t)time(NULL),
+                             .time = (int64_t)time(NULL) + eng->clock_skew_s,
                              .expires_s = expires_s};
     ferry_sigv4_signature sig;
     rc = ferry_sigv4_presign(&r, &sig);

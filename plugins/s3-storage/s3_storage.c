@@ -144,12 +144,15 @@ static void s3_simple_done(s3_call *c)
     if (st->closing)
         return;
     int64_t size = 0;
-    char len[32];
+    char len[32], etag[256];
+    const char *tag = NULL;
     const ferry_http_response res = {.struct_size = sizeof(res), .headers = c->resp_headers};
-    if (c->status == 0 && strcmp(c->method, "HEAD") == 0 &&
-        ferry_http_header(&res, "Content-Length", len, sizeof(len)))
-        size = strtoll(len, NULL, 10);
-    s3_op_finish(st, op, c->status, size, NULL, &c->err);
+    if (c->status == 0 && strcmp(c->method, "HEAD") == 0) {
+        if (ferry_http_header(&res, "Content-Length", len, sizeof(len)))
+            size = strtoll(len, NULL, 10);
+        tag = ferry_http_header(&res, "ETag", etag, sizeof(etag)); /* for caches */
+    }
+    s3_op_finish(st, op, c->status, size, tag, &c->err);
 }
 
 static int s3_simple(s3_state *st, const char *method, const char *key, ferry_op *op)
@@ -309,7 +312,7 @@ static int s3_presign(void *state, const char *method, const char *key, int expi
     char *full = s3_full_key(st, key);
     if (full == NULL)
         return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "s3-storage: out of memory");
-    int rc = s3_presign_url(&st->cfg, &st->creds, method, full, NULL, expires_s, url, url_cap, err);
+    int rc = s3_presign_url(&st->eng, method, full, NULL, expires_s, url, url_cap, err);
     free(full);
     return rc;
 }
@@ -332,8 +335,7 @@ static int s3_presign_part(void *state, const char *key, const char *upload_id, 
     char *query = NULL;
     if (full && id && asprintf(&query, "partNumber=%d&uploadId=%s", part_number, id) < 0)
         query = NULL;
-    int rc = query ? s3_presign_url(&st->cfg, &st->creds, "PUT", full, query, expires_s, url,
-                                    url_cap, err)
+    int rc = query ? s3_presign_url(&st->eng, "PUT", full, query, expires_s, url, url_cap, err)
                    : ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "s3-storage: out of memory");
     free(full);
     free(id);

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A tiny in-memory S3 for the failure paths of tests/plugins/test_s3_storage.c.
+"""A tiny in-memory S3 for the failure paths of tests/plugins/test_s3_storage.c,
+path-style or virtual-hosted (bucket.localhost:PORT).
 
 The real server tests use s3rver; this one exists to misbehave on purpose:
 503 SlowDown a given number of times, 200 answers carrying an <Error>,
@@ -12,7 +13,8 @@ it saw). It does not check signatures: tests/unit/test_sigv4.c and s3rver do.
 Control (never S3 paths, they start with /__):
   PUT  /__faults   body: JSON list of rules, replaces them and their counts
   GET  /__state    {"objects": {key: size}, "uploads": {id: key},
-                    "requests": [{"method", "path", "query", "range", "status"}]}
+                    "requests": [{"method", "path", "query", "range", "status",
+                                  "key_id", "host", "token"}]}
   POST /__reset    forget objects, uploads, requests and rules
 
 A rule: {"method": "PUT", "query": "partNumber=2", "path": "big",
@@ -69,10 +71,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def record(self, status):
         if self.path_only.startswith("/__"):
             return
+        auth = self.headers.get("Authorization", "")
+        key_id = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
         with LOCK:
             STATE["requests"].append({"method": self.command, "path": self.path_only,
                                       "query": self.query, "status": status,
-                                      "range": self.headers.get("Range", "")})
+                                      "range": self.headers.get("Range", ""),
+                                      "key_id": key_id, "host": self.headers.get("Host", ""),
+                                      "token": self.headers.get("X-Amz-Security-Token", "")})
 
     def error(self, status, code, message="fake error"):
         self.send(status, xml_error(code, message), {"Content-Type": "application/xml"},
@@ -109,6 +115,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if rule and self.apply(rule, data):
             return
         parts = self.path_only.lstrip("/").split("/", 1)
+        host = self.headers.get("Host", "")
+        if host.startswith(BUCKET + "."):  # virtual-hosted style: the bucket in the host
+            parts = [BUCKET, self.path_only.lstrip("/")]
         if parts[0] != BUCKET:
             return self.error(404, "NoSuchBucket", "The specified bucket does not exist")
         key = parts[1] if len(parts) > 1 else ""

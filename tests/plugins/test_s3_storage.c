@@ -351,6 +351,7 @@ static void test_roundtrip(ferry_plugin_instance *inst)
                          ops_of(inst)->head(ferry_plugin_instance_state(inst), key, the_op)),
                   0);
         CHECK_INT(o.size, (int64_t)sizes[i]);
+        CHECK(o.text != NULL && o.text[0] == '"'); /* the ETag, for caches */
         free(data);
         free(key);
         free(src);
@@ -722,10 +723,10 @@ static ferry_plugin_instance *fake_instance(void)
                         "fake-bucket",
                         "endpoint",
                         endpoint,
-                        "access_key_id",
-                        "AKIDFAKE",
                         "secret_access_key",
                         "fake-secret",
+                        "access_key_id",
+                        "AKIDFAKE",
                         "multipart_threshold",
                         "5MiB",
                         "part_size",
@@ -936,6 +937,122 @@ static void test_fake_fini_aborts(void)
     outcome_reset(&o);
 }
 
+/* The last request the fake saw: its field `name`, copied. */
+static char *fake_last(const char *name)
+{
+    json_t *s = fake_state();
+    json_t *reqs = json_object_get(s, "requests");
+    const char *v =
+        json_string_value(json_object_get(json_array_get(reqs, json_array_size(reqs) - 1), name));
+    char *out = ferry_strdup(v ? v : "(none)");
+    json_decref(s);
+    return out;
+}
+
+/* Starts an instance on the fake with only these credential settings
+ * (NULL: not set) and says which access key signed its bucket check. */
+static char *creds_used(const char *id, const char *secret, ferry_error_detail *err)
+{
+    char *endpoint = ferry_asprintf("http://127.0.0.1:%d", fake_port);
+    const char *kv[] = {"bucket", "fake-bucket",       "endpoint", endpoint, "access_key_id",
+                        id,       "secret_access_key", secret,     NULL};
+    if (id == NULL) { /* settings_of() stops at the first unset pair */
+        kv[4] = "secret_access_key";
+        kv[5] = secret;
+        kv[6] = NULL;
+    }
+    fake_reset();
+    ferry_plugin_instance *inst = instance_try(kv, err);
+    free(endpoint);
+    if (inst == NULL)
+        return NULL;
+    instance_free(inst);
+    return fake_last("key_id");
+}
+
+/* aws-cli's order: the settings, the environment, the shared file. */
+static void test_fake_credentials(void)
+{
+    ferry_error_detail err;
+    char *file = ferry_asprintf("%s/credentials", tmp);
+    const char *text = "# comment\n[default]\naws_access_key_id = AKIDDEFAULT\n"
+                       "aws_secret_access_key = s-default\n\n[other]\n"
+                       "aws_access_key_id=AKIDOTHER\naws_secret_access_key=s-other\n"
+                       "aws_session_token = tok-file\n";
+    CHECK_INT(ferry_write_file(file, text, strlen(text)), 0);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", file, 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "s-env", 1);
+    setenv("AWS_SESSION_TOKEN", "tok-env", 1);
+    char *used = creds_used("AKIDSETTINGS", "s-settings", &err);
+    CHECK_STR(used, "AKIDSETTINGS");
+    free(used);
+    used = creds_used(NULL, NULL, &err);
+    CHECK_STR(used, "AKIDENV");
+    free(used);
+    used = fake_last("token");
+    CHECK_STR(used, "tok-env");
+    free(used);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_SESSION_TOKEN");
+    used = creds_used(NULL, NULL, &err);
+    CHECK_STR(used, "AKIDDEFAULT");
+    free(used);
+    setenv("AWS_PROFILE", "other", 1);
+    used = creds_used(NULL, NULL, &err);
+    CHECK_STR(used, "AKIDOTHER");
+    free(used);
+    used = fake_last("token");
+    CHECK_STR(used, "tok-file");
+    free(used);
+    setenv("AWS_PROFILE", "missing", 1);
+    CHECK(creds_used(NULL, NULL, &err) == NULL);
+    CHECK_INT(err.code, FERRY_ECONFIG);
+    CHECK_CONTAINS(err.message, "no credentials");
+    unsetenv("AWS_PROFILE");
+    /* Half a key pair in the settings is a mistake, not a fallback. */
+    CHECK(creds_used("AKIDHALF", NULL, &err) == NULL);
+    CHECK_INT(err.code, FERRY_ECONFIG);
+    CHECK(creds_used(NULL, "s-half", &err) == NULL);
+    CHECK_INT(err.code, FERRY_ECONFIG);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+    free(file);
+}
+
+/* path_style = false: the bucket in the host name (curl takes any
+ * *.localhost for loopback). */
+static void test_fake_vhost(void)
+{
+    char *endpoint = ferry_asprintf("http://localhost:%d", fake_port);
+    const char *kv[] = {
+        "bucket",   "fake-bucket",       "endpoint",    endpoint,     "access_key_id",
+        "AKIDFAKE", "secret_access_key", "fake-secret", "path_style", "false",
+        NULL};
+    fake_reset();
+    ferry_plugin_instance *inst = instance(kv);
+    if (inst) {
+        outcome o = {0};
+        void *st = ferry_plugin_instance_state(inst);
+        char *src = scratch_file("vhost", "virtual", 7), *dst = ferry_asprintf("%s/vhost-dst", tmp);
+        CHECK_INT(put(inst, "v/one.txt", src, &o), 0);
+        char *host = fake_last("host"),
+             *want = ferry_asprintf("fake-bucket.localhost:%d", fake_port);
+        CHECK_STR(host, want);
+        CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->get_file(st, "v/one.txt", dst, the_op)), 0);
+        CHECK(file_is(dst, "virtual", 7));
+        CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->list(st, "v/", the_op)), 0);
+        CHECK_STR(o.text, "[{\"key\":\"v/one.txt\",\"size\":7}]");
+        free(host);
+        free(want);
+        free(src);
+        free(dst);
+        outcome_reset(&o);
+        instance_free(inst);
+    }
+    free(endpoint);
+}
+
 static void test_fake(void)
 {
     fake_start();
@@ -948,6 +1065,8 @@ static void test_fake(void)
         test_fake_multipart(inst);
         instance_free(inst);
     }
+    test_fake_credentials();
+    test_fake_vhost();
     test_fake_fini_aborts();
     fake_stop();
 }

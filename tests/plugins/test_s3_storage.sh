@@ -23,7 +23,7 @@ unit)
 conformance)
   exec "$2" "$3" --set "bucket=$FERRY_TEST_S3_BUCKET" --set "endpoint=$FERRY_TEST_S3_ENDPOINT" \
     --set "access_key_id=$FERRY_TEST_S3_ACCESS_KEY_ID" \
-    --set "secret_access_key=$FERRY_TEST_S3_SECRET_ACCESS_KEY" --set prefix=conformance/
+    --secret "secret_access_key=$FERRY_TEST_S3_SECRET_ACCESS_KEY" --set prefix=conformance/
   ;;
 *)
   echo "usage: $0 unit TEST | conformance FERRY_CONFORMANCE PLUGIN" >&2

@@ -19,7 +19,9 @@ typedef struct ferry_store_ops {
     int (*put_file)(void *state, const char *key, const char *path, ferry_op *op);
     /* Required. Copy the object to the local file `path` (created/truncated). */
     int (*get_file)(void *state, const char *key, const char *path, ferry_op *op);
-    /* Optional. Completes with result->size, or FERRY_ENOENT. */
+    /* Optional. Completes with result->size, or FERRY_ENOENT. A store that
+     * tags versions also sets result->text to the object's tag (S3: the
+     * ETag as sent, quotes included), so that a copy can be cached by it. */
     int (*head)(void *state, const char *key, ferry_op *op);
     /* Optional. Completes with result->text = JSON array of {"key","size"}. */
     int (*list)(void *state, const char *prefix, ferry_op *op);
