@@ -7,8 +7,18 @@ packages=(
   build-essential cmake pkg-config clang-format git curl ca-certificates openssl python3 procps iproute2
   libuv1-dev libh2o-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libyaml-dev
   libsqlite3-dev libgit2-dev libarchive-dev libssl-dev libxml2-dev
-  docker.io docker-registry apache2-utils busybox-static nodejs
+  docker.io docker-registry apache2-utils busybox-static awscli nodejs npm
 )
+# Packages a command can stand for: a machine whose Node.js came from
+# elsewhere (nodesource's nodejs carries npm and conflicts with Debian's npm)
+# needs neither.
+provided_by_command() { # provided_by_command PACKAGE
+  case $1 in
+  nodejs) command -v node >/dev/null ;;
+  npm) command -v npm >/dev/null ;;
+  *) return 1 ;;
+  esac
+}
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -17,6 +27,7 @@ fi
 
 missing=()
 for p in "${packages[@]}"; do
+  provided_by_command "$p" && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then

@@ -29,8 +29,7 @@ static void ld_env_dirs(json_t *env, const char *prefix, const char *root)
 {
     for (int i = 0; i < 4; i++) {
         char entry[128];
-        snprintf(entry, sizeof(entry), "%s%s=%s/%s", prefix, ld_dir_vars[i], root,
-                 ld_dir_names[i]);
+        snprintf(entry, sizeof(entry), "%s%s=%s/%s", prefix, ld_dir_vars[i], root, ld_dir_names[i]);
         ld_env_put(env, entry);
     }
 }
@@ -180,13 +179,14 @@ json_t *ld_run_body(const ferry_run_spec *spec, const ld_run_opts *o, char *why,
         json_object_set_new(hc, "DeviceRequests", devices);
     return json_pack("{s:s, s:o, s:o, s:s, s:o, s:b, s:b, s:b, s:b, s:o}", "Image", spec->image,
                      "Entrypoint", ld_entrypoint(spec, o->command_file), "Env", ld_run_env(spec),
-                     "WorkingDir", spec->valohai_aliases ? "/valohai/repository" : "/ferry/repository",
-                     "Labels", ld_labels(spec->execution_id, o->owner, "run"), "Tty", 0,
-                     "OpenStdin", 0, "AttachStdout", 1, "AttachStderr", 1, "HostConfig", hc);
+                     "WorkingDir",
+                     spec->valohai_aliases ? "/valohai/repository" : "/ferry/repository", "Labels",
+                     ld_labels(spec->execution_id, o->owner, "run"), "Tty", 0, "OpenStdin", 0,
+                     "AttachStdout", 1, "AttachStderr", 1, "HostConfig", hc);
 }
 
-json_t *ld_outputs_body(const char *image, const char *shell, const char *outputs_dir,
-                        unsigned uid, unsigned gid, const char *execution_id, const char *owner)
+json_t *ld_outputs_body(const char *image, const char *shell, const char *outputs_dir, unsigned uid,
+                        unsigned gid, const char *execution_id, const char *owner)
 {
     char script[160];
     snprintf(script, sizeof(script), "chown -R %u:%u %s && chmod -R u+rwX %s", uid, gid,
@@ -194,6 +194,6 @@ json_t *ld_outputs_body(const char *image, const char *shell, const char *output
     json_t *mounts = json_pack("[o]", ld_mount(outputs_dir, LD_OUTPUTS_PATH, 0));
     return json_pack("{s:s, s:s, s:[s, s, s], s:s, s:o, s:b, s:o}", "Image", image, "User", "0:0",
                      "Entrypoint", shell && shell[0] ? shell : "/bin/sh", "-c", script,
-                     "WorkingDir", "/", "Labels", ld_labels(execution_id, owner, "outputs"),
-                     "Tty", 0, "HostConfig", ld_host_config_base(mounts, "none"));
+                     "WorkingDir", "/", "Labels", ld_labels(execution_id, owner, "outputs"), "Tty",
+                     0, "HostConfig", ld_host_config_base(mounts, "none"));
 }

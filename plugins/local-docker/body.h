@@ -27,9 +27,9 @@
     ((spec)->struct_size >= offsetof(ferry_run_spec, field) + sizeof((spec)->field))
 
 typedef struct ld_run_opts {
-    const char *owner;        /* the ferry.owner label: which plugin instance runs it */
-    const char *network;      /* network mode; NULL: Docker's default */
-    int64_t nano_cpus;        /* the instance's limits, 0 = none; the spec's win */
+    const char *owner;   /* the ferry.owner label: which plugin instance runs it */
+    const char *network; /* network mode; NULL: Docker's default */
+    int64_t nano_cpus;   /* the instance's limits, 0 = none; the spec's win */
     int64_t memory;
     const char *command_file; /* host path of the "#!" script, or NULL */
 } ld_run_opts;
@@ -40,8 +40,8 @@ json_t *ld_run_body(const ferry_run_spec *spec, const ld_run_opts *o, char *why,
 
 /* The short helper container that hands the outputs to uid:gid (see
  * outputs.c): the run's image as root, with only the outputs mounted. */
-json_t *ld_outputs_body(const char *image, const char *shell, const char *outputs_dir,
-                        unsigned uid, unsigned gid, const char *execution_id, const char *owner);
+json_t *ld_outputs_body(const char *image, const char *shell, const char *outputs_dir, unsigned uid,
+                        unsigned gid, const char *execution_id, const char *owner);
 
 /* HostConfig.DeviceRequests for "0,1" (indices or GPU UUIDs) or "all";
  * NULL for none (NULL, ""), and NULL with *bad set for anything else. */

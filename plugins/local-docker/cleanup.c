@@ -127,7 +127,8 @@ static void ld_cleanup_on_list(void *arg, const ferry_http_response *res)
         if (id == NULL)
             continue;
         if (ld_cleanup_orphaned(c, id, labels))
-            ld_cleanup_remove(c, id, json_string_value(json_object_get(labels, LD_LABEL_EXECUTION)));
+            ld_cleanup_remove(c, id,
+                              json_string_value(json_object_get(labels, LD_LABEL_EXECUTION)));
         else
             c->kept++;
     }

@@ -25,7 +25,8 @@ int ld_container_create(ld_state *st, json_t *body, const char *name, ld_done_fn
     char *text = json_dumps(body, JSON_COMPACT);
     char *path = NULL;
     int rc = FERRY_ENOMEM;
-    if (text != NULL && asprintf(&path, "/containers/create?name=%s", name) >= 0) {
+    if (text != NULL &&
+        asprintf(&path, "/containers/create%s%s", name ? "?name=" : "", name ? name : "") >= 0) {
         ld_call c = {.method = "POST", .path = path, .body = text, .timeout_ms = LD_SLOW_MS};
         rc = ld_api_start(st, &c, done, arg, out);
     }
@@ -91,8 +92,8 @@ int ld_container_stop(ld_state *st, const char *id, int seconds, ld_done_fn done
     return ld_post(st, path, (long)seconds * 1000 + LD_QUICK_MS, done, arg, out);
 }
 
-int ld_container_kill(ld_state *st, const char *id, const char *signal, ld_done_fn done,
-                      void *arg, ferry_http_request **out)
+int ld_container_kill(ld_state *st, const char *id, const char *signal, ld_done_fn done, void *arg,
+                      ferry_http_request **out)
 {
     char path[160];
     snprintf(path, sizeof(path), "/containers/%s/kill?signal=%s", id, signal);

@@ -8,7 +8,8 @@
 #include "answers.h"
 #include "docker_api.h"
 
-/* POST /containers/create?name=NAME; on success ld_created_id() has the id. */
+/* POST /containers/create?name=NAME (NULL: Docker names it); on success
+ * ld_created_id() has the id. */
 int ld_container_create(ld_state *st, json_t *body, const char *name, ld_done_fn done, void *arg,
                         ferry_http_request **out);
 /* HEAD /containers/{id}/archive?path=PATH: 200 when PATH exists in the
@@ -32,8 +33,8 @@ int ld_container_inspect(ld_state *st, const char *id, ld_done_fn done, void *ar
 /* POST /containers/{id}/stop?t=SECONDS: its stop signal, then SIGKILL. */
 int ld_container_stop(ld_state *st, const char *id, int seconds, ld_done_fn done, void *arg,
                       ferry_http_request **out);
-int ld_container_kill(ld_state *st, const char *id, const char *signal, ld_done_fn done,
-                      void *arg, ferry_http_request **out);
+int ld_container_kill(ld_state *st, const char *id, const char *signal, ld_done_fn done, void *arg,
+                      ferry_http_request **out);
 /* DELETE /containers/{id}?force=1&v=1: killed if it runs, and its
  * anonymous volumes with it. */
 int ld_container_remove(ld_state *st, const char *id, ld_done_fn done, void *arg,

@@ -108,8 +108,8 @@ static void ld_on_version(void *arg, const ferry_http_response *res)
         ld_api_why(st, res, why, sizeof(why));
     } else {
         char version[16];
-        if (ld_api_version_pick(res->body, st->socket, version, sizeof(version), why,
-                                sizeof(why)) < 0) {
+        if (ld_api_version_pick(res->body, st->socket, version, sizeof(version), why, sizeof(why)) <
+            0) {
             rc = FERRY_ENOTSUP;
         } else {
             if (strcmp(st->api, version) != 0 && !st->finishing)

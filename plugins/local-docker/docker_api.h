@@ -12,14 +12,14 @@
 typedef void (*ld_done_fn)(void *arg, const ferry_http_response *res);
 
 typedef struct ld_call {
-    const char *method;   /* default GET */
-    const char *path;     /* after the version: "/containers/create?name=x" */
-    const char *body;     /* JSON, or NULL */
-    const char *auth;     /* X-Registry-Auth value (a secret), or NULL */
+    const char *method; /* default GET */
+    const char *path;   /* after the version: "/containers/create?name=x" */
+    const char *body;   /* JSON, or NULL */
+    const char *auth;   /* X-Registry-Auth value (a secret), or NULL */
     ferry_http_data_fn on_data;
     ferry_http_headers_fn on_headers;
-    long timeout_ms;      /* 0: none (waits, streams) */
-    long stall_ms;        /* fail when nothing moves for this long; 0: never */
+    long timeout_ms; /* 0: none (waits, streams) */
+    long stall_ms;   /* fail when nothing moves for this long; 0: never */
     int unversioned;
 } ld_call;
 

@@ -24,10 +24,10 @@
 
 /* ld_frames_feed / ld_frames_end results. */
 #define LD_FRAMES_OK 0
-#define LD_FRAMES_BAD_TYPE (-1)      /* a header with an unknown type: not a stream */
-#define LD_FRAMES_STOPPED (-2)       /* emit asked to stop */
-#define LD_FRAMES_CUT_HEADER (-3)    /* the end came inside a header */
-#define LD_FRAMES_CUT_PAYLOAD (-4)   /* the end came inside a payload */
+#define LD_FRAMES_BAD_TYPE (-1)    /* a header with an unknown type: not a stream */
+#define LD_FRAMES_STOPPED (-2)     /* emit asked to stop */
+#define LD_FRAMES_CUT_HEADER (-3)  /* the end came inside a header */
+#define LD_FRAMES_CUT_PAYLOAD (-4) /* the end came inside a payload */
 
 typedef struct ld_frames {
     unsigned char header[8];

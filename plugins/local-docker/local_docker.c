@@ -62,17 +62,18 @@ static int ld_settings(ld_state *st, ferry_error_detail *err)
         socket = docker_host;
     if (ld_parse_socket(socket, st->socket, sizeof(st->socket), why, sizeof(why)) < 0)
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, LD_NAME ": %s", why);
-    const char *network = h->config_get(st->ctx, "network");
+    const char *network = h->config_get(st->ctx, "docker_network");
     if (network != NULL && network[0] != '\0') {
         if (ld_parse_network(network, why, sizeof(why)) < 0)
             return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, LD_NAME ": %s", why);
         if ((st->network = strdup(network)) == NULL)
             return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, LD_NAME ": out of memory");
     }
-    const char *cpus = h->config_get(st->ctx, "cpus");
-    if (cpus != NULL && cpus[0] != '\0' && ld_parse_cpus(cpus, &st->nano_cpus, why, sizeof(why)) < 0)
+    const char *cpus = h->config_get(st->ctx, "docker_cpus");
+    if (cpus != NULL && cpus[0] != '\0' &&
+        ld_parse_cpus(cpus, &st->nano_cpus, why, sizeof(why)) < 0)
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, LD_NAME ": %s", why);
-    const char *memory = h->config_get(st->ctx, "memory");
+    const char *memory = h->config_get(st->ctx, "docker_memory");
     if (memory != NULL && memory[0] != '\0' &&
         ld_parse_memory(memory, &st->memory, why, sizeof(why)) < 0)
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, LD_NAME ": %s", why);
@@ -121,7 +122,8 @@ static const ferry_runtime_ops ld_ops = {
     .cleanup = ld_cleanup_start,
 };
 
-static const char *const ld_setting_names[] = {"docker_socket", "network", "cpus", "memory", NULL};
+static const char *const ld_setting_names[] = {"docker_socket", "docker_network", "docker_cpus",
+                                               "docker_memory", NULL};
 
 static const ferry_plugin_descriptor ld_descriptor = {
     .struct_size = sizeof(ferry_plugin_descriptor),

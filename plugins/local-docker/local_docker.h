@@ -26,15 +26,15 @@ typedef struct ld_state {
     uv_loop_t *loop;
     ferry_http_client *http;
     char socket[108];
-    char *network;      /* NULL: Docker's default */
-    int64_t nano_cpus;  /* the instance's limits; 0 = none */
+    char *network;     /* NULL: Docker's default */
+    int64_t nano_cpus; /* the instance's limits; 0 = none */
     int64_t memory;
-    char api[16];       /* the version spoken ("1.41"), "" until negotiated */
-    char owner[192];    /* the ferry.owner label of this instance's containers */
+    char api[16];           /* the version spoken ("1.41"), "" until negotiated */
+    char owner[192];        /* the ferry.owner label of this instance's containers */
     struct ferry_run *runs; /* started, `exited` not called yet */
     ld_cleanup *cleanups;   /* cleanup ops in flight */
-    int refs;           /* what must end before the state is freed */
-    int finishing;      /* fini ran: no more host calls */
+    int refs;               /* what must end before the state is freed */
+    int finishing;          /* fini ran: no more host calls */
 } ld_state;
 
 /* Log through the host, unless fini already ran. */

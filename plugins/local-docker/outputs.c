@@ -77,11 +77,12 @@ static void ld_outputs_free(ld_outputs *o)
     free(o);
 }
 
+/* `done` runs even when abandoned: it is the run's, not the host's, and the
+ * run goes on to remove its container. */
 static void ld_outputs_finish(ld_outputs *o)
 {
     o->req = NULL;
-    if (!o->abandoned)
-        o->done(o->arg, o->warning[0] ? o->warning : NULL);
+    o->done(o->arg, o->warning[0] && !o->abandoned ? o->warning : NULL);
     ld_outputs_free(o);
 }
 
@@ -96,11 +97,9 @@ static int ld_outputs_call(ld_outputs *o, ld_out_step step)
     case LD_OUT_CREATE: {
         json_t *body = ld_outputs_body(o->image, o->shell, o->outputs_dir, (unsigned)o->uid,
                                        (unsigned)o->gid, o->execution_id, st->owner);
-        char name[96];
-        snprintf(name, sizeof(name), "ferry-outputs-%08lx%04x", (unsigned long)random(),
-                 (unsigned)(random() & 0xffff));
-        int rc = body ? ld_container_create(st, body, name, ld_outputs_step, o, &o->req)
-                      : FERRY_ENOMEM;
+        /* No name: Docker's own is unique; the labels say what it is. */
+        int rc =
+            body ? ld_container_create(st, body, NULL, ld_outputs_step, o, &o->req) : FERRY_ENOMEM;
         json_decref(body);
         return rc;
     }
@@ -127,8 +126,7 @@ static void ld_outputs_warn(ld_outputs *o, const char *what, const char *why)
 /* After a failure: remove the helper if it exists, else finish. */
 static void ld_outputs_wind_up(ld_outputs *o)
 {
-    if (o->id[0] != '\0' && o->step != LD_OUT_REMOVE &&
-        ld_outputs_call(o, LD_OUT_REMOVE) == 0)
+    if (o->id[0] != '\0' && o->step != LD_OUT_REMOVE && ld_outputs_call(o, LD_OUT_REMOVE) == 0)
         return;
     ld_outputs_finish(o);
 }

@@ -34,7 +34,8 @@ typedef struct ld_outputs_args {
 
 /* 0 and *out, `done` later; or a negative code and nothing happens. */
 int ld_outputs_start(ld_state *st, const ld_outputs_args *a, ld_outputs **out);
-/* fini: no callback any more; a helper container is force-removed. */
+/* fini: the helper container, if any, is removed, then `done` comes
+ * (without a warning); nothing more is asked of the host. */
 void ld_outputs_abandon(ld_outputs *o);
 
 /* Whether anything under `dir` is not uid's or not readable by its owner

@@ -74,9 +74,8 @@ typedef struct ld_owner {
 static int ld_owner_parse(const char *label, ld_owner *o)
 {
     char tail;
-    if (label == NULL ||
-        sscanf(label, "%127[^/]/%15[^/]/%ld/%llu/%u%c", o->host, o->boot, &o->pid, &o->start,
-               &o->instance, &tail) != 5)
+    if (label == NULL || sscanf(label, "%127[^/]/%15[^/]/%ld/%llu/%u%c", o->host, o->boot, &o->pid,
+                                &o->start, &o->instance, &tail) != 5)
         return -1;
     return 0;
 }

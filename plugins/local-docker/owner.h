@@ -14,9 +14,9 @@
 #include <stddef.h>
 
 typedef enum ld_owner_verdict {
-    LD_OWNER_MINE,      /* this instance's */
-    LD_OWNER_ORPHANED,  /* its instance's process is gone (or no owner label at all) */
-    LD_OWNER_LIVE,      /* another instance that still runs, or another host's */
+    LD_OWNER_MINE,     /* this instance's */
+    LD_OWNER_ORPHANED, /* its instance's process is gone (or no owner label at all) */
+    LD_OWNER_LIVE,     /* another instance that still runs, or another host's */
 } ld_owner_verdict;
 
 /* This process's next instance label; 0, or -1 when /proc cannot tell. */

@@ -35,8 +35,8 @@ ld_progress_kind ld_progress_line(const char *line, size_t len, char *text, size
         kind = LD_PROGRESS_ERROR;
     } else if (status != NULL) {
         const char *id = json_string_value(json_object_get(j, "id"));
-        const char *numbers = ld_progress_numbers(
-            json_string_value(json_object_get(j, "progress")));
+        const char *numbers =
+            ld_progress_numbers(json_string_value(json_object_get(j, "progress")));
         json_t *current = json_object_get(json_object_get(j, "progressDetail"), "current");
         snprintf(text, cap, "%s%s%s%s%s", id ? id : "", id ? ": " : "", status,
                  numbers && numbers[0] ? " " : "", numbers ? numbers : "");

@@ -10,10 +10,10 @@
 #include <stddef.h>
 
 typedef enum ld_progress_kind {
-    LD_PROGRESS_NONE = 0,  /* nothing to show (blank line, not an object) */
-    LD_PROGRESS_STATUS,    /* a step: "abc123: Pull complete" */
-    LD_PROGRESS_TICK,      /* a progress update ("Downloading 1MB/2MB"): may be thinned */
-    LD_PROGRESS_ERROR,     /* the pull failed: `text` is the registry's message */
+    LD_PROGRESS_NONE = 0, /* nothing to show (blank line, not an object) */
+    LD_PROGRESS_STATUS,   /* a step: "abc123: Pull complete" */
+    LD_PROGRESS_TICK,     /* a progress update ("Downloading 1MB/2MB"): may be thinned */
+    LD_PROGRESS_ERROR,    /* the pull failed: `text` is the registry's message */
 } ld_progress_kind;
 
 /* Reads one line (without its newline) into `text`, NUL-terminated. */

@@ -21,10 +21,10 @@ struct ld_pull {
     ld_image_ref ref;
     char *auth; /* X-Registry-Auth value: a secret, wiped once sent */
     ferry_http_request *req;
-    int pulling;           /* past the inspect */
+    int pulling;             /* past the inspect */
     const char *skipped_for; /* credentials for another registry (not a secret) */
     char skipped_server[256];
-    char *line;  /* a progress line not complete yet */
+    char *line; /* a progress line not complete yet */
     size_t line_len, line_cap;
     char error[512]; /* a failure the stream reported */
     uint64_t last_tick;

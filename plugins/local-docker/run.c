@@ -55,7 +55,12 @@ typedef enum ld_phase {
     LD_REMOVE,
 } ld_phase;
 
-typedef enum ld_timer_use { LD_TIMER_NONE, LD_TIMER_CANCEL, LD_TIMER_KILL, LD_TIMER_DRAIN } ld_timer_use;
+typedef enum ld_timer_use {
+    LD_TIMER_NONE,
+    LD_TIMER_CANCEL,
+    LD_TIMER_KILL,
+    LD_TIMER_DRAIN
+} ld_timer_use;
 
 struct ferry_run {
     ld_state *st;
@@ -70,7 +75,7 @@ struct ferry_run {
     uid_t out_uid; /* owner of outputs_dir: whom the outputs must belong to */
     gid_t out_gid;
     char name[128];
-    char id[LD_ID_CAP]; /* the container, once created */
+    char id[LD_ID_CAP];      /* the container, once created */
     ferry_http_request *req; /* the step in flight */
     ferry_http_request *attach, *wait, *stop_req;
     ld_pull *pull;
@@ -350,8 +355,8 @@ static void ld_on_stopped(void *arg, const ferry_http_response *res)
     /* 304: it had ended already; 404: gone. The wait tells the rest. */
     if (res->code != FERRY_ECANCELED && !ld_api_ok(res) && res->status != 304 &&
         res->status != 404 && !r->silent)
-        ld_log(r->st, FERRY_LOG_WARN, "execution %s: stopping container %.12s: %s",
-               r->execution_id, r->id, ld_api_why(r->st, res, why, sizeof(why)));
+        ld_log(r->st, FERRY_LOG_WARN, "execution %s: stopping container %.12s: %s", r->execution_id,
+               r->id, ld_api_why(r->st, res, why, sizeof(why)));
 }
 
 static void ld_on_killed(void *arg, const ferry_http_response *res)
@@ -424,8 +429,10 @@ static int ld_on_attach_data(void *arg, const char *data, size_t len)
     ferry_run *r = arg;
     int rc = ld_frames_feed(&r->frames, data, len, ld_on_frame, r);
     if (rc != LD_FRAMES_OK && !r->silent)
-        ld_log(r->st, FERRY_LOG_WARN, "execution %s: the output stream is not Docker's "
-               "multiplexed format; the rest of the output is dropped", r->execution_id);
+        ld_log(r->st, FERRY_LOG_WARN,
+               "execution %s: the output stream is not Docker's "
+               "multiplexed format; the rest of the output is dropped",
+               r->execution_id);
     return rc == LD_FRAMES_OK ? 0 : 1;
 }
 
@@ -437,8 +444,7 @@ static void ld_on_attach_done(void *arg, const ferry_http_response *res)
     char why[600];
     if (r->phase == LD_ATTACH) { /* no start went out: the attach failed */
         if (!r->silent && !r->stopping)
-            ld_fail(r, "attaching to the container: %s",
-                    ld_api_why(r->st, res, why, sizeof(why)));
+            ld_fail(r, "attaching to the container: %s", ld_api_why(r->st, res, why, sizeof(why)));
         ld_wind_up(r);
         return;
     }
@@ -736,6 +742,12 @@ static int ld_run_new(ld_state *st, const ferry_run_spec *spec, const ferry_run_
     json_t *body = ld_run_body(spec, &o, why, sizeof(why));
     if (body == NULL)
         return ferry_error_set(err, FERRY_EINVAL, 0, NULL, "could not start: %s", why);
+    ld_image_ref ref;
+    if (ld_image_ref_parse(spec->image, &ref) < 0) {
+        json_decref(body);
+        return ferry_error_set(err, FERRY_EINVAL, 0, NULL,
+                               "could not start: '%.200s' is not an image reference", spec->image);
+    }
     ferry_run *r = calloc(1, sizeof(*r));
     if (r == NULL) {
         json_decref(body);

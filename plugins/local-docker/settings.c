@@ -38,7 +38,8 @@ int ld_parse_network(const char *value, char *why, size_t why_cap)
         ok = isalnum((unsigned char)*p) || strchr("_.-:", *p) != NULL;
     if (!ok)
         snprintf(why, why_cap,
-                 "setting \"network\": '%.200s' is not a network mode or network name", value);
+                 "setting \"docker_network\": '%.200s' is not a network mode or network name",
+                 value);
     return ok ? 0 : -1;
 }
 
@@ -51,9 +52,10 @@ int ld_parse_cpus(const char *value, int64_t *nano_cpus, char *why, size_t why_c
         end++;
     if (value == NULL || end == value || *end != '\0' || errno != 0 || !isfinite(v) || v <= 0 ||
         v > 1e6) {
-        snprintf(why, why_cap,
-                 "setting \"cpus\": '%.200s' is not a positive number of CPUs (e.g. \"1.5\")",
-                 value ? value : "");
+        snprintf(
+            why, why_cap,
+            "setting \"docker_cpus\": '%.200s' is not a positive number of CPUs (e.g. \"1.5\")",
+            value ? value : "");
         return -1;
     }
     *nano_cpus = (int64_t)llround(v * 1e9);
@@ -86,10 +88,11 @@ int ld_parse_memory(const char *value, int64_t *bytes, char *why, size_t why_cap
     for (int i = 0; ok && i < power; i++)
         v *= 1024;
     if (!ok || v > (long double)INT64_MAX || v < (long double)LD_MEMORY_MIN) {
-        snprintf(why, why_cap,
-                 "setting \"memory\": '%.200s' is not a memory size of at least 6m (bytes, or "
-                 "with a k/m/g/t suffix, e.g. \"512m\" or \"1.5g\")",
-                 value ? value : "");
+        snprintf(
+            why, why_cap,
+            "setting \"docker_memory\": '%.200s' is not a memory size of at least 6m (bytes, or "
+            "with a k/m/g/t suffix, e.g. \"512m\" or \"1.5g\")",
+            value ? value : "");
         return -1;
     }
     *bytes = (int64_t)llroundl(v);
@@ -120,8 +123,8 @@ int ld_api_version_pick(const char *version_json, const char *socket, char *out,
     const char *min = json_string_value(json_object_get(v, "MinAPIVersion"));
     int major, minor, min_major = 0, min_minor = 0, rc = -1;
     if (ld_version_parse(api, &major, &minor) < 0) {
-        snprintf(why, why_cap, "%s does not answer like a Docker daemon (no ApiVersion in /version)",
-                 socket);
+        snprintf(why, why_cap,
+                 "%s does not answer like a Docker daemon (no ApiVersion in /version)", socket);
     } else if (ld_version_cmp(major, minor, LD_API_MIN_MAJOR, LD_API_MIN_MINOR) < 0) {
         snprintf(why, why_cap,
                  "the Docker daemon at %s speaks API %d.%d, too old: local-docker needs %d.%d or "

@@ -64,8 +64,8 @@ static char *dump(json_t *j)
 
 static ferry_run_spec a_spec(void)
 {
-    static const char *env[] = {"MY_VAR=1", "FERRY_OUTPUTS_DIR=/elsewhere", "MY_VAR=2", "NONAME",
-                                "=empty", NULL};
+    static const char *env[] = {
+        "MY_VAR=1", "FERRY_OUTPUTS_DIR=/elsewhere", "MY_VAR=2", "NONAME", "=empty", NULL};
     ferry_run_spec spec = {
         .struct_size = sizeof(spec),
         .execution_id = "exec-1",
@@ -90,9 +90,10 @@ static void test_run_body(void)
     CHECK_STR(jstr(b, "Image"), "registry.example:5000/team/img:tag");
     CHECK_JSON(jget(b, "Entrypoint"), "[\"/bin/sh\",\"-c\",\"echo hi\"]");
     CHECK(jget(b, "Cmd") == NULL); /* the image's CMD must not be appended */
-    CHECK_JSON(jget(b, "Env"), "[\"MY_VAR=2\",\"FERRY_OUTPUTS_DIR=/ferry/outputs\","
-                               "\"FERRY_REPOSITORY_DIR=/ferry/repository\","
-                               "\"FERRY_INPUTS_DIR=/ferry/inputs\",\"FERRY_CONFIG_DIR=/ferry/config\"]");
+    CHECK_JSON(jget(b, "Env"),
+               "[\"MY_VAR=2\",\"FERRY_OUTPUTS_DIR=/ferry/outputs\","
+               "\"FERRY_REPOSITORY_DIR=/ferry/repository\","
+               "\"FERRY_INPUTS_DIR=/ferry/inputs\",\"FERRY_CONFIG_DIR=/ferry/config\"]");
     CHECK_STR(jstr(b, "WorkingDir"), "/ferry/repository");
     CHECK_JSON(jget(b, "Labels"),
                "{\"ferry.execution\":\"exec-1\",\"ferry.owner\":\"host/boot/1/2/3\","
@@ -263,8 +264,8 @@ static void test_image_refs(void)
         CHECK_STR(r.repository, ok[i].repository);
         CHECK_STR(r.tag, ok[i].tag);
     }
-    const char *bad[] = {"", "bad image!", "img:", "/img", "a/", ":tag", "img@", "x?y", "a#b",
-                         "a%2e", "img\n"};
+    const char *bad[] = {"",     "bad image!", "img:", "/img", "a/",   ":tag",
+                         "img@", "x?y",        "a#b",  "a%2e", "img\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ld_image_ref r;
         CHECK_INT(ld_image_ref_parse(bad[i], &r), -1);
@@ -304,8 +305,8 @@ static char *b64url_decode(const char *in)
         for (int k = 0; k < 4; k++)
             v[k] = in[i + k] == '=' ? 0 : b64url_value(in[i + k]);
         CHECK(v[0] >= 0 && v[1] >= 0 && v[2] >= 0 && v[3] >= 0);
-        unsigned n = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-                     (unsigned)v[3];
+        unsigned n =
+            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
         out[o++] = (char)(n >> 16);
         if (in[i + 2] != '=')
             out[o++] = (char)(n >> 8);
@@ -360,13 +361,13 @@ static void test_settings(void)
     const char *bad_cpus[] = {"0", "-1", "abc", "1.5x", "", "nan", "inf", "1e9"};
     for (size_t i = 0; i < sizeof(bad_cpus) / sizeof(bad_cpus[0]); i++) {
         CHECK_INT(ld_parse_cpus(bad_cpus[i], &v, why, sizeof(why)), -1);
-        CHECK_CONTAINS(why, "setting \"cpus\"");
+        CHECK_CONTAINS(why, "setting \"docker_cpus\"");
     }
     static const struct {
         const char *in;
         int64_t bytes;
-    } mem[] = {{"512m", 536870912}, {"1g", 1073741824},     {"1.5g", 1610612736},
-               {"512MB", 536870912}, {"512mib", 536870912}, {"6m", 6291456},
+    } mem[] = {{"512m", 536870912},        {"1g", 1073741824},     {"1.5g", 1610612736},
+               {"512MB", 536870912},       {"512mib", 536870912},  {"6m", 6291456},
                {"1048576000", 1048576000}, {"100000k", 102400000}, {"1t", 1099511627776LL}};
     for (size_t i = 0; i < sizeof(mem) / sizeof(mem[0]); i++) {
         CHECK_INT(ld_parse_memory(mem[i].in, &v, why, sizeof(why)), 0);
@@ -375,7 +376,7 @@ static void test_settings(void)
     const char *bad_mem[] = {"5m", "12q", "", "m", "-1g", "1gg", "1 g", "0"};
     for (size_t i = 0; i < sizeof(bad_mem) / sizeof(bad_mem[0]); i++) {
         CHECK_INT(ld_parse_memory(bad_mem[i], &v, why, sizeof(why)), -1);
-        CHECK_CONTAINS(why, "setting \"memory\"");
+        CHECK_CONTAINS(why, "setting \"docker_memory\"");
     }
     const char *nets[] = {"none", "host", "bridge", "container:abc123", "my-net_1.x"};
     for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++)
@@ -383,7 +384,7 @@ static void test_settings(void)
     const char *bad_nets[] = {"", "no spaces", "a/b", "-x", "a;b"};
     for (size_t i = 0; i < sizeof(bad_nets) / sizeof(bad_nets[0]); i++) {
         CHECK_INT(ld_parse_network(bad_nets[i], why, sizeof(why)), -1);
-        CHECK_CONTAINS(why, "setting \"network\"");
+        CHECK_CONTAINS(why, "setting \"docker_network\"");
     }
     CHECK_INT(ld_parse_socket(NULL, sock, sizeof(sock), why, sizeof(why)), 0);
     CHECK_STR(sock, "/var/run/docker.sock");
@@ -495,8 +496,11 @@ static void test_progress(void)
 
 static ferry_http_response answer(const char *body)
 {
-    ferry_http_response r = {.struct_size = sizeof(r), .status = 200, .body = body,
-                             .body_len = strlen(body), .headers = ""};
+    ferry_http_response r = {.struct_size = sizeof(r),
+                             .status = 200,
+                             .body = body,
+                             .body_len = strlen(body),
+                             .headers = ""};
     return r;
 }
 
@@ -518,8 +522,7 @@ static void test_answers(void)
             CHECK_STR(id, json_string_value(json_object_get(v, "Id")));
             created++;
         } else if (strstr(key, "wait -> 200")) {
-            CHECK_INT(ld_wait_code(&r),
-                      json_integer_value(json_object_get(v, "StatusCode")));
+            CHECK_INT(ld_wait_code(&r), json_integer_value(json_object_get(v, "StatusCode")));
             waited++;
         } else if (json_is_object(v) && json_object_get(v, "message")) {
             CHECK_INT(ld_created_id(&r, id, sizeof(id)), -1);

@@ -35,9 +35,9 @@ typedef struct piece {
 typedef struct sink {
     const ld_frames *f;
     char *out[4];
-    size_t len[4];
+    size_t len[4], cap[4];
     piece *pieces;
-    size_t n_pieces;
+    size_t n_pieces, cap_pieces;
     int stop_after; /* stop once this many pieces came (0: never) */
 } sink;
 
@@ -46,11 +46,18 @@ static int on_emit(void *arg, int type, const char *data, size_t len)
     sink *s = arg;
     CHECK(len > 0);
     CHECK(type == LD_FRAME_STDOUT || type == LD_FRAME_STDERR || type == LD_FRAME_SYSTEMERR);
-    s->out[type] = ferry_xrealloc(s->out[type], s->len[type] + len + 1);
+    /* Grown by doubling: fed a byte at a time, there are many pieces. */
+    if (s->len[type] + len + 1 > s->cap[type]) {
+        s->cap[type] = 2 * (s->len[type] + len + 1);
+        s->out[type] = ferry_xrealloc(s->out[type], s->cap[type]);
+    }
     memcpy(s->out[type] + s->len[type], data, len);
     s->len[type] += len;
     s->out[type][s->len[type]] = '\0';
-    s->pieces = ferry_xrealloc(s->pieces, (s->n_pieces + 1) * sizeof(piece));
+    if (s->n_pieces == s->cap_pieces) {
+        s->cap_pieces = s->cap_pieces ? 2 * s->cap_pieces : 64;
+        s->pieces = ferry_xrealloc(s->pieces, s->cap_pieces * sizeof(piece));
+    }
     s->pieces[s->n_pieces++] = (piece){s->f->frames, type, len};
     return s->stop_after && s->n_pieces >= (size_t)s->stop_after;
 }
@@ -97,7 +104,8 @@ static void check_pieces(const sink *s, json_t *frames)
         got[k] += s->pieces[i].len;
     }
     for (size_t k = 1; k <= n; k++)
-        CHECK_INT(got[k], json_integer_value(json_object_get(json_array_get(frames, k - 1), "len")));
+        CHECK_INT(got[k],
+                  json_integer_value(json_object_get(json_array_get(frames, k - 1), "len")));
     free(got);
 }
 
@@ -119,8 +127,8 @@ static void test_multiplexed(void)
         return;
     /* Whole, byte by byte, and chunk sizes around the header's 8 bytes and
      * around the frames' lengths. */
-    size_t chunks[] = {0, 1, 2, 3, 5, 7, 8, 9, 11, 12, 13, 16, 20, 41, 49, 64, 100, 4096, 65536,
-                       69999, 70000, 70001, 70122, 70123};
+    size_t chunks[] = {0,  1,  2,  3,  5,   7,    8,     9,     11,    12,    13,    16,
+                       20, 41, 49, 64, 100, 4096, 65536, 69999, 70000, 70001, 70122, 70123};
     for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
         ld_frames f;
         sink s = {0};
