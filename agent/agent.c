@@ -467,8 +467,31 @@ int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg, ferry_plugin_instan
     return 0;
 }
 
+static void agent_on_cleaned(void *arg, int status, const ferry_op_result *res)
+{
+    (void)arg;
+    if (status < 0)
+        ferry_warn("the runtime could not remove leftovers of earlier runs: %s",
+                   res && res->error && res->error->message[0] ? res->error->message
+                                                               : ferry_strerror(status));
+    else if (res && res->text && res->text[0])
+        ferry_info("the runtime removed leftovers of earlier runs: %s", res->text);
+}
+
+/* Containers (or the like) of an agent that died are no execution's now:
+ * the runtime removes them (its own live runs and other agents' stay). */
+static void agent_cleanup_runtime(agent *a)
+{
+    if (a->rt->cleanup == NULL)
+        return;
+    ferry_op *op = ferry_op_new(a->runtime, agent_on_cleaned, a);
+    if (op && a->rt->cleanup(a->rt_state, op) < 0)
+        ferry_op_abandon(op);
+}
+
 void agent_start(agent *a)
 {
+    agent_cleanup_runtime(a);
     uv_signal_start(&a->sigterm, agent_on_signal, SIGTERM);
     uv_signal_start(&a->sigint, agent_on_signal, SIGINT);
     agent_load_creds(a);
