@@ -5,8 +5,8 @@ times as long, medians of at least 10 each).
 
 Starts a ferryd of its own from --build, with one environment whose workers
 (the `local` compute plugin, one warm worker) run executions with the
-`local-docker` runtime on the Docker daemon at --socket (handed to the agent
-as DOCKER_HOST). The step is `true` in --image. Each round times one
+`local-docker` runtime on the Docker daemon at --socket (the environment's
+docker_socket setting). The step is `true` in --image. Each round times one
 execution through ferryd's HTTP API (POST /v1/executions, then wait until it
 is complete) and one `docker run --rm IMAGE true` (the docker CLI, same
 daemon), interleaved so that drift hits both alike; warm-up rounds are
@@ -48,12 +48,11 @@ def start_ferryd(build, work, socket):
     conf = os.path.join(work, "ferryd.conf")
     with open(conf, "w") as f:
         f.write('environments = ( { name = "local"; compute = "local"; runtime = "local-docker";'
-                ' max_workers = 1; min_workers = 1; } );\n')
-    env = dict(os.environ, DOCKER_HOST="unix://" + socket)
+                f' max_workers = 1; min_workers = 1; docker_socket = "{socket}"; }} );\n')
     log = open(os.path.join(work, "ferryd.log"), "w")
     proc = subprocess.Popen([os.path.join(build, "bin", "ferryd"), "--data-dir",
                              os.path.join(work, "data"), "--listen", "127.0.0.1:0", "-c", conf],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+                            stdout=log, stderr=subprocess.STDOUT)
     for _ in range(200):
         m = re.findall(r"listening on (http:\S+)", open(log.name).read())
         if m:

@@ -5,8 +5,9 @@
 
 Each RESULT.json is the output of one benchmark script, recognised by its
 keys: skeleton.py (issue 2: latency against a shell peer), throughput.py
-(issue 3: throughput and memory against targets) or logs.py (issue 4: log
-shipping against the disk's floor, follow latency). A quick run prints the
+(issue 3: throughput and memory against targets), logs.py (issue 4: log
+shipping against the disk's floor, follow latency) or docker_overhead.py
+(issue 5: a container execution against `docker run --rm`). A quick run prints the
 results and leaves BENCHMARKS.md alone.
 """
 import json
@@ -148,6 +149,31 @@ def logs_lines(results):
     ]
 
 
+def docker_results(data):
+    d = data["docker_overhead_ms"]
+    f, p = d["ferry"], d["docker_run_rm"]
+    return [{"name": "trivial execution in a container, submit -> complete (median)",
+             "value": f["median"], "unit": "ms", "peer": "docker run --rm IMAGE true",
+             "peer_value": p["median"], "ratio": d["ratio"], "target_ratio": d["target_ratio"],
+             "p95": f["p95"], "min": f["min"], "max": f["max"], "runs": f["runs"],
+             "peer_p95": p["p95"]}]
+
+
+def docker_lines(results):
+    r = results[0]
+    return [
+        "Docker overhead (tests/bench/docker_overhead.py): ferryd, one warm `local` worker with the",
+        "local-docker runtime, against `docker run --rm` on the same dockerd, interleaved. Lower is",
+        "better; ratio = ferry / peer.", "",
+        "| figure | ferry | peer | ratio | unit | target |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {r['name']} | {r['value']:.0f} [{r['min']:.0f}-{r['max']:.0f}] (p95 {r['p95']:.0f}) "
+        f"over {r['runs']} runs | {r['peer_value']:.0f} (p95 {r['peer_p95']:.0f}) | "
+        f"{r['ratio']:.2f} | {r['unit']} | ratio at most {r['target_ratio']:g} |",
+        "",
+    ]
+
+
 def main():
     args = sys.argv[1:]
     quick = "--quick" in args
@@ -167,8 +193,12 @@ def main():
         elif "log_throughput_mb_s" in data:
             r = logs_results(data)
             sections.append(logs_lines(r))
+        elif "docker_overhead_ms" in data:
+            r = docker_results(data)
+            sections.append(docker_lines(r))
         else:
-            sys.exit(f"{path}: not a result of skeleton.py, throughput.py or logs.py")
+            sys.exit(f"{path}: not a result of skeleton.py, throughput.py, logs.py or "
+                     "docker_overhead.py")
         results += r
     with open("bench-results.json", "w") as f:
         json.dump(results, f, indent=2)
