@@ -213,7 +213,12 @@ api GET /v1/executions/$first/outputs/no-such-file
 expect_eq "an unknown output: 404" "$CODE" 404
 api GET /v1/executions/$first/outputs/../../ferry.db
 expect_eq "an output path with ..: 4xx" "${CODE:0:1}" 4
-for path in /garbage /v1 /v1/nothing/here /v1/executions/$first/nothing "/v1/executions/$first/logs/extra"; do
+# Under /v1 an unknown path is the API's JSON 404; elsewhere it is a page
+# of the web app, which finds its route itself.
+api GET /garbage
+expect_eq "GET /garbage: the web app" "$CODE" 200
+expect_contains "GET /garbage: the web app's page" "$BODY" "<!doctype html>"
+for path in /v1/garbage /v1 /v1/nothing/here /v1/executions/$first/nothing "/v1/executions/$first/logs/extra"; do
   api GET "$path"
   expect_eq "GET $path: 404" "$CODE" 404
   expect_contains "GET $path: JSON error" "$BODY" '"error"'

@@ -4,6 +4,7 @@
 #   start: prints FERRY_TEST_DOCKER_SOCKET=... once the API answers
 #   stop:  stops it (containers die with it)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dir=${FERRY_TEST_SERVICES:-/tmp/ferry-test-services}/dockerd
 sock=$dir/docker.sock
 
@@ -22,11 +23,7 @@ start)
     rm -f "$sock"
     setsid dockerd --data-root "$dir/root" --exec-root "$dir/exec" --pidfile "$dir/pid" \
       -H "unix://$sock" >"$dir/log" 2>&1 </dev/null &
-    for _ in $(seq 1 120); do
-      api_answers && break
-      sleep 0.25
-    done
-    api_answers || {
+    wait_until 30 api_answers || {
       echo "dockerd.sh: dockerd did not answer on $sock within 30 s; its log:" >&2
       tail -20 "$dir/log" >&2
       exit 1
@@ -35,16 +32,7 @@ start)
   echo "FERRY_TEST_DOCKER_SOCKET=$sock"
   ;;
 stop)
-  if [ -f "$dir/pid" ]; then
-    pid=$(cat "$dir/pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$dir/pid"
-  fi
+  stop_pidfile "$dir/pid"
   ;;
 *)
   echo "usage: $0 start|stop" >&2

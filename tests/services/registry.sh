@@ -8,6 +8,7 @@
 # (it falls back to HTTP) and still sends basic auth there. The password is
 # made once per service folder and is only good for this throwaway registry.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dir=${FERRY_TEST_SERVICES:-/tmp/ferry-test-services}/registry
 port=${FERRY_TEST_REGISTRY_PORT:-5000}
 addr=127.0.0.1:$port
@@ -57,12 +58,8 @@ start)
     write_config
     setsid docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
-    for _ in $(seq 1 80); do
-      answers && break
-      sleep 0.25
-    done
-    answers || {
-      echo "registry.sh: the registry did not answer on $addr within 20 s; its log:" >&2
+    wait_until 30 answers || {
+      echo "registry.sh: the registry did not answer on $addr within 30 s; its log:" >&2
       tail -20 "$dir/log" >&2
       exit 1
     }
@@ -72,16 +69,7 @@ start)
   echo "FERRY_TEST_REGISTRY_PASSWORD=$password"
   ;;
 stop)
-  if [ -f "$dir/pid" ]; then
-    pid=$(cat "$dir/pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$dir/pid"
-  fi
+  stop_pidfile "$dir/pid"
   ;;
 *)
   echo "usage: $0 start|stop" >&2

@@ -11,6 +11,7 @@
 # this throwaway server). It refuses an unknown access key id but does not
 # check V4 signatures; tests/unit/test_sigv4.c proves those.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${FERRY_TEST_SERVICES:-/tmp/ferry-test-services}/s3rver
 port=${FERRY_TEST_S3_PORT:-4569}
@@ -50,12 +51,8 @@ start)
     NODE_OPTIONS=--openssl-legacy-provider setsid "$s3rver" --directory "$dir/data" --address 127.0.0.1 --port "$port" --silent \
       --configure-bucket "$bucket" >"$dir/log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
-    for _ in $(seq 1 80); do
-      answers && break
-      sleep 0.25
-    done
-    answers || {
-      echo "s3rver.sh: s3rver did not answer on $addr within 20 s; its log:" >&2
+    wait_until 30 answers || {
+      echo "s3rver.sh: s3rver did not answer on $addr within 30 s; its log:" >&2
       tail -20 "$dir/log" >&2
       exit 1
     }
@@ -66,16 +63,7 @@ start)
   echo "FERRY_TEST_S3_SECRET_ACCESS_KEY=S3RVER"
   ;;
 stop)
-  if [ -f "$dir/pid" ]; then
-    pid=$(cat "$dir/pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$dir/pid"
-  fi
+  stop_pidfile "$dir/pid"
   ;;
 *)
   echo "usage: $0 start|stop" >&2
