@@ -9,6 +9,8 @@
  *   shipper.c    log lines -> numbered events, batched, resent until acked
  *   spool.c      the events on disk until ferryd has them
  *   outputs.c    the walk of outputs/ (size and sha256 of each file)
+ *   uploads.c    outputs to presigned URLs: whole files, or parts in parallel
+ *   inputcache.c downloaded inputs kept by ETag, shared by executions
  */
 #ifndef FERRY_AGENT_H
 #define FERRY_AGENT_H
@@ -93,6 +95,8 @@ typedef struct agent_reply {
     long status;       /* HTTP status, 0 when none */
     const char *error; /* why not ok: transport error or ferryd's {"error"} */
     json_t *json;      /* a 2xx JSON answer of ferryd (borrowed), or NULL */
+    /* The answer's raw header block (a part's ETag), or NULL. */
+    const char *headers;
 } agent_reply;
 
 typedef void (*agent_call_cb)(void *arg, const agent_reply *reply);
@@ -114,7 +118,9 @@ typedef struct agent_call_spec {
     /* Or a foreign URL (presigned, inputs): no token is sent; retried up to
      * max_attempts times. */
     const char *url;
+    const char *const *headers; /* extra "Name: value" lines for a url (If-Match), or NULL */
     const char *upload_path;
+    int64_t upload_offset, upload_length; /* one part of upload_path; both 0: all of it */
     const char *download_path;
     const char *protocols; /* default "http,https" */
     int max_attempts;      /* 0: unlimited (ferryd calls); for urls default 3 */
@@ -227,5 +233,31 @@ typedef struct output_list {
  * files are skipped (noted in `skipped`), never followed. Sorted by name. */
 void outputs_walk(const char *dir, output_list *out);
 void outputs_free(output_list *out);
+
+/* ---- uploads.c ---- */
+typedef struct uploads uploads;
+/* `failure`: NULL when every output was stored, else why the first one was
+ * not ("output x could not be stored: ..."). */
+typedef void (*uploads_done_cb)(void *arg, const char *failure);
+/* Send the files of `outs` (kept until uploads_free) that ferryd's answer
+ * `uploads` lists, several at once, reporting them as it asks; status
+ * lines go to `ship`. `done` runs once, possibly before this returns. */
+uploads *uploads_start(agent *a, const char *exec_id, const char *outputs_dir,
+                       const output_list *outs, json_t *uploads, shipper *ship,
+                       uploads_done_cb done, void *arg);
+/* Cancels what is in flight; `done` does not run after this. */
+void uploads_free(uploads *u);
+
+/* ---- inputcache.c ---- */
+/* <work-dir>/inputs-cache/<sha256 of the source URL and the ETag>. */
+char *inputcache_path(const char *work_dir, const char *source, const char *etag);
+/* Blocking (threadpool). Copy the cached file to `dest` when it holds
+ * `size` bytes (-1: any): 0, FERRY_ENOENT when there is no usable copy (a
+ * wrong one is removed), or another code with `err` filled. */
+int inputcache_copy(const char *cache, const char *dest, int64_t size, char *err, size_t cap);
+/* Blocking. A finished download at `part`: check its size (-1: any), then
+ * with `cache` keep it there and copy it to `dest`, else move it to `dest`. */
+int inputcache_take(const char *part, const char *cache, const char *dest, int64_t size, char *err,
+                    size_t cap);
 
 #endif

@@ -23,15 +23,18 @@
 #define CALL_SERVER_BACKOFF_MAX_MS 10000
 #define CALL_DEFAULT_TIMEOUT_MS 30000
 #define CALL_URL_ATTEMPTS 3
+#define CALL_MAX_HEADERS 4 /* extra headers of a foreign URL */
 
 struct agent_call {
     agent *a;
     agent_call *prev, *next;
     char *method;
     char *url;
+    char **headers; /* extra lines for a foreign URL, NULL-terminated */
     char *body;
     size_t body_len;
     char *upload_path;
+    int64_t upload_offset, upload_length;
     char *download_path;
     char *protocols;
     char *content_type;
@@ -81,6 +84,9 @@ static void call_closed(uv_handle_t *h)
     agent_call *c = h->data;
     free(c->method);
     free(c->url);
+    for (char **h = c->headers; h && *h; h++)
+        free(*h);
+    free(c->headers);
     free(c->body);
     free(c->upload_path);
     free(c->download_path);
@@ -139,6 +145,43 @@ static void call_fail_abandoned(agent_call *c)
     call_deliver(c, &r);
 }
 
+/* The text of the first <name> element of an XML body, cleaned up. */
+static int call_xml_field(const char *body, size_t len, const char *name, char *out, size_t cap)
+{
+    char open[32], close[32];
+    snprintf(open, sizeof(open), "<%s>", name);
+    snprintf(close, sizeof(close), "</%s>", name);
+    const char *a = memmem(body, len, open, strlen(open));
+    if (a == NULL)
+        return 0;
+    a += strlen(open);
+    const char *b = memmem(a, len - (size_t)(a - body), close, strlen(close));
+    if (b == NULL)
+        return 0;
+    size_t n = (size_t)(b - a) < cap - 1 ? (size_t)(b - a) : cap - 1, clean_len = 0;
+    char *clean = ferry_utf8_clean(a, n, &clean_len);
+    snprintf(out, cap, "%s", clean);
+    free(clean);
+    for (char *p = out; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return 1;
+}
+
+/* An object store's error document (S3, GCS, MinIO: <Error><Code>...):
+ * "NoSuchBucket: The specified bucket does not exist", so that the code
+ * reaches the execution's status_reason. */
+static int call_store_error(const ferry_http_response *res, char *buf, size_t cap)
+{
+    char code[128], message[256];
+    if (!call_xml_field(res->body, res->body_len, "Code", code, sizeof(code)) || !code[0])
+        return 0;
+    if (!call_xml_field(res->body, res->body_len, "Message", message, sizeof(message)))
+        message[0] = '\0';
+    snprintf(buf, cap, "%s%s%s", code, message[0] ? ": " : "", message);
+    return 1;
+}
+
 /* ferryd's {"error": "..."} when there is one, else a short body. */
 static const char *call_error_text(const ferry_http_response *res, json_t **owned, char *buf,
                                    size_t cap)
@@ -152,6 +195,8 @@ static const char *call_error_text(const ferry_http_response *res, json_t **owne
         return msg;
     }
     json_decref(j);
+    if (call_store_error(res, buf, cap))
+        return buf;
     size_t n = res->body_len < 200 ? res->body_len : 200;
     size_t len = 0;
     char *clean = ferry_utf8_clean(res->body, n, &len);
@@ -199,7 +244,8 @@ static void call_on_done(void *arg, const ferry_http_response *res)
         uv_timer_start(&c->timer, call_on_timer, wait, 0);
         return;
     }
-    agent_reply r = {.ok = ok, .code = res->code, .status = res->status, .error = ""};
+    agent_reply r = {
+        .ok = ok, .code = res->code, .status = res->status, .error = "", .headers = res->headers};
     json_t *owned = NULL;
     char buf[256];
     if (ok && c->to_server) {
@@ -223,8 +269,10 @@ static void call_send(agent_call *c)
 {
     agent *a = c->a;
     char auth[1024], ctype[128];
-    const char *headers[4];
+    const char *headers[4 + CALL_MAX_HEADERS];
     int nh = 0;
+    for (char **h = c->headers; !c->to_server && h && *h && nh < CALL_MAX_HEADERS; h++)
+        headers[nh++] = *h;
     if (c->to_server) {
         snprintf(ctype, sizeof(ctype), "Content-Type: %s",
                  c->content_type ? c->content_type : "application/json");
@@ -245,6 +293,8 @@ static void call_send(agent_call *c)
     o.body = c->body;
     o.body_len = c->body_len;
     o.upload_path = c->upload_path;
+    o.upload_offset = c->upload_offset;
+    o.upload_length = c->upload_length;
     o.download_path = c->download_path;
     o.protocols = c->protocols;
     o.follow_redirects = !c->to_server;
@@ -264,6 +314,19 @@ static void call_send(agent_call *c)
         agent_reply r = {.ok = 0, .code = rc, .status = 0, .error = err};
         call_deliver(c, &r);
     }
+}
+
+static char **call_copy_headers(const char *const *h)
+{
+    size_t n = 0;
+    while (h && h[n] && n < CALL_MAX_HEADERS)
+        n++;
+    if (n == 0)
+        return NULL;
+    char **copy = ferry_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        copy[i] = ferry_strdup(h[i]);
+    return copy;
 }
 
 agent_call *agent_call_start(agent *a, const agent_call_spec *s, agent_call_cb cb, void *arg)
@@ -294,6 +357,9 @@ agent_call *agent_call_start(agent *a, const agent_call_spec *s, agent_call_cb c
     }
     c->method = ferry_strdup(s->method ? s->method : (c->body ? "POST" : "GET"));
     c->upload_path = ferry_strdup(s->upload_path);
+    c->upload_offset = s->upload_offset;
+    c->upload_length = s->upload_length;
+    c->headers = call_copy_headers(s->headers);
     c->download_path = ferry_strdup(s->download_path);
     c->protocols = ferry_strdup(s->protocols);
     c->content_type = ferry_strdup(s->content_type);

@@ -54,6 +54,11 @@ struct execution {
     size_t input_i, file_i;
     json_t *inputs_doc;                        /* config/inputs.json */
     char *input_name, *input_file, *input_url; /* the download in flight */
+    char *input_shown;                         /* its URL for people (no query string) */
+    char *input_etag, *input_cache;            /* with an ETag: the worker's cached copy */
+    char *input_part, *input_dest;             /* where it downloads, where it goes */
+    int64_t input_size;                        /* -1: unknown */
+    int input_cache_hit;
     /* the run */
     char **env;
     ferry_run *run;
@@ -73,9 +78,7 @@ struct execution {
     char work_err[512];
     /* outputs */
     output_list outs;
-    json_t *uploads;
-    size_t upload_i;
-    int upload_failures;
+    uploads *up;
     int reported;  /* the finished report went out: only clean-up is left */
     int recovered; /* left by an earlier run of the agent: only reporting is left */
     int resumed;   /* a recovered one whose reporting began */
@@ -245,6 +248,49 @@ static void ex_write_config(execution *ex)
 
 /* ---- inputs ---- */
 
+static void ex_input_failed(execution *ex, const char *why)
+{
+    ex_prep_failed(ex, "input \"%s\" file %s from %s: %s", ex->input_name, ex->input_file,
+                   ex->input_shown, why);
+}
+
+static void ex_input_download(execution *ex);
+
+static void ex_input_copy_work(uv_work_t *w)
+{
+    execution *ex = w->data;
+    ex->work_rc = inputcache_copy(ex->input_cache, ex->input_dest, ex->input_size, ex->work_err,
+                                  sizeof(ex->work_err));
+}
+
+static void ex_input_take_work(uv_work_t *w)
+{
+    execution *ex = w->data;
+    ex->work_rc = inputcache_take(ex->input_part, ex->input_cache, ex->input_dest, ex->input_size,
+                                  ex->work_err, sizeof(ex->work_err));
+}
+
+/* After a copy from the cache or a download's check. */
+static void ex_input_work_done(uv_work_t *w, int status)
+{
+    (void)status;
+    execution *ex = w->data;
+    ex->work_busy = 0;
+    if (ex_prep_stopped(ex))
+        return;
+    if (ex->work_rc == FERRY_ENOENT && ex->input_cache_hit) {
+        ex->input_cache_hit = 0; /* no usable copy after all */
+        ex_input_download(ex);
+        return;
+    }
+    if (ex->work_rc != 0) {
+        ex_input_failed(ex, ex->work_err);
+        return;
+    }
+    ex->file_i++;
+    ex_next_input(ex);
+}
+
 static void ex_on_input(void *arg, const agent_reply *r)
 {
     execution *ex = arg;
@@ -252,14 +298,75 @@ static void ex_on_input(void *arg, const agent_reply *r)
     if (ex_prep_stopped(ex))
         return;
     if (!r->ok) {
-        char why[512], url[1024];
-        ferry_http_redact_url(ex->input_url, url, sizeof(url));
-        ex_prep_failed(ex, "input \"%s\" file %s from %s: %s", ex->input_name, ex->input_file, url,
-                       agent_reply_text(r, why, sizeof(why)));
+        char why[512];
+        ex_input_failed(ex, agent_reply_text(r, why, sizeof(why)));
         return;
     }
-    ex->file_i++;
-    ex_next_input(ex);
+    ex_queue_work(ex, ex_input_take_work, ex_input_work_done);
+}
+
+/* With an ETag the download must be that version of the object (If-Match):
+ * a copy cached under it never holds another one. */
+static void ex_input_download(execution *ex)
+{
+    shipper_status(ex->ship, "downloading input %s: %s", ex->input_name, ex->input_file);
+    char if_match[300];
+    const char *headers[2] = {NULL, NULL};
+    if (ex->input_etag) {
+        snprintf(if_match, sizeof(if_match), "If-Match: %s", ex->input_etag);
+        headers[0] = if_match;
+    }
+    agent_call_spec s = {.url = ex->input_url,
+                         .headers = headers,
+                         .download_path = ex->input_part,
+                         .protocols = "http,https,file",
+                         .max_attempts = EX_TRANSFER_ATTEMPTS,
+                         .stall_timeout_ms = EX_STALL_TIMEOUT_MS};
+    ex->call = agent_call_start(ex->a, &s, ex_on_input, ex);
+}
+
+/* An ETag that can travel in a header. */
+static int ex_valid_etag(const char *etag)
+{
+    size_t n = etag ? strlen(etag) : 0;
+    if (n == 0 || n > 200)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)etag[i] < 0x20 || etag[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Where this file goes (takes `dest`), and whether the worker's cache has
+ * it already. */
+static void ex_input_fetch(execution *ex, json_t *file, char *dest)
+{
+    json_t *size = json_object_get(file, "size");
+    const char *etag = spec_str(file, "etag");
+    free(ex->input_dest);
+    free(ex->input_part);
+    free(ex->input_cache);
+    free(ex->input_etag);
+    ex->input_size = json_is_integer(size) ? json_integer_value(size) : -1;
+    ex->input_dest = dest;
+    ex->input_cache = ex->input_etag = NULL;
+    char *cache_dir = ferry_asprintf("%s/inputs-cache", ex->a->cfg.work_dir);
+    if (ex_valid_etag(etag) && ferry_mkdirs(cache_dir, 0755) == 0) {
+        ex->input_etag = ferry_strdup(etag);
+        ex->input_cache = inputcache_path(ex->a->cfg.work_dir, ex->input_shown, etag);
+        ex->input_part = ferry_asprintf("%s.%s.part", ex->input_cache, ex->id);
+    } else {
+        ex->input_part = ferry_strdup(dest);
+    }
+    free(cache_dir);
+    ex->input_cache_hit = ex->input_cache && access(ex->input_cache, R_OK) == 0;
+    if (ex->input_cache_hit) {
+        shipper_status(ex->ship, "input %s: %s from the worker's cache (ETag %s)", ex->input_name,
+                       ex->input_file, ex->input_etag);
+        ex_queue_work(ex, ex_input_copy_work, ex_input_work_done);
+    } else {
+        ex_input_download(ex);
+    }
 }
 
 /* The file name of an input file: given, or the last part of its URL. */
@@ -277,40 +384,44 @@ static char *ex_input_filename(json_t *file, const char *url)
 static void ex_start_input(execution *ex, const char *name, json_t *file)
 {
     const char *url = spec_str(file, "url");
-    char *filename = url ? ex_input_filename(file, url) : NULL;
+    /* An s3:// input travels as a presigned URL; people see its own URL. */
+    const char *source = spec_str(file, "source");
+    char shown[2048];
+    if (source)
+        snprintf(shown, sizeof(shown), "%s", source);
+    else
+        ferry_http_redact_url(url ? url : "", shown, sizeof(shown));
     free(ex->input_name);
     free(ex->input_file);
     free(ex->input_url);
+    free(ex->input_shown);
     ex->input_name = ferry_strdup(name);
-    ex->input_file = filename;
+    ex->input_file = url || source ? ex_input_filename(file, url ? url : source) : NULL;
     ex->input_url = ferry_strdup(url);
-    if (url == NULL || !ex_valid_component(filename)) {
+    ex->input_shown = ferry_strdup(shown);
+    if (url == NULL && spec_str(file, "error")) { /* ferryd could not presign it */
+        ex_input_failed(ex, spec_str(file, "error"));
+        return;
+    }
+    if (url == NULL || !ex_valid_component(ex->input_file)) {
         ex_prep_failed(ex, "input \"%s\" has a file without a url or a usable file name", name);
         return;
     }
     char *folder = ferry_asprintf("%s/%s", ex->inputs_dir, name);
-    char *dest = ferry_asprintf("%s/%s", folder, filename);
+    char *dest = ferry_asprintf("%s/%s", folder, ex->input_file);
     int rc = ferry_mkdirs(folder, 0755);
+    free(folder);
     if (rc != 0) {
         ex_prep_failed(ex, "could not create inputs/%s: %s", name, strerror(-rc));
-    } else {
-        /* inputs.json: the query string of a presigned URL is a secret */
-        char shown[2048];
-        ferry_http_redact_url(url, shown, sizeof(shown));
-        json_t *entry = json_object_get(ex->inputs_doc, name); /* ex_next_input made it */
-        json_array_append_new(
-            json_object_get(entry, "files"),
-            json_pack("{s:s, s:s, s:s}", "name", filename, "path", dest, "url", shown));
-        shipper_status(ex->ship, "downloading input %s: %s", name, filename);
-        agent_call_spec s = {.url = url,
-                             .download_path = dest,
-                             .protocols = "http,https,file",
-                             .max_attempts = EX_TRANSFER_ATTEMPTS,
-                             .stall_timeout_ms = EX_STALL_TIMEOUT_MS};
-        ex->call = agent_call_start(ex->a, &s, ex_on_input, ex);
+        free(dest);
+        return;
     }
-    free(folder);
-    free(dest);
+    /* inputs.json: the query string of a presigned URL is a secret */
+    json_t *entry = json_object_get(ex->inputs_doc, name); /* ex_next_input made it */
+    json_array_append_new(
+        json_object_get(entry, "files"),
+        json_pack("{s:s, s:s, s:s}", "name", ex->input_file, "path", dest, "url", shown));
+    ex_input_fetch(ex, file, dest);
 }
 
 static void ex_next_input(execution *ex)
@@ -706,55 +817,22 @@ static void ex_uploads_done(execution *ex)
     shipper_when_drained(ex->ship, ex_report_finished, ex);
 }
 
-static const output_file *ex_find_output(const execution *ex, const char *name)
+/* An output that is not stored fails the execution, with the store's word
+ * for why in its status_reason, whatever the commands did; a reason already
+ * there (a stop, a limit, the runtime's) stays. */
+static void ex_note_store_failure(execution *ex, const char *failure)
 {
-    for (size_t i = 0; i < ex->outs.n; i++)
-        if (strcmp(ex->outs.files[i].name, name) == 0)
-            return &ex->outs.files[i];
-    return NULL;
+    if (ex->reason != NULL)
+        return;
+    ex->reason = ex->exit_code > 0 ? ferry_asprintf("exit code %d; %s", ex->exit_code, failure)
+                                   : ferry_strdup(failure);
 }
 
-static void ex_next_upload(execution *ex);
-
-static void ex_on_upload(void *arg, const agent_reply *r)
+static void ex_on_uploaded(void *arg, const char *failure)
 {
     execution *ex = arg;
-    ex->call = NULL;
-    if (!r->ok) {
-        char why[512];
-        const char *name = spec_str(json_array_get(ex->uploads, ex->upload_i), "name");
-        agent_reply_text(r, why, sizeof(why));
-        ex->upload_failures++;
-        shipper_status(ex->ship, "output %s: upload failed: %s", name, why);
-        ferry_warn("execution %s: output %s: upload failed: %s", ex->id, name, why);
-    }
-    ex->upload_i++;
-    ex_next_upload(ex);
-}
-
-static void ex_next_upload(execution *ex)
-{
-    while (ex->upload_i < json_array_size(ex->uploads)) {
-        json_t *u = json_array_get(ex->uploads, ex->upload_i);
-        const char *name = spec_str(u, "name"), *url = spec_str(u, "url");
-        /* Only upload what the walk found: never a path ferryd names. */
-        if (name && url && ex_find_output(ex, name)) {
-            char *path = ferry_asprintf("%s/%s", ex->outputs_dir, name);
-            agent_call_spec s = {.method = "PUT",
-                                 .url = url,
-                                 .upload_path = path,
-                                 .max_attempts = EX_TRANSFER_ATTEMPTS,
-                                 .stall_timeout_ms = EX_STALL_TIMEOUT_MS};
-            ex->call = agent_call_start(ex->a, &s, ex_on_upload, ex);
-            free(path);
-            return;
-        }
-        ferry_warn("execution %s: ferryd offered an upload URL for an unknown output", ex->id);
-        ex->upload_i++;
-    }
-    if (ex->outs.n > 0)
-        shipper_status(ex->ship, "uploaded %zu of %zu outputs", ex->outs.n - ex->upload_failures,
-                       ex->outs.n);
+    if (failure)
+        ex_note_store_failure(ex, failure);
     ex_uploads_done(ex);
 }
 
@@ -763,17 +841,23 @@ static void ex_on_outputs(void *arg, const agent_reply *r)
     execution *ex = arg;
     ex->call = NULL;
     if (!r->ok) {
-        char why[512];
+        char why[512], *failure;
         agent_reply_text(r, why, sizeof(why));
-        if (r->code != FERRY_ECANCELED)
+        if (r->code != FERRY_ECANCELED) {
             shipper_status(ex->ship, "outputs could not be registered: %s", why);
+            failure = ferry_asprintf("outputs could not be registered: %s", why);
+            if (ex->outs.n > 0)
+                ex_note_store_failure(ex, failure);
+            free(failure);
+        }
         ex_uploads_done(ex);
         return;
     }
-    json_t *uploads = json_object_get(r->json, "uploads");
-    ex->uploads = json_is_array(uploads) ? json_incref(uploads) : json_array();
-    ex->upload_i = 0;
-    ex_next_upload(ex);
+    json_t *list = json_object_get(r->json, "uploads");
+    json_t *answer = json_is_array(list) ? json_incref(list) : json_array();
+    ex->up = uploads_start(ex->a, ex->id, ex->outputs_dir, &ex->outs, answer, ex->ship,
+                           ex_on_uploaded, ex);
+    json_decref(answer);
 }
 
 static void ex_walk_work(uv_work_t *w)
@@ -868,6 +952,8 @@ void execution_stop(execution *ex, const char *reason, int grace_ms)
             ex->call = NULL;
             if (ex->snapshot_part)
                 unlink(ex->snapshot_part);
+            if (ex->input_cache && ex->input_part) /* a download the cache never took */
+                unlink(ex->input_part);
             ex_prep_stopped(ex);
         }
         break;
@@ -999,7 +1085,6 @@ static void ex_closed(uv_handle_t *h)
         return;
     json_decref(ex->spec);
     json_decref(ex->inputs_doc);
-    json_decref(ex->uploads);
     outputs_free(&ex->outs);
     for (char **e = ex->env; e && *e; e++)
         free(*e);
@@ -1015,6 +1100,11 @@ static void ex_closed(uv_handle_t *h)
     free(ex->input_name);
     free(ex->input_file);
     free(ex->input_url);
+    free(ex->input_shown);
+    free(ex->input_etag);
+    free(ex->input_cache);
+    free(ex->input_part);
+    free(ex->input_dest);
     free(ex->stop_reason);
     free(ex->reason);
     free(ex);
@@ -1024,6 +1114,8 @@ void execution_free(execution *ex)
 {
     agent_call_cancel(ex->call);
     ex->call = NULL;
+    uploads_free(ex->up);
+    ex->up = NULL;
     shipper_free(ex->ship);
     ex->ship = NULL;
     ex->open_handles = 2;

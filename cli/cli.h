@@ -98,6 +98,7 @@ typedef void (*ferry_cli_progress_fn)(void *arg, int64_t sent, int64_t total);
 typedef struct ferry_cli_request {
     const char *method;      /* GET, POST, HEAD */
     const char *path;        /* "/v1/...", query included, already escaped */
+    const char *url;         /* or an absolute URL elsewhere (presigned): no token sent */
     json_t *json;            /* request body as JSON, or NULL */
     const char *upload_path; /* request body from this file, or NULL */
     const char *upload_type; /* its Content-Type */
@@ -116,6 +117,7 @@ typedef struct ferry_cli_response {
     long status;      /* HTTP status, 0 when none */
     char *body;       /* NUL-terminated; "" when sent to the sink */
     size_t body_len;
+    char *location;   /* where a 3xx answer points (not followed), or NULL */
     char reason[256]; /* why transport_ok is 0: "Connection refused" */
 } ferry_cli_response;
 

@@ -86,7 +86,8 @@ static struct curl_slist *ferry__headers(const ferry_cli *cli, const ferry_cli_r
         h = curl_slist_append(h, ct);
         free(ct);
     }
-    if (cli->token != NULL && cli->token[0] != '\0') {
+    /* The token is for ferryd only: never sent where it redirects to. */
+    if (req->url == NULL && cli->token != NULL && cli->token[0] != '\0') {
         char *auth = ferry_asprintf("Authorization: Bearer %s", cli->token);
         h = curl_slist_append(h, auth);
         free(auth);
@@ -141,7 +142,7 @@ void ferry_cli_http(const ferry_cli *cli, const ferry_cli_request *req, ferry_cl
     }
     ferry__xfer x = {.curl = curl, .req = req, .res = res, .cap = 1};
     char errbuf[CURL_ERROR_SIZE] = "";
-    char *url = ferry_asprintf("%s%s", cli->server, req->path);
+    char *url = req->url ? ferry_strdup(req->url) : ferry_asprintf("%s%s", cli->server, req->path);
     char *json_text = NULL;
     FILE *upload = NULL;
     if (req->upload_path != NULL && (upload = fopen(req->upload_path, "rb")) == NULL) {
@@ -163,7 +164,7 @@ void ferry_cli_http(const ferry_cli *cli, const ferry_cli_request *req, ferry_cl
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, 10L);
     /* https:// is verified (peer and host name) by libcurl's default; --ca
      * only says which CAs to trust. */
-    if (cli->ca != NULL)
+    if (cli->ca != NULL && req->url == NULL)
         curl_easy_setopt(curl, CURLOPT_CAINFO, cli->ca);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ferry__on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x);
@@ -175,6 +176,10 @@ void ferry_cli_http(const ferry_cli *cli, const ferry_cli_request *req, ferry_cl
     ferry__set_body(curl, req, &json_text, &upload);
     CURLcode rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);
+    char *location = NULL;
+    if (res->status >= 300 && res->status < 400 &&
+        curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location)
+        res->location = ferry_strdup(location);
     res->connected = res->status != 0;
     res->transport_ok = rc == CURLE_OK;
     res->cert_failed = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
@@ -196,6 +201,8 @@ void ferry_cli_response_free(ferry_cli_response *res)
 {
     free(res->body);
     res->body = NULL;
+    free(res->location);
+    res->location = NULL;
 }
 
 /* ferryd's {"error": "..."} when the body is one, else its first line. */

@@ -59,7 +59,11 @@ static void ferry__env_launch_errors(const json_t *list)
     json_array_foreach(list, i, env)
     {
         const char *err = ferry_cli_str(env, "last_launch_error");
-        if (err[0] != '\0')
+        const char *broken = ferry_cli_str(env, "broken");
+        if (broken[0] != '\0')
+            printf("%s: BROKEN, no launches until an operator fixes it: %s\n",
+                   ferry_cli_str(env, "name"), broken);
+        else if (err[0] != '\0')
             printf("%s: the last launch failed: %s\n", ferry_cli_str(env, "name"), err);
     }
 }

@@ -70,6 +70,35 @@ static int ferry__mkdirs_for(const char *file)
     return rc;
 }
 
+/* GET the output into `f`. With a store that is not a local directory
+ * ferryd redirects to a short-lived presigned URL; that is followed here,
+ * without the token (it is for ferryd alone). 1 when it was followed. */
+static int ferry__fetch(const ferry_cli *cli, const char *path, FILE *f, ferry_cli_response *res)
+{
+    ferry_cli_request req = {.method = "GET", .path = path, .sink = ferry__to_file, .sink_arg = f};
+    ferry_cli_http(cli, &req, res);
+    if (!res->transport_ok || res->status < 300 || res->status >= 400 || res->location == NULL)
+        return 0;
+    char *where = ferry_strdup(res->location);
+    ferry_cli_response_free(res);
+    ferry_cli_request away = {.method = "GET", .url = where, .sink = ferry__to_file, .sink_arg = f};
+    ferry_cli_http(cli, &away, res);
+    free(where);
+    return 1;
+}
+
+/* The store's answer to a presigned GET that failed: no secret in it. */
+static int ferry__store_failed(const char *name, const ferry_cli_response *res)
+{
+    int n = (int)strcspn(res->body, "\r\n");
+    if (!res->connected)
+        fprintf(stderr, "ferry: output '%s': cannot reach the store: %s\n", name, res->reason);
+    else
+        fprintf(stderr, "ferry: output '%s': the store answered HTTP %ld: %.*s\n", name,
+                res->status, n > 300 ? 300 : n, res->body);
+    return FERRY_EXIT_FAILED;
+}
+
 /* Fetch into a side file and move it into place only once its size and
  * sha256 match, so a bad or partial download never sits under the name. */
 static int ferry__check_download(const char *name, const char *part, const json_t *o)
@@ -110,16 +139,14 @@ static int ferry__download_one(const ferry_cli *cli, const char *id, const json_
         rc = FERRY_EXIT_FAILED;
     } else {
         char *path = ferry__output_path(id, name);
-        ferry_cli_request req = {
-            .method = "GET", .path = path, .sink = ferry__to_file, .sink_arg = f};
         ferry_cli_response res;
-        ferry_cli_http(cli, &req, &res);
+        int from_store = ferry__fetch(cli, path, f, &res);
         int write_failed = fclose(f) != 0 || res.sink_failed;
         if (write_failed) {
             fprintf(stderr, "ferry: cannot write %s: %s\n", part, strerror(errno));
             rc = FERRY_EXIT_FAILED;
         } else if (!res.transport_ok || res.status < 200 || res.status >= 300) {
-            rc = ferry_cli_report(cli, &res);
+            rc = from_store ? ferry__store_failed(name, &res) : ferry_cli_report(cli, &res);
         } else {
             rc = ferry__check_download(name, part, o);
         }

@@ -9,10 +9,12 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "logstore.h"
+#include "objinputs.h"
 #include "scheduler.h"
 #include "server.h"
 #include "stepfile.h"
 #include "store.h"
+#include "uploads.h"
 #include "util.h"
 
 #define AGENTAPI__POLL_TIMEOUT_S 25
@@ -104,7 +106,10 @@ static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
             const char *url = json_string_value(u);
             char *base = filename && json_array_size(urls) == 1 ? ferry_strdup(filename)
                                                                 : agentapi__basename(url);
-            json_array_append_new(files, json_pack("{s:s, s:s}", "url", url, "filename", base));
+            if (ferry_objinputs_is_url(url)) /* presigned for the worker, with size and ETag */
+                json_array_append_new(files, ferry_objinputs_file(d, e->id, url, base));
+            else
+                json_array_append_new(files, json_pack("{s:s, s:s}", "url", url, "filename", base));
             free(base);
         }
         json_array_append_new(out, json_pack("{s:s, s:o}", "name", name, "files", files));
@@ -355,34 +360,6 @@ static void agentapi__status(ferry_http_req *r, ferry_exec *e)
     json_decref(body);
 }
 
-static void agentapi__outputs(ferry_http_req *r, ferry_exec *e)
-{
-    json_t *body = ferry_http_body_object(r);
-    if (body == NULL)
-        return;
-    json_t *uploads = json_array();
-    size_t i;
-    json_t *o;
-    json_array_foreach(json_object_get(body, "outputs"), i, o)
-    {
-        const char *name = json_string_value(json_object_get(o, "name"));
-        const char *sha = json_string_value(json_object_get(o, "sha256"));
-        if (!ferry_safe_relpath(name) || sha == NULL || strlen(sha) != 64) {
-            ferry_http_error(r->req, 400, "outputs", "output %zu: unsafe name or no sha256", i);
-            json_decref(uploads);
-            json_decref(body);
-            return;
-        }
-        char *key = ferry_asprintf("executions/%s/outputs/%s", e->id, name);
-        char *url = ferry_store_worker_url(r->d, "PUT", key, r->d->cfg.presigned_url_ttl_s, sha);
-        json_array_append_new(uploads, json_pack("{s:s, s:s}", "name", name, "url", url));
-        free(url);
-        free(key);
-    }
-    json_decref(body);
-    ferry_http_json(r->req, 200, json_pack("{s:o}", "uploads", uploads));
-}
-
 int ferry_agentapi_route(ferry_http_req *r)
 {
     if (r->nsegs < 3 || strcmp(r->segs[0], "v1") != 0 || strcmp(r->segs[1], "agent") != 0)
@@ -415,7 +392,9 @@ int ferry_agentapi_route(ferry_http_req *r)
     else if (strcmp(what, "status") == 0)
         agentapi__status(r, e);
     else if (strcmp(what, "outputs") == 0)
-        agentapi__outputs(r, e);
+        ferry_uploads_answer(r, e);
+    else if (strcmp(what, "uploaded") == 0)
+        ferry_uploads_report(r, e);
     else
         ferry_http_error(r->req, 404, NULL, "no such agent endpoint");
     return 0;

@@ -13,6 +13,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "logstore.h"
+#include "objinputs.h"
 #include "scheduler.h"
 #include "server.h"
 #include "stepfile.h"
@@ -262,11 +263,11 @@ static void api__limits(const json_t *body, ferry_exec *e)
         e->no_output_timeout = json_integer_value(o);
 }
 
-static void api__create(ferry_http_req *r)
+static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inputs);
+
+/* Takes `body`. `objects`: the s3:// inputs as checked, NULL until then. */
+static void api__create_checked(ferry_http_req *r, json_t *body, const json_t *objects)
 {
-    json_t *body = ferry_http_body_object(r);
-    if (body == NULL)
-        return;
     const char *project, *step_name, *sha;
     char err[1024], names[512];
     ferry_stepfile *sf = NULL;
@@ -304,6 +305,8 @@ static void api__create(ferry_http_req *r)
                          env_name, api__env_names(r->d, names, sizeof(names)));
         goto done;
     }
+    if (objects == NULL && api__check_objects(r, body, inputs) != 1)
+        goto done; /* refused, or the reply waits for the check */
     ferry_exec *e = ferry_exec_new();
     ferry_uuid(e->id);
     e->project = ferry_strdup(project);
@@ -327,6 +330,8 @@ static void api__create(ferry_http_req *r)
     e->valohai = sf->valohai;
     char id[37];
     memcpy(id, e->id, sizeof(id));
+    if (objects) /* before it exists: a worker may get it at once */
+        ferry_objinputs_save(r->d, id, objects);
     if (ferry_lifecycle_create(r->d, e) < 0) {
         ferry_http_error(r->req, 500, NULL, "the execution could not be stored");
         goto done;
@@ -349,6 +354,57 @@ done:
     json_decref(params);
     json_decref(inputs);
     json_decref(body);
+}
+
+/* A creation waiting for its s3:// inputs to be checked. */
+typedef struct api__pending {
+    ferry_held *held;
+    json_t *body;
+    const ferry_user *user;
+} api__pending;
+
+static void api__objects_checked(ferryd *d, void *arg, int rc, const json_t *objects,
+                                 const char *err)
+{
+    api__pending *p = arg;
+    h2o_req_t *req = ferry_held_req(p->held);
+    if (req && rc < 0) {
+        ferry_http_error(req, 400, "inputs", "%s", err);
+    } else if (req) {
+        /* Validated again: the step file may have left the cache meanwhile. */
+        ferry_http_req r = {.d = d, .req = req, .user = p->user};
+        api__create_checked(&r, json_incref(p->body), objects);
+    }
+    ferry_held_release(p->held);
+    json_decref(p->body);
+    free(p);
+}
+
+/* 1: no s3:// input; else the check is under way (0) or refused (< 0),
+ * the reply sent or to come. */
+static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inputs)
+{
+    api__pending *p = ferry_xcalloc(1, sizeof(*p));
+    p->held = ferry_http_hold(r->d, r->req, 0, NULL, NULL, NULL);
+    p->body = json_incref(body);
+    p->user = r->user;
+    char err[1024];
+    int rc = ferry_objinputs_check(r->d, inputs, api__objects_checked, p, err, sizeof(err));
+    if (rc != 0) {
+        if (rc < 0)
+            ferry_http_error(r->req, 400, "inputs", "%s", err);
+        ferry_held_release(p->held);
+        json_decref(p->body);
+        free(p);
+    }
+    return rc;
+}
+
+static void api__create(ferry_http_req *r)
+{
+    json_t *body = ferry_http_body_object(r);
+    if (body)
+        api__create_checked(r, body, NULL);
 }
 
 /* --- users --- */
@@ -422,9 +478,20 @@ static int api__find(ferry_http_req *r, const char *ref, ferry_exec **e, int *ow
 
 static void api__list(ferry_http_req *r)
 {
-    char status[32], project[128];
+    char status[32], project[128], step[256], limit_s[32];
     int has_status = ferry_http_query(r, "status", status, sizeof(status));
     int has_project = ferry_http_query(r, "project", project, sizeof(project));
+    int has_step = ferry_http_query(r, "step", step, sizeof(step));
+    long limit = API__LIST_LIMIT;
+    if (ferry_http_query(r, "limit", limit_s, sizeof(limit_s))) {
+        char *end;
+        limit = strtol(limit_s, &end, 10);
+        if (end == limit_s || *end != '\0' || limit < 1 || limit > API__LIST_LIMIT) {
+            ferry_http_error(r->req, 400, "limit", "limit must be 1 to %d, not '%s'",
+                             API__LIST_LIMIT, limit_s);
+            return;
+        }
+    }
     ferry_status s;
     if (has_status && ferry_status_parse(status, &s) < 0) {
         ferry_http_error(r->req, 400, "status",
@@ -435,7 +502,7 @@ static void api__list(ferry_http_req *r)
     }
     json_t *list =
         ferry_exec_list_json(r->d, has_status ? status : NULL, has_project ? project : NULL,
-                             api__owner_filter(r), API__LIST_LIMIT);
+                             has_step ? step : NULL, api__owner_filter(r), (int)limit);
     ferry_http_json(r->req, 200, json_pack("{s:o}", "executions", list));
 }
 
@@ -553,6 +620,7 @@ typedef struct api__follow {
     char *pending;
     size_t pending_len, pending_cap;
     int sending, ended, finished, gone;
+    int metadata; /* ?metadata=1: only the lines that are metadata points */
 } api__follow;
 
 static void api__follow_flush(api__follow *f)
@@ -587,7 +655,18 @@ static void api__follow_event(ferry_exec_watcher *w, ferry_exec *e, const char *
 {
     (void)e;
     api__follow *f = (api__follow *)((char *)w - offsetof(api__follow, w));
-    api__follow_append(f, line, len);
+    if (!f->metadata) {
+        api__follow_append(f, line, len);
+    } else {
+        /* `line` holds one or more NDJSON lines, each ending in '\n'. */
+        for (const char *p = line, *end = line + len, *nl; p < end; p = nl + 1) {
+            nl = memchr(p, '\n', (size_t)(end - p));
+            if (nl == NULL)
+                break;
+            if (ferry_logstore_line_is_metadata(p, (size_t)(nl - p)))
+                api__follow_append(f, p, (size_t)(nl - p) + 1);
+        }
+    }
     api__follow_flush(f);
 }
 
@@ -630,16 +709,23 @@ static void api__follow_dispose(void *p)
 static void api__logs(ferry_http_req *r, ferry_exec *e)
 {
     char v[32];
-    int64_t after = ferry_http_query(r, "after", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
+    ferry_log_query q = {0};
+    q.after = ferry_http_query(r, "after", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
+    /* before: only events with i < N (the web UI's "load earlier"). */
+    q.before = ferry_http_query(r, "before", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
+    if (q.before < 0)
+        q.before = 0;
     /* tail: the last N events; absent (-1) means all of them, 0 none. */
-    int64_t tail = ferry_http_query(r, "tail", v, sizeof(v)) ? strtoll(v, NULL, 10) : -1;
-    if (tail < -1)
-        tail = -1;
-    int follow = ferry_http_query(r, "follow", v, sizeof(v)) && strcmp(v, "0") != 0;
+    q.tail = ferry_http_query(r, "tail", v, sizeof(v)) ? strtoll(v, NULL, 10) : -1;
+    if (q.tail < -1)
+        q.tail = -1;
+    q.metadata = ferry_http_query(r, "metadata", v, sizeof(v)) && strcmp(v, "0") != 0;
+    /* A range that ends before the present has nothing to follow. */
+    int follow = ferry_http_query(r, "follow", v, sizeof(v)) && strcmp(v, "0") != 0 && !q.before;
     char *backlog = NULL;
     size_t len = 0;
     int64_t last = 0;
-    if (ferry_logstore_read(r->d, e->id, after, tail, &backlog, &len, &last) < 0) {
+    if (ferry_logstore_query(r->d, e->id, &q, &backlog, &len, &last) < 0) {
         free(backlog);
         ferry_http_error(r->req, 500, NULL, "the log could not be read");
         return;
@@ -655,6 +741,7 @@ static void api__logs(ferry_http_req *r, ferry_exec *e)
     f->req = r->req;
     f->pending = backlog;
     f->pending_len = f->pending_cap = len;
+    f->metadata = q.metadata;
     if (follow && e->active) {
         f->e = e;
         f->w.on_event = api__follow_event;
@@ -673,6 +760,49 @@ static void api__outputs(ferry_http_req *r, ferry_exec *e)
                     json_pack("{s:o}", "outputs", ferry_exec_outputs_json(r->d, e->id)));
 }
 
+#define API__DOWNLOAD_TTL_S 300
+
+static int api__has_output(ferryd *d, const char *id, const char *name)
+{
+    sqlite3_stmt *st =
+        ferry_db_prepare(d, "SELECT 1 FROM outputs WHERE execution_id = ? AND name = ?");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    return found;
+}
+
+/* A store that is no local directory: 302 to a short-lived presigned GET
+ * (the bytes never pass through ferryd). 0 with a reply sent, or -1 when
+ * the store cannot presign. */
+static int api__output_redirect(ferry_http_req *r, ferry_exec *e, const char *name, const char *key)
+{
+    if (!api__has_output(r->d, e->id, name)) {
+        ferry_http_error(r->req, 404, NULL, "execution #%lld has no output '%s'",
+                         (long long)e->counter, name);
+        return 0;
+    }
+    int ttl = r->d->cfg.presigned_url_ttl_s < API__DOWNLOAD_TTL_S ? r->d->cfg.presigned_url_ttl_s
+                                                                  : API__DOWNLOAD_TTL_S;
+    ferry_error_detail err = {.struct_size = sizeof(err)};
+    char *url = ferry_store_presign(r->d, "GET", key, ttl, &err);
+    if (url == NULL)
+        return -1;
+    size_t len = strlen(url);
+    char *copy = h2o_mem_alloc_pool(&r->req->pool, len);
+    memcpy(copy, url, len);
+    free(url);
+    r->req->res.status = 302;
+    r->req->res.reason = "Found";
+    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_LOCATION, NULL, copy, len);
+    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-store"));
+    r->req->res.content_length = 0;
+    h2o_send_inline(r->req, "", 0);
+    return 0;
+}
+
 static void api__output_download(ferry_http_req *r, ferry_exec *e, const char *name)
 {
     char key[PATH_MAX], path[PATH_MAX];
@@ -684,6 +814,8 @@ static void api__output_download(ferry_http_req *r, ferry_exec *e, const char *n
     int rc = ferry_store_local_path(r->d, key, path, sizeof(path));
     if (rc == 0 && h2o_file_send(r->req, 200, "OK", path,
                                  h2o_iovec_init(H2O_STRLIT("application/octet-stream")), 0) == 0)
+        return;
+    if (rc == FERRY_ENOTSUP && api__output_redirect(r, e, name, key) == 0)
         return;
     if (rc == FERRY_ENOTSUP)
         ferry_http_error(r->req, 501, NULL, "this store cannot serve outputs through ferryd");

@@ -77,6 +77,7 @@ static struct {
     char bundle_path[PATH_MAX + 32];
     boot_job *job; /* a build in flight */
     boot_waiter *waiters;
+    void (*on_built)(ferryd *d, int status); /* ferry_bootstrap_bundle()'s caller */
 } boot;
 
 /* ---- what goes into the bundle ---- */
@@ -255,6 +256,10 @@ static void boot_build_done(uv_work_t *w, int status)
         free(wt->url);
         free(wt);
     }
+    void (*built)(ferryd *, int) = boot.on_built;
+    boot.on_built = NULL;
+    if (built)
+        built(j->d, status == 0 && j->rc == 0 ? 0 : FERRY_EIO);
     boot_inputs_free(&j->in);
     free(j->key);
     free(j);
@@ -477,6 +482,56 @@ char *ferry_bootstrap_script(const ferry_env_config *env, const char *server_url
     free(q_env);
     free(q_rt);
     return script;
+}
+
+int ferry_bootstrap_bundle(ferryd *d, const char **sha, void (*built)(ferryd *d, int status))
+{
+    boot_inputs in = {0};
+    *sha = NULL;
+    if (boot_inputs_collect(d, &in) != 0) {
+        boot_inputs_free(&in);
+        return FERRY_ENOENT;
+    }
+    char *key = boot_inputs_key(&in);
+    if (boot.job == NULL && boot.key && strcmp(boot.key, key) == 0) {
+        boot_inputs_free(&in);
+        free(key);
+        *sha = boot.sha;
+        return 0;
+    }
+    boot.on_built = built;
+    if (boot.job == NULL) {
+        boot_build_start(d, &in, key); /* takes them */
+    } else {
+        boot_inputs_free(&in);
+        free(key);
+    }
+    return FERRY_EAGAIN;
+}
+
+char *ferry_bootstrap_user_data(ferryd *d, const ferry_env_config *env, const char *worker_id,
+                                const char *token, const char *bundle_sha256)
+{
+    char *ca = d->cfg.tls_ca ? ferry_read_file(d->cfg.tls_ca, NULL) : NULL;
+    if (d->cfg.tls_ca && ca == NULL)
+        ferry_warn("user-data: cannot read %s: %s", d->cfg.tls_ca, strerror(errno));
+    char *script = ferry_bootstrap_script(env, d->server_url, bundle_sha256, ca);
+    free(ca);
+    char *q_id = boot_sh_quote(worker_id), *q_token = boot_sh_quote(token);
+    const char *body = strncmp(script, "#!", 2) == 0 ? strchr(script, '\n') + 1 : script;
+    /* The worker's id and one-time token first, then the script as served. */
+    char *out = ferry_asprintf("#!/bin/sh\n"
+                               "# ferry worker %s: user-data written by ferryd.\n"
+                               "FERRY_WORKER_ID=%s\n"
+                               "FERRY_BOOTSTRAP_TOKEN=%s\n"
+                               "export FERRY_WORKER_ID FERRY_BOOTSTRAP_TOKEN\n"
+                               "%s",
+                               worker_id, q_id, q_token, body);
+    memset(q_token, 0, strlen(q_token));
+    free(q_id);
+    free(q_token);
+    free(script);
+    return out;
 }
 
 /* ---- answers ---- */

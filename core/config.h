@@ -56,6 +56,8 @@ typedef struct ferry_config {
     size_t n_users;
     int worker_lost_timeout_s; /* a worker silent this long is lost */
     int presigned_url_ttl_s;   /* how long a URL given to an agent stays valid */
+    /* How often compute plugins' instances are reconciled (sweep.c). */
+    int instance_sweep_interval_s;
     /* tls = { cert; key; ca; }: HTTPS when cert is set. Absolute paths once
      * ferry_config_finish() ran (agents get tls_ca from another folder). */
     char *tls_cert;   /* PEM certificate chain; NULL: plain HTTP */

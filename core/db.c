@@ -30,7 +30,16 @@ static const char *schema =
     " sha256 TEXT NOT NULL, PRIMARY KEY (execution_id, name));"
     "CREATE TABLE IF NOT EXISTS workers ("
     " id TEXT PRIMARY KEY, environment TEXT NOT NULL, instance_id TEXT, state TEXT NOT NULL,"
-    " created_at REAL NOT NULL);";
+    " created_at REAL NOT NULL);"
+    /* uploads.c: multipart uploads a worker drives, until completed or
+     * aborted (a restart aborts those of executions that ended). */
+    "CREATE TABLE IF NOT EXISTS output_uploads ("
+    " execution_id TEXT NOT NULL, name TEXT NOT NULL, upload_id TEXT NOT NULL,"
+    " size INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (execution_id, upload_id));"
+    /* objinputs.c: size and ETag of each s3:// input, checked at submission. */
+    "CREATE TABLE IF NOT EXISTS input_objects ("
+    " execution_id TEXT NOT NULL, url TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT,"
+    " PRIMARY KEY (execution_id, url));";
 
 /* Changes to a stored schema, in order; PRAGMA user_version counts those
  * applied. Append only. */

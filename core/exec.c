@@ -343,7 +343,7 @@ json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e)
     json_object_set_new(j, "project", json_string(e->project));
     json_object_set_new(j, "step", json_string(e->step));
     json_object_set_new(j, "status", json_string(ferry_status_name(e->status)));
-    char why[512];
+    char why[1024]; /* a launch note names every zone tried */
     if (d && ferry_scheduler_why(d, e, why, sizeof(why)) == 0)
         json_object_set_new(j, "status_reason", json_string(why));
     else
@@ -371,12 +371,13 @@ json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e)
     return j;
 }
 
-json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, const char *owner,
-                             int limit)
+json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, const char *step,
+                             const char *owner, int limit)
 {
     sqlite3_stmt *st = ferry_db_prepare(
         d, "SELECT " EXEC__COLUMNS " FROM executions WHERE (?1 IS NULL OR status = ?1)"
            " AND (?2 IS NULL OR project = ?2) AND (?4 IS NULL OR owner = ?4)"
+           " AND (?5 IS NULL OR step = ?5)"
            " ORDER BY created_at DESC, rowid DESC LIMIT ?3");
     if (status)
         sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
@@ -385,6 +386,8 @@ json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project,
     sqlite3_bind_int(st, 3, limit);
     if (owner)
         sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
+    if (step)
+        sqlite3_bind_text(st, 5, step, -1, SQLITE_STATIC);
     ferry_exec **rows = NULL;
     size_t n = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {

@@ -85,8 +85,8 @@ void ferry_exec_release(ferry_exec *e, int owned);
 int ferry_exec_load_active(ferryd *d, void (*each)(ferryd *d, ferry_exec *e));
 /* Executions newest first, optionally filtered (owner NULL: everyone's); a
  * JSON array. */
-json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, const char *owner,
-                             int limit);
+json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, const char *step,
+                             const char *owner, int limit);
 json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e);
 
 int ferry_exec_add_output(ferryd *d, const char *id, const char *name, int64_t size,

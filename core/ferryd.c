@@ -13,9 +13,11 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "logstore.h"
+#include "objinputs.h"
 #include "scheduler.h"
 #include "server.h"
 #include "store.h"
+#include "uploads.h"
 #include "util.h"
 
 void ferry_api_close(ferryd *d);
@@ -193,6 +195,7 @@ static int start(ferryd *d, char *err, size_t cap)
         return -1;
     ferry_map_init(&d->active);
     int n = ferry_exec_load_active(d, ferry_scheduler_restore);
+    ferry_uploads_restore(d); /* parts of executions that ended while we were away */
     ferry_scheduler_start(d);
     ferry_db_commit(d);
     const char *listen_url = ferry_server_listen_url(d);
@@ -231,6 +234,7 @@ int main(int argc, char **argv)
     shutdown_daemon(d);
     uv_close((uv_handle_t *)&sigterm_handle, NULL);
     uv_close((uv_handle_t *)&sigint_handle, NULL);
+    ferry_objinputs_close(d);
     /* Let plugins finish closing their handles (they release on later turns). */
     for (int i = 0; i < 20; i++)
         uv_run(d->loop, UV_RUN_NOWAIT);

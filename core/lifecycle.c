@@ -8,6 +8,7 @@
 #include "log.h"
 #include "logstore.h"
 #include "scheduler.h"
+#include "uploads.h"
 #include "util.h"
 
 /* Executions that ended this loop turn, freed once the turn is over. */
@@ -74,6 +75,8 @@ static void lifecycle__bury(ferryd *d, ferry_exec *e)
 {
     if (e->metadata_dirty)
         ferry_exec_save_progress(d, e);
+    /* No part of an output may outlive its execution in the store. */
+    ferry_uploads_on_end(d, e->id);
     ferry_logstore_close(e);
     for (ferry_exec_watcher *w = e->watchers, *next; w; w = next) {
         next = w->next;

@@ -179,14 +179,34 @@ static int64_t logstore__line_i(const char *line)
     return p ? strtoll(p + 4, NULL, 10) : 0;
 }
 
-int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, char **out,
-                        size_t *out_len, int64_t *last)
+int ferry_logstore_line_is_metadata(const char *line, size_t len)
+{
+    /* Cheap checks first: inside "text" every quote is escaped, so these
+     * keys can only be the event's own. */
+    static const char so[] = ",\"stream\":\"stdout\",", tx[] = ",\"text\":\"{";
+    if (memmem(line, len, so, sizeof(so) - 1) == NULL ||
+        memmem(line, len, tx, sizeof(tx) - 1) == NULL)
+        return 0;
+    /* The same test as logstore__metadata, on the unescaped text. */
+    json_t *ev = json_loadb(line, len, 0, NULL);
+    const json_t *text = json_object_get(ev, "text");
+    json_t *point = json_is_string(text)
+                        ? json_loadb(json_string_value(text), json_string_length(text), 0, NULL)
+                        : NULL;
+    int yes = json_is_object(point);
+    json_decref(point);
+    json_decref(ev);
+    return yes;
+}
+
+int ferry_logstore_query(ferryd *d, const char *id, const ferry_log_query *q, char **out,
+                         size_t *out_len, int64_t *last)
 {
     char path[PATH_MAX];
     logstore__path(d, id, path, sizeof(path));
     size_t len = 0;
     char *all = ferry_read_file(path, &len);
-    *last = after;
+    *last = q->after;
     if (all == NULL) {
         *out = ferry_strdup("");
         *out_len = 0;
@@ -196,33 +216,47 @@ int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, 
     size_t end = len;
     while (end > 0 && all[end - 1] != '\n')
         end--;
-    size_t start = 0;
-    int64_t total = 0;
-    for (size_t i = 0; i < end; i++)
-        total += all[i] == '\n';
-    int64_t skip = tail >= 0 && total > tail ? total - tail : 0;
-    size_t pos = 0;
-    for (int64_t k = 0; pos < end; k++) {
+    /* One pass: the selected lines move to the front of the buffer (never
+     * past where they were read), their starts noted for the tail. */
+    size_t w = 0, count = 0, cap = 0, *starts = NULL;
+    for (size_t pos = 0; pos < end;) {
         char *nl = memchr(all + pos, '\n', end - pos);
-        size_t next = (size_t)(nl - all) + 1;
-        if (k < skip || logstore__line_i(all + pos) <= after)
-            start = next;
-        else
+        size_t n = (size_t)(nl - (all + pos)) + 1;
+        int64_t i = logstore__line_i(all + pos);
+        if (q->before > 0 && i >= q->before)
             break;
-        pos = next;
+        if (i > q->after && (!q->metadata || ferry_logstore_line_is_metadata(all + pos, n - 1))) {
+            if (count == cap) {
+                cap = cap ? cap * 2 : 1024;
+                starts = ferry_xrealloc(starts, cap * sizeof(*starts));
+            }
+            starts[count++] = w;
+            if (w != pos)
+                memmove(all + w, all + pos, n);
+            w += n;
+        }
+        pos += n;
     }
-    if (end > start) {
-        char *nl = all + end - 1;
-        char *prev = nl;
-        while (prev > all + start && prev[-1] != '\n')
-            prev--;
-        *last = logstore__line_i(prev);
-    }
-    memmove(all, all + start, end - start);
-    all[end - start] = '\0';
+    size_t from = 0;
+    if (q->tail == 0)
+        from = w;
+    else if (q->tail > 0 && count > (size_t)q->tail)
+        from = starts[count - (size_t)q->tail];
+    if (w > from)
+        *last = logstore__line_i(all + starts[count - 1]);
+    free(starts);
+    memmove(all, all + from, w - from);
+    all[w - from] = '\0';
     *out = all;
-    *out_len = end - start;
+    *out_len = w - from;
     return 0;
+}
+
+int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, char **out,
+                        size_t *out_len, int64_t *last)
+{
+    ferry_log_query q = {.after = after, .tail = tail};
+    return ferry_logstore_query(d, id, &q, out, out_len, last);
 }
 
 /* The agent seq of an event line ({"i":..,...,"seq":N}), or 0. */

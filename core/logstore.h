@@ -19,6 +19,17 @@ int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double t
  * tail >= 0; -1 for all), as NDJSON text; *last is the highest i returned (or `after`). */
 int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, char **out,
                         size_t *out_len, int64_t *last);
+/* Which events of a stored log a reader wants (GET .../logs). */
+typedef struct ferry_log_query {
+    int64_t after;  /* only i > after */
+    int64_t before; /* only i < before; 0: no bound */
+    int64_t tail;   /* only the last `tail` of those; -1: all */
+    int metadata;   /* only metadata points: stdout lines that are JSON objects */
+} ferry_log_query;
+int ferry_logstore_query(ferryd *d, const char *id, const ferry_log_query *q, char **out,
+                         size_t *out_len, int64_t *last);
+/* Whether one stored NDJSON event line (no newline) is a metadata point. */
+int ferry_logstore_line_is_metadata(const char *line, size_t len);
 /* After a restart: count the stored events (log_count), cut a line a crash
  * left half-written, and raise agent_seq to the highest agent seq stored
  * (the file can be ahead of the database). */

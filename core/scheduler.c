@@ -117,6 +117,7 @@ static int scheduler__env_init(ferryd *d, ferry_env_config *cfg, ferry_env **out
     ferry_plugin_instance_on_gone(env->compute, ferry_workers_instance_gone, env);
     uv_timer_init(d->loop, &env->retry_timer);
     env->retry_timer.data = env;
+    ferry_sweep_env_init(d, env);
     *out = env;
     return 0;
 }
@@ -148,11 +149,13 @@ int ferry_scheduler_init(ferryd *d, char *err, size_t err_cap)
     return 0;
 }
 
-/* Once the executions are restored (ferryd.c): keep min_workers warm. */
+/* Once the executions are restored (ferryd.c): keep min_workers warm, and
+ * reconcile the plugins' instances with the records. */
 void ferry_scheduler_start(ferryd *d)
 {
     for (size_t i = 0; i < d->n_envs; i++)
         ferry_scheduler_kick(d, d->envs[i]);
+    ferry_sweep_start(d);
 }
 
 void ferry_scheduler_close(ferryd *d)
@@ -162,9 +165,13 @@ void ferry_scheduler_close(ferryd *d)
     for (size_t i = 0; i < d->n_envs; i++) {
         ferry_env *env = d->envs[i];
         uv_close((uv_handle_t *)&env->retry_timer, NULL);
-        if (env->compute)
+        if (env->compute) {
+            ferry_sweep_env_close(env);
             ferry_plugin_instance_free(env->compute);
+        }
         free(env->last_launch_error);
+        free(env->broken);
+        free(env->last_launch_note);
     }
     /* Run the loop so closed handles release before their memory goes. */
     uv_run(d->loop, UV_RUN_NOWAIT);
@@ -598,6 +605,11 @@ static void scheduler__why_queued(const ferry_env *env, const ferry_exec *e, cha
     int max = env->cfg->max_workers;
     if (e->worker) {
         snprintf(buf, cap, "handed to worker %s, starting", e->worker->id);
+    } else if (env->broken) {
+        snprintf(buf, cap,
+                 "waiting for a worker: environment '%s' is broken: %s (launches are tried again "
+                 "every 10 minutes; an operator must fix this)",
+                 env->cfg->name, env->broken);
     } else if (env->retry_pending) {
         double in = env->retry_at - ferry_now();
         snprintf(buf, cap,
@@ -605,8 +617,9 @@ static void scheduler__why_queued(const ferry_env *env, const ferry_exec *e, cha
                  env->launch_failures, env->launch_failures == 1 ? "" : "s",
                  env->last_launch_error ? env->last_launch_error : "?", in > 0 ? in : 0);
     } else if (p.launching > 0) {
-        snprintf(buf, cap, "waiting for a worker: launching %d (pool %d of max %d)", p.launching,
-                 p.total, max);
+        snprintf(buf, cap, "waiting for a worker: launching %d (pool %d of max %d)%s%s",
+                 p.launching, p.total, max, env->last_launch_note ? "; last launch: " : "",
+                 env->last_launch_note ? env->last_launch_note : "");
     } else {
         snprintf(buf, cap,
                  "waiting for a worker: all %d busy (pool %d of max %d), %zu ahead in the queue",
@@ -641,14 +654,16 @@ json_t *ferry_scheduler_envs_json(ferryd *d)
         scheduler__pool p = scheduler__pool_counts(env);
         json_array_append_new(
             list,
-            json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i}, s:I, s:I, s:s?}",
+            json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i}, s:I, s:I, s:s?, "
+                      "s:s?, s:s?}",
                       "name", env->cfg->name, "compute", env->cfg->compute, "runtime",
                       env->cfg->runtime, "gpus", env->cfg->gpus, "min_workers",
                       env->cfg->min_workers, "max_workers", env->cfg->max_workers, "idle_timeout",
                       env->cfg->idle_timeout_s, "workers", "idle", p.idle, "busy", p.busy,
                       "launching", p.launching, "total", p.total, "queued",
                       (json_int_t)scheduler__queued(env), "queued_priority",
-                      (json_int_t)env->queue[1].len, "last_launch_error", env->last_launch_error));
+                      (json_int_t)env->queue[1].len, "last_launch_error", env->last_launch_error,
+                      "broken", env->broken, "last_launch_note", env->last_launch_note));
     }
     return list;
 }

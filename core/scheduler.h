@@ -44,10 +44,27 @@ struct ferry_worker {
     unsigned char *gpu_busy; /* per GPU of the worker (env gpus), 1 = taken */
     json_t *stop_orders;     /* ids to stop, not yet handed over */
     void *poll;              /* agentapi.c: a held long poll, or NULL */
-    uv_timer_t timer;        /* registration deadline, then idle timeout */
+    uv_timer_t timer;        /* registration deadline, idle timeout, terminate retries */
     double last_seen;
     int closing;
+    /* workers.c: where its instance stands */
+    char *launch_token;     /* the one-time token until the plugin is asked (then wiped) */
+    int awaiting_bundle;    /* the launch waits for the agent bundle (user-data) */
+    int launch_pending;     /* a launch op is in flight */
+    int terminate_pending;  /* a terminate or its confirming describe is in flight */
+    int terminate_failures; /* in a row: the retry's backoff */
+    int probing;            /* a describe asks why it went silent */
 };
+
+/* An op's hold on a worker that may be gone when the op completes (or
+ * ferryd stopping): ferry_worker_ref_take() looks it up again. */
+typedef struct ferry_worker_ref {
+    ferryd *d;
+    char id[37];
+} ferry_worker_ref;
+ferry_worker_ref *ferry_worker_ref_new(ferryd *d, const ferry_worker *w);
+/* The worker, or NULL when it is gone or ferryd stops. Frees the ref. */
+ferry_worker *ferry_worker_ref_take(ferry_worker_ref *ref);
 
 struct ferry_env {
     ferryd *d;
@@ -62,6 +79,10 @@ struct ferry_env {
     uv_timer_t retry_timer;
     int retry_pending;
     double retry_at;
+    char *broken;           /* why launches stopped (credentials, settings); NULL: fine */
+    char *last_launch_note; /* what the last launch tried on its way (zones), for people */
+    uv_timer_t sweep_timer; /* sweep.c: lists the plugin's instances every few minutes */
+    int sweeping;           /* sweep.c: a list is in flight */
 };
 
 /* scheduler.c */
@@ -119,6 +140,29 @@ int ferry_worker_free_slots(const ferry_worker *w);
 void ferry_workers_close_all(ferryd *d);
 /* The compute plugin says an instance ended on its own (arg: the ferry_env). */
 void ferry_workers_instance_gone(void *arg, const char *instance_id, const char *reason);
+/* The worker (of any environment) whose instance is `instance_id`, or NULL. */
+ferry_worker *ferry_workers_by_instance(ferryd *d, const char *instance_id);
+/* A record restored without its instance id learns it (the sweep found the
+ * instance by its worker tag). */
+void ferry_workers_adopt(ferryd *d, ferry_worker *w, const char *instance_id);
+/* Terminate an instance that has no worker record (an orphan), through
+ * `env`'s plugin; the outcome is only logged. */
+void ferry_workers_retire_orphan(ferryd *d, ferry_env *env, const char *instance_id,
+                                 const char *why);
+/* Launches stop: the environment's credentials or settings are refused.
+ * `ferry envs` and `ferry show` say why; a launch is tried again rarely. */
+void ferry_workers_env_broken(ferryd *d, ferry_env *env, const char *why);
+/* Whether a failed op's error means "broken" rather than "try again". */
+int ferry_workers_error_breaks(const ferry_error_detail *err);
+
+/* sweep.c: the orphan sweep. At start and every instance_sweep_interval,
+ * each environment's plugin lists the instances carrying the daemon's id:
+ * one without a worker record is terminated, a record restored without its
+ * instance id learns it, and a worker whose instance ended unasked (a spot
+ * interruption) is retired. */
+void ferry_sweep_start(ferryd *d);
+void ferry_sweep_env_init(ferryd *d, ferry_env *env);
+void ferry_sweep_env_close(ferry_env *env);
 
 /* agentapi.c: answer the worker's held poll if it has news. */
 void ferry_agentapi_wake(ferryd *d, ferry_worker *w);

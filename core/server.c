@@ -18,6 +18,7 @@ int ferry_api_route(ferry_http_req *r);
 int ferry_agentapi_route(ferry_http_req *r);
 int ferry_bootstrap_route(ferry_http_req *r); /* before agentapi: its GETs need no token */
 int ferry_blobs_route(ferry_http_req *r);
+int ferry_web_route(ferry_http_req *r); /* last: every path outside /v1 is the web UI */
 
 struct ferry_server {
     h2o_globalconf_t globalconf;
@@ -104,7 +105,7 @@ static int server__on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (ferry_api_route(&r) == 0 || ferry_bootstrap_route(&r) == 0 ||
-        ferry_agentapi_route(&r) == 0 || ferry_blobs_route(&r) == 0)
+        ferry_agentapi_route(&r) == 0 || ferry_blobs_route(&r) == 0 || ferry_web_route(&r) == 0)
         return 0;
     ferry_http_error(
         req, 404, NULL, "no such endpoint: %.*s %.*s", (int)req->method.len, req->method.base,

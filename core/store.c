@@ -89,3 +89,101 @@ char *ferry_store_worker_url(ferryd *d, const char *method, const char *key, int
     }
     return ferry_blobs_url(d, method, key, expires_s, sha256);
 }
+
+int ferry_store_can_presign(ferryd *d)
+{
+    return store__ops(d)->presign != NULL;
+}
+
+char *ferry_store_presign(ferryd *d, const char *method, const char *key, int expires_s,
+                          ferry_error_detail *err)
+{
+    const ferry_store_ops *ops = store__ops(d);
+    if (ops->presign == NULL) {
+        ferry_error_set(err, FERRY_ENOTSUP, 0, NULL, "the store cannot presign URLs");
+        return NULL;
+    }
+    char url[4096];
+    if (ops->presign(ferry_plugin_instance_state(d->store), method, key, expires_s, url,
+                     sizeof(url), err) != 0)
+        return NULL;
+    return ferry_strdup(url);
+}
+
+/* All five ops or none: a store that can only do some of it gets one PUT. */
+static int store__has_uploads(const ferry_store_ops *ops)
+{
+    return ops->upload_begin && ops->presign_part && ops->upload_complete && ops->upload_abort &&
+           ops->upload_part_size;
+}
+
+int ferry_store_part_size(ferryd *d, int64_t size, int64_t *part_size)
+{
+    const ferry_store_ops *ops = store__ops(d);
+    *part_size = 0;
+    if (!store__has_uploads(ops))
+        return 0;
+    int rc = ops->upload_part_size(ferry_plugin_instance_state(d->store), size, part_size);
+    if (rc < 0 || *part_size < 0)
+        *part_size = 0;
+    return rc;
+}
+
+/* Starts an op; on a synchronous refusal `done` never runs. */
+static ferry_op *store__op(ferryd *d, ferry_op_done_fn done, void *arg)
+{
+    return d->store ? ferry_op_new(d->store, done, arg) : NULL;
+}
+
+int ferry_store_upload_begin(ferryd *d, const char *key, ferry_op_done_fn done, void *arg)
+{
+    const ferry_store_ops *ops = store__ops(d);
+    ferry_op *op = ops->upload_begin ? store__op(d, done, arg) : NULL;
+    if (op == NULL)
+        return FERRY_ENOTSUP;
+    int rc = ops->upload_begin(ferry_plugin_instance_state(d->store), key, op);
+    if (rc < 0)
+        ferry_op_abandon(op);
+    return rc;
+}
+
+char *ferry_store_part_url(ferryd *d, const char *key, const char *upload_id, int n, int expires_s,
+                           ferry_error_detail *err)
+{
+    const ferry_store_ops *ops = store__ops(d);
+    char url[4096];
+    if (ops->presign_part == NULL) {
+        ferry_error_set(err, FERRY_ENOTSUP, 0, NULL, "the store takes no parts");
+        return NULL;
+    }
+    if (ops->presign_part(ferry_plugin_instance_state(d->store), key, upload_id, n, expires_s, url,
+                          sizeof(url), err) != 0)
+        return NULL;
+    return ferry_strdup(url);
+}
+
+int ferry_store_upload_complete(ferryd *d, const char *key, const char *upload_id,
+                                const char *parts, ferry_op_done_fn done, void *arg)
+{
+    const ferry_store_ops *ops = store__ops(d);
+    ferry_op *op = ops->upload_complete ? store__op(d, done, arg) : NULL;
+    if (op == NULL)
+        return FERRY_ENOTSUP;
+    int rc = ops->upload_complete(ferry_plugin_instance_state(d->store), key, upload_id, parts, op);
+    if (rc < 0)
+        ferry_op_abandon(op);
+    return rc;
+}
+
+int ferry_store_upload_abort(ferryd *d, const char *key, const char *upload_id,
+                             ferry_op_done_fn done, void *arg)
+{
+    const ferry_store_ops *ops = store__ops(d);
+    ferry_op *op = ops->upload_abort ? store__op(d, done, arg) : NULL;
+    if (op == NULL)
+        return FERRY_ENOTSUP;
+    int rc = ops->upload_abort(ferry_plugin_instance_state(d->store), key, upload_id, op);
+    if (rc < 0)
+        ferry_op_abandon(op);
+    return rc;
+}

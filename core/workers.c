@@ -1,13 +1,18 @@
 /* Worker records: launched through the environment's compute plugin,
  * registered by their agent with a one-time bootstrap token, retired after
  * the idle timeout. The launch intent is stored before the plugin is asked,
- * so that no instance exists without a record. */
+ * so that no instance exists without a record; the instance id is stored as
+ * soon as the plugin says it; a record goes only once the plugin's describe
+ * shows its instance shutting down or gone (a failed terminate is tried
+ * again, with backoff, for as long as it takes). What a crash leaves behind
+ * the orphan sweep (sweep.c) finds. */
 #include "scheduler.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bootstrap.h"
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -16,6 +21,10 @@
 #define WORKERS__REGISTER_DEADLINE_MS 120000
 #define WORKERS__RETRY_BASE_MS 1000u
 #define WORKERS__RETRY_MAX_MS 60000u
+/* A broken environment (refused credentials or settings) tries again this
+ * rarely: an operator may fix IAM without restarting ferryd, but ferryd
+ * must not hammer the API with calls that cannot succeed. */
+#define WORKERS__BROKEN_RETRY_MS 600000u
 
 static void workers__db_upsert(ferryd *d, ferry_worker *w)
 {
@@ -47,9 +56,34 @@ static void workers__db_delete(ferryd *d, ferry_worker *w)
     ferry_db_step_done(d, st);
 }
 
+ferry_worker_ref *ferry_worker_ref_new(ferryd *d, const ferry_worker *w)
+{
+    ferry_worker_ref *ref = ferry_xcalloc(1, sizeof(*ref));
+    ref->d = d;
+    memcpy(ref->id, w->id, sizeof(ref->id));
+    return ref;
+}
+
+ferry_worker *ferry_worker_ref_take(ferry_worker_ref *ref)
+{
+    ferryd *d = ref->d;
+    ferry_worker *w = d->stopping ? NULL : ferry_map_get(&d->workers_by_id, ref->id);
+    free(ref);
+    return w && !w->closing ? w : NULL;
+}
+
+static void workers__wipe_token(ferry_worker *w)
+{
+    if (w->launch_token)
+        memset(w->launch_token, 0, strlen(w->launch_token));
+    free(w->launch_token);
+    w->launch_token = NULL;
+}
+
 static void workers__closed(uv_handle_t *h)
 {
     ferry_worker *w = h->data;
+    workers__wipe_token(w);
     free(w->instance_id);
     free(w->assigned);
     json_decref(w->stop_orders);
@@ -57,8 +91,6 @@ static void workers__closed(uv_handle_t *h)
     free(w);
 }
 
-/* Forget a worker whose instance is gone (or never existed). Executions it
- * held end in error: their commands are gone with it. */
 /* Executions of a worker that is gone: those it had not started go back in
  * line, the others end in error. */
 static void workers__drop_assigned(ferryd *d, ferry_worker *w, const char *why)
@@ -106,6 +138,13 @@ static void workers__retry_cb(uv_timer_t *t)
     ferry_scheduler_kick(env->d, env);
 }
 
+static void workers__retry_in(ferry_env *env, uint64_t delay_ms)
+{
+    env->retry_pending = 1;
+    env->retry_at = ferry_now() + (double)delay_ms / 1000.0;
+    uv_timer_start(&env->retry_timer, workers__retry_cb, delay_ms, 0);
+}
+
 /* A failed launch is retried with backoff (1 s, 2 s, 4 s ... 60 s) for as
  * long as it takes: the queued executions wait, and say why. */
 static void workers__launch_failed(ferryd *d, ferry_env *env, const char *message)
@@ -120,31 +159,88 @@ static void workers__launch_failed(ferryd *d, ferry_env *env, const char *messag
         delay_ms = WORKERS__RETRY_MAX_MS;
     ferry_error("environment '%s': worker launch failed (%d in a row): %s; retrying in %.1f s",
                 env->cfg->name, env->launch_failures, message, (double)delay_ms / 1000.0);
-    env->retry_pending = 1;
-    env->retry_at = ferry_now() + (double)delay_ms / 1000.0;
-    uv_timer_start(&env->retry_timer, workers__retry_cb, delay_ms, 0);
+    workers__retry_in(env, delay_ms);
 }
 
-static void workers__launch_done(void *arg, int status, const ferry_op_result *res)
+int ferry_workers_error_breaks(const ferry_error_detail *err)
 {
-    ferry_worker *w = arg;
-    ferryd *d = w->env->d;
-    if (status < 0) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s",
-                 res && res->error && res->error->message[0] ? res->error->message
-                                                             : ferry_strerror(status));
-        ferry_env *env = w->env;
-        workers__remove(d, w, msg);
-        workers__launch_failed(d, env, msg);
-        return;
-    }
+    return err && !err->retryable &&
+           (err->code == FERRY_EAUTH || err->code == FERRY_EPERM || err->code == FERRY_ECONFIG);
+}
+
+void ferry_workers_env_broken(ferryd *d, ferry_env *env, const char *why)
+{
+    (void)d;
+    if (env->broken == NULL || strcmp(env->broken, why) != 0)
+        ferry_error("environment '%s' is broken: %s; no launch until this is fixed (tried "
+                    "again every %u minutes)",
+                    env->cfg->name, why, WORKERS__BROKEN_RETRY_MS / 60000u);
+    free(env->broken);
+    env->broken = ferry_strdup(why);
+    free(env->last_launch_error);
+    env->last_launch_error = ferry_strdup(why);
+    workers__retry_in(env, WORKERS__BROKEN_RETRY_MS);
+}
+
+/* A launch answered without a worker left to take it (ferryd stopping, or
+ * a record dropped meanwhile): no instance may live without a record. */
+static void workers__launch_stray(ferryd *d, ferry_env *env, const char *instance_id)
+{
+    if (instance_id && instance_id[0] && !d->stopping)
+        ferry_workers_retire_orphan(d, env, instance_id, "its worker record is gone");
+}
+
+static void workers__launch_ok(ferryd *d, ferry_worker *w, const ferry_op_result *res)
+{
+    ferry_env *env = w->env;
     free(w->instance_id);
     w->instance_id = ferry_strdup(res && res->instance_id ? res->instance_id : "");
-    workers__db_upsert(d, w);
+    workers__db_upsert(d, w); /* stored as soon as known */
+    if (env->broken) {        /* what was refused works again */
+        ferry_info("environment '%s' works again", env->cfg->name);
+        free(env->broken);
+        env->broken = NULL;
+    }
+    free(env->last_launch_note);
+    env->last_launch_note = res && res->text && res->text[0] ? ferry_strdup(res->text) : NULL;
     if (w->state == FERRY_WORKER_TERMINATING) /* retired while it was launching */
         ferry_workers_terminate(d, w, "retired while launching");
 }
+
+typedef struct workers__launch_arg {
+    ferry_worker_ref *ref;
+    ferry_env *env;
+} workers__launch_arg;
+
+static void workers__launch_done(void *arg, int status, const ferry_op_result *res)
+{
+    workers__launch_arg *a = arg;
+    ferryd *d = a->ref->d;
+    ferry_env *env = a->env;
+    ferry_worker *w = ferry_worker_ref_take(a->ref);
+    free(a);
+    if (w == NULL) {
+        if (status >= 0 && !d->stopping)
+            workers__launch_stray(d, env, res ? res->instance_id : NULL);
+        return;
+    }
+    w->launch_pending = 0;
+    if (status >= 0) {
+        workers__launch_ok(d, w, res);
+        return;
+    }
+    char msg[600];
+    const ferry_error_detail *err = res ? res->error : NULL;
+    snprintf(msg, sizeof(msg), "%s",
+             err && err->message[0] ? err->message : ferry_strerror(status));
+    workers__remove(d, w, msg);
+    if (ferry_workers_error_breaks(err))
+        ferry_workers_env_broken(d, env, msg);
+    else
+        workers__launch_failed(d, env, msg);
+}
+
+static void workers__terminate_step(ferryd *d, ferry_worker *w);
 
 static void workers__timer_cb(uv_timer_t *t)
 {
@@ -156,6 +252,8 @@ static void workers__timer_cb(uv_timer_t *t)
         workers__launch_failed(d, env, "the agent did not register within 120 s");
     } else if (w->state == FERRY_WORKER_READY && w->n_assigned == 0) {
         ferry_workers_terminate(d, w, "idle timeout");
+    } else if (w->state == FERRY_WORKER_TERMINATING && !w->terminate_pending) {
+        workers__terminate_step(d, w); /* the last try failed: again */
     }
 }
 
@@ -175,6 +273,58 @@ void ferry_workers_instance_gone(void *arg, const char *instance_id, const char 
         else
             ferry_scheduler_kick(d, env);
         return;
+    }
+}
+
+ferry_worker *ferry_workers_by_instance(ferryd *d, const char *instance_id)
+{
+    for (size_t i = 0; instance_id && i < d->n_envs; i++)
+        for (size_t k = 0; k < d->envs[i]->n_workers; k++) {
+            ferry_worker *w = d->envs[i]->workers[k];
+            if (!w->closing && w->instance_id && strcmp(w->instance_id, instance_id) == 0)
+                return w;
+        }
+    return NULL;
+}
+
+void ferry_workers_adopt(ferryd *d, ferry_worker *w, const char *instance_id)
+{
+    if (w->instance_id != NULL || w->launch_pending || w->awaiting_bundle)
+        return;
+    ferry_info("worker %s: its instance is %s (found by its tag)", w->id, instance_id);
+    w->instance_id = ferry_strdup(instance_id);
+    workers__db_upsert(d, w);
+}
+
+static void workers__orphan_done(void *arg, int status, const ferry_op_result *res)
+{
+    char *instance_id = arg;
+    if (status < 0 && status != FERRY_ENOENT)
+        ferry_warn("orphan instance %s: terminate: %s (the next sweep tries again)", instance_id,
+                   res && res->error ? res->error->message : ferry_strerror(status));
+    free(instance_id);
+}
+
+void ferry_workers_retire_orphan(ferryd *d, ferry_env *env, const char *instance_id,
+                                 const char *why)
+{
+    (void)d;
+    if (env->compute == NULL)
+        return;
+    ferry_warn("environment '%s': instance %s has no worker record (%s): terminating it",
+               env->cfg->name, instance_id, why);
+    const ferry_plugin *p = ferry_plugin_instance_plugin(env->compute);
+    char *arg = ferry_strdup(instance_id);
+    ferry_op *op = ferry_op_new(env->compute, workers__orphan_done, arg);
+    if (op == NULL) {
+        free(arg);
+        return;
+    }
+    int rc = p->ops.compute.terminate(ferry_plugin_instance_state(env->compute), arg, op);
+    if (rc < 0) {
+        ferry_op_abandon(op);
+        ferry_warn("orphan instance %s: terminate: %s", instance_id, ferry_strerror(rc));
+        free(arg);
     }
 }
 
@@ -201,17 +351,21 @@ static ferry_worker *workers__new(ferryd *d, ferry_env *env)
     return workers__new_with_id(d, env, id);
 }
 
-int ferry_workers_launch(ferryd *d, ferry_env *env)
+static unsigned workers__plugin_flags(const ferry_env *env)
 {
-    ferry_worker *w = workers__new(d, env);
-    char token[65], agent_path[PATH_MAX + 16];
-    ferry_random_hex(token, 32);
-    ferry_sha256_hex(token, strlen(token), w->bootstrap_hash);
-    workers__db_upsert(d, w);
-    ferry_db_commit(d); /* the intent is durable before the plugin acts */
-    uv_timer_start(&w->timer, workers__timer_cb, WORKERS__REGISTER_DEADLINE_MS, 0);
+    return ferry_plugin_instance_plugin(env->compute)->ops.compute.flags;
+}
 
+/* Ask the plugin for the instance; `bundle_sha` is set for plugins that
+ * boot the agent from user-data. The one-time token is wiped after. */
+static int workers__launch_now(ferryd *d, ferry_worker *w, const char *bundle_sha)
+{
+    ferry_env *env = w->env;
+    char agent_path[PATH_MAX + 16];
     snprintf(agent_path, sizeof(agent_path), "%s/ferry-agent", d->exe_dir);
+    char *user_data =
+        bundle_sha ? ferry_bootstrap_user_data(d, env->cfg, w->id, w->launch_token, bundle_sha)
+                   : NULL;
     ferry_launch_request req = {
         .struct_size = sizeof(req),
         .daemon_id = d->daemon_id,
@@ -219,57 +373,210 @@ int ferry_workers_launch(ferryd *d, ferry_env *env)
         .worker_id = w->id,
         .server_url = d->server_url,
         .ca_file = d->cfg.tls_ca, /* NULL without TLS: the system store */
-        .bootstrap_token = token,
+        .bootstrap_token = w->launch_token,
         .agent_path = agent_path,
         .client_token = w->id,
         .slots = w->slots,
+        .user_data = user_data,
     };
     const ferry_plugin *p = ferry_plugin_instance_plugin(env->compute);
-    ferry_op *op = ferry_op_new(env->compute, workers__launch_done, w);
+    workers__launch_arg *a = ferry_xcalloc(1, sizeof(*a));
+    a->ref = ferry_worker_ref_new(d, w);
+    a->env = env;
+    ferry_op *op = ferry_op_new(env->compute, workers__launch_done, a);
     int rc = p->ops.compute.launch(ferry_plugin_instance_state(env->compute), &req, op);
+    if (user_data) {
+        memset(user_data, 0, strlen(user_data));
+        free(user_data);
+    }
+    workers__wipe_token(w);
     if (rc < 0) {
         ferry_op_abandon(op);
+        free(a->ref);
+        free(a);
         workers__remove(d, w, ferry_strerror(rc));
-        workers__launch_failed(d, env, ferry_strerror(rc));
+        /* Refused before any call (user-data too large for the cloud, a
+         * setting): trying again every few seconds cannot help. */
+        if (rc == FERRY_ETOOBIG || rc == FERRY_ECONFIG) {
+            char why[160];
+            snprintf(why, sizeof(why), "the compute plugin refused the launch request: %s%s",
+                     ferry_strerror(rc), rc == FERRY_ETOOBIG ? " (its user-data)" : "");
+            ferry_workers_env_broken(d, env, why);
+        } else {
+            workers__launch_failed(d, env, ferry_strerror(rc));
+        }
         return rc;
     }
+    w->launch_pending = 1;
     return 0;
+}
+
+/* The agent bundle is built (or could not be): the launches waiting for it
+ * go on. */
+static void workers__bundle_built(ferryd *d, int status)
+{
+    if (d->stopping)
+        return;
+    const char *sha = NULL;
+    if (status == 0 && ferry_bootstrap_bundle(d, &sha, workers__bundle_built) == FERRY_EAGAIN)
+        return; /* changed again meanwhile: this callback comes back */
+    for (size_t i = 0; i < d->n_envs; i++) {
+        ferry_env *env = d->envs[i];
+        for (size_t k = 0; k < env->n_workers;) {
+            ferry_worker *w = env->workers[k];
+            if (!w->awaiting_bundle || w->closing) {
+                k++;
+                continue;
+            }
+            w->awaiting_bundle = 0;
+            if (sha) {
+                workers__launch_now(d, w, sha);
+            } else {
+                workers__remove(d, w, "no agent bundle");
+                workers__launch_failed(d, env, "could not build the agent bundle (see the log)");
+            }
+            k = 0; /* the list may have changed */
+        }
+    }
+}
+
+int ferry_workers_launch(ferryd *d, ferry_env *env)
+{
+    ferry_worker *w = workers__new(d, env);
+    char token[65];
+    ferry_random_hex(token, 32);
+    ferry_sha256_hex(token, strlen(token), w->bootstrap_hash);
+    workers__db_upsert(d, w);
+    ferry_db_commit(d); /* the intent is durable before the plugin acts */
+    uv_timer_start(&w->timer, workers__timer_cb, WORKERS__REGISTER_DEADLINE_MS, 0);
+    w->launch_token = ferry_strdup(token);
+    memset(token, 0, sizeof(token));
+    if (!(workers__plugin_flags(env) & FERRY_COMPUTE_USER_DATA))
+        return workers__launch_now(d, w, NULL);
+    /* The machine boots from the bootstrap script, which names the bundle. */
+    const char *sha = NULL;
+    int rc = ferry_bootstrap_bundle(d, &sha, workers__bundle_built);
+    if (rc == FERRY_EAGAIN) {
+        w->awaiting_bundle = 1;
+        return 0;
+    }
+    if (rc < 0) {
+        workers__remove(d, w, "no agent bundle");
+        workers__launch_failed(d, env, "no ferry-agent next to ferryd to put into user-data");
+        return rc;
+    }
+    return workers__launch_now(d, w, sha);
+}
+
+/* --- retiring: terminate, then confirm with describe --- */
+
+/* Try again later, with backoff (2 s, 4 s ... 60 s): the record stays
+ * until the instance is seen going, so none is ever left unrecorded. */
+static void workers__terminate_retry(ferryd *d, ferry_worker *w, const char *why)
+{
+    (void)d;
+    w->terminate_failures++;
+    int shift = w->terminate_failures > 6 ? 6 : w->terminate_failures;
+    uint64_t delay_ms = (uint64_t)WORKERS__RETRY_BASE_MS << shift;
+    if (delay_ms > WORKERS__RETRY_MAX_MS)
+        delay_ms = WORKERS__RETRY_MAX_MS;
+    ferry_warn("worker %s: instance %s not retired yet (%s); trying again in %.0f s", w->id,
+               w->instance_id, why, (double)delay_ms / 1000.0);
+    uv_timer_start(&w->timer, workers__timer_cb, delay_ms, 0);
+}
+
+static void workers__confirm_done(void *arg, int status, const ferry_op_result *res)
+{
+    ferry_worker *w = ferry_worker_ref_take(arg);
+    if (w == NULL)
+        return;
+    ferryd *d = w->env->d;
+    w->terminate_pending = 0;
+    json_t *j = status >= 0 && res && res->text ? json_loads(res->text, 0, NULL) : NULL;
+    const char *state = json_string_value(json_object_get(j, "state"));
+    if (status == FERRY_ENOENT ||
+        (state && (strcmp(state, "shutting-down") == 0 || strcmp(state, "terminated") == 0))) {
+        ferry_info("worker %s: instance %s is %s: record removed", w->id, w->instance_id,
+                   state ? state : "gone");
+        workers__remove(d, w, "terminated");
+    } else if (status < 0)
+        workers__terminate_retry(d, w, res && res->error ? res->error->message : "describe failed");
+    else
+        workers__terminate_retry(d, w, state ? state : "state unknown");
+    json_decref(j);
+}
+
+/* Terminated, says the plugin: the record goes once describe agrees. */
+static void workers__confirm(ferryd *d, ferry_worker *w)
+{
+    const ferry_plugin *p = ferry_plugin_instance_plugin(w->env->compute);
+    if (p->ops.compute.describe == NULL) {
+        workers__remove(d, w, "terminated");
+        return;
+    }
+    ferry_worker_ref *ref = ferry_worker_ref_new(d, w);
+    ferry_op *op = ferry_op_new(w->env->compute, workers__confirm_done, ref);
+    int rc =
+        p->ops.compute.describe(ferry_plugin_instance_state(w->env->compute), w->instance_id, op);
+    if (rc < 0) {
+        ferry_op_abandon(op);
+        free(ref);
+        workers__terminate_retry(d, w, ferry_strerror(rc));
+        return;
+    }
+    w->terminate_pending = 1;
 }
 
 static void workers__terminate_done(void *arg, int status, const ferry_op_result *res)
 {
-    ferry_worker *w = arg;
+    ferry_worker *w = ferry_worker_ref_take(arg);
+    if (w == NULL)
+        return;
     ferryd *d = w->env->d;
-    if (status < 0)
-        ferry_warn("worker %s: terminate instance %s: %s", w->id, w->instance_id,
-                   res && res->error ? res->error->message : ferry_strerror(status));
-    workers__remove(d, w, "terminated");
+    w->terminate_pending = 0;
+    if (status == FERRY_ENOENT)
+        workers__remove(d, w, "terminated"); /* the plugin knows it no more */
+    else if (status < 0)
+        workers__terminate_retry(d, w,
+                                 res && res->error ? res->error->message : ferry_strerror(status));
+    else
+        workers__confirm(d, w);
 }
 
-void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why)
+static void workers__terminate_step(ferryd *d, ferry_worker *w)
 {
-    if (w->closing)
-        return;
-    int launching_now = w->state == FERRY_WORKER_LAUNCHING && w->instance_id == NULL;
-    w->state = FERRY_WORKER_TERMINATING;
-    uv_timer_stop(&w->timer);
-    ferry_info("worker %s (%s): retiring: %s", w->id, w->instance_id ? w->instance_id : "-", why);
-    if (launching_now) /* terminated once the launch completes */
-        return;
-    workers__db_upsert(d, w);
-    if (w->env->compute == NULL || w->instance_id == NULL || w->instance_id[0] == '\0') {
-        workers__remove(d, w, why);
-        return;
-    }
     const ferry_plugin *p = ferry_plugin_instance_plugin(w->env->compute);
-    ferry_op *op = ferry_op_new(w->env->compute, workers__terminate_done, w);
+    ferry_worker_ref *ref = ferry_worker_ref_new(d, w);
+    ferry_op *op = ferry_op_new(w->env->compute, workers__terminate_done, ref);
     int rc =
         p->ops.compute.terminate(ferry_plugin_instance_state(w->env->compute), w->instance_id, op);
     if (rc < 0) {
         ferry_op_abandon(op);
-        ferry_warn("worker %s: terminate: %s", w->id, ferry_strerror(rc));
-        workers__remove(d, w, why);
+        free(ref);
+        workers__terminate_retry(d, w, ferry_strerror(rc));
+        return;
     }
+    w->terminate_pending = 1;
+}
+
+void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why)
+{
+    if (w->closing || (w->state == FERRY_WORKER_TERMINATING && w->terminate_pending))
+        return;
+    w->state = FERRY_WORKER_TERMINATING;
+    uv_timer_stop(&w->timer);
+    ferry_info("worker %s (%s): retiring: %s", w->id, w->instance_id ? w->instance_id : "-", why);
+    if (w->launch_pending) /* terminated once the launch completes */
+        return;
+    workers__db_upsert(d, w);
+    /* No instance: none was asked for (or a crash lost the answer, and the
+     * sweep terminates what carries no record). */
+    if (w->env->compute == NULL || w->instance_id == NULL || w->instance_id[0] == '\0') {
+        workers__remove(d, w, why);
+        return;
+    }
+    w->terminate_failures = 0;
+    workers__terminate_step(d, w);
 }
 
 /* Issue the agent's own token (kept only as its hash) and take it in. */
@@ -430,12 +737,72 @@ int ferry_workers_restore(ferryd *d)
     return n;
 }
 
+/* Why a silent worker went silent: its instance may have ended (a spot
+ * interruption) rather than its agent. */
+typedef struct workers__probe {
+    ferry_worker_ref *ref;
+    char why[128];
+} workers__probe;
+
+static void workers__probe_done(void *arg, int status, const ferry_op_result *res)
+{
+    workers__probe *p = arg;
+    ferryd *d = p->ref->d;
+    ferry_worker *w = ferry_worker_ref_take(p->ref);
+    if (w == NULL || (w->probing = 0, w->state != FERRY_WORKER_READY) ||
+        ferry_now() - w->last_seen <= d->cfg.worker_lost_timeout_s) {
+        free(p); /* gone meanwhile, or it called again */
+        return;
+    }
+    char why[400];
+    json_t *j = status >= 0 && res && res->text ? json_loads(res->text, 0, NULL) : NULL;
+    const char *state = json_string_value(json_object_get(j, "state"));
+    const char *reason = json_string_value(json_object_get(j, "reason"));
+    if (status == FERRY_ENOENT)
+        snprintf(why, sizeof(why), "instance %s is gone (%s)", w->instance_id, p->why);
+    else if (state && strcmp(state, "running") != 0 && strcmp(state, "pending") != 0)
+        snprintf(why, sizeof(why), "instance %s %s (%s)", w->instance_id,
+                 strcmp(state, "shutting-down") == 0 ? "terminated"
+                 : strcmp(state, "stopping") == 0    ? "stopped"
+                                                     : state,
+                 reason && reason[0] ? reason : p->why);
+    else
+        snprintf(why, sizeof(why), "%s", p->why);
+    json_decref(j);
+    free(p);
+    ferry_warn("worker %s is lost: %s", w->id, why);
+    ferry_workers_lost(d, w, why);
+}
+
+/* Ask the plugin about the instance first, when it can tell. */
+static int workers__probe_start(ferryd *d, ferry_worker *w, const char *why)
+{
+    const ferry_plugin *p = w->env->compute ? ferry_plugin_instance_plugin(w->env->compute) : NULL;
+    if (p == NULL || p->ops.compute.describe == NULL || w->instance_id == NULL ||
+        w->instance_id[0] == '\0')
+        return -1;
+    workers__probe *pr = ferry_xcalloc(1, sizeof(*pr));
+    pr->ref = ferry_worker_ref_new(d, w);
+    snprintf(pr->why, sizeof(pr->why), "%s", why);
+    ferry_op *op = ferry_op_new(w->env->compute, workers__probe_done, pr);
+    if (op == NULL || p->ops.compute.describe(ferry_plugin_instance_state(w->env->compute),
+                                              w->instance_id, op) < 0) {
+        ferry_op_abandon(op);
+        free(pr->ref);
+        free(pr);
+        return -1;
+    }
+    w->probing = 1;
+    return 0;
+}
+
 /* A worker that stopped calling (its poll is the heartbeat) is lost: what
  * it was running ends in error, what it had not started goes back in line,
  * and its instance is retired so that none is left without a record. A held
  * poll does not count: polls are held for under half the timeout, so a live
  * agent has polled again since; an open connection alone may be a machine
- * that dropped off the network without closing it. */
+ * that dropped off the network without closing it. The instance's own state
+ * (from describe) names the cause when it ended. */
 void ferry_workers_check_lost(ferryd *d)
 {
     double now = ferry_now(), limit = d->cfg.worker_lost_timeout_s;
@@ -443,10 +810,13 @@ void ferry_workers_check_lost(ferryd *d)
         ferry_env *env = d->envs[i];
         for (size_t k = 0; k < env->n_workers; k++) {
             ferry_worker *w = env->workers[k];
-            if (w->state != FERRY_WORKER_READY || w->closing || now - w->last_seen <= limit)
+            if (w->state != FERRY_WORKER_READY || w->closing || w->probing ||
+                now - w->last_seen <= limit)
                 continue;
             char why[128];
             snprintf(why, sizeof(why), "no heartbeat for %d s", d->cfg.worker_lost_timeout_s);
+            if (workers__probe_start(d, w, why) == 0)
+                continue;
             ferry_warn("worker %s is lost: %s", w->id, why);
             ferry_workers_lost(d, w, why);
             k = (size_t)-1; /* the list changed: start over */

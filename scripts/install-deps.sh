@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang-format git curl ca-certificates openssl python3 procps iproute2
   libuv1-dev libh2o-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libyaml-dev
   libsqlite3-dev libgit2-dev libarchive-dev libssl-dev libxml2-dev
-  docker.io docker-registry apache2-utils busybox-static awscli nodejs npm
+  docker.io docker-registry apache2-utils busybox-static awscli nodejs npm chromium
 )
 # Packages a command can stand for: a machine whose Node.js came from
 # elsewhere (nodesource's nodejs carries npm and conflicts with Debian's npm)

@@ -18,6 +18,7 @@
 
 #include <uv.h>
 
+#include "ferry/awscreds.h"
 #include "ferry/ferry.h"
 #include "ferry/http.h"
 #include "ferry/sigv4.h"
@@ -47,12 +48,8 @@ typedef struct s3_config {
     int list_page_size;
 } s3_config;
 
-typedef struct s3_credentials {
-    char *access_key_id;
-    char *secret_access_key;
-    char *session_token; /* NULL when none */
-    char source[160];    /* for the log: where they came from, never what they are */
-} s3_credentials;
+/* The SDK's chain (ferry/awscreds.h), shared with the aws compute plugin. */
+typedef ferry_aws_credentials s3_credentials;
 
 /* Reads and checks the settings; ECONFIG with a message on a bad one. */
 int s3_config_load(s3_config *cfg, ferry_plugin_ctx *ctx, const ferry_host_api *host,

@@ -1,6 +1,6 @@
 /* s3-storage: settings, credentials and where requests go.
  *
- * Credentials come from the first source that has them, in aws-cli's
+ * Credentials come from the SDK's chain (ferry/awscreds.h), in aws-cli's
  * order: the store's own settings (or secrets of the same names), the
  * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN variables,
  * then the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or
@@ -18,21 +18,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* Settings                                                                 */
-
-static char *s3_strdup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-/* A setting, or the secret of the same name (operators may keep keys in
- * the secrets rather than the configuration). */
-static const char *s3_setting(ferry_plugin_ctx *ctx, const ferry_host_api *host, const char *name)
-{
-    const char *v = host->config_get(ctx, name);
-    if ((v == NULL || v[0] == '\0') && host->secret_get)
-        v = host->secret_get(ctx, name);
-    return v && v[0] ? v : NULL;
-}
 
 int64_t s3_parse_size(const char *s)
 {
@@ -330,167 +315,15 @@ void s3_target_free(s3_target *t)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Credentials                                                              */
-
-static int s3_creds_set(s3_credentials *c, const char *id, const char *secret, const char *token,
-                        const char *source)
-{
-    c->access_key_id = s3_strdup(id);
-    c->secret_access_key = s3_strdup(secret);
-    c->session_token = token && token[0] ? s3_strdup(token) : NULL;
-    snprintf(c->source, sizeof(c->source), "%s", source);
-    if (!c->access_key_id || !c->secret_access_key || (token && token[0] && !c->session_token))
-        return FERRY_ENOMEM;
-    return 0;
-}
-
-static char *s3_trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
-typedef struct s3_profile_keys {
-    char *id, *secret, *token;
-} s3_profile_keys;
-
-static void s3_profile_keys_free(s3_profile_keys *k)
-{
-    free(k->id);
-    free(k->secret);
-    free(k->token);
-}
-
-/* One "key = value" line of the wanted profile's section. */
-static void s3_profile_line(s3_profile_keys *k, char *line)
-{
-    char *eq = strchr(line, '=');
-    if (eq == NULL)
-        return;
-    *eq = '\0';
-    char *name = s3_trim(line), *value = s3_trim(eq + 1);
-    char **slot = NULL;
-    if (strcasecmp(name, "aws_access_key_id") == 0)
-        slot = &k->id;
-    else if (strcasecmp(name, "aws_secret_access_key") == 0)
-        slot = &k->secret;
-    else if (strcasecmp(name, "aws_session_token") == 0 ||
-             (strcasecmp(name, "aws_security_token") == 0 && k->token == NULL))
-        slot = &k->token;
-    if (slot) {
-        free(*slot);
-        *slot = strdup(value);
-    }
-}
-
-/* The INI file aws-cli writes: [profile] sections of key = value lines;
- * '#' and ';' start comments. 0 when read (the keys may still be absent),
- * -1 when the file cannot be opened. */
-static int s3_read_profile(const char *path, const char *profile, s3_profile_keys *k)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    char line[4096];
-    int in_section = 0;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        char *s = s3_trim(line);
-        if (s[0] == '#' || s[0] == ';' || s[0] == '\0')
-            continue;
-        if (s[0] == '[') {
-            char *end = strchr(s, ']');
-            if (end)
-                *end = '\0';
-            in_section = strcmp(s3_trim(s + 1), profile) == 0;
-            continue;
-        }
-        if (in_section)
-            s3_profile_line(k, s);
-    }
-    fclose(f);
-    return 0;
-}
-
-static int s3_creds_from_file(s3_credentials *c, ferry_error_detail *err, int *found)
-{
-    *found = 0;
-    const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE");
-    char def[4096];
-    if (file == NULL || file[0] == '\0') {
-        const char *home = getenv("HOME");
-        if (home == NULL || home[0] == '\0')
-            return 0;
-        snprintf(def, sizeof(def), "%s/.aws/credentials", home);
-        file = def;
-    }
-    const char *profile = getenv("AWS_PROFILE");
-    if (profile == NULL || profile[0] == '\0')
-        profile = getenv("AWS_DEFAULT_PROFILE");
-    if (profile == NULL || profile[0] == '\0')
-        profile = "default";
-    s3_profile_keys k = {0};
-    if (s3_read_profile(file, profile, &k) != 0)
-        return 0;
-    int rc = 0;
-    if (k.id && k.secret && k.id[0] && k.secret[0]) {
-        char source[160];
-        snprintf(source, sizeof(source), "the shared credentials file %.100s, profile %.40s", file,
-                 profile);
-        *found = 1;
-        rc = s3_creds_set(c, k.id, k.secret, k.token, source);
-    } else if (k.id || k.secret) {
-        rc = ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
-                             "s3-storage: profile \"%s\" of %s lacks aws_access_key_id or "
-                             "aws_secret_access_key",
-                             profile, file);
-    }
-    s3_profile_keys_free(&k);
-    return rc;
-}
+/* Credentials: the SDK's chain, in aws-cli's order                         */
 
 int s3_credentials_load(s3_credentials *c, ferry_plugin_ctx *ctx, const ferry_host_api *host,
                         ferry_error_detail *err)
 {
-    memset(c, 0, sizeof(*c));
-    const char *id = s3_setting(ctx, host, "access_key_id");
-    const char *secret = s3_setting(ctx, host, "secret_access_key");
-    if (id || secret) {
-        if (!id || !secret)
-            return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
-                                   "s3-storage: access_key_id and secret_access_key go together; "
-                                   "only %s is set",
-                                   id ? "access_key_id" : "secret_access_key");
-        return s3_creds_set(c, id, secret, s3_setting(ctx, host, "session_token"),
-                            "the store's settings");
-    }
-    id = getenv("AWS_ACCESS_KEY_ID");
-    secret = getenv("AWS_SECRET_ACCESS_KEY");
-    if (id && id[0] && secret && secret[0])
-        return s3_creds_set(c, id, secret, getenv("AWS_SESSION_TOKEN"),
-                            "the environment (AWS_ACCESS_KEY_ID)");
-    int found;
-    int rc = s3_creds_from_file(c, err, &found);
-    if (rc != 0 || found)
-        return rc;
-    return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
-                           "s3-storage: no credentials: set access_key_id and secret_access_key, "
-                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in the "
-                           "shared credentials file");
+    return ferry_aws_credentials_load(c, ctx, host, "s3-storage", "the store's settings", err);
 }
 
 void s3_credentials_free(s3_credentials *c)
 {
-    /* Keys must not linger in freed memory. */
-    if (c->secret_access_key)
-        memset(c->secret_access_key, 0, strlen(c->secret_access_key));
-    if (c->session_token)
-        memset(c->session_token, 0, strlen(c->session_token));
-    free(c->access_key_id);
-    free(c->secret_access_key);
-    free(c->session_token);
-    memset(c, 0, sizeof(*c));
+    ferry_aws_credentials_free(c);
 }

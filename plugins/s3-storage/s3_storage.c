@@ -381,6 +381,25 @@ static int s3_op_upload_abort(void *state, const char *key, const char *upload_i
     return rc;
 }
 
+/* The plan put_file follows itself: one PUT up to the threshold, else
+ * parts of part_size, grown when the object would need more than 10,000. */
+static int s3_upload_part_size(void *state, int64_t size, int64_t *part_size)
+{
+    s3_state *st = state;
+    *part_size = 0;
+    if (size < 0)
+        return FERRY_EINVAL;
+    if (size <= st->cfg.multipart_threshold)
+        return 0;
+    int64_t part = st->cfg.part_size;
+    while ((size + part - 1) / part > S3_MAX_PARTS)
+        part *= 2;
+    if (part > S3_MAX_PART_SIZE)
+        return FERRY_ETOOBIG;
+    *part_size = part;
+    return 0;
+}
+
 static const ferry_store_ops s3_ops = {
     .struct_size = sizeof(ferry_store_ops),
     .put_file = s3_put_file,
@@ -394,6 +413,7 @@ static const ferry_store_ops s3_ops = {
     .presign_part = s3_presign_part,
     .upload_complete = s3_op_upload_complete,
     .upload_abort = s3_op_upload_abort,
+    .upload_part_size = s3_upload_part_size,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Write bench-results.json and BENCHMARKS.md from the measurements.
+"""Write BENCHMARKS.md and bench-results.json from the measurements.
 
-  report.py [--quick] RESULT.json...
+  report.py [--quick] [--out DIR] RESULT.json...
 
 Each RESULT.json is the output of one benchmark script, recognised by its
-keys: skeleton.py (issue 2: latency against a shell peer), throughput.py
-(issue 3: throughput and memory against targets), logs.py (issue 4: log
-shipping against the disk's floor, follow latency) or docker_overhead.py
-(issue 5: a container execution against `docker run --rm`). A quick run prints the
-results and leaves BENCHMARKS.md alone.
+top-level key (see HANDLERS). Every figure becomes one row of the same shape:
+
+  {name, value, unit, peer, peer_value, ratio, what, ...}
+
+value is ferry's median, peer_value the peer's median measured in the same
+run on the same machine (null where there is no peer), ratio = value /
+peer_value; optional keys: min, max, p95, runs (ferry's), peer_min,
+peer_max, peer_p95, peer_runs, target, higher_is_better. bench-results.json
+is the list of rows; BENCHMARKS.md is one table of them (figure, ferry,
+peer, ratio, unit, what was run) with the machine and the peers' setups.
+Both go to --out (default: the current directory); tests/bench/run --quick
+sends them to the build directory so that the committed ones stay.
 """
 import json
 import os
@@ -29,194 +36,291 @@ def machine():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return f"{os.cpu_count()} cores ({cpu}), {mem_kb // 1024 // 1024} GiB, Linux {platform.release()}"
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    return (f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB of memory, "
+            f"Linux {platform.release()}; load average when the report was written "
+            f"(1, 5, 15 min): {load}")
 
 
-def skeleton_results(data):
-    single = data["single_submit_to_complete_ms"]
-    batch = data["batch_submit_to_all_complete_ms"]
-    return [
-        {"name": "single execution submit->complete (median)", "value": single["median"],
-         "unit": "ms", "peer": single["peer"], "peer_value": single["peer_median"],
-         "ratio": single["ratio"], "p95": single["p95"], "min": single["min"],
-         "max": single["max"], "runs": single["runs"]},
-        {"name": f"{batch['count']} executions submit->all complete (median)",
-         "value": batch["median"], "unit": "ms", "peer": batch["peer"],
-         "peer_value": batch["peer_median"], "ratio": batch["ratio"], "min": batch["min"],
-         "max": batch["max"], "runs": batch["repeats"]},
-    ]
+def row(name, value, unit, what, peer=None, peer_value=None, **extra):
+    r = {"name": name, "value": value, "unit": unit, "peer": peer, "peer_value": peer_value,
+         "ratio": value / peer_value if peer_value else None, "what": what}
+    r.update({k: v for k, v in extra.items() if v is not None})
+    return r
 
 
-def throughput_results(data):
-    t, m = data["throughput"], data["memory"]
-    out = [
-        {"name": f"{t['executions']} executions submitted and completed through the API "
-                 f"(median rate)",
-         "value": t["executions_per_second"], "unit": "executions/s", "peer": None,
-         "peer_value": None, "ratio": None, "target": t["target"],
-         "ratio_to_target": t["ratio_to_target"], "higher_is_better": True,
-         "min": t["min"], "max": t["max"], "runs": t["repeats"],
-         "setup": f"{t['workers']} workers of the test compute plugin, ferry-fake-agent with "
-                  f"{t['slots']} slots, {t['concurrency']} client connections"},
-        {"name": "ferryd resident memory, idle", "value": m["idle_rss_mib"], "unit": "MiB",
-         "peer": None, "peer_value": None, "ratio": None, "target": m["idle_target_mib"],
-         "ratio_to_target": m["idle_rss_mib"] / m["idle_target_mib"], "higher_is_better": False},
-    ]
-    if m.get("kib_per_queued") is not None:
-        out.append(
-            {"name": f"ferryd resident memory per queued execution ({m['queued']} queued)",
-             "value": m["kib_per_queued"], "unit": "KiB", "peer": None, "peer_value": None,
-             "ratio": None, "target": m["kib_per_queued_target"],
-             "ratio_to_target": m["kib_per_queued"] / m["kib_per_queued_target"],
-             "higher_is_better": False, "queued_asked": m["queued_asked"],
-             "error": m.get("error")})
+def stats(prefix, s):
+    """min/max/p95/runs of a summary dict, keys prefixed (peer_...)."""
+    out = {}
+    for k in ("min", "max", "p95", "runs"):
+        if s.get(k) is not None:
+            out[prefix + k] = s[k]
     return out
 
 
-def skeleton_lines(results):
-    lines = [
-        "Medians of repeated runs (warm-up excluded), min-max in brackets; the peer ran in the",
-        "same run on the same machine. Lower is better; ratio = ferry / peer.", "",
-        "| figure | ferry | peer | ratio | unit | what was run |",
-        "| --- | --- | --- | --- | --- | --- |",
+# --- one function per benchmark script: its JSON (and the others') -> rows
+
+
+def skeleton_rows(data, all_data):
+    """Issue 2 (tests/bench/skeleton.py) against Slurm (tests/bench/slurm.py)
+    and the shell's floor."""
+    single = data["single_submit_to_complete_ms"]
+    batch = data["batch_submit_to_all_complete_ms"]
+    workers = batch.get("workers", os.cpu_count())
+    setup = (f"ferryd, `local` environment ({workers} workers, local-process runtime), "
+             "through the HTTP API on a kept-alive connection")
+    one = dict(value=single["median"], unit="ms", **stats("", single))
+    many = dict(value=batch["median"], unit="ms", min=batch["min"], max=batch["max"],
+                runs=batch["repeats"])
+    name_one = "one trivial execution (`true`), submit -> complete, median"
+    name_many = f"{batch['count']} trivial executions, submit -> all complete, median"
+    ones, manys = [], []
+    slurm = all_data.get("slurm") or {}
+    for cfg, res in slurm.get("configs", {}).items():
+        peer = f"Slurm {slurm['version'].split()[-1]}, {cfg} configuration"
+        s, b = res["srun_ms"], res["batch_ms"]
+        ones.append(row(name_one, what=f"{setup}; peer: `srun true` on a one-node cluster "
+                        f"(CPUs={slurm['workers']}), wall time of the command (srun's own "
+                        "start included)",
+                        peer=peer + ": `srun true`", peer_value=s["median"],
+                        **stats("peer_", s), **one))
+        if b["count"] != batch["count"]:
+            sys.exit(f"report.py: Slurm ran {b['count']} jobs, ferry {batch['count']}")
+        manys.append(row(name_many, what=f"{setup}, all submitted, then each waited for; peer: "
+                         f"{b['count']} x `sbatch --wrap true` one after another, then `squeue` "
+                         f"polled until empty (sbatch alone: {b['submit_ms'] / 1000:.1f} s)",
+                         peer=peer + ": `sbatch --wrap true`", peer_value=b["median"],
+                         **stats("peer_", b), **many))
+    ones.append(row(name_one, what=f"{setup}; peer: the floor, `sh -c true` started from Python",
+                    peer=single["peer"], peer_value=single["peer_median"], **one))
+    manys.append(row(name_many, what=f"{setup}; peer: the floor, the same count through xargs",
+                     peer=batch["peer"], peer_value=batch["peer_median"], **many))
+    rows = ones + manys
+    return rows
+
+
+def slurm_notes(all_data):
+    slurm = all_data.get("slurm")
+    if not slurm:
+        return []
+    lines = [f"Slurm {slurm['version'].split()[-1]} (Debian's slurm-wlm) is set up by "
+             "tests/bench/slurm.py: "
+             "munged, slurmctld and one slurmd on this machine, node `bench` with "
+             f"CPUs={slurm['workers']} (the worker count of ferry's environment). Both "
+             "configurations have " + ", ".join(f"`{s}`" for s in slurm["base_settings"]) +
+             " (what running here needs) and Slurm's defaults otherwise."]
+    for cfg, res in slurm["configs"].items():
+        settings = ", ".join(f"`{s}`" for s in res["settings"]) or "nothing more"
+        lines.append(f"- {cfg}: {settings}; munged with {res['munged_threads']} threads.")
+    if "tuned" in slurm["configs"]:
+        lines.append("  The tuned set follows Slurm's High Throughput Computing Administration "
+                     "Guide where it fits one node and short jobs. Slurm starts pending batch "
+                     "jobs from its scheduler passes (main scheduler, backfill), not when a job "
+                     "ends: shorter intervals are what helps here.")
+    return lines + [""]
+
+
+def throughput_rows(data, all_data):
+    """Issue 3 (tests/bench/throughput.py): no peer, ratio to the target
+    given in the last column; restart time against slurmctld's."""
+    t, m = data["throughput"], data["memory"]
+    rows = [
+        row(f"{t['executions']:,} executions submitted and completed, median rate "
+            "(higher is better)", t["executions_per_second"], "executions/s",
+            f"{t['workers']} workers of the test compute plugin, ferry-fake-agent with "
+            f"{t['slots']} slots, {t['concurrency']} client connections (C load generator); "
+            f"target: at least {t['target']:,.0f}",
+            min=t["min"], max=t["max"], runs=t["repeats"], target=t["target"],
+            higher_is_better=True),
+        row("ferryd resident memory, idle", m["idle_rss_mib"], "MiB",
+            f"VmRSS of a ferryd with no execution yet; target: at most {m['idle_target_mib']:g}",
+            target=m["idle_target_mib"]),
     ]
-    for r in results:
-        lines.append(
-            f"| {r['name']} | {r['value']:.1f} [{r['min']:.1f}-{r['max']:.1f}] "
-            f"| {r['peer_value']:.1f} | {r['ratio']:.2f} | {r['unit']} | "
-            f"ferryd + 'local' environment ({os.cpu_count()} workers, local-process); "
-            f"peer: `{r['peer']}` |")
-    lines += ["", f"Single execution p95: {results[0]['p95']:.1f} ms over {results[0]['runs']} runs.",
-              "", "Targets (issue 2): single median under 20 ms; 200 executions under 1 s.", ""]
-    return lines
+    if m.get("kib_per_queued") is not None:
+        rows.append(row(
+            f"ferryd resident memory per queued execution ({m['queued']:,} queued)",
+            m["kib_per_queued"], "KiB",
+            "VmRSS growth over the queue, in an environment of the test compute plugin whose "
+            f"worker never finishes launching; target: at most {m['kib_per_queued_target']:g}"
+            + (f"; the queue stopped short of {m['queued_asked']:,}: {m['error']}"
+               if m.get("error") else ""),
+            target=m["kib_per_queued_target"], queued_asked=m["queued_asked"]))
+    r = m.get("restart_ms")
+    if r:
+        peer = peer_value = None
+        extra = {}
+        what = (f"ferryd stopped with {r['stored']:,} executions stored, all queued, started "
+                "again on the same data dir: exec -> the API answers with all of them queued "
+                f"(page cache warm; VmRSS then {r['rss_after_kib'] / 1024:.0f} MiB)")
+        sr = ((all_data.get("slurm") or {}).get("configs", {}).get("tuned") or {}).get(
+            "restart_ms")
+        if sr:
+            peer, peer_value = (f"slurmctld restart, {sr['jobs']:,} held jobs (tuned "
+                                "configuration)"), sr["median"]
+            extra = stats("peer_", sr)
+            what += (f"; peer: slurmctld stopped with {sr['jobs']:,} jobs held in its state, "
+                     "started again: exec -> `squeue` answers with the last one")
+        else:
+            what += "; no peer measured in this run"
+        rows.append(row(f"ferryd restart with {r['stored']:,} executions stored", r["median"],
+                        "ms", what, peer=peer, peer_value=peer_value, min=r["min"], max=r["max"],
+                        runs=r["runs"], **extra))
+    return rows
 
 
-def throughput_lines(results):
-    lines = [
-        "Scheduling throughput and memory (tests/bench/throughput.py). There is no peer for",
-        "these figures: ratio = ferry / target (throughput: higher is better; memory: lower).", "",
-        "| figure | ferry | target | ratio to target | unit | what was run |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in results:
-        value = f"{r['value']:.1f}"
-        if "min" in r:
-            value += f" [{r['min']:.0f}-{r['max']:.0f}] over {r['runs']} runs"
-        what = r.get("setup") or "ferryd with no execution yet"
-        if "queued_asked" in r:
-            what = ("environment of the test compute plugin whose worker never finishes "
-                    "launching; RSS growth over the queue")
-        target = ("at least " if r["higher_is_better"] else "at most ") + f"{r['target']:g}"
-        lines.append(f"| {r['name']} | {value} | {target} | {r['ratio_to_target']:.2f} | "
-                     f"{r['unit']} | {what} |")
-        if r.get("error"):
-            lines.append(f"\nThe queue stopped short of {r['queued_asked']}: {r['error']}\n")
-    lines += ["", "Targets (issue 3): at least 2,000 executions/s end to end; idle at most "
-              "20 MiB; at most 4 KiB per queued execution.", ""]
-    return lines
-
-
-def logs_results(data):
+def logs_rows(data, all_data):
+    """Issue 4 (tests/bench/logs.py)."""
     t, f = data["log_throughput_mb_s"], data["follow_latency_ms"]
     return [
-        {"name": f"log shipping, one execution writing {t['size_bytes'] // 1000000} MB of "
-                 f"{t['size_bytes'] // t['lines']}-byte lines (median)",
-         "value": t["median"], "unit": "MB/s", "peer": t["peer"],
-         "peer_value": t["peer_median"], "ratio": t["median"] / t["peer_median"],
-         "target": t["target"], "higher_is_better": True, "min": t["min"], "max": t["max"],
-         "runs": t["repeats"]},
-        {"name": "`ferry logs -f`: line printed -> line shown (median)", "value": f["median"],
-         "unit": "ms", "peer": None, "peer_value": None, "ratio": None, "target": f["target"],
-         "higher_is_better": False, "p95": f["p95"], "min": f["min"], "max": f["max"],
-         "runs": f["lines"]},
+        row(f"log shipping, one execution writing {t['size_bytes'] // 1000000:,} MB of "
+            f"{t['size_bytes'] // t['lines']}-byte lines, median (higher is better)",
+            t["median"], "MB/s",
+            "remote agent joined over HTTPS, local-process runtime; ferryd's started -> ended "
+            "(the log stored whole before it ends); peer: the floor, the same command writing "
+            f"to a file on the same disk; target: at least {t['target']:g}",
+            peer=t["peer"], peer_value=t["peer_median"], min=t["min"], max=t["max"],
+            runs=t["repeats"], target=t["target"], higher_is_better=True),
+        row("`ferry logs -f`: line printed -> line shown, median", f["median"], "ms",
+            "an execution printing its clock every 50 ms, followed over HTTPS; "
+            f"target: under {f['target']:g}",
+            min=f["min"], max=f["max"], p95=f["p95"], runs=f["lines"], target=f["target"]),
     ]
 
 
-def logs_lines(results):
-    t, f = results
-    return [
-        "Log shipping through a remote agent (tests/bench/logs.py): ferryd over HTTPS, the agent",
-        "joined to a static environment, local-process runtime. Throughput is ferryd's own",
-        "started -> ended time of the execution (the log stored whole before it ends); the peer is",
-        "the floor, the same command writing to a file. Higher is better.", "",
-        "| figure | ferry | peer | ratio | unit | target |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {t['name']} | {t['value']:.0f} [{t['min']:.0f}-{t['max']:.0f}] over {t['runs']} runs "
-        f"| {t['peer_value']:.0f} | {t['ratio']:.2f} | {t['unit']} | at least {t['target']:g} |",
-        f"| {f['name']} | {f['value']:.1f} (p95 {f['p95']:.1f}, max {f['max']:.1f}) over "
-        f"{f['runs']} lines | - | - | {f['unit']} | under {f['target']:g} |",
-        "",
-    ]
-
-
-def docker_results(data):
+def docker_rows(data, all_data):
+    """Issue 5 (tests/bench/docker_overhead.py)."""
     d = data["docker_overhead_ms"]
     f, p = d["ferry"], d["docker_run_rm"]
-    return [{"name": "trivial execution in a container, submit -> complete (median)",
-             "value": f["median"], "unit": "ms", "peer": "docker run --rm IMAGE true",
-             "peer_value": p["median"], "ratio": d["ratio"], "target_ratio": d["target_ratio"],
-             "p95": f["p95"], "min": f["min"], "max": f["max"], "runs": f["runs"],
-             "peer_p95": p["p95"]}]
+    return [row("trivial execution in a container, submit -> complete, median", f["median"], "ms",
+                "ferryd, one warm `local` worker with the local-docker runtime, interleaved with "
+                f"the peer on the same dockerd, image {d.get('image', '?')}; "
+                f"target: ratio at most {d['target_ratio']:g}",
+                peer="docker run --rm IMAGE true", peer_value=p["median"], **stats("", f),
+                **stats("peer_", p), target_ratio=d["target_ratio"])]
 
 
-def docker_lines(results):
-    r = results[0]
-    return [
-        "Docker overhead (tests/bench/docker_overhead.py): ferryd, one warm `local` worker with the",
-        "local-docker runtime, against `docker run --rm` on the same dockerd, interleaved. Lower is",
-        "better; ratio = ferry / peer.", "",
-        "| figure | ferry | peer | ratio | unit | target |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {r['name']} | {r['value']:.0f} [{r['min']:.0f}-{r['max']:.0f}] (p95 {r['p95']:.0f}) "
-        f"over {r['runs']} runs | {r['peer_value']:.0f} (p95 {r['peer_p95']:.0f}) | "
-        f"{r['ratio']:.2f} | {r['unit']} | ratio at most {r['target_ratio']:g} |",
-        "",
-    ]
+def s3_rows(data, all_data):
+    """Issue 6 (tests/bench/s3.py): outputs through s3-storage against aws-cli."""
+    rows = []
+    for what in ("upload", "download"):
+        d = data[f"s3_{what}_s"]
+        f, a = d["ferry"], d["aws"]
+        size = (f"{d['size_bytes'] / (1 << 30):.2g} GiB" if d["size_bytes"] >= 1 << 29
+                else f"{d['size_bytes'] >> 20} MiB")
+        how = ("a ferry execution, from its command's last line to its end (walk and SHA-256 "
+               "of outputs/, parts from the agent completed by ferryd, reports)"
+               if what == "upload" else
+               "`ferry outputs --download` (presigned redirects, SHA-256 checked)")
+        rows.append(row(
+            f"outputs {what}, {size}: one large file and {d['small_files']} of "
+            f"{d['small_bytes'] // 1024} KiB, median", f["median"], "s",
+            f"{how}, to the s3rver of tests/services; peer: Debian's aws-cli, same server, "
+            "alternately, each with its defaults; target: ratio at most 1",
+            peer=d[f"peer_{what}"], peer_value=a["median"], **stats("", f),
+            **stats("peer_", a), target_ratio=1.0))
+    return rows
+
+
+# top-level key of a script's JSON -> (its rows, notes printed under the table)
+HANDLERS = [
+    ("single_submit_to_complete_ms", skeleton_rows, slurm_notes),
+    ("slurm", None, None),  # rows made with skeleton's
+    ("throughput", throughput_rows, None),
+    ("log_throughput_mb_s", logs_rows, None),
+    ("docker_overhead_ms", docker_rows, None),
+    ("s3_upload_s", s3_rows, None),
+]
+
+
+def num(v):
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def cell(r, prefix=""):
+    v = r["value"] if not prefix else r["peer_value"]
+    if v is None:
+        return "-"
+    parts = []
+    if r.get(prefix + "min") is not None:
+        parts.append(f"{num(r[prefix + 'min'])}-{num(r[prefix + 'max'])}")
+    if r.get(prefix + "p95") is not None and (r.get(prefix + "runs") or 10) >= 10:
+        parts.append(f"p95 {num(r[prefix + 'p95'])}")
+    if r.get(prefix + "runs") is not None:
+        parts.append(f"n={r[prefix + 'runs']}")
+    return num(v) + (f" ({', '.join(parts)})" if parts else "")
+
+
+def table(rows):
+    lines = ["| figure | ferry | peer | ratio | unit | what was run |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        peer = f"{r['peer']}: {cell(r, 'peer_')}" if r["peer"] else "-"
+        ratio = "-"
+        if r["ratio"] is not None:
+            ratio = f"{r['ratio']:,.0f}" if r["ratio"] >= 100 else f"{r['ratio']:.3g}"
+        cells = [r["name"], cell(r), peer, ratio, r["unit"], r["what"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")
+                                        for c in cells) + " |")
+    return lines
 
 
 def main():
     args = sys.argv[1:]
     quick = "--quick" in args
+    out = "."
+    if "--out" in args:
+        i = args.index("--out")
+        out = args[i + 1]
+        del args[i:i + 2]
     files = [a for a in args if a != "--quick"]
     if not files:
         sys.exit(__doc__)
-    results, sections = [], []
+    all_data = {}
     for path in files:
         with open(path) as f:
             data = json.load(f)
-        if "single_submit_to_complete_ms" in data:
-            r = skeleton_results(data)
-            sections.append(skeleton_lines(r))
-        elif "throughput" in data:
-            r = throughput_results(data)
-            sections.append(throughput_lines(r))
-        elif "log_throughput_mb_s" in data:
-            r = logs_results(data)
-            sections.append(logs_lines(r))
-        elif "docker_overhead_ms" in data:
-            r = docker_results(data)
-            sections.append(docker_lines(r))
-        else:
-            sys.exit(f"{path}: not a result of skeleton.py, throughput.py, logs.py or "
-                     "docker_overhead.py")
-        results += r
-    with open("bench-results.json", "w") as f:
-        json.dump(results, f, indent=2)
-    if quick:  # a quick run checks that nothing crashes; it does not replace the table
-        print(json.dumps(results, indent=2))
-        return
+        key = next((k for k, _, _ in HANDLERS if k in data), None)
+        if key is None:
+            sys.exit(f"{path}: not the result of a benchmark script this report knows")
+        all_data[key] = data
+    all_data["slurm"] = (all_data.get("slurm") or {}).get("slurm")
+    rows, notes = [], []
+    for key, rows_fn, notes_fn in HANDLERS:
+        if key in all_data and rows_fn and all_data[key]:
+            rows += rows_fn(all_data[key], all_data)
+            if notes_fn:
+                notes += notes_fn(all_data)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "bench-results.json"), "w") as f:
+        json.dump(rows, f, indent=2)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    lines = ["# Benchmarks", "", f"Measured by `tests/bench/run` at commit {commit} on {machine()}."]
-    for s in sections:
-        if lines[-1] != "":
-            lines.append("")
-        lines += s
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    lines = ["# Benchmarks", "",
+             f"Measured by `tests/bench/run{' --quick' if quick else ''}` at commit {commit}"
+             f"{' (with uncommitted changes)' if dirty else ''} on {machine()}.", "",
+             "Every figure is the median of repeated runs, warm-up runs excluded; in brackets "
+             "min-max, p95 where measured over 10 runs or more, and n, the number of runs. "
+             "Each peer ran in the same run on the same machine. ratio = ferry / peer: lower "
+             "is better, except where the figure says higher is better. Figures with a target "
+             "but no peer give the target in the last column.", ""]
+    lines += table(rows) + [""]
+    lines += notes
     # Checks made by hand on other machines, kept in bench/observations.md.
     obs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "observations.md")
-    if os.path.exists(obs):
-        lines += ["", open(obs).read().rstrip()]
-    with open("BENCHMARKS.md", "w") as f:
+    if os.path.exists(obs) and not quick:
+        with open(obs) as f:
+            lines += [f.read().rstrip(), ""]
+    with open(os.path.join(out, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
 

@@ -132,7 +132,7 @@ def main():
             "peer_median": statistics.median(floor),
             "ratio": statistics.median(single) / statistics.median(floor)},
         "batch_submit_to_all_complete_ms": {
-            "count": a.count, "median": statistics.median(batches),
+            "count": a.count, "workers": a.workers, "median": statistics.median(batches),
             "min": min(batches), "max": max(batches), "repeats": len(batches),
             "peer": f"seq {a.count} | xargs -P {a.workers} sh -c true",
             "peer_median": statistics.median(xargs),

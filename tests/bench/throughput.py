@@ -12,11 +12,16 @@
      executions (default 100,000) queued in an environment whose only worker
      never finishes launching: KiB per queued execution. Targets: idle at
      most 20 MiB, at most 4 KiB per queued execution.
+  3. ferryd's restart time with those Q executions stored: stopped, then
+     started again on the same data dir, from exec to the first answer of
+     the API that counts all Q queued again (--restarts times after one that
+     is not counted).
 
 Each figure uses a ferryd of its own, in a temporary data dir, on a free
 loopback port. Usage:
   throughput.py [--build DIR] [--count N] [--repeats R] [--concurrency C]
-                [--workers W] [--slots S] [--queued Q] [--perf FILE]
+                [--workers W] [--slots S] [--queued Q] [--restarts N]
+                [--perf FILE]
 Prints a JSON document on stdout.
 """
 import argparse
@@ -26,6 +31,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -45,10 +51,11 @@ STEP = b"- step:\n    name: noop\n    image: none\n    command: 'true'\n"
 class Ferryd:
     """One ferryd with a config file of its own; stopped on exit."""
 
-    def __init__(self, build, config_text, work):
+    def __init__(self, build, config_text, work, listen="127.0.0.1:0", wait=True):
+        """A ferryd on WORK/data (kept when it exists: a restart)."""
         self.work = work
         self.data = os.path.join(work, "data")
-        os.makedirs(self.data)
+        os.makedirs(self.data, exist_ok=True)
         conf = os.path.join(work, "ferryd.conf")
         with open(conf, "w") as f:
             f.write(config_text)
@@ -56,9 +63,12 @@ class Ferryd:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [os.path.join(build, "bin", "ferryd"), "-c", conf, "--data-dir", self.data,
-             "--listen", "127.0.0.1:0"],
+             "--listen", listen],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.url = self._wait_url()
+        if not wait:  # the caller finds out when it answers
+            self.url = f"http://{listen}"
+        else:
+            self.url = self._wait_url()
         u = urllib.parse.urlsplit(self.url)
         self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
 
@@ -219,7 +229,10 @@ def memory(a, work):
     finally:
         d.stop()
     held = r["submitted"]
+    restart = (restart_times(a, conf, os.path.join(work, "memory"), n_queued)
+               if alive and a.restarts > 0 else None)
     return {
+        "restart_ms": restart,
         "idle_rss_kib": idle, "idle_rss_mib": idle / 1024.0, "idle_target_mib": TARGET_IDLE_MIB,
         "queued_asked": a.queued, "queued": held, "queued_rss_kib": queued,
         "kib_per_queued": (queued - before) / held if queued and held else None,
@@ -228,6 +241,50 @@ def memory(a, work):
         "queued_reported_by_ferryd": n_queued, "open_fds_with_queue": fds,
         "error": r["error"],
     }
+
+
+def restart_times(a, conf, work, queued):
+    """ferryd restarted on the data dir the memory figure left (QUEUED
+    executions stored, all of them unfinished: reloaded into the queue):
+    exec -> first answer of GET /v1/environments that counts them all. The
+    first restart is a warm-up (not counted); the page cache is warm."""
+    times, rss, restored = [], [], None
+    for i in range(a.restarts + 1):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        t0 = time.perf_counter()
+        d = Ferryd(a.build, conf, work, listen=f"127.0.0.1:{port}", wait=False)
+        try:
+            while True:
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                    c.request("GET", "/v1/environments")
+                    resp = c.getresponse()
+                    body = resp.read()
+                    c.close()
+                    if resp.status == 200:
+                        n = json.loads(body)["environments"][0].get("queued")
+                        if queued is None or n == queued:
+                            break
+                except (ConnectionError, http.client.HTTPException):
+                    pass
+                if d.proc.poll() is not None:
+                    with open(d.log_path) as f:
+                        sys.exit("ferryd did not restart:\n" + f.read())
+                time.sleep(0.002)
+            dt = (time.perf_counter() - t0) * 1000
+            rss.append(d.rss_kib())
+            with open(d.log_path) as f:
+                m = re.search(r"(\d+) unfinished executions? restored", f.read())
+            restored = int(m.group(1)) if m else None
+        finally:
+            d.stop()
+        if i > 0:
+            times.append(dt)
+    return {"stored": queued, "restored": restored, "runs": len(times),
+            "median": statistics.median(times), "min": min(times), "max": max(times),
+            "rss_after_kib": statistics.median(rss)}
 
 
 def main():
@@ -240,6 +297,8 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--slots", type=int, default=64)
     ap.add_argument("--queued", type=int, default=100000)
+    ap.add_argument("--restarts", type=int, default=3,
+                    help="ferryd restarts with the queue stored (after one not counted)")
     ap.add_argument("--perf", help="perf record ferryd during the measured runs into FILE")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)

@@ -18,9 +18,11 @@ Control (never S3 paths, they start with /__):
   POST /__reset    forget objects, uploads, requests and rules
 
 A rule: {"method": "PUT", "query": "partNumber=2", "path": "big",
-         "action": "status" | "error200" | "drop" | "truncate" | "stall",
+         "action": "status" | "error200" | "drop" | "truncate" | "stall" | "delay",
          "status": 503, "code": "SlowDown", "times": 2, "seconds": 3}
 method/query/path match when equal/contained; times -1 is forever.
+"delay" waits `seconds` before answering as usual (a slow part, so that a
+test can kill what is uploading it).
 """
 import hashlib
 import http.server
@@ -137,6 +139,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(200, xml_error(rule.get("code", "InternalError"), "failed after 200"),
                       {"Content-Type": "application/xml"})
             return True
+        if a == "delay":
+            time.sleep(rule.get("seconds", 3))
+            return False
         if a == "drop":
             self.record(0)
             self.close_connection = True

@@ -2,6 +2,7 @@
  * the same libuv loop (TCP on 127.0.0.1 and a unix socket), one request per
  * connection. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,27 @@ static void respond(conn *c, int status, const char *extra_headers, const char *
     uv_write(&r->req, &c->h.stream, &b, 1, reply_written);
 }
 
+static void held_written(uv_write_t *w, int status)
+{
+    (void)status;
+    reply *r = (reply *)w;
+    free(r->data);
+    free(r);
+}
+
+/* Headers and the start of a body of unknown length, then nothing: the
+ * connection stays open (as Docker's attach holds it) until the client goes. */
+static void respond_and_hold(conn *c)
+{
+    static const char text[] = "HTTP/1.1 200 X\r\nConnection: close\r\n\r\nfirst";
+    reply *r = calloc(1, sizeof(*r));
+    r->data = strdup(text);
+    r->c = c;
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)strlen(text));
+    c->answered = 1;
+    uv_write(&r->req, &c->h.stream, &b, 1, held_written);
+}
+
 static void route(conn *c, const char *method, const char *path, const char *headers,
                   const char *body, size_t body_len)
 {
@@ -111,6 +133,8 @@ static void route(conn *c, const char *method, const char *path, const char *hea
         respond(c, 302, "Location: /hello\r\n", "moved", 5);
     } else if (strcmp(path, "/empty") == 0) {
         respond(c, 200, NULL, "", 0);
+    } else if (strcmp(path, "/hold") == 0) {
+        respond_and_hold(c);
     } else if (strcmp(path, "/slow") == 0) {
         /* never answers: the client's timeout or cancel ends it */
     } else {
@@ -219,6 +243,11 @@ typedef struct result {
     char header[128];
     int64_t streamed;
     int stream_abort_at; /* on_data: abort once this many bytes arrived (0: never) */
+    int headers_calls;   /* on_headers */
+    long headers_status;
+    int headers_abort;   /* on_headers answers this */
+    int done_at_headers; /* `done` had run when on_headers came */
+    size_t held_bytes;   /* on_held_data */
 } result;
 
 static void on_done(void *arg, const ferry_http_response *res)
@@ -244,6 +273,23 @@ static int on_data(void *arg, const char *data, size_t len)
     }
     r->streamed += (int64_t)len;
     return r->stream_abort_at && r->streamed >= r->stream_abort_at;
+}
+
+static int on_headers(void *arg, long status, const char *headers)
+{
+    result *r = arg;
+    r->headers_calls++;
+    r->headers_status = status;
+    r->done_at_headers = r->done;
+    CHECK(headers != NULL && strncmp(headers, "HTTP/1.1 ", 9) == 0);
+    return r->headers_abort;
+}
+
+static int on_held_data(void *arg, const char *data, size_t len)
+{
+    (void)data;
+    ((result *)arg)->held_bytes += len;
+    return 0;
 }
 
 static void tick(uv_timer_t *t)
@@ -439,6 +485,67 @@ static void test_redirect(ferry_http_client *c)
     result_free(&r);
 }
 
+/* on_headers: once, for the final response, before its body; a server
+ * that holds the connection open after its headers is known to listen. */
+static void test_on_headers(ferry_http_client *c)
+{
+    result r = {0};
+    ferry_http_options o = opts_for("/hold", &r);
+    o.on_headers = on_headers;
+    o.on_data = on_held_data;
+    o.timeout_ms = 0;
+    ferry_http_request *req = NULL;
+    CHECK_INT(ferry_http_request_start(c, &o, &req), 0);
+    run_until(&r.headers_calls, 1);
+    CHECK_INT(r.headers_calls, 1);
+    CHECK_INT(r.headers_status, 200);
+    CHECK_INT(r.done_at_headers, 0);
+    for (int i = 0; i < 200 && r.held_bytes < 5; i++)
+        uv_run(loop, UV_RUN_NOWAIT);
+    CHECK_INT(r.held_bytes, 5);
+    CHECK_INT(r.done, 0); /* the body goes on: only the headers are in */
+    ferry_http_request_cancel(req);
+    CHECK_INT(r.code, FERRY_ECANCELED);
+    result_free(&r);
+
+    /* Redirects that are followed: only the last response counts. */
+    o = opts_for("/redirect", &r);
+    o.on_headers = on_headers;
+    o.follow_redirects = 1;
+    CHECK_INT(ferry_http_request_start(c, &o, NULL), 0);
+    run_until(&r.done, 1);
+    CHECK_INT(r.headers_calls, 1);
+    CHECK_INT(r.headers_status, 200);
+    result_free(&r);
+    /* An error status is a final response too. */
+    o = opts_for("/nothing-here", &r);
+    o.on_headers = on_headers;
+    CHECK_INT(ferry_http_request_start(c, &o, NULL), 0);
+    run_until(&r.done, 1);
+    CHECK_INT(r.headers_calls, 1);
+    CHECK_INT(r.headers_status, 404);
+    CHECK_STR(r.body, "no such thing");
+    result_free(&r);
+    /* Non-zero aborts. */
+    r.headers_abort = 1;
+    o = opts_for("/hello", &r);
+    o.on_headers = on_headers;
+    CHECK_INT(ferry_http_request_start(c, &o, NULL), 0);
+    run_until(&r.done, 1);
+    CHECK_INT(r.code, FERRY_ECANCELED);
+    CHECK_CONTAINS(r.error, "headers callback");
+    result_free(&r);
+    /* A caller built before on_headers existed passes a shorter struct. */
+    o = opts_for("/hello", &r);
+    o.on_headers = on_headers;
+    o.struct_size = offsetof(ferry_http_options, on_headers);
+    CHECK_INT(ferry_http_request_start(c, &o, NULL), 0);
+    run_until(&r.done, 1);
+    CHECK_INT(r.code, 0);
+    CHECK_INT(r.headers_calls, 0);
+    result_free(&r);
+}
+
 static void test_timeout(ferry_http_client *c)
 {
     result r = {0};
@@ -608,6 +715,7 @@ int main(void)
     test_put_file(c);
     test_post_memory_headers(c);
     test_redirect(c);
+    test_on_headers(c);
     test_timeout(c);
     test_cancel(c);
     test_connection_refused(c);

@@ -21,7 +21,8 @@ extern "C" {
 #endif
 
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 1
+/* 1.2: compute ops `flags` and launch requests' `user_data` (compute.h). */
+#define FERRY_ABI_MINOR 2
 
 #define FERRY_PLUGIN_SYMBOL "ferry_plugin_v1"
 

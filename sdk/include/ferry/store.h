@@ -58,6 +58,13 @@ typedef struct ferry_store_ops {
                            ferry_op *op);
     /* Drop the upload and every part sent so far. */
     int (*upload_abort)(void *state, const char *key, const char *upload_id, ferry_op *op);
+    /* Optional, appended in ABI 1.1 with the four above, synchronous: how a
+     * worker should send an object of `size` bytes. Sets *part_size to 0
+     * when one PUT suits it (at or below the store's multipart threshold),
+     * else to the size of every part but the last (within the store's
+     * limits on part size and count). FERRY_ETOOBIG when the store cannot
+     * take that much. Without it the host has workers send one PUT. */
+    int (*upload_part_size)(void *state, int64_t size, int64_t *part_size);
 } ferry_store_ops;
 
 #ifdef __cplusplus

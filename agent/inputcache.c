@@ -1,0 +1,124 @@
+/* Inputs kept on the worker by ETag (s3:// inputs come with one): the
+ * second execution that reads an unchanged object copies it from here
+ * instead of downloading it again.
+ *
+ * Each execution gets its own copy, never a link: commands may write to
+ * their inputs/, and must not change what the next execution reads. A
+ * download becomes the cached file only once its size is checked, by an
+ * atomic rename, so a reader never sees half of one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "util.h"
+
+char *inputcache_path(const char *work_dir, const char *source, const char *etag)
+{
+    char *id = ferry_asprintf("%s\n%s", source, etag);
+    char hex[65];
+    ferry_sha256_hex(id, strlen(id), hex);
+    free(id);
+    return ferry_asprintf("%s/inputs-cache/%s", work_dir, hex);
+}
+
+static int inputcache_fail(char *err, size_t cap, int code, const char *what, const char *path)
+{
+    snprintf(err, cap, "%s %s: %s", what, path, strerror(errno));
+    return code;
+}
+
+/* The kernel copies (or clones, on filesystems that can) without the bytes
+ * passing through here; read/write where it cannot. */
+static int inputcache_copy_fd(int in, int out, int64_t size)
+{
+    int64_t left = size;
+    while (left > 0) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        left -= n;
+    }
+    if (left == 0)
+        return 0;
+    char buf[1 << 16];
+    if (lseek(in, size - left, SEEK_SET) < 0 || lseek(out, size - left, SEEK_SET) < 0)
+        return -errno;
+    while (left > 0) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n == 0 ? -EIO : -errno;
+        int rc = ferry_write_all(out, buf, (size_t)n);
+        if (rc < 0)
+            return rc;
+        left -= n;
+    }
+    return 0;
+}
+
+int inputcache_copy(const char *cache, const char *dest, int64_t size, char *err, size_t cap)
+{
+    int in = open(cache, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return errno == ENOENT ? FERRY_ENOENT : inputcache_fail(err, cap, FERRY_EIO, "read", cache);
+    struct stat st;
+    if (fstat(in, &st) != 0 || (size >= 0 && st.st_size != size)) {
+        /* Not what the ETag promised (a crash mid-write, by hand): drop it. */
+        close(in);
+        unlink(cache);
+        return FERRY_ENOENT;
+    }
+    int out = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        close(in);
+        return inputcache_fail(err, cap, FERRY_EIO, "create", dest);
+    }
+    int rc = inputcache_copy_fd(in, out, (int64_t)st.st_size);
+    if (close(out) != 0 && rc == 0)
+        rc = -errno;
+    close(in);
+    if (rc < 0) {
+        snprintf(err, cap, "copy to %s: %s", dest, strerror(-rc));
+        unlink(dest);
+        return FERRY_EIO;
+    }
+    return 0;
+}
+
+int inputcache_take(const char *part, const char *cache, const char *dest, int64_t size, char *err,
+                    size_t cap)
+{
+    struct stat st;
+    if (stat(part, &st) != 0)
+        return inputcache_fail(err, cap, FERRY_EIO, "read", part);
+    if (size >= 0 && st.st_size != size) {
+        snprintf(err, cap, "the download holds %lld bytes, the object %lld", (long long)st.st_size,
+                 (long long)size);
+        unlink(part);
+        return FERRY_EPROTO;
+    }
+    if (cache == NULL)
+        return strcmp(part, dest) == 0 || rename(part, dest) == 0
+                   ? 0
+                   : inputcache_fail(err, cap, FERRY_EIO, "rename", part);
+    if (rename(part, cache) != 0) {
+        int rc = inputcache_fail(err, cap, FERRY_EIO, "keep", part);
+        unlink(part);
+        return rc;
+    }
+    int rc = inputcache_copy(cache, dest, size, err, cap);
+    if (rc == FERRY_ENOENT) {
+        snprintf(err, cap, "the cached copy vanished");
+        rc = FERRY_EIO;
+    }
+    return rc;
+}

@@ -1,0 +1,530 @@
+/* Outputs a worker sends straight to the store (see uploads.h). */
+#include "uploads.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blobs.h"
+#include "db.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+static char *uploads__key(const char *id, const char *name)
+{
+    return ferry_asprintf("executions/%s/outputs/%s", id, name);
+}
+
+static int uploads__is_sha256(const char *s)
+{
+    if (s == NULL || strlen(s) != 64)
+        return 0;
+    for (; *s; s++)
+        if (!isxdigit((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+static const char *uploads__why(int status, const ferry_op_result *res)
+{
+    return res && res->error && res->error->message[0] ? res->error->message
+                                                       : ferry_strerror(status);
+}
+
+/* ---- open multipart uploads, kept in SQLite until completed or aborted ---- */
+
+static void uploads__row_add(ferryd *d, const char *id, const char *name, const char *upload_id,
+                             int64_t size, const char *sha256)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st = ferry_db_prepare(d, "INSERT OR REPLACE INTO output_uploads (execution_id,"
+                                           " name, upload_id, size, sha256) VALUES (?,?,?,?,?)");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, upload_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, size);
+    sqlite3_bind_text(st, 5, sha256, -1, SQLITE_STATIC);
+    if (ferry_db_step_done(d, st) != SQLITE_DONE)
+        ferry_error("execution %s: the upload of output %s is not recorded", id, name);
+}
+
+static void uploads__row_del(ferryd *d, const char *id, const char *upload_id)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st =
+        ferry_db_prepare(d, "DELETE FROM output_uploads WHERE execution_id = ? AND upload_id = ?");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, upload_id, -1, SQLITE_STATIC);
+    ferry_db_step_done(d, st);
+}
+
+/* The declared size and sha256 of an open upload of output `name`. */
+static int uploads__row_find(ferryd *d, const char *id, const char *upload_id, const char *name,
+                             int64_t *size, char *sha256)
+{
+    sqlite3_stmt *st = ferry_db_prepare(d, "SELECT size, sha256 FROM output_uploads WHERE"
+                                           " execution_id = ? AND upload_id = ? AND name = ?");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, upload_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    if (found) {
+        *size = sqlite3_column_int64(st, 0);
+        snprintf(sha256, 65, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_reset(st);
+    return found;
+}
+
+/* Whether the output is recorded with this sha256 (a report sent again
+ * after its answer was lost). */
+static int uploads__recorded(ferryd *d, const char *id, const char *name, const char *sha256)
+{
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "SELECT 1 FROM outputs WHERE execution_id = ? AND name = ? AND sha256 = ?");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, sha256, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    return found;
+}
+
+/* ---- aborting, in the background ---- */
+
+typedef struct uploads__aborting {
+    char *key;
+} uploads__aborting;
+
+static void uploads__aborted(void *arg, int status, const ferry_op_result *res)
+{
+    uploads__aborting *a = arg;
+    if (status < 0)
+        ferry_warn("store: the upload of %s could not be aborted: %s", a->key,
+                   uploads__why(status, res));
+    else
+        ferry_info("store: the upload of %s was aborted", a->key);
+    free(a->key);
+    free(a);
+}
+
+static void uploads__abort(ferryd *d, const char *key, const char *upload_id)
+{
+    uploads__aborting *a = ferry_xcalloc(1, sizeof(*a));
+    a->key = ferry_strdup(key);
+    int rc = ferry_store_upload_abort(d, key, upload_id, uploads__aborted, a);
+    if (rc < 0) {
+        ferry_warn("store: the upload of %s could not be aborted: %s", key, ferry_strerror(rc));
+        free(a->key);
+        free(a);
+    }
+}
+
+/* Abort every open upload the query selects (execution_id, name,
+ * upload_id), for executions `keep` does not want kept, and forget them. */
+static void uploads__abort_rows(ferryd *d, sqlite3_stmt *st, int (*keep)(ferryd *, const char *))
+{
+    json_t *rows = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (keep == NULL || !keep(d, id))
+            json_array_append_new(rows,
+                                  json_pack("[s,s,s]", id, (const char *)sqlite3_column_text(st, 1),
+                                            (const char *)sqlite3_column_text(st, 2)));
+    }
+    sqlite3_reset(st);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *id = json_string_value(json_array_get(row, 0));
+        const char *name = json_string_value(json_array_get(row, 1));
+        const char *upload_id = json_string_value(json_array_get(row, 2));
+        char *key = uploads__key(id, name);
+        ferry_info("execution %s: output %s: its upload is still open after the execution "
+                   "ended; aborting it",
+                   id, name);
+        uploads__abort(d, key, upload_id);
+        uploads__row_del(d, id, upload_id);
+        free(key);
+    }
+    json_decref(rows);
+}
+
+void ferry_uploads_on_end(ferryd *d, const char *exec_id)
+{
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "SELECT execution_id, name, upload_id FROM output_uploads WHERE execution_id = ?");
+    sqlite3_bind_text(st, 1, exec_id, -1, SQLITE_STATIC);
+    uploads__abort_rows(d, st, NULL);
+}
+
+static int uploads__is_active(ferryd *d, const char *id)
+{
+    return ferry_map_get(&d->active, id) != NULL;
+}
+
+void ferry_uploads_restore(ferryd *d)
+{
+    sqlite3_stmt *st =
+        ferry_db_prepare(d, "SELECT execution_id, name, upload_id FROM output_uploads");
+    uploads__abort_rows(d, st, uploads__is_active);
+}
+
+/* ---- the outputs answer ---- */
+
+typedef struct uploads__plan {
+    ferryd *d;
+    ferry_held *held;
+    char id[37];
+    json_t *uploads; /* the answer's list, in the order declared */
+    int pending;     /* begins in flight, plus one while they are started */
+} uploads__plan;
+
+typedef struct uploads__begin {
+    uploads__plan *plan;
+    json_t *entry; /* its place in plan->uploads */
+    char *name, *key;
+    int64_t size, part_size;
+    char sha256[65];
+} uploads__begin;
+
+static void uploads__entry_error(json_t *entry, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void uploads__entry_error(json_t *entry, const char *fmt, ...)
+{
+    char why[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    json_object_set_new(entry, "error", json_string(why));
+}
+
+/* The agent went away before the answer: the uploads it never heard of are
+ * aborted (it asks again and gets new ones). */
+static void uploads__drop(uploads__plan *p)
+{
+    size_t i;
+    json_t *u;
+    json_array_foreach(p->uploads, i, u)
+    {
+        const char *name = json_string_value(json_object_get(u, "name"));
+        const char *upload_id = json_string_value(json_object_get(u, "upload_id"));
+        if (upload_id == NULL)
+            continue;
+        char *key = uploads__key(p->id, name);
+        uploads__abort(p->d, key, upload_id);
+        uploads__row_del(p->d, p->id, upload_id);
+        free(key);
+    }
+}
+
+static void uploads__settle(uploads__plan *p)
+{
+    if (--p->pending > 0)
+        return;
+    h2o_req_t *req = ferry_held_req(p->held);
+    if (req)
+        ferry_http_json(req, 200, json_pack("{s:O}", "uploads", p->uploads));
+    else
+        uploads__drop(p);
+    ferry_held_release(p->held);
+    json_decref(p->uploads);
+    free(p);
+}
+
+/* One presigned URL per part, in order. */
+static json_t *uploads__part_urls(ferryd *d, const uploads__begin *b, const char *upload_id,
+                                  ferry_error_detail *err)
+{
+    int64_t n = (b->size + b->part_size - 1) / b->part_size;
+    json_t *urls = json_array();
+    for (int64_t k = 1; k <= n; k++) {
+        char *url =
+            ferry_store_part_url(d, b->key, upload_id, (int)k, d->cfg.presigned_url_ttl_s, err);
+        if (url == NULL) {
+            json_decref(urls);
+            return NULL;
+        }
+        json_array_append_new(urls, json_string(url));
+        free(url);
+    }
+    return urls;
+}
+
+static void uploads__begun(void *arg, int status, const ferry_op_result *res)
+{
+    uploads__begin *b = arg;
+    uploads__plan *p = b->plan;
+    const char *upload_id = status == 0 && res && res->text && res->text[0] ? res->text : NULL;
+    ferry_error_detail err = {.struct_size = sizeof(err)};
+    json_t *urls = NULL;
+    if (upload_id == NULL) {
+        uploads__entry_error(b->entry, "the store did not begin the upload: %s",
+                             status < 0 ? uploads__why(status, res) : "no upload id");
+    } else if ((urls = uploads__part_urls(p->d, b, upload_id, &err)) == NULL) {
+        uploads__abort(p->d, b->key, upload_id);
+        uploads__entry_error(b->entry, "the store did not presign its parts: %s", err.message);
+    } else {
+        uploads__row_add(p->d, p->id, b->name, upload_id, b->size, b->sha256);
+        json_object_set_new(b->entry, "upload_id", json_string(upload_id));
+        json_object_set_new(b->entry, "part_size", json_integer(b->part_size));
+        json_object_set_new(b->entry, "parts", urls);
+    }
+    free(b->name);
+    free(b->key);
+    free(b);
+    uploads__settle(p);
+}
+
+static void uploads__multipart(uploads__plan *p, json_t *entry, const char *name, const char *key,
+                               int64_t size, int64_t part_size, const char *sha256)
+{
+    uploads__begin *b = ferry_xcalloc(1, sizeof(*b));
+    b->plan = p;
+    b->entry = entry;
+    b->name = ferry_strdup(name);
+    b->key = ferry_strdup(key);
+    b->size = size;
+    b->part_size = part_size;
+    snprintf(b->sha256, sizeof(b->sha256), "%s", sha256);
+    p->pending++;
+    int rc = ferry_store_upload_begin(p->d, key, uploads__begun, b);
+    if (rc < 0) {
+        uploads__entry_error(entry, "the store did not begin the upload: %s", ferry_strerror(rc));
+        p->pending--;
+        free(b->name);
+        free(b->key);
+        free(b);
+    }
+}
+
+/* One PUT: to the store itself when it presigns (the agent reports it),
+ * else to ferryd's signed blob URL (which records it). */
+static void uploads__single(ferryd *d, json_t *entry, const char *key, const char *sha256)
+{
+    ferry_error_detail err = {.struct_size = sizeof(err)};
+    int ttl = d->cfg.presigned_url_ttl_s;
+    char *url = ferry_store_presign(d, "PUT", key, ttl, &err);
+    if (url) {
+        json_object_set_new(entry, "report", json_true());
+    } else {
+        if (err.code != FERRY_ENOTSUP)
+            ferry_warn("store: presign %s failed: %s; serving it through ferryd", key, err.message);
+        url = ferry_blobs_url(d, "PUT", key, ttl, sha256);
+    }
+    json_object_set_new(entry, "url", json_string(url));
+    free(url);
+}
+
+static void uploads__one(uploads__plan *p, const char *name, int64_t size, const char *sha256)
+{
+    json_t *entry = json_pack("{s:s}", "name", name);
+    json_array_append_new(p->uploads, entry);
+    char *key = uploads__key(p->id, name);
+    int64_t part_size = 0;
+    int rc = ferry_store_part_size(p->d, size, &part_size);
+    if (rc < 0)
+        uploads__entry_error(entry, "the store cannot take %lld bytes: %s", (long long)size,
+                             ferry_strerror(rc));
+    else if (part_size > 0)
+        uploads__multipart(p, entry, name, key, size, part_size, sha256);
+    else
+        uploads__single(p->d, entry, key, sha256);
+    free(key);
+}
+
+/* Every declared output is {"name", "size", "sha256"}: 0, or a 400 sent. */
+static int uploads__check_declared(ferry_http_req *r, const json_t *outs)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(outs, i, o)
+    {
+        const char *name = json_string_value(json_object_get(o, "name"));
+        json_t *size = json_object_get(o, "size");
+        if (!ferry_safe_relpath(name) ||
+            !uploads__is_sha256(json_string_value(json_object_get(o, "sha256"))) ||
+            (size && (!json_is_integer(size) || json_integer_value(size) < 0))) {
+            ferry_http_error(r->req, 400, "outputs",
+                             "output %zu: unsafe name, no sha256 or a bad size", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void ferry_uploads_answer(ferry_http_req *r, ferry_exec *e)
+{
+    json_t *body = ferry_http_body_object(r);
+    if (body == NULL)
+        return;
+    json_t *outs = json_object_get(body, "outputs");
+    if (uploads__check_declared(r, outs) < 0) {
+        json_decref(body);
+        return;
+    }
+    uploads__plan *p = ferry_xcalloc(1, sizeof(*p));
+    p->d = r->d;
+    memcpy(p->id, e->id, sizeof(p->id));
+    p->uploads = json_array();
+    p->pending = 1;
+    p->held = ferry_http_hold(r->d, r->req, 0, NULL, NULL, NULL);
+    size_t i;
+    json_t *o;
+    json_array_foreach(outs, i, o)
+    {
+        uploads__one(p, json_string_value(json_object_get(o, "name")),
+                     json_integer_value(json_object_get(o, "size")),
+                     json_string_value(json_object_get(o, "sha256")));
+    }
+    json_decref(body);
+    uploads__settle(p);
+}
+
+/* ---- reports ---- */
+
+typedef struct uploads__completion {
+    ferryd *d;
+    ferry_held *held;
+    char id[37];
+    char *name, *key, *upload_id;
+    int64_t size;
+    int n_parts;
+    char sha256[65];
+} uploads__completion;
+
+static void uploads__completion_free(uploads__completion *c)
+{
+    ferry_held_release(c->held);
+    free(c->name);
+    free(c->key);
+    free(c->upload_id);
+    free(c);
+}
+
+/* The store assembled the object (or refused): recorded, or aborted and
+ * refused to the agent, which makes the execution fail with the reason. */
+static void uploads__completed(void *arg, int status, const ferry_op_result *res)
+{
+    uploads__completion *c = arg;
+    h2o_req_t *req = ferry_held_req(c->held);
+    char why[700];
+    if (status == 0 && res && res->size != c->size) {
+        status = FERRY_EPROTO;
+        snprintf(why, sizeof(why), "the store holds %lld bytes, the worker declared %lld",
+                 (long long)res->size, (long long)c->size);
+    } else if (status < 0) {
+        snprintf(why, sizeof(why), "%s", uploads__why(status, res));
+        uploads__abort(c->d, c->key, c->upload_id);
+    }
+    uploads__row_del(c->d, c->id, c->upload_id);
+    if (status == 0) {
+        ferry_info("execution %s: output %s stored from %d parts", c->id, c->name, c->n_parts);
+        ferry_exec_add_output(c->d, c->id, c->name, c->size, c->sha256);
+        if (req)
+            ferry_http_json(req, 200, json_object());
+    } else {
+        ferry_warn("execution %s: output %s could not be stored: %s", c->id, c->name, why);
+        if (req)
+            ferry_http_error(req, 409, NULL, "output %s could not be stored: %s", c->name, why);
+    }
+    uploads__completion_free(c);
+}
+
+static void uploads__complete(ferry_http_req *r, ferry_exec *e, const char *name,
+                              const char *upload_id, int64_t size, const char *sha256,
+                              const json_t *parts)
+{
+    uploads__completion *c = ferry_xcalloc(1, sizeof(*c));
+    c->d = r->d;
+    memcpy(c->id, e->id, sizeof(c->id));
+    c->name = ferry_strdup(name);
+    c->key = uploads__key(e->id, name);
+    c->upload_id = ferry_strdup(upload_id);
+    c->size = size;
+    c->n_parts = (int)json_array_size(parts);
+    memcpy(c->sha256, sha256, sizeof(c->sha256));
+    char *text = json_dumps(parts, JSON_COMPACT);
+    int rc = text
+                 ? ferry_store_upload_complete(r->d, c->key, upload_id, text, uploads__completed, c)
+                 : FERRY_ENOMEM;
+    free(text);
+    if (rc < 0) {
+        /* The parts list itself is unusable: nothing will complete it. */
+        uploads__abort(r->d, c->key, upload_id);
+        uploads__row_del(r->d, e->id, upload_id);
+        ferry_http_error(r->req, 400, "parts", "output %s: the store refused the parts list: %s",
+                         name, ferry_strerror(rc));
+        uploads__completion_free(c);
+        return;
+    }
+    c->held = ferry_http_hold(r->d, r->req, 0, NULL, NULL, NULL);
+}
+
+/* A multipart upload's outcome: its parts (complete it) or an error (abort). */
+static void uploads__report_multipart(ferry_http_req *r, ferry_exec *e, json_t *body,
+                                      const char *name, const char *upload_id)
+{
+    int64_t size = 0;
+    char sha256[65];
+    const char *error = json_string_value(json_object_get(body, "error"));
+    const char *declared = json_string_value(json_object_get(body, "sha256"));
+    if (!uploads__row_find(r->d, e->id, upload_id, name, &size, sha256)) {
+        if (error == NULL && declared && uploads__recorded(r->d, e->id, name, declared))
+            ferry_http_json(r->req, 200, json_object()); /* done before: the answer was lost */
+        else
+            ferry_http_error(r->req, 409, "upload_id", "output %s has no open upload %s", name,
+                             upload_id);
+        return;
+    }
+    if (error != NULL) {
+        ferry_info("execution %s: output %s: the worker gave up its upload (%s); aborting it",
+                   e->id, name, error);
+        char *key = uploads__key(e->id, name);
+        uploads__abort(r->d, key, upload_id);
+        uploads__row_del(r->d, e->id, upload_id);
+        free(key);
+        ferry_http_json(r->req, 200, json_object());
+        return;
+    }
+    json_t *parts = json_object_get(body, "parts");
+    if (!json_is_array(parts) || json_array_size(parts) == 0) {
+        ferry_http_error(r->req, 400, "parts", "output %s: 'parts' must list the parts sent", name);
+        return;
+    }
+    uploads__complete(r, e, name, upload_id, size, sha256, parts);
+}
+
+void ferry_uploads_report(ferry_http_req *r, ferry_exec *e)
+{
+    json_t *body = ferry_http_body_object(r);
+    if (body == NULL)
+        return;
+    const char *name = json_string_value(json_object_get(body, "name"));
+    const char *upload_id = json_string_value(json_object_get(body, "upload_id"));
+    const char *sha256 = json_string_value(json_object_get(body, "sha256"));
+    json_t *size = json_object_get(body, "size");
+    if (!ferry_safe_relpath(name)) {
+        ferry_http_error(r->req, 400, "name", "an unsafe output name");
+    } else if (upload_id) {
+        uploads__report_multipart(r, e, body, name, upload_id);
+    } else if (json_object_get(body, "error")) {
+        ferry_http_json(r->req, 200, json_object()); /* one PUT: nothing left to undo */
+    } else if (!ferry_store_can_presign(r->d)) {
+        /* Its blob URLs record what ferryd itself stored; nothing else. */
+        ferry_http_error(r->req, 409, NULL, "output %s: this store records uploads itself", name);
+    } else if (!uploads__is_sha256(sha256) || !json_is_integer(size) ||
+               json_integer_value(size) < 0) {
+        ferry_http_error(r->req, 400, NULL, "output %s: a report needs its size and sha256", name);
+    } else {
+        /* One PUT that the store acknowledged to the worker: whole by then. */
+        ferry_exec_add_output(r->d, e->id, name, json_integer_value(size), sha256);
+        ferry_http_json(r->req, 200, json_object());
+    }
+    json_decref(body);
+}

@@ -1,0 +1,594 @@
+/* aws: a compute plugin whose workers are EC2 instances.
+ *
+ * launch: RunInstances in the first zone of the environment, then the next
+ * one when a zone has no capacity (InsufficientInstanceCapacity, Unsupported,
+ * spot capacity); each zone's call is retried in place on throttling and
+ * 5xx, with the same ClientToken so that a retry never makes a second
+ * instance. The instance boots the user-data ferryd hands over (its
+ * bootstrap script with a one-time token): no AWS credential leaves ferryd.
+ * terminate: TerminateInstances. list: DescribeInstances filtered on the
+ * daemon's tag, page by page. describe: DescribeInstances of one instance,
+ * with the reason it ended (a spot interruption...). fini terminates every
+ * instance this plugin instance launched or saw alive, so that a daemon that
+ * stops leaves none behind; what a crash leaves, ferryd's orphan sweep finds
+ * at its next start.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "aws.h"
+
+#define AWS_FINI_TIMEOUT_MS 10000
+#define AWS_FINI_ATTEMPTS 2
+#define AWS_NOTE_CAP 1500
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+
+static void aws_complete(aws_state *st, ferry_op *op, int status, const char *instance_id,
+                         const char *text, const ferry_error_detail *err)
+{
+    ferry_op_result r = {.struct_size = sizeof(r), .instance_id = instance_id, .text = text};
+    if (status < 0)
+        r.error = err;
+    st->host->op_complete(op, status, &r);
+}
+
+static int aws_known_index(const aws_state *st, const char *id)
+{
+    for (size_t i = 0; i < st->known.n; i++)
+        if (strcmp(st->known.v[i], id) == 0)
+            return (int)i;
+    return -1;
+}
+
+void aws_known_add(aws_state *st, const char *instance_id)
+{
+    if (instance_id == NULL || instance_id[0] == '\0' || aws_known_index(st, instance_id) >= 0)
+        return;
+    char **v = realloc(st->known.v, (st->known.n + 1) * sizeof(*v));
+    char *id = strdup(instance_id);
+    if (v)
+        st->known.v = v;
+    if (v == NULL || id == NULL) {
+        free(id);
+        return; /* then only ferryd's sweep will find it: not worse than a crash */
+    }
+    st->known.v[st->known.n++] = id;
+}
+
+void aws_known_remove(aws_state *st, const char *instance_id)
+{
+    int i = aws_known_index(st, instance_id);
+    if (i < 0)
+        return;
+    free(st->known.v[i]);
+    st->known.v[i] = st->known.v[--st->known.n];
+}
+
+/* ------------------------------------------------------------------------ */
+/* launch, zone by zone                                                     */
+
+typedef struct aws_launch {
+    aws_state *st;
+    ferry_op *op;
+    char *daemon_id, *environment, *worker_id, *client_token, *user_data;
+    int zone;     /* index of the place being tried; -1: no zones */
+    int n_places; /* zones (or subnets) to try, at least 1 */
+    char note[AWS_NOTE_CAP];
+} aws_launch;
+
+static void aws_launch_free(aws_launch *l)
+{
+    free(l->daemon_id);
+    free(l->environment);
+    free(l->worker_id);
+    free(l->client_token);
+    if (l->user_data) /* it holds the one-time token */
+        memset(l->user_data, 0, strlen(l->user_data));
+    free(l->user_data);
+    free(l);
+}
+
+static const char *aws_place_name(const aws_launch *l)
+{
+    const aws_config *cfg = &l->st->cfg;
+    if (l->zone >= 0 && (size_t)l->zone < cfg->zones.n)
+        return cfg->zones.v[l->zone];
+    if (l->zone >= 0 && (size_t)l->zone < cfg->subnets.n)
+        return cfg->subnets.v[l->zone];
+    return cfg->region;
+}
+
+/* "zone: what it said; " into the note people read in `ferry show`. */
+static void aws_note(aws_launch *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void aws_note(aws_launch *l, const char *fmt, ...)
+{
+    size_t n = strlen(l->note);
+    if (n + 4 >= sizeof(l->note))
+        return;
+    n += (size_t)snprintf(l->note + n, sizeof(l->note) - n, "%s%s: ", n ? "; " : "",
+                          aws_place_name(l));
+    if (n >= sizeof(l->note))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->note + n, sizeof(l->note) - n, fmt, ap);
+    va_end(ap);
+}
+
+/* EC2's message, shortened: the note must fit all zones. */
+static void aws_note_error(aws_launch *l, const ferry_error_detail *err)
+{
+    const char *msg = err->message;
+    const char *code = err->provider_code[0] ? err->provider_code : ferry_strerror(err->code);
+    const char *after = strstr(msg, code);
+    if (after && strncmp(after + strlen(code), ": ", 2) == 0)
+        msg = after + strlen(code) + 2;
+    else
+        msg = "";
+    aws_note(l, "%s%s%.120s%s", code, msg[0] ? " (" : "", msg, msg[0] ? ")" : "");
+}
+
+static int aws_launch_try(aws_launch *l);
+
+/* Every place said no (or one said what no other place changes). */
+static void aws_launch_fail(aws_launch *l, const ferry_error_detail *last)
+{
+    ferry_error_detail d = *last;
+    if (last->code == FERRY_ECAPACITY)
+        /* Capacity comes back: ferryd's backoff tries again later. */
+        ferry_error_set(&d, FERRY_ECAPACITY, 1, last->provider_code,
+                        "no zone could launch a %s: %s", l->st->cfg.instance_type, l->note);
+    else
+        snprintf(d.message, sizeof(d.message), "%s", l->note);
+    if (last->code == FERRY_ETHROTTLED || last->code == FERRY_EQUOTA ||
+        last->code == FERRY_EPROVIDER || last->code == FERRY_ECONN || last->code == FERRY_ETIMEDOUT)
+        d.retryable = 1;
+    l->st->host->log(l->st->ctx, FERRY_LOG_WARN, "launch of worker %s failed: %s", l->worker_id,
+                     d.message);
+    aws_complete(l->st, l->op, d.code, NULL, NULL, &d);
+    aws_launch_free(l);
+}
+
+static void aws_launch_succeeded(aws_launch *l, const char *body, size_t len)
+{
+    aws_instances got;
+    ferry_error_detail d;
+    int rc = aws_xml_instances(body, len, &got);
+    if (rc != 0 || got.n == 0) {
+        if (rc == 0)
+            aws_instances_free(&got);
+        ferry_error_set(&d, FERRY_EPROTO, 1, NULL, "EC2 RunInstances: no instance in the answer");
+        aws_note_error(l, &d);
+        aws_launch_fail(l, &d);
+        return;
+    }
+    aws_known_add(l->st, got.v[0].id);
+    aws_note(l, "launched %s", got.v[0].id);
+    l->st->host->log(l->st->ctx, FERRY_LOG_INFO, "worker %s: instance %s (%s, %s)", l->worker_id,
+                     got.v[0].id, l->st->cfg.instance_type, l->note);
+    aws_complete(l->st, l->op, 0, got.v[0].id, l->note, NULL);
+    aws_instances_free(&got);
+    aws_launch_free(l);
+}
+
+/* Whether another place may do better after `err`: no capacity there, or a
+ * zone that kept failing with 5xx. Throttling, quotas, credentials and
+ * settings are the same in every zone. */
+static int aws_next_place_helps(const ferry_error_detail *err)
+{
+    return err->code == FERRY_ECAPACITY ||
+           (err->code == FERRY_EPROVIDER && strncmp(err->provider_code, "HTTP5", 5) == 0) ||
+           strcmp(err->provider_code, "InternalError") == 0 ||
+           strcmp(err->provider_code, "ServiceUnavailable") == 0;
+}
+
+static void aws_launch_answer(void *arg, int status, const char *body, size_t len,
+                              const ferry_error_detail *err)
+{
+    aws_launch *l = arg;
+    if (l->st->closing) { /* fini: the host cancels the op */
+        aws_launch_free(l);
+        return;
+    }
+    if (status == 0) {
+        aws_launch_succeeded(l, body, len);
+        return;
+    }
+    aws_note_error(l, err);
+    if (aws_next_place_helps(err) && l->zone + 1 < l->n_places) {
+        l->zone++;
+        int rc = aws_launch_try(l);
+        if (rc == 0)
+            return;
+        ferry_error_detail d;
+        ferry_error_set(&d, rc, 0, NULL, "EC2 RunInstances: %s", ferry_strerror(rc));
+        aws_launch_fail(l, &d);
+        return;
+    }
+    aws_launch_fail(l, err);
+}
+
+static int aws_launch_try(aws_launch *l)
+{
+    char token[80];
+    /* One token per place: EC2 refuses a token reused with other
+     * parameters, and a retry in the same place must reuse it. */
+    snprintf(token, sizeof(token), "%.60s-%d", l->client_token, l->zone < 0 ? 0 : l->zone);
+    aws_launch_spec s = {.daemon_id = l->daemon_id,
+                         .environment = l->environment,
+                         .worker_id = l->worker_id,
+                         .client_token = token,
+                         .user_data = l->user_data,
+                         .zone = l->zone};
+    aws_params p;
+    int rc = aws_run_instances_params(&p, &l->st->cfg, &s);
+    if (rc != 0) {
+        aws_params_free(&p);
+        return rc;
+    }
+    return aws_call_start(l->st, &p, aws_launch_answer, l);
+}
+
+static char *aws_dup(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+static int aws_op_launch(void *state, const ferry_launch_request *req, ferry_op *op)
+{
+    aws_state *st = state;
+    if (req == NULL || req->worker_id == NULL || req->worker_id[0] == '\0' ||
+        req->daemon_id == NULL)
+        return FERRY_EINVAL;
+    const char *user_data =
+        req->struct_size > offsetof(ferry_launch_request, user_data) ? req->user_data : NULL;
+    if (user_data == NULL || user_data[0] == '\0')
+        return FERRY_EINVAL; /* an instance without it would never join */
+    if (strlen(user_data) > AWS_USER_DATA_MAX)
+        return FERRY_ETOOBIG;
+    aws_launch *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return FERRY_ENOMEM;
+    l->st = st;
+    l->op = op;
+    l->daemon_id = aws_dup(req->daemon_id);
+    l->environment = aws_dup(req->environment);
+    l->worker_id = aws_dup(req->worker_id);
+    l->client_token = aws_dup(req->client_token ? req->client_token : req->worker_id);
+    l->user_data = aws_dup(user_data);
+    size_t places = st->cfg.zones.n ? st->cfg.zones.n : st->cfg.subnets.n;
+    l->n_places = places ? (int)places : 1;
+    l->zone = places ? 0 : -1;
+    int rc = !l->daemon_id || !l->environment || !l->worker_id || !l->client_token || !l->user_data
+                 ? FERRY_ENOMEM
+                 : aws_launch_try(l);
+    if (rc != 0)
+        aws_launch_free(l);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* terminate                                                                */
+
+typedef struct aws_task {
+    aws_state *st;
+    ferry_op *op;
+    char *instance_id;
+    char *daemon_id;
+    json_t *list; /* list: what the pages said so far */
+} aws_task;
+
+static aws_task *aws_task_new(aws_state *st, ferry_op *op, const char *instance_id,
+                              const char *daemon_id)
+{
+    aws_task *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->st = st;
+    t->op = op;
+    t->instance_id = instance_id ? strdup(instance_id) : NULL;
+    t->daemon_id = daemon_id ? strdup(daemon_id) : NULL;
+    if ((instance_id && !t->instance_id) || (daemon_id && !t->daemon_id)) {
+        free(t->instance_id);
+        free(t->daemon_id);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void aws_task_free(aws_task *t)
+{
+    free(t->instance_id);
+    free(t->daemon_id);
+    json_decref(t->list);
+    free(t);
+}
+
+static void aws_terminate_answer(void *arg, int status, const char *body, size_t len,
+                                 const ferry_error_detail *err)
+{
+    aws_task *t = arg;
+    (void)body;
+    (void)len;
+    if (!t->st->closing) {
+        if (status == 0 || status == FERRY_ENOENT)
+            aws_known_remove(t->st, t->instance_id);
+        aws_complete(t->st, t->op, status, NULL, NULL, err);
+    }
+    aws_task_free(t);
+}
+
+static int aws_op_terminate(void *state, const char *instance_id, ferry_op *op)
+{
+    aws_state *st = state;
+    if (instance_id == NULL || instance_id[0] == '\0')
+        return FERRY_EINVAL;
+    aws_task *t = aws_task_new(st, op, instance_id, NULL);
+    if (t == NULL)
+        return FERRY_ENOMEM;
+    aws_params p;
+    char *ids[] = {t->instance_id};
+    aws_terminate_params(&p, ids, 1);
+    int rc = aws_call_start(st, &p, aws_terminate_answer, t);
+    if (rc != 0)
+        aws_task_free(t);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* list and describe                                                        */
+
+static json_t *aws_instance_json(const aws_instance *in)
+{
+    char reason[300];
+    aws_reason_text(in, reason, sizeof(reason));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance_id", in->id, "state", in->state,
+                  "worker_id", in->worker_id, "environment", in->environment, "zone", in->zone);
+    if (o && reason[0] && aws_state_ending(in->state))
+        json_object_set_new(o, "reason", json_string(reason));
+    return o;
+}
+
+static void aws_complete_json(aws_task *t, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (text == NULL) {
+        ferry_error_detail d;
+        ferry_error_set(&d, FERRY_ENOMEM, 1, NULL, "aws: out of memory");
+        aws_complete(t->st, t->op, FERRY_ENOMEM, NULL, NULL, &d);
+        return;
+    }
+    aws_complete(t->st, t->op, 0, NULL, text, NULL);
+    free(text);
+}
+
+static int aws_list_page(aws_task *t, const char *next_token);
+
+static void aws_list_answer(void *arg, int status, const char *body, size_t len,
+                            const ferry_error_detail *err)
+{
+    aws_task *t = arg;
+    aws_instances got = {0};
+    if (t->st->closing) {
+        aws_task_free(t);
+        return;
+    }
+    if (status == 0 && (status = aws_xml_instances(body, len, &got)) != 0) {
+        ferry_error_detail d;
+        ferry_error_set(&d, status, 1, NULL, "EC2 DescribeInstances: an answer we cannot read");
+        aws_complete(t->st, t->op, status, NULL, NULL, &d);
+        aws_task_free(t);
+        return;
+    }
+    if (status != 0) {
+        aws_complete(t->st, t->op, status, NULL, NULL, err);
+        aws_task_free(t);
+        return;
+    }
+    for (size_t i = 0; i < got.n; i++) {
+        json_array_append_new(t->list, aws_instance_json(&got.v[i]));
+        if (!aws_state_ending(got.v[i].state))
+            aws_known_add(t->st, got.v[i].id);
+    }
+    if (got.next_token && aws_list_page(t, got.next_token) == 0) {
+        aws_instances_free(&got);
+        return;
+    }
+    aws_complete_json(t, t->list);
+    aws_instances_free(&got);
+    aws_task_free(t);
+}
+
+static int aws_list_page(aws_task *t, const char *next_token)
+{
+    aws_params p;
+    aws_describe_by_daemon_params(&p, t->daemon_id, t->st->cfg.list_page_size, next_token);
+    return aws_call_start(t->st, &p, aws_list_answer, t);
+}
+
+static int aws_op_list(void *state, const char *daemon_id, ferry_op *op)
+{
+    aws_state *st = state;
+    if (daemon_id == NULL || daemon_id[0] == '\0')
+        return FERRY_EINVAL; /* never every instance of the account */
+    aws_task *t = aws_task_new(st, op, NULL, daemon_id);
+    if (t == NULL || (t->list = json_array()) == NULL) {
+        if (t)
+            aws_task_free(t);
+        return FERRY_ENOMEM;
+    }
+    int rc = aws_list_page(t, NULL);
+    if (rc != 0)
+        aws_task_free(t);
+    return rc;
+}
+
+static void aws_describe_answer(void *arg, int status, const char *body, size_t len,
+                                const ferry_error_detail *err)
+{
+    aws_task *t = arg;
+    aws_instances got = {0};
+    ferry_error_detail d;
+    if (t->st->closing) {
+        aws_task_free(t);
+        return;
+    }
+    if (status == 0 && (status = aws_xml_instances(body, len, &got)) == 0 && got.n == 0) {
+        /* Describe of a gone instance may answer an empty set. */
+        status = ferry_error_set(&d, FERRY_ENOENT, 0, "InvalidInstanceID.NotFound",
+                                 "EC2 DescribeInstances: no instance %s", t->instance_id);
+        err = &d;
+    } else if (status != 0 && err == NULL) {
+        ferry_error_set(&d, status, 1, NULL, "EC2 DescribeInstances: an answer we cannot read");
+        err = &d;
+    }
+    if (status == 0) {
+        json_t *j = aws_instance_json(&got.v[0]);
+        aws_complete_json(t, j);
+        json_decref(j);
+    } else
+        aws_complete(t->st, t->op, status, NULL, NULL, err);
+    aws_instances_free(&got);
+    aws_task_free(t);
+}
+
+static int aws_op_describe(void *state, const char *instance_id, ferry_op *op)
+{
+    aws_state *st = state;
+    if (instance_id == NULL || instance_id[0] == '\0')
+        return FERRY_EINVAL;
+    aws_task *t = aws_task_new(st, op, instance_id, NULL);
+    if (t == NULL)
+        return FERRY_ENOMEM;
+    aws_params p;
+    aws_describe_one_params(&p, t->instance_id);
+    int rc = aws_call_start(st, &p, aws_describe_answer, t);
+    if (rc != 0)
+        aws_task_free(t);
+    return rc;
+}
+
+static const ferry_compute_ops aws_ops = {
+    .struct_size = sizeof(ferry_compute_ops),
+    .launch = aws_op_launch,
+    .terminate = aws_op_terminate,
+    .list = aws_op_list,
+    .describe = aws_op_describe,
+    .flags = FERRY_COMPUTE_USER_DATA,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle                                                                */
+
+static void aws_state_free(aws_state *st)
+{
+    aws_config_free(&st->cfg);
+    ferry_aws_credentials_free(&st->creds);
+    aws_list_free(&st->known);
+    free(st);
+}
+
+static int aws_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **state,
+                    ferry_error_detail *err)
+{
+    aws_state *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "aws: out of memory");
+    st->ctx = ctx;
+    st->host = host;
+    st->loop = host->loop(ctx);
+    aws_xml_init();
+    int rc = aws_config_load(&st->cfg, ctx, host, err);
+    if (rc == 0)
+        rc = ferry_aws_credentials_load(&st->creds, ctx, host, "aws", "the environment's settings",
+                                        err);
+    if (rc == 0 && ferry_http_client_new(st->loop, &st->http) != 0)
+        rc = ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "aws: cannot make an HTTP client");
+    if (rc != 0) {
+        aws_state_free(st);
+        return rc;
+    }
+    host->log(ctx, FERRY_LOG_INFO, "EC2 at %s, region %s, %s in %zu zone%s%s, credentials from %s",
+              st->cfg.url, st->cfg.region, st->cfg.instance_type, st->cfg.zones.n,
+              st->cfg.zones.n == 1 ? "" : "s", st->cfg.spot ? " (spot)" : "", st->creds.source);
+    *state = st;
+    return 0;
+}
+
+/* What this instance launched or saw alive, terminated in one call, so that
+ * ferryd's stop leaves nothing running (its records go at shutdown). */
+static void aws_retire_known(aws_state *st)
+{
+    if (st->known.n == 0)
+        return;
+    st->host->log(st->ctx, FERRY_LOG_INFO, "terminating %zu instance%s at shutdown", st->known.n,
+                  st->known.n == 1 ? "" : "s");
+    for (size_t done = 0; done < st->known.n;) {
+        size_t n = st->known.n - done > 1000 ? 1000 : st->known.n - done;
+        aws_params p;
+        aws_terminate_params(&p, st->known.v + done, n);
+        ferry_error_detail err = {0};
+        int rc = aws_call_blocking(st, &p, AWS_FINI_TIMEOUT_MS, AWS_FINI_ATTEMPTS, &err);
+        if (rc != 0 && rc != FERRY_ENOENT)
+            st->host->log(st->ctx, FERRY_LOG_WARN,
+                          "could not terminate at shutdown (ferryd's next start will): %s",
+                          err.message);
+        done += n;
+    }
+}
+
+/* Calls in flight are canceled (the host cancels their ops); the instances
+ * known alive are terminated before fini returns. */
+static void aws_fini(void *state)
+{
+    aws_state *st = state;
+    st->closing = 1;
+    aws_call_cancel_all(st);
+    aws_retire_known(st);
+    ferry_http_client_close(st->http, NULL, NULL);
+    aws_state_free(st);
+}
+
+static const char *const aws_setting_names[] = {"region",
+                                                "zones",
+                                                "instance_type",
+                                                "image_id",
+                                                "subnet_ids",
+                                                "security_group_ids",
+                                                "instance_profile",
+                                                "key_name",
+                                                "root_device",
+                                                "spot",
+                                                "disk_gb",
+                                                "endpoint",
+                                                "access_key_id",
+                                                "secret_access_key",
+                                                "session_token",
+                                                "max_attempts",
+                                                "call_timeout",
+                                                "list_page_size",
+                                                NULL};
+
+static const ferry_plugin_descriptor aws_descriptor = {
+    .struct_size = sizeof(ferry_plugin_descriptor),
+    .abi_major = FERRY_ABI_MAJOR,
+    .abi_minor = FERRY_ABI_MINOR,
+    .kind = FERRY_PLUGIN_COMPUTE,
+    .name = "aws",
+    .version = "1.0.0",
+    .init = aws_init,
+    .fini = aws_fini,
+    .ops = &aws_ops,
+    .settings = aws_setting_names,
+};
+
+FERRY_PLUGIN_DEFINE(aws_descriptor)

@@ -1,0 +1,227 @@
+// The web UI in headless Chromium (Debian's), driven by playwright-core.
+// Run by tests/integration/test_web.sh, which starts ferryd, creates the
+// executions and passes what it made in the environment.
+import {chromium} from 'playwright-core';
+import {readFileSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run tests/integration/test_web.sh)`);
+  return v;
+}
+const URL_ = need('FERRY_URL');
+const OPEN_URL = need('FERRY_OPEN_URL');
+const TOKEN = need('FERRY_WEB_TOKEN');
+const TRAIN = need('TRAIN_ID');
+const SLEEPER = need('SLEEPER_ID');
+const FLOOD = need('FLOOD_ID');
+const MARKERS = need('MARKERS');
+const MODEL = need('MODEL');
+const SHOTS = need('SHOTS');
+
+let passed = 0;
+let failed = 0;
+function check(what, ok, detail = '') {
+  if (ok) passed++;
+  else {
+    failed++;
+    console.log(`FAIL: ${what}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+// Without these flags Chromium keeps trying to reach Google's services,
+// and on a machine with no network that floods it with closed connections.
+const context = await chromium.launchPersistentContext(need('PROFILE'), {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  acceptDownloads: true,
+  viewport: {width: 1400, height: 900},
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const page = context.pages()[0] || await context.newPage();
+page.setDefaultTimeout(15000);
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(e.message));
+page.on('console', (m) => { if (m.type() === 'error') console.log(`browser console: ${m.text()}`); });
+
+const shot = (name) => page.screenshot({path: join(SHOTS, `${name}.png`), fullPage: true});
+
+// A step of the scenario: a failure is counted, screenshotted, and the
+// next step still runs (each starts from a URL of its own).
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+  } catch (e) {
+    check(name, false, e.message.split('\n')[0]);
+    await shot(`failed-${name.replace(/\W+/g, '-')}`).catch(() => {});
+  }
+  console.log(`${name}: ${Date.now() - t0} ms`);
+}
+
+// A log line whose text is exactly `text` ("tick 3", not "tick 30").
+const exactly = (text) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+const lineText = (text) => page.locator('.log-box .line .tx', {hasText: exactly(text)});
+const badge = () => page.locator('.exec-head .status');
+const logEnded = () => page.waitForFunction(() => document.querySelector('.log-state').textContent === 'ended');
+
+await step('sign in', async () => {
+  await page.goto(`${URL_}/executions`);
+  await page.waitForSelector('#signin-token');
+  check('a ferryd with users asks for a token', new URL(page.url()).pathname === '/signin');
+  await shot('01-signin');
+  await page.fill('#signin-token', 'not-the-token');
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('.signin .error-box:not([hidden])');
+  check('a wrong token is refused', (await page.textContent('.signin .error-box')).includes('does not accept'));
+  await page.fill('#signin-token', TOKEN);
+  await page.click('form button[type=submit]');
+  await page.waitForSelector(`table.executions tr[data-id="${TRAIN}"]`);
+  check('signed in, back to the executions', new URL(page.url()).pathname === '/executions');
+  check('the header names the user', (await page.textContent('#who')).includes('alice'));
+  check('the token is kept for the session',
+    await page.evaluate((t) => sessionStorage.getItem('ferry.token') === t, TOKEN));
+});
+
+await step('executions list', async () => {
+  const rows = page.locator('table.executions tbody tr');
+  await page.waitForFunction(() => document.querySelectorAll('table.executions tbody tr').length === 3);
+  check('three executions listed', (await rows.count()) === 3);
+  const train = page.locator(`tr[data-id="${TRAIN}"]`);
+  const text = await train.textContent();
+  check('a row shows step, environment and tags', text.includes('train') && text.includes('local') && text.includes('try-1'), text);
+  await page.waitForSelector(`tr[data-id="${TRAIN}"] .status.started`);
+  // The list updates by itself: flood ends without a reload.
+  await page.waitForSelector(`tr[data-id="${FLOOD}"] .status.complete`);
+  check('the list updated by itself', true);
+  await shot('02-executions');
+  await page.fill('#filter-step', 'sleeper');
+  await page.press('#filter-step', 'Enter');
+  await page.waitForFunction(() => document.querySelectorAll('table.executions tbody tr').length === 1);
+  check('filter by step', (await page.getAttribute('table.executions tbody tr', 'data-id')) === SLEEPER);
+  check('the filter is in the URL', page.url().includes('step=sleeper'));
+  await page.click('text=Clear');
+  await page.waitForFunction(() => document.querySelectorAll('table.executions tbody tr').length === 3);
+});
+
+await step('live log and chart', async () => {
+  await page.click(`tr[data-id="${TRAIN}"] a.counter`);
+  await page.waitForURL(`**/executions/${TRAIN}`);
+  await lineText('hello from train').waitFor();
+  const stderr = page.locator('.log-box .line.stream-stderr .tx', {hasText: exactly('warming up on stderr')});
+  await stderr.waitFor();
+  check('stderr lines are marked apart', (await stderr.count()) === 1);
+  check('stdout lines are not', (await page.locator('.log-box .line.stream-stdout .tx', {hasText: 'hello from train'}).count()) === 1);
+  await lineText('epoch 5 done').waitFor();
+  check('the execution still runs', (await badge().getAttribute('data-status')) === 'started');
+  const loss = page.locator('.chart[data-key="loss"]');
+  await page.waitForSelector('.chart[data-key="loss"][data-points="5"]');
+  check('the loss chart has the 5 points printed so far', (await loss.getAttribute('data-points')) === '5');
+  check('it is drawn', (await loss.locator('canvas').count()) > 0);
+  check('loss is plotted by epoch', (await page.inputValue('.metadata select.chart-x')) === 'epoch');
+  check('a non-numeric key gets no chart', (await page.locator('.chart[data-key="phase"]').count()) === 0);
+  check('parameters are shown', (await page.textContent('table.params')).includes('epochs'));
+  check('the tags are shown', (await page.textContent('.exec-side')).includes('try-1'));
+  await shot('03-execution-running');
+  // New lines and points arrive while the page is open.
+  writeFileSync(join(MARKERS, 'open-train'), '');
+  await page.waitForSelector('.chart[data-key="loss"][data-points="7"]');
+  check('the chart took the new points', (await loss.getAttribute('data-points')) === '7');
+  await lineText('training done').waitFor();
+  await page.waitForSelector('.exec-head .status.complete');
+  check('the status became complete', true);
+  await logEnded();
+});
+
+await step('download an output', async () => {
+  const link = page.locator('.outputs a.download[data-name="model.bin"]');
+  await link.waitFor();
+  check('the nested output is listed', (await page.locator('.outputs a.download[data-name="sub/notes.txt"]').count()) === 1);
+  check('sizes are shown', (await page.textContent('.outputs')).includes('97.7 KiB'));
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  const got = readFileSync(await download.path());
+  check('the downloaded bytes are the output', Buffer.compare(got, readFileSync(MODEL)) === 0,
+    `${got.length} bytes`);
+  check('it is named after the output', download.suggestedFilename() === 'model.bin', download.suggestedFilename());
+  await shot('04-execution-complete');
+});
+
+await step('load earlier lines', async () => {
+  await page.goto(`${URL_}/executions/${FLOOD}`);
+  await lineText('flood line 2500').waitFor();
+  const first = Number(await page.getAttribute('.log-box .line >> nth=0', 'data-i'));
+  check('only the tail is loaded', first > 1000, `first line ${first}`);
+  check('at most 1000 lines', (await page.locator('.log-box .line').count()) <= 1000);
+  for (let k = 0; k < 5 && await page.isVisible('.log-box .load-earlier'); k++) {
+    const before = await page.locator('.log-box .line').count();
+    await page.click('.log-box .load-earlier');
+    await page.waitForFunction((n) => document.querySelectorAll('.log-box .line').length > n, before);
+  }
+  check('the earliest line is there', (await page.locator('.log-box .line[data-i="1"]').count()) === 1);
+  check('and the first flood line', (await lineText('flood line 1').count()) === 1);
+  check('no line twice', (await page.locator('.log-box .line').count()) ===
+    Number(await page.getAttribute('.log-box .line >> nth=-1', 'data-i')));
+});
+
+await step('pause, resume and stop', async () => {
+  await page.goto(`${URL_}/executions/${SLEEPER}`);
+  await lineText('tick 3').waitFor();
+  await page.click('.log button.pause');
+  check('paused', (await page.textContent('.log-state')).includes('paused'));
+  const held = await page.locator('.log-box .line').count();
+  await page.waitForTimeout(800);
+  check('a paused log takes no lines', (await page.locator('.log-box .line').count()) === held);
+  await page.click('.log button.pause');
+  await page.waitForFunction((n) => document.querySelectorAll('.log-box .line').length > n, held);
+  check('resumed, the lines come again', true);
+  await page.click('button.stop');
+  check('stop asks to confirm', (await page.textContent('button.stop')).includes('again'));
+  await page.click('button.stop');
+  await page.waitForSelector('.exec-head .status.stopped', {timeout: 30000});
+  check('the execution became stopped', true);
+  await logEnded();
+  await page.locator('.metadata', {hasText: 'printed no metadata'}).waitFor();
+  check('the chart panel says there was no metadata', true);
+  await shot('05-execution-stopped');
+  check('no stop button once stopped', !(await page.isVisible('button.stop')));
+});
+
+await step('filter by status', async () => {
+  await page.click('nav a[href="/executions"]');
+  await page.selectOption('#filter-status', 'stopped');
+  await page.waitForFunction(() => document.querySelectorAll('table.executions tbody tr').length === 1);
+  check('filter by status', (await page.getAttribute('table.executions tbody tr', 'data-id')) === SLEEPER);
+});
+
+await step('environments', async () => {
+  await page.click('nav a[href="/environments"]');
+  const env = page.locator('.env[data-name="local"]');
+  await env.waitFor();
+  const text = await env.textContent();
+  check('the pool is shown', text.includes('local-process') && text.includes('0–3 workers'), text);
+  for (const k of ['busy', 'idle', 'launching', 'queued']) {
+    check(`it counts ${k}`, /^\d+$/.test(await env.locator(`[data-count="${k}"] b`).textContent()));
+  }
+  await shot('06-environments');
+});
+
+await step('sign out', async () => {
+  await page.click('button.signout');
+  await page.waitForSelector('#signin-token');
+  check('signed out, the token is gone', await page.evaluate(() => sessionStorage.getItem('ferry.token') === null));
+});
+
+await step('no sign-in without users', async () => {
+  await page.goto(`${OPEN_URL}/`);
+  await page.waitForSelector('table.executions');
+  check('the loopback default shows the app at once', (await page.locator('#signin-token').count()) === 0);
+  check('and says so', (await page.textContent('#who')).includes('no sign-in'));
+  await shot('07-open-no-signin');
+});
+
+check('no script errors on the pages', pageErrors.length === 0, pageErrors.join('; '));
+await context.close();
+console.log(`test_web.mjs: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
