@@ -14,8 +14,9 @@ fi
 cmake -S . -B "$build" "${flags[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 # dockerd, a registry and s3rver, for the tests that use the real thing.
+root=$(pwd)
 tests/services/all.sh start
-trap 'tests/services/all.sh stop' EXIT
+trap '"$root/tests/services/all.sh" stop' EXIT
 set -a
 . "${FERRY_TEST_SERVICES:-/tmp/ferry-test-services}/env"
 set +a
