@@ -32,5 +32,6 @@ out=$(mktemp -d)
 echo "== outputs downloaded to $out:"
 find "$out" -type f | sort
 echo
-echo "ferryd keeps running (stop it with: pkill -x ferryd). Try: $bin/ferry list"
+echo "ferryd keeps running (stop it with: pkill -x ferryd). Try: $bin/ferry list,"
+echo "or open its web app at http://127.0.0.1:8470/ in a browser."
 exit $status
