@@ -148,11 +148,33 @@ int ferry_config_set_listen(ferry_config *c, const char *text, char *err, size_t
     return 0;
 }
 
+static char *config__setting_text(config_setting_t *s);
+
+/* A group as "name=value;name=value" (its members' text), so that a list of
+ * groups, e.g. accelerators = [ { type = "nvidia-l4"; count = 1; } ], reaches
+ * a plugin as "type=nvidia-l4;count=1". */
+static char *config__group_text(config_setting_t *g)
+{
+    char *out = ferry_strdup("");
+    for (int i = 0; i < config_setting_length(g); i++) {
+        config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        char *item = config__setting_text(m);
+        char *joined = ferry_asprintf("%s%s%s=%s", out, i ? ";" : "", config_setting_name(m),
+                                      item ? item : "");
+        free(out);
+        free(item);
+        out = joined;
+    }
+    return out;
+}
+
 /* A setting's value as text for a plugin: scalars as themselves, lists and
- * arrays as comma-separated text. */
+ * arrays as comma-separated text, groups as above. */
 static char *config__setting_text(config_setting_t *s)
 {
     switch (config_setting_type(s)) {
+    case CONFIG_TYPE_GROUP:
+        return config__group_text(s);
     case CONFIG_TYPE_STRING:
         return ferry_strdup(config_setting_get_string(s));
     case CONFIG_TYPE_INT:

@@ -13,8 +13,9 @@ more than 15 minutes off 400 RequestExpired.
 With --boot, each instance "boots": its user-data runs as a new host, in a
 network namespace of its own joined to the root namespace by a veth pair
 (10.<net>.(4k+1) root side, .(4k+2) its side, default route to the root
-side), with an empty environment, as cloud-init would run it. Terminating
-an instance kills everything in its namespace and deletes it.
+side), with an empty environment, as cloud-init would run it (netns_host.py,
+shared with fake_gce.py). Terminating an instance kills everything in its
+namespace and deletes it.
 
   fake_ec2.py --access-key ID --secret-key KEY [--boot --net 10.X.Y
               --prefix NAME --dir DIR]       prints "PORT=<n>" once it listens
@@ -48,7 +49,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -58,7 +58,9 @@ from xml.sax.saxutils import escape
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "vectors", "sigv4"))
+sys.path.insert(0, HERE)
 import verify_sigv4 as sigv4  # noqa: E402  (the reference signer)
+import netns_host  # noqa: E402  (instances as hosts, shared with fake_gce.py)
 
 NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
@@ -171,64 +173,21 @@ def response_xml(action, inner):
 
 # ---------------------------------------------------------------- instances as hosts
 
-def sh(*cmd):
-    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
-
-
 def boot(inst):
     """Runs the user-data as a new host in a namespace of its own."""
-    k = inst["slot"]
-    ns = "%s%d" % (ARGS.prefix, k)
-    root_if, ns_if = "%s%dr" % (ARGS.prefix, k), "%s%dn" % (ARGS.prefix, k)
-    a, b = "%s.%d" % (ARGS.net, 4 * k + 1), "%s.%d" % (ARGS.net, 4 * k + 2)
-    d = os.path.join(ARGS.dir, inst["id"])
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "user-data"), "wb") as f:
-        f.write(inst["user_data"])
-    steps = [["ip", "netns", "add", ns],
-             ["ip", "link", "add", root_if, "type", "veth", "peer", "name", ns_if],
-             ["ip", "link", "set", ns_if, "netns", ns],
-             ["ip", "addr", "add", a + "/30", "dev", root_if],
-             ["ip", "link", "set", root_if, "up"],
-             ["ip", "-n", ns, "link", "set", "lo", "up"],
-             ["ip", "-n", ns, "addr", "add", b + "/30", "dev", ns_if],
-             ["ip", "-n", ns, "link", "set", ns_if, "up"],
-             ["ip", "-n", ns, "route", "add", "default", "via", a]]
-    for s in steps:
-        if sh(*s) != 0:
-            log("boot %s: %s failed" % (inst["id"], " ".join(s)))
-            return
-    with LOCK:
-        inst["netns"] = ns
-    # cloud-init's environment: nothing of ferryd's or ours (no AWS_*).
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "HOME": d, "FERRY_AGENT_DIR": os.path.join(d, "agent"),
-           "FERRY_WORK_DIR": os.path.join(d, "work")}
-    for k2 in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
-        if os.environ.get(k2):
-            env[k2] = os.environ[k2]
-    console = open(os.path.join(d, "console.log"), "ab")
-    p = subprocess.Popen(["ip", "netns", "exec", ns, "sh", os.path.join(d, "user-data")],
-                         env=env, stdin=subprocess.DEVNULL, stdout=console, stderr=console,
-                         start_new_session=True)
-    console.close()
-    with LOCK:
-        inst["pid"] = p.pid
-    threading.Thread(target=p.wait, daemon=True).start()  # reap it
+    def on_netns(ns):
+        with LOCK:
+            inst["netns"] = ns
+
+    pid = netns_host.boot(inst["slot"], inst["id"], inst["user_data"], ARGS.net, ARGS.prefix,
+                          ARGS.dir, log, on_netns, "user-data")
+    if pid is not None:
+        with LOCK:
+            inst["pid"] = pid
 
 
 def unboot(inst):
-    ns = inst.get("netns")
-    if not ns:
-        return
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
-    for pid in out.split():
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
-    sh("ip", "netns", "del", ns)
-    sh("ip", "link", "del", "%s%dr" % (ARGS.prefix, inst["slot"]))
+    netns_host.unboot(inst["slot"], inst.get("netns"), ARGS.prefix)
     inst["netns"] = None
 
 

@@ -1,0 +1,698 @@
+/* gcp: a compute plugin whose workers are Compute Engine instances.
+ *
+ * launch: instances.insert in the first zone, then wait on the zone
+ * operation; an operation that ends with ZONE_RESOURCE_POOL_EXHAUSTED or a
+ * zone/region QUOTA_EXCEEDED (or a zone that kept failing with 5xx) goes on
+ * to the next zone. The instance's name is ferry's ("ferry-<worker id>"), so
+ * an insert retried after a lost answer meets alreadyExists and takes the
+ * instance it made. The startup-script is ferryd's bootstrap script (a
+ * one-time token): no Google credential leaves ferryd. terminate:
+ * instances.delete (a gone instance is FERRY_ENOENT). list: instances.list
+ * in every zone, filtered on the daemon's label, page by page. describe:
+ * instances.get, with the reason an instance ended (spot preemption, a stop
+ * outside ferry). fini deletes every instance this plugin instance launched
+ * or saw alive.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gcp.h"
+
+#define GCP_FINI_TIMEOUT_MS 10000
+#define GCP_NOTE_CAP 1500
+
+static void gcp_complete(gcp_state *st, ferry_op *op, int status, const char *instance_id,
+                         const char *text, const ferry_error_detail *err)
+{
+    ferry_op_result r = {.struct_size = sizeof(r), .instance_id = instance_id, .text = text};
+    if (status < 0)
+        r.error = err;
+    st->host->op_complete(op, status, &r);
+}
+
+static int gcp_known_index(const gcp_state *st, const char *id)
+{
+    for (size_t i = 0; i < st->known.n; i++)
+        if (strcmp(st->known.v[i], id) == 0)
+            return (int)i;
+    return -1;
+}
+
+void gcp_known_add(gcp_state *st, const char *instance_id)
+{
+    if (instance_id == NULL || instance_id[0] == '\0' || gcp_known_index(st, instance_id) >= 0)
+        return;
+    char **v = realloc(st->known.v, (st->known.n + 1) * sizeof(*v));
+    char *id = strdup(instance_id);
+    if (v)
+        st->known.v = v;
+    if (v == NULL || id == NULL) {
+        free(id);
+        return; /* then only ferryd's sweep will find it */
+    }
+    st->known.v[st->known.n++] = id;
+}
+
+void gcp_known_remove(gcp_state *st, const char *instance_id)
+{
+    int i = gcp_known_index(st, instance_id);
+    if (i < 0)
+        return;
+    free(st->known.v[i]);
+    st->known.v[i] = st->known.v[--st->known.n];
+}
+
+/* "zone/name" into its parts; 0 or FERRY_EINVAL. */
+static int gcp_split_id(const char *id, char *zone, size_t zcap, char *name, size_t ncap)
+{
+    const char *slash = id ? strchr(id, '/') : NULL;
+    if (slash == NULL || slash == id || slash[1] == '\0' || strchr(slash + 1, '/') ||
+        (size_t)(slash - id) >= zcap || strlen(slash + 1) >= ncap)
+        return FERRY_EINVAL;
+    for (const char *p = id; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == '?' || *p == '#' || *p == '%')
+            return FERRY_EINVAL;
+    snprintf(zone, zcap, "%.*s", (int)(slash - id), id);
+    snprintf(name, ncap, "%s", slash + 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* launch, zone by zone                                                     */
+
+typedef struct gcp_launch {
+    gcp_state *st;
+    ferry_op *op;
+    char *daemon_id, *environment, *worker_id, *user_data;
+    size_t zone;
+    char name[64];
+    char op_url[512]; /* the zone operation being waited on */
+    uint64_t op_deadline;
+    uv_timer_t timer;
+    int timer_live;
+    struct gcp_launch *next; /* st->launches */
+    char note[GCP_NOTE_CAP];
+} gcp_launch;
+
+static void gcp_launch_unlink(gcp_launch *l)
+{
+    for (gcp_launch **p = &l->st->launches; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            return;
+        }
+}
+
+static void gcp_launch_timer_closed(uv_handle_t *h)
+{
+    gcp_launch *l = h->data;
+    free(l);
+}
+
+static void gcp_launch_free(gcp_launch *l)
+{
+    gcp_launch_unlink(l);
+    free(l->daemon_id);
+    free(l->environment);
+    free(l->worker_id);
+    if (l->user_data) /* it holds the one-time token */
+        memset(l->user_data, 0, strlen(l->user_data));
+    free(l->user_data);
+    l->daemon_id = l->environment = l->worker_id = l->user_data = NULL;
+    if (l->timer_live) {
+        l->timer_live = 0;
+        uv_close((uv_handle_t *)&l->timer, gcp_launch_timer_closed);
+    } else
+        free(l);
+}
+
+static const char *gcp_zone_name(const gcp_launch *l)
+{
+    return l->st->cfg.zones.v[l->zone];
+}
+
+static void gcp_note(gcp_launch *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void gcp_note(gcp_launch *l, const char *fmt, ...)
+{
+    size_t n = strlen(l->note);
+    if (n + 4 >= sizeof(l->note))
+        return;
+    n += (size_t)snprintf(l->note + n, sizeof(l->note) - n, "%s%s: ", n ? "; " : "",
+                          gcp_zone_name(l));
+    if (n >= sizeof(l->note))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->note + n, sizeof(l->note) - n, fmt, ap);
+    va_end(ap);
+}
+
+static void gcp_note_error(gcp_launch *l, const ferry_error_detail *err)
+{
+    const char *code = err->provider_code[0] ? err->provider_code : ferry_strerror(err->code);
+    const char *msg = strstr(err->message, code);
+    if (msg && strncmp(msg + strlen(code), ": ", 2) == 0)
+        msg += strlen(code) + 2;
+    else
+        msg = "";
+    gcp_note(l, "%s%s%.120s%s", code, msg[0] ? " (" : "", msg, msg[0] ? ")" : "");
+}
+
+static void gcp_launch_fail(gcp_launch *l, const ferry_error_detail *last)
+{
+    ferry_error_detail d = *last;
+    if (last->code == FERRY_ECAPACITY)
+        ferry_error_set(&d, FERRY_ECAPACITY, 1, last->provider_code,
+                        "no zone could launch a %s: %s", l->st->cfg.machine_type, l->note);
+    else
+        snprintf(d.message, sizeof(d.message), "%s", l->note);
+    if (last->code == FERRY_ETHROTTLED || last->code == FERRY_EQUOTA ||
+        last->code == FERRY_EPROVIDER || last->code == FERRY_ECONN ||
+        last->code == FERRY_ETIMEDOUT || last->code == FERRY_EPROTO)
+        d.retryable = 1;
+    l->st->host->log(l->st->ctx, FERRY_LOG_WARN, "launch of worker %s failed: %s", l->worker_id,
+                     d.message);
+    gcp_complete(l->st, l->op, d.code, NULL, NULL, &d);
+    gcp_launch_free(l);
+}
+
+static void gcp_launch_succeeded(gcp_launch *l)
+{
+    char id[192];
+    snprintf(id, sizeof(id), "%s/%s", gcp_zone_name(l), l->name);
+    gcp_known_add(l->st, id);
+    gcp_note(l, "launched %s", l->name);
+    l->st->host->log(l->st->ctx, FERRY_LOG_INFO, "worker %s: instance %s (%s, %s)", l->worker_id,
+                     id, l->st->cfg.machine_type, l->note);
+    gcp_complete(l->st, l->op, 0, id, l->note, NULL);
+    gcp_launch_free(l);
+}
+
+/* Whether the next zone may do better: no capacity, a zone quota, or a
+ * zone that kept failing with 5xx. Throttling, project quotas, credentials
+ * and settings are the same in every zone. */
+static int gcp_next_zone_helps(const ferry_error_detail *err)
+{
+    return err->code == FERRY_ECAPACITY ||
+           (err->code == FERRY_EPROVIDER && strncmp(err->provider_code, "HTTP5", 5) == 0) ||
+           strcmp(err->provider_code, "backendError") == 0 ||
+           strcmp(err->provider_code, "internalError") == 0;
+}
+
+static int gcp_launch_try(gcp_launch *l);
+
+/* This zone said no: the next one, or the end. */
+static void gcp_launch_zone_failed(gcp_launch *l, const ferry_error_detail *err)
+{
+    gcp_note_error(l, err);
+    if (gcp_next_zone_helps(err) && l->zone + 1 < l->st->cfg.zones.n) {
+        l->zone++;
+        int rc = gcp_launch_try(l);
+        if (rc == 0)
+            return;
+        ferry_error_detail d;
+        ferry_error_set(&d, rc, 0, NULL, "Compute instances.insert: %s", ferry_strerror(rc));
+        gcp_launch_fail(l, &d);
+        return;
+    }
+    gcp_launch_fail(l, err);
+}
+
+static void gcp_launch_poll(gcp_launch *l);
+
+static void gcp_launch_timer(uv_timer_t *t)
+{
+    gcp_launch_poll(t->data);
+}
+
+/* An Operation: done (well or not), or wait and ask again. */
+static void gcp_launch_operation(gcp_launch *l, const char *body, size_t len)
+{
+    gcp_operation op;
+    ferry_error_detail d;
+    if (gcp_operation_parse(body, len, &op) != 0) {
+        ferry_error_set(&d, FERRY_EPROTO, 1, NULL,
+                        "Compute instances.insert: an operation we cannot read");
+        gcp_launch_zone_failed(l, &d);
+        return;
+    }
+    if (strcmp(op.status, "DONE") != 0) {
+        if (op.name[0] && l->op_url[0] == '\0') {
+            char *u = gcp_instances_url(&l->st->cfg, gcp_zone_name(l), NULL);
+            if (u) {
+                /* ".../zones/<z>/instances" to ".../zones/<z>/operations/<op>" */
+                char *at = strrchr(u, '/');
+                *at = '\0';
+                snprintf(l->op_url, sizeof(l->op_url), "%s/operations/%s", u, op.name);
+            }
+            free(u);
+        }
+        if (l->op_url[0] == '\0' || uv_now(l->st->loop) > l->op_deadline) {
+            ferry_error_set(&d, FERRY_ETIMEDOUT, 1, "OPERATION_TIMEOUT",
+                            "Compute instances.insert: the operation did not finish in %ld s",
+                            l->st->cfg.operation_timeout_ms / 1000);
+            gcp_launch_fail(l, &d); /* the instance may come: its name is the worker's */
+            return;
+        }
+        if (!l->timer_live) {
+            uv_timer_init(l->st->loop, &l->timer);
+            l->timer.data = l;
+            l->timer_live = 1;
+        }
+        uv_timer_start(&l->timer, gcp_launch_timer, (uint64_t)l->st->cfg.poll_interval_ms, 0);
+        return;
+    }
+    if (op.error_code[0] == '\0') {
+        gcp_launch_succeeded(l);
+        return;
+    }
+    int code = gcp_operation_error_code(op.error_code);
+    if (code == FERRY_EEXIST) { /* our name: an earlier try of this launch */
+        gcp_launch_succeeded(l);
+        return;
+    }
+    ferry_error_set(&d, code, code == FERRY_ECAPACITY, op.error_code,
+                    "Compute instances.insert: %s: %s", op.error_code, op.error_message);
+    gcp_launch_zone_failed(l, &d);
+}
+
+static void gcp_launch_answer(void *arg, int status, const char *body, size_t len,
+                              const ferry_error_detail *err)
+{
+    gcp_launch *l = arg;
+    if (l->st->closing) { /* fini: the host cancels the op */
+        gcp_launch_free(l);
+        return;
+    }
+    if (status == 0) {
+        gcp_launch_operation(l, body, len);
+        return;
+    }
+    if (status == FERRY_EEXIST) {
+        gcp_launch_succeeded(l);
+        return;
+    }
+    gcp_launch_zone_failed(l, err);
+}
+
+static void gcp_launch_poll(gcp_launch *l)
+{
+    int rc = gcp_call_start(l->st, "zoneOperations.get", "GET", strdup(l->op_url), NULL,
+                            gcp_launch_answer, l);
+    if (rc != 0) {
+        ferry_error_detail d;
+        ferry_error_set(&d, rc, 1, NULL, "Compute zoneOperations.get: %s", ferry_strerror(rc));
+        gcp_launch_fail(l, &d);
+    }
+}
+
+static int gcp_launch_try(gcp_launch *l)
+{
+    gcp_launch_spec s = {.daemon_id = l->daemon_id,
+                         .environment = l->environment,
+                         .worker_id = l->worker_id,
+                         .user_data = l->user_data,
+                         .zone = gcp_zone_name(l)};
+    json_t *b = gcp_insert_body(&l->st->cfg, &s);
+    char *body = b ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(b);
+    if (body == NULL)
+        return FERRY_ENOMEM;
+    l->op_url[0] = '\0';
+    l->op_deadline = uv_now(l->st->loop) + (uint64_t)l->st->cfg.operation_timeout_ms;
+    return gcp_call_start(l->st, "instances.insert", "POST",
+                          gcp_instances_url(&l->st->cfg, gcp_zone_name(l), NULL), body,
+                          gcp_launch_answer, l);
+}
+
+static char *gcp_dup(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+static int gcp_op_launch(void *state, const ferry_launch_request *req, ferry_op *op)
+{
+    gcp_state *st = state;
+    if (req == NULL || req->worker_id == NULL || req->worker_id[0] == '\0' ||
+        req->daemon_id == NULL || req->daemon_id[0] == '\0')
+        return FERRY_EINVAL;
+    const char *user_data =
+        req->struct_size > offsetof(ferry_launch_request, user_data) ? req->user_data : NULL;
+    if (user_data == NULL || user_data[0] == '\0')
+        return FERRY_EINVAL; /* an instance without it would never join */
+    if (strlen(user_data) > GCP_USER_DATA_MAX)
+        return FERRY_ETOOBIG;
+    gcp_launch *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return FERRY_ENOMEM;
+    l->st = st;
+    l->op = op;
+    l->daemon_id = gcp_dup(req->daemon_id);
+    l->environment = gcp_dup(req->environment);
+    l->worker_id = gcp_dup(req->worker_id);
+    l->user_data = gcp_dup(user_data);
+    gcp_instance_name(req->worker_id, l->name, sizeof(l->name));
+    l->next = st->launches;
+    st->launches = l;
+    int rc = !l->daemon_id || !l->environment || !l->worker_id || !l->user_data ? FERRY_ENOMEM
+                                                                                : gcp_launch_try(l);
+    if (rc != 0)
+        gcp_launch_free(l);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* terminate, list, describe                                                */
+
+typedef struct gcp_task {
+    gcp_state *st;
+    ferry_op *op;
+    char *instance_id;
+    char *daemon_id;
+    size_t zone;  /* list: the zone being listed */
+    json_t *list; /* list: what the pages said so far */
+} gcp_task;
+
+static gcp_task *gcp_task_new(gcp_state *st, ferry_op *op, const char *instance_id,
+                              const char *daemon_id)
+{
+    gcp_task *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->st = st;
+    t->op = op;
+    t->instance_id = instance_id ? strdup(instance_id) : NULL;
+    t->daemon_id = daemon_id ? strdup(daemon_id) : NULL;
+    if ((instance_id && !t->instance_id) || (daemon_id && !t->daemon_id)) {
+        free(t->instance_id);
+        free(t->daemon_id);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void gcp_task_free(gcp_task *t)
+{
+    free(t->instance_id);
+    free(t->daemon_id);
+    json_decref(t->list);
+    free(t);
+}
+
+static void gcp_terminate_answer(void *arg, int status, const char *body, size_t len,
+                                 const ferry_error_detail *err)
+{
+    gcp_task *t = arg;
+    (void)body;
+    (void)len;
+    if (!t->st->closing) {
+        if (status == 0 || status == FERRY_ENOENT)
+            gcp_known_remove(t->st, t->instance_id);
+        gcp_complete(t->st, t->op, status, NULL, NULL, err);
+    }
+    gcp_task_free(t);
+}
+
+static int gcp_op_terminate(void *state, const char *instance_id, ferry_op *op)
+{
+    gcp_state *st = state;
+    char zone[64], name[64];
+    if (gcp_split_id(instance_id, zone, sizeof(zone), name, sizeof(name)) != 0)
+        return FERRY_EINVAL;
+    gcp_task *t = gcp_task_new(st, op, instance_id, NULL);
+    if (t == NULL)
+        return FERRY_ENOMEM;
+    int rc = gcp_call_start(st, "instances.delete", "DELETE",
+                            gcp_instances_url(&st->cfg, zone, name), NULL, gcp_terminate_answer, t);
+    if (rc != 0)
+        gcp_task_free(t);
+    return rc;
+}
+
+static json_t *gcp_instance_json(const gcp_instance *in)
+{
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance_id", in->id, "state", in->state,
+                  "worker_id", in->worker_id, "environment", in->environment, "zone", in->zone);
+    if (o && in->reason[0] && gcp_state_ending(in->state))
+        json_object_set_new(o, "reason", json_string(in->reason));
+    return o;
+}
+
+static void gcp_complete_json(gcp_task *t, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (text == NULL) {
+        ferry_error_detail d;
+        ferry_error_set(&d, FERRY_ENOMEM, 1, NULL, "gcp: out of memory");
+        gcp_complete(t->st, t->op, FERRY_ENOMEM, NULL, NULL, &d);
+        return;
+    }
+    gcp_complete(t->st, t->op, 0, NULL, text, NULL);
+    free(text);
+}
+
+static int gcp_list_page(gcp_task *t, const char *page_token);
+
+static void gcp_list_answer(void *arg, int status, const char *body, size_t len,
+                            const ferry_error_detail *err)
+{
+    gcp_task *t = arg;
+    gcp_instances got = {0};
+    if (t->st->closing) {
+        gcp_task_free(t);
+        return;
+    }
+    if (status == 0 && (status = gcp_instances_parse(body, len, &got)) != 0) {
+        ferry_error_detail d;
+        ferry_error_set(&d, status, 1, NULL, "Compute instances.list: an answer we cannot read");
+        gcp_complete(t->st, t->op, status, NULL, NULL, &d);
+        gcp_instances_free(&got);
+        gcp_task_free(t);
+        return;
+    }
+    if (status != 0) {
+        gcp_complete(t->st, t->op, status, NULL, NULL, err);
+        gcp_task_free(t);
+        return;
+    }
+    for (size_t i = 0; i < got.n; i++) {
+        json_array_append_new(t->list, gcp_instance_json(&got.v[i]));
+        if (!gcp_state_ending(got.v[i].state))
+            gcp_known_add(t->st, got.v[i].id);
+    }
+    int rc = -1;
+    if (got.next_page_token)
+        rc = gcp_list_page(t, got.next_page_token);
+    else if (t->zone + 1 < t->st->cfg.zones.n) {
+        t->zone++;
+        rc = gcp_list_page(t, NULL);
+    }
+    gcp_instances_free(&got);
+    if (rc == 0)
+        return;
+    gcp_complete_json(t, t->list);
+    gcp_task_free(t);
+}
+
+static int gcp_list_page(gcp_task *t, const char *page_token)
+{
+    return gcp_call_start(
+        t->st, "instances.list", "GET",
+        gcp_list_url(&t->st->cfg, t->st->cfg.zones.v[t->zone], t->daemon_id, page_token), NULL,
+        gcp_list_answer, t);
+}
+
+static int gcp_op_list(void *state, const char *daemon_id, ferry_op *op)
+{
+    gcp_state *st = state;
+    if (daemon_id == NULL || daemon_id[0] == '\0')
+        return FERRY_EINVAL; /* never every instance of the project */
+    gcp_task *t = gcp_task_new(st, op, NULL, daemon_id);
+    if (t == NULL || (t->list = json_array()) == NULL) {
+        if (t)
+            gcp_task_free(t);
+        return FERRY_ENOMEM;
+    }
+    int rc = gcp_list_page(t, NULL);
+    if (rc != 0)
+        gcp_task_free(t);
+    return rc;
+}
+
+static void gcp_describe_answer(void *arg, int status, const char *body, size_t len,
+                                const ferry_error_detail *err)
+{
+    gcp_task *t = arg;
+    gcp_instance in;
+    ferry_error_detail d;
+    if (t->st->closing) {
+        gcp_task_free(t);
+        return;
+    }
+    if (status == 0 && (status = gcp_instance_parse(body, len, &in)) != 0) {
+        ferry_error_set(&d, status, 1, NULL, "Compute instances.get: an answer we cannot read");
+        err = &d;
+    }
+    if (status == 0) {
+        json_t *j = gcp_instance_json(&in);
+        gcp_complete_json(t, j);
+        json_decref(j);
+    } else {
+        if (status == FERRY_ENOENT)
+            gcp_known_remove(t->st, t->instance_id);
+        gcp_complete(t->st, t->op, status, NULL, NULL, err);
+    }
+    gcp_task_free(t);
+}
+
+static int gcp_op_describe(void *state, const char *instance_id, ferry_op *op)
+{
+    gcp_state *st = state;
+    char zone[64], name[64];
+    if (gcp_split_id(instance_id, zone, sizeof(zone), name, sizeof(name)) != 0)
+        return FERRY_EINVAL;
+    gcp_task *t = gcp_task_new(st, op, instance_id, NULL);
+    if (t == NULL)
+        return FERRY_ENOMEM;
+    int rc = gcp_call_start(st, "instances.get", "GET", gcp_instances_url(&st->cfg, zone, name),
+                            NULL, gcp_describe_answer, t);
+    if (rc != 0)
+        gcp_task_free(t);
+    return rc;
+}
+
+static const ferry_compute_ops gcp_ops = {
+    .struct_size = sizeof(ferry_compute_ops),
+    .launch = gcp_op_launch,
+    .terminate = gcp_op_terminate,
+    .list = gcp_op_list,
+    .describe = gcp_op_describe,
+    .flags = FERRY_COMPUTE_USER_DATA,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle                                                                */
+
+static void gcp_state_free(gcp_state *st)
+{
+    gcp_config_free(&st->cfg);
+    gcp_list_free(&st->known);
+    if (st->token)
+        memset(st->token, 0, strlen(st->token));
+    free(st->token);
+    free(st);
+}
+
+static const char *gcp_setting(void *arg, const char *name)
+{
+    gcp_state *st = arg;
+    return st->host->config_get(st->ctx, name);
+}
+
+static int gcp_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **state,
+                    ferry_error_detail *err)
+{
+    gcp_state *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "gcp: out of memory");
+    st->ctx = ctx;
+    st->host = host;
+    st->loop = host->loop(ctx);
+    int rc = gcp_config_load(&st->cfg, gcp_setting, st, err);
+    if (rc == 0 && ferry_http_client_new(st->loop, &st->http) != 0)
+        rc = ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "gcp: cannot make an HTTP client");
+    if (rc != 0) {
+        gcp_state_free(st);
+        return rc;
+    }
+    host->log(ctx, FERRY_LOG_INFO,
+              "Compute Engine at %s, project %s, %s in %zu zone%s%s, service account %s from %s",
+              st->cfg.endpoint, st->cfg.project, st->cfg.machine_type, st->cfg.zones.n,
+              st->cfg.zones.n == 1 ? "" : "s", st->cfg.spot ? " (spot)" : "",
+              st->cfg.key.client_email, st->cfg.credentials_source);
+    *state = st;
+    return 0;
+}
+
+/* What this instance launched or saw alive, deleted before fini returns. */
+static void gcp_retire_known(gcp_state *st)
+{
+    if (st->known.n == 0)
+        return;
+    st->host->log(st->ctx, FERRY_LOG_INFO, "deleting %zu instance%s at shutdown", st->known.n,
+                  st->known.n == 1 ? "" : "s");
+    for (size_t i = 0; i < st->known.n; i++) {
+        char zone[64], name[64];
+        if (gcp_split_id(st->known.v[i], zone, sizeof(zone), name, sizeof(name)) != 0)
+            continue;
+        ferry_error_detail err = {0};
+        int rc =
+            gcp_call_blocking(st, "instances.delete", "DELETE",
+                              gcp_instances_url(&st->cfg, zone, name), GCP_FINI_TIMEOUT_MS, &err);
+        if (rc != 0 && rc != FERRY_ENOENT) {
+            st->host->log(st->ctx, FERRY_LOG_WARN,
+                          "could not delete %s at shutdown (ferryd's next start will): %s",
+                          st->known.v[i], err.message);
+            if (rc == FERRY_EAUTH || rc == FERRY_EPERM || rc == FERRY_ECONN ||
+                rc == FERRY_ETIMEDOUT)
+                break; /* the rest would say the same */
+        }
+    }
+}
+
+/* Calls in flight are canceled (the host cancels their ops); launches
+ * waiting on an operation are dropped; the instances known alive are
+ * deleted before fini returns. */
+static void gcp_fini(void *state)
+{
+    gcp_state *st = state;
+    st->closing = 1;
+    gcp_call_cancel_all(st);
+    while (st->launches) /* those waiting for their next operation poll */
+        gcp_launch_free(st->launches);
+    gcp_retire_known(st);
+    ferry_http_client_close(st->http, NULL, NULL);
+    gcp_state_free(st);
+}
+
+static const char *const gcp_setting_names[] = {"project",
+                                                "zones",
+                                                "zone",
+                                                "machine_type",
+                                                "image",
+                                                "disk_gb",
+                                                "network",
+                                                "subnetwork",
+                                                "service_account",
+                                                "spot",
+                                                "termination_action",
+                                                "accelerators",
+                                                "external_ip",
+                                                "credentials_file",
+                                                "endpoint",
+                                                "max_attempts",
+                                                "call_timeout",
+                                                "operation_timeout",
+                                                "poll_interval_ms",
+                                                "list_page_size",
+                                                NULL};
+
+static const ferry_plugin_descriptor gcp_descriptor = {
+    .struct_size = sizeof(ferry_plugin_descriptor),
+    .abi_major = FERRY_ABI_MAJOR,
+    .abi_minor = FERRY_ABI_MINOR,
+    .kind = FERRY_PLUGIN_COMPUTE,
+    .name = "gcp",
+    .version = "1.0.0",
+    .init = gcp_init,
+    .fini = gcp_fini,
+    .ops = &gcp_ops,
+    .settings = gcp_setting_names,
+};
+
+FERRY_PLUGIN_DEFINE(gcp_descriptor)

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# The gcp compute plugin (issue 8) against tests/fakes/fake_gce.py, which
+# checks every OAuth2 assertion's RS256 signature with the test service
+# account's public key, requires a live bearer token on every Compute call
+# (tokens live 6 s here: ferryd must refresh them), and boots each
+# instance's startup-script as a host in its own network namespace, where
+# the real ferry-agent from ferryd's bundle joins over TLS. Covered:
+#   - an execution on a GCE "instance": zone a's operation ends with
+#     ZONE_RESOURCE_POOL_EXHAUSTED, zone b launches (and `ferry show` said
+#     what each zone answered); what instances.insert carried (machine
+#     type, image, disk, network, labels with the daemon and worker ids,
+#     startup-script = the bootstrap script); outputs come back;
+#   - tokens: every assertion checked out, several tokens were issued (a
+#     refresh), every Compute call carried a live one;
+#   - no credential (private key, access token) in the startup-script, the
+#     agent's environment, the instance's console or ferryd's log;
+#   - idle timeout: instances.delete, the record goes once instances.get
+#     agrees;
+#   - a spot VM preempted mid-run: error, with a reason that says so;
+#   - an instance deleted outside ferry mid-run: error, nothing hangs;
+#   - the orphan sweep (instances.list by label, paged); another daemon's
+#     instance is left alone;
+#   - a graceful stop of ferryd deletes the instances it had.
+# Every part ends with the fake holding no running instance ferry launched.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib_sched.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib_gcp.sh"
+
+fake_start --token-ttl 6 --end-delay 3
+gcp_conf "$(gcp_env gcp)" "$(MAXW=1 gcp_env gcp-spot 'spot = true;')"
+gcp_ferryd_start ""
+D=$(daemon_id)
+DL=$(echo "$D" | tr '[:upper:]' '[:lower:]')
+P=$(make_project cloud <<'YAML'
+- step:
+    name: where
+    image: none
+    command:
+      - echo "netns $(readlink /proc/self/ns/net)"
+      - echo "env $(env | grep -c '^GOOGLE_')"
+      - sleep 1
+      - readlink /proc/self/ns/net > "$FERRY_OUTPUTS_DIR/netns.txt"
+- step:
+    name: spin
+    image: none
+    command:
+      - echo spinning
+      - i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
+      - echo "spin ran out"
+YAML
+)
+
+# --- zone a is exhausted: zone b launches; ferry show says so ---
+fake_faults '[{"kind": "insert", "zone": "us-central1-a", "op_error": "ZONE_RESOURCE_POOL_EXHAUSTED", "times": -1}]'
+id=$(run_id "$P" where)
+why=
+for _ in $(seq 150); do
+  r=$(json_field "$id" 'e["status"] + " " + str(e["status_reason"])' 2>/dev/null || true)
+  case $r in queued*us-central1-a:\ ZONE_RESOURCE_POOL_EXHAUSTED*) why=$r ;; started* | complete* | error*) break ;; esac
+  sleep 0.1
+done
+expect_contains "ferry show of the waiting execution: what zone a answered" "$why" \
+  "us-central1-a: ZONE_RESOURCE_POOL_EXHAUSTED"
+expect_contains "ferry show of the waiting execution: zone b launched" "$why" \
+  "us-central1-b: launched ferry-"
+await_status "$id" started 40 >/dev/null
+inst=$(fake_first "i['daemon'] == '$DL' and i['status'] == 'RUNNING'" id)
+ns=$(fake_first "i['id'] == '$inst'" netns)
+ns_inode=$(ip netns exec "$ns" readlink /proc/self/ns/net 2>/dev/null || echo none)
+"$FERRY" wait "$id" --timeout 60 >/dev/null || true
+expect_eq "the execution on the instance: complete" "$(json_field "$id" 'e["status"]')" complete
+logs=$("$FERRY" logs "$id" 2>/dev/null || true)
+expect_contains "its commands ran in the instance's namespace" "$logs" "netns $ns_inode"
+expect_contains "no GOOGLE_ variable in the commands' environment" "$logs" "env 0"
+rm -rf "$WORK/got"
+"$FERRY" outputs "$id" --download "$WORK/got" >/dev/null 2>&1 || true
+expect_eq "its output came back" "$(cat "$WORK/got/netns.txt" 2>/dev/null)" "$ns_inode"
+expect_eq "instances.insert: zone a accepted (its operation failed), then zone b" \
+  "$(fake_q "[r['zone'] for r in R if r['kind'] == 'insert']")" \
+  "['us-central1-a', 'us-central1-b']"
+expect_eq "the zone operations were waited on" \
+  "$(fake_q "len([r for r in R if r['kind'] == 'operation']) >= 2")" True
+q="[i for i in I if i['id'] == '$inst'][0]"
+worker=$(fake_first "i['id'] == '$inst'" worker)
+expect_eq "the instance: zone b, machine type, image, disk, network" \
+  "$(fake_q "(${q}['zone'], ${q}['machine_type'], ${q}['image'], ${q}['disk_gb'], ${q}['network'])")" \
+  "('us-central1-b', 'g2-standard-8', 'projects/debian-cloud/global/images/family/debian-12', '100', 'global/networks/default')"
+expect_eq "the instance is named after its worker" "$(fake_q "${q}['name']")" "ferry-$worker"
+expect_contains "ferryd knows the worker of its worker label" "$(cat "$FERRYD_LOG")" \
+  "worker $worker registered"
+expect_eq "on demand" "$(fake_q "${q}['spot']")" False
+
+# --- tokens ---
+expect_eq "every assertion's signature and claims checked out" \
+  "$(fake GET /__state | python3 -c 'import json,sys; a=json.load(sys.stdin)["assertions"]; print(len(a) > 0 and all(x["ok"] for x in a))')" True
+expect_eq "every Compute call carried a live token" \
+  "$(fake_q "all(r['token_ok'] for r in R if r['kind'] != 'token')")" True
+
+# --- no credential in the startup-script, the agent's environment or a log ---
+curl -sS -o "$WORK/startup" "$FAKE/__startup?id=$inst"
+ud=$(cat "$WORK/startup")
+expect_contains "the startup-script is the bootstrap script" "$ud" "BUNDLE_SHA256="
+expect_contains "the startup-script names the worker" "$ud" "FERRY_WORKER_ID='$worker'"
+token=$(sed -n "s/^FERRY_BOOTSTRAP_TOKEN='\(.*\)'$/\1/p" "$WORK/startup")
+if [ ${#token} -eq 64 ]; then pass; else fail "the startup-script carries no one-time token"; fi
+expect_not_contains "no private key in the startup-script" "$ud" "$KEY_LINE"
+expect_not_contains "no key file path in the startup-script" "$ud" "$SA/key.json"
+expect_not_contains "no private key in ferryd's log" "$(cat "$FERRYD_LOG")" "$KEY_LINE"
+expect_not_contains "no private key on the instance's console" \
+  "$(cat "$WORK/gce/ferry-$worker/console.log")" "$KEY_LINE"
+expect_not_contains "the one-time token is not in ferryd's log" "$(cat "$FERRYD_LOG")" "$token"
+leaked=
+for t in $(fake GET /__state | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["issued"]))'); do
+  if grep -qF "$t" "$FERRYD_LOG" "$WORK/gce/ferry-$worker/console.log"; then leaked="$leaked $t"; fi
+done
+expect_eq "no access token in ferryd's log or on the console" "$leaked" ""
+agent_env=
+for pid in $(ip netns pids "$ns" 2>/dev/null); do
+  if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "bin/ferry-agent"; then
+    agent_env=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null || true)
+  fi
+done
+expect_contains "the agent runs on the instance" "$agent_env" "FERRY_WORKER_ID=$worker"
+expect_not_contains "no GOOGLE_ variable in the agent's environment" "$agent_env" "GOOGLE_"
+
+# --- idle: deleted, and the record goes once instances.get agrees ---
+expect_eq "idle timeout: the worker is gone" "$(await_env_workers gcp "0 0 0 0" 20)" "0 0 0 0"
+expect_eq "idle timeout: the instance is going" \
+  "$(fake_q "${q}['status'] in ('STOPPING', 'DELETED')")" True
+expect_eq "the record went after instances.delete, then instances.get of it" \
+  "$(fake_q "[r['kind'] for r in R if r['name'] == 'ferry-$worker' and r['kind'] in ('delete', 'get')][:2]")" \
+  "['delete', 'get']"
+expect_eq "tokens were refreshed (they live 6 s)" \
+  "$(fake GET /__state | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"] >= 2)')" True
+fake_faults '[]'
+expect_none_running "$DL" "after the first run"
+
+# --- a spot VM preempted mid-run ---
+id=$(run_id "$P" spin --environment gcp-spot)
+await_status "$id" started 40 >/dev/null
+for _ in $(seq 100); do "$FERRY" logs "$id" 2>/dev/null | grep -q spinning && break; sleep 0.1; done
+inst=$(fake_first "i['daemon'] == '$DL' and i['status'] == 'RUNNING'" id)
+q="[i for i in I if i['id'] == '$inst'][0]"
+expect_eq "spot: provisioningModel SPOT, deleted on preemption, no live migration" \
+  "$(fake_q "(${q}['spot'], ${q}['termination_action'], ${q}['on_host_maintenance'])")" \
+  "(True, 'DELETE', 'TERMINATE')"
+fake POST "/__kill?id=$inst&how=spot" >/dev/null
+"$FERRY" wait "$id" --timeout 30 >/dev/null || true
+expect_eq "spot preemption: error" "$(json_field "$id" 'e["status"]')" error
+expect_contains "spot preemption: the reason says so" "$(json_field "$id" 'e["status_reason"]')" \
+  "spot preemption"
+expect_none_running "$DL" "after the spot preemption"
+
+# --- an instance deleted outside ferry mid-run ---
+id=$(run_id "$P" spin)
+await_status "$id" started 40 >/dev/null
+for _ in $(seq 100); do "$FERRY" logs "$id" 2>/dev/null | grep -q spinning && break; sleep 0.1; done
+inst=$(fake_first "i['daemon'] == '$DL' and i['status'] == 'RUNNING'" id)
+fake POST "/__kill?id=$inst&how=delete" >/dev/null
+"$FERRY" wait "$id" --timeout 30 >/dev/null || true
+expect_eq "deleted outside ferry: error" "$(json_field "$id" 'e["status"]')" error
+r=$(json_field "$id" 'e["status_reason"]')
+if [ -n "$r" ] && [ "$r" != None ]; then pass; else fail "deleted outside ferry: no reason"; fi
+echo "deleted outside ferry: $r"
+expect_none_running "$DL" "after the deletion outside ferry"
+
+# --- the orphan sweep: listed by label, page after page ---
+orphan() { # orphan ZONE DAEMON WORKER: prints its id
+  fake POST "/__orphan?zone=$1&daemon=$2&worker=$3" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+o1=$(orphan us-central1-a "$DL" nobody-knows)
+o2=$(orphan us-central1-a "$DL" nobody-either)
+o3=$(orphan us-central1-a "$DL" nor-this)
+other=$(orphan us-central1-b someone-else w)
+expect_eq "instances with ferryd's label and no record: deleted by the sweep" \
+  "$(await_fake "all(i['status'] in ('STOPPING', 'DELETED') for i in I if i['id'] in ('$o1', '$o2', '$o3'))" True 15)" True
+expect_contains "the sweep said why" "$(cat "$FERRYD_LOG")" "instance $o1 has no worker record"
+expect_eq "instances.list was paged" \
+  "$(fake_q "any(r['page_token'] for r in R if r['kind'] == 'list')")" True
+expect_eq "instances.list filtered on ferryd's label" \
+  "$(fake_q "sorted(set(r['filter'] for r in R if r['kind'] == 'list'))")" \
+  "['labels.ferry-daemon=\"$DL\"']"
+expect_eq "another daemon's instance is left alone" \
+  "$(fake_q "[i['status'] for i in I if i['id'] == '$other'][0]")" RUNNING
+expect_none_running "$DL" "after the sweep"
+
+# --- a graceful stop deletes the instances ferryd has ---
+id=$(run_id "$P" where)
+"$FERRY" wait "$id" --timeout 60 >/dev/null || true
+expect_eq "one more run: complete" "$(json_field "$id" 'e["status"]')" complete
+expect_eq "its worker idles" "$(env_workers gcp)" "1 0 0 1"
+ferryd_stop
+expect_none_running "$DL" "after a graceful stop of ferryd"
+fake POST "/__kill?id=$other&how=delete" >/dev/null
+
+finish
