@@ -303,7 +303,9 @@ def main():
         json.dump(rows, f, indent=2)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+    # The results this report writes are not changes to what was measured.
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":!BENCHMARKS.md", ":!bench-results.json"],
                            capture_output=True, text=True).stdout.strip()
     lines = ["# Benchmarks", "",
              f"Measured by `tests/bench/run{' --quick' if quick else ''}` at commit {commit}"
