@@ -188,6 +188,10 @@ void shipper_free(shipper *s);
 /* ---- spool.c ---- */
 #define SPOOL_MAX_PAYLOAD (512 * 1024) /* one event, its head line included */
 #define SPOOL_EVENT_HEAD 80            /* the most the head line of an event takes */
+/* A batch: ferryd stores one in one turn of its loop, and 4 MB of short
+ * lines keep that turn in the tens of ms. */
+#define SPOOL_BATCH_EVENTS 5000
+#define SPOOL_BATCH_BYTES (4 * 1024 * 1024)
 /* <dir>/events.spool and events.acked, new or left by an earlier agent (then
  * the unacknowledged events are sent again). 0 or -errno. */
 int spool_open(uv_loop_t *loop, const char *dir, spool **out);

@@ -292,6 +292,7 @@ static void call_send(agent_call *c)
     o.headers = headers;
     o.body = c->body;
     o.body_len = c->body_len;
+    o.body_borrowed = 1; /* the call keeps it until it is freed, after `done` */
     o.upload_path = c->upload_path;
     o.upload_offset = c->upload_offset;
     o.upload_length = c->upload_length;

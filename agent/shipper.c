@@ -8,7 +8,7 @@
  * Latency and throughput both matter, so batching is adaptive: when no batch
  * is in flight, whatever is spooled goes out at once (one line costs one
  * round trip); while one is in flight, new lines wait in the spool and the
- * next batch takes up to SHIP_BATCH_EVENTS / SHIP_BATCH_BYTES of them. A
+ * next batch takes up to SPOOL_BATCH_EVENTS / SPOOL_BATCH_BYTES of them. A
  * failed batch is resent (same seqs; ferryd stores each seq once) until
  * acknowledged; a call that cannot reach ferryd retries with backoff for as
  * long as the agent keeps going, and what is left when it gives up stays in
@@ -29,10 +29,6 @@
  * per-line costs (a spool record, a header, a seq) would otherwise cap
  * shipping far below what the disk and the network take. */
 #define SHIP_CHUNK (128 * 1024)
-/* ferryd stores a batch in one turn of its loop: 4 MB of short lines keep
- * that turn in the tens of ms. */
-#define SHIP_BATCH_EVENTS 5000
-#define SHIP_BATCH_BYTES (4 * 1024 * 1024)
 #define SHIP_STALL_RETRY_MS 1000
 #define SHIP_STALL_LIMIT 5
 
@@ -168,7 +164,7 @@ static void ship_kick(shipper *s)
         return;
     char *body = NULL;
     size_t len = 0;
-    int rc = spool_batch(s->sp, SHIP_BATCH_EVENTS, SHIP_BATCH_BYTES, &body, &len, &s->sent_upto);
+    int rc = spool_batch(s->sp, SPOOL_BATCH_EVENTS, SPOOL_BATCH_BYTES, &body, &len, &s->sent_upto);
     if (rc < 0) {
         char why[256];
         snprintf(why, sizeof(why), "the spool cannot be read back: %s", strerror(-rc));
@@ -268,11 +264,40 @@ static void line_cut_long(shipper *s, ferry_stream stream, double time, ship_lin
     l->len -= done;
 }
 
+/* The whole lines at the start of `data` join the chunk in one copy, when
+ * nothing waits before them and none needs cutting or a "\r" removed (the
+ * common case: a read of many short lines). Returns the bytes taken. */
+static size_t ship_whole_lines(shipper *s, ferry_stream stream, double time, const char *data,
+                               size_t len)
+{
+    const char *last_nl = memrchr(data, '\n', len);
+    if (last_nl == NULL || line_of(s, stream)->len > 0)
+        return 0;
+    size_t n = (size_t)(last_nl - data); /* the lines, without the last "\n" */
+    if (n > SHIP_MAX_LINE || memchr(data, '\r', n + 1) != NULL)
+        return 0; /* a line may need cutting (too long to tell cheaply) or a "\r" removed */
+    ship_chunk *c = &s->chunk;
+    if (c->lines > 0 && (c->stream != stream || c->text.len + 1 + n > SHIP_CHUNK))
+        chunk_flush(s);
+    if (c->lines == 0) {
+        c->stream = stream;
+        c->time = time;
+    } else {
+        line_append(&c->text, "\n", 1);
+    }
+    line_append(&c->text, data, n);
+    c->lines += ferry_count_byte(data, n, '\n') + 1;
+    return n + 1;
+}
+
 void shipper_output(shipper *s, ferry_stream stream, const char *data, size_t len)
 {
     ship_line *l = line_of(s, stream);
     /* One time for the whole chunk: its lines arrived together. */
     double time = ferry_now();
+    size_t fast = ship_whole_lines(s, stream, time, data, len);
+    data += fast;
+    len -= fast;
     while (len > 0) {
         const char *nl = memchr(data, '\n', len);
         size_t seg = nl ? (size_t)(nl - data) : len;

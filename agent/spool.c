@@ -2,7 +2,9 @@
  *
  * Why on disk: the events must outlive ferryd being away (minutes of output
  * at up to hundreds of MB/s), the agent being killed and memory pressure.
- * Memory holds only the batch being sent.
+ * Memory holds the batch being sent, and the records written after it up to
+ * one more batch (the "ready" run): while ferryd keeps up, the next batch is
+ * that run, and the file is only written, never read back.
  *
  * The file is a sequence of records, in host byte order (it never leaves the
  * machine):
@@ -67,6 +69,13 @@ struct spool {
     uint64_t batch_first, batch_end;
     uint64_t *batch_offs;
     size_t batch_n, batch_cap;
+    /* The records written since the last batch, their payloads back to
+     * back: [ready_first, ready_first + ready_n), the first at ready_off. */
+    char *ready;
+    size_t ready_len, ready_cap;
+    uint32_t *ready_lens;
+    size_t ready_n, ready_lens_cap;
+    uint64_t ready_first, ready_off;
     /* records added since the last spool_flush() */
     char *wbuf;
     size_t wlen, wcap;
@@ -420,6 +429,8 @@ static void spool_free(spool *s)
     free(s->path);
     free(s->batch_offs);
     free(s->wbuf);
+    free(s->ready);
+    free(s->ready_lens);
     free(s);
 }
 
@@ -553,6 +564,45 @@ static void spool_sync_start(spool *s)
     }
 }
 
+static void ready_drop(spool *s)
+{
+    s->ready_n = 0;
+    s->ready_len = 0;
+}
+
+/* One record just written at `off` joins the ready run when it follows the
+ * run's last record and the run has room; once one is left out, so are the
+ * rest until the run is handed out (they are read from the file then). */
+static void ready_add(spool *s, const spool_hdr *h, const char *payload, uint64_t off)
+{
+    if (s->ready_n == 0) {
+        s->ready_first = h->seq;
+        s->ready_off = off;
+    }
+    if (s->ready_first + s->ready_n != h->seq || s->ready_n >= SPOOL_BATCH_EVENTS ||
+        s->ready_len + h->len > SPOOL_BATCH_BYTES)
+        return;
+    if (s->ready_len + h->len + 1 > s->ready_cap) { /* + 1: a batch ends in a NUL */
+        s->ready_cap = (s->ready_len + h->len + 1) * 2;
+        s->ready = ferry_xrealloc(s->ready, s->ready_cap);
+    }
+    if (s->ready_n == s->ready_lens_cap) {
+        s->ready_lens_cap = s->ready_lens_cap ? s->ready_lens_cap * 2 : 256;
+        s->ready_lens = ferry_xrealloc(s->ready_lens, s->ready_lens_cap * sizeof(*s->ready_lens));
+    }
+    memcpy(s->ready + s->ready_len, payload, h->len);
+    s->ready_len += h->len;
+    s->ready_lens[s->ready_n++] = h->len;
+}
+
+static void ready_add_written(spool *s, uint64_t off)
+{
+    spool_hdr h;
+    for (size_t at = 0; at + SPOOL_HDR <= s->wlen && hdr_get(s->wbuf + at, &h);
+         at += SPOOL_HDR + h.len)
+        ready_add(s, &h, s->wbuf + at + SPOOL_HDR, off + at);
+}
+
 int spool_flush(spool *s)
 {
     if (s->wlen == 0)
@@ -560,6 +610,7 @@ int spool_flush(spool *s)
     if (s->error == 0) {
         int rc = pwrite_full(s->fd, s->wbuf, s->wlen, s->end);
         if (rc == 0) {
+            ready_add_written(s, s->end);
             s->end += s->wlen;
             s->last_seq = s->wseq;
         } else {
@@ -615,6 +666,34 @@ static void batch_note(spool *s, size_t i, uint64_t off)
     s->batch_offs[i] = off;
 }
 
+/* The ready run as the batch, when it is exactly the records that come next
+ * and it fits: no read, no copy. */
+static int batch_from_ready(spool *s, size_t max_events, size_t max_bytes, char **body, size_t *len,
+                            uint64_t *last)
+{
+    if (s->ready_n > 0 && s->ready_first <= s->acked)
+        ready_drop(s); /* stale: ferryd has (some of) it */
+    if (s->ready_n == 0 || s->ready_first != s->acked + 1 || s->ready_off != s->acked_off ||
+        s->ready_n > max_events || s->ready_len > max_bytes)
+        return 0;
+    uint64_t off = s->ready_off;
+    for (size_t i = 0; i < s->ready_n; i++) {
+        batch_note(s, i, off);
+        off += SPOOL_HDR + s->ready_lens[i];
+    }
+    s->batch_first = s->acked + 1;
+    s->batch_n = s->ready_n;
+    s->batch_end = off;
+    s->ready[s->ready_len] = '\0';
+    *body = s->ready;
+    *len = s->ready_len;
+    *last = s->acked + s->ready_n;
+    s->ready = NULL;
+    s->ready_cap = 0;
+    ready_drop(s);
+    return 1;
+}
+
 int spool_batch(spool *s, size_t max_events, size_t max_bytes, char **body, size_t *len,
                 uint64_t *last)
 {
@@ -622,6 +701,8 @@ int spool_batch(spool *s, size_t max_events, size_t max_bytes, char **body, size
     *len = 0;
     if (s->acked_off >= s->end)
         return 0;
+    if (batch_from_ready(s, max_events, max_bytes, body, len, last))
+        return 1;
     /* Whole records only; one always fits (SPOOL_MAX_PAYLOAD). */
     size_t want =
         max_bytes < SPOOL_HDR + SPOOL_MAX_PAYLOAD ? SPOOL_HDR + SPOOL_MAX_PAYLOAD : max_bytes;
@@ -747,6 +828,7 @@ int spool_ack(spool *s, uint64_t seq)
 
 void spool_drop_all(spool *s)
 {
+    ready_drop(s);
     s->acked = s->last_seq;
     s->acked_off = s->end;
     s->batch_n = 0;

@@ -1,58 +1,74 @@
-/* Execution logs: append-only NDJSON files, pushed to watchers as written. */
+/* Execution logs: one append-only file of records per execution,
+ * <data>/logs/<uuid>.log, served as NDJSON and pushed to watchers as written.
+ *
+ * A record is one event as it arrived: an agent's chunk of lines, or one of
+ * ferryd's status lines:
+ *
+ *   "<i> <lines> <stream> <time> <seq> <length>\n" <length bytes of text> "\n"
+ *
+ * i: the number of its first line; lines: how many lines the text holds
+ * (joined by "\n"); time: RFC 3339, as served; seq: the agent's seq of the
+ * event, 0 for ferryd's own; text: the bytes the commands wrote.
+ *
+ * Why not NDJSON on disk: at hundreds of MB/s, the keys, the escaping and a
+ * time on every line made the file 1.75x the output, and writing it was most
+ * of ferryd's work. A reader formats only the lines it asks for, and skips
+ * over the text of the records it does not want.
+ *
+ * Logs written as NDJSON (<uuid>.ndjson) by earlier versions are converted
+ * once, at start-up (logstore__convert_all).
+ */
 #include "logstore.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "text.h"
 #include "util.h"
 
-static void logstore__path(ferryd *d, const char *id, char *buf, size_t cap)
+/* A head line is short: numbers, a stream name and a time. */
+#define LOGSTORE__HEAD_MAX 128
+/* How much a reader reads at once: many small records per read; when only
+ * heads are wanted, little more than one. */
+#define LOGSTORE__WINDOW (256 * 1024)
+#define LOGSTORE__HEAD_WINDOW 4096
+/* Marks a logs folder whose NDJSON files were all converted. */
+#define LOGSTORE__CONVERTED ".records-v1"
+
+typedef struct logstore__rec {
+    int64_t i, lines, seq;
+    uint64_t off;    /* where the record starts */
+    size_t head_len; /* its head line, with the "\n" */
+    size_t len;      /* bytes of text */
+    char stream[16];
+    char when[40];
+} logstore__rec;
+
+/* A growing output buffer. */
+typedef struct logstore__buf {
+    char *p;
+    size_t len, cap;
+} logstore__buf;
+
+static void logstore__path(ferryd *d, const char *id, const char *ext, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s/logs/%s.ndjson", d->data_dir, id);
+    snprintf(buf, cap, "%s/logs/%s.%s", d->data_dir, id, ext);
 }
 
-int ferry_logstore_init(ferryd *d, char *err, size_t err_cap)
+static void logstore__reserve(logstore__buf *b, size_t more)
 {
-    char dir[PATH_MAX + 8];
-    snprintf(dir, sizeof(dir), "%s/logs", d->data_dir);
-    int rc = ferry_mkdirs(dir, 0700);
-    if (rc < 0)
-        snprintf(err, err_cap, "%s: %s", dir, strerror(-rc));
-    return rc < 0 ? FERRY_EIO : 0;
-}
-
-static int logstore__open(ferryd *d, ferry_exec *e)
-{
-    if (e->log_fd >= 0)
-        return 0;
-    char path[PATH_MAX];
-    logstore__path(d, e->id, path, sizeof(path));
-    e->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (e->log_fd < 0) {
-        ferry_error("log of %s: %s: %s", e->id, path, strerror(errno));
-        return FERRY_EIO;
-    }
-    return 0;
-}
-
-static void logstore__metadata(ferry_exec *e, const char *text, size_t len)
-{
-    if (len < 2 || text[0] != '{')
+    if (b->len + more <= b->cap)
         return;
-    json_t *point = json_loadb(text, len, 0, NULL);
-    if (json_is_object(point)) {
-        if (e->metadata == NULL)
-            e->metadata = json_object();
-        json_object_update(e->metadata, point);
-        e->metadata_dirty = 1;
-    }
-    json_decref(point);
+    b->cap = (b->len + more) * 2;
+    b->p = ferry_xrealloc(b->p, b->cap);
 }
 
 static char *logstore__put(char *p, const char *s, size_t n)
@@ -78,55 +94,335 @@ static char *logstore__put_i64(char *p, int64_t v)
     return p;
 }
 
-/* The NDJSON lines of `text`'s lines, numbered on from log_count, into one
- * buffer: {"i":N,"stream":S,"time":T,"text":X[,"seq":Q]}. The seq goes on
- * the last line of an agent's event, which is what a restart looks for. */
-static char *logstore__format(ferryd *d, ferry_exec *e, const char *stream, double time,
-                              const char *text, size_t len, int64_t agent_seq, size_t *out_len,
-                              int64_t *n_lines)
+/* ---- NDJSON, as served ---- */
+
+/* Whether a line of text is a metadata point: a JSON object. */
+static json_t *logstore__metadata_point(const char *text, size_t len)
 {
-    char when[40];
-    ferry_time_format(time, when, sizeof(when));
-    size_t when_len = strlen(when), stream_len = strlen(stream);
-    int64_t lines = 1;
-    for (const char *q = text; (q = memchr(q, '\n', (size_t)(text + len - q))) != NULL; q++)
-        lines++;
-    /* Per line: the keys, i, the time and seq; the text escapes to <= 6x. */
-    size_t head = 96 + stream_len + when_len;
-    /* Reused: a fresh buffer per event costs page faults at 200 MB/s. */
-    size_t need = (size_t)lines * head + len * 6 + 1;
-    if (need > d->log_buf_cap) {
-        free(d->log_buf);
-        d->log_buf_cap = need + need / 2;
-        d->log_buf = ferry_xmalloc(d->log_buf_cap);
-    }
-    char *buf = d->log_buf, *p = buf;
-    int stdout_stream = strcmp(stream, "stdout") == 0;
-    const char *line = text, *end = text + len;
-    for (int64_t k = 0; k < lines; k++) {
+    if (len < 2 || text[0] != '{')
+        return NULL;
+    json_t *point = json_loadb(text, len, 0, NULL);
+    if (json_is_object(point))
+        return point;
+    json_decref(point);
+    return NULL;
+}
+
+static int logstore__is_stdout(const logstore__rec *h)
+{
+    return strcmp(h->stream, "stdout") == 0;
+}
+
+/* {"i":N,"stream":S,"time":T,"text":X}\n for the lines numbered from..to
+ * of a record (only the metadata points among them with `metadata_only`),
+ * appended to `out`; *last becomes the i of the last one written. */
+static void logstore__ndjson(logstore__buf *out, const logstore__rec *h, const char *text,
+                             int64_t from, int64_t to, int metadata_only, int64_t *last)
+{
+    size_t stream_len = strlen(h->stream), when_len = strlen(h->when);
+    if (metadata_only && !logstore__is_stdout(h))
+        return;
+    const char *line = text, *end = text + h->len;
+    for (int64_t i = h->i; i <= to && line != NULL; i++) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        p = logstore__put(p, "{\"i\":", 5);
-        p = logstore__put_i64(p, e->log_count + 1 + k);
-        p = logstore__put(p, ",\"stream\":\"", 11);
-        p = logstore__put(p, stream, stream_len);
-        p = logstore__put(p, "\",\"time\":\"", 10);
-        p = logstore__put(p, when, when_len);
-        p = logstore__put(p, "\",\"text\":\"", 10);
-        p += ferry_json_escape(line, n, p);
-        *p++ = '"';
-        if (agent_seq > 0 && k == lines - 1) {
-            p = logstore__put(p, ",\"seq\":", 7);
-            p = logstore__put_i64(p, agent_seq);
+        int wanted = i >= from;
+        if (wanted && metadata_only) {
+            json_t *point = logstore__metadata_point(line, n);
+            wanted = point != NULL;
+            json_decref(point);
         }
-        p = logstore__put(p, "}\n", 2);
-        if (stdout_stream)
-            logstore__metadata(e, line, n);
-        line += n + 1;
+        if (wanted) {
+            /* The keys, i and the time; the text escapes to <= 6x. */
+            logstore__reserve(out, 64 + stream_len + when_len + n * 6);
+            char *p = out->p + out->len;
+            p = logstore__put(p, "{\"i\":", 5);
+            p = logstore__put_i64(p, i);
+            p = logstore__put(p, ",\"stream\":\"", 11);
+            p = logstore__put(p, h->stream, stream_len);
+            p = logstore__put(p, "\",\"time\":\"", 10);
+            p = logstore__put(p, h->when, when_len);
+            p = logstore__put(p, "\",\"text\":\"", 10);
+            p += ferry_json_escape(line, n, p);
+            p = logstore__put(p, "\"}\n", 3);
+            out->len = (size_t)(p - out->p);
+            *last = i;
+        }
+        line = nl ? nl + 1 : NULL;
     }
-    *out_len = (size_t)(p - buf);
-    *n_lines = lines;
-    return buf;
+}
+
+int ferry_logstore_line_is_metadata(const char *line, size_t len)
+{
+    /* Cheap checks first: inside "text" every quote is escaped, so these
+     * keys can only be the event's own. */
+    static const char so[] = ",\"stream\":\"stdout\",", tx[] = ",\"text\":\"{";
+    if (memmem(line, len, so, sizeof(so) - 1) == NULL ||
+        memmem(line, len, tx, sizeof(tx) - 1) == NULL)
+        return 0;
+    /* The same test as for stored lines, on the unescaped text. */
+    json_t *ev = json_loadb(line, len, 0, NULL);
+    const json_t *text = json_object_get(ev, "text");
+    json_t *point = json_is_string(text) ? logstore__metadata_point(json_string_value(text),
+                                                                    json_string_length(text))
+                                         : NULL;
+    int yes = point != NULL;
+    json_decref(point);
+    json_decref(ev);
+    return yes;
+}
+
+/* ---- records ---- */
+
+static int logstore__head_format(char *buf, size_t cap, const logstore__rec *h)
+{
+    int n = snprintf(buf, cap, "%lld %lld %s %s %lld %zu\n", (long long)h->i, (long long)h->lines,
+                     h->stream, h->when, (long long)h->seq, h->len);
+    return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+/* One space-separated word of a head line into `out` (< cap bytes). */
+static const char *logstore__word(const char *p, const char *end, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (p < end && *p != ' ' && n + 1 < cap)
+        out[n++] = *p++;
+    out[n] = '\0';
+    if (n == 0 || (p < end && *p != ' '))
+        return NULL;
+    return p < end ? p + 1 : p;
+}
+
+static const char *logstore__number(const char *p, const char *end, int64_t min, int64_t *v)
+{
+    char word[24], *stop;
+    p = logstore__word(p, end, word, sizeof(word));
+    if (p == NULL)
+        return NULL;
+    errno = 0;
+    long long x = strtoll(word, &stop, 10);
+    if (*stop != '\0' || errno != 0 || x < min)
+        return NULL;
+    *v = x;
+    return p;
+}
+
+/* "<i> <lines> <stream> <time> <seq> <length>" (no "\n"). */
+static int logstore__head_parse(const char *p, const char *end, logstore__rec *h)
+{
+    int64_t len = 0;
+    p = logstore__number(p, end, 1, &h->i);
+    p = p ? logstore__number(p, end, 1, &h->lines) : NULL;
+    p = p ? logstore__word(p, end, h->stream, sizeof(h->stream)) : NULL;
+    p = p ? logstore__word(p, end, h->when, sizeof(h->when)) : NULL;
+    p = p ? logstore__number(p, end, 0, &h->seq) : NULL;
+    p = p ? logstore__number(p, end, 0, &len) : NULL;
+    if (p != end)
+        return 0;
+    h->len = (size_t)len;
+    return 1;
+}
+
+/* Reads records through a window of the file, so that a walk over many
+ * small records costs few reads and one over large ones skips their text.
+ * Only what the file held when the reader began is read: an append in
+ * progress is not. */
+typedef struct logstore__reader {
+    int fd;
+    uint64_t size;
+    char *buf;
+    size_t cap, len;
+    uint64_t at;     /* the file offset of buf[0] */
+    size_t prefetch; /* read at least this much at once */
+    int error;       /* -errno of a failed read */
+} logstore__reader;
+
+/* Bytes [off, off + n) of the file, or NULL. */
+static const char *logstore__reader_at(logstore__reader *r, uint64_t off, size_t n)
+{
+    if (off + n > r->size)
+        return NULL;
+    if (off >= r->at && off + n <= r->at + r->len)
+        return r->buf + (off - r->at);
+    size_t want = n > r->prefetch ? n : r->prefetch;
+    if (want > r->size - off)
+        want = (size_t)(r->size - off);
+    if (want > r->cap) {
+        r->cap = want;
+        free(r->buf);
+        r->buf = ferry_xmalloc(r->cap);
+    }
+    r->at = off;
+    r->len = 0;
+    while (r->len < want) {
+        ssize_t got = pread(r->fd, r->buf + r->len, want - r->len, (off_t)(off + r->len));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            r->error = got < 0 ? -errno : 0;
+            return NULL;
+        }
+        r->len += (size_t)got;
+    }
+    return r->buf;
+}
+
+/* The record at `off`: 1; 0 at the end; -1 when what is there is no whole
+ * record (a crash cut it, or the file is damaged). */
+static int logstore__reader_head(logstore__reader *r, uint64_t off, logstore__rec *h)
+{
+    if (off >= r->size)
+        return 0;
+    size_t avail =
+        r->size - off < LOGSTORE__HEAD_MAX ? (size_t)(r->size - off) : LOGSTORE__HEAD_MAX;
+    const char *p = logstore__reader_at(r, off, avail);
+    const char *nl = p ? memchr(p, '\n', avail) : NULL;
+    if (nl == NULL || !logstore__head_parse(p, nl, h))
+        return -1;
+    h->off = off;
+    h->head_len = (size_t)(nl - p) + 1;
+    return off + h->head_len + h->len + 1 <= r->size ? 1 : -1;
+}
+
+/* The text of a record whose head was read, or NULL. */
+static const char *logstore__reader_text(logstore__reader *r, const logstore__rec *h)
+{
+    const char *text = logstore__reader_at(r, h->off + h->head_len, h->len + 1);
+    return text && text[h->len] == '\n' ? text : NULL;
+}
+
+static uint64_t logstore__next(const logstore__rec *h)
+{
+    return h->off + h->head_len + h->len + 1;
+}
+
+static int logstore__reader_open(logstore__reader *r, const char *path)
+{
+    memset(r, 0, sizeof(*r));
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(r->fd, &st) != 0) {
+        int e = -errno;
+        close(r->fd);
+        return e;
+    }
+    r->size = (uint64_t)st.st_size;
+    r->prefetch = LOGSTORE__WINDOW;
+    return 0;
+}
+
+static void logstore__reader_close(logstore__reader *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r->buf);
+}
+
+/* ---- writing ---- */
+
+static int logstore__writev_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* Appends one record: its head, then the text as it came (no copy). */
+static int logstore__write_record(int fd, const logstore__rec *h, const char *text)
+{
+    char head[LOGSTORE__HEAD_MAX];
+    int n = logstore__head_format(head, sizeof(head), h);
+    if (n < 0)
+        return -EINVAL;
+    struct iovec iov[3] = {{.iov_base = head, .iov_len = (size_t)n},
+                           {.iov_base = (void *)text, .iov_len = h->len},
+                           {.iov_base = "\n", .iov_len = 1}};
+    return logstore__writev_all(fd, iov, 3);
+}
+
+static int logstore__open(ferryd *d, ferry_exec *e)
+{
+    if (e->log_fd >= 0)
+        return 0;
+    char path[PATH_MAX];
+    logstore__path(d, e->id, "log", path, sizeof(path));
+    e->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (e->log_fd < 0) {
+        ferry_error("log of %s: %s: %s", e->id, path, strerror(errno));
+        return FERRY_EIO;
+    }
+    return 0;
+}
+
+/* Whether a line of the text starts with "{" (memchr is much faster than
+ * memmem's search for "\n{"). */
+static int logstore__brace_starts_a_line(const char *text, size_t len)
+{
+    for (const char *p = text, *end = text + len; (p = memchr(p, '{', (size_t)(end - p))) != NULL;
+         p++)
+        if (p == text || p[-1] == '\n')
+            return 1;
+    return 0;
+}
+
+/* Counts the lines of a text and takes the metadata points among them. */
+static int64_t logstore__scan_lines(ferry_exec *e, const char *text, size_t len, int is_stdout)
+{
+    int64_t lines = 1 + (int64_t)ferry_count_byte(text, len, '\n');
+    /* A metadata point is a line that starts with "{": most chunks have none. */
+    if (!is_stdout || !logstore__brace_starts_a_line(text, len))
+        return lines;
+    for (const char *line = text, *end = text + len; line != NULL;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        json_t *point = logstore__metadata_point(line, n);
+        if (point) {
+            if (e->metadata == NULL)
+                e->metadata = json_object();
+            json_object_update(e->metadata, point);
+            e->metadata_dirty = 1;
+            json_decref(point);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return lines;
+}
+
+/* Watchers that want lines (a `wait` wants only the end) get them as NDJSON. */
+static void logstore__push(ferryd *d, ferry_exec *e, const logstore__rec *h, const char *text)
+{
+    const ferry_exec_watcher *w = e->watchers;
+    while (w && w->on_event == NULL)
+        w = w->next;
+    if (w == NULL)
+        return;
+    /* Reused: a fresh buffer per event costs page faults at 200 MB/s. */
+    logstore__buf out = {.p = d->log_buf, .cap = d->log_buf_cap};
+    int64_t last = 0;
+    logstore__ndjson(&out, h, text, h->i, h->i + h->lines - 1, 0, &last);
+    d->log_buf = out.p;
+    d->log_buf_cap = out.cap;
+    for (ferry_exec_watcher *each = e->watchers, *next; each; each = next) {
+        next = each->next; /* a watcher may remove itself */
+        if (each->on_event)
+            each->on_event(each, e, out.p, out.len);
+    }
 }
 
 int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double time,
@@ -137,24 +433,21 @@ int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double t
         return rc;
     if (e->log_count < 0) /* loaded at start-up: number on from what is stored */
         ferry_logstore_recover(d, e);
-    size_t n = 0;
-    int64_t lines = 0;
-    char *buf = logstore__format(d, e, stream, time, text, len, agent_seq, &n, &lines);
-    rc = ferry_write_all(e->log_fd, buf, n);
+    logstore__rec h = {.i = e->log_count + 1, .seq = agent_seq > 0 ? agent_seq : 0, .len = len};
+    snprintf(h.stream, sizeof(h.stream), "%s", stream);
+    ferry_time_format(time, h.when, sizeof(h.when));
+    h.lines = logstore__scan_lines(e, text, len, logstore__is_stdout(&h));
+    rc = logstore__write_record(e->log_fd, &h, text);
     if (rc < 0) {
         ferry_error("log of %s: write: %s", e->id, strerror(-rc));
         return FERRY_EIO;
     }
-    e->log_count += lines;
+    e->log_count += h.lines;
     /* Only running executions write often; a waiting one keeps no descriptor,
      * so 100,000 queued executions do not need 100,000 open files. */
     if (e->status != FERRY_STATUS_STARTED && e->status != FERRY_STATUS_STOPPING)
         ferry_logstore_close(e);
-    for (ferry_exec_watcher *w = e->watchers, *next; w; w = next) {
-        next = w->next; /* a watcher may remove itself */
-        if (w->on_event)
-            w->on_event(w, e, buf, n);
-    }
+    logstore__push(d, e, &h, text);
     return 0;
 }
 
@@ -172,84 +465,90 @@ void ferry_logstore_close(ferry_exec *e)
     e->log_fd = -1;
 }
 
-/* The i of an NDJSON event line: it always starts with {"i":N. */
-static int64_t logstore__line_i(const char *line)
+/* ---- reading ---- */
+
+/* The i of the last stored line (0 for none). Only the heads are read:
+ * large records are skipped over. */
+static int64_t logstore__last_i(logstore__reader *r)
 {
-    const char *p = strstr(line, "\"i\":");
-    return p ? strtoll(p + 4, NULL, 10) : 0;
+    logstore__rec h;
+    int64_t last = 0;
+    r->prefetch = LOGSTORE__HEAD_WINDOW;
+    for (uint64_t off = 0; logstore__reader_head(r, off, &h) > 0; off = logstore__next(&h))
+        last = h.i + h.lines - 1;
+    r->prefetch = LOGSTORE__WINDOW;
+    return last;
 }
 
-int ferry_logstore_line_is_metadata(const char *line, size_t len)
+/* The lines numbered from..to, formatted; 0 or -errno. */
+static int logstore__range(logstore__reader *r, int64_t from, int64_t to, int metadata_only,
+                           logstore__buf *out, size_t **starts, size_t *n_starts, int64_t *last)
 {
-    /* Cheap checks first: inside "text" every quote is escaped, so these
-     * keys can only be the event's own. */
-    static const char so[] = ",\"stream\":\"stdout\",", tx[] = ",\"text\":\"{";
-    if (memmem(line, len, so, sizeof(so) - 1) == NULL ||
-        memmem(line, len, tx, sizeof(tx) - 1) == NULL)
-        return 0;
-    /* The same test as logstore__metadata, on the unescaped text. */
-    json_t *ev = json_loadb(line, len, 0, NULL);
-    const json_t *text = json_object_get(ev, "text");
-    json_t *point = json_is_string(text)
-                        ? json_loadb(json_string_value(text), json_string_length(text), 0, NULL)
-                        : NULL;
-    int yes = json_is_object(point);
-    json_decref(point);
-    json_decref(ev);
-    return yes;
+    logstore__rec h;
+    size_t cap = 0;
+    for (uint64_t off = 0; from <= to && logstore__reader_head(r, off, &h) > 0;
+         off = logstore__next(&h)) {
+        if (h.i > to)
+            break;
+        if (h.i + h.lines - 1 < from)
+            continue;
+        const char *text = logstore__reader_text(r, &h);
+        if (text == NULL)
+            break;
+        size_t before = out->len;
+        logstore__ndjson(out, &h, text, from, to, metadata_only, last);
+        /* Where each line starts, to keep only the last `tail` of them. */
+        for (size_t at = before; starts && at < out->len; at++) {
+            if (*n_starts == cap) {
+                cap = cap ? cap * 2 : 1024;
+                *starts = ferry_xrealloc(*starts, cap * sizeof(**starts));
+            }
+            (*starts)[(*n_starts)++] = at;
+            at = (size_t)((char *)memchr(out->p + at, '\n', out->len - at) - out->p);
+        }
+    }
+    return r->error;
 }
 
 int ferry_logstore_query(ferryd *d, const char *id, const ferry_log_query *q, char **out,
                          size_t *out_len, int64_t *last)
 {
     char path[PATH_MAX];
-    logstore__path(d, id, path, sizeof(path));
-    size_t len = 0;
-    char *all = ferry_read_file(path, &len);
+    logstore__path(d, id, "log", path, sizeof(path));
     *last = q->after;
-    if (all == NULL) {
-        *out = ferry_strdup("");
-        *out_len = 0;
-        return errno == ENOENT ? 0 : FERRY_EIO;
-    }
-    /* Only whole lines count: a line being written has no newline yet. */
-    size_t end = len;
-    while (end > 0 && all[end - 1] != '\n')
-        end--;
-    /* One pass: the selected lines move to the front of the buffer (never
-     * past where they were read), their starts noted for the tail. */
-    size_t w = 0, count = 0, cap = 0, *starts = NULL;
-    for (size_t pos = 0; pos < end;) {
-        char *nl = memchr(all + pos, '\n', end - pos);
-        size_t n = (size_t)(nl - (all + pos)) + 1;
-        int64_t i = logstore__line_i(all + pos);
-        if (q->before > 0 && i >= q->before)
-            break;
-        if (i > q->after && (!q->metadata || ferry_logstore_line_is_metadata(all + pos, n - 1))) {
-            if (count == cap) {
-                cap = cap ? cap * 2 : 1024;
-                starts = ferry_xrealloc(starts, cap * sizeof(*starts));
-            }
-            starts[count++] = w;
-            if (w != pos)
-                memmove(all + w, all + pos, n);
-            w += n;
+    *out = NULL;
+    *out_len = 0;
+    logstore__reader r;
+    int rc = logstore__reader_open(&r, path);
+    logstore__buf buf = {0};
+    if (rc == 0) {
+        int64_t from = q->after + 1, to = logstore__last_i(&r);
+        if (q->before > 0 && q->before - 1 < to)
+            to = q->before - 1;
+        size_t *starts = NULL, n = 0;
+        if (!q->metadata && q->tail >= 0 && to - q->tail + 1 > from)
+            from = to - q->tail + 1; /* the last `tail` lines are known without reading */
+        rc = logstore__range(&r, from, to, q->metadata, &buf, q->metadata ? &starts : NULL, &n,
+                             last);
+        if (q->metadata && q->tail >= 0 && n > (size_t)q->tail) {
+            size_t cut = q->tail > 0 ? starts[n - (size_t)q->tail] : buf.len;
+            memmove(buf.p, buf.p + cut, buf.len - cut);
+            buf.len -= cut;
+            if (buf.len == 0)
+                *last = q->after;
         }
-        pos += n;
+        free(starts);
     }
-    size_t from = 0;
-    if (q->tail == 0)
-        from = w;
-    else if (q->tail > 0 && count > (size_t)q->tail)
-        from = starts[count - (size_t)q->tail];
-    if (w > from)
-        *last = logstore__line_i(all + starts[count - 1]);
-    free(starts);
-    memmove(all, all + from, w - from);
-    all[w - from] = '\0';
-    *out = all;
-    *out_len = w - from;
-    return 0;
+    logstore__reader_close(&r);
+    logstore__reserve(&buf, 1);
+    buf.p[buf.len] = '\0';
+    *out = buf.p;
+    *out_len = buf.len;
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        ferry_error("log of %s: %s: %s", id, path, strerror(-rc));
+    return rc < 0 ? FERRY_EIO : 0;
 }
 
 int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, char **out,
@@ -259,42 +558,148 @@ int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, 
     return ferry_logstore_query(d, id, &q, out, out_len, last);
 }
 
-/* The agent seq of an event line ({"i":..,...,"seq":N}), or 0. */
-static int64_t logstore__line_seq(const char *line, size_t len)
-{
-    static const char key[] = "\"seq\":";
-    const char *p = memmem(line, len, key, sizeof(key) - 1);
-    return p ? strtoll(p + sizeof(key) - 1, NULL, 10) : 0;
-}
-
 int ferry_logstore_recover(ferryd *d, ferry_exec *e)
 {
     char path[PATH_MAX];
-    logstore__path(d, e->id, path, sizeof(path));
-    size_t len = 0;
-    char *all = ferry_read_file(path, &len);
+    logstore__path(d, e->id, "log", path, sizeof(path));
     e->log_count = 0;
-    if (all == NULL)
-        return errno == ENOENT ? 0 : FERRY_EIO;
-    size_t whole = len;
-    while (whole > 0 && all[whole - 1] != '\n')
-        whole--;
-    if (whole < len && truncate(path, (off_t)whole) != 0) /* a line cut by a crash */
-        ferry_warn("log of %s: cannot cut a partial last line: %s", e->id, strerror(errno));
-    int64_t max_seq = 0;
-    for (size_t pos = 0; pos < whole;) {
-        char *nl = memchr(all + pos, '\n', whole - pos);
-        size_t n = (size_t)(nl - (all + pos));
-        int64_t seq = logstore__line_seq(all + pos, n);
-        if (seq > max_seq)
-            max_seq = seq;
-        e->log_count++;
-        pos += n + 1;
+    logstore__reader r;
+    int rc = logstore__reader_open(&r, path);
+    if (rc < 0) {
+        logstore__reader_close(&r);
+        return rc == -ENOENT ? 0 : FERRY_EIO;
     }
-    free(all);
+    logstore__rec h;
+    int64_t max_seq = 0;
+    uint64_t off = 0;
+    r.prefetch = LOGSTORE__HEAD_WINDOW;
+    while ((rc = logstore__reader_head(&r, off, &h)) > 0) {
+        if (h.seq > max_seq)
+            max_seq = h.seq;
+        e->log_count = h.i + h.lines - 1;
+        off = logstore__next(&h);
+    }
+    logstore__reader_close(&r);
+    if (r.error < 0) {
+        ferry_error("log of %s: %s: %s", e->id, path, strerror(-r.error));
+        return FERRY_EIO;
+    }
+    if (off < r.size) { /* a record cut by a crash */
+        ferry_warn("log of %s: cutting %llu bytes that are no whole record", e->id,
+                   (unsigned long long)(r.size - off));
+        if (truncate(path, (off_t)off) != 0)
+            ferry_warn("log of %s: cannot cut: %s", e->id, strerror(errno));
+    }
     /* The log is written before agent_seq is committed: after a crash it
      * may hold events the database does not know were stored. */
     if (max_seq > e->agent_seq)
         e->agent_seq = max_seq;
     return 0;
+}
+
+/* ---- logs of earlier versions ---- */
+
+/* One NDJSON event line of an earlier version as a record of one line. */
+static int logstore__convert_line(int fd, const char *line, size_t len)
+{
+    json_t *ev = json_loadb(line, len, 0, NULL);
+    const json_t *text = json_object_get(ev, "text");
+    const char *stream = json_string_value(json_object_get(ev, "stream"));
+    const char *when = json_string_value(json_object_get(ev, "time"));
+    json_int_t i = json_integer_value(json_object_get(ev, "i"));
+    int rc = -EINVAL;
+    if (json_is_string(text) && stream && when && i > 0 && strlen(stream) < 16 &&
+        strlen(when) < 40 && strpbrk(when, " \n") == NULL && strpbrk(stream, " \n") == NULL) {
+        logstore__rec h = {.i = i,
+                           .lines = 1,
+                           .seq = json_integer_value(json_object_get(ev, "seq")),
+                           .len = json_string_length(text)};
+        snprintf(h.stream, sizeof(h.stream), "%s", stream);
+        snprintf(h.when, sizeof(h.when), "%s", when);
+        rc = logstore__write_record(fd, &h, json_string_value(text));
+    }
+    json_decref(ev);
+    return rc;
+}
+
+/* <id>.ndjson -> <id>.log, through a temporary file and a rename. */
+static int logstore__convert(const char *dir, const char *name)
+{
+    char from[PATH_MAX], tmp[PATH_MAX], to[PATH_MAX];
+    size_t stem = strlen(name) - strlen(".ndjson");
+    snprintf(from, sizeof(from), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s/%.*s.log.tmp", dir, (int)stem, name);
+    snprintf(to, sizeof(to), "%s/%.*s.log", dir, (int)stem, name);
+    size_t len = 0;
+    char *all = ferry_read_file(from, &len);
+    if (all == NULL)
+        return -errno;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc = fd < 0 ? -errno : 0;
+    /* Whole lines only: a last line without "\n" was cut by a crash. */
+    for (char *p = all, *nl; rc == 0 && (nl = memchr(p, '\n', len - (size_t)(p - all))); p = nl + 1)
+        rc = logstore__convert_line(fd, p, (size_t)(nl - p));
+    if (fd >= 0 && (fsync(fd) != 0 || close(fd) != 0) && rc == 0)
+        rc = -errno;
+    free(all);
+    if (rc == 0 && rename(tmp, to) != 0)
+        rc = -errno;
+    if (rc == 0)
+        unlink(from);
+    else
+        unlink(tmp);
+    return rc;
+}
+
+static int logstore__is_ndjson(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 7 && strcmp(name + n - 7, ".ndjson") == 0;
+}
+
+/* Once per data folder: the marker file says it was done. */
+static int logstore__convert_all(const char *dir, char *err, size_t err_cap)
+{
+    char marker[PATH_MAX];
+    snprintf(marker, sizeof(marker), "%s/%s", dir, LOGSTORE__CONVERTED);
+    if (access(marker, F_OK) == 0)
+        return 0;
+    DIR *dh = opendir(dir);
+    if (dh == NULL) {
+        snprintf(err, err_cap, "%s: %s", dir, strerror(errno));
+        return FERRY_EIO;
+    }
+    int converted = 0, rc = 0;
+    for (struct dirent *de; rc == 0 && (de = readdir(dh)) != NULL;) {
+        if (!logstore__is_ndjson(de->d_name))
+            continue;
+        rc = logstore__convert(dir, de->d_name);
+        if (rc < 0)
+            snprintf(err, err_cap, "%s/%s: cannot convert it to this version's log format: %s", dir,
+                     de->d_name, strerror(-rc));
+        converted++;
+    }
+    closedir(dh);
+    if (rc < 0)
+        return FERRY_EIO;
+    if (converted > 0)
+        ferry_info("converted %d execution logs to this version's format", converted);
+    rc = ferry_write_file(marker, "", 0);
+    if (rc < 0) {
+        snprintf(err, err_cap, "%s: %s", marker, strerror(-rc));
+        return FERRY_EIO;
+    }
+    return 0;
+}
+
+int ferry_logstore_init(ferryd *d, char *err, size_t err_cap)
+{
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof(dir), "%s/logs", d->data_dir);
+    int rc = ferry_mkdirs(dir, 0700);
+    if (rc < 0) {
+        snprintf(err, err_cap, "%s: %s", dir, strerror(-rc));
+        return FERRY_EIO;
+    }
+    return logstore__convert_all(dir, err, err_cap);
 }

@@ -1,12 +1,15 @@
-/* Execution logs: one append-only NDJSON file per execution
- * (<data>/logs/<uuid>.ndjson), each line {"i","stream","time","text"}.
- * Appends are written with write(2) at once (no user-space buffering), so a
- * line that was acknowledged survives a crash of ferryd. */
+/* Execution logs: one append-only file of records per execution
+ * (<data>/logs/<uuid>.log; the format is in logstore.c), served as NDJSON
+ * lines {"i","stream","time","text"}. Appends are written with write(2) at
+ * once (no user-space buffering), so a line that was acknowledged survives
+ * a crash of ferryd. */
 #ifndef FERRY_LOGSTORE_H
 #define FERRY_LOGSTORE_H
 
 #include "exec.h"
 
+/* Creates the logs folder, converting the NDJSON logs of earlier versions
+ * once. */
 int ferry_logstore_init(ferryd *d, char *err, size_t err_cap);
 /* Append one event and push it to the execution's watchers: `text` is one
  * or more lines joined by "\n" (each stored as an event line of its own;
@@ -30,8 +33,8 @@ int ferry_logstore_query(ferryd *d, const char *id, const ferry_log_query *q, ch
                          size_t *out_len, int64_t *last);
 /* Whether one stored NDJSON event line (no newline) is a metadata point. */
 int ferry_logstore_line_is_metadata(const char *line, size_t len);
-/* After a restart: count the stored events (log_count), cut a line a crash
- * left half-written, and raise agent_seq to the highest agent seq stored
+/* After a restart: count the stored events (log_count), cut a record a
+ * crash left half-written, and raise agent_seq to the highest agent seq stored
  * (the file can be ahead of the database). */
 int ferry_logstore_recover(ferryd *d, ferry_exec *e);
 void ferry_logstore_close(ferry_exec *e);

@@ -3,6 +3,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "util.h"
 
@@ -136,4 +139,29 @@ size_t ferry_json_escape(const char *data, size_t len, char *out)
         i += n;
     }
     return (size_t)(o - out);
+}
+
+size_t ferry_count_byte(const char *data, size_t len, char c)
+{
+    size_t count = 0, i = 0;
+#if defined(__SSE2__)
+    /* Each matching byte adds 1 to its lane (a compare gives -1); a lane
+     * holds at most 255, so the lanes are summed every 255 rounds. */
+    const __m128i needle = _mm_set1_epi8(c), zero = _mm_setzero_si128();
+    while (len - i >= 16) {
+        size_t rounds = (len - i) / 16;
+        if (rounds > 255)
+            rounds = 255;
+        __m128i lanes = zero;
+        for (size_t r = 0; r < rounds; r++, i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(data + i));
+            lanes = _mm_sub_epi8(lanes, _mm_cmpeq_epi8(v, needle));
+        }
+        __m128i sums = _mm_sad_epu8(lanes, zero); /* two 16-bit sums, one per half */
+        count += (size_t)_mm_cvtsi128_si32(sums) + (size_t)_mm_extract_epi16(sums, 4);
+    }
+#endif
+    for (; i < len; i++)
+        count += data[i] == c;
+    return count;
 }

@@ -13,5 +13,8 @@ size_t ferry_utf8_cut(const char *data, size_t len, size_t max);
  * `out`, which has room for len * 6; returns the length written. Invalid
  * UTF-8 and NUL (which jansson refuses) become U+FFFD. */
 size_t ferry_json_escape(const char *data, size_t len, char *out);
+/* How many bytes of data[0..len) are `c` (lines of a log: its newlines),
+ * 16 bytes at a time where the CPU has SSE2. */
+size_t ferry_count_byte(const char *data, size_t len, char c);
 
 #endif

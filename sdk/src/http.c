@@ -637,7 +637,11 @@ static int ferry__setup_body(ferry_http_request *r, const ferry_http_options *o,
     }
     if (o->body || strcmp(method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->body ? (const char *)o->body : "");
+        int borrowed = o->struct_size >=
+                           offsetof(ferry_http_options, body_borrowed) + sizeof(o->body_borrowed) &&
+                       o->body_borrowed && o->body;
+        curl_easy_setopt(e, borrowed ? CURLOPT_POSTFIELDS : CURLOPT_COPYPOSTFIELDS,
+                         o->body ? (const char *)o->body : "");
         if (strcmp(method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
         return 0;
@@ -695,6 +699,12 @@ static int ferry__setup(ferry_http_request *r, const ferry_http_options *o)
     curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, ferry__sockopt);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ferry");
+    /* HTTP/1.1 even where a server offers h2: this curl's HTTP/2 uploads go
+     * out in 8 KiB pieces under flow control, and a 4 MB log batch took half
+     * as much CPU again on both ends (tests/bench/logs.py). The bodies ferry
+     * sends are large and its requests few, so h2's multiplexing buys
+     * nothing here. */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ferry__on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ferry__on_header);

@@ -115,15 +115,20 @@ def flood_command(size):
 
 
 def stored_bytes(f, exec_id):
-    """The text bytes of the execution's stored stdout, as the API serves them."""
-    path = f"{f.work}/data/logs/{exec_id}.ndjson"
+    """The text bytes (with a newline per line) and lines of the execution's
+    stored stdout, read from its log's records (core/logstore.c)."""
+    path = f"{f.work}/data/logs/{exec_id}.log"
     total = lines = 0
     with open(path, "rb") as log:
-        for raw in log:
-            ev = json.loads(raw)
-            if ev["stream"] == "stdout":
-                total += len(ev["text"]) + 1
-                lines += 1
+        while True:
+            head = log.readline()
+            if not head:
+                break
+            _i, n, stream, _when, _seq, length = head.split(b" ")
+            log.seek(int(length) + 1, os.SEEK_CUR)
+            if stream == b"stdout":
+                total += int(length) + 1
+                lines += int(n)
     return total, lines
 
 

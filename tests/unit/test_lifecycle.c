@@ -148,10 +148,10 @@ static void test_log_recovery_after_crash(void)
     int64_t stored = e->log_count; /* 3 status events + 5 lines */
     ferry_logstore_close(e);
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/logs/%s.ndjson", d.data_dir, e->id);
+    snprintf(path, sizeof(path), "%s/logs/%s.log", d.data_dir, e->id);
     FILE *f = fopen(path, "a");
     CHECK(f != NULL);
-    fputs("{\"i\":99,\"stream\":\"stdout\",\"te", f); /* torn by the crash */
+    fputs("99 1 stdout 2026-11-26T06:01:58.123Z 6 4\nli", f); /* torn by the crash */
     fclose(f);
     ferry_exec *reloaded = ferry_exec_new();
     memcpy(reloaded->id, e->id, sizeof(reloaded->id));
@@ -166,7 +166,7 @@ static void test_log_recovery_after_crash(void)
     CHECK_INT(ferry_logstore_read(&d, e->id, 0, -1, &log, &len, &last), 0);
     size_t flen = 0;
     char *file = ferry_read_file(path, &flen);
-    CHECK(file && flen > 0 && file[flen - 1] == '\n'); /* the torn line was cut from the file */
+    CHECK(file && flen > 0 && file[flen - 1] == '\n'); /* the torn record was cut from the file */
     free(file);
     CHECK(len > 0 && log[len - 1] == '\n');
     CHECK_INT(last, stored);

@@ -127,11 +127,36 @@ static void test_utf8(void)
     CHECK(ferry_utf8_cut("abc", 3, 4) == 3, "utf8_cut of a short text");
 }
 
+/* Against a byte-at-a-time count: every length around the 16-byte steps,
+ * every alignment, and runs past the 255 rounds that one lane holds. */
+static void test_count_byte(void)
+{
+    static char buf[20000];
+    srand(11);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = rand() % 3 == 0 ? '\n' : (char)('a' + rand() % 26);
+    memset(buf + 9000, '\n', 8000); /* lanes that fill up */
+    size_t lens[] = {0, 1, 15, 16, 17, 31, 32, 33, 255 * 16, 255 * 16 + 1, 4095, 8191, 19000};
+    for (size_t k = 0; k < sizeof(lens) / sizeof(*lens); k++) {
+        for (size_t at = 0; at < 17; at++) {
+            size_t want = 0;
+            for (size_t i = 0; i < lens[k]; i++)
+                want += buf[at + i] == '\n';
+            CHECK(ferry_count_byte(buf + at, lens[k], '\n') == want,
+                  "count_byte of %zu bytes at %zu", lens[k], at);
+        }
+    }
+    CHECK(ferry_count_byte("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+                           17, (char)0xff) == 17,
+          "count_byte of a byte above 127");
+}
+
 int main(void)
 {
     test_fixed();
     test_random();
     test_utf8();
+    test_count_byte();
     printf("test_text: %s\n", failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }

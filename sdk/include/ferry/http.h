@@ -65,8 +65,8 @@ typedef struct ferry_http_options {
     const char *method;         /* default "GET" ("HEAD" asks for no body) */
     const char *url;            /* required */
     const char *const *headers; /* NULL-terminated "Name: value" list, or NULL */
-    /* Request body from memory (copied), or from a file streamed as it is
-     * sent; at most one of them. */
+    /* Request body from memory (copied unless body_borrowed), or from a file
+     * streamed as it is sent; at most one of them. */
     const void *body;
     size_t body_len;
     const char *upload_path;
@@ -97,6 +97,10 @@ typedef struct ferry_http_options {
      * is FERRY_EINVAL. */
     int64_t upload_offset;
     int64_t upload_length;
+    /* Optional, appended: `body` is sent from where it is, not copied; the
+     * caller keeps it unchanged until `done` runs, or until it cancelled the
+     * request and the loop turned (bodies of MBs, sent often: log batches). */
+    int body_borrowed;
 } ferry_http_options;
 
 /* A client on `loop`. One per loop is plenty; it reuses connections. */
