@@ -43,6 +43,7 @@ typedef struct agent_config {
     int slots;
     int stop_grace_ms;
     int give_up_s;
+    int64_t cache_max_bytes; /* --cache-max-mb: snapshots and inputs kept */
 } agent_config;
 
 struct agent {
@@ -255,6 +256,13 @@ void uploads_free(uploads *u);
 /* ---- inputcache.c ---- */
 /* <work-dir>/inputs-cache/<sha256 of the source URL and the ETag>. */
 char *inputcache_path(const char *work_dir, const char *source, const char *etag);
+/* ---- cache.c: the snapshot and input caches, within a size ---- */
+/* Marks a cache entry as used now (it goes last). */
+void cache_touch(const char *path);
+/* Removes the entries used least recently until both caches hold at most
+ * max_bytes (entries used in the last minute stay); returns the bytes
+ * removed. Safe on the threadpool. */
+int64_t cache_prune(const char *work_dir, int64_t max_bytes);
 /* Blocking (threadpool). Copy the cached file to `dest` when it holds
  * `size` bytes (-1: any): 0, FERRY_ENOENT when there is no usable copy (a
  * wrong one is removed), or another code with `err` filled. */

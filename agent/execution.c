@@ -268,6 +268,8 @@ static void ex_input_take_work(uv_work_t *w)
     execution *ex = w->data;
     ex->work_rc = inputcache_take(ex->input_part, ex->input_cache, ex->input_dest, ex->input_size,
                                   ex->work_err, sizeof(ex->work_err));
+    if (ex->work_rc == 0 && ex->input_cache)
+        cache_prune(ex->a->cfg.work_dir, ex->a->cfg.cache_max_bytes);
 }
 
 /* After a copy from the cache or a download's check. */
@@ -361,6 +363,7 @@ static void ex_input_fetch(execution *ex, json_t *file, char *dest)
     free(cache_dir);
     ex->input_cache_hit = ex->input_cache && access(ex->input_cache, R_OK) == 0;
     if (ex->input_cache_hit) {
+        cache_touch(ex->input_cache);
         shipper_status(ex->ship, "input %s: %s from the worker's cache (ETag %s)", ex->input_name,
                        ex->input_file, ex->input_etag);
         ex_queue_work(ex, ex_input_copy_work, ex_input_work_done);
@@ -485,6 +488,8 @@ static void ex_extract_work(uv_work_t *w)
      * too: the next one downloads and verifies it afresh. */
     if (ex->work_rc != 0 && ex->work_rc != FERRY_EUNSAFE)
         unlink(ex->snapshot_cache);
+    else if (ex->snapshot_verify) /* a new entry: room for it */
+        cache_prune(ex->a->cfg.work_dir, ex->a->cfg.cache_max_bytes);
 }
 
 static void ex_extract_done(uv_work_t *w, int status)
@@ -539,6 +544,7 @@ static void ex_snapshot(execution *ex)
     ex->snapshot_cache =
         ferry_asprintf("%s/snapshots/%s.tar.gz", ex->a->cfg.work_dir, ex->snapshot_sha);
     if (access(ex->snapshot_cache, R_OK) == 0) {
+        cache_touch(ex->snapshot_cache);
         shipper_status(ex->ship, "using the cached snapshot %.12s", ex->snapshot_sha);
         ex_queue_work(ex, ex_extract_work, ex_extract_done);
         return;

@@ -41,6 +41,8 @@ static void usage(FILE *f)
             "  --stop-grace-ms MS     time between the stop signal and the kill (default: 5000)\n"
             "  --give-up-after S      exit non-zero when ferryd is unreachable for longer\n"
             "                         (default: 600)\n"
+            "  --cache-max-mb MB      room for cached snapshots and inputs; what was used\n"
+            "                         least recently goes first (default: 10240)\n"
             "  --ca FILE              CA certificates (PEM) to verify ferryd's https:// with\n"
             "                         (default: $FERRY_CA_FILE, else the system store);\n"
             "                         --ca-file is the same\n"
@@ -85,6 +87,7 @@ enum {
     OPT_CA_FILE,
     OPT_JOIN_TOKEN,
     OPT_RUNTIME_SETTING,
+    OPT_CACHE_MAX,
     OPT_VERSION,
 };
 
@@ -112,6 +115,7 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, ch
         {"ca-file", required_argument, NULL, OPT_CA_FILE},
         {"join-token", required_argument, NULL, OPT_JOIN_TOKEN},
         {"runtime-setting", required_argument, NULL, OPT_RUNTIME_SETTING},
+        {"cache-max-mb", required_argument, NULL, OPT_CACHE_MAX},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -121,6 +125,7 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, ch
     cfg->runtime_settings = ferry_settings_new();
     cfg->stop_grace_ms = 5000;
     cfg->give_up_s = 600;
+    cfg->cache_max_bytes = (int64_t)10240 << 20;
     opterr = 0;
     int c;
     long v;
@@ -183,6 +188,11 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, ch
             if ((v = parse_number("--give-up-after", optarg, 1, 86400 * 30)) < 0)
                 return 2;
             cfg->give_up_s = (int)v;
+            break;
+        case OPT_CACHE_MAX:
+            if ((v = parse_number("--cache-max-mb", optarg, 0, 1L << 30)) < 0)
+                return 2;
+            cfg->cache_max_bytes = (int64_t)v << 20;
             break;
         case 'v':
             *verbose = 1;

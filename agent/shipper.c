@@ -219,8 +219,10 @@ static void ship_commit(shipper *s)
     ship_kick(s);
 }
 
-/* A complete line (without its "\n"), added to the chunk of its stream. */
-static void ship_line_add(shipper *s, ferry_stream stream, double time, const char *text, size_t n)
+/* Complete lines (joined by "\n", without the last one's), added to the
+ * chunk of their stream. */
+static void ship_lines_add(shipper *s, ferry_stream stream, double time, const char *text, size_t n,
+                           size_t lines)
 {
     ship_chunk *c = &s->chunk;
     if (c->lines > 0 && (c->stream != stream || c->text.len + 1 + n > SHIP_CHUNK))
@@ -232,7 +234,12 @@ static void ship_line_add(shipper *s, ferry_stream stream, double time, const ch
         line_append(&c->text, "\n", 1);
     }
     line_append(&c->text, text, n);
-    c->lines++;
+    c->lines += lines;
+}
+
+static void ship_line_add(shipper *s, ferry_stream stream, double time, const char *text, size_t n)
+{
+    ship_lines_add(s, stream, time, text, n, 1);
 }
 
 /* A line as the commands ended it: a "\r" before the "\n" goes too. */
@@ -276,17 +283,7 @@ static size_t ship_whole_lines(shipper *s, ferry_stream stream, double time, con
     size_t n = (size_t)(last_nl - data); /* the lines, without the last "\n" */
     if (n > SHIP_MAX_LINE || memchr(data, '\r', n + 1) != NULL)
         return 0; /* a line may need cutting (too long to tell cheaply) or a "\r" removed */
-    ship_chunk *c = &s->chunk;
-    if (c->lines > 0 && (c->stream != stream || c->text.len + 1 + n > SHIP_CHUNK))
-        chunk_flush(s);
-    if (c->lines == 0) {
-        c->stream = stream;
-        c->time = time;
-    } else {
-        line_append(&c->text, "\n", 1);
-    }
-    line_append(&c->text, data, n);
-    c->lines += ferry_count_byte(data, n, '\n') + 1;
+    ship_lines_add(s, stream, time, data, n, ferry_count_byte(data, n, '\n') + 1);
     return n + 1;
 }
 

@@ -207,6 +207,16 @@ static const char *logstore__number(const char *p, const char *end, int64_t min,
     return p;
 }
 
+/* The bytes a stream name and a time may hold: they go into the served
+ * JSON unescaped. */
+#define LOGSTORE__STREAM_CHARS "abcdefghijklmnopqrstuvwxyz"
+#define LOGSTORE__TIME_CHARS "0123456789-:.TZ"
+
+static int logstore__only(const char *s, const char *allowed)
+{
+    return s[0] != '\0' && s[strspn(s, allowed)] == '\0';
+}
+
 /* "<i> <lines> <stream> <time> <seq> <length>" (no "\n"). */
 static int logstore__head_parse(const char *p, const char *end, logstore__rec *h)
 {
@@ -217,7 +227,8 @@ static int logstore__head_parse(const char *p, const char *end, logstore__rec *h
     p = p ? logstore__word(p, end, h->when, sizeof(h->when)) : NULL;
     p = p ? logstore__number(p, end, 0, &h->seq) : NULL;
     p = p ? logstore__number(p, end, 0, &len) : NULL;
-    if (p != end)
+    if (p != end || !logstore__only(h->stream, LOGSTORE__STREAM_CHARS) ||
+        !logstore__only(h->when, LOGSTORE__TIME_CHARS))
         return 0;
     h->len = (size_t)len;
     return 1;
@@ -435,6 +446,8 @@ int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double t
         ferry_logstore_recover(d, e);
     logstore__rec h = {.i = e->log_count + 1, .seq = agent_seq > 0 ? agent_seq : 0, .len = len};
     snprintf(h.stream, sizeof(h.stream), "%s", stream);
+    if (!logstore__only(h.stream, LOGSTORE__STREAM_CHARS) || strlen(stream) >= sizeof(h.stream))
+        return FERRY_EINVAL; /* a reader would take the record for a damaged one */
     ferry_time_format(time, h.when, sizeof(h.when));
     h.lines = logstore__scan_lines(e, text, len, logstore__is_stdout(&h));
     rc = logstore__write_record(e->log_fd, &h, text);
@@ -609,7 +622,8 @@ static int logstore__convert_line(int fd, const char *line, size_t len)
     json_int_t i = json_integer_value(json_object_get(ev, "i"));
     int rc = -EINVAL;
     if (json_is_string(text) && stream && when && i > 0 && strlen(stream) < 16 &&
-        strlen(when) < 40 && strpbrk(when, " \n") == NULL && strpbrk(stream, " \n") == NULL) {
+        strlen(when) < 40 && logstore__only(stream, LOGSTORE__STREAM_CHARS) &&
+        logstore__only(when, LOGSTORE__TIME_CHARS)) {
         logstore__rec h = {.i = i,
                            .lines = 1,
                            .seq = json_integer_value(json_object_get(ev, "seq")),

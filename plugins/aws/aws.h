@@ -20,7 +20,9 @@
 #include "ferry/awscreds.h"
 #include "ferry/ferry.h"
 #include "ferry/http.h"
+#include "ferry/cloud.h"
 #include "ferry/retry.h"
+#include "ferry/settings.h"
 
 #define AWS_EC2_VERSION "2016-11-15"
 /* Tags every instance carries: the orphan sweep lists by the first. */
@@ -33,16 +35,11 @@
 /* ------------------------------------------------------------------------ */
 /* Settings (aws_config.c)                                                  */
 
-typedef struct aws_list {
-    char **v;
-    size_t n;
-} aws_list;
-
 typedef struct aws_config {
     char *region;
-    aws_list zones;
-    aws_list subnets; /* subnets.v[i] lies in zones.v[i] */
-    aws_list security_groups;
+    ferry_strlist zones;
+    ferry_strlist subnets; /* subnets.v[i] lies in zones.v[i] */
+    ferry_strlist security_groups;
     char *instance_type;
     char *image_id;
     char *instance_profile; /* a name, or an ARN */
@@ -62,9 +59,6 @@ typedef struct aws_config {
 int aws_config_load(aws_config *cfg, ferry_plugin_ctx *ctx, const ferry_host_api *host,
                     ferry_error_detail *err);
 void aws_config_free(aws_config *cfg);
-/* "a, b,c" into items without the spaces; 0 or FERRY_ENOMEM. */
-int aws_list_parse(aws_list *l, const char *text);
-void aws_list_free(aws_list *l);
 
 /* ------------------------------------------------------------------------ */
 /* Query API requests (aws_query.c)                                         */
@@ -178,12 +172,9 @@ struct aws_state {
     aws_config cfg;
     ferry_aws_credentials creds;
     ferry_http_client *http;
-    aws_call *calls; /* in flight */
-    aws_list known;  /* instances to retire at fini: launched, or listed alive */
+    aws_call *calls;     /* in flight */
+    ferry_strlist known; /* instances to retire at fini: launched, or listed alive */
     int closing;
 };
-
-void aws_known_add(aws_state *st, const char *instance_id);
-void aws_known_remove(aws_state *st, const char *instance_id);
 
 #endif

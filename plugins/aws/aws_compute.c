@@ -24,7 +24,6 @@
 
 #define AWS_FINI_TIMEOUT_MS 10000
 #define AWS_FINI_ATTEMPTS 2
-#define AWS_NOTE_CAP 1500
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
@@ -38,38 +37,6 @@ static void aws_complete(aws_state *st, ferry_op *op, int status, const char *in
     st->host->op_complete(op, status, &r);
 }
 
-static int aws_known_index(const aws_state *st, const char *id)
-{
-    for (size_t i = 0; i < st->known.n; i++)
-        if (strcmp(st->known.v[i], id) == 0)
-            return (int)i;
-    return -1;
-}
-
-void aws_known_add(aws_state *st, const char *instance_id)
-{
-    if (instance_id == NULL || instance_id[0] == '\0' || aws_known_index(st, instance_id) >= 0)
-        return;
-    char **v = realloc(st->known.v, (st->known.n + 1) * sizeof(*v));
-    char *id = strdup(instance_id);
-    if (v)
-        st->known.v = v;
-    if (v == NULL || id == NULL) {
-        free(id);
-        return; /* then only ferryd's sweep will find it: not worse than a crash */
-    }
-    st->known.v[st->known.n++] = id;
-}
-
-void aws_known_remove(aws_state *st, const char *instance_id)
-{
-    int i = aws_known_index(st, instance_id);
-    if (i < 0)
-        return;
-    free(st->known.v[i]);
-    st->known.v[i] = st->known.v[--st->known.n];
-}
-
 /* ------------------------------------------------------------------------ */
 /* launch, zone by zone                                                     */
 
@@ -79,7 +46,7 @@ typedef struct aws_launch {
     char *daemon_id, *environment, *worker_id, *client_token, *user_data;
     int zone;     /* index of the place being tried; -1: no zones */
     int n_places; /* zones (or subnets) to try, at least 1 */
-    char note[AWS_NOTE_CAP];
+    char note[FERRY_CLOUD_NOTE_CAP];
 } aws_launch;
 
 static void aws_launch_free(aws_launch *l)
@@ -104,52 +71,13 @@ static const char *aws_place_name(const aws_launch *l)
     return cfg->region;
 }
 
-/* "zone: what it said; " into the note people read in `ferry show`. */
-static void aws_note(aws_launch *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void aws_note(aws_launch *l, const char *fmt, ...)
-{
-    size_t n = strlen(l->note);
-    if (n + 4 >= sizeof(l->note))
-        return;
-    n += (size_t)snprintf(l->note + n, sizeof(l->note) - n, "%s%s: ", n ? "; " : "",
-                          aws_place_name(l));
-    if (n >= sizeof(l->note))
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(l->note + n, sizeof(l->note) - n, fmt, ap);
-    va_end(ap);
-}
-
-/* EC2's message, shortened: the note must fit all zones. */
-static void aws_note_error(aws_launch *l, const ferry_error_detail *err)
-{
-    const char *msg = err->message;
-    const char *code = err->provider_code[0] ? err->provider_code : ferry_strerror(err->code);
-    const char *after = strstr(msg, code);
-    if (after && strncmp(after + strlen(code), ": ", 2) == 0)
-        msg = after + strlen(code) + 2;
-    else
-        msg = "";
-    aws_note(l, "%s%s%.120s%s", code, msg[0] ? " (" : "", msg, msg[0] ? ")" : "");
-}
-
 static int aws_launch_try(aws_launch *l);
 
 /* Every place said no (or one said what no other place changes). */
 static void aws_launch_fail(aws_launch *l, const ferry_error_detail *last)
 {
-    ferry_error_detail d = *last;
-    if (last->code == FERRY_ECAPACITY)
-        /* Capacity comes back: ferryd's backoff tries again later. */
-        ferry_error_set(&d, FERRY_ECAPACITY, 1, last->provider_code,
-                        "no zone could launch a %s: %s", l->st->cfg.instance_type, l->note);
-    else
-        snprintf(d.message, sizeof(d.message), "%s", l->note);
-    if (last->code == FERRY_ETHROTTLED || last->code == FERRY_EQUOTA ||
-        last->code == FERRY_EPROVIDER || last->code == FERRY_ECONN || last->code == FERRY_ETIMEDOUT)
-        d.retryable = 1;
+    ferry_error_detail d;
+    ferry_cloud_launch_error(&d, last, l->st->cfg.instance_type, l->note);
     l->st->host->log(l->st->ctx, FERRY_LOG_WARN, "launch of worker %s failed: %s", l->worker_id,
                      d.message);
     aws_complete(l->st, l->op, d.code, NULL, NULL, &d);
@@ -165,12 +93,12 @@ static void aws_launch_succeeded(aws_launch *l, const char *body, size_t len)
         if (rc == 0)
             aws_instances_free(&got);
         ferry_error_set(&d, FERRY_EPROTO, 1, NULL, "EC2 RunInstances: no instance in the answer");
-        aws_note_error(l, &d);
+        ferry_cloud_note_error(l->note, sizeof(l->note), aws_place_name(l), &d);
         aws_launch_fail(l, &d);
         return;
     }
-    aws_known_add(l->st, got.v[0].id);
-    aws_note(l, "launched %s", got.v[0].id);
+    ferry_strlist_add_unique(&l->st->known, got.v[0].id); /* else only the sweep finds it */
+    ferry_cloud_note(l->note, sizeof(l->note), aws_place_name(l), "launched %s", got.v[0].id);
     l->st->host->log(l->st->ctx, FERRY_LOG_INFO, "worker %s: instance %s (%s, %s)", l->worker_id,
                      got.v[0].id, l->st->cfg.instance_type, l->note);
     aws_complete(l->st, l->op, 0, got.v[0].id, l->note, NULL);
@@ -201,7 +129,7 @@ static void aws_launch_answer(void *arg, int status, const char *body, size_t le
         aws_launch_succeeded(l, body, len);
         return;
     }
-    aws_note_error(l, err);
+    ferry_cloud_note_error(l->note, sizeof(l->note), aws_place_name(l), err);
     if (aws_next_place_helps(err) && l->zone + 1 < l->n_places) {
         l->zone++;
         int rc = aws_launch_try(l);
@@ -277,53 +205,19 @@ static int aws_op_launch(void *state, const ferry_launch_request *req, ferry_op 
 /* ------------------------------------------------------------------------ */
 /* terminate                                                                */
 
-typedef struct aws_task {
-    aws_state *st;
-    ferry_op *op;
-    char *instance_id;
-    char *daemon_id;
-    json_t *list; /* list: what the pages said so far */
-} aws_task;
-
-static aws_task *aws_task_new(aws_state *st, ferry_op *op, const char *instance_id,
-                              const char *daemon_id)
-{
-    aws_task *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return NULL;
-    t->st = st;
-    t->op = op;
-    t->instance_id = instance_id ? strdup(instance_id) : NULL;
-    t->daemon_id = daemon_id ? strdup(daemon_id) : NULL;
-    if ((instance_id && !t->instance_id) || (daemon_id && !t->daemon_id)) {
-        free(t->instance_id);
-        free(t->daemon_id);
-        free(t);
-        return NULL;
-    }
-    return t;
-}
-
-static void aws_task_free(aws_task *t)
-{
-    free(t->instance_id);
-    free(t->daemon_id);
-    json_decref(t->list);
-    free(t);
-}
-
 static void aws_terminate_answer(void *arg, int status, const char *body, size_t len,
                                  const ferry_error_detail *err)
 {
-    aws_task *t = arg;
+    ferry_cloud_task *t = arg;
+    aws_state *st = t->state;
     (void)body;
     (void)len;
-    if (!t->st->closing) {
+    if (!st->closing) {
         if (status == 0 || status == FERRY_ENOENT)
-            aws_known_remove(t->st, t->instance_id);
-        aws_complete(t->st, t->op, status, NULL, NULL, err);
+            ferry_strlist_remove(&st->known, t->instance_id);
+        aws_complete(st, t->op, status, NULL, NULL, err);
     }
-    aws_task_free(t);
+    ferry_cloud_task_free(t);
 }
 
 static int aws_op_terminate(void *state, const char *instance_id, ferry_op *op)
@@ -331,7 +225,7 @@ static int aws_op_terminate(void *state, const char *instance_id, ferry_op *op)
     aws_state *st = state;
     if (instance_id == NULL || instance_id[0] == '\0')
         return FERRY_EINVAL;
-    aws_task *t = aws_task_new(st, op, instance_id, NULL);
+    ferry_cloud_task *t = ferry_cloud_task_new(st, op, instance_id, NULL);
     if (t == NULL)
         return FERRY_ENOMEM;
     aws_params p;
@@ -339,7 +233,7 @@ static int aws_op_terminate(void *state, const char *instance_id, ferry_op *op)
     aws_terminate_params(&p, ids, 1);
     int rc = aws_call_start(st, &p, aws_terminate_answer, t);
     if (rc != 0)
-        aws_task_free(t);
+        ferry_cloud_task_free(t);
     return rc;
 }
 
@@ -358,46 +252,48 @@ static json_t *aws_instance_json(const aws_instance *in)
     return o;
 }
 
-static void aws_complete_json(aws_task *t, json_t *j)
+static void aws_complete_json(ferry_cloud_task *t, json_t *j)
 {
+    aws_state *st = t->state;
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (text == NULL) {
         ferry_error_detail d;
         ferry_error_set(&d, FERRY_ENOMEM, 1, NULL, "aws: out of memory");
-        aws_complete(t->st, t->op, FERRY_ENOMEM, NULL, NULL, &d);
+        aws_complete(st, t->op, FERRY_ENOMEM, NULL, NULL, &d);
         return;
     }
-    aws_complete(t->st, t->op, 0, NULL, text, NULL);
+    aws_complete(st, t->op, 0, NULL, text, NULL);
     free(text);
 }
 
-static int aws_list_page(aws_task *t, const char *next_token);
+static int aws_list_page(ferry_cloud_task *t, const char *next_token);
 
 static void aws_list_answer(void *arg, int status, const char *body, size_t len,
                             const ferry_error_detail *err)
 {
-    aws_task *t = arg;
+    ferry_cloud_task *t = arg;
+    aws_state *st = t->state;
     aws_instances got = {0};
-    if (t->st->closing) {
-        aws_task_free(t);
+    if (st->closing) {
+        ferry_cloud_task_free(t);
         return;
     }
     if (status == 0 && (status = aws_xml_instances(body, len, &got)) != 0) {
         ferry_error_detail d;
         ferry_error_set(&d, status, 1, NULL, "EC2 DescribeInstances: an answer we cannot read");
-        aws_complete(t->st, t->op, status, NULL, NULL, &d);
-        aws_task_free(t);
+        aws_complete(st, t->op, status, NULL, NULL, &d);
+        ferry_cloud_task_free(t);
         return;
     }
     if (status != 0) {
-        aws_complete(t->st, t->op, status, NULL, NULL, err);
-        aws_task_free(t);
+        aws_complete(st, t->op, status, NULL, NULL, err);
+        ferry_cloud_task_free(t);
         return;
     }
     for (size_t i = 0; i < got.n; i++) {
         json_array_append_new(t->list, aws_instance_json(&got.v[i]));
         if (!aws_state_ending(got.v[i].state))
-            aws_known_add(t->st, got.v[i].id);
+            ferry_strlist_add_unique(&st->known, got.v[i].id);
     }
     if (got.next_token && aws_list_page(t, got.next_token) == 0) {
         aws_instances_free(&got);
@@ -405,14 +301,15 @@ static void aws_list_answer(void *arg, int status, const char *body, size_t len,
     }
     aws_complete_json(t, t->list);
     aws_instances_free(&got);
-    aws_task_free(t);
+    ferry_cloud_task_free(t);
 }
 
-static int aws_list_page(aws_task *t, const char *next_token)
+static int aws_list_page(ferry_cloud_task *t, const char *next_token)
 {
+    aws_state *st = t->state;
     aws_params p;
-    aws_describe_by_daemon_params(&p, t->daemon_id, t->st->cfg.list_page_size, next_token);
-    return aws_call_start(t->st, &p, aws_list_answer, t);
+    aws_describe_by_daemon_params(&p, t->daemon_id, st->cfg.list_page_size, next_token);
+    return aws_call_start(st, &p, aws_list_answer, t);
 }
 
 static int aws_op_list(void *state, const char *daemon_id, ferry_op *op)
@@ -420,26 +317,27 @@ static int aws_op_list(void *state, const char *daemon_id, ferry_op *op)
     aws_state *st = state;
     if (daemon_id == NULL || daemon_id[0] == '\0')
         return FERRY_EINVAL; /* never every instance of the account */
-    aws_task *t = aws_task_new(st, op, NULL, daemon_id);
+    ferry_cloud_task *t = ferry_cloud_task_new(st, op, NULL, daemon_id);
     if (t == NULL || (t->list = json_array()) == NULL) {
         if (t)
-            aws_task_free(t);
+            ferry_cloud_task_free(t);
         return FERRY_ENOMEM;
     }
     int rc = aws_list_page(t, NULL);
     if (rc != 0)
-        aws_task_free(t);
+        ferry_cloud_task_free(t);
     return rc;
 }
 
 static void aws_describe_answer(void *arg, int status, const char *body, size_t len,
                                 const ferry_error_detail *err)
 {
-    aws_task *t = arg;
+    ferry_cloud_task *t = arg;
+    aws_state *st = t->state;
     aws_instances got = {0};
     ferry_error_detail d;
-    if (t->st->closing) {
-        aws_task_free(t);
+    if (st->closing) {
+        ferry_cloud_task_free(t);
         return;
     }
     if (status == 0 && (status = aws_xml_instances(body, len, &got)) == 0 && got.n == 0) {
@@ -456,9 +354,9 @@ static void aws_describe_answer(void *arg, int status, const char *body, size_t 
         aws_complete_json(t, j);
         json_decref(j);
     } else
-        aws_complete(t->st, t->op, status, NULL, NULL, err);
+        aws_complete(st, t->op, status, NULL, NULL, err);
     aws_instances_free(&got);
-    aws_task_free(t);
+    ferry_cloud_task_free(t);
 }
 
 static int aws_op_describe(void *state, const char *instance_id, ferry_op *op)
@@ -466,14 +364,14 @@ static int aws_op_describe(void *state, const char *instance_id, ferry_op *op)
     aws_state *st = state;
     if (instance_id == NULL || instance_id[0] == '\0')
         return FERRY_EINVAL;
-    aws_task *t = aws_task_new(st, op, instance_id, NULL);
+    ferry_cloud_task *t = ferry_cloud_task_new(st, op, instance_id, NULL);
     if (t == NULL)
         return FERRY_ENOMEM;
     aws_params p;
     aws_describe_one_params(&p, t->instance_id);
     int rc = aws_call_start(st, &p, aws_describe_answer, t);
     if (rc != 0)
-        aws_task_free(t);
+        ferry_cloud_task_free(t);
     return rc;
 }
 
@@ -493,7 +391,7 @@ static void aws_state_free(aws_state *st)
 {
     aws_config_free(&st->cfg);
     ferry_aws_credentials_free(&st->creds);
-    aws_list_free(&st->known);
+    ferry_strlist_free(&st->known);
     free(st);
 }
 

@@ -4,8 +4,6 @@
  * per zone (a subnet lies in one zone), so a launch in zones[i] goes into
  * subnet_ids[i]. Without zones the subnets alone are the places to try.
  */
-#include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,76 +15,6 @@ static int aws_bad(ferry_error_detail *err, const char *name, const char *value,
 {
     return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, "aws: %s \"%s\" %s", name,
                            value ? value : "", want);
-}
-
-void aws_list_free(aws_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-int aws_list_parse(aws_list *l, const char *text)
-{
-    memset(l, 0, sizeof(*l));
-    for (const char *p = text ? text : ""; *p;) {
-        size_t n = strcspn(p, ",");
-        const char *a = p, *b = p + n;
-        while (a < b && isspace((unsigned char)*a))
-            a++;
-        while (b > a && isspace((unsigned char)b[-1]))
-            b--;
-        if (b > a) {
-            char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-            char *item = strndup(a, (size_t)(b - a));
-            if (v == NULL || item == NULL) {
-                free(item);
-                if (v)
-                    l->v = v;
-                aws_list_free(l);
-                return FERRY_ENOMEM;
-            }
-            l->v = v;
-            l->v[l->n++] = item;
-        }
-        p += n + (p[n] == ',');
-    }
-    return 0;
-}
-
-static int aws_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (s[0] == '\0' || errno != 0 || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int aws_bool(const char *s, int *out)
-{
-    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0)
-        *out = 1;
-    else if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0)
-        *out = 0;
-    else
-        return -1;
-    return 0;
-}
-
-/* Names and ids go into form fields and tags: printable, no spaces. */
-static int aws_word_ok(const char *s)
-{
-    if (s == NULL || s[0] == '\0' || strlen(s) > 255)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == ',')
-            return 0;
-    return 1;
 }
 
 /* "https://host[:port][/path]" into the URL, Host header and path. */
@@ -133,11 +61,11 @@ static int aws_required(aws_config *cfg, ferry_plugin_ctx *ctx, const ferry_host
                                "aws: setting \"region\" is required (or AWS_REGION)");
     const char *type = host->config_get(ctx, "instance_type");
     const char *image = host->config_get(ctx, "image_id");
-    if (!aws_word_ok(region))
+    if (!ferry_setting_word_ok(region, NULL))
         return aws_bad(err, "region", region, "is not a region name");
-    if (!aws_word_ok(type))
+    if (!ferry_setting_word_ok(type, NULL))
         return aws_bad(err, "instance_type", type, "is required (\"g5.xlarge\")");
-    if (!aws_word_ok(image))
+    if (!ferry_setting_word_ok(image, NULL))
         return aws_bad(err, "image_id", image, "is required (\"ami-...\")");
     cfg->region = strdup(region);
     cfg->instance_type = strdup(type);
@@ -150,9 +78,10 @@ static int aws_required(aws_config *cfg, ferry_plugin_ctx *ctx, const ferry_host
 static int aws_lists(aws_config *cfg, ferry_plugin_ctx *ctx, const ferry_host_api *host,
                      ferry_error_detail *err)
 {
-    if (aws_list_parse(&cfg->zones, host->config_get(ctx, "zones")) != 0 ||
-        aws_list_parse(&cfg->subnets, host->config_get(ctx, "subnet_ids")) != 0 ||
-        aws_list_parse(&cfg->security_groups, host->config_get(ctx, "security_group_ids")) != 0)
+    if (ferry_strlist_parse(&cfg->zones, host->config_get(ctx, "zones")) != 0 ||
+        ferry_strlist_parse(&cfg->subnets, host->config_get(ctx, "subnet_ids")) != 0 ||
+        ferry_strlist_parse(&cfg->security_groups, host->config_get(ctx, "security_group_ids")) !=
+            0)
         return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "aws: out of memory");
     if (cfg->zones.n && cfg->subnets.n && cfg->zones.n != cfg->subnets.n)
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
@@ -160,11 +89,11 @@ static int aws_lists(aws_config *cfg, ferry_plugin_ctx *ctx, const ferry_host_ap
                                "subnet per zone, in the order of zones",
                                cfg->subnets.n, cfg->subnets.n == 1 ? "" : "s", cfg->zones.n,
                                cfg->zones.n == 1 ? "" : "s");
-    aws_list *lists[] = {&cfg->zones, &cfg->subnets, &cfg->security_groups};
+    ferry_strlist *lists[] = {&cfg->zones, &cfg->subnets, &cfg->security_groups};
     const char *names[] = {"zones", "subnet_ids", "security_group_ids"};
     for (size_t k = 0; k < 3; k++)
         for (size_t i = 0; i < lists[k]->n; i++)
-            if (!aws_word_ok(lists[k]->v[i]))
+            if (!ferry_setting_word_ok(lists[k]->v[i], NULL))
                 return aws_bad(err, names[k], lists[k]->v[i], "is not a valid name");
     return 0;
 }
@@ -185,7 +114,7 @@ static int aws_optional_words(aws_config *cfg, ferry_plugin_ctx *ctx, const ferr
             v = words[i].def;
         if (v == NULL)
             continue;
-        if (!aws_word_ok(v))
+        if (!ferry_setting_word_ok(v, NULL))
             return aws_bad(err, words[i].name, v, "is not a valid name");
         if ((*words[i].slot = strdup(v)) == NULL)
             return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "aws: out of memory");
@@ -198,25 +127,25 @@ static int aws_numbers(aws_config *cfg, ferry_plugin_ctx *ctx, const ferry_host_
 {
     const char *v;
     long n;
-    if ((v = host->config_get(ctx, "spot")) != NULL && aws_bool(v, &cfg->spot) != 0)
+    if ((v = host->config_get(ctx, "spot")) != NULL && ferry_setting_bool(v, &cfg->spot) != 0)
         return aws_bad(err, "spot", v, "must be true or false");
     if ((v = host->config_get(ctx, "disk_gb")) != NULL) {
-        if (aws_long(v, 1, 65536, &n) != 0)
+        if (ferry_setting_long(v, 1, 65536, &n) != 0)
             return aws_bad(err, "disk_gb", v, "must be a size in GiB from 1 to 65536");
         cfg->disk_gb = (int)n;
     }
     if ((v = host->config_get(ctx, "max_attempts")) != NULL) {
-        if (aws_long(v, 1, 20, &n) != 0)
+        if (ferry_setting_long(v, 1, 20, &n) != 0)
             return aws_bad(err, "max_attempts", v, "must be 1 to 20");
         cfg->max_attempts = (int)n;
     }
     if ((v = host->config_get(ctx, "call_timeout")) != NULL) {
-        if (aws_long(v, 1, 600, &n) != 0)
+        if (ferry_setting_long(v, 1, 600, &n) != 0)
             return aws_bad(err, "call_timeout", v, "must be 1 to 600 seconds");
         cfg->call_timeout_ms = n * 1000;
     }
     if ((v = host->config_get(ctx, "list_page_size")) != NULL) {
-        if (aws_long(v, 5, 1000, &n) != 0)
+        if (ferry_setting_long(v, 5, 1000, &n) != 0)
             return aws_bad(err, "list_page_size", v, "must be 5 to 1000");
         cfg->list_page_size = (int)n;
     }
@@ -247,9 +176,9 @@ int aws_config_load(aws_config *cfg, ferry_plugin_ctx *ctx, const ferry_host_api
 void aws_config_free(aws_config *cfg)
 {
     free(cfg->region);
-    aws_list_free(&cfg->zones);
-    aws_list_free(&cfg->subnets);
-    aws_list_free(&cfg->security_groups);
+    ferry_strlist_free(&cfg->zones);
+    ferry_strlist_free(&cfg->subnets);
+    ferry_strlist_free(&cfg->security_groups);
     free(cfg->instance_type);
     free(cfg->image_id);
     free(cfg->instance_profile);

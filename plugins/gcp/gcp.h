@@ -25,7 +25,9 @@
 
 #include "ferry/ferry.h"
 #include "ferry/http.h"
+#include "ferry/cloud.h"
 #include "ferry/retry.h"
+#include "ferry/settings.h"
 
 #define GCP_DEFAULT_ENDPOINT "https://compute.googleapis.com/compute/v1"
 #define GCP_SCOPE "https://www.googleapis.com/auth/compute"
@@ -39,11 +41,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* Settings (gcp_config.c)                                                  */
-
-typedef struct gcp_list {
-    char **v;
-    size_t n;
-} gcp_list;
 
 typedef struct gcp_accelerator {
     char *type; /* "nvidia-l4" */
@@ -60,7 +57,7 @@ typedef struct gcp_key {
 
 typedef struct gcp_config {
     char *project;
-    gcp_list zones;
+    ferry_strlist zones;
     char *machine_type;
     char *image;
     int disk_gb; /* 0: the image's size */
@@ -92,8 +89,6 @@ void gcp_config_free(gcp_config *cfg);
 /* A service-account key file's JSON text into `key`. */
 int gcp_key_parse(gcp_key *key, const char *text, ferry_error_detail *err);
 void gcp_key_free(gcp_key *key);
-int gcp_list_parse(gcp_list *l, const char *text);
-void gcp_list_free(gcp_list *l);
 
 /* ------------------------------------------------------------------------ */
 /* JSON (gcp_json.c)                                                        */
@@ -215,12 +210,9 @@ struct gcp_state {
     uint64_t token_expiry_ms;
     int token_fetching;
     ferry_retry_call *token_call;
-    gcp_list known;              /* instance ids to retire at fini */
+    ferry_strlist known;         /* instance ids to retire at fini */
     struct gcp_launch *launches; /* in progress */
     int closing;
 };
-
-void gcp_known_add(gcp_state *st, const char *instance_id);
-void gcp_known_remove(gcp_state *st, const char *instance_id);
 
 #endif

@@ -21,7 +21,6 @@
 #include "gcp.h"
 
 #define GCP_FINI_TIMEOUT_MS 10000
-#define GCP_NOTE_CAP 1500
 
 static void gcp_complete(gcp_state *st, ferry_op *op, int status, const char *instance_id,
                          const char *text, const ferry_error_detail *err)
@@ -30,38 +29,6 @@ static void gcp_complete(gcp_state *st, ferry_op *op, int status, const char *in
     if (status < 0)
         r.error = err;
     st->host->op_complete(op, status, &r);
-}
-
-static int gcp_known_index(const gcp_state *st, const char *id)
-{
-    for (size_t i = 0; i < st->known.n; i++)
-        if (strcmp(st->known.v[i], id) == 0)
-            return (int)i;
-    return -1;
-}
-
-void gcp_known_add(gcp_state *st, const char *instance_id)
-{
-    if (instance_id == NULL || instance_id[0] == '\0' || gcp_known_index(st, instance_id) >= 0)
-        return;
-    char **v = realloc(st->known.v, (st->known.n + 1) * sizeof(*v));
-    char *id = strdup(instance_id);
-    if (v)
-        st->known.v = v;
-    if (v == NULL || id == NULL) {
-        free(id);
-        return; /* then only ferryd's sweep will find it */
-    }
-    st->known.v[st->known.n++] = id;
-}
-
-void gcp_known_remove(gcp_state *st, const char *instance_id)
-{
-    int i = gcp_known_index(st, instance_id);
-    if (i < 0)
-        return;
-    free(st->known.v[i]);
-    st->known.v[i] = st->known.v[--st->known.n];
 }
 
 /* "zone/name" into its parts; 0 or FERRY_EINVAL. */
@@ -93,7 +60,7 @@ typedef struct gcp_launch {
     uv_timer_t timer;
     int timer_live;
     struct gcp_launch *next; /* st->launches */
-    char note[GCP_NOTE_CAP];
+    char note[FERRY_CLOUD_NOTE_CAP];
 } gcp_launch;
 
 static void gcp_launch_unlink(gcp_launch *l)
@@ -133,46 +100,10 @@ static const char *gcp_zone_name(const gcp_launch *l)
     return l->st->cfg.zones.v[l->zone];
 }
 
-static void gcp_note(gcp_launch *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void gcp_note(gcp_launch *l, const char *fmt, ...)
-{
-    size_t n = strlen(l->note);
-    if (n + 4 >= sizeof(l->note))
-        return;
-    n += (size_t)snprintf(l->note + n, sizeof(l->note) - n, "%s%s: ", n ? "; " : "",
-                          gcp_zone_name(l));
-    if (n >= sizeof(l->note))
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(l->note + n, sizeof(l->note) - n, fmt, ap);
-    va_end(ap);
-}
-
-static void gcp_note_error(gcp_launch *l, const ferry_error_detail *err)
-{
-    const char *code = err->provider_code[0] ? err->provider_code : ferry_strerror(err->code);
-    const char *msg = strstr(err->message, code);
-    if (msg && strncmp(msg + strlen(code), ": ", 2) == 0)
-        msg += strlen(code) + 2;
-    else
-        msg = "";
-    gcp_note(l, "%s%s%.120s%s", code, msg[0] ? " (" : "", msg, msg[0] ? ")" : "");
-}
-
 static void gcp_launch_fail(gcp_launch *l, const ferry_error_detail *last)
 {
-    ferry_error_detail d = *last;
-    if (last->code == FERRY_ECAPACITY)
-        ferry_error_set(&d, FERRY_ECAPACITY, 1, last->provider_code,
-                        "no zone could launch a %s: %s", l->st->cfg.machine_type, l->note);
-    else
-        snprintf(d.message, sizeof(d.message), "%s", l->note);
-    if (last->code == FERRY_ETHROTTLED || last->code == FERRY_EQUOTA ||
-        last->code == FERRY_EPROVIDER || last->code == FERRY_ECONN ||
-        last->code == FERRY_ETIMEDOUT || last->code == FERRY_EPROTO)
-        d.retryable = 1;
+    ferry_error_detail d;
+    ferry_cloud_launch_error(&d, last, l->st->cfg.machine_type, l->note);
     l->st->host->log(l->st->ctx, FERRY_LOG_WARN, "launch of worker %s failed: %s", l->worker_id,
                      d.message);
     gcp_complete(l->st, l->op, d.code, NULL, NULL, &d);
@@ -183,8 +114,8 @@ static void gcp_launch_succeeded(gcp_launch *l)
 {
     char id[192];
     snprintf(id, sizeof(id), "%s/%s", gcp_zone_name(l), l->name);
-    gcp_known_add(l->st, id);
-    gcp_note(l, "launched %s", l->name);
+    ferry_strlist_add_unique(&l->st->known, id); /* else only the sweep finds it */
+    ferry_cloud_note(l->note, sizeof(l->note), gcp_zone_name(l), "launched %s", l->name);
     l->st->host->log(l->st->ctx, FERRY_LOG_INFO, "worker %s: instance %s (%s, %s)", l->worker_id,
                      id, l->st->cfg.machine_type, l->note);
     gcp_complete(l->st, l->op, 0, id, l->note, NULL);
@@ -207,7 +138,7 @@ static int gcp_launch_try(gcp_launch *l);
 /* This zone said no: the next one, or the end. */
 static void gcp_launch_zone_failed(gcp_launch *l, const ferry_error_detail *err)
 {
-    gcp_note_error(l, err);
+    ferry_cloud_note_error(l->note, sizeof(l->note), gcp_zone_name(l), err);
     if (gcp_next_zone_helps(err) && l->zone + 1 < l->st->cfg.zones.n) {
         l->zone++;
         int rc = gcp_launch_try(l);
@@ -367,54 +298,19 @@ static int gcp_op_launch(void *state, const ferry_launch_request *req, ferry_op 
 /* ------------------------------------------------------------------------ */
 /* terminate, list, describe                                                */
 
-typedef struct gcp_task {
-    gcp_state *st;
-    ferry_op *op;
-    char *instance_id;
-    char *daemon_id;
-    size_t zone;  /* list: the zone being listed */
-    json_t *list; /* list: what the pages said so far */
-} gcp_task;
-
-static gcp_task *gcp_task_new(gcp_state *st, ferry_op *op, const char *instance_id,
-                              const char *daemon_id)
-{
-    gcp_task *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return NULL;
-    t->st = st;
-    t->op = op;
-    t->instance_id = instance_id ? strdup(instance_id) : NULL;
-    t->daemon_id = daemon_id ? strdup(daemon_id) : NULL;
-    if ((instance_id && !t->instance_id) || (daemon_id && !t->daemon_id)) {
-        free(t->instance_id);
-        free(t->daemon_id);
-        free(t);
-        return NULL;
-    }
-    return t;
-}
-
-static void gcp_task_free(gcp_task *t)
-{
-    free(t->instance_id);
-    free(t->daemon_id);
-    json_decref(t->list);
-    free(t);
-}
-
 static void gcp_terminate_answer(void *arg, int status, const char *body, size_t len,
                                  const ferry_error_detail *err)
 {
-    gcp_task *t = arg;
+    ferry_cloud_task *t = arg;
+    gcp_state *st = t->state;
     (void)body;
     (void)len;
-    if (!t->st->closing) {
+    if (!st->closing) {
         if (status == 0 || status == FERRY_ENOENT)
-            gcp_known_remove(t->st, t->instance_id);
-        gcp_complete(t->st, t->op, status, NULL, NULL, err);
+            ferry_strlist_remove(&st->known, t->instance_id);
+        gcp_complete(st, t->op, status, NULL, NULL, err);
     }
-    gcp_task_free(t);
+    ferry_cloud_task_free(t);
 }
 
 static int gcp_op_terminate(void *state, const char *instance_id, ferry_op *op)
@@ -423,13 +319,13 @@ static int gcp_op_terminate(void *state, const char *instance_id, ferry_op *op)
     char zone[64], name[64];
     if (gcp_split_id(instance_id, zone, sizeof(zone), name, sizeof(name)) != 0)
         return FERRY_EINVAL;
-    gcp_task *t = gcp_task_new(st, op, instance_id, NULL);
+    ferry_cloud_task *t = ferry_cloud_task_new(st, op, instance_id, NULL);
     if (t == NULL)
         return FERRY_ENOMEM;
     int rc = gcp_call_start(st, "instances.delete", "DELETE",
                             gcp_instances_url(&st->cfg, zone, name), NULL, gcp_terminate_answer, t);
     if (rc != 0)
-        gcp_task_free(t);
+        ferry_cloud_task_free(t);
     return rc;
 }
 
@@ -443,67 +339,70 @@ static json_t *gcp_instance_json(const gcp_instance *in)
     return o;
 }
 
-static void gcp_complete_json(gcp_task *t, json_t *j)
+static void gcp_complete_json(ferry_cloud_task *t, json_t *j)
 {
+    gcp_state *st = t->state;
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (text == NULL) {
         ferry_error_detail d;
         ferry_error_set(&d, FERRY_ENOMEM, 1, NULL, "gcp: out of memory");
-        gcp_complete(t->st, t->op, FERRY_ENOMEM, NULL, NULL, &d);
+        gcp_complete(st, t->op, FERRY_ENOMEM, NULL, NULL, &d);
         return;
     }
-    gcp_complete(t->st, t->op, 0, NULL, text, NULL);
+    gcp_complete(st, t->op, 0, NULL, text, NULL);
     free(text);
 }
 
-static int gcp_list_page(gcp_task *t, const char *page_token);
+static int gcp_list_page(ferry_cloud_task *t, const char *page_token);
 
 static void gcp_list_answer(void *arg, int status, const char *body, size_t len,
                             const ferry_error_detail *err)
 {
-    gcp_task *t = arg;
+    ferry_cloud_task *t = arg;
+    gcp_state *st = t->state;
     gcp_instances got = {0};
-    if (t->st->closing) {
-        gcp_task_free(t);
+    if (st->closing) {
+        ferry_cloud_task_free(t);
         return;
     }
     if (status == 0 && (status = gcp_instances_parse(body, len, &got)) != 0) {
         ferry_error_detail d;
         ferry_error_set(&d, status, 1, NULL, "Compute instances.list: an answer we cannot read");
-        gcp_complete(t->st, t->op, status, NULL, NULL, &d);
+        gcp_complete(st, t->op, status, NULL, NULL, &d);
         gcp_instances_free(&got);
-        gcp_task_free(t);
+        ferry_cloud_task_free(t);
         return;
     }
     if (status != 0) {
-        gcp_complete(t->st, t->op, status, NULL, NULL, err);
-        gcp_task_free(t);
+        gcp_complete(st, t->op, status, NULL, NULL, err);
+        ferry_cloud_task_free(t);
         return;
     }
     for (size_t i = 0; i < got.n; i++) {
         json_array_append_new(t->list, gcp_instance_json(&got.v[i]));
         if (!gcp_state_ending(got.v[i].state))
-            gcp_known_add(t->st, got.v[i].id);
+            ferry_strlist_add_unique(&st->known, got.v[i].id);
     }
     int rc = -1;
     if (got.next_page_token)
         rc = gcp_list_page(t, got.next_page_token);
-    else if (t->zone + 1 < t->st->cfg.zones.n) {
-        t->zone++;
+    else if (t->place + 1 < st->cfg.zones.n) {
+        t->place++;
         rc = gcp_list_page(t, NULL);
     }
     gcp_instances_free(&got);
     if (rc == 0)
         return;
     gcp_complete_json(t, t->list);
-    gcp_task_free(t);
+    ferry_cloud_task_free(t);
 }
 
-static int gcp_list_page(gcp_task *t, const char *page_token)
+static int gcp_list_page(ferry_cloud_task *t, const char *page_token)
 {
+    gcp_state *st = t->state;
     return gcp_call_start(
-        t->st, "instances.list", "GET",
-        gcp_list_url(&t->st->cfg, t->st->cfg.zones.v[t->zone], t->daemon_id, page_token), NULL,
+        st, "instances.list", "GET",
+        gcp_list_url(&st->cfg, st->cfg.zones.v[t->place], t->daemon_id, page_token), NULL,
         gcp_list_answer, t);
 }
 
@@ -512,26 +411,27 @@ static int gcp_op_list(void *state, const char *daemon_id, ferry_op *op)
     gcp_state *st = state;
     if (daemon_id == NULL || daemon_id[0] == '\0')
         return FERRY_EINVAL; /* never every instance of the project */
-    gcp_task *t = gcp_task_new(st, op, NULL, daemon_id);
+    ferry_cloud_task *t = ferry_cloud_task_new(st, op, NULL, daemon_id);
     if (t == NULL || (t->list = json_array()) == NULL) {
         if (t)
-            gcp_task_free(t);
+            ferry_cloud_task_free(t);
         return FERRY_ENOMEM;
     }
     int rc = gcp_list_page(t, NULL);
     if (rc != 0)
-        gcp_task_free(t);
+        ferry_cloud_task_free(t);
     return rc;
 }
 
 static void gcp_describe_answer(void *arg, int status, const char *body, size_t len,
                                 const ferry_error_detail *err)
 {
-    gcp_task *t = arg;
+    ferry_cloud_task *t = arg;
+    gcp_state *st = t->state;
     gcp_instance in;
     ferry_error_detail d;
-    if (t->st->closing) {
-        gcp_task_free(t);
+    if (st->closing) {
+        ferry_cloud_task_free(t);
         return;
     }
     if (status == 0 && (status = gcp_instance_parse(body, len, &in)) != 0) {
@@ -544,10 +444,10 @@ static void gcp_describe_answer(void *arg, int status, const char *body, size_t 
         json_decref(j);
     } else {
         if (status == FERRY_ENOENT)
-            gcp_known_remove(t->st, t->instance_id);
-        gcp_complete(t->st, t->op, status, NULL, NULL, err);
+            ferry_strlist_remove(&st->known, t->instance_id);
+        gcp_complete(st, t->op, status, NULL, NULL, err);
     }
-    gcp_task_free(t);
+    ferry_cloud_task_free(t);
 }
 
 static int gcp_op_describe(void *state, const char *instance_id, ferry_op *op)
@@ -556,13 +456,13 @@ static int gcp_op_describe(void *state, const char *instance_id, ferry_op *op)
     char zone[64], name[64];
     if (gcp_split_id(instance_id, zone, sizeof(zone), name, sizeof(name)) != 0)
         return FERRY_EINVAL;
-    gcp_task *t = gcp_task_new(st, op, instance_id, NULL);
+    ferry_cloud_task *t = ferry_cloud_task_new(st, op, instance_id, NULL);
     if (t == NULL)
         return FERRY_ENOMEM;
     int rc = gcp_call_start(st, "instances.get", "GET", gcp_instances_url(&st->cfg, zone, name),
                             NULL, gcp_describe_answer, t);
     if (rc != 0)
-        gcp_task_free(t);
+        ferry_cloud_task_free(t);
     return rc;
 }
 
@@ -581,7 +481,7 @@ static const ferry_compute_ops gcp_ops = {
 static void gcp_state_free(gcp_state *st)
 {
     gcp_config_free(&st->cfg);
-    gcp_list_free(&st->known);
+    ferry_strlist_free(&st->known);
     if (st->token)
         memset(st->token, 0, strlen(st->token));
     free(st->token);

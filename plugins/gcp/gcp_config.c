@@ -9,6 +9,10 @@
 
 #include "gcp.h"
 
+/* Besides what no name has (spaces, controls, ','): what would change the
+ * meaning of a URL or of a JSON string. */
+#define GCP_REFUSED "?#\"\\%"
+
 static int gcp_bad(ferry_error_detail *err, const char *name, const char *value, const char *want)
 {
     return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, "gcp: %s \"%s\" %s", name,
@@ -18,74 +22,6 @@ static int gcp_bad(ferry_error_detail *err, const char *name, const char *value,
 static int gcp_oom(ferry_error_detail *err)
 {
     return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "gcp: out of memory");
-}
-
-void gcp_list_free(gcp_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-int gcp_list_parse(gcp_list *l, const char *text)
-{
-    memset(l, 0, sizeof(*l));
-    for (const char *p = text ? text : ""; *p;) {
-        size_t n = strcspn(p, ",");
-        const char *a = p, *b = p + n;
-        while (a < b && isspace((unsigned char)*a))
-            a++;
-        while (b > a && isspace((unsigned char)b[-1]))
-            b--;
-        char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-        char *item = strndup(a, (size_t)(b - a));
-        if (v)
-            l->v = v;
-        if (v == NULL || item == NULL) {
-            free(item);
-            gcp_list_free(l);
-            return FERRY_ENOMEM;
-        }
-        l->v[l->n++] = item;
-        p += n + (p[n] == ',');
-    }
-    return 0;
-}
-
-static int gcp_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (s[0] == '\0' || errno != 0 || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int gcp_bool(const char *s, int *out)
-{
-    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0)
-        *out = 1;
-    else if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0)
-        *out = 0;
-    else
-        return -1;
-    return 0;
-}
-
-/* Names that go into URLs and JSON: printable, no spaces, no '?', '#'. */
-static int gcp_word_ok(const char *s)
-{
-    if (s == NULL || s[0] == '\0' || strlen(s) > 255)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == ',' || *p == '?' || *p == '#' ||
-            *p == '"' || *p == '\\' || *p == '%')
-            return 0;
-    return 1;
 }
 
 void gcp_key_free(gcp_key *key)
@@ -218,8 +154,8 @@ static int gcp_accelerator_group(char *item)
  * { type = "nvidia-l4"; count = 1; } as the host hands them over. */
 static int gcp_accelerators(gcp_config *cfg, const char *text, ferry_error_detail *err)
 {
-    gcp_list l;
-    if (gcp_list_parse(&l, text) != 0)
+    ferry_strlist l;
+    if (ferry_strlist_parse(&l, text) != 0)
         return gcp_oom(err);
     int rc = 0;
     cfg->accelerators = l.n ? calloc(l.n, sizeof(*cfg->accelerators)) : NULL;
@@ -235,8 +171,8 @@ static int gcp_accelerators(gcp_config *cfg, const char *text, ferry_error_detai
         long count = 1;
         if (colon)
             *colon = '\0';
-        if (!gcp_word_ok(l.v[i]) || strchr(l.v[i], '/') ||
-            (colon && gcp_long(colon + 1, 1, 16, &count) != 0)) {
+        if (!ferry_setting_word_ok(l.v[i], GCP_REFUSED) || strchr(l.v[i], '/') ||
+            (colon && ferry_setting_long(colon + 1, 1, 16, &count) != 0)) {
             rc = gcp_bad(err, "accelerators", text,
                          "must be a list of \"type:count\" (\"nvidia-l4:1\")");
             break;
@@ -247,14 +183,14 @@ static int gcp_accelerators(gcp_config *cfg, const char *text, ferry_error_detai
         if (cfg->accelerators[i].type == NULL)
             rc = gcp_oom(err);
     }
-    gcp_list_free(&l);
+    ferry_strlist_free(&l);
     return rc;
 }
 
 static int gcp_dup_word(char **out, const char *name, const char *value, const char *want,
                         ferry_error_detail *err)
 {
-    if (!gcp_word_ok(value))
+    if (!ferry_setting_word_ok(value, GCP_REFUSED))
         return gcp_bad(err, name, value, want);
     *out = strdup(value);
     return *out ? 0 : gcp_oom(err);
@@ -275,7 +211,7 @@ static int gcp_numbers(gcp_config *cfg, gcp_setting_fn get, void *arg, ferry_err
     for (size_t i = 0; i < 6; i++) {
         const char *s = get(arg, nums[i].name);
         v[i] = nums[i].def;
-        if (s && s[0] && gcp_long(s, nums[i].lo, nums[i].hi, &v[i]) != 0) {
+        if (s && s[0] && ferry_setting_long(s, nums[i].lo, nums[i].hi, &v[i]) != 0) {
             char want[64];
             snprintf(want, sizeof(want), "must be a number from %ld to %ld", nums[i].lo,
                      nums[i].hi);
@@ -294,11 +230,11 @@ static int gcp_numbers(gcp_config *cfg, gcp_setting_fn get, void *arg, ferry_err
 static int gcp_flags(gcp_config *cfg, gcp_setting_fn get, void *arg, ferry_error_detail *err)
 {
     const char *spot = get(arg, "spot");
-    if (spot && spot[0] && gcp_bool(spot, &cfg->spot) != 0)
+    if (spot && spot[0] && ferry_setting_bool(spot, &cfg->spot) != 0)
         return gcp_bad(err, "spot", spot, "must be true or false");
     const char *ext = get(arg, "external_ip");
     cfg->external_ip = 1;
-    if (ext && ext[0] && gcp_bool(ext, &cfg->external_ip) != 0)
+    if (ext && ext[0] && ferry_setting_bool(ext, &cfg->external_ip) != 0)
         return gcp_bad(err, "external_ip", ext, "must be true or false");
     const char *action = get(arg, "termination_action");
     if (action == NULL || action[0] == '\0')
@@ -329,10 +265,10 @@ int gcp_config_load(gcp_config *cfg, gcp_setting_fn get, void *arg, ferry_error_
     if (zones == NULL || zones[0] == '\0')
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
                                "gcp: setting \"zones\" is required ([\"us-central1-a\", ...])");
-    if (gcp_list_parse(&cfg->zones, zones) != 0)
+    if (ferry_strlist_parse(&cfg->zones, zones) != 0)
         return gcp_oom(err);
     for (size_t i = 0; i < cfg->zones.n; i++)
-        if (!gcp_word_ok(cfg->zones.v[i]) || strchr(cfg->zones.v[i], '/'))
+        if (!ferry_setting_word_ok(cfg->zones.v[i], GCP_REFUSED) || strchr(cfg->zones.v[i], '/'))
             return gcp_bad(err, "zones", zones, "must be zone names (\"us-central1-a\")");
     const char *type = get(arg, "machine_type");
     const char *image = get(arg, "image");
@@ -360,7 +296,7 @@ int gcp_config_load(gcp_config *cfg, gcp_setting_fn get, void *arg, ferry_error_
     if (endpoint == NULL || endpoint[0] == '\0')
         endpoint = GCP_DEFAULT_ENDPOINT;
     if ((strncmp(endpoint, "https://", 8) != 0 && strncmp(endpoint, "http://", 7) != 0) ||
-        !gcp_word_ok(endpoint))
+        !ferry_setting_word_ok(endpoint, GCP_REFUSED))
         return gcp_bad(err, "endpoint", endpoint, "must be http(s)://host[:port][/path]");
     size_t n = strlen(endpoint);
     while (n > 8 && endpoint[n - 1] == '/')
@@ -382,7 +318,7 @@ int gcp_config_load(gcp_config *cfg, gcp_setting_fn get, void *arg, ferry_error_
 void gcp_config_free(gcp_config *cfg)
 {
     free(cfg->project);
-    gcp_list_free(&cfg->zones);
+    ferry_strlist_free(&cfg->zones);
     free(cfg->machine_type);
     free(cfg->image);
     free(cfg->network);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ferry/settings.h"
 #include "s3.h"
 
 /* ------------------------------------------------------------------------ */
@@ -52,28 +53,6 @@ int64_t s3_parse_size(const char *s)
 static int s3_bad(ferry_error_detail *err, const char *fmt, const char *a, const char *b)
 {
     return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, fmt, a, b);
-}
-
-static int s3_parse_bool(const char *s, int *out)
-{
-    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0)
-        *out = 1;
-    else if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0)
-        *out = 0;
-    else
-        return -1;
-    return 0;
-}
-
-static int s3_parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* Bucket names as S3 allows them: 3-63 of a-z 0-9 . -, so that a name can
@@ -148,23 +127,23 @@ static int s3_sizes(s3_config *cfg, ferry_plugin_ctx *ctx, const ferry_host_api 
     }
     long n;
     if ((v = host->config_get(ctx, "parallel_parts")) != NULL) {
-        if (s3_parse_int(v, 1, 64, &n) != 0)
+        if (ferry_setting_long(v, 1, 64, &n) != 0)
             return s3_bad(err, "s3-storage: parallel_parts \"%s\" must be %s", v, "1 to 64");
         cfg->parallel_parts = (int)n;
     }
     if ((v = host->config_get(ctx, "max_attempts")) != NULL) {
-        if (s3_parse_int(v, 1, 20, &n) != 0)
+        if (ferry_setting_long(v, 1, 20, &n) != 0)
             return s3_bad(err, "s3-storage: max_attempts \"%s\" must be %s", v, "1 to 20");
         cfg->max_attempts = (int)n;
     }
     if ((v = host->config_get(ctx, "stall_timeout")) != NULL) {
-        if (s3_parse_int(v, 1, 3600, &n) != 0)
+        if (ferry_setting_long(v, 1, 3600, &n) != 0)
             return s3_bad(err, "s3-storage: stall_timeout \"%s\" must be %s", v,
                           "1 to 3600 seconds");
         cfg->stall_timeout_ms = n * 1000;
     }
     if ((v = host->config_get(ctx, "list_page_size")) != NULL) {
-        if (s3_parse_int(v, 1, 1000, &n) != 0)
+        if (ferry_setting_long(v, 1, 1000, &n) != 0)
             return s3_bad(err, "s3-storage: list_page_size \"%s\" must be %s", v, "1 to 1000");
         cfg->list_page_size = (int)n;
     }
@@ -231,7 +210,7 @@ int s3_config_load(s3_config *cfg, ferry_plugin_ctx *ctx, const ferry_host_api *
         return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "s3-storage: out of memory");
     cfg->path_style = s3_host_needs_path_style(cfg->host) || strchr(cfg->bucket, '.') != NULL;
     const char *ps = host->config_get(ctx, "path_style");
-    if (ps && s3_parse_bool(ps, &cfg->path_style) != 0)
+    if (ps && ferry_setting_bool(ps, &cfg->path_style) != 0)
         return s3_bad(err, "s3-storage: path_style \"%s\" must be true or false%s", ps, "");
     return s3_sizes(cfg, ctx, host, err);
 }

@@ -305,18 +305,36 @@ def run_two_slots(fake, snapshot):
     check(all(f.get("exit_code") == 0 for f in fins), "H: both complete: %r" % fins)
 
 
+def old_cache_entries(work):
+    """Cache entries (and a download in progress) last used an hour ago."""
+    paths = {"snapshot": os.path.join(work, "snapshots", "0" * 64 + ".tar.gz"),
+             "input": os.path.join(work, "inputs-cache", "1" * 64),
+             "part": os.path.join(work, "snapshots", "2" * 64 + ".x.part")}
+    hour_ago = time.time() - 3600
+    for path in paths.values():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(b"x" * 4096)
+        os.utime(path, (hour_ago, hour_ago))
+    return paths
+
+
 def run_slots_agent(args, tmp, snapshot):
-    """A second agent with two slots: no_output_timeout, gpus, concurrency."""
+    """A second agent with two slots: no_output_timeout, gpus, concurrency;
+    and a cache limit of 0 MB: what was used long ago goes, what is in use
+    (the snapshot of these runs) stays, and so does a download in progress."""
     fake = FakeFerryd(BOOTSTRAP, poll_timeout=2).start()
     fake.lose_event_answers = set()
     fake.add_blob("/v1/blobs/snap", snapshot)
+    work = os.path.join(tmp, "work-slots")
+    old = old_cache_entries(work)
     log_path = os.path.join(tmp, "agent-slots.log")
     env = dict(os.environ, FERRY_BOOTSTRAP_TOKEN=BOOTSTRAP, CUDA_VISIBLE_DEVICES="7")
     with open(log_path, "wb") as log:
         agent = subprocess.Popen(
-            [args.agent, "--server", fake.url, "--work-dir", os.path.join(tmp, "work-slots"),
+            [args.agent, "--server", fake.url, "--work-dir", work,
              "--slots", "2", "--plugin-dir", args.plugin_dir,
-             "--stop-grace-ms", str(GRACE_MS)],
+             "--stop-grace-ms", str(GRACE_MS), "--cache-max-mb", "0"],
             env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         check(fake.wait_for(lambda: fake.polls, 20), "slots: the agent registers and polls")
@@ -327,6 +345,11 @@ def run_slots_agent(args, tmp, snapshot):
         run_no_output(fake, snapshot)
         run_gpus(fake, snapshot)
         run_two_slots(fake, snapshot)
+        check(not os.path.exists(old["snapshot"]) and not os.path.exists(old["input"]),
+              "cache: entries used an hour ago are removed over the limit")
+        check(os.path.exists(old["part"]), "cache: a download in progress is left alone")
+        check(os.path.exists(os.path.join(work, "snapshots", sha256(snapshot) + ".tar.gz")),
+              "cache: the snapshot in use stays")
     finally:
         agent.send_signal(signal.SIGTERM)
         try:

@@ -194,9 +194,9 @@ static void config_fixture(aws_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->region = strdup("us-east-1");
-    aws_list_parse(&c->zones, "us-east-1a, us-east-1b");
-    aws_list_parse(&c->subnets, "subnet-aaa,subnet-bbb");
-    aws_list_parse(&c->security_groups, "sg-1,sg-2");
+    ferry_strlist_parse(&c->zones, "us-east-1a, us-east-1b");
+    ferry_strlist_parse(&c->subnets, "subnet-aaa,subnet-bbb");
+    ferry_strlist_parse(&c->security_groups, "sg-1,sg-2");
     c->instance_type = strdup("g5.xlarge");
     c->image_id = strdup("ami-0abc");
     c->instance_profile = strdup("ferry-worker");

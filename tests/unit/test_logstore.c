@@ -136,6 +136,11 @@ static void test_lines_and_queries(void)
     CHECK_INT(last, 0);
     json_decref(meta);
 
+    /* A stream name a reader could not take back is refused, and nothing
+     * is stored. */
+    CHECK(ferry_logstore_append(&d, e, "std\"out", 1.0, "x", 1, 0) < 0);
+    CHECK(ferry_logstore_append(&d, e, "averyveryverylongstream", 1.0, "x", 1, 0) < 0);
+    CHECK_INT(e->log_count, 8);
     /* A log that was never written reads as empty. */
     none = query("00000000-0000-4000-8000-000000000000", (ferry_log_query){.tail = -1}, &last);
     CHECK_INT(json_array_size(none), 0);
@@ -356,7 +361,10 @@ static void test_conversion_error(void)
     char dir[PATH_MAX], path[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/logs", tmpl);
     CHECK_INT(ferry_mkdirs(dir, 0700), 0);
-    write_text(log_path("bad", "ndjson", path, sizeof(path)), "{\"i\":\"x\"}\n");
+    /* A stream with a quote would make a record no reader takes back. */
+    write_text(log_path("bad", "ndjson", path, sizeof(path)),
+               "{\"i\":1,\"stream\":\"std\\\"out\",\"time\":\"2026-11-26T06:01:58.123Z\","
+               "\"text\":\"x\"}\n");
     char err[512] = "";
     CHECK(ferry_logstore_init(&d, err, sizeof(err)) < 0);
     CHECK_CONTAINS(err, "bad.ndjson");
