@@ -608,14 +608,19 @@ static void api__wait(ferry_http_req *r, ferry_exec *e)
                                api__waiter_gone, wt);
 }
 
-/* GET .../logs?follow=1: a streamed response fed by the execution's
- * watchers. h2o allows one send in flight; lines arriving meanwhile wait in
- * `pending` and go out when h2o asks to proceed. */
+/* GET .../logs: a streamed response. What is stored goes first, read piece
+ * by piece from `backlog` as h2o asks for more (a log of GBs is never whole
+ * in memory); with ?follow=1, the execution's watchers feed it after that.
+ * h2o allows one send in flight; lines arriving meanwhile wait in `pending`
+ * and go out when h2o asks to proceed. */
+#define API__LOG_PIECE (1024 * 1024)
+
 typedef struct api__follow {
     h2o_generator_t gen;
     ferry_exec_watcher w;
     h2o_req_t *req;
-    ferry_exec *e; /* NULL once it ended */
+    ferry_log_cursor *backlog; /* NULL once it is all sent */
+    ferry_exec *e;             /* NULL once it ended */
     char *inflight;
     char *pending;
     size_t pending_len, pending_cap;
@@ -623,22 +628,56 @@ typedef struct api__follow {
     int metadata; /* ?metadata=1: only the lines that are metadata points */
 } api__follow;
 
+static void api__follow_send(api__follow *f, char *data, size_t len, int final)
+{
+    free(f->inflight);
+    f->inflight = data;
+    h2o_iovec_t buf = h2o_iovec_init(data, len);
+    f->sending = 1;
+    if (final)
+        f->finished = 1;
+    h2o_send(f->req, &buf, buf.len ? 1 : 0,
+             final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+/* The next piece of the stored log; 1 when one was sent. A read error ends
+ * the response early (the status line went out long ago). */
+static int api__follow_backlog(api__follow *f)
+{
+    char *piece = NULL;
+    size_t len = 0;
+    int rc = ferry_logstore_cursor_next(f->backlog, API__LOG_PIECE, &piece, &len);
+    if (rc <= 0) {
+        ferry_logstore_cursor_close(f->backlog);
+        f->backlog = NULL;
+    }
+    if (rc < 0) { /* the response ends with what was sent */
+        if (f->e)
+            ferry_exec_unwatch(f->e, &f->w);
+        f->e = NULL;
+        f->ended = 1;
+    }
+    if (len == 0) {
+        free(piece);
+        return 0;
+    }
+    api__follow_send(f, piece, len, 0);
+    return 1;
+}
+
 static void api__follow_flush(api__follow *f)
 {
     if (f->sending || f->finished || f->gone)
         return;
+    if (f->backlog && api__follow_backlog(f))
+        return;
     if (f->pending_len == 0 && !f->ended)
         return;
-    free(f->inflight);
-    f->inflight = f->pending;
-    h2o_iovec_t buf = h2o_iovec_init(f->inflight, f->pending_len);
+    char *data = f->pending;
+    size_t len = f->pending_len;
     f->pending = NULL;
     f->pending_len = f->pending_cap = 0;
-    f->sending = 1;
-    if (f->ended)
-        f->finished = 1;
-    h2o_send(f->req, &buf, buf.len ? 1 : 0,
-             f->ended ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+    api__follow_send(f, data, len, f->ended);
 }
 
 static void api__follow_append(api__follow *f, const char *data, size_t len)
@@ -702,6 +741,7 @@ static void api__follow_dispose(void *p)
     api__follow *f = p;
     if (f->e)
         ferry_exec_unwatch(f->e, &f->w);
+    ferry_logstore_cursor_close(f->backlog);
     free(f->inflight);
     free(f->pending);
 }
@@ -722,11 +762,8 @@ static void api__logs(ferry_http_req *r, ferry_exec *e)
     q.metadata = ferry_http_query(r, "metadata", v, sizeof(v)) && strcmp(v, "0") != 0;
     /* A range that ends before the present has nothing to follow. */
     int follow = ferry_http_query(r, "follow", v, sizeof(v)) && strcmp(v, "0") != 0 && !q.before;
-    char *backlog = NULL;
-    size_t len = 0;
-    int64_t last = 0;
-    if (ferry_logstore_query(r->d, e->id, &q, &backlog, &len, &last) < 0) {
-        free(backlog);
+    ferry_log_cursor *backlog = NULL;
+    if (ferry_logstore_cursor_open(r->d, e->id, &q, &backlog) < 0) {
         ferry_http_error(r->req, 500, NULL, "the log could not be read");
         return;
     }
@@ -739,8 +776,7 @@ static void api__logs(ferry_http_req *r, ferry_exec *e)
     f->gen.proceed = api__follow_proceed;
     f->gen.stop = api__follow_stop;
     f->req = r->req;
-    f->pending = backlog;
-    f->pending_len = f->pending_cap = len;
+    f->backlog = backlog;
     f->metadata = q.metadata;
     if (follow && e->active) {
         f->e = e;

@@ -493,16 +493,21 @@ static int64_t logstore__last_i(logstore__reader *r)
     return last;
 }
 
-/* The lines numbered from..to, formatted; 0 or -errno. */
-static int logstore__range(logstore__reader *r, int64_t from, int64_t to, int metadata_only,
-                           logstore__buf *out, size_t **starts, size_t *n_starts, int64_t *last)
+/* The lines numbered from..to of the records from *off on, formatted into
+ * `out` until it holds `max` bytes or more (whole records) or the range
+ * ends; *off moves past the records read. With `starts`, where each line
+ * begins in `out` (to keep only the last `tail` of them). 1: more may
+ * follow; 0: the end; -errno. */
+static int logstore__range(logstore__reader *r, uint64_t *off, int64_t from, int64_t to,
+                           int metadata_only, size_t max, logstore__buf *out, size_t **starts,
+                           size_t *n_starts, int64_t *last)
 {
     logstore__rec h;
-    size_t cap = 0;
-    for (uint64_t off = 0; from <= to && logstore__reader_head(r, off, &h) > 0;
-         off = logstore__next(&h)) {
+    size_t cap = starts ? *n_starts : 0;
+    while (from <= to && out->len < max && logstore__reader_head(r, *off, &h) > 0) {
         if (h.i > to)
             break;
+        *off = logstore__next(&h);
         if (h.i + h.lines - 1 < from)
             continue;
         const char *text = logstore__reader_text(r, &h);
@@ -510,7 +515,6 @@ static int logstore__range(logstore__reader *r, int64_t from, int64_t to, int me
             break;
         size_t before = out->len;
         logstore__ndjson(out, &h, text, from, to, metadata_only, last);
-        /* Where each line starts, to keep only the last `tail` of them. */
         for (size_t at = before; starts && at < out->len; at++) {
             if (*n_starts == cap) {
                 cap = cap ? cap * 2 : 1024;
@@ -519,49 +523,128 @@ static int logstore__range(logstore__reader *r, int64_t from, int64_t to, int me
             (*starts)[(*n_starts)++] = at;
             at = (size_t)((char *)memchr(out->p + at, '\n', out->len - at) - out->p);
         }
+        if (h.i + h.lines - 1 >= to)
+            return 0;
     }
-    return r->error;
+    if (r->error < 0)
+        return r->error;
+    return from <= to && out->len >= max ? 1 : 0;
+}
+
+struct ferry_log_cursor {
+    logstore__reader r;
+    char *id;
+    uint64_t off;
+    int64_t from, to, last;
+    int metadata, done;
+    logstore__buf answer; /* metadata with tail: the whole answer, made at open */
+};
+
+/* Metadata points with a tail: which are the last N is known only once all
+ * are found, so the answer is made at once (points are few). */
+static int logstore__cursor_metadata_tail(ferry_log_cursor *c, int64_t tail)
+{
+    size_t *starts = NULL, n = 0;
+    int rc = logstore__range(&c->r, &c->off, c->from, c->to, 1, SIZE_MAX, &c->answer, &starts, &n,
+                             &c->last);
+    if (rc >= 0 && n > (size_t)tail) {
+        size_t cut = tail > 0 ? starts[n - (size_t)tail] : c->answer.len;
+        memmove(c->answer.p, c->answer.p + cut, c->answer.len - cut);
+        c->answer.len -= cut;
+        if (c->answer.len == 0)
+            c->last = c->from - 1; /* none: still `after` */
+    }
+    free(starts);
+    return rc < 0 ? rc : 0;
+}
+
+int ferry_logstore_cursor_open(ferryd *d, const char *id, const ferry_log_query *q,
+                               ferry_log_cursor **out)
+{
+    char path[PATH_MAX];
+    logstore__path(d, id, "log", path, sizeof(path));
+    ferry_log_cursor *c = ferry_xcalloc(1, sizeof(*c));
+    c->id = ferry_strdup(id);
+    c->last = q->after;
+    c->metadata = q->metadata;
+    int rc = logstore__reader_open(&c->r, path);
+    if (rc == -ENOENT) {
+        c->done = 1; /* nothing written yet */
+        *out = c;
+        return 0;
+    }
+    if (rc == 0) {
+        c->from = q->after + 1;
+        c->to = logstore__last_i(&c->r);
+        if (q->before > 0 && q->before - 1 < c->to)
+            c->to = q->before - 1;
+        if (!q->metadata && q->tail >= 0 && c->to - q->tail + 1 > c->from)
+            c->from = c->to - q->tail + 1; /* the last `tail` lines: known from the heads */
+        rc = c->r.error;
+    }
+    if (rc == 0 && q->metadata && q->tail >= 0) {
+        rc = logstore__cursor_metadata_tail(c, q->tail);
+        c->done = 1;
+    }
+    if (rc < 0) {
+        ferry_error("log of %s: %s: %s", id, path, strerror(-rc));
+        ferry_logstore_cursor_close(c);
+        return FERRY_EIO;
+    }
+    *out = c;
+    return 0;
+}
+
+int ferry_logstore_cursor_next(ferry_log_cursor *c, size_t max, char **out, size_t *out_len)
+{
+    logstore__buf buf = c->answer;
+    c->answer = (logstore__buf){0};
+    int rc = 0;
+    if (!c->done) {
+        rc = logstore__range(&c->r, &c->off, c->from, c->to, c->metadata, max, &buf, NULL, NULL,
+                             &c->last);
+        c->done = rc <= 0;
+    }
+    logstore__reserve(&buf, 1);
+    buf.p[buf.len] = '\0';
+    *out = buf.p;
+    *out_len = buf.len;
+    if (rc < 0) {
+        ferry_error("log of %s: %s", c->id, strerror(-rc));
+        return FERRY_EIO;
+    }
+    return c->done ? 0 : 1;
+}
+
+int64_t ferry_logstore_cursor_last(const ferry_log_cursor *c)
+{
+    return c->last;
+}
+
+void ferry_logstore_cursor_close(ferry_log_cursor *c)
+{
+    if (c == NULL)
+        return;
+    logstore__reader_close(&c->r);
+    free(c->answer.p);
+    free(c->id);
+    free(c);
 }
 
 int ferry_logstore_query(ferryd *d, const char *id, const ferry_log_query *q, char **out,
                          size_t *out_len, int64_t *last)
 {
-    char path[PATH_MAX];
-    logstore__path(d, id, "log", path, sizeof(path));
-    *last = q->after;
+    ferry_log_cursor *c = NULL;
     *out = NULL;
     *out_len = 0;
-    logstore__reader r;
-    int rc = logstore__reader_open(&r, path);
-    logstore__buf buf = {0};
-    if (rc == 0) {
-        int64_t from = q->after + 1, to = logstore__last_i(&r);
-        if (q->before > 0 && q->before - 1 < to)
-            to = q->before - 1;
-        size_t *starts = NULL, n = 0;
-        if (!q->metadata && q->tail >= 0 && to - q->tail + 1 > from)
-            from = to - q->tail + 1; /* the last `tail` lines are known without reading */
-        rc = logstore__range(&r, from, to, q->metadata, &buf, q->metadata ? &starts : NULL, &n,
-                             last);
-        if (q->metadata && q->tail >= 0 && n > (size_t)q->tail) {
-            size_t cut = q->tail > 0 ? starts[n - (size_t)q->tail] : buf.len;
-            memmove(buf.p, buf.p + cut, buf.len - cut);
-            buf.len -= cut;
-            if (buf.len == 0)
-                *last = q->after;
-        }
-        free(starts);
-    }
-    logstore__reader_close(&r);
-    logstore__reserve(&buf, 1);
-    buf.p[buf.len] = '\0';
-    *out = buf.p;
-    *out_len = buf.len;
-    if (rc == -ENOENT)
-        return 0;
-    if (rc < 0)
-        ferry_error("log of %s: %s: %s", id, path, strerror(-rc));
-    return rc < 0 ? FERRY_EIO : 0;
+    *last = q->after;
+    int rc = ferry_logstore_cursor_open(d, id, q, &c);
+    if (rc == 0)
+        rc = ferry_logstore_cursor_next(c, SIZE_MAX, out, out_len);
+    if (c)
+        *last = ferry_logstore_cursor_last(c);
+    ferry_logstore_cursor_close(c);
+    return rc < 0 ? rc : 0;
 }
 
 int ferry_logstore_read(ferryd *d, const char *id, int64_t after, int64_t tail, char **out,

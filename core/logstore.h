@@ -31,6 +31,19 @@ typedef struct ferry_log_query {
 } ferry_log_query;
 int ferry_logstore_query(ferryd *d, const char *id, const ferry_log_query *q, char **out,
                          size_t *out_len, int64_t *last);
+/* The same answer piece by piece, so that a large log is never whole in
+ * memory: what the file holds when the cursor opens (later appends go to
+ * watchers). A log never written reads as empty. 0 or FERRY_EIO. */
+typedef struct ferry_log_cursor ferry_log_cursor;
+int ferry_logstore_cursor_open(ferryd *d, const char *id, const ferry_log_query *q,
+                               ferry_log_cursor **out);
+/* The next lines, about `max` bytes of NDJSON (whole records: a piece may
+ * be larger or empty), malloc'd and NUL-terminated. 1 when more may follow,
+ * 0 at the end, FERRY_EIO. */
+int ferry_logstore_cursor_next(ferry_log_cursor *c, size_t max, char **out, size_t *out_len);
+/* The highest i handed out so far (or the query's `after`). */
+int64_t ferry_logstore_cursor_last(const ferry_log_cursor *c);
+void ferry_logstore_cursor_close(ferry_log_cursor *c);
 /* Whether one stored NDJSON event line (no newline) is a metadata point. */
 int ferry_logstore_line_is_metadata(const char *line, size_t len);
 /* After a restart: count the stored events (log_count), cut a record a

@@ -240,6 +240,31 @@ static void test_large_records(void)
     CHECK_INT(json_array_size(tail), 5);
     CHECK_STR(text_of(tail, 4), "000000000000029999");
     json_decref(tail);
+    /* Piece by piece (a cursor): the same bytes, in whole lines. */
+    char *whole;
+    size_t whole_len;
+    ferry_log_query all_q = {.tail = -1};
+    CHECK_INT(ferry_logstore_query(&d, e->id, &all_q, &whole, &whole_len, &last), 0);
+    ferry_log_cursor *c = NULL;
+    CHECK_INT(ferry_logstore_cursor_open(&d, e->id, &all_q, &c), 0);
+    size_t at = 0, pieces = 0;
+    int more = 1, same = 1;
+    while (c && more == 1) {
+        char *piece;
+        size_t n;
+        more = ferry_logstore_cursor_next(c, 64 * 1024, &piece, &n);
+        same &= at + n <= whole_len && memcmp(whole + at, piece, n) == 0;
+        same &= n == 0 || piece[n - 1] == '\n';
+        at += n;
+        pieces += n > 0;
+        free(piece);
+    }
+    CHECK_INT(more, 0);
+    CHECK(same && at == whole_len);
+    CHECK(pieces >= 3); /* whole records: three of ~2 MB of NDJSON, and small ones */
+    CHECK_INT(ferry_logstore_cursor_last(c), total);
+    ferry_logstore_cursor_close(c);
+    free(whole);
     json_t *mid =
         query(e->id, (ferry_log_query){.after = 29990, .before = 30010, .tail = -1}, &last);
     CHECK_INT(json_array_size(mid), 19);
