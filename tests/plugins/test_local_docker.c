@@ -25,54 +25,17 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "log.h"
 #include "plugin.h"
 #include "util.h"
+#include "plugins/harness.h"
 #include "unit/test.h"
 
 #define IMAGE "ferry-test/busybox:1"
 #define USER_IMAGE "ferry-test/busybox-user:1"
 #define RUN_MS 30000
 
-static uv_loop_t loop;
-static ferry_plugin_registry reg;
-static char tmp[64];
 static const char *docker_socket;
 static const char *registry, *registry_user, *registry_password;
-static int run_counter;
-
-/* ------------------------------------------------------------------------ */
-/* Loop helpers                                                             */
-
-static void on_timeout(uv_timer_t *t)
-{
-    *(int *)t->data = 1;
-}
-
-static int wait_for(int *flag, unsigned timeout_ms)
-{
-    int timed_out = 0;
-    uv_timer_t timer;
-    uv_timer_init(&loop, &timer);
-    timer.data = &timed_out;
-    uv_timer_start(&timer, on_timeout, timeout_ms, 0);
-    while (!*flag && !timed_out)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&timer, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *flag ? 0 : -1;
-}
-
-static void run_for(unsigned ms)
-{
-    int never = 0;
-    wait_for(&never, ms);
-}
-
-static char *tmp_path(const char *name)
-{
-    return ferry_asprintf("%s/%s", tmp, name);
-}
 
 /* ------------------------------------------------------------------------ */
 /* The daemon, seen by the test (blocking libcurl)                          */
@@ -176,47 +139,23 @@ static int image_present(const char *name)
 /* ------------------------------------------------------------------------ */
 /* Instances and runs                                                       */
 
+/* A local-docker instance with these settings ("key", "value" pairs), or
+ * NULL with init's reason in *err (may be NULL). */
 static ferry_plugin_instance *instance_with(const char *const *pairs, ferry_error_detail *err)
 {
-    const ferry_plugin *p = ferry_plugin_registry_get(&reg, FERRY_PLUGIN_RUNTIME, "local-docker");
-    CHECK(p != NULL);
-    if (p == NULL)
-        return NULL;
-    ferry_settings *s = ferry_settings_new();
-    for (const char *const *kv = pairs; kv && kv[0]; kv += 2)
-        ferry_settings_set(s, kv[0], kv[1]);
     ferry_plugin_instance *inst = NULL;
-    ferry_error_detail local;
-    memset(&local, 0, sizeof(local));
-    if (err == NULL)
-        err = &local;
-    int rc = ferry_plugin_instance_new(p, &loop, "test", s, NULL, &inst, err);
-    ferry_settings_free(s);
-    if (rc < 0) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        return NULL;
-    }
+    ferry_test_instance_try(FERRY_PLUGIN_RUNTIME, "local-docker", pairs, &inst, err);
     return inst;
 }
 
+/* One on the test daemon, with `more` settings, that must start. */
 static ferry_plugin_instance *instance(const char *const *more)
 {
     const char *pairs[16] = {"docker_socket", docker_socket};
     int n = 2;
     for (const char *const *kv = more; kv && kv[0] && n < 14; kv++)
         pairs[n++] = *kv;
-    ferry_error_detail err;
-    ferry_plugin_instance *inst = instance_with(pairs, &err);
-    if (inst == NULL)
-        fprintf(stderr, "local-docker init: %s\n", err.message);
-    CHECK(inst != NULL);
-    return inst;
-}
-
-static void instance_free(ferry_plugin_instance *inst)
-{
-    ferry_plugin_instance_free(inst);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    return ferry_test_instance(FERRY_PLUGIN_RUNTIME, "local-docker", pairs);
 }
 
 static const ferry_runtime_ops *ops_of(ferry_plugin_instance *inst)
@@ -224,142 +163,36 @@ static const ferry_runtime_ops *ops_of(ferry_plugin_instance *inst)
     return &ferry_plugin_instance_plugin(inst)->ops.runtime;
 }
 
-typedef struct run_result {
-    char *out, *err, *status;
-    size_t out_len, err_len, status_len;
-    int got_output;
-    int exited;
-    int exit_code;
-    char reason[1024];
-    int output_after_exit;
-    uint64_t exited_at;
-} run_result;
-
-static void append(char **p, size_t *n, const char *data, size_t len)
-{
-    *p = ferry_xrealloc(*p, *n + len + 1);
-    memcpy(*p + *n, data, len);
-    *n += len;
-    (*p)[*n] = '\0';
-}
-
-static void on_output(void *arg, ferry_stream stream, const char *data, size_t len)
-{
-    run_result *r = arg;
-    if (r->exited)
-        r->output_after_exit = 1;
-    if (stream == FERRY_STREAM_STDOUT) {
-        r->got_output = 1;
-        append(&r->out, &r->out_len, data, len);
-    } else if (stream == FERRY_STREAM_STDERR) {
-        r->got_output = 1;
-        append(&r->err, &r->err_len, data, len);
-    } else {
-        append(&r->status, &r->status_len, data, len);
-    }
-}
-
-static void on_exited(void *arg, int exit_code, const char *reason)
-{
-    run_result *r = arg;
-    r->exited++;
-    r->exit_code = exit_code;
-    r->exited_at = ferry_mono_ms();
-    snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
-}
-
-static void result_reset(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-    free(r->status);
-    memset(r, 0, sizeof(*r));
-}
-
 static const char *S(const char *s)
 {
     return s ? s : "";
 }
 
-typedef struct exec_dirs {
-    char *base, *repository, *inputs, *outputs, *config;
-    char id[64];
-} exec_dirs;
-
-static exec_dirs make_exec_dirs(const char *name)
+static int start_run(ferry_plugin_instance *inst, const ferry_run_spec *spec,
+                     ferry_test_run_result *r, ferry_run **run, ferry_error_detail *err)
 {
-    exec_dirs d;
-    memset(&d, 0, sizeof(d));
-    d.base = tmp_path(name);
-    d.repository = ferry_asprintf("%s/repository", d.base);
-    d.inputs = ferry_asprintf("%s/inputs", d.base);
-    d.outputs = ferry_asprintf("%s/outputs", d.base);
-    d.config = ferry_asprintf("%s/config", d.base);
-    ferry_mkdirs(d.repository, 0755);
-    ferry_mkdirs(d.inputs, 0755);
-    ferry_mkdirs(d.outputs, 0755);
-    ferry_mkdirs(d.config, 0755);
-    snprintf(d.id, sizeof(d.id), "test-%d-%d-%s", (int)getpid(), ++run_counter, name);
-    return d;
-}
-
-static void free_exec_dirs(exec_dirs *d)
-{
-    free(d->base);
-    free(d->repository);
-    free(d->inputs);
-    free(d->outputs);
-    free(d->config);
-}
-
-static ferry_run_spec spec_for(const exec_dirs *d, const char *image, const char *script)
-{
-    ferry_run_spec spec = {
-        .struct_size = sizeof(spec),
-        .execution_id = d->id,
-        .image = image,
-        .script = script,
-        .repository_dir = d->repository,
-        .inputs_dir = d->inputs,
-        .outputs_dir = d->outputs,
-        .config_dir = d->config,
-    };
-    return spec;
-}
-
-static int start_run(ferry_plugin_instance *inst, const ferry_run_spec *spec, run_result *r,
-                     ferry_run **run, ferry_error_detail *err)
-{
-    result_reset(r);
-    ferry_run_callbacks cb = {
-        .struct_size = sizeof(cb), .arg = r, .output = on_output, .exited = on_exited};
-    memset(err, 0, sizeof(*err));
-    int rc = ops_of(inst)->start(ferry_plugin_instance_state(inst), spec, &cb, run, err);
+    int rc = ferry_test_run_start(inst, spec, r, run, err);
     if (rc < 0)
         fprintf(stderr, "start: %s\n", err->message);
     CHECK_INT(r->exited, 0); /* never inside start */
     return rc;
 }
 
-/* Runs a script to its end; 0 when `exited` came within timeout_ms. */
-static int run_script(ferry_plugin_instance *inst, const ferry_run_spec *spec, run_result *r,
-                      unsigned timeout_ms)
+/* Runs a script to its end; 0 when `exited` came within timeout_ms, and
+ * only once. */
+static int run_script(ferry_plugin_instance *inst, const ferry_run_spec *spec,
+                      ferry_test_run_result *r, unsigned timeout_ms)
 {
-    ferry_run *run = NULL;
-    ferry_error_detail err;
-    int rc = start_run(inst, spec, r, &run, &err);
-    CHECK_INT(rc, 0);
-    if (rc < 0)
-        return rc;
-    rc = wait_for(&r->exited, timeout_ms);
-    if (rc < 0)
-        fprintf(stderr, "no exited within %u ms (status so far: %s)\n", timeout_ms, S(r->status));
-    run_for(50); /* a second `exited` would show now */
+    int rc = ferry_test_run_script(inst, spec, r, timeout_ms);
+    if (rc < 0 && rc != FERRY_ETIMEDOUT)
+        return rc; /* it did not start: no `exited` to count */
+    /* A second `exited` would show now. */
+    ferry_test_loop_for(50);
     CHECK_INT(r->exited, 1);
     return rc;
 }
 
-static void show(const char *what, const run_result *r)
+static void show(const char *what, const ferry_test_run_result *r)
 {
     fprintf(stderr, "--- %s: exit %d reason '%s'\nstdout: %.400s\nstderr: %.400s\nstatus: %.600s\n",
             what, r->exit_code, r->reason, S(r->out), S(r->err), S(r->status));
@@ -390,21 +223,21 @@ static void test_bad_settings(void)
         CHECK_CONTAINS(err.message, bad[i].named);
         CHECK_CONTAINS(err.message, bad[i].value);
         if (inst)
-            instance_free(inst);
+            ferry_test_instance_free(inst);
     }
     /* Good values pass. */
     const char *good[] = {"docker_cpus", "1.5", "docker_memory", "512m", "docker_network",
                           "none",        NULL};
     ferry_plugin_instance *inst = instance(good);
     if (inst)
-        instance_free(inst);
+        ferry_test_instance_free(inst);
 }
 
 /* No daemon at the socket: the run ends at once with -1 and a reason that
  * names the socket; so does cleanup. */
 static void test_missing_daemon(void)
 {
-    char *sock = tmp_path("no-daemon.sock");
+    char *sock = ferry_test_tmp_path("no-daemon.sock");
     const char *pairs[] = {"docker_socket", sock, NULL};
     ferry_plugin_instance *inst = instance_with(pairs, NULL);
     CHECK(inst != NULL);
@@ -412,17 +245,17 @@ static void test_missing_daemon(void)
         free(sock);
         return;
     }
-    exec_dirs d = make_exec_dirs("missing-daemon");
-    ferry_run_spec spec = spec_for(&d, IMAGE, "echo never");
-    run_result r = {0};
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("missing-daemon");
+    ferry_run_spec spec = ferry_test_run_spec(&d, IMAGE, "echo never");
+    ferry_test_run_result r = {0};
     CHECK_INT(run_script(inst, &spec, &r, 10000), 0);
     CHECK_INT(r.exit_code, -1);
     CHECK_CONTAINS(r.reason, "could not start");
     CHECK_CONTAINS(r.reason, "no Docker daemon answers at");
     CHECK_CONTAINS(r.reason, sock);
-    result_reset(&r);
-    free_exec_dirs(&d);
-    instance_free(inst);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
+    ferry_test_instance_free(inst);
     free(sock);
 }
 
@@ -498,7 +331,7 @@ static void fake_connection(uv_stream_t *server, int status)
     if (status < 0)
         return;
     fake_conn *c = ferry_xcalloc(1, sizeof(*c));
-    uv_pipe_init(&loop, &c->pipe, 0);
+    uv_pipe_init(ferry_test_loop(), &c->pipe, 0);
     c->pipe.data = c;
     if (uv_accept(server, (uv_stream_t *)&c->pipe) == 0)
         uv_read_start((uv_stream_t *)&c->pipe, fake_alloc, fake_read);
@@ -507,7 +340,7 @@ static void fake_connection(uv_stream_t *server, int status)
 }
 
 /* One run against the fake daemon; the result's reason. */
-static void fake_run(const char *sock, const char *version_body, run_result *r)
+static void fake_run(const char *sock, const char *version_body, ferry_test_run_result *r)
 {
     fake_version_body = version_body;
     fake_last_path[0] = '\0';
@@ -516,22 +349,22 @@ static void fake_run(const char *sock, const char *version_body, run_result *r)
     CHECK(inst != NULL);
     if (inst == NULL)
         return;
-    exec_dirs d = make_exec_dirs("fake-daemon");
-    ferry_run_spec spec = spec_for(&d, IMAGE, "echo never");
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("fake-daemon");
+    ferry_run_spec spec = ferry_test_run_spec(&d, IMAGE, "echo never");
     CHECK_INT(run_script(inst, &spec, r, 10000), 0);
     CHECK_INT(r->exit_code, -1);
-    free_exec_dirs(&d);
-    instance_free(inst);
+    ferry_test_exec_dirs_free(&d);
+    ferry_test_instance_free(inst);
 }
 
 static void test_version_negotiation(void)
 {
-    char *sock = tmp_path("fake-docker.sock");
-    uv_pipe_init(&loop, &fake_server, 0);
+    char *sock = ferry_test_tmp_path("fake-docker.sock");
+    uv_pipe_init(ferry_test_loop(), &fake_server, 0);
     CHECK_INT(uv_pipe_bind(&fake_server, sock), 0);
     CHECK_INT(uv_listen((uv_stream_t *)&fake_server, 8, fake_connection), 0);
     uv_unref((uv_handle_t *)&fake_server); /* instance_free runs the loop dry */
-    run_result r = {0};
+    ferry_test_run_result r = {0};
 
     /* The daemon's version when it is within what the plugin knows. */
     fake_run(sock, "{\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}", &r);
@@ -555,9 +388,9 @@ static void test_version_negotiation(void)
     CHECK_CONTAINS(r.reason, "does not answer like a Docker daemon");
     CHECK_CONTAINS(r.reason, sock);
 
-    result_reset(&r);
+    ferry_test_run_result_reset(&r);
     uv_close((uv_handle_t *)&fake_server, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_run(ferry_test_loop(), UV_RUN_DEFAULT);
     free(sock);
 }
 
@@ -566,9 +399,10 @@ static void test_version_negotiation(void)
 
 static void test_streams_and_codes(ferry_plugin_instance *inst)
 {
-    exec_dirs d = make_exec_dirs("codes");
-    run_result r = {0};
-    ferry_run_spec spec = spec_for(&d, IMAGE, "echo to-out; echo to-err >&2; printf 'no-newline'");
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("codes");
+    ferry_test_run_result r = {0};
+    ferry_run_spec spec =
+        ferry_test_run_spec(&d, IMAGE, "echo to-out; echo to-err >&2; printf 'no-newline'");
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_STR(r.out, "to-out\nno-newline");
     CHECK_STR(r.err, "to-err\n");
@@ -576,55 +410,53 @@ static void test_streams_and_codes(ferry_plugin_instance *inst)
     CHECK_STR(r.reason, "");
     CHECK(!r.output_after_exit);
 
-    spec = spec_for(&d, IMAGE, "exit 3");
+    spec = ferry_test_run_spec(&d, IMAGE, "exit 3");
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_INT(r.exit_code, 3);
     CHECK_STR(r.reason, "");
 
-    spec = spec_for(&d, IMAGE, "echo before; kill -KILL $$");
+    spec = ferry_test_run_spec(&d, IMAGE, "echo before; kill -KILL $$");
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_INT(r.exit_code, 128 + 9);
     CHECK_CONTAINS(r.reason, "killed by signal 9");
     CHECK_STR(r.out, "before\n");
 
     /* Binary bytes pass untouched (no log driver re-encodes them). */
-    spec = spec_for(&d, IMAGE, "printf 'a\\377\\000b\\r\\n'");
+    spec = ferry_test_run_spec(&d, IMAGE, "printf 'a\\377\\000b\\r\\n'");
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_INT(r.out_len, 6);
     CHECK(r.out != NULL && memcmp(r.out, "a\377\000b\r\n", 6) == 0);
 
     /* A "#!" script runs as a file of its own, also as another user. */
-    spec = spec_for(&d, USER_IMAGE, "#!/bin/sh\necho \"script $0 as $(id -u)\"\nexit 5\n");
+    spec =
+        ferry_test_run_spec(&d, USER_IMAGE, "#!/bin/sh\necho \"script $0 as $(id -u)\"\nexit 5\n");
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_STR(r.out, "script /ferry/command as 1000\n");
     CHECK_INT(r.exit_code, 5);
     /* The shell of the step. */
-    spec = spec_for(&d, IMAGE, "echo \"$0\"");
+    spec = ferry_test_run_spec(&d, IMAGE, "echo \"$0\"");
     spec.shell = "/bin/ash";
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_STR(r.out, "/bin/ash\n");
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 }
 
 /* A fast burst on both streams: every line, in order, on its stream. */
 static void test_burst(ferry_plugin_instance *inst)
 {
-    exec_dirs d = make_exec_dirs("burst");
-    run_result r = {0};
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("burst");
+    ferry_test_run_result r = {0};
     ferry_run_spec spec =
-        spec_for(&d, IMAGE, "seq 1 3000 >&2 & seq 1 100000; wait; echo last-line");
+        ferry_test_run_spec(&d, IMAGE, "seq 1 3000 >&2 & seq 1 100000; wait; echo last-line");
     uint64_t t0 = ferry_mono_ms();
     CHECK_INT(run_script(inst, &spec, &r, 60000), 0);
     fprintf(stderr, "100k lines: %llu ms\n", (unsigned long long)(ferry_mono_ms() - t0));
-    size_t want_len = 0;
-    char *want = NULL;
-    for (int i = 1; i <= 100000; i++) {
-        char line[16];
-        int n = snprintf(line, sizeof(line), "%d\n", i);
-        append(&want, &want_len, line, (size_t)n);
-    }
-    append(&want, &want_len, "last-line\n", 10);
+    size_t want_cap = 100000 * 7 + 16, want_len = 0; /* "100000\n" is the longest line */
+    char *want = ferry_xmalloc(want_cap);
+    for (int i = 1; i <= 100000; i++)
+        want_len += (size_t)snprintf(want + want_len, want_cap - want_len, "%d\n", i);
+    want_len += (size_t)snprintf(want + want_len, want_cap - want_len, "last-line\n");
     CHECK_INT(r.out_len, want_len);
     CHECK(r.out != NULL && strcmp(r.out, want) == 0);
     size_t err_lines = 0;
@@ -635,8 +467,8 @@ static void test_burst(ferry_plugin_instance *inst)
     CHECK(r.err != NULL && strstr(r.err, "\n2999\n3000\n") != NULL);
     CHECK_INT(r.exit_code, 0);
     free(want);
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 }
 
 static int file_contains(const char *path, const char *text)
@@ -650,7 +482,7 @@ static int file_contains(const char *path, const char *text)
 /* Waits for "ready" on stdout; the script then waits for inputs/go. */
 static const char wait_go[] = "echo ready; while [ ! -e /ferry/inputs/go ]; do sleep 0.05; done";
 
-static void let_go(const exec_dirs *d)
+static void let_go(const ferry_test_exec_dirs *d)
 {
     char *go = ferry_asprintf("%s/go", d->inputs);
     ferry_write_file(go, "", 0);
@@ -665,7 +497,7 @@ static void test_container_setup(void)
     ferry_plugin_instance *inst = instance(more);
     if (inst == NULL)
         return;
-    exec_dirs d = make_exec_dirs("setup");
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("setup");
     const char *names[] = {"repository", "inputs", "outputs", "config"};
     const char *dirs[] = {d.repository, d.inputs, d.outputs, d.config};
     for (int i = 0; i < 4; i++) {
@@ -688,16 +520,16 @@ static void test_container_setup(void)
         "echo written > $FERRY_OUTPUTS_DIR/out.txt; %s",
         wait_go);
     const char *env[] = {"MY_VAR=my value", "FERRY_OUTPUTS_DIR=/wrong", "NONAME", NULL};
-    ferry_run_spec spec = spec_for(&d, IMAGE, script);
+    ferry_run_spec spec = ferry_test_run_spec(&d, IMAGE, script);
     spec.env = env;
     spec.valohai_aliases = 1;
-    run_result r = {0};
+    ferry_test_run_result r = {0};
     ferry_run *run = NULL;
     ferry_error_detail err;
     CHECK_INT(start_run(inst, &spec, &r, &run, &err), 0);
-    CHECK_INT(wait_for(&r.got_output, RUN_MS), 0);
+    CHECK_INT(ferry_test_wait_for(&r.got_output, RUN_MS), 0);
     for (int i = 0; i < 100 && (r.out == NULL || strstr(r.out, "ready\n") == NULL); i++)
-        run_for(50);
+        ferry_test_loop_for(50);
     /* The daemon's view while it runs. */
     json_t *j = inspect_execution(d.id);
     CHECK(j != NULL);
@@ -714,7 +546,7 @@ static void test_container_setup(void)
               "/valohai/repository");
     json_decref(j);
     let_go(&d);
-    CHECK_INT(wait_for(&r.exited, RUN_MS), 0);
+    CHECK_INT(ferry_test_wait_for(&r.exited, RUN_MS), 0);
     const char *want = "REPOSITORY /ferry/repository repository /valohai/repository repository\n"
                        "INPUTS /ferry/inputs inputs /valohai/inputs inputs\n"
                        "OUTPUTS /ferry/outputs outputs /valohai/outputs outputs\n"
@@ -741,45 +573,45 @@ static void test_container_setup(void)
     script = ferry_asprintf("echo \"vh ${VH_OUTPUTS_DIR:-unset} $(ls -d /valohai 2>&1 | "
                             "grep -c 'No such')\"; pwd; cat /sys/fs/cgroup/memory/"
                             "memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max");
-    spec = spec_for(&d, IMAGE, script);
+    spec = ferry_test_run_spec(&d, IMAGE, script);
     spec.memory_bytes = 64 << 20;
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_STR(r.out, "vh unset 1\n/ferry/repository\n67108864\n");
     free(script);
-    result_reset(&r);
-    free_exec_dirs(&d);
-    instance_free(inst);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
+    ferry_test_instance_free(inst);
 }
 
 static void test_network(void)
 {
-    exec_dirs d = make_exec_dirs("network");
-    run_result r = {0};
-    ferry_run_spec spec = spec_for(&d, IMAGE, "ls /sys/class/net | sort | tr '\\n' ' '");
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("network");
+    ferry_test_run_result r = {0};
+    ferry_run_spec spec = ferry_test_run_spec(&d, IMAGE, "ls /sys/class/net | sort | tr '\\n' ' '");
     const char *none[] = {"docker_network", "none", NULL};
     ferry_plugin_instance *inst = instance(none);
     if (inst != NULL) {
         CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
         CHECK_STR(r.out, "lo ");
-        instance_free(inst);
+        ferry_test_instance_free(inst);
     }
     inst = instance(NULL); /* Docker's default: the bridge, eth0 */
     if (inst != NULL) {
         CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
         CHECK_STR(r.out, "eth0 lo ");
-        instance_free(inst);
+        ferry_test_instance_free(inst);
     }
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 }
 
 /* The daemon here has no GPU runtime: the start fails with its words, and
  * the container is removed. The request body itself: test_docker_body. */
 static void test_gpus(ferry_plugin_instance *inst)
 {
-    exec_dirs d = make_exec_dirs("gpus");
-    run_result r = {0};
-    ferry_run_spec spec = spec_for(&d, IMAGE, "echo never");
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("gpus");
+    ferry_test_run_result r = {0};
+    ferry_run_spec spec = ferry_test_run_spec(&d, IMAGE, "echo never");
     spec.gpus = "0,1";
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_INT(r.exit_code, -1);
@@ -793,24 +625,25 @@ static void test_gpus(ferry_plugin_instance *inst)
     ferry_error_detail err;
     CHECK_INT(start_run(inst, &spec, &r, &run, &err), FERRY_EINVAL);
     CHECK_CONTAINS(err.message, "GPU");
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 }
 
 static void test_oom(ferry_plugin_instance *inst)
 {
-    exec_dirs d = make_exec_dirs("oom");
-    run_result r = {0};
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("oom");
+    ferry_test_run_result r = {0};
     /* busybox tail keeps the last lines of a file without newlines: all of
      * /dev/zero. */
-    ferry_run_spec spec = spec_for(&d, IMAGE, "echo hogging; tail /dev/zero; echo survived");
+    ferry_run_spec spec =
+        ferry_test_run_spec(&d, IMAGE, "echo hogging; tail /dev/zero; echo survived");
     spec.memory_bytes = 24 << 20;
     CHECK_INT(run_script(inst, &spec, &r, 60000), 0);
     CHECK_STR(r.reason, "oom-killed");
     CHECK_CONTAINS(r.out, "hogging");
     CHECK_INT(count_containers(d.id), 0);
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 }
 
 /* A script that ignores SIGTERM ends after the grace, with "stopped"; the
@@ -820,19 +653,20 @@ static void test_stop(ferry_plugin_instance *inst)
 {
     const ferry_runtime_ops *ops = ops_of(inst);
     void *st = ferry_plugin_instance_state(inst);
-    exec_dirs d = make_exec_dirs("stop");
-    run_result r = {0};
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("stop");
+    ferry_test_run_result r = {0};
     ferry_run *run = NULL;
     ferry_error_detail err;
-    ferry_run_spec spec = spec_for(&d, IMAGE, "trap '' TERM; echo started; sleep 100; echo no");
+    ferry_run_spec spec =
+        ferry_test_run_spec(&d, IMAGE, "trap '' TERM; echo started; sleep 100; echo no");
     int graces[] = {1500, 300};
     for (int i = 0; i < 2; i++) {
         CHECK_INT(start_run(inst, &spec, &r, &run, &err), 0);
-        CHECK_INT(wait_for(&r.got_output, RUN_MS), 0);
+        CHECK_INT(ferry_test_wait_for(&r.got_output, RUN_MS), 0);
         uint64_t t0 = ferry_mono_ms();
         CHECK_INT(ops->stop(st, run, graces[i]), 0);
         CHECK_INT(r.exited, 0); /* never inside stop */
-        CHECK_INT(wait_for(&r.exited, 10000 + graces[i]), 0);
+        CHECK_INT(ferry_test_wait_for(&r.exited, 10000 + graces[i]), 0);
         uint64_t took = r.exited_at - t0;
         fprintf(stderr, "stop with grace %d ms: exited after %llu ms\n", graces[i],
                 (unsigned long long)took);
@@ -840,58 +674,58 @@ static void test_stop(ferry_plugin_instance *inst)
         CHECK_STR(r.reason, "stopped");
         CHECK_INT(r.exit_code, 128 + SIGKILL);
         CHECK_STR(r.out, "started\n");
-        run_for(200);
+        ferry_test_loop_for(200);
         CHECK_INT(r.exited, 1);
         CHECK_INT(count_containers(d.id), 0);
     }
 
     /* A script that honours SIGTERM (through the init) ends at once. */
-    spec = spec_for(&d, IMAGE, "echo up; sleep 100");
+    spec = ferry_test_run_spec(&d, IMAGE, "echo up; sleep 100");
     CHECK_INT(start_run(inst, &spec, &r, &run, &err), 0);
-    CHECK_INT(wait_for(&r.got_output, RUN_MS), 0);
+    CHECK_INT(ferry_test_wait_for(&r.got_output, RUN_MS), 0);
     uint64_t t0 = ferry_mono_ms();
     CHECK_INT(ops->stop(st, run, 10000), 0);
-    CHECK_INT(wait_for(&r.exited, 10000), 0);
+    CHECK_INT(ferry_test_wait_for(&r.exited, 10000), 0);
     CHECK(r.exited_at - t0 < 3000);
     CHECK_STR(r.reason, "stopped");
     CHECK_INT(r.exit_code, 128 + SIGTERM);
 
     /* A stop right after start, before any container exists. */
-    spec = spec_for(&d, IMAGE, "echo never");
+    spec = ferry_test_run_spec(&d, IMAGE, "echo never");
     CHECK_INT(start_run(inst, &spec, &r, &run, &err), 0);
     CHECK_INT(ops->stop(st, run, 1000), 0);
     CHECK_INT(r.exited, 0);
-    CHECK_INT(wait_for(&r.exited, 10000), 0);
+    CHECK_INT(ferry_test_wait_for(&r.exited, 10000), 0);
     CHECK_STR(r.reason, "stopped");
     CHECK_INT(r.exit_code, -1);
     CHECK(r.out == NULL);
-    run_for(300);
+    ferry_test_loop_for(300);
     CHECK_INT(count_containers(d.id), 0);
     CHECK_INT(ops->stop(st, NULL, 0), FERRY_ESTATE);
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 }
 
 /* Whatever fails, the container goes. */
 static void test_removed_after_errors(ferry_plugin_instance *inst)
 {
-    exec_dirs d = make_exec_dirs("errors");
-    run_result r = {0};
-    ferry_run_spec spec = spec_for(&d, IMAGE, "echo never");
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("errors");
+    ferry_test_run_result r = {0};
+    ferry_run_spec spec = ferry_test_run_spec(&d, IMAGE, "echo never");
     spec.shell = "/nonexistent/shell";
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_INT(r.exit_code, -1);
     CHECK_CONTAINS(r.reason, "could not start: /nonexistent/shell: no such file in image");
     CHECK_INT(count_containers(d.id), 0);
 
-    spec = spec_for(&d, IMAGE, "#!/nonexistent/interpreter\necho never\n");
+    spec = ferry_test_run_spec(&d, IMAGE, "#!/nonexistent/interpreter\necho never\n");
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_INT(r.exit_code, -1);
     CHECK_CONTAINS(r.reason, "/nonexistent/interpreter: no such file in image");
     CHECK_INT(count_containers(d.id), 0);
 
     /* A mount source that is not there: the daemon refuses the create. */
-    spec = spec_for(&d, IMAGE, "echo never");
+    spec = ferry_test_run_spec(&d, IMAGE, "echo never");
     spec.inputs_dir = "/nonexistent/inputs";
     CHECK_INT(run_script(inst, &spec, &r, RUN_MS), 0);
     CHECK_INT(r.exit_code, -1);
@@ -900,16 +734,16 @@ static void test_removed_after_errors(ferry_plugin_instance *inst)
     CHECK_INT(count_containers(d.id), 0);
 
     /* The spec's own mistakes fail start() at once. */
-    spec = spec_for(&d, NULL, "echo never");
+    spec = ferry_test_run_spec(&d, NULL, "echo never");
     ferry_run *run = NULL;
     ferry_error_detail err;
     CHECK_INT(start_run(inst, &spec, &r, &run, &err), FERRY_EINVAL);
     CHECK_CONTAINS(err.message, "no image");
-    spec = spec_for(&d, "bad image name!", "echo never");
+    spec = ferry_test_run_spec(&d, "bad image name!", "echo never");
     CHECK_INT(start_run(inst, &spec, &r, &run, &err), FERRY_EINVAL);
     CHECK_CONTAINS(err.message, "could not start: 'bad image name!' is not an image reference");
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -918,9 +752,9 @@ static void test_removed_after_errors(ferry_plugin_instance *inst)
 static void test_pull(ferry_plugin_instance *inst)
 {
     char *image = ferry_asprintf("%s/ferry-test/pull:1", registry);
-    exec_dirs d = make_exec_dirs("pull");
-    run_result r = {0};
-    ferry_run_spec spec = spec_for(&d, image, "cat /pulled-marker");
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("pull");
+    ferry_test_run_result r = {0};
+    ferry_run_spec spec = ferry_test_run_spec(&d, image, "cat /pulled-marker");
     spec.registry_server = registry;
     spec.registry_username = registry_user;
     spec.registry_password = registry_password;
@@ -976,7 +810,7 @@ static void test_pull(ferry_plugin_instance *inst)
 
     /* An image the registry does not have. */
     char *missing = ferry_asprintf("%s/ferry-test/nonexistent:1", registry);
-    spec = spec_for(&d, missing, "echo never");
+    spec = ferry_test_run_spec(&d, missing, "echo never");
     spec.registry_server = registry;
     spec.registry_username = registry_user;
     spec.registry_password = registry_password;
@@ -989,21 +823,21 @@ static void test_pull(ferry_plugin_instance *inst)
     remove_image(image);
     free(missing);
     free(image);
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 }
 
-static int status_has(run_result *r, const char *text)
+static int status_has(ferry_test_run_result *r, const char *text)
 {
     return r->status != NULL && strstr(r->status, text) != NULL;
 }
 
 /* Waits until the status stream says `text`. */
-static int wait_status(run_result *r, const char *text, unsigned timeout_ms)
+static int wait_status(ferry_test_run_result *r, const char *text, unsigned timeout_ms)
 {
     for (unsigned waited = 0; waited < timeout_ms && !status_has(r, text) && !r->exited;
          waited += 10)
-        run_for(10);
+        ferry_test_loop_for(10);
     return status_has(r, text) ? 0 : -1;
 }
 
@@ -1012,12 +846,12 @@ static int wait_status(run_result *r, const char *text, unsigned timeout_ms)
 static void test_pull_interrupted(void)
 {
     char *image = ferry_asprintf("%s/ferry-test/pull:1", registry);
-    exec_dirs d = make_exec_dirs("pull-stop");
-    ferry_run_spec spec = spec_for(&d, image, "echo never");
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("pull-stop");
+    ferry_run_spec spec = ferry_test_run_spec(&d, image, "echo never");
     spec.registry_server = registry;
     spec.registry_username = registry_user;
     spec.registry_password = registry_password;
-    run_result r = {0};
+    ferry_test_run_result r = {0};
     ferry_run *run = NULL;
     ferry_error_detail err;
     ferry_plugin_instance *inst = instance(NULL);
@@ -1026,27 +860,27 @@ static void test_pull_interrupted(void)
         CHECK_INT(start_run(inst, &spec, &r, &run, &err), 0);
         CHECK_INT(wait_status(&r, "Pulling ", 30000), 0);
         CHECK_INT(ops_of(inst)->stop(ferry_plugin_instance_state(inst), run, 5000), 0);
-        CHECK_INT(wait_for(&r.exited, 10000), 0);
+        CHECK_INT(ferry_test_wait_for(&r.exited, 10000), 0);
         CHECK_INT(r.exit_code, -1);
         CHECK_STR(r.reason, "stopped");
         CHECK(r.out == NULL);
-        run_for(200);
+        ferry_test_loop_for(200);
         CHECK_INT(r.exited, 1);
         CHECK_INT(count_containers(d.id), 0);
-        instance_free(inst);
+        ferry_test_instance_free(inst);
     }
     inst = instance(NULL);
     if (inst != NULL) {
         remove_image(image);
         CHECK_INT(start_run(inst, &spec, &r, &run, &err), 0);
         CHECK_INT(wait_status(&r, "Pulling ", 30000), 0);
-        instance_free(inst);
+        ferry_test_instance_free(inst);
         CHECK_INT(r.exited, 0);
         CHECK_INT(count_containers(d.id), 0);
     }
     remove_image(image);
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
     free(image);
 }
 
@@ -1070,19 +904,20 @@ static int readable_as(const char *path, uid_t uid, gid_t gid)
 
 static void test_outputs_of_another_user(ferry_plugin_instance *inst)
 {
-    exec_dirs d = make_exec_dirs("outputs-user");
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("outputs-user");
     /* The agent: uid 4242 here (the test runs as root), owner of its
      * execution folder. */
     const uid_t agent = 4242;
     CHECK_INT(chown(d.base, agent, agent), 0);
     CHECK_INT(chown(d.outputs, agent, agent), 0);
     chmod(d.base, 0700);
-    run_result r = {0};
-    ferry_run_spec spec = spec_for(&d, USER_IMAGE,
-                                   "umask 077; id -u; echo secret > $FERRY_OUTPUTS_DIR/model.bin; "
-                                   "mkdir $FERRY_OUTPUTS_DIR/sub; echo deep > "
-                                   "$FERRY_OUTPUTS_DIR/sub/deep.txt; chmod 000 "
-                                   "$FERRY_OUTPUTS_DIR/sub/deep.txt");
+    ferry_test_run_result r = {0};
+    ferry_run_spec spec =
+        ferry_test_run_spec(&d, USER_IMAGE,
+                            "umask 077; id -u; echo secret > $FERRY_OUTPUTS_DIR/model.bin; "
+                            "mkdir $FERRY_OUTPUTS_DIR/sub; echo deep > "
+                            "$FERRY_OUTPUTS_DIR/sub/deep.txt; chmod 000 "
+                            "$FERRY_OUTPUTS_DIR/sub/deep.txt");
     CHECK_INT(run_script(inst, &spec, &r, 60000), 0);
     CHECK_STR(r.out, "1000\n");
     CHECK_INT(r.exit_code, 0);
@@ -1100,42 +935,19 @@ static void test_outputs_of_another_user(ferry_plugin_instance *inst)
     CHECK(file_contains(model, "secret"));
     free(model);
     CHECK_INT(count_containers(d.id), 0); /* the helper is gone too */
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 }
 
 /* ------------------------------------------------------------------------ */
 /* cleanup and fini                                                         */
 
-typedef struct op_outcome {
-    int calls;
-    int status;
-    char *text;
-    ferry_error_detail error;
-} op_outcome;
-
-static void on_op_done(void *arg, int status, const ferry_op_result *res)
+/* cleanup, to its end: the call's code when it failed, else the op's. */
+static int run_cleanup(ferry_plugin_instance *inst, ferry_test_outcome *o)
 {
-    op_outcome *o = arg;
-    o->calls++;
-    o->status = status;
-    free(o->text);
-    o->text = ferry_strdup(res->text);
-    if (res->error)
-        o->error = *res->error;
-}
-
-static int run_cleanup(ferry_plugin_instance *inst, op_outcome *o)
-{
-    memset(o, 0, sizeof(*o));
-    ferry_op *op = ferry_op_new(inst, on_op_done, o);
-    int rc = ops_of(inst)->cleanup(ferry_plugin_instance_state(inst), op);
-    if (rc < 0) {
-        ferry_op_abandon(op);
-        return rc;
-    }
-    CHECK_INT(wait_for(&o->calls, 60000), 0);
-    return o->status;
+    int rc =
+        RUN_OP(inst, o, 60000, ops_of(inst)->cleanup(ferry_plugin_instance_state(inst), o->op));
+    return rc < 0 ? rc : o->status;
 }
 
 /* A stopped container of IMAGE with these labels (JSON object text). */
@@ -1182,13 +994,13 @@ static void test_cleanup(void)
     if (inst == NULL)
         return;
     /* A run of this instance, going: cleanup leaves it. */
-    exec_dirs d = make_exec_dirs("cleanup-live");
-    run_result r = {0};
+    ferry_test_exec_dirs d = ferry_test_exec_dirs_make("cleanup-live");
+    ferry_test_run_result r = {0};
     ferry_run *run = NULL;
     ferry_error_detail err;
-    ferry_run_spec spec = spec_for(&d, IMAGE, wait_go);
+    ferry_run_spec spec = ferry_test_run_spec(&d, IMAGE, wait_go);
     CHECK_INT(start_run(inst, &spec, &r, &run, &err), 0);
-    CHECK_INT(wait_for(&r.got_output, RUN_MS), 0);
+    CHECK_INT(ferry_test_wait_for(&r.got_output, RUN_MS), 0);
     json_t *j = inspect_execution(d.id);
     const char *mine = json_string_value(
         json_object_get(json_object_get(json_object_get(j, "Config"), "Labels"), "ferry.owner"));
@@ -1229,7 +1041,7 @@ static void test_cleanup(void)
                     make_container(live),
                     make_container(other_host),
                     make_container("{\"other.label\":\"x\"}")};
-    op_outcome o;
+    ferry_test_outcome o = {0};
     CHECK_INT(run_cleanup(inst, &o), 0);
     for (int i = 0; i < 4; i++) {
         CHECK(ids[i] && !container_exists(ids[i]));
@@ -1242,7 +1054,7 @@ static void test_cleanup(void)
     CHECK_INT(count_containers(d.id), 1); /* the live run's */
     CHECK_INT(r.exited, 0);
     let_go(&d);
-    CHECK_INT(wait_for(&r.exited, RUN_MS), 0);
+    CHECK_INT(ferry_test_wait_for(&r.exited, RUN_MS), 0);
     CHECK_INT(r.exit_code, 0);
     for (int i = 4; i < 7; i++) {
         char *path = ferry_asprintf("/containers/%s?force=1", ids[i]);
@@ -1251,38 +1063,38 @@ static void test_cleanup(void)
     }
     for (int i = 0; i < 7; i++)
         free(ids[i]);
-    free(o.text);
+    ferry_test_outcome_reset(&o);
     free(own);
     free(dead);
     free(reboot);
     free(live);
     free(other_host);
     free(owner);
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 
     /* Freeing the instance with a run going removes its container, and no
      * callback comes. */
-    d = make_exec_dirs("fini");
-    spec = spec_for(&d, IMAGE, wait_go);
+    d = ferry_test_exec_dirs_make("fini");
+    spec = ferry_test_run_spec(&d, IMAGE, wait_go);
     CHECK_INT(start_run(inst, &spec, &r, &run, &err), 0);
-    CHECK_INT(wait_for(&r.got_output, RUN_MS), 0);
+    CHECK_INT(ferry_test_wait_for(&r.got_output, RUN_MS), 0);
     CHECK_INT(count_containers(d.id), 1);
-    instance_free(inst);
+    ferry_test_instance_free(inst);
     CHECK_INT(r.exited, 0);
     CHECK_INT(count_containers(d.id), 0);
-    result_reset(&r);
-    free_exec_dirs(&d);
+    ferry_test_run_result_reset(&r);
+    ferry_test_exec_dirs_free(&d);
 
     /* cleanup without a daemon names the socket. */
-    char *sock = tmp_path("no-daemon.sock");
+    char *sock = ferry_test_tmp_path("no-daemon.sock");
     const char *pairs[] = {"docker_socket", sock, NULL};
     inst = instance_with(pairs, NULL);
     if (inst != NULL) {
         CHECK(run_cleanup(inst, &o) < 0);
         CHECK_CONTAINS(o.error.message, sock);
-        free(o.text);
-        instance_free(inst);
+        ferry_test_outcome_reset(&o);
+        ferry_test_instance_free(inst);
     }
     free(sock);
 }
@@ -1350,21 +1162,15 @@ static int services_ready(void)
 
 int main(void)
 {
-    const char *dir = getenv("FERRY_PLUGIN_DIR");
-    if (dir == NULL) {
-        fprintf(stderr, "FERRY_PLUGIN_DIR is not set\n");
+    if (ferry_test_harness_init("test_local_docker", &ferry_test_failures) < 0)
         return 2;
-    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (!services_ready())
+    if (!services_ready()) {
+        ferry_test_harness_close();
         return 1;
-    ferry_log_set_name("test_local_docker");
-    snprintf(tmp, sizeof(tmp), "/tmp/ferry-local-docker-XXXXXX");
-    if (mkdtemp(tmp) == NULL)
-        return 2;
-    chmod(tmp, 0755);
-    uv_loop_init(&loop);
-    CHECK_INT(ferry_plugin_registry_scan(&reg, dir), 0);
+    }
+    /* Not mkdtemp's 0700: users of the containers reach their mounts in it. */
+    chmod(ferry_test_tmp(), 0755);
 
     test_bad_settings();
     test_missing_daemon();
@@ -1379,18 +1185,14 @@ int main(void)
         test_removed_after_errors(inst);
         test_pull(inst);
         test_outputs_of_another_user(inst);
-        instance_free(inst);
+        ferry_test_instance_free(inst);
     }
     test_pull_interrupted();
     test_container_setup();
     test_network();
     test_cleanup();
 
-    ferry_plugin_registry_free(&reg);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK_INT(uv_loop_close(&loop), 0);
-    if (ferry_test_failures == 0)
-        ferry_rmtree(tmp);
+    ferry_test_harness_close();
     curl_global_cleanup();
     TEST_MAIN_END();
 }

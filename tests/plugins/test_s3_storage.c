@@ -27,128 +27,35 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "log.h"
 #include "plugin.h"
 #include "util.h"
+#include "plugins/harness.h"
 #include "unit/test.h"
 
 #define MIB (1024 * 1024)
 
-static uv_loop_t loop;
-static ferry_plugin_registry reg;
-static char tmp[64];
 static const char *s3_endpoint, *s3_bucket, *s3_key_id, *s3_secret;
 static char run_prefix[64]; /* keys of this run on s3rver */
 static int fake_port;
 static pid_t fake_pid;
 
 /* ------------------------------------------------------------------------ */
-/* Loop, instances, ops                                                     */
+/* Instances                                                                */
 
-static void on_timeout(uv_timer_t *t)
-{
-    *(int *)t->data = 1;
-}
-
-static int wait_for(int *flag, unsigned timeout_ms)
-{
-    int timed_out = 0;
-    uv_timer_t timer;
-    uv_timer_init(&loop, &timer);
-    timer.data = &timed_out;
-    uv_timer_start(&timer, on_timeout, timeout_ms, 0);
-    while (!*flag && !timed_out)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&timer, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *flag ? 0 : -1;
-}
-
-/* Settings as "key", "value" pairs, NULL-terminated. */
-static ferry_settings *settings_of(const char *const *kv)
-{
-    ferry_settings *s = ferry_settings_new();
-    for (size_t i = 0; kv[i]; i += 2)
-        if (kv[i + 1])
-            ferry_settings_set(s, kv[i], kv[i + 1]);
-    return s;
-}
-
+/* An s3-storage instance with these settings ("key", "value" pairs), or
+ * NULL with init's reason in *err. */
 static ferry_plugin_instance *instance_try(const char *const *kv, ferry_error_detail *err)
 {
-    const ferry_plugin *p = ferry_plugin_registry_get(&reg, FERRY_PLUGIN_STORE, "s3-storage");
-    CHECK(p != NULL);
-    if (p == NULL)
-        return NULL;
-    ferry_settings *s = settings_of(kv);
     ferry_plugin_instance *inst = NULL;
-    memset(err, 0, sizeof(*err));
-    int rc = ferry_plugin_instance_new(p, &loop, "test", s, NULL, &inst, err);
-    ferry_settings_free(s);
-    return rc == 0 ? inst : NULL;
-}
-
-static ferry_plugin_instance *instance(const char *const *kv)
-{
-    ferry_error_detail err;
-    ferry_plugin_instance *inst = instance_try(kv, &err);
-    if (inst == NULL)
-        fprintf(stderr, "s3-storage init: %s\n", err.message);
-    CHECK(inst != NULL);
+    ferry_test_instance_try(FERRY_PLUGIN_STORE, "s3-storage", kv, &inst, err);
     return inst;
 }
 
-static void instance_free(ferry_plugin_instance *inst)
+/* One that must start. */
+static ferry_plugin_instance *instance(const char *const *kv)
 {
-    if (inst)
-        ferry_plugin_instance_free(inst);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    return ferry_test_instance(FERRY_PLUGIN_STORE, "s3-storage", kv);
 }
-
-typedef struct outcome {
-    int calls;
-    int status;
-    int64_t size;
-    char *text;
-    ferry_error_detail error;
-} outcome;
-
-static void outcome_reset(outcome *o)
-{
-    free(o->text);
-    memset(o, 0, sizeof(*o));
-}
-
-static void on_done(void *arg, int status, const ferry_op_result *r)
-{
-    outcome *o = arg;
-    o->calls++;
-    o->status = status;
-    o->size = r->size;
-    o->text = ferry_strdup(r->text);
-    if (r->error)
-        o->error = *r->error;
-}
-
-static ferry_op *the_op;
-
-static void run_op_begin(ferry_plugin_instance *inst, outcome *o)
-{
-    outcome_reset(o);
-    the_op = ferry_op_new(inst, on_done, o);
-}
-
-static int run_op_end(int rc, outcome *o, unsigned timeout_ms)
-{
-    if (rc < 0)
-        ferry_op_abandon(the_op);
-    else
-        CHECK_INT(wait_for(&o->calls, timeout_ms), 0);
-    the_op = NULL;
-    return rc;
-}
-
-#define RUN_OP(inst, o, timeout_ms, call) run_op_end((run_op_begin(inst, o), (call)), o, timeout_ms)
 
 static const ferry_store_ops *ops_of(ferry_plugin_instance *inst)
 {
@@ -173,7 +80,7 @@ static char *pattern(size_t n, unsigned seed)
 
 static char *scratch_file(const char *name, const char *data, size_t n)
 {
-    char *path = ferry_asprintf("%s/%s", tmp, name);
+    char *path = ferry_test_tmp_path(name);
     CHECK_INT(ferry_write_file(path, data, n), 0);
     return path;
 }
@@ -326,29 +233,27 @@ static void test_start_errors(void)
 
 static void test_roundtrip(ferry_plugin_instance *inst)
 {
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     const char *names[] = {"empty.bin", "dir/a b+ü.txt", "small.bin"};
     size_t sizes[] = {0, 1234, 100000};
     for (size_t i = 0; i < 3; i++) {
         char *data = pattern(sizes[i], (unsigned)i + 1), *key = rkey(names[i]);
         char *src = scratch_file("rt-src", data, sizes[i]);
-        char *dst = ferry_asprintf("%s/rt-dst", tmp);
-        CHECK_INT(
-            RUN_OP(inst, &o, 30000,
-                   ops_of(inst)->put_file(ferry_plugin_instance_state(inst), key, src, the_op)),
-            0);
+        char *dst = ferry_test_tmp_path("rt-dst");
+        CHECK_INT(RUN_OP(inst, &o, 30000,
+                         ops_of(inst)->put_file(ferry_plugin_instance_state(inst), key, src, o.op)),
+                  0);
         CHECK_INT(o.status, 0);
         CHECK_INT(o.size, (int64_t)sizes[i]);
-        CHECK_INT(
-            RUN_OP(inst, &o, 30000,
-                   ops_of(inst)->get_file(ferry_plugin_instance_state(inst), key, dst, the_op)),
-            0);
+        CHECK_INT(RUN_OP(inst, &o, 30000,
+                         ops_of(inst)->get_file(ferry_plugin_instance_state(inst), key, dst, o.op)),
+                  0);
         if (o.status != 0)
             fprintf(stderr, "get %s: %s\n", key, o.error.message);
         CHECK_INT(o.status, 0);
         CHECK(file_is(dst, data, sizes[i]));
         CHECK_INT(RUN_OP(inst, &o, 30000,
-                         ops_of(inst)->head(ferry_plugin_instance_state(inst), key, the_op)),
+                         ops_of(inst)->head(ferry_plugin_instance_state(inst), key, o.op)),
                   0);
         CHECK_INT(o.size, (int64_t)sizes[i]);
         CHECK(o.text != NULL && o.text[0] == '"'); /* the ETag, for caches */
@@ -357,21 +262,21 @@ static void test_roundtrip(ferry_plugin_instance *inst)
         free(src);
         free(dst);
     }
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 /* NoSuchKey from a get: the code, and no file at the destination. */
 static void test_missing_key(ferry_plugin_instance *inst)
 {
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     void *st = ferry_plugin_instance_state(inst);
-    char *key = rkey("no/such/key.bin"), *dst = ferry_asprintf("%s/missing", tmp);
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->get_file(st, key, dst, the_op)), 0);
+    char *key = rkey("no/such/key.bin"), *dst = ferry_test_tmp_path("missing");
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->get_file(st, key, dst, o.op)), 0);
     CHECK_INT(o.status, FERRY_ENOENT);
     CHECK_STR(o.error.provider_code, "NoSuchKey");
     CHECK_CONTAINS(o.error.message, "NoSuchKey");
     CHECK(access(dst, F_OK) != 0);
-    char *dir = ferry_asprintf("%s", tmp); /* and no temporary file beside it */
+    char *dir = ferry_asprintf("%s", ferry_test_tmp()); /* and no temporary file beside it */
     char *cmd = ferry_asprintf("ls -a '%s' | grep -c ferry-get || true", dir);
     FILE *p = popen(cmd, "r");
     char line[32] = "";
@@ -381,31 +286,31 @@ static void test_missing_key(ferry_plugin_instance *inst)
         pclose(p);
     }
     CHECK_INT(atoi(line), 0);
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->head(st, key, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->head(st, key, o.op)), 0);
     CHECK_INT(o.status, FERRY_ENOENT);
     free(cmd);
     free(dir);
     free(key);
     free(dst);
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 /* 23 MiB with 5 MiB parts: five parts, three at once; a get in five ranges. */
 static void test_multipart(ferry_plugin_instance *inst)
 {
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     void *st = ferry_plugin_instance_state(inst);
     size_t n = 23 * MIB + 17;
     char *data = pattern(n, 42), *key = rkey("big/multipart.bin");
-    char *src = scratch_file("mp-src", data, n), *dst = ferry_asprintf("%s/mp-dst", tmp);
-    CHECK_INT(RUN_OP(inst, &o, 120000, ops_of(inst)->put_file(st, key, src, the_op)), 0);
+    char *src = scratch_file("mp-src", data, n), *dst = ferry_test_tmp_path("mp-dst");
+    CHECK_INT(RUN_OP(inst, &o, 120000, ops_of(inst)->put_file(st, key, src, o.op)), 0);
     if (o.status != 0)
         fprintf(stderr, "multipart put: %s\n", o.error.message);
     CHECK_INT(o.status, 0);
     CHECK_INT(o.size, (int64_t)n);
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->head(st, key, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->head(st, key, o.op)), 0);
     CHECK_INT(o.size, (int64_t)n);
-    CHECK_INT(RUN_OP(inst, &o, 120000, ops_of(inst)->get_file(st, key, dst, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 120000, ops_of(inst)->get_file(st, key, dst, o.op)), 0);
     CHECK_INT(o.status, 0);
     CHECK_INT(o.size, (int64_t)n);
     CHECK(file_is(dst, data, n));
@@ -413,25 +318,25 @@ static void test_multipart(ferry_plugin_instance *inst)
     free(key);
     free(src);
     free(dst);
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 /* 25 keys, pages of 7: four ListObjectsV2 calls, one listing. */
 static void test_list_continuation(ferry_plugin_instance *inst)
 {
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     void *st = ferry_plugin_instance_state(inst);
     char *src = scratch_file("list-src", "x", 1);
     for (int i = 0; i < 25; i++) {
         char name[32];
         snprintf(name, sizeof(name), "list/k%02d", i);
         char *key = rkey(name);
-        CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->put_file(st, key, src, the_op)), 0);
+        CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->put_file(st, key, src, o.op)), 0);
         CHECK_INT(o.status, 0);
         free(key);
     }
     char *prefix = rkey("list/");
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->list(st, prefix, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->list(st, prefix, o.op)), 0);
     CHECK_INT(o.status, 0);
     json_t *arr = json_loads(o.text ? o.text : "", 0, NULL);
     CHECK_INT(json_array_size(arr), 25);
@@ -445,7 +350,7 @@ static void test_list_continuation(ferry_plugin_instance *inst)
     json_decref(arr);
     free(prefix);
     free(src);
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 /* URLs a worker uses without credentials. */
@@ -475,9 +380,9 @@ static void test_worker_upload(ferry_plugin_instance *inst)
     const ferry_store_ops *ops = ops_of(inst);
     void *st = ferry_plugin_instance_state(inst);
     CHECK(ops->upload_begin && ops->presign_part && ops->upload_complete && ops->upload_abort);
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     char *key = rkey("worker/upload.bin");
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops->upload_begin(st, key, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops->upload_begin(st, key, o.op)), 0);
     CHECK_INT(o.status, 0);
     CHECK(o.text != NULL && o.text[0] != '\0');
     char *id = ferry_strdup(o.text);
@@ -499,13 +404,13 @@ static void test_worker_upload(ferry_plugin_instance *inst)
         free(headers);
     }
     char *parts_text = json_dumps(parts, JSON_COMPACT);
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops->upload_complete(st, key, id, parts_text, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops->upload_complete(st, key, id, parts_text, o.op)), 0);
     if (o.status != 0)
         fprintf(stderr, "upload_complete: %s\n", o.error.message);
     CHECK_INT(o.status, 0);
     CHECK_INT(o.size, (int64_t)(sizes[0] + sizes[1]));
-    char *dst = ferry_asprintf("%s/worker-dst", tmp);
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops->get_file(st, key, dst, the_op)), 0);
+    char *dst = ferry_test_tmp_path("worker-dst");
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops->get_file(st, key, dst, o.op)), 0);
     size_t len = 0;
     char *got = ferry_read_file(dst, &len);
     CHECK(got && len == sizes[0] + sizes[1] && memcmp(got, data[0], sizes[0]) == 0 &&
@@ -521,7 +426,7 @@ static void test_worker_upload(ferry_plugin_instance *inst)
     free(data[1]);
     free(id);
     free(key);
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 /* The prefix setting: keys live under it, listings and gets do not see it. */
@@ -533,24 +438,27 @@ static void test_prefix(void)
         free(pfx);
         return;
     }
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     void *st = ferry_plugin_instance_state(inst);
     char *src = scratch_file("pfx-src", "prefixed", 8);
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->put_file(st, "in/key.txt", src, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->put_file(st, "in/key.txt", src, o.op)), 0);
     CHECK_INT(o.status, 0);
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->list(st, "in/", the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->list(st, "in/", o.op)), 0);
     CHECK_STR(o.text, "[{\"key\":\"in/key.txt\",\"size\":8}]");
     char *url = ferry_asprintf("%s/%s/%s/in/key.txt", s3_endpoint, s3_bucket, pfx), *body = NULL;
     CHECK_INT(http("GET", url, NULL, 0, &body, NULL), 200);
     CHECK_STR(body, "prefixed");
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->remove(st, "in/key.txt", the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->remove(st, "in/key.txt", o.op)), 0);
     CHECK_INT(o.status, 0);
     free(body);
     free(url);
     free(src);
     free(pfx);
-    outcome_reset(&o);
-    instance_free(inst);
+    ferry_test_outcome_reset(&o);
+    /* Not ferry_test_instance_free: the first instance is still in use,
+     * and its cached connections may keep a dry run of the loop waiting. */
+    ferry_plugin_instance_free(inst);
+    uv_run(ferry_test_loop(), UV_RUN_NOWAIT);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -569,14 +477,14 @@ static void test_awscli(ferry_plugin_instance *inst)
         return;
     }
     void *st = ferry_plugin_instance_state(inst);
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     char *env = ferry_asprintf("AWS_ACCESS_KEY_ID='%s' AWS_SECRET_ACCESS_KEY='%s' "
                                "AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null "
                                "AWS_SHARED_CREDENTIALS_FILE=/dev/null aws --endpoint-url '%s'",
                                s3_key_id, s3_secret, s3_endpoint);
     /* Ours, read by aws-cli: a multipart object and the listing. */
-    char *key = rkey("big/multipart.bin"), *dst = ferry_asprintf("%s/aws-dst", tmp);
-    char *src = ferry_asprintf("%s/mp-src", tmp);
+    char *key = rkey("big/multipart.bin"), *dst = ferry_test_tmp_path("aws-dst");
+    char *src = ferry_test_tmp_path("mp-src");
     char *cmd = ferry_asprintf("%s s3 cp 's3://%s/%s' '%s' >/dev/null && cmp -s '%s' '%s'", env,
                                s3_bucket, key, dst, dst, src);
     CHECK_INT(run_cmd(cmd), 0);
@@ -592,10 +500,10 @@ static void test_awscli(ferry_plugin_instance *inst)
     cmd = ferry_asprintf("%s s3 cp '%s' 's3://%s/%s' >/dev/null", env, their, s3_bucket, theirs);
     CHECK_INT(run_cmd(cmd), 0);
     free(cmd);
-    CHECK_INT(RUN_OP(inst, &o, 60000, ops_of(inst)->get_file(st, theirs, dst, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 60000, ops_of(inst)->get_file(st, theirs, dst, o.op)), 0);
     CHECK_INT(o.status, 0);
     CHECK(file_is(dst, data, n));
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->remove(st, theirs, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->remove(st, theirs, o.op)), 0);
     printf("aws-cli: objects written by each side read back identical by the other\n");
     free(theirs);
     free(their);
@@ -604,25 +512,25 @@ static void test_awscli(ferry_plugin_instance *inst)
     free(dst);
     free(key);
     free(env);
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 /* Everything this run left on s3rver. */
 static void cleanup_s3rver(ferry_plugin_instance *inst)
 {
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     void *st = ferry_plugin_instance_state(inst);
-    RUN_OP(inst, &o, 30000, ops_of(inst)->list(st, run_prefix, the_op));
+    RUN_OP(inst, &o, 30000, ops_of(inst)->list(st, run_prefix, o.op));
     json_t *arr = json_loads(o.text ? o.text : "[]", 0, NULL);
     size_t i;
     json_t *e;
     json_array_foreach(arr, i, e)
     {
         RUN_OP(inst, &o, 30000,
-               ops_of(inst)->remove(st, json_string_value(json_object_get(e, "key")), the_op));
+               ops_of(inst)->remove(st, json_string_value(json_object_get(e, "key")), o.op));
     }
     json_decref(arr);
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 static void test_s3rver(void)
@@ -640,7 +548,7 @@ static void test_s3rver(void)
     test_prefix();
     test_awscli(inst);
     cleanup_s3rver(inst);
-    instance_free(inst);
+    ferry_test_instance_free(inst);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -743,17 +651,18 @@ static ferry_plugin_instance *fake_instance(void)
     return inst;
 }
 
-static int put(ferry_plugin_instance *inst, const char *key, const char *path, outcome *o)
+static int put(ferry_plugin_instance *inst, const char *key, const char *path,
+               ferry_test_outcome *o)
 {
     CHECK_INT(RUN_OP(inst, o, 60000,
-                     ops_of(inst)->put_file(ferry_plugin_instance_state(inst), key, path, the_op)),
+                     ops_of(inst)->put_file(ferry_plugin_instance_state(inst), key, path, o->op)),
               0);
     return o->status;
 }
 
 static void test_fake_throttling(ferry_plugin_instance *inst)
 {
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     char *src = scratch_file("fake-small", "throttled", 9);
     /* Twice 503 SlowDown, then the put goes through. */
     fake_reset();
@@ -797,21 +706,21 @@ static void test_fake_throttling(ferry_plugin_instance *inst)
     CHECK_INT(fake_count(s, "PUT", ""), 1);
     json_decref(s);
     free(src);
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 /* A body cut off, then one that stalls: the get resumes where it was. */
 static void test_fake_resume(ferry_plugin_instance *inst)
 {
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     void *st = ferry_plugin_instance_state(inst);
     size_t n = 3 * MIB + 5;
     char *data = pattern(n, 5), *src = scratch_file("fake-resume", data, n);
-    char *dst = ferry_asprintf("%s/fake-resume-dst", tmp);
+    char *dst = ferry_test_tmp_path("fake-resume-dst");
     fake_reset();
     CHECK_INT(put(inst, "resume.bin", src, &o), 0);
     fake_faults("[{\"method\": \"GET\", \"action\": \"truncate\", \"times\": 1}]");
-    CHECK_INT(RUN_OP(inst, &o, 60000, ops_of(inst)->get_file(st, "resume.bin", dst, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 60000, ops_of(inst)->get_file(st, "resume.bin", dst, o.op)), 0);
     CHECK_INT(o.status, 0);
     CHECK(file_is(dst, data, n));
     json_t *s = fake_state();
@@ -825,18 +734,18 @@ static void test_fake_resume(ferry_plugin_instance *inst)
     json_decref(s);
     fake_faults("[{\"method\": \"GET\", \"action\": \"stall\", \"seconds\": 4, \"times\": 1}]");
     unlink(dst);
-    CHECK_INT(RUN_OP(inst, &o, 60000, ops_of(inst)->get_file(st, "resume.bin", dst, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 60000, ops_of(inst)->get_file(st, "resume.bin", dst, o.op)), 0);
     CHECK_INT(o.status, 0);
     CHECK(file_is(dst, data, n));
     free(data);
     free(src);
     free(dst);
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 static void test_fake_multipart(ferry_plugin_instance *inst)
 {
-    outcome o = {0};
+    ferry_test_outcome o = {0};
     size_t n = 12 * MIB + 1;
     char *data = pattern(n, 6), *src = scratch_file("fake-mp", data, n);
     /* A part dropped once and a 200 with an <Error> once: both retried. */
@@ -885,9 +794,9 @@ static void test_fake_multipart(ferry_plugin_instance *inst)
     fake_reset();
     const ferry_store_ops *ops = ops_of(inst);
     void *st = ferry_plugin_instance_state(inst);
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops->upload_begin(st, "mp/worker.bin", the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops->upload_begin(st, "mp/worker.bin", o.op)), 0);
     char *id = ferry_strdup(o.text);
-    CHECK_INT(RUN_OP(inst, &o, 30000, ops->upload_abort(st, "mp/worker.bin", id, the_op)), 0);
+    CHECK_INT(RUN_OP(inst, &o, 30000, ops->upload_abort(st, "mp/worker.bin", id, o.op)), 0);
     CHECK_INT(o.status, 0);
     s = fake_state();
     CHECK_INT(json_object_size(json_object_get(s, "uploads")), 0);
@@ -895,7 +804,7 @@ static void test_fake_multipart(ferry_plugin_instance *inst)
     free(id);
     free(data);
     free(src);
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 /* Freed with a multipart upload in flight: the op is dropped (the host
@@ -911,13 +820,12 @@ static void test_fake_fini_aborts(void)
         return;
     size_t n = 11 * MIB;
     char *data = pattern(n, 8), *src = scratch_file("fake-fini", data, n);
-    outcome o = {0};
-    run_op_begin(inst, &o);
-    CHECK_INT(ops_of(inst)->put_file(ferry_plugin_instance_state(inst), "fini.bin", src, the_op),
-              0);
+    ferry_test_outcome o = {0};
+    ferry_test_op_begin(inst, &o);
+    CHECK_INT(ops_of(inst)->put_file(ferry_plugin_instance_state(inst), "fini.bin", src, o.op), 0);
     /* Run until parts are being sent: the plugin knows the upload's id. */
     for (int i = 0; i < 500; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_run(ferry_test_loop(), UV_RUN_NOWAIT);
         json_t *s = fake_state();
         int parts = fake_count(s, "PUT", "partNumber=");
         json_decref(s);
@@ -925,7 +833,7 @@ static void test_fake_fini_aborts(void)
             break;
         usleep(10000);
     }
-    instance_free(inst);
+    ferry_test_instance_free(inst);
     CHECK_INT(o.calls, 1);
     CHECK_INT(o.status, FERRY_ECANCELED);
     json_t *s = fake_state();
@@ -934,7 +842,7 @@ static void test_fake_fini_aborts(void)
     json_decref(s);
     free(data);
     free(src);
-    outcome_reset(&o);
+    ferry_test_outcome_reset(&o);
 }
 
 /* The last request the fake saw: its field `name`, copied. */
@@ -956,7 +864,7 @@ static char *creds_used(const char *id, const char *secret, ferry_error_detail *
     char *endpoint = ferry_asprintf("http://127.0.0.1:%d", fake_port);
     const char *kv[] = {"bucket", "fake-bucket",       "endpoint", endpoint, "access_key_id",
                         id,       "secret_access_key", secret,     NULL};
-    if (id == NULL) { /* settings_of() stops at the first unset pair */
+    if (id == NULL) { /* no access_key_id pair at all */
         kv[4] = "secret_access_key";
         kv[5] = secret;
         kv[6] = NULL;
@@ -966,7 +874,7 @@ static char *creds_used(const char *id, const char *secret, ferry_error_detail *
     free(endpoint);
     if (inst == NULL)
         return NULL;
-    instance_free(inst);
+    ferry_test_instance_free(inst);
     return fake_last("key_id");
 }
 
@@ -974,7 +882,7 @@ static char *creds_used(const char *id, const char *secret, ferry_error_detail *
 static void test_fake_credentials(void)
 {
     ferry_error_detail err;
-    char *file = ferry_asprintf("%s/credentials", tmp);
+    char *file = ferry_test_tmp_path("credentials");
     const char *text = "# comment\n[default]\naws_access_key_id = AKIDDEFAULT\n"
                        "aws_secret_access_key = s-default\n\n[other]\n"
                        "aws_access_key_id=AKIDOTHER\naws_secret_access_key=s-other\n"
@@ -1032,23 +940,23 @@ static void test_fake_vhost(void)
     fake_reset();
     ferry_plugin_instance *inst = instance(kv);
     if (inst) {
-        outcome o = {0};
+        ferry_test_outcome o = {0};
         void *st = ferry_plugin_instance_state(inst);
-        char *src = scratch_file("vhost", "virtual", 7), *dst = ferry_asprintf("%s/vhost-dst", tmp);
+        char *src = scratch_file("vhost", "virtual", 7), *dst = ferry_test_tmp_path("vhost-dst");
         CHECK_INT(put(inst, "v/one.txt", src, &o), 0);
         char *host = fake_last("host"),
              *want = ferry_asprintf("fake-bucket.localhost:%d", fake_port);
         CHECK_STR(host, want);
-        CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->get_file(st, "v/one.txt", dst, the_op)), 0);
+        CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->get_file(st, "v/one.txt", dst, o.op)), 0);
         CHECK(file_is(dst, "virtual", 7));
-        CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->list(st, "v/", the_op)), 0);
+        CHECK_INT(RUN_OP(inst, &o, 30000, ops_of(inst)->list(st, "v/", o.op)), 0);
         CHECK_STR(o.text, "[{\"key\":\"v/one.txt\",\"size\":7}]");
         free(host);
         free(want);
         free(src);
         free(dst);
-        outcome_reset(&o);
-        instance_free(inst);
+        ferry_test_outcome_reset(&o);
+        ferry_test_instance_free(inst);
     }
     free(endpoint);
 }
@@ -1063,7 +971,7 @@ static void test_fake(void)
         test_fake_throttling(inst);
         test_fake_resume(inst);
         test_fake_multipart(inst);
-        instance_free(inst);
+        ferry_test_instance_free(inst);
     }
     test_fake_credentials();
     test_fake_vhost();
@@ -1101,18 +1009,17 @@ static int env_ok(void)
 
 int main(void)
 {
-    const char *dir = getenv("FERRY_PLUGIN_DIR");
-    if (dir == NULL || getenv("FERRY_SOURCE_DIR") == NULL) {
-        fprintf(stderr, "FERRY_PLUGIN_DIR and FERRY_SOURCE_DIR must be set (ctest sets them)\n");
+    if (getenv("FERRY_SOURCE_DIR") == NULL) {
+        fprintf(stderr, "FERRY_SOURCE_DIR must be set (ctest sets it)\n");
         return 2;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (!env_ok())
-        return 1;
-    ferry_log_set_name("test_s3_storage");
-    snprintf(tmp, sizeof(tmp), "/tmp/ferry-s3-test-XXXXXX");
-    if (mkdtemp(tmp) == NULL)
+    if (ferry_test_harness_init("test_s3_storage", &ferry_test_failures) < 0)
         return 2;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!env_ok()) {
+        ferry_test_harness_close();
+        return 1;
+    }
     char hex[17];
     ferry_random_hex(hex, 8);
     snprintf(run_prefix, sizeof(run_prefix), "test-s3-%s/", hex);
@@ -1121,14 +1028,8 @@ int main(void)
     unsetenv("AWS_SECRET_ACCESS_KEY");
     unsetenv("AWS_SESSION_TOKEN");
     setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
-    uv_loop_init(&loop);
-    CHECK_INT(ferry_plugin_registry_scan(&reg, dir), 0);
     test_s3rver();
     test_fake();
-    uv_run(&loop, UV_RUN_DEFAULT); /* the plugins' handles close before they are unloaded */
-    ferry_plugin_registry_free(&reg);
-    CHECK_INT(uv_loop_close(&loop), 0);
-    if (ferry_test_failures == 0)
-        ferry_rmtree(tmp);
+    ferry_test_harness_close();
     TEST_MAIN_END();
 }
