@@ -13,14 +13,15 @@ more than 15 minutes off 400 RequestExpired.
 With --boot, each instance "boots": its user-data runs as a new host, in a
 network namespace of its own joined to the root namespace by a veth pair
 (10.<net>.(4k+1) root side, .(4k+2) its side, default route to the root
-side), with an empty environment, as cloud-init would run it (netns_host.py,
-shared with fake_gce.py). Terminating an instance kills everything in its
-namespace and deletes it.
+side), with an empty environment, as cloud-init would run it (fake_cloud.py
+and netns_host.py, shared with fake_gce.py). Terminating an instance kills
+everything in its namespace and deletes it.
 
   fake_ec2.py --access-key ID --secret-key KEY [--boot --net 10.X.Y
               --prefix NAME --dir DIR]       prints "PORT=<n>" once it listens
 
-Control (paths starting with /__, never signed):
+Control (paths starting with /__, never signed; fake_http.py and
+fake_cloud.py answer the ones every fake or both compute fakes have):
   GET  /__state    {"instances": [{id, state, zone, type, tags, worker, daemon,
                      client_token, spot, disk_gb, user_data_sha256, netns,
                      reason_code}], "requests": [{action, zone, status, code,
@@ -44,11 +45,8 @@ import base64
 import datetime
 import hashlib
 import hmac
-import http.server
 import json
 import os
-import shutil
-import signal
 import sys
 import threading
 import time
@@ -60,7 +58,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "vectors", "sigv4"))
 sys.path.insert(0, HERE)
 import verify_sigv4 as sigv4  # noqa: E402  (the reference signer)
-import netns_host  # noqa: E402  (instances as hosts, shared with fake_gce.py)
+import fake_cloud  # noqa: E402  (instances as hosts, shared with fake_gce.py)
+import fake_http  # noqa: E402  (the server, rules, control calls: shared with fake_gce.py, fake_s3.py)
 
 NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
@@ -173,40 +172,9 @@ def response_xml(action, inner):
 
 # ---------------------------------------------------------------- instances as hosts
 
-def boot(inst):
-    """Runs the user-data as a new host in a namespace of its own."""
-    def on_netns(ns):
-        with LOCK:
-            inst["netns"] = ns
-
-    pid = netns_host.boot(inst["slot"], inst["id"], inst["user_data"], ARGS.net, ARGS.prefix,
-                          ARGS.dir, log, on_netns, "user-data")
-    if pid is not None:
-        with LOCK:
-            inst["pid"] = pid
-
-
-def unboot(inst):
-    netns_host.unboot(inst["slot"], inst.get("netns"), ARGS.prefix)
-    inst["netns"] = None
-
-
-def later(seconds, fn, *a):
-    t = threading.Timer(seconds, fn, a)
-    t.daemon = True
-    t.start()
-
-
-def set_state(inst_id, state, only_from=None):
-    with LOCK:
-        inst = STATE["instances"].get(inst_id)
-        if inst is None or (only_from and inst["state"] not in only_from):
-            return
-        inst["state"] = state
-        if state in ("shutting-down", "terminated", "stopping", "stopped"):
-            unboot(inst)
-        if state == "running" and ARGS.boot and inst["user_data"]:
-            threading.Thread(target=boot, args=(inst,), daemon=True).start()
+FLEET = fake_cloud.Fleet(STATE, LOCK, log, state_key="state", up="running",
+                         down=("shutting-down", "terminated", "stopping", "stopped"),
+                         name_key="id", script_key="user_data", script_name="user-data")
 
 
 def end(inst, how):
@@ -216,8 +184,8 @@ def end(inst, how):
         if inst["state"] in ("terminated", "shutting-down", "stopped"):
             return False
         inst["reason_code"], inst["reason_message"] = code, message
-        set_state(inst["id"], "stopping" if final == "stopped" else "shutting-down")
-    later(ARGS.end_delay, set_state, inst["id"], final)
+        FLEET.set_state(inst["id"], "stopping" if final == "stopped" else "shutting-down")
+    fake_cloud.later(ARGS.end_delay, FLEET.set_state, inst["id"], final)
     return True
 
 
@@ -274,9 +242,7 @@ def run_instances(params):
                         raise ApiError(400, "IdempotentParameterMismatch",
                                        "client token %s was used with other parameters" % token)
                     return response_xml("RunInstances", reservation_inner(inst)), inst
-        slot = STATE["next_slot"]
-        STATE["next_slot"] += 1
-        inst = {"id": "i-" + uuid.uuid4().hex[:17], "slot": slot, "state": "pending",
+        inst = {"id": "i-" + uuid.uuid4().hex[:17], "slot": FLEET.new_slot(), "state": "pending",
                 "zone": params.get("Placement.AvailabilityZone") or ARGS.region + "a",
                 "subnet": params.get("SubnetId", "subnet-default"), "type": params["InstanceType"],
                 "image": params["ImageId"], "groups": indexed(params, "SecurityGroupId"),
@@ -288,7 +254,7 @@ def run_instances(params):
                 "launch_time": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
         STATE["instances"][inst["id"]] = inst
         STATE["order"].append(inst["id"])
-    later(ARGS.pending_delay, set_state, inst["id"], "running", ("pending",))
+    fake_cloud.later(ARGS.pending_delay, FLEET.set_state, inst["id"], "running", ("pending",))
     return response_xml("RunInstances", reservation_inner(inst)), inst
 
 
@@ -364,8 +330,8 @@ def terminate_instances(params):
             if prev not in ("terminated", "shutting-down"):
                 inst["reason_code"] = "Client.UserInitiatedShutdown"
                 inst["reason_message"] = "Client.UserInitiatedShutdown: User initiated shutdown"
-                set_state(i, "shutting-down")
-                later(ARGS.end_delay, set_state, i, "terminated")
+                FLEET.set_state(i, "shutting-down")
+                fake_cloud.later(ARGS.end_delay, FLEET.set_state, i, "terminated")
             items.append("<item><instanceId>%s</instanceId>%s%s</item>" % (
                 i, state_xml("currentState", inst["state"]), state_xml("previousState", prev)))
     return response_xml("TerminateInstances", "<instancesSet>%s</instancesSet>" % "".join(items))
@@ -377,37 +343,17 @@ ACTIONS = {"RunInstances": run_instances, "DescribeInstances": describe_instance
 
 # ---------------------------------------------------------------- HTTP
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def send(self, status, body, ctype="text/xml;charset=UTF-8"):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def do_GET(self):
-        self.handle_any()
-
-    def do_POST(self):
-        self.handle_any()
-
-    def do_PUT(self):
-        self.handle_any()
+class Handler(fake_cloud.Handler):
+    STATE, LOCK, FLEET = STATE, LOCK, FLEET  # this module's, for the shared handlers
+    CTYPE = "text/xml;charset=UTF-8"
+    CONTROL = {"/__state": (None, "control_state"), "/__userdata": (None, "control_script"),
+               "/__kill": ("POST", "control_kill"), "/__orphan": ("POST", "control_orphan")}
 
     def handle_any(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        body = self.read_body()
         url = urllib.parse.urlsplit(self.path)
         if url.path.startswith("/__"):
-            return self.control(url, body)
+            return self.control(url.path, url.query, body)
         params = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         if self.command == "POST":
             params.update(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
@@ -424,15 +370,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer_error(rec, 400, "InvalidParameterValue", "unsupported Version")
         if action not in ACTIONS:
             return self.answer_error(rec, 400, "InvalidAction", "The action %s is not valid" % action)
-        rule = self.fault(action, rec["zone"])
+        rule = self.take_rule(action=action, zone=rec["zone"])
         if rule and rule.get("delay") and rule.get("after") != "answer":
             time.sleep(rule["delay"])
         if rule and rule.get("code"):
             return self.answer_error(rec, rule.get("status", 400), rule["code"], rule.get("message", "fault"))
         if rule and rule.get("status"):
-            rec.update(status=rule["status"], code="")
-            self.record(rec)
-            return self.send(rule["status"], b"", "text/plain")
+            return self.answer(rec, rule["status"], b"", "text/plain", code="")
         try:
             out = ACTIONS[action](params)
         except ApiError as e:
@@ -444,62 +388,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(rule["delay"])  # carried out; the answer comes too late
         self.send(200, xml)
 
-    def record(self, rec):
-        with LOCK:
-            STATE["requests"].append(rec)
+    do_GET = do_POST = do_PUT = handle_any
 
     def answer_error(self, rec, status, code, message):
-        rec.update(status=status, code=code)
-        self.record(rec)
-        self.send(status, error_xml(code, message))
+        self.answer(rec, status, error_xml(code, message), code=code)
 
-    def fault(self, action, zone):
+    end_instance = staticmethod(end)  # POST /__kill
+
+    def control_state(self, q, body):
         with LOCK:
-            for r in STATE["rules"]:
-                if r.get("times", 1) == 0:
-                    continue
-                if r.get("action") and r["action"] != action:
-                    continue
-                if r.get("zone") and r["zone"] != zone:
-                    continue
-                if r.get("times", 1) > 0:
-                    r["times"] = r.get("times", 1) - 1
-                return dict(r)
-        return None
+            out = {"instances": [summary(STATE["instances"][i]) for i in STATE["order"]],
+                   "requests": STATE["requests"]}
+        self.send_json(out)
 
-    def control(self, url, body):
-        q = dict(urllib.parse.parse_qsl(url.query))
-        if url.path == "/__state":
-            with LOCK:
-                out = {"instances": [summary(STATE["instances"][i]) for i in STATE["order"]],
-                       "requests": STATE["requests"]}
-            return self.send(200, json.dumps(out).encode(), "application/json")
-        if url.path == "/__userdata":
-            with LOCK:
-                inst = STATE["instances"].get(q.get("id", ""))
-            return self.send(200 if inst else 404, inst["user_data"] if inst else b"", "text/plain")
-        if url.path == "/__faults" and self.command == "PUT":
-            with LOCK:
-                STATE["rules"] = json.loads(body or b"[]")
-            return self.send(200, b"{}", "application/json")
-        if url.path == "/__kill" and self.command == "POST":
-            with LOCK:
-                inst = STATE["instances"].get(q.get("id", ""))
-                ok = inst is not None and end(inst, q.get("how", "spot"))
-            return self.send(200 if ok else 404, b"{}", "application/json")
-        if url.path == "/__orphan" and self.command == "POST":
-            params = {"ImageId": "ami-orphan", "InstanceType": "t3.micro", "MinCount": "1",
-                      "MaxCount": "1", "TagSpecification.1.ResourceType": "instance",
-                      "TagSpecification.1.Tag.1.Key": "ferry:daemon",
-                      "TagSpecification.1.Tag.1.Value": q.get("daemon", ""),
-                      "TagSpecification.1.Tag.2.Key": "ferry:worker",
-                      "TagSpecification.1.Tag.2.Value": q.get("worker", "")}
-            _, inst = run_instances(params)
-            return self.send(200, json.dumps({"id": inst["id"]}).encode(), "application/json")
-        if url.path == "/__reset" and self.command == "POST":
-            reset()
-            return self.send(200, b"{}", "application/json")
-        return self.send(404, b"{}", "application/json")
+    def control_orphan(self, q, body):
+        params = {"ImageId": "ami-orphan", "InstanceType": "t3.micro", "MinCount": "1",
+                  "MaxCount": "1", "TagSpecification.1.ResourceType": "instance",
+                  "TagSpecification.1.Tag.1.Key": "ferry:daemon",
+                  "TagSpecification.1.Tag.1.Value": q.get("daemon", ""),
+                  "TagSpecification.1.Tag.2.Key": "ferry:worker",
+                  "TagSpecification.1.Tag.2.Value": q.get("worker", "")}
+        _, inst = run_instances(params)
+        self.send_json({"id": inst["id"]})
+
+    def reset_state(self):
+        FLEET.reset()
 
 
 def summary(inst):
@@ -512,17 +425,6 @@ def summary(inst):
             "netns": inst["netns"], "reason_code": inst["reason_code"]}
 
 
-def reset():
-    with LOCK:
-        for inst in STATE["instances"].values():
-            unboot(inst)
-        STATE.update(instances={}, order=[], requests=[], rules=[])
-
-
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -530,25 +432,10 @@ def main():
     ap.add_argument("--secret-key", required=True)
     ap.add_argument("--session-token", default="")
     ap.add_argument("--region", default="us-east-1")
-    ap.add_argument("--boot", action="store_true", help="run each instance's user-data in a netns")
-    ap.add_argument("--net", default="10.250.0", help="10.X.Y: instance k is .4k+1/.4k+2")
-    ap.add_argument("--prefix", default="fec", help="names of namespaces and interfaces")
-    ap.add_argument("--dir", default="/tmp/fake-ec2", help="instances' files")
+    fake_cloud.add_host_arguments(ap, "10.250.0", "fec", "/tmp/fake-ec2", "instance's user-data")
     ap.add_argument("--pending-delay", type=float, default=0.3)
-    ap.add_argument("--end-delay", type=float, default=0.5)
-    ARGS = ap.parse_args()
-    os.makedirs(ARGS.dir, exist_ok=True)
-    srv = Server(("127.0.0.1", 0), Handler)
-
-    def stop(*_):
-        reset()
-        shutil.rmtree(ARGS.dir, ignore_errors=True) if ARGS.dir.startswith("/tmp/fake-ec2") else None
-        os._exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print("PORT=%d" % srv.server_address[1], flush=True)
-    srv.serve_forever()
+    ARGS = FLEET.args = ap.parse_args()
+    FLEET.serve(fake_http.listen(Handler), ap.get_default("dir"))
 
 
 if __name__ == "__main__":

@@ -18,14 +18,16 @@ tests/vectors/gcp (libcloud's fixtures, Google's error envelopes).
 
 With --boot, a RUNNING instance (--boot-delay after its insert's operation
 is DONE) "boots": its startup-script runs as a new
-host in a network namespace of its own (netns_host.py, shared with
-fake_ec2.py). Stopping or deleting it kills everything in the namespace.
+host in a network namespace of its own (fake_cloud.py and netns_host.py,
+shared with fake_ec2.py). Stopping or deleting it kills everything in the
+namespace.
 
   fake_gce.py --public-key PEM --client-email EMAIL [--project P]
               [--boot --net 10.X.Y --prefix NAME --dir DIR]
               prints "PORT=<n>" once it listens
 
-Control (paths starting with /__, no token):
+Control (paths starting with /__, no token; fake_http.py and fake_cloud.py
+answer the ones every fake or both compute fakes have):
   GET  /__state   {"instances": [{id, name, zone, status, labels, daemon,
                     worker, machine_type, image, disk_gb, network, spot,
                     termination_action, accelerators, on_host_maintenance,
@@ -54,13 +56,10 @@ error (no instance made); "delay" sleeps first.
 import argparse
 import base64
 import hashlib
-import http.server
 import json
 import os
 import re
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -70,7 +69,8 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import netns_host  # noqa: E402  (instances as hosts, shared with fake_ec2.py)
+import fake_cloud  # noqa: E402  (instances as hosts, shared with fake_ec2.py)
+import fake_http  # noqa: E402  (the server, rules, control calls: shared with fake_ec2.py, fake_s3.py)
 
 ARGS = None
 LOCK = threading.RLock()
@@ -168,39 +168,9 @@ def iid(zone, name):
     return "%s/%s" % (zone, name)
 
 
-def boot(inst):
-    def on_netns(ns):
-        with LOCK:
-            inst["netns"] = ns
-
-    pid = netns_host.boot(inst["slot"], inst["name"], inst["startup"], ARGS.net, ARGS.prefix,
-                          ARGS.dir, log, on_netns, "startup-script")
-    if pid is not None:
-        with LOCK:
-            inst["pid"] = pid
-
-
-def unboot(inst):
-    netns_host.unboot(inst["slot"], inst.get("netns"), ARGS.prefix)
-    inst["netns"] = None
-
-
-def later(seconds, fn, *a):
-    t = threading.Timer(seconds, fn, a)
-    t.daemon = True
-    t.start()
-
-
-def set_status(key, status, only_from=None):
-    with LOCK:
-        inst = STATE["instances"].get(key)
-        if inst is None or (only_from and inst["status"] not in only_from):
-            return
-        inst["status"] = status
-        if status in ("STOPPING", "TERMINATED", "SUSPENDED"):
-            unboot(inst)
-        if status == "RUNNING" and ARGS.boot and inst["startup"]:
-            threading.Thread(target=boot, args=(inst,), daemon=True).start()
+FLEET = fake_cloud.Fleet(STATE, LOCK, log, state_key="status", up="RUNNING",
+                         down=("STOPPING", "TERMINATED", "SUSPENDED"),
+                         name_key="name", script_key="startup", script_name="startup-script")
 
 
 def remove(key):
@@ -208,7 +178,7 @@ def remove(key):
         inst = STATE["instances"].pop(key, None)
         if inst is None:
             return
-        unboot(inst)
+        FLEET.unboot(inst)
         STATE["order"].remove(key)
         inst["status"] = "DELETED"
         STATE.setdefault("deleted", []).append(inst)
@@ -236,7 +206,7 @@ def new_op(zone, kind, target, error=None):
                     "ZONE_RESOURCE_POOL_EXHAUSTED": "The zone 'projects/%s/zones/%s' does not have enough resources available to fulfill the request.  Try a different zone, or try again later." % (ARGS.project, zone),
                     "QUOTA_EXCEEDED": "Quota 'GPUS_ALL_REGIONS' exceeded.  Limit: 0.0 globally."}.get(error, error)}]}
                 op["httpErrorStatusCode"], op["httpErrorMessage"] = 503, "SERVICE UNAVAILABLE"
-    later(ARGS.op_delay, finish)
+    fake_cloud.later(ARGS.op_delay, finish)
     return result
 
 
@@ -287,8 +257,7 @@ def insert(zone, body, rule):
                            "The resource 'projects/%s/zones/%s/instances/%s' already exists" % (ARGS.project, zone, name))
         if rule and rule.get("op_error"):
             return new_op(zone, "insert", name, rule["op_error"]), None
-        slot = STATE["next_slot"]
-        STATE["next_slot"] += 1
+        slot = FLEET.new_slot()
         inst = {"slot": slot, "name": name, "zone": zone, "numeric_id": str(4006034190819017000 + slot),
                 "status": "PROVISIONING", "labels": labels, "machine_type": mt.rsplit("/", 1)[1],
                 "image": disks[0]["initializeParams"]["sourceImage"],
@@ -301,8 +270,8 @@ def insert(zone, body, rule):
         STATE["order"].append(key)
     # As on GCE, the insert's operation is done once the VM is made; it
     # boots (its startup-script runs) a little later.
-    later(ARGS.op_delay, set_status, key, "STAGING", ("PROVISIONING",))
-    later(ARGS.op_delay + ARGS.boot_delay, set_status, key, "RUNNING", ("PROVISIONING", "STAGING"))
+    fake_cloud.later(ARGS.op_delay, FLEET.set_state, key, "STAGING", ("PROVISIONING",))
+    fake_cloud.later(ARGS.op_delay + ARGS.boot_delay, FLEET.set_state, key, "RUNNING", ("PROVISIONING", "STAGING"))
     return new_op(zone, "insert", name), inst
 
 
@@ -333,21 +302,25 @@ def list_instances(zone, q):
 
 
 def kill(inst, how):
+    """POST /__kill: the instance ends by itself, when it is up."""
+    if inst["status"] not in ("PROVISIONING", "STAGING", "RUNNING"):
+        return False
     key = iid(inst["zone"], inst["name"])
     if how == "delete":
         remove(key)
-        return
+        return True
     if how == "spot":
         inst["status_message"] = "Instance was preempted."
         action = inst["scheduling"].get("instanceTerminationAction", "STOP")
     else:
         inst["status_message"] = "Instance was stopped."
         action = "STOP"
-    set_status(key, "STOPPING")
+    FLEET.set_state(key, "STOPPING")
     if action == "DELETE":
-        later(ARGS.end_delay, remove, key)
+        fake_cloud.later(ARGS.end_delay, remove, key)
     else:
-        later(ARGS.end_delay, set_status, key, "TERMINATED")
+        fake_cloud.later(ARGS.end_delay, FLEET.set_state, key, "TERMINATED")
+    return True
 
 
 # ---------------------------------------------------------------- HTTP
@@ -355,64 +328,22 @@ def kill(inst, how):
 PATH_RE = re.compile(r"^/compute/v1/projects/([^/]+)/zones/([^/]+)/(instances|operations)(?:/([^/]+))?$")
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def send(self, status, body, ctype="application/json; charset=UTF-8"):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def do_GET(self):
-        self.handle_any()
-
-    def do_POST(self):
-        self.handle_any()
-
-    def do_PUT(self):
-        self.handle_any()
-
-    def do_DELETE(self):
-        self.handle_any()
-
-    def record(self, rec):
-        with LOCK:
-            STATE["requests"].append(rec)
+class Handler(fake_cloud.Handler):
+    STATE, LOCK, FLEET = STATE, LOCK, FLEET  # this module's, for the shared handlers
+    CTYPE = CONTROL_CTYPE = "application/json; charset=UTF-8"
+    CONTROL = {"/__state": (None, "control_state"), "/__startup": (None, "control_script"),
+               "/__kill": ("POST", "control_kill"), "/__orphan": ("POST", "control_orphan"),
+               "/__revoke": ("POST", "control_revoke")}
 
     def error(self, rec, status, reason, message):
-        rec.update(status=status, reason=reason)
-        self.record(rec)
-        self.send(status, envelope(status, reason, message))
-
-    def fault(self, kind, zone):
-        with LOCK:
-            for r in STATE["rules"]:
-                if r.get("times", 1) == 0:
-                    continue
-                if r.get("kind") and r["kind"] != kind:
-                    continue
-                if r.get("zone") and r["zone"] != zone:
-                    continue
-                if r.get("times", 1) > 0:
-                    r["times"] = r.get("times", 1) - 1
-                return dict(r)
-        return None
+        self.answer(rec, status, envelope(status, reason, message), reason=reason)
 
     def handle_any(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        body = self.read_body()
         url = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         if url.path.startswith("/__"):
-            return self.control(url, q, body)
+            return self.control(url.path, url.query, body)
         if url.path == "/token" and self.command == "POST":
             return self.token(body)
         m = PATH_RE.match(url.path)
@@ -434,7 +365,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if project != ARGS.project:
             return self.error(rec, 403, "forbidden",
                               "Required 'compute.instances.%s' permission for 'projects/%s'" % (kind, project))
-        rule = self.fault(kind, zone)
+        rule = self.take_rule(kind=kind, zone=zone)
         if rule and rule.get("delay"):
             time.sleep(rule["delay"])
         if rule and rule.get("status"):
@@ -466,30 +397,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if inst is None:
                         raise ApiError(404, "notFound", "The resource 'projects/%s/zones/%s/instances/%s' was not found" % (project, zone, name))
                     if inst["status"] not in ("STOPPING",):
-                        set_status(iid(zone, name), "STOPPING")
-                        later(ARGS.end_delay, remove, iid(zone, name))
+                        FLEET.set_state(iid(zone, name), "STOPPING")
+                        fake_cloud.later(ARGS.end_delay, remove, iid(zone, name))
                 out = new_op(zone, "delete", name)
         except ApiError as e:
             return self.error(rec, e.status, e.reason, e.message)
-        rec.update(status=200, reason="")
-        self.record(rec)
-        self.send(200, json.dumps(out).encode())
+        self.answer(rec, 200, json.dumps(out).encode(), reason="")
+
+    do_GET = do_POST = do_PUT = do_DELETE = handle_any
 
     def token(self, body):
         form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
         rec = {"method": "POST", "kind": "token", "zone": "", "name": "", "token_ok": True,
                "page_token": "", "filter": "", "time": now()}
-        rule = self.fault("token", "")
+        rule = self.take_rule(kind="token", zone="")
         if rule and rule.get("delay"):
             time.sleep(rule["delay"])
         if rule and rule.get("status"):
-            rec.update(status=rule["status"], reason="fault")
-            self.record(rec)
-            return self.send(rule["status"], json.dumps({"error": rule.get("reason", "internal_failure")}).encode())
+            return self.answer(rec, rule["status"], json.dumps({"error": rule.get("reason", "internal_failure")}).encode(),
+                               reason="fault")
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            rec.update(status=400, reason="unsupported_grant_type")
-            self.record(rec)
-            return self.send(400, b'{"error":"unsupported_grant_type"}')
+            return self.answer(rec, 400, b'{"error":"unsupported_grant_type"}', reason="unsupported_grant_type")
         why = verify_assertion(form.get("assertion", ""), ARGS.base_root + "/token")
         try:
             claims = json.loads(b64url_decode(form.get("assertion", "..").split(".")[1]))
@@ -498,59 +426,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with LOCK:
             STATE["assertions"].append({"ok": why is None, "why": why or "", "claims": claims})
         if why:
-            rec.update(status=400, reason="invalid_grant")
-            self.record(rec)
-            return self.send(400, json.dumps({"error": "invalid_grant",
-                                              "error_description": "Invalid JWT: " + why}).encode())
+            return self.answer(rec, 400, json.dumps({"error": "invalid_grant",
+                                                     "error_description": "Invalid JWT: " + why}).encode(),
+                               reason="invalid_grant")
         tok = "ya29.fake-" + secrets.token_urlsafe(24)
         with LOCK:
             STATE["tokens"][tok] = now() + ARGS.token_ttl
-        rec.update(status=200, reason="")
-        self.record(rec)
-        self.send(200, json.dumps({"access_token": tok, "expires_in": int(ARGS.token_ttl),
-                                   "token_type": "Bearer"}).encode())
+        self.answer(rec, 200, json.dumps({"access_token": tok, "expires_in": int(ARGS.token_ttl),
+                                          "token_type": "Bearer"}).encode(), reason="")
 
-    def control(self, url, q, body):
-        if url.path == "/__state":
-            with LOCK:
-                out = {"instances": [summary(STATE["instances"][k]) for k in STATE["order"]] +
-                       [summary(i) for i in STATE.get("deleted", [])],
-                       "requests": STATE["requests"], "tokens": len(STATE["tokens"]),
-                       "assertions": STATE["assertions"], "issued": list(STATE["tokens"])}
-            return self.send(200, json.dumps(out).encode())
-        if url.path == "/__startup":
-            with LOCK:
-                inst = STATE["instances"].get(q.get("id", ""))
-                if inst is None:
-                    inst = next((i for i in STATE.get("deleted", []) if iid(i["zone"], i["name"]) == q.get("id")), None)
-            return self.send(200 if inst else 404, inst["startup"] if inst else b"", "text/plain")
-        if url.path == "/__faults" and self.command == "PUT":
-            with LOCK:
-                STATE["rules"] = json.loads(body or b"[]")
-            return self.send(200, b"{}")
-        if url.path == "/__kill" and self.command == "POST":
-            with LOCK:
-                inst = STATE["instances"].get(q.get("id", ""))
-                ok = inst is not None and inst["status"] in ("PROVISIONING", "STAGING", "RUNNING")
-                if ok:
-                    kill(inst, q.get("how", "spot"))
-            return self.send(200 if ok else 404, b"{}")
-        if url.path == "/__orphan" and self.command == "POST":
-            zone = q.get("zone", "us-central1-a")
-            name = "orphan-" + secrets.token_hex(4)
-            b = {"name": name, "machineType": "zones/%s/machineTypes/e2-micro" % zone,
-                 "disks": [{"boot": True, "initializeParams": {"sourceImage": "x"}}],
-                 "labels": {"ferry-daemon": q.get("daemon", ""), "ferry-worker": q.get("worker", "")}}
-            insert(zone, json.dumps(b).encode(), None)
-            return self.send(200, json.dumps({"id": iid(zone, name)}).encode())
-        if url.path == "/__revoke" and self.command == "POST":
-            with LOCK:
-                STATE["tokens"] = {}
-            return self.send(200, b"{}")
-        if url.path == "/__reset" and self.command == "POST":
-            reset()
-            return self.send(200, b"{}")
-        return self.send(404, b"{}")
+    end_instance = staticmethod(kill)  # POST /__kill
+
+    def control_state(self, q, body):
+        with LOCK:
+            out = {"instances": [summary(STATE["instances"][k]) for k in STATE["order"]] +
+                   [summary(i) for i in STATE.get("deleted", [])],
+                   "requests": STATE["requests"], "tokens": len(STATE["tokens"]),
+                   "assertions": STATE["assertions"], "issued": list(STATE["tokens"])}
+        self.send_json(out)
+
+    def find_instance(self, key):
+        """An instance made, or one deleted since (its startup-script is
+        still asked for)."""
+        with LOCK:
+            inst = STATE["instances"].get(key)
+            if inst is None:
+                inst = next((i for i in STATE.get("deleted", []) if iid(i["zone"], i["name"]) == key), None)
+            return inst
+
+    def control_orphan(self, q, body):
+        zone = q.get("zone", "us-central1-a")
+        name = "orphan-" + secrets.token_hex(4)
+        b = {"name": name, "machineType": "zones/%s/machineTypes/e2-micro" % zone,
+             "disks": [{"boot": True, "initializeParams": {"sourceImage": "x"}}],
+             "labels": {"ferry-daemon": q.get("daemon", ""), "ferry-worker": q.get("worker", "")}}
+        insert(zone, json.dumps(b).encode(), None)
+        self.send_json({"id": iid(zone, name)})
+
+    def control_revoke(self, q, body):
+        with LOCK:
+            STATE["tokens"] = {}
+        self.control_done()
+
+    def reset_state(self):
+        FLEET.reset(ops={}, deleted=[], assertions=[])
 
 
 def summary(inst):
@@ -566,17 +485,6 @@ def summary(inst):
             "startup_sha256": hashlib.sha256(inst["startup"]).hexdigest(), "netns": inst["netns"]}
 
 
-def reset():
-    with LOCK:
-        for inst in STATE["instances"].values():
-            unboot(inst)
-        STATE.update(instances={}, order=[], ops={}, requests=[], rules=[], deleted=[], assertions=[])
-
-
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -584,29 +492,14 @@ def main():
     ap.add_argument("--client-email", required=True)
     ap.add_argument("--project", default="ferry-test")
     ap.add_argument("--token-ttl", type=float, default=3600)
-    ap.add_argument("--boot", action="store_true", help="run each startup-script in a netns")
-    ap.add_argument("--net", default="10.251.0", help="10.X.Y: instance k is .4k+1/.4k+2")
-    ap.add_argument("--prefix", default="fgc", help="names of namespaces and interfaces")
-    ap.add_argument("--dir", default="/tmp/fake-gce", help="instances' files")
+    fake_cloud.add_host_arguments(ap, "10.251.0", "fgc", "/tmp/fake-gce", "startup-script")
     ap.add_argument("--op-delay", type=float, default=0.3)
-    ap.add_argument("--end-delay", type=float, default=0.5)
     ap.add_argument("--boot-delay", type=float, default=1.0, help="from the operation's end to RUNNING")
-    ARGS = ap.parse_args()
-    os.makedirs(ARGS.dir, exist_ok=True)
-    srv = Server(("127.0.0.1", 0), Handler)
-    port = srv.server_address[1]
-    ARGS.base_root = "http://127.0.0.1:%d" % port
+    ARGS = FLEET.args = ap.parse_args()
+    srv = fake_http.listen(Handler)
+    ARGS.base_root = "http://127.0.0.1:%d" % srv.server_address[1]
     ARGS.base = ARGS.base_root + "/compute/v1"
-
-    def stop(*_):
-        reset()
-        shutil.rmtree(ARGS.dir, ignore_errors=True) if ARGS.dir.startswith("/tmp/fake-gce") else None
-        os._exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print("PORT=%d" % port, flush=True)
-    srv.serve_forever()
+    FLEET.serve(srv, ap.get_default("dir"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ it saw). It does not check signatures: tests/unit/test_sigv4.c and s3rver do.
 
   fake_s3.py BUCKET        prints "PORT=<n>" once it listens on 127.0.0.1
 
-Control (never S3 paths, they start with /__):
+Control (never S3 paths, they start with /__; fake_http.py answers
+/__faults and /__reset, as in the other fakes):
   PUT  /__faults   body: JSON list of rules, replaces them and their counts
   GET  /__state    {"objects": {key: size}, "uploads": {id: key},
                     "requests": [{"method", "path", "query", "range", "status",
@@ -25,13 +26,15 @@ method/query/path match when equal/contained; times -1 is forever.
 test can kill what is uploading it).
 """
 import hashlib
-import http.server
-import json
+import os
 import sys
 import threading
 import time
 import urllib.parse
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fake_http  # noqa: E402  (the server, rules, control calls: shared with fake_ec2.py, fake_gce.py)
 
 BUCKET = sys.argv[1] if len(sys.argv) > 1 else "fake-bucket"
 LOCK = threading.Lock()
@@ -48,60 +51,34 @@ def etag_of(data):
     return '"%s"' % hashlib.md5(data).hexdigest()
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
+class Handler(fake_http.Handler):
+    STATE, LOCK = STATE, LOCK  # this module's, for the shared handlers
+    CONTROL = {"/__state": ("GET", "control_state")}
 
     # ---- plumbing ----
 
-    def body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+    def send(self, status, body=b"", ctype=None, headers=None, head=False):
+        self.record_status(status)  # before the answer: a test reads the state once it has it
+        super().send(status, body, ctype, headers, head)
 
-    def send(self, status, body=b"", headers=None, head=False):
-        self.record(status)  # before the answer: a test reads the state once it has it
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if not head and body:
-            self.wfile.write(body)
-
-    def record(self, status):
+    def record_status(self, status):
         if self.path_only.startswith("/__"):
             return
         auth = self.headers.get("Authorization", "")
         key_id = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
-        with LOCK:
-            STATE["requests"].append({"method": self.command, "path": self.path_only,
-                                      "query": self.query, "status": status,
-                                      "range": self.headers.get("Range", ""),
-                                      "key_id": key_id, "host": self.headers.get("Host", ""),
-                                      "token": self.headers.get("X-Amz-Security-Token", "")})
+        self.record({"method": self.command, "path": self.path_only, "query": self.query,
+                     "status": status, "range": self.headers.get("Range", ""), "key_id": key_id,
+                     "host": self.headers.get("Host", ""),
+                     "token": self.headers.get("X-Amz-Security-Token", "")})
 
     def error(self, status, code, message="fake error"):
-        self.send(status, xml_error(code, message), {"Content-Type": "application/xml"},
-                  head=self.command == "HEAD")
+        self.send(status, xml_error(code, message), "application/xml", head=self.command == "HEAD")
 
     def fault(self):
-        """The first rule that matches and has times left, counted down."""
-        with LOCK:
-            for r in STATE["rules"]:
-                if r.get("times", 1) == 0:
-                    continue
-                if r.get("method") and r["method"] != self.command:
-                    continue
-                if r.get("query") is not None and r["query"] not in self.query:
-                    continue
-                if r.get("path") and r["path"] not in self.path_only:
-                    continue
-                if r.get("times", 1) > 0:
-                    r["times"] = r.get("times", 1) - 1
-                return dict(r)
-        return None
+        """The rule for this request: method equal, query and path contained
+        in the request's (fake_http.Handler.take_rule)."""
+        return self.take_rule(lambda r: (r.get("query") is None or r["query"] in self.query) and
+                              (not r.get("path") or r["path"] in self.path_only), method=self.command)
 
     # ---- dispatch ----
 
@@ -111,8 +88,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.query = parsed.query
         self.params = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
         if self.path_only.startswith("/__"):
-            return self.control()
-        data = self.body() if self.command in ("PUT", "POST") else b""
+            return self.control(self.path_only, self.query, self.read_body())
+        data = self.read_body() if self.command in ("PUT", "POST") else b""
         rule = self.fault()
         if rule and self.apply(rule, data):
             return
@@ -136,35 +113,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.error(rule.get("status", 500), rule.get("code", "InternalError"))
             return True
         if a == "error200" and self.command == "POST" and "uploadId" in self.params:
-            self.send(200, xml_error(rule.get("code", "InternalError"), "failed after 200"),
-                      {"Content-Type": "application/xml"})
+            self.send(200, xml_error(rule.get("code", "InternalError"), "failed after 200"), "application/xml")
             return True
         if a == "delay":
             time.sleep(rule.get("seconds", 3))
             return False
         if a == "drop":
-            self.record(0)
+            self.record_status(0)
             self.close_connection = True
             return True
         return False  # truncate and stall act on the object's body
 
-    def control(self):
-        if self.command == "PUT" and self.path_only == "/__faults":
-            rules = json.loads(self.body() or b"[]")
-            with LOCK:
-                STATE["rules"] = rules
-            return self.send(204)
-        if self.command == "POST" and self.path_only == "/__reset":
-            with LOCK:
-                STATE.update(objects={}, uploads={}, requests=[], rules=[])
-            return self.send(204)
-        if self.command == "GET" and self.path_only == "/__state":
-            with LOCK:
-                out = {"objects": {k: len(v[0]) for k, v in STATE["objects"].items()},
-                       "uploads": {u: v["key"] for u, v in STATE["uploads"].items()},
-                       "requests": list(STATE["requests"])}
-            return self.send(200, json.dumps(out).encode(), {"Content-Type": "application/json"})
-        return self.send(404)
+    def control_done(self, ok=True):
+        self.send(204 if ok else 404)  # not fake_http's 200 {}: the tests want 204
+
+    def control_state(self, q, body):
+        with LOCK:
+            out = {"objects": {k: len(v[0]) for k, v in STATE["objects"].items()},
+                   "uploads": {u: v["key"] for u, v in STATE["uploads"].items()},
+                   "requests": list(STATE["requests"])}
+        self.send_json(out)
+
+    def reset_state(self):
+        with LOCK:
+            STATE.update(objects={}, uploads={}, requests=[], rules=[])
 
     # ---- the bucket: ListObjectsV2 ----
 
@@ -186,7 +158,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for k in page:
             xml.append("<Contents><Key>%s</Key><Size>%d</Size></Contents>" % (k, sizes[k]))
         xml.append("</ListBucketResult>")
-        self.send(200, "".join(xml).encode(), {"Content-Type": "application/xml"})
+        self.send(200, "".join(xml).encode(), "application/xml")
 
     # ---- objects and multipart uploads ----
 
@@ -204,7 +176,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if c == "PUT":
             with LOCK:
                 STATE["objects"][key] = (data, etag_of(data))
-            return self.send(200, b"", {"ETag": etag_of(data)})
+            return self.send(200, b"", headers={"ETag": etag_of(data)})
         if c == "DELETE":
             with LOCK:
                 STATE["objects"].pop(key, None)
@@ -228,14 +200,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status, body = 206, content[a:b + 1]
             headers["Content-Range"] = "bytes %d-%d/%d" % (a, b, len(content))
         if c == "HEAD":
-            return self.send(status, body, headers, head=True)
+            return self.send(status, body, headers=headers, head=True)
         if rule and rule["action"] in ("truncate", "stall"):
             return self.cut(status, body, headers, rule)
-        self.send(status, body, headers)
+        self.send(status, body, headers=headers)
 
     def cut(self, status, body, headers, rule):
         """Headers for the whole body, half of it, then (after a stall) a drop."""
-        self.record(-status)
+        self.record_status(-status)
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
@@ -258,7 +230,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n = int(self.params["partNumber"])
             with LOCK:
                 up["parts"][n] = data
-            return self.send(200, b"", {"ETag": etag_of(data)})
+            return self.send(200, b"", headers={"ETag": etag_of(data)})
         if c == "DELETE":
             with LOCK:
                 STATE["uploads"].pop(uid, None)
@@ -286,14 +258,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.error(405, "MethodNotAllowed")
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-
 def main():
-    srv = Server(("127.0.0.1", 0), Handler)
-    print("PORT=%d" % srv.server_address[1], flush=True)
-    srv.serve_forever()
+    fake_http.serve(fake_http.listen(Handler))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ veth pair <prefix><k>r (root side, <net>.(4k+1)/30) and <prefix><k>n (its
 side, <net>.(4k+2)/30, default route to the root side). The script runs with
 an empty environment (no credentials of the fake's caller): PATH, HOME and
 the agent's directories under <dir>/<name>, plus the sanitizers' options.
-Used by fake_ec2.py and fake_gce.py; needs root and `ip`.
+Used through fake_cloud.py by fake_ec2.py and fake_gce.py; needs root and
+`ip`.
 """
 import os
 import signal

@@ -8,7 +8,12 @@
 #     $NET.(4k+1)/$NET.(4k+2);
 #   - a private CA and ferryd's certificate for that address (agents on
 #     the "instances" verify ferryd with the CA their boot script carries);
-#   - helpers over the fake's control API ($FAKE, /__state ...).
+#   - helpers over the fake's control API ($FAKE, /__state ...);
+#   - the steps the tests run on instances (step_quick, step_spin,
+#     step_where) and the checks they make alike: an execution on an
+#     instance, the orphan sweep, a graceful stop (expect_none_running, the
+#     check every part ends with, is lib_aws.sh's or lib_gcp.sh's: the fakes
+#     name instances' states differently).
 # cloud_cleanup (in the EXIT trap) stops the fake (which kills and deletes
 # its namespaces) and removes whatever a failed run left.
 # Needs root and `ip netns`: without them the test fails, it does not skip.
@@ -109,6 +114,18 @@ await_fake() { # await_fake PYTHON-EXPR WANT SECONDS: prints the last value
   done
   echo "$v"
 }
+# An instance nobody launched (POST /__orphan?QUERY): prints its id.
+fake_orphan() { # fake_orphan QUERY
+  fake POST "/__orphan?$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+# Whether CONDITION (python, on an instance `i`) holds for each instance ID
+# within SECONDS: prints True, or the last answer (an ID the fake does not
+# hold fails it).
+await_each() { # await_each CONDITION SECONDS ID...
+  local cond=$1 seconds=$2
+  shift 2
+  await_fake "all([$cond for i in I if i['id'] == x][0] for x in ($(printf "'%s', " "$@")))" True "$seconds"
+}
 
 # --- ferryd ---
 daemon_id() {
@@ -136,4 +153,131 @@ await_env_workers() { # await_env_workers ENV "I B L T" SECONDS
     sleep 0.2
   done
   echo "$w"
+}
+
+# --- the steps the tests run on instances (make_project reads them) ---
+# quick: one line.
+step_quick() {
+  cat <<'YAML'
+- step:
+    name: quick
+    image: none
+    command: echo "quick on $(readlink /proc/self/ns/net)"
+YAML
+}
+# spin: a minute of nothing (after "spinning"), for what ends its instance
+# midway.
+step_spin() {
+  cat <<'YAML'
+- step:
+    name: spin
+    image: none
+    command:
+      - echo spinning
+      - i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
+      - echo "spin ran out"
+YAML
+}
+# where: its network namespace (in the log, "netns ...", and as the output
+# netns.txt) and how many PREFIX variables its commands see ("env N"), with
+# a sleep of SECONDS in between.
+step_where() { # step_where PREFIX SECONDS
+  cat <<YAML
+- step:
+    name: where
+    image: none
+    command:
+      - echo "netns \$(readlink /proc/self/ns/net)"
+      - echo "env \$(env | grep -c '^$1')"
+      - sleep $2
+      - readlink /proc/self/ns/net > "\$FERRY_OUTPUTS_DIR/netns.txt"
+YAML
+}
+# A run of STEP of the test's project ($P) in environment ENV: prints its id.
+run_in() { # run_in ENV STEP
+  run_id "$P" "$2" --environment "$1"
+}
+
+# --- what the tests check alike ---
+# While ID waits in the queue for a launch: its last "STATUS REASON" that
+# held TEXT (polled until it leaves the queue, 15 s at most), or "".
+queued_reason() { # queued_reason ID TEXT
+  local r why=
+  for _ in $(seq 150); do
+    r=$(json_field "$1" 'e["status"] + " " + str(e["status_reason"])' 2>/dev/null || true)
+    case $r in queued*"$2"*) why=$r ;; started* | complete* | error*) break ;; esac
+    sleep 0.1
+  done
+  echo "$why"
+}
+# ID's status_reason once it holds TEXT (10 s at most: then the last one).
+await_reason() { # await_reason ID TEXT
+  local why=
+  for _ in $(seq 100); do
+    why=$(json_field "$1" 'str(e["status_reason"])' 2>/dev/null || true)
+    case $why in *"$2"*) break ;; esac
+    sleep 0.1
+  done
+  echo "$why"
+}
+# Once ID (a run of step_spin) has started and says "spinning": the first
+# instance for which CONDITION (python, on `i`) holds, the one it runs on.
+spin_instance() { # spin_instance ID CONDITION
+  await_status "$1" started 40 >/dev/null
+  for _ in $(seq 100); do "$FERRY" logs "$1" 2>/dev/null | grep -q spinning && break; sleep 0.1; done
+  fake_first "$2" id
+}
+# ID, a run of step_where, on an instance: it completes, its commands ran in
+# the instance's namespace with no PREFIX variable, and its output comes
+# back. Sets $inst, the instance (the first for which CONDITION holds once
+# ID has started), and $ns, its namespace.
+expect_ran_on_instance() { # expect_ran_on_instance ID CONDITION PREFIX
+  local ns_inode logs
+  await_status "$1" started 40 >/dev/null
+  inst=$(fake_first "$2" id)
+  ns=$(fake_first "i['id'] == '$inst'" netns)
+  ns_inode=$(ip netns exec "$ns" readlink /proc/self/ns/net 2>/dev/null || echo none)
+  "$FERRY" wait "$1" --timeout 60 >/dev/null || true
+  expect_eq "the execution on the instance: complete" "$(json_field "$1" 'e["status"]')" complete
+  logs=$("$FERRY" logs "$1" 2>/dev/null || true)
+  expect_contains "its commands ran in the instance's namespace" "$logs" "netns $ns_inode"
+  expect_contains "no $3 variable in the commands' environment" "$logs" "env 0"
+  rm -rf "$WORK/got"
+  "$FERRY" outputs "$1" --download "$WORK/got" >/dev/null 2>&1 || true
+  expect_eq "its output came back" "$(cat "$WORK/got/netns.txt" 2>/dev/null)" "$ns_inode"
+}
+# The environment of the ferry-agent in namespace NS, a variable a line (""
+# when none runs there).
+agent_environ() { # agent_environ NS
+  local pid environ=
+  for pid in $(ip netns pids "$1" 2>/dev/null); do
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "bin/ferry-agent"; then
+      environ=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null || true)
+    fi
+  done
+  echo "$environ"
+}
+# The orphan sweep: the instances ORPHAN... (fake_orphan, with ferryd's
+# daemon id and workers it has no record of) go within 15 s (GONE holds for
+# each), ferryd's log says why, and OTHER (another daemon's) is left alone
+# (UP holds for it). WHAT says what went.
+expect_sweep() { # expect_sweep WHAT GONE UP OTHER ORPHAN...
+  local what=$1 gone=$2 up=$3 other=$4
+  shift 4
+  expect_eq "$what" "$(await_each "$gone" 15 "$@")" True
+  expect_contains "the sweep said why" "$(cat "$FERRYD_LOG")" "instance $1 has no worker record"
+  expect_eq "another daemon's instance is left alone" \
+    "$(fake_q "[$up for i in I if i['id'] == '$other'][0]")" True
+}
+# A graceful stop of ferryd retires the instances it has: one more run of
+# step_where in PROJECT leaves ENV's worker idle, then ferryd stops and
+# expect_none_running (lib_aws.sh, lib_gcp.sh) for DAEMON-ID.
+expect_graceful_stop() { # expect_graceful_stop PROJECT ENV DAEMON-ID
+  local id
+  id=$(run_id "$1" where)
+  "$FERRY" wait "$id" --timeout 60 >/dev/null || true
+  expect_eq "one more run: complete" "$(json_field "$id" 'e["status"]')" complete
+  expect_eq "its worker idles" "$(env_workers "$2")" "1 0 0 1"
+  ferryd_stop
+  expect_none_running "$3" "after a graceful stop of ferryd"
 }

@@ -75,22 +75,10 @@ aws_conf "$(aws_env aws)"
 aws_ferryd_start
 PORT=${FERRY_SERVER##*:}
 D=$(daemon_id)
-P=$(make_project cloud <<'EOF'
-- step:
-    name: where
-    image: none
-    command:
-      - echo "netns $(readlink /proc/self/ns/net)"
-      - echo "env $(env | grep -c '^AWS_')"
-      - sleep 2
-      - readlink /proc/self/ns/net > "$FERRY_OUTPUTS_DIR/netns.txt"
-- step:
-    name: spin
-    image: none
-    command:
-      - echo spinning
-      - i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
-      - echo "spin ran out"
+P=$({
+  step_where AWS_ 2
+  step_spin
+  cat <<'EOF'
 - step:
     name: count
     image: none
@@ -98,7 +86,7 @@ P=$(make_project cloud <<'EOF'
       - i=1; while [ $i -le 2000 ]; do echo "line $i"; case $i in *00) sleep 0.2;; esac; i=$((i+1)); done
       - echo counted > "$FERRY_OUTPUTS_DIR/count.txt"
 EOF
-)
+} | make_project cloud)
 
 # --- zone a has no capacity: zone b launches; ferry show says so ---
 fake_faults '[{"action": "RunInstances", "zone": "us-east-1a", "status": 500,
@@ -106,27 +94,11 @@ fake_faults '[{"action": "RunInstances", "zone": "us-east-1a", "status": 500,
   "message": "We currently do not have sufficient g5.xlarge capacity in the Availability Zone you requested (us-east-1a).",
   "times": -1}]'
 id=$(run_id "$P" where)
-why=
-for _ in $(seq 150); do
-  r=$(json_field "$id" 'e["status"] + " " + str(e["status_reason"])' 2>/dev/null || true)
-  case $r in queued*us-east-1a:\ InsufficientInstanceCapacity*) why=$r ;; started* | complete* | error*) break ;; esac
-  sleep 0.1
-done
+why=$(queued_reason "$id" "us-east-1a: InsufficientInstanceCapacity")
 expect_contains "ferry show of the waiting execution: what zone a answered" "$why" \
   "us-east-1a: InsufficientInstanceCapacity"
 expect_contains "ferry show of the waiting execution: zone b launched" "$why" "us-east-1b: launched i-"
-await_status "$id" started 40 >/dev/null
-inst=$(fake_first "i['daemon'] == '$D'" id)
-ns=$(fake_first "i['id'] == '$inst'" netns)
-ns_inode=$(ip netns exec "$ns" readlink /proc/self/ns/net 2>/dev/null || echo none)
-"$FERRY" wait "$id" --timeout 60 >/dev/null || true
-expect_eq "the execution on the instance: complete" "$(json_field "$id" 'e["status"]')" complete
-logs=$("$FERRY" logs "$id" 2>/dev/null || true)
-expect_contains "its commands ran in the instance's namespace" "$logs" "netns $ns_inode"
-expect_contains "no AWS_ variable in the commands' environment" "$logs" "env 0"
-rm -rf "$WORK/got"
-"$FERRY" outputs "$id" --download "$WORK/got" >/dev/null 2>&1 || true
-expect_eq "its output came back" "$(cat "$WORK/got/netns.txt" 2>/dev/null)" "$ns_inode"
+expect_ran_on_instance "$id" "i['daemon'] == '$D'" AWS_
 expect_eq "RunInstances: zone a refused, then zone b" \
   "$(fake_q "[(r['zone'], r['code'] or r['status']) for r in R if r['action'] == 'RunInstances']")" \
   "[('us-east-1a', 'InsufficientInstanceCapacity'), ('us-east-1b', 200)]"
@@ -159,12 +131,7 @@ for secret in "$AK" "$SK"; do
   expect_not_contains "no AWS key on the instance's console" "$(cat "$WORK/ec2/$inst/console.log")" "$secret"
 done
 expect_not_contains "the one-time token is not in ferryd's log" "$(cat "$FERRYD_LOG")" "$token"
-agent_env=
-for pid in $(ip netns pids "$ns" 2>/dev/null); do
-  if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "bin/ferry-agent"; then
-    agent_env=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null || true)
-  fi
-done
+agent_env=$(agent_environ "$ns")
 expect_contains "the agent runs on the instance" "$agent_env" "FERRY_WORKER_ID=$worker"
 expect_not_contains "no AWS_ variable in the agent's environment" "$agent_env" "AWS_"
 expect_not_contains "no AWS key in the agent's environment" "$agent_env" "$SK"
@@ -184,9 +151,7 @@ expect_none_running "$D" "after the first run"
 
 # --- a spot interruption mid-run ---
 id=$(run_id "$P" spin)
-await_status "$id" started 40 >/dev/null
-for _ in $(seq 100); do "$FERRY" logs "$id" 2>/dev/null | grep -q spinning && break; sleep 0.1; done
-inst=$(fake_first "i['daemon'] == '$D' and i['state'] == 'running'" id)
+inst=$(spin_instance "$id" "i['daemon'] == '$D' and i['state'] == 'running'")
 t0=$(now_ms)
 fake POST "/__kill?id=$inst&how=spot" >/dev/null
 "$FERRY" wait "$id" --timeout 30 >/dev/null || true
@@ -197,15 +162,13 @@ expect_contains "spot interruption: the reason says so" "$(json_field "$id" 'e["
 expect_none_running "$D" "after the spot interruption"
 
 # --- the orphan sweep, every few seconds here ---
-orphan=$(fake POST "/__orphan?daemon=$D&worker=nobody-knows" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-other=$(fake POST "/__orphan?daemon=someone-else&worker=w" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-expect_eq "an instance with ferryd's tag and no record: terminated by the sweep" \
-  "$(await_fake "[i['state'] for i in I if i['id'] == '$orphan'][0] in ('shutting-down', 'terminated')" True 15)" True
-expect_contains "the sweep said why" "$(cat "$FERRYD_LOG")" "instance $orphan has no worker record"
-# Left alone: pending or running (the fake boots it after a delay), never
-# shutting down.
-expect_eq "another daemon's instance is left alone" \
-  "$(fake_q "[i['state'] for i in I if i['id'] == '$other'][0] in ('pending', 'running')")" True
+orphan=$(fake_orphan "daemon=$D&worker=nobody-knows")
+other=$(fake_orphan "daemon=someone-else&worker=w")
+# The other is left alone: pending or running (the fake boots it after a
+# delay), never shutting down.
+expect_sweep "an instance with ferryd's tag and no record: terminated by the sweep" \
+  "i['state'] in ('shutting-down', 'terminated')" "i['state'] in ('pending', 'running')" \
+  "$other" "$orphan"
 
 # --- kill -9 of ferryd mid-run: the run goes on, its instance is kept ---
 id=$(run_id "$P" count)
@@ -225,19 +188,14 @@ expect_none_running "$D" "after the crash"
 
 # --- the sweep at start: an orphan left while ferryd was down ---
 ferryd_kill
-orphan=$(fake POST "/__orphan?daemon=$D&worker=lost-in-a-crash" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+orphan=$(fake_orphan "daemon=$D&worker=lost-in-a-crash")
 sed -i 's/^instance_sweep_interval = 2;/instance_sweep_interval = 600;/' "$WORK/ferryd.conf"
 aws_ferryd_start "$PORT"
 expect_eq "at start: the orphan is terminated (the next sweep is 10 minutes away)" \
-  "$(await_fake "[i['state'] for i in I if i['id'] == '$orphan'][0] in ('shutting-down', 'terminated')" True 15)" True
+  "$(await_each "i['state'] in ('shutting-down', 'terminated')" 15 "$orphan")" True
 
 # --- a graceful stop retires the instances ferryd has ---
-id=$(run_id "$P" where)
-"$FERRY" wait "$id" --timeout 60 >/dev/null || true
-expect_eq "one more run: complete" "$(json_field "$id" 'e["status"]')" complete
-expect_eq "its worker idles" "$(env_workers aws)" "1 0 0 1"
-ferryd_stop
-expect_none_running "$D" "after a graceful stop of ferryd"
+expect_graceful_stop "$P" aws "$D"
 fake POST "/__kill?id=$other&how=user" >/dev/null
 
 finish

@@ -27,23 +27,10 @@ aws_conf "$(aws_env aws)" \
   "$(ZONES='[ "us-east-1c" ]' SUBNETS='[ "subnet-cccc" ]' aws_env perm)"
 aws_ferryd_start
 D=$(daemon_id)
-P=$(make_project faults <<'EOF'
-- step:
-    name: quick
-    image: none
-    command: echo "quick on $(readlink /proc/self/ns/net)"
-- step:
-    name: spin
-    image: none
-    command:
-      - echo spinning
-      - i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
-      - echo "spin ran out"
-EOF
-)
-run_in() { # run_in ENV STEP: the new execution's id
-  run_id "$P" "$2" --environment "$1"
-}
+P=$({
+  step_quick
+  step_spin
+} | make_project faults)
 # RunInstances requests of the default environment's zones so far.
 runs() { fake_q "[(r['zone'], r['code'] or r['status']) for r in R if r['action'] == 'RunInstances' and r['key_id'] == '$AK' and r['zone'] != 'us-east-1c']"; }
 
@@ -113,12 +100,7 @@ fake POST /__reset >/dev/null
 fake_faults '[{"action": "RunInstances", "zone": "us-east-1a", "status": 500, "code": "InsufficientInstanceCapacity", "message": "We currently do not have sufficient g5.xlarge capacity in the Availability Zone you requested (us-east-1a).", "times": -1},
   {"action": "RunInstances", "zone": "us-east-1b", "status": 400, "code": "Unsupported", "message": "Your requested instance type (g5.xlarge) is not supported in your requested Availability Zone (us-east-1b).", "times": -1}]'
 id=$(run_in aws quick)
-why=
-for _ in $(seq 100); do
-  why=$(json_field "$id" 'e["status_reason"]' 2>/dev/null || true)
-  case $why in *"launching failed"*) break ;; esac
-  sleep 0.1
-done
+why=$(await_reason "$id" "launching failed")
 expect_contains "no capacity: ferry show names zone a's answer" "$why" \
   "us-east-1a: InsufficientInstanceCapacity (We currently do not have sufficient g5.xlarge capacity"
 expect_contains "no capacity: and zone b's" "$why" "us-east-1b: Unsupported (Your requested instance type"
@@ -140,9 +122,7 @@ expect_none_running "$D" "after no capacity"
 die_mid_run() { # die_mid_run HOW: prints the execution's id
   local id inst
   id=$(run_in aws spin)
-  await_status "$id" started 40 >/dev/null
-  for _ in $(seq 100); do "$FERRY" logs "$id" 2>/dev/null | grep -q spinning && break; sleep 0.1; done
-  inst=$(fake_first "i['daemon'] == '$D' and i['state'] == 'running'" id)
+  inst=$(spin_instance "$id" "i['daemon'] == '$D' and i['state'] == 'running'")
   fake POST "/__kill?id=$inst&how=$1" >/dev/null
   "$FERRY" wait "$id" --timeout 40 >/dev/null || true
   echo "$id $inst"

@@ -31,50 +31,20 @@ gcp_conf "$(gcp_env gcp)" "$(MAXW=1 gcp_env gcp-spot 'spot = true;')"
 gcp_ferryd_start ""
 D=$(daemon_id)
 DL=$(echo "$D" | tr '[:upper:]' '[:lower:]')
-P=$(make_project cloud <<'YAML'
-- step:
-    name: where
-    image: none
-    command:
-      - echo "netns $(readlink /proc/self/ns/net)"
-      - echo "env $(env | grep -c '^GOOGLE_')"
-      - sleep 1
-      - readlink /proc/self/ns/net > "$FERRY_OUTPUTS_DIR/netns.txt"
-- step:
-    name: spin
-    image: none
-    command:
-      - echo spinning
-      - i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
-      - echo "spin ran out"
-YAML
-)
+P=$({
+  step_where GOOGLE_ 1
+  step_spin
+} | make_project cloud)
 
 # --- zone a is exhausted: zone b launches; ferry show says so ---
 fake_faults '[{"kind": "insert", "zone": "us-central1-a", "op_error": "ZONE_RESOURCE_POOL_EXHAUSTED", "times": -1}]'
 id=$(run_id "$P" where)
-why=
-for _ in $(seq 150); do
-  r=$(json_field "$id" 'e["status"] + " " + str(e["status_reason"])' 2>/dev/null || true)
-  case $r in queued*us-central1-a:\ ZONE_RESOURCE_POOL_EXHAUSTED*) why=$r ;; started* | complete* | error*) break ;; esac
-  sleep 0.1
-done
+why=$(queued_reason "$id" "us-central1-a: ZONE_RESOURCE_POOL_EXHAUSTED")
 expect_contains "ferry show of the waiting execution: what zone a answered" "$why" \
   "us-central1-a: ZONE_RESOURCE_POOL_EXHAUSTED"
 expect_contains "ferry show of the waiting execution: zone b launched" "$why" \
   "us-central1-b: launched ferry-"
-await_status "$id" started 40 >/dev/null
-inst=$(fake_first "i['daemon'] == '$DL' and i['status'] == 'RUNNING'" id)
-ns=$(fake_first "i['id'] == '$inst'" netns)
-ns_inode=$(ip netns exec "$ns" readlink /proc/self/ns/net 2>/dev/null || echo none)
-"$FERRY" wait "$id" --timeout 60 >/dev/null || true
-expect_eq "the execution on the instance: complete" "$(json_field "$id" 'e["status"]')" complete
-logs=$("$FERRY" logs "$id" 2>/dev/null || true)
-expect_contains "its commands ran in the instance's namespace" "$logs" "netns $ns_inode"
-expect_contains "no GOOGLE_ variable in the commands' environment" "$logs" "env 0"
-rm -rf "$WORK/got"
-"$FERRY" outputs "$id" --download "$WORK/got" >/dev/null 2>&1 || true
-expect_eq "its output came back" "$(cat "$WORK/got/netns.txt" 2>/dev/null)" "$ns_inode"
+expect_ran_on_instance "$id" "i['daemon'] == '$DL' and i['status'] == 'RUNNING'" GOOGLE_
 expect_eq "instances.insert: zone a accepted (its operation failed), then zone b" \
   "$(fake_q "[r['zone'] for r in R if r['kind'] == 'insert']")" \
   "['us-central1-a', 'us-central1-b']"
@@ -114,12 +84,7 @@ for t in $(fake GET /__state | python3 -c 'import json,sys; print(" ".join(json.
   if grep -qF "$t" "$FERRYD_LOG" "$WORK/gce/ferry-$worker/console.log"; then leaked="$leaked $t"; fi
 done
 expect_eq "no access token in ferryd's log or on the console" "$leaked" ""
-agent_env=
-for pid in $(ip netns pids "$ns" 2>/dev/null); do
-  if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "bin/ferry-agent"; then
-    agent_env=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null || true)
-  fi
-done
+agent_env=$(agent_environ "$ns")
 expect_contains "the agent runs on the instance" "$agent_env" "FERRY_WORKER_ID=$worker"
 expect_not_contains "no GOOGLE_ variable in the agent's environment" "$agent_env" "GOOGLE_"
 
@@ -137,9 +102,7 @@ expect_none_running "$DL" "after the first run"
 
 # --- a spot VM preempted mid-run ---
 id=$(run_id "$P" spin --environment gcp-spot)
-await_status "$id" started 40 >/dev/null
-for _ in $(seq 100); do "$FERRY" logs "$id" 2>/dev/null | grep -q spinning && break; sleep 0.1; done
-inst=$(fake_first "i['daemon'] == '$DL' and i['status'] == 'RUNNING'" id)
+inst=$(spin_instance "$id" "i['daemon'] == '$DL' and i['status'] == 'RUNNING'")
 q="[i for i in I if i['id'] == '$inst'][0]"
 expect_eq "spot: provisioningModel SPOT, deleted on preemption, no live migration" \
   "$(fake_q "(${q}['spot'], ${q}['termination_action'], ${q}['on_host_maintenance'])")" \
@@ -153,9 +116,7 @@ expect_none_running "$DL" "after the spot preemption"
 
 # --- an instance deleted outside ferry mid-run ---
 id=$(run_id "$P" spin)
-await_status "$id" started 40 >/dev/null
-for _ in $(seq 100); do "$FERRY" logs "$id" 2>/dev/null | grep -q spinning && break; sleep 0.1; done
-inst=$(fake_first "i['daemon'] == '$DL' and i['status'] == 'RUNNING'" id)
+inst=$(spin_instance "$id" "i['daemon'] == '$DL' and i['status'] == 'RUNNING'")
 fake POST "/__kill?id=$inst&how=delete" >/dev/null
 "$FERRY" wait "$id" --timeout 30 >/dev/null || true
 expect_eq "deleted outside ferry: error" "$(json_field "$id" 'e["status"]')" error
@@ -165,35 +126,24 @@ echo "deleted outside ferry: $r"
 expect_none_running "$DL" "after the deletion outside ferry"
 
 # --- the orphan sweep: listed by label, page after page ---
-orphan() { # orphan ZONE DAEMON WORKER: prints its id
-  fake POST "/__orphan?zone=$1&daemon=$2&worker=$3" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
-}
-o1=$(orphan us-central1-a "$DL" nobody-knows)
-o2=$(orphan us-central1-a "$DL" nobody-either)
-o3=$(orphan us-central1-a "$DL" nor-this)
-other=$(orphan us-central1-b someone-else w)
-expect_eq "instances with ferryd's label and no record: deleted by the sweep" \
-  "$(await_fake "all(i['status'] in ('STOPPING', 'DELETED') for i in I if i['id'] in ('$o1', '$o2', '$o3'))" True 15)" True
-expect_contains "the sweep said why" "$(cat "$FERRYD_LOG")" "instance $o1 has no worker record"
+o1=$(fake_orphan "zone=us-central1-a&daemon=$DL&worker=nobody-knows")
+o2=$(fake_orphan "zone=us-central1-a&daemon=$DL&worker=nobody-either")
+o3=$(fake_orphan "zone=us-central1-a&daemon=$DL&worker=nor-this")
+other=$(fake_orphan "zone=us-central1-b&daemon=someone-else&worker=w")
+# The other is left alone: still booting or running (the fake boots it in
+# steps), never stopping or deleted.
+expect_sweep "instances with ferryd's label and no record: deleted by the sweep" \
+  "i['status'] in ('STOPPING', 'DELETED')" "i['status'] in ('PROVISIONING', 'STAGING', 'RUNNING')" \
+  "$other" "$o1" "$o2" "$o3"
 expect_eq "instances.list was paged" \
   "$(fake_q "any(r['page_token'] for r in R if r['kind'] == 'list')")" True
 expect_eq "instances.list filtered on ferryd's label" \
   "$(fake_q "sorted(set(r['filter'] for r in R if r['kind'] == 'list'))")" \
   "['labels.ferry-daemon=\"$DL\"']"
-# Left alone: still booting or running (the fake boots it in steps), never
-# stopping or deleted.
-expect_eq "another daemon's instance is left alone" \
-  "$(fake_q "[i['status'] for i in I if i['id'] == '$other'][0] in ('PROVISIONING', 'STAGING', 'RUNNING')")" True
 expect_none_running "$DL" "after the sweep"
 
 # --- a graceful stop deletes the instances ferryd has ---
-id=$(run_id "$P" where)
-"$FERRY" wait "$id" --timeout 60 >/dev/null || true
-expect_eq "one more run: complete" "$(json_field "$id" 'e["status"]')" complete
-expect_eq "its worker idles" "$(env_workers gcp)" "1 0 0 1"
-ferryd_stop
-expect_none_running "$DL" "after a graceful stop of ferryd"
+expect_graceful_stop "$P" gcp "$DL"
 fake POST "/__kill?id=$other&how=delete" >/dev/null
 
 finish

@@ -34,23 +34,10 @@ fake_faults '[{"kind": "list", "zone": "us-central1-d", "status": 401, "times": 
 gcp_ferryd_start ""
 D=$(daemon_id)
 DL=$(echo "$D" | tr '[:upper:]' '[:lower:]')
-P=$(make_project faults <<'YAML'
-- step:
-    name: quick
-    image: none
-    command: echo "quick on $(readlink /proc/self/ns/net)"
-- step:
-    name: spin
-    image: none
-    command:
-      - echo spinning
-      - i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
-      - echo "spin ran out"
-YAML
-)
-run_in() { # run_in ENV STEP: the new execution's id
-  run_id "$P" "$2" --environment "$1"
-}
+P=$({
+  step_quick
+  step_spin
+} | make_project faults)
 assertions() { # assertions OK: how many the fake judged so
   fake GET /__state | python3 -c "import json,sys; print(len([a for a in json.load(sys.stdin)['assertions'] if a['ok'] == $1]))"
 }
@@ -126,12 +113,7 @@ expect_none_running "$DL" "after a slow insert"
 fake_faults '[{"kind": "insert", "zone": "us-central1-a", "op_error": "QUOTA_EXCEEDED", "times": -1},
   {"kind": "insert", "zone": "us-central1-b", "op_error": "ZONE_RESOURCE_POOL_EXHAUSTED", "times": -1}]'
 id=$(run_in gcp quick)
-why=
-for _ in $(seq 100); do
-  why=$(json_field "$id" 'str(e["status_reason"])' 2>/dev/null || true)
-  case $why in *us-central1-b:\ ZONE_RESOURCE_POOL_EXHAUSTED*) break ;; esac
-  sleep 0.1
-done
+why=$(await_reason "$id" "us-central1-b: ZONE_RESOURCE_POOL_EXHAUSTED")
 expect_contains "no zone: zone a's quota" "$why" "us-central1-a: QUOTA_EXCEEDED"
 expect_contains "no zone: zone b exhausted" "$why" "us-central1-b: ZONE_RESOURCE_POOL_EXHAUSTED"
 expect_eq "no zone: still queued" "$(json_field "$id" 'e["status"]')" queued
@@ -142,9 +124,7 @@ expect_none_running "$DL" "after no zone could"
 
 # --- an on-demand instance stopped outside ferry mid-run ---
 id=$(run_in gcp spin)
-await_status "$id" started 40 >/dev/null
-for _ in $(seq 100); do "$FERRY" logs "$id" 2>/dev/null | grep -q spinning && break; sleep 0.1; done
-inst=$(fake_first "i['daemon'] == '$DL' and i['status'] == 'RUNNING'" id)
+inst=$(spin_instance "$id" "i['daemon'] == '$DL' and i['status'] == 'RUNNING'")
 fake POST "/__kill?id=$inst&how=stop" >/dev/null
 "$FERRY" wait "$id" --timeout 30 >/dev/null || true
 expect_eq "stopped outside ferry: error" "$(json_field "$id" 'e["status"]')" error
