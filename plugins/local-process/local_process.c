@@ -27,6 +27,10 @@
 #include "ferry/ferry.h"
 
 #define LP_READ_BUF (64 * 1024)
+/* The commands' output goes through pipes this large, not libuv's
+ * socketpairs (about 200 KB): a command that prints fast runs on while the
+ * agent is busy sending what it printed before. */
+#define LP_PIPE_SIZE (1024 * 1024)
 /* After the run's process exited and its group was killed, how long its
  * output may still drain. A descendant that left the group (setsid) may hold
  * the pipes open forever; the run must end anyway. */
@@ -348,15 +352,42 @@ static void lp_init_handles(lp_state *st, struct ferry_run *r)
     r->proc.data = r->pipes[0].data = r->pipes[1].data = r->kill_timer.data = r;
 }
 
+/* A pipe whose read end `h` takes; *child gets the write end. 0 or -errno. */
+static int lp_output_pipe(uv_pipe_t *h, int *child)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -errno;
+    (void)fcntl(fds[1], F_SETPIPE_SZ, LP_PIPE_SIZE); /* the system may allow less: fine */
+    int rc = uv_pipe_open(h, fds[0]);
+    if (rc != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return rc;
+    }
+    *child = fds[1];
+    return 0;
+}
+
 static int lp_spawn(lp_state *st, struct ferry_run *r, const ferry_run_spec *spec, char **argv,
                     char **env, ferry_error_detail *err)
 {
+    int out = -1, errfd = -1;
+    int prc = lp_output_pipe(&r->pipes[0], &out);
+    if (prc == 0)
+        prc = lp_output_pipe(&r->pipes[1], &errfd);
+    if (prc != 0) {
+        if (out >= 0)
+            close(out);
+        return ferry_error_set(err, FERRY_ESPAWN, 0, uv_err_name(prc),
+                               "could not start: a pipe for the output: %s", uv_strerror(prc));
+    }
     uv_stdio_container_t stdio[3];
     stdio[0].flags = UV_IGNORE; /* libuv connects an ignored 0-2 to /dev/null */
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&r->pipes[0];
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *)&r->pipes[1];
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = out;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = errfd;
     uv_process_options_t opt;
     memset(&opt, 0, sizeof(opt));
     opt.exit_cb = lp_on_exit;
@@ -371,6 +402,8 @@ static int lp_spawn(lp_state *st, struct ferry_run *r, const ferry_run_spec *spe
      * stays out of the commands. */
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     int rc = uv_spawn(st->loop, &r->proc, &opt);
+    close(out); /* the commands hold the write ends now: EOF comes when they exit */
+    close(errfd);
     r->proc.data = r;
     if (rc < 0 && strncmp(spec->script, "#!", 2) == 0 && (rc == UV_ENOENT || rc == UV_EACCES)) {
         /* The script file was just written: the "#!" line's interpreter is
