@@ -218,56 +218,22 @@ void aws_call_cancel_all(aws_state *st)
 /* ------------------------------------------------------------------------ */
 /* Blocking, on a private loop (fini)                                       */
 
-typedef struct aws_blocking {
-    int done, status;
-    ferry_error_detail err;
-} aws_blocking;
-
-static void aws_blocking_done(void *arg, int status, const char *body, size_t len,
-                              const ferry_error_detail *err)
-{
-    aws_blocking *b = arg;
-    (void)body;
-    (void)len;
-    b->done = 1;
-    b->status = status;
-    if (err)
-        b->err = *err;
-}
-
-static void aws_blocking_closed(void *arg)
-{
-    *(int *)arg = 1;
-}
-
 int aws_call_blocking(aws_state *st, aws_params *params, long timeout_ms, int max_attempts,
                       ferry_error_detail *err)
 {
-    uv_loop_t loop;
-    ferry_http_client *http = NULL;
-    if (uv_loop_init(&loop) != 0) {
+    ferry_retry_blocking b;
+    int rc = ferry_retry_blocking_open(&b);
+    if (rc != 0) {
         aws_params_free(params);
-        return ferry_error_set(err, FERRY_EIO, 0, NULL, "aws: cannot make a loop");
+        return ferry_error_set(err, rc, 0, NULL, "aws: cannot make a loop: %s", ferry_strerror(rc));
     }
-    aws_blocking b = {0};
-    int rc = ferry_http_client_new(&loop, &http);
-    if (rc == 0)
-        rc = aws_call_start_on(st, http, &loop, params, timeout_ms, max_attempts, 0,
-                               aws_blocking_done, &b);
-    else
-        aws_params_free(params);
-    while (rc == 0 && !b.done)
-        uv_run(&loop, UV_RUN_ONCE);
-    int closed = http == NULL;
-    if (http)
-        ferry_http_client_close(http, aws_blocking_closed, &closed);
-    while (!closed)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_run(&loop, UV_RUN_NOWAIT); /* retry timers close on a later turn */
-    uv_loop_close(&loop);
+    rc = aws_call_start_on(st, b.http, &b.loop, params, timeout_ms, max_attempts, 0,
+                           ferry_retry_blocking_done, &b);
+    int status = rc == 0 ? ferry_retry_blocking_wait(&b) : 0;
+    ferry_retry_blocking_close(&b);
     if (rc != 0)
         return ferry_error_set(err, rc, 0, NULL, "aws: %s", ferry_strerror(rc));
-    if (b.status != 0 && err)
+    if (status != 0 && err)
         *err = b.err;
-    return b.status;
+    return status;
 }

@@ -450,108 +450,82 @@ void gcp_call_cancel_all(gcp_state *st)
 /* ------------------------------------------------------------------------ */
 /* Blocking, on a private loop (fini)                                       */
 
-typedef struct gcp_blocking {
-    int done, status;
-    ferry_error_detail err;
-} gcp_blocking;
-
 static void gcp_blocking_token(gcp_state *st, int status, const ferry_error_detail *err, void *arg)
 {
-    gcp_blocking *b = arg;
     (void)st;
-    b->done = 1;
-    b->status = status;
-    if (err)
-        b->err = *err;
+    ferry_retry_blocking_done(arg, status, NULL, 0, err);
 }
 
-static void gcp_blocking_done(void *arg, int status, const char *body, size_t len,
-                              const ferry_error_detail *err)
+/* A token first, when the cached one will not do; 0 or the token call's
+ * status (its error in b->err). */
+static int gcp_blocking_token_fresh(gcp_state *st, ferry_retry_blocking *b)
 {
-    gcp_blocking *b = arg;
-    (void)body;
-    (void)len;
-    b->done = 1;
-    b->status = status;
-    if (err)
-        b->err = *err;
+    if (st->token && uv_now(st->loop) + 5000 < st->token_expiry_ms)
+        return 0;
+    st->token_refresh_ms = 0;
+    int rc = gcp_token_start(st, b->http, &b->loop, gcp_blocking_token, b, NULL);
+    if (rc == 0)
+        rc = ferry_retry_blocking_wait(b);
+    if (rc == 0)
+        st->token_refresh_ms = uv_now(st->loop) + 60000; /* stamped on this loop */
+    return rc;
 }
 
-static void gcp_blocking_closed(void *arg)
+/* The call itself (takes `url`), its end reported to `b`. */
+static int gcp_blocking_start(gcp_state *st, ferry_retry_blocking *b, const char *what,
+                              const char *method, char *url, long timeout_ms)
 {
-    *(int *)arg = 1;
+    gcp_call *c = gcp_call_new(st, what, method, url, NULL);
+    if (c == NULL)
+        return FERRY_ENOMEM;
+    c->http = b->http;
+    c->loop = &b->loop;
+    c->done = ferry_retry_blocking_done;
+    c->arg = b;
+    c->timeout_ms = timeout_ms;
+    c->max_attempts = 2;
+    c->auth_retried = 1;
+    /* Not on st->calls: nothing cancels it but its timeout. */
+    ferry_retry_spec spec = {.struct_size = sizeof(spec),
+                             .http = b->http,
+                             .loop = &b->loop,
+                             .max_attempts = c->max_attempts,
+                             .timeout_ms = timeout_ms,
+                             .send = gcp_call_send,
+                             .classify = gcp_call_classify,
+                             .done = gcp_call_retry_done,
+                             .arg = c};
+    /* send checks the token against this loop's clock. */
+    st->token_refresh_ms = uv_now(&b->loop) + 60000;
+    int rc = ferry_retry_start(&spec, &c->retry);
+    if (rc != 0)
+        gcp_call_free(c);
+    return rc;
 }
 
 int gcp_call_blocking(gcp_state *st, const char *what, const char *method, char *url,
                       long timeout_ms, ferry_error_detail *err)
 {
-    uv_loop_t loop;
-    ferry_http_client *http = NULL;
-    if (uv_loop_init(&loop) != 0) {
-        free(url);
-        return ferry_error_set(err, FERRY_EIO, 0, NULL, "gcp: cannot make a loop");
-    }
-    gcp_blocking b = {0};
-    int rc = ferry_http_client_new(&loop, &http);
-    /* A token first, when the cached one will not do. */
-    if (rc == 0 && !(st->token && uv_now(st->loop) + 5000 < st->token_expiry_ms)) {
-        st->token_refresh_ms = 0;
-        rc = gcp_token_start(st, http, &loop, gcp_blocking_token, &b, NULL);
-        while (rc == 0 && !b.done)
-            uv_run(&loop, UV_RUN_ONCE);
-        if (rc == 0 && b.status != 0)
-            rc = b.status;
-        else if (rc == 0)
-            st->token_refresh_ms = uv_now(st->loop) + 60000; /* stamped on this loop */
-        b.done = 0;
-    }
-    gcp_call *c = NULL;
-    if (rc == 0 && (c = gcp_call_new(st, what, method, url, NULL)) == NULL)
-        rc = FERRY_ENOMEM;
-    url = NULL;
-    if (rc == 0) {
-        c->http = http;
-        c->loop = &loop;
-        c->done = gcp_blocking_done;
-        c->arg = &b;
-        c->timeout_ms = timeout_ms;
-        c->max_attempts = 2;
-        c->auth_retried = 1;
-        /* Not on st->calls: nothing cancels it but its timeout. */
-        ferry_retry_spec spec = {.struct_size = sizeof(spec),
-                                 .http = http,
-                                 .loop = &loop,
-                                 .max_attempts = c->max_attempts,
-                                 .timeout_ms = timeout_ms,
-                                 .send = gcp_call_send,
-                                 .classify = gcp_call_classify,
-                                 .done = gcp_call_retry_done,
-                                 .arg = c};
-        /* send checks the token against this loop's clock. */
-        st->token_refresh_ms = uv_now(&loop) + 60000;
-        rc = ferry_retry_start(&spec, &c->retry);
-        if (rc != 0)
-            gcp_call_free(c);
-    }
-    free(url);
-    while (rc == 0 && !b.done)
-        uv_run(&loop, UV_RUN_ONCE);
-    int closed = http == NULL;
-    if (http)
-        ferry_http_client_close(http, gcp_blocking_closed, &closed);
-    while (!closed)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    uv_loop_close(&loop);
+    ferry_retry_blocking b;
+    int rc = ferry_retry_blocking_open(&b);
     if (rc != 0) {
-        if (b.status == rc && b.err.message[0]) {
-            if (err)
-                *err = b.err;
-            return rc;
-        }
-        return ferry_error_set(err, rc, 0, NULL, "gcp: %s", ferry_strerror(rc));
+        free(url);
+        return ferry_error_set(err, rc, 0, NULL, "gcp: cannot make a loop: %s", ferry_strerror(rc));
     }
-    if (b.status != 0 && err)
-        *err = b.err;
-    return b.status;
+    rc = gcp_blocking_token_fresh(st, &b);
+    if (rc == 0)
+        rc = gcp_blocking_start(st, &b, what, method, url, timeout_ms);
+    else
+        free(url);
+    if (rc == 0)
+        rc = ferry_retry_blocking_wait(&b);
+    ferry_retry_blocking_close(&b);
+    if (rc != 0 && b.status == rc && b.err.message[0]) {
+        if (err)
+            *err = b.err;
+        return rc;
+    }
+    if (rc != 0)
+        return ferry_error_set(err, rc, 0, NULL, "gcp: %s", ferry_strerror(rc));
+    return 0;
 }

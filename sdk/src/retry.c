@@ -186,3 +186,57 @@ void ferry_retry_cancel(ferry_retry_call *c)
     ferry_error_set(&c->err, FERRY_ECANCELED, 0, NULL, "canceled");
     retry__finish(c, FERRY_ECANCELED, NULL);
 }
+
+/* ---- calls to the end, on a loop of their own ---- */
+
+int ferry_retry_blocking_open(ferry_retry_blocking *b)
+{
+    memset(b, 0, sizeof(*b));
+    if (uv_loop_init(&b->loop) != 0)
+        return FERRY_EIO;
+    int rc = ferry_http_client_new(&b->loop, &b->http);
+    if (rc != 0) {
+        uv_loop_close(&b->loop);
+        return rc;
+    }
+    b->open = 1;
+    return 0;
+}
+
+void ferry_retry_blocking_done(void *arg, int status, const char *body, size_t len,
+                               const ferry_error_detail *err)
+{
+    ferry_retry_blocking *b = arg;
+    (void)body;
+    (void)len;
+    b->done = 1;
+    b->status = status;
+    if (err)
+        b->err = *err;
+}
+
+int ferry_retry_blocking_wait(ferry_retry_blocking *b)
+{
+    while (!b->done)
+        uv_run(&b->loop, UV_RUN_ONCE);
+    b->done = 0;
+    return b->status;
+}
+
+static void ferry__blocking_closed(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+void ferry_retry_blocking_close(ferry_retry_blocking *b)
+{
+    if (!b->open)
+        return;
+    int closed = 0;
+    ferry_http_client_close(b->http, ferry__blocking_closed, &closed);
+    while (!closed)
+        uv_run(&b->loop, UV_RUN_ONCE);
+    uv_run(&b->loop, UV_RUN_NOWAIT); /* retry timers close on a later turn */
+    uv_loop_close(&b->loop);
+    b->open = 0;
+}

@@ -74,6 +74,32 @@ uint64_t ferry_retry_backoff_ms(int attempt, long base_ms, long cap_ms, uint64_t
  * to it. */
 int ferry_retry_classify_http(const ferry_http_response *res, ferry_error_detail *err);
 
+/* Calls run to their end on a loop of their own: a plugin's fini runs when
+ * the host's loop no longer turns, and what it must still tell its provider
+ * (terminate what it launched) goes out on this one. Open, start calls on
+ * `loop` with `http`, ending each with ferry_retry_blocking_done, wait,
+ * close. */
+typedef struct ferry_retry_blocking {
+    uv_loop_t loop;
+    ferry_http_client *http;
+    int done, status; /* of the call that ended last */
+    ferry_error_detail err;
+    int open;
+} ferry_retry_blocking;
+
+/* The loop and an HTTP client on it: 0, FERRY_EIO (no loop) or the
+ * client's error. Closing is needed only after 0. */
+int ferry_retry_blocking_open(ferry_retry_blocking *b);
+/* A call's end, in the shape of a plugin's done callback; `arg` is the
+ * ferry_retry_blocking. */
+void ferry_retry_blocking_done(void *arg, int status, const char *body, size_t len,
+                               const ferry_error_detail *err);
+/* Turns the loop until a call ended (and clears `done` for the next);
+ * that call's status. */
+int ferry_retry_blocking_wait(ferry_retry_blocking *b);
+/* Closes the client and the loop, with everything still on it. */
+void ferry_retry_blocking_close(ferry_retry_blocking *b);
+
 #ifdef __cplusplus
 }
 #endif
