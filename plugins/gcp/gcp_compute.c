@@ -313,20 +313,28 @@ static void gcp_terminate_answer(void *arg, int status, const char *body, size_t
     ferry_cloud_task_free(t);
 }
 
-static int gcp_op_terminate(void *state, const char *instance_id, ferry_op *op)
+/* One call about one instance ("zone/name"), answered to `answer` with a
+ * task that holds the op and the id. */
+static int gcp_instance_call(gcp_state *st, const char *instance_id, ferry_op *op, const char *what,
+                             const char *method, gcp_call_done_fn answer)
 {
-    gcp_state *st = state;
     char zone[64], name[64];
     if (gcp_split_id(instance_id, zone, sizeof(zone), name, sizeof(name)) != 0)
         return FERRY_EINVAL;
     ferry_cloud_task *t = ferry_cloud_task_new(st, op, instance_id, NULL);
     if (t == NULL)
         return FERRY_ENOMEM;
-    int rc = gcp_call_start(st, "instances.delete", "DELETE",
-                            gcp_instances_url(&st->cfg, zone, name), NULL, gcp_terminate_answer, t);
+    int rc =
+        gcp_call_start(st, what, method, gcp_instances_url(&st->cfg, zone, name), NULL, answer, t);
     if (rc != 0)
         ferry_cloud_task_free(t);
     return rc;
+}
+
+static int gcp_op_terminate(void *state, const char *instance_id, ferry_op *op)
+{
+    return gcp_instance_call(state, instance_id, op, "instances.delete", "DELETE",
+                             gcp_terminate_answer);
 }
 
 static json_t *gcp_instance_json(const gcp_instance *in)
@@ -452,18 +460,7 @@ static void gcp_describe_answer(void *arg, int status, const char *body, size_t 
 
 static int gcp_op_describe(void *state, const char *instance_id, ferry_op *op)
 {
-    gcp_state *st = state;
-    char zone[64], name[64];
-    if (gcp_split_id(instance_id, zone, sizeof(zone), name, sizeof(name)) != 0)
-        return FERRY_EINVAL;
-    ferry_cloud_task *t = ferry_cloud_task_new(st, op, instance_id, NULL);
-    if (t == NULL)
-        return FERRY_ENOMEM;
-    int rc = gcp_call_start(st, "instances.get", "GET", gcp_instances_url(&st->cfg, zone, name),
-                            NULL, gcp_describe_answer, t);
-    if (rc != 0)
-        ferry_cloud_task_free(t);
-    return rc;
+    return gcp_instance_call(state, instance_id, op, "instances.get", "GET", gcp_describe_answer);
 }
 
 static const ferry_compute_ops gcp_ops = {
