@@ -2,7 +2,7 @@
 # Vendors the chart library into web/static/vendor/: uPlot from npm, at the
 # version package-lock.json pins. The result is committed, so building ferry
 # needs neither npm nor the network: ferryd embeds web/static as it is
-# (core/web_embed.cmake). Run this after changing uplot's version in
+# (core/http/web_embed.cmake). Run this after changing uplot's version in
 # package.json (then `npm install` once to update the lockfile).
 set -euo pipefail
 cd "$(dirname "$0")"

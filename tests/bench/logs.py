@@ -116,7 +116,7 @@ def flood_command(size):
 
 def stored_bytes(f, exec_id):
     """The text bytes (with a newline per line) and lines of the execution's
-    stored stdout, read from its log's records (core/logstore.c)."""
+    stored stdout, read from its log's records (core/state/logstore.c)."""
     path = f"{f.work}/data/logs/{exec_id}.log"
     total = lines = 0
     with open(path, "rb") as log:

@@ -19,6 +19,7 @@
 #include "stepfile.h"
 #include "store.h"
 #include "util.h"
+#include "views.h"
 
 #define API__STEPCACHE_MAX 64
 #define API__LIST_LIMIT 1000
@@ -339,12 +340,12 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const json_t *o
     ferry_db_commit(r->d); /* the client may act on the reply at once */
     ferry_exec *live = ferry_map_get(&r->d->active, id);
     if (live) {
-        ferry_http_json(r->req, 201, ferry_exec_to_json(r->d, live));
+        ferry_http_json(r->req, 201, ferry_view_exec(r->d, live));
     } else {
         int owned;
         ferry_exec *found;
         if (ferry_exec_find(r->d, id, NULL, NULL, &found, &owned) == 0) {
-            ferry_http_json(r->req, 201, ferry_exec_to_json(r->d, found));
+            ferry_http_json(r->req, 201, ferry_view_exec(r->d, found));
             ferry_exec_release(found, owned);
         } else {
             ferry_http_error(r->req, 500, NULL, "the execution vanished");
@@ -501,7 +502,7 @@ static void api__list(ferry_http_req *r)
         return;
     }
     json_t *list =
-        ferry_exec_list_json(r->d, has_status ? status : NULL, has_project ? project : NULL,
+        ferry_view_exec_list(r->d, has_status ? status : NULL, has_project ? project : NULL,
                              has_step ? step : NULL, api__owner_filter(r), (int)limit);
     ferry_http_json(r->req, 200, json_pack("{s:o}", "executions", list));
 }
@@ -514,7 +515,7 @@ static void api__stop(ferry_http_req *r, ferry_exec *e)
         return;
     }
     ferry_lifecycle_request_stop(r->d, e);
-    ferry_http_json(r->req, 200, ferry_exec_to_json(r->d, e));
+    ferry_http_json(r->req, 200, ferry_view_exec(r->d, e));
 }
 
 /* GET .../wait: answered at the terminal status or at the timeout. */
@@ -535,7 +536,7 @@ static void api__waiter_reply(api__waiter *wt, ferryd *d)
         if (e == NULL && ferry_exec_find(d, wt->id, NULL, NULL, &e, &owned) < 0)
             e = NULL;
         if (e)
-            ferry_http_json(req, 200, ferry_exec_to_json(d, e));
+            ferry_http_json(req, 200, ferry_view_exec(d, e));
         else
             ferry_http_error(req, 404, NULL, "no execution '%s'", wt->id);
         ferry_exec_release(e, owned);
@@ -553,7 +554,7 @@ static void api__waiter_end(ferry_exec_watcher *w, ferry_exec *e)
     /* Called with e still readable: reply with its final state now. */
     h2o_req_t *req = ferry_held_req(wt->held);
     if (req)
-        ferry_http_json(req, 200, ferry_exec_to_json(wt->d, e));
+        ferry_http_json(req, 200, ferry_view_exec(wt->d, e));
     wt->e = NULL;
     ferry_held_release(wt->held);
     free(wt);
@@ -595,7 +596,7 @@ static void api__wait(ferry_http_req *r, ferry_exec *e)
     if (timeout > 600)
         timeout = 600;
     if (!e->active || timeout == 0) {
-        ferry_http_json(r->req, 200, ferry_exec_to_json(r->d, e));
+        ferry_http_json(r->req, 200, ferry_view_exec(r->d, e));
         return;
     }
     api__waiter *wt = ferry_xcalloc(1, sizeof(*wt));
@@ -869,7 +870,7 @@ static void api__execution(ferry_http_req *r)
     const char *what = r->nsegs > 3 ? r->segs[3] : NULL;
     int get = ferry_http_method_is(r, "GET"), post = ferry_http_method_is(r, "POST");
     if (what == NULL && get)
-        ferry_http_json(r->req, 200, ferry_exec_to_json(r->d, e));
+        ferry_http_json(r->req, 200, ferry_view_exec(r->d, e));
     else if (what && strcmp(what, "stop") == 0 && post && r->nsegs == 4)
         api__stop(r, e);
     else if (what && strcmp(what, "wait") == 0 && get && r->nsegs == 4)

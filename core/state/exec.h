@@ -83,11 +83,11 @@ void ferry_exec_release(ferry_exec *e, int owned);
 /* Load every non-terminal execution into d->active, oldest first, calling
  * `each` for each one (the scheduler re-queues them). */
 int ferry_exec_load_active(ferryd *d, void (*each)(ferryd *d, ferry_exec *e));
-/* Executions newest first, optionally filtered (owner NULL: everyone's); a
- * JSON array. */
-json_t *ferry_exec_list_json(ferryd *d, const char *status, const char *project, const char *step,
-                             const char *owner, int limit);
-json_t *ferry_exec_to_json(ferryd *d, const ferry_exec *e);
+/* Executions newest first, optionally filtered (owner NULL: everyone's),
+ * loaded from their rows: *n_out records, each to ferry_exec_free, in an
+ * array to free(). */
+ferry_exec **ferry_exec_list(ferryd *d, const char *status, const char *project, const char *step,
+                             const char *owner, int limit, size_t *n_out);
 
 int ferry_exec_add_output(ferryd *d, const char *id, const char *name, int64_t size,
                           const char *sha256);

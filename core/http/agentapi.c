@@ -16,6 +16,7 @@
 #include "store.h"
 #include "uploads.h"
 #include "util.h"
+#include "views.h"
 
 #define AGENTAPI__POLL_TIMEOUT_S 25
 
@@ -144,7 +145,7 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
     json_object_set_new(spec, "snapshot",
                         json_pack("{s:s, s:s}", "url", url, "sha256", e->snapshot));
     json_object_set_new(spec, "inputs", agentapi__inputs(d, e));
-    json_object_set_new(spec, "execution", ferry_exec_to_json(d, e));
+    json_object_set_new(spec, "execution", ferry_view_exec(d, e));
     free(url);
     return spec;
 }

@@ -1,0 +1,73 @@
+/* The JSON of records as the API shows them (docs/api.md): an execution,
+ * with the scheduler's word on why it waits. */
+#include "views.h"
+
+#include <stdlib.h>
+
+#include "scheduler.h"
+#include "util.h"
+
+static json_t *views__time_json(double t)
+{
+    if (t <= 0)
+        return json_null();
+    char buf[40];
+    return json_string(ferry_time_format(t, buf, sizeof(buf)));
+}
+
+static json_t *views__str_json(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *ferry_view_exec(ferryd *d, const ferry_exec *e)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(e->id));
+    json_object_set_new(j, "counter", json_integer(e->counter));
+    json_object_set_new(j, "project", json_string(e->project));
+    json_object_set_new(j, "step", json_string(e->step));
+    json_object_set_new(j, "status", json_string(ferry_status_name(e->status)));
+    char why[1024]; /* a launch note names every zone tried */
+    if (d && ferry_scheduler_why(d, e, why, sizeof(why)) == 0)
+        json_object_set_new(j, "status_reason", json_string(why));
+    else
+        json_object_set_new(j, "status_reason", views__str_json(e->status_reason));
+    json_object_set_new(j, "exit_code",
+                        e->has_exit_code ? json_integer(e->exit_code) : json_null());
+    json_object_set_new(j, "environment", json_string(e->environment));
+    json_object_set_new(j, "image", views__str_json(e->image));
+    json_object_set_new(j, "snapshot", json_string(e->snapshot));
+    json_object_set_new(j, "command", json_string(e->command));
+    json_object_set(j, "parameters", e->parameters);
+    json_object_set(j, "inputs", e->inputs);
+    json_object_set(j, "tags", e->tags);
+    json_object_set_new(j, "time_limit", json_integer(e->time_limit));
+    json_object_set_new(j, "no_output_timeout", json_integer(e->no_output_timeout));
+    json_object_set_new(j, "owner", views__str_json(e->owner));
+    json_object_set_new(j, "priority", json_boolean(e->priority));
+    json_object_set_new(j, "gpus", views__str_json(e->gpus));
+    json_object_set_new(j, "created_at", views__time_json(e->created_at));
+    json_object_set_new(j, "queued_at", views__time_json(e->queued_at));
+    json_object_set_new(j, "started_at", views__time_json(e->started_at));
+    json_object_set_new(j, "ended_at", views__time_json(e->ended_at));
+    json_object_set(j, "metadata", e->metadata);
+    json_object_set_new(j, "outputs", d ? ferry_exec_outputs_json(d, e->id) : json_array());
+    return j;
+}
+
+json_t *ferry_view_exec_list(ferryd *d, const char *status, const char *project, const char *step,
+                             const char *owner, int limit)
+{
+    size_t n = 0;
+    ferry_exec **rows = ferry_exec_list(d, status, project, step, owner, limit, &n);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        /* Active executions have fresher state in memory than in the row. */
+        ferry_exec *live = ferry_map_get(&d->active, rows[i]->id);
+        json_array_append_new(arr, ferry_view_exec(d, live ? live : rows[i]));
+        ferry_exec_free(rows[i]);
+    }
+    free(rows);
+    return arr;
+}
