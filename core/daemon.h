@@ -15,6 +15,10 @@
 typedef struct ferry_server ferry_server;
 typedef struct ferry_env ferry_env;
 typedef struct ferry_stepcache ferry_stepcache;
+typedef struct ferry_lifecycle_observer ferry_lifecycle_observer;
+typedef struct ferry_worker ferry_worker;
+
+#define FERRY_LIFECYCLE_OBSERVERS 4
 
 typedef struct ferryd {
     uv_loop_t *loop;
@@ -43,9 +47,14 @@ typedef struct ferryd {
     ferry_map active;                   /* exec.c: id -> ferry_exec, every non-terminal execution */
     struct lifecycle__grave *graveyard; /* lifecycle.c: ended this turn, freed after it */
     uv_prepare_t reaper;                /* lifecycle.c */
-    ferry_stepcache *steps;             /* api.c: parsed step files by snapshot */
-    ferry_server *server;               /* server.c */
-    char *log_buf;                      /* logstore.c: reused for the lines of each event */
+    const ferry_lifecycle_observer *observers[FERRY_LIFECYCLE_OBSERVERS]; /* lifecycle.c */
+    /* agentapi.c: answers the worker's held poll when it has news, so that
+     * the scheduler (sched/) wakes an agent without knowing HTTP. NULL
+     * until the API is up. */
+    void (*wake_worker)(struct ferryd *d, ferry_worker *w);
+    ferry_stepcache *steps; /* api.c: parsed step files by snapshot */
+    ferry_server *server;   /* server.c */
+    char *log_buf;          /* logstore.c: reused for the lines of each event */
     size_t log_buf_cap;
     int stopping;
 } ferryd;

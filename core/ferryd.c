@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentapi.h"
+#include "api.h"
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
@@ -19,8 +21,6 @@
 #include "store.h"
 #include "uploads.h"
 #include "util.h"
-
-void ferry_api_close(ferryd *d);
 
 /* Static, so that everything the daemon holds stays reachable until exit. */
 static ferryd daemon_state;
@@ -191,6 +191,8 @@ static int start(ferryd *d, char *err, size_t cap)
         ferry_store_init(d, err, cap) < 0)
         return -1;
     ferry_lifecycle_init(d);
+    ferry_uploads_init(d);
+    d->wake_worker = ferry_agentapi_wake;
     if (ferry_scheduler_init(d, err, cap) < 0 || ferry_server_start(d, err, cap) < 0)
         return -1;
     ferry_map_init(&d->active);

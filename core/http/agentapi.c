@@ -1,9 +1,12 @@
 /* The agent protocol (docs/api.md): registration, long polls that carry
  * work and stop orders, log events, status reports and output uploads. */
+#include "agentapi.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "db.h"
 #include "exec.h"
 #include "lifecycle.h"
@@ -28,8 +31,6 @@ static int agentapi__poll_hold_s(const ferryd *d)
     int half = d->cfg.worker_lost_timeout_s / 2;
     return half < 1 ? 1 : half < AGENTAPI__POLL_TIMEOUT_S ? half : AGENTAPI__POLL_TIMEOUT_S;
 }
-
-const ferry_step *ferry_api_find_step(ferryd *d, const char *sha, const char *step);
 
 static ferry_worker *agentapi__worker(ferry_http_req *r)
 {
@@ -361,42 +362,69 @@ static void agentapi__status(ferry_http_req *r, ferry_exec *e)
     json_decref(body);
 }
 
-int ferry_agentapi_route(ferry_http_req *r)
+/* --- the handlers of routes.c --- */
+
+int ferry_agentapi_guard_worker(ferry_http_req *r)
 {
-    if (r->nsegs < 3 || strcmp(r->segs[0], "v1") != 0 || strcmp(r->segs[1], "agent") != 0)
-        return 1;
-    if (!ferry_http_method_is(r, "POST")) {
-        ferry_http_error(r->req, 405, NULL, "agent calls are POSTs");
-        return 0;
-    }
-    if (r->nsegs == 3 && strcmp(r->segs[2], "register") == 0) {
-        agentapi__register(r);
-        return 0;
-    }
-    ferry_worker *w = agentapi__worker(r);
-    if (w == NULL)
-        return 0;
-    if (r->nsegs == 3 && strcmp(r->segs[2], "poll") == 0) {
-        agentapi__poll(r, w);
-        return 0;
-    }
-    if (r->nsegs != 5 || strcmp(r->segs[2], "executions") != 0) {
-        ferry_http_error(r->req, 404, NULL, "no such agent endpoint");
-        return 0;
-    }
-    ferry_exec *e = agentapi__exec(r, w);
-    if (e == NULL)
-        return 0;
-    const char *what = r->segs[4];
-    if (strcmp(what, "events") == 0)
-        agentapi__events(r, e);
-    else if (strcmp(what, "status") == 0)
-        agentapi__status(r, e);
-    else if (strcmp(what, "outputs") == 0)
-        ferry_uploads_answer(r, e);
-    else if (strcmp(what, "uploaded") == 0)
-        ferry_uploads_report(r, e);
-    else
-        ferry_http_error(r->req, 404, NULL, "no such agent endpoint");
-    return 0;
+    r->worker = agentapi__worker(r);
+    return r->worker ? 0 : FERRY_EAUTH;
+}
+
+int ferry_agentapi_guard_exec(ferry_http_req *r)
+{
+    int rc = ferry_agentapi_guard_worker(r);
+    if (rc == 0 && (r->exec = agentapi__exec(r, r->worker)) == NULL)
+        rc = FERRY_ENOENT;
+    return rc;
+}
+
+void ferry_agentapi_register(ferry_http_req *r)
+{
+    agentapi__register(r);
+}
+
+void ferry_agentapi_poll(ferry_http_req *r)
+{
+    agentapi__poll(r, r->worker);
+}
+
+void ferry_agentapi_events(ferry_http_req *r)
+{
+    agentapi__events(r, r->exec);
+}
+
+void ferry_agentapi_status(ferry_http_req *r)
+{
+    agentapi__status(r, r->exec);
+}
+
+/* The store's uploads answer with the body sent, through a reply. */
+static void agentapi__uploads(ferry_http_req *r,
+                              void (*answer)(ferryd *, ferry_exec *, const json_t *, ferry_reply *))
+{
+    json_t *body = ferry_http_body_object(r);
+    if (body == NULL)
+        return;
+    answer(r->d, r->exec, body, ferry_http_reply(r->d, r->req));
+    json_decref(body);
+}
+
+void ferry_agentapi_outputs(ferry_http_req *r)
+{
+    agentapi__uploads(r, ferry_uploads_answer);
+}
+
+void ferry_agentapi_uploaded(ferry_http_req *r)
+{
+    agentapi__uploads(r, ferry_uploads_report);
+}
+
+void ferry_agentapi_not_post(ferry_http_req *r)
+{
+    ferry_http_error(r->req, 405, NULL, "agent calls are POSTs");
+}
+
+void ferry_agentapi_no_endpoint(ferry_http_req *r)
+{
+    ferry_http_error(r->req, 404, NULL, "no such agent endpoint");
 }

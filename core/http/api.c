@@ -1,4 +1,6 @@
 /* The user API (docs/api.md): snapshots, executions, logs, outputs. */
+#include "api.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,18 +126,16 @@ typedef struct api__snapshot {
     int64_t size;
 } api__snapshot;
 
-static void api__snapshot_stored(ferryd *d, h2o_req_t *req, int status, void *arg)
+static void api__snapshot_stored(ferryd *d, ferry_reply *reply, int status, void *arg)
 {
     (void)d;
     api__snapshot *s = arg;
-    if (req) {
-        if (status == 0)
-            ferry_http_json(
-                req, 201, json_pack("{s:s, s:I}", "snapshot", s->sha, "size", (json_int_t)s->size));
-        else
-            ferry_http_error(req, 503, NULL, "the store did not take the snapshot: %s",
-                             ferry_strerror(status));
-    }
+    if (status == 0)
+        ferry_reply_json(reply, 201,
+                         json_pack("{s:s, s:I}", "snapshot", s->sha, "size", (json_int_t)s->size));
+    else
+        ferry_reply_error(reply, 503, NULL, "the store did not take the snapshot: %s",
+                          ferry_strerror(status));
     free(s);
 }
 
@@ -155,9 +155,12 @@ static void api__snapshot_upload(ferry_http_req *r)
         snprintf(path, sizeof(path), "%s/cache/%s.tar.gz", r->d->data_dir, s->sha);
         ferry_write_file(path, body.base, body.len);
     }
-    if (ferry_blobs_store_body(r->d, r->req, key, api__snapshot_stored, s) < 0) {
+    ferry_reply *reply = ferry_http_reply(r->d, r->req);
+    if (ferry_blobs_store_bytes(r->d, body.base, body.len, key, reply, api__snapshot_stored, s) <
+        0) {
         free(s);
-        ferry_http_error(r->req, 503, NULL, "cannot store the snapshot");
+        ferry_reply_error(reply, 503, NULL, "cannot store the snapshot");
+        ferry_reply_release(reply);
     }
 }
 
@@ -861,73 +864,87 @@ static void api__output_download(ferry_http_req *r, ferry_exec *e, const char *n
                          (long long)e->counter, name);
 }
 
-static void api__execution(ferry_http_req *r)
+/* --- the handlers of routes.c --- */
+
+int ferry_api_guard_user(ferry_http_req *r)
 {
-    ferry_exec *e;
-    int owned;
-    if (api__find(r, r->segs[2], &e, &owned) < 0)
-        return;
-    const char *what = r->nsegs > 3 ? r->segs[3] : NULL;
-    int get = ferry_http_method_is(r, "GET"), post = ferry_http_method_is(r, "POST");
-    if (what == NULL && get)
-        ferry_http_json(r->req, 200, ferry_view_exec(r->d, e));
-    else if (what && strcmp(what, "stop") == 0 && post && r->nsegs == 4)
-        api__stop(r, e);
-    else if (what && strcmp(what, "wait") == 0 && get && r->nsegs == 4)
-        api__wait(r, e);
-    else if (what && strcmp(what, "logs") == 0 && get && r->nsegs == 4)
-        api__logs(r, e);
-    else if (what && strcmp(what, "outputs") == 0 && get && r->nsegs == 4)
-        api__outputs(r, e);
-    else if (what && strcmp(what, "outputs") == 0 && get)
-        api__output_download(r, e, ferry_http_join_segs(r, 4));
-    else
-        ferry_http_error(r->req, 404, NULL, "no such endpoint");
-    ferry_exec_release(e, owned);
+    return api__authenticate(r);
 }
 
-int ferry_api_route(ferry_http_req *r)
+int ferry_api_guard_exec(ferry_http_req *r)
 {
-    if (r->nsegs < 2 || strcmp(r->segs[0], "v1") != 0)
-        return 1;
-    const char *coll = r->segs[1];
-    static const char *const ours[] = {"snapshots", "executions", "environments", "whoami"};
-    size_t k = 0;
-    while (k < 4 && strcmp(coll, ours[k]) != 0)
-        k++;
-    if (k == 4)
-        return 1;
-    if (api__authenticate(r) < 0)
-        return 0;
-    if (strcmp(coll, "whoami") == 0 || strcmp(coll, "environments") == 0) {
-        if (r->nsegs != 2 || !ferry_http_method_is(r, "GET"))
-            ferry_http_error(r->req, 404, NULL, "no such endpoint");
-        else if (strcmp(coll, "whoami") == 0)
-            api__whoami(r);
-        else
-            ferry_http_json(r->req, 200,
-                            json_pack("{s:o}", "environments", ferry_scheduler_envs_json(r->d)));
-        return 0;
-    }
-    if (strcmp(coll, "snapshots") == 0) {
-        if (r->nsegs == 2 && ferry_http_method_is(r, "POST"))
-            api__snapshot_upload(r);
-        else if (r->nsegs == 3 &&
-                 (ferry_http_method_is(r, "HEAD") || ferry_http_method_is(r, "GET")))
-            api__snapshot_head(r, r->segs[2]);
-        else
-            ferry_http_error(r->req, 404, NULL, "no such endpoint");
-        return 0;
-    }
-    if (r->nsegs == 2 && ferry_http_method_is(r, "POST"))
-        api__create(r);
-    else if (r->nsegs == 2 && ferry_http_method_is(r, "GET"))
-        api__list(r);
-    else if (r->nsegs >= 3)
-        api__execution(r);
-    else
-        ferry_http_error(r->req, 404, NULL, "no such endpoint");
-    return 0;
+    int rc = api__authenticate(r);
+    if (rc == 0)
+        rc = api__find(r, r->segs[2], &r->exec, &r->exec_owned);
+    if (rc < 0)
+        r->exec = NULL; /* released, if it was found at all */
+    return rc;
+}
+
+void ferry_api_whoami(ferry_http_req *r)
+{
+    api__whoami(r);
+}
+
+void ferry_api_environments(ferry_http_req *r)
+{
+    ferry_http_json(r->req, 200,
+                    json_pack("{s:o}", "environments", ferry_scheduler_envs_json(r->d)));
+}
+
+void ferry_api_snapshot_upload(ferry_http_req *r)
+{
+    api__snapshot_upload(r);
+}
+
+void ferry_api_snapshot_head(ferry_http_req *r)
+{
+    api__snapshot_head(r, r->segs[2]);
+}
+
+void ferry_api_create(ferry_http_req *r)
+{
+    api__create(r);
+}
+
+void ferry_api_list(ferry_http_req *r)
+{
+    api__list(r);
+}
+
+void ferry_api_show(ferry_http_req *r)
+{
+    ferry_http_json(r->req, 200, ferry_view_exec(r->d, r->exec));
+}
+
+void ferry_api_stop(ferry_http_req *r)
+{
+    api__stop(r, r->exec);
+}
+
+void ferry_api_wait(ferry_http_req *r)
+{
+    api__wait(r, r->exec);
+}
+
+void ferry_api_logs(ferry_http_req *r)
+{
+    api__logs(r, r->exec);
+}
+
+void ferry_api_outputs(ferry_http_req *r)
+{
+    api__outputs(r, r->exec);
+}
+
+void ferry_api_output_download(ferry_http_req *r)
+{
+    api__output_download(r, r->exec, ferry_http_join_segs(r, 4));
+}
+
+void ferry_api_no_endpoint(ferry_http_req *r)
+{
+    ferry_http_error(r->req, 404, NULL, "no such endpoint");
 }
 
 const ferry_step *ferry_api_find_step(ferryd *d, const char *sha, const char *step)

@@ -11,14 +11,8 @@
 #include <string.h>
 
 #include "log.h"
+#include "routes.h"
 #include "util.h"
-
-/* Routers, tried in order; each answers the request (0) or declines (1). */
-int ferry_api_route(ferry_http_req *r);
-int ferry_agentapi_route(ferry_http_req *r);
-int ferry_bootstrap_route(ferry_http_req *r); /* before agentapi: its GETs need no token */
-int ferry_blobs_route(ferry_http_req *r);
-int ferry_web_route(ferry_http_req *r); /* last: every path outside /v1 is the web UI */
 
 struct ferry_server {
     h2o_globalconf_t globalconf;
@@ -104,8 +98,7 @@ static int server__on_req(h2o_handler_t *self, h2o_req_t *req)
         ferry_http_error(req, 400, NULL, "malformed request path");
         return 0;
     }
-    if (ferry_api_route(&r) == 0 || ferry_bootstrap_route(&r) == 0 ||
-        ferry_agentapi_route(&r) == 0 || ferry_blobs_route(&r) == 0 || ferry_web_route(&r) == 0)
+    if (ferry_routes_dispatch(&r) == 0)
         return 0;
     ferry_http_error(
         req, 404, NULL, "no such endpoint: %.*s %.*s", (int)req->method.len, req->method.base,
@@ -567,4 +560,51 @@ void ferry_held_release(ferry_held *h)
         *h->token = NULL; /* the pool may outlive us now */
     uv_timer_stop(&h->timer);
     uv_close((uv_handle_t *)&h->timer, server__held_closed);
+}
+
+/* ---- replies for the modules below HTTP (reply.h) ---- */
+
+typedef struct server__reply {
+    ferry_reply base;
+    ferry_held *held;
+} server__reply;
+
+static int server__reply_json(ferry_reply *r, int status, json_t *body)
+{
+    h2o_req_t *req = ferry_held_req(((server__reply *)r)->held);
+    if (req == NULL) {
+        json_decref(body);
+        return FERRY_ECANCELED;
+    }
+    ferry_http_json(req, status, body);
+    return 0;
+}
+
+static int server__reply_error(ferry_reply *r, int status, const char *field, const char *message)
+{
+    h2o_req_t *req = ferry_held_req(((server__reply *)r)->held);
+    if (req == NULL)
+        return FERRY_ECANCELED;
+    ferry_http_error(req, status, field, "%s", message);
+    return 0;
+}
+
+static void server__reply_release(ferry_reply *r)
+{
+    ferry_held_release(((server__reply *)r)->held);
+    free(r);
+}
+
+static const ferry_reply_ops server__reply_ops = {
+    .send_json = server__reply_json,
+    .send_error = server__reply_error,
+    .release = server__reply_release,
+};
+
+ferry_reply *ferry_http_reply(ferryd *d, h2o_req_t *req)
+{
+    server__reply *r = ferry_xcalloc(1, sizeof(*r));
+    r->base.ops = &server__reply_ops;
+    r->held = ferry_http_hold(d, req, 0, NULL, NULL, NULL);
+    return &r->base;
 }

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "daemon.h"
+#include "reply.h"
 
 #define FERRY_HTTP_MAX_SEGS 16
 
@@ -17,7 +18,10 @@ typedef struct ferry_http_req {
     size_t nsegs;
     const char *query; /* raw query string (after '?'), not NUL-terminated */
     size_t query_len;
-    const ferry_user *user; /* api.c: the authenticated user; NULL without users */
+    const ferry_user *user;  /* api.c: the authenticated user; NULL without users */
+    ferry_worker *worker;    /* agentapi.c: the agent's worker, once its token is checked */
+    struct ferry_exec *exec; /* the execution the path names, once a guard found it */
+    int exec_owned;          /* exec was loaded for this request (ferry_exec_release) */
 } ferry_http_req;
 
 int ferry_server_start(ferryd *d, char *err, size_t err_cap);
@@ -56,5 +60,7 @@ ferry_held *ferry_http_hold(ferryd *d, h2o_req_t *req, uint64_t timeout_ms,
 /* The request, or NULL when the client went away. */
 h2o_req_t *ferry_held_req(ferry_held *h);
 void ferry_held_release(ferry_held *h);
+/* `req` held, as a reply for a module below HTTP to send (reply.h). */
+ferry_reply *ferry_http_reply(ferryd *d, h2o_req_t *req);
 
 #endif

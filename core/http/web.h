@@ -1,9 +1,11 @@
 /* The web UI that ferryd serves at / (web/static, embedded at build time by
- * core/web_embed.cmake). */
+ * core/http/web_embed.cmake). */
 #ifndef FERRY_WEB_H
 #define FERRY_WEB_H
 
 #include <stddef.h>
+
+#include "server.h"
 
 typedef struct ferry_web_asset {
     const char *path; /* relative to web/static: "js/app.js" */
@@ -15,6 +17,10 @@ typedef struct ferry_web_asset {
 /* Generated (web_assets.c), sorted by path. */
 extern const ferry_web_asset ferry_web_assets[];
 extern const size_t ferry_web_n_assets;
+
+/* Every path outside /v1 is a page or file of the web app: answers (0) or
+ * declines (1). */
+int ferry_web_route(ferry_http_req *r);
 
 /* The embedded file at `path`, or NULL. */
 const ferry_web_asset *ferry_web_find(const char *path);

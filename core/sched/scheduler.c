@@ -127,8 +127,14 @@ static void scheduler__lost_tick(uv_timer_t *t)
     ferry_workers_check_lost(t->data);
 }
 
+static const ferry_lifecycle_observer scheduler__observer = {
+    .on_create = ferry_scheduler_admit,
+    .on_transition = ferry_scheduler_on_transition,
+};
+
 int ferry_scheduler_init(ferryd *d, char *err, size_t err_cap)
 {
+    ferry_lifecycle_observe(d, &scheduler__observer);
     ferry_map_init(&d->workers_by_id);
     ferry_map_init(&d->workers_by_token);
     ferry_map_init(&d->userqs);
@@ -278,6 +284,12 @@ static void scheduler__admit_user(ferryd *d, ferry_userq *u)
     }
 }
 
+void ferry_scheduler_wake(ferryd *d, ferry_worker *w)
+{
+    if (d->wake_worker)
+        d->wake_worker(d, w);
+}
+
 void ferry_scheduler_admit(ferryd *d, ferry_exec *e)
 {
     ferry_userq *u = scheduler__user(d, e->owner);
@@ -342,7 +354,7 @@ static void scheduler__order_stop(ferryd *d, ferry_worker *w, ferry_exec *e)
     if (w->stop_orders == NULL)
         w->stop_orders = json_array();
     json_array_append_new(w->stop_orders, json_string(e->id));
-    ferry_agentapi_wake(d, w);
+    ferry_scheduler_wake(d, w);
 }
 
 static int scheduler__in_flight(ferry_status s)
@@ -536,7 +548,7 @@ void ferry_scheduler_kick(ferryd *d, ferry_env *env)
     while ((e = scheduler__next_queued(env)) != NULL && (w = scheduler__pick_worker(env)) != NULL)
         scheduler__assign(d, w, e);
     for (size_t i = 0; i < env->n_workers; i++)
-        ferry_agentapi_wake(d, env->workers[i]);
+        ferry_scheduler_wake(d, env->workers[i]);
     scheduler__launch_more(d, env);
 }
 

@@ -164,7 +164,8 @@ void ferry_sweep_start(ferryd *d);
 void ferry_sweep_env_init(ferryd *d, ferry_env *env);
 void ferry_sweep_env_close(ferry_env *env);
 
-/* agentapi.c: answer the worker's held poll if it has news. */
-void ferry_agentapi_wake(ferryd *d, ferry_worker *w);
+/* Answer the worker's held poll if it has news (through d->wake_worker,
+ * which the agent API sets). */
+void ferry_scheduler_wake(ferryd *d, ferry_worker *w);
 
 #endif

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bootstrap.h"
+#include "bundle.h"
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -127,7 +127,7 @@ static void workers__remove(ferryd *d, ferry_worker *w, const char *why)
         ferry_map_del(&d->workers_by_token, w->token_hash);
     workers__db_delete(d, w);
     w->closing = 1;
-    ferry_agentapi_wake(d, w); /* releases a held poll */
+    ferry_scheduler_wake(d, w); /* releases a held poll */
     uv_close((uv_handle_t *)&w->timer, workers__closed);
 }
 
@@ -413,13 +413,15 @@ static int workers__launch_now(ferryd *d, ferry_worker *w, const char *bundle_sh
 
 /* The agent bundle is built (or could not be): the launches waiting for it
  * go on. */
-static void workers__bundle_built(ferryd *d, int status)
+static void workers__bundle_built(ferryd *d, int status, void *arg)
 {
+    (void)arg;
     if (d->stopping)
         return;
-    const char *sha = NULL;
-    if (status == 0 && ferry_bootstrap_bundle(d, &sha, workers__bundle_built) == FERRY_EAGAIN)
+    ferry_bundle_info bundle = {0};
+    if (status == 0 && ferry_bundle_get(d, &bundle, workers__bundle_built, NULL) == FERRY_EAGAIN)
         return; /* changed again meanwhile: this callback comes back */
+    const char *sha = bundle.sha256;
     for (size_t i = 0; i < d->n_envs; i++) {
         ferry_env *env = d->envs[i];
         for (size_t k = 0; k < env->n_workers;) {
@@ -454,8 +456,9 @@ int ferry_workers_launch(ferryd *d, ferry_env *env)
     if (!(workers__plugin_flags(env) & FERRY_COMPUTE_USER_DATA))
         return workers__launch_now(d, w, NULL);
     /* The machine boots from the bootstrap script, which names the bundle. */
-    const char *sha = NULL;
-    int rc = ferry_bootstrap_bundle(d, &sha, workers__bundle_built);
+    ferry_bundle_info bundle;
+    int rc = ferry_bundle_get(d, &bundle, workers__bundle_built, NULL);
+    const char *sha = bundle.sha256;
     if (rc == FERRY_EAGAIN) {
         w->awaiting_bundle = 1;
         return 0;

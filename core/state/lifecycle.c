@@ -7,8 +7,6 @@
 #include "db.h"
 #include "log.h"
 #include "logstore.h"
-#include "scheduler.h"
-#include "uploads.h"
 #include "util.h"
 
 /* Executions that ended this loop turn, freed once the turn is over. */
@@ -62,6 +60,38 @@ static int lifecycle__allowed(ferry_status from, ferry_status to)
     }
 }
 
+int ferry_lifecycle_observe(ferryd *d, const ferry_lifecycle_observer *o)
+{
+    for (size_t i = 0; i < FERRY_LIFECYCLE_OBSERVERS; i++) {
+        if (d->observers[i] == NULL || d->observers[i] == o) {
+            d->observers[i] = o;
+            return 0;
+        }
+    }
+    return FERRY_ETOOBIG;
+}
+
+static void lifecycle__notify_create(ferryd *d, ferry_exec *e)
+{
+    for (size_t i = 0; i < FERRY_LIFECYCLE_OBSERVERS && d->observers[i]; i++)
+        if (d->observers[i]->on_create)
+            d->observers[i]->on_create(d, e);
+}
+
+static void lifecycle__notify_transition(ferryd *d, ferry_exec *e, ferry_status from)
+{
+    for (size_t i = 0; i < FERRY_LIFECYCLE_OBSERVERS && d->observers[i]; i++)
+        if (d->observers[i]->on_transition)
+            d->observers[i]->on_transition(d, e, from);
+}
+
+static void lifecycle__notify_end(ferryd *d, ferry_exec *e)
+{
+    for (size_t i = 0; i < FERRY_LIFECYCLE_OBSERVERS && d->observers[i]; i++)
+        if (d->observers[i]->on_end)
+            d->observers[i]->on_end(d, e);
+}
+
 static void lifecycle__log_status(ferryd *d, ferry_exec *e)
 {
     char text[600];
@@ -75,8 +105,7 @@ static void lifecycle__bury(ferryd *d, ferry_exec *e)
 {
     if (e->metadata_dirty)
         ferry_exec_save_progress(d, e);
-    /* No part of an output may outlive its execution in the store. */
-    ferry_uploads_on_end(d, e->id);
+    lifecycle__notify_end(d, e);
     ferry_logstore_close(e);
     for (ferry_exec_watcher *w = e->watchers, *next; w; w = next) {
         next = w->next;
@@ -118,7 +147,7 @@ int ferry_lifecycle_transition(ferryd *d, ferry_exec *e, ferry_status to, const 
     if (rc < 0)
         ferry_error("execution %s: status %s not stored", e->id, ferry_status_name(to));
     lifecycle__log_status(d, e);
-    ferry_scheduler_on_transition(d, e, from);
+    lifecycle__notify_transition(d, e, from);
     if (ferry_status_is_terminal(to))
         lifecycle__bury(d, e);
     return 0;
@@ -136,7 +165,7 @@ int ferry_lifecycle_create(ferryd *d, ferry_exec *e)
     }
     ferry_map_put(&d->active, e->id, e);
     lifecycle__log_status(d, e);
-    ferry_scheduler_admit(d, e);
+    lifecycle__notify_create(d, e);
     return 0;
 }
 

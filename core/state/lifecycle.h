@@ -14,7 +14,22 @@
 
 #include "exec.h"
 
+/* What the layers above the state do on the lifecycle's events: the
+ * scheduler admits new executions and follows every transition, the store
+ * aborts the uploads of an execution that ended. The lifecycle calls each
+ * observer in the order they were added; a NULL field is not called. This
+ * is how the lifecycle (state/) reaches sched/ and store/ without depending
+ * on them. */
+typedef struct ferry_lifecycle_observer {
+    void (*on_create)(ferryd *d, ferry_exec *e);                        /* stored as created */
+    void (*on_transition)(ferryd *d, ferry_exec *e, ferry_status from); /* stored and logged */
+    void (*on_end)(ferryd *d, ferry_exec *e); /* terminal, before its log closes */
+} ferry_lifecycle_observer;
+
 int ferry_lifecycle_init(ferryd *d);
+/* Add an observer (static storage; at most FERRY_LIFECYCLE_OBSERVERS).
+ * FERRY_ETOOBIG when full. */
+int ferry_lifecycle_observe(ferryd *d, const ferry_lifecycle_observer *o);
 void ferry_lifecycle_close(ferryd *d);
 /* Store a new execution as `created`, make it active and hand it to the
  * scheduler. Takes ownership of `e`. */

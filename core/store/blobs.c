@@ -11,7 +11,6 @@
 
 #include "exec.h"
 #include "log.h"
-#include "server.h"
 #include "store.h"
 #include "util.h"
 
@@ -52,25 +51,20 @@ char *ferry_blobs_url(ferryd *d, const char *method, const char *key, int expire
     return url;
 }
 
-static int blobs__verify(ferry_http_req *r, const char *method, const char *key, char *sha256,
-                         size_t sha_cap)
+int ferry_blobs_signature_ok(ferryd *d, const char *method, const char *key, const char *expires,
+                             const char *sha256, const char *sig)
 {
-    char expires[32], sig[80], want[65];
-    if (!ferry_http_query(r, "expires", expires, sizeof(expires)) ||
-        !ferry_http_query(r, "sig", sig, sizeof(sig)))
-        return 0;
-    if (!ferry_http_query(r, "sha256", sha256, sha_cap))
-        sha256[0] = '\0';
+    char want[65];
     long long exp = strtoll(expires, NULL, 10);
     if (exp < (long long)time(NULL))
         return 0;
-    blobs__sign(r->d, method, key, exp, sha256[0] ? sha256 : NULL, want);
+    blobs__sign(d, method, key, exp, sha256 && sha256[0] ? sha256 : NULL, want);
     return ferry_secure_streq(sig, want);
 }
 
 typedef struct blobs__put {
     ferryd *d;
-    ferry_held *held;
+    ferry_reply *reply;
     char *key;
     char tmp[PATH_MAX];
     ferry_blobs_done_fn done;
@@ -84,19 +78,19 @@ static void blobs__put_done(void *arg, int status, const ferry_op_result *res)
         ferry_error("store: put %s: %s", p->key,
                     res && res->error ? res->error->message : ferry_strerror(status));
     unlink(p->tmp);
-    p->done(p->d, ferry_held_req(p->held), status, p->arg);
-    ferry_held_release(p->held);
+    p->done(p->d, p->reply, status, p->arg);
+    ferry_reply_release(p->reply);
     free(p->key);
     free(p);
 }
 
-static int blobs__write_tmp(ferryd *d, h2o_iovec_t body, char *tmp, size_t cap)
+static int blobs__write_tmp(ferryd *d, const void *data, size_t len, char *tmp, size_t cap)
 {
     snprintf(tmp, cap, "%s/tmp/upload.XXXXXX", d->data_dir);
     int fd = mkstemp(tmp);
     if (fd < 0)
         return -errno;
-    int rc = ferry_write_all(fd, body.base, body.len);
+    int rc = ferry_write_all(fd, data, len);
     if (rc < 0) {
         close(fd);
         unlink(tmp);
@@ -106,11 +100,11 @@ static int blobs__write_tmp(ferryd *d, h2o_iovec_t body, char *tmp, size_t cap)
     return 0;
 }
 
-int ferry_blobs_store_body(ferryd *d, h2o_req_t *req, const char *key, ferry_blobs_done_fn done,
-                           void *arg)
+int ferry_blobs_store_bytes(ferryd *d, const void *data, size_t len, const char *key,
+                            ferry_reply *reply, ferry_blobs_done_fn done, void *arg)
 {
     blobs__put *p = ferry_xcalloc(1, sizeof(*p));
-    int rc = blobs__write_tmp(d, req->entity, p->tmp, sizeof(p->tmp));
+    int rc = blobs__write_tmp(d, data, len, p->tmp, sizeof(p->tmp));
     if (rc < 0) {
         ferry_error("upload of %s: cannot write a temporary file: %s", key, strerror(-rc));
         free(p);
@@ -120,15 +114,15 @@ int ferry_blobs_store_body(ferryd *d, h2o_req_t *req, const char *key, ferry_blo
     p->key = ferry_strdup(key);
     p->done = done;
     p->arg = arg;
-    p->held = ferry_http_hold(d, req, 0, NULL, NULL, NULL);
     rc = ferry_store_put(d, key, p->tmp, blobs__put_done, p);
     if (rc < 0) {
         unlink(p->tmp);
-        ferry_held_release(p->held);
         free(p->key);
         free(p);
+        return rc;
     }
-    return rc;
+    p->reply = reply;
+    return 0;
 }
 
 /* executions/<uuid>/outputs/<name>: the execution's id and the output name. */
@@ -151,90 +145,51 @@ typedef struct blobs__output {
     char sha256[65];
 } blobs__output;
 
-static void blobs__output_stored(ferryd *d, h2o_req_t *req, int status, void *arg)
+static void blobs__output_stored(ferryd *d, ferry_reply *reply, int status, void *arg)
 {
     blobs__output *o = arg;
     if (status == 0)
         ferry_exec_add_output(d, o->id, o->name, o->size, o->sha256);
-    if (req) {
-        if (status == 0)
-            ferry_http_json(req, 201,
-                            json_pack("{s:s, s:I}", "name", o->name, "size", (json_int_t)o->size));
-        else
-            ferry_http_error(req, 503, NULL, "the store did not take the object: %s",
-                             ferry_strerror(status));
-    }
+    if (status == 0)
+        ferry_reply_json(reply, 201,
+                         json_pack("{s:s, s:I}", "name", o->name, "size", (json_int_t)o->size));
+    else
+        ferry_reply_error(reply, 503, NULL, "the store did not take the object: %s",
+                          ferry_strerror(status));
     free(o->name);
     free(o);
 }
 
-static void blobs__put_request(ferry_http_req *r, const char *key, const char *sha256)
+void ferry_blobs_put_output(ferryd *d, const char *key, const void *data, size_t len,
+                            const char *sha256, ferry_reply *reply)
 {
     char id[37], got[65];
     const char *name = NULL;
     if (!blobs__output_key(key, id, &name)) {
-        ferry_http_error(r->req, 403, NULL, "uploads are only accepted for execution outputs");
+        ferry_reply_error(reply, 403, NULL, "uploads are only accepted for execution outputs");
+        ferry_reply_release(reply);
         return;
     }
-    ferry_exec *e = ferry_map_get(&r->d->active, id);
-    if (e == NULL) {
-        ferry_http_error(r->req, 409, NULL, "execution %s is not running", id);
+    if (ferry_map_get(&d->active, id) == NULL) {
+        ferry_reply_error(reply, 409, NULL, "execution %s is not running", id);
+        ferry_reply_release(reply);
         return;
     }
-    ferry_sha256_hex(r->req->entity.base ? r->req->entity.base : "", r->req->entity.len, got);
-    if (sha256[0] == '\0' || strcmp(got, sha256) != 0) {
-        ferry_http_error(r->req, 400, NULL, "body does not match the signed sha256");
+    ferry_sha256_hex(data ? data : "", len, got);
+    if (sha256 == NULL || sha256[0] == '\0' || strcmp(got, sha256) != 0) {
+        ferry_reply_error(reply, 400, NULL, "body does not match the signed sha256");
+        ferry_reply_release(reply);
         return;
     }
     blobs__output *o = ferry_xcalloc(1, sizeof(*o));
     memcpy(o->id, id, sizeof(o->id));
     o->name = ferry_strdup(name);
-    o->size = (int64_t)r->req->entity.len;
+    o->size = (int64_t)len;
     memcpy(o->sha256, got, sizeof(o->sha256));
-    if (ferry_blobs_store_body(r->d, r->req, key, blobs__output_stored, o) < 0) {
+    if (ferry_blobs_store_bytes(d, data, len, key, reply, blobs__output_stored, o) < 0) {
         free(o->name);
         free(o);
-        ferry_http_error(r->req, 503, NULL, "cannot store the upload");
+        ferry_reply_error(reply, 503, NULL, "cannot store the upload");
+        ferry_reply_release(reply);
     }
-}
-
-static void blobs__get_request(ferry_http_req *r, const char *key)
-{
-    char path[PATH_MAX];
-    int rc = ferry_store_local_path(r->d, key, path, sizeof(path));
-    if (rc == FERRY_ENOENT) {
-        ferry_http_error(r->req, 404, NULL, "no such object");
-        return;
-    }
-    if (rc < 0) {
-        ferry_http_error(r->req, 501, NULL, "this store cannot serve objects through ferryd");
-        return;
-    }
-    if (h2o_file_send(r->req, 200, "OK", path,
-                      h2o_iovec_init(H2O_STRLIT("application/octet-stream")), 0) != 0)
-        ferry_http_error(r->req, 404, NULL, "no such object");
-}
-
-int ferry_blobs_route(ferry_http_req *r)
-{
-    if (r->nsegs < 3 || strcmp(r->segs[0], "v1") != 0 || strcmp(r->segs[1], "blobs") != 0)
-        return 1;
-    char *key = ferry_http_join_segs(r, 2);
-    char sha256[80];
-    int is_get = ferry_http_method_is(r, "GET") || ferry_http_method_is(r, "HEAD");
-    int is_put = ferry_http_method_is(r, "PUT");
-    if (!is_get && !is_put) {
-        ferry_http_error(r->req, 405, NULL, "blobs take GET or PUT");
-        return 0;
-    }
-    if (!ferry_safe_relpath(key) ||
-        !blobs__verify(r, is_put ? "PUT" : "GET", key, sha256, sizeof(sha256))) {
-        ferry_http_error(r->req, 403, NULL, "the URL's signature is invalid or has expired");
-        return 0;
-    }
-    if (is_put)
-        blobs__put_request(r, key, sha256);
-    else
-        blobs__get_request(r, key);
-    return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "blobs.h"
 #include "db.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -154,6 +155,18 @@ static void uploads__abort_rows(ferryd *d, sqlite3_stmt *st, int (*keep)(ferryd 
     json_decref(rows);
 }
 
+static void uploads__on_end(ferryd *d, ferry_exec *e)
+{
+    /* No part of an output may outlive its execution in the store. */
+    ferry_uploads_on_end(d, e->id);
+}
+
+void ferry_uploads_init(ferryd *d)
+{
+    static const ferry_lifecycle_observer observer = {.on_end = uploads__on_end};
+    ferry_lifecycle_observe(d, &observer);
+}
+
 void ferry_uploads_on_end(ferryd *d, const char *exec_id)
 {
     sqlite3_stmt *st = ferry_db_prepare(
@@ -178,7 +191,7 @@ void ferry_uploads_restore(ferryd *d)
 
 typedef struct uploads__plan {
     ferryd *d;
-    ferry_held *held;
+    ferry_reply *reply;
     char id[37];
     json_t *uploads; /* the answer's list, in the order declared */
     int pending;     /* begins in flight, plus one while they are started */
@@ -227,12 +240,9 @@ static void uploads__settle(uploads__plan *p)
 {
     if (--p->pending > 0)
         return;
-    h2o_req_t *req = ferry_held_req(p->held);
-    if (req)
-        ferry_http_json(req, 200, json_pack("{s:O}", "uploads", p->uploads));
-    else
+    if (ferry_reply_json(p->reply, 200, json_pack("{s:O}", "uploads", p->uploads)) < 0)
         uploads__drop(p);
-    ferry_held_release(p->held);
+    ferry_reply_release(p->reply);
     json_decref(p->uploads);
     free(p);
 }
@@ -339,7 +349,7 @@ static void uploads__one(uploads__plan *p, const char *name, int64_t size, const
 }
 
 /* Every declared output is {"name", "size", "sha256"}: 0, or a 400 sent. */
-static int uploads__check_declared(ferry_http_req *r, const json_t *outs)
+static int uploads__check_declared(ferry_reply *reply, const json_t *outs)
 {
     size_t i;
     json_t *o;
@@ -350,30 +360,27 @@ static int uploads__check_declared(ferry_http_req *r, const json_t *outs)
         if (!ferry_safe_relpath(name) ||
             !uploads__is_sha256(json_string_value(json_object_get(o, "sha256"))) ||
             (size && (!json_is_integer(size) || json_integer_value(size) < 0))) {
-            ferry_http_error(r->req, 400, "outputs",
-                             "output %zu: unsafe name, no sha256 or a bad size", i);
-            return -1;
+            ferry_reply_error(reply, 400, "outputs",
+                              "output %zu: unsafe name, no sha256 or a bad size", i);
+            return FERRY_EINVAL;
         }
     }
     return 0;
 }
 
-void ferry_uploads_answer(ferry_http_req *r, ferry_exec *e)
+void ferry_uploads_answer(ferryd *d, ferry_exec *e, const json_t *body, ferry_reply *reply)
 {
-    json_t *body = ferry_http_body_object(r);
-    if (body == NULL)
-        return;
     json_t *outs = json_object_get(body, "outputs");
-    if (uploads__check_declared(r, outs) < 0) {
-        json_decref(body);
+    if (uploads__check_declared(reply, outs) < 0) {
+        ferry_reply_release(reply);
         return;
     }
     uploads__plan *p = ferry_xcalloc(1, sizeof(*p));
-    p->d = r->d;
+    p->d = d;
     memcpy(p->id, e->id, sizeof(p->id));
     p->uploads = json_array();
     p->pending = 1;
-    p->held = ferry_http_hold(r->d, r->req, 0, NULL, NULL, NULL);
+    p->reply = reply;
     size_t i;
     json_t *o;
     json_array_foreach(outs, i, o)
@@ -382,7 +389,6 @@ void ferry_uploads_answer(ferry_http_req *r, ferry_exec *e)
                      json_integer_value(json_object_get(o, "size")),
                      json_string_value(json_object_get(o, "sha256")));
     }
-    json_decref(body);
     uploads__settle(p);
 }
 
@@ -390,7 +396,7 @@ void ferry_uploads_answer(ferry_http_req *r, ferry_exec *e)
 
 typedef struct uploads__completion {
     ferryd *d;
-    ferry_held *held;
+    ferry_reply *reply;
     char id[37];
     char *name, *key, *upload_id;
     int64_t size;
@@ -400,7 +406,7 @@ typedef struct uploads__completion {
 
 static void uploads__completion_free(uploads__completion *c)
 {
-    ferry_held_release(c->held);
+    ferry_reply_release(c->reply);
     free(c->name);
     free(c->key);
     free(c->upload_id);
@@ -412,7 +418,6 @@ static void uploads__completion_free(uploads__completion *c)
 static void uploads__completed(void *arg, int status, const ferry_op_result *res)
 {
     uploads__completion *c = arg;
-    h2o_req_t *req = ferry_held_req(c->held);
     char why[700];
     if (status == 0 && res && res->size != c->size) {
         status = FERRY_EPROTO;
@@ -426,22 +431,20 @@ static void uploads__completed(void *arg, int status, const ferry_op_result *res
     if (status == 0) {
         ferry_info("execution %s: output %s stored from %d parts", c->id, c->name, c->n_parts);
         ferry_exec_add_output(c->d, c->id, c->name, c->size, c->sha256);
-        if (req)
-            ferry_http_json(req, 200, json_object());
+        ferry_reply_json(c->reply, 200, json_object());
     } else {
         ferry_warn("execution %s: output %s could not be stored: %s", c->id, c->name, why);
-        if (req)
-            ferry_http_error(req, 409, NULL, "output %s could not be stored: %s", c->name, why);
+        ferry_reply_error(c->reply, 409, NULL, "output %s could not be stored: %s", c->name, why);
     }
     uploads__completion_free(c);
 }
 
-static void uploads__complete(ferry_http_req *r, ferry_exec *e, const char *name,
+static void uploads__complete(ferryd *d, ferry_exec *e, ferry_reply *reply, const char *name,
                               const char *upload_id, int64_t size, const char *sha256,
                               const json_t *parts)
 {
     uploads__completion *c = ferry_xcalloc(1, sizeof(*c));
-    c->d = r->d;
+    c->d = d;
     memcpy(c->id, e->id, sizeof(c->id));
     c->name = ferry_strdup(name);
     c->key = uploads__key(e->id, name);
@@ -450,81 +453,81 @@ static void uploads__complete(ferry_http_req *r, ferry_exec *e, const char *name
     c->n_parts = (int)json_array_size(parts);
     memcpy(c->sha256, sha256, sizeof(c->sha256));
     char *text = json_dumps(parts, JSON_COMPACT);
-    int rc = text
-                 ? ferry_store_upload_complete(r->d, c->key, upload_id, text, uploads__completed, c)
-                 : FERRY_ENOMEM;
+    int rc = text ? ferry_store_upload_complete(d, c->key, upload_id, text, uploads__completed, c)
+                  : FERRY_ENOMEM;
     free(text);
     if (rc < 0) {
         /* The parts list itself is unusable: nothing will complete it. */
-        uploads__abort(r->d, c->key, upload_id);
-        uploads__row_del(r->d, e->id, upload_id);
-        ferry_http_error(r->req, 400, "parts", "output %s: the store refused the parts list: %s",
-                         name, ferry_strerror(rc));
+        uploads__abort(d, c->key, upload_id);
+        uploads__row_del(d, e->id, upload_id);
+        ferry_reply_error(reply, 400, "parts", "output %s: the store refused the parts list: %s",
+                          name, ferry_strerror(rc));
+        ferry_reply_release(reply);
         uploads__completion_free(c);
         return;
     }
-    c->held = ferry_http_hold(r->d, r->req, 0, NULL, NULL, NULL);
+    c->reply = reply;
 }
 
-/* A multipart upload's outcome: its parts (complete it) or an error (abort). */
-static void uploads__report_multipart(ferry_http_req *r, ferry_exec *e, json_t *body,
-                                      const char *name, const char *upload_id)
+/* A multipart upload's outcome: its parts (complete it) or an error (abort).
+ * 1 when the completion took the reply, 0 when it was answered here. */
+static int uploads__report_multipart(ferryd *d, ferry_exec *e, const json_t *body,
+                                     ferry_reply *reply, const char *name, const char *upload_id)
 {
     int64_t size = 0;
     char sha256[65];
     const char *error = json_string_value(json_object_get(body, "error"));
     const char *declared = json_string_value(json_object_get(body, "sha256"));
-    if (!uploads__row_find(r->d, e->id, upload_id, name, &size, sha256)) {
-        if (error == NULL && declared && uploads__recorded(r->d, e->id, name, declared))
-            ferry_http_json(r->req, 200, json_object()); /* done before: the answer was lost */
+    if (!uploads__row_find(d, e->id, upload_id, name, &size, sha256)) {
+        if (error == NULL && declared && uploads__recorded(d, e->id, name, declared))
+            ferry_reply_json(reply, 200, json_object()); /* done before: the answer was lost */
         else
-            ferry_http_error(r->req, 409, "upload_id", "output %s has no open upload %s", name,
-                             upload_id);
-        return;
+            ferry_reply_error(reply, 409, "upload_id", "output %s has no open upload %s", name,
+                              upload_id);
+        return 0;
     }
     if (error != NULL) {
         ferry_info("execution %s: output %s: the worker gave up its upload (%s); aborting it",
                    e->id, name, error);
         char *key = uploads__key(e->id, name);
-        uploads__abort(r->d, key, upload_id);
-        uploads__row_del(r->d, e->id, upload_id);
+        uploads__abort(d, key, upload_id);
+        uploads__row_del(d, e->id, upload_id);
         free(key);
-        ferry_http_json(r->req, 200, json_object());
-        return;
+        ferry_reply_json(reply, 200, json_object());
+        return 0;
     }
     json_t *parts = json_object_get(body, "parts");
     if (!json_is_array(parts) || json_array_size(parts) == 0) {
-        ferry_http_error(r->req, 400, "parts", "output %s: 'parts' must list the parts sent", name);
-        return;
+        ferry_reply_error(reply, 400, "parts", "output %s: 'parts' must list the parts sent", name);
+        return 0;
     }
-    uploads__complete(r, e, name, upload_id, size, sha256, parts);
+    uploads__complete(d, e, reply, name, upload_id, size, sha256, parts);
+    return 1;
 }
 
-void ferry_uploads_report(ferry_http_req *r, ferry_exec *e)
+void ferry_uploads_report(ferryd *d, ferry_exec *e, const json_t *body, ferry_reply *reply)
 {
-    json_t *body = ferry_http_body_object(r);
-    if (body == NULL)
-        return;
     const char *name = json_string_value(json_object_get(body, "name"));
     const char *upload_id = json_string_value(json_object_get(body, "upload_id"));
     const char *sha256 = json_string_value(json_object_get(body, "sha256"));
     json_t *size = json_object_get(body, "size");
     if (!ferry_safe_relpath(name)) {
-        ferry_http_error(r->req, 400, "name", "an unsafe output name");
+        ferry_reply_error(reply, 400, "name", "an unsafe output name");
     } else if (upload_id) {
-        uploads__report_multipart(r, e, body, name, upload_id);
+        if (uploads__report_multipart(d, e, body, reply, name, upload_id))
+            return;
     } else if (json_object_get(body, "error")) {
-        ferry_http_json(r->req, 200, json_object()); /* one PUT: nothing left to undo */
-    } else if (!ferry_store_can_presign(r->d)) {
+        ferry_reply_json(reply, 200, json_object()); /* one PUT: nothing left to undo */
+    } else if (!ferry_store_can_presign(d)) {
         /* Its blob URLs record what ferryd itself stored; nothing else. */
-        ferry_http_error(r->req, 409, NULL, "output %s: this store records uploads itself", name);
+        ferry_reply_error(reply, 409, NULL, "output %s: this store records uploads itself", name);
     } else if (!uploads__is_sha256(sha256) || !json_is_integer(size) ||
                json_integer_value(size) < 0) {
-        ferry_http_error(r->req, 400, NULL, "output %s: a report needs its size and sha256", name);
+        ferry_reply_error(reply, 400, NULL, "output %s: a report needs its size and sha256", name);
     } else {
         /* One PUT that the store acknowledged to the worker: whole by then. */
-        ferry_exec_add_output(r->d, e->id, name, json_integer_value(size), sha256);
-        ferry_http_json(r->req, 200, json_object());
+        ferry_exec_add_output(d, e->id, name, json_integer_value(size), sha256);
+        ferry_reply_json(reply, 200, json_object());
     }
-    json_decref(body);
+    ferry_reply_release(reply);
 }

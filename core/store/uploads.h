@@ -13,13 +13,17 @@
 #define FERRY_UPLOADS_H
 
 #include "exec.h"
-#include "server.h"
+#include "reply.h"
 
-/* POST /v1/agent/executions/<id>/outputs: one upload per declared output;
- * the reply waits for the multipart uploads to begin. */
-void ferry_uploads_answer(ferry_http_req *r, ferry_exec *e);
-/* POST /v1/agent/executions/<id>/uploaded: an upload's outcome. */
-void ferry_uploads_report(ferry_http_req *r, ferry_exec *e);
+/* POST /v1/agent/executions/<id>/outputs (`body` as sent): one upload per
+ * declared output; the reply waits for the multipart uploads to begin.
+ * Takes `reply`. */
+void ferry_uploads_answer(ferryd *d, ferry_exec *e, const json_t *body, ferry_reply *reply);
+/* POST /v1/agent/executions/<id>/uploaded: an upload's outcome. Takes `reply`. */
+void ferry_uploads_report(ferryd *d, ferry_exec *e, const json_t *body, ferry_reply *reply);
+/* At start, before any transition: follow the lifecycle, aborting the
+ * open uploads of each execution that ends. */
+void ferry_uploads_init(ferryd *d);
 /* The execution ended: abort its uploads still open. */
 void ferry_uploads_on_end(ferryd *d, const char *exec_id);
 /* At start: abort the open uploads of executions that are not active. */

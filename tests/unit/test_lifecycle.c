@@ -12,6 +12,7 @@
 #include "exec.h"
 #include "lifecycle.h"
 #include "logstore.h"
+#include "scheduler.h"
 #include "util.h"
 
 static ferryd d;
@@ -187,6 +188,8 @@ int main(void)
     CHECK_INT(ferry_logstore_init(&d, err, sizeof(err)), 0);
     ferry_map_init(&d.active);
     ferry_lifecycle_init(&d);
+    /* The scheduler follows the lifecycle as an observer: it admits. */
+    CHECK_INT(ferry_scheduler_init(&d, err, sizeof(err)), 0);
     test_happy_path();
     test_terminal_is_final();
     test_stop_paths();
@@ -195,6 +198,7 @@ int main(void)
     test_log_recovery_after_crash();
     uv_run(d.loop, UV_RUN_NOWAIT); /* frees what ended */
     CHECK_INT((long long)d.active.len, 0);
+    ferry_scheduler_close(&d);
     ferry_lifecycle_close(&d);
     ferry_db_close(&d);
     uv_run(d.loop, UV_RUN_NOWAIT);

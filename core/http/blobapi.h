@@ -1,0 +1,10 @@
+/* The blob URLs ferryd serves itself (store/blobs.h), over HTTP. */
+#ifndef FERRY_BLOBAPI_H
+#define FERRY_BLOBAPI_H
+
+#include "server.h"
+
+/* GET|PUT /v1/blobs/<key> (routes.c). */
+void ferry_blobapi_serve(ferry_http_req *r);
+
+#endif

@@ -1,0 +1,126 @@
+/* ferryd's routes: one table, tried in order, first match wins.
+ *
+ * A path is segments; ":name" matches any one segment, a last "**" any
+ * number of them, none included. A NULL method matches every method (the
+ * handler answers what it does not take). The guard runs first and stops
+ * the request when it has answered (401, 404, 410). The later entries of an
+ * area answer what its endpoints did not match, once the caller is known,
+ * so that a wrong path tells an unauthenticated caller nothing.
+ *
+ * docs/api.md lists the same endpoints: keep them in step. */
+#include "routes.h"
+
+#include <string.h>
+
+#include "agentapi.h"
+#include "api.h"
+#include "blobapi.h"
+#include "bootstrap.h"
+#include "exec.h"
+#include "web.h"
+
+typedef struct routes__route {
+    const char *method; /* "GET", or NULL: any */
+    const char *path;
+    int (*guard)(ferry_http_req *r); /* NULL: open */
+    void (*handler)(ferry_http_req *r);
+} routes__route;
+
+static const routes__route routes__table[] = {
+    /* The user API (docs/api.md, "User API"). */
+    {"POST", "/v1/snapshots", ferry_api_guard_user, ferry_api_snapshot_upload},
+    {"HEAD", "/v1/snapshots/:sha256", ferry_api_guard_user, ferry_api_snapshot_head},
+    {"GET", "/v1/snapshots/:sha256", ferry_api_guard_user, ferry_api_snapshot_head},
+    {"POST", "/v1/executions", ferry_api_guard_user, ferry_api_create},
+    {"GET", "/v1/executions", ferry_api_guard_user, ferry_api_list},
+    {"GET", "/v1/executions/:id", ferry_api_guard_exec, ferry_api_show},
+    {"POST", "/v1/executions/:id/stop", ferry_api_guard_exec, ferry_api_stop},
+    {"GET", "/v1/executions/:id/wait", ferry_api_guard_exec, ferry_api_wait},
+    {"GET", "/v1/executions/:id/logs", ferry_api_guard_exec, ferry_api_logs},
+    {"GET", "/v1/executions/:id/outputs", ferry_api_guard_exec, ferry_api_outputs},
+    {"GET", "/v1/executions/:id/outputs/:name/**", ferry_api_guard_exec, ferry_api_output_download},
+    {"GET", "/v1/environments", ferry_api_guard_user, ferry_api_environments},
+    {"GET", "/v1/whoami", ferry_api_guard_user, ferry_api_whoami},
+    {NULL, "/v1/snapshots/**", ferry_api_guard_user, ferry_api_no_endpoint},
+    {NULL, "/v1/executions", ferry_api_guard_user, ferry_api_no_endpoint},
+    {NULL, "/v1/executions/:id/**", ferry_api_guard_exec, ferry_api_no_endpoint},
+    {NULL, "/v1/environments/**", ferry_api_guard_user, ferry_api_no_endpoint},
+    {NULL, "/v1/whoami/**", ferry_api_guard_user, ferry_api_no_endpoint},
+
+    /* The agent protocol (docs/api.md, "Agent protocol"); the bootstrap
+     * files need no token (a new machine has none yet). */
+    {"POST", "/v1/agent/register", NULL, ferry_agentapi_register},
+    {"POST", "/v1/agent/poll", ferry_agentapi_guard_worker, ferry_agentapi_poll},
+    {"POST", "/v1/agent/executions/:uuid/events", ferry_agentapi_guard_exec, ferry_agentapi_events},
+    {"POST", "/v1/agent/executions/:uuid/status", ferry_agentapi_guard_exec, ferry_agentapi_status},
+    {"POST", "/v1/agent/executions/:uuid/outputs", ferry_agentapi_guard_exec,
+     ferry_agentapi_outputs},
+    {"POST", "/v1/agent/executions/:uuid/uploaded", ferry_agentapi_guard_exec,
+     ferry_agentapi_uploaded},
+    {NULL, "/v1/agent/binary", NULL, ferry_bootstrap_serve},
+    {NULL, "/v1/agent/bundle.tar.gz", NULL, ferry_bootstrap_serve},
+    {NULL, "/v1/agent/bundle.sha256", NULL, ferry_bootstrap_serve},
+    {NULL, "/v1/agent/bootstrap.sh", NULL, ferry_bootstrap_serve},
+    {"POST", "/v1/agent/executions/:uuid/:what", ferry_agentapi_guard_exec,
+     ferry_agentapi_no_endpoint},
+    {"POST", "/v1/agent/:what/**", ferry_agentapi_guard_worker, ferry_agentapi_no_endpoint},
+    {NULL, "/v1/agent/:what/**", NULL, ferry_agentapi_not_post},
+
+    /* Signed blob URLs (docs/api.md, "Signed blob URLs"); the signature is
+     * the credential. */
+    {NULL, "/v1/blobs/:key/**", NULL, ferry_blobapi_serve},
+};
+
+/* The next segment of `*pattern` (without its '/'), advancing it. */
+static size_t routes__next(const char **pattern, const char **seg)
+{
+    const char *p = *pattern;
+    while (*p == '/')
+        p++;
+    const char *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    *seg = p;
+    *pattern = p + n;
+    return n;
+}
+
+static int routes__path_matches(const char *pattern, const ferry_http_req *r)
+{
+    size_t i = 0;
+    for (;;) {
+        const char *seg;
+        size_t n = routes__next(&pattern, &seg);
+        if (n == 0)
+            return i == r->nsegs;
+        if (n == 2 && memcmp(seg, "**", 2) == 0)
+            return 1;
+        if (i == r->nsegs)
+            return 0;
+        if (seg[0] != ':' && (strlen(r->segs[i]) != n || memcmp(seg, r->segs[i], n) != 0))
+            return 0;
+        i++;
+    }
+}
+
+static void routes__run(const routes__route *route, ferry_http_req *r)
+{
+    if (route->guard == NULL || route->guard(r) == 0)
+        route->handler(r);
+    if (r->exec) /* the handler took what it keeps */
+        ferry_exec_release(r->exec, r->exec_owned);
+    r->exec = NULL;
+}
+
+int ferry_routes_dispatch(ferry_http_req *r)
+{
+    for (size_t i = 0; i < sizeof(routes__table) / sizeof(routes__table[0]); i++) {
+        const routes__route *route = &routes__table[i];
+        if ((route->method == NULL || ferry_http_method_is(r, route->method)) &&
+            routes__path_matches(route->path, r)) {
+            routes__run(route, r);
+            return 0;
+        }
+    }
+    /* Every path outside /v1 is a page or file of the web app. */
+    return ferry_web_route(r);
+}

@@ -1,0 +1,12 @@
+/* Every endpoint ferryd serves, in one table (routes.c) in the order of
+ * docs/api.md. */
+#ifndef FERRY_ROUTES_H
+#define FERRY_ROUTES_H
+
+#include "server.h"
+
+/* Answer `r` by the first route that matches its method and path: 0, or 1
+ * when none does (the server answers 404). */
+int ferry_routes_dispatch(ferry_http_req *r);
+
+#endif
