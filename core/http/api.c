@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "tarball.h"
+#include "uploadrows.h"
 #include "db.h"
 #include "blobs.h"
 #include "exec.h"
@@ -802,23 +803,12 @@ static void api__outputs(ferry_http_req *r, ferry_exec *e)
 
 #define API__DOWNLOAD_TTL_S 300
 
-static int api__has_output(ferryd *d, const char *id, const char *name)
-{
-    sqlite3_stmt *st =
-        ferry_db_prepare(d, "SELECT 1 FROM outputs WHERE execution_id = ? AND name = ?");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    int found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_reset(st);
-    return found;
-}
-
 /* A store that is no local directory: 302 to a short-lived presigned GET
  * (the bytes never pass through ferryd). 0 with a reply sent, or -1 when
  * the store cannot presign. */
 static int api__output_redirect(ferry_http_req *r, ferry_exec *e, const char *name, const char *key)
 {
-    if (!api__has_output(r->d, e->id, name)) {
+    if (!ferry_exec_has_output(r->d, e->id, name, NULL)) {
         ferry_http_error(r->req, 404, NULL, "execution #%lld has no output '%s'",
                          (long long)e->counter, name);
         return 0;

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "blobs.h"
-#include "db.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "store.h"
+#include "uploadrows.h"
 #include "util.h"
 
 static char *uploads__key(const char *id, const char *name)
@@ -35,63 +35,11 @@ static const char *uploads__why(int status, const ferry_op_result *res)
                                                        : ferry_strerror(status);
 }
 
-/* ---- open multipart uploads, kept in SQLite until completed or aborted ---- */
-
 static void uploads__row_add(ferryd *d, const char *id, const char *name, const char *upload_id,
                              int64_t size, const char *sha256)
 {
-    ferry_db_write(d);
-    sqlite3_stmt *st = ferry_db_prepare(d, "INSERT OR REPLACE INTO output_uploads (execution_id,"
-                                           " name, upload_id, size, sha256) VALUES (?,?,?,?,?)");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, upload_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, size);
-    sqlite3_bind_text(st, 5, sha256, -1, SQLITE_STATIC);
-    if (ferry_db_step_done(d, st) != SQLITE_DONE)
+    if (ferry_uploadrows_add(d, id, name, upload_id, size, sha256) < 0)
         ferry_error("execution %s: the upload of output %s is not recorded", id, name);
-}
-
-static void uploads__row_del(ferryd *d, const char *id, const char *upload_id)
-{
-    ferry_db_write(d);
-    sqlite3_stmt *st =
-        ferry_db_prepare(d, "DELETE FROM output_uploads WHERE execution_id = ? AND upload_id = ?");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, upload_id, -1, SQLITE_STATIC);
-    ferry_db_step_done(d, st);
-}
-
-/* The declared size and sha256 of an open upload of output `name`. */
-static int uploads__row_find(ferryd *d, const char *id, const char *upload_id, const char *name,
-                             int64_t *size, char *sha256)
-{
-    sqlite3_stmt *st = ferry_db_prepare(d, "SELECT size, sha256 FROM output_uploads WHERE"
-                                           " execution_id = ? AND upload_id = ? AND name = ?");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, upload_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    int found = sqlite3_step(st) == SQLITE_ROW;
-    if (found) {
-        *size = sqlite3_column_int64(st, 0);
-        snprintf(sha256, 65, "%s", (const char *)sqlite3_column_text(st, 1));
-    }
-    sqlite3_reset(st);
-    return found;
-}
-
-/* Whether the output is recorded with this sha256 (a report sent again
- * after its answer was lost). */
-static int uploads__recorded(ferryd *d, const char *id, const char *name, const char *sha256)
-{
-    sqlite3_stmt *st = ferry_db_prepare(
-        d, "SELECT 1 FROM outputs WHERE execution_id = ? AND name = ? AND sha256 = ?");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, sha256, -1, SQLITE_STATIC);
-    int found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_reset(st);
-    return found;
 }
 
 /* ---- aborting, in the background ---- */
@@ -124,24 +72,18 @@ static void uploads__abort(ferryd *d, const char *key, const char *upload_id)
     }
 }
 
-/* Abort every open upload the query selects (execution_id, name,
- * upload_id), for executions `keep` does not want kept, and forget them. */
-static void uploads__abort_rows(ferryd *d, sqlite3_stmt *st, int (*keep)(ferryd *, const char *))
+/* Abort the open uploads of `exec_id` (NULL: of every execution), but for
+ * executions `keep` wants kept, and forget them. */
+static void uploads__abort_rows(ferryd *d, const char *exec_id, int (*keep)(ferryd *, const char *))
 {
-    json_t *rows = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        if (keep == NULL || !keep(d, id))
-            json_array_append_new(rows,
-                                  json_pack("[s,s,s]", id, (const char *)sqlite3_column_text(st, 1),
-                                            (const char *)sqlite3_column_text(st, 2)));
-    }
-    sqlite3_reset(st);
+    json_t *rows = ferry_uploadrows_list(d, exec_id);
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
     {
         const char *id = json_string_value(json_array_get(row, 0));
+        if (keep && keep(d, id))
+            continue;
         const char *name = json_string_value(json_array_get(row, 1));
         const char *upload_id = json_string_value(json_array_get(row, 2));
         char *key = uploads__key(id, name);
@@ -149,7 +91,7 @@ static void uploads__abort_rows(ferryd *d, sqlite3_stmt *st, int (*keep)(ferryd 
                    "ended; aborting it",
                    id, name);
         uploads__abort(d, key, upload_id);
-        uploads__row_del(d, id, upload_id);
+        ferry_uploadrows_del(d, id, upload_id);
         free(key);
     }
     json_decref(rows);
@@ -169,10 +111,7 @@ void ferry_uploads_init(ferryd *d)
 
 void ferry_uploads_on_end(ferryd *d, const char *exec_id)
 {
-    sqlite3_stmt *st = ferry_db_prepare(
-        d, "SELECT execution_id, name, upload_id FROM output_uploads WHERE execution_id = ?");
-    sqlite3_bind_text(st, 1, exec_id, -1, SQLITE_STATIC);
-    uploads__abort_rows(d, st, NULL);
+    uploads__abort_rows(d, exec_id, NULL);
 }
 
 static int uploads__is_active(ferryd *d, const char *id)
@@ -182,9 +121,7 @@ static int uploads__is_active(ferryd *d, const char *id)
 
 void ferry_uploads_restore(ferryd *d)
 {
-    sqlite3_stmt *st =
-        ferry_db_prepare(d, "SELECT execution_id, name, upload_id FROM output_uploads");
-    uploads__abort_rows(d, st, uploads__is_active);
+    uploads__abort_rows(d, NULL, uploads__is_active);
 }
 
 /* ---- the outputs answer ---- */
@@ -231,7 +168,7 @@ static void uploads__drop(uploads__plan *p)
             continue;
         char *key = uploads__key(p->id, name);
         uploads__abort(p->d, key, upload_id);
-        uploads__row_del(p->d, p->id, upload_id);
+        ferry_uploadrows_del(p->d, p->id, upload_id);
         free(key);
     }
 }
@@ -427,7 +364,7 @@ static void uploads__completed(void *arg, int status, const ferry_op_result *res
         snprintf(why, sizeof(why), "%s", uploads__why(status, res));
         uploads__abort(c->d, c->key, c->upload_id);
     }
-    uploads__row_del(c->d, c->id, c->upload_id);
+    ferry_uploadrows_del(c->d, c->id, c->upload_id);
     if (status == 0) {
         ferry_info("execution %s: output %s stored from %d parts", c->id, c->name, c->n_parts);
         ferry_exec_add_output(c->d, c->id, c->name, c->size, c->sha256);
@@ -459,7 +396,7 @@ static void uploads__complete(ferryd *d, ferry_exec *e, ferry_reply *reply, cons
     if (rc < 0) {
         /* The parts list itself is unusable: nothing will complete it. */
         uploads__abort(d, c->key, upload_id);
-        uploads__row_del(d, e->id, upload_id);
+        ferry_uploadrows_del(d, e->id, upload_id);
         ferry_reply_error(reply, 400, "parts", "output %s: the store refused the parts list: %s",
                           name, ferry_strerror(rc));
         ferry_reply_release(reply);
@@ -478,8 +415,8 @@ static int uploads__report_multipart(ferryd *d, ferry_exec *e, const json_t *bod
     char sha256[65];
     const char *error = json_string_value(json_object_get(body, "error"));
     const char *declared = json_string_value(json_object_get(body, "sha256"));
-    if (!uploads__row_find(d, e->id, upload_id, name, &size, sha256)) {
-        if (error == NULL && declared && uploads__recorded(d, e->id, name, declared))
+    if (!ferry_uploadrows_find(d, e->id, upload_id, name, &size, sha256)) {
+        if (error == NULL && declared && ferry_exec_has_output(d, e->id, name, declared))
             ferry_reply_json(reply, 200, json_object()); /* done before: the answer was lost */
         else
             ferry_reply_error(reply, 409, "upload_id", "output %s has no open upload %s", name,
@@ -491,7 +428,7 @@ static int uploads__report_multipart(ferryd *d, ferry_exec *e, const json_t *bod
                    e->id, name, error);
         char *key = uploads__key(e->id, name);
         uploads__abort(d, key, upload_id);
-        uploads__row_del(d, e->id, upload_id);
+        ferry_uploadrows_del(d, e->id, upload_id);
         free(key);
         ferry_reply_json(reply, 200, json_object());
         return 0;
