@@ -281,13 +281,13 @@ static int ferry__dlopen(const char *path, void **dl, char *err, size_t err_cap)
     return 0;
 }
 
-/* 0 and the entry point, or -1 when the file does not export one. */
+/* 0 and the entry point, or FERRY_ENOENT when the file does not export one. */
 static int ferry__entry(void *dl, ferry_plugin_entry_fn *entry)
 {
     dlerror();
     void *sym = dlsym(dl, FERRY_PLUGIN_SYMBOL);
     if (sym == NULL)
-        return -1;
+        return FERRY_ENOENT;
     /* POSIX guarantees data and function pointers convert; memcpy keeps
      * ISO C quiet about it. */
     memcpy(entry, &sym, sizeof(*entry));
