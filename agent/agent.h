@@ -194,13 +194,13 @@ void shipper_free(shipper *s);
 #define SPOOL_BATCH_EVENTS 5000
 #define SPOOL_BATCH_BYTES (4 * 1024 * 1024)
 /* <dir>/events.spool and events.acked, new or left by an earlier agent (then
- * the unacknowledged events are sent again). 0 or -errno. */
+ * the unacknowledged events are sent again). 0 or a FERRY_E* code. */
 int spool_open(uv_loop_t *loop, const char *dir, spool **out);
 /* Append one event: `text` is one or more lines joined by "\n", raw bytes
  * (ferryd makes them valid UTF-8); written by spool_flush(). Returns its seq. */
 uint64_t spool_add(spool *s, const char *stream, double time, const char *text, size_t len);
 /* write(2) what was added; fdatasync follows within ~100 ms. 0, or the
- * -errno of a failed write (the spool then takes nothing more). */
+ * FERRY_E* code of a failed write (the spool then takes nothing more). */
 int spool_flush(spool *s);
 /* fdatasync now (the commands ended). */
 void spool_sync_now(spool *s);
@@ -208,7 +208,7 @@ uint64_t spool_last_seq(const spool *s);
 uint64_t spool_acked(const spool *s);
 int spool_pending(const spool *s);
 /* The next batch from the first unacknowledged event: a malloc'd
- * application/x-ferry-events body. 1 with a batch, 0 when none is pending, -errno. */
+ * application/x-ferry-events body. 1 with a batch, 0 when none is pending, a FERRY_E* code. */
 int spool_batch(spool *s, size_t max_events, size_t max_bytes, char **body, size_t *len,
                 uint64_t *last);
 /* ferryd holds every event up to `seq`. 1 when that moved the first

@@ -223,9 +223,9 @@ static int ex_write_json(execution *ex, const char *name, json_t *value)
 {
     char *path = ferry_asprintf("%s/%s", ex->config_dir, name);
     char *text = json_dumps(value, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
-    int rc = text ? ferry_write_file(path, text, strlen(text)) : -ENOMEM;
+    int rc = text ? ferry_write_file(path, text, strlen(text)) : FERRY_ENOMEM;
     if (rc != 0)
-        ex_prep_failed(ex, "could not write config/%s: %s", name, strerror(-rc));
+        ex_prep_failed(ex, "could not write config/%s: %s", name, ferry_strerror(rc));
     free(text);
     free(path);
     return rc;
@@ -415,7 +415,7 @@ static void ex_start_input(execution *ex, const char *name, json_t *file)
     int rc = ferry_mkdirs(folder, 0755);
     free(folder);
     if (rc != 0) {
-        ex_prep_failed(ex, "could not create inputs/%s: %s", name, strerror(-rc));
+        ex_prep_failed(ex, "could not create inputs/%s: %s", name, ferry_strerror(rc));
         free(dest);
         return;
     }
@@ -465,7 +465,7 @@ static void ex_extract_work(uv_work_t *w)
             ex->work_rc = FERRY_EPROTO;
             if (rc != 0)
                 snprintf(ex->work_err, sizeof(ex->work_err), "could not read the download: %s",
-                         strerror(-rc));
+                         ferry_strerror(rc));
             else
                 snprintf(ex->work_err, sizeof(ex->work_err), "sha256 mismatch: expected %s, got %s",
                          ex->snapshot_sha, hex);
@@ -776,7 +776,7 @@ static void ex_remove_done(uv_work_t *w, int status)
     ex->work_busy = 0;
     if (ex->work_rc != 0)
         ferry_warn("execution %s: could not remove %s: %s", ex->id, ex->dir,
-                   strerror(-ex->work_rc));
+                   ferry_strerror(ex->work_rc));
     agent_execution_done(ex->a, ex);
 }
 
@@ -909,9 +909,9 @@ static void ex_save_result(execution *ex)
                             ex->reason ? json_string(ex->reason) : json_null());
     char *text = json_dumps(doc, JSON_COMPACT);
     char *path = ferry_asprintf("%s/finished.json", ex->dir);
-    int rc = text ? ferry_write_file(path, text, strlen(text)) : -ENOMEM;
+    int rc = text ? ferry_write_file(path, text, strlen(text)) : FERRY_ENOMEM;
     if (rc != 0)
-        ferry_warn("execution %s: could not write %s: %s", ex->id, path, strerror(-rc));
+        ferry_warn("execution %s: could not write %s: %s", ex->id, path, ferry_strerror(rc));
     free(path);
     free(text);
     json_decref(doc);
@@ -1021,7 +1021,7 @@ void execution_start(execution *ex)
     for (size_t i = 0; i < 4; i++) {
         int rc = ferry_mkdirs(dirs[i], 0755);
         if (rc != 0) {
-            ex_prep_failed(ex, "could not create %s: %s", dirs[i], strerror(-rc));
+            ex_prep_failed(ex, "could not create %s: %s", dirs[i], ferry_strerror(rc));
             return;
         }
     }

@@ -50,13 +50,13 @@ static int inputcache_copy_fd(int in, int out, int64_t size)
         return 0;
     char buf[1 << 16];
     if (lseek(in, size - left, SEEK_SET) < 0 || lseek(out, size - left, SEEK_SET) < 0)
-        return -errno;
+        return ferry_from_errno(errno);
     while (left > 0) {
         ssize_t n = read(in, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return n == 0 ? -EIO : -errno;
+            return n == 0 ? FERRY_EIO : ferry_from_errno(errno);
         int rc = ferry_write_all(out, buf, (size_t)n);
         if (rc < 0)
             return rc;
@@ -84,10 +84,10 @@ int inputcache_copy(const char *cache, const char *dest, int64_t size, char *err
     }
     int rc = inputcache_copy_fd(in, out, (int64_t)st.st_size);
     if (close(out) != 0 && rc == 0)
-        rc = -errno;
+        rc = ferry_from_errno(errno);
     close(in);
     if (rc < 0) {
-        snprintf(err, cap, "copy to %s: %s", dest, strerror(-rc));
+        snprintf(err, cap, "copy to %s: %s", dest, ferry_strerror(rc));
         unlink(dest);
         return FERRY_EIO;
     }

@@ -59,7 +59,7 @@ static int usage_error(const char *fmt, const char *a, const char *b)
     return 2;
 }
 
-/* A whole number in [lo, hi], or -1 with an error printed. */
+/* A whole number in [lo, hi] (lo >= 0), or FERRY_EINVAL with an error printed. */
 static long parse_number(const char *opt, const char *text, long lo, long hi)
 {
     char *end = NULL;
@@ -69,7 +69,7 @@ static long parse_number(const char *opt, const char *text, long lo, long hi)
         char range[64];
         snprintf(range, sizeof(range), "a whole number from %ld to %ld", lo, hi);
         fprintf(stderr, PROG ": %s needs %s, got '%s'\nTry '" PROG " --help'.\n", opt, range, text);
-        return -1;
+        return FERRY_EINVAL;
     }
     return v;
 }
@@ -247,7 +247,7 @@ static int prepare_work_dir(agent_config *cfg)
     if (rc == 0) {
         char abs[PATH_MAX];
         if (realpath(cfg->work_dir, abs) == NULL) {
-            rc = -errno;
+            rc = ferry_from_errno(errno);
         } else {
             free(cfg->work_dir);
             cfg->work_dir = ferry_strdup(abs);
@@ -259,7 +259,7 @@ static int prepare_work_dir(agent_config *cfg)
     }
     if (rc != 0)
         fprintf(stderr, PROG ": cannot use the work folder %s: %s (see --work-dir)\n",
-                cfg->work_dir, strerror(-rc));
+                cfg->work_dir, ferry_strerror(rc));
     free(dirs[1]);
     free(dirs[2]);
     return rc;

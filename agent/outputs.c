@@ -37,7 +37,7 @@ static int outputs_sha256_fd(int fd, char *hex, int64_t *size)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL)
-        return -ENOMEM;
+        return FERRY_ENOMEM;
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     static const char digits[] = "0123456789abcdef";
     char buf[65536];
@@ -47,7 +47,7 @@ static int outputs_sha256_fd(int fd, char *hex, int64_t *size)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            int e = -errno;
+            int e = ferry_from_errno(errno);
             EVP_MD_CTX_free(ctx);
             return e;
         }
@@ -86,7 +86,7 @@ static void outputs_add_file(output_list *out, int dirfd, const char *entry, con
     int rc = outputs_sha256_fd(fd, f.sha256, &f.size);
     close(fd);
     if (rc != 0) {
-        outputs_skip(out, rel, strerror(-rc));
+        outputs_skip(out, rel, ferry_strerror(rc));
         return;
     }
     if (out->n == out->cap) {

@@ -167,7 +167,7 @@ static void ship_kick(shipper *s)
     int rc = spool_batch(s->sp, SPOOL_BATCH_EVENTS, SPOOL_BATCH_BYTES, &body, &len, &s->sent_upto);
     if (rc < 0) {
         char why[256];
-        snprintf(why, sizeof(why), "the spool cannot be read back: %s", strerror(-rc));
+        snprintf(why, sizeof(why), "the spool cannot be read back: %s", ferry_strerror(rc));
         ship_drop_all(s, why);
         return;
     }
@@ -210,7 +210,7 @@ static void ship_commit(shipper *s)
     if (s->sp && s->error == NULL) {
         int rc = spool_flush(s->sp);
         if (rc != 0) {
-            s->error = ferry_asprintf("could not write the log spool: %s", strerror(-rc));
+            s->error = ferry_asprintf("could not write the log spool: %s", ferry_strerror(rc));
             ferry_error("execution %s: %s", s->execution_id, s->error);
             if (s->broken_cb)
                 s->broken_cb(s->broken_arg, s->error);
@@ -389,7 +389,8 @@ shipper *shipper_new(agent *a, const char *execution_id, const char *dir,
     if (rc == 0)
         rc = spool_open(a->loop, dir, &s->sp);
     if (rc != 0) {
-        s->error = ferry_asprintf("could not open the log spool in %s: %s", dir, strerror(-rc));
+        s->error =
+            ferry_asprintf("could not open the log spool in %s: %s", dir, ferry_strerror(rc));
         ferry_error("execution %s: %s", execution_id, s->error);
     }
     uv_timer_init(a->loop, &s->retry);

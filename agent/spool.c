@@ -80,7 +80,7 @@ struct spool {
     char *wbuf;
     size_t wlen, wcap;
     uint64_t wseq; /* seq of the last record in wbuf */
-    int error;     /* -errno of a failed write: the spool takes nothing more */
+    int error;     /* FERRY_E* code of a failed write: the spool takes nothing more */
     /* fdatasync */
     uv_timer_t timer;
     uv_fs_t sync_req;
@@ -208,9 +208,9 @@ static int pread_full(int fd, void *buf, size_t len, uint64_t off)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return -errno;
+            return ferry_from_errno(errno);
         if (n == 0)
-            return -EIO; /* shorter than our bookkeeping says */
+            return FERRY_EIO; /* shorter than our bookkeeping says */
         p += n;
         len -= (size_t)n;
         off += (uint64_t)n;
@@ -226,7 +226,7 @@ static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return -errno;
+            return ferry_from_errno(errno);
         p += n;
         len -= (size_t)n;
         off += (uint64_t)n;
@@ -415,7 +415,7 @@ static int spool_recover(spool *s, uint64_t size)
         ferry_warn("%s: dropping %" PRIu64 " bytes that are not whole events (torn at a crash)",
                    s->path, size - off);
         if (ftruncate(s->fd, (off_t)off) != 0)
-            return -errno;
+            return ferry_from_errno(errno);
     }
     return 0;
 }
@@ -443,10 +443,10 @@ int spool_open(uv_loop_t *loop, const char *dir, spool **out)
     s->fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     s->ack_fd = open(ack_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     free(ack_path);
-    int rc = s->fd < 0 || s->ack_fd < 0 ? -errno : 0;
+    int rc = s->fd < 0 || s->ack_fd < 0 ? ferry_from_errno(errno) : 0;
     struct stat st;
     if (rc == 0 && fstat(s->fd, &st) != 0)
-        rc = -errno;
+        rc = ferry_from_errno(errno);
     if (rc == 0 && st.st_size > 0)
         rc = spool_recover(s, (uint64_t)st.st_size);
     if (rc != 0) {
@@ -722,7 +722,7 @@ int spool_batch(spool *s, size_t max_events, size_t max_bytes, char **body, size
             if (n > 0)
                 break;
             free(buf);
-            return -EIO; /* the file is not what we wrote */
+            return FERRY_EIO; /* the file is not what we wrote */
         }
         if (in + SPOOL_HDR + h.len > want)
             break;

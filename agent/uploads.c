@@ -276,7 +276,7 @@ static int up_file_init(uploads *u, up_file *f, const char *outputs_dir)
     u->bytes += f->out->size;
     if (error) {
         up_fail(f, "ferryd could not start the upload: %s", error);
-        return -1;
+        return FERRY_EIO;
     }
     if (json_is_array(parts)) {
         f->multipart = 1;
@@ -285,12 +285,12 @@ static int up_file_init(uploads *u, up_file *f, const char *outputs_dir)
             (int64_t)(f->n_parts - 1) * part_size >= f->out->size ||
             (int64_t)f->n_parts * part_size < f->out->size) {
             up_fail(f, "ferryd's parts do not cover the file");
-            return -1;
+            return FERRY_EPROTO;
         }
         f->etags = ferry_xcalloc((size_t)f->n_parts, sizeof(char *));
     } else if (json_string_value(json_object_get(f->entry, "url")) == NULL) {
         up_fail(f, "ferryd gave no URL for it");
-        return -1;
+        return FERRY_EPROTO;
     } else {
         f->n_parts = 1;
     }

@@ -27,12 +27,12 @@ int ferry_cli_usage_error(const char *cmd, const char *fmt, ...)
 long ferry_cli_parse_count(const char *s)
 {
     if (s == NULL || *s == '\0')
-        return -1;
+        return FERRY_EINVAL;
     char *end = NULL;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno != 0 || *end != '\0' || v < 0)
-        return -1;
+        return FERRY_EINVAL;
     return v;
 }
 

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ferry/error.h"
+
 /* Exit statuses, documented in `ferry --help`. The execution outcomes
  * (complete, error, stopped) double as the status of wait, run --watch and
  * logs -f, so a script can branch on them. */
@@ -84,7 +86,7 @@ int ferry_cli_usage_error(const char *cmd, const char *fmt, ...)
 /* The message for what getopt_long() returned as '?' or ':' (the option
  * string starts with ':'); returns FERRY_EXIT_USAGE. */
 int ferry_cli_bad_option(const char *cmd, int c, char **argv);
-/* Parse a non-negative integer option; -1 when it is not one. */
+/* Parse a non-negative integer option; FERRY_EINVAL when it is not one. */
 long ferry_cli_parse_count(const char *s);
 
 /* ---- client.c: blocking HTTP to ferryd ---- */
@@ -153,7 +155,9 @@ int ferry_cli_fetch_exec(const ferry_cli *cli, const ferry_cli_args *args, const
 
 /* ---- format.c: what the commands print ---- */
 
-/* RFC 3339 ("2026-11-26T06:01:58.123Z") to epoch seconds; -1 when not a time. */
+/* RFC 3339 ("2026-11-26T06:01:58.123Z") to epoch seconds; FERRY_CLI_NO_TIME
+ * (below every time) when not a time. */
+#define FERRY_CLI_NO_TIME (-1.0)
 double ferry_cli_parse_time(const char *s);
 /* Local time "2026-11-26 07:01:58" (or "-"). */
 void ferry_cli_format_local_time(const char *rfc3339, char *buf, size_t cap);

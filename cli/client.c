@@ -31,7 +31,7 @@ static int ferry__keep(ferry__xfer *x, const char *data, size_t n)
     ferry_cli_response *res = x->res;
     if (res->body_len + n + 1 > FERRY__MAX_BODY) {
         x->too_big = 1;
-        return -1;
+        return FERRY_ETOOBIG;
     }
     if (res->body_len + n + 1 > x->cap) {
         x->cap = (res->body_len + n + 1) * 2;

@@ -54,7 +54,7 @@ static char *ferry__output_path(const char *id, const char *name)
 
 static int ferry__to_file(void *arg, const char *data, size_t len)
 {
-    return fwrite(data, 1, len, (FILE *)arg) == len ? 0 : -1;
+    return fwrite(data, 1, len, (FILE *)arg) == len ? 0 : FERRY_EIO;
 }
 
 static int ferry__mkdirs_for(const char *file)
@@ -132,10 +132,9 @@ static int ferry__download_one(const ferry_cli *cli, const char *id, const json_
     char *part = ferry_asprintf("%s.ferry-part", dest);
     int rc = FERRY_EXIT_OK, e = ferry__mkdirs_for(dest);
     FILE *f = e == 0 ? fopen(part, "wb") : NULL;
-    if (e != 0)
-        errno = -e;
     if (f == NULL) {
-        fprintf(stderr, "ferry: cannot write %s: %s\n", part, strerror(errno));
+        fprintf(stderr, "ferry: cannot write %s: %s\n", part,
+                e != 0 ? ferry_strerror(e) : strerror(errno));
         rc = FERRY_EXIT_FAILED;
     } else {
         char *path = ferry__output_path(id, name);
@@ -176,7 +175,7 @@ static int ferry__download_all(const ferry_cli *cli, const char *id, const json_
 {
     int e = ferry_mkdirs(dir, 0755);
     if (e != 0) {
-        fprintf(stderr, "ferry: cannot create %s: %s\n", dir, strerror(-e));
+        fprintf(stderr, "ferry: cannot create %s: %s\n", dir, ferry_strerror(e));
         return FERRY_EXIT_FAILED;
     }
     int rc = FERRY_EXIT_OK;

@@ -17,12 +17,12 @@ const char *ferry_cli_str(const json_t *obj, const char *key)
 double ferry_cli_parse_time(const char *s)
 {
     if (s == NULL || s[0] == '\0')
-        return -1;
+        return FERRY_CLI_NO_TIME;
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
     const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
     if (rest == NULL)
-        return -1;
+        return FERRY_CLI_NO_TIME;
     double frac = 0;
     if (*rest == '.')
         frac = strtod(rest, NULL); /* ".123Z" reads as 0.123 */

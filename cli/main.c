@@ -69,7 +69,7 @@ typedef struct ferry__globals {
 } ferry__globals;
 
 /* "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: 1 and *value set (*i moved
- * past it), 0 when argv[*i] is another word, -1 when the value is missing. */
+ * past it), 0 when argv[*i] is another word, FERRY_EINVAL when the value is missing. */
 static int ferry__global(int argc, char **argv, int *i, const char *name, const char *what,
                          const char **value)
 {
@@ -84,7 +84,7 @@ static int ferry__global(int argc, char **argv, int *i, const char *name, const 
         return 0;
     if (*i + 1 >= argc) {
         fprintf(stderr, "ferry: %s needs %s\n", name, what);
-        return -1;
+        return FERRY_EINVAL;
     }
     *value = argv[++*i];
     return 1;
@@ -105,7 +105,7 @@ static int ferry__take_globals(int *argc, char **argv, ferry__globals *g)
         if (rc == 0)
             rc = ferry__global(*argc, argv, &i, "--ca", "a file", &g->ca);
         if (rc < 0)
-            return -1;
+            return rc;
         if (rc == 0)
             argv[out++] = argv[i];
     }
@@ -125,9 +125,10 @@ static int ferry__ca_file(const char *given, char **out)
         return 0;
     FILE *f = fopen(ca, "r");
     if (f == NULL) {
+        int e = errno;
         fprintf(stderr, "ferry: cannot read the CA file %s (%s): %s\n", ca,
-                given && given[0] ? "--ca" : "FERRY_CA", strerror(errno));
-        return -1;
+                given && given[0] ? "--ca" : "FERRY_CA", strerror(e));
+        return ferry_from_errno(e);
     }
     fclose(f);
     *out = ferry_strdup(ca);

@@ -362,11 +362,11 @@ static int config__store(config__ctx *x, ferry_config *c, config_setting_t *grou
 static int config__hex64(const char *s, char *out)
 {
     if (strlen(s) != 64)
-        return -1;
+        return FERRY_EINVAL;
     for (int i = 0; i < 64; i++) {
         char ch = (char)tolower((unsigned char)s[i]);
         if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
-            return -1;
+            return FERRY_EINVAL;
         out[i] = ch;
     }
     out[64] = '\0';

@@ -1,5 +1,6 @@
 /* ferryd: the daemon. Holds the queue, the workers and the lifecycle of
  * every execution; serves the API on its libuv loop. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -78,13 +79,13 @@ static int parse_args(int argc, char **argv, ferryd_args *a)
             exit(0);
         default:
             usage(stderr);
-            return -1;
+            return FERRY_EINVAL;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "ferryd: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
-        return -1;
+        return FERRY_EINVAL;
     }
     return 0;
 }
@@ -93,7 +94,7 @@ static int configure(ferryd *d, const ferryd_args *a, char *err, size_t cap)
 {
     ferry_config_init(&d->cfg);
     if (a->config && ferry_config_load(&d->cfg, a->config, err, cap) < 0)
-        return -1;
+        return FERRY_ECONFIG;
     if (a->data_dir) {
         free(d->cfg.data_dir);
         d->cfg.data_dir = ferry_strdup(a->data_dir);
@@ -106,7 +107,7 @@ static int configure(ferryd *d, const ferryd_args *a, char *err, size_t cap)
         char why[256];
         if (ferry_config_set_listen(&d->cfg, a->listen, why, sizeof(why)) < 0) {
             snprintf(err, cap, "--listen: %s", why);
-            return -1;
+            return FERRY_ECONFIG;
         }
     }
     if (a->log_level) {
@@ -118,7 +119,7 @@ static int configure(ferryd *d, const ferryd_args *a, char *err, size_t cap)
         if (found < 0) {
             snprintf(err, cap, "--log-level: unknown level '%s' (error, warn, info, debug)",
                      a->log_level);
-            return -1;
+            return FERRY_ECONFIG;
         }
         ferry_log_set_level((ferry_log_level)found);
     }
@@ -131,8 +132,8 @@ static int prepare_dirs(ferryd *d, char *err, size_t cap)
         int rc = ferry_mkdirs(d->cfg.data_dir, 0700);
         if (rc < 0 || realpath(d->cfg.data_dir, d->data_dir) == NULL) {
             snprintf(err, cap, "data directory %s: %s", d->cfg.data_dir,
-                     strerror(rc ? -rc : errno));
-            return -1;
+                     rc < 0 ? ferry_strerror(rc) : strerror(errno));
+            return rc < 0 ? rc : ferry_from_errno(errno);
         }
     }
     static const char *subdirs[] = {"tmp", "cache", "workers"};
@@ -141,11 +142,11 @@ static int prepare_dirs(ferryd *d, char *err, size_t cap)
         snprintf(p, sizeof(p), "%s/%s", d->data_dir, subdirs[i]);
         int rc = ferry_mkdirs(p, 0700);
         if (rc < 0) {
-            snprintf(err, cap, "%s: %s", p, strerror(-rc));
-            return -1;
+            snprintf(err, cap, "%s: %s", p, ferry_strerror(rc));
+            return rc;
         }
     }
-    return ferry_exe_dir(d->exe_dir, sizeof(d->exe_dir)) < 0 ? -1 : 0;
+    return ferry_exe_dir(d->exe_dir, sizeof(d->exe_dir));
 }
 
 static int load_plugins(ferryd *d, char *err, size_t cap)
@@ -155,12 +156,12 @@ static int load_plugins(ferryd *d, char *err, size_t cap)
         snprintf(dir, sizeof(dir), "%s", d->cfg.plugin_dir);
     else if (ferry_plugin_default_dir(dir, sizeof(dir)) < 0) {
         snprintf(err, cap, "cannot find the plugin directory");
-        return -1;
+        return FERRY_ENOENT;
     }
     ferry_plugin_registry_scan(&d->plugins, dir);
     if (d->plugins.n == 0) {
         snprintf(err, cap, "no plugins could be loaded from %s", dir);
-        return -1;
+        return FERRY_EABI;
     }
     return 0;
 }
@@ -186,15 +187,15 @@ static void on_signal(uv_signal_t *h, int signum)
 static int start(ferryd *d, char *err, size_t cap)
 {
     if (prepare_dirs(d, err, cap) < 0 || load_plugins(d, err, cap) < 0)
-        return -1;
+        return FERRY_EIO;
     if (ferry_db_open(d, err, cap) < 0 || ferry_logstore_init(d, err, cap) < 0 ||
         ferry_store_init(d, err, cap) < 0)
-        return -1;
+        return FERRY_EIO;
     ferry_lifecycle_init(d);
     ferry_uploads_init(d);
     d->wake_worker = ferry_agentapi_wake;
     if (ferry_scheduler_init(d, err, cap) < 0 || ferry_server_start(d, err, cap) < 0)
-        return -1;
+        return FERRY_EIO;
     ferry_map_init(&d->active);
     int n = ferry_exec_load_active(d, ferry_scheduler_restore);
     ferry_uploads_restore(d); /* parts of executions that ended while we were away */

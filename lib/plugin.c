@@ -20,9 +20,6 @@
 #include "log.h"
 #include "util.h"
 
-/* Bytes up to and including `field`: the smallest struct that has it. */
-#define FERRY__END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
-
 /* ------------------------------------------------------------------------ */
 /* Settings                                                                 */
 
@@ -160,24 +157,24 @@ static const ferry__kind_info ferry__kinds[] = {
     {FERRY_PLUGIN_COMPUTE,
      "compute",
      sizeof(ferry_compute_ops),
-     FERRY__END_OF(ferry_compute_ops, terminate),
+     FERRY_FIELD_END(ferry_compute_ops, terminate),
      {{"launch", offsetof(ferry_compute_ops, launch)},
       {"terminate", offsetof(ferry_compute_ops, terminate)}}},
     {FERRY_PLUGIN_RUNTIME,
      "runtime",
      sizeof(ferry_runtime_ops),
-     FERRY__END_OF(ferry_runtime_ops, stop),
+     FERRY_FIELD_END(ferry_runtime_ops, stop),
      {{"start", offsetof(ferry_runtime_ops, start)}, {"stop", offsetof(ferry_runtime_ops, stop)}}},
     {FERRY_PLUGIN_STORE,
      "store",
      sizeof(ferry_store_ops),
-     FERRY__END_OF(ferry_store_ops, get_file),
+     FERRY_FIELD_END(ferry_store_ops, get_file),
      {{"put_file", offsetof(ferry_store_ops, put_file)},
       {"get_file", offsetof(ferry_store_ops, get_file)}}},
 };
 
 /* Descriptor fields of ABI 1.0; a plugin can never have fewer. */
-static const size_t ferry__desc_min_size = FERRY__END_OF(ferry_plugin_descriptor, ops);
+static const size_t ferry__desc_min_size = FERRY_FIELD_END(ferry_plugin_descriptor, ops);
 
 static const ferry__kind_info *ferry__kind_lookup(int kind)
 {
@@ -221,8 +218,7 @@ static int ferry__check_descriptor(const ferry_plugin_descriptor *d, const char 
                              FERRY_PLUGIN_SYMBOL);
     /* struct_size and abi_major sit at the start in every version; the
      * major comes first, as it explains a different layout best. */
-    if (d->struct_size >= FERRY__END_OF(ferry_plugin_descriptor, abi_major) &&
-        d->abi_major != FERRY_ABI_MAJOR)
+    if (FERRY_HAS_FIELD(d, ferry_plugin_descriptor, abi_major) && d->abi_major != FERRY_ABI_MAJOR)
         return ferry__refuse(err, err_cap, FERRY_EABI, path,
                              "plugin ABI major version %u, this host supports %u",
                              (unsigned)d->abi_major, (unsigned)FERRY_ABI_MAJOR);
@@ -285,13 +281,13 @@ static int ferry__dlopen(const char *path, void **dl, char *err, size_t err_cap)
     return 0;
 }
 
-/* 0 and the entry point, or -1 when the file does not export one. */
+/* 0 and the entry point, or FERRY_ENOENT when the file does not export one. */
 static int ferry__entry(void *dl, ferry_plugin_entry_fn *entry)
 {
     dlerror();
     void *sym = dlsym(dl, FERRY_PLUGIN_SYMBOL);
     if (sym == NULL)
-        return -1;
+        return FERRY_ENOENT;
     /* POSIX guarantees data and function pointers convert; memcpy keeps
      * ISO C quiet about it. */
     memcpy(entry, &sym, sizeof(*entry));
@@ -580,7 +576,7 @@ static void ferry__op_store_result(ferry_op *op, int status, const ferry_op_resu
     ferry_op_result r;
     memset(&r, 0, sizeof(r));
     if (result != NULL)
-        ferry__copy_sized(&r, sizeof(r), result, FERRY__END_OF(ferry_op_result, error));
+        ferry__copy_sized(&r, sizeof(r), result, FERRY_FIELD_END(ferry_op_result, error));
     op->size = r.size;
     op->instance_id = ferry_strdup(r.instance_id);
     op->text = ferry_strdup(r.text);

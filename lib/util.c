@@ -19,6 +19,8 @@
 #include <openssl/rand.h>
 #include <openssl/crypto.h>
 
+#include "ferry/error.h"
+
 double ferry_now(void)
 {
     struct timespec ts;
@@ -63,9 +65,9 @@ int ferry_random_hex(char *buf, size_t n)
 {
     unsigned char raw[256];
     if (n > sizeof(raw))
-        return -1;
+        return FERRY_EINVAL;
     if (RAND_bytes(raw, (int)n) != 1)
-        return -1;
+        return FERRY_EIO;
     hex_encode(raw, n, buf);
     return 0;
 }
@@ -94,7 +96,7 @@ int ferry_sha256_file(const char *path, char *hex, int64_t *size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return -errno;
+        return ferry_from_errno(errno);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     char buf[65536];
@@ -104,7 +106,7 @@ int ferry_sha256_file(const char *path, char *hex, int64_t *size)
         EVP_DigestUpdate(ctx, buf, (size_t)n);
         total += n;
     }
-    int rc = n < 0 ? -errno : 0;
+    int rc = n < 0 ? ferry_from_errno(errno) : 0;
     close(fd);
     unsigned char md[32];
     unsigned int md_len = 0;
@@ -140,18 +142,18 @@ int ferry_mkdirs(const char *path, int mode)
     char tmp[PATH_MAX];
     size_t len = strlen(path);
     if (len == 0 || len >= sizeof(tmp))
-        return -ENAMETOOLONG;
+        return FERRY_ENAMETOOLONG;
     memcpy(tmp, path, len + 1);
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
         if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST)
-            return -errno;
+            return ferry_from_errno(errno);
         *p = '/';
     }
     if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST)
-        return -errno;
+        return ferry_from_errno(errno);
     return 0;
 }
 
@@ -166,7 +168,7 @@ static int rmtree_entry(const char *path, const struct stat *sb, int flag, struc
 int ferry_rmtree(const char *path)
 {
     if (nftw(path, rmtree_entry, 32, FTW_DEPTH | FTW_PHYS) != 0)
-        return errno == ENOENT ? 0 : -errno;
+        return errno == ENOENT ? 0 : ferry_from_errno(errno);
     return 0;
 }
 
@@ -206,7 +208,7 @@ int ferry_write_all(int fd, const void *data, size_t len)
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return -errno;
+            return ferry_from_errno(errno);
         }
         p += w;
         len -= (size_t)w;
@@ -218,10 +220,10 @@ int ferry_write_file(const char *path, const void *data, size_t len)
 {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
+        return FERRY_ENAMETOOLONG;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return -errno;
+        return ferry_from_errno(errno);
     int rc = ferry_write_all(fd, data, len);
     if (rc < 0) {
         close(fd);
@@ -229,7 +231,7 @@ int ferry_write_file(const char *path, const void *data, size_t len)
         return rc;
     }
     if (close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = -errno;
+        int e = ferry_from_errno(errno);
         unlink(tmp);
         return e;
     }
@@ -240,11 +242,11 @@ int ferry_exe_dir(char *buf, size_t cap)
 {
     ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
     if (n < 0)
-        return -errno;
+        return ferry_from_errno(errno);
     buf[n] = '\0';
     char *slash = strrchr(buf, '/');
     if (slash == NULL)
-        return -EINVAL;
+        return FERRY_EINVAL;
     *slash = '\0';
     return 0;
 }

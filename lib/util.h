@@ -13,9 +13,10 @@ uint64_t ferry_mono_ms(void);
 char *ferry_time_format(double t, char *buf, size_t cap);
 /* A random version-4 UUID, lower case; buf >= 37. */
 void ferry_uuid(char *buf);
-/* `n` random bytes as 2n hex characters; buf >= 2n+1. */
+/* `n` random bytes as 2n hex characters; buf >= 2n+1. 0 or a FERRY_E* code. */
 int ferry_random_hex(char *buf, size_t n);
-/* SHA-256 of a buffer / a file, as 64 hex characters; hex >= 65. */
+/* SHA-256 of a buffer / a file, as 64 hex characters; hex >= 65. The file's: 0 or a FERRY_E* code.
+ */
 void ferry_sha256_hex(const void *data, size_t len, char *hex);
 int ferry_sha256_file(const char *path, char *hex, int64_t *size);
 /* HMAC-SHA256 as hex; hex >= 65. */
@@ -24,17 +25,17 @@ void ferry_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, siz
 /* Constant-time comparison of two NUL-terminated strings. */
 int ferry_secure_streq(const char *a, const char *b);
 
-/* mkdir -p; 0 or -errno. */
+/* mkdir -p; 0 or a FERRY_E* code (from errno, through ferry_from_errno). */
 int ferry_mkdirs(const char *path, int mode);
-/* rm -rf; 0 or -errno. */
+/* rm -rf; 0 or a FERRY_E* code. */
 int ferry_rmtree(const char *path);
 /* Read a whole file into a NUL-terminated malloc'd buffer; NULL and errno on failure. */
 char *ferry_read_file(const char *path, size_t *len);
-/* write(2) all of `len` bytes, through EINTR and short writes; 0 or -errno. */
+/* write(2) all of `len` bytes, through EINTR and short writes; 0 or a FERRY_E* code. */
 int ferry_write_all(int fd, const void *data, size_t len);
-/* Write a whole file atomically (temporary + rename); 0 or -errno. */
+/* Write a whole file atomically (temporary + rename); 0 or a FERRY_E* code. */
 int ferry_write_file(const char *path, const void *data, size_t len);
-/* The directory that holds the running executable; buf >= PATH_MAX. */
+/* The directory that holds the running executable; buf >= PATH_MAX. 0 or a FERRY_E* code. */
 int ferry_exe_dir(char *buf, size_t cap);
 /* strdup that aborts on out-of-memory (all of ferry treats OOM as fatal). */
 /* Log batches of a few MB pass through ferryd and the agent: keep such

@@ -256,12 +256,12 @@ static int agentapi__store_event(ferryd *d, ferry_exec *e, int64_t seq, const ch
 }
 
 /* {"events":[{"seq","stream","time","text"}...]}: simple to write by hand.
- * 0, or -1 with a reply sent. */
+ * 0, or FERRY_REPLIED. */
 static int agentapi__events_json(ferry_http_req *r, ferry_exec *e)
 {
     json_t *body = ferry_http_body_object(r);
     if (body == NULL)
-        return -1;
+        return FERRY_REPLIED;
     size_t i;
     json_t *ev;
     json_array_foreach(json_object_get(body, "events"), i, ev)
@@ -302,7 +302,7 @@ static int agentapi__event_head(const char *p, const char *end, int64_t *seq, ch
 }
 
 /* The agent's bulk format: no JSON to parse for the bytes of the log.
- * 0, or -1 with a reply sent (what came before a bad event is kept). */
+ * 0, or FERRY_REPLIED (what came before a bad event is kept). */
 static int agentapi__events_framed(ferry_http_req *r, ferry_exec *e)
 {
     const char *p = r->req->entity.base, *end = p + r->req->entity.len;
@@ -318,7 +318,7 @@ static int agentapi__events_framed(ferry_http_req *r, ferry_exec *e)
                              "event %d of the body is not \"<seq> <stream> "
                              "<time> <length>\\n<text>\\n\"",
                              k);
-            return -1;
+            return FERRY_REPLIED;
         }
         if (!agentapi__store_event(r->d, e, seq, stream, time, text, len))
             break;

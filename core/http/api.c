@@ -208,7 +208,7 @@ static json_t *api__step_env(const ferry_step *step)
     return env;
 }
 
-/* Checks the request's shape; 0, or a reply was sent. */
+/* Checks the request's shape; 0, or FERRY_REPLIED (a 400 was sent). */
 static int api__create_fields(ferry_http_req *r, json_t *body, const char **project,
                               const char **step, const char **sha)
 {
@@ -221,29 +221,29 @@ static int api__create_fields(ferry_http_req *r, json_t *body, const char **proj
     if (*project == NULL || !api__valid_project(*project)) {
         ferry_http_error(r->req, 400, "project",
                          "'project' must be 1-100 characters of letters, digits, '.', '_', '-'");
-        return -1;
+        return FERRY_REPLIED;
     }
     if (*step == NULL || **step == '\0') {
         ferry_http_error(r->req, 400, "step", "'step' is required");
-        return -1;
+        return FERRY_REPLIED;
     }
     if (*sha == NULL || !api__is_sha256(*sha)) {
         ferry_http_error(r->req, 400, "snapshot", "'snapshot' must be a sha256 (64 hex digits)");
-        return -1;
+        return FERRY_REPLIED;
     }
     if ((params && !json_is_object(params)) || (inputs && !json_is_object(inputs))) {
         ferry_http_error(r->req, 400, params && !json_is_object(params) ? "parameters" : "inputs",
                          "'parameters' and 'inputs' must be JSON objects");
-        return -1;
+        return FERRY_REPLIED;
     }
     if (tags && !json_is_array(tags)) {
         ferry_http_error(r->req, 400, "tags", "'tags' must be a list of strings");
-        return -1;
+        return FERRY_REPLIED;
     }
     const json_t *prio = json_object_get(body, "priority");
     if (prio && !json_is_boolean(prio)) {
         ferry_http_error(r->req, 400, "priority", "'priority' must be true or false");
-        return -1;
+        return FERRY_REPLIED;
     }
     static const char *const limits[] = {"time_limit", "no_output_timeout"};
     for (size_t i = 0; i < 2; i++) {
@@ -251,7 +251,7 @@ static int api__create_fields(ferry_http_req *r, json_t *body, const char **proj
         if (v && (!json_is_integer(v) || json_integer_value(v) < 0)) {
             ferry_http_error(r->req, 400, limits[i], "'%s' must be a number of seconds (0: none)",
                              limits[i]);
-            return -1;
+            return FERRY_REPLIED;
         }
     }
     return 0;
@@ -415,7 +415,7 @@ static void api__create(ferry_http_req *r)
 /* --- users --- */
 
 /* With users configured, every call names its user with a bearer token;
- * 0, or a 401 was sent. */
+ * 0, or FERRY_REPLIED (a 401 was sent). */
 static int api__authenticate(ferry_http_req *r)
 {
     if (r->d->cfg.n_users == 0)
@@ -425,13 +425,13 @@ static int api__authenticate(ferry_http_req *r)
     if (token == NULL) {
         ferry_http_error(r->req, 401, NULL,
                          "this ferryd requires a token: send Authorization: Bearer <token>");
-        return -1;
+        return FERRY_REPLIED;
     }
     ferry_sha256_hex(token, strlen(token), hash);
     r->user = ferry_config_user_by_hash(&r->d->cfg, hash);
     if (r->user == NULL) {
         ferry_http_error(r->req, 401, NULL, "the token is not valid");
-        return -1;
+        return FERRY_REPLIED;
     }
     return 0;
 }
@@ -804,8 +804,8 @@ static void api__outputs(ferry_http_req *r, ferry_exec *e)
 #define API__DOWNLOAD_TTL_S 300
 
 /* A store that is no local directory: 302 to a short-lived presigned GET
- * (the bytes never pass through ferryd). 0 with a reply sent, or -1 when
- * the store cannot presign. */
+ * (the bytes never pass through ferryd). 0 with a reply sent, or the
+ * FERRY_E* code of a store that cannot presign (nothing sent). */
 static int api__output_redirect(ferry_http_req *r, ferry_exec *e, const char *name, const char *key)
 {
     if (!ferry_exec_has_output(r->d, e->id, name, NULL)) {
@@ -818,7 +818,7 @@ static int api__output_redirect(ferry_http_req *r, ferry_exec *e, const char *na
     ferry_error_detail err = {.struct_size = sizeof(err)};
     char *url = ferry_store_presign(r->d, "GET", key, ttl, &err);
     if (url == NULL)
-        return -1;
+        return err.code < 0 ? err.code : FERRY_ENOTSUP;
     size_t len = strlen(url);
     char *copy = h2o_mem_alloc_pool(&r->req->pool, len);
     memcpy(copy, url, len);

@@ -42,6 +42,11 @@ json_t *ferry_http_body_object(ferry_http_req *r);
 /* "Bearer <token>" from Authorization, or NULL. */
 const char *ferry_http_bearer(const ferry_http_req *r, char *buf, size_t cap);
 
+/* What a request helper returns when it has sent the reply itself (an
+ * error answer): its caller sends nothing more. Below every FERRY_E* code,
+ * so `rc < 0` still means "stop", and never mistaken for one of them. */
+#define FERRY_REPLIED (-1000)
+
 /* Replies. ferry_http_json steals `body`. */
 void ferry_http_json(h2o_req_t *req, int status, json_t *body);
 void ferry_http_error(h2o_req_t *req, int status, const char *field, const char *fmt, ...)

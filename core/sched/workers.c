@@ -783,7 +783,7 @@ static int workers__probe_start(ferryd *d, ferry_worker *w, const char *why)
     const ferry_plugin *p = w->env->compute ? ferry_plugin_instance_plugin(w->env->compute) : NULL;
     if (p == NULL || p->ops.compute.describe == NULL || w->instance_id == NULL ||
         w->instance_id[0] == '\0')
-        return -1;
+        return FERRY_ENOTSUP; /* nothing to ask */
     workers__probe *pr = ferry_xcalloc(1, sizeof(*pr));
     pr->ref = ferry_worker_ref_new(d, w);
     snprintf(pr->why, sizeof(pr->why), "%s", why);
@@ -793,7 +793,7 @@ static int workers__probe_start(ferryd *d, ferry_worker *w, const char *why)
         ferry_op_abandon(op);
         free(pr->ref);
         free(pr);
-        return -1;
+        return FERRY_EIO;
     }
     w->probing = 1;
     return 0;

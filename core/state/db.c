@@ -70,7 +70,7 @@ static int db__migrate(ferryd *d, char **msg)
         free(sql);
         if (rc != SQLITE_OK) {
             sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
-            return -1;
+            return FERRY_EIO;
         }
     }
     return 0;

@@ -174,11 +174,12 @@ int ferry_logstore_line_is_metadata(const char *line, size_t len)
 
 /* ---- records ---- */
 
+/* The head line's length, or FERRY_ETOOBIG when it does not fit. */
 static int logstore__head_format(char *buf, size_t cap, const logstore__rec *h)
 {
     int n = snprintf(buf, cap, "%lld %lld %s %s %lld %zu\n", (long long)h->i, (long long)h->lines,
                      h->stream, h->when, (long long)h->seq, h->len);
-    return n > 0 && (size_t)n < cap ? n : -1;
+    return n > 0 && (size_t)n < cap ? n : FERRY_ETOOBIG;
 }
 
 /* One space-separated word of a head line into `out` (< cap bytes). */
@@ -245,7 +246,7 @@ typedef struct logstore__reader {
     size_t cap, len;
     uint64_t at;     /* the file offset of buf[0] */
     size_t prefetch; /* read at least this much at once */
-    int error;       /* -errno of a failed read */
+    int error;       /* the FERRY_E* code of a failed read */
 } logstore__reader;
 
 /* Bytes [off, off + n) of the file, or NULL. */
@@ -270,7 +271,7 @@ static const char *logstore__reader_at(logstore__reader *r, uint64_t off, size_t
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0) {
-            r->error = got < 0 ? -errno : 0;
+            r->error = got < 0 ? ferry_from_errno(errno) : 0;
             return NULL;
         }
         r->len += (size_t)got;
@@ -278,8 +279,8 @@ static const char *logstore__reader_at(logstore__reader *r, uint64_t off, size_t
     return r->buf;
 }
 
-/* The record at `off`: 1; 0 at the end; -1 when what is there is no whole
- * record (a crash cut it, or the file is damaged). */
+/* The record at `off`: 1; 0 at the end; FERRY_EPROTO when what is there is
+ * no whole record (a crash cut it, or the file is damaged). */
 static int logstore__reader_head(logstore__reader *r, uint64_t off, logstore__rec *h)
 {
     if (off >= r->size)
@@ -289,10 +290,10 @@ static int logstore__reader_head(logstore__reader *r, uint64_t off, logstore__re
     const char *p = logstore__reader_at(r, off, avail);
     const char *nl = p ? memchr(p, '\n', avail) : NULL;
     if (nl == NULL || !logstore__head_parse(p, nl, h))
-        return -1;
+        return FERRY_EPROTO;
     h->off = off;
     h->head_len = (size_t)(nl - p) + 1;
-    return off + h->head_len + h->len + 1 <= r->size ? 1 : -1;
+    return off + h->head_len + h->len + 1 <= r->size ? 1 : FERRY_EPROTO;
 }
 
 /* The text of a record whose head was read, or NULL. */
@@ -312,10 +313,10 @@ static int logstore__reader_open(logstore__reader *r, const char *path)
     memset(r, 0, sizeof(*r));
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0)
-        return -errno;
+        return ferry_from_errno(errno);
     struct stat st;
     if (fstat(r->fd, &st) != 0) {
-        int e = -errno;
+        int e = ferry_from_errno(errno);
         close(r->fd);
         return e;
     }
@@ -340,7 +341,7 @@ static int logstore__writev_all(int fd, struct iovec *iov, int n)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)
-            return -errno;
+            return ferry_from_errno(errno);
         while (n > 0 && (size_t)w >= iov->iov_len) {
             w -= (ssize_t)iov->iov_len;
             iov++;
@@ -360,7 +361,7 @@ static int logstore__write_record(int fd, const logstore__rec *h, const char *te
     char head[LOGSTORE__HEAD_MAX];
     int n = logstore__head_format(head, sizeof(head), h);
     if (n < 0)
-        return -EINVAL;
+        return FERRY_EINVAL;
     struct iovec iov[3] = {{.iov_base = head, .iov_len = (size_t)n},
                            {.iov_base = (void *)text, .iov_len = h->len},
                            {.iov_base = "\n", .iov_len = 1}};
@@ -452,7 +453,7 @@ int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double t
     h.lines = logstore__scan_lines(e, text, len, logstore__is_stdout(&h));
     rc = logstore__write_record(e->log_fd, &h, text);
     if (rc < 0) {
-        ferry_error("log of %s: write: %s", e->id, strerror(-rc));
+        ferry_error("log of %s: write: %s", e->id, ferry_strerror(rc));
         return FERRY_EIO;
     }
     e->log_count += h.lines;
@@ -497,7 +498,7 @@ static int64_t logstore__last_i(logstore__reader *r)
  * `out` until it holds `max` bytes or more (whole records) or the range
  * ends; *off moves past the records read. With `starts`, where each line
  * begins in `out` (to keep only the last `tail` of them). 1: more may
- * follow; 0: the end; -errno. */
+ * follow; 0: the end; a FERRY_E* code. */
 static int logstore__range(logstore__reader *r, uint64_t *off, int64_t from, int64_t to,
                            int metadata_only, size_t max, logstore__buf *out, size_t **starts,
                            size_t *n_starts, int64_t *last)
@@ -568,7 +569,7 @@ int ferry_logstore_cursor_open(ferryd *d, const char *id, const ferry_log_query 
     c->last = q->after;
     c->metadata = q->metadata;
     int rc = logstore__reader_open(&c->r, path);
-    if (rc == -ENOENT) {
+    if (rc == FERRY_ENOENT) {
         c->done = 1; /* nothing written yet */
         *out = c;
         return 0;
@@ -587,7 +588,7 @@ int ferry_logstore_cursor_open(ferryd *d, const char *id, const ferry_log_query 
         c->done = 1;
     }
     if (rc < 0) {
-        ferry_error("log of %s: %s: %s", id, path, strerror(-rc));
+        ferry_error("log of %s: %s: %s", id, path, ferry_strerror(rc));
         ferry_logstore_cursor_close(c);
         return FERRY_EIO;
     }
@@ -610,7 +611,7 @@ int ferry_logstore_cursor_next(ferry_log_cursor *c, size_t max, char **out, size
     *out = buf.p;
     *out_len = buf.len;
     if (rc < 0) {
-        ferry_error("log of %s: %s", c->id, strerror(-rc));
+        ferry_error("log of %s: %s", c->id, ferry_strerror(rc));
         return FERRY_EIO;
     }
     return c->done ? 0 : 1;
@@ -663,7 +664,7 @@ int ferry_logstore_recover(ferryd *d, ferry_exec *e)
     int rc = logstore__reader_open(&r, path);
     if (rc < 0) {
         logstore__reader_close(&r);
-        return rc == -ENOENT ? 0 : FERRY_EIO;
+        return rc == FERRY_ENOENT ? 0 : FERRY_EIO;
     }
     logstore__rec h;
     int64_t max_seq = 0;
@@ -677,7 +678,7 @@ int ferry_logstore_recover(ferryd *d, ferry_exec *e)
     }
     logstore__reader_close(&r);
     if (r.error < 0) {
-        ferry_error("log of %s: %s: %s", e->id, path, strerror(-r.error));
+        ferry_error("log of %s: %s: %s", e->id, path, ferry_strerror(r.error));
         return FERRY_EIO;
     }
     if (off < r.size) { /* a record cut by a crash */
@@ -703,7 +704,7 @@ static int logstore__convert_line(int fd, const char *line, size_t len)
     const char *stream = json_string_value(json_object_get(ev, "stream"));
     const char *when = json_string_value(json_object_get(ev, "time"));
     json_int_t i = json_integer_value(json_object_get(ev, "i"));
-    int rc = -EINVAL;
+    int rc = FERRY_EINVAL;
     if (json_is_string(text) && stream && when && i > 0 && strlen(stream) < 16 &&
         strlen(when) < 40 && logstore__only(stream, LOGSTORE__STREAM_CHARS) &&
         logstore__only(when, LOGSTORE__TIME_CHARS)) {
@@ -730,17 +731,17 @@ static int logstore__convert(const char *dir, const char *name)
     size_t len = 0;
     char *all = ferry_read_file(from, &len);
     if (all == NULL)
-        return -errno;
+        return ferry_from_errno(errno);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int rc = fd < 0 ? -errno : 0;
+    int rc = fd < 0 ? ferry_from_errno(errno) : 0;
     /* Whole lines only: a last line without "\n" was cut by a crash. */
     for (char *p = all, *nl; rc == 0 && (nl = memchr(p, '\n', len - (size_t)(p - all))); p = nl + 1)
         rc = logstore__convert_line(fd, p, (size_t)(nl - p));
     if (fd >= 0 && (fsync(fd) != 0 || close(fd) != 0) && rc == 0)
-        rc = -errno;
+        rc = ferry_from_errno(errno);
     free(all);
     if (rc == 0 && rename(tmp, to) != 0)
-        rc = -errno;
+        rc = ferry_from_errno(errno);
     if (rc == 0)
         unlink(from);
     else
@@ -773,7 +774,7 @@ static int logstore__convert_all(const char *dir, char *err, size_t err_cap)
         rc = logstore__convert(dir, de->d_name);
         if (rc < 0)
             snprintf(err, err_cap, "%s/%s: cannot convert it to this version's log format: %s", dir,
-                     de->d_name, strerror(-rc));
+                     de->d_name, ferry_strerror(rc));
         converted++;
     }
     closedir(dh);
@@ -783,7 +784,7 @@ static int logstore__convert_all(const char *dir, char *err, size_t err_cap)
         ferry_info("converted %d execution logs to this version's format", converted);
     rc = ferry_write_file(marker, "", 0);
     if (rc < 0) {
-        snprintf(err, err_cap, "%s: %s", marker, strerror(-rc));
+        snprintf(err, err_cap, "%s: %s", marker, ferry_strerror(rc));
         return FERRY_EIO;
     }
     return 0;
@@ -795,7 +796,7 @@ int ferry_logstore_init(ferryd *d, char *err, size_t err_cap)
     snprintf(dir, sizeof(dir), "%s/logs", d->data_dir);
     int rc = ferry_mkdirs(dir, 0700);
     if (rc < 0) {
-        snprintf(err, err_cap, "%s: %s", dir, strerror(-rc));
+        snprintf(err, err_cap, "%s: %s", dir, ferry_strerror(rc));
         return FERRY_EIO;
     }
     return logstore__convert_all(dir, err, err_cap);

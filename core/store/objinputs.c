@@ -37,11 +37,11 @@ static int objinputs__parse(const char *url, char *bucket, const char **key)
     const char *b = url + strlen(OBJINPUTS__SCHEME);
     const char *slash = strchr(b, '/');
     if (slash == NULL || !objinputs__bucket_ok(b, (size_t)(slash - b)))
-        return -1;
+        return FERRY_EINVAL;
     memcpy(bucket, b, (size_t)(slash - b));
     bucket[slash - b] = '\0';
     *key = slash + 1;
-    return ferry_safe_relpath(*key) ? 0 : -1;
+    return ferry_safe_relpath(*key) ? 0 : FERRY_EUNSAFE;
 }
 
 /* The store's settings for another bucket and no prefix: the same

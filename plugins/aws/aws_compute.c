@@ -176,7 +176,7 @@ static int aws_op_launch(void *state, const ferry_launch_request *req, ferry_op 
         req->daemon_id == NULL)
         return FERRY_EINVAL;
     const char *user_data =
-        req->struct_size > offsetof(ferry_launch_request, user_data) ? req->user_data : NULL;
+        FERRY_HAS_FIELD(req, ferry_launch_request, user_data) ? req->user_data : NULL;
     if (user_data == NULL || user_data[0] == '\0')
         return FERRY_EINVAL; /* an instance without it would never join */
     if (strlen(user_data) > AWS_USER_DATA_MAX)

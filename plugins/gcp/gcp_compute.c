@@ -271,7 +271,7 @@ static int gcp_op_launch(void *state, const ferry_launch_request *req, ferry_op 
         req->daemon_id == NULL || req->daemon_id[0] == '\0')
         return FERRY_EINVAL;
     const char *user_data =
-        req->struct_size > offsetof(ferry_launch_request, user_data) ? req->user_data : NULL;
+        FERRY_HAS_FIELD(req, ferry_launch_request, user_data) ? req->user_data : NULL;
     if (user_data == NULL || user_data[0] == '\0')
         return FERRY_EINVAL; /* an instance without it would never join */
     if (strlen(user_data) > GCP_USER_DATA_MAX)

@@ -147,9 +147,9 @@ static json_t *ld_host_config_base(json_t *mounts, const char *network)
 static void ld_limits(json_t *hc, const ferry_run_spec *spec, const ld_run_opts *o)
 {
     int64_t nano = o->nano_cpus, memory = o->memory;
-    if (LD_SPEC_HAS(spec, cpus) && spec->cpus > 0)
+    if (FERRY_HAS_FIELD(spec, ferry_run_spec, cpus) && spec->cpus > 0)
         nano = (int64_t)(spec->cpus * 1e9 + 0.5);
-    if (LD_SPEC_HAS(spec, memory_bytes) && spec->memory_bytes > 0)
+    if (FERRY_HAS_FIELD(spec, ferry_run_spec, memory_bytes) && spec->memory_bytes > 0)
         memory = spec->memory_bytes;
     if (nano > 0)
         json_object_set_new(hc, "NanoCpus", json_integer(nano));
@@ -168,7 +168,8 @@ json_t *ld_run_body(const ferry_run_spec *spec, const ld_run_opts *o, char *why,
         return NULL;
     }
     int bad = 0;
-    json_t *devices = ld_device_requests(LD_SPEC_HAS(spec, gpus) ? spec->gpus : NULL, &bad);
+    json_t *devices =
+        ld_device_requests(FERRY_HAS_FIELD(spec, ferry_run_spec, gpus) ? spec->gpus : NULL, &bad);
     if (bad) {
         snprintf(why, why_cap, "'%.100s' is not a list of GPU indices or UUIDs", spec->gpus);
         return NULL;

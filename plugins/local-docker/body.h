@@ -22,10 +22,6 @@
 #define LD_COMMAND_PATH "/ferry/command"
 #define LD_OUTPUTS_PATH "/ferry/outputs"
 
-/* A spec field the host may be too old to have passed. */
-#define LD_SPEC_HAS(spec, field)                                                                   \
-    ((spec)->struct_size >= offsetof(ferry_run_spec, field) + sizeof((spec)->field))
-
 typedef struct ld_run_opts {
     const char *owner;   /* the ferry.owner label: which plugin instance runs it */
     const char *network; /* network mode; NULL: Docker's default */

@@ -711,16 +711,13 @@ static int ld_check(const ferry_run_spec *spec, const ferry_run_callbacks *cb,
     return 0;
 }
 
-static char *ld_dup_opt(const ferry_run_spec *spec, size_t offset, size_t size)
+static char *ld_dup_opt(const char *v)
 {
-    if (spec->struct_size < offset + size)
-        return NULL;
-    const char *v = *(const char *const *)((const char *)spec + offset);
     return v != NULL && v[0] != '\0' ? strdup(v) : NULL;
 }
 
 #define LD_DUP_OPT(spec, field)                                                                    \
-    ld_dup_opt((spec), offsetof(ferry_run_spec, field), sizeof((spec)->field))
+    ld_dup_opt(FERRY_HAS_FIELD(spec, ferry_run_spec, field) ? (spec)->field : NULL)
 
 /* Everything that can be checked before the first request. */
 static int ld_run_new(ld_state *st, const ferry_run_spec *spec, const ferry_run_callbacks *cb,

@@ -88,7 +88,7 @@ static void lc_state_free(lc_state *st)
  * 0 (unset) means one, the agent's own default. */
 static int lc_slots(const ferry_launch_request *req)
 {
-    if (req->struct_size < offsetof(ferry_launch_request, slots) + sizeof(req->slots))
+    if (!FERRY_HAS_FIELD(req, ferry_launch_request, slots))
         return 1;
     return req->slots > 1 ? req->slots : 1;
 }

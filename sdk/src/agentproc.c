@@ -173,7 +173,7 @@ static void ap_report_gone(ferry_agentproc *ap, ap_child *c, int64_t exit_status
                  (int)exit_status);
     ap->host->log(ap->ctx, FERRY_LOG_WARN, "agent %s (worker %s): %s", c->instance_id, c->worker_id,
                   reason);
-    if (ap->host->struct_size > offsetof(ferry_host_api, instance_gone) && ap->host->instance_gone)
+    if (FERRY_HAS_FIELD(ap->host, ferry_host_api, instance_gone) && ap->host->instance_gone)
         ap->host->instance_gone(ap->ctx, c->instance_id, reason);
 }
 

@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 
 #include "ferry/error.h"
+#include "ferry/plugin.h" /* FERRY_HAS_FIELD */
 
 #if LIBCURL_VERSION_NUM < 0x075500
 #error "ferry needs libcurl >= 7.85 (CURLOPT_PROTOCOLS_STR)"
@@ -597,7 +598,7 @@ static int ferry__setup_upload_range(ferry_http_request *r, const ferry_http_opt
                                      int64_t *size)
 {
     r->upload_left = -1;
-    if (o->struct_size < offsetof(ferry_http_options, upload_length) + sizeof(o->upload_length))
+    if (!FERRY_HAS_FIELD(o, ferry_http_options, upload_length))
         return 0;
     if (o->upload_offset == 0 && o->upload_length == 0)
         return 0;
@@ -637,9 +638,8 @@ static int ferry__setup_body(ferry_http_request *r, const ferry_http_options *o,
     }
     if (o->body || strcmp(method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-        int borrowed = o->struct_size >=
-                           offsetof(ferry_http_options, body_borrowed) + sizeof(o->body_borrowed) &&
-                       o->body_borrowed && o->body;
+        int borrowed =
+            FERRY_HAS_FIELD(o, ferry_http_options, body_borrowed) && o->body_borrowed && o->body;
         curl_easy_setopt(e, borrowed ? CURLOPT_POSTFIELDS : CURLOPT_COPYPOSTFIELDS,
                          o->body ? (const char *)o->body : "");
         if (strcmp(method, "POST") != 0)
@@ -738,8 +738,9 @@ int ferry_http_request_start(ferry_http_client *c, const ferry_http_options *o,
 {
     if (out)
         *out = NULL;
+    /* The first layout ends at `arg`; what follows was appended. */
     if (c == NULL || c->closing || c->close_pending || o == NULL || o->url == NULL ||
-        o->done == NULL || o->struct_size < offsetof(ferry_http_options, on_headers))
+        o->done == NULL || !FERRY_HAS_FIELD(o, ferry_http_options, arg))
         return FERRY_EINVAL;
     ferry_http_request *r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -747,7 +748,7 @@ int ferry_http_request_start(ferry_http_client *c, const ferry_http_options *o,
     r->client = c;
     r->on_data = o->on_data;
     /* on_headers was appended: callers built before it pass a shorter struct. */
-    if (o->struct_size >= offsetof(ferry_http_options, on_headers) + sizeof(o->on_headers))
+    if (FERRY_HAS_FIELD(o, ferry_http_options, on_headers))
         r->on_headers = o->on_headers;
     r->follow_redirects = o->follow_redirects;
     r->done = o->done;

@@ -1,7 +1,8 @@
 /* ferry plugin SDK: error codes.
  *
  * Every ferry function returns 0 or a negative code from this one list.
- * Codes are never renumbered and never reused; new ones are appended.
+ * Codes are never renumbered and never reused; new ones are appended, and
+ * FERRY_ERRNO_LAST_ moves with them (error.c refuses to compile otherwise).
  */
 #ifndef FERRY_ERROR_H
 #define FERRY_ERROR_H
@@ -35,19 +36,30 @@ extern "C" {
     XX(EPROVIDER, -20, "provider error")                                                           \
     XX(ESPAWN, -21, "process could not be started")                                                \
     XX(ETOOBIG, -22, "too large")                                                                  \
-    XX(EUNSAFE, -23, "unsafe path or archive member")
+    XX(EUNSAFE, -23, "unsafe path or archive member")                                              \
+    XX(ENOSPC, -24, "no space left on device")                                                     \
+    XX(ENAMETOOLONG, -25, "name too long")                                                         \
+    XX(ENOTDIR, -26, "not a directory")                                                            \
+    XX(EISDIR, -27, "is a directory")                                                              \
+    XX(EMFILE, -28, "too many open files")
 
 typedef enum {
 #define FERRY__ERR_ENUM(name, value, text) FERRY_##name = value,
     FERRY_ERRNO_MAP(FERRY__ERR_ENUM)
 #undef FERRY__ERR_ENUM
-        FERRY_ERRNO_LAST_ = -24
+        FERRY_ERRNO_LAST_ = -29
 } ferry_errno_t;
 
 /* Text for a code; never NULL ("unknown error" for codes not in the list). */
 const char *ferry_strerror(int code);
 /* The code's symbolic name ("FERRY_ENOENT"). */
 const char *ferry_err_name(int code);
+/* The ferry code for an errno value from a failed call: ENOENT gives
+ * FERRY_ENOENT, EACCES FERRY_EPERM, and so on; what has no closer code
+ * gives FERRY_EIO, and so does 0 (a failure that set no errno), so the
+ * result is always < 0. A negative `err` is read as -errno (libuv's codes
+ * on Unix). Use it where errno is the source: `return ferry_from_errno(errno);` */
+int ferry_from_errno(int err);
 
 /* Detail that travels with a negative code: what the provider said.
  * The scheduler decides on `code` and `retryable`, never on `message`. */

@@ -26,6 +26,13 @@ extern "C" {
 
 #define FERRY_PLUGIN_SYMBOL "ferry_plugin_v1"
 
+/* Where `field` of `type` ends: the smallest struct_size that holds it. */
+#define FERRY_FIELD_END(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+/* Whether a struct that starts with struct_size, filled in by a plugin or a
+ * host of another minor version, is long enough to have `field`. Read an
+ * appended field only when this holds. */
+#define FERRY_HAS_FIELD(ptr, type, field) ((ptr)->struct_size >= FERRY_FIELD_END(type, field))
+
 typedef enum ferry_plugin_kind {
     FERRY_PLUGIN_COMPUTE = 1,
     FERRY_PLUGIN_RUNTIME = 2,

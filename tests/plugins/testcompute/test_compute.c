@@ -245,9 +245,8 @@ static int tc_launch(void *state, const ferry_launch_request *req, ferry_op *op)
     l->agent_path = tc_strdup_or_null(req->agent_path);
     l->ca_file = tc_strdup_or_null(req->ca_file);
     l->slots = st->slots > 0 ? (int)st->slots
-               : req->struct_size > offsetof(ferry_launch_request, slots) && req->slots > 0
-                   ? req->slots
-                   : 1;
+               : FERRY_HAS_FIELD(req, ferry_launch_request, slots) && req->slots > 0 ? req->slots
+                                                                                     : 1;
     if (l->worker_id == NULL || l->daemon_id == NULL || l->server_url == NULL || l->token == NULL ||
         (req->agent_path && req->agent_path[0] && l->agent_path == NULL)) {
         free(l->worker_id);
