@@ -82,10 +82,10 @@ static int server__split_path(ferry_http_req *r)
         while (p < end && *p != '/')
             p++;
         if (r->nsegs == FERRY_HTTP_MAX_SEGS)
-            return -1;
+            return FERRY_ETOOBIG;
         char *seg = server__decode(&req->pool, s, (size_t)(p - s), 0);
         if (seg == NULL)
-            return -1;
+            return FERRY_EINVAL;
         r->segs[r->nsegs++] = seg;
     }
     return 0;

@@ -84,7 +84,7 @@ static int boot_input_add(boot_inputs *in, const char *path, const char *member)
 {
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return -1;
+        return FERRY_ENOENT;
     in->v = ferry_xrealloc(in->v, (in->n + 1) * sizeof(*in->v));
     in->v[in->n++] = (boot_input){.path = ferry_strdup(path),
                                   .member = ferry_strdup(member),
@@ -105,7 +105,7 @@ static int boot_inputs_collect(ferryd *d, boot_inputs *in)
 {
     snprintf(boot.agent_path, sizeof(boot.agent_path), "%s/ferry-agent", d->exe_dir);
     if (boot_input_add(in, boot.agent_path, "bin/ferry-agent") != 0)
-        return -1;
+        return FERRY_ENOENT;
     for (size_t i = 0; i < d->plugins.n; i++) {
         const ferry_plugin *p = d->plugins.plugins[i];
         if (p->desc.kind != FERRY_PLUGIN_RUNTIME)
@@ -141,7 +141,7 @@ static int boot_add_file(struct archive *ar, const boot_input *f, char *err, siz
     int fd = open(f->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, cap, "%s: %s", f->path, strerror(errno));
-        return -1;
+        return ferry_from_errno(errno);
     }
     struct archive_entry *e = archive_entry_new();
     archive_entry_set_pathname(e, f->member);
@@ -149,13 +149,13 @@ static int boot_add_file(struct archive *ar, const boot_input *f, char *err, siz
     archive_entry_set_perm(e, 0755);
     archive_entry_set_size(e, f->size);
     archive_entry_set_mtime(e, (time_t)f->mtime, 0);
-    int rc = archive_write_header(ar, e) == ARCHIVE_OK ? 0 : -1;
+    int rc = archive_write_header(ar, e) == ARCHIVE_OK ? 0 : FERRY_EIO;
     char buf[65536];
     int64_t left = f->size;
     while (rc == 0 && left > 0) {
         ssize_t n = read(fd, buf, sizeof(buf));
         if (n <= 0 || archive_write_data(ar, buf, (size_t)n) != n)
-            rc = -1;
+            rc = FERRY_EIO;
         else
             left -= n;
     }
@@ -173,18 +173,18 @@ static int boot_pack(boot_job *j)
     int rc = archive_write_set_format_ustar(ar) == ARCHIVE_OK &&
                      archive_write_add_filter_gzip(ar) == ARCHIVE_OK
                  ? 0
-                 : -1;
+                 : FERRY_EIO;
     /* No time in the gzip header: the same files give the same bytes. */
     archive_write_set_filter_option(ar, "gzip", "timestamp", NULL);
     if (rc == 0 && archive_write_open_filename(ar, j->tmp) != ARCHIVE_OK)
-        rc = -1;
+        rc = FERRY_EIO;
     if (rc != 0)
         snprintf(j->err, sizeof(j->err), "%s: %s", j->tmp, archive_error_string(ar));
     for (size_t i = 0; rc == 0 && i < j->in.n; i++)
         rc = boot_add_file(ar, &j->in.v[i], j->err, sizeof(j->err));
     if (archive_write_close(ar) != ARCHIVE_OK && rc == 0) {
         snprintf(j->err, sizeof(j->err), "%s: %s", j->tmp, archive_error_string(ar));
-        rc = -1;
+        rc = FERRY_EIO;
     }
     archive_write_free(ar);
     return rc;
@@ -198,12 +198,12 @@ static void boot_build_work(uv_work_t *w)
     if (j->rc == 0 && (ferry_sha256_file(j->tmp, j->sha, &size) != 0 ||
                        ferry_sha256_file(j->in.v[0].path, j->agent_sha, &size) != 0)) {
         snprintf(j->err, sizeof(j->err), "could not read back %s", j->tmp);
-        j->rc = -1;
+        j->rc = FERRY_EIO;
     }
     /* Atomically: a download in progress keeps the file it opened. */
     if (j->rc == 0 && rename(j->tmp, j->out) != 0) {
         snprintf(j->err, sizeof(j->err), "%s: %s", j->out, strerror(errno));
-        j->rc = -1;
+        j->rc = FERRY_EIO;
     }
     if (j->rc != 0)
         unlink(j->tmp);

@@ -89,7 +89,7 @@ static int blobs__write_tmp(ferryd *d, const void *data, size_t len, char *tmp, 
     snprintf(tmp, cap, "%s/tmp/upload.XXXXXX", d->data_dir);
     int fd = mkstemp(tmp);
     if (fd < 0)
-        return -errno;
+        return ferry_from_errno(errno);
     int rc = ferry_write_all(fd, data, len);
     if (rc < 0) {
         close(fd);
@@ -106,7 +106,7 @@ int ferry_blobs_store_bytes(ferryd *d, const void *data, size_t len, const char 
     blobs__put *p = ferry_xcalloc(1, sizeof(*p));
     int rc = blobs__write_tmp(d, data, len, p->tmp, sizeof(p->tmp));
     if (rc < 0) {
-        ferry_error("upload of %s: cannot write a temporary file: %s", key, strerror(-rc));
+        ferry_error("upload of %s: cannot write a temporary file: %s", key, ferry_strerror(rc));
         free(p);
         return FERRY_EIO;
     }
