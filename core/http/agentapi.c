@@ -47,7 +47,7 @@ static ferry_worker *agentapi__worker(ferry_http_req *r)
 
 /* A launched machine registers with its one-time bootstrap token; a machine
  * of a static environment joins with the environment's join token. */
-static void agentapi__register(ferry_http_req *r)
+void ferry_agentapi_register(ferry_http_req *r)
 {
     json_t *body = ferry_http_body_object(r);
     if (body == NULL)
@@ -199,8 +199,9 @@ void ferry_agentapi_wake(ferryd *d, ferry_worker *w)
     ferry_held_release(h);
 }
 
-static void agentapi__poll(ferry_http_req *r, ferry_worker *w)
+void ferry_agentapi_poll(ferry_http_req *r)
 {
+    ferry_worker *w = r->worker;
     json_t *body = ferry_http_body_object(r);
     if (body == NULL)
         return;
@@ -327,8 +328,9 @@ static int agentapi__events_framed(ferry_http_req *r, ferry_exec *e)
     return 0;
 }
 
-static void agentapi__events(ferry_http_req *r, ferry_exec *e)
+void ferry_agentapi_events(ferry_http_req *r)
 {
+    ferry_exec *e = r->exec;
     ssize_t ct = h2o_find_header(&r->req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
     int framed = ct >= 0 && h2o_memis(r->req->headers.entries[ct].value.base,
                                       r->req->headers.entries[ct].value.len,
@@ -339,8 +341,9 @@ static void agentapi__events(ferry_http_req *r, ferry_exec *e)
     ferry_http_json(r->req, 200, json_pack("{s:I}", "acked", (json_int_t)e->agent_seq));
 }
 
-static void agentapi__status(ferry_http_req *r, ferry_exec *e)
+void ferry_agentapi_status(ferry_http_req *r)
 {
+    ferry_exec *e = r->exec;
     json_t *body = ferry_http_body_object(r);
     if (body == NULL)
         return;
@@ -376,26 +379,6 @@ int ferry_agentapi_guard_exec(ferry_http_req *r)
     if (rc == 0 && (r->exec = agentapi__exec(r, r->worker)) == NULL)
         rc = FERRY_ENOENT;
     return rc;
-}
-
-void ferry_agentapi_register(ferry_http_req *r)
-{
-    agentapi__register(r);
-}
-
-void ferry_agentapi_poll(ferry_http_req *r)
-{
-    agentapi__poll(r, r->worker);
-}
-
-void ferry_agentapi_events(ferry_http_req *r)
-{
-    agentapi__events(r, r->exec);
-}
-
-void ferry_agentapi_status(ferry_http_req *r)
-{
-    agentapi__status(r, r->exec);
 }
 
 /* The store's uploads answer with the body sent, through a reply. */

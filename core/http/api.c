@@ -140,7 +140,7 @@ static void api__snapshot_stored(ferryd *d, ferry_reply *reply, int status, void
     free(s);
 }
 
-static void api__snapshot_upload(ferry_http_req *r)
+void ferry_api_snapshot_upload(ferry_http_req *r)
 {
     h2o_iovec_t body = r->req->entity;
     if (body.len == 0) {
@@ -165,8 +165,9 @@ static void api__snapshot_upload(ferry_http_req *r)
     }
 }
 
-static void api__snapshot_head(ferry_http_req *r, const char *sha)
+void ferry_api_snapshot_head(ferry_http_req *r)
 {
+    const char *sha = r->segs[2];
     char path[PATH_MAX];
     int ok = api__is_sha256(sha) && api__snapshot_path(r->d, sha, path, sizeof(path)) == 0;
     r->req->res.status = ok ? 200 : 404;
@@ -405,7 +406,7 @@ static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inp
     return rc;
 }
 
-static void api__create(ferry_http_req *r)
+void ferry_api_create(ferry_http_req *r)
 {
     json_t *body = ferry_http_body_object(r);
     if (body)
@@ -451,7 +452,7 @@ static const char *api__owner_filter(const ferry_http_req *r)
     return api__is_admin(r) ? NULL : r->user->name;
 }
 
-static void api__whoami(ferry_http_req *r)
+void ferry_api_whoami(ferry_http_req *r)
 {
     json_t *who =
         json_pack("{s:s?, s:b}", "user", r->user ? r->user->name : NULL, "admin", api__is_admin(r));
@@ -481,7 +482,7 @@ static int api__find(ferry_http_req *r, const char *ref, ferry_exec **e, int *ow
     return rc;
 }
 
-static void api__list(ferry_http_req *r)
+void ferry_api_list(ferry_http_req *r)
 {
     char status[32], project[128], step[256], limit_s[32];
     int has_status = ferry_http_query(r, "status", status, sizeof(status));
@@ -511,8 +512,9 @@ static void api__list(ferry_http_req *r)
     ferry_http_json(r->req, 200, json_pack("{s:o}", "executions", list));
 }
 
-static void api__stop(ferry_http_req *r, ferry_exec *e)
+void ferry_api_stop(ferry_http_req *r)
 {
+    ferry_exec *e = r->exec;
     if (!e->active) {
         ferry_http_error(r->req, 409, NULL, "execution #%lld already ended: %s",
                          (long long)e->counter, ferry_status_name(e->status));
@@ -582,8 +584,9 @@ static void api__waiter_gone(ferry_held *h, void *arg)
     free(wt);
 }
 
-static void api__wait(ferry_http_req *r, ferry_exec *e)
+void ferry_api_wait(ferry_http_req *r)
 {
+    ferry_exec *e = r->exec;
     char t[32];
     double timeout = 30;
     if (ferry_http_query(r, "timeout", t, sizeof(t))) {
@@ -751,8 +754,9 @@ static void api__follow_dispose(void *p)
     free(f->pending);
 }
 
-static void api__logs(ferry_http_req *r, ferry_exec *e)
+void ferry_api_logs(ferry_http_req *r)
 {
+    ferry_exec *e = r->exec;
     char v[32];
     ferry_log_query q = {0};
     q.after = ferry_http_query(r, "after", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
@@ -795,8 +799,9 @@ static void api__logs(ferry_http_req *r, ferry_exec *e)
     api__follow_flush(f);
 }
 
-static void api__outputs(ferry_http_req *r, ferry_exec *e)
+void ferry_api_outputs(ferry_http_req *r)
 {
+    ferry_exec *e = r->exec;
     ferry_http_json(r->req, 200,
                     json_pack("{s:o}", "outputs", ferry_exec_outputs_json(r->d, e->id)));
 }
@@ -833,8 +838,10 @@ static int api__output_redirect(ferry_http_req *r, ferry_exec *e, const char *na
     return 0;
 }
 
-static void api__output_download(ferry_http_req *r, ferry_exec *e, const char *name)
+void ferry_api_output_download(ferry_http_req *r)
 {
+    ferry_exec *e = r->exec;
+    const char *name = ferry_http_join_segs(r, 4);
     char key[PATH_MAX], path[PATH_MAX];
     if (!ferry_safe_relpath(name)) {
         ferry_http_error(r->req, 400, NULL, "invalid output name");
@@ -871,65 +878,15 @@ int ferry_api_guard_exec(ferry_http_req *r)
     return rc;
 }
 
-void ferry_api_whoami(ferry_http_req *r)
-{
-    api__whoami(r);
-}
-
 void ferry_api_environments(ferry_http_req *r)
 {
     ferry_http_json(r->req, 200,
                     json_pack("{s:o}", "environments", ferry_scheduler_envs_json(r->d)));
 }
 
-void ferry_api_snapshot_upload(ferry_http_req *r)
-{
-    api__snapshot_upload(r);
-}
-
-void ferry_api_snapshot_head(ferry_http_req *r)
-{
-    api__snapshot_head(r, r->segs[2]);
-}
-
-void ferry_api_create(ferry_http_req *r)
-{
-    api__create(r);
-}
-
-void ferry_api_list(ferry_http_req *r)
-{
-    api__list(r);
-}
-
 void ferry_api_show(ferry_http_req *r)
 {
     ferry_http_json(r->req, 200, ferry_view_exec(r->d, r->exec));
-}
-
-void ferry_api_stop(ferry_http_req *r)
-{
-    api__stop(r, r->exec);
-}
-
-void ferry_api_wait(ferry_http_req *r)
-{
-    api__wait(r, r->exec);
-}
-
-void ferry_api_logs(ferry_http_req *r)
-{
-    api__logs(r, r->exec);
-}
-
-void ferry_api_outputs(ferry_http_req *r)
-{
-    api__outputs(r, r->exec);
-}
-
-void ferry_api_output_download(ferry_http_req *r)
-{
-    api__output_download(r, r->exec, ferry_http_join_segs(r, 4));
 }
 
 void ferry_api_no_endpoint(ferry_http_req *r)
