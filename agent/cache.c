@@ -64,10 +64,7 @@ static void cache_scan(cache_entries *es, const char *dir, time_t pinned_after)
             free(path);
             continue;
         }
-        if (es->n == es->cap) {
-            es->cap = es->cap ? es->cap * 2 : 64;
-            es->v = ferry_xrealloc(es->v, es->cap * sizeof(*es->v));
-        }
+        FERRY_XGROW(es->v, es->cap, es->n + 1);
         es->total += st.st_size;
         if (st.st_mtim.tv_sec > pinned_after) {
             free(path);

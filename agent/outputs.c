@@ -23,10 +23,7 @@
 
 static void outputs_skip(output_list *out, const char *name, const char *why)
 {
-    if (out->n_skipped == out->cap_skipped) {
-        out->cap_skipped = out->cap_skipped ? out->cap_skipped * 2 : 8;
-        out->skipped = ferry_xrealloc(out->skipped, out->cap_skipped * sizeof(char *));
-    }
+    FERRY_XGROW(out->skipped, out->cap_skipped, out->n_skipped + 1);
     size_t len = 0;
     char *clean = ferry_utf8_clean(name, strlen(name), &len);
     out->skipped[out->n_skipped++] = ferry_asprintf("output %s not uploaded: %s", clean, why);
@@ -89,10 +86,7 @@ static void outputs_add_file(output_list *out, int dirfd, const char *entry, con
         outputs_skip(out, rel, ferry_strerror(rc));
         return;
     }
-    if (out->n == out->cap) {
-        out->cap = out->cap ? out->cap * 2 : 16;
-        out->files = ferry_xrealloc(out->files, out->cap * sizeof(output_file));
-    }
+    FERRY_XGROW(out->files, out->cap, out->n + 1);
     f.name = ferry_strdup(rel);
     out->files[out->n++] = f;
 }

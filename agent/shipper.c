@@ -184,10 +184,7 @@ static void ship_kick(shipper *s)
 
 static void line_append(ship_line *l, const char *data, size_t len)
 {
-    if (l->len + len > l->cap) {
-        l->cap = (l->len + len) * 2 + 256; /* a chunk grows line by line */
-        l->buf = ferry_xrealloc(l->buf, l->cap);
-    }
+    FERRY_XGROW(l->buf, l->cap, l->len + len); /* a chunk grows line by line */
     memcpy(l->buf + l->len, data, len);
     l->len += len;
 }

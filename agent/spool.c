@@ -499,10 +499,7 @@ static char *put_time(char *p, double time)
 uint64_t spool_add(spool *s, const char *stream, double time, const char *text, size_t len)
 {
     size_t need = s->wlen + SPOOL_HDR + SPOOL_EVENT_HEAD + len + 1;
-    if (need > s->wcap) {
-        s->wcap = need + need / 2;
-        s->wbuf = ferry_xrealloc(s->wbuf, s->wcap);
-    }
+    FERRY_XGROW(s->wbuf, s->wcap, need);
     uint64_t seq = (s->wlen ? s->wseq : s->last_seq) + 1;
     char *rec = s->wbuf + s->wlen, *p = rec + SPOOL_HDR;
     p = put_u64(p, seq);
@@ -582,14 +579,8 @@ static void ready_add(spool *s, const spool_hdr *h, const char *payload, uint64_
     if (s->ready_first + s->ready_n != h->seq || s->ready_n >= SPOOL_BATCH_EVENTS ||
         s->ready_len + h->len > SPOOL_BATCH_BYTES)
         return;
-    if (s->ready_len + h->len + 1 > s->ready_cap) { /* + 1: a batch ends in a NUL */
-        s->ready_cap = (s->ready_len + h->len + 1) * 2;
-        s->ready = ferry_xrealloc(s->ready, s->ready_cap);
-    }
-    if (s->ready_n == s->ready_lens_cap) {
-        s->ready_lens_cap = s->ready_lens_cap ? s->ready_lens_cap * 2 : 256;
-        s->ready_lens = ferry_xrealloc(s->ready_lens, s->ready_lens_cap * sizeof(*s->ready_lens));
-    }
+    FERRY_XGROW(s->ready, s->ready_cap, s->ready_len + h->len + 1); /* + 1: a batch ends in a NUL */
+    FERRY_XGROW(s->ready_lens, s->ready_lens_cap, s->ready_n + 1);
     memcpy(s->ready + s->ready_len, payload, h->len);
     s->ready_len += h->len;
     s->ready_lens[s->ready_n++] = h->len;
@@ -659,10 +650,7 @@ int spool_pending(const spool *s)
 
 static void batch_note(spool *s, size_t i, uint64_t off)
 {
-    if (i == s->batch_cap) {
-        s->batch_cap = s->batch_cap ? s->batch_cap * 2 : 256;
-        s->batch_offs = ferry_xrealloc(s->batch_offs, s->batch_cap * sizeof(*s->batch_offs));
-    }
+    FERRY_XGROW(s->batch_offs, s->batch_cap, i + 1);
     s->batch_offs[i] = off;
 }
 

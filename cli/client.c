@@ -33,10 +33,7 @@ static int ferry__keep(ferry__xfer *x, const char *data, size_t n)
         x->too_big = 1;
         return FERRY_ETOOBIG;
     }
-    if (res->body_len + n + 1 > x->cap) {
-        x->cap = (res->body_len + n + 1) * 2;
-        res->body = ferry_xrealloc(res->body, x->cap);
-    }
+    FERRY_XGROW(res->body, x->cap, res->body_len + n + 1);
     memcpy(res->body + res->body_len, data, n);
     res->body_len += n;
     res->body[res->body_len] = '\0';

@@ -60,10 +60,7 @@ static void ferry__handle_line(ferry__logs *lg, const char *text, size_t n)
 static int ferry__on_log_data(void *arg, const char *data, size_t n)
 {
     ferry__logs *lg = arg;
-    if (lg->len + n > lg->cap) {
-        lg->cap = (lg->len + n) * 2;
-        lg->line = ferry_xrealloc(lg->line, lg->cap);
-    }
+    FERRY_XGROW(lg->line, lg->cap, lg->len + n);
     memcpy(lg->line + lg->len, data, n);
     lg->len += n;
     size_t start = 0;

@@ -32,6 +32,7 @@ typedef struct ferryd {
     sqlite3 *db;                 /* db.c */
     uv_prepare_t commit_prepare; /* db.c: commits each loop turn's writes */
     int in_txn;
+    ferry_map stmts; /* db.c: SQL text -> prepared statement, until close */
 
     ferry_plugin_registry plugins;
     ferry_plugin_instance *store; /* store.c */

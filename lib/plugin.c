@@ -50,11 +50,9 @@ void ferry_settings_set(ferry_settings *s, const char *key, const char *value)
         s->values[i] = ferry_strdup(value);
         return;
     }
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 8;
-        s->keys = ferry_xrealloc(s->keys, s->cap * sizeof(char *));
-        s->values = ferry_xrealloc(s->values, s->cap * sizeof(char *));
-    }
+    size_t cap = s->cap; /* the two arrays grow alike */
+    FERRY_XGROW(s->keys, cap, s->n + 1);
+    FERRY_XGROW(s->values, s->cap, s->n + 1);
     s->keys[s->n] = ferry_strdup(key);
     s->values[s->n] = ferry_strdup(value);
     s->n++;

@@ -247,10 +247,7 @@ static void ferry__load_ignore_file(ferry__ignore_file *f, const char *base, cha
         ferry__ignore_rule rule;
         if (!ferry__parse_ignore_line(line, &rule))
             continue;
-        if (f->n_rules == cap) {
-            cap = cap ? cap * 2 : 8;
-            f->rules = ferry_xrealloc(f->rules, cap * sizeof(*f->rules));
-        }
+        FERRY_XGROW(f->rules, cap, f->n_rules + 1);
         f->rules[f->n_rules++] = rule;
     }
 }
@@ -328,10 +325,7 @@ static int ferry__list_dir(ferry__pack *pk, const char *abs, char ***names, size
         const char *nm = de->d_name;
         if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 || strcmp(nm, ".git") == 0)
             continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *names = ferry_xrealloc(*names, cap * sizeof(**names));
-        }
+        FERRY_XGROW(*names, cap, *n + 1);
         (*names)[(*n)++] = ferry_strdup(nm);
     }
     closedir(d);
@@ -350,10 +344,7 @@ static void ferry__push_ignore(ferry__pack *pk, const char *rel, const char *abs
     free(path);
     if (text == NULL)
         return;
-    if (pk->n_ignores == pk->cap_ignores) {
-        pk->cap_ignores = pk->cap_ignores ? pk->cap_ignores * 2 : 8;
-        pk->ignores = ferry_xrealloc(pk->ignores, pk->cap_ignores * sizeof(*pk->ignores));
-    }
+    FERRY_XGROW(pk->ignores, pk->cap_ignores, pk->n_ignores + 1);
     ferry__load_ignore_file(&pk->ignores[pk->n_ignores++], rel, text);
     free(text);
 }
@@ -744,10 +735,7 @@ static int ferry__extract_member(ferry__extract *x, struct archive_entry *e)
         free(shown);
     }
     if (rc == 0 && archive_entry_filetype(e) == AE_IFLNK) {
-        if (x->n_links == x->cap_links) {
-            x->cap_links = x->cap_links ? x->cap_links * 2 : 16;
-            x->links = ferry_xrealloc(x->links, x->cap_links * sizeof(*x->links));
-        }
+        FERRY_XGROW(x->links, x->cap_links, x->n_links + 1);
         x->links[x->n_links++] = rel;
         rel = NULL;
     }
@@ -935,14 +923,10 @@ static void ferry__found_reset(ferry__found *f)
 static int ferry__read_data(struct archive *a, const char *member, ferry__found *f, char *err,
                             size_t err_cap)
 {
-    size_t cap = 4096;
-    f->data = ferry_xmalloc(cap);
+    size_t cap = 0;
     f->len = 0;
     for (;;) {
-        if (f->len + FERRY__BLOCK + 1 > cap) {
-            cap = (f->len + FERRY__BLOCK + 1) * 2;
-            f->data = ferry_xrealloc(f->data, cap);
-        }
+        FERRY_XGROW(f->data, cap, f->len + FERRY__BLOCK + 1);
         la_ssize_t n = archive_read_data(a, f->data + f->len, FERRY__BLOCK);
         if (n == 0)
             break;

@@ -177,16 +177,15 @@ char *ferry_read_file(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = ferry_xmalloc(cap);
+    ferry_buf b = FERRY_BUF_INIT;
     size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = ferry_xrealloc(buf, cap);
-        }
-    }
+    do {
+        ferry_xcheck(ferry_buf_reserve(&b, 4096));
+        got = fread(b.data + b.len, 1, b.cap - b.len - 1, f);
+        b.len += got;
+    } while (got > 0);
+    char *buf = b.data;
+    size_t n = b.len;
     int failed = ferror(f);
     fclose(f);
     if (failed) {
@@ -273,6 +272,12 @@ void *ferry_xrealloc(void *p, size_t n)
     if (q == NULL)
         abort();
     return q;
+}
+
+void ferry_xcheck(int rc)
+{
+    if (rc != 0)
+        abort();
 }
 
 char *ferry_strdup(const char *s)

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ferry/buf.h"
+
 /* Wall-clock time in seconds since the epoch, with microseconds. */
 double ferry_now(void);
 /* Monotonic milliseconds. */
@@ -47,6 +49,10 @@ char *ferry_strdup(const char *s);
 void *ferry_xmalloc(size_t n);
 void *ferry_xcalloc(size_t n, size_t size);
 void *ferry_xrealloc(void *p, size_t n);
+/* ferry_buf and FERRY_GROW (ferry/buf.h) return FERRY_ENOMEM, as the SDK
+ * must; ferry's own programs abort on it, as ferry_xmalloc does. */
+void ferry_xcheck(int rc);
+#define FERRY_XGROW(ptr, cap, need) ferry_xcheck(FERRY_GROW(ptr, cap, need))
 /* asprintf that aborts on out-of-memory. */
 char *ferry_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -690,10 +690,7 @@ static void api__follow_flush(api__follow *f)
 
 static void api__follow_append(api__follow *f, const char *data, size_t len)
 {
-    if (f->pending_len + len > f->pending_cap) {
-        f->pending_cap = (f->pending_len + len) * 2 + 4096;
-        f->pending = ferry_xrealloc(f->pending, f->pending_cap);
-    }
+    FERRY_XGROW(f->pending, f->pending_cap, f->pending_len + len);
     memcpy(f->pending + f->pending_len, data, len);
     f->pending_len += len;
 }

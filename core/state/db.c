@@ -131,6 +131,17 @@ int ferry_db_open(ferryd *d, char *err, size_t err_cap)
     return ferry_db_commit(d);
 }
 
+/* Finalizes every cached statement: they belong to the connection that is
+ * closing, and a reopened one prepares its own. */
+static void db__stmts_clear(ferryd *d)
+{
+    const char *sql;
+    void *st;
+    for (size_t i = 0; ferry_map_next(&d->stmts, &i, &sql, &st);)
+        sqlite3_finalize(st);
+    ferry_map_free(&d->stmts);
+}
+
 void ferry_db_close(ferryd *d)
 {
     if (d->db == NULL)
@@ -138,7 +149,8 @@ void ferry_db_close(ferryd *d)
     ferry_db_commit(d);
     uv_prepare_stop(&d->commit_prepare);
     uv_close((uv_handle_t *)&d->commit_prepare, NULL);
-    sqlite3_stmt *st;
+    db__stmts_clear(d);
+    sqlite3_stmt *st; /* any not from the cache, so that the close succeeds */
     while ((st = sqlite3_next_stmt(d->db, NULL)) != NULL)
         sqlite3_finalize(st);
     sqlite3_close(d->db);
@@ -174,34 +186,24 @@ int ferry_db_commit(ferryd *d)
     return 0;
 }
 
-/* Statements are cached by their SQL text in a small table: every call site
- * uses a literal, so there are few distinct ones. */
+/* Statements are cached by their SQL text (not its address: one text may
+ * live at several), in the daemon's map, for as long as the connection is
+ * open. Call sites use literals, so the map stays small; it has no bound. */
 sqlite3_stmt *ferry_db_prepare(ferryd *d, const char *sql)
 {
-    static struct {
-        const char *sql;
-        sqlite3 *db;
-        sqlite3_stmt *st;
-    } cache[64];
-    for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++) {
-        if (cache[i].sql == sql && cache[i].db == d->db) {
-            sqlite3_reset(cache[i].st);
-            sqlite3_clear_bindings(cache[i].st);
-            return cache[i].st;
-        }
-        if (cache[i].sql == NULL || cache[i].db != d->db) {
-            if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &cache[i].st, NULL) !=
-                SQLITE_OK) {
-                ferry_error("database: cannot prepare '%s': %s", sql, sqlite3_errmsg(d->db));
-                abort();
-            }
-            cache[i].sql = sql;
-            cache[i].db = d->db;
-            return cache[i].st;
-        }
+    sqlite3_stmt *st = ferry_map_get(&d->stmts, sql);
+    if (st != NULL) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
     }
-    ferry_error("database: statement cache full");
-    abort();
+    /* SQL is the program's own text: one that does not prepare is a bug. */
+    if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        ferry_error("database: cannot prepare '%s': %s", sql, sqlite3_errmsg(d->db));
+        abort();
+    }
+    ferry_map_put(&d->stmts, sql, st);
+    return st;
 }
 
 int ferry_db_step_done(ferryd *d, sqlite3_stmt *st)

@@ -12,7 +12,8 @@ void ferry_db_close(ferryd *d);
 void ferry_db_write(ferryd *d);
 /* Commit now (before replying to a request that must see it durable). */
 int ferry_db_commit(ferryd *d);
-/* Prepare a statement (cached per call site with a static pointer). */
+/* A prepared statement, reset and unbound: cached by its SQL text until
+ * ferry_db_close() finalizes them all. Aborts on SQL that does not prepare. */
 sqlite3_stmt *ferry_db_prepare(ferryd *d, const char *sql);
 /* Run a statement to completion and reset it; SQLITE_DONE/ROW or an error. */
 int ferry_db_step_done(ferryd *d, sqlite3_stmt *st);

@@ -303,10 +303,7 @@ int ferry_exec_load_active(ferryd *d, void (*each)(ferryd *d, ferry_exec *e))
     ferry_exec **all = NULL;
     size_t n = 0, cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            all = ferry_xrealloc(all, cap * sizeof(*all));
-        }
+        FERRY_XGROW(all, cap, n + 1);
         ferry_exec *e = exec__from_row(st);
         e->active = 1;
         ferry_map_put(&d->active, e->id, e);

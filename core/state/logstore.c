@@ -52,23 +52,9 @@ typedef struct logstore__rec {
     char when[40];
 } logstore__rec;
 
-/* A growing output buffer. */
-typedef struct logstore__buf {
-    char *p;
-    size_t len, cap;
-} logstore__buf;
-
 static void logstore__path(ferryd *d, const char *id, const char *ext, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/logs/%s.%s", d->data_dir, id, ext);
-}
-
-static void logstore__reserve(logstore__buf *b, size_t more)
-{
-    if (b->len + more <= b->cap)
-        return;
-    b->cap = (b->len + more) * 2;
-    b->p = ferry_xrealloc(b->p, b->cap);
 }
 
 static char *logstore__put(char *p, const char *s, size_t n)
@@ -116,8 +102,8 @@ static int logstore__is_stdout(const logstore__rec *h)
 /* {"i":N,"stream":S,"time":T,"text":X}\n for the lines numbered from..to
  * of a record (only the metadata points among them with `metadata_only`),
  * appended to `out`; *last becomes the i of the last one written. */
-static void logstore__ndjson(logstore__buf *out, const logstore__rec *h, const char *text,
-                             int64_t from, int64_t to, int metadata_only, int64_t *last)
+static void logstore__ndjson(ferry_buf *out, const logstore__rec *h, const char *text, int64_t from,
+                             int64_t to, int metadata_only, int64_t *last)
 {
     size_t stream_len = strlen(h->stream), when_len = strlen(h->when);
     if (metadata_only && !logstore__is_stdout(h))
@@ -134,8 +120,8 @@ static void logstore__ndjson(logstore__buf *out, const logstore__rec *h, const c
         }
         if (wanted) {
             /* The keys, i and the time; the text escapes to <= 6x. */
-            logstore__reserve(out, 64 + stream_len + when_len + n * 6);
-            char *p = out->p + out->len;
+            ferry_xcheck(ferry_buf_reserve(out, 64 + stream_len + when_len + n * 6));
+            char *p = out->data + out->len;
             p = logstore__put(p, "{\"i\":", 5);
             p = logstore__put_i64(p, i);
             p = logstore__put(p, ",\"stream\":\"", 11);
@@ -145,7 +131,7 @@ static void logstore__ndjson(logstore__buf *out, const logstore__rec *h, const c
             p = logstore__put(p, "\",\"text\":\"", 10);
             p += ferry_json_escape(line, n, p);
             p = logstore__put(p, "\"}\n", 3);
-            out->len = (size_t)(p - out->p);
+            out->len = (size_t)(p - out->data);
             *last = i;
         }
         line = nl ? nl + 1 : NULL;
@@ -425,15 +411,15 @@ static void logstore__push(ferryd *d, ferry_exec *e, const logstore__rec *h, con
     if (w == NULL)
         return;
     /* Reused: a fresh buffer per event costs page faults at 200 MB/s. */
-    logstore__buf out = {.p = d->log_buf, .cap = d->log_buf_cap};
+    ferry_buf out = {.data = d->log_buf, .cap = d->log_buf_cap};
     int64_t last = 0;
     logstore__ndjson(&out, h, text, h->i, h->i + h->lines - 1, 0, &last);
-    d->log_buf = out.p;
+    d->log_buf = out.data;
     d->log_buf_cap = out.cap;
     for (ferry_exec_watcher *each = e->watchers, *next; each; each = next) {
         next = each->next; /* a watcher may remove itself */
         if (each->on_event)
-            each->on_event(each, e, out.p, out.len);
+            each->on_event(each, e, out.data, out.len);
     }
 }
 
@@ -500,7 +486,7 @@ static int64_t logstore__last_i(logstore__reader *r)
  * begins in `out` (to keep only the last `tail` of them). 1: more may
  * follow; 0: the end; a FERRY_E* code. */
 static int logstore__range(logstore__reader *r, uint64_t *off, int64_t from, int64_t to,
-                           int metadata_only, size_t max, logstore__buf *out, size_t **starts,
+                           int metadata_only, size_t max, ferry_buf *out, size_t **starts,
                            size_t *n_starts, int64_t *last)
 {
     logstore__rec h;
@@ -517,12 +503,9 @@ static int logstore__range(logstore__reader *r, uint64_t *off, int64_t from, int
         size_t before = out->len;
         logstore__ndjson(out, &h, text, from, to, metadata_only, last);
         for (size_t at = before; starts && at < out->len; at++) {
-            if (*n_starts == cap) {
-                cap = cap ? cap * 2 : 1024;
-                *starts = ferry_xrealloc(*starts, cap * sizeof(**starts));
-            }
+            FERRY_XGROW(*starts, cap, *n_starts + 1);
             (*starts)[(*n_starts)++] = at;
-            at = (size_t)((char *)memchr(out->p + at, '\n', out->len - at) - out->p);
+            at = (size_t)((char *)memchr(out->data + at, '\n', out->len - at) - out->data);
         }
         if (h.i + h.lines - 1 >= to)
             return 0;
@@ -538,7 +521,7 @@ struct ferry_log_cursor {
     uint64_t off;
     int64_t from, to, last;
     int metadata, done;
-    logstore__buf answer; /* metadata with tail: the whole answer, made at open */
+    ferry_buf answer; /* metadata with tail: the whole answer, made at open */
 };
 
 /* Metadata points with a tail: which are the last N is known only once all
@@ -550,7 +533,7 @@ static int logstore__cursor_metadata_tail(ferry_log_cursor *c, int64_t tail)
                              &c->last);
     if (rc >= 0 && n > (size_t)tail) {
         size_t cut = tail > 0 ? starts[n - (size_t)tail] : c->answer.len;
-        memmove(c->answer.p, c->answer.p + cut, c->answer.len - cut);
+        memmove(c->answer.data, c->answer.data + cut, c->answer.len - cut);
         c->answer.len -= cut;
         if (c->answer.len == 0)
             c->last = c->from - 1; /* none: still `after` */
@@ -598,18 +581,16 @@ int ferry_logstore_cursor_open(ferryd *d, const char *id, const ferry_log_query 
 
 int ferry_logstore_cursor_next(ferry_log_cursor *c, size_t max, char **out, size_t *out_len)
 {
-    logstore__buf buf = c->answer;
-    c->answer = (logstore__buf){0};
+    ferry_buf buf = c->answer;
+    ferry_buf_init(&c->answer);
     int rc = 0;
     if (!c->done) {
         rc = logstore__range(&c->r, &c->off, c->from, c->to, c->metadata, max, &buf, NULL, NULL,
                              &c->last);
         c->done = rc <= 0;
     }
-    logstore__reserve(&buf, 1);
-    buf.p[buf.len] = '\0';
-    *out = buf.p;
-    *out_len = buf.len;
+    *out = ferry_buf_take(&buf, out_len);
+    ferry_xcheck(*out ? 0 : FERRY_ENOMEM);
     if (rc < 0) {
         ferry_error("log of %s: %s", c->id, ferry_strerror(rc));
         return FERRY_EIO;
@@ -627,7 +608,7 @@ void ferry_logstore_cursor_close(ferry_log_cursor *c)
     if (c == NULL)
         return;
     logstore__reader_close(&c->r);
-    free(c->answer.p);
+    ferry_buf_free(&c->answer);
     free(c->id);
     free(c);
 }

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "aws.h"
+#include "ferry/buf.h"
 #include "ferry/sigv4.h"
 
 /* ------------------------------------------------------------------------ */
@@ -29,19 +30,10 @@ void aws_params_add(aws_params *p, const char *name, const char *value)
 {
     if (p->oom)
         return;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 16;
-        char **names = realloc(p->names, cap * sizeof(*names));
-        if (names)
-            p->names = names;
-        char **values = names ? realloc(p->values, cap * sizeof(*values)) : NULL;
-        if (values)
-            p->values = values;
-        if (names == NULL || values == NULL) {
-            p->oom = 1;
-            return;
-        }
-        p->cap = cap;
+    size_t cap = p->cap; /* the two arrays grow alike */
+    if (FERRY_GROW(p->names, cap, p->n + 1) != 0 || FERRY_GROW(p->values, p->cap, p->n + 1) != 0) {
+        p->oom = 1;
+        return;
     }
     p->names[p->n] = strdup(name);
     p->values[p->n] = strdup(value ? value : "");
@@ -80,28 +72,18 @@ char *aws_params_body(const aws_params *p)
 {
     if (p->oom)
         return NULL;
-    size_t cap = 1, len = 0;
-    char *body = malloc(cap);
-    if (body == NULL)
-        return NULL;
-    body[0] = '\0';
-    for (size_t i = 0; i < p->n; i++) {
+    ferry_buf body = FERRY_BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
         char *k = ferry_sigv4_uri_encode(p->names[i], strlen(p->names[i]), 0);
         char *v = ferry_sigv4_uri_encode(p->values[i], strlen(p->values[i]), 0);
-        size_t need = len + (k ? strlen(k) : 0) + (v ? strlen(v) : 0) + 3;
-        char *grown = k && v ? realloc(body, need) : NULL;
-        if (grown == NULL) {
-            free(k);
-            free(v);
-            free(body);
-            return NULL;
-        }
-        body = grown;
-        len += (size_t)sprintf(body + len, "%s%s=%s", i ? "&" : "", k, v);
+        rc = k && v ? ferry_buf_appendf(&body, "%s%s=%s", i ? "&" : "", k, v) : FERRY_ENOMEM;
         free(k);
         free(v);
     }
-    return body;
+    char *text = rc == 0 ? ferry_buf_take(&body, NULL) : NULL;
+    ferry_buf_free(&body);
+    return text;
 }
 
 void aws_params_free(aws_params *p)

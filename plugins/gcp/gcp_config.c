@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ferry/buf.h"
 #include "gcp.h"
 
 /* Besides what no name has (spaces, controls, ','): what would change the
@@ -93,28 +94,23 @@ static int gcp_load_key(gcp_config *cfg, gcp_setting_fn get, void *arg, ferry_er
     if (f == NULL)
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, "gcp: cannot read %s (%s): %s", path,
                                source, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0;
+    ferry_buf text = FERRY_BUF_INIT;
     for (;;) {
-        if (len + 4096 + 1 > cap) {
-            char *t = realloc(text, cap = cap ? cap * 2 : 8192);
-            if (t == NULL) {
-                free(text);
-                fclose(f);
-                return gcp_oom(err);
-            }
-            text = t;
+        if (ferry_buf_reserve(&text, 4096) != 0) {
+            ferry_buf_free(&text);
+            fclose(f);
+            return gcp_oom(err);
         }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0 || len > (1u << 20))
+        size_t got = fread(text.data + text.len, 1, text.cap - text.len - 1, f);
+        text.len += got;
+        if (got == 0 || text.len > (1u << 20))
             break;
     }
     fclose(f);
-    text[len] = '\0';
-    int rc = gcp_key_parse(&cfg->key, text, err);
-    memset(text, 0, len);
-    free(text);
+    text.data[text.len] = '\0';
+    int rc = gcp_key_parse(&cfg->key, text.data, err);
+    memset(text.data, 0, text.len);
+    ferry_buf_free(&text);
     if (rc != 0) {
         size_t n = strlen(err->message);
         snprintf(err->message + n, sizeof(err->message) - n, " (%s)", path);

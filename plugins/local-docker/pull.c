@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "docker_api.h"
+#include "ferry/buf.h"
 #include "image_ref.h"
 #include "progress.h"
 
@@ -97,16 +98,9 @@ static int ld_pull_on_data(void *arg, const char *data, size_t len)
     while (len > 0) {
         const char *nl = memchr(data, '\n', len);
         size_t take = nl ? (size_t)(nl - data) : len;
-        if (p->line_len + take + 1 > p->line_cap) {
-            size_t cap = (p->line_len + take + 1) * 2;
-            if (cap > (1 << 20))
-                return 1; /* no progress line is a megabyte long */
-            char *line = realloc(p->line, cap);
-            if (line == NULL)
-                return 1;
-            p->line = line;
-            p->line_cap = cap;
-        }
+        size_t need = p->line_len + take + 1;
+        if (need > (1 << 20) || FERRY_GROW(p->line, p->line_cap, need) != 0)
+            return 1; /* no progress line is a megabyte long */
         memcpy(p->line + p->line_len, data, take);
         p->line_len += take;
         if (nl == NULL)

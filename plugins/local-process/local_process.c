@@ -24,6 +24,7 @@
 
 #include <uv.h>
 
+#include "ferry/buf.h"
 #include "ferry/ferry.h"
 
 #define LP_READ_BUF (64 * 1024)
@@ -94,15 +95,9 @@ static int lp_env_put(lp_env *e, const char *name, size_t name_len, const char *
             return 0;
         }
     }
-    if (e->n + 2 > e->cap) {
-        size_t cap = e->cap ? 2 * e->cap : 32;
-        char **v = realloc(e->v, cap * sizeof(char *));
-        if (v == NULL) {
-            free(entry);
-            return FERRY_ENOMEM;
-        }
-        e->v = v;
-        e->cap = cap;
+    if (FERRY_GROW(e->v, e->cap, e->n + 2) != 0) {
+        free(entry);
+        return FERRY_ENOMEM;
     }
     e->v[e->n++] = entry;
     e->v[e->n] = NULL;

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "ferry/buf.h"
 #include "ferry/ferry.h"
 
 /* Names starting with this are half-written puts: never keys, never listed. */
@@ -295,12 +296,8 @@ typedef struct ls_listing {
 
 static void ls_listing_add(ls_listing *l, const char *key, int64_t size)
 {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        l->v = realloc(l->v, l->cap * sizeof(*l->v));
-        if (l->v == NULL)
-            abort();
-    }
+    if (FERRY_GROW(l->v, l->cap, l->n + 1) != 0)
+        abort();
     l->v[l->n].key = strdup(key);
     if (l->v[l->n].key == NULL)
         abort();

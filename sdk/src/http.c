@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 
+#include "ferry/buf.h"
 #include "ferry/error.h"
 #include "ferry/plugin.h" /* FERRY_HAS_FIELD */
 
@@ -29,12 +30,6 @@
 #endif
 
 #define FERRY__HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20)
-
-typedef struct ferry__http_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} ferry__http_buf;
 
 typedef struct ferry__http_socket {
     uv_poll_t poll;
@@ -72,8 +67,8 @@ struct ferry_http_request {
     ferry_http_done_fn done;
     void *arg;
     size_t max_body;
-    ferry__http_buf body;
-    ferry__http_buf header_block;
+    ferry_buf body;
+    ferry_buf header_block;
     int64_t received;
     int added;            /* handed to curl_multi_add_handle() */
     int cancel_requested; /* cancelled while inside curl; completes after */
@@ -93,31 +88,12 @@ static void ferry__http_global_init(void)
 
 /* ---- small buffers ---- */
 
-static int ferry__buf_append(ferry__http_buf *b, const char *data, size_t len, size_t max)
+/* Appends within a limit: a body or header block past `max` is refused. */
+static int ferry__buf_keep(ferry_buf *b, const char *data, size_t len, size_t max)
 {
     if (b->len + len > max)
         return FERRY_ETOOBIG;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (p == NULL)
-            return FERRY_ENOMEM;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-static void ferry__buf_reset(ferry__http_buf *b)
-{
-    b->len = 0;
-    if (b->data)
-        b->data[0] = '\0';
+    return ferry_buf_append(b, data, len);
 }
 
 /* ---- requests: list, completion ---- */
@@ -151,8 +127,8 @@ static void ferry__req_free(ferry_http_request *r)
     if (r->download)
         fclose(r->download);
     free(r->download_path);
-    free(r->body.data);
-    free(r->header_block.data);
+    ferry_buf_free(&r->body);
+    ferry_buf_free(&r->header_block);
     free(r);
 }
 
@@ -316,7 +292,7 @@ static size_t ferry__on_write(char *ptr, size_t size, size_t nmemb, void *userda
         }
         return n;
     }
-    int rc = ferry__buf_append(&r->body, ptr, n, r->max_body);
+    int rc = ferry__buf_keep(&r->body, ptr, n, r->max_body);
     if (rc != 0) {
         ferry__req_abort(r, rc, "response body too large", NULL);
         return 0;
@@ -352,11 +328,11 @@ static size_t ferry__on_header(char *ptr, size_t size, size_t nmemb, void *userd
     /* A new status line starts a new response (interim 100, redirects):
      * keep only the last one's headers and body. */
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
-        ferry__buf_reset(&r->header_block);
-        ferry__buf_reset(&r->body);
+        ferry_buf_reset(&r->header_block);
+        ferry_buf_reset(&r->body);
         r->received = 0;
     }
-    if (ferry__buf_append(&r->header_block, ptr, n, (size_t)1 << 20) != 0) {
+    if (ferry__buf_keep(&r->header_block, ptr, n, (size_t)1 << 20) != 0) {
         ferry__req_abort(r, FERRY_ETOOBIG, "response headers too large", NULL);
         return 0;
     }

@@ -25,6 +25,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "ferry/buf.h"
 #include "ferry/error.h"
 
 #define FERRY__SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
@@ -32,36 +33,17 @@
 /* ------------------------------------------------------------------------ */
 /* A growing string                                                         */
 
+/* A ferry_buf that remembers a failed allocation, so that a string is
+ * built with no check after each piece and judged once, at the end. */
 typedef struct ferry__sb {
-    char *data;
-    size_t len, cap;
+    ferry_buf buf;
     int failed; /* an allocation failed: the content is not to be trusted */
 } ferry__sb;
 
-static void ferry__sb_grow(ferry__sb *b, size_t more)
-{
-    if (b->failed || b->len + more + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 128;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (p == NULL) {
-        b->failed = 1;
-        return;
-    }
-    b->data = p;
-    b->cap = cap;
-}
-
 static void ferry__sb_addn(ferry__sb *b, const char *s, size_t n)
 {
-    ferry__sb_grow(b, n);
-    if (b->failed)
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
+    if (!b->failed && ferry_buf_append(&b->buf, s, n) != 0)
+        b->failed = 1;
 }
 
 static void ferry__sb_add(ferry__sb *b, const char *s)
@@ -78,14 +60,9 @@ static void ferry__sb_addc(ferry__sb *b, char c)
  * empty buffer gives "". */
 static char *ferry__sb_take(ferry__sb *b)
 {
-    if (!b->failed && b->data == NULL)
-        ferry__sb_addn(b, "", 0);
-    if (b->failed) {
-        free(b->data);
-        b->data = NULL;
-    }
-    char *s = b->data;
-    memset(b, 0, sizeof(*b));
+    char *s = b->failed ? NULL : ferry_buf_take(&b->buf, NULL);
+    ferry_buf_free(&b->buf);
+    b->failed = 0;
     return s;
 }
 
@@ -154,8 +131,8 @@ static void ferry__sb_reencode(ferry__sb *b, const char *s, size_t len, int keep
     if (tmp.failed)
         b->failed = 1;
     else
-        ferry__sb_encode(b, tmp.data ? tmp.data : "", tmp.len, keep_slash);
-    free(tmp.data);
+        ferry__sb_encode(b, tmp.buf.data ? tmp.buf.data : "", tmp.buf.len, keep_slash);
+    ferry_buf_free(&tmp.buf);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -322,11 +299,11 @@ static void ferry__sb_canonical_path(ferry__sb *b, const char *path, unsigned ru
     if (norm.failed) {
         b->failed = 1;
     } else if (rules & FERRY_SIGV4_DOUBLE_ENCODE) {
-        ferry__sb_encode(b, norm.data, norm.len, 1);
+        ferry__sb_encode(b, norm.buf.data, norm.buf.len, 1);
     } else {
-        ferry__sb_reencode(b, norm.data, norm.len, 1);
+        ferry__sb_reencode(b, norm.buf.data, norm.buf.len, 1);
     }
-    free(norm.data);
+    ferry_buf_free(&norm.buf);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -345,16 +322,8 @@ typedef struct ferry__params {
 
 static void ferry__params_push(ferry__params *ps, char *key, char *value)
 {
-    if (ps->n == ps->cap && !ps->failed) {
-        size_t cap = ps->cap ? 2 * ps->cap : 16;
-        ferry__param *v = realloc(ps->v, cap * sizeof(*v));
-        if (v == NULL) {
-            ps->failed = 1;
-        } else {
-            ps->v = v;
-            ps->cap = cap;
-        }
-    }
+    if (!ps->failed && FERRY_GROW(ps->v, ps->cap, ps->n + 1) != 0)
+        ps->failed = 1;
     if (ps->failed || key == NULL || value == NULL) {
         ps->failed = 1;
         free(key);
@@ -453,15 +422,9 @@ static void ferry__headers_add(ferry__headers *hs, const char *name, size_t name
 {
     if (hs->failed)
         return;
-    if (hs->n == hs->cap) {
-        size_t cap = hs->cap ? 2 * hs->cap : 16;
-        ferry__header *v = realloc(hs->v, cap * sizeof(*v));
-        if (v == NULL) {
-            hs->failed = 1;
-            return;
-        }
-        hs->v = v;
-        hs->cap = cap;
+    if (FERRY_GROW(hs->v, hs->cap, hs->n + 1) != 0) {
+        hs->failed = 1;
+        return;
     }
     while (name_len > 0 && ferry__is_space(*name))
         name++, name_len--;
@@ -660,7 +623,7 @@ static int ferry__finish(ferry__signing *s, ferry_sigv4_signature *out)
     ferry__sb_addc(&creq, '\n');
     ferry__sb_headers(&creq, &names, &s->headers);
     ferry__sb_addc(&creq, '\n');
-    ferry__sb_addn(&creq, names.data ? names.data : "", names.len);
+    ferry__sb_addn(&creq, names.buf.data ? names.buf.data : "", names.buf.len);
     ferry__sb_addc(&creq, '\n');
     ferry__sb_add(&creq, s->payload_hash);
     out->signed_headers = ferry__sb_take(&names);
@@ -791,7 +754,7 @@ static char *ferry__names_of(ferry__headers *hs)
     for (size_t i = 0; i < hs->n; i++) {
         if (i > 0 && strcmp(hs->v[i].name, hs->v[i - 1].name) == 0)
             continue;
-        if (b.len > 0)
+        if (b.buf.len > 0)
             ferry__sb_addc(&b, ';');
         ferry__sb_add(&b, hs->v[i].name);
     }
@@ -806,7 +769,7 @@ static int ferry__output_query(const ferry__signing *s, ferry_sigv4_signature *o
     ferry__sb q = {0};
     const char *creq_query = strchr(strchr(out->canonical_request, '\n') + 1, '\n') + 1;
     ferry__sb_addn(&q, creq_query, strcspn(creq_query, "\n"));
-    if (q.len > 0)
+    if (q.buf.len > 0)
         ferry__sb_addc(&q, '&');
     ferry__sb_add(&q, "X-Amz-Signature=");
     ferry__sb_add(&q, out->signature);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ferry/buf.h>
 #include <ferry/ferry.h>
 
 typedef struct hello_object {
@@ -119,19 +120,16 @@ static void hello_put_work(void *arg) /* worker thread */
                                       strerror(errno));
         return;
     }
-    size_t cap = 4096;
-    job->data = malloc(cap);
+    /* ferry/buf.h grows the buffer; the job keeps its bytes and length. */
+    ferry_buf b = FERRY_BUF_INIT;
     size_t n;
-    while (job->data != NULL && (n = fread(job->data + job->len, 1, cap - job->len, f)) > 0) {
-        job->len += n;
-        if (job->len == cap) {
-            char *bigger = realloc(job->data, cap *= 2);
-            if (bigger == NULL)
-                free(job->data);
-            job->data = bigger;
-        }
-    }
-    if (job->data == NULL)
+    int rc;
+    while ((rc = ferry_buf_reserve(&b, 4096)) == 0 &&
+           (n = fread(b.data + b.len, 1, b.cap - b.len - 1, f)) > 0)
+        b.len += n;
+    job->data = b.data;
+    job->len = b.len;
+    if (rc != 0)
         job->status = ferry_error_set(&job->err, FERRY_ENOMEM, 0, NULL, "out of memory");
     else if (ferror(f))
         job->status = ferry_error_set(&job->err, FERRY_EIO, 1, NULL, "read %s", job->path);
