@@ -1,4 +1,4 @@
-/* The log store (core/logstore.c): events appended as records and served as
+/* The log store (core/state/logstore.c): events appended as records and served as
  * NDJSON, every query (after, before, tail, metadata), watchers, escaping,
  * records larger than a reader's window, recovery of a record cut by a crash
  * and the conversion of an earlier version's NDJSON logs. */

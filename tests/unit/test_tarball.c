@@ -1,4 +1,4 @@
-/* core/archive.c: packing (order, modes, symlinks, .gitignore, determinism),
+/* lib/tarball.c: packing (order, modes, symlinks, .gitignore, determinism),
  * reading one member, and extraction of hostile archives built here with
  * libarchive's writer. */
 #include "test.h"

@@ -1,4 +1,4 @@
-/* core/text.c: JSON string escaping (its 8-bytes-at-a-time scan must agree
+/* lib/text.c: JSON string escaping (its 8-bytes-at-a-time scan must agree
  * with the plain byte-by-byte rules on every input) and UTF-8 cleaning. */
 #include <jansson.h>
 #include <stdio.h>
