@@ -943,7 +943,7 @@ void execution_stop(execution *ex, const char *reason, int grace_ms)
         ex_set_state(ex, EXEC_PREP_STOPPING);
         /* fall through */
     case EXEC_PREP_STOPPING:
-        /* A download in flight ends now; a threadpool job checks the flag
+        /* A download in flight ends now; a threadpool job sees the state
          * when it completes. */
         if (ex->call) {
             agent_call_cancel(ex->call);

@@ -1,16 +1,15 @@
 /* A worker record's state machine: the one place that says which states a
  * worker goes through and which moves between them are allowed.
  *
- *   new -> bundling -> launching -> booting -> ready <-> probing
- *              |           |                    ^  (registered before
- *              |           +-> ready_launching -+   the launch answered)
- *              |           |          |
- *              |           +-> retire_launching (retired mid-launch)
- *              |                      |
- *              +-------> retiring <---+  <-> terminating (op in flight)
- *                           |
- *   every state but gone ---+--> gone (record removed; freed once its
- *                                timer handle closes)
+ *   new -> [bundling ->] launching -> booting -> ready <-> probing
+ *       -> retiring <-> terminating -> gone
+ *
+ * and off that path: an agent that registers before its launch answered
+ * (ready_launching, ready once it answers), a worker retired while its
+ * launch is in flight (retire_launching, retiring once it answers), a
+ * machine that joins by hand (new -> ready), a record restored from the
+ * table (new -> booting, ready or retiring). Ready, ready_launching and
+ * probing take work; anything may go (gone) at once, nothing comes back.
  *
  * The states stand for what used to be flags beside a three-valued state
  * (awaiting_bundle, launch_pending, terminate_pending, probing, closing):
