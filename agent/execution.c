@@ -21,19 +21,13 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "exec_state.h"
 #include "tarball.h"
 #include "log.h"
 #include "util.h"
 
 #define EX_TRANSFER_ATTEMPTS 5
 #define EX_STALL_TIMEOUT_MS 120000
-
-typedef enum ex_phase {
-    EX_PREPARE,
-    EX_STARTING,
-    EX_RUNNING,
-    EX_FINISHING,
-} ex_phase;
 
 struct execution {
     execution *next;
@@ -42,10 +36,9 @@ struct execution {
     char id[64];
     char *dir, *repo_dir, *inputs_dir, *outputs_dir, *config_dir;
     shipper *ship;
-    ex_phase phase;
+    exec_state state; /* exec_state.h; written only by ex_set_state() */
     agent_call *call; /* the call in flight, if any */
     uv_work_t work;
-    int work_busy;
     /* preparation */
     char *snapshot_cache; /* <work>/snapshots/<sha256>.tar.gz */
     char *snapshot_part;  /* the download, before it is verified */
@@ -61,16 +54,13 @@ struct execution {
     int input_cache_hit;
     /* the run */
     char **env;
-    ferry_run *run;
-    int run_live;
+    ferry_run *run;                       /* while the runtime runs the commands */
     uv_timer_t limit_timer;               /* time_limit */
     uv_timer_t quiet_timer;               /* no_output_timeout */
     json_int_t time_limit_s, no_output_s; /* 0: none */
     uint64_t last_output_ms;              /* loop time of the last stdout/stderr bytes */
     int open_handles;                     /* timers not closed yet, on the way out */
-    int skip_run;                         /* the preparation failed or was stopped */
-    int stop_requested;
-    char *stop_reason;
+    char *stop_reason;                    /* the first stop's */
     int exit_code;
     char *reason;
     /* threadpool job results */
@@ -79,14 +69,16 @@ struct execution {
     /* outputs */
     output_list outs;
     uploads *up;
-    int reported;  /* the finished report went out: only clean-up is left */
-    int recovered; /* left by an earlier run of the agent: only reporting is left */
-    int resumed;   /* a recovered one whose reporting began */
 };
 
-static void ex_report_started(execution *ex);
+static void ex_report_started(execution *ex, int run);
 static void ex_finish(execution *ex);
 static void ex_next_input(execution *ex);
+
+static void ex_set_state(execution *ex, exec_state to)
+{
+    exec_state_set(&ex->state, ex->id, to);
+}
 
 const char *execution_id(const execution *ex)
 {
@@ -105,7 +97,7 @@ void execution_set_next(execution *ex, execution *next)
 
 int execution_holds_slot(const execution *ex)
 {
-    return !ex->reported;
+    return ex->state != EXEC_CLEANING && ex->state != EXEC_DONE;
 }
 
 static const char *spec_str(json_t *obj, const char *key)
@@ -169,7 +161,6 @@ static int ex_valid_gpus(json_t *gpus)
 
 static void ex_queue_work(execution *ex, uv_work_cb work, uv_after_work_cb after)
 {
-    ex->work_busy = 1;
     ex->work_rc = 0;
     ex->work_err[0] = '\0';
     ex->work.data = ex;
@@ -203,17 +194,15 @@ static void ex_prep_failed(execution *ex, const char *fmt, ...)
     ex_set_result(ex, -1, reason);
     free(reason);
     free(text);
-    ex->skip_run = 1;
-    ex_report_started(ex);
+    ex_report_started(ex, 0);
 }
 
 /* At each step of the preparation: a stop skips the rest. */
 static int ex_prep_stopped(execution *ex)
 {
-    if (!ex->stop_requested)
+    if (ex->state != EXEC_PREP_STOPPING)
         return 0;
-    ex->skip_run = 1;
-    ex_report_started(ex);
+    ex_report_started(ex, 0);
     return 1;
 }
 
@@ -243,7 +232,7 @@ static void ex_write_config(execution *ex)
         rc = ex_write_json(ex, "execution.json", json_is_object(exec) ? exec : empty);
     json_decref(empty);
     if (rc == 0)
-        ex_report_started(ex);
+        ex_report_started(ex, 1);
 }
 
 /* ---- inputs ---- */
@@ -277,7 +266,6 @@ static void ex_input_work_done(uv_work_t *w, int status)
 {
     (void)status;
     execution *ex = w->data;
-    ex->work_busy = 0;
     if (ex_prep_stopped(ex))
         return;
     if (ex->work_rc == FERRY_ENOENT && ex->input_cache_hit) {
@@ -496,7 +484,6 @@ static void ex_extract_done(uv_work_t *w, int status)
 {
     (void)status;
     execution *ex = w->data;
-    ex->work_busy = 0;
     if (ex_prep_stopped(ex))
         return;
     if (ex->work_rc != 0) {
@@ -574,13 +561,12 @@ static void ex_on_output(void *arg, ferry_stream stream, const char *data, size_
 static void ex_on_exited(void *arg, int exit_code, const char *reason)
 {
     execution *ex = arg;
-    ex->run_live = 0;
     ex->run = NULL;
     uv_timer_stop(&ex->limit_timer);
     uv_timer_stop(&ex->quiet_timer);
     shipper_flush_partial(ex->ship);
     /* When we asked for the end, our reason is the one that counts. */
-    ex_set_result(ex, exit_code, ex->stop_requested ? ex->stop_reason : reason);
+    ex_set_result(ex, exit_code, ex->state == EXEC_STOPPING ? ex->stop_reason : reason);
     ex->exit_code = exit_code;
     if (exit_code >= 0)
         shipper_status(ex->ship, "the commands exited with code %d%s%s%s", exit_code,
@@ -668,7 +654,7 @@ static char **ex_build_env(execution *ex)
 
 static void ex_run(execution *ex)
 {
-    if (ex->skip_run || ex->stop_requested) {
+    if (ex->state != EXEC_STARTING) { /* stopped or failed meanwhile */
         ex_set_result(ex, -1, ex->stop_reason);
         ex_finish(ex);
         return;
@@ -701,8 +687,9 @@ static void ex_run(execution *ex)
         .exited = ex_on_exited,
     };
     ferry_error_detail err = {.struct_size = sizeof(err)};
-    ex->phase = EX_RUNNING;
-    int rc = a->rt->start(a->rt_state, &spec, &cb, &ex->run, &err);
+    ex_set_state(ex, EXEC_RUNNING);
+    ferry_run *run = NULL;
+    int rc = a->rt->start(a->rt_state, &spec, &cb, &run, &err);
     /* The runtime copied what it needs: the registry password goes now. */
     json_object_del(ex->spec, "registry_auth");
     if (rc != 0) {
@@ -718,7 +705,7 @@ static void ex_run(execution *ex)
         ex_finish(ex);
         return;
     }
-    ex->run_live = 1;
+    ex->run = run;
     ferry_info("execution %s: running", ex->id);
     ex_start_limits(ex);
 }
@@ -727,7 +714,7 @@ static void ex_on_started(void *arg, const agent_reply *r)
 {
     execution *ex = arg;
     ex->call = NULL;
-    if (!r->ok && r->code != FERRY_ECANCELED && !ex->skip_run) {
+    if (!r->ok && r->code != FERRY_ECANCELED && ex->state != EXEC_STARTING_FAILED) {
         /* ferryd does not want it run (stopped meanwhile, unknown): do not. */
         char why[512];
         agent_reply_text(r, why, sizeof(why));
@@ -735,23 +722,24 @@ static void ex_on_started(void *arg, const agent_reply *r)
         char *reason = ferry_asprintf("could not start: ferryd refused the start: %s", why);
         ex_set_result(ex, -1, reason);
         free(reason);
-        ex->skip_run = 1;
+        ex_set_state(ex, EXEC_STARTING_FAILED);
     }
     if (!r->ok && r->code == FERRY_ECANCELED)
-        ex->skip_run = 1;
+        ex_set_state(ex, EXEC_STARTING_FAILED);
     ex_run(ex);
 }
 
-/* After the preparation (done, failed or stopped). A stop before the run
- * reports no start: the execution goes from queued straight to stopped. */
-static void ex_report_started(execution *ex)
+/* After the preparation (done, failed: `run` 0, or stopped). A stop before
+ * the run reports no start: the execution goes from queued straight to
+ * stopped. */
+static void ex_report_started(execution *ex, int run)
 {
-    ex->phase = EX_STARTING;
-    if (ex->stop_requested) {
+    if (ex->state == EXEC_PREP_STOPPING) {
         ex_set_result(ex, -1, ex->stop_reason);
         ex_finish(ex);
         return;
     }
+    ex_set_state(ex, run ? EXEC_STARTING : EXEC_STARTING_FAILED);
     json_t *body = json_pack("{s:s}", "status", "started");
     agent_call_spec s = {.path = NULL, .body = body};
     char *path = ferry_asprintf("/v1/agent/executions/%s/status", ex->id);
@@ -773,10 +761,10 @@ static void ex_remove_done(uv_work_t *w, int status)
 {
     (void)status;
     execution *ex = w->data;
-    ex->work_busy = 0;
     if (ex->work_rc != 0)
         ferry_warn("execution %s: could not remove %s: %s", ex->id, ex->dir,
                    ferry_strerror(ex->work_rc));
+    ex_set_state(ex, EXEC_DONE);
     agent_execution_done(ex->a, ex);
 }
 
@@ -784,16 +772,17 @@ static void ex_on_finished(void *arg, const agent_reply *r)
 {
     execution *ex = arg;
     ex->call = NULL;
-    ex->reported = 1;
     if (r->code == FERRY_ECANCELED) {
         /* The agent gave up on ferryd: the folder keeps the spool and the
          * result, and the agent's next start reports them. */
         ferry_warn("execution %s: not reported; %s keeps its log and result for the next start "
                    "of ferry-agent",
                    ex->id, ex->dir);
+        ex_set_state(ex, EXEC_DONE);
         agent_execution_done(ex->a, ex);
         return;
     }
+    ex_set_state(ex, EXEC_CLEANING);
     if (!r->ok) {
         char why[512];
         ferry_warn("execution %s: ferryd refused the finished report: %s", ex->id,
@@ -876,7 +865,6 @@ static void ex_walk_done(uv_work_t *w, int status)
 {
     (void)status;
     execution *ex = w->data;
-    ex->work_busy = 0;
     if (ex->outs.error)
         shipper_status(ex->ship, "%s", ex->outs.error);
     for (size_t i = 0; i < ex->outs.n_skipped; i++)
@@ -920,8 +908,9 @@ static void ex_save_result(execution *ex)
 /* The commands ended (or never ran): outputs and reports, in order. */
 static void ex_finish(execution *ex)
 {
-    ex->phase = EX_FINISHING;
-    if (!ex->recovered)
+    int resumed = ex->state == EXEC_RECOVERED; /* its result is the one saved */
+    ex_set_state(ex, EXEC_FINISHING);
+    if (!resumed)
         ex_save_result(ex);
     shipper_when_drained(ex->ship, ex_on_drained, ex);
 }
@@ -933,25 +922,28 @@ void execution_stop(execution *ex, const char *reason, int grace_ms)
     agent *a = ex->a;
     if (grace_ms < 0)
         grace_ms = a->cfg.stop_grace_ms;
-    if (ex->recovered && !ex->resumed) { /* the agent never got going: keep it for the next */
-        ex->reported = 1;
+    if (ex->state == EXEC_RECOVERED) { /* the agent never got going: keep it for the next */
+        ex_set_state(ex, EXEC_DONE);
         agent_execution_done(a, ex);
         return;
     }
-    if (ex->phase == EX_FINISHING)
+    if (ex->state == EXEC_FINISHING || ex->state == EXEC_CLEANING || ex->state == EXEC_DONE)
         return;
-    if (!ex->stop_requested) {
-        ex->stop_requested = 1;
+    if (ex->stop_reason == NULL) { /* the first stop */
         ex->stop_reason = ferry_strdup(reason);
         /* One stop is enough: a limit must not fire into it later. */
         uv_timer_stop(&ex->limit_timer);
         uv_timer_stop(&ex->quiet_timer);
-        if (ex->phase == EX_RUNNING)
+        if (ex->state == EXEC_RUNNING)
             shipper_status(ex->ship, "stopping (%s)", reason);
     }
-    switch (ex->phase) {
-    case EX_PREPARE:
-        /* A download in flight ends now; a threadpool job checks the flag
+    switch (ex->state) {
+    case EXEC_NEW:
+    case EXEC_PREPARING:
+        ex_set_state(ex, EXEC_PREP_STOPPING);
+        /* fall through */
+    case EXEC_PREP_STOPPING:
+        /* A download in flight ends now; a threadpool job sees the state
          * when it completes. */
         if (ex->call) {
             agent_call_cancel(ex->call);
@@ -963,17 +955,21 @@ void execution_stop(execution *ex, const char *reason, int grace_ms)
             ex_prep_stopped(ex);
         }
         break;
-    case EX_STARTING:
-        break; /* ex_run() sees the flag */
-    case EX_RUNNING:
-        if (ex->run_live) {
+    case EXEC_STARTING:
+        ex_set_state(ex, EXEC_STARTING_STOPPED); /* ex_run() sees it */
+        break;
+    case EXEC_RUNNING:
+        ex_set_state(ex, EXEC_STOPPING);
+        /* fall through */
+    case EXEC_STOPPING: /* again: with this stop's grace */
+        if (ex->run) {
             int rc = a->rt->stop(a->rt_state, ex->run, grace_ms);
             if (rc != 0)
                 ferry_warn("execution %s: the runtime could not stop it: %s", ex->id,
                            ferry_strerror(rc));
         }
         break;
-    case EX_FINISHING:
+    default:
         break;
     }
 }
@@ -1012,7 +1008,8 @@ execution *execution_new(agent *a, json_t *spec)
 
 void execution_start(execution *ex)
 {
-    ex->phase = EX_PREPARE;
+    if (ex->state == EXEC_NEW) /* a stop may have come first */
+        ex_set_state(ex, EXEC_PREPARING);
     if (shipper_error(ex->ship)) {
         ex_prep_failed(ex, "%s", shipper_error(ex->ship));
         return;
@@ -1044,8 +1041,7 @@ execution *execution_recover(agent *a, const char *id)
     json_t *spec = json_pack("{s:s}", "id", id);
     execution *ex = execution_new(a, spec);
     json_decref(spec);
-    ex->recovered = 1;
-    ex->phase = EX_FINISHING;
+    ex_set_state(ex, EXEC_RECOVERED);
     char *path = ferry_asprintf("%s/finished.json", ex->dir);
     json_t *doc = json_load_file(path, 0, NULL);
     free(path);
@@ -1064,12 +1060,11 @@ execution *execution_recover(agent *a, const char *id)
 
 int execution_is_waiting_recovery(const execution *ex)
 {
-    return ex->recovered && !ex->resumed;
+    return ex->state == EXEC_RECOVERED;
 }
 
 void execution_resume(execution *ex)
 {
-    ex->resumed = 1;
     ferry_info("execution %s: left by an earlier run of ferry-agent; reporting it (%s)", ex->id,
                ex->reason ? ex->reason : "ended");
     if (shipper_error(ex->ship) == NULL)
@@ -1081,7 +1076,16 @@ void execution_resume(execution *ex)
 
 int execution_commands_busy(const execution *ex)
 {
-    return !ex->recovered && (ex->phase == EX_PREPARE || ex->phase == EX_RUNNING);
+    switch (ex->state) {
+    case EXEC_NEW:
+    case EXEC_PREPARING:
+    case EXEC_PREP_STOPPING:
+    case EXEC_RUNNING:
+    case EXEC_STOPPING:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 static void ex_closed(uv_handle_t *h)

@@ -188,11 +188,12 @@ static void agentapi__poll_gone(ferry_held *h, void *arg)
 void ferry_agentapi_wake(ferryd *d, ferry_worker *w)
 {
     ferry_held *h = w->poll;
-    if (h == NULL || (!w->closing && !ferry_scheduler_has_news(w)))
+    int gone = w->state == FERRY_WORKER_GONE;
+    if (h == NULL || (!gone && !ferry_scheduler_has_news(w)))
         return;
     w->poll = NULL;
     h2o_req_t *req = ferry_held_req(h);
-    if (req && w->closing)
+    if (req && gone)
         ferry_http_error(req, 401, NULL, "this worker was retired");
     else if (req)
         agentapi__answer(d, w, req);

@@ -312,7 +312,7 @@ void ferry_scheduler_restore(ferryd *d, ferry_exec *e)
     scheduler__count(d, e, +1);
     ferry_logstore_recover(d, e); /* before its agent resends anything */
     ferry_worker *w = e->worker_id ? ferry_map_get(&d->workers_by_id, e->worker_id) : NULL;
-    if (w && w->env == env && w->state != FERRY_WORKER_TERMINATING) {
+    if (w && w->env == env && !ferry_worker_state_is_retiring(w->state)) {
         /* Its agent may run it right now: it says so in its next poll
          * (scheduler__reconcile sorts out what it does not hold). */
         scheduler__attach(w, e);
@@ -406,7 +406,7 @@ static ferry_worker *scheduler__pick_worker(ferry_env *env)
     ferry_worker *best = NULL;
     for (size_t i = 0; i < env->n_workers; i++) {
         ferry_worker *w = env->workers[i];
-        if (w->state != FERRY_WORKER_READY || ferry_worker_free_slots(w) <= 0)
+        if (!ferry_worker_state_takes_work(w->state) || ferry_worker_free_slots(w) <= 0)
             continue;
         if (w->poll) /* a worker that is waiting right now answers fastest */
             return w;
@@ -521,7 +521,7 @@ static size_t scheduler__coming_slots(const ferry_env *env)
 {
     size_t coming = 0;
     for (size_t i = 0; i < env->n_workers; i++)
-        if (env->workers[i]->state == FERRY_WORKER_LAUNCHING)
+        if (ferry_worker_state_is_coming(env->workers[i]->state))
             coming += (size_t)env->workers[i]->slots;
     return coming;
 }
@@ -591,11 +591,11 @@ static scheduler__pool scheduler__pool_counts(const ferry_env *env)
     scheduler__pool p = {0, 0, 0, 0};
     for (size_t i = 0; i < env->n_workers; i++) {
         const ferry_worker *w = env->workers[i];
-        if (w->state == FERRY_WORKER_LAUNCHING)
+        if (ferry_worker_state_is_coming(w->state))
             p.launching++;
-        else if (w->state == FERRY_WORKER_READY && w->n_assigned == 0)
+        else if (ferry_worker_state_takes_work(w->state) && w->n_assigned == 0)
             p.idle++;
-        else if (w->state == FERRY_WORKER_READY)
+        else if (ferry_worker_state_takes_work(w->state))
             p.busy++;
         p.total++;
     }

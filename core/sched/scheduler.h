@@ -6,6 +6,7 @@
 #define FERRY_SCHEDULER_H
 
 #include "exec.h"
+#include "worker_state.h"
 
 /* An intrusive FIFO of executions through their qprev/qnext links: an
  * execution is in at most one (its user's created list, or an environment
@@ -25,12 +26,7 @@ typedef struct ferry_userq {
     int *env_in_flight; /* per environment, indexed like d->envs */
 } ferry_userq;
 
-typedef enum ferry_worker_state {
-    FERRY_WORKER_LAUNCHING = 0, /* launch asked; agent not registered yet */
-    FERRY_WORKER_READY,         /* registered, takes work */
-    FERRY_WORKER_TERMINATING,   /* being retired */
-} ferry_worker_state;
-
+/* Its state is written only by ferry_worker_set_state() (worker_state.h). */
 struct ferry_worker {
     char id[37];
     ferry_env *env;
@@ -46,14 +42,9 @@ struct ferry_worker {
     void *poll;              /* agentapi.c: a held long poll, or NULL */
     uv_timer_t timer;        /* registration deadline, idle timeout, terminate retries */
     double last_seen;
-    int closing;
-    /* workers.c: where its instance stands */
+    /* workers.c */
     char *launch_token;     /* the one-time token until the plugin is asked (then wiped) */
-    int awaiting_bundle;    /* the launch waits for the agent bundle (user-data) */
-    int launch_pending;     /* a launch op is in flight */
-    int terminate_pending;  /* a terminate or its confirming describe is in flight */
     int terminate_failures; /* in a row: the retry's backoff */
-    int probing;            /* a describe asks why it went silent */
 };
 
 /* An op's hold on a worker that may be gone when the op completes (or

@@ -41,8 +41,8 @@ static ferry_worker *sweep__worker(ferryd *d, const char *instance_id, const cha
     ferry_worker *w = ferry_workers_by_instance(d, instance_id);
     if (w == NULL && worker_id && worker_id[0]) {
         w = ferry_map_get(&d->workers_by_id, worker_id);
-        if (w && (w->closing || (w->instance_id && w->instance_id[0] &&
-                                 strcmp(w->instance_id, instance_id) != 0)))
+        if (w && (w->state == FERRY_WORKER_GONE || (w->instance_id && w->instance_id[0] &&
+                                                    strcmp(w->instance_id, instance_id) != 0)))
             w = NULL; /* a worker with another instance: this one is extra */
     }
     return w;
@@ -84,7 +84,7 @@ static void sweep__one(ferryd *d, ferry_env *env, const json_t *item)
     }
     if (w->instance_id == NULL || w->instance_id[0] == '\0')
         ferry_workers_adopt(d, w, id);
-    if (sweep__ending(state) && w->state != FERRY_WORKER_TERMINATING && w->instance_id &&
+    if (sweep__ending(state) && !ferry_worker_state_is_retiring(w->state) && w->instance_id &&
         strcmp(w->instance_id, id) == 0)
         sweep__ended(d, w, state, reason);
 }

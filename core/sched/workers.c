@@ -28,7 +28,6 @@
 
 static void workers__db_upsert(ferryd *d, ferry_worker *w)
 {
-    static const char *names[] = {"launching", "ready", "terminating"};
     ferry_db_write(d);
     sqlite3_stmt *st = ferry_db_prepare(
         d, "INSERT INTO workers (id, environment, instance_id, state, created_at, token_hash,"
@@ -39,7 +38,7 @@ static void workers__db_upsert(ferryd *d, ferry_worker *w)
     sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, w->env->cfg->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, w->instance_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, names[w->state], -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ferry_worker_state_db_name(w->state), -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 5, ferry_now());
     /* Hashes only: a stolen database holds no usable token. */
     sqlite3_bind_text(st, 6, w->token_hash, -1, SQLITE_STATIC);
@@ -69,7 +68,7 @@ ferry_worker *ferry_worker_ref_take(ferry_worker_ref *ref)
     ferryd *d = ref->d;
     ferry_worker *w = d->stopping ? NULL : ferry_map_get(&d->workers_by_id, ref->id);
     free(ref);
-    return w && !w->closing ? w : NULL;
+    return w && w->state != FERRY_WORKER_GONE ? w : NULL;
 }
 
 static void workers__wipe_token(ferry_worker *w)
@@ -97,7 +96,12 @@ static void workers__drop_assigned(ferryd *d, ferry_worker *w, const char *why)
 {
     /* First out of the pool: requeueing kicks the scheduler, which must not
      * hand the same executions straight back to this worker. */
-    w->state = FERRY_WORKER_TERMINATING;
+    if (w->n_assigned > 0 && !ferry_worker_state_is_retiring(w->state))
+        ferry_worker_set_state(w,
+                               ferry_worker_state_launch_in_flight(w->state)
+                                   ? FERRY_WORKER_RETIRE_LAUNCHING
+                                   : FERRY_WORKER_RETIRING,
+                               why);
     while (w->n_assigned > 0) {
         ferry_exec *e = w->assigned[0];
         if (e->status == FERRY_STATUS_QUEUED) { /* never ran there: back in line */
@@ -126,7 +130,7 @@ static void workers__remove(ferryd *d, ferry_worker *w, const char *why)
     if (w->token_hash[0])
         ferry_map_del(&d->workers_by_token, w->token_hash);
     workers__db_delete(d, w);
-    w->closing = 1;
+    ferry_worker_set_state(w, FERRY_WORKER_GONE, why);
     ferry_scheduler_wake(d, w); /* releases a held poll */
     uv_close((uv_handle_t *)&w->timer, workers__closed);
 }
@@ -203,7 +207,7 @@ static void workers__launch_ok(ferryd *d, ferry_worker *w, const ferry_op_result
     }
     free(env->last_launch_note);
     env->last_launch_note = res && res->text && res->text[0] ? ferry_strdup(res->text) : NULL;
-    if (w->state == FERRY_WORKER_TERMINATING) /* retired while it was launching */
+    if (w->state == FERRY_WORKER_RETIRING) /* retired while it was launching */
         ferry_workers_terminate(d, w, "retired while launching");
 }
 
@@ -224,8 +228,8 @@ static void workers__launch_done(void *arg, int status, const ferry_op_result *r
             workers__launch_stray(d, env, res ? res->instance_id : NULL);
         return;
     }
-    w->launch_pending = 0;
     if (status >= 0) {
+        ferry_worker_set_state(w, ferry_worker_state_launched(w->state), "launched");
         workers__launch_ok(d, w, res);
         return;
     }
@@ -246,13 +250,13 @@ static void workers__timer_cb(uv_timer_t *t)
 {
     ferry_worker *w = t->data;
     ferryd *d = w->env->d;
-    if (w->state == FERRY_WORKER_LAUNCHING) {
+    if (ferry_worker_state_is_coming(w->state)) {
         ferry_env *env = w->env;
         ferry_workers_terminate(d, w, "its agent did not register in time");
         workers__launch_failed(d, env, "the agent did not register within 120 s");
-    } else if (w->state == FERRY_WORKER_READY && w->n_assigned == 0) {
+    } else if (ferry_worker_state_takes_work(w->state) && w->n_assigned == 0) {
         ferry_workers_terminate(d, w, "idle timeout");
-    } else if (w->state == FERRY_WORKER_TERMINATING && !w->terminate_pending) {
+    } else if (w->state == FERRY_WORKER_RETIRING) {
         workers__terminate_step(d, w); /* the last try failed: again */
     }
 }
@@ -263,9 +267,10 @@ void ferry_workers_instance_gone(void *arg, const char *instance_id, const char 
     ferryd *d = env->d;
     for (size_t i = 0; i < env->n_workers; i++) {
         ferry_worker *w = env->workers[i];
-        if (w->closing || w->instance_id == NULL || strcmp(w->instance_id, instance_id) != 0)
+        if (w->state == FERRY_WORKER_GONE || w->instance_id == NULL ||
+            strcmp(w->instance_id, instance_id) != 0)
             continue;
-        int was_launching = w->state == FERRY_WORKER_LAUNCHING;
+        int was_launching = ferry_worker_state_is_coming(w->state);
         ferry_warn("worker %s (%s) is gone: %s", w->id, instance_id, reason);
         workers__remove(d, w, reason);
         if (was_launching)
@@ -281,7 +286,8 @@ ferry_worker *ferry_workers_by_instance(ferryd *d, const char *instance_id)
     for (size_t i = 0; instance_id && i < d->n_envs; i++)
         for (size_t k = 0; k < d->envs[i]->n_workers; k++) {
             ferry_worker *w = d->envs[i]->workers[k];
-            if (!w->closing && w->instance_id && strcmp(w->instance_id, instance_id) == 0)
+            if (w->state != FERRY_WORKER_GONE && w->instance_id &&
+                strcmp(w->instance_id, instance_id) == 0)
                 return w;
         }
     return NULL;
@@ -289,7 +295,8 @@ ferry_worker *ferry_workers_by_instance(ferryd *d, const char *instance_id)
 
 void ferry_workers_adopt(ferryd *d, ferry_worker *w, const char *instance_id)
 {
-    if (w->instance_id != NULL || w->launch_pending || w->awaiting_bundle)
+    if (w->instance_id != NULL || w->state == FERRY_WORKER_BUNDLING ||
+        ferry_worker_state_launch_in_flight(w->state))
         return;
     ferry_info("worker %s: its instance is %s (found by its tag)", w->id, instance_id);
     w->instance_id = ferry_strdup(instance_id);
@@ -407,7 +414,7 @@ static int workers__launch_now(ferryd *d, ferry_worker *w, const char *bundle_sh
         }
         return rc;
     }
-    w->launch_pending = 1;
+    ferry_worker_set_state(w, FERRY_WORKER_LAUNCHING, "launch asked");
     return 0;
 }
 
@@ -426,11 +433,10 @@ static void workers__bundle_built(ferryd *d, int status, void *arg)
         ferry_env *env = d->envs[i];
         for (size_t k = 0; k < env->n_workers;) {
             ferry_worker *w = env->workers[k];
-            if (!w->awaiting_bundle || w->closing) {
+            if (w->state != FERRY_WORKER_BUNDLING) {
                 k++;
                 continue;
             }
-            w->awaiting_bundle = 0;
             if (sha) {
                 workers__launch_now(d, w, sha);
             } else {
@@ -460,7 +466,7 @@ int ferry_workers_launch(ferryd *d, ferry_env *env)
     int rc = ferry_bundle_get(d, &bundle, workers__bundle_built, NULL);
     const char *sha = bundle.sha256;
     if (rc == FERRY_EAGAIN) {
-        w->awaiting_bundle = 1;
+        ferry_worker_set_state(w, FERRY_WORKER_BUNDLING, "waiting for the agent bundle");
         return 0;
     }
     if (rc < 0) {
@@ -494,7 +500,7 @@ static void workers__confirm_done(void *arg, int status, const ferry_op_result *
     if (w == NULL)
         return;
     ferryd *d = w->env->d;
-    w->terminate_pending = 0;
+    ferry_worker_set_state(w, FERRY_WORKER_RETIRING, "describe answered");
     json_t *j = status >= 0 && res && res->text ? json_loads(res->text, 0, NULL) : NULL;
     const char *state = json_string_value(json_object_get(j, "state"));
     if (status == FERRY_ENOENT ||
@@ -527,7 +533,7 @@ static void workers__confirm(ferryd *d, ferry_worker *w)
         workers__terminate_retry(d, w, ferry_strerror(rc));
         return;
     }
-    w->terminate_pending = 1;
+    ferry_worker_set_state(w, FERRY_WORKER_TERMINATING, "describe asked");
 }
 
 static void workers__terminate_done(void *arg, int status, const ferry_op_result *res)
@@ -536,7 +542,7 @@ static void workers__terminate_done(void *arg, int status, const ferry_op_result
     if (w == NULL)
         return;
     ferryd *d = w->env->d;
-    w->terminate_pending = 0;
+    ferry_worker_set_state(w, FERRY_WORKER_RETIRING, "terminate answered");
     if (status == FERRY_ENOENT)
         workers__remove(d, w, "terminated"); /* the plugin knows it no more */
     else if (status < 0)
@@ -559,17 +565,21 @@ static void workers__terminate_step(ferryd *d, ferry_worker *w)
         workers__terminate_retry(d, w, ferry_strerror(rc));
         return;
     }
-    w->terminate_pending = 1;
+    ferry_worker_set_state(w, FERRY_WORKER_TERMINATING, "terminate asked");
 }
 
 void ferry_workers_terminate(ferryd *d, ferry_worker *w, const char *why)
 {
-    if (w->closing || (w->state == FERRY_WORKER_TERMINATING && w->terminate_pending))
+    if (w->state == FERRY_WORKER_GONE || w->state == FERRY_WORKER_TERMINATING)
         return;
-    w->state = FERRY_WORKER_TERMINATING;
+    ferry_worker_set_state(w,
+                           ferry_worker_state_launch_in_flight(w->state)
+                               ? FERRY_WORKER_RETIRE_LAUNCHING
+                               : FERRY_WORKER_RETIRING,
+                           why);
     uv_timer_stop(&w->timer);
     ferry_info("worker %s (%s): retiring: %s", w->id, w->instance_id ? w->instance_id : "-", why);
-    if (w->launch_pending) /* terminated once the launch completes */
+    if (w->state == FERRY_WORKER_RETIRE_LAUNCHING) /* terminated once the launch completes */
         return;
     workers__db_upsert(d, w);
     /* No instance: none was asked for (or a crash lost the answer, and the
@@ -589,7 +599,7 @@ static char *workers__admit(ferryd *d, ferry_worker *w, int slots)
     ferry_random_hex(fresh, 32);
     ferry_sha256_hex(fresh, strlen(fresh), w->token_hash);
     ferry_map_put(&d->workers_by_token, w->token_hash, w);
-    w->state = FERRY_WORKER_READY;
+    ferry_worker_set_state(w, ferry_worker_state_registered(w->state), "registered");
     /* The agent says how many it runs at once; a GPU worker no more than its GPUs. */
     if (slots > 0)
         w->slots = w->env->cfg->gpus > 0 && slots > w->env->cfg->gpus ? w->env->cfg->gpus : slots;
@@ -609,8 +619,10 @@ int ferry_workers_register(ferryd *d, const char *worker_id, const char *bootstr
     if (bootstrap_token == NULL)
         return FERRY_EAUTH;
     ferry_sha256_hex(bootstrap_token, strlen(bootstrap_token), hash);
-    if (w == NULL || w->state != FERRY_WORKER_LAUNCHING || w->bootstrap_hash[0] == '\0' ||
-        !ferry_secure_streq(hash, w->bootstrap_hash))
+    /* Only once its token went to the plugin (the agent may call before
+     * the launch answers). */
+    if (w == NULL || (w->state != FERRY_WORKER_LAUNCHING && w->state != FERRY_WORKER_BOOTING) ||
+        w->bootstrap_hash[0] == '\0' || !ferry_secure_streq(hash, w->bootstrap_hash))
         return FERRY_EAUTH;
     w->bootstrap_hash[0] = '\0'; /* spent */
     w->env->launch_failures = 0;
@@ -642,7 +654,7 @@ ferry_worker *ferry_workers_by_token(ferryd *d, const char *token)
     char hash[65];
     ferry_sha256_hex(token, strlen(token), hash);
     ferry_worker *w = ferry_map_get(&d->workers_by_token, hash);
-    return w && !w->closing ? w : NULL;
+    return w && w->state != FERRY_WORKER_GONE ? w : NULL;
 }
 
 int ferry_worker_free_slots(const ferry_worker *w)
@@ -653,7 +665,7 @@ int ferry_worker_free_slots(const ferry_worker *w)
 void ferry_workers_touch(ferryd *d, ferry_worker *w)
 {
     (void)d;
-    if (w->state != FERRY_WORKER_READY)
+    if (!ferry_worker_state_takes_work(w->state))
         return;
     const ferry_env_config *cfg = w->env->cfg;
     if (w->env->compute == NULL) /* a machine that joined by hand stays */
@@ -684,15 +696,6 @@ void ferry_workers_lost(ferryd *d, ferry_worker *w, const char *why)
 
 /* --- after a restart, and lost workers --- */
 
-static ferry_worker_state workers__state_parse(const char *s)
-{
-    if (strcmp(s, "ready") == 0)
-        return FERRY_WORKER_READY;
-    if (strcmp(s, "terminating") == 0)
-        return FERRY_WORKER_TERMINATING;
-    return FERRY_WORKER_LAUNCHING;
-}
-
 static void workers__restore_row(ferryd *d, sqlite3_stmt *st)
 {
     const char *id = (const char *)sqlite3_column_text(st, 0);
@@ -708,13 +711,14 @@ static void workers__restore_row(ferryd *d, sqlite3_stmt *st)
     }
     ferry_worker *w = workers__new_with_id(d, env, id);
     w->instance_id = instance ? ferry_strdup(instance) : NULL;
-    w->state = workers__state_parse((const char *)sqlite3_column_text(st, 3));
+    ferry_worker_set_state(w, ferry_worker_state_from_db((const char *)sqlite3_column_text(st, 3)),
+                           "restored");
     w->slots = sqlite3_column_int(st, 6) > 0 ? sqlite3_column_int(st, 6) : 1;
     snprintf(w->bootstrap_hash, sizeof(w->bootstrap_hash), "%s", boot_hash ? boot_hash : "");
     snprintf(w->token_hash, sizeof(w->token_hash), "%s", token_hash ? token_hash : "");
     if (w->token_hash[0])
         ferry_map_put(&d->workers_by_token, w->token_hash, w);
-    if (w->state == FERRY_WORKER_LAUNCHING)
+    if (w->state == FERRY_WORKER_BOOTING)
         uv_timer_start(&w->timer, workers__timer_cb, WORKERS__REGISTER_DEADLINE_MS, 0);
 }
 
@@ -732,11 +736,9 @@ int ferry_workers_restore(ferryd *d)
     /* Retire what was being retired; the rest waits for its agent to call. */
     for (size_t i = 0; i < d->n_envs; i++)
         for (size_t k = 0; k < d->envs[i]->n_workers; k++)
-            if (d->envs[i]->workers[k]->state == FERRY_WORKER_TERMINATING) {
-                ferry_worker *w = d->envs[i]->workers[k];
-                w->state = FERRY_WORKER_READY;
-                ferry_workers_terminate(d, w, "it was being retired when ferryd stopped");
-            }
+            if (d->envs[i]->workers[k]->state == FERRY_WORKER_RETIRING)
+                ferry_workers_terminate(d, d->envs[i]->workers[k],
+                                        "it was being retired when ferryd stopped");
     return n;
 }
 
@@ -752,9 +754,13 @@ static void workers__probe_done(void *arg, int status, const ferry_op_result *re
     workers__probe *p = arg;
     ferryd *d = p->ref->d;
     ferry_worker *w = ferry_worker_ref_take(p->ref);
-    if (w == NULL || (w->probing = 0, w->state != FERRY_WORKER_READY) ||
-        ferry_now() - w->last_seen <= d->cfg.worker_lost_timeout_s) {
-        free(p); /* gone meanwhile, or it called again */
+    if (w == NULL || w->state != FERRY_WORKER_PROBING) {
+        free(p); /* gone or retired meanwhile */
+        return;
+    }
+    if (ferry_now() - w->last_seen <= d->cfg.worker_lost_timeout_s) {
+        ferry_worker_set_state(w, FERRY_WORKER_READY, "it called again");
+        free(p);
         return;
     }
     char why[400];
@@ -795,7 +801,7 @@ static int workers__probe_start(ferryd *d, ferry_worker *w, const char *why)
         free(pr);
         return FERRY_EIO;
     }
-    w->probing = 1;
+    ferry_worker_set_state(w, FERRY_WORKER_PROBING, why);
     return 0;
 }
 
@@ -813,7 +819,8 @@ void ferry_workers_check_lost(ferryd *d)
         ferry_env *env = d->envs[i];
         for (size_t k = 0; k < env->n_workers; k++) {
             ferry_worker *w = env->workers[k];
-            if (w->state != FERRY_WORKER_READY || w->closing || w->probing ||
+            /* Probing: its describe answers first. */
+            if ((w->state != FERRY_WORKER_READY && w->state != FERRY_WORKER_READY_LAUNCHING) ||
                 now - w->last_seen <= limit)
                 continue;
             char why[128];
