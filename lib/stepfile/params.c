@@ -17,6 +17,51 @@
 /* ------------------------------------------------------------------------ */
 /* Values                                                                    */
 
+/* A value typed on a command line: `parse` reads the trimmed text; "" is no
+ * value, and what it can't read (or a value that isn't text) is not `noun`. */
+typedef int (*ferry__parse_fn)(const char *text, json_t **out);
+
+static int ferry__from_text(const json_t *v, ferry__parse_fn parse, const char *noun, json_t **out,
+                            char *why, size_t cap)
+{
+    char *text = ferry__atom_text(v, 0);
+    char *t = json_is_string(v) ? ferry__trimmed(text) : NULL;
+    int rc = FERRY_EINVAL;
+    if (t && !*t)
+        ferry__why(why, cap, "No value supplied");
+    else if (t && parse(t, out) == 0)
+        rc = 0;
+    else
+        ferry__why(why, cap, "%s is not %s", text, noun);
+    free(t);
+    free(text);
+    return rc;
+}
+
+static int ferry__parse_integer(const char *t, json_t **out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long ll = strtoll(t, &end, 10);
+    if (errno || !end || *end)
+        return FERRY_EINVAL;
+    *out = json_integer(ll);
+    return 0;
+}
+
+static int ferry__parse_float(const char *t, json_t **out)
+{
+    char *end = NULL;
+    if (strpbrk(t, "xXnN")) /* strtod also reads hex, "inf" and "nan": none is a number here */
+        return FERRY_EINVAL;
+    errno = 0;
+    double d = strtod(t, &end);
+    if (errno || !end || *end || !isfinite(d))
+        return FERRY_EINVAL;
+    *out = json_real(d);
+    return 0;
+}
+
 static int ferry__to_integer(const json_t *v, json_t **out, char *why, size_t cap)
 {
     if (json_is_integer(v)) {
@@ -30,24 +75,7 @@ static int ferry__to_integer(const json_t *v, json_t **out, char *why, size_t ca
             return 0;
         }
     }
-    char *text = ferry__atom_text(v, 0);
-    int rc = FERRY_EINVAL;
-    if (json_is_string(v)) {
-        char *t = ferry__trimmed(text), *end = NULL;
-        errno = 0;
-        long long ll = *t ? strtoll(t, &end, 10) : 0;
-        if (!*t)
-            ferry__why(why, cap, "No value supplied");
-        else if (!errno && end && !*end)
-            *out = json_integer(ll), rc = 0;
-        else
-            ferry__why(why, cap, "%s is not an integer", text);
-        free(t);
-    } else {
-        ferry__why(why, cap, "%s is not an integer", text);
-    }
-    free(text);
-    return rc;
+    return ferry__from_text(v, ferry__parse_integer, "an integer", out, why, cap);
 }
 
 static int ferry__to_float(const json_t *v, json_t **out, char *why, size_t cap)
@@ -56,25 +84,7 @@ static int ferry__to_float(const json_t *v, json_t **out, char *why, size_t cap)
         *out = json_real(json_number_value(v));
         return 0;
     }
-    char *text = ferry__atom_text(v, 0);
-    int rc = FERRY_EINVAL;
-    if (json_is_string(v)) {
-        char *t = ferry__trimmed(text), *end = NULL;
-        errno = 0;
-        /* strtod also reads hex, "inf" and "nan": none is a number here */
-        double d = *t && !strpbrk(t, "xXnN") ? strtod(t, &end) : 0;
-        if (!*t)
-            ferry__why(why, cap, "No value supplied");
-        else if (end && !*end && !errno && isfinite(d))
-            *out = json_real(d), rc = 0;
-        else
-            ferry__why(why, cap, "%s is not a floating-point number", text);
-        free(t);
-    } else {
-        ferry__why(why, cap, "%s is not a floating-point number", text);
-    }
-    free(text);
-    return rc;
+    return ferry__from_text(v, ferry__parse_float, "a floating-point number", out, why, cap);
 }
 
 static int ferry__to_flag(const json_t *v, json_t **out, char *why, size_t cap)
