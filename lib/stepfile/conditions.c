@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <ferry/error.h>
+
 enum { FERRY__T_END, FERRY__T_NAME, FERRY__T_KW, FERRY__T_NUM, FERRY__T_STR, FERRY__T_OP };
 
 typedef struct ferry__lex {
@@ -32,7 +34,7 @@ static int ferry__lex_fail(ferry__lex *lx, const char *fmt, ...)
         va_end(ap);
     }
     lx->failed = 1;
-    return -1;
+    return FERRY_EINVAL;
 }
 
 static int ferry__lex_number(ferry__lex *lx)
@@ -142,14 +144,14 @@ static int ferry__expr_factor(ferry__lex *lx);
 static int ferry__expr_list(ferry__lex *lx, const char *close)
 {
     if (ferry__lex_next(lx))
-        return -1;
+        return FERRY_EINVAL;
     while (!ferry__lex_is(lx, close)) {
         if (ferry__expr(lx))
-            return -1;
+            return FERRY_EINVAL;
         if (!ferry__lex_is(lx, ","))
             break;
         if (ferry__lex_next(lx))
-            return -1;
+            return FERRY_EINVAL;
     }
     return ferry__lex_expect(lx, close);
 }
@@ -161,12 +163,12 @@ static int ferry__expr_atom(ferry__lex *lx)
     if (lx->tok == FERRY__T_STR) {
         while (lx->tok == FERRY__T_STR) /* "a" "b" concatenates */
             if (ferry__lex_next(lx))
-                return -1;
+                return FERRY_EINVAL;
         return 0;
     }
     if (ferry__lex_is(lx, "(")) {
         if (ferry__lex_next(lx) || ferry__expr(lx))
-            return -1;
+            return FERRY_EINVAL;
         return ferry__lex_expect(lx, ")");
     }
     if (ferry__lex_is(lx, "["))
@@ -178,21 +180,21 @@ static int ferry__expr_atom(ferry__lex *lx)
 static int ferry__expr_primary(ferry__lex *lx)
 {
     if (ferry__expr_atom(lx))
-        return -1;
+        return FERRY_EINVAL;
     for (;;) {
         if (ferry__lex_is(lx, ".")) {
             if (ferry__lex_next(lx))
-                return -1;
+                return FERRY_EINVAL;
             if (lx->tok != FERRY__T_NAME)
                 return ferry__lex_unexpected(lx);
             if (ferry__lex_next(lx))
-                return -1;
+                return FERRY_EINVAL;
         } else if (ferry__lex_is(lx, "(")) {
             if (ferry__expr_list(lx, ")"))
-                return -1;
+                return FERRY_EINVAL;
         } else if (ferry__lex_is(lx, "[")) {
             if (ferry__lex_next(lx) || ferry__expr(lx) || ferry__lex_expect(lx, "]"))
-                return -1;
+                return FERRY_EINVAL;
         } else {
             return 0;
         }
@@ -205,11 +207,11 @@ static int ferry__expr_factor(ferry__lex *lx)
         return ferry__lex_fail(lx, "expression nests too deep");
     int rc;
     if (ferry__lex_is(lx, "-") || ferry__lex_is(lx, "+") || ferry__lex_is(lx, "~")) {
-        rc = ferry__lex_next(lx) || ferry__expr_factor(lx) ? -1 : 0;
+        rc = ferry__lex_next(lx) || ferry__expr_factor(lx) ? FERRY_EINVAL : 0;
     } else {
         rc = ferry__expr_primary(lx);
         if (!rc && ferry__lex_is(lx, "**"))
-            rc = ferry__lex_next(lx) || ferry__expr_factor(lx) ? -1 : 0;
+            rc = ferry__lex_next(lx) || ferry__expr_factor(lx) ? FERRY_EINVAL : 0;
     }
     lx->depth--;
     return rc;
@@ -227,13 +229,13 @@ static int ferry__expr_binary(ferry__lex *lx, int level)
         if (ferry__lex_is(lx, "not")) {
             if (++lx->depth > 64)
                 return ferry__lex_fail(lx, "expression nests too deep");
-            int rc = ferry__lex_next(lx) || ferry__expr_binary(lx, 2) ? -1 : 0;
+            int rc = ferry__lex_next(lx) || ferry__expr_binary(lx, 2) ? FERRY_EINVAL : 0;
             lx->depth--;
             return rc;
         }
         static const char *const cmp[] = {"<", ">", "==", "!=", "<=", ">=", "in", NULL};
         if (ferry__expr_binary(lx, 3))
-            return -1;
+            return FERRY_EINVAL;
         for (;;) {
             int is_cmp = 0;
             for (const char *const *op = cmp; *op; op++)
@@ -241,25 +243,25 @@ static int ferry__expr_binary(ferry__lex *lx, int level)
             if (ferry__lex_is(lx, "not") || ferry__lex_is(lx, "is")) {
                 int was_not = ferry__lex_is(lx, "not");
                 if (ferry__lex_next(lx))
-                    return -1;
+                    return FERRY_EINVAL;
                 if (was_not && !ferry__lex_is(lx, "in"))
                     return ferry__lex_unexpected(lx);
                 if ((was_not || ferry__lex_is(lx, "not")) && ferry__lex_next(lx))
-                    return -1;
+                    return FERRY_EINVAL;
             } else if (is_cmp) {
                 if (ferry__lex_next(lx))
-                    return -1;
+                    return FERRY_EINVAL;
             } else {
                 return 0;
             }
             if (ferry__expr_binary(lx, 3))
-                return -1;
+                return FERRY_EINVAL;
         }
     }
     if (level == 5)
         return ferry__expr_factor(lx);
     if (ferry__expr_binary(lx, level + 1))
-        return -1;
+        return FERRY_EINVAL;
     for (;;) {
         int match = 0;
         for (const char *const *op = levels[level]; *op; op++)
@@ -267,7 +269,7 @@ static int ferry__expr_binary(ferry__lex *lx, int level)
         if (!match)
             return 0;
         if (ferry__lex_next(lx) || ferry__expr_binary(lx, level + 1))
-            return -1;
+            return FERRY_EINVAL;
     }
 }
 
@@ -280,7 +282,7 @@ static int ferry__expr(ferry__lex *lx)
     if (!rc && ferry__lex_is(lx, "if")) {
         rc = ferry__lex_next(lx) || ferry__expr_binary(lx, 0) || ferry__lex_expect(lx, "else") ||
                      ferry__expr(lx)
-                 ? -1
+                 ? FERRY_EINVAL
                  : 0;
     }
     lx->depth--;
@@ -291,11 +293,11 @@ static int ferry__expr_check(const char *text, char *why, size_t why_cap)
 {
     ferry__lex lx = {.s = text, .why = why, .why_cap = why_cap};
     if (ferry__lex_next(&lx))
-        return -1;
+        return FERRY_EINVAL;
     if (lx.tok == FERRY__T_END)
         return ferry__lex_fail(&lx, "the expression is empty");
     if (ferry__expr(&lx))
-        return -1;
+        return FERRY_EINVAL;
     if (lx.tok != FERRY__T_END)
         return ferry__lex_unexpected(&lx);
     return 0;

@@ -161,7 +161,7 @@ static int ferry__duration_number(const char **pp, double *out)
     }
     num[n] = '\0';
     if (n == 0 || dots > 1 || (n == 1 && dots == 1))
-        return -1;
+        return FERRY_EINVAL;
     *out = strtod(num, NULL);
     *pp = p;
     return 0;
