@@ -24,15 +24,14 @@
 
 #include <yaml.h>
 
+#include "ferry/buf.h"
 #include "stepfile.h"
 
 /* ------------------------------------------------------------------------ */
-/* buf.c: growable strings                                                   */
+/* buf.c: growable strings: the SDK's ferry_buf, where running out of      */
+/* memory aborts as everywhere in the host (ferry_xcheck)                   */
 
-typedef struct ferry__buf {
-    char *s;
-    size_t len, cap;
-} ferry__buf;
+typedef ferry_buf ferry__buf;
 
 void ferry__buf_add(ferry__buf *b, const char *s, size_t n);
 void ferry__buf_puts(ferry__buf *b, const char *s);
