@@ -7,11 +7,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ferry/file.h"
+
 #include "gcp.h"
 
 /* Besides what no name has (spaces, controls, ','): what would change the
  * meaning of a URL or of a JSON string. */
 #define GCP_REFUSED "?#\"\\%"
+/* A service-account key is about 2 KiB. */
+#define GCP_KEY_FILE_MAX (1u << 20)
 
 static int gcp_bad(ferry_error_detail *err, const char *name, const char *value, const char *want)
 {
@@ -89,30 +93,15 @@ static int gcp_load_key(gcp_config *cfg, gcp_setting_fn get, void *arg, ferry_er
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
                                "gcp: no credentials: set \"credentials_file\" to a service-account "
                                "key file (or GOOGLE_APPLICATION_CREDENTIALS)");
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
+    char *text;
+    size_t len;
+    int rc = ferry_file_read(path, GCP_KEY_FILE_MAX, &text, &len);
+    if (rc == FERRY_ENOMEM)
+        return gcp_oom(err);
+    if (rc != 0)
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, "gcp: cannot read %s (%s): %s", path,
-                               source, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            char *t = realloc(text, cap = cap ? cap * 2 : 8192);
-            if (t == NULL) {
-                free(text);
-                fclose(f);
-                return gcp_oom(err);
-            }
-            text = t;
-        }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0 || len > (1u << 20))
-            break;
-    }
-    fclose(f);
-    text[len] = '\0';
-    int rc = gcp_key_parse(&cfg->key, text, err);
+                               source, rc == FERRY_EIO ? strerror(errno) : ferry_strerror(rc));
+    rc = gcp_key_parse(&cfg->key, text, err);
     memset(text, 0, len);
     free(text);
     if (rc != 0) {
