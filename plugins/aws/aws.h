@@ -172,9 +172,8 @@ struct aws_state {
     aws_config cfg;
     ferry_aws_credentials creds;
     ferry_http_client *http;
-    aws_call *calls;     /* in flight */
-    ferry_strlist known; /* instances to retire at fini: launched, or listed alive */
-    int closing;
+    aws_call *calls;   /* in flight */
+    ferry_cloud cloud; /* list, describe, terminate; the instances to retire at fini */
 };
 
 #endif

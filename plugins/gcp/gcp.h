@@ -210,9 +210,8 @@ struct gcp_state {
     uint64_t token_expiry_ms;
     int token_fetching;
     ferry_retry_call *token_call;
-    ferry_strlist known;         /* instance ids to retire at fini */
+    ferry_cloud cloud;           /* list, describe, terminate; the instances to retire at fini */
     struct gcp_launch *launches; /* in progress */
-    int closing;
 };
 
 #endif

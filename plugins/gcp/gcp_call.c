@@ -288,7 +288,7 @@ static void gcp_call_on_retry(void *arg, int attempt, uint64_t delay_ms,
                               const ferry_error_detail *err)
 {
     gcp_call *c = arg;
-    if (c->st->host && !c->st->closing)
+    if (c->st->host && !c->st->cloud.closing)
         c->st->host->log(c->st->ctx, FERRY_LOG_INFO,
                          "Compute %s: attempt %d failed (%s); again in %llu ms", c->what, attempt,
                          err->message, (unsigned long long)delay_ms);
@@ -315,7 +315,7 @@ static void gcp_call_retry_done(void *arg, int status, const ferry_http_response
     int was_linked = c->linked;
     gcp_unlink(c);
     c->retry = NULL;
-    if (status != 0 && c->reauth && !c->auth_retried && was_linked && !c->st->closing) {
+    if (status != 0 && c->reauth && !c->auth_retried && was_linked && !c->st->cloud.closing) {
         c->reauth = 0;
         c->auth_retried = 1;
         /* The token this call had is no longer good. */
@@ -370,7 +370,7 @@ static void gcp_token_for_waiting(gcp_state *st, int status, const ferry_error_d
         ferry_error_set(&fallback, status, 0, NULL, "OAuth2 token: %s", ferry_strerror(status));
         err = &fallback;
     }
-    if (status != 0 && st->host && !st->closing)
+    if (status != 0 && st->host && !st->cloud.closing)
         st->host->log(st->ctx, FERRY_LOG_WARN, "no access token: %s", err->message);
     while (st->waiting) {
         gcp_call *c = st->waiting;
@@ -408,7 +408,7 @@ static gcp_call *gcp_call_new(gcp_state *st, const char *what, const char *metho
 int gcp_call_start(gcp_state *st, const char *what, const char *method, char *url, char *body,
                    gcp_call_done_fn done, void *arg)
 {
-    if (st->closing) {
+    if (st->cloud.closing) {
         free(url);
         gcp_wipe_free(body);
         return FERRY_ESTATE;
