@@ -29,23 +29,17 @@
 /* launch, zone by zone                                                     */
 
 typedef struct aws_launch {
+    ferry_cloud_launch req; /* the request's copy, and the note */
     aws_state *st;
-    ferry_op *op;
-    char *daemon_id, *environment, *worker_id, *client_token, *user_data;
+    char *client_token;
     int zone;     /* index of the place being tried; -1: no zones */
     int n_places; /* zones (or subnets) to try, at least 1 */
-    char note[FERRY_CLOUD_NOTE_CAP];
 } aws_launch;
 
 static void aws_launch_free(aws_launch *l)
 {
-    free(l->daemon_id);
-    free(l->environment);
-    free(l->worker_id);
+    ferry_cloud_launch_clear(&l->req);
     free(l->client_token);
-    if (l->user_data) /* it holds the one-time token */
-        memset(l->user_data, 0, strlen(l->user_data));
-    free(l->user_data);
     free(l);
 }
 
@@ -64,11 +58,7 @@ static int aws_launch_try(aws_launch *l);
 /* Every place said no (or one said what no other place changes). */
 static void aws_launch_fail(aws_launch *l, const ferry_error_detail *last)
 {
-    ferry_error_detail d;
-    ferry_cloud_launch_error(&d, last, l->st->cfg.instance_type, l->note);
-    l->st->host->log(l->st->ctx, FERRY_LOG_WARN, "launch of worker %s failed: %s", l->worker_id,
-                     d.message);
-    ferry_cloud_complete(&l->st->cloud, l->op, d.code, NULL, NULL, &d);
+    ferry_cloud_launch_failed(&l->st->cloud, &l->req, last);
     aws_launch_free(l);
 }
 
@@ -81,15 +71,11 @@ static void aws_launch_succeeded(aws_launch *l, const char *body, size_t len)
         if (rc == 0)
             aws_instances_free(&got);
         ferry_error_set(&d, FERRY_EPROTO, 1, NULL, "EC2 RunInstances: no instance in the answer");
-        ferry_cloud_note_error(l->note, sizeof(l->note), aws_place_name(l), &d);
+        ferry_cloud_note_error(l->req.note, sizeof(l->req.note), aws_place_name(l), &d);
         aws_launch_fail(l, &d);
         return;
     }
-    ferry_strlist_add_unique(&l->st->cloud.known, got.v[0].id); /* else only the sweep finds it */
-    ferry_cloud_note(l->note, sizeof(l->note), aws_place_name(l), "launched %s", got.v[0].id);
-    l->st->host->log(l->st->ctx, FERRY_LOG_INFO, "worker %s: instance %s (%s, %s)", l->worker_id,
-                     got.v[0].id, l->st->cfg.instance_type, l->note);
-    ferry_cloud_complete(&l->st->cloud, l->op, 0, got.v[0].id, l->note, NULL);
+    ferry_cloud_launched(&l->st->cloud, &l->req, aws_place_name(l), got.v[0].id, got.v[0].id);
     aws_instances_free(&got);
     aws_launch_free(l);
 }
@@ -117,7 +103,7 @@ static void aws_launch_answer(void *arg, int status, const char *body, size_t le
         aws_launch_succeeded(l, body, len);
         return;
     }
-    ferry_cloud_note_error(l->note, sizeof(l->note), aws_place_name(l), err);
+    ferry_cloud_note_error(l->req.note, sizeof(l->req.note), aws_place_name(l), err);
     if (aws_next_place_helps(err) && l->zone + 1 < l->n_places) {
         l->zone++;
         int rc = aws_launch_try(l);
@@ -137,11 +123,11 @@ static int aws_launch_try(aws_launch *l)
     /* One token per place: EC2 refuses a token reused with other
      * parameters, and a retry in the same place must reuse it. */
     snprintf(token, sizeof(token), "%.60s-%d", l->client_token, l->zone < 0 ? 0 : l->zone);
-    aws_launch_spec s = {.daemon_id = l->daemon_id,
-                         .environment = l->environment,
-                         .worker_id = l->worker_id,
+    aws_launch_spec s = {.daemon_id = l->req.daemon_id,
+                         .environment = l->req.environment,
+                         .worker_id = l->req.worker_id,
                          .client_token = token,
-                         .user_data = l->user_data,
+                         .user_data = l->req.user_data,
                          .zone = l->zone};
     aws_params p;
     int rc = aws_run_instances_params(&p, &l->st->cfg, &s);
@@ -152,39 +138,23 @@ static int aws_launch_try(aws_launch *l)
     return aws_call_start(l->st, &p, aws_launch_answer, l);
 }
 
-static char *aws_dup(const char *s)
-{
-    return strdup(s ? s : "");
-}
-
 static int aws_op_launch(void *state, const ferry_launch_request *req, ferry_op *op)
 {
     aws_state *st = state;
-    if (req == NULL || req->worker_id == NULL || req->worker_id[0] == '\0' ||
-        req->daemon_id == NULL)
-        return FERRY_EINVAL;
-    const char *user_data =
-        req->struct_size > offsetof(ferry_launch_request, user_data) ? req->user_data : NULL;
-    if (user_data == NULL || user_data[0] == '\0')
-        return FERRY_EINVAL; /* an instance without it would never join */
-    if (strlen(user_data) > AWS_USER_DATA_MAX)
-        return FERRY_ETOOBIG;
     aws_launch *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return FERRY_ENOMEM;
+    int rc = ferry_cloud_launch_init(&l->req, req, AWS_USER_DATA_MAX, st->cfg.instance_type, op);
+    if (rc != 0) {
+        free(l);
+        return rc;
+    }
     l->st = st;
-    l->op = op;
-    l->daemon_id = aws_dup(req->daemon_id);
-    l->environment = aws_dup(req->environment);
-    l->worker_id = aws_dup(req->worker_id);
-    l->client_token = aws_dup(req->client_token ? req->client_token : req->worker_id);
-    l->user_data = aws_dup(user_data);
+    l->client_token = strdup(req->client_token ? req->client_token : req->worker_id);
     size_t places = st->cfg.zones.n ? st->cfg.zones.n : st->cfg.subnets.n;
     l->n_places = places ? (int)places : 1;
     l->zone = places ? 0 : -1;
-    int rc = !l->daemon_id || !l->environment || !l->worker_id || !l->client_token || !l->user_data
-                 ? FERRY_ENOMEM
-                 : aws_launch_try(l);
+    rc = l->client_token ? aws_launch_try(l) : FERRY_ENOMEM;
     if (rc != 0)
         aws_launch_free(l);
     return rc;
@@ -305,7 +275,7 @@ static int aws_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **st
     st->ctx = ctx;
     st->host = host;
     st->loop = host->loop(ctx);
-    st->cloud = (ferry_cloud){.provider = &aws_cloud, .state = st, .host = host};
+    st->cloud = (ferry_cloud){.provider = &aws_cloud, .state = st, .ctx = ctx, .host = host};
     aws_xml_init();
     int rc = aws_config_load(&st->cfg, ctx, host, err);
     if (rc == 0)

@@ -326,6 +326,23 @@ static void gcp_call_retry_done(void *arg, int status, const ferry_http_response
     gcp_call_finish(c, status, res, err);
 }
 
+/* The call's retry loop on its client and loop, with its attempts and
+ * timeout (a retry logs nothing once fini began). */
+static int gcp_call_retry_start(gcp_call *c)
+{
+    ferry_retry_spec spec = {.struct_size = sizeof(spec),
+                             .http = c->http,
+                             .loop = c->loop,
+                             .max_attempts = c->max_attempts,
+                             .timeout_ms = c->timeout_ms,
+                             .send = gcp_call_send,
+                             .classify = gcp_call_classify,
+                             .done = gcp_call_retry_done,
+                             .arg = c,
+                             .on_retry = gcp_call_on_retry};
+    return ferry_retry_start(&spec, &c->retry);
+}
+
 /* Start the retry loop now (a valid token), or wait for one. */
 static int gcp_call_go(gcp_call *c)
 {
@@ -342,19 +359,9 @@ static int gcp_call_go(gcp_call *c)
         }
         return 0;
     }
-    ferry_retry_spec spec = {.struct_size = sizeof(spec),
-                             .http = c->http,
-                             .loop = c->loop,
-                             .max_attempts = c->max_attempts,
-                             .timeout_ms = c->timeout_ms,
-                             .send = gcp_call_send,
-                             .classify = gcp_call_classify,
-                             .done = gcp_call_retry_done,
-                             .arg = c,
-                             .on_retry = gcp_call_on_retry};
     c->reauth = 0;
     gcp_link(c, 0); /* first: a cancel_all during the first attempt must see it */
-    int rc = ferry_retry_start(&spec, &c->retry);
+    int rc = gcp_call_retry_start(c);
     if (rc != 0)
         gcp_unlink(c);
     return rc;
@@ -485,19 +492,10 @@ static int gcp_blocking_start(gcp_state *st, ferry_retry_blocking *b, const char
     c->timeout_ms = timeout_ms;
     c->max_attempts = 2;
     c->auth_retried = 1;
-    /* Not on st->calls: nothing cancels it but its timeout. */
-    ferry_retry_spec spec = {.struct_size = sizeof(spec),
-                             .http = b->http,
-                             .loop = &b->loop,
-                             .max_attempts = c->max_attempts,
-                             .timeout_ms = timeout_ms,
-                             .send = gcp_call_send,
-                             .classify = gcp_call_classify,
-                             .done = gcp_call_retry_done,
-                             .arg = c};
     /* send checks the token against this loop's clock. */
     st->token_refresh_ms = uv_now(&b->loop) + 60000;
-    int rc = ferry_retry_start(&spec, &c->retry);
+    /* Not on st->calls: nothing cancels it but its timeout. */
+    int rc = gcp_call_retry_start(c);
     if (rc != 0)
         gcp_call_free(c);
     return rc;

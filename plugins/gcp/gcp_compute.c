@@ -41,9 +41,8 @@ static int gcp_split_id(const char *id, char *zone, size_t zcap, char *name, siz
 /* launch, zone by zone                                                     */
 
 typedef struct gcp_launch {
+    ferry_cloud_launch req; /* the request's copy, and the note */
     gcp_state *st;
-    ferry_op *op;
-    char *daemon_id, *environment, *worker_id, *user_data;
     size_t zone;
     char name[64];
     char op_url[512]; /* the zone operation being waited on */
@@ -51,7 +50,6 @@ typedef struct gcp_launch {
     uv_timer_t timer;
     int timer_live;
     struct gcp_launch *next; /* st->launches */
-    char note[FERRY_CLOUD_NOTE_CAP];
 } gcp_launch;
 
 static void gcp_launch_unlink(gcp_launch *l)
@@ -72,13 +70,7 @@ static void gcp_launch_timer_closed(uv_handle_t *h)
 static void gcp_launch_free(gcp_launch *l)
 {
     gcp_launch_unlink(l);
-    free(l->daemon_id);
-    free(l->environment);
-    free(l->worker_id);
-    if (l->user_data) /* it holds the one-time token */
-        memset(l->user_data, 0, strlen(l->user_data));
-    free(l->user_data);
-    l->daemon_id = l->environment = l->worker_id = l->user_data = NULL;
+    ferry_cloud_launch_clear(&l->req);
     if (l->timer_live) {
         l->timer_live = 0;
         uv_close((uv_handle_t *)&l->timer, gcp_launch_timer_closed);
@@ -93,11 +85,7 @@ static const char *gcp_zone_name(const gcp_launch *l)
 
 static void gcp_launch_fail(gcp_launch *l, const ferry_error_detail *last)
 {
-    ferry_error_detail d;
-    ferry_cloud_launch_error(&d, last, l->st->cfg.machine_type, l->note);
-    l->st->host->log(l->st->ctx, FERRY_LOG_WARN, "launch of worker %s failed: %s", l->worker_id,
-                     d.message);
-    ferry_cloud_complete(&l->st->cloud, l->op, d.code, NULL, NULL, &d);
+    ferry_cloud_launch_failed(&l->st->cloud, &l->req, last);
     gcp_launch_free(l);
 }
 
@@ -105,11 +93,7 @@ static void gcp_launch_succeeded(gcp_launch *l)
 {
     char id[192];
     snprintf(id, sizeof(id), "%s/%s", gcp_zone_name(l), l->name);
-    ferry_strlist_add_unique(&l->st->cloud.known, id); /* else only the sweep finds it */
-    ferry_cloud_note(l->note, sizeof(l->note), gcp_zone_name(l), "launched %s", l->name);
-    l->st->host->log(l->st->ctx, FERRY_LOG_INFO, "worker %s: instance %s (%s, %s)", l->worker_id,
-                     id, l->st->cfg.machine_type, l->note);
-    ferry_cloud_complete(&l->st->cloud, l->op, 0, id, l->note, NULL);
+    ferry_cloud_launched(&l->st->cloud, &l->req, gcp_zone_name(l), id, l->name);
     gcp_launch_free(l);
 }
 
@@ -129,7 +113,7 @@ static int gcp_launch_try(gcp_launch *l);
 /* This zone said no: the next one, or the end. */
 static void gcp_launch_zone_failed(gcp_launch *l, const ferry_error_detail *err)
 {
-    ferry_cloud_note_error(l->note, sizeof(l->note), gcp_zone_name(l), err);
+    ferry_cloud_note_error(l->req.note, sizeof(l->req.note), gcp_zone_name(l), err);
     if (gcp_next_zone_helps(err) && l->zone + 1 < l->st->cfg.zones.n) {
         l->zone++;
         int rc = gcp_launch_try(l);
@@ -233,10 +217,10 @@ static void gcp_launch_poll(gcp_launch *l)
 
 static int gcp_launch_try(gcp_launch *l)
 {
-    gcp_launch_spec s = {.daemon_id = l->daemon_id,
-                         .environment = l->environment,
-                         .worker_id = l->worker_id,
-                         .user_data = l->user_data,
+    gcp_launch_spec s = {.daemon_id = l->req.daemon_id,
+                         .environment = l->req.environment,
+                         .worker_id = l->req.worker_id,
+                         .user_data = l->req.user_data,
                          .zone = gcp_zone_name(l)};
     json_t *b = gcp_insert_body(&l->st->cfg, &s);
     char *body = b ? json_dumps(b, JSON_COMPACT) : NULL;
@@ -250,37 +234,24 @@ static int gcp_launch_try(gcp_launch *l)
                           gcp_launch_answer, l);
 }
 
-static char *gcp_dup(const char *s)
-{
-    return strdup(s ? s : "");
-}
-
 static int gcp_op_launch(void *state, const ferry_launch_request *req, ferry_op *op)
 {
     gcp_state *st = state;
-    if (req == NULL || req->worker_id == NULL || req->worker_id[0] == '\0' ||
-        req->daemon_id == NULL || req->daemon_id[0] == '\0')
-        return FERRY_EINVAL;
-    const char *user_data =
-        req->struct_size > offsetof(ferry_launch_request, user_data) ? req->user_data : NULL;
-    if (user_data == NULL || user_data[0] == '\0')
-        return FERRY_EINVAL; /* an instance without it would never join */
-    if (strlen(user_data) > GCP_USER_DATA_MAX)
-        return FERRY_ETOOBIG;
+    if (req && req->daemon_id && req->daemon_id[0] == '\0')
+        return FERRY_EINVAL; /* the label filter of list needs one */
     gcp_launch *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return FERRY_ENOMEM;
+    int rc = ferry_cloud_launch_init(&l->req, req, GCP_USER_DATA_MAX, st->cfg.machine_type, op);
+    if (rc != 0) {
+        free(l);
+        return rc;
+    }
     l->st = st;
-    l->op = op;
-    l->daemon_id = gcp_dup(req->daemon_id);
-    l->environment = gcp_dup(req->environment);
-    l->worker_id = gcp_dup(req->worker_id);
-    l->user_data = gcp_dup(user_data);
     gcp_instance_name(req->worker_id, l->name, sizeof(l->name));
     l->next = st->launches;
     st->launches = l;
-    int rc = !l->daemon_id || !l->environment || !l->worker_id || !l->user_data ? FERRY_ENOMEM
-                                                                                : gcp_launch_try(l);
+    rc = gcp_launch_try(l);
     if (rc != 0)
         gcp_launch_free(l);
     return rc;
@@ -418,7 +389,7 @@ static int gcp_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **st
     st->ctx = ctx;
     st->host = host;
     st->loop = host->loop(ctx);
-    st->cloud = (ferry_cloud){.provider = &gcp_cloud, .state = st, .host = host};
+    st->cloud = (ferry_cloud){.provider = &gcp_cloud, .state = st, .ctx = ctx, .host = host};
     int rc = gcp_config_load(&st->cfg, gcp_setting, st, err);
     if (rc == 0 && ferry_http_client_new(st->loop, &st->http) != 0)
         rc = ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "gcp: cannot make an HTTP client");

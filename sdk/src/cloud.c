@@ -51,6 +51,73 @@ void ferry_cloud_launch_error(ferry_error_detail *out, const ferry_error_detail 
         out->retryable = 1;
 }
 
+/* ------------------------------------------------------------------------ */
+/* launch                                                                   */
+
+static char *cloud__dup(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+int ferry_cloud_launch_init(ferry_cloud_launch *l, const ferry_launch_request *req,
+                            size_t user_data_max, const char *what, ferry_op *op)
+{
+    memset(l, 0, sizeof(*l));
+    if (req == NULL || req->worker_id == NULL || req->worker_id[0] == '\0' ||
+        req->daemon_id == NULL)
+        return FERRY_EINVAL;
+    const char *user_data =
+        req->struct_size > offsetof(ferry_launch_request, user_data) ? req->user_data : NULL;
+    if (user_data == NULL || user_data[0] == '\0')
+        return FERRY_EINVAL;
+    if (strlen(user_data) > user_data_max)
+        return FERRY_ETOOBIG;
+    l->op = op;
+    l->what = what;
+    l->daemon_id = cloud__dup(req->daemon_id);
+    l->environment = cloud__dup(req->environment);
+    l->worker_id = cloud__dup(req->worker_id);
+    l->user_data = cloud__dup(user_data);
+    if (!l->daemon_id || !l->environment || !l->worker_id || !l->user_data) {
+        ferry_cloud_launch_clear(l);
+        return FERRY_ENOMEM;
+    }
+    return 0;
+}
+
+void ferry_cloud_launch_clear(ferry_cloud_launch *l)
+{
+    free(l->daemon_id);
+    free(l->environment);
+    free(l->worker_id);
+    if (l->user_data)
+        memset(l->user_data, 0, strlen(l->user_data));
+    free(l->user_data);
+    l->daemon_id = l->environment = l->worker_id = l->user_data = NULL;
+}
+
+void ferry_cloud_launched(ferry_cloud *c, ferry_cloud_launch *l, const char *place,
+                          const char *instance_id, const char *shown)
+{
+    ferry_strlist_add_unique(&c->known, instance_id);
+    ferry_cloud_note(l->note, sizeof(l->note), place, "launched %s", shown);
+    c->host->log(c->ctx, FERRY_LOG_INFO, "worker %s: instance %s (%s, %s)", l->worker_id,
+                 instance_id, l->what, l->note);
+    ferry_cloud_complete(c, l->op, 0, instance_id, l->note, NULL);
+}
+
+void ferry_cloud_launch_failed(ferry_cloud *c, ferry_cloud_launch *l,
+                               const ferry_error_detail *last)
+{
+    ferry_error_detail d;
+    ferry_cloud_launch_error(&d, last, l->what, l->note);
+    c->host->log(c->ctx, FERRY_LOG_WARN, "launch of worker %s failed: %s", l->worker_id, d.message);
+    ferry_cloud_complete(c, l->op, d.code, NULL, NULL, &d);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tasks                                                                    */
+
 ferry_cloud_task *ferry_cloud_task_new(void *state, ferry_op *op, const char *instance_id,
                                        const char *daemon_id)
 {

@@ -1,8 +1,11 @@
-/* The SDK cloud kit's list, describe and terminate (sdk/src/cloud.c), which
- * the aws and gcp plugins run with their own requests and parses: paging
- * and places, the JSON the host reads, the instances known alive, errors,
- * and no completion once fini began. A fake provider records each call;
- * the test answers it as a cloud would. */
+/* The SDK cloud kit's ops (sdk/src/cloud.c), which the aws and gcp plugins
+ * run with their own requests and parses: a launch's checks and its end,
+ * and list, describe and terminate: paging and places, the JSON the host
+ * reads, the instances known alive, errors, and no completion once fini
+ * began. A fake provider records each call; the test answers it as a cloud
+ * would. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,8 +138,20 @@ static const ferry_cloud_provider fake_provider = {
     .terminate = fake_terminate,
 };
 
-static ferry_host_api fake_host = {.struct_size = sizeof(ferry_host_api),
-                                   .op_complete = fake_op_complete};
+static char logged[512];
+
+static void fake_log(ferry_plugin_ctx *ctx, ferry_log_level level, const char *fmt, ...)
+{
+    (void)ctx;
+    (void)level;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(logged, sizeof(logged), fmt, ap);
+    va_end(ap);
+}
+
+static ferry_host_api fake_host = {
+    .struct_size = sizeof(ferry_host_api), .log = fake_log, .op_complete = fake_op_complete};
 
 /* The pending call answered with `body` (or the error `status`). */
 static void answer(int status, const char *body)
@@ -272,8 +287,57 @@ static void test_describe_terminate(void)
     ferry_strlist_free(&c.known);
 }
 
+static void test_launch(void)
+{
+    int state;
+    ferry_cloud c = {.provider = &fake_provider, .state = &state, .host = &fake_host};
+    ferry_op *op = (ferry_op *)&state;
+    ferry_cloud_launch l;
+    ferry_launch_request req = {.struct_size = sizeof(req),
+                                .daemon_id = "d1",
+                                .worker_id = "w-1",
+                                .user_data = "#!/bin/sh\ntoken=secret\n"};
+    CHECK_INT(ferry_cloud_launch_init(&l, NULL, 100, "m1", op), FERRY_EINVAL);
+    req.worker_id = "";
+    CHECK_INT(ferry_cloud_launch_init(&l, &req, 100, "m1", op), FERRY_EINVAL);
+    req.worker_id = "w-1";
+    req.struct_size = offsetof(ferry_launch_request, user_data); /* before ABI 1.2 */
+    CHECK_INT(ferry_cloud_launch_init(&l, &req, 100, "m1", op), FERRY_EINVAL);
+    req.struct_size = sizeof(req);
+    CHECK_INT(ferry_cloud_launch_init(&l, &req, 10, "m1", op), FERRY_ETOOBIG);
+    CHECK_INT(ferry_cloud_launch_init(&l, &req, 100, "m1", op), 0);
+    CHECK_STR(l.worker_id, "w-1");
+    CHECK_STR(l.environment, ""); /* none given */
+    CHECK_STR(l.user_data, req.user_data);
+
+    /* One place said no, the next launched: known at once, the note and
+     * the id to the host. */
+    ferry_error_detail err;
+    ferry_error_set(&err, FERRY_ECAPACITY, 0, "NoRoom", "NoRoom: full");
+    ferry_cloud_note_error(l.note, sizeof(l.note), "z-a", &err);
+    ferry_cloud_launched(&c, &l, "z-b", "z-b/i-1", "i-1");
+    CHECK_INT(completed.status, 0);
+    CHECK_STR(completed.text, "z-a: NoRoom (full); z-b: launched i-1");
+    CHECK_INT(ferry_strlist_index(&c.known, "z-b/i-1"), 0);
+    CHECK_CONTAINS(logged, "worker w-1: instance z-b/i-1 (m1, ");
+    ferry_cloud_launch_clear(&l);
+    CHECK(l.user_data == NULL && l.worker_id == NULL);
+    ferry_cloud_launch_clear(&l); /* twice is harmless */
+
+    /* Every place said no. */
+    CHECK_INT(ferry_cloud_launch_init(&l, &req, 100, "m1", op), 0);
+    ferry_cloud_note_error(l.note, sizeof(l.note), "z-a", &err);
+    ferry_cloud_launch_failed(&c, &l, &err);
+    CHECK_INT(completed.status, FERRY_ECAPACITY);
+    CHECK_STR(completed.message, "no zone could launch a m1: z-a: NoRoom (full)");
+    CHECK_CONTAINS(logged, "launch of worker w-1 failed: no zone could launch a m1");
+    ferry_cloud_launch_clear(&l);
+    ferry_strlist_free(&c.known);
+}
+
 int main(void)
 {
+    test_launch();
     test_list();
     test_describe_terminate();
     TEST_MAIN_END();

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "ferry/error.h"
+#include "ferry/compute.h"
 #include "ferry/plugin.h"
 #include "ferry/settings.h"
 
@@ -53,6 +54,38 @@ void ferry_cloud_launch_error(ferry_error_detail *out, const ferry_error_detail 
                               const char *what, const char *note);
 
 typedef struct ferry_cloud ferry_cloud;
+
+/* ------------------------------------------------------------------------ */
+/* launch                                                                   */
+
+/* A launch's copy of its request, while it goes place by place. */
+typedef struct ferry_cloud_launch {
+    ferry_op *op;
+    char *daemon_id, *environment, *worker_id;
+    char *user_data;  /* holds a one-time token: wiped when cleared */
+    const char *what; /* the machine asked for ("g5.xlarge"), in messages */
+    char note[FERRY_CLOUD_NOTE_CAP];
+} ferry_cloud_launch;
+
+/* Checks and copies `req`: a worker id, a daemon id, and user-data (ABI
+ * 1.2; an instance without it would never join) of at most
+ * `user_data_max` bytes. 0, FERRY_EINVAL, FERRY_ETOOBIG or FERRY_ENOMEM;
+ * on failure nothing is held. */
+int ferry_cloud_launch_init(ferry_cloud_launch *l, const ferry_launch_request *req,
+                            size_t user_data_max, const char *what, ferry_op *op);
+void ferry_cloud_launch_clear(ferry_cloud_launch *l);
+/* The launch made `instance_id` in `place` (the note says "launched
+ * <shown>"): known at once (else only ferryd's orphan sweep would find it),
+ * logged, and the op completed with the id and the note. */
+void ferry_cloud_launched(ferry_cloud *c, ferry_cloud_launch *l, const char *place,
+                          const char *instance_id, const char *shown);
+/* Every place said no (or one said what no other place changes): the op
+ * ends with ferry_cloud_launch_error() of `last`, logged. */
+void ferry_cloud_launch_failed(ferry_cloud *c, ferry_cloud_launch *l,
+                               const ferry_error_detail *last);
+
+/* ------------------------------------------------------------------------ */
+/* Tasks                                                                    */
 
 /* One operation's arguments while its calls are in flight. */
 typedef struct ferry_cloud_task {
@@ -112,6 +145,7 @@ typedef struct ferry_cloud_provider {
 struct ferry_cloud {
     const ferry_cloud_provider *provider;
     void *state; /* the plugin's: tasks carry it */
+    ferry_plugin_ctx *ctx;
     const ferry_host_api *host;
     ferry_strlist known; /* instances to retire at fini: launched, or listed alive */
     int closing;         /* fini began: answers complete no op (the host cancels them) */
