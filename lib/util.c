@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "ferry/error.h"
+#include "ferry/file.h"
 
 double ferry_now(void)
 {
@@ -174,29 +175,11 @@ int ferry_rmtree(const char *path)
 
 char *ferry_read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    ferry_buf b = FERRY_BUF_INIT;
-    size_t got;
-    do {
-        ferry_xcheck(ferry_buf_reserve(&b, 4096));
-        got = fread(b.data + b.len, 1, b.cap - b.len - 1, f);
-        b.len += got;
-    } while (got > 0);
-    char *buf = b.data;
-    size_t n = b.len;
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
+    char *text = NULL;
+    int rc = ferry_file_read(path, SIZE_MAX - 1, &text, len);
+    if (rc == FERRY_ENOMEM)
+        ferry_xcheck(rc);
+    return rc == 0 ? text : NULL; /* errno says why */
 }
 
 int ferry_write_all(int fd, const void *data, size_t len)

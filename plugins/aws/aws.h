@@ -5,8 +5,9 @@
  *                  DescribeInstances, TerminateInstances parameters
  *   aws_xml.c      EC2's XML answers and errors (libxml2)
  *   aws_call.c     one signed EC2 call with retries (sdk retry.h, sigv4.h)
- *   aws_compute.c  the compute ops (launch with zone failover, terminate,
- *                  list, describe), init and fini
+ *   aws_compute.c  the compute ops: launch with zone failover; terminate,
+ *                  list and describe through the SDK's cloud kit (cloud.h),
+ *                  which runs EC2's requests and parses; init and fini
  *
  * aws_config.c, aws_query.c and aws_xml.c do no I/O: they are a library of
  * their own (aws_core) that the unit tests link.
@@ -172,9 +173,8 @@ struct aws_state {
     aws_config cfg;
     ferry_aws_credentials creds;
     ferry_http_client *http;
-    aws_call *calls;     /* in flight */
-    ferry_strlist known; /* instances to retire at fini: launched, or listed alive */
-    int closing;
+    aws_call *calls;   /* in flight */
+    ferry_cloud cloud; /* list, describe, terminate; the instances to retire at fini */
 };
 
 #endif

@@ -134,7 +134,7 @@ static void aws_call_free(aws_call *c)
 static void aws_on_retry(void *arg, int attempt, uint64_t delay_ms, const ferry_error_detail *err)
 {
     aws_call *c = arg;
-    if (c->st->host && !c->st->closing)
+    if (c->st->host && !c->st->cloud.closing)
         c->st->host->log(c->st->ctx, FERRY_LOG_INFO,
                          "EC2 %s: attempt %d failed (%s); again in %llu ms", c->action, attempt,
                          err->message, (unsigned long long)delay_ms);
@@ -198,7 +198,7 @@ static int aws_call_start_on(aws_state *st, ferry_http_client *http, uv_loop_t *
 
 int aws_call_start(aws_state *st, aws_params *params, aws_call_done_fn done, void *arg)
 {
-    if (st->closing) {
+    if (st->cloud.closing) {
         aws_params_free(params);
         return FERRY_ESTATE;
     }

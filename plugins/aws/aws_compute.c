@@ -26,38 +26,20 @@
 #define AWS_FINI_ATTEMPTS 2
 
 /* ------------------------------------------------------------------------ */
-/* Helpers                                                                  */
-
-static void aws_complete(aws_state *st, ferry_op *op, int status, const char *instance_id,
-                         const char *text, const ferry_error_detail *err)
-{
-    ferry_op_result r = {.struct_size = sizeof(r), .instance_id = instance_id, .text = text};
-    if (status < 0)
-        r.error = err;
-    st->host->op_complete(op, status, &r);
-}
-
-/* ------------------------------------------------------------------------ */
 /* launch, zone by zone                                                     */
 
 typedef struct aws_launch {
+    ferry_cloud_launch req; /* the request's copy, and the note */
     aws_state *st;
-    ferry_op *op;
-    char *daemon_id, *environment, *worker_id, *client_token, *user_data;
+    char *client_token;
     int zone;     /* index of the place being tried; -1: no zones */
     int n_places; /* zones (or subnets) to try, at least 1 */
-    char note[FERRY_CLOUD_NOTE_CAP];
 } aws_launch;
 
 static void aws_launch_free(aws_launch *l)
 {
-    free(l->daemon_id);
-    free(l->environment);
-    free(l->worker_id);
+    ferry_cloud_launch_clear(&l->req);
     free(l->client_token);
-    if (l->user_data) /* it holds the one-time token */
-        memset(l->user_data, 0, strlen(l->user_data));
-    free(l->user_data);
     free(l);
 }
 
@@ -76,11 +58,7 @@ static int aws_launch_try(aws_launch *l);
 /* Every place said no (or one said what no other place changes). */
 static void aws_launch_fail(aws_launch *l, const ferry_error_detail *last)
 {
-    ferry_error_detail d;
-    ferry_cloud_launch_error(&d, last, l->st->cfg.instance_type, l->note);
-    l->st->host->log(l->st->ctx, FERRY_LOG_WARN, "launch of worker %s failed: %s", l->worker_id,
-                     d.message);
-    aws_complete(l->st, l->op, d.code, NULL, NULL, &d);
+    ferry_cloud_launch_failed(&l->st->cloud, &l->req, last);
     aws_launch_free(l);
 }
 
@@ -93,15 +71,11 @@ static void aws_launch_succeeded(aws_launch *l, const char *body, size_t len)
         if (rc == 0)
             aws_instances_free(&got);
         ferry_error_set(&d, FERRY_EPROTO, 1, NULL, "EC2 RunInstances: no instance in the answer");
-        ferry_cloud_note_error(l->note, sizeof(l->note), aws_place_name(l), &d);
+        ferry_cloud_note_error(l->req.note, sizeof(l->req.note), aws_place_name(l), &d);
         aws_launch_fail(l, &d);
         return;
     }
-    ferry_strlist_add_unique(&l->st->known, got.v[0].id); /* else only the sweep finds it */
-    ferry_cloud_note(l->note, sizeof(l->note), aws_place_name(l), "launched %s", got.v[0].id);
-    l->st->host->log(l->st->ctx, FERRY_LOG_INFO, "worker %s: instance %s (%s, %s)", l->worker_id,
-                     got.v[0].id, l->st->cfg.instance_type, l->note);
-    aws_complete(l->st, l->op, 0, got.v[0].id, l->note, NULL);
+    ferry_cloud_launched(&l->st->cloud, &l->req, aws_place_name(l), got.v[0].id, got.v[0].id);
     aws_instances_free(&got);
     aws_launch_free(l);
 }
@@ -121,7 +95,7 @@ static void aws_launch_answer(void *arg, int status, const char *body, size_t le
                               const ferry_error_detail *err)
 {
     aws_launch *l = arg;
-    if (l->st->closing) { /* fini: the host cancels the op */
+    if (l->st->cloud.closing) { /* fini: the host cancels the op */
         aws_launch_free(l);
         return;
     }
@@ -129,7 +103,7 @@ static void aws_launch_answer(void *arg, int status, const char *body, size_t le
         aws_launch_succeeded(l, body, len);
         return;
     }
-    ferry_cloud_note_error(l->note, sizeof(l->note), aws_place_name(l), err);
+    ferry_cloud_note_error(l->req.note, sizeof(l->req.note), aws_place_name(l), err);
     if (aws_next_place_helps(err) && l->zone + 1 < l->n_places) {
         l->zone++;
         int rc = aws_launch_try(l);
@@ -149,11 +123,11 @@ static int aws_launch_try(aws_launch *l)
     /* One token per place: EC2 refuses a token reused with other
      * parameters, and a retry in the same place must reuse it. */
     snprintf(token, sizeof(token), "%.60s-%d", l->client_token, l->zone < 0 ? 0 : l->zone);
-    aws_launch_spec s = {.daemon_id = l->daemon_id,
-                         .environment = l->environment,
-                         .worker_id = l->worker_id,
+    aws_launch_spec s = {.daemon_id = l->req.daemon_id,
+                         .environment = l->req.environment,
+                         .worker_id = l->req.worker_id,
                          .client_token = token,
-                         .user_data = l->user_data,
+                         .user_data = l->req.user_data,
                          .zone = l->zone};
     aws_params p;
     int rc = aws_run_instances_params(&p, &l->st->cfg, &s);
@@ -164,215 +138,112 @@ static int aws_launch_try(aws_launch *l)
     return aws_call_start(l->st, &p, aws_launch_answer, l);
 }
 
-static char *aws_dup(const char *s)
-{
-    return strdup(s ? s : "");
-}
-
 static int aws_op_launch(void *state, const ferry_launch_request *req, ferry_op *op)
 {
     aws_state *st = state;
-    if (req == NULL || req->worker_id == NULL || req->worker_id[0] == '\0' ||
-        req->daemon_id == NULL)
-        return FERRY_EINVAL;
-    const char *user_data =
-        FERRY_HAS_FIELD(req, ferry_launch_request, user_data) ? req->user_data : NULL;
-    if (user_data == NULL || user_data[0] == '\0')
-        return FERRY_EINVAL; /* an instance without it would never join */
-    if (strlen(user_data) > AWS_USER_DATA_MAX)
-        return FERRY_ETOOBIG;
     aws_launch *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return FERRY_ENOMEM;
+    int rc = ferry_cloud_launch_init(&l->req, req, AWS_USER_DATA_MAX, st->cfg.instance_type, op);
+    if (rc != 0) {
+        free(l);
+        return rc;
+    }
     l->st = st;
-    l->op = op;
-    l->daemon_id = aws_dup(req->daemon_id);
-    l->environment = aws_dup(req->environment);
-    l->worker_id = aws_dup(req->worker_id);
-    l->client_token = aws_dup(req->client_token ? req->client_token : req->worker_id);
-    l->user_data = aws_dup(user_data);
+    l->client_token = strdup(req->client_token ? req->client_token : req->worker_id);
     size_t places = st->cfg.zones.n ? st->cfg.zones.n : st->cfg.subnets.n;
     l->n_places = places ? (int)places : 1;
     l->zone = places ? 0 : -1;
-    int rc = !l->daemon_id || !l->environment || !l->worker_id || !l->client_token || !l->user_data
-                 ? FERRY_ENOMEM
-                 : aws_launch_try(l);
+    rc = l->client_token ? aws_launch_try(l) : FERRY_ENOMEM;
     if (rc != 0)
         aws_launch_free(l);
     return rc;
 }
 
 /* ------------------------------------------------------------------------ */
-/* terminate                                                                */
+/* terminate, list, describe: EC2's requests and answers for the SDK's kit  */
 
-static void aws_terminate_answer(void *arg, int status, const char *body, size_t len,
-                                 const ferry_error_detail *err)
+static int aws_terminate_call(ferry_cloud_task *t, ferry_cloud_answer_fn done)
 {
-    ferry_cloud_task *t = arg;
-    aws_state *st = t->state;
-    (void)body;
-    (void)len;
-    if (!st->closing) {
-        if (status == 0 || status == FERRY_ENOENT)
-            ferry_strlist_remove(&st->known, t->instance_id);
-        aws_complete(st, t->op, status, NULL, NULL, err);
-    }
-    ferry_cloud_task_free(t);
-}
-
-static int aws_op_terminate(void *state, const char *instance_id, ferry_op *op)
-{
-    aws_state *st = state;
-    if (instance_id == NULL || instance_id[0] == '\0')
-        return FERRY_EINVAL;
-    ferry_cloud_task *t = ferry_cloud_task_new(st, op, instance_id, NULL);
-    if (t == NULL)
-        return FERRY_ENOMEM;
     aws_params p;
     char *ids[] = {t->instance_id};
     aws_terminate_params(&p, ids, 1);
-    int rc = aws_call_start(st, &p, aws_terminate_answer, t);
-    if (rc != 0)
-        ferry_cloud_task_free(t);
-    return rc;
+    return aws_call_start(t->state, &p, done, t);
 }
 
-/* ------------------------------------------------------------------------ */
-/* list and describe                                                        */
-
-static json_t *aws_instance_json(const aws_instance *in)
-{
-    char reason[300];
-    aws_reason_text(in, reason, sizeof(reason));
-    json_t *o =
-        json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance_id", in->id, "state", in->state,
-                  "worker_id", in->worker_id, "environment", in->environment, "zone", in->zone);
-    if (o && reason[0] && aws_state_ending(in->state))
-        json_object_set_new(o, "reason", json_string(reason));
-    return o;
-}
-
-static void aws_complete_json(ferry_cloud_task *t, json_t *j)
-{
-    aws_state *st = t->state;
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    if (text == NULL) {
-        ferry_error_detail d;
-        ferry_error_set(&d, FERRY_ENOMEM, 1, NULL, "aws: out of memory");
-        aws_complete(st, t->op, FERRY_ENOMEM, NULL, NULL, &d);
-        return;
-    }
-    aws_complete(st, t->op, 0, NULL, text, NULL);
-    free(text);
-}
-
-static int aws_list_page(ferry_cloud_task *t, const char *next_token);
-
-static void aws_list_answer(void *arg, int status, const char *body, size_t len,
-                            const ferry_error_detail *err)
-{
-    ferry_cloud_task *t = arg;
-    aws_state *st = t->state;
-    aws_instances got = {0};
-    if (st->closing) {
-        ferry_cloud_task_free(t);
-        return;
-    }
-    if (status == 0 && (status = aws_xml_instances(body, len, &got)) != 0) {
-        ferry_error_detail d;
-        ferry_error_set(&d, status, 1, NULL, "EC2 DescribeInstances: an answer we cannot read");
-        aws_complete(st, t->op, status, NULL, NULL, &d);
-        ferry_cloud_task_free(t);
-        return;
-    }
-    if (status != 0) {
-        aws_complete(st, t->op, status, NULL, NULL, err);
-        ferry_cloud_task_free(t);
-        return;
-    }
-    for (size_t i = 0; i < got.n; i++) {
-        json_array_append_new(t->list, aws_instance_json(&got.v[i]));
-        if (!aws_state_ending(got.v[i].state))
-            ferry_strlist_add_unique(&st->known, got.v[i].id);
-    }
-    if (got.next_token && aws_list_page(t, got.next_token) == 0) {
-        aws_instances_free(&got);
-        return;
-    }
-    aws_complete_json(t, t->list);
-    aws_instances_free(&got);
-    ferry_cloud_task_free(t);
-}
-
-static int aws_list_page(ferry_cloud_task *t, const char *next_token)
+static int aws_list_page(ferry_cloud_task *t, const char *next_token, ferry_cloud_answer_fn done)
 {
     aws_state *st = t->state;
     aws_params p;
     aws_describe_by_daemon_params(&p, t->daemon_id, st->cfg.list_page_size, next_token);
-    return aws_call_start(st, &p, aws_list_answer, t);
+    return aws_call_start(st, &p, done, t);
 }
 
-static int aws_op_list(void *state, const char *daemon_id, ferry_op *op)
+static int aws_describe_call(ferry_cloud_task *t, ferry_cloud_answer_fn done)
 {
-    aws_state *st = state;
-    if (daemon_id == NULL || daemon_id[0] == '\0')
-        return FERRY_EINVAL; /* never every instance of the account */
-    ferry_cloud_task *t = ferry_cloud_task_new(st, op, NULL, daemon_id);
-    if (t == NULL || (t->list = json_array()) == NULL) {
-        if (t)
-            ferry_cloud_task_free(t);
-        return FERRY_ENOMEM;
+    aws_params p;
+    aws_describe_one_params(&p, t->instance_id);
+    return aws_call_start(t->state, &p, done, t);
+}
+
+/* Every instance of a DescribeInstances answer to the kit, and the next
+ * page's token when `next_token` is not NULL. */
+static int aws_list_parse(ferry_cloud_task *t, const char *body, size_t len, char **next_token)
+{
+    aws_instances got;
+    int rc = aws_xml_instances(body, len, &got);
+    for (size_t i = 0; rc == 0 && i < got.n; i++) {
+        const aws_instance *in = &got.v[i];
+        char reason[300];
+        aws_reason_text(in, reason, sizeof(reason));
+        ferry_cloud_instance view = {.id = in->id,
+                                     .state = in->state,
+                                     .worker_id = in->worker_id,
+                                     .environment = in->environment,
+                                     .zone = in->zone,
+                                     .reason = reason,
+                                     .ending = aws_state_ending(in->state)};
+        rc = ferry_cloud_found(t, &view);
     }
-    int rc = aws_list_page(t, NULL);
-    if (rc != 0)
-        ferry_cloud_task_free(t);
+    if (rc == 0 && next_token) {
+        *next_token = got.next_token; /* taken */
+        got.next_token = NULL;
+    }
+    aws_instances_free(&got);
     return rc;
 }
 
-static void aws_describe_answer(void *arg, int status, const char *body, size_t len,
-                                const ferry_error_detail *err)
+static int aws_describe_parse(ferry_cloud_task *t, const char *body, size_t len)
 {
-    ferry_cloud_task *t = arg;
-    aws_state *st = t->state;
-    aws_instances got = {0};
-    ferry_error_detail d;
-    if (st->closing) {
-        ferry_cloud_task_free(t);
-        return;
-    }
-    if (status == 0 && (status = aws_xml_instances(body, len, &got)) == 0 && got.n == 0) {
-        /* Describe of a gone instance may answer an empty set. */
-        status = ferry_error_set(&d, FERRY_ENOENT, 0, "InvalidInstanceID.NotFound",
-                                 "EC2 DescribeInstances: no instance %s", t->instance_id);
-        err = &d;
-    } else if (status != 0 && err == NULL) {
-        ferry_error_set(&d, status, 1, NULL, "EC2 DescribeInstances: an answer we cannot read");
-        err = &d;
-    }
-    if (status == 0) {
-        json_t *j = aws_instance_json(&got.v[0]);
-        aws_complete_json(t, j);
-        json_decref(j);
-    } else
-        aws_complete(st, t->op, status, NULL, NULL, err);
-    aws_instances_free(&got);
-    ferry_cloud_task_free(t);
+    return aws_list_parse(t, body, len, NULL);
+}
+
+static const ferry_cloud_provider aws_cloud = {
+    .name = "aws",
+    .list_what = "EC2 DescribeInstances",
+    .describe_what = "EC2 DescribeInstances",
+    .not_found_code = "InvalidInstanceID.NotFound",
+    .list_page = aws_list_page,
+    .list_parse = aws_list_parse,
+    .describe = aws_describe_call,
+    .describe_parse = aws_describe_parse,
+    .terminate = aws_terminate_call,
+};
+
+static int aws_op_terminate(void *state, const char *instance_id, ferry_op *op)
+{
+    return ferry_cloud_terminate(&((aws_state *)state)->cloud, instance_id, op);
+}
+
+/* EC2 lists a region's instances in one listing: one place. */
+static int aws_op_list(void *state, const char *daemon_id, ferry_op *op)
+{
+    return ferry_cloud_list(&((aws_state *)state)->cloud, daemon_id, 1, op);
 }
 
 static int aws_op_describe(void *state, const char *instance_id, ferry_op *op)
 {
-    aws_state *st = state;
-    if (instance_id == NULL || instance_id[0] == '\0')
-        return FERRY_EINVAL;
-    ferry_cloud_task *t = ferry_cloud_task_new(st, op, instance_id, NULL);
-    if (t == NULL)
-        return FERRY_ENOMEM;
-    aws_params p;
-    aws_describe_one_params(&p, t->instance_id);
-    int rc = aws_call_start(st, &p, aws_describe_answer, t);
-    if (rc != 0)
-        ferry_cloud_task_free(t);
-    return rc;
+    return ferry_cloud_describe(&((aws_state *)state)->cloud, instance_id, op);
 }
 
 static const ferry_compute_ops aws_ops = {
@@ -391,7 +262,7 @@ static void aws_state_free(aws_state *st)
 {
     aws_config_free(&st->cfg);
     ferry_aws_credentials_free(&st->creds);
-    ferry_strlist_free(&st->known);
+    ferry_strlist_free(&st->cloud.known);
     free(st);
 }
 
@@ -404,6 +275,7 @@ static int aws_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **st
     st->ctx = ctx;
     st->host = host;
     st->loop = host->loop(ctx);
+    st->cloud = (ferry_cloud){.provider = &aws_cloud, .state = st, .ctx = ctx, .host = host};
     aws_xml_init();
     int rc = aws_config_load(&st->cfg, ctx, host, err);
     if (rc == 0)
@@ -426,14 +298,15 @@ static int aws_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **st
  * ferryd's stop leaves nothing running (its records go at shutdown). */
 static void aws_retire_known(aws_state *st)
 {
-    if (st->known.n == 0)
+    const ferry_strlist *known = &st->cloud.known;
+    if (known->n == 0)
         return;
-    st->host->log(st->ctx, FERRY_LOG_INFO, "terminating %zu instance%s at shutdown", st->known.n,
-                  st->known.n == 1 ? "" : "s");
-    for (size_t done = 0; done < st->known.n;) {
-        size_t n = st->known.n - done > 1000 ? 1000 : st->known.n - done;
+    st->host->log(st->ctx, FERRY_LOG_INFO, "terminating %zu instance%s at shutdown", known->n,
+                  known->n == 1 ? "" : "s");
+    for (size_t done = 0; done < known->n;) {
+        size_t n = known->n - done > 1000 ? 1000 : known->n - done;
         aws_params p;
-        aws_terminate_params(&p, st->known.v + done, n);
+        aws_terminate_params(&p, known->v + done, n);
         ferry_error_detail err = {0};
         int rc = aws_call_blocking(st, &p, AWS_FINI_TIMEOUT_MS, AWS_FINI_ATTEMPTS, &err);
         if (rc != 0 && rc != FERRY_ENOENT)
@@ -449,7 +322,7 @@ static void aws_retire_known(aws_state *st)
 static void aws_fini(void *state)
 {
     aws_state *st = state;
-    st->closing = 1;
+    st->cloud.closing = 1;
     aws_call_cancel_all(st);
     aws_retire_known(st);
     ferry_http_client_close(st->http, NULL, NULL);

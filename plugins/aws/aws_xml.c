@@ -3,92 +3,37 @@
  * Success documents are <ActionResponse xmlns="http://ec2.amazonaws.com/
  * doc/2016-11-15/"> with a lower-case <requestId>; errors are
  * <Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/>
- * without a namespace. Elements are matched by local name. The parser never
- * fetches anything (XML_PARSE_NONET) and expands no entity into the tree.
+ * without a namespace. The SDK's ferry/xml.h reads them: by local name,
+ * fetching nothing and expanding no entity.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
+#include "ferry/xml.h"
 
 #include "aws.h"
 
 void aws_xml_init(void)
 {
-    xmlInitParser(); /* idempotent; wanted once before parsing on threads */
-}
-
-static xmlDocPtr aws_xml_parse(const char *body, size_t len)
-{
-    if (body == NULL || len == 0 || len > (size_t)INT32_MAX)
-        return NULL;
-    return xmlReadMemory(body, (int)len, NULL, NULL,
-                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-}
-
-static int aws_named(xmlNodePtr n, const char *name)
-{
-    return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
-}
-
-static xmlNodePtr aws_child(xmlNodePtr parent, const char *name)
-{
-    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
-        if (aws_named(c, name))
-            return c;
-    return NULL;
-}
-
-/* The text of parent/name (a path of child names, "a/b"), into buf ("" when
- * absent). Only direct children: an instance's <groupSet> items must not
- * answer for the instance. */
-static void aws_text(xmlNodePtr parent, const char *path, char *buf, size_t cap)
-{
-    char part[64];
-    buf[0] = '\0';
-    for (const char *p = path; parent && *p;) {
-        size_t n = strcspn(p, "/");
-        snprintf(part, sizeof(part), "%.*s", (int)n, p);
-        parent = aws_child(parent, part);
-        p += n + (p[n] == '/');
-    }
-    if (parent == NULL)
-        return;
-    xmlChar *t = xmlNodeGetContent(parent);
-    snprintf(buf, cap, "%s", t ? (const char *)t : "");
-    xmlFree(t);
+    ferry_xml_init();
 }
 
 int aws_xml_error(const char *body, size_t len, char *code, size_t code_cap, char *message,
                   size_t message_cap, char *request_id, size_t request_id_cap)
 {
-    code[0] = message[0] = request_id[0] = '\0';
-    xmlDocPtr doc = aws_xml_parse(body, len);
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-    int found = 0;
-    if (root && aws_named(root, "Response")) {
-        xmlNodePtr e = aws_child(aws_child(root, "Errors"), "Error");
-        if (e) {
-            aws_text(e, "Code", code, code_cap);
-            aws_text(e, "Message", message, message_cap);
-            found = 1;
-        }
-        aws_text(root, "RequestID", request_id, request_id_cap);
-    }
-    xmlFreeDoc(doc);
-    return found;
+    return ferry_xml_error(body, len, "Response/Errors/Error", "Response/RequestID", code, code_cap,
+                           message, message_cap, request_id, request_id_cap);
 }
 
 static void aws_instance_tags(xmlNodePtr item, aws_instance *in)
 {
     char key[128], value[256];
-    for (xmlNodePtr t = aws_child(aws_child(item, "tagSet"), "item"); t; t = t->next) {
-        if (!aws_named(t, "item"))
+    for (xmlNodePtr t = ferry_xml_child(ferry_xml_child(item, "tagSet"), "item"); t; t = t->next) {
+        if (!ferry_xml_named(t, "item"))
             continue;
-        aws_text(t, "key", key, sizeof(key));
-        aws_text(t, "value", value, sizeof(value));
+        ferry_xml_copy(t, "key", key, sizeof(key));
+        ferry_xml_copy(t, "value", value, sizeof(value));
         if (strcmp(key, AWS_TAG_DAEMON) == 0)
             snprintf(in->daemon_id, sizeof(in->daemon_id), "%s", value);
         else if (strcmp(key, AWS_TAG_WORKER) == 0)
@@ -101,13 +46,13 @@ static void aws_instance_tags(xmlNodePtr item, aws_instance *in)
 static void aws_instance_read(xmlNodePtr item, aws_instance *in)
 {
     memset(in, 0, sizeof(*in));
-    aws_text(item, "instanceId", in->id, sizeof(in->id));
-    aws_text(item, "instanceState/name", in->state, sizeof(in->state));
+    ferry_xml_copy(item, "instanceId", in->id, sizeof(in->id));
+    ferry_xml_copy(item, "instanceState/name", in->state, sizeof(in->state));
     if (in->state[0] == '\0') /* TerminateInstances */
-        aws_text(item, "currentState/name", in->state, sizeof(in->state));
-    aws_text(item, "stateReason/code", in->reason_code, sizeof(in->reason_code));
-    aws_text(item, "stateReason/message", in->reason_message, sizeof(in->reason_message));
-    aws_text(item, "placement/availabilityZone", in->zone, sizeof(in->zone));
+        ferry_xml_copy(item, "currentState/name", in->state, sizeof(in->state));
+    ferry_xml_copy(item, "stateReason/code", in->reason_code, sizeof(in->reason_code));
+    ferry_xml_copy(item, "stateReason/message", in->reason_message, sizeof(in->reason_message));
+    ferry_xml_copy(item, "placement/availabilityZone", in->zone, sizeof(in->zone));
     aws_instance_tags(item, in);
 }
 
@@ -130,13 +75,13 @@ static int aws_collect(xmlNodePtr n, aws_instances *l)
     for (; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE)
             continue;
-        if (aws_named(n, "instancesSet")) {
+        if (ferry_xml_named(n, "instancesSet")) {
             for (xmlNodePtr it = n->children; it; it = it->next)
-                if (aws_named(it, "item") && aws_instances_push(l, it) != 0)
+                if (ferry_xml_named(it, "item") && aws_instances_push(l, it) != 0)
                     return FERRY_ENOMEM;
             continue;
         }
-        if (aws_named(n, "reservationSet") || aws_named(n, "item")) {
+        if (ferry_xml_named(n, "reservationSet") || ferry_xml_named(n, "item")) {
             int rc = aws_collect(n->children, l);
             if (rc != 0)
                 return rc;
@@ -148,7 +93,7 @@ static int aws_collect(xmlNodePtr n, aws_instances *l)
 int aws_xml_instances(const char *body, size_t len, aws_instances *out)
 {
     memset(out, 0, sizeof(*out));
-    xmlDocPtr doc = aws_xml_parse(body, len);
+    xmlDocPtr doc = ferry_xml_parse(body, len);
     xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
     const char *name = root ? (const char *)root->name : "";
     size_t nlen = strlen(name);
@@ -159,7 +104,7 @@ int aws_xml_instances(const char *body, size_t len, aws_instances *out)
     }
     int rc = aws_collect(root->children, out);
     char token[2048];
-    aws_text(root, "nextToken", token, sizeof(token));
+    ferry_xml_copy(root, "nextToken", token, sizeof(token));
     if (rc == 0 && token[0] && (out->next_token = strdup(token)) == NULL)
         rc = FERRY_ENOMEM;
     xmlFreeDoc(doc);

@@ -5,8 +5,9 @@
  *                  request bodies, answers and errors (jansson)
  *   gcp_call.c     access tokens (fetched, cached, refreshed) and one
  *                  authorized Compute call with retries (sdk retry.h)
- *   gcp_compute.c  the compute ops (launch with zone failover, terminate,
- *                  list, describe), init and fini
+ *   gcp_compute.c  the compute ops: launch with zone failover; terminate,
+ *                  list and describe through the SDK's cloud kit (cloud.h),
+ *                  which runs Compute's requests and parses; init and fini
  *
  * gcp_config.c and gcp_json.c do no network I/O: they are a library of
  * their own (gcp_core) that the unit tests link.
@@ -210,9 +211,8 @@ struct gcp_state {
     uint64_t token_expiry_ms;
     int token_fetching;
     ferry_retry_call *token_call;
-    ferry_strlist known;         /* instance ids to retire at fini */
+    ferry_cloud cloud;           /* list, describe, terminate; the instances to retire at fini */
     struct gcp_launch *launches; /* in progress */
-    int closing;
 };
 
 #endif

@@ -288,7 +288,7 @@ static void gcp_call_on_retry(void *arg, int attempt, uint64_t delay_ms,
                               const ferry_error_detail *err)
 {
     gcp_call *c = arg;
-    if (c->st->host && !c->st->closing)
+    if (c->st->host && !c->st->cloud.closing)
         c->st->host->log(c->st->ctx, FERRY_LOG_INFO,
                          "Compute %s: attempt %d failed (%s); again in %llu ms", c->what, attempt,
                          err->message, (unsigned long long)delay_ms);
@@ -315,7 +315,7 @@ static void gcp_call_retry_done(void *arg, int status, const ferry_http_response
     int was_linked = c->linked;
     gcp_unlink(c);
     c->retry = NULL;
-    if (status != 0 && c->reauth && !c->auth_retried && was_linked && !c->st->closing) {
+    if (status != 0 && c->reauth && !c->auth_retried && was_linked && !c->st->cloud.closing) {
         c->reauth = 0;
         c->auth_retried = 1;
         /* The token this call had is no longer good. */
@@ -324,6 +324,23 @@ static void gcp_call_retry_done(void *arg, int status, const ferry_http_response
             return;
     }
     gcp_call_finish(c, status, res, err);
+}
+
+/* The call's retry loop on its client and loop, with its attempts and
+ * timeout (a retry logs nothing once fini began). */
+static int gcp_call_retry_start(gcp_call *c)
+{
+    ferry_retry_spec spec = {.struct_size = sizeof(spec),
+                             .http = c->http,
+                             .loop = c->loop,
+                             .max_attempts = c->max_attempts,
+                             .timeout_ms = c->timeout_ms,
+                             .send = gcp_call_send,
+                             .classify = gcp_call_classify,
+                             .done = gcp_call_retry_done,
+                             .arg = c,
+                             .on_retry = gcp_call_on_retry};
+    return ferry_retry_start(&spec, &c->retry);
 }
 
 /* Start the retry loop now (a valid token), or wait for one. */
@@ -342,19 +359,9 @@ static int gcp_call_go(gcp_call *c)
         }
         return 0;
     }
-    ferry_retry_spec spec = {.struct_size = sizeof(spec),
-                             .http = c->http,
-                             .loop = c->loop,
-                             .max_attempts = c->max_attempts,
-                             .timeout_ms = c->timeout_ms,
-                             .send = gcp_call_send,
-                             .classify = gcp_call_classify,
-                             .done = gcp_call_retry_done,
-                             .arg = c,
-                             .on_retry = gcp_call_on_retry};
     c->reauth = 0;
     gcp_link(c, 0); /* first: a cancel_all during the first attempt must see it */
-    int rc = ferry_retry_start(&spec, &c->retry);
+    int rc = gcp_call_retry_start(c);
     if (rc != 0)
         gcp_unlink(c);
     return rc;
@@ -370,7 +377,7 @@ static void gcp_token_for_waiting(gcp_state *st, int status, const ferry_error_d
         ferry_error_set(&fallback, status, 0, NULL, "OAuth2 token: %s", ferry_strerror(status));
         err = &fallback;
     }
-    if (status != 0 && st->host && !st->closing)
+    if (status != 0 && st->host && !st->cloud.closing)
         st->host->log(st->ctx, FERRY_LOG_WARN, "no access token: %s", err->message);
     while (st->waiting) {
         gcp_call *c = st->waiting;
@@ -408,7 +415,7 @@ static gcp_call *gcp_call_new(gcp_state *st, const char *what, const char *metho
 int gcp_call_start(gcp_state *st, const char *what, const char *method, char *url, char *body,
                    gcp_call_done_fn done, void *arg)
 {
-    if (st->closing) {
+    if (st->cloud.closing) {
         free(url);
         gcp_wipe_free(body);
         return FERRY_ESTATE;
@@ -485,19 +492,10 @@ static int gcp_blocking_start(gcp_state *st, ferry_retry_blocking *b, const char
     c->timeout_ms = timeout_ms;
     c->max_attempts = 2;
     c->auth_retried = 1;
-    /* Not on st->calls: nothing cancels it but its timeout. */
-    ferry_retry_spec spec = {.struct_size = sizeof(spec),
-                             .http = b->http,
-                             .loop = &b->loop,
-                             .max_attempts = c->max_attempts,
-                             .timeout_ms = timeout_ms,
-                             .send = gcp_call_send,
-                             .classify = gcp_call_classify,
-                             .done = gcp_call_retry_done,
-                             .arg = c};
     /* send checks the token against this loop's clock. */
     st->token_refresh_ms = uv_now(&b->loop) + 60000;
-    int rc = ferry_retry_start(&spec, &c->retry);
+    /* Not on st->calls: nothing cancels it but its timeout. */
+    int rc = gcp_call_retry_start(c);
     if (rc != 0)
         gcp_call_free(c);
     return rc;

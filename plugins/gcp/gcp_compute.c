@@ -22,15 +22,6 @@
 
 #define GCP_FINI_TIMEOUT_MS 10000
 
-static void gcp_complete(gcp_state *st, ferry_op *op, int status, const char *instance_id,
-                         const char *text, const ferry_error_detail *err)
-{
-    ferry_op_result r = {.struct_size = sizeof(r), .instance_id = instance_id, .text = text};
-    if (status < 0)
-        r.error = err;
-    st->host->op_complete(op, status, &r);
-}
-
 /* "zone/name" into its parts; 0 or FERRY_EINVAL. */
 static int gcp_split_id(const char *id, char *zone, size_t zcap, char *name, size_t ncap)
 {
@@ -50,9 +41,8 @@ static int gcp_split_id(const char *id, char *zone, size_t zcap, char *name, siz
 /* launch, zone by zone                                                     */
 
 typedef struct gcp_launch {
+    ferry_cloud_launch req; /* the request's copy, and the note */
     gcp_state *st;
-    ferry_op *op;
-    char *daemon_id, *environment, *worker_id, *user_data;
     size_t zone;
     char name[64];
     char op_url[512]; /* the zone operation being waited on */
@@ -60,7 +50,6 @@ typedef struct gcp_launch {
     uv_timer_t timer;
     int timer_live;
     struct gcp_launch *next; /* st->launches */
-    char note[FERRY_CLOUD_NOTE_CAP];
 } gcp_launch;
 
 static void gcp_launch_unlink(gcp_launch *l)
@@ -81,13 +70,7 @@ static void gcp_launch_timer_closed(uv_handle_t *h)
 static void gcp_launch_free(gcp_launch *l)
 {
     gcp_launch_unlink(l);
-    free(l->daemon_id);
-    free(l->environment);
-    free(l->worker_id);
-    if (l->user_data) /* it holds the one-time token */
-        memset(l->user_data, 0, strlen(l->user_data));
-    free(l->user_data);
-    l->daemon_id = l->environment = l->worker_id = l->user_data = NULL;
+    ferry_cloud_launch_clear(&l->req);
     if (l->timer_live) {
         l->timer_live = 0;
         uv_close((uv_handle_t *)&l->timer, gcp_launch_timer_closed);
@@ -102,11 +85,7 @@ static const char *gcp_zone_name(const gcp_launch *l)
 
 static void gcp_launch_fail(gcp_launch *l, const ferry_error_detail *last)
 {
-    ferry_error_detail d;
-    ferry_cloud_launch_error(&d, last, l->st->cfg.machine_type, l->note);
-    l->st->host->log(l->st->ctx, FERRY_LOG_WARN, "launch of worker %s failed: %s", l->worker_id,
-                     d.message);
-    gcp_complete(l->st, l->op, d.code, NULL, NULL, &d);
+    ferry_cloud_launch_failed(&l->st->cloud, &l->req, last);
     gcp_launch_free(l);
 }
 
@@ -114,11 +93,7 @@ static void gcp_launch_succeeded(gcp_launch *l)
 {
     char id[192];
     snprintf(id, sizeof(id), "%s/%s", gcp_zone_name(l), l->name);
-    ferry_strlist_add_unique(&l->st->known, id); /* else only the sweep finds it */
-    ferry_cloud_note(l->note, sizeof(l->note), gcp_zone_name(l), "launched %s", l->name);
-    l->st->host->log(l->st->ctx, FERRY_LOG_INFO, "worker %s: instance %s (%s, %s)", l->worker_id,
-                     id, l->st->cfg.machine_type, l->note);
-    gcp_complete(l->st, l->op, 0, id, l->note, NULL);
+    ferry_cloud_launched(&l->st->cloud, &l->req, gcp_zone_name(l), id, l->name);
     gcp_launch_free(l);
 }
 
@@ -138,7 +113,7 @@ static int gcp_launch_try(gcp_launch *l);
 /* This zone said no: the next one, or the end. */
 static void gcp_launch_zone_failed(gcp_launch *l, const ferry_error_detail *err)
 {
-    ferry_cloud_note_error(l->note, sizeof(l->note), gcp_zone_name(l), err);
+    ferry_cloud_note_error(l->req.note, sizeof(l->req.note), gcp_zone_name(l), err);
     if (gcp_next_zone_helps(err) && l->zone + 1 < l->st->cfg.zones.n) {
         l->zone++;
         int rc = gcp_launch_try(l);
@@ -214,7 +189,7 @@ static void gcp_launch_answer(void *arg, int status, const char *body, size_t le
                               const ferry_error_detail *err)
 {
     gcp_launch *l = arg;
-    if (l->st->closing) { /* fini: the host cancels the op */
+    if (l->st->cloud.closing) { /* fini: the host cancels the op */
         gcp_launch_free(l);
         return;
     }
@@ -242,10 +217,10 @@ static void gcp_launch_poll(gcp_launch *l)
 
 static int gcp_launch_try(gcp_launch *l)
 {
-    gcp_launch_spec s = {.daemon_id = l->daemon_id,
-                         .environment = l->environment,
-                         .worker_id = l->worker_id,
-                         .user_data = l->user_data,
+    gcp_launch_spec s = {.daemon_id = l->req.daemon_id,
+                         .environment = l->req.environment,
+                         .worker_id = l->req.worker_id,
+                         .user_data = l->req.user_data,
                          .zone = gcp_zone_name(l)};
     json_t *b = gcp_insert_body(&l->st->cfg, &s);
     char *body = b ? json_dumps(b, JSON_COMPACT) : NULL;
@@ -259,208 +234,122 @@ static int gcp_launch_try(gcp_launch *l)
                           gcp_launch_answer, l);
 }
 
-static char *gcp_dup(const char *s)
-{
-    return strdup(s ? s : "");
-}
-
 static int gcp_op_launch(void *state, const ferry_launch_request *req, ferry_op *op)
 {
     gcp_state *st = state;
-    if (req == NULL || req->worker_id == NULL || req->worker_id[0] == '\0' ||
-        req->daemon_id == NULL || req->daemon_id[0] == '\0')
-        return FERRY_EINVAL;
-    const char *user_data =
-        FERRY_HAS_FIELD(req, ferry_launch_request, user_data) ? req->user_data : NULL;
-    if (user_data == NULL || user_data[0] == '\0')
-        return FERRY_EINVAL; /* an instance without it would never join */
-    if (strlen(user_data) > GCP_USER_DATA_MAX)
-        return FERRY_ETOOBIG;
+    if (req && req->daemon_id && req->daemon_id[0] == '\0')
+        return FERRY_EINVAL; /* the label filter of list needs one */
     gcp_launch *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return FERRY_ENOMEM;
+    int rc = ferry_cloud_launch_init(&l->req, req, GCP_USER_DATA_MAX, st->cfg.machine_type, op);
+    if (rc != 0) {
+        free(l);
+        return rc;
+    }
     l->st = st;
-    l->op = op;
-    l->daemon_id = gcp_dup(req->daemon_id);
-    l->environment = gcp_dup(req->environment);
-    l->worker_id = gcp_dup(req->worker_id);
-    l->user_data = gcp_dup(user_data);
     gcp_instance_name(req->worker_id, l->name, sizeof(l->name));
     l->next = st->launches;
     st->launches = l;
-    int rc = !l->daemon_id || !l->environment || !l->worker_id || !l->user_data ? FERRY_ENOMEM
-                                                                                : gcp_launch_try(l);
+    rc = gcp_launch_try(l);
     if (rc != 0)
         gcp_launch_free(l);
     return rc;
 }
 
 /* ------------------------------------------------------------------------ */
-/* terminate, list, describe                                                */
+/* terminate, list, describe: Compute's requests and answers for the kit    */
 
-static void gcp_terminate_answer(void *arg, int status, const char *body, size_t len,
-                                 const ferry_error_detail *err)
+/* One call about one instance ("zone/name"). */
+static int gcp_instance_call(ferry_cloud_task *t, const char *what, const char *method,
+                             ferry_cloud_answer_fn done)
 {
-    ferry_cloud_task *t = arg;
     gcp_state *st = t->state;
-    (void)body;
-    (void)len;
-    if (!st->closing) {
-        if (status == 0 || status == FERRY_ENOENT)
-            ferry_strlist_remove(&st->known, t->instance_id);
-        gcp_complete(st, t->op, status, NULL, NULL, err);
-    }
-    ferry_cloud_task_free(t);
-}
-
-/* One call about one instance ("zone/name"), answered to `answer` with a
- * task that holds the op and the id. */
-static int gcp_instance_call(gcp_state *st, const char *instance_id, ferry_op *op, const char *what,
-                             const char *method, gcp_call_done_fn answer)
-{
     char zone[64], name[64];
-    if (gcp_split_id(instance_id, zone, sizeof(zone), name, sizeof(name)) != 0)
+    if (gcp_split_id(t->instance_id, zone, sizeof(zone), name, sizeof(name)) != 0)
         return FERRY_EINVAL;
-    ferry_cloud_task *t = ferry_cloud_task_new(st, op, instance_id, NULL);
-    if (t == NULL)
-        return FERRY_ENOMEM;
-    int rc =
-        gcp_call_start(st, what, method, gcp_instances_url(&st->cfg, zone, name), NULL, answer, t);
-    if (rc != 0)
-        ferry_cloud_task_free(t);
-    return rc;
+    return gcp_call_start(st, what, method, gcp_instances_url(&st->cfg, zone, name), NULL, done, t);
 }
 
-static int gcp_op_terminate(void *state, const char *instance_id, ferry_op *op)
+static int gcp_terminate_call(ferry_cloud_task *t, ferry_cloud_answer_fn done)
 {
-    return gcp_instance_call(state, instance_id, op, "instances.delete", "DELETE",
-                             gcp_terminate_answer);
+    return gcp_instance_call(t, "instances.delete", "DELETE", done);
 }
 
-static json_t *gcp_instance_json(const gcp_instance *in)
+static int gcp_describe_call(ferry_cloud_task *t, ferry_cloud_answer_fn done)
 {
-    json_t *o =
-        json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance_id", in->id, "state", in->state,
-                  "worker_id", in->worker_id, "environment", in->environment, "zone", in->zone);
-    if (o && in->reason[0] && gcp_state_ending(in->state))
-        json_object_set_new(o, "reason", json_string(in->reason));
-    return o;
+    return gcp_instance_call(t, "instances.get", "GET", done);
 }
 
-static void gcp_complete_json(ferry_cloud_task *t, json_t *j)
-{
-    gcp_state *st = t->state;
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    if (text == NULL) {
-        ferry_error_detail d;
-        ferry_error_set(&d, FERRY_ENOMEM, 1, NULL, "gcp: out of memory");
-        gcp_complete(st, t->op, FERRY_ENOMEM, NULL, NULL, &d);
-        return;
-    }
-    gcp_complete(st, t->op, 0, NULL, text, NULL);
-    free(text);
-}
-
-static int gcp_list_page(ferry_cloud_task *t, const char *page_token);
-
-static void gcp_list_answer(void *arg, int status, const char *body, size_t len,
-                            const ferry_error_detail *err)
-{
-    ferry_cloud_task *t = arg;
-    gcp_state *st = t->state;
-    gcp_instances got = {0};
-    if (st->closing) {
-        ferry_cloud_task_free(t);
-        return;
-    }
-    if (status == 0 && (status = gcp_instances_parse(body, len, &got)) != 0) {
-        ferry_error_detail d;
-        ferry_error_set(&d, status, 1, NULL, "Compute instances.list: an answer we cannot read");
-        gcp_complete(st, t->op, status, NULL, NULL, &d);
-        gcp_instances_free(&got);
-        ferry_cloud_task_free(t);
-        return;
-    }
-    if (status != 0) {
-        gcp_complete(st, t->op, status, NULL, NULL, err);
-        ferry_cloud_task_free(t);
-        return;
-    }
-    for (size_t i = 0; i < got.n; i++) {
-        json_array_append_new(t->list, gcp_instance_json(&got.v[i]));
-        if (!gcp_state_ending(got.v[i].state))
-            ferry_strlist_add_unique(&st->known, got.v[i].id);
-    }
-    int rc = -1;
-    if (got.next_page_token)
-        rc = gcp_list_page(t, got.next_page_token);
-    else if (t->place + 1 < st->cfg.zones.n) {
-        t->place++;
-        rc = gcp_list_page(t, NULL);
-    }
-    gcp_instances_free(&got);
-    if (rc == 0)
-        return;
-    gcp_complete_json(t, t->list);
-    ferry_cloud_task_free(t);
-}
-
-static int gcp_list_page(ferry_cloud_task *t, const char *page_token)
+/* One zone's page (the kit goes through the zones: t->place). */
+static int gcp_list_page(ferry_cloud_task *t, const char *page_token, ferry_cloud_answer_fn done)
 {
     gcp_state *st = t->state;
     return gcp_call_start(
         st, "instances.list", "GET",
-        gcp_list_url(&st->cfg, st->cfg.zones.v[t->place], t->daemon_id, page_token), NULL,
-        gcp_list_answer, t);
+        gcp_list_url(&st->cfg, st->cfg.zones.v[t->place], t->daemon_id, page_token), NULL, done, t);
 }
 
-static int gcp_op_list(void *state, const char *daemon_id, ferry_op *op)
+static int gcp_found(ferry_cloud_task *t, const gcp_instance *in)
 {
-    gcp_state *st = state;
-    if (daemon_id == NULL || daemon_id[0] == '\0')
-        return FERRY_EINVAL; /* never every instance of the project */
-    ferry_cloud_task *t = ferry_cloud_task_new(st, op, NULL, daemon_id);
-    if (t == NULL || (t->list = json_array()) == NULL) {
-        if (t)
-            ferry_cloud_task_free(t);
-        return FERRY_ENOMEM;
+    ferry_cloud_instance view = {.id = in->id,
+                                 .state = in->state,
+                                 .worker_id = in->worker_id,
+                                 .environment = in->environment,
+                                 .zone = in->zone,
+                                 .reason = in->reason,
+                                 .ending = gcp_state_ending(in->state)};
+    return ferry_cloud_found(t, &view);
+}
+
+static int gcp_list_parse(ferry_cloud_task *t, const char *body, size_t len, char **next_token)
+{
+    gcp_instances got = {0};
+    int rc = gcp_instances_parse(body, len, &got);
+    for (size_t i = 0; rc == 0 && i < got.n; i++)
+        rc = gcp_found(t, &got.v[i]);
+    if (rc == 0) {
+        *next_token = got.next_page_token; /* taken */
+        got.next_page_token = NULL;
     }
-    int rc = gcp_list_page(t, NULL);
-    if (rc != 0)
-        ferry_cloud_task_free(t);
+    gcp_instances_free(&got);
     return rc;
 }
 
-static void gcp_describe_answer(void *arg, int status, const char *body, size_t len,
-                                const ferry_error_detail *err)
+static int gcp_describe_parse(ferry_cloud_task *t, const char *body, size_t len)
 {
-    ferry_cloud_task *t = arg;
-    gcp_state *st = t->state;
     gcp_instance in;
-    ferry_error_detail d;
-    if (st->closing) {
-        ferry_cloud_task_free(t);
-        return;
-    }
-    if (status == 0 && (status = gcp_instance_parse(body, len, &in)) != 0) {
-        ferry_error_set(&d, status, 1, NULL, "Compute instances.get: an answer we cannot read");
-        err = &d;
-    }
-    if (status == 0) {
-        json_t *j = gcp_instance_json(&in);
-        gcp_complete_json(t, j);
-        json_decref(j);
-    } else {
-        if (status == FERRY_ENOENT)
-            ferry_strlist_remove(&st->known, t->instance_id);
-        gcp_complete(st, t->op, status, NULL, NULL, err);
-    }
-    ferry_cloud_task_free(t);
+    int rc = gcp_instance_parse(body, len, &in);
+    return rc == 0 ? gcp_found(t, &in) : rc;
+}
+
+static const ferry_cloud_provider gcp_cloud = {
+    .name = "gcp",
+    .list_what = "Compute instances.list",
+    .describe_what = "Compute instances.get",
+    .not_found_code = "notFound",
+    .list_page = gcp_list_page,
+    .list_parse = gcp_list_parse,
+    .describe = gcp_describe_call,
+    .describe_parse = gcp_describe_parse,
+    .terminate = gcp_terminate_call,
+};
+
+static int gcp_op_terminate(void *state, const char *instance_id, ferry_op *op)
+{
+    return ferry_cloud_terminate(&((gcp_state *)state)->cloud, instance_id, op);
+}
+
+/* Every zone of the environment, one after the other. */
+static int gcp_op_list(void *state, const char *daemon_id, ferry_op *op)
+{
+    gcp_state *st = state;
+    return ferry_cloud_list(&st->cloud, daemon_id, st->cfg.zones.n, op);
 }
 
 static int gcp_op_describe(void *state, const char *instance_id, ferry_op *op)
 {
-    return gcp_instance_call(state, instance_id, op, "instances.get", "GET", gcp_describe_answer);
+    return ferry_cloud_describe(&((gcp_state *)state)->cloud, instance_id, op);
 }
 
 static const ferry_compute_ops gcp_ops = {
@@ -478,7 +367,7 @@ static const ferry_compute_ops gcp_ops = {
 static void gcp_state_free(gcp_state *st)
 {
     gcp_config_free(&st->cfg);
-    ferry_strlist_free(&st->known);
+    ferry_strlist_free(&st->cloud.known);
     if (st->token)
         memset(st->token, 0, strlen(st->token));
     free(st->token);
@@ -500,6 +389,7 @@ static int gcp_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **st
     st->ctx = ctx;
     st->host = host;
     st->loop = host->loop(ctx);
+    st->cloud = (ferry_cloud){.provider = &gcp_cloud, .state = st, .ctx = ctx, .host = host};
     int rc = gcp_config_load(&st->cfg, gcp_setting, st, err);
     if (rc == 0 && ferry_http_client_new(st->loop, &st->http) != 0)
         rc = ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "gcp: cannot make an HTTP client");
@@ -519,13 +409,14 @@ static int gcp_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **st
 /* What this instance launched or saw alive, deleted before fini returns. */
 static void gcp_retire_known(gcp_state *st)
 {
-    if (st->known.n == 0)
+    const ferry_strlist *known = &st->cloud.known;
+    if (known->n == 0)
         return;
-    st->host->log(st->ctx, FERRY_LOG_INFO, "deleting %zu instance%s at shutdown", st->known.n,
-                  st->known.n == 1 ? "" : "s");
-    for (size_t i = 0; i < st->known.n; i++) {
+    st->host->log(st->ctx, FERRY_LOG_INFO, "deleting %zu instance%s at shutdown", known->n,
+                  known->n == 1 ? "" : "s");
+    for (size_t i = 0; i < known->n; i++) {
         char zone[64], name[64];
-        if (gcp_split_id(st->known.v[i], zone, sizeof(zone), name, sizeof(name)) != 0)
+        if (gcp_split_id(known->v[i], zone, sizeof(zone), name, sizeof(name)) != 0)
             continue;
         ferry_error_detail err = {0};
         int rc =
@@ -534,7 +425,7 @@ static void gcp_retire_known(gcp_state *st)
         if (rc != 0 && rc != FERRY_ENOENT) {
             st->host->log(st->ctx, FERRY_LOG_WARN,
                           "could not delete %s at shutdown (ferryd's next start will): %s",
-                          st->known.v[i], err.message);
+                          known->v[i], err.message);
             if (rc == FERRY_EAUTH || rc == FERRY_EPERM || rc == FERRY_ECONN ||
                 rc == FERRY_ETIMEDOUT)
                 break; /* the rest would say the same */
@@ -548,7 +439,7 @@ static void gcp_retire_known(gcp_state *st)
 static void gcp_fini(void *state)
 {
     gcp_state *st = state;
-    st->closing = 1;
+    st->cloud.closing = 1;
     gcp_call_cancel_all(st);
     while (st->launches) /* those waiting for their next operation poll */
         gcp_launch_free(st->launches);

@@ -7,12 +7,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ferry/buf.h"
+#include "ferry/file.h"
+
 #include "gcp.h"
 
 /* Besides what no name has (spaces, controls, ','): what would change the
  * meaning of a URL or of a JSON string. */
 #define GCP_REFUSED "?#\"\\%"
+/* A service-account key is about 2 KiB. */
+#define GCP_KEY_FILE_MAX (1u << 20)
 
 static int gcp_bad(ferry_error_detail *err, const char *name, const char *value, const char *want)
 {
@@ -90,27 +93,17 @@ static int gcp_load_key(gcp_config *cfg, gcp_setting_fn get, void *arg, ferry_er
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL,
                                "gcp: no credentials: set \"credentials_file\" to a service-account "
                                "key file (or GOOGLE_APPLICATION_CREDENTIALS)");
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
+    char *text;
+    size_t len;
+    int rc = ferry_file_read(path, GCP_KEY_FILE_MAX, &text, &len);
+    if (rc == FERRY_ENOMEM)
+        return gcp_oom(err);
+    if (rc != 0)
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, "gcp: cannot read %s (%s): %s", path,
-                               source, strerror(errno));
-    ferry_buf text = FERRY_BUF_INIT;
-    for (;;) {
-        if (ferry_buf_reserve(&text, 4096) != 0) {
-            ferry_buf_free(&text);
-            fclose(f);
-            return gcp_oom(err);
-        }
-        size_t got = fread(text.data + text.len, 1, text.cap - text.len - 1, f);
-        text.len += got;
-        if (got == 0 || text.len > (1u << 20))
-            break;
-    }
-    fclose(f);
-    text.data[text.len] = '\0';
-    int rc = gcp_key_parse(&cfg->key, text.data, err);
-    memset(text.data, 0, text.len);
-    ferry_buf_free(&text);
+                               source, rc == FERRY_EIO ? strerror(errno) : ferry_strerror(rc));
+    rc = gcp_key_parse(&cfg->key, text, err);
+    memset(text, 0, len);
+    free(text);
     if (rc != 0) {
         size_t n = strlen(err->message);
         snprintf(err->message + n, sizeof(err->message) - n, " (%s)", path);

@@ -1,113 +1,39 @@
 /* s3-storage: the XML S3 answers with, read with libxml2.
  *
- * Elements are matched by local name, whatever their namespace (AWS puts
- * its documents in http://s3.amazonaws.com/doc/2006-03-01/, others do not).
- * The parser never fetches anything (XML_PARSE_NONET) and never expands
- * entities into the tree, so a hostile server cannot make it read files.
+ * The SDK's ferry/xml.h reads them: elements by local name, whatever their
+ * namespace (AWS puts its documents in http://s3.amazonaws.com/doc/
+ * 2006-03-01/, others do not), fetching nothing and expanding no entity, so
+ * a hostile server cannot make it read files.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
+#include "ferry/xml.h"
 
 #include "s3.h"
 
 void s3_xml_init(void)
 {
-    /* Idempotent; libxml2 wants it once before parsing on several threads. */
-    xmlInitParser();
-}
-
-static xmlDocPtr s3_xml_parse(const char *body, size_t len)
-{
-    if (body == NULL || len == 0 || len > (size_t)INT32_MAX)
-        return NULL;
-    return xmlReadMemory(body, (int)len, NULL, NULL,
-                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-}
-
-static int s3_named(xmlNodePtr n, const char *name)
-{
-    return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
-}
-
-static xmlNodePtr s3_find(xmlNodePtr n, const char *name)
-{
-    for (; n; n = n->next) {
-        if (s3_named(n, name))
-            return n;
-        xmlNodePtr c = s3_find(n->children, name);
-        if (c)
-            return c;
-    }
-    return NULL;
-}
-
-static xmlNodePtr s3_child(xmlNodePtr parent, const char *name)
-{
-    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
-        if (s3_named(c, name))
-            return c;
-    return NULL;
-}
-
-/* The element's text, malloc'd ("" for an empty element). */
-static char *s3_text_of(xmlNodePtr n)
-{
-    xmlChar *t = xmlNodeGetContent(n);
-    char *s = strdup(t ? (const char *)t : "");
-    xmlFree(t);
-    return s;
-}
-
-static void s3_copy_child(xmlNodePtr parent, const char *name, char *buf, size_t cap)
-{
-    if (cap == 0)
-        return;
-    buf[0] = '\0';
-    xmlNodePtr c = s3_child(parent, name);
-    if (c == NULL)
-        return;
-    char *t = s3_text_of(c);
-    if (t)
-        snprintf(buf, cap, "%s", t);
-    free(t);
+    ferry_xml_init();
 }
 
 int s3_xml_error(const char *body, size_t len, char *code, size_t code_cap, char *message,
                  size_t message_cap, char *request_id, size_t request_id_cap)
 {
-    if (code_cap)
-        code[0] = '\0';
-    if (message_cap)
-        message[0] = '\0';
-    if (request_id_cap)
-        request_id[0] = '\0';
     /* Cheap test first: most 200 bodies are not errors, and some are big. */
-    if (body == NULL || memmem(body, len, "<Error", 6) == NULL)
-        return 0;
-    xmlDocPtr doc = s3_xml_parse(body, len);
-    if (doc == NULL)
-        return 0;
-    xmlNodePtr root = xmlDocGetRootElement(doc);
-    int is_error = root && s3_named(root, "Error");
-    if (is_error) {
-        s3_copy_child(root, "Code", code, code_cap);
-        s3_copy_child(root, "Message", message, message_cap);
-        s3_copy_child(root, "RequestId", request_id, request_id_cap);
-    }
-    xmlFreeDoc(doc);
-    return is_error;
+    int maybe = body != NULL && memmem(body, len, "<Error", 6) != NULL;
+    return ferry_xml_error(maybe ? body : NULL, maybe ? len : 0, "Error", "Error/RequestId", code,
+                           code_cap, message, message_cap, request_id, request_id_cap);
 }
 
 char *s3_xml_text(const char *body, size_t len, const char *name)
 {
-    xmlDocPtr doc = s3_xml_parse(body, len);
+    xmlDocPtr doc = ferry_xml_parse(body, len);
     if (doc == NULL)
         return NULL;
-    xmlNodePtr n = s3_find(xmlDocGetRootElement(doc), name);
-    char *t = n ? s3_text_of(n) : NULL;
+    xmlNodePtr n = ferry_xml_find(xmlDocGetRootElement(doc), name);
+    char *t = n ? ferry_xml_text(n) : NULL;
     xmlFreeDoc(doc);
     return t;
 }
@@ -150,13 +76,13 @@ static int s3_page_add(s3_list_page *page, char *key, int64_t size)
 static int s3_page_contents(s3_list_page *page, xmlNodePtr root, int url_encoded)
 {
     for (xmlNodePtr c = root->children; c; c = c->next) {
-        if (!s3_named(c, "Contents"))
+        if (!ferry_xml_named(c, "Contents"))
             continue;
-        xmlNodePtr k = s3_child(c, "Key"), sz = s3_child(c, "Size");
+        xmlNodePtr k = ferry_xml_child(c, "Key"), sz = ferry_xml_child(c, "Size");
         if (k == NULL)
             return FERRY_EPROTO;
-        char *key = s3_text_of(k);
-        char *size_text = sz ? s3_text_of(sz) : NULL;
+        char *key = ferry_xml_text(k);
+        char *size_text = sz ? ferry_xml_text(sz) : NULL;
         if (key == NULL)
             return FERRY_ENOMEM;
         if (url_encoded)
@@ -173,18 +99,18 @@ static int s3_page_contents(s3_list_page *page, xmlNodePtr root, int url_encoded
 int s3_xml_list(const char *body, size_t len, s3_list_page *page)
 {
     memset(page, 0, sizeof(*page));
-    xmlDocPtr doc = s3_xml_parse(body, len);
+    xmlDocPtr doc = ferry_xml_parse(body, len);
     if (doc == NULL)
         return FERRY_EPROTO;
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    int rc = root && s3_named(root, "ListBucketResult") ? 0 : FERRY_EPROTO;
+    int rc = root && ferry_xml_named(root, "ListBucketResult") ? 0 : FERRY_EPROTO;
     if (rc == 0) {
         char enc[16], truncated[16];
-        s3_copy_child(root, "EncodingType", enc, sizeof(enc));
-        s3_copy_child(root, "IsTruncated", truncated, sizeof(truncated));
+        ferry_xml_copy(root, "EncodingType", enc, sizeof(enc));
+        ferry_xml_copy(root, "IsTruncated", truncated, sizeof(truncated));
         page->truncated = strcmp(truncated, "true") == 0;
-        xmlNodePtr tok = s3_child(root, "NextContinuationToken");
-        if (tok && (page->next_token = s3_text_of(tok)) == NULL)
+        xmlNodePtr tok = ferry_xml_child(root, "NextContinuationToken");
+        if (tok && (page->next_token = ferry_xml_text(tok)) == NULL)
             rc = FERRY_ENOMEM;
         if (rc == 0)
             rc = s3_page_contents(page, root, strcmp(enc, "url") == 0);

@@ -1,0 +1,24 @@
+/* ferry plugin SDK: reading a small file a plugin's settings name (a key
+ * file, a certificate), whole, in one call.
+ */
+#ifndef FERRY_FILE_H
+#define FERRY_FILE_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The whole of `path`, NUL-terminated, into *text (malloc'd; *len bytes,
+ * `len` may be NULL). 0; FERRY_EIO when it cannot be opened or read (errno
+ * says why); FERRY_ETOOBIG when it holds more than `max` bytes;
+ * FERRY_ENOMEM. On failure *text is NULL, and what was read has been wiped:
+ * such files hold secrets. */
+int ferry_file_read(const char *path, size_t max, char **text, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
