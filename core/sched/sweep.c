@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compute.h"
 #include "log.h"
 #include "util.h"
 
@@ -119,20 +120,17 @@ static void sweep__env(ferryd *d, ferry_env *env)
      * with its rare retry, not every few seconds. */
     if (env->compute == NULL || env->sweeping || d->stopping || (env->broken && env->retry_pending))
         return;
-    const ferry_plugin *p = ferry_plugin_instance_plugin(env->compute);
-    if (p->ops.compute.list == NULL)
+    if (!ferry_compute_can_list(env))
         return;
     sweep__arg *a = ferry_xcalloc(1, sizeof(*a));
     a->d = d;
     snprintf(a->env, sizeof(a->env), "%s", env->cfg->name);
-    ferry_op *op = ferry_op_new(env->compute, sweep__done, a);
-    if (op == NULL) {
-        free(a);
+    int rc = ferry_compute_list(env, d->daemon_id, sweep__done, a);
+    if (rc == FERRY_ECANCELED) {
+        free(a); /* shutting down */
         return;
     }
-    int rc = p->ops.compute.list(ferry_plugin_instance_state(env->compute), d->daemon_id, op);
     if (rc < 0) {
-        ferry_op_abandon(op);
         free(a);
         ferry_warn("environment '%s': cannot list its instances: %s", env->cfg->name,
                    ferry_strerror(rc));

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bundle.h"
+#include "compute.h"
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -320,16 +321,11 @@ void ferry_workers_retire_orphan(ferryd *d, ferry_env *env, const char *instance
         return;
     ferry_warn("environment '%s': instance %s has no worker record (%s): terminating it",
                env->cfg->name, instance_id, why);
-    const ferry_plugin *p = ferry_plugin_instance_plugin(env->compute);
     char *arg = ferry_strdup(instance_id);
-    ferry_op *op = ferry_op_new(env->compute, workers__orphan_done, arg);
-    if (op == NULL) {
-        free(arg);
-        return;
-    }
-    int rc = p->ops.compute.terminate(ferry_plugin_instance_state(env->compute), arg, op);
-    if (rc < 0) {
-        ferry_op_abandon(op);
+    int rc = ferry_compute_terminate(env, arg, workers__orphan_done, arg);
+    if (rc == FERRY_ECANCELED) {
+        free(arg); /* shutting down */
+    } else if (rc < 0) {
         ferry_warn("orphan instance %s: terminate: %s", instance_id, ferry_strerror(rc));
         free(arg);
     }
@@ -360,7 +356,7 @@ static ferry_worker *workers__new(ferryd *d, ferry_env *env)
 
 static unsigned workers__plugin_flags(const ferry_env *env)
 {
-    return ferry_plugin_instance_plugin(env->compute)->ops.compute.flags;
+    return ferry_compute_flags(env);
 }
 
 /* Ask the plugin for the instance; `bundle_sha` is set for plugins that
@@ -386,19 +382,16 @@ static int workers__launch_now(ferryd *d, ferry_worker *w, const char *bundle_sh
         .slots = w->slots,
         .user_data = user_data,
     };
-    const ferry_plugin *p = ferry_plugin_instance_plugin(env->compute);
     workers__launch_arg *a = ferry_xcalloc(1, sizeof(*a));
     a->ref = ferry_worker_ref_new(d, w);
     a->env = env;
-    ferry_op *op = ferry_op_new(env->compute, workers__launch_done, a);
-    int rc = p->ops.compute.launch(ferry_plugin_instance_state(env->compute), &req, op);
+    int rc = ferry_compute_launch(env, &req, workers__launch_done, a);
     if (user_data) {
         memset(user_data, 0, strlen(user_data));
         free(user_data);
     }
     workers__wipe_token(w);
     if (rc < 0) {
-        ferry_op_abandon(op);
         free(a->ref);
         free(a);
         workers__remove(d, w, ferry_strerror(rc));
@@ -518,17 +511,13 @@ static void workers__confirm_done(void *arg, int status, const ferry_op_result *
 /* Terminated, says the plugin: the record goes once describe agrees. */
 static void workers__confirm(ferryd *d, ferry_worker *w)
 {
-    const ferry_plugin *p = ferry_plugin_instance_plugin(w->env->compute);
-    if (p->ops.compute.describe == NULL) {
+    if (!ferry_compute_can_describe(w->env)) {
         workers__remove(d, w, "terminated");
         return;
     }
     ferry_worker_ref *ref = ferry_worker_ref_new(d, w);
-    ferry_op *op = ferry_op_new(w->env->compute, workers__confirm_done, ref);
-    int rc =
-        p->ops.compute.describe(ferry_plugin_instance_state(w->env->compute), w->instance_id, op);
+    int rc = ferry_compute_describe(w->env, w->instance_id, workers__confirm_done, ref);
     if (rc < 0) {
-        ferry_op_abandon(op);
         free(ref);
         workers__terminate_retry(d, w, ferry_strerror(rc));
         return;
@@ -554,13 +543,9 @@ static void workers__terminate_done(void *arg, int status, const ferry_op_result
 
 static void workers__terminate_step(ferryd *d, ferry_worker *w)
 {
-    const ferry_plugin *p = ferry_plugin_instance_plugin(w->env->compute);
     ferry_worker_ref *ref = ferry_worker_ref_new(d, w);
-    ferry_op *op = ferry_op_new(w->env->compute, workers__terminate_done, ref);
-    int rc =
-        p->ops.compute.terminate(ferry_plugin_instance_state(w->env->compute), w->instance_id, op);
+    int rc = ferry_compute_terminate(w->env, w->instance_id, workers__terminate_done, ref);
     if (rc < 0) {
-        ferry_op_abandon(op);
         free(ref);
         workers__terminate_retry(d, w, ferry_strerror(rc));
         return;
@@ -786,17 +771,12 @@ static void workers__probe_done(void *arg, int status, const ferry_op_result *re
 /* Ask the plugin about the instance first, when it can tell. */
 static int workers__probe_start(ferryd *d, ferry_worker *w, const char *why)
 {
-    const ferry_plugin *p = w->env->compute ? ferry_plugin_instance_plugin(w->env->compute) : NULL;
-    if (p == NULL || p->ops.compute.describe == NULL || w->instance_id == NULL ||
-        w->instance_id[0] == '\0')
+    if (!ferry_compute_can_describe(w->env) || w->instance_id == NULL || w->instance_id[0] == '\0')
         return FERRY_ENOTSUP; /* nothing to ask */
     workers__probe *pr = ferry_xcalloc(1, sizeof(*pr));
     pr->ref = ferry_worker_ref_new(d, w);
     snprintf(pr->why, sizeof(pr->why), "%s", why);
-    ferry_op *op = ferry_op_new(w->env->compute, workers__probe_done, pr);
-    if (op == NULL || p->ops.compute.describe(ferry_plugin_instance_state(w->env->compute),
-                                              w->instance_id, op) < 0) {
-        ferry_op_abandon(op);
+    if (ferry_compute_describe(w->env, w->instance_id, workers__probe_done, pr) < 0) {
         free(pr->ref);
         free(pr);
         return FERRY_EIO;
