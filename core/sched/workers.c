@@ -15,6 +15,7 @@
 #include "bundle.h"
 #include "compute.h"
 #include "db.h"
+#include "workerrows.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "util.h"
@@ -29,31 +30,22 @@
 
 static void workers__db_upsert(ferryd *d, ferry_worker *w)
 {
-    ferry_db_write(d);
-    sqlite3_stmt *st = ferry_db_prepare(
-        d, "INSERT INTO workers (id, environment, instance_id, state, created_at, token_hash,"
-           " bootstrap_hash, slots) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
-           " instance_id = excluded.instance_id, state = excluded.state,"
-           " token_hash = excluded.token_hash, bootstrap_hash = excluded.bootstrap_hash,"
-           " slots = excluded.slots");
-    sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, w->env->cfg->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, w->instance_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, ferry_worker_state_db_name(w->state), -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 5, ferry_now());
-    /* Hashes only: a stolen database holds no usable token. */
-    sqlite3_bind_text(st, 6, w->token_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, w->bootstrap_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 8, w->slots);
-    ferry_db_step_done(d, st);
+    ferry_worker_row row = {
+        .id = w->id,
+        .environment = w->env->cfg->name,
+        .instance_id = w->instance_id,
+        .state = ferry_worker_state_db_name(w->state),
+        .token_hash = w->token_hash,
+        .bootstrap_hash = w->bootstrap_hash,
+        .slots = w->slots,
+    };
+    if (ferry_workerrows_save(d, &row) < 0)
+        ferry_error("worker %s: its record is not stored", w->id);
 }
 
 static void workers__db_delete(ferryd *d, ferry_worker *w)
 {
-    ferry_db_write(d);
-    sqlite3_stmt *st = ferry_db_prepare(d, "DELETE FROM workers WHERE id = ?");
-    sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
-    ferry_db_step_done(d, st);
+    ferry_workerrows_delete(d, w->id);
 }
 
 ferry_worker_ref *ferry_worker_ref_new(ferryd *d, const ferry_worker *w)
@@ -681,26 +673,21 @@ void ferry_workers_lost(ferryd *d, ferry_worker *w, const char *why)
 
 /* --- after a restart, and lost workers --- */
 
-static void workers__restore_row(ferryd *d, sqlite3_stmt *st)
+static void workers__restore_row(ferryd *d, const ferry_worker_row *row)
 {
-    const char *id = (const char *)sqlite3_column_text(st, 0);
-    const char *env_name = (const char *)sqlite3_column_text(st, 1);
-    const char *instance = (const char *)sqlite3_column_text(st, 2);
-    const char *token_hash = (const char *)sqlite3_column_text(st, 4);
-    const char *boot_hash = (const char *)sqlite3_column_text(st, 5);
-    ferry_env *env = ferry_scheduler_env(d, env_name);
+    ferry_env *env = ferry_scheduler_env(d, row->environment);
     if (env == NULL) {
-        ferry_warn("worker %s: its environment '%s' is no longer configured; forgetting it%s%s", id,
-                   env_name, instance ? "; instance left: " : "", instance ? instance : "");
+        ferry_warn("worker %s: its environment '%s' is no longer configured; forgetting it%s%s",
+                   row->id, row->environment, row->instance_id ? "; instance left: " : "",
+                   row->instance_id ? row->instance_id : "");
         return;
     }
-    ferry_worker *w = workers__new_with_id(d, env, id);
-    w->instance_id = instance ? ferry_strdup(instance) : NULL;
-    ferry_worker_set_state(w, ferry_worker_state_from_db((const char *)sqlite3_column_text(st, 3)),
-                           "restored");
-    w->slots = sqlite3_column_int(st, 6) > 0 ? sqlite3_column_int(st, 6) : 1;
-    snprintf(w->bootstrap_hash, sizeof(w->bootstrap_hash), "%s", boot_hash ? boot_hash : "");
-    snprintf(w->token_hash, sizeof(w->token_hash), "%s", token_hash ? token_hash : "");
+    ferry_worker *w = workers__new_with_id(d, env, row->id);
+    w->instance_id = row->instance_id ? ferry_strdup(row->instance_id) : NULL;
+    ferry_worker_set_state(w, ferry_worker_state_from_db(row->state), "restored");
+    w->slots = row->slots > 0 ? row->slots : 1;
+    snprintf(w->bootstrap_hash, sizeof(w->bootstrap_hash), "%s", row->bootstrap_hash);
+    snprintf(w->token_hash, sizeof(w->token_hash), "%s", row->token_hash);
     if (w->token_hash[0])
         ferry_map_put(&d->workers_by_token, w->token_hash, w);
     if (w->state == FERRY_WORKER_BOOTING)
@@ -709,15 +696,7 @@ static void workers__restore_row(ferryd *d, sqlite3_stmt *st)
 
 int ferry_workers_restore(ferryd *d)
 {
-    sqlite3_stmt *st = ferry_db_prepare(
-        d, "SELECT id, environment, instance_id, state, token_hash, bootstrap_hash, slots"
-           " FROM workers ORDER BY created_at");
-    int n = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        workers__restore_row(d, st);
-        n++;
-    }
-    sqlite3_reset(st);
+    int n = ferry_workerrows_each(d, workers__restore_row);
     /* Retire what was being retired; the rest waits for its agent to call. */
     for (size_t i = 0; i < d->n_envs; i++)
         for (size_t k = 0; k < d->envs[i]->n_workers; k++)
