@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "agentapi.h"
-#include "api.h"
+#include "snapshots.h"
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
@@ -241,7 +241,7 @@ int main(int argc, char **argv)
     /* Let plugins finish closing their handles (they release on later turns). */
     for (int i = 0; i < 20; i++)
         uv_run(d->loop, UV_RUN_NOWAIT);
-    ferry_api_close(d);
+    ferry_snapshots_close(d);
     ferry_lifecycle_close(d);
     ferry_store_close(d);
     ferry_db_close(d);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "snapshots.h"
 #include "db.h"
 #include "exec.h"
 #include "lifecycle.h"
@@ -90,7 +90,7 @@ static char *agentapi__basename(const char *url)
 
 static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
 {
-    const ferry_step *step = ferry_api_find_step(d, e->snapshot, e->step);
+    const ferry_step *step = ferry_snapshot_find_step(d, e->snapshot, e->step);
     json_t *out = json_array();
     const char *name;
     json_t *urls;

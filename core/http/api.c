@@ -8,10 +8,8 @@
 
 #include <unistd.h>
 
-#include "tarball.h"
 #include "uploadrows.h"
 #include "db.h"
-#include "blobs.h"
 #include "exec.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -19,162 +17,13 @@
 #include "objinputs.h"
 #include "scheduler.h"
 #include "server.h"
+#include "snapshots.h"
 #include "stepfile.h"
 #include "store.h"
 #include "util.h"
 #include "views.h"
 
-#define API__STEPCACHE_MAX 64
 #define API__LIST_LIMIT 1000
-
-/* Parsed step files by snapshot: a snapshot never changes, so neither does
- * its step file; many executions of one snapshot parse it once. */
-struct ferry_stepcache {
-    ferry_map by_sha;
-};
-
-static void api__stepcache_clear(ferry_stepcache *c)
-{
-    size_t it = 0;
-    const char *k;
-    void *v;
-    while (ferry_map_next(&c->by_sha, &it, &k, &v))
-        ferry_stepfile_free(v);
-    ferry_map_free(&c->by_sha);
-}
-
-void ferry_api_close(ferryd *d)
-{
-    if (d->steps) {
-        api__stepcache_clear(d->steps);
-        free(d->steps);
-        d->steps = NULL;
-    }
-}
-
-static int api__is_sha256(const char *s)
-{
-    if (strlen(s) != 64)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-            return 0;
-    return 1;
-}
-
-static void api__snapshot_key(const char *sha, char *key, size_t cap)
-{
-    snprintf(key, cap, "snapshots/%s.tar.gz", sha);
-}
-
-/* Where the snapshot can be read on this host: the store's own file, or
- * the copy kept at upload for stores that are not local directories. */
-static int api__snapshot_path(ferryd *d, const char *sha, char *path, size_t cap)
-{
-    char key[128];
-    api__snapshot_key(sha, key, sizeof(key));
-    int rc = ferry_store_local_path(d, key, path, cap);
-    if (rc != FERRY_ENOTSUP)
-        return rc;
-    snprintf(path, cap, "%s/cache/%s.tar.gz", d->data_dir, sha);
-    return access(path, R_OK) == 0 ? 0 : FERRY_ENOENT;
-}
-
-static int api__load_stepfile(ferryd *d, const char *sha, ferry_stepfile **out, char *err,
-                              size_t cap)
-{
-    if (d->steps == NULL) {
-        d->steps = ferry_xcalloc(1, sizeof(*d->steps));
-        ferry_map_init(&d->steps->by_sha);
-    }
-    if ((*out = ferry_map_get(&d->steps->by_sha, sha)) != NULL)
-        return 0;
-    char path[PATH_MAX];
-    if (api__snapshot_path(d, sha, path, sizeof(path)) < 0) {
-        snprintf(err, cap, "snapshot %s was not uploaded (POST /v1/snapshots first)", sha);
-        return FERRY_ENOENT; /* the only ENOENT: an unknown snapshot */
-    }
-    static const char *names[] = {"ferry.yaml", "valohai.yaml"};
-    int rc = FERRY_ENOENT;
-    for (size_t i = 0; i < 2 && rc == FERRY_ENOENT; i++) {
-        char *buf = NULL;
-        size_t len = 0;
-        char why[512];
-        rc = ferry_archive_read_member(path, names[i], &buf, &len, why, sizeof(why));
-        if (rc == 0) {
-            rc = ferry_stepfile_parse_buffer(names[i], buf, len, out, err, cap);
-        } else if (rc != FERRY_ENOENT) {
-            /* The reader's message names our store's path: keep it in our log. */
-            ferry_warn("snapshot %s: %s", sha, why);
-            snprintf(err, cap, "snapshot %s is not a readable .tar.gz", sha);
-        }
-        free(buf);
-    }
-    if (rc == FERRY_ENOENT)
-        snprintf(err, cap, "the snapshot has no ferry.yaml or valohai.yaml at its top level");
-    if (rc < 0)
-        return rc == FERRY_ENOENT ? FERRY_EINVAL : rc;
-    if (d->steps->by_sha.len >= API__STEPCACHE_MAX)
-        api__stepcache_clear(d->steps);
-    ferry_map_put(&d->steps->by_sha, sha, *out);
-    return 0;
-}
-
-/* --- snapshots --- */
-
-typedef struct api__snapshot {
-    char sha[65];
-    int64_t size;
-} api__snapshot;
-
-static void api__snapshot_stored(ferryd *d, ferry_reply *reply, int status, void *arg)
-{
-    (void)d;
-    api__snapshot *s = arg;
-    if (status == 0)
-        ferry_reply_json(reply, 201,
-                         json_pack("{s:s, s:I}", "snapshot", s->sha, "size", (json_int_t)s->size));
-    else
-        ferry_reply_error(reply, 503, NULL, "the store did not take the snapshot: %s",
-                          ferry_strerror(status));
-    free(s);
-}
-
-void ferry_api_snapshot_upload(ferry_http_req *r)
-{
-    h2o_iovec_t body = r->req->entity;
-    if (body.len == 0) {
-        ferry_http_error(r->req, 400, NULL, "the snapshot body is empty");
-        return;
-    }
-    api__snapshot *s = ferry_xcalloc(1, sizeof(*s));
-    ferry_sha256_hex(body.base, body.len, s->sha);
-    s->size = (int64_t)body.len;
-    char key[128], path[PATH_MAX];
-    api__snapshot_key(s->sha, key, sizeof(key));
-    if (ferry_store_local_path(r->d, key, path, sizeof(path)) == FERRY_ENOTSUP) {
-        snprintf(path, sizeof(path), "%s/cache/%s.tar.gz", r->d->data_dir, s->sha);
-        ferry_write_file(path, body.base, body.len);
-    }
-    ferry_reply *reply = ferry_http_reply(r->d, r->req);
-    if (ferry_blobs_store_bytes(r->d, body.base, body.len, key, reply, api__snapshot_stored, s) <
-        0) {
-        free(s);
-        ferry_reply_error(reply, 503, NULL, "cannot store the snapshot");
-        ferry_reply_release(reply);
-    }
-}
-
-void ferry_api_snapshot_head(ferry_http_req *r)
-{
-    const char *sha = r->segs[2];
-    char path[PATH_MAX];
-    int ok = api__is_sha256(sha) && api__snapshot_path(r->d, sha, path, sizeof(path)) == 0;
-    r->req->res.status = ok ? 200 : 404;
-    r->req->res.reason = ok ? "OK" : "Not Found";
-    r->req->res.content_length = 0;
-    h2o_send_inline(r->req, "", 0);
-}
 
 /* --- creating executions --- */
 
@@ -280,7 +129,7 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const json_t *o
     json_t *params = NULL, *inputs = NULL;
     if (api__create_fields(r, body, &project, &step_name, &sha) < 0)
         goto done;
-    int rc = api__load_stepfile(r->d, sha, &sf, err, sizeof(err));
+    int rc = ferry_snapshot_stepfile(r->d, sha, &sf, err, sizeof(err));
     if (rc < 0) {
         ferry_http_error(r->req, rc == FERRY_ENOENT ? 404 : 400, "snapshot", "%s", err);
         goto done;
@@ -889,13 +738,4 @@ void ferry_api_show(ferry_http_req *r)
 void ferry_api_no_endpoint(ferry_http_req *r)
 {
     ferry_http_error(r->req, 404, NULL, "no such endpoint");
-}
-
-const ferry_step *ferry_api_find_step(ferryd *d, const char *sha, const char *step)
-{
-    ferry_stepfile *sf;
-    char err[256];
-    if (api__load_stepfile(d, sha, &sf, err, sizeof(err)) < 0)
-        return NULL;
-    return ferry_stepfile_find(sf, step);
 }

@@ -4,7 +4,6 @@
 #define FERRY_API_H
 
 #include "server.h"
-#include "stepfile.h"
 
 /* Guards (0 to go on, or a reply was sent): the caller's token (r->user),
  * and with it the execution <ID> of the path that the caller may see
@@ -14,8 +13,6 @@ int ferry_api_guard_exec(ferry_http_req *r);
 
 void ferry_api_whoami(ferry_http_req *r);
 void ferry_api_environments(ferry_http_req *r);
-void ferry_api_snapshot_upload(ferry_http_req *r);
-void ferry_api_snapshot_head(ferry_http_req *r);
 void ferry_api_create(ferry_http_req *r);
 void ferry_api_list(ferry_http_req *r);
 void ferry_api_show(ferry_http_req *r);
@@ -26,11 +23,5 @@ void ferry_api_outputs(ferry_http_req *r);
 void ferry_api_output_download(ferry_http_req *r);
 /* 404 inside the API's paths, once the caller is known. */
 void ferry_api_no_endpoint(ferry_http_req *r);
-
-/* The step `step` of the step file in snapshot `sha` (parsed once, cached
- * by snapshot), or NULL. */
-const ferry_step *ferry_api_find_step(ferryd *d, const char *sha, const char *step);
-/* Frees the step cache and what waits on executions. */
-void ferry_api_close(ferryd *d);
 
 #endif

@@ -17,6 +17,7 @@
 #include "blobapi.h"
 #include "bootstrap.h"
 #include "exec.h"
+#include "snapshots.h"
 #include "web.h"
 
 typedef struct routes__route {
@@ -28,9 +29,9 @@ typedef struct routes__route {
 
 static const routes__route routes__table[] = {
     /* The user API (docs/api.md, "User API"). */
-    {"POST", "/v1/snapshots", ferry_api_guard_user, ferry_api_snapshot_upload},
-    {"HEAD", "/v1/snapshots/:sha256", ferry_api_guard_user, ferry_api_snapshot_head},
-    {"GET", "/v1/snapshots/:sha256", ferry_api_guard_user, ferry_api_snapshot_head},
+    {"POST", "/v1/snapshots", ferry_api_guard_user, ferry_snapshots_upload},
+    {"HEAD", "/v1/snapshots/:sha256", ferry_api_guard_user, ferry_snapshots_head},
+    {"GET", "/v1/snapshots/:sha256", ferry_api_guard_user, ferry_snapshots_head},
     {"POST", "/v1/executions", ferry_api_guard_user, ferry_api_create},
     {"GET", "/v1/executions", ferry_api_guard_user, ferry_api_list},
     {"GET", "/v1/executions/:id", ferry_api_guard_exec, ferry_api_show},
