@@ -85,6 +85,16 @@ void ferry_uuid(char *buf)
              b[14], b[15]);
 }
 
+int ferry_is_sha256_hex(const char *s)
+{
+    if (s == NULL || strlen(s) != 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}
+
 void ferry_sha256_hex(const void *data, size_t len, char *hex)
 {
     unsigned char md[32];

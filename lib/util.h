@@ -20,6 +20,8 @@ int ferry_random_hex(char *buf, size_t n);
 /* SHA-256 of a buffer / a file, as 64 hex characters; hex >= 65. The file's: 0 or a FERRY_E* code.
  */
 void ferry_sha256_hex(const void *data, size_t len, char *hex);
+/* Whether `s` is a SHA-256 as ferry writes it: 64 lower-case hex digits. */
+int ferry_is_sha256_hex(const char *s);
 int ferry_sha256_file(const char *path, char *hex, int64_t *size);
 /* HMAC-SHA256 as hex; hex >= 65. */
 void ferry_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "snapshots.h"
+#include "blobs.h"
 #include "db.h"
 #include "exec.h"
 #include "lifecycle.h"
@@ -14,7 +15,7 @@
 #include "logstore.h"
 #include "objinputs.h"
 #include "scheduler.h"
-#include "server.h"
+#include "request.h"
 #include "stepfile.h"
 #include "store.h"
 #include "uploads.h"
@@ -123,7 +124,7 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
 {
     char key[128];
     snprintf(key, sizeof(key), "snapshots/%s.tar.gz", e->snapshot);
-    char *url = ferry_store_worker_url(d, "GET", key, d->cfg.presigned_url_ttl_s, NULL);
+    char *url = ferry_blobs_worker_url(d, "GET", key, d->cfg.presigned_url_ttl_s, NULL, NULL);
     json_t *spec = json_object();
     json_object_set_new(spec, "id", json_string(e->id));
     json_object_set_new(spec, "counter", json_integer(e->counter));

@@ -3,7 +3,7 @@
 #ifndef FERRY_AGENTAPI_H
 #define FERRY_AGENTAPI_H
 
-#include "server.h"
+#include "request.h"
 
 /* Guards (0 to go on, or a reply was sent): the agent's token (r->worker),
  * and with it the execution <uuid> of the path running on that worker

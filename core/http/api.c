@@ -16,7 +16,7 @@
 #include "logstore.h"
 #include "objinputs.h"
 #include "scheduler.h"
-#include "server.h"
+#include "request.h"
 #include "snapshots.h"
 #include "stepfile.h"
 #include "store.h"
@@ -77,7 +77,7 @@ static int api__create_fields(ferry_http_req *r, json_t *body, const char **proj
         ferry_http_error(r->req, 400, "step", "'step' is required");
         return FERRY_REPLIED;
     }
-    if (*sha == NULL || !api__is_sha256(*sha)) {
+    if (*sha == NULL || !ferry_is_sha256_hex(*sha)) {
         ferry_http_error(r->req, 400, "snapshot", "'snapshot' must be a sha256 (64 hex digits)");
         return FERRY_REPLIED;
     }

@@ -3,7 +3,7 @@
 #ifndef FERRY_API_H
 #define FERRY_API_H
 
-#include "server.h"
+#include "request.h"
 
 /* Guards (0 to go on, or a reply was sent): the caller's token (r->user),
  * and with it the execution <ID> of the path that the caller may see

@@ -2,7 +2,7 @@
 #ifndef FERRY_BLOBAPI_H
 #define FERRY_BLOBAPI_H
 
-#include "server.h"
+#include "request.h"
 
 /* GET|PUT /v1/blobs/<key> (routes.c). */
 void ferry_blobapi_serve(ferry_http_req *r);

@@ -3,7 +3,7 @@
 #ifndef FERRY_BOOTSTRAP_H
 #define FERRY_BOOTSTRAP_H
 
-#include "server.h"
+#include "request.h"
 
 /* GET /v1/agent/{binary,bundle.tar.gz,bundle.sha256,bootstrap.sh}
  * (routes.c); 405 for another method. Needs no token. */

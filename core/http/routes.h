@@ -3,7 +3,7 @@
 #ifndef FERRY_ROUTES_H
 #define FERRY_ROUTES_H
 
-#include "server.h"
+#include "request.h"
 
 /* Answer `r` by the first route that matches its method and path: 0, or 1
  * when none does (the server answers 404). */

@@ -41,16 +41,6 @@ void ferry_snapshots_close(ferryd *d)
     }
 }
 
-static int snapshots__is_sha256(const char *s)
-{
-    if (strlen(s) != 64)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-            return 0;
-    return 1;
-}
-
 static void snapshots__key(const char *sha, char *key, size_t cap)
 {
     snprintf(key, cap, "snapshots/%s.tar.gz", sha);
@@ -156,7 +146,7 @@ void ferry_snapshots_head(ferry_http_req *r)
 {
     const char *sha = r->segs[2];
     char path[PATH_MAX];
-    int ok = snapshots__is_sha256(sha) && snapshots__path(r->d, sha, path, sizeof(path)) == 0;
+    int ok = ferry_is_sha256_hex(sha) && snapshots__path(r->d, sha, path, sizeof(path)) == 0;
     r->req->res.status = ok ? 200 : 404;
     r->req->res.reason = ok ? "OK" : "Not Found";
     r->req->res.content_length = 0;

@@ -4,7 +4,7 @@
 #ifndef FERRY_SNAPSHOTS_H
 #define FERRY_SNAPSHOTS_H
 
-#include "server.h"
+#include "request.h"
 #include "stepfile.h"
 
 /* POST /v1/snapshots and HEAD|GET /v1/snapshots/<sha256> (routes.c). */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "request.h"
 
 /* Every answer revalidates (cheap with the ETag): file names carry no
  * version, so a long max-age would keep an old app after an upgrade. */

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "server.h"
+#include "request.h"
 
 typedef struct ferry_web_asset {
     const char *path; /* relative to web/static: "js/app.js" */

@@ -51,6 +51,20 @@ char *ferry_blobs_url(ferryd *d, const char *method, const char *key, int expire
     return url;
 }
 
+char *ferry_blobs_worker_url(ferryd *d, const char *method, const char *key, int expires_s,
+                             const char *sha256, int *presigned)
+{
+    ferry_error_detail err = {.struct_size = sizeof(err)};
+    char *url = ferry_store_presign(d, method, key, expires_s, &err);
+    if (presigned)
+        *presigned = url != NULL;
+    if (url)
+        return url;
+    if (err.code != FERRY_ENOTSUP)
+        ferry_warn("store: presign %s failed: %s; serving it through ferryd", key, err.message);
+    return ferry_blobs_url(d, method, key, expires_s, sha256);
+}
+
 int ferry_blobs_signature_ok(ferryd *d, const char *method, const char *key, const char *expires,
                              const char *sha256, const char *sig)
 {

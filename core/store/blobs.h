@@ -13,6 +13,11 @@
 
 char *ferry_blobs_url(ferryd *d, const char *method, const char *key, int expires_s,
                       const char *sha256);
+/* A URL a worker can use without credentials: the store's presigned URL
+ * when it can presign (*presigned = 1; may be NULL), else one signed by
+ * ferryd. `sha256` binds a PUT to its content (may be NULL). Caller frees. */
+char *ferry_blobs_worker_url(ferryd *d, const char *method, const char *key, int expires_s,
+                             const char *sha256, int *presigned);
 /* Whether a URL's `sig` signs METHOD, key, expires (unix seconds, as text,
  * not yet past) and sha256 (NULL or "" when the URL has none). */
 int ferry_blobs_signature_ok(ferryd *d, const char *method, const char *key, const char *expires,

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "blobs.h"
 #include "log.h"
 #include "util.h"
 
@@ -73,21 +72,6 @@ int ferry_store_local_path(ferryd *d, const char *key, char *path, size_t cap)
         return rc;
     struct stat st;
     return stat(path, &st) == 0 ? 0 : FERRY_ENOENT;
-}
-
-char *ferry_store_worker_url(ferryd *d, const char *method, const char *key, int expires_s,
-                             const char *sha256)
-{
-    const ferry_store_ops *ops = store__ops(d);
-    if (ops->presign) {
-        char url[4096];
-        ferry_error_detail err = {0};
-        if (ops->presign(ferry_plugin_instance_state(d->store), method, key, expires_s, url,
-                         sizeof(url), &err) == 0)
-            return ferry_strdup(url);
-        ferry_warn("store: presign %s failed: %s; serving it through ferryd", key, err.message);
-    }
-    return ferry_blobs_url(d, method, key, expires_s, sha256);
 }
 
 int ferry_store_can_presign(ferryd *d)

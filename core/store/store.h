@@ -13,11 +13,6 @@ int ferry_store_get(ferryd *d, const char *key, const char *path, ferry_op_done_
 /* A local path for the object when the store is a local directory and the
  * object exists: 0, else FERRY_ENOTSUP / FERRY_ENOENT. */
 int ferry_store_local_path(ferryd *d, const char *key, char *path, size_t cap);
-/* A URL a worker can use without credentials, from the plugin when it can
- * presign, else a URL signed by ferryd (blobs.c). `sha256` binds a PUT to
- * its content (may be NULL). Caller frees. */
-char *ferry_store_worker_url(ferryd *d, const char *method, const char *key, int expires_s,
-                             const char *sha256);
 /* Whether workers talk to the store itself (the plugin presigns). */
 int ferry_store_can_presign(ferryd *d);
 /* The plugin's own presigned URL (the worker talks to the store, not to

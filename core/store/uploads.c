@@ -1,7 +1,6 @@
 /* Outputs a worker sends straight to the store (see uploads.h). */
 #include "uploads.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,16 +16,6 @@
 static char *uploads__key(const char *id, const char *name)
 {
     return ferry_asprintf("executions/%s/outputs/%s", id, name);
-}
-
-static int uploads__is_sha256(const char *s)
-{
-    if (s == NULL || strlen(s) != 64)
-        return 0;
-    for (; *s; s++)
-        if (!isxdigit((unsigned char)*s))
-            return 0;
-    return 1;
 }
 
 static const char *uploads__why(int status, const ferry_op_result *res)
@@ -254,16 +243,11 @@ static void uploads__multipart(uploads__plan *p, json_t *entry, const char *name
  * else to ferryd's signed blob URL (which records it). */
 static void uploads__single(ferryd *d, json_t *entry, const char *key, const char *sha256)
 {
-    ferry_error_detail err = {.struct_size = sizeof(err)};
-    int ttl = d->cfg.presigned_url_ttl_s;
-    char *url = ferry_store_presign(d, "PUT", key, ttl, &err);
-    if (url) {
+    int presigned = 0;
+    char *url =
+        ferry_blobs_worker_url(d, "PUT", key, d->cfg.presigned_url_ttl_s, sha256, &presigned);
+    if (presigned)
         json_object_set_new(entry, "report", json_true());
-    } else {
-        if (err.code != FERRY_ENOTSUP)
-            ferry_warn("store: presign %s failed: %s; serving it through ferryd", key, err.message);
-        url = ferry_blobs_url(d, "PUT", key, ttl, sha256);
-    }
     json_object_set_new(entry, "url", json_string(url));
     free(url);
 }
@@ -295,7 +279,7 @@ static int uploads__check_declared(ferry_reply *reply, const json_t *outs)
         const char *name = json_string_value(json_object_get(o, "name"));
         json_t *size = json_object_get(o, "size");
         if (!ferry_safe_relpath(name) ||
-            !uploads__is_sha256(json_string_value(json_object_get(o, "sha256"))) ||
+            !ferry_is_sha256_hex(json_string_value(json_object_get(o, "sha256"))) ||
             (size && (!json_is_integer(size) || json_integer_value(size) < 0))) {
             ferry_reply_error(reply, 400, "outputs",
                               "output %zu: unsafe name, no sha256 or a bad size", i);
@@ -458,7 +442,7 @@ void ferry_uploads_report(ferryd *d, ferry_exec *e, const json_t *body, ferry_re
     } else if (!ferry_store_can_presign(d)) {
         /* Its blob URLs record what ferryd itself stored; nothing else. */
         ferry_reply_error(reply, 409, NULL, "output %s: this store records uploads itself", name);
-    } else if (!uploads__is_sha256(sha256) || !json_is_integer(size) ||
+    } else if (!ferry_is_sha256_hex(sha256) || !json_is_integer(size) ||
                json_integer_value(size) < 0) {
         ferry_reply_error(reply, 400, NULL, "output %s: a report needs its size and sha256", name);
     } else {
