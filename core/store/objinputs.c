@@ -35,7 +35,10 @@ typedef struct objinputs__target {
     const ferry_plugin *plugin; /* the store that claims the scheme */
     const char *scheme;         /* as that store spells it */
     ferry_store_url in;         /* location, key; settings: the instance's */
-    char instance[FERRY_PLUGIN_SCHEME_MAX + 3 + sizeof(((ferry_store_url *)0)->location)];
+    /* "<scheme>://<location>", for people; "<store> <location>" keys the
+     * instance, one for every scheme the store claims. */
+    char shown[FERRY_PLUGIN_SCHEME_MAX + 3 + sizeof(((ferry_store_url *)0)->location)];
+    char instance[512];
 } objinputs__target;
 
 static const char *objinputs__get(void *settings, const char *name)
@@ -100,7 +103,8 @@ static int objinputs__resolve(ferryd *d, const char *url, objinputs__target *t, 
         objinputs__target_free(t);
         return FERRY_EINVAL;
     }
-    snprintf(t->instance, sizeof(t->instance), "%s://%s", t->scheme, t->in.location);
+    snprintf(t->shown, sizeof(t->shown), "%s://%s", t->scheme, t->in.location);
+    snprintf(t->instance, sizeof(t->instance), "%s %s", t->plugin->desc.name, t->in.location);
     return 0;
 }
 
@@ -121,8 +125,8 @@ static ferry_plugin_instance *objinputs__instance(ferryd *d, const objinputs__ta
         return NULL;
     }
     ferry_settings *s = objinputs__settings_copy(t->in.settings);
-    char label[sizeof(t->instance) + 16];
-    snprintf(label, sizeof(label), "inputs %s", t->instance);
+    char label[sizeof(t->shown) + 16];
+    snprintf(label, sizeof(label), "inputs %s", t->shown);
     ferry_error_detail detail = {.struct_size = sizeof(detail)};
     int rc = ferry_plugin_instance_new(t->plugin, d->loop, label, s, NULL, &inst, &detail);
     ferry_settings_free(s);
