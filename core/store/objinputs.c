@@ -36,7 +36,7 @@ typedef struct objinputs__target {
     const char *scheme;         /* as that store spells it */
     ferry_store_url in;         /* location, key; settings: the instance's */
     /* "<scheme>://<location>", for people; "<store> <location>" keys the
-     * instance, one for every scheme the store claims. */
+     * instance: one per location, whichever of the store's schemes names it. */
     char shown[FERRY_PLUGIN_SCHEME_MAX + 3 + sizeof(((ferry_store_url *)0)->location)];
     char instance[512];
 } objinputs__target;
