@@ -36,7 +36,7 @@ typedef struct ferryd {
 
     ferry_plugin_registry plugins;
     ferry_plugin_instance *store; /* store.c */
-    ferry_map buckets;            /* objinputs.c: bucket -> store instance, for s3:// inputs */
+    ferry_map input_stores;       /* objinputs.c: "<store> <location>" -> its store instance */
 
     ferry_env **envs; /* scheduler.c */
     size_t n_envs;

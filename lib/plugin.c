@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -234,6 +235,42 @@ static int ferry__check_descriptor(const ferry_plugin_descriptor *d, const char 
     return 0;
 }
 
+/* A URL scheme as a store may claim it: RFC 3986's alphabet, lower case. */
+static int ferry__scheme_ok(const char *s)
+{
+    if (s == NULL || !(s[0] >= 'a' && s[0] <= 'z') || strlen(s) > FERRY_PLUGIN_SCHEME_MAX)
+        return 0;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr("+-.", *c)))
+            return 0;
+    return 1;
+}
+
+/* ABI 1.3's url_schemes and url_input come together; the schemes are
+ * checked here once, so routing never meets a malformed one. */
+static int ferry__check_store_schemes(const ferry_plugin *p, char *err, size_t err_cap)
+{
+    const char *const *schemes = p->ops.store.url_schemes;
+    if (schemes == NULL)
+        return 0;
+    if (p->ops.store.url_input == NULL)
+        return ferry__refuse(err, err_cap, FERRY_EABI, p->path,
+                             "store declares url_schemes but op url_input is missing (NULL)");
+    size_t n = 0;
+    for (; schemes[n] != NULL; n++) {
+        if (n == FERRY_PLUGIN_SCHEMES_MAX)
+            return ferry__refuse(err, err_cap, FERRY_EABI, p->path,
+                                 "url_schemes has more than %d entries (no NULL at its end?)",
+                                 FERRY_PLUGIN_SCHEMES_MAX);
+        if (!ferry__scheme_ok(schemes[n]))
+            return ferry__refuse(err, err_cap, FERRY_EABI, p->path,
+                                 "url_schemes: \"%s\" is not a lower-case URL scheme "
+                                 "([a-z][a-z0-9+.-]*, at most %d characters)",
+                                 schemes[n], FERRY_PLUGIN_SCHEME_MAX);
+    }
+    return 0;
+}
+
 /* Copies the ops table into p->ops (already zeroed) and checks it. */
 static int ferry__copy_ops(ferry_plugin *p, char *err, size_t err_cap)
 {
@@ -252,7 +289,7 @@ static int ferry__copy_ops(ferry_plugin *p, char *err, size_t err_cap)
                                  "required %s op %s is missing (NULL)", k->name,
                                  k->required[i].name);
     }
-    return 0;
+    return k->kind == FERRY_PLUGIN_STORE ? ferry__check_store_schemes(p, err, err_cap) : 0;
 }
 
 static int ferry__dlopen(const char *path, void **dl, char *err, size_t err_cap)
@@ -392,6 +429,40 @@ const ferry_plugin *ferry_plugin_registry_get(const ferry_plugin_registry *reg,
         if (reg->plugins[i]->desc.kind == kind && strcmp(reg->plugins[i]->desc.name, name) == 0)
             return reg->plugins[i];
     return NULL;
+}
+
+/* The length of "s3" in "s3://b/k", or 0 when `url` has no scheme:// part. */
+static size_t ferry__url_scheme_len(const char *url)
+{
+    size_t n = strcspn(url, ":/?#");
+    return n > 0 && strncmp(url + n, "://", 3) == 0 ? n : 0;
+}
+
+const char *ferry_plugin_store_scheme(const ferry_plugin *p, const char *url)
+{
+    size_t n = url ? ferry__url_scheme_len(url) : 0;
+    if (n == 0 || p->desc.kind != FERRY_PLUGIN_STORE || p->ops.store.url_schemes == NULL)
+        return NULL;
+    for (const char *const *s = p->ops.store.url_schemes; *s; s++)
+        if (strlen(*s) == n && strncasecmp(*s, url, n) == 0)
+            return *s;
+    return NULL;
+}
+
+const ferry_plugin *ferry_plugin_registry_store_for_url(const ferry_plugin_registry *reg,
+                                                        const char *url, const char *prefer)
+{
+    const ferry_plugin *first = NULL;
+    for (size_t i = 0; i < reg->n; i++) {
+        const ferry_plugin *p = reg->plugins[i];
+        if (ferry_plugin_store_scheme(p, url) == NULL)
+            continue;
+        if (prefer && strcmp(p->desc.name, prefer) == 0)
+            return p;
+        if (first == NULL)
+            first = p;
+    }
+    return first;
 }
 
 void ferry_plugin_registry_free(ferry_plugin_registry *reg)

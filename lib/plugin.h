@@ -59,6 +59,17 @@ int ferry_plugin_registry_scan(ferry_plugin_registry *reg, const char *dir);
 const ferry_plugin *ferry_plugin_registry_get(const ferry_plugin_registry *reg,
                                               ferry_plugin_kind kind, const char *name);
 void ferry_plugin_registry_free(ferry_plugin_registry *reg);
+/* Store plugins and URL schemes (store.h, ABI 1.3): the loader refuses a
+ * store that claims more schemes than this, or a longer one. */
+#define FERRY_PLUGIN_SCHEMES_MAX 16
+#define FERRY_PLUGIN_SCHEME_MAX 32
+/* The scheme `p` (a store) claims for `url` ("s3" for "S3://b/k": its own
+ * spelling, matched without regard to case), or NULL when it claims none. */
+const char *ferry_plugin_store_scheme(const ferry_plugin *p, const char *url);
+/* The loaded store that claims `url`'s scheme: the one named `prefer` (may
+ * be NULL) when it does, else the first in the registry; NULL when none. */
+const ferry_plugin *ferry_plugin_registry_store_for_url(const ferry_plugin_registry *reg,
+                                                        const char *url, const char *prefer);
 /* The default plugin directory: <dir of the executable>/../lib/ferry/plugins
  * (FERRY_PLUGIN_DIR in the environment overrides it). buf >= PATH_MAX. */
 int ferry_plugin_default_dir(char *buf, size_t cap);

@@ -120,7 +120,7 @@ static void api__limits(const json_t *body, ferry_exec *e)
 
 static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inputs);
 
-/* Takes `body`. `objects`: the s3:// inputs as checked, NULL until then. */
+/* Takes `body`. `objects`: the object inputs (a store's scheme://) as checked, NULL until then. */
 static void api__create_checked(ferry_http_req *r, json_t *body, const json_t *objects)
 {
     const char *project, *step_name, *sha;
@@ -211,7 +211,7 @@ done:
     json_decref(body);
 }
 
-/* A creation waiting for its s3:// inputs to be checked. */
+/* A creation waiting for its object inputs to be checked. */
 typedef struct api__pending {
     ferry_held *held;
     json_t *body;
@@ -235,7 +235,7 @@ static void api__objects_checked(ferryd *d, void *arg, int rc, const json_t *obj
     free(p);
 }
 
-/* 1: no s3:// input; else the check is under way (0) or refused (< 0),
+/* 1: no object input; else the check is under way (0) or refused (< 0),
  * the reply sent or to come. */
 static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inputs)
 {

@@ -36,7 +36,8 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS output_uploads ("
     " execution_id TEXT NOT NULL, name TEXT NOT NULL, upload_id TEXT NOT NULL,"
     " size INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (execution_id, upload_id));"
-    /* objinputs.c: size and ETag of each s3:// input, checked at submission. */
+    /* objinputs.c: size and ETag of each object input (a store's scheme://), checked at submission.
+     */
     "CREATE TABLE IF NOT EXISTS input_objects ("
     " execution_id TEXT NOT NULL, url TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT,"
     " PRIMARY KEY (execution_id, url));";

@@ -1,92 +1,140 @@
-/* Inputs in object storage, s3://BUCKET/KEY (see objinputs.h). */
+/* Inputs that a store plugin reads: URLs of a scheme a loaded store claims
+ * (see objinputs.h). Which URLs are well formed, which location's instance
+ * reads one and with which settings is the plugin's to say (url_input);
+ * this file only routes, keeps one instance per location and asks it. */
 #include "objinputs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "db.h"
+#include "inputrows.h"
 #include "log.h"
 #include "util.h"
 
-#define OBJINPUTS__SCHEME "s3://"
-#define OBJINPUTS__PLUGIN "s3-storage"
-#define OBJINPUTS__BUCKET_MAX 255
+/* What the worker fetches itself (agent/execution.c's curl protocols): a
+ * URL of these schemes is never handed to a store. */
+static const char *const objinputs__worker_schemes[] = {"http", "https", "file", NULL};
 
 int ferry_objinputs_is_url(const char *url)
 {
-    return url && strncmp(url, OBJINPUTS__SCHEME, strlen(OBJINPUTS__SCHEME)) == 0;
-}
-
-/* S3's bucket alphabet (with the legacy upper case and '_'): the name goes
- * into host names and paths. */
-static int objinputs__bucket_ok(const char *b, size_t n)
-{
-    if (n == 0 || n > OBJINPUTS__BUCKET_MAX)
+    if (url == NULL)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= 'A' && b[i] <= 'Z') ||
-              (b[i] >= '0' && b[i] <= '9') || strchr(".-_", b[i])))
+    size_t n = strcspn(url, ":/?#");
+    if (n == 0 || strncmp(url + n, "://", 3) != 0)
+        return 0; /* no scheme: the worker's to refuse, as before */
+    for (const char *const *w = objinputs__worker_schemes; *w; w++)
+        if (strlen(*w) == n && strncasecmp(*w, url, n) == 0)
             return 0;
     return 1;
 }
 
-/* s3://bucket/key: the bucket (copied) and the key (in url). */
-static int objinputs__parse(const char *url, char *bucket, const char **key)
+/* One input URL as its store sees it. */
+typedef struct objinputs__target {
+    const ferry_plugin *plugin; /* the store that claims the scheme */
+    const char *scheme;         /* as that store spells it */
+    ferry_store_url in;         /* location, key; settings: the instance's */
+    /* "<scheme>://<location>", for people; "<store> <location>" keys the
+     * instance: one per location, whichever of the store's schemes names it. */
+    char shown[FERRY_PLUGIN_SCHEME_MAX + 3 + sizeof(((ferry_store_url *)0)->location)];
+    char instance[512];
+} objinputs__target;
+
+static const char *objinputs__get(void *settings, const char *name)
 {
-    const char *b = url + strlen(OBJINPUTS__SCHEME);
-    const char *slash = strchr(b, '/');
-    if (slash == NULL || !objinputs__bucket_ok(b, (size_t)(slash - b)))
-        return FERRY_EINVAL;
-    memcpy(bucket, b, (size_t)(slash - b));
-    bucket[slash - b] = '\0';
-    *key = slash + 1;
-    return ferry_safe_relpath(*key) ? 0 : FERRY_EUNSAFE;
+    return ferry_settings_get(settings, name);
 }
 
-/* The store's settings for another bucket and no prefix: the same
- * endpoint, region and credentials. */
-static ferry_settings *objinputs__settings(ferryd *d, const char *bucket)
+static void objinputs__set(void *settings, const char *name, const char *value)
+{
+    if (name != NULL)
+        ferry_settings_set(settings, name, value); /* NULL: dropped when the instance is made */
+}
+
+/* The store's settings, for url_input to change for one location. */
+static ferry_settings *objinputs__settings_copy(const ferry_settings *from)
 {
     ferry_settings *s = ferry_settings_new();
     const char *k, *v;
-    for (size_t it = 0; ferry_settings_next(d->cfg.store_settings, &it, &k, &v);)
-        if (strcmp(k, "bucket") != 0 && strcmp(k, "prefix") != 0)
+    for (size_t it = 0; ferry_settings_next(from, &it, &k, &v);)
+        if (v != NULL)
             ferry_settings_set(s, k, v);
-    ferry_settings_set(s, "bucket", bucket);
     return s;
 }
 
-/* The instance for a bucket, made (and kept) the first time. Making one
- * checks the bucket: a blocking call, once per bucket. */
-static ferry_plugin_instance *objinputs__instance(ferryd *d, const char *bucket, char *err,
+static void objinputs__target_free(objinputs__target *t)
+{
+    ferry_settings_free(t->in.settings);
+    t->in.settings = NULL;
+}
+
+/* Which store reads `url`, where and with what. FERRY_EINVAL when no
+ * loaded store claims the scheme or the store refuses the URL: `err` says
+ * why, as the end of "input 'NAME': URL <err>", and `t` holds nothing. */
+static int objinputs__resolve(ferryd *d, const char *url, objinputs__target *t, char *err,
+                              size_t cap)
+{
+    memset(t, 0, sizeof(*t));
+    t->plugin = ferry_plugin_registry_store_for_url(&d->plugins, url, d->cfg.store_plugin);
+    if (t->plugin == NULL) {
+        int n = (int)strcspn(url, ":");
+        snprintf(err, cap,
+                 "cannot be read: no loaded store plugin reads %.*s:// URLs (the worker itself "
+                 "fetches only http, https and file URLs)",
+                 n, url);
+        return FERRY_EINVAL;
+    }
+    t->scheme = ferry_plugin_store_scheme(t->plugin, url);
+    t->in.struct_size = sizeof(t->in);
+    t->in.settings = objinputs__settings_copy(d->cfg.store_settings);
+    t->in.get = objinputs__get;
+    t->in.set = objinputs__set;
+    ferry_error_detail detail = {.struct_size = sizeof(detail)};
+    int rc = t->plugin->ops.store.url_input(url, &t->in, &detail);
+    t->in.location[sizeof(t->in.location) - 1] = '\0';
+    if (rc == 0 && !ferry_safe_relpath(t->in.key)) {
+        rc = FERRY_EINVAL;
+        snprintf(detail.message, sizeof(detail.message), "a URL of a key of safe path segments");
+    }
+    if (rc < 0) {
+        snprintf(err, cap, "is not %s",
+                 detail.message[0] ? detail.message : "a URL its store can read");
+        objinputs__target_free(t);
+        return FERRY_EINVAL;
+    }
+    snprintf(t->shown, sizeof(t->shown), "%s://%s", t->scheme, t->in.location);
+    snprintf(t->instance, sizeof(t->instance), "%s %s", t->plugin->desc.name, t->in.location);
+    return 0;
+}
+
+/* The instance for a target's location, made (and kept) the first time.
+ * Making one checks the location: a blocking call, once per location. */
+static ferry_plugin_instance *objinputs__instance(ferryd *d, const objinputs__target *t, char *err,
                                                   size_t cap)
 {
-    ferry_plugin_instance *inst = ferry_map_get(&d->buckets, bucket);
+    ferry_plugin_instance *inst = ferry_map_get(&d->input_stores, t->instance);
     if (inst)
         return inst;
-    if (strcmp(d->cfg.store_plugin, OBJINPUTS__PLUGIN) != 0) {
-        snprintf(
-            err, cap,
-            "s3:// inputs are read with the store's credentials and need the " OBJINPUTS__PLUGIN
-            " store; this ferryd's store is %s",
-            d->cfg.store_plugin);
+    const char *name = t->plugin->desc.name;
+    if (strcmp(d->cfg.store_plugin, name) != 0) {
+        snprintf(err, cap,
+                 "%s:// inputs are read with the store's credentials and need the %s store; "
+                 "this ferryd's store is %s",
+                 t->scheme, name, d->cfg.store_plugin);
         return NULL;
     }
-    const ferry_plugin *p =
-        ferry_plugin_registry_get(&d->plugins, FERRY_PLUGIN_STORE, OBJINPUTS__PLUGIN);
-    ferry_settings *s = objinputs__settings(d, bucket);
-    char label[OBJINPUTS__BUCKET_MAX + 16];
-    snprintf(label, sizeof(label), "inputs s3://%s", bucket);
+    ferry_settings *s = objinputs__settings_copy(t->in.settings);
+    char label[sizeof(t->shown) + 16];
+    snprintf(label, sizeof(label), "inputs %s", t->shown);
     ferry_error_detail detail = {.struct_size = sizeof(detail)};
-    int rc =
-        p ? ferry_plugin_instance_new(p, d->loop, label, s, NULL, &inst, &detail) : FERRY_ENOENT;
+    int rc = ferry_plugin_instance_new(t->plugin, d->loop, label, s, NULL, &inst, &detail);
     ferry_settings_free(s);
     if (rc < 0) {
         snprintf(err, cap, "%s", detail.message[0] ? detail.message : ferry_strerror(rc));
         return NULL;
     }
-    ferry_map_put(&d->buckets, bucket, inst);
+    ferry_map_put(&d->input_stores, t->instance, inst);
     return inst;
 }
 
@@ -153,17 +201,20 @@ static void objinputs__headed(void *arg, int status, const ferry_op_result *res)
 
 static void objinputs__start_head(objinputs__check *c, const char *name, const char *url)
 {
-    char bucket[OBJINPUTS__BUCKET_MAX + 1], why[600];
-    const char *key;
-    objinputs__parse(url, bucket, &key); /* parsed before: cannot fail */
-    ferry_plugin_instance *inst = objinputs__instance(c->d, bucket, why, sizeof(why));
+    char why[600];
+    objinputs__target t;
+    /* Resolved and its instance made by the precheck: cannot fail. */
+    ferry_plugin_instance *inst = objinputs__resolve(c->d, url, &t, why, sizeof(why)) == 0
+                                      ? objinputs__instance(c->d, &t, why, sizeof(why))
+                                      : NULL;
     const ferry_store_ops *ops = inst ? objinputs__ops(inst) : NULL;
     objinputs__head *h = ferry_xcalloc(1, sizeof(*h));
     h->c = c;
     h->name = ferry_strdup(name);
     h->url = ferry_strdup(url);
     ferry_op *op = ops && ops->head ? ferry_op_new(inst, objinputs__headed, h) : NULL;
-    int rc = op ? ops->head(ferry_plugin_instance_state(inst), key, op) : FERRY_ENOTSUP;
+    int rc = op ? ops->head(ferry_plugin_instance_state(inst), t.in.key, op) : FERRY_ENOTSUP;
+    objinputs__target_free(&t);
     if (rc == 0) {
         c->pending++;
         return;
@@ -176,18 +227,20 @@ static void objinputs__start_head(objinputs__check *c, const char *name, const c
     free(h);
 }
 
-/* What can be refused at once: a malformed URL, an unusable bucket (the
- * bucket's instance is made here, so that its error is the answer). */
+/* What can be refused at once: a scheme no store reads, a URL its store
+ * refuses, an unusable location (its instance is made here, so that its
+ * error is the answer). */
 static int objinputs__precheck(ferryd *d, const char *name, const char *url, char *err, size_t cap)
 {
-    char bucket[OBJINPUTS__BUCKET_MAX + 1], why[600];
-    const char *key;
-    if (objinputs__parse(url, bucket, &key) < 0) {
-        snprintf(err, cap, "input '%s': %s is not s3://BUCKET/KEY (a key of safe path segments)",
-                 name, url);
+    char why[600];
+    objinputs__target t;
+    if (objinputs__resolve(d, url, &t, why, sizeof(why)) < 0) {
+        snprintf(err, cap, "input '%s': %s %s", name, url, why);
         return FERRY_EINVAL;
     }
-    if (objinputs__instance(d, bucket, why, sizeof(why)) == NULL) {
+    ferry_plugin_instance *inst = objinputs__instance(d, &t, why, sizeof(why));
+    objinputs__target_free(&t);
+    if (inst == NULL) {
         snprintf(err, cap, "input '%s': %s cannot be read: %s", name, url, why);
         return FERRY_EINVAL;
     }
@@ -248,15 +301,9 @@ void ferry_objinputs_save(ferryd *d, const char *exec_id, const json_t *objects)
     json_t *o;
     json_object_foreach((json_t *)objects, url, o)
     {
-        ferry_db_write(d);
-        sqlite3_stmt *st = ferry_db_prepare(
-            d, "INSERT OR REPLACE INTO input_objects (execution_id, url, size, etag)"
-               " VALUES (?,?,?,?)");
-        sqlite3_bind_text(st, 1, exec_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, json_integer_value(json_object_get(o, "size")));
-        sqlite3_bind_text(st, 4, json_string_value(json_object_get(o, "etag")), -1, SQLITE_STATIC);
-        ferry_db_step_done(d, st);
+        if (ferry_inputrows_save(d, exec_id, url, json_integer_value(json_object_get(o, "size")),
+                                 json_string_value(json_object_get(o, "etag"))) < 0)
+            ferry_error("execution %s: input %s is not recorded", exec_id, url);
     }
 }
 
@@ -266,32 +313,28 @@ void ferry_objinputs_save(ferryd *d, const char *exec_id, const json_t *objects)
  * caches by ETag. Absent (an older record): it downloads unchecked. */
 static void objinputs__describe(ferryd *d, const char *exec_id, const char *url, json_t *file)
 {
-    sqlite3_stmt *st = ferry_db_prepare(
-        d, "SELECT size, etag FROM input_objects WHERE execution_id = ? AND url = ?");
-    sqlite3_bind_text(st, 1, exec_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        json_object_set_new(file, "size", json_integer(sqlite3_column_int64(st, 0)));
-        const char *etag = (const char *)sqlite3_column_text(st, 1);
-        if (etag)
-            json_object_set_new(file, "etag", json_string(etag));
-    }
-    sqlite3_reset(st);
+    int64_t size;
+    char etag[256];
+    if (!ferry_inputrows_find(d, exec_id, url, &size, etag, sizeof(etag)))
+        return;
+    json_object_set_new(file, "size", json_integer(size));
+    if (etag[0])
+        json_object_set_new(file, "etag", json_string(etag));
 }
 
 json_t *ferry_objinputs_file(ferryd *d, const char *exec_id, const char *url, const char *filename)
 {
     json_t *file = json_pack("{s:s, s:s}", "filename", filename, "source", url);
-    char bucket[OBJINPUTS__BUCKET_MAX + 1], why[600] = "not s3://BUCKET/KEY";
-    const char *key;
-    ferry_plugin_instance *inst = objinputs__parse(url, bucket, &key) == 0
-                                      ? objinputs__instance(d, bucket, why, sizeof(why))
+    char why[600];
+    objinputs__target t;
+    ferry_plugin_instance *inst = objinputs__resolve(d, url, &t, why, sizeof(why)) == 0
+                                      ? objinputs__instance(d, &t, why, sizeof(why))
                                       : NULL;
     const ferry_store_ops *ops = inst ? objinputs__ops(inst) : NULL;
     char presigned[4096];
     ferry_error_detail err = {.struct_size = sizeof(err)};
     if (ops && ops->presign &&
-        ops->presign(ferry_plugin_instance_state(inst), "GET", key, d->cfg.presigned_url_ttl_s,
+        ops->presign(ferry_plugin_instance_state(inst), "GET", t.in.key, d->cfg.presigned_url_ttl_s,
                      presigned, sizeof(presigned), &err) == 0) {
         json_object_set_new(file, "url", json_string(presigned));
         objinputs__describe(d, exec_id, url, file);
@@ -300,6 +343,7 @@ json_t *ferry_objinputs_file(ferryd *d, const char *exec_id, const char *url, co
             file, "error",
             json_string(ops ? (err.message[0] ? err.message : "cannot presign") : why));
     }
+    objinputs__target_free(&t);
     return file;
 }
 
@@ -307,7 +351,7 @@ void ferry_objinputs_close(ferryd *d)
 {
     const char *k;
     void *v;
-    for (size_t it = 0; ferry_map_next(&d->buckets, &it, &k, &v);)
+    for (size_t it = 0; ferry_map_next(&d->input_stores, &it, &k, &v);)
         ferry_plugin_instance_free(v);
-    ferry_map_free(&d->buckets);
+    ferry_map_free(&d->input_stores);
 }

@@ -1,6 +1,6 @@
 /* s3-storage: what the plugin's files share.
  *
- *   s3_config.c     settings, credentials (aws-cli's order), URLs
+ *   s3_config.c     settings, credentials (aws-cli's order), URLs, s3:// inputs
  *   s3_request.c    one signed S3 call with retries and jittered backoff
  *   s3_xml.c        S3's XML: error bodies, upload ids, listings
  *   s3_multipart.c  multipart uploads: parts in parallel, abort on failure
@@ -76,6 +76,9 @@ void s3_target_free(s3_target *t);
 /* Keys the host hands the plugin: relative, no "." or ".." or empty
  * segment, no backslash (defence in depth; the host checks first). */
 int s3_key_is_safe(const char *key);
+/* The store op url_input for s3://BUCKET/KEY: the bucket's instance gets
+ * the store's settings with that bucket and no prefix. */
+int s3_url_input(const char *url, ferry_store_url *in, ferry_error_detail *err);
 
 /* ------------------------------------------------------------------------ */
 /* XML (s3_xml.c)                                                           */

@@ -294,6 +294,45 @@ void s3_target_free(s3_target *t)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Inputs: s3://BUCKET/KEY                                                  */
+
+#define S3_URL_SCHEME "s3://"
+#define S3_URL_BUCKET_MAX 255
+
+/* The bucket of an input URL: S3's alphabet with the legacy upper case and
+ * '_' (older buckets may have them), so that the name cannot change the
+ * host name or the path it goes into. Creating the instance then applies
+ * the stricter rules of today's buckets (s3_bucket_ok). */
+static int s3_url_bucket_ok(const char *b, size_t n)
+{
+    if (n == 0 || n > S3_URL_BUCKET_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)b[i]) || strchr(".-_", b[i])))
+            return 0;
+    return 1;
+}
+
+int s3_url_input(const char *url, ferry_store_url *in, ferry_error_detail *err)
+{
+    size_t scheme = strlen(S3_URL_SCHEME);
+    const char *b = url && strncasecmp(url, S3_URL_SCHEME, scheme) == 0 ? url + scheme : NULL;
+    const char *slash = b ? strchr(b, '/') : NULL;
+    if (slash == NULL || !s3_url_bucket_ok(b, (size_t)(slash - b)) ||
+        (size_t)(slash - b) >= sizeof(in->location) || !s3_key_is_safe(slash + 1))
+        return ferry_error_set(err, FERRY_EINVAL, 0, NULL,
+                               "s3://BUCKET/KEY (a key of safe path segments)");
+    memcpy(in->location, b, (size_t)(slash - b));
+    in->location[slash - b] = '\0';
+    in->key = slash + 1;
+    /* The store's endpoint, region and credentials; that bucket, no prefix
+     * (the key is the object's whole name). */
+    in->set(in->settings, "prefix", NULL);
+    in->set(in->settings, "bucket", in->location);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Credentials: the SDK's chain, in aws-cli's order                         */
 
 int s3_credentials_load(s3_credentials *c, ferry_plugin_ctx *ctx, const ferry_host_api *host,

@@ -400,6 +400,9 @@ static int s3_upload_part_size(void *state, int64_t size, int64_t *part_size)
     return 0;
 }
 
+/* Inputs given as s3://BUCKET/KEY are this store's (s3_url_input). */
+static const char *const s3_url_schemes[] = {"s3", NULL};
+
 static const ferry_store_ops s3_ops = {
     .struct_size = sizeof(ferry_store_ops),
     .put_file = s3_put_file,
@@ -414,6 +417,8 @@ static const ferry_store_ops s3_ops = {
     .upload_complete = s3_op_upload_complete,
     .upload_abort = s3_op_upload_abort,
     .upload_part_size = s3_upload_part_size,
+    .url_schemes = s3_url_schemes,
+    .url_input = s3_url_input,
 };
 
 /* ------------------------------------------------------------------------ */

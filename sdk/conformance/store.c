@@ -442,6 +442,49 @@ static void ferry__check_presign(ferry__store *s, const ferry__object *obj)
 /* ------------------------------------------------------------------------ */
 /* Several at once; freeing with an op in flight                            */
 
+static const char *ferry__settings_none(void *settings, const char *name)
+{
+    (void)settings, (void)name;
+    return NULL;
+}
+
+static void ferry__settings_count(void *settings, const char *name, const char *value)
+{
+    (void)name, (void)value;
+    ++*(int *)settings;
+}
+
+/* ABI 1.3: a store that claims URL schemes refuses a URL of its scheme that
+ * names nothing ("s3://"), naming the form it expects, and changes no
+ * setting on the way (the host answers "input ...: <url> is not <form>"). */
+static void ferry__check_url_input(ferry__store *s)
+{
+    if (s->ops->url_schemes == NULL) {
+        ferry_conf_skip("url_schemes is not provided",
+                        "store: url_input refuses a URL that names nothing");
+        return;
+    }
+    for (const char *const *scheme = s->ops->url_schemes; *scheme; scheme++) {
+        char url[64];
+        snprintf(url, sizeof(url), "%s://", *scheme);
+        int sets = 0;
+        ferry_store_url in = {.struct_size = sizeof(in),
+                              .settings = &sets,
+                              .get = ferry__settings_none,
+                              .set = ferry__settings_count};
+        ferry_error_detail err = {.struct_size = sizeof(err)};
+        uint64_t t0 = ferry_mono_ms();
+        int rc = s->ops->url_input(url, &in, &err);
+        ferry_conf_note_call("url_input", ferry_mono_ms() - t0);
+        if (!ferry_conf_check(rc == FERRY_EINVAL && err.message[0] != '\0' && sets == 0,
+                              "store: url_input refuses \"%s\" with FERRY_EINVAL and the form "
+                              "it expects",
+                              url))
+            ferry_conf_diag("url_input returned %s, message \"%s\", %d setting(s) changed",
+                            ferry_err_name(rc), err.message, sets);
+    }
+}
+
 static void ferry__check_parallel(ferry__store *s)
 {
     ferry__object objs[FERRY__N_PARALLEL];
@@ -563,6 +606,7 @@ void ferry_conf_store(ferry_conf_inst *ci, const ferry_settings *settings, const
     ferry__check_list(&s, objs, n);
     ferry__check_local_path(&s, &objs[2]);
     ferry__check_presign(&s, &objs[2]);
+    ferry__check_url_input(&s);
     ferry__check_get_missing(&s);
     ferry__check_missing_source(&s);
     ferry__check_unsafe_keys(&s);

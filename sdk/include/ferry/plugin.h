@@ -21,8 +21,9 @@ extern "C" {
 #endif
 
 #define FERRY_ABI_MAJOR 1
-/* 1.2: compute ops `flags` and launch requests' `user_data` (compute.h). */
-#define FERRY_ABI_MINOR 2
+/* 1.2: compute ops `flags` and launch requests' `user_data` (compute.h).
+ * 1.3: store ops `url_schemes` and `url_input` (store.h). */
+#define FERRY_ABI_MINOR 3
 
 #define FERRY_PLUGIN_SYMBOL "ferry_plugin_v1"
 

@@ -12,6 +12,30 @@
 extern "C" {
 #endif
 
+/* How to read one input URL of a scheme the store claims, as its url_input
+ * op says (ABI 1.3). The host fills struct_size, settings, get and set;
+ * url_input fills location and key. Fields only ever grow at the end: a
+ * plugin reads or writes a later one only when struct_size covers it. */
+typedef struct ferry_store_url {
+    size_t struct_size;
+    /* Which instance reads the object: the host makes one instance per
+     * location, the first time, and keeps it for every URL of that
+     * location (S3: the bucket). Printable text, for labels and logs. */
+    char location[256];
+    /* The object's key within that instance: a pointer into the URL. The
+     * host checks it like every key it hands a store (no "..", no leading
+     * "/"), but the plugin owns which keys its URLs may name. */
+    const char *key;
+    /* The settings of the instance that will read `location`: at first a
+     * copy of the configured store's own (inputs are read with the store's
+     * endpoint and credentials), which url_input changes for the location
+     * with set (a NULL value removes the setting) and reads with get (NULL:
+     * not set). */
+    void *settings;
+    const char *(*get)(void *settings, const char *name);
+    void (*set)(void *settings, const char *name, const char *value);
+} ferry_store_url;
+
 typedef struct ferry_store_ops {
     size_t struct_size;
     /* Required. Store the local file at `path` under `key`, atomically: a
@@ -65,6 +89,27 @@ typedef struct ferry_store_ops {
      * limits on part size and count). FERRY_ETOOBIG when the store cannot
      * take that much. Without it the host has workers send one PUT. */
     int (*upload_part_size)(void *state, int64_t size, int64_t *part_size);
+    /* Optional, appended in ABI 1.3 (both or neither): inputs given as URLs
+     * of the store's own scheme ("s3://BUCKET/KEY").
+     *
+     * url_schemes: the schemes the store reads, lower case, without "://",
+     * NULL-terminated: {"s3", NULL}. ferryd hands every input URL
+     * "<scheme>://..." to the loaded store that claims its scheme (matched
+     * without regard to case); http, https and file URLs are fetched by the
+     * worker itself and never handed over. The loader refuses a store that
+     * declares schemes without url_input, or a scheme that is not
+     * [a-z][a-z0-9+.-]*. An input of a scheme no store claims is refused. */
+    const char *const *url_schemes;
+    /* Synchronous and state-free (the host calls it before any instance of
+     * this plugin reads that URL, and when the configured store is another
+     * plugin): check `url`, of one of url_schemes, and fill `in` (see
+     * ferry_store_url): which location's instance reads it, its key there,
+     * and that instance's settings. 0, or FERRY_EINVAL with err->message
+     * naming the form such a URL must have, "s3://BUCKET/KEY (a key of
+     * safe path segments)": ferryd answers "input 'data': <url> is not
+     * <message>". The host then reads the object through that instance:
+     * head at submission, presign "GET" for the worker. */
+    int (*url_input)(const char *url, ferry_store_url *in, ferry_error_detail *err);
 } ferry_store_ops;
 
 #ifdef __cplusplus
