@@ -16,6 +16,8 @@
 #include <openssl/evp.h>
 
 #include "agent.h"
+
+#include "ferry/hex.h"
 #include "text.h"
 #include "util.h"
 
@@ -36,7 +38,6 @@ static int outputs_sha256_fd(int fd, char *hex, int64_t *size)
     if (ctx == NULL)
         return FERRY_ENOMEM;
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    static const char digits[] = "0123456789abcdef";
     char buf[65536];
     int64_t total = 0;
     ssize_t n;
@@ -55,11 +56,7 @@ static int outputs_sha256_fd(int fd, char *hex, int64_t *size)
     unsigned int md_len = 0;
     EVP_DigestFinal_ex(ctx, md, &md_len);
     EVP_MD_CTX_free(ctx);
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[64] = '\0';
+    ferry_hex_encode(md, sizeof(md), hex);
     *size = total;
     return 0;
 }

@@ -21,6 +21,7 @@
 
 #include "ferry/error.h"
 #include "ferry/file.h"
+#include "ferry/hex.h"
 
 double ferry_now(void)
 {
@@ -52,16 +53,6 @@ char *ferry_time_format(double t, char *buf, size_t cap)
     return buf;
 }
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 int ferry_random_hex(char *buf, size_t n)
 {
     unsigned char raw[256];
@@ -69,7 +60,7 @@ int ferry_random_hex(char *buf, size_t n)
         return FERRY_EINVAL;
     if (RAND_bytes(raw, (int)n) != 1)
         return FERRY_EIO;
-    hex_encode(raw, n, buf);
+    ferry_hex_encode(raw, n, buf);
     return 0;
 }
 
@@ -100,7 +91,7 @@ void ferry_sha256_hex(const void *data, size_t len, char *hex)
     unsigned char md[32];
     unsigned int md_len = 0;
     EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL);
-    hex_encode(md, 32, hex);
+    ferry_hex_encode(md, 32, hex);
 }
 
 int ferry_sha256_file(const char *path, char *hex, int64_t *size)
@@ -124,7 +115,7 @@ int ferry_sha256_file(const char *path, char *hex, int64_t *size)
     EVP_DigestFinal_ex(ctx, md, &md_len);
     EVP_MD_CTX_free(ctx);
     if (rc == 0) {
-        hex_encode(md, 32, hex);
+        ferry_hex_encode(md, 32, hex);
         if (size)
             *size = total;
     }
@@ -137,7 +128,7 @@ void ferry_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, siz
     unsigned char md[32];
     unsigned int md_len = 0;
     HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, md, &md_len);
-    hex_encode(md, 32, hex);
+    ferry_hex_encode(md, 32, hex);
 }
 
 int ferry_secure_streq(const char *a, const char *b)
@@ -208,6 +199,18 @@ int ferry_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+/* Write `data` into the new file `fd` (at `path`) and close it: 0, or a
+ * code with the file removed. */
+static int util__fill(int fd, const char *path, const void *data, size_t len)
+{
+    int rc = ferry_write_all(fd, data, len);
+    if (close(fd) != 0 && rc == 0)
+        rc = ferry_from_errno(errno);
+    if (rc < 0)
+        unlink(path);
+    return rc;
+}
+
 int ferry_write_file(const char *path, const void *data, size_t len)
 {
     char tmp[PATH_MAX];
@@ -216,18 +219,20 @@ int ferry_write_file(const char *path, const void *data, size_t len)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return ferry_from_errno(errno);
-    int rc = ferry_write_all(fd, data, len);
-    if (rc < 0) {
-        close(fd);
+    int rc = util__fill(fd, tmp, data, len);
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = ferry_from_errno(errno);
         unlink(tmp);
-        return rc;
     }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = ferry_from_errno(errno);
-        unlink(tmp);
-        return e;
-    }
-    return 0;
+    return rc;
+}
+
+int ferry_write_temp(char *tmpl, const void *data, size_t len)
+{
+    int fd = mkstemp(tmpl);
+    if (fd < 0)
+        return ferry_from_errno(errno);
+    return util__fill(fd, tmpl, data, len);
 }
 
 int ferry_exe_dir(char *buf, size_t cap)

@@ -39,6 +39,9 @@ char *ferry_read_file(const char *path, size_t *len);
 int ferry_write_all(int fd, const void *data, size_t len);
 /* Write a whole file atomically (temporary + rename); 0 or a FERRY_E* code. */
 int ferry_write_file(const char *path, const void *data, size_t len);
+/* Write `data` into a new file named from the mkstemp template `tmpl`
+ * ("...XXXXXX", rewritten to the name): 0, or a code with nothing left. */
+int ferry_write_temp(char *tmpl, const void *data, size_t len);
 /* The directory that holds the running executable; buf >= PATH_MAX. 0 or a FERRY_E* code. */
 int ferry_exe_dir(char *buf, size_t cap);
 /* strdup that aborts on out-of-memory (all of ferry treats OOM as fatal). */

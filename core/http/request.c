@@ -8,18 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ferry/hex.h"
 #include "util.h"
-
-static int request__hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decode into a pool string; NULL on a bad escape or a NUL byte. */
 static char *request__decode(h2o_mem_pool_t *pool, const char *s, size_t len, int plus_is_space)
@@ -30,7 +20,7 @@ static char *request__decode(h2o_mem_pool_t *pool, const char *s, size_t len, in
         if (s[i] == '%') {
             if (i + 2 >= len)
                 return NULL;
-            int hi = request__hexval(s[i + 1]), lo = request__hexval(s[i + 2]);
+            int hi = ferry_hex_digit(s[i + 1]), lo = ferry_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return NULL;
             out[n++] = (char)(hi * 16 + lo);

@@ -98,27 +98,12 @@ static void blobs__put_done(void *arg, int status, const ferry_op_result *res)
     free(p);
 }
 
-static int blobs__write_tmp(ferryd *d, const void *data, size_t len, char *tmp, size_t cap)
-{
-    snprintf(tmp, cap, "%s/tmp/upload.XXXXXX", d->data_dir);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return ferry_from_errno(errno);
-    int rc = ferry_write_all(fd, data, len);
-    if (rc < 0) {
-        close(fd);
-        unlink(tmp);
-        return rc;
-    }
-    close(fd);
-    return 0;
-}
-
 int ferry_blobs_store_bytes(ferryd *d, const void *data, size_t len, const char *key,
                             ferry_reply *reply, ferry_blobs_done_fn done, void *arg)
 {
     blobs__put *p = ferry_xcalloc(1, sizeof(*p));
-    int rc = blobs__write_tmp(d, data, len, p->tmp, sizeof(p->tmp));
+    snprintf(p->tmp, sizeof(p->tmp), "%s/tmp/upload.XXXXXX", d->data_dir);
+    int rc = ferry_write_temp(p->tmp, data, len);
     if (rc < 0) {
         ferry_error("upload of %s: cannot write a temporary file: %s", key, ferry_strerror(rc));
         free(p);

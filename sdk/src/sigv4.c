@@ -27,6 +27,7 @@
 
 #include "ferry/buf.h"
 #include "ferry/error.h"
+#include "ferry/hex.h"
 
 #define FERRY__SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 
@@ -96,25 +97,14 @@ char *ferry_sigv4_uri_encode(const char *s, size_t len, int keep_slash)
     return ferry__sb_take(&b);
 }
 
-static int ferry__hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* %XX escapes decoded; a '%' not followed by two hex digits stays as it is,
  * and '+' stays '+' (it is not form encoding). */
 static void ferry__sb_decode(ferry__sb *b, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = ferry__hexval(s[i + 1])) >= 0 &&
-            (lo = ferry__hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = ferry_hex_digit(s[i + 1])) >= 0 &&
+            (lo = ferry_hex_digit(s[i + 2])) >= 0) {
             ferry__sb_addc(b, (char)(hi << 4 | lo));
             i += 2;
         } else {
@@ -138,21 +128,11 @@ static void ferry__sb_reencode(ferry__sb *b, const char *s, size_t len, int keep
 /* ------------------------------------------------------------------------ */
 /* Hashes                                                                   */
 
-static void ferry__hex(const unsigned char *d, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void ferry_sigv4_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256(data, len, md);
-    ferry__hex(md, sizeof(md), out);
+    ferry_hex_encode(md, sizeof(md), out);
 }
 
 static void ferry__hmac(const unsigned char *key, size_t key_len, const char *msg, size_t msg_len,
@@ -191,7 +171,7 @@ int ferry_sigv4_sha256_file(const char *path, int64_t offset, int64_t length, ch
     if (rc == 0 && EVP_DigestFinal_ex(ctx, md, &md_len) != 1)
         rc = FERRY_EIO;
     if (rc == 0)
-        ferry__hex(md, SHA256_DIGEST_LENGTH, out);
+        ferry_hex_encode(md, SHA256_DIGEST_LENGTH, out);
     EVP_MD_CTX_free(ctx);
     free(buf);
     close(fd);
@@ -225,7 +205,7 @@ static void ferry__sign_hex(const unsigned char key[32], const char *sts, char o
 {
     unsigned char md[32];
     ferry__hmac(key, 32, sts, strlen(sts), md);
-    ferry__hex(md, 32, out);
+    ferry_hex_encode(md, 32, out);
 }
 
 /* ------------------------------------------------------------------------ */
