@@ -184,9 +184,7 @@ static void ex_prep_failed(execution *ex, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *text = NULL;
-    if (vasprintf(&text, fmt, ap) < 0)
-        abort();
+    char *text = ferry_vasprintf(fmt, ap);
     va_end(ap);
     char *reason = ferry_asprintf("could not start: %s", text);
     ferry_warn("execution %s: %s", ex->id, reason);
@@ -341,7 +339,7 @@ static void ex_input_fetch(execution *ex, json_t *file, char *dest)
     ex->input_dest = dest;
     ex->input_cache = ex->input_etag = NULL;
     char *cache_dir = ferry_asprintf("%s/inputs-cache", ex->a->cfg.work_dir);
-    if (ex_valid_etag(etag) && ferry_mkdirs(cache_dir, 0755) == 0) {
+    if (ex_valid_etag(etag) && ferry_file_mkdirs(cache_dir, 0755) == 0) {
         ex->input_etag = ferry_strdup(etag);
         ex->input_cache = inputcache_path(ex->a->cfg.work_dir, ex->input_shown, etag);
         ex->input_part = ferry_asprintf("%s.%s.part", ex->input_cache, ex->id);
@@ -400,7 +398,7 @@ static void ex_start_input(execution *ex, const char *name, json_t *file)
     }
     char *folder = ferry_asprintf("%s/%s", ex->inputs_dir, name);
     char *dest = ferry_asprintf("%s/%s", folder, ex->input_file);
-    int rc = ferry_mkdirs(folder, 0755);
+    int rc = ferry_file_mkdirs(folder, 0755);
     free(folder);
     if (rc != 0) {
         ex_prep_failed(ex, "could not create inputs/%s: %s", name, ferry_strerror(rc));
@@ -1016,7 +1014,7 @@ void execution_start(execution *ex)
     }
     const char *dirs[] = {ex->repo_dir, ex->inputs_dir, ex->outputs_dir, ex->config_dir};
     for (size_t i = 0; i < 4; i++) {
-        int rc = ferry_mkdirs(dirs[i], 0755);
+        int rc = ferry_file_mkdirs(dirs[i], 0755);
         if (rc != 0) {
             ex_prep_failed(ex, "could not create %s: %s", dirs[i], ferry_strerror(rc));
             return;

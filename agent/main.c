@@ -243,7 +243,7 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, ch
 static int prepare_work_dir(agent_config *cfg)
 {
     char *dirs[] = {cfg->work_dir, NULL, NULL};
-    int rc = ferry_mkdirs(cfg->work_dir, 0755);
+    int rc = ferry_file_mkdirs(cfg->work_dir, 0755);
     if (rc == 0) {
         char abs[PATH_MAX];
         if (realpath(cfg->work_dir, abs) == NULL) {
@@ -254,7 +254,7 @@ static int prepare_work_dir(agent_config *cfg)
             dirs[1] = ferry_asprintf("%s/executions", abs);
             dirs[2] = ferry_asprintf("%s/snapshots", abs);
             for (int i = 1; i < 3 && rc == 0; i++)
-                rc = ferry_mkdirs(dirs[i], 0755);
+                rc = ferry_file_mkdirs(dirs[i], 0755);
         }
     }
     if (rc != 0)

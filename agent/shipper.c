@@ -335,9 +335,7 @@ void shipper_status(shipper *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *text = NULL;
-    if (vasprintf(&text, fmt, ap) < 0)
-        abort();
+    char *text = ferry_vasprintf(fmt, ap);
     va_end(ap);
     double time = ferry_now();
     for (char *p = text, *nl;; p = nl + 1) {
@@ -382,7 +380,7 @@ shipper *shipper_new(agent *a, const char *execution_id, const char *dir,
     s->path = ferry_asprintf("/v1/agent/executions/%s/events", execution_id);
     s->broken_cb = broken_cb;
     s->broken_arg = arg;
-    int rc = ferry_mkdirs(dir, 0755);
+    int rc = ferry_file_mkdirs(dir, 0755);
     if (rc == 0)
         rc = spool_open(a->loop, dir, &s->sp);
     if (rc != 0) {

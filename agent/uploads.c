@@ -96,8 +96,7 @@ static void up_fail(up_file *f, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&f->error, fmt, ap) < 0)
-        abort();
+    f->error = ferry_vasprintf(fmt, ap);
     va_end(ap);
 }
 

@@ -64,7 +64,7 @@ static int ferry__mkdirs_for(const char *file)
     int rc = 0;
     if (slash != NULL && slash != dir) {
         *slash = '\0';
-        rc = ferry_mkdirs(dir, 0755);
+        rc = ferry_file_mkdirs(dir, 0755);
     }
     free(dir);
     return rc;
@@ -173,7 +173,7 @@ static int ferry__download_one(const ferry_cli *cli, const char *id, const json_
 static int ferry__download_all(const ferry_cli *cli, const char *id, const json_t *outputs,
                                const char *dir)
 {
-    int e = ferry_mkdirs(dir, 0755);
+    int e = ferry_file_mkdirs(dir, 0755);
     if (e != 0) {
         fprintf(stderr, "ferry: cannot create %s: %s\n", dir, ferry_strerror(e));
         return FERRY_EXIT_FAILED;

@@ -129,7 +129,7 @@ static int configure(ferryd *d, const ferryd_args *a, char *err, size_t cap)
 static int prepare_dirs(ferryd *d, char *err, size_t cap)
 {
     if (realpath(d->cfg.data_dir, d->data_dir) == NULL) {
-        int rc = ferry_mkdirs(d->cfg.data_dir, 0700);
+        int rc = ferry_file_mkdirs(d->cfg.data_dir, 0700);
         if (rc < 0 || realpath(d->cfg.data_dir, d->data_dir) == NULL) {
             snprintf(err, cap, "data directory %s: %s", d->cfg.data_dir,
                      rc < 0 ? ferry_strerror(rc) : strerror(errno));
@@ -140,7 +140,7 @@ static int prepare_dirs(ferryd *d, char *err, size_t cap)
     for (size_t i = 0; i < 3; i++) {
         char p[PATH_MAX + 16];
         snprintf(p, sizeof(p), "%s/%s", d->data_dir, subdirs[i]);
-        int rc = ferry_mkdirs(p, 0700);
+        int rc = ferry_file_mkdirs(p, 0700);
         if (rc < 0) {
             snprintf(err, cap, "%s: %s", p, ferry_strerror(rc));
             return rc;

@@ -139,26 +139,6 @@ int ferry_secure_streq(const char *a, const char *b)
     return CRYPTO_memcmp(a, b, la) == 0;
 }
 
-int ferry_mkdirs(const char *path, int mode)
-{
-    char tmp[PATH_MAX];
-    size_t len = strlen(path);
-    if (len == 0 || len >= sizeof(tmp))
-        return FERRY_ENAMETOOLONG;
-    memcpy(tmp, path, len + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST)
-            return ferry_from_errno(errno);
-        *p = '/';
-    }
-    if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST)
-        return ferry_from_errno(errno);
-    return 0;
-}
-
 static int rmtree_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
@@ -288,15 +268,20 @@ char *ferry_strdup(const char *s)
     return d;
 }
 
+char *ferry_vasprintf(const char *fmt, va_list ap)
+{
+    char *out = NULL;
+    if (vasprintf(&out, fmt, ap) < 0)
+        abort();
+    return out;
+}
+
 char *ferry_asprintf(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *out = NULL;
-    int n = vasprintf(&out, fmt, ap);
+    char *out = ferry_vasprintf(fmt, ap);
     va_end(ap);
-    if (n < 0)
-        abort();
     return out;
 }
 

@@ -2,10 +2,12 @@
 #ifndef FERRY_UTIL_H
 #define FERRY_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ferry/buf.h"
+#include "ferry/file.h" /* ferry_file_mkdirs, ferry_file_read */
 
 /* Wall-clock time in seconds since the epoch, with microseconds. */
 double ferry_now(void);
@@ -29,8 +31,6 @@ void ferry_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, siz
 /* Constant-time comparison of two NUL-terminated strings. */
 int ferry_secure_streq(const char *a, const char *b);
 
-/* mkdir -p; 0 or a FERRY_E* code (from errno, through ferry_from_errno). */
-int ferry_mkdirs(const char *path, int mode);
 /* rm -rf; 0 or a FERRY_E* code. */
 int ferry_rmtree(const char *path);
 /* Read a whole file into a NUL-terminated malloc'd buffer; NULL and errno on failure. */
@@ -60,6 +60,7 @@ void ferry_xcheck(int rc);
 #define FERRY_XGROW(ptr, cap, need) ferry_xcheck(FERRY_GROW(ptr, cap, need))
 /* asprintf that aborts on out-of-memory. */
 char *ferry_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *ferry_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* A relative name that stays inside its folder: no leading '/', no '..'
  * component, no empty component, no NUL, no backslash. */

@@ -775,7 +775,7 @@ int ferry_logstore_init(ferryd *d, char *err, size_t err_cap)
 {
     char dir[PATH_MAX + 8];
     snprintf(dir, sizeof(dir), "%s/logs", d->data_dir);
-    int rc = ferry_mkdirs(dir, 0700);
+    int rc = ferry_file_mkdirs(dir, 0700);
     if (rc < 0) {
         snprintf(err, err_cap, "%s: %s", dir, ferry_strerror(rc));
         return FERRY_EIO;

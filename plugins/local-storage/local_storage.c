@@ -20,6 +20,7 @@
 
 #include "ferry/buf.h"
 #include "ferry/ferry.h"
+#include "ferry/file.h"
 
 /* Names starting with this are half-written puts: never keys, never listed. */
 #define LS_TMP_PREFIX ".ferry-tmp-"
@@ -106,22 +107,6 @@ static int ls_fail(ls_job *job, int e, const char *what, const char *path)
     return job->status;
 }
 
-static int ls_mkdirs(char *path, mode_t mode)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int rc = mkdir(path, mode);
-        *p = '/';
-        if (rc != 0 && errno != EEXIST)
-            return -1;
-    }
-    if (mkdir(path, mode) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 /* mkdir -p of the folder that holds `file`. */
 static int ls_mkdirs_parent(const char *file)
 {
@@ -131,7 +116,7 @@ static int ls_mkdirs_parent(const char *file)
     if (slash == NULL || slash == dir)
         return 0;
     *slash = '\0';
-    return ls_mkdirs(dir, 0755);
+    return ferry_file_mkdirs(dir, 0755);
 }
 
 /* Copies all of `in` to `out`; returns the byte count or -1 with errno. */
@@ -525,7 +510,7 @@ static int ls_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **sta
     if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, "local-storage: path too long");
     /* Blocking, but once at start-up and before any op can be in flight. */
-    if (ls_mkdirs(dir, 0755) != 0)
+    if (ferry_file_mkdirs(dir, 0755) != 0)
         return ferry_error_set(err, FERRY_ECONFIG, 0, NULL, "local-storage: create %s: %s", path,
                                strerror(errno));
     char abs[PATH_MAX];

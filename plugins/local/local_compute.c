@@ -27,6 +27,7 @@
 
 #include "ferry/agentproc.h"
 #include "ferry/ferry.h"
+#include "ferry/file.h"
 
 #define LC_DEFAULT_GRACE_MS 10000
 
@@ -147,7 +148,7 @@ static int lc_launch(void *state, const ferry_launch_request *req, ferry_op *op)
         return FERRY_ETOOBIG;
     /* 0700: the agent keeps snapshots and inputs there. Blocking, but one
      * mkdir per launch. */
-    if (ferry_agentproc_mkdirs(work_dir, 0700) != 0) {
+    if (ferry_file_mkdirs(work_dir, 0700) != 0) {
         lc_fail(st, op, FERRY_EIO, "create %s: %s", work_dir, strerror(errno));
         return 0;
     }

@@ -447,7 +447,7 @@ static int ferry__write_agent(ferry__compute *c, const char *dir)
 {
     c->agents = ferry_asprintf("%s/agents", dir);
     c->agent = ferry_asprintf("%s/fake-agent.sh", dir);
-    if (strchr(c->agents, '\'') != NULL || ferry_mkdirs(c->agents, 0755) != 0)
+    if (strchr(c->agents, '\'') != NULL || ferry_file_mkdirs(c->agents, 0755) != 0)
         return -1;
     char *script = ferry_asprintf(ferry__agent_script, c->agents);
     int rc = ferry_write_file(c->agent, script, strlen(script));

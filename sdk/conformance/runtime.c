@@ -438,7 +438,7 @@ static void ferry__make_dirs(ferry__runtime *rt, const char *dir)
 {
     for (int i = 0; i < 4; i++) {
         rt->dirs[i] = ferry_asprintf("%s/execution/%s", dir, ferry__dir_names[i]);
-        ferry_mkdirs(rt->dirs[i], 0755);
+        ferry_file_mkdirs(rt->dirs[i], 0755);
         char *marker = ferry_asprintf("%s/conformance-marker", rt->dirs[i]);
         ferry_write_file(marker, ferry__dir_names[i], strlen(ferry__dir_names[i]));
         free(marker);

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "ferry/error.h"
+#include "ferry/file.h"
 
 extern char **environ;
 
@@ -64,16 +65,7 @@ static void ap_complete(ferry_agentproc *ap, ferry_op *op, int status, const cha
 
 int ferry_agentproc_mkdirs(char *path, mode_t mode)
 {
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int rc = mkdir(path, mode);
-        *p = '/';
-        if (rc != 0 && errno != EEXIST)
-            return -1;
-    }
-    return mkdir(path, mode) != 0 && errno != EEXIST ? -1 : 0;
+    return ferry_file_mkdirs(path, mode) == 0 ? 0 : -1;
 }
 
 int ferry_agentproc_worker_id_ok(const char *id)

@@ -2,9 +2,11 @@
 #include "ferry/file.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ferry/error.h"
 
@@ -75,4 +77,26 @@ int ferry_file_read(const char *path, size_t max, char **text, size_t *len)
     if (rc == 0 && len)
         *len = n;
     return rc;
+}
+
+int ferry_file_mkdirs(const char *path, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return FERRY_ENAMETOOLONG;
+    }
+    memcpy(tmp, path, len + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+            return ferry_from_errno(errno);
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+        return ferry_from_errno(errno);
+    return 0;
 }

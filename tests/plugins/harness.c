@@ -279,10 +279,10 @@ ferry_test_exec_dirs ferry_test_exec_dirs_make(const char *name)
     d.inputs = ferry_asprintf("%s/inputs", d.base);
     d.outputs = ferry_asprintf("%s/outputs", d.base);
     d.config = ferry_asprintf("%s/config", d.base);
-    ferry_mkdirs(d.repository, 0755);
-    ferry_mkdirs(d.inputs, 0755);
-    ferry_mkdirs(d.outputs, 0755);
-    ferry_mkdirs(d.config, 0755);
+    ferry_file_mkdirs(d.repository, 0755);
+    ferry_file_mkdirs(d.inputs, 0755);
+    ferry_file_mkdirs(d.outputs, 0755);
+    ferry_file_mkdirs(d.config, 0755);
     /* Unique across runs too: a container runtime labels its containers
      * with it, and the daemon outlives the test. */
     snprintf(d.id, sizeof(d.id), "test-%d-%d-%s", (int)getpid(), ++ferry__t.exec_dirs, name);

@@ -337,7 +337,7 @@ static void test_conversion(void)
     snprintf(d.data_dir, sizeof(d.data_dir), "%s", tmpl);
     char dir[PATH_MAX], path[PATH_MAX], path2[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/logs", tmpl);
-    CHECK_INT(ferry_mkdirs(dir, 0700), 0);
+    CHECK_INT(ferry_file_mkdirs(dir, 0700), 0);
     static const char id[] = "11111111-2222-4333-8444-555555555555";
     write_text(log_path(id, "ndjson", path, sizeof(path)),
                "{\"i\":1,\"stream\":\"status\",\"time\":\"2026-11-26T06:01:58.123Z\","
@@ -385,7 +385,7 @@ static void test_conversion_error(void)
     snprintf(d.data_dir, sizeof(d.data_dir), "%s", tmpl);
     char dir[PATH_MAX], path[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/logs", tmpl);
-    CHECK_INT(ferry_mkdirs(dir, 0700), 0);
+    CHECK_INT(ferry_file_mkdirs(dir, 0700), 0);
     /* A stream with a quote would make a record no reader takes back. */
     write_text(log_path("bad", "ndjson", path, sizeof(path)),
                "{\"i\":1,\"stream\":\"std\\\"out\",\"time\":\"2026-11-26T06:01:58.123Z\","

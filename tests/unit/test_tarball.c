@@ -36,7 +36,7 @@ static void put_file(const char *dir, const char *rel, const char *text, int mod
     char *p = path_in(dir, rel);
     char *slash = strrchr(p, '/');
     *slash = '\0';
-    CHECK_INT(ferry_mkdirs(p, 0755), 0);
+    CHECK_INT(ferry_file_mkdirs(p, 0755), 0);
     *slash = '/';
     FILE *f = fopen(p, "wb");
     CHECK(f != NULL);
@@ -51,7 +51,7 @@ static void put_file(const char *dir, const char *rel, const char *text, int mod
 static void put_dir(const char *dir, const char *rel)
 {
     char *p = path_in(dir, rel);
-    CHECK_INT(ferry_mkdirs(p, 0755), 0);
+    CHECK_INT(ferry_file_mkdirs(p, 0755), 0);
     free(p);
 }
 
@@ -65,7 +65,7 @@ static void put_link(const char *dir, const char *rel, const char *target)
 static char *new_dir(const char *name)
 {
     char *p = path_in(tmp_root, name);
-    CHECK_INT(ferry_mkdirs(p, 0755), 0);
+    CHECK_INT(ferry_file_mkdirs(p, 0755), 0);
     return p;
 }
 
@@ -195,9 +195,9 @@ static char *expect_refused(const char *label, const test_member *m, size_t n, c
 {
     char *base = new_dir(label);
     char *dest = path_in(base, "dest");
-    CHECK_INT(ferry_mkdirs(dest, 0755), 0);
+    CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
     char *outside = path_in(base, "outside");
-    CHECK_INT(ferry_mkdirs(outside, 0755), 0);
+    CHECK_INT(ferry_file_mkdirs(outside, 0755), 0);
     char *tgz = path_in(base, "evil.tar.gz");
     write_archive(tgz, m, n);
     char err[1024] = "";

@@ -92,7 +92,8 @@ void ferry_agentproc_fini(ferry_agentproc *ap);
 /* Helpers for a launch. A worker id becomes a folder name: one plain
  * component only. */
 int ferry_agentproc_worker_id_ok(const char *id);
-/* mkdir -p; 0 or -1 with errno. `path` is modified while it runs. */
+/* mkdir -p; 0 or -1 with errno. Kept for plugins written against it:
+ * ferry_file_mkdirs (ferry/file.h) is the one implementation. */
 int ferry_agentproc_mkdirs(char *path, mode_t mode);
 
 #ifdef __cplusplus

@@ -1,10 +1,12 @@
-/* ferry plugin SDK: reading a small file a plugin's settings name (a key
- * file, a certificate), whole, in one call.
+/* ferry plugin SDK: files: a small file a plugin's settings name (a key
+ * file, a certificate) read whole in one call, and folders made with their
+ * parents.
  */
 #ifndef FERRY_FILE_H
 #define FERRY_FILE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -16,6 +18,10 @@ extern "C" {
  * FERRY_ENOMEM. On failure *text is NULL, and what was read has been wiped:
  * such files hold secrets. */
 int ferry_file_read(const char *path, size_t max, char **text, size_t *len);
+
+/* mkdir -p: `path` and the folders above it, each with `mode` when it is
+ * made. 0, or a FERRY_E* code (errno says why). */
+int ferry_file_mkdirs(const char *path, mode_t mode);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,7 @@
 
 #include "ferry/agentproc.h"
 #include "ferry/ferry.h"
+#include "ferry/file.h"
 
 #define TC_DEFAULT_GRACE_MS 10000
 
@@ -164,7 +165,7 @@ static void tc_launch_go(tc_state *st, tc_pending *l)
         /* 0700: the agent keeps snapshots and inputs there. */
         int too_long = snprintf(work_dir, sizeof(work_dir), "%s/%s", st->work_dir, l->worker_id) >=
                        (int)sizeof(work_dir);
-        if (too_long || ferry_agentproc_mkdirs(work_dir, 0700) != 0) {
+        if (too_long || ferry_file_mkdirs(work_dir, 0700) != 0) {
             snprintf(msg, sizeof(msg), "test: create %s/%s: %s", st->work_dir, l->worker_id,
                      strerror(too_long ? ENAMETOOLONG : errno));
             tc_launch_fail(l, FERRY_EIO, 0, NULL, msg);
