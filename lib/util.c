@@ -76,6 +76,16 @@ void ferry_uuid(char *buf)
              b[14], b[15]);
 }
 
+int ferry_is_hex(const char *s, size_t n)
+{
+    if (s == NULL || strlen(s) != n)
+        return 0;
+    for (; *s; s++)
+        if (ferry_hex_digit((unsigned char)*s) < 0)
+            return 0;
+    return 1;
+}
+
 int ferry_is_sha256_hex(const char *s)
 {
     if (s == NULL || strlen(s) != 64)

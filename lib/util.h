@@ -24,6 +24,9 @@ int ferry_random_hex(char *buf, size_t n);
 void ferry_sha256_hex(const void *data, size_t len, char *hex);
 /* Whether `s` is a SHA-256 as ferry writes it: 64 lower-case hex digits. */
 int ferry_is_sha256_hex(const char *s);
+/* Whether `s` is exactly `n` hex digits of either case (a digest as a
+ * client may write it). */
+int ferry_is_hex(const char *s, size_t n);
 int ferry_sha256_file(const char *path, char *hex, int64_t *size);
 /* HMAC-SHA256 as hex; hex >= 65. */
 void ferry_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,

@@ -100,19 +100,19 @@ static void boot_waiter_free(boot_waiter *w)
     free(w);
 }
 
-/* The bundle a request waited for is built (or not). */
+/* The bundle a request waited for is built, or could not be: it gets the
+ * bundle last built (after a failed rebuild, the one before), if any. */
 static void boot_built(ferryd *d, int status, void *arg)
 {
+    (void)status;
     boot_waiter *w = arg;
     h2o_req_t *req = ferry_held_req(w->held);
     ferry_bundle_info b;
-    int rc = req && status == 0 ? ferry_bundle_get(d, &b, boot_built, w) : status;
-    if (rc == FERRY_EAGAIN)
-        return; /* changed again meanwhile: this callback comes back */
-    if (req && rc == 0)
+    if (req && ferry_bundle_last(&b) == 0)
         boot_answer(d, req, &b, w->what, w->env, w->url);
     else if (req)
-        ferry_http_error(req, 500, NULL, "could not build the agent bundle (see ferryd's log)");
+        ferry_http_error(req, 500, NULL, "could not build the agent bundle: %s",
+                         b.error ? b.error : "cancelled");
     ferry_held_release(w->held);
     boot_waiter_free(w);
 }

@@ -63,7 +63,8 @@ static struct {
     char sha[65], agent_sha[65];
     char agent_path[PATH_MAX + 16];
     char bundle_path[PATH_MAX + 32];
-    boot_job *job; /* a build in flight */
+    char last_error[512]; /* why the last build failed ("" after a good one) */
+    boot_job *job;        /* a build in flight */
     boot_waiter *waiters;
 } boot;
 
@@ -220,10 +221,12 @@ static void boot_build_done(uv_work_t *w, int status)
         memcpy(boot.sha, j->sha, sizeof(boot.sha));
         memcpy(boot.agent_sha, j->agent_sha, sizeof(boot.agent_sha));
         snprintf(boot.bundle_path, sizeof(boot.bundle_path), "%s", j->out);
+        boot.last_error[0] = '\0';
         ferry_info("agent bundle built: %zu file%s, sha256 %s", j->in.n, j->in.n == 1 ? "" : "s",
                    boot.sha);
     } else {
-        ferry_error("could not build the agent bundle: %s", j->err[0] ? j->err : "cancelled");
+        snprintf(boot.last_error, sizeof(boot.last_error), "%s", j->err[0] ? j->err : "cancelled");
+        ferry_error("could not build the agent bundle: %s", boot.last_error);
     }
     int result = status == 0 && j->rc == 0 ? 0 : FERRY_EIO;
     boot_waiter *list = boot.waiters;
@@ -469,6 +472,19 @@ static void boot_wait(ferry_bundle_built_fn built, void *arg)
     w->arg = arg;
     w->next = boot.waiters;
     boot.waiters = w;
+}
+
+int ferry_bundle_last(ferry_bundle_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->agent_path = boot.agent_path;
+    info->error = boot.last_error[0] ? boot.last_error : NULL;
+    if (boot.key == NULL)
+        return FERRY_ENOENT;
+    info->sha256 = boot.sha;
+    info->agent_sha256 = boot.agent_sha;
+    info->bundle_path = boot.bundle_path;
+    return 0;
 }
 
 int ferry_bundle_get(ferryd *d, ferry_bundle_info *info, ferry_bundle_built_fn built, void *arg)

@@ -11,6 +11,7 @@ typedef struct ferry_bundle_info {
     const char *agent_sha256; /* of bin/ferry-agent */
     const char *agent_path;   /* the ferry-agent next to ferryd (also when missing) */
     const char *bundle_path;
+    const char *error; /* ferry_bundle_last: why the last build failed, or NULL */
 } ferry_bundle_info;
 
 /* Runs on the loop thread once a build ends: 0, or FERRY_EIO. */
@@ -21,6 +22,11 @@ typedef void (*ferry_bundle_built_fn)(ferryd *d, int status, void *arg);
  * each (built, arg) that asked; FERRY_ENOENT when there is no ferry-agent
  * next to ferryd (info->agent_path says where it was looked for). */
 int ferry_bundle_get(ferryd *d, ferry_bundle_info *info, ferry_bundle_built_fn built, void *arg);
+
+/* The bundle last built, without looking at the files again (what a
+ * `built` callback answers with; after a failed rebuild, the one before):
+ * 0, or FERRY_ENOENT when none was ever built (info->error says why). */
+int ferry_bundle_last(ferry_bundle_info *info);
 
 /* The bootstrap script for `env` (a configured environment), fetching from
  * `server_url` a bundle whose SHA-256 is `bundle_sha256`, verifying ferryd

@@ -387,9 +387,11 @@ static int workers__launch_now(ferryd *d, ferry_worker *w, const char *bundle_sh
         free(a->ref);
         free(a);
         workers__remove(d, w, ferry_strerror(rc));
-        /* Refused before any call (user-data too large for the cloud, a
-         * setting): trying again every few seconds cannot help. */
-        if (rc == FERRY_ETOOBIG || rc == FERRY_ECONFIG) {
+        if (rc == FERRY_ECANCELED) {
+            /* The plugin is shutting down: nothing was launched, nothing failed. */
+        } else if (rc == FERRY_ETOOBIG || rc == FERRY_ECONFIG) {
+            /* Refused before any call (user-data too large for the cloud, a
+             * setting): trying again every few seconds cannot help. */
             char why[160];
             snprintf(why, sizeof(why), "the compute plugin refused the launch request: %s%s",
                      ferry_strerror(rc), rc == FERRY_ETOOBIG ? " (its user-data)" : "");

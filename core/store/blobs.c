@@ -120,6 +120,8 @@ int ferry_blobs_store_bytes(ferryd *d, const void *data, size_t len, const char 
         free(p);
         return rc;
     }
+    /* Safe after the call: an op completes on a later loop turn, never
+     * inside the call that started it (lib/plugin.c). */
     p->reply = reply;
     return 0;
 }

@@ -279,7 +279,7 @@ static int uploads__check_declared(ferry_reply *reply, const json_t *outs)
         const char *name = json_string_value(json_object_get(o, "name"));
         json_t *size = json_object_get(o, "size");
         if (!ferry_safe_relpath(name) ||
-            !ferry_is_sha256_hex(json_string_value(json_object_get(o, "sha256"))) ||
+            !ferry_is_hex(json_string_value(json_object_get(o, "sha256")), 64) ||
             (size && (!json_is_integer(size) || json_integer_value(size) < 0))) {
             ferry_reply_error(reply, 400, "outputs",
                               "output %zu: unsafe name, no sha256 or a bad size", i);
@@ -387,7 +387,7 @@ static void uploads__complete(ferryd *d, ferry_exec *e, ferry_reply *reply, cons
         uploads__completion_free(c);
         return;
     }
-    c->reply = reply;
+    c->reply = reply; /* before its completion: that runs on a later loop turn */
 }
 
 /* A multipart upload's outcome: its parts (complete it) or an error (abort).
@@ -442,7 +442,7 @@ void ferry_uploads_report(ferryd *d, ferry_exec *e, const json_t *body, ferry_re
     } else if (!ferry_store_can_presign(d)) {
         /* Its blob URLs record what ferryd itself stored; nothing else. */
         ferry_reply_error(reply, 409, NULL, "output %s: this store records uploads itself", name);
-    } else if (!ferry_is_sha256_hex(sha256) || !json_is_integer(size) ||
+    } else if (!ferry_is_hex(sha256, 64) || !json_is_integer(size) ||
                json_integer_value(size) < 0) {
         ferry_reply_error(reply, 400, NULL, "output %s: a report needs its size and sha256", name);
     } else {

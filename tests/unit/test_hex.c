@@ -1,12 +1,14 @@
 /* The SDK's hex digits (sdk/include/ferry/hex.h): every byte value encoded
  * and read back, each character's digit value against strtol, and a write
- * that stops at exactly 2n digits and a NUL. */
+ * that stops at exactly 2n digits and a NUL; lib/util's digest checks
+ * (ferry_is_sha256_hex: lower case only; ferry_is_hex: either case). */
 #include "test.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "ferry/hex.h"
+#include "util.h"
 
 static void test_encode(void)
 {
@@ -42,9 +44,30 @@ static void test_digit(void)
     CHECK_INT(ferry_hex_digit(-1), -1);
 }
 
+static void test_digests(void)
+{
+    char lower[65], upper[65];
+    memset(lower, 'a', 64);
+    lower[64] = '\0';
+    memcpy(upper, lower, sizeof(upper));
+    upper[10] = 'F';
+    CHECK(ferry_is_sha256_hex(lower));
+    CHECK(!ferry_is_sha256_hex(upper));
+    CHECK(ferry_is_hex(lower, 64));
+    CHECK(ferry_is_hex(upper, 64));
+    CHECK(!ferry_is_hex(lower, 63));
+    lower[63] = 'g';
+    CHECK(!ferry_is_sha256_hex(lower));
+    CHECK(!ferry_is_hex(lower, 64));
+    CHECK(!ferry_is_sha256_hex(NULL));
+    CHECK(!ferry_is_hex(NULL, 0));
+    CHECK(!ferry_is_sha256_hex(""));
+}
+
 int main(void)
 {
     test_encode();
     test_digit();
+    test_digests();
     TEST_MAIN_END();
 }
