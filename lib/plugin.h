@@ -18,6 +18,8 @@ const char *ferry_settings_get(const ferry_settings *s, const char *key);
 /* Iterate: for (size_t i = 0; ferry_settings_next(s, &i, &k, &v);) */
 int ferry_settings_next(const ferry_settings *s, size_t *iter, const char **key,
                         const char **value);
+/* A copy of `src` (NULL: an empty set). */
+ferry_settings *ferry_settings_copy(const ferry_settings *src);
 void ferry_settings_free(ferry_settings *s);
 
 /* One loaded shared object whose descriptor passed every check. */
