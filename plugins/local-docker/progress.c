@@ -45,3 +45,15 @@ ld_progress_kind ld_progress_line(const char *line, size_t len, char *text, size
     json_decref(j);
     return kind;
 }
+
+size_t ld_status_line(char *text, size_t cap, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(text, cap - 1, fmt, ap);
+    if (n < 0)
+        return 0;
+    if ((size_t)n > cap - 2)
+        n = (int)cap - 2;
+    text[n++] = '\n';
+    text[n] = '\0';
+    return (size_t)n;
+}

@@ -56,15 +56,10 @@ static void ld_pull_status(ld_pull *p, const char *fmt, ...)
     char text[600];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(text, sizeof(text) - 1, fmt, ap);
+    size_t n = ld_status_line(text, sizeof(text), fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n > sizeof(text) - 2)
-        n = (int)sizeof(text) - 2;
-    text[n++] = '\n';
-    text[n] = '\0';
-    p->status(p->arg, text, (size_t)n);
+    if (n > 0)
+        p->status(p->arg, text, n);
 }
 
 static void ld_pull_on_line(ld_pull *p, const char *line, size_t len)

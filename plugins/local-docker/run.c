@@ -37,6 +37,7 @@
 #include "frames.h"
 #include "image_ref.h"
 #include "outputs.h"
+#include "progress.h"
 #include "pull.h"
 
 /* After the container ended, how long its output may still arrive. */
@@ -119,14 +120,10 @@ static void ld_status(ferry_run *r, const char *fmt, ...)
     char text[800];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(text, sizeof(text) - 1, fmt, ap);
+    size_t n = ld_status_line(text, sizeof(text), fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n > sizeof(text) - 2)
-        n = (int)sizeof(text) - 2;
-    text[n++] = '\n';
-    ld_emit(r, FERRY_STREAM_STATUS, text, (size_t)n);
+    if (n > 0)
+        ld_emit(r, FERRY_STREAM_STATUS, text, n);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -2,6 +2,7 @@
  * references and registry credentials, settings, the API version pick, pull
  * progress lines, the daemon's answers and container owners; with the
  * samples of vectors/docker where they apply. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -504,6 +505,29 @@ static ferry_http_response answer(const char *body)
     return r;
 }
 
+static size_t status_line(char *text, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static size_t status_line(char *text, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = ld_status_line(text, cap, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+/* Status lines end in exactly one newline and are cut to fit. */
+static void test_status_line(void)
+{
+    char text[16];
+    CHECK_INT((long long)status_line(text, sizeof(text), "pulled %s", "a"), 9);
+    CHECK_STR(text, "pulled a\n");
+    CHECK_INT((long long)status_line(text, sizeof(text), "%s", "0123456789abcdefghij"), 15);
+    CHECK_STR(text, "0123456789abcd\n");
+    CHECK_INT((long long)status_line(text, sizeof(text), "%s", ""), 1);
+    CHECK_STR(text, "\n");
+}
+
 static void test_answers(void)
 {
     size_t len = 0;
@@ -598,6 +622,7 @@ int main(void)
     test_settings();
     test_version_pick();
     test_progress();
+    test_status_line();
     test_answers();
     test_owner();
     TEST_MAIN_END();
