@@ -80,6 +80,8 @@ static int scheduler__static_env_init(ferryd *d, ferry_env_config *cfg, ferry_en
     env->cfg = cfg;
     uv_timer_init(d->loop, &env->retry_timer);
     env->retry_timer.data = env;
+    uv_timer_init(d->loop, &env->kick_timer);
+    env->kick_timer.data = env;
     *out = env;
     return 0;
 }
@@ -117,6 +119,8 @@ static int scheduler__env_init(ferryd *d, ferry_env_config *cfg, ferry_env **out
     ferry_plugin_instance_on_gone(env->compute, ferry_workers_instance_gone, env);
     uv_timer_init(d->loop, &env->retry_timer);
     env->retry_timer.data = env;
+    uv_timer_init(d->loop, &env->kick_timer);
+    env->kick_timer.data = env;
     ferry_sweep_env_init(d, env);
     *out = env;
     return 0;
@@ -171,6 +175,7 @@ void ferry_scheduler_close(ferryd *d)
     for (size_t i = 0; i < d->n_envs; i++) {
         ferry_env *env = d->envs[i];
         uv_close((uv_handle_t *)&env->retry_timer, NULL);
+        uv_close((uv_handle_t *)&env->kick_timer, NULL);
         if (env->compute) {
             ferry_sweep_env_close(env);
             ferry_plugin_instance_free(env->compute);
@@ -550,6 +555,19 @@ void ferry_scheduler_kick(ferryd *d, ferry_env *env)
     for (size_t i = 0; i < env->n_workers; i++)
         ferry_scheduler_wake(d, env->workers[i]);
     scheduler__launch_more(d, env);
+}
+
+static void scheduler__kick_cb(uv_timer_t *t)
+{
+    ferry_env *env = t->data;
+    ferry_scheduler_kick(env->d, env);
+}
+
+void ferry_scheduler_kick_soon(ferryd *d, ferry_env *env)
+{
+    if (d->stopping || uv_is_active((uv_handle_t *)&env->kick_timer))
+        return;
+    uv_timer_start(&env->kick_timer, scheduler__kick_cb, 0, 0);
 }
 
 int ferry_scheduler_has_news(const ferry_worker *w)

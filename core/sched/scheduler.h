@@ -74,6 +74,7 @@ struct ferry_env {
     char *last_launch_note; /* what the last launch tried on its way (zones), for people */
     uv_timer_t sweep_timer; /* sweep.c: lists the plugin's instances every few minutes */
     int sweeping;           /* sweep.c: a list is in flight */
+    uv_timer_t kick_timer;  /* ferry_scheduler_kick_soon(): a kick on the next loop turn */
 };
 
 /* scheduler.c */
@@ -93,6 +94,10 @@ int ferry_scheduler_why(ferryd *d, const ferry_exec *e, char *buf, size_t cap);
 json_t *ferry_scheduler_envs_json(ferryd *d);
 /* Match queued executions with free workers; launch workers as needed. */
 void ferry_scheduler_kick(ferryd *d, ferry_env *env);
+/* The same on the next loop turn, for a worker record that went: by then
+ * its caller has set what a kick must see (a launch failure's backoff), and
+ * a launch refused at once cannot recurse through the removal it causes. */
+void ferry_scheduler_kick_soon(ferryd *d, ferry_env *env);
 /* What a worker should be told now: takes its undelivered assignments and stop orders. */
 void ferry_scheduler_take_news(ferryd *d, ferry_worker *w, ferry_exec ***work, size_t *n_work,
                                json_t **stop);

@@ -126,6 +126,10 @@ static void workers__remove(ferryd *d, ferry_worker *w, const char *why)
     ferry_worker_set_state(w, FERRY_WORKER_GONE, why);
     ferry_scheduler_wake(d, w); /* releases a held poll */
     uv_close((uv_handle_t *)&w->timer, workers__closed);
+    /* A lost worker counted in the pool until now: what it gave back to the
+     * queue, and min_workers, may need a launch that only this frees room
+     * for. Every way a record goes passes here. */
+    ferry_scheduler_kick_soon(d, env);
 }
 
 static void workers__retry_cb(uv_timer_t *t)
@@ -265,11 +269,9 @@ void ferry_workers_instance_gone(void *arg, const char *instance_id, const char 
             continue;
         int was_launching = ferry_worker_state_is_coming(w->state);
         ferry_warn("worker %s (%s) is gone: %s", w->id, instance_id, reason);
-        workers__remove(d, w, reason);
+        workers__remove(d, w, reason); /* kicks the environment */
         if (was_launching)
             workers__launch_failed(d, env, reason);
-        else
-            ferry_scheduler_kick(d, env);
         return;
     }
 }

@@ -7,6 +7,13 @@
  * is what the throughput benchmark and the scheduler tests measure.
  *
  *   ferry-fake-agent --server URL [--worker-id ID] [--slots N] [--environment NAME]
+ *                    [--runtime-setting hold_file=PATH]
+ *
+ * hold_file=PATH freezes it the way a machine freezes: the first time it is
+ * handed work while PATH exists, it removes PATH (of several agents, the one
+ * whose unlink succeeds) and stops itself with SIGSTOP before it starts that
+ * work or polls again, so that ferryd has handed out an execution that
+ * never starts, to an agent that goes silent without closing anything.
  *
  * The bootstrap token comes from FERRY_BOOTSTRAP_TOKEN, as for ferry-agent.
  * It exits on SIGTERM/SIGINT (0) and when ferryd answers 401: its worker was
@@ -43,6 +50,7 @@ typedef struct fa_agent {
     uv_signal_t sigterm, sigint;
     uv_timer_t poll_retry;
     const char *server, *worker_id, *environment;
+    const char *hold_file; /* see the top of the file; NULL: none */
     int slots;
     char *token;       /* the agent token, after registration */
     char auth[160];    /* "Authorization: Bearer <token>" */
@@ -236,6 +244,16 @@ static void fa_on_poll_retry(uv_timer_t *t)
     fa_poll(t->data);
 }
 
+/* hold_file: freeze with the work just handed over, neither started nor
+ * reported; SIGCONT (or ferryd's SIGKILL) ends the stop. */
+static void fa_maybe_hold(fa_agent *a, const json_t *work)
+{
+    if (a->hold_file == NULL || json_array_size(work) == 0 || unlink(a->hold_file) != 0)
+        return;
+    fa_log("handed %zu execution(s); holding them and stopping (hold_file)", json_array_size(work));
+    raise(SIGSTOP);
+}
+
 static void fa_poll_done(void *arg, const ferry_http_response *res)
 {
     fa_agent *a = arg;
@@ -265,6 +283,7 @@ static void fa_poll_done(void *arg, const ferry_http_response *res)
         return;
     }
     a->poll_attempts = 0;
+    fa_maybe_hold(a, json_object_get(j, "work"));
     size_t i;
     json_t *spec;
     json_array_foreach(json_object_get(j, "work"), i, spec)
@@ -378,6 +397,7 @@ static void fa_usage(FILE *out)
 {
     fprintf(out, "usage: ferry-fake-agent --server URL [--worker-id ID] [--slots N (default 64)]\n"
                  "                        [--environment NAME] [--work-dir DIR (ignored)]\n"
+                 "                        [--runtime-setting hold_file=PATH]\n"
                  "Registers with ferryd (token in FERRY_BOOTSTRAP_TOKEN) and finishes every\n"
                  "execution it is given at once, with exit code 0.\n");
 }
@@ -390,6 +410,7 @@ static int fa_parse_args(fa_agent *a, int argc, char **argv)
         {"slots", required_argument, NULL, 'n'},
         {"environment", required_argument, NULL, 'e'},
         {"work-dir", required_argument, NULL, 'd'},
+        {"runtime-setting", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -407,6 +428,15 @@ static int fa_parse_args(fa_agent *a, int argc, char **argv)
             break;
         case 'd':
             break; /* accepted so that it can stand in for ferry-agent; it writes nothing */
+        case 'r':
+            if (strncmp(optarg, "hold_file=", 10) != 0 || optarg[10] == '\0') {
+                fprintf(stderr,
+                        "ferry-fake-agent: the one runtime setting is hold_file=PATH, not '%s'\n",
+                        optarg);
+                return -1;
+            }
+            a->hold_file = optarg + 10;
+            break;
         case 'n': {
             char *end;
             long n = strtol(optarg, &end, 10);

@@ -9,6 +9,9 @@
  *   agent               "real": ferry-agent (req->agent_path), the default;
  *                       "fake": ferry-fake-agent, which finishes every execution at once
  *   fake_agent_path     default: ferry-fake-agent next to req->agent_path
+ *   fake_hold_file      with agent "fake": the agent that is handed work while
+ *                       this file exists removes it and freezes (SIGSTOP) before
+ *                       starting that work (ferry-fake-agent's hold_file)
  *   slots               executions per agent; default: the launch request's
  *   work_dir, runtime   as for `local`: a real agent works in <work_dir>/<worker_id>
  *   terminate_grace_ms  SIGTERM to SIGKILL (default 10000)
@@ -53,6 +56,7 @@ struct tc_state {
     char *work_dir;
     char *runtime;
     char *fake_agent_path; /* NULL: next to the real agent */
+    char *fake_hold;       /* "hold_file=PATH" for the fake agent, or NULL */
     int fake;
     long delay_ms;
     double failure_rate;
@@ -83,6 +87,7 @@ static void tc_state_free(tc_state *st)
     free(st->work_dir);
     free(st->runtime);
     free(st->fake_agent_path);
+    free(st->fake_hold);
     free(st);
 }
 
@@ -183,6 +188,7 @@ static void tc_launch_go(tc_state *st, tc_pending *l)
         .work_dir = st->fake ? NULL : work_dir, /* the fake agent takes neither */
         .runtime = st->runtime,
         .slots = l->slots, /* always: the fake agent's default is 64 */
+        .runtime_settings = st->fake ? st->fake_hold : NULL,
     };
     const char *id = NULL;
     int uv_error = 0;
@@ -360,8 +366,12 @@ static int tc_settings(tc_state *st, ferry_error_detail *err)
     st->work_dir = strdup(work_dir && work_dir[0] ? work_dir : "/tmp/ferry-test-compute");
     st->runtime = strdup(runtime && runtime[0] ? runtime : "local-process");
     st->fake_agent_path = tc_strdup_or_null(fake_path);
+    const char *hold = host->config_get(ctx, "fake_hold_file");
+    if (hold && hold[0] && asprintf(&st->fake_hold, "hold_file=%s", hold) < 0)
+        st->fake_hold = NULL;
     if (st->work_dir == NULL || st->runtime == NULL ||
-        (fake_path && fake_path[0] && st->fake_agent_path == NULL))
+        (fake_path && fake_path[0] && st->fake_agent_path == NULL) ||
+        (hold && hold[0] && st->fake_hold == NULL))
         return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "test: out of memory");
     return 0;
 }
@@ -419,8 +429,9 @@ static void tc_fini(void *state)
 }
 
 static const char *const tc_setting_names[] = {
-    "launch_delay_ms", "failure_rate", "fail_first",         "agent", "fake_agent_path", "slots",
-    "work_dir",        "runtime",      "terminate_grace_ms", NULL};
+    "launch_delay_ms",    "failure_rate",   "fail_first", "agent",
+    "fake_agent_path",    "slots",          "work_dir",   "runtime",
+    "terminate_grace_ms", "fake_hold_file", NULL};
 
 static const ferry_plugin_descriptor tc_descriptor = {
     .struct_size = sizeof(ferry_plugin_descriptor),
