@@ -709,9 +709,13 @@ static int config__check_includes(const char *path, int depth, char *err, size_t
             free(inc);
         } else if (*p == '"') {
             bol = 0;
-            for (p++; *p && *p != '"' && *p != '\n'; p++)
-                if (*p == '\\' && p[1] && p[1] != '\n')
+            /* libconfig's strings may span lines */
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1])
                     p++;
+                if (*p == '\n')
+                    line++;
+            }
             if (*p == '"')
                 p++;
         } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
