@@ -37,8 +37,18 @@ uint64_t ferry_mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* 10000-01-01T00:00:00Z: RFC 3339 writes years up to 9999. */
+#define UTIL__TIME_END 253402300800.0
+
 char *ferry_time_format(double t, char *buf, size_t cap)
 {
+    /* Casting a double out of time_t's range (inf, 1e300) is undefined, and
+     * gmtime_r fails on years it can't hold: keep t in [1970, 9999]. NaN
+     * fails the first test. */
+    if (!(t >= 0))
+        t = 0;
+    if (t >= UTIL__TIME_END)
+        t = UTIL__TIME_END - 0.0005;
     time_t secs = (time_t)t;
     int ms = (int)((t - (double)secs) * 1000.0);
     if (ms > 999)
@@ -46,9 +56,9 @@ char *ferry_time_format(double t, char *buf, size_t cap)
     if (ms < 0)
         ms = 0;
     struct tm tm;
-    gmtime_r(&secs, &tm);
     char base[24];
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!gmtime_r(&secs, &tm) || strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(base, sizeof(base), "1970-01-01T00:00:00"); /* never with t in range */
     snprintf(buf, cap, "%s.%03dZ", base, ms);
     return buf;
 }

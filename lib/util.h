@@ -13,7 +13,9 @@
 double ferry_now(void);
 /* Monotonic milliseconds. */
 uint64_t ferry_mono_ms(void);
-/* RFC 3339 UTC with milliseconds: "2026-11-26T06:01:58.123Z"; buf >= 32. */
+/* RFC 3339 UTC with milliseconds: "2026-11-26T06:01:58.123Z"; buf >= 32.
+ * A time before 1970 (or NaN) is written as 1970-01-01T00:00:00.000Z, one
+ * from the year 10000 on (or inf) as 9999-12-31T23:59:59.999Z. */
 char *ferry_time_format(double t, char *buf, size_t cap);
 /* A random version-4 UUID, lower case; buf >= 37. */
 void ferry_uuid(char *buf);

@@ -2,6 +2,7 @@
  * work and stop orders, log events, status reports and output uploads. */
 #include "agentapi.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,12 @@ static int agentapi__stream_ok(const char *s)
     return s && (strcmp(s, "stdout") == 0 || strcmp(s, "stderr") == 0 || strcmp(s, "status") == 0);
 }
 
+double ferry_agentapi_event_time(double t)
+{
+    /* 0 (or none) is "no time"; 253402300800 is 10000-01-01T00:00:00Z. */
+    return isfinite(t) && t > 0 && t < 253402300800.0 ? t : ferry_now();
+}
+
 /* One event from the agent: stored unless ferryd holds it already. 1 to go
  * on with the next, 0 to stop here (a gap or a bad event: the reply
  * acknowledges what is stored and the agent resends the rest). */
@@ -252,7 +259,7 @@ static int agentapi__store_event(ferryd *d, ferry_exec *e, int64_t seq, const ch
         return 1; /* a resent event we already hold */
     if (seq != e->agent_seq + 1 || !agentapi__stream_ok(stream))
         return 0;
-    if (ferry_logstore_append(d, e, stream, time > 0 ? time : ferry_now(), text, len, seq) < 0)
+    if (ferry_logstore_append(d, e, stream, ferry_agentapi_event_time(time), text, len, seq) < 0)
         return 0;
     e->agent_seq = seq;
     return 1;

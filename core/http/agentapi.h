@@ -20,6 +20,11 @@ void ferry_agentapi_uploaded(ferry_http_req *r);
 void ferry_agentapi_not_post(ferry_http_req *r);    /* 405 */
 void ferry_agentapi_no_endpoint(ferry_http_req *r); /* 404, once the agent is known */
 
+/* The time ferryd stores for an agent's event stamped `t`: t, or ferryd's
+ * clock when t is not a time of [1970, 9999] (none, inf, 1e300: an agent's
+ * clock or a hostile agent must not store garbage timestamps). */
+double ferry_agentapi_event_time(double t);
+
 /* Answer the worker's held poll if it has news; d->wake_worker. */
 void ferry_agentapi_wake(ferryd *d, ferry_worker *w);
 

@@ -314,7 +314,9 @@ void ferry_api_whoami(ferry_http_req *r)
 static int api__find(ferry_http_req *r, const char *ref, ferry_exec **e, int *owned)
 {
     char project[128];
-    int has_project = ferry_http_query(r, "project", project, sizeof(project));
+    int has_project = ferry_http_query_arg(r, "project", project, sizeof(project));
+    if (has_project < 0)
+        return has_project;
     int rc =
         ferry_exec_find(r->d, ref, has_project ? project : NULL, api__owner_filter(r), e, owned);
     if (rc == 0 && !api__may_see(r, *e)) {
@@ -334,11 +336,14 @@ static int api__find(ferry_http_req *r, const char *ref, ferry_exec **e, int *ow
 void ferry_api_list(ferry_http_req *r)
 {
     char status[32], project[128], step[256], limit_s[32];
-    int has_status = ferry_http_query(r, "status", status, sizeof(status));
-    int has_project = ferry_http_query(r, "project", project, sizeof(project));
-    int has_step = ferry_http_query(r, "step", step, sizeof(step));
+    int has_status, has_project, has_step, has_limit;
+    if ((has_status = ferry_http_query_arg(r, "status", status, sizeof(status))) < 0 ||
+        (has_project = ferry_http_query_arg(r, "project", project, sizeof(project))) < 0 ||
+        (has_step = ferry_http_query_arg(r, "step", step, sizeof(step))) < 0 ||
+        (has_limit = ferry_http_query_arg(r, "limit", limit_s, sizeof(limit_s))) < 0)
+        return;
     long limit = API__LIST_LIMIT;
-    if (ferry_http_query(r, "limit", limit_s, sizeof(limit_s))) {
+    if (has_limit) {
         char *end;
         limit = strtol(limit_s, &end, 10);
         if (end == limit_s || *end != '\0' || limit < 1 || limit > API__LIST_LIMIT) {
@@ -438,7 +443,10 @@ void ferry_api_wait(ferry_http_req *r)
     ferry_exec *e = r->exec;
     char t[32];
     double timeout = 30;
-    if (ferry_http_query(r, "timeout", t, sizeof(t))) {
+    int has_timeout = ferry_http_query_arg(r, "timeout", t, sizeof(t));
+    if (has_timeout < 0)
+        return;
+    if (has_timeout) {
         char *end;
         timeout = strtod(t, &end);
         if (end == t || *end != '\0' || timeout != timeout) {
@@ -603,20 +611,27 @@ static void api__follow_dispose(void *p)
 void ferry_api_logs(ferry_http_req *r)
 {
     ferry_exec *e = r->exec;
-    char v[32];
+    char after[32], before[32], tail[32], metadata[32], follow_s[32];
+    int has_after, has_before, has_tail, has_metadata, has_follow;
+    if ((has_after = ferry_http_query_arg(r, "after", after, sizeof(after))) < 0 ||
+        (has_before = ferry_http_query_arg(r, "before", before, sizeof(before))) < 0 ||
+        (has_tail = ferry_http_query_arg(r, "tail", tail, sizeof(tail))) < 0 ||
+        (has_metadata = ferry_http_query_arg(r, "metadata", metadata, sizeof(metadata))) < 0 ||
+        (has_follow = ferry_http_query_arg(r, "follow", follow_s, sizeof(follow_s))) < 0)
+        return;
     ferry_log_query q = {0};
-    q.after = ferry_http_query(r, "after", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
+    q.after = has_after ? strtoll(after, NULL, 10) : 0;
     /* before: only events with i < N (the web UI's "load earlier"). */
-    q.before = ferry_http_query(r, "before", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
+    q.before = has_before ? strtoll(before, NULL, 10) : 0;
     if (q.before < 0)
         q.before = 0;
     /* tail: the last N events; absent (-1) means all of them, 0 none. */
-    q.tail = ferry_http_query(r, "tail", v, sizeof(v)) ? strtoll(v, NULL, 10) : -1;
+    q.tail = has_tail ? strtoll(tail, NULL, 10) : -1;
     if (q.tail < -1)
         q.tail = -1;
-    q.metadata = ferry_http_query(r, "metadata", v, sizeof(v)) && strcmp(v, "0") != 0;
+    q.metadata = has_metadata && strcmp(metadata, "0") != 0;
     /* A range that ends before the present has nothing to follow. */
-    int follow = ferry_http_query(r, "follow", v, sizeof(v)) && strcmp(v, "0") != 0 && !q.before;
+    int follow = has_follow && strcmp(follow_s, "0") != 0 && !q.before;
     ferry_log_cursor *backlog = NULL;
     if (ferry_logstore_cursor_open(r->d, e->id, &q, &backlog) < 0) {
         ferry_http_error(r->req, 500, NULL, "the log could not be read");

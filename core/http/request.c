@@ -88,6 +88,8 @@ int ferry_http_query(const ferry_http_req *r, const char *name, char *out, size_
 {
     const char *p = r->query, *end = r->query + r->query_len;
     size_t nlen = strlen(name);
+    if (cap)
+        out[0] = '\0';
     while (p && p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop = amp ? amp : end;
@@ -97,13 +99,27 @@ int ferry_http_query(const ferry_http_req *r, const char *name, char *out, size_
             const char *v = eq ? eq + 1 : stop;
             char *dec = request__decode(&r->req->pool, v, (size_t)(stop - v), 1);
             if (dec == NULL)
-                return 0;
-            snprintf(out, cap, "%s", dec);
+                return FERRY_EINVAL; /* given, but not as a value: never "absent" */
+            if (strlen(dec) >= cap)
+                return FERRY_ETOOBIG; /* cut short, it would be another value */
+            memcpy(out, dec, strlen(dec) + 1);
             return 1;
         }
         p = amp ? amp + 1 : end;
     }
     return 0;
+}
+
+int ferry_http_query_arg(ferry_http_req *r, const char *name, char *out, size_t cap)
+{
+    int rc = ferry_http_query(r, name, out, cap);
+    if (rc == FERRY_EINVAL)
+        ferry_http_error(r->req, 400, name,
+                         "query parameter '%s': not a valid value (a malformed %%-escape)", name);
+    else if (rc == FERRY_ETOOBIG)
+        ferry_http_error(r->req, 400, name, "query parameter '%s': longer than %zu bytes", name,
+                         cap - 1);
+    return rc < 0 ? FERRY_REPLIED : rc;
 }
 
 json_t *ferry_http_body_object(ferry_http_req *r)

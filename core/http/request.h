@@ -31,8 +31,15 @@ int ferry_http_req_parse(ferry_http_req *r);
 int ferry_http_method_is(const ferry_http_req *r, const char *method);
 /* Segments from `first` on joined with '/', or NULL when there are none. */
 char *ferry_http_join_segs(const ferry_http_req *r, size_t first);
-/* A query parameter, percent-decoded; 1 when present. */
+/* A query parameter, percent-decoded into out: 1 when present, 0 when
+ * absent, FERRY_EINVAL when present but undecodable (a malformed %-escape
+ * or %00) and FERRY_ETOOBIG when its value does not fit in cap; out is ""
+ * unless 1. A caller must tell the last two from "absent": a filter that
+ * can't be read is an error, never no filter. */
 int ferry_http_query(const ferry_http_req *r, const char *name, char *out, size_t cap);
+/* ferry_http_query for a handler: 1 or 0 as it, or FERRY_REPLIED with a 400
+ * that names the parameter already sent. */
+int ferry_http_query_arg(ferry_http_req *r, const char *name, char *out, size_t cap);
 /* The request body as JSON (an object); NULL with a reply already sent. */
 json_t *ferry_http_body_object(ferry_http_req *r);
 /* "Bearer <token>" from Authorization, or NULL. */

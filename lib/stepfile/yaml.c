@@ -98,6 +98,35 @@ static int ferry__yaml_int(const char *s, long long *out)
     return 1;
 }
 
+/* The longest number ferry__yaml_float reads, in characters: longer is not
+ * a float (a string, as it always was). */
+#define FERRY__FLOAT_MAX 78
+
+/* Appends c to the number being copied; 0 when it would be too long. Every
+ * write goes through here, so none can pass the end of the buffer. */
+static int ferry__num_put(char *num, size_t *n, char c)
+{
+    if (*n >= FERRY__FLOAT_MAX)
+        return 0;
+    num[(*n)++] = c;
+    return 1;
+}
+
+/* Copies the digits (and YAML's '_' separators, which it drops) at *p into
+ * num; the count of digits, or -1 when the number is too long. */
+static long ferry__num_digits(const char **p, char *num, size_t *n)
+{
+    long digits = 0;
+    for (; isdigit((unsigned char)**p) || (**p == '_' && digits); (*p)++) {
+        if (**p == '_')
+            continue;
+        if (!ferry__num_put(num, n, **p))
+            return -1;
+        digits++;
+    }
+    return digits;
+}
+
 /* YAML floats: 1.5, .5, 1., 6.02e23, .inf, .nan; also 1e-3, which PyYAML
  * would leave a string, because users write learning rates that way. */
 static int ferry__yaml_float(const char *s, double *out)
@@ -114,34 +143,34 @@ static int ferry__yaml_float(const char *s, double *out)
         *out = NAN;
         return 1;
     }
-    char num[80];
-    size_t n = 0, before = 0, after = 0;
+    char num[FERRY__FLOAT_MAX + 1];
+    size_t n = 0;
+    long before, after = 0;
     int dot = 0, exp = 0;
-    if (neg)
-        num[n++] = '-';
-    for (; isdigit((unsigned char)*p) || (*p == '_' && before); p++)
-        if (*p != '_' && n + 1 < sizeof(num))
-            num[n++] = *p, before++;
+    if (neg && !ferry__num_put(num, &n, '-'))
+        return 0;
+    if ((before = ferry__num_digits(&p, num, &n)) < 0)
+        return 0;
     if (*p == '.') {
         dot = 1;
-        num[n++] = *p++;
-        for (; isdigit((unsigned char)*p) || (*p == '_' && after); p++)
-            if (*p != '_' && n + 1 < sizeof(num))
-                num[n++] = *p, after++;
+        if (!ferry__num_put(num, &n, *p++) || (after = ferry__num_digits(&p, num, &n)) < 0)
+            return 0;
     }
     if (!before && !after)
         return 0;
     if (*p == 'e' || *p == 'E') {
-        num[n++] = *p++;
-        if (*p == '+' || *p == '-')
-            num[n++] = *p++;
+        if (!ferry__num_put(num, &n, *p++))
+            return 0;
+        if ((*p == '+' || *p == '-') && !ferry__num_put(num, &n, *p++))
+            return 0;
         if (!isdigit((unsigned char)*p))
             return 0;
-        for (; isdigit((unsigned char)*p) && n + 1 < sizeof(num); p++)
-            num[n++] = *p;
+        for (; isdigit((unsigned char)*p); p++)
+            if (!ferry__num_put(num, &n, *p))
+                return 0;
         exp = 1;
     }
-    if (*p || (!dot && !exp) || n + 1 >= sizeof(num))
+    if (*p || (!dot && !exp))
         return 0;
     num[n] = '\0';
     *out = strtod(num, NULL);

@@ -182,6 +182,31 @@ expect_contains "no step: names the field" "$(body_field error)$(body_field fiel
 create '{"project": "inputs", "step": 42, "snapshot": "'"$S"'"}'
 expect_eq "step of the wrong type: 400" "$CODE" 400
 
+# --- query parameters that can't be read are a 400 naming them, never "no
+# filter": ?project=%zz% used to list every execution the user may see ---
+bad_query() { # bad_query WHAT PATH PARAM
+  api GET "$2"
+  expect_eq "$1: 400" "$CODE" 400
+  expect_eq "$1: field" "$(body_field field)" "$3"
+  expect_contains "$1: names the parameter" "$(body_field error)" "'$3'"
+}
+bad_query "a malformed %-escape in the project filter" "/v1/executions?project=%zz%" project
+bad_query "a cut-short %-escape in the status filter" "/v1/executions?status=%4" status
+bad_query "%00 in the step filter" "/v1/executions?step=a%00b" step
+bad_query "a malformed limit" "/v1/executions?project=inputs&limit=%x1" limit
+bad_query "a project filter too long to hold" "/v1/executions?project=$(printf 'p%.0s' {1..300})" project
+bad_query "a malformed project of one execution" "/v1/executions/$first?project=%zz" project
+bad_query "a malformed after of the logs" "/v1/executions/$first/logs?after=%zz" after
+bad_query "a malformed follow of the logs" "/v1/executions/$first/logs?follow=1%" follow
+bad_query "a malformed timeout of wait" "/v1/executions/$first/wait?timeout=%G1" timeout
+api GET "/v1/executions?project=inp%75ts"
+expect_eq "a well-formed %-escape still filters: 200" "$CODE" 200
+expect_eq "... and finds the execution" \
+  "$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])["executions"]))' "$BODY")" 1
+api GET "/v1/executions?project=%6eope"
+expect_eq "... and filters out what does not match" \
+  "$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])["executions"]))' "$BODY")" 0
+
 # A snapshot that is not a gzip'd tar, and one without a step file.
 api POST /v1/snapshots "this is not a tarball"
 junk=$(body_field snapshot)

@@ -102,6 +102,44 @@ expect_contains "listen = 5: file:line" "$OUT" "$f:2"
 expect_contains "listen = 5: names the setting" "$OUT" "listen"
 expect_contains "listen = 5: says a string is expected" "$OUT" "string"
 
+# @include of a folder (libconfig's scanner used to exit() with only "input
+# in flex scanner failed"), of a missing file, and of a folder from an
+# included file: each error names the file and line of the @include.
+mkdir -p "$WORK/confdir"
+f=$(conf incdir <<EOF
+listen = "127.0.0.1:0";
+/* @include "$WORK/confdir" in a comment is not read */
+@include "$WORK/confdir"
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x"
+expect_refused "@include of a folder"
+expect_contains "@include of a folder: file:line" "$OUT" "$f:3"
+expect_contains "@include of a folder: names it" "$OUT" "'$WORK/confdir'"
+expect_contains "@include of a folder: says why" "$OUT" "folder"
+expect_not_contains "@include of a folder: not libconfig's exit" "$OUT" "flex scanner"
+f=$(conf incmissing <<EOF
+@include "$WORK/no-such.conf"
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "@include of a missing file"
+expect_contains "@include of a missing file: file:line and name" "$OUT" \
+  "$f:1: cannot include '$WORK/no-such.conf'"
+inner=$(conf incinner <<EOF
+# included
+  @include "$WORK/confdir"
+EOF
+)
+f=$(conf incouter <<EOF
+@include "$inner"
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "a nested @include of a folder"
+expect_contains "a nested @include of a folder: the inner file:line" "$OUT" \
+  "$inner:2: cannot include '$WORK/confdir'"
+
 f=$(conf badint <<'EOF'
 environments = ( { name = "local"; compute = "local";
                    max_workers = "four"; } );

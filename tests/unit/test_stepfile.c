@@ -848,6 +848,50 @@ static void test_yaml_details(void)
     ferry_stepfile_free(sf);
 }
 
+/* Issue 25 #2: numbers too long for the float scanner's buffer. Every write
+ * of the scanner (digits, '.', 'e', the exponent's sign) is bounded; a number
+ * longer than 78 characters is a string, one that fits is still a number. */
+static void test_long_numbers(void)
+{
+    static const struct {
+        const char *sign;
+        size_t digits;
+        const char *tail;
+        int number;
+    } cases[] = {
+        {"", 79, ".e+1", 0}, {"", 79, ".E-1", 0},   {"", 78, ".e+1", 0},  {"", 77, ".e1", 0},
+        {"-", 78, ".e1", 0}, {"", 79, ".5e+10", 0}, {"", 150, ".e+1", 0}, {"", 78, ".", 0},
+        {"", 0, ".", 0},     {"", 70, ".5e+3", 1},  {"-", 70, ".e-3", 1}, {"", 76, ".e", 0},
+        {"", 77, ".", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[200], yaml[400];
+        size_t n = strlen(cases[i].sign), d = cases[i].digits;
+        memcpy(text, cases[i].sign, n);
+        memset(text + n, '1', d);
+        snprintf(text + n + d, sizeof(text) - n - d, "%s", cases[i].tail);
+        int failures = ferry_test_failures;
+        if (cases[i].number) {
+            snprintf(yaml, sizeof(yaml), "- step:\n    name: a\n    image: %s\n    command: x\n",
+                     text);
+            CHECK_CONTAINS(yaml_error(yaml), "image: expected a string, got a number");
+        } else {
+            /* a parameter's default: the path the overflow was found on */
+            snprintf(yaml, sizeof(yaml),
+                     "- step:\n    name: a\n    image: i\n    command: x\n    parameters:\n"
+                     "      - {name: p, default: %s}\n",
+                     text);
+            ferry_stepfile *sf = parse_yaml(yaml);
+            const ferry_step *s = step_of(sf, "a");
+            if (s)
+                CHECK_STR(json_string_value(s->params[0].default_value), text);
+            ferry_stepfile_free(sf);
+        }
+        if (ferry_test_failures != failures)
+            fprintf(stderr, "long_numbers[%zu]: %s\n", i, text);
+    }
+}
+
 static void test_find_and_names(void)
 {
     ferry_stepfile *sf = parse_vector("pipeline-example.yaml");
@@ -1096,6 +1140,7 @@ int main(void)
     test_schema_errors();
     test_expressions_that_are_fine();
     test_yaml_details();
+    test_long_numbers();
     test_find_and_names();
     test_inputs();
     test_environment_variables();
