@@ -12,10 +12,13 @@ static int blobapi__signed(ferry_http_req *r, const char *method, const char *ke
                            size_t sha_cap)
 {
     char expires[32], sig[80];
-    if (!ferry_http_query(r, "expires", expires, sizeof(expires)) ||
-        !ferry_http_query(r, "sig", sig, sizeof(sig)))
+    if (ferry_http_query(r, "expires", expires, sizeof(expires)) != 1 ||
+        ferry_http_query(r, "sig", sig, sizeof(sig)) != 1)
         return 0;
-    if (!ferry_http_query(r, "sha256", sha256, sha_cap))
+    int has_sha = ferry_http_query(r, "sha256", sha256, sha_cap);
+    if (has_sha < 0)
+        return 0; /* unreadable: it signs nothing */
+    if (has_sha == 0)
         sha256[0] = '\0';
     return ferry_blobs_signature_ok(r->d, method, key, expires, sha256, sig);
 }

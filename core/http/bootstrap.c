@@ -182,7 +182,10 @@ void ferry_bootstrap_serve(ferry_http_req *r)
     }
     char env[256] = "";
     if (what == BOOT_SCRIPT) {
-        if (!ferry_http_query(r, "environment", env, sizeof(env)) || env[0] == '\0')
+        int has_env = ferry_http_query_arg(r, "environment", env, sizeof(env));
+        if (has_env == FERRY_REPLIED)
+            return;
+        if (has_env == 0 || env[0] == '\0')
             snprintf(env, sizeof(env), "%s", r->d->cfg.default_environment);
         if (ferry_config_env(&r->d->cfg, env) == NULL) {
             ferry_http_error(r->req, 404, "environment", "no environment named '%s'", env);
