@@ -28,7 +28,7 @@ typedef struct ferry_extract_opts {
     int64_t max_members; /* entries of any kind */
     /* Set non-zero (from any thread) to stop the extraction at the next
      * block or member; may be NULL. */
-    const atomic_int *cancel;
+    atomic_int *cancel;
 } ferry_extract_opts;
 
 /* Extract a .tar.gz into `dest` (must exist), safely: refuses absolute paths,

@@ -33,7 +33,7 @@ typedef struct ferry__extract {
     size_t err_cap;
     /* the bounds, and what was written so far */
     int64_t max_bytes, max_members;
-    const atomic_int *cancel;
+    atomic_int *cancel;
     int64_t bytes, members;
 } ferry__extract;
 
@@ -203,7 +203,7 @@ static int ferry__recheck_links(ferry__extract *x)
 /* The caller's bounds, the defaults where it names none. */
 typedef struct ferry__bounds {
     int64_t max_bytes, max_members;
-    const atomic_int *cancel;
+    atomic_int *cancel;
 } ferry__bounds;
 
 /* Runs in the child, whose working folder is the destination. */
@@ -258,8 +258,8 @@ static int ferry__extract_here(int archive_fd, const ferry__bounds *b, char *err
  * child's copy of the flag would never change. */
 #define FERRY__CANCEL_POLL_MS 50
 
-static size_t ferry__read_answer(int fd, void *data, size_t cap, pid_t pid,
-                                 const atomic_int *cancel, int *canceled)
+static size_t ferry__read_answer(int fd, void *data, size_t cap, pid_t pid, atomic_int *cancel,
+                                 int *canceled)
 {
     char *p = data;
     size_t got = 0;
@@ -376,6 +376,8 @@ int ferry_archive_extract_opts(const char *archive_path, const char *dest,
             b.max_members = opts->max_members;
         b.cancel = opts->cancel;
     }
+    if (b.cancel != NULL && atomic_load(b.cancel) != 0)
+        return tarball__fail(err, err_cap, FERRY_ECANCELED, "extraction canceled");
     struct stat st;
     if (stat(dest, &st) != 0 || !S_ISDIR(st.st_mode))
         return tarball__fail(err, err_cap, FERRY_ENOENT, "%s is not a folder", dest);

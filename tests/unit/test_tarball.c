@@ -11,6 +11,13 @@
 #include <archive_entry.h>
 
 #include <dirent.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -619,9 +626,9 @@ static int64_t disk_use_of(const char *dir, const char *rel)
 
 /* The bytes are counted as they are written, not taken from the header:
  * extraction stops at the bound, and no more than that reaches the disk. */
-static void test_bomb_size_bound(void)
+static void test_bomb_size_bound(const char *label)
 {
-    char *base = new_dir("bomb-size");
+    char *base = new_dir(label);
     char *tgz = path_in(base, "bomb.tar.gz");
     char *dest = path_in(base, "dest");
     CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
@@ -644,9 +651,9 @@ static void test_bomb_size_bound(void)
     free(base);
 }
 
-static void test_bomb_member_bound(void)
+static void test_bomb_member_bound(const char *label)
 {
-    char *base = new_dir("bomb-members");
+    char *base = new_dir(label);
     char *tgz = path_in(base, "many.tar.gz");
     char *dest = path_in(base, "dest");
     CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
@@ -686,9 +693,9 @@ static void *cancel_when_growing(void *arg)
 }
 
 /* A cancel set from another thread ends the extraction mid-member. */
-static void test_bomb_cancel(void)
+static void test_bomb_cancel(const char *label)
 {
-    char *base = new_dir("bomb-cancel");
+    char *base = new_dir(label);
     char *tgz = path_in(base, "bomb.tar.gz");
     char *dest = path_in(base, "dest");
     CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
@@ -716,6 +723,38 @@ static void test_bomb_cancel(void)
     free(base);
 }
 
+/* Where unshare() is denied (seccomp profiles of container runtimes), the
+ * extraction runs in a child process: the same bounds hold there, and a
+ * cancel kills it. Run in a child of the test with unshare() denied. */
+static void test_bomb_forked(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_unshare, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof(filter) / sizeof(filter[0]), .filter = filter};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+            perror("seccomp");
+            _exit(2);
+        }
+        CHECK(unshare(CLONE_FS) != 0); /* the fallback is what runs */
+        test_bomb_size_bound("forked-bomb-size");
+        test_bomb_member_bound("forked-bomb-members");
+        test_bomb_cancel("forked-bomb-cancel");
+        _exit(ferry_test_failures ? 1 : 0);
+    }
+    CHECK(pid > 0);
+    int status = 0;
+    CHECK_INT(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_INT(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     umask(022); /* extraction applies the umask to the archived modes */
@@ -734,9 +773,10 @@ int main(void)
     test_refuses_absolute();
     test_refuses_symlink_out();
     test_refuses_hardlink_and_devices();
-    test_bomb_size_bound();
-    test_bomb_member_bound();
-    test_bomb_cancel();
+    test_bomb_size_bound("bomb-size");
+    test_bomb_member_bound("bomb-members");
+    test_bomb_cancel("bomb-cancel");
+    test_bomb_forked();
     if (ferry_test_failures == 0)
         ferry_rmtree(tmp_root);
     else
