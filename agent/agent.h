@@ -122,6 +122,9 @@ typedef struct agent_call_spec {
     const char *const *headers; /* extra "Name: value" lines for a url (If-Match), or NULL */
     const char *upload_path;
     int64_t upload_offset, upload_length; /* one part of upload_path; both 0: all of it */
+    /* upload_path must still be this file (ferry_http_options' upload_same_file) */
+    int upload_same_file;
+    uint64_t upload_dev, upload_ino;
     const char *download_path;
     const char *protocols; /* default "http,https" */
     int max_attempts;      /* 0: unlimited (ferryd calls); for urls default 3 */
@@ -224,6 +227,7 @@ typedef struct output_file {
     char *name; /* relative to outputs/ */
     int64_t size;
     char sha256[65];
+    uint64_t dev, ino; /* the file the walk read: the upload sends no other */
 } output_file;
 
 typedef struct output_list {

@@ -35,6 +35,8 @@ struct agent_call {
     size_t body_len;
     char *upload_path;
     int64_t upload_offset, upload_length;
+    int upload_same_file;
+    uint64_t upload_dev, upload_ino;
     char *download_path;
     char *protocols;
     char *content_type;
@@ -296,6 +298,9 @@ static void call_send(agent_call *c)
     o.upload_path = c->upload_path;
     o.upload_offset = c->upload_offset;
     o.upload_length = c->upload_length;
+    o.upload_same_file = c->upload_same_file;
+    o.upload_dev = c->upload_dev;
+    o.upload_ino = c->upload_ino;
     o.download_path = c->download_path;
     o.protocols = c->protocols;
     o.follow_redirects = !c->to_server;
@@ -360,6 +365,9 @@ agent_call *agent_call_start(agent *a, const agent_call_spec *s, agent_call_cb c
     c->upload_path = ferry_strdup(s->upload_path);
     c->upload_offset = s->upload_offset;
     c->upload_length = s->upload_length;
+    c->upload_same_file = s->upload_same_file;
+    c->upload_dev = s->upload_dev;
+    c->upload_ino = s->upload_ino;
     c->headers = call_copy_headers(s->headers);
     c->download_path = ferry_strdup(s->download_path);
     c->protocols = ferry_strdup(s->protocols);

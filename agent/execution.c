@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,8 @@ struct execution {
     char *snapshot_part;  /* the download, before it is verified */
     char *snapshot_sha;
     int snapshot_verify;
+    int64_t snapshot_max_bytes, snapshot_max_members; /* the spec's bounds; 0: the defaults */
+    atomic_int extract_cancel;                        /* a stop sets it: the extraction ends */
     size_t input_i, file_i;
     json_t *inputs_doc;                        /* config/inputs.json */
     char *input_name, *input_file, *input_url; /* the download in flight */
@@ -141,6 +144,14 @@ static json_int_t ex_spec_seconds(json_t *spec, const char *key)
     if (v <= 0)
         return 0;
     return v > (json_int_t)100 * 365 * 86400 ? (json_int_t)100 * 365 * 86400 : v;
+}
+
+/* A bound the work spec may set (ferryd's, docs/api.md); anything but a
+ * positive integer leaves the agent's default (0). */
+static int64_t ex_spec_bound(json_t *obj, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(obj, key));
+    return v > 0 ? (int64_t)v : 0;
 }
 
 /* gpus: absent, null or "" (none), or GPU indices/UUIDs ("1", "0,2",
@@ -468,11 +479,18 @@ static void ex_extract_work(uv_work_t *w)
             return;
         }
     }
-    ex->work_rc =
-        ferry_archive_extract(ex->snapshot_cache, ex->repo_dir, ex->work_err, sizeof(ex->work_err));
+    /* Bounded, and cancelled by a stop: a snapshot that expands without end
+     * (a gzip bomb) neither fills the worker's disk nor outlives its stop. */
+    ferry_extract_opts o = {.max_bytes = ex->snapshot_max_bytes,
+                            .max_members = ex->snapshot_max_members,
+                            .cancel = &ex->extract_cancel};
+    ex->work_rc = ferry_archive_extract_opts(ex->snapshot_cache, ex->repo_dir, &o, ex->work_err,
+                                             sizeof(ex->work_err));
     /* A cached copy that does not extract is useless to the next execution
-     * too: the next one downloads and verifies it afresh. */
-    if (ex->work_rc != 0 && ex->work_rc != FERRY_EUNSAFE)
+     * too: the next one downloads and verifies it afresh. One refused for
+     * what it holds (unsafe, over a bound) or cut short by a stop is intact. */
+    if (ex->work_rc != 0 && ex->work_rc != FERRY_EUNSAFE && ex->work_rc != FERRY_ETOOBIG &&
+        ex->work_rc != FERRY_ECANCELED)
         unlink(ex->snapshot_cache);
     else if (ex->snapshot_verify) /* a new entry: room for it */
         cache_prune(ex->a->cfg.work_dir, ex->a->cfg.cache_max_bytes);
@@ -524,6 +542,8 @@ static void ex_snapshot(execution *ex)
         return;
     }
     ex->snapshot_sha = ferry_strdup(sha);
+    ex->snapshot_max_bytes = ex_spec_bound(snap, "max_bytes");
+    ex->snapshot_max_members = ex_spec_bound(snap, "max_members");
     for (char *p = ex->snapshot_sha; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     ex->snapshot_cache =
@@ -941,8 +961,10 @@ void execution_stop(execution *ex, const char *reason, int grace_ms)
         ex_set_state(ex, EXEC_PREP_STOPPING);
         /* fall through */
     case EXEC_PREP_STOPPING:
-        /* A download in flight ends now; a threadpool job sees the state
-         * when it completes. */
+        /* A download in flight ends now; an extraction at its next block.
+         * A threadpool job sees the state when it completes, and only then
+         * is the execution reported (and its folder removed after). */
+        atomic_store(&ex->extract_cancel, 1);
         if (ex->call) {
             agent_call_cancel(ex->call);
             ex->call = NULL;
@@ -996,6 +1018,7 @@ execution *execution_new(agent *a, json_t *spec)
     ex->config_dir = ferry_asprintf("%s/config", ex->dir);
     ex->ship = shipper_new(a, id, ex->dir, ex_on_spool_broken, ex);
     ex->exit_code = -1;
+    atomic_init(&ex->extract_cancel, 0);
     uv_timer_init(a->loop, &ex->limit_timer);
     uv_timer_init(a->loop, &ex->quiet_timer);
     ex->limit_timer.data = ex->quiet_timer.data = ex;

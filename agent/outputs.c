@@ -77,7 +77,13 @@ static void outputs_add_file(output_list *out, int dirfd, const char *entry, con
         return;
     }
     output_file f = {0};
-    int rc = outputs_sha256_fd(fd, f.sha256, &f.size);
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 ? 0 : ferry_from_errno(errno);
+    if (rc == 0) {
+        f.dev = (uint64_t)st.st_dev;
+        f.ino = (uint64_t)st.st_ino;
+        rc = outputs_sha256_fd(fd, f.sha256, &f.size);
+    }
     close(fd);
     if (rc != 0) {
         outputs_skip(out, rel, ferry_strerror(rc));

@@ -174,7 +174,11 @@ static void up_on_xfer(void *arg, const agent_reply *r)
     u->inflight--;
     char why[600], etag[256];
     const ferry_http_response res = {.struct_size = sizeof(res), .headers = r->headers};
-    if (!r->ok) {
+    if (!r->ok && r->code == FERRY_EUNSAFE) {
+        /* the HTTP client found another file at the path than the walk read */
+        up_fail(f, "replaced since outputs/ was listed (by a symlink or another file); "
+                   "not uploaded");
+    } else if (!r->ok) {
         if (x->part)
             up_fail(f, "part %d of %d: %s", x->part, f->n_parts,
                     agent_reply_text(r, why, sizeof(why)));
@@ -201,6 +205,10 @@ static void up_start_xfer(up_file *f, int part)
     x->part = part;
     agent_call_spec s = {.method = "PUT",
                          .upload_path = f->path,
+                         /* what the walk hashed, not what may be there now */
+                         .upload_same_file = 1,
+                         .upload_dev = f->out->dev,
+                         .upload_ino = f->out->ino,
                          .max_attempts = UP_ATTEMPTS,
                          .stall_timeout_ms = UP_STALL_TIMEOUT_MS};
     if (part) {

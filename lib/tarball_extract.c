@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,7 +31,21 @@ typedef struct ferry__extract {
     size_t n_links, cap_links;
     char *err;
     size_t err_cap;
+    /* the bounds, and what was written so far */
+    int64_t max_bytes, max_members;
+    atomic_int *cancel;
+    int64_t bytes, members;
 } ferry__extract;
+
+static int ferry__canceled(const ferry__extract *x)
+{
+    return x->cancel != NULL && atomic_load(x->cancel) != 0;
+}
+
+static int ferry__fail_canceled(ferry__extract *x)
+{
+    return tarball__fail(x->err, x->err_cap, FERRY_ECANCELED, "extraction canceled");
+}
 
 static const char *ferry__type_name(mode_t type)
 {
@@ -88,18 +103,31 @@ static int ferry__check_member(ferry__extract *x, struct archive_entry *e, const
     return 0;
 }
 
+/* The size bound is checked on the bytes as they come out of the
+ * decompressor, before they are written: a member's header may claim a few
+ * bytes and carry gigabytes. A sparse member's offset counts too, so holes
+ * cannot make a file larger than the bound either. */
 static int ferry__copy_data(ferry__extract *x, const char *raw)
 {
     for (;;) {
         const void *block;
         size_t size;
         la_int64_t offset;
+        if (ferry__canceled(x))
+            return ferry__fail_canceled(x);
         int r = archive_read_data_block(x->in, &block, &size, &offset);
         if (r == ARCHIVE_EOF)
             return 0;
         if (r < ARCHIVE_WARN)
             return tarball__fail(x->err, x->err_cap, FERRY_EIO, "archive member '%s': %s", raw,
                                  archive_error_string(x->in));
+        if ((int64_t)size > x->max_bytes - x->bytes || offset < 0 ||
+            offset > x->max_bytes - (int64_t)size)
+            return tarball__fail(x->err, x->err_cap, FERRY_ETOOBIG,
+                                 "archive member '%s': the archive expands to more than %lld "
+                                 "bytes (its bound on uncompressed size)",
+                                 raw, (long long)x->max_bytes);
+        x->bytes += (int64_t)size;
         if (archive_write_data_block(x->out, block, size, offset) < ARCHIVE_WARN)
             return tarball__fail(x->err, x->err_cap, FERRY_EIO, "archive member '%s': %s", raw,
                                  archive_error_string(x->out));
@@ -110,6 +138,11 @@ static int ferry__extract_member(ferry__extract *x, struct archive_entry *e)
 {
     const char *raw = archive_entry_pathname(e);
     const char *why = NULL;
+    if (++x->members > x->max_members)
+        return tarball__fail(x->err, x->err_cap, FERRY_ETOOBIG,
+                             "archive member '%s': the archive has more than %lld members (its "
+                             "bound on members)",
+                             raw ? raw : "", (long long)x->max_members);
     char *rel = tarball__normalize_member(raw, &why);
     if (rel == NULL)
         return tarball__fail(x->err, x->err_cap, FERRY_EUNSAFE, "archive member '%s': %s",
@@ -167,10 +200,20 @@ static int ferry__recheck_links(ferry__extract *x)
     return 0;
 }
 
+/* The caller's bounds, the defaults where it names none. */
+typedef struct ferry__bounds {
+    int64_t max_bytes, max_members;
+    atomic_int *cancel;
+} ferry__bounds;
+
 /* Runs in the child, whose working folder is the destination. */
-static int ferry__extract_here(int archive_fd, char *err, size_t err_cap)
+static int ferry__extract_here(int archive_fd, const ferry__bounds *b, char *err, size_t err_cap)
 {
-    ferry__extract x = {.err = err, .err_cap = err_cap};
+    ferry__extract x = {.err = err,
+                        .err_cap = err_cap,
+                        .max_bytes = b->max_bytes,
+                        .max_members = b->max_members,
+                        .cancel = b->cancel};
     x.in = tarball__new_reader();
     x.out = archive_write_disk_new();
     if (x.out == NULL)
@@ -184,6 +227,10 @@ static int ferry__extract_here(int archive_fd, char *err, size_t err_cap)
                            archive_error_string(x.in));
     while (rc == 0) {
         struct archive_entry *e;
+        if (ferry__canceled(&x)) {
+            rc = ferry__fail_canceled(&x);
+            break;
+        }
         int r = archive_read_next_header(x.in, &e);
         if (r == ARCHIVE_EOF)
             break;
@@ -206,11 +253,31 @@ static int ferry__extract_here(int archive_fd, char *err, size_t err_cap)
     return rc;
 }
 
-static size_t ferry__read_all(int fd, void *data, size_t cap)
+/* The child's answer; while it is not in, a cancel is looked at every
+ * FERRY__CANCEL_POLL_MS, and the child is killed on one (*canceled set): the
+ * child's copy of the flag would never change. */
+#define FERRY__CANCEL_POLL_MS 50
+
+static size_t ferry__read_answer(int fd, void *data, size_t cap, pid_t pid, atomic_int *cancel,
+                                 int *canceled)
 {
     char *p = data;
     size_t got = 0;
+    *canceled = 0;
     while (got < cap) {
+        if (cancel != NULL) {
+            if (atomic_load(cancel) != 0) {
+                kill(pid, SIGKILL);
+                *canceled = 1;
+                break;
+            }
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            int ready = poll(&pfd, 1, FERRY__CANCEL_POLL_MS);
+            if (ready < 0 && errno != EINTR)
+                break;
+            if (ready <= 0)
+                continue;
+        }
         ssize_t n = read(fd, p + got, cap - got);
         if (n < 0 && errno == EINTR)
             continue;
@@ -223,8 +290,8 @@ static size_t ferry__read_all(int fd, void *data, size_t cap)
 
 /* In a child process whose working folder is the destination; the code and
  * message come back through a pipe. The fallback where unshare() is denied. */
-static int ferry__extract_forked(int fd, const char *archive_path, const char *dest, char *err,
-                                 size_t err_cap)
+static int ferry__extract_forked(int fd, const char *archive_path, const char *dest,
+                                 const ferry__bounds *b, char *err, size_t err_cap)
 {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0)
@@ -239,8 +306,11 @@ static int ferry__extract_forked(int fd, const char *archive_path, const char *d
         if (chdir(dest) != 0)
             res.rc = tarball__fail(res.msg, sizeof(res.msg), FERRY_EIO, "cannot enter %s: %s", dest,
                                    strerror(errno));
-        else
-            res.rc = ferry__extract_here(fd, res.msg, sizeof(res.msg));
+        else {
+            ferry__bounds mine = *b;
+            mine.cancel = NULL; /* the parent watches the flag */
+            res.rc = ferry__extract_here(fd, &mine, res.msg, sizeof(res.msg));
+        }
         (void)ferry_write_all(pipefd[1], &res, sizeof(res)); /* a short answer reads as a death */
         _exit(0);
     }
@@ -253,11 +323,14 @@ static int ferry__extract_forked(int fd, const char *archive_path, const char *d
         int rc;
         char msg[1024];
     } res;
-    size_t got = ferry__read_all(pipefd[0], &res, sizeof(res));
+    int canceled = 0;
+    size_t got = ferry__read_answer(pipefd[0], &res, sizeof(res), pid, b->cancel, &canceled);
     close(pipefd[0]);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    if (canceled)
+        return tarball__fail(err, err_cap, FERRY_ECANCELED, "extraction canceled");
     if (got != sizeof(res) || !WIFEXITED(status))
         return tarball__fail(err, err_cap, FERRY_EIO, "extracting %s: the extraction process died",
                              archive_path);
@@ -269,7 +342,8 @@ static int ferry__extract_forked(int fd, const char *archive_path, const char *d
 
 /* In this thread, after unshare(CLONE_FS) gave it a working folder of its
  * own: chdir() here moves no other thread. The folder is restored after. */
-static int ferry__extract_in_thread(int fd, const char *dest, char *err, size_t err_cap)
+static int ferry__extract_in_thread(int fd, const char *dest, const ferry__bounds *b, char *err,
+                                    size_t err_cap)
 {
     int here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (here < 0)
@@ -279,7 +353,7 @@ static int ferry__extract_in_thread(int fd, const char *dest, char *err, size_t 
     if (chdir(dest) != 0)
         rc = tarball__fail(err, err_cap, FERRY_EIO, "cannot enter %s: %s", dest, strerror(errno));
     else
-        rc = ferry__extract_here(fd, err, err_cap);
+        rc = ferry__extract_here(fd, b, err, err_cap);
     if (fchdir(here) != 0)
         abort(); /* the old folder is held open: cannot fail */
     close(here);
@@ -291,8 +365,19 @@ static int ferry__extract_in_thread(int fd, const char *dest, char *err, size_t 
  * its working folder: in this thread when it can have a working folder of its
  * own (unshare(CLONE_FS), cheap), else in a child process (seccomp profiles
  * may deny unshare). */
-int ferry_archive_extract(const char *archive_path, const char *dest, char *err, size_t err_cap)
+int ferry_archive_extract_opts(const char *archive_path, const char *dest,
+                               const ferry_extract_opts *opts, char *err, size_t err_cap)
 {
+    ferry__bounds b = {FERRY_EXTRACT_DEFAULT_MAX_BYTES, FERRY_EXTRACT_DEFAULT_MAX_MEMBERS, NULL};
+    if (opts != NULL) {
+        if (opts->max_bytes > 0)
+            b.max_bytes = opts->max_bytes;
+        if (opts->max_members > 0)
+            b.max_members = opts->max_members;
+        b.cancel = opts->cancel;
+    }
+    if (b.cancel != NULL && atomic_load(b.cancel) != 0)
+        return tarball__fail(err, err_cap, FERRY_ECANCELED, "extraction canceled");
     struct stat st;
     if (stat(dest, &st) != 0 || !S_ISDIR(st.st_mode))
         return tarball__fail(err, err_cap, FERRY_ENOENT, "%s is not a folder", dest);
@@ -300,8 +385,14 @@ int ferry_archive_extract(const char *archive_path, const char *dest, char *err,
     if (fd < 0)
         return tarball__fail(err, err_cap, errno == ENOENT ? FERRY_ENOENT : FERRY_EIO,
                              "cannot open %s: %s", archive_path, strerror(errno));
-    int rc = unshare(CLONE_FS) == 0 ? ferry__extract_in_thread(fd, dest, err, err_cap)
-                                    : ferry__extract_forked(fd, archive_path, dest, err, err_cap);
+    int rc = unshare(CLONE_FS) == 0
+                 ? ferry__extract_in_thread(fd, dest, &b, err, err_cap)
+                 : ferry__extract_forked(fd, archive_path, dest, &b, err, err_cap);
     close(fd);
     return rc;
+}
+
+int ferry_archive_extract(const char *archive_path, const char *dest, char *err, size_t err_cap)
+{
+    return ferry_archive_extract_opts(archive_path, dest, NULL, err, err_cap);
 }

@@ -588,15 +588,46 @@ static int ferry__setup_upload_range(ferry_http_request *r, const ferry_http_opt
     return 0;
 }
 
+/* upload_same_file (appended): the path is reopened without following a
+ * symlink and must lead to the very file the caller examined; between its
+ * look and this open, whoever can write the folder could have swapped it. */
+static int ferry__open_same_file(const ferry_http_options *o, FILE **out)
+{
+    int fd = open(o->upload_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ELOOP ? FERRY_EUNSAFE : errno == ENOENT ? FERRY_ENOENT : FERRY_EIO;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return FERRY_EIO;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != o->upload_dev ||
+        (uint64_t)st.st_ino != o->upload_ino) {
+        close(fd);
+        return FERRY_EUNSAFE;
+    }
+    /* Reads block again (O_NONBLOCK only kept a fifo from hanging the open). */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 || (*out = fdopen(fd, "rb")) == NULL) {
+        close(fd);
+        return FERRY_EIO;
+    }
+    return 0;
+}
+
 static int ferry__setup_body(ferry_http_request *r, const ferry_http_options *o, const char *method)
 {
     CURL *e = r->easy;
     if (o->body && o->upload_path)
         return FERRY_EINVAL;
     if (o->upload_path) {
-        r->upload = fopen(o->upload_path, "rb");
-        if (r->upload == NULL)
+        if (FERRY_HAS_FIELD(o, ferry_http_options, upload_ino) && o->upload_same_file) {
+            int rc = ferry__open_same_file(o, &r->upload);
+            if (rc != 0)
+                return rc;
+        } else if ((r->upload = fopen(o->upload_path, "rb")) == NULL) {
             return errno == ENOENT ? FERRY_ENOENT : FERRY_EIO;
+        }
         struct stat st;
         if (fstat(fileno(r->upload), &st) != 0 || !S_ISREG(st.st_mode))
             return FERRY_EIO;

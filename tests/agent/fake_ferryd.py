@@ -61,6 +61,11 @@ class FakeFerryd:
         # While set, the server is away: nothing listens, and requests on
         # connections already open are dropped without an answer.
         self.down = False
+        # Optional hooks, called outside the lock: on_outputs(eid, outputs)
+        # before the outputs are answered (between the agent's walk and its
+        # uploads), on_finished(eid) before a finished report is stored.
+        self.on_outputs = None
+        self.on_finished = None
         self.port = 0
         self._listen()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -326,6 +331,8 @@ class FakeFerryd:
                     self._send(200, {"acked": acked})
 
             def _status(self, eid, body):
+                if body.get("status") == "finished" and fake.on_finished:
+                    fake.on_finished(eid)
                 with fake.cond:
                     fake.status.setdefault(eid, []).append((time.monotonic(), body))
                     fake.cond.notify_all()
@@ -333,6 +340,8 @@ class FakeFerryd:
 
             def _outputs(self, eid, body):
                 outs = body.get("outputs", [])
+                if fake.on_outputs:
+                    fake.on_outputs(eid, outs)
                 with fake.cond:
                     fake.outputs[eid] = outs
                     fake.cond.notify_all()

@@ -15,6 +15,7 @@ import tarfile
 import tempfile
 import time
 import uuid
+import zlib
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -205,6 +206,118 @@ def run_stop(fake, snapshot):
     with fake.cond:
         finished_at = [t for t, b in fake.status[eid] if b["status"] == "finished"][0]
     check(finished_at - t0 < GRACE_MS / 1000.0, "B: ended within the grace (%.2f s)" % took)
+
+
+def make_bomb(zero_bytes):
+    """A gzip'd tar of one file of zeros, a few MB packed (a bomb): made
+    here, block by block, never kept."""
+    info = tarfile.TarInfo("zeros.bin")
+    info.size = zero_bytes
+    info.mode = 0o644
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing
+    out = [z.compress(info.tobuf(tarfile.PAX_FORMAT))]
+    chunk = bytes(1 << 20)
+    left = zero_bytes + (-zero_bytes % 512) + 1024  # padding, end-of-archive blocks
+    while left > 0:
+        out.append(z.compress(chunk[:min(left, len(chunk))]))
+        left -= len(chunk)
+    out.append(z.flush())
+    return b"".join(out)
+
+
+def bomb_spec(fake, command, bomb, counter, **bounds):
+    spec = spec_for(fake, command, b"", counter=counter)
+    path = "/v1/blobs/bomb-%d" % counter
+    fake.add_blob(path, bomb)
+    spec["snapshot"] = dict({"url": fake.url + path + "?sig=snapsecret",
+                             "sha256": sha256(bomb)}, **bounds)
+    return spec
+
+
+def run_snapshot_bound(fake):
+    """The work spec's bound on a snapshot's uncompressed size holds: the
+    extraction stops there and the execution fails, naming the bound."""
+    spec = bomb_spec(fake, "echo should not run", make_bomb(8 << 20), 30, max_bytes=1 << 20)
+    eid = spec["id"]
+    fake.give_work(spec)
+    fin = wait_finished(fake, eid, 30)
+    if fin is None:
+        return
+    reason = fin.get("reason") or ""
+    check(fin.get("exit_code") == -1 and reason.startswith("could not start: snapshot") and
+          "more than 1048576 bytes" in reason, "bound: the snapshot's bound is named: %r" % fin)
+    check(not any(e["stream"] == "stdout" for e in fake.event_list(eid)), "bound: nothing ran")
+
+
+def disk_use(path):
+    try:
+        return os.stat(path).st_blocks * 512
+    except OSError:
+        return -1
+
+
+def run_stop_mid_extract(fake, work):
+    """A stop while a snapshot (a bomb of 1 GiB of zeros) is extracted ends
+    the extraction; the stop is reported once it did, not before."""
+    total = 1 << 30
+    spec = bomb_spec(fake, "echo should not run", make_bomb(total), 31)
+    eid = spec["id"]
+    zeros = os.path.join(work, "executions", eid, "repository", "zeros.bin")
+    seen = {}
+    fake.on_finished = lambda e: seen.setdefault(e, disk_use(zeros))
+    fake.give_work(spec)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 30 and disk_use(zeros) < (8 << 20):
+        time.sleep(0.01)
+    check(disk_use(zeros) >= (8 << 20), "mid-extract: the extraction is under way")
+    fake.order_stop(eid)
+    fin = wait_finished(fake, eid, 30)
+    fake.on_finished = None
+    if fin is None:
+        return
+    check(fin.get("reason") == "stopped", "mid-extract: reason stopped: %r" % fin)
+    check(0 <= seen.get(eid, -1) < total // 2,
+          "mid-extract: the extraction ended at the stop, before the report (%d of %d bytes "
+          "written when reported)" % (seen.get(eid, -1), total))
+    check(fake.wait_for(lambda: not os.path.exists(os.path.dirname(zeros)), 10),
+          "mid-extract: the repository folder is removed")
+
+
+def run_output_swapped(fake, snapshot, work, tmp):
+    """A file of outputs/ swapped for a symlink (or its folder for one)
+    between the walk and the upload: the worker's file is not uploaded."""
+    secret = os.path.join(tmp, "worker-secret")
+    os.makedirs(secret, exist_ok=True)
+    for name in ("o.txt", "p.txt"):
+        with open(os.path.join(secret, name), "wb") as f:
+            f.write(b"worker secret\n")
+    spec = spec_for(fake, 'mkdir -p "$FERRY_OUTPUTS_DIR/sub"; echo mine > "$FERRY_OUTPUTS_DIR/o.txt";'
+                    ' echo mine > "$FERRY_OUTPUTS_DIR/sub/p.txt"', snapshot, counter=32)
+    eid = spec["id"]
+    outputs = os.path.join(work, "executions", eid, "outputs")
+
+    def swap(e, outs):
+        if e != eid:
+            return
+        os.unlink(os.path.join(outputs, "o.txt"))
+        os.symlink(os.path.join(secret, "o.txt"), os.path.join(outputs, "o.txt"))
+        sub = os.path.join(outputs, "sub")
+        os.rename(sub, sub + ".moved")
+        os.symlink(secret, sub)
+    fake.on_outputs = swap
+    fake.give_work(spec)
+    fin = wait_finished(fake, eid, 30)
+    fake.on_outputs = None
+    if fin is None:
+        return
+    with fake.cond:
+        sent = {k[1]: v for k, v in fake.uploads.items() if k[0] == eid}
+    check(sorted(o["name"] for o in fake.outputs.get(eid, [])) == ["o.txt", "sub/p.txt"],
+          "swap: the walk saw both files: %r" % fake.outputs.get(eid))
+    check(not any(b"worker secret" in v for v in sent.values()),
+          "swap: the worker's files are not uploaded: %r" % sent)
+    check("not be stored" in (fin.get("reason") or "") or "unsafe" in (fin.get("reason") or ""),
+          "swap: the execution says its outputs were not stored: %r" % fin)
 
 
 def run_time_limit(fake, snapshot):
@@ -679,6 +792,9 @@ def main():
             run_failed_input(fake, snapshot)
             run_time_limit(fake, snapshot)
             run_stop(fake, snapshot)
+            run_snapshot_bound(fake)
+            run_stop_mid_extract(fake, work)
+            run_output_swapped(fake, snapshot, work, tmp)
             # heartbeat: polls keep coming while idle (poll_timeout is 2 s)
             n = len(fake.polls)
             check(fake.wait_for(lambda: len(fake.polls) >= n + 2, 10), "polls go on when idle")

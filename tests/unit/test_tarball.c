@@ -11,9 +11,18 @@
 #include <archive_entry.h>
 
 #include <dirent.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -554,6 +563,198 @@ static void test_gitignore(void)
     free(src);
 }
 
+/* ---- bombs: bounds and cancel ---- */
+
+/* A gzip bomb made here: `zero_bytes` of zeros in "zeros.bin" (gzip makes
+ * about a thousandth of that), then `n_small` one-byte files. */
+static void write_bomb(const char *path, int64_t zero_bytes, int n_small)
+{
+    struct archive *a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_add_filter_gzip(a);
+    archive_write_set_filter_option(a, "gzip", "compression-level", "1");
+    CHECK_INT(archive_write_open_filename(a, path), ARCHIVE_OK);
+    struct archive_entry *e = archive_entry_new();
+    if (zero_bytes > 0) {
+        archive_entry_set_pathname(e, "zeros.bin");
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_entry_set_size(e, (la_int64_t)zero_bytes);
+        CHECK(archive_write_header(a, e) >= ARCHIVE_WARN);
+        static const char zeros[1 << 16];
+        for (int64_t left = zero_bytes; left > 0;) {
+            size_t n = left < (int64_t)sizeof(zeros) ? (size_t)left : sizeof(zeros);
+            CHECK_INT(archive_write_data(a, zeros, n), (long long)n);
+            left -= (int64_t)n;
+        }
+    }
+    for (int i = 0; i < n_small; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "small%04d.txt", i);
+        archive_entry_clear(e);
+        archive_entry_set_pathname(e, name);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_entry_set_size(e, 1);
+        CHECK(archive_write_header(a, e) >= ARCHIVE_WARN);
+        archive_write_data(a, "x", 1);
+    }
+    archive_entry_free(e);
+    CHECK_INT(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+}
+
+static int64_t file_size_of(const char *dir, const char *rel)
+{
+    char *p = path_in(dir, rel);
+    struct stat st;
+    int64_t size = stat(p, &st) == 0 ? (int64_t)st.st_size : -1;
+    free(p);
+    return size;
+}
+
+/* What a file takes on disk: a member cut short keeps its header's size as
+ * a hole (libarchive truncates it up to that when the entry is closed). */
+static int64_t disk_use_of(const char *dir, const char *rel)
+{
+    char *p = path_in(dir, rel);
+    struct stat st;
+    int64_t used = stat(p, &st) == 0 ? (int64_t)st.st_blocks * 512 : -1;
+    free(p);
+    return used;
+}
+
+/* The bytes are counted as they are written, not taken from the header:
+ * extraction stops at the bound, and no more than that reaches the disk. */
+static void test_bomb_size_bound(const char *label)
+{
+    char *base = new_dir(label);
+    char *tgz = path_in(base, "bomb.tar.gz");
+    char *dest = path_in(base, "dest");
+    CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
+    write_bomb(tgz, (int64_t)48 << 20, 0);
+    CHECK(file_size_of(base, "bomb.tar.gz") < (1 << 20)); /* a bomb: tiny packed */
+    ferry_extract_opts o = {.max_bytes = (int64_t)4 << 20};
+    char err[1024] = "";
+    CHECK_INT(ferry_archive_extract_opts(tgz, dest, &o, err, sizeof(err)), FERRY_ETOOBIG);
+    CHECK_CONTAINS(err, "zeros.bin");
+    CHECK_CONTAINS(err, "more than 4194304 bytes");
+    CHECK(disk_use_of(dest, "zeros.bin") <= ((int64_t)4 << 20) + 65536);
+    /* Within a bound that fits, the same archive extracts. */
+    CHECK_INT(ferry_rmtree(dest), 0);
+    CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
+    o.max_bytes = (int64_t)48 << 20;
+    CHECK_INT(ferry_archive_extract_opts(tgz, dest, &o, err, sizeof(err)), 0);
+    CHECK_INT(file_size_of(dest, "zeros.bin"), (int64_t)48 << 20);
+    free(dest);
+    free(tgz);
+    free(base);
+}
+
+static void test_bomb_member_bound(const char *label)
+{
+    char *base = new_dir(label);
+    char *tgz = path_in(base, "many.tar.gz");
+    char *dest = path_in(base, "dest");
+    CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
+    write_bomb(tgz, 0, 50);
+    ferry_extract_opts o = {.max_members = 10};
+    char err[1024] = "";
+    CHECK_INT(ferry_archive_extract_opts(tgz, dest, &o, err, sizeof(err)), FERRY_ETOOBIG);
+    CHECK_CONTAINS(err, "more than 10 members");
+    CHECK_CONTAINS(err, "small0010.txt");
+    CHECK_INT(count_entries(dest), 10);
+    o.max_members = 50; /* exactly as many: fine */
+    CHECK_INT(ferry_rmtree(dest), 0);
+    CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
+    CHECK_INT(ferry_archive_extract_opts(tgz, dest, &o, err, sizeof(err)), 0);
+    CHECK_INT(count_entries(dest), 50);
+    free(dest);
+    free(tgz);
+    free(base);
+}
+
+typedef struct canceler {
+    atomic_int flag;
+    char *watch; /* sets the flag once this file has grown past 1 MiB */
+} canceler;
+
+static void *cancel_when_growing(void *arg)
+{
+    canceler *c = arg;
+    for (int i = 0; i < 20000; i++) { /* 20 s at most */
+        struct stat st;
+        if (stat(c->watch, &st) == 0 && st.st_size > (1 << 20))
+            break;
+        usleep(1000);
+    }
+    atomic_store(&c->flag, 1);
+    return NULL;
+}
+
+/* A cancel set from another thread ends the extraction mid-member. */
+static void test_bomb_cancel(const char *label)
+{
+    char *base = new_dir(label);
+    char *tgz = path_in(base, "bomb.tar.gz");
+    char *dest = path_in(base, "dest");
+    CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
+    const int64_t total = (int64_t)256 << 20;
+    write_bomb(tgz, total, 5);
+    canceler c = {.watch = path_in(dest, "zeros.bin")};
+    atomic_init(&c.flag, 0);
+    ferry_extract_opts o = {.cancel = &c.flag};
+    pthread_t t;
+    CHECK_INT(pthread_create(&t, NULL, cancel_when_growing, &c), 0);
+    char err[1024] = "";
+    CHECK_INT(ferry_archive_extract_opts(tgz, dest, &o, err, sizeof(err)), FERRY_ECANCELED);
+    pthread_join(t, NULL);
+    CHECK_CONTAINS(err, "canceled");
+    CHECK(disk_use_of(dest, "zeros.bin") < total / 2);
+    CHECK(!exists(dest, "small0000.txt"));
+    /* Set before the start: nothing is written. */
+    CHECK_INT(ferry_rmtree(dest), 0);
+    CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
+    CHECK_INT(ferry_archive_extract_opts(tgz, dest, &o, err, sizeof(err)), FERRY_ECANCELED);
+    CHECK_INT(count_entries(dest), 0);
+    free(c.watch);
+    free(dest);
+    free(tgz);
+    free(base);
+}
+
+/* Where unshare() is denied (seccomp profiles of container runtimes), the
+ * extraction runs in a child process: the same bounds hold there, and a
+ * cancel kills it. Run in a child of the test with unshare() denied. */
+static void test_bomb_forked(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_unshare, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof(filter) / sizeof(filter[0]), .filter = filter};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+            perror("seccomp");
+            _exit(2);
+        }
+        CHECK(unshare(CLONE_FS) != 0); /* the fallback is what runs */
+        test_bomb_size_bound("forked-bomb-size");
+        test_bomb_member_bound("forked-bomb-members");
+        test_bomb_cancel("forked-bomb-cancel");
+        _exit(ferry_test_failures ? 1 : 0);
+    }
+    CHECK(pid > 0);
+    int status = 0;
+    CHECK_INT(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_INT(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     umask(022); /* extraction applies the umask to the archived modes */
@@ -572,6 +773,10 @@ int main(void)
     test_refuses_absolute();
     test_refuses_symlink_out();
     test_refuses_hardlink_and_devices();
+    test_bomb_size_bound("bomb-size");
+    test_bomb_member_bound("bomb-members");
+    test_bomb_cancel("bomb-cancel");
+    test_bomb_forked();
     if (ferry_test_failures == 0)
         ferry_rmtree(tmp_root);
     else

@@ -101,6 +101,15 @@ typedef struct ferry_http_options {
      * caller keeps it unchanged until `done` runs, or until it cancelled the
      * request and the loop turned (bodies of MBs, sent often: log batches). */
     int body_borrowed;
+    /* Optional, appended: upload_path must still be the file the caller
+     * examined, its fstat() st_dev and st_ino given here. It is opened
+     * without following a symlink, and another file found there (swapped in
+     * since, or reached through a folder swapped for a symlink) is
+     * FERRY_EUNSAFE: nothing is sent. For files a process the caller does
+     * not trust can replace (an execution's outputs). */
+    int upload_same_file;
+    uint64_t upload_dev;
+    uint64_t upload_ino;
 } ferry_http_options;
 
 /* A client on `loop`. One per loop is plenty; it reuses connections. */
