@@ -97,6 +97,40 @@ for i in 0 1 2 3; do
 done
 echo "whoami answered in $ms ms"
 
+# --- a bomb already in the store (stored before the bounds): read on the
+# thread pool, under the bounds, while ferryd answers. 4 GiB of zeros as
+# concatenated gzip members, one compressed block repeated: a few MB. ---
+planted=$(python3 - "$WORK/planted.tgz" <<'EOF'
+import hashlib, sys, tarfile, zlib
+def gz(data):
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush()
+yaml = b"- step:\n    name: hello\n    image: none\n    command: echo hello\n"
+def header(name, size):
+    ti = tarfile.TarInfo(name)
+    ti.size = size
+    return ti.tobuf(tarfile.GNU_FORMAT)
+def pad(n):
+    return b"\0" * (-n % 512)
+chunk = 64 << 20
+head = header("ferry.yaml", len(yaml)) + yaml + pad(len(yaml)) + header("zeros.bin", 64 * chunk)
+tail = header("ferry.yaml", len(yaml)) + yaml + pad(len(yaml)) + b"\0" * 1024
+body = gz(head) + gz(b"\0" * chunk) * 64 + gz(tail)
+open(sys.argv[1], "wb").write(body)
+print(hashlib.sha256(body).hexdigest())
+EOF
+)
+cp "$WORK/planted.tgz" "$DATA/store/snapshots/$planted.tar.gz"
+curl -sS -o "$WORK/planted.out" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d "$(create_body "$planted")" "$FERRY_SERVER/v1/executions" >"$WORK/planted.code" &
+pid=$!
+sleep 0.2
+who=$(curl -sS --max-time 1 "$FERRY_SERVER/v1/whoami" 2>&1) || who="no answer within 1 s: $who"
+expect_contains "whoami while a planted bomb is read" "$who" '"user"'
+wait "$pid"
+expect_eq "create on a planted bomb: refused" "$(cat "$WORK/planted.code")" 400
+expect_contains "... naming the bound" "$(cat "$WORK/planted.out")" "compression ratio at most 200"
+
 # --- the read is bounded too: the bound lowered under a stored snapshot ---
 ferryd_stop
 echo "max_snapshot_mb = 50;" >"$WORK/ferryd.conf"
