@@ -69,6 +69,7 @@ void ferry_config_init(ferry_config *c)
     c->worker_lost_timeout_s = 60;
     c->instance_sweep_interval_s = 180;
     c->presigned_url_ttl_s = 3600;
+    c->max_snapshot_mb = 1024;
     c->store_plugin = ferry_strdup("local-storage");
     c->store_settings = ferry_settings_new();
     c->store_lines = ferry_settings_new();
@@ -620,6 +621,8 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__int(x, s, n, 1, &c->presigned_url_ttl_s);
     if (strcmp(n, "instance_sweep_interval") == 0)
         return config__int(x, s, n, 1, &c->instance_sweep_interval_s);
+    if (strcmp(n, "max_snapshot_mb") == 0)
+        return config__int(x, s, n, 1, &c->max_snapshot_mb);
     if (strcmp(n, "tls") == 0)
         return config__tls(x, c, s);
     if (strcmp(n, "public_url") == 0)
@@ -629,7 +632,7 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
     return config__fail(x, s, n,
                         "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
                         "default_environment, store, environments, users, worker_lost_timeout, "
-                        "presigned_url_ttl, instance_sweep_interval, registries)");
+                        "presigned_url_ttl, instance_sweep_interval, max_snapshot_mb, registries)");
 }
 
 /* libconfig 1.5 reads an included path with fopen(), which opens a folder

@@ -56,6 +56,8 @@ typedef struct ferry_config {
     size_t n_users;
     int worker_lost_timeout_s; /* a worker silent this long is lost */
     int presigned_url_ttl_s;   /* how long a URL given to an agent stays valid */
+    /* What a snapshot may expand to, in MiB of uncompressed tar (snapshots.c). */
+    int max_snapshot_mb;
     /* How often compute plugins' instances are reconciled (sweep.c). */
     int instance_sweep_interval_s;
     /* tls = { cert; key; ca; }: HTTPS when cert is set. Absolute paths once

@@ -240,71 +240,186 @@ static void ferry__found_reset(ferry__found *f)
     memset(f, 0, sizeof(*f));
 }
 
-static int ferry__read_data(struct archive *a, const char *member, ferry__found *f, char *err,
-                            size_t err_cap)
+const ferry_archive_limits ferry_archive_default_limits = {
+    .max_bytes = (int64_t)FERRY_ARCHIVE_MAX_MB << 20,
+    .max_members = FERRY_ARCHIVE_MAX_MEMBERS,
+    .max_ratio = FERRY_ARCHIVE_MAX_RATIO,
+};
+
+/* What one read of an archive has cost so far, against its limits. The
+ * bytes are what the decompressor handed the tar reader (measured, not
+ * taken from headers) plus the holes of sparse members we filled in. */
+typedef struct ferry__budget {
+    ferry_archive_limits *lim;
+    struct archive *a;
+    int64_t base;    /* bytes of earlier scans (symlink hops) */
+    int64_t holes;   /* zeros we wrote for sparse members */
+    int64_t members; /* headers read */
+} ferry__budget;
+
+static int64_t ferry__expanded(const ferry__budget *b)
 {
-    size_t cap = 0;
-    f->len = 0;
-    for (;;) {
-        FERRY_XGROW(f->data, cap, f->len + FERRY__BLOCK + 1);
-        la_ssize_t n = archive_read_data(a, f->data + f->len, FERRY__BLOCK);
-        if (n == 0)
-            break;
-        if (n < 0)
-            return tarball__fail(err, err_cap, FERRY_EIO, "archive member '%s': %s", member,
-                                 archive_error_string(a));
-        f->len += (size_t)n;
-        if (f->len > FERRY__MAX_MEMBER)
-            return tarball__fail(err, err_cap, FERRY_ETOOBIG,
-                                 "archive member '%s' is larger than %d MiB", member,
-                                 FERRY__MAX_MEMBER >> 20);
+    return b->base + archive_filter_bytes(b->a, 0) + b->holes;
+}
+
+/* Checked after every header and every block of data. */
+static int ferry__within(ferry__budget *b, char *err, size_t err_cap)
+{
+    ferry_archive_limits *lim = b->lim;
+    int64_t out = ferry__expanded(b);
+    int64_t in = archive_filter_bytes(b->a, -1);
+    if (lim->max_bytes > 0 && out > lim->max_bytes) {
+        lim->broken = FERRY_ARCHIVE_BROKE_BYTES;
+        return tarball__fail(err, err_cap, FERRY_ETOOBIG,
+                             "the archive expands to more than %lld MiB",
+                             (long long)(lim->max_bytes >> 20));
     }
-    f->data[f->len] = '\0';
+    if (lim->max_members > 0 && b->members > lim->max_members) {
+        lim->broken = FERRY_ARCHIVE_BROKE_MEMBERS;
+        return tarball__fail(err, err_cap, FERRY_ETOOBIG, "the archive has more than %lld members",
+                             (long long)lim->max_members);
+    }
+    /* Small archives may compress as well as they like: only what expands
+     * past the floor is held to the ratio. */
+    if (lim->max_ratio > 0 && out - b->base > FERRY_ARCHIVE_RATIO_FLOOR && in > 0 &&
+        (out - b->base) / in > lim->max_ratio) {
+        lim->broken = FERRY_ARCHIVE_BROKE_RATIO;
+        return tarball__fail(err, err_cap, FERRY_ETOOBIG,
+                             "the archive expands more than %lld times its compressed size",
+                             (long long)lim->max_ratio);
+    }
     return 0;
 }
 
-/* Scan the whole archive for `member`; like extraction, a later member of the
- * same name replaces an earlier one. */
-static int ferry__scan_member(const char *path, const char *member, ferry__found *f, char *err,
-                              size_t err_cap)
+/* Read the current member's data block by block, into `f` when it is not
+ * NULL, else only to get past it (archive_read_data_skip would decompress
+ * the whole member unchecked). */
+static int ferry__read_data(ferry__budget *b, const char *member, ferry__found *f, char *err,
+                            size_t err_cap)
+{
+    size_t cap = 0;
+    if (f != NULL)
+        f->len = 0;
+    for (;;) {
+        const void *buf;
+        size_t n;
+        la_int64_t off;
+        int r = archive_read_data_block(b->a, &buf, &n, &off);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r < ARCHIVE_WARN)
+            return tarball__fail(err, err_cap, FERRY_EIO, "archive member '%s': %s", member,
+                                 archive_error_string(b->a));
+        if (f != NULL) {
+            /* A sparse member's hole comes back as a jump in the offset. */
+            if (off < 0 || (uint64_t)off > FERRY__MAX_MEMBER || n > FERRY__MAX_MEMBER ||
+                (size_t)off + n > FERRY__MAX_MEMBER)
+                return tarball__fail(err, err_cap, FERRY_ETOOBIG,
+                                     "archive member '%s' is larger than %d MiB", member,
+                                     FERRY__MAX_MEMBER >> 20);
+            size_t end = (size_t)off + n;
+            FERRY_XGROW(f->data, cap, end + 1);
+            if ((size_t)off > f->len) {
+                memset(f->data + f->len, 0, (size_t)off - f->len);
+                b->holes += (int64_t)((size_t)off - f->len);
+            }
+            memcpy(f->data + off, buf, n);
+            if (end > f->len)
+                f->len = end;
+        }
+        int rc = ferry__within(b, err, err_cap);
+        if (rc < 0)
+            return rc;
+    }
+    if (f != NULL) {
+        FERRY_XGROW(f->data, cap, f->len + 1);
+        f->data[f->len] = '\0';
+    }
+    return 0;
+}
+
+static struct archive *ferry__open(const char *path, const void *mem, size_t len, char *err,
+                                   size_t err_cap, int *rc)
 {
     struct archive *a = tarball__new_reader();
-    int rc = 0;
-    if (archive_read_open_filename(a, path, FERRY__BLOCK) != ARCHIVE_OK)
-        rc = tarball__fail(err, err_cap, FERRY_EIO, "cannot read %s: %s", path,
-                           archive_error_string(a));
+    int r = path ? archive_read_open_filename(a, path, FERRY__BLOCK)
+                 : archive_read_open_memory(a, mem, len);
+    *rc = 0;
+    if (r != ARCHIVE_OK)
+        *rc = tarball__fail(err, err_cap, FERRY_EIO, "cannot read %s: %s",
+                            path ? path : "the archive", archive_error_string(a));
+    return a;
+}
+
+/* Scan the whole archive for `member` (NULL: only check the limits); like
+ * extraction, a later member of the same name replaces an earlier one. */
+static int ferry__scan_member(const char *path, const void *mem, size_t len, const char *member,
+                              ferry__found *f, ferry__budget *b, char *err, size_t err_cap)
+{
+    int rc;
+    struct archive *a = ferry__open(path, mem, len, err, err_cap, &rc);
+    b->a = a;
+    b->holes = 0;
+    b->members = 0;
+    const char *label = path ? path : "the archive";
     while (rc == 0) {
         struct archive_entry *e;
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF)
             break;
         if (r < ARCHIVE_WARN) {
-            rc = tarball__fail(err, err_cap, FERRY_EIO, "cannot read %s: %s", path,
+            rc = tarball__fail(err, err_cap, FERRY_EIO, "cannot read %s: %s", label,
                                archive_error_string(a));
             break;
         }
+        b->members++;
+        if ((rc = ferry__within(b, err, err_cap)) < 0)
+            break;
         const char *why;
-        char *rel = tarball__normalize_member(archive_entry_pathname(e), &why);
+        char *rel = member ? tarball__normalize_member(archive_entry_pathname(e), &why) : NULL;
         int match = rel != NULL && strcmp(rel, member) == 0;
         free(rel);
-        if (!match)
+        if (!match) {
+            rc = ferry__read_data(b, archive_entry_pathname(e) ? archive_entry_pathname(e) : "",
+                                  NULL, err, err_cap);
             continue;
+        }
         ferry__found_reset(f);
         f->type = archive_entry_filetype(e);
         if (archive_entry_hardlink(e) != NULL)
             f->type = AE_IFIFO; /* not something we serve */
         else if (f->type == AE_IFREG)
-            rc = ferry__read_data(a, member, f, err, err_cap);
+            rc = ferry__read_data(b, member, f, err, err_cap);
         else if (f->type == AE_IFLNK)
             f->target = ferry_strdup(archive_entry_symlink(e));
+        if (rc == 0 && f->type != AE_IFREG)
+            rc = ferry__read_data(b, member, NULL, err, err_cap);
     }
+    b->base = ferry__expanded(b);
+    b->a = NULL;
     archive_read_free(a);
     return rc;
 }
 
-int ferry_archive_read_member(const char *archive_path, const char *member, char **data,
-                              size_t *len, char *err, size_t err_cap)
+int ferry_archive_check(const void *data, size_t len, ferry_archive_limits *lim, char *err,
+                        size_t err_cap)
 {
+    ferry_archive_limits dflt = ferry_archive_default_limits;
+    if (lim == NULL)
+        lim = &dflt;
+    lim->broken = FERRY_ARCHIVE_BROKE_NONE;
+    ferry__budget b = {.lim = lim};
+    return ferry__scan_member(NULL, data, len, NULL, NULL, &b, err, err_cap);
+}
+
+int ferry_archive_read_member_limited(const char *archive_path, const char *member,
+                                      ferry_archive_limits *lim, char **data, size_t *len,
+                                      char *err, size_t err_cap)
+{
+    ferry_archive_limits dflt = ferry_archive_default_limits;
+    if (lim == NULL)
+        lim = &dflt;
+    lim->broken = FERRY_ARCHIVE_BROKE_NONE;
     const char *why;
     char *name = tarball__normalize_member(member, &why);
     if (name == NULL || name[0] == '\0') {
@@ -312,12 +427,14 @@ int ferry_archive_read_member(const char *archive_path, const char *member, char
         return tarball__fail(err, err_cap, FERRY_EINVAL, "bad member name '%s'", member);
     }
     ferry__found f = {0};
+    ferry__budget b = {.lim = lim};
     int rc = 0;
     /* A member that is a symlink (ferry.yaml -> conf/ferry.yaml) is followed
-     * inside the archive, a few hops at most. */
+     * inside the archive, a few hops at most; each hop scans the archive
+     * again, and all the scans share the one budget of bytes. */
     for (int hops = 0; rc == 0; hops++) {
         ferry__found_reset(&f);
-        rc = ferry__scan_member(archive_path, name, &f, err, err_cap);
+        rc = ferry__scan_member(archive_path, NULL, 0, name, &f, &b, err, err_cap);
         if (rc != 0)
             break;
         if (f.type == AE_IFREG) {
@@ -349,4 +466,10 @@ int ferry_archive_read_member(const char *archive_path, const char *member, char
     ferry__found_reset(&f);
     free(name);
     return rc;
+}
+
+int ferry_archive_read_member(const char *archive_path, const char *member, char **data,
+                              size_t *len, char *err, size_t err_cap)
+{
+    return ferry_archive_read_member_limited(archive_path, member, NULL, data, len, err, err_cap);
 }

@@ -42,9 +42,42 @@ int ferry_archive_extract(const char *archive_path, const char *dest, char *err,
 int ferry_archive_extract_opts(const char *archive_path, const char *dest,
                                const ferry_extract_opts *opts, char *err, size_t err_cap);
 
+/* What reading an untrusted archive may cost (docs: README.md,
+ * max_snapshot_mb): bytes it expands to (measured as they come out of the
+ * decompressor, checked per block, never taken from headers), members, and
+ * expansion per compressed byte once past FERRY_ARCHIVE_RATIO_FLOOR. 0: no
+ * bound. `broken` says which bound stopped a read (FERRY_ETOOBIG). */
+#define FERRY_ARCHIVE_MAX_MB 1024
+#define FERRY_ARCHIVE_MAX_MEMBERS 100000
+#define FERRY_ARCHIVE_MAX_RATIO 200
+#define FERRY_ARCHIVE_RATIO_FLOOR ((int64_t)16 << 20)
+enum {
+    FERRY_ARCHIVE_BROKE_NONE,
+    FERRY_ARCHIVE_BROKE_BYTES,
+    FERRY_ARCHIVE_BROKE_MEMBERS,
+    FERRY_ARCHIVE_BROKE_RATIO
+};
+typedef struct ferry_archive_limits {
+    int64_t max_bytes;
+    int64_t max_members;
+    int64_t max_ratio;
+    int broken; /* out */
+} ferry_archive_limits;
+extern const ferry_archive_limits ferry_archive_default_limits;
+
 /* Read one member (exact path, "./" prefix ignored) of a .tar.gz into a
- * malloc'd NUL-terminated buffer. FERRY_ENOENT when it is not there. */
+ * malloc'd NUL-terminated buffer. FERRY_ENOENT when it is not there,
+ * FERRY_ETOOBIG when the archive breaks `lim` (NULL: the defaults) before
+ * its end (a later member of the same name wins, so it is read whole). */
+int ferry_archive_read_member_limited(const char *archive_path, const char *member,
+                                      ferry_archive_limits *lim, char **data, size_t *len,
+                                      char *err, size_t err_cap);
+/* The same with the default limits. */
 int ferry_archive_read_member(const char *archive_path, const char *member, char **data,
                               size_t *len, char *err, size_t err_cap);
+/* Read a whole .tar.gz held in memory against `lim` (NULL: the defaults):
+ * 0, FERRY_ETOOBIG (lim->broken says which bound) or FERRY_EIO. */
+int ferry_archive_check(const void *data, size_t len, ferry_archive_limits *lim, char *err,
+                        size_t err_cap);
 
 #endif

@@ -92,7 +92,8 @@ static char *agentapi__basename(const char *url)
 
 static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
 {
-    const ferry_step *step = ferry_snapshot_find_step(d, e->snapshot, e->step);
+    int loading;
+    const ferry_step *step = ferry_snapshot_find_step(d, e->snapshot, e->step, &loading);
     json_t *out = json_array();
     const char *name;
     json_t *urls;
@@ -153,6 +154,44 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
     return spec;
 }
 
+/* A step file an execution handed to worker `arg` (its id) waits for is
+ * in the cache now: answer the worker's poll if it waits. */
+static void agentapi__step_loaded(ferryd *d, void *arg)
+{
+    ferry_worker *w = ferry_map_get(&d->workers_by_id, arg);
+    free(arg);
+    if (w)
+        ferry_agentapi_wake(d, w);
+}
+
+/* Whether execution `e` can be handed out now: its step file (for the
+ * inputs' file names) is read on the thread pool, never here; while it is
+ * being read, the execution waits for a later poll, which the end of the
+ * read wakes. */
+static int agentapi__deliverable(ferryd *d, ferry_worker *w, const ferry_exec *e)
+{
+    ferry_stepfile *sf;
+    char err[256];
+    char *id = ferry_strdup(w->id);
+    int rc =
+        ferry_snapshot_stepfile(d, e->snapshot, &sf, agentapi__step_loaded, id, err, sizeof(err));
+    if (rc != FERRY_EAGAIN)
+        free(id); /* no read under way: nobody calls back */
+    return rc != FERRY_EAGAIN;
+}
+
+/* News the worker can be given now: stop orders, or work that is deliverable. */
+static int agentapi__has_ready_news(ferryd *d, ferry_worker *w)
+{
+    if (w->stop_orders && json_array_size(w->stop_orders) > 0)
+        return 1;
+    int ready = 0;
+    for (size_t i = 0; i < w->n_assigned; i++)
+        if (!w->assigned[i]->delivered && agentapi__deliverable(d, w, w->assigned[i]))
+            ready = 1;
+    return ready;
+}
+
 /* Answer the poll with whatever the worker should know; release it. */
 static void agentapi__answer(ferryd *d, ferry_worker *w, h2o_req_t *req)
 {
@@ -162,6 +201,12 @@ static void agentapi__answer(ferryd *d, ferry_worker *w, h2o_req_t *req)
     ferry_scheduler_take_news(d, w, &work, &n, &stop);
     json_t *specs = json_array();
     for (size_t i = 0; i < n; i++) {
+        int loading;
+        ferry_snapshot_find_step(d, work[i]->snapshot, work[i]->step, &loading);
+        if (loading) {
+            work[i]->delivered = 0; /* for a later poll */
+            continue;
+        }
         json_array_append_new(specs, agentapi__spec(d, work[i]));
         ferry_exec_save_progress(d, work[i]); /* records the worker */
     }
@@ -191,7 +236,7 @@ void ferry_agentapi_wake(ferryd *d, ferry_worker *w)
 {
     ferry_held *h = w->poll;
     int gone = w->state == FERRY_WORKER_GONE;
-    if (h == NULL || (!gone && !ferry_scheduler_has_news(w)))
+    if (h == NULL || (!gone && !agentapi__has_ready_news(d, w)))
         return;
     w->poll = NULL;
     h2o_req_t *req = ferry_held_req(h);
@@ -219,7 +264,7 @@ void ferry_agentapi_poll(ferry_http_req *r)
             ferry_http_json(ferry_held_req(old), 200, json_pack("{s:[], s:[]}", "work", "stop"));
         ferry_held_release(old);
     }
-    if (ferry_scheduler_has_news(w)) {
+    if (agentapi__has_ready_news(r->d, w)) {
         agentapi__answer(r->d, w, r->req);
         return;
     }

@@ -119,6 +119,8 @@ static void api__limits(const json_t *body, ferry_exec *e)
 }
 
 static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inputs);
+static void api__load_stepfile(ferry_http_req *r, json_t *body, const json_t *objects,
+                               const char *sha);
 
 /* Takes `body`. `objects`: the object inputs (a store's scheme://) as checked, NULL until then. */
 static void api__create_checked(ferry_http_req *r, json_t *body, const json_t *objects)
@@ -129,7 +131,11 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const json_t *o
     json_t *params = NULL, *inputs = NULL;
     if (api__create_fields(r, body, &project, &step_name, &sha) < 0)
         goto done;
-    int rc = ferry_snapshot_stepfile(r->d, sha, &sf, err, sizeof(err));
+    int rc = ferry_snapshot_stepfile(r->d, sha, &sf, NULL, NULL, err, sizeof(err));
+    if (rc == FERRY_EAGAIN) { /* read on the thread pool; the reply waits */
+        api__load_stepfile(r, body, objects, sha);
+        goto done;
+    }
     if (rc < 0) {
         ferry_http_error(r->req, rc == FERRY_ENOENT ? 404 : 400, "snapshot", "%s", err);
         goto done;
@@ -211,12 +217,32 @@ done:
     json_decref(body);
 }
 
-/* A creation waiting for its object inputs to be checked. */
+/* A creation waiting for its object inputs to be checked, or for its
+ * snapshot's step file to be read. */
 typedef struct api__pending {
     ferry_held *held;
     json_t *body;
+    json_t *objects; /* the object inputs already checked, or NULL */
     const ferry_user *user;
 } api__pending;
+
+static void api__pending_free(api__pending *p)
+{
+    ferry_held_release(p->held);
+    json_decref(p->body);
+    json_decref(p->objects);
+    free(p);
+}
+
+static api__pending *api__pending_new(ferry_http_req *r, json_t *body, const json_t *objects)
+{
+    api__pending *p = ferry_xcalloc(1, sizeof(*p));
+    p->held = ferry_http_hold(r->d, r->req, 0, NULL, NULL, NULL);
+    p->body = json_incref(body);
+    p->objects = objects ? json_deep_copy(objects) : NULL;
+    p->user = r->user;
+    return p;
+}
 
 static void api__objects_checked(ferryd *d, void *arg, int rc, const json_t *objects,
                                  const char *err)
@@ -230,27 +256,45 @@ static void api__objects_checked(ferryd *d, void *arg, int rc, const json_t *obj
         ferry_http_req r = {.d = d, .req = req, .user = p->user};
         api__create_checked(&r, json_incref(p->body), objects);
     }
-    ferry_held_release(p->held);
-    json_decref(p->body);
-    free(p);
+    api__pending_free(p);
+}
+
+/* The step file is in the cache now (or its failure is): go on. */
+static void api__stepfile_loaded(ferryd *d, void *arg)
+{
+    api__pending *p = arg;
+    h2o_req_t *req = ferry_held_req(p->held);
+    if (req) {
+        ferry_http_req r = {.d = d, .req = req, .user = p->user};
+        api__create_checked(&r, json_incref(p->body), p->objects);
+    }
+    api__pending_free(p);
+}
+
+static void api__load_stepfile(ferry_http_req *r, json_t *body, const json_t *objects,
+                               const char *sha)
+{
+    api__pending *p = api__pending_new(r, body, objects);
+    ferry_stepfile *sf;
+    char err[1024];
+    int rc = ferry_snapshot_stepfile(r->d, sha, &sf, api__stepfile_loaded, p, err, sizeof(err));
+    if (rc != FERRY_EAGAIN) { /* cannot happen right after a FERRY_EAGAIN; answer anyway */
+        ferry_http_error(r->req, 503, "snapshot", "%s", rc < 0 ? err : "try again");
+        api__pending_free(p);
+    }
 }
 
 /* 1: no object input; else the check is under way (0) or refused (< 0),
  * the reply sent or to come. */
 static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inputs)
 {
-    api__pending *p = ferry_xcalloc(1, sizeof(*p));
-    p->held = ferry_http_hold(r->d, r->req, 0, NULL, NULL, NULL);
-    p->body = json_incref(body);
-    p->user = r->user;
+    api__pending *p = api__pending_new(r, body, NULL);
     char err[1024];
     int rc = ferry_objinputs_check(r->d, inputs, api__objects_checked, p, err, sizeof(err));
     if (rc != 0) {
         if (rc < 0)
             ferry_http_error(r->req, 400, "inputs", "%s", err);
-        ferry_held_release(p->held);
-        json_decref(p->body);
-        free(p);
+        api__pending_free(p);
     }
     return rc;
 }

@@ -11,12 +11,20 @@
 void ferry_snapshots_upload(ferry_http_req *r);
 void ferry_snapshots_head(ferry_http_req *r);
 
-/* The step file of snapshot `sha` (cached; do not free): 0, FERRY_ENOENT
- * for a snapshot never uploaded, or another code; `err` says why. */
-int ferry_snapshot_stepfile(ferryd *d, const char *sha, ferry_stepfile **out, char *err,
-                            size_t cap);
-/* The step `step` of snapshot `sha`, or NULL. */
-const ferry_step *ferry_snapshot_find_step(ferryd *d, const char *sha, const char *step);
+/* Called once the step file asked for is in the cache (or its failure is). */
+typedef void (*ferry_snapshot_loaded_fn)(ferryd *d, void *arg);
+/* The step file of snapshot `sha` (cached; do not free, valid until the
+ * loop next turns): 0; FERRY_ENOENT for a snapshot never uploaded; another
+ * code (remembered: the snapshot never changes) for one without a step file
+ * or that breaks a bound; `err` says why. FERRY_EAGAIN: it is being read on
+ * the thread pool (never on the loop): `done` (may be NULL) is called with
+ * `arg` when it is in the cache, on a later loop turn. */
+int ferry_snapshot_stepfile(ferryd *d, const char *sha, ferry_stepfile **out,
+                            ferry_snapshot_loaded_fn done, void *arg, char *err, size_t cap);
+/* The step `step` of snapshot `sha`, or NULL; `*loading` set when the step
+ * file is not in the cache yet (its reading is started). */
+const ferry_step *ferry_snapshot_find_step(ferryd *d, const char *sha, const char *step,
+                                           int *loading);
 /* Frees the cache of parsed step files. */
 void ferry_snapshots_close(ferryd *d);
 
