@@ -146,8 +146,12 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
     json_object_set_new(spec, "no_output_timeout", json_integer(e->no_output_timeout));
     json_object_set_new(spec, "gpus", e->gpus ? json_string(e->gpus) : json_null());
     json_object_set(spec, "parameters", e->parameters);
+    /* The agent extracts within the bounds the upload was checked against. */
+    ferry_archive_limits lim = ferry_snapshot_limits(d);
     json_object_set_new(spec, "snapshot",
-                        json_pack("{s:s, s:s}", "url", url, "sha256", e->snapshot));
+                        json_pack("{s:s, s:s, s:I, s:I}", "url", url, "sha256", e->snapshot,
+                                  "max_bytes", (json_int_t)lim.max_bytes, "max_members",
+                                  (json_int_t)lim.max_members));
     json_object_set_new(spec, "inputs", agentapi__inputs(d, e));
     json_object_set_new(spec, "execution", ferry_view_exec(d, e));
     free(url);

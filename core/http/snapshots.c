@@ -102,7 +102,7 @@ static int snapshots__path(ferryd *d, const char *sha, char *path, size_t cap)
     return access(path, R_OK) == 0 ? 0 : FERRY_ENOENT;
 }
 
-static ferry_archive_limits snapshots__limits(const ferryd *d)
+ferry_archive_limits ferry_snapshot_limits(const ferryd *d)
 {
     ferry_archive_limits lim = ferry_archive_default_limits;
     lim.max_bytes = (int64_t)d->cfg.max_snapshot_mb << 20;
@@ -218,7 +218,7 @@ int ferry_snapshot_stepfile(ferryd *d, const char *sha, ferry_stepfile **out,
         l->d = d;
         snprintf(l->sha, sizeof(l->sha), "%s", sha);
         snprintf(l->path, sizeof(l->path), "%s", path);
-        l->lim = snapshots__limits(d);
+        l->lim = ferry_snapshot_limits(d);
         l->work.data = l;
         if (uv_queue_work(d->loop, &l->work, snapshots__load_work, snapshots__load_done) < 0) {
             free(l);
@@ -336,7 +336,7 @@ void ferry_snapshots_upload(ferry_http_req *r)
     memcpy(s->body, body.base, body.len);
     s->len = body.len;
     s->size = (int64_t)body.len;
-    s->lim = snapshots__limits(r->d);
+    s->lim = ferry_snapshot_limits(r->d);
     s->work.data = s;
     s->reply = ferry_http_reply(r->d, r->req);
     if (uv_queue_work(r->d->loop, &s->work, snapshots__check_work, snapshots__checked) < 0) {

@@ -6,6 +6,7 @@
 
 #include "request.h"
 #include "stepfile.h"
+#include "tarball.h"
 
 /* POST /v1/snapshots and HEAD|GET /v1/snapshots/<sha256> (routes.c). */
 void ferry_snapshots_upload(ferry_http_req *r);
@@ -13,6 +14,10 @@ void ferry_snapshots_head(ferry_http_req *r);
 
 /* Called once the step file asked for is in the cache (or its failure is). */
 typedef void (*ferry_snapshot_loaded_fn)(ferryd *d, void *arg);
+/* What a snapshot may expand to (max_snapshot_mb, members, ratio): checked
+ * at upload and at every read here, and sent to the agent that extracts it. */
+ferry_archive_limits ferry_snapshot_limits(const ferryd *d);
+
 /* The step file of snapshot `sha` (cached; do not free, valid until the
  * loop next turns): 0; FERRY_ENOENT for a snapshot never uploaded; another
  * code (remembered: the snapshot never changes) for one without a step file
