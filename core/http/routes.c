@@ -7,6 +7,10 @@
  * area answer what its endpoints did not match, once the caller is known,
  * so that a wrong path tells an unauthenticated caller nothing.
  *
+ * The `large` column names the only routes that take a large body, with the
+ * check of the credentials their headers carry: every other request's body
+ * is refused past a small limit before it is read (server.c).
+ *
  * docs/api.md lists the same endpoints: keep them in step. */
 #include "routes.h"
 
@@ -15,9 +19,11 @@
 #include "agentapi.h"
 #include "api.h"
 #include "blobapi.h"
+#include "blobs.h"
 #include "bootstrap.h"
 #include "exec.h"
 #include "snapshots.h"
+#include "util.h"
 #include "web.h"
 
 typedef struct routes__route {
@@ -25,51 +31,84 @@ typedef struct routes__route {
     const char *path;
     int (*guard)(ferry_http_req *r); /* NULL: open */
     void (*handler)(ferry_http_req *r);
+    /* NULL: a small body only; else whether the headers alone (no body
+     * yet) carry credentials good for this route, without answering. */
+    int (*large)(ferry_http_req *r);
 } routes__route;
+
+/* The token of api.c's guard, checked from the headers alone. */
+static int routes__user_ok(ferry_http_req *r)
+{
+    if (r->d->cfg.n_users == 0)
+        return 1;
+    char buf[256], hash[65];
+    const char *token = ferry_http_bearer(r, buf, sizeof(buf));
+    if (token == NULL)
+        return 0;
+    ferry_sha256_hex(token, strlen(token), hash);
+    return ferry_config_user_by_hash(&r->d->cfg, hash) != NULL;
+}
+
+/* The signature of a blob PUT URL (blobapi.c), from its query. */
+static int routes__blob_put_ok(ferry_http_req *r)
+{
+    char *key = ferry_http_join_segs(r, 2);
+    char expires[32], sig[80], sha256[80];
+    if (!ferry_http_method_is(r, "PUT") || key == NULL || !ferry_safe_relpath(key) ||
+        !ferry_http_query(r, "expires", expires, sizeof(expires)) ||
+        !ferry_http_query(r, "sig", sig, sizeof(sig)))
+        return 0;
+    if (!ferry_http_query(r, "sha256", sha256, sizeof(sha256)))
+        sha256[0] = '\0';
+    return ferry_blobs_signature_ok(r->d, "PUT", key, expires, sha256, sig);
+}
 
 static const routes__route routes__table[] = {
     /* The user API (docs/api.md, "User API"). */
-    {"POST", "/v1/snapshots", ferry_api_guard_user, ferry_snapshots_upload},
-    {"HEAD", "/v1/snapshots/:sha256", ferry_api_guard_user, ferry_snapshots_head},
-    {"GET", "/v1/snapshots/:sha256", ferry_api_guard_user, ferry_snapshots_head},
-    {"POST", "/v1/executions", ferry_api_guard_user, ferry_api_create},
-    {"GET", "/v1/executions", ferry_api_guard_user, ferry_api_list},
-    {"GET", "/v1/executions/:id", ferry_api_guard_exec, ferry_api_show},
-    {"POST", "/v1/executions/:id/stop", ferry_api_guard_exec, ferry_api_stop},
-    {"GET", "/v1/executions/:id/wait", ferry_api_guard_exec, ferry_api_wait},
-    {"GET", "/v1/executions/:id/logs", ferry_api_guard_exec, ferry_api_logs},
-    {"GET", "/v1/executions/:id/outputs", ferry_api_guard_exec, ferry_api_outputs},
-    {"GET", "/v1/executions/:id/outputs/:name/**", ferry_api_guard_exec, ferry_api_output_download},
-    {"GET", "/v1/environments", ferry_api_guard_user, ferry_api_environments},
-    {"GET", "/v1/whoami", ferry_api_guard_user, ferry_api_whoami},
-    {NULL, "/v1/snapshots/**", ferry_api_guard_user, ferry_api_no_endpoint},
-    {NULL, "/v1/executions", ferry_api_guard_user, ferry_api_no_endpoint},
-    {NULL, "/v1/executions/:id/**", ferry_api_guard_exec, ferry_api_no_endpoint},
-    {NULL, "/v1/environments/**", ferry_api_guard_user, ferry_api_no_endpoint},
-    {NULL, "/v1/whoami/**", ferry_api_guard_user, ferry_api_no_endpoint},
+    {"POST", "/v1/snapshots", ferry_api_guard_user, ferry_snapshots_upload, routes__user_ok},
+    {"HEAD", "/v1/snapshots/:sha256", ferry_api_guard_user, ferry_snapshots_head, NULL},
+    {"GET", "/v1/snapshots/:sha256", ferry_api_guard_user, ferry_snapshots_head, NULL},
+    {"POST", "/v1/executions", ferry_api_guard_user, ferry_api_create, NULL},
+    {"GET", "/v1/executions", ferry_api_guard_user, ferry_api_list, NULL},
+    {"GET", "/v1/executions/:id", ferry_api_guard_exec, ferry_api_show, NULL},
+    {"POST", "/v1/executions/:id/stop", ferry_api_guard_exec, ferry_api_stop, NULL},
+    {"GET", "/v1/executions/:id/wait", ferry_api_guard_exec, ferry_api_wait, NULL},
+    {"GET", "/v1/executions/:id/logs", ferry_api_guard_exec, ferry_api_logs, NULL},
+    {"GET", "/v1/executions/:id/outputs", ferry_api_guard_exec, ferry_api_outputs, NULL},
+    {"GET", "/v1/executions/:id/outputs/:name/**", ferry_api_guard_exec, ferry_api_output_download,
+     NULL},
+    {"GET", "/v1/environments", ferry_api_guard_user, ferry_api_environments, NULL},
+    {"GET", "/v1/whoami", ferry_api_guard_user, ferry_api_whoami, NULL},
+    {NULL, "/v1/snapshots/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
+    {NULL, "/v1/executions", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
+    {NULL, "/v1/executions/:id/**", ferry_api_guard_exec, ferry_api_no_endpoint, NULL},
+    {NULL, "/v1/environments/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
+    {NULL, "/v1/whoami/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
 
     /* The agent protocol (docs/api.md, "Agent protocol"); the bootstrap
      * files need no token (a new machine has none yet). */
-    {"POST", "/v1/agent/register", NULL, ferry_agentapi_register},
-    {"POST", "/v1/agent/poll", ferry_agentapi_guard_worker, ferry_agentapi_poll},
-    {"POST", "/v1/agent/executions/:uuid/events", ferry_agentapi_guard_exec, ferry_agentapi_events},
-    {"POST", "/v1/agent/executions/:uuid/status", ferry_agentapi_guard_exec, ferry_agentapi_status},
+    {"POST", "/v1/agent/register", NULL, ferry_agentapi_register, NULL},
+    {"POST", "/v1/agent/poll", ferry_agentapi_guard_worker, ferry_agentapi_poll, NULL},
+    {"POST", "/v1/agent/executions/:uuid/events", ferry_agentapi_guard_exec, ferry_agentapi_events,
+     NULL},
+    {"POST", "/v1/agent/executions/:uuid/status", ferry_agentapi_guard_exec, ferry_agentapi_status,
+     NULL},
     {"POST", "/v1/agent/executions/:uuid/outputs", ferry_agentapi_guard_exec,
-     ferry_agentapi_outputs},
+     ferry_agentapi_outputs, NULL},
     {"POST", "/v1/agent/executions/:uuid/uploaded", ferry_agentapi_guard_exec,
-     ferry_agentapi_uploaded},
-    {NULL, "/v1/agent/binary", NULL, ferry_bootstrap_serve},
-    {NULL, "/v1/agent/bundle.tar.gz", NULL, ferry_bootstrap_serve},
-    {NULL, "/v1/agent/bundle.sha256", NULL, ferry_bootstrap_serve},
-    {NULL, "/v1/agent/bootstrap.sh", NULL, ferry_bootstrap_serve},
+     ferry_agentapi_uploaded, NULL},
+    {NULL, "/v1/agent/binary", NULL, ferry_bootstrap_serve, NULL},
+    {NULL, "/v1/agent/bundle.tar.gz", NULL, ferry_bootstrap_serve, NULL},
+    {NULL, "/v1/agent/bundle.sha256", NULL, ferry_bootstrap_serve, NULL},
+    {NULL, "/v1/agent/bootstrap.sh", NULL, ferry_bootstrap_serve, NULL},
     {"POST", "/v1/agent/executions/:uuid/:what", ferry_agentapi_guard_exec,
-     ferry_agentapi_no_endpoint},
-    {"POST", "/v1/agent/:what/**", ferry_agentapi_guard_worker, ferry_agentapi_no_endpoint},
-    {NULL, "/v1/agent/:what/**", NULL, ferry_agentapi_not_post},
+     ferry_agentapi_no_endpoint, NULL},
+    {"POST", "/v1/agent/:what/**", ferry_agentapi_guard_worker, ferry_agentapi_no_endpoint, NULL},
+    {NULL, "/v1/agent/:what/**", NULL, ferry_agentapi_not_post, NULL},
 
     /* Signed blob URLs (docs/api.md, "Signed blob URLs"); the signature is
      * the credential. */
-    {NULL, "/v1/blobs/:key/**", NULL, ferry_blobapi_serve},
+    {NULL, "/v1/blobs/:key/**", NULL, ferry_blobapi_serve, routes__blob_put_ok},
 };
 
 /* The next segment of `*pattern` (without its '/'), advancing it. */
@@ -112,15 +151,29 @@ static void routes__run(const routes__route *route, ferry_http_req *r)
     r->exec = NULL;
 }
 
-int ferry_routes_dispatch(ferry_http_req *r)
+static const routes__route *routes__find(const ferry_http_req *r)
 {
     for (size_t i = 0; i < sizeof(routes__table) / sizeof(routes__table[0]); i++) {
         const routes__route *route = &routes__table[i];
         if ((route->method == NULL || ferry_http_method_is(r, route->method)) &&
-            routes__path_matches(route->path, r)) {
-            routes__run(route, r);
-            return 0;
-        }
+            routes__path_matches(route->path, r))
+            return route;
+    }
+    return NULL;
+}
+
+int ferry_routes_large_body(ferry_http_req *r)
+{
+    const routes__route *route = routes__find(r);
+    return route != NULL && route->large != NULL && route->large(r);
+}
+
+int ferry_routes_dispatch(ferry_http_req *r)
+{
+    const routes__route *route = routes__find(r);
+    if (route != NULL) {
+        routes__run(route, r);
+        return 0;
     }
     /* Every path outside /v1 is a page or file of the web app. */
     return ferry_web_route(r);

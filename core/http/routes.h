@@ -8,5 +8,9 @@
 /* Answer `r` by the first route that matches its method and path: 0, or 1
  * when none does (the server answers 404). */
 int ferry_routes_dispatch(ferry_http_req *r);
+/* Whether `r`, of which only the head is in (method, path, query and
+ * headers; no body), may send a large body: its route takes one and the
+ * credentials in its headers are good. Sends nothing. */
+int ferry_routes_large_body(ferry_http_req *r);
 
 #endif
