@@ -17,6 +17,7 @@
 
 /* After h2o.h (request.h), which it needs. */
 #include <h2o/http1.h>
+#include <h2o/http2.h>
 
 /* Request bodies. h2o 2.2 reads a whole body (spooling a large one to a
  * file in /tmp) before it hands the request over, and refuses early only a
@@ -28,8 +29,9 @@
  * around h2o's read callback that sees the head before h2o does. At most
  * SERVER__MAX_LARGE such bodies come in at once; the next is answered 503.
  * Anything read outside the wrapper (a pipelined request) gets the small
- * limit. HTTP/2 is not offered: its heads come in frames the wrapper cannot
- * read. */
+ * limit, and so does every HTTP/2 request: its head comes in HPACK frames
+ * that only h2o decodes, after which it reads the body at once. A large
+ * body goes over HTTP/1.1 (ferry's clients use it for uploads). */
 #define SERVER__SMALL_BODY ((size_t)8 << 20)
 #define SERVER__LARGE_BODY ((size_t)1 << 40)
 #define SERVER__MAX_LARGE 8
@@ -251,14 +253,20 @@ static void server__http1(server__conn *c)
     server__wrap(c);
 }
 
-/* As h2o_accept, but HTTP/1.1 only, and the first request's head goes
- * through server__on_read like every other. */
+/* As h2o_accept's, but an HTTP/1.1 request that came with the handshake's
+ * end is decided here: h2o reads it before any read callback. */
 static void server__on_handshake(h2o_socket_t *sock, const char *err)
 {
     server__conn *c = sock->on_close.data;
     h2o_timeout_unlink(&c->shake);
     if (err != NULL) {
         h2o_socket_close(sock);
+        return;
+    }
+    h2o_iovec_t proto = h2o_socket_ssl_get_selected_protocol(sock);
+    if (h2o_memis(proto.base, proto.len, H2O_STRLIT("h2"))) {
+        h2o_http2_accept(&c->s->accept_ctx, sock, *h2o_get_timestamp(&c->s->ctx, NULL, NULL));
+        server__wrap(c); /* it keeps the small limit: no head is ever decided */
         return;
     }
     if (sock->input->size == 0) {
@@ -383,8 +391,7 @@ static int server__tls_fail(ferry_server *s, const char *what, const char *path,
 
 static int server__tls(const ferry_config *c, ferry_server *s, char *err, size_t err_cap)
 {
-    /* No "h2": see SERVER__SMALL_BODY. */
-    static const h2o_iovec_t alpn[] = {{H2O_STRLIT("http/1.1")}, {NULL, 0}};
+    static const h2o_iovec_t alpn[] = {{H2O_STRLIT("h2")}, {H2O_STRLIT("http/1.1")}, {NULL, 0}};
     /* tls.ca is only handed to agents, but an unreadable one is the
      * operator's mistake to hear about now, not each agent's later. */
     const char *files[3][2] = {
