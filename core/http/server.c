@@ -138,7 +138,10 @@ static int server__head_large(ferry_server *s, const char *method, size_t method
 static void server__busy_sent(h2o_socket_t *sock, const char *err)
 {
     server__conn *c = sock->on_close.data;
-    c->inner(sock, err ? err : "busy"); /* h2o closes the connection on an error */
+    if (c->inner == NULL) /* TLS: answered before h2o had a connection */
+        h2o_socket_close(sock);
+    else
+        c->inner(sock, err ? err : "busy"); /* h2o closes the connection on an error */
 }
 
 /* Too many large bodies already: 503 before this one is read, then close. */
@@ -521,7 +524,7 @@ void ferry_server_stop(ferryd *d)
     if (d->server == NULL)
         return;
     uv_close((uv_handle_t *)&d->server->listener, NULL);
-    uv_prepare_stop(&d->server->rewrap);
+    uv_close((uv_handle_t *)&d->server->rewrap, NULL);
     /* Open connections hold their own references to the context. */
     SSL_CTX_free(d->server->ssl_ctx);
     d->server->ssl_ctx = d->server->accept_ctx.ssl_ctx = NULL;
