@@ -121,6 +121,8 @@ static void ferry__set_body(CURL *curl, const ferry_cli_request *req, char **jso
         curl_easy_setopt(curl, CURLOPT_POST, 1L);
         curl_easy_setopt(curl, CURLOPT_READDATA, *upload);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, size);
+        /* ferryd takes a large body over HTTP/1.1 only (core/http/server.c). */
+        curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     } else if (strcmp(req->method, "POST") == 0) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
     }

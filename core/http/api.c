@@ -310,24 +310,36 @@ void ferry_api_create(ferry_http_req *r)
 
 /* With users configured, every call names its user with a bearer token;
  * 0, or FERRY_REPLIED (a 401 was sent). */
-static int api__authenticate(ferry_http_req *r)
+/* The user the request's token names: 0 and r->user (NULL without users),
+ * FERRY_EAUTH without a token, FERRY_EPERM for one no user has. */
+static int api__token_user(ferry_http_req *r)
 {
+    r->user = NULL;
     if (r->d->cfg.n_users == 0)
         return 0;
     char buf[256], hash[65];
     const char *token = ferry_http_bearer(r, buf, sizeof(buf));
-    if (token == NULL) {
-        ferry_http_error(r->req, 401, NULL,
-                         "this ferryd requires a token: send Authorization: Bearer <token>");
-        return FERRY_REPLIED;
-    }
+    if (token == NULL)
+        return FERRY_EAUTH;
     ferry_sha256_hex(token, strlen(token), hash);
     r->user = ferry_config_user_by_hash(&r->d->cfg, hash);
-    if (r->user == NULL) {
+    return r->user ? 0 : FERRY_EPERM;
+}
+
+static int api__authenticate(ferry_http_req *r)
+{
+    int rc = api__token_user(r);
+    if (rc == FERRY_EAUTH)
+        ferry_http_error(r->req, 401, NULL,
+                         "this ferryd requires a token: send Authorization: Bearer <token>");
+    else if (rc < 0)
         ferry_http_error(r->req, 401, NULL, "the token is not valid");
-        return FERRY_REPLIED;
-    }
-    return 0;
+    return rc < 0 ? FERRY_REPLIED : 0;
+}
+
+int ferry_api_token_ok(ferry_http_req *r)
+{
+    return api__token_user(r) == 0;
 }
 
 static int api__is_admin(const ferry_http_req *r)

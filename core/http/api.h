@@ -9,6 +9,9 @@
  * and with it the execution <ID> of the path that the caller may see
  * (r->exec, released by routes.c). */
 int ferry_api_guard_user(ferry_http_req *r);
+/* Whether the request's headers carry a good token (or none is needed),
+ * sending nothing: for a body not read yet. */
+int ferry_api_token_ok(ferry_http_req *r);
 int ferry_api_guard_exec(ferry_http_req *r);
 
 void ferry_api_whoami(ferry_http_req *r);

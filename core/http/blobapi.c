@@ -40,6 +40,14 @@ static void blobapi__get(ferry_http_req *r, const char *key)
         ferry_http_error(r->req, 404, NULL, "no such object");
 }
 
+int ferry_blobapi_put_ok(ferry_http_req *r)
+{
+    char *key = ferry_http_join_segs(r, 2);
+    char sha256[80];
+    return ferry_http_method_is(r, "PUT") && key && ferry_safe_relpath(key) &&
+           blobapi__signed(r, "PUT", key, sha256, sizeof(sha256));
+}
+
 void ferry_blobapi_serve(ferry_http_req *r)
 {
     char *key = ferry_http_join_segs(r, 2);

@@ -26,7 +26,7 @@ def routes(text):
     table = text[text.index("routes__table[] = {"):]
     table = table[: table.index("\n};")]
     out = []
-    for m in re.finditer(r'\{\s*(NULL|"[A-Z]+")\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(\w+)\s*\}', table):
+    for m in re.finditer(r'\{\s*(NULL|"[A-Z]+")\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(\w+)\s*(?:,\s*\w+\s*)?\}', table):
         method = None if m.group(1) == "NULL" else m.group(1).strip('"')
         path = re.sub(r":[a-z0-9_]+", ":", m.group(2))
         path = re.sub(r"/\*\*$", "", path)
