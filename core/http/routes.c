@@ -19,11 +19,9 @@
 #include "agentapi.h"
 #include "api.h"
 #include "blobapi.h"
-#include "blobs.h"
 #include "bootstrap.h"
 #include "exec.h"
 #include "snapshots.h"
-#include "util.h"
 #include "web.h"
 
 typedef struct routes__route {
