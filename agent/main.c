@@ -1,11 +1,13 @@
 /* ferry-agent: the command line, the runtime plugin, the loop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -239,7 +241,63 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, ch
     return 0;
 }
 
-/* The work folder as an absolute path (runtimes get absolute paths). */
+/* The PID a holder wrote into the lock file, or "unknown". The holder
+ * writes it just after taking the lock: a moment's wait covers that gap. */
+static void work_lock__holder(int fd, char *pid, size_t size)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        ssize_t n = pread(fd, pid, size - 1, 0);
+        if (n > 0) {
+            pid[n] = '\0';
+            pid[strcspn(pid, "\r\n")] = '\0';
+            if (pid[0] != '\0')
+                return;
+        }
+        usleep(10 * 1000);
+    }
+    snprintf(pid, size, "unknown");
+}
+
+/* One agent per work folder: two would take each other's executions for
+ * ones "left by an earlier run". The lock lives as long as the process (the
+ * descriptor is never closed; the kernel drops it at exit, kill -9 too) and
+ * is not inherited by the commands it runs (O_CLOEXEC). */
+static int work_lock_fd = -1;
+
+static int work_lock_take(const char *work_dir)
+{
+    char *path = ferry_asprintf("%s/.lock", work_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+    int rc = 0;
+    if (fd < 0) {
+        rc = ferry_from_errno(errno);
+        fprintf(stderr, PROG ": cannot open the lock file %s: %s\n", path, ferry_strerror(rc));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = ferry_from_errno(errno);
+        if (errno == EWOULDBLOCK) {
+            char pid[32];
+            work_lock__holder(fd, pid, sizeof(pid));
+            fprintf(stderr,
+                    PROG ": the work folder %s is in use by another ferry-agent (pid %s); each "
+                         "agent needs its own --work-dir\n",
+                    work_dir, pid);
+        } else {
+            fprintf(stderr, PROG ": cannot lock %s: %s\n", path, ferry_strerror(rc));
+        }
+        close(fd);
+    } else {
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+            ferry_warn("cannot write the PID into %s: %s", path, strerror(errno));
+        work_lock_fd = fd;
+    }
+    free(path);
+    return rc;
+}
+
+/* The work folder as an absolute path (runtimes get absolute paths), locked
+ * before anything in it is read or written. */
 static int prepare_work_dir(agent_config *cfg)
 {
     char *dirs[] = {cfg->work_dir, NULL, NULL};
@@ -248,6 +306,8 @@ static int prepare_work_dir(agent_config *cfg)
         char abs[PATH_MAX];
         if (realpath(cfg->work_dir, abs) == NULL) {
             rc = ferry_from_errno(errno);
+        } else if ((rc = work_lock_take(abs)) != 0) {
+            return rc; /* work_lock_take said why */
         } else {
             free(cfg->work_dir);
             cfg->work_dir = ferry_strdup(abs);

@@ -751,6 +751,91 @@ def run_spool_agent(args, tmp, snapshot):
         print("--- spool agent log ---\n" + log[-6000:], file=sys.stderr)
 
 
+# ---- one agent per work folder ----
+
+def second_agent(args, fake, work):
+    """Another agent started on a folder in use: (rc, stderr, seconds), or
+    (None, ...) when it was still running after 10 s."""
+    env = dict(os.environ, FERRY_BOOTSTRAP_TOKEN=BOOTSTRAP)
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run([args.agent, "--server", fake.url, "--work-dir", work,
+                            "--plugin-dir", args.plugin_dir], env=env, capture_output=True,
+                           timeout=10)
+        return p.returncode, p.stderr.decode("utf-8", "replace"), time.monotonic() - t0
+    except subprocess.TimeoutExpired as e:
+        return None, (e.stderr or b"").decode("utf-8", "replace"), time.monotonic() - t0
+
+
+def run_lock_agent(args, tmp, snapshot):
+    """Two agents on one work folder would take each other's executions for
+    ones left by an earlier run: the second exits at once, naming the folder
+    and the holder; the first goes on; the lock goes with its holder (kill -9
+    too) and is not inherited by the commands."""
+    fake = FakeFerryd(BOOTSTRAP, poll_timeout=2).start()
+    fake.lose_event_answers = set()
+    fake.add_blob("/v1/blobs/snap", snapshot)
+    work = os.path.join(tmp, "work-lock")
+    log_path = os.path.join(tmp, "agent-lock.log")
+    n_fail = len(failures)
+    first = start_agent(args, fake, work, log_path)
+    try:
+        check(fake.wait_for(lambda: fake.polls, 20), "lock: the first agent registers and polls")
+        spec = spec_for(fake, "i=1; while [ $i -le 40 ]; do echo \"w $i\"; sleep 0.05; "
+                        "i=$((i+1)); done; for f in /proc/$$/fd/*; do "
+                        "echo \"fd $(readlink $f)\"; done", snapshot, counter=30)
+        eid = spec["id"]
+        fake.give_work(spec)
+        check(fake.wait_for(lambda: fake.has_line(eid, "w 1"), 30), "lock: the commands run")
+        n_reg = len(fake.registrations)
+        # the same folder, spelt differently: the lock is on the folder itself
+        rc, err, took = second_agent(args, fake, work + "/./")
+        check(rc is not None and rc != 0,
+              "lock: a second agent on the folder exits non-zero (rc %r)" % rc)
+        check(took < 2, "lock: ... at once (%.1f s)" % took)
+        check(os.path.realpath(work) in err and ("pid %d" % first.pid) in err,
+              "lock: the message names the folder and the holder's PID %d: %r"
+              % (first.pid, err[-400:]))
+        check("earlier run" not in err, "lock: the second agent read nothing: %r" % err[-400:])
+        check(len(fake.registrations) == n_reg, "lock: the second agent did not register")
+        fin = wait_finished(fake, eid, 30)
+        check(first.poll() is None, "lock: the first agent keeps going")
+        if fin is not None:
+            out = stdout_of(fake, eid)
+            check(fin.get("exit_code") == 0 and fin.get("reason") is None,
+                  "lock: the first agent's execution ends well: %r" % fin)
+            check([x for x in out if x.startswith("w ")] == ["w %d" % i for i in range(1, 41)],
+                  "lock: every line of the first agent's execution once")
+            check(not any(x.endswith("/.lock") for x in out if x.startswith("fd ")),
+                  "lock: the commands do not inherit the lock: %r"
+                  % [x for x in out if x.startswith("fd ")])
+    finally:
+        first.kill()  # kill -9: the kernel lets the lock go with the process
+        first.wait()
+    n_polls = len(fake.polls)
+    third = start_agent(args, fake, work, log_path, token=None)
+    try:
+        check(fake.wait_for(lambda: len(fake.polls) > n_polls, 20),
+              "lock: after a kill -9 of the holder a new agent on the folder starts and polls")
+        check(third.poll() is None, "lock: ... and keeps running")
+    finally:
+        stop_agent(third)
+    check(third.returncode == 0, "lock: it stops cleanly (rc %r)" % third.returncode)
+    fourth = start_agent(args, fake, work, log_path, token=None)
+    try:
+        check(fake.wait_for(lambda: len(fake.polls) > n_polls + 1, 20) and fourth.poll() is None,
+              "lock: after a clean exit a new agent on the folder starts")
+    finally:
+        stop_agent(fourth)
+        fake.stop()
+    check(not fake.unauthorized and not fake.anomalies,
+          "lock: protocol: %r %r" % (fake.unauthorized, fake.anomalies))
+    if len(failures) > n_fail:
+        with open(log_path, "rb") as f:
+            print("--- lock agent log ---\n" + f.read().decode("utf-8", "replace")[-6000:],
+                  file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--agent", required=True)
@@ -814,6 +899,7 @@ def main():
             print("--- agent log ---\n" + log[-6000:], file=sys.stderr)
         run_slots_agent(args, tmp, snapshot)
         run_spool_agent(args, tmp, snapshot)
+        run_lock_agent(args, tmp, snapshot)
         run_refused_and_give_up(args, tmp)
     print("%d failure(s)" % len(failures))
     return 1 if failures else 0
