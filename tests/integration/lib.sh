@@ -60,8 +60,14 @@ expect_not_contains() {
   if [[ "$2" != *"$3"* ]]; then pass; else fail "$1: '$3' unexpectedly in: $2"; fi
 }
 
-# Start ferryd with extra arguments; sets FERRY_SERVER.
+# Start ferryd with extra arguments; sets FERRY_SERVER. A stop of ferryd
+# leaves its workers running unless told otherwise; the tests were written
+# for a stop that takes them along, so each ferryd they start is told so
+# (--retire-workers), and its agents never outlive the test. A test of the
+# stop that keeps the work sets FERRYD_KEEP_WORKERS=1 (and the cleanup below
+# still ends the agents left in $DATA).
 ferryd_start() {
+  if [ "${FERRYD_KEEP_WORKERS:-0}" != 1 ]; then set -- --retire-workers "$@"; fi
   mkdir -p "$DATA"
   # The log must exist before the sed below: the background job's `>>` runs
   # in the child, which may open it after the first sed (pipefail, set -e).
