@@ -30,7 +30,9 @@ cleanup() {
     kill -TERM "$FERRYD_PID" 2>/dev/null || true
     wait "$FERRYD_PID" 2>/dev/null || true
   fi
-  pkill -KILL -f -- "--work-dir $DATA" 2>/dev/null || true
+  # Every agent a ferryd of this test started works under $WORK (its data
+  # dirs), and a stop that keeps the work leaves them running.
+  pkill -KILL -f -- "--work-dir $WORK/" 2>/dev/null || true
   if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
     echo "--- ferryd log ($FERRYD_LOG) ---"
     tail -n 60 "$FERRYD_LOG" 2>/dev/null || true

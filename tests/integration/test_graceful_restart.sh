@@ -83,7 +83,7 @@ for _ in $(seq 100); do
   [ -z "$(agents)" ] && break
   sleep 0.05
 done
-DATA=$WORK/data2
+DATA=$WORK/data2 # the cleanup still ends the agents of both
 ferryd_start --listen "127.0.0.1:$PORT" --retire-workers
 id2=$(run_id "$P" count)
 wait_started "$id2"
