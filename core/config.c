@@ -623,6 +623,12 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__int(x, s, n, 1, &c->instance_sweep_interval_s);
     if (strcmp(n, "max_snapshot_mb") == 0)
         return config__int(x, s, n, 1, &c->max_snapshot_mb);
+    if (strcmp(n, "retire_workers_on_stop") == 0) {
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+            return config__fail(x, s, n, "expected true or false");
+        c->retire_workers_on_stop = config_setting_get_bool(s);
+        return 0;
+    }
     if (strcmp(n, "tls") == 0)
         return config__tls(x, c, s);
     if (strcmp(n, "public_url") == 0)
@@ -632,7 +638,8 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
     return config__fail(x, s, n,
                         "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
                         "default_environment, store, environments, users, worker_lost_timeout, "
-                        "presigned_url_ttl, instance_sweep_interval, max_snapshot_mb, registries)");
+                        "presigned_url_ttl, instance_sweep_interval, max_snapshot_mb, "
+                        "retire_workers_on_stop, registries)");
 }
 
 /* libconfig 1.5 reads an included path with fopen(), which opens a folder
@@ -785,6 +792,9 @@ int ferry_config_finish(ferry_config *c, char *err, size_t err_cap)
             free(w);
         }
         ferry_settings_set(e->settings, "runtime", e->runtime);
+        /* The plugin's fini reads it: whether to terminate what it has. */
+        ferry_settings_set(e->settings, "retire_workers_on_stop",
+                           c->retire_workers_on_stop ? "true" : "false");
     }
     if (ferry_config_env(c, c->default_environment) == NULL) {
         snprintf(err, err_cap, "%s%ssetting 'default_environment': no environment named '%s'",
@@ -891,9 +901,17 @@ static int config__check_static(const ferry_config *c, const ferry_env_config *e
  * then the settings the runtime plugin declares (the agents' business). */
 static const char **config__env_keys(const ferry_plugin *runtime)
 {
-    static const char *const host_keys[] = {
-        "name",         "compute",  "runtime", "max_workers",       "min_workers",
-        "idle_timeout", "work_dir", "gpus",    "join_token_sha256", "runtime_settings"};
+    static const char *const host_keys[] = {"name",
+                                            "compute",
+                                            "runtime",
+                                            "max_workers",
+                                            "min_workers",
+                                            "idle_timeout",
+                                            "work_dir",
+                                            "gpus",
+                                            "join_token_sha256",
+                                            "runtime_settings",
+                                            "retire_workers_on_stop"};
     size_t n_host = sizeof(host_keys) / sizeof(host_keys[0]), n_rt = 0;
     for (const char *const *k = runtime ? runtime->desc.settings : NULL; k && *k; k++)
         n_rt++;

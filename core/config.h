@@ -60,6 +60,11 @@ typedef struct ferry_config {
     int max_snapshot_mb;
     /* How often compute plugins' instances are reconciled (sweep.c). */
     int instance_sweep_interval_s;
+    /* Whether a stop of ferryd (SIGTERM/SIGINT) terminates its workers and
+     * ends their executions; by default they keep running and the next
+     * start takes them back. Each compute plugin sees it as its setting
+     * "retire_workers_on_stop" ("true"/"false"), read at fini. */
+    int retire_workers_on_stop;
     /* tls = { cert; key; ca; }: HTTPS when cert is set. Absolute paths once
      * ferry_config_finish() ran (agents get tls_ca from another folder). */
     char *tls_cert;   /* PEM certificate chain; NULL: plain HTTP */

@@ -31,27 +31,38 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: ferryd [-c FILE] [--data-dir DIR] [--listen HOST:PORT] [--plugin-dir DIR]\n"
-            "              [--log-level error|warn|info|debug]\n"
+            "              [--log-level error|warn|info|debug] [--retire-workers]\n"
             "\n"
             "With no config file ferryd runs on its embedded defaults: it listens on\n"
             "127.0.0.1:%d, keeps its state in $FERRY_DATA_DIR (default\n"
             "~/.local/share/ferry), stores artifacts in DATA_DIR/store and runs\n"
             "executions on the 'local' environment (one worker per core).\n"
-            "Flags given after -c override the file.\n",
+            "Flags given after -c override the file.\n"
+            "\n"
+            "SIGTERM or SIGINT stops ferryd and leaves its workers running their\n"
+            "executions: the next start takes them back. --retire-workers (or\n"
+            "retire_workers_on_stop = true) makes the stop terminate every worker\n"
+            "and end the executions they were running.\n",
             FERRY_DEFAULT_PORT);
 }
 
 typedef struct ferryd_args {
     const char *config, *data_dir, *listen, *plugin_dir, *log_level;
+    int retire_workers;
 } ferryd_args;
 
 static int parse_args(int argc, char **argv, ferryd_args *a)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},    {"data-dir", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},    {"plugin-dir", required_argument, NULL, 'p'},
-        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"plugin-dir", required_argument, NULL, 'p'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"retire-workers", no_argument, NULL, 'R'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -70,6 +81,9 @@ static int parse_args(int argc, char **argv, ferryd_args *a)
             break;
         case 'L':
             a->log_level = optarg;
+            break;
+        case 'R':
+            a->retire_workers = 1;
             break;
         case 'h':
             usage(stdout);
@@ -110,6 +124,8 @@ static int configure(ferryd *d, const ferryd_args *a, char *err, size_t cap)
             return FERRY_ECONFIG;
         }
     }
+    if (a->retire_workers)
+        d->cfg.retire_workers_on_stop = 1;
     if (a->log_level) {
         static const char *levels[] = {"error", "warn", "info", "debug"};
         int found = -1;
@@ -171,7 +187,10 @@ static void shutdown_daemon(ferryd *d)
     if (d->stopping)
         return;
     d->stopping = 1;
-    ferry_info("shutting down");
+    ferry_info("shutting down; %s",
+               d->cfg.retire_workers_on_stop
+                   ? "retiring every worker (retire_workers_on_stop)"
+                   : "workers keep running and are taken back at the next start");
     ferry_server_stop(d);
     ferry_scheduler_close(d);
     ferry_db_commit(d);

@@ -657,14 +657,39 @@ void ferry_workers_touch(ferryd *d, ferry_worker *w)
         uv_timer_stop(&w->timer);
 }
 
+/* A stop that keeps the work: the worker's row and its executions' stay
+ * as they are in the database, exactly what a kill -9 leaves, so that the
+ * next start takes the worker back when its agent calls again. Only this
+ * process's memory of it goes. */
+static void workers__forget(ferryd *d, ferry_worker *w)
+{
+    ferry_env *env = w->env;
+    for (size_t i = 0; i < w->n_assigned; i++)
+        if (w->assigned[i]->worker == w)
+            w->assigned[i]->worker = NULL;
+    w->n_assigned = 0;
+    for (size_t i = 0; i < env->n_workers; i++)
+        if (env->workers[i] == w) {
+            env->workers[i] = env->workers[--env->n_workers];
+            break;
+        }
+    ferry_map_del(&d->workers_by_id, w->id);
+    if (w->token_hash[0])
+        ferry_map_del(&d->workers_by_token, w->token_hash);
+    uv_close((uv_handle_t *)&w->timer, workers__closed);
+}
+
 void ferry_workers_close_all(ferryd *d)
 {
     for (size_t i = 0; i < d->n_envs; i++) {
         ferry_env *env = d->envs[i];
         while (env->n_workers > 0) {
             ferry_worker *w = env->workers[0];
-            /* The plugin's fini retires what it launched; drop our record. */
-            workers__remove(d, w, "ferryd is shutting down");
+            if (d->cfg.retire_workers_on_stop)
+                /* The plugin's fini retires what it launched; drop our record. */
+                workers__remove(d, w, "ferryd is shutting down");
+            else
+                workers__forget(d, w);
         }
     }
 }

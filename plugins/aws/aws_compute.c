@@ -324,7 +324,11 @@ static void aws_fini(void *state)
     aws_state *st = state;
     st->cloud.closing = 1;
     aws_call_cancel_all(st);
-    aws_retire_known(st);
+    /* ferryd's stop keeps the instances unless its operator asked otherwise
+     * (retire_workers_on_stop): the next start takes them back. */
+    const char *retire = st->host->config_get(st->ctx, "retire_workers_on_stop");
+    if (retire == NULL || strcmp(retire, "false") != 0)
+        aws_retire_known(st);
     ferry_http_client_close(st->http, NULL, NULL);
     aws_state_free(st);
 }

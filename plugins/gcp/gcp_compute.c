@@ -443,7 +443,11 @@ static void gcp_fini(void *state)
     gcp_call_cancel_all(st);
     while (st->launches) /* those waiting for their next operation poll */
         gcp_launch_free(st->launches);
-    gcp_retire_known(st);
+    /* ferryd's stop keeps the instances unless its operator asked otherwise
+     * (retire_workers_on_stop): the next start takes them back. */
+    const char *retire = st->host->config_get(st->ctx, "retire_workers_on_stop");
+    if (retire == NULL || strcmp(retire, "false") != 0)
+        gcp_retire_known(st);
     ferry_http_client_close(st->http, NULL, NULL);
     gcp_state_free(st);
 }

@@ -9,7 +9,9 @@
  * `runtime_settings`, which ferryd fills in: the environment's settings of
  * its runtime plugin as "KEY=VALUE" lines, each an agent --runtime-setting.
  *
- * The agent inherits stdout/stderr, so its log lines land in ferryd's log.
+ * The agent inherits stdout/stderr, so its log lines land in ferryd's log;
+ * it runs in its own session and outlives a stop of ferryd, which leaves it
+ * running unless the host's "retire_workers_on_stop" is "true".
  * The bootstrap token travels in its environment only: argv is visible to
  * every user through ps. The rest of its environment is an allowlist of
  * ferryd's (see lc_env_keep): no cloud credentials reach a worker.
@@ -256,14 +258,21 @@ static int lc_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **sta
     return 0;
 }
 
-/* Asks every agent to end. Ops still waiting are dropped (the host cancels
+/* Asks every agent to end (when retire_workers_on_stop is set; otherwise
+ * leaves them running, see below). Ops still waiting are dropped (the host cancels
  * them) and the host is never called again; while the loop keeps running,
  * agents that ignore SIGTERM are killed after the usual delay (the agent
  * table outlives this state for that). */
 static void lc_fini(void *state)
 {
     lc_state *st = state;
-    ferry_agentproc_fini(st->agents);
+    /* ferryd's stop keeps the work unless the operator asked otherwise:
+     * the agents then go on and the next ferryd takes them back. */
+    const char *retire = st->host->config_get(st->ctx, "retire_workers_on_stop");
+    if (retire != NULL && strcmp(retire, "false") == 0)
+        ferry_agentproc_release(st->agents);
+    else
+        ferry_agentproc_fini(st->agents);
     lc_state_free(st);
 }
 

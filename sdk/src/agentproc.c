@@ -374,6 +374,12 @@ static int ap_uv_spawn(ferry_agentproc *ap, ap_child *c, const ferry_agentproc_s
     opt.env = env;
     opt.stdio_count = 3;
     opt.stdio = stdio;
+    /* Its own session: a Ctrl-C to ferryd's terminal (a signal to the
+     * process group) must not reach the agents, which outlive a stop of
+     * ferryd. No parent-death signal is asked for; stdout and stderr are
+     * ferryd's, and the agent ignores SIGPIPE, so a log pipe that closes
+     * with ferryd does not end it either. */
+    opt.flags = UV_PROCESS_DETACHED;
     /* An agent must not hold ferryd's files and sockets (it outlives ferryd
      * across a restart). */
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
@@ -504,5 +510,25 @@ void ferry_agentproc_fini(ferry_agentproc *ap)
         c->silent = 1;
         c->n_term_ops = 0;
         ap_child_terminate(c);
+    }
+}
+
+void ferry_agentproc_release(ferry_agentproc *ap)
+{
+    if (ap == NULL)
+        return;
+    ap->finishing = 1;
+    if (ap->n_allocated == 0) {
+        ap_free(ap);
+        return;
+    }
+    /* Closing a process handle leaves the process alone; the table goes
+     * once the handles are closed. */
+    while (ap->children != NULL) {
+        ap_child *c = ap->children;
+        c->silent = 1;
+        c->n_term_ops = 0;
+        uv_timer_stop(&c->kill_timer);
+        ap_child_close(c);
     }
 }

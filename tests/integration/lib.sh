@@ -30,7 +30,9 @@ cleanup() {
     kill -TERM "$FERRYD_PID" 2>/dev/null || true
     wait "$FERRYD_PID" 2>/dev/null || true
   fi
-  pkill -KILL -f -- "--work-dir $DATA" 2>/dev/null || true
+  # Every agent a ferryd of this test started works under $WORK (its data
+  # dirs), and a stop that keeps the work leaves them running.
+  pkill -KILL -f -- "--work-dir $WORK/" 2>/dev/null || true
   if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
     echo "--- ferryd log ($FERRYD_LOG) ---"
     tail -n 60 "$FERRYD_LOG" 2>/dev/null || true
@@ -60,8 +62,14 @@ expect_not_contains() {
   if [[ "$2" != *"$3"* ]]; then pass; else fail "$1: '$3' unexpectedly in: $2"; fi
 }
 
-# Start ferryd with extra arguments; sets FERRY_SERVER.
+# Start ferryd with extra arguments; sets FERRY_SERVER. A stop of ferryd
+# leaves its workers running unless told otherwise; the tests were written
+# for a stop that takes them along, so each ferryd they start is told so
+# (--retire-workers), and its agents never outlive the test. A test of the
+# stop that keeps the work sets FERRYD_KEEP_WORKERS=1 (and the cleanup below
+# still ends the agents left in $DATA).
 ferryd_start() {
+  if [ "${FERRYD_KEEP_WORKERS:-0}" != 1 ]; then set -- --retire-workers "$@"; fi
   mkdir -p "$DATA"
   # The log must exist before the sed below: the background job's `>>` runs
   # in the child, which may open it after the first sed (pipefail, set -e).

@@ -287,9 +287,10 @@ expect_contains "a missing store plugin: names it" "$OUT" "no-such-store"
 expect_eq "no ferryd left from the refused starts" "$(pgrep -f -- "$FERRYD .*$WORK" || true)" ""
 
 # --- no config file: the embedded defaults, with FERRY_DATA_DIR ---
-# Like ferryd_start, but without --data-dir: the state goes to $FERRY_DATA_DIR.
+# Like ferryd_start (--retire-workers too), but without --data-dir: the state
+# goes to $FERRY_DATA_DIR.
 mkdir -p "$DATA"
-FERRY_DATA_DIR=$DATA "$FERRYD" --listen 127.0.0.1:0 >>"$FERRYD_LOG" 2>&1 &
+FERRY_DATA_DIR=$DATA "$FERRYD" --listen 127.0.0.1:0 --retire-workers >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 url=
 for _ in $(seq 100); do

@@ -89,6 +89,10 @@ int ferry_agentproc_describe(ferry_agentproc *ap, const char *instance_id,
  * agent's handles are closed, so the loop must keep running. */
 void ferry_agentproc_fini(ferry_agentproc *ap);
 
+/* Like fini, but leaves every agent running (a stop of ferryd that keeps
+ * the work: the next start takes the agents back when they call again). */
+void ferry_agentproc_release(ferry_agentproc *ap);
+
 /* Helpers for a launch. A worker id becomes a folder name: one plain
  * component only. */
 int ferry_agentproc_worker_id_ok(const char *id);

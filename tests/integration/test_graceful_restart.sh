@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# A stop of ferryd (SIGTERM) keeps the work: on `local`, an execution
+# printing numbered lines goes on while ferryd is away, its agent alive, and
+# completes after ferryd restarts on the same data dir, with every line in
+# its log exactly once and its output kept. With --retire-workers the stop
+# ends the work, as it did before (issue 16).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# One port for both ferryds: the agents call the same URL again.
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+N=8
+P=$(make_project count <<EOF
+- step:
+    name: count
+    image: none
+    command:
+      - for i in \$(seq 1 $N); do echo "line-\$i"; sleep 1; done
+      - echo "counted $N" > \$FERRY_OUTPUTS_DIR/counted.txt
+EOF
+)
+agents() { pgrep -f -- "--work-dir $DATA" || true; }
+
+wait_started() { # wait_started ID: until its log has line-2
+  for _ in $(seq 100); do
+    "$FERRY" logs "$1" 2>/dev/null | grep -q "line-2" && return 0
+    sleep 0.1
+  done
+  fail "$1 did not start printing"
+}
+
+# SIGTERM; sets ms (how long ferryd took to exit) and rc (its status).
+stop_timed() {
+  local t0
+  t0=$(date +%s%N)
+  kill -TERM "$FERRYD_PID"
+  rc=0
+  wait "$FERRYD_PID" || rc=$?
+  FERRYD_PID=
+  ms=$((($(date +%s%N) - t0) / 1000000))
+}
+
+# --- a graceful stop keeps the work ---
+export FERRYD_KEEP_WORKERS=1
+ferryd_start --listen "127.0.0.1:$PORT"
+id=$(run_id "$P" count)
+wait_started "$id"
+before=$(agents)
+if [ -n "$before" ]; then pass; else fail "no agent runs the execution"; fi
+stop_timed
+expect_eq "ferryd exits 0 on SIGTERM" "$rc" 0
+if [ "$ms" -lt 5000 ]; then pass; else fail "ferryd took $ms ms to stop (over 5 s)"; fi
+expect_not_contains "the stop ended no execution" "$(cat "$FERRYD_LOG")" "ferryd is shutting down"
+alive=
+for pid in $before; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
+expect_eq "the agent outlives ferryd's stop" "$alive" "$(printf ' %s' $before)"
+sleep 2 # the execution goes on printing while ferryd is away
+ferryd_start --listen "127.0.0.1:$PORT"
+expect_contains "the restart takes the execution back" \
+  "$(grep "ferryd\[$FERRYD_PID\].*listening on" "$FERRYD_LOG")" "1 unfinished execution restored"
+"$FERRY" wait "$id" --timeout 30 >/dev/null 2>&1 || true
+expect_eq "the execution completes after the restart" "$(json_field "$id" 'e["status"]')" complete
+expect_eq "it kept its exit code" "$(json_field "$id" 'e["exit_code"]')" 0
+log=$("$FERRY" logs "$id" 2>/dev/null)
+missing= twice=
+for i in $(seq 1 $N); do
+  c=$(grep -cx "line-$i" <<<"$log" || true)
+  [ "$c" -eq 0 ] && missing="$missing $i"
+  [ "$c" -gt 1 ] && twice="$twice $i"
+done
+expect_eq "every numbered line is in the log" "$missing" ""
+expect_eq "no line is in the log twice" "$twice" ""
+expect_eq "its output is kept" \
+  "$(curl -sS "$FERRY_SERVER/v1/executions/$id/outputs/counted.txt")" "counted $N"
+launched=$(grep -c "ferryd\[$FERRYD_PID\].*launched agent" "$FERRYD_LOG" || true)
+expect_eq "the old agent was taken back (none launched)" "$launched" 0
+
+# --- --retire-workers: the stop ends the work, as before ---
+# On a fresh data dir, with an agent this ferryd launched itself.
+ferryd_stop
+old=$(agents)
+[ -n "$old" ] && kill -TERM $old 2>/dev/null
+for _ in $(seq 100); do
+  [ -z "$(agents)" ] && break
+  sleep 0.05
+done
+DATA=$WORK/data2 # the cleanup still ends the agents of both
+ferryd_start --listen "127.0.0.1:$PORT" --retire-workers
+id2=$(run_id "$P" count)
+wait_started "$id2"
+stop_timed
+expect_eq "--retire-workers: ferryd exits 0" "$rc" 0
+left=
+for _ in $(seq 100); do
+  left=$(agents)
+  [ -z "$left" ] && break
+  sleep 0.05
+done
+expect_eq "--retire-workers: no agent left running" "$left" ""
+ferryd_start --listen "127.0.0.1:$PORT"
+expect_eq "--retire-workers: the execution ended in error" "$(json_field "$id2" 'e["status"]')" error
+expect_contains "--retire-workers: and says why" \
+  "$("$FERRY" show "$id2" --json)" "ferryd is shutting down"
+ferryd_stop
+finish
