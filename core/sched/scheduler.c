@@ -163,8 +163,15 @@ int ferry_scheduler_init(ferryd *d, char *err, size_t err_cap)
  * reconcile the plugins' instances with the records. */
 void ferry_scheduler_start(ferryd *d)
 {
-    for (size_t i = 0; i < d->n_envs; i++)
-        ferry_scheduler_kick(d, d->envs[i]);
+    for (size_t i = 0; i < d->n_envs; i++) {
+        ferry_env *env = d->envs[i];
+        /* A worker taken back idle (its executions, if any, are attached by
+         * now) retires after idle_timeout from here, as one that just
+         * finished its work; its agent need not call first. */
+        for (size_t k = 0; k < env->n_workers; k++)
+            ferry_workers_touch(d, env->workers[k]);
+        ferry_scheduler_kick(d, env);
+    }
     ferry_sweep_start(d);
 }
 

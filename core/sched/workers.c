@@ -243,6 +243,16 @@ static void workers__launch_done(void *arg, int status, const ferry_op_result *r
 
 static void workers__terminate_step(ferryd *d, ferry_worker *w);
 
+/* The workers that count towards min_workers: all but the retiring ones. */
+static size_t workers__staying(const ferry_env *env)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < env->n_workers; i++)
+        n += !ferry_worker_state_is_retiring(env->workers[i]->state) &&
+             env->workers[i]->state != FERRY_WORKER_GONE;
+    return n;
+}
+
 static void workers__timer_cb(uv_timer_t *t)
 {
     ferry_worker *w = t->data;
@@ -252,7 +262,10 @@ static void workers__timer_cb(uv_timer_t *t)
         ferry_workers_terminate(d, w, "its agent did not register in time");
         workers__launch_failed(d, env, "the agent did not register within 120 s");
     } else if (ferry_worker_state_takes_work(w->state) && w->n_assigned == 0) {
-        ferry_workers_terminate(d, w, "idle timeout");
+        /* Several idle timers may end together (after a restart, all of
+         * them): only those past min_workers retire. */
+        if (workers__staying(w->env) > (size_t)w->env->cfg->min_workers)
+            ferry_workers_terminate(d, w, "idle timeout");
     } else if (w->state == FERRY_WORKER_RETIRING) {
         workers__terminate_step(d, w); /* the last try failed: again */
     }
