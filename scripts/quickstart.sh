@@ -32,6 +32,8 @@ out=$(mktemp -d)
 echo "== outputs downloaded to $out:"
 find "$out" -type f | sort
 echo
-echo "ferryd keeps running (stop it with: pkill -x ferryd). Try: $bin/ferry list,"
+echo "ferryd keeps running. A stop leaves its workers' agents running for the next ferryd"
+echo "(README: Stopping and restarting); to stop both: pkill -x ferryd; pkill -x ferry-agent."
+echo "Try: $bin/ferry list,"
 echo "or open its web app at http://127.0.0.1:8470/ in a browser."
 exit $status
