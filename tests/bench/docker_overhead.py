@@ -51,7 +51,8 @@ def start_ferryd(build, work, socket):
                 f' max_workers = 1; min_workers = 1; docker_socket = "{socket}"; }} );\n')
     log = open(os.path.join(work, "ferryd.log"), "w")
     proc = subprocess.Popen([os.path.join(build, "bin", "ferryd"), "--data-dir",
-                             os.path.join(work, "data"), "--listen", "127.0.0.1:0", "-c", conf],
+                             os.path.join(work, "data"), "--listen", "127.0.0.1:0", "-c", conf,
+                             "--retire-workers"],
                             stdout=log, stderr=subprocess.STDOUT)
     for _ in range(200):
         m = re.findall(r"listening on (http:\S+)", open(log.name).read())

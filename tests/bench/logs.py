@@ -60,7 +60,8 @@ class Ferry:
                     f'join_token_sha256 = "{digest}"; }} );\n'
                     f'default_environment = "onprem";\n')
         self.log = open(f"{work}/ferryd.log", "w")
-        self.ferryd = subprocess.Popen([f"{build}/bin/ferryd", "-c", f"{work}/ferryd.conf"],
+        self.ferryd = subprocess.Popen([f"{build}/bin/ferryd", "-c", f"{work}/ferryd.conf",
+                                        "--retire-workers"],
                                        stdout=self.log, stderr=subprocess.STDOUT)
         self.url = self._wait_url()
         self.agent_log = open(f"{work}/agent.log", "w")

@@ -99,7 +99,8 @@ class Ferry:
                     f'environments = ( {{ name = "local"; compute = "local"; '
                     f'runtime = "local-process"; max_workers = 1; }} );\n')
         self.log = open(f"{work}/ferryd.log", "w")
-        self.ferryd = subprocess.Popen([f"{build}/bin/ferryd", "-c", f"{work}/ferryd.conf"],
+        self.ferryd = subprocess.Popen([f"{build}/bin/ferryd", "-c", f"{work}/ferryd.conf",
+                                        "--retire-workers"],
                                        stdout=self.log, stderr=subprocess.STDOUT)
         self.url = self._wait_url()
         self.env = dict(os.environ, FERRY_SERVER=self.url)

@@ -63,7 +63,7 @@ class Ferryd:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [os.path.join(build, "bin", "ferryd"), "-c", conf, "--data-dir", self.data,
-             "--listen", listen],
+             "--listen", listen, "--retire-workers"],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         if not wait:  # the caller finds out when it answers
             self.url = f"http://{listen}"
