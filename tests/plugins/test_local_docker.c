@@ -634,9 +634,11 @@ static void test_oom(ferry_plugin_instance *inst)
     ferry_test_exec_dirs d = ferry_test_exec_dirs_make("oom");
     ferry_test_run_result r = {0};
     /* busybox tail keeps the last lines of a file without newlines: all of
-     * /dev/zero. */
+     * /dev/zero. The shell lives on a second after the kill: dockerd marks
+     * OOMKilled from the cgroup's event, which can come after the exit of a
+     * container that ends at once (seen once under load in CI). */
     ferry_run_spec spec =
-        ferry_test_run_spec(&d, IMAGE, "echo hogging; tail /dev/zero; echo survived");
+        ferry_test_run_spec(&d, IMAGE, "echo hogging; tail /dev/zero; sleep 1; echo survived");
     spec.memory_bytes = 24 << 20;
     CHECK_INT(run_script(inst, &spec, &r, 60000), 0);
     CHECK_STR(r.reason, "oom-killed");
