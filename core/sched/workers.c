@@ -110,10 +110,10 @@ static void workers__drop_assigned(ferryd *d, ferry_worker *w, const char *why)
     }
 }
 
-static void workers__remove(ferryd *d, ferry_worker *w, const char *why)
+/* Out of its environment's list and of the daemon's maps. */
+static void workers__unlist(ferryd *d, ferry_worker *w)
 {
     ferry_env *env = w->env;
-    workers__drop_assigned(d, w, why);
     for (size_t i = 0; i < env->n_workers; i++)
         if (env->workers[i] == w) {
             env->workers[i] = env->workers[--env->n_workers];
@@ -122,6 +122,12 @@ static void workers__remove(ferryd *d, ferry_worker *w, const char *why)
     ferry_map_del(&d->workers_by_id, w->id);
     if (w->token_hash[0])
         ferry_map_del(&d->workers_by_token, w->token_hash);
+}
+
+static void workers__remove(ferryd *d, ferry_worker *w, const char *why)
+{
+    workers__drop_assigned(d, w, why);
+    workers__unlist(d, w);
     workers__db_delete(d, w);
     ferry_worker_set_state(w, FERRY_WORKER_GONE, why);
     ferry_scheduler_wake(d, w); /* releases a held poll */
@@ -129,7 +135,7 @@ static void workers__remove(ferryd *d, ferry_worker *w, const char *why)
     /* A lost worker counted in the pool until now: what it gave back to the
      * queue, and min_workers, may need a launch that only this frees room
      * for. Every way a record goes passes here. */
-    ferry_scheduler_kick_soon(d, env);
+    ferry_scheduler_kick_soon(d, w->env);
 }
 
 static void workers__retry_cb(uv_timer_t *t)
@@ -676,19 +682,11 @@ void ferry_workers_touch(ferryd *d, ferry_worker *w)
  * process's memory of it goes. */
 static void workers__forget(ferryd *d, ferry_worker *w)
 {
-    ferry_env *env = w->env;
     for (size_t i = 0; i < w->n_assigned; i++)
         if (w->assigned[i]->worker == w)
             w->assigned[i]->worker = NULL;
     w->n_assigned = 0;
-    for (size_t i = 0; i < env->n_workers; i++)
-        if (env->workers[i] == w) {
-            env->workers[i] = env->workers[--env->n_workers];
-            break;
-        }
-    ferry_map_del(&d->workers_by_id, w->id);
-    if (w->token_hash[0])
-        ferry_map_del(&d->workers_by_token, w->token_hash);
+    workers__unlist(d, w);
     uv_close((uv_handle_t *)&w->timer, workers__closed);
 }
 
