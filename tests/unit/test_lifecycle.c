@@ -3,6 +3,8 @@
  * log files in a temporary data dir, no environments). */
 #include "test.h"
 
+#include "daemon_fixture.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,20 +21,8 @@ static ferryd d;
 
 static ferry_exec *new_exec(const char *project)
 {
-    ferry_exec *e = ferry_exec_new();
-    ferry_uuid(e->id);
-    e->project = ferry_strdup(project);
-    e->counter = ferry_exec_next_counter(&d, project);
-    e->step = ferry_strdup("train");
-    e->environment = ferry_strdup("nowhere"); /* no scheduler environment: stays queued */
-    e->snapshot = ferry_strdup("00");
-    e->command = ferry_strdup("true");
-    e->parameters = json_object();
-    e->inputs = json_object();
-    e->env = json_object();
-    e->tags = json_array();
-    CHECK_INT(ferry_lifecycle_create(&d, e), 0);
-    return e;
+    /* No scheduler environment: it stays queued. */
+    return daemon_fixture_exec(&d, project, "nowhere", NULL, NULL);
 }
 
 static const char *status_of(const char *id)
@@ -179,15 +169,10 @@ static void test_log_recovery_after_crash(void)
 
 int main(void)
 {
-    char tmpl[] = "/tmp/ferry-lifecycle.XXXXXX";
-    CHECK(mkdtemp(tmpl) != NULL);
-    snprintf(d.data_dir, sizeof(d.data_dir), "%s", tmpl);
-    d.loop = uv_default_loop();
+    daemon_fixture f;
     char err[512];
-    CHECK_INT(ferry_db_open(&d, err, sizeof(err)), 0);
-    CHECK_INT(ferry_logstore_init(&d, err, sizeof(err)), 0);
-    ferry_map_init(&d.active);
-    ferry_lifecycle_init(&d);
+    if (daemon_fixture_dir(&f, &d, "lifecycle") < 0 || daemon_fixture_open(&f, &d, 0, NULL) < 0)
+        TEST_MAIN_END();
     /* The scheduler follows the lifecycle as an observer: it admits. */
     CHECK_INT(ferry_scheduler_init(&d, err, sizeof(err)), 0);
     test_happy_path();
@@ -198,11 +183,6 @@ int main(void)
     test_log_recovery_after_crash();
     uv_run(d.loop, UV_RUN_NOWAIT); /* frees what ended */
     CHECK_INT((long long)d.active.len, 0);
-    ferry_scheduler_close(&d);
-    ferry_lifecycle_close(&d);
-    ferry_db_close(&d);
-    uv_run(d.loop, UV_RUN_NOWAIT);
-    ferry_map_free(&d.active);
-    ferry_rmtree(tmpl);
+    daemon_fixture_close(&f, &d);
     TEST_MAIN_END();
 }

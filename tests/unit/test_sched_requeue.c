@@ -10,6 +10,8 @@
  * the launch being asked. */
 #include "test.h"
 
+#include "daemon_fixture.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,20 +31,7 @@ static ferryd d;
 
 static ferry_exec *new_exec(const char *env)
 {
-    ferry_exec *e = ferry_exec_new();
-    ferry_uuid(e->id);
-    e->project = ferry_strdup("p");
-    e->counter = ferry_exec_next_counter(&d, "p");
-    e->step = ferry_strdup("train");
-    e->environment = ferry_strdup(env);
-    e->snapshot = ferry_strdup("00");
-    e->command = ferry_strdup("true");
-    e->parameters = json_object();
-    e->inputs = json_object();
-    e->env = json_object();
-    e->tags = json_array();
-    CHECK_INT(ferry_lifecycle_create(&d, e), 0);
-    return e;
+    return daemon_fixture_exec(&d, "p", env, NULL, NULL);
 }
 
 static const char *why(const ferry_exec *e)
@@ -155,25 +144,15 @@ int main(void)
     CHECK(plugin_dir != NULL);
     if (plugin_dir == NULL)
         TEST_MAIN_END();
-    char tmpl[] = "/tmp/ferry-sched-requeue.XXXXXX";
-    CHECK(mkdtemp(tmpl) != NULL);
-    snprintf(d.data_dir, sizeof(d.data_dir), "%s", tmpl);
+    daemon_fixture f;
+    char err[1024] = "", work_dir[PATH_MAX];
+    if (daemon_fixture_dir(&f, &d, "sched-requeue") < 0)
+        TEST_MAIN_END();
     snprintf(d.server_url, sizeof(d.server_url), "http://127.0.0.1:1");
-    d.loop = uv_default_loop();
-    char err[1024] = "", conf[PATH_MAX + 32], work_dir[PATH_MAX];
-    snprintf(conf, sizeof(conf), "%s/ferryd.conf", tmpl);
-    snprintf(work_dir, sizeof(work_dir), "%s/workers", tmpl);
-    write_config(conf, work_dir);
-    ferry_config_init(&d.cfg);
-    CHECK_INT(ferry_config_load(&d.cfg, conf, err, sizeof(err)), 0);
-    CHECK_INT(ferry_config_finish(&d.cfg, err, sizeof(err)), 0);
-    if (err[0])
-        fprintf(stderr, "config: %s\n", err);
-    ferry_plugin_registry_scan(&d.plugins, plugin_dir); /* test compute, local-process */
-    CHECK_INT(ferry_db_open(&d, err, sizeof(err)), 0);
-    CHECK_INT(ferry_logstore_init(&d, err, sizeof(err)), 0);
-    ferry_map_init(&d.active);
-    ferry_lifecycle_init(&d);
+    snprintf(work_dir, sizeof(work_dir), "%s/workers", f.dir);
+    write_config(f.conf, work_dir);
+    if (daemon_fixture_open(&f, &d, 1, plugin_dir) < 0) /* test compute, local-process */
+        TEST_MAIN_END();
     store_worker();
     CHECK_INT(ferry_scheduler_init(&d, err, sizeof(err)), 0);
     if (err[0])
@@ -184,13 +163,6 @@ int main(void)
     uv_run(d.loop, UV_RUN_NOWAIT); /* frees what ended */
     CHECK_INT((long long)d.active.len, 0);
     d.stopping = 1;
-    ferry_scheduler_close(&d);
-    ferry_lifecycle_close(&d);
-    ferry_db_close(&d);
-    uv_run(d.loop, UV_RUN_NOWAIT);
-    ferry_map_free(&d.active);
-    ferry_plugin_registry_free(&d.plugins);
-    ferry_config_free(&d.cfg);
-    ferry_rmtree(tmpl);
+    daemon_fixture_close(&f, &d);
     TEST_MAIN_END();
 }

@@ -6,6 +6,8 @@
  * order, the priority FIFO, GPU slots, and a lost worker. */
 #include "test.h"
 
+#include "daemon_fixture.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,24 +25,22 @@ static ferryd d;
 /* sha256("join") */
 #define JOIN_SHA "58393216032be6257784ac0c6a73efb2a084e27b4cfff1e6acee7b7e6ab93b10"
 
+typedef struct sched_exec_opts {
+    const char *owner;
+    int priority;
+} sched_exec_opts;
+
+static void set_owner_priority(ferry_exec *e, void *arg)
+{
+    const sched_exec_opts *o = arg;
+    e->owner = o->owner ? ferry_strdup(o->owner) : NULL;
+    e->priority = o->priority;
+}
+
 static ferry_exec *new_exec(const char *owner, const char *env, int priority)
 {
-    ferry_exec *e = ferry_exec_new();
-    ferry_uuid(e->id);
-    e->project = ferry_strdup("p");
-    e->counter = ferry_exec_next_counter(&d, "p");
-    e->step = ferry_strdup("train");
-    e->environment = ferry_strdup(env);
-    e->owner = owner ? ferry_strdup(owner) : NULL;
-    e->priority = priority;
-    e->snapshot = ferry_strdup("00");
-    e->command = ferry_strdup("true");
-    e->parameters = json_object();
-    e->inputs = json_object();
-    e->env = json_object();
-    e->tags = json_array();
-    CHECK_INT(ferry_lifecycle_create(&d, e), 0);
-    return e;
+    sched_exec_opts o = {owner, priority};
+    return daemon_fixture_exec(&d, "p", env, set_owner_priority, &o);
 }
 
 static ferry_worker *join(const char *env, int slots)
@@ -270,23 +270,13 @@ int main(void)
     CHECK(plugin_dir != NULL);
     if (plugin_dir == NULL)
         TEST_MAIN_END();
-    char tmpl[] = "/tmp/ferry-scheduler.XXXXXX";
-    CHECK(mkdtemp(tmpl) != NULL);
-    snprintf(d.data_dir, sizeof(d.data_dir), "%s", tmpl);
-    d.loop = uv_default_loop();
-    char err[1024] = "", conf[PATH_MAX + 32];
-    snprintf(conf, sizeof(conf), "%s/ferryd.conf", tmpl);
-    write_config(conf);
-    ferry_config_init(&d.cfg);
-    CHECK_INT(ferry_config_load(&d.cfg, conf, err, sizeof(err)), 0);
-    CHECK_INT(ferry_config_finish(&d.cfg, err, sizeof(err)), 0);
-    if (err[0])
-        fprintf(stderr, "config: %s\n", err);
-    ferry_plugin_registry_scan(&d.plugins, plugin_dir); /* the environments' runtime */
-    CHECK_INT(ferry_db_open(&d, err, sizeof(err)), 0);
-    CHECK_INT(ferry_logstore_init(&d, err, sizeof(err)), 0);
-    ferry_map_init(&d.active);
-    ferry_lifecycle_init(&d);
+    daemon_fixture f;
+    char err[1024] = "";
+    if (daemon_fixture_dir(&f, &d, "scheduler") < 0)
+        TEST_MAIN_END();
+    write_config(f.conf);
+    if (daemon_fixture_open(&f, &d, 1, plugin_dir) < 0) /* the environments' runtime */
+        TEST_MAIN_END();
     CHECK_INT(ferry_scheduler_init(&d, err, sizeof(err)), 0);
     if (err[0])
         fprintf(stderr, "scheduler: %s\n", err);
@@ -300,13 +290,6 @@ int main(void)
     test_lost_worker();
     uv_run(d.loop, UV_RUN_NOWAIT); /* frees what ended */
     CHECK_INT((long long)d.active.len, 0);
-    ferry_scheduler_close(&d);
-    ferry_lifecycle_close(&d);
-    ferry_db_close(&d);
-    uv_run(d.loop, UV_RUN_NOWAIT);
-    ferry_map_free(&d.active);
-    ferry_plugin_registry_free(&d.plugins);
-    ferry_config_free(&d.cfg);
-    ferry_rmtree(tmpl);
+    daemon_fixture_close(&f, &d);
     TEST_MAIN_END();
 }
