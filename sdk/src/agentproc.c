@@ -497,15 +497,23 @@ int ferry_agentproc_describe(ferry_agentproc *ap, const char *instance_id,
     return ap_complete_json(ap, op, instance_id, j);
 }
 
-void ferry_agentproc_fini(ferry_agentproc *ap)
+/* No more calls: 1 when nothing was left and the table is freed, else 0
+ * (the children are the caller's to end or let go). */
+static int ap_finishing(ferry_agentproc *ap)
 {
     if (ap == NULL)
-        return;
+        return 1;
     ap->finishing = 1;
-    if (ap->n_allocated == 0) {
-        ap_free(ap);
+    if (ap->n_allocated != 0)
+        return 0;
+    ap_free(ap);
+    return 1;
+}
+
+void ferry_agentproc_fini(ferry_agentproc *ap)
+{
+    if (ap_finishing(ap))
         return;
-    }
     for (ap_child *c = ap->children; c != NULL; c = c->next) {
         c->silent = 1;
         c->n_term_ops = 0;
@@ -515,13 +523,8 @@ void ferry_agentproc_fini(ferry_agentproc *ap)
 
 void ferry_agentproc_release(ferry_agentproc *ap)
 {
-    if (ap == NULL)
+    if (ap_finishing(ap))
         return;
-    ap->finishing = 1;
-    if (ap->n_allocated == 0) {
-        ap_free(ap);
-        return;
-    }
     /* Closing a process handle leaves the process alone; the table goes
      * once the handles are closed. */
     while (ap->children != NULL) {
