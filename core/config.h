@@ -80,6 +80,10 @@ typedef struct ferry_config {
  * data dir and one environment "local" with one worker per core. */
 void ferry_config_init(ferry_config *c);
 void ferry_config_free(ferry_config *c);
+/* Every `@include` of the file at `path` (and of what it includes) names a
+ * file that is there: 0, or FERRY_ECONFIG with "FILE:LINE: ..." in err
+ * (config_include.c; libconfig 1.5 exit()s on a folder). */
+int ferry_config_check_includes(const char *path, char *err, size_t err_cap);
 /* Read a libconfig file over the defaults. Errors name the file, the line
  * and the setting: "ferryd.conf:4: setting 'listen': expected HOST:PORT". */
 int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap);
