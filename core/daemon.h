@@ -42,6 +42,8 @@ typedef struct ferryd {
     size_t n_envs;
     ferry_map workers_by_id;    /* scheduler.c */
     ferry_map workers_by_token; /* scheduler.c: sha256(agent token) -> worker */
+    size_t workers_awaiting;    /* workers.c: taken back at start, not heard from since */
+    double workers_restored_at; /* workers.c: when they were taken back */
     uv_timer_t lost_timer;      /* scheduler.c: looks for silent workers */
     ferry_map userqs;           /* scheduler.c: owner -> ferry_userq ("" without users) */
 

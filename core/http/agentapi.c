@@ -43,7 +43,7 @@ static ferry_worker *agentapi__worker(ferry_http_req *r)
         ferry_http_error(r->req, 401, NULL, "unknown or missing agent token");
         return NULL;
     }
-    w->last_seen = ferry_now();
+    ferry_workers_heard(r->d, w);
     return w;
 }
 

@@ -609,11 +609,12 @@ void ferry_scheduler_take_news(ferryd *d, ferry_worker *w, ferry_exec ***work, s
 
 typedef struct scheduler__pool {
     int idle, busy, launching, total;
+    int awaiting; /* taken back at start, not heard from since */
 } scheduler__pool;
 
 static scheduler__pool scheduler__pool_counts(const ferry_env *env)
 {
-    scheduler__pool p = {0, 0, 0, 0};
+    scheduler__pool p = {0, 0, 0, 0, 0};
     for (size_t i = 0; i < env->n_workers; i++) {
         const ferry_worker *w = env->workers[i];
         if (ferry_worker_state_is_coming(w->state))
@@ -623,6 +624,7 @@ static scheduler__pool scheduler__pool_counts(const ferry_env *env)
         else if (ferry_worker_state_takes_work(w->state))
             p.busy++;
         p.total++;
+        p.awaiting += w->awaiting;
     }
     return p;
 }
@@ -691,16 +693,16 @@ json_t *ferry_scheduler_envs_json(ferryd *d)
         scheduler__pool p = scheduler__pool_counts(env);
         json_array_append_new(
             list,
-            json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i}, s:I, s:I, s:s?, "
-                      "s:s?, s:s?}",
-                      "name", env->cfg->name, "compute", env->cfg->compute, "runtime",
-                      env->cfg->runtime, "gpus", env->cfg->gpus, "min_workers",
-                      env->cfg->min_workers, "max_workers", env->cfg->max_workers, "idle_timeout",
-                      env->cfg->idle_timeout_s, "workers", "idle", p.idle, "busy", p.busy,
-                      "launching", p.launching, "total", p.total, "queued",
-                      (json_int_t)scheduler__queued(env), "queued_priority",
-                      (json_int_t)env->queue[1].len, "last_launch_error", env->last_launch_error,
-                      "broken", env->broken, "last_launch_note", env->last_launch_note));
+            json_pack(
+                "{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:I, s:I, s:s?, "
+                "s:s?, s:s?}",
+                "name", env->cfg->name, "compute", env->cfg->compute, "runtime", env->cfg->runtime,
+                "gpus", env->cfg->gpus, "min_workers", env->cfg->min_workers, "max_workers",
+                env->cfg->max_workers, "idle_timeout", env->cfg->idle_timeout_s, "workers", "idle",
+                p.idle, "busy", p.busy, "launching", p.launching, "total", p.total, "awaiting",
+                p.awaiting, "queued", (json_int_t)scheduler__queued(env), "queued_priority",
+                (json_int_t)env->queue[1].len, "last_launch_error", env->last_launch_error,
+                "broken", env->broken, "last_launch_note", env->last_launch_note));
     }
     return list;
 }

@@ -42,6 +42,7 @@ struct ferry_worker {
     void *poll;              /* agentapi.c: a held long poll, or NULL */
     uv_timer_t timer;        /* registration deadline, idle timeout, terminate retries */
     double last_seen;
+    int awaiting; /* taken back at start; its agent has not called since */
     /* workers.c */
     char *launch_token;     /* the one-time token until the plugin is asked (then wiped) */
     int terminate_failures; /* in a row: the retry's backoff */
@@ -116,6 +117,9 @@ int ferry_workers_launch(ferryd *d, ferry_env *env);
 /* Load the worker records at start-up; their agents call back with their
  * tokens (kept as hashes). */
 int ferry_workers_restore(ferryd *d);
+/* An authenticated call of w's agent: its heartbeat, and after a restart the
+ * sign that it is back (counted in "awaiting" until then). */
+void ferry_workers_heard(ferryd *d, ferry_worker *w);
 /* A machine joins a static environment with its join token. */
 int ferry_workers_join(ferryd *d, const char *env_name, const char *join_token, int slots,
                        char **worker_id, char **token);

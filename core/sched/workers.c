@@ -114,6 +114,10 @@ static void workers__drop_assigned(ferryd *d, ferry_worker *w, const char *why)
 static void workers__unlist(ferryd *d, ferry_worker *w)
 {
     ferry_env *env = w->env;
+    if (w->awaiting) {
+        w->awaiting = 0;
+        d->workers_awaiting--;
+    }
     for (size_t i = 0; i < env->n_workers; i++)
         if (env->workers[i] == w) {
             env->workers[i] = env->workers[--env->n_workers];
@@ -603,7 +607,7 @@ static char *workers__admit(ferryd *d, ferry_worker *w, int slots)
     /* The agent says how many it runs at once; a GPU worker no more than its GPUs. */
     if (slots > 0)
         w->slots = w->env->cfg->gpus > 0 && slots > w->env->cfg->gpus ? w->env->cfg->gpus : slots;
-    w->last_seen = ferry_now();
+    ferry_workers_heard(d, w);
     workers__db_upsert(d, w);
     ferry_db_commit(d); /* the token must outlive a crash of ferryd */
     ferry_workers_touch(d, w);
@@ -732,10 +736,28 @@ static void workers__restore_row(ferryd *d, const ferry_worker_row *row)
         ferry_map_put(&d->workers_by_token, w->token_hash, w);
     if (w->state == FERRY_WORKER_BOOTING)
         uv_timer_start(&w->timer, workers__timer_cb, WORKERS__REGISTER_DEADLINE_MS, 0);
+    w->awaiting = 1;
+    d->workers_awaiting++;
+}
+
+/* Every call of an agent passes here: the poll is the heartbeat. After a
+ * restart, the last worker taken back to call is when the fleet is whole
+ * again, which an operator upgrading ferryd wants to see. */
+void ferry_workers_heard(ferryd *d, ferry_worker *w)
+{
+    w->last_seen = ferry_now();
+    if (!w->awaiting)
+        return;
+    w->awaiting = 0;
+    ferry_debug("worker %s called again after the restart", w->id);
+    if (--d->workers_awaiting == 0)
+        ferry_info("every worker taken back has called again, %.2f s after the restart",
+                   w->last_seen - d->workers_restored_at);
 }
 
 int ferry_workers_restore(ferryd *d)
 {
+    d->workers_restored_at = ferry_now();
     int n = ferry_workerrows_each(d, workers__restore_row);
     /* Retire what was being retired; the rest waits for its agent to call. */
     for (size_t i = 0; i < d->n_envs; i++)

@@ -2,6 +2,11 @@
 """Write BENCHMARKS.md and bench-results.json from the measurements.
 
   report.py [--quick] [--out DIR] RESULT.json...
+  report.py --update [--out DIR] RESULT.json...
+
+--update keeps the rows of DIR's bench-results.json and BENCHMARKS.md (and
+the notes under its table) and replaces or adds only the rows of the
+RESULT.json given: one benchmark rerun without the 35-minute whole.
 
 Each RESULT.json is the output of one benchmark script, recognised by its
 top-level key (see HANDLERS). Every figure becomes one row of the same shape:
@@ -20,6 +25,7 @@ sends them to the build directory so that the committed ones stay.
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 
@@ -169,6 +175,26 @@ def throughput_rows(data, all_data):
     return rows
 
 
+def restart_running_rows(data, all_data):
+    """Issue 16 (tests/bench/restart_running.py): no peer, ratio to the target."""
+    r = data["restart_running"]
+    setup = (f"{r['executions']:,} executions running on {r['workers']} ferry-fake-agent "
+             f"workers of the test compute plugin ({r['slots']} slots each), ferryd stopped "
+             "with SIGTERM and started again on the same data dir and port; after each "
+             "restart all of them still `started` and every agent still running; fake agents "
+             "retry a failed poll from 50 ms, doubling (ferry-agent: from 0.5 s)")
+    rows = []
+    for key, name in (("answering_ms", "SIGTERM -> the new ferryd answers"),
+                      ("reconnected_ms", "SIGTERM -> every agent has called again")):
+        s = r[key]
+        rows.append(row(f"graceful restart with {r['executions']:,} executions running: {name}, "
+                        "median", s["median"], "ms",
+                        f"{setup}; the old ferryd exited {r['stop_ms']['median']:.0f} ms after "
+                        f"the SIGTERM (median); target: all under {r['target_ms']:,.0f}",
+                        target=r["target_ms"], **stats("", s)))
+    return rows
+
+
 def logs_rows(data, all_data):
     """Issue 4 (tests/bench/logs.py)."""
     t, f = data["log_throughput_mb_s"], data["follow_latency_ms"]
@@ -227,6 +253,7 @@ HANDLERS = [
     ("single_submit_to_complete_ms", skeleton_rows, slurm_notes),
     ("slurm", None, None),  # rows made with skeleton's
     ("throughput", throughput_rows, None),
+    ("restart_running", restart_running_rows, None),
     ("log_throughput_mb_s", logs_rows, None),
     ("docker_overhead_ms", docker_rows, None),
     ("s3_upload_s", s3_rows, None),
@@ -272,15 +299,44 @@ def table(rows):
     return lines
 
 
+def git(*args):
+    return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+
+
+def merge_rows(old_rows, new_rows):
+    """--update: NEW rows replace the OLD ones of the same name, in place;
+    the rest of NEW is appended."""
+    new_by_name = {r["name"]: r for r in new_rows}
+    merged = [new_by_name.pop(r["name"], r) for r in old_rows]
+    return merged + [r for r in new_rows if r["name"] in new_by_name]
+
+
+def old_report(out):
+    """The committed rows (each with the commit it was measured at) and the
+    notes under the committed table, for --update."""
+    with open(os.path.join(out, "bench-results.json")) as f:
+        rows = json.load(f)
+    with open(os.path.join(out, "BENCHMARKS.md")) as f:
+        text = f.read()
+    m = re.search(r"at commit (\w+)", text)
+    for r in rows:
+        r.setdefault("commit", m.group(1) if m else "?")
+    lines = text.split("\n")
+    end = max(i for i, line in enumerate(lines) if line.startswith("|"))
+    header = next((line for line in lines if line.startswith("Measured by")), "")
+    return rows, lines[end + 1:], header
+
+
 def main():
     args = sys.argv[1:]
     quick = "--quick" in args
+    update = "--update" in args
     out = "."
     if "--out" in args:
         i = args.index("--out")
         out = args[i + 1]
         del args[i:i + 2]
-    files = [a for a in args if a != "--quick"]
+    files = [a for a in args if a not in ("--quick", "--update")]
     if not files:
         sys.exit(__doc__)
     all_data = {}
@@ -292,36 +348,46 @@ def main():
             sys.exit(f"{path}: not the result of a benchmark script this report knows")
         all_data[key] = data
     all_data["slurm"] = (all_data.get("slurm") or {}).get("slurm")
+    commit = git("rev-parse", "--short", "HEAD")
+    # The results this report writes are not changes to what was measured.
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md",
+                ":!bench-results.json")
+    at = f"{commit}{' (with uncommitted changes)' if dirty else ''}"
     rows, notes = [], []
     for key, rows_fn, notes_fn in HANDLERS:
         if key in all_data and rows_fn and all_data[key]:
             rows += rows_fn(all_data[key], all_data)
             if notes_fn:
                 notes += notes_fn(all_data)
+    for r in rows:
+        r["commit"] = at
+    measured = (f"Measured by `tests/bench/run{' --quick' if quick else ''}` at commit {at} "
+                f"on {machine()}.")
+    if update:
+        old_rows, notes, old_header = old_report(out)
+        rows = merge_rows(old_rows, rows)
+        names = ", ".join(f"`{os.path.basename(p)}`" for p in files)
+        measured = (f"{old_header}\n\nUpdated at commit {at} with the rows of {names} alone "
+                    f"(each row's commit is in bench-results.json), on {machine()}.")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "bench-results.json"), "w") as f:
         json.dump(rows, f, indent=2)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    # The results this report writes are not changes to what was measured.
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                            ":!BENCHMARKS.md", ":!bench-results.json"],
-                           capture_output=True, text=True).stdout.strip()
-    lines = ["# Benchmarks", "",
-             f"Measured by `tests/bench/run{' --quick' if quick else ''}` at commit {commit}"
-             f"{' (with uncommitted changes)' if dirty else ''} on {machine()}.", "",
+    lines = ["# Benchmarks", "", measured, "",
              "Every figure is the median of repeated runs, warm-up runs excluded; in brackets "
              "min-max, p95 where measured over 10 runs or more, and n, the number of runs. "
              "Each peer ran in the same run on the same machine. ratio = ferry / peer: lower "
              "is better, except where the figure says higher is better. Figures with a target "
              "but no peer give the target in the last column.", ""]
-    lines += table(rows) + [""]
-    lines += notes
-    # Checks made by hand on other machines, kept in bench/observations.md.
-    obs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "observations.md")
-    if os.path.exists(obs) and not quick:
-        with open(obs) as f:
-            lines += [f.read().rstrip(), ""]
+    lines += table(rows)
+    if update:
+        lines += notes
+    else:
+        lines += [""] + notes
+        # Checks made by hand on other machines, kept in bench/observations.md.
+        obs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "observations.md")
+        if os.path.exists(obs) and not quick:
+            with open(obs) as f:
+                lines += [f.read().rstrip(), ""]
     with open(os.path.join(out, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))

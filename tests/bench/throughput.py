@@ -51,8 +51,10 @@ STEP = b"- step:\n    name: noop\n    image: none\n    command: 'true'\n"
 class Ferryd:
     """One ferryd with a config file of its own; stopped on exit."""
 
-    def __init__(self, build, config_text, work, listen="127.0.0.1:0", wait=True):
-        """A ferryd on WORK/data (kept when it exists: a restart)."""
+    def __init__(self, build, config_text, work, listen="127.0.0.1:0", wait=True,
+                 retire_workers=True):
+        """A ferryd on WORK/data (kept when it exists: a restart). With
+        retire_workers (the default), its stop ends its agents."""
         self.work = work
         self.data = os.path.join(work, "data")
         os.makedirs(self.data, exist_ok=True)
@@ -63,7 +65,7 @@ class Ferryd:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [os.path.join(build, "bin", "ferryd"), "-c", conf, "--data-dir", self.data,
-             "--listen", listen, "--retire-workers"],
+             "--listen", listen] + (["--retire-workers"] if retire_workers else []),
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         if not wait:  # the caller finds out when it answers
             self.url = f"http://{listen}"

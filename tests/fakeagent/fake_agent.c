@@ -7,7 +7,11 @@
  * is what the throughput benchmark and the scheduler tests measure.
  *
  *   ferry-fake-agent --server URL [--worker-id ID] [--slots N] [--environment NAME]
- *                    [--runtime-setting hold_file=PATH]
+ *                    [--runtime-setting hold_file=PATH] [--runtime-setting run_ms=N]
+ *
+ * run_ms=N keeps each execution running N ms after its `started` is taken
+ * (a stop order ends it sooner), so that executions are running when ferryd
+ * restarts: the restart benchmark measures how fast they are taken back.
  *
  * hold_file=PATH freezes it the way a machine freezes: the first time it is
  * handed work while PATH exists, it removes PATH (of several agents, the one
@@ -51,6 +55,7 @@ typedef struct fa_agent {
     uv_timer_t poll_retry;
     const char *server, *worker_id, *environment;
     const char *hold_file; /* see the top of the file; NULL: none */
+    long run_ms;           /* see the top of the file; 0: finish at once */
     int slots;
     char *token;       /* the agent token, after registration */
     char auth[160];    /* "Authorization: Bearer <token>" */
@@ -68,8 +73,9 @@ struct fa_exec {
     fa_exec *prev, *next;
     char id[40];
     int finishing; /* 0: reporting started, 1: reporting finished */
+    int running;   /* run_ms: started is taken, finished not yet due */
     int attempts;
-    uv_timer_t retry;
+    uv_timer_t retry; /* a report's retry, or run_ms's end */
     ferry_http_request *req;
 };
 
@@ -158,6 +164,14 @@ static void fa_exec_on_retry(uv_timer_t *t)
     fa_exec_report(t->data);
 }
 
+/* run_ms is over, or a stop order came: report `finished`. */
+static void fa_exec_on_run_end(uv_timer_t *t)
+{
+    fa_exec *x = t->data;
+    x->running = 0;
+    fa_exec_report(x);
+}
+
 static void fa_exec_done(void *arg, const ferry_http_response *res)
 {
     fa_exec *x = arg;
@@ -177,6 +191,11 @@ static void fa_exec_done(void *arg, const ferry_http_response *res)
             return;
         }
         x->finishing = 1;
+        if (a->run_ms > 0) {
+            x->running = 1;
+            uv_timer_start(&x->retry, fa_exec_on_run_end, (uint64_t)a->run_ms, 0);
+            return;
+        }
         fa_exec_report(x);
         return;
     }
@@ -292,7 +311,16 @@ static void fa_poll_done(void *arg, const ferry_http_response *res)
         if (id != NULL && !a->stopping)
             fa_exec_start(a, id);
     }
-    /* Stop orders need nothing: every execution here finishes at once. The
+    json_array_foreach(json_object_get(j, "stop"), i, spec)
+    {
+        const char *id = json_string_value(spec);
+        for (fa_exec *x = a->running; id && x; x = x->next)
+            if (x->running && strcmp(x->id, id) == 0) {
+                uv_timer_stop(&x->retry);
+                fa_exec_on_run_end(&x->retry);
+            }
+    }
+    /* Without run_ms, stop orders need nothing: every execution finishes at once. The
      * next poll goes out right away, so that ferryd always holds one, and
      * after the new work is taken on: ferryd reads its `running` list as
      * what this agent holds, and would count work it handed out but does
@@ -398,8 +426,30 @@ static void fa_usage(FILE *out)
     fprintf(out, "usage: ferry-fake-agent --server URL [--worker-id ID] [--slots N (default 64)]\n"
                  "                        [--environment NAME] [--work-dir DIR (ignored)]\n"
                  "                        [--runtime-setting hold_file=PATH]\n"
+                 "                        [--runtime-setting run_ms=N]\n"
                  "Registers with ferryd (token in FERRY_BOOTSTRAP_TOKEN) and finishes every\n"
-                 "execution it is given at once, with exit code 0.\n");
+                 "execution it is given, with exit code 0: at once, or N ms after it started.\n");
+}
+
+static int fa_runtime_setting(fa_agent *a, const char *kv)
+{
+    if (strncmp(kv, "hold_file=", 10) == 0 && kv[10] != '\0') {
+        a->hold_file = kv + 10;
+        return 0;
+    }
+    if (strncmp(kv, "run_ms=", 7) == 0) {
+        char *end;
+        long ms = strtol(kv + 7, &end, 10);
+        if (kv[7] != '\0' && *end == '\0' && ms >= 0 && ms <= 86400000L) {
+            a->run_ms = ms;
+            return 0;
+        }
+    }
+    fprintf(stderr,
+            "ferry-fake-agent: runtime settings are hold_file=PATH and run_ms=N (0 to 86400000), "
+            "not '%s'\n",
+            kv);
+    return -1;
 }
 
 static int fa_parse_args(fa_agent *a, int argc, char **argv)
@@ -429,13 +479,8 @@ static int fa_parse_args(fa_agent *a, int argc, char **argv)
         case 'd':
             break; /* accepted so that it can stand in for ferry-agent; it writes nothing */
         case 'r':
-            if (strncmp(optarg, "hold_file=", 10) != 0 || optarg[10] == '\0') {
-                fprintf(stderr,
-                        "ferry-fake-agent: the one runtime setting is hold_file=PATH, not '%s'\n",
-                        optarg);
+            if (fa_runtime_setting(a, optarg) < 0)
                 return -1;
-            }
-            a->hold_file = optarg + 10;
             break;
         case 'n': {
             char *end;

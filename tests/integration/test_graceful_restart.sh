@@ -54,9 +54,21 @@ alive=
 for pid in $before; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
 expect_eq "the agent outlives ferryd's stop" "$alive" "$(printf ' %s' $before)"
 sleep 2 # the execution goes on printing while ferryd is away
+# The agent is held still (its commands go on) so that the new ferryd is
+# seen waiting for it: `awaiting` counts the workers taken back that have
+# not called since the start, until the fleet is whole again.
+awaiting() { curl -sS "$FERRY_SERVER/v1/environments" |
+  python3 -c 'import json, sys; print(sum(e["workers"]["awaiting"] for e in json.load(sys.stdin)["environments"]))'; }
+kill -STOP $before
 ferryd_start --listen "127.0.0.1:$PORT"
 expect_contains "the restart takes the execution back" \
   "$(grep "ferryd\[$FERRYD_PID\].*listening on" "$FERRYD_LOG")" "1 unfinished execution restored"
+expect_eq "the worker taken back is awaited until its agent calls" "$(awaiting)" 1
+kill -CONT $before
+for _ in $(seq 100); do [ "$(awaiting)" = 0 ] && break; sleep 0.1; done
+expect_eq "its agent calls again: none awaited" "$(awaiting)" 0
+expect_contains "ferryd says when every worker is back" \
+  "$(grep "ferryd\[$FERRYD_PID\]" "$FERRYD_LOG")" "every worker taken back has called again"
 "$FERRY" wait "$id" --timeout 30 >/dev/null 2>&1 || true
 expect_eq "the execution completes after the restart" "$(json_field "$id" 'e["status"]')" complete
 expect_eq "it kept its exit code" "$(json_field "$id" 'e["exit_code"]')" 0

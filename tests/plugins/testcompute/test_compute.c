@@ -12,9 +12,14 @@
  *   fake_hold_file      with agent "fake": the agent that is handed work while
  *                       this file exists removes it and freezes (SIGSTOP) before
  *                       starting that work (ferry-fake-agent's hold_file)
+ *   fake_run_ms         with agent "fake": each execution runs this long
+ *                       (ferry-fake-agent's run_ms; default 0, done at once)
  *   slots               executions per agent; default: the launch request's
  *   work_dir, runtime   as for `local`: a real agent works in <work_dir>/<worker_id>
  *   terminate_grace_ms  SIGTERM to SIGKILL (default 10000)
+ *
+ * A stop of ferryd leaves the agents running, as `local` does, unless the
+ * host's "retire_workers_on_stop" is "true".
  *
  * A failed launch is what EC2 answers when a zone has no capacity: retryable,
  * with a provider code, so the scheduler's backoff is exercised on the same
@@ -56,7 +61,7 @@ struct tc_state {
     char *work_dir;
     char *runtime;
     char *fake_agent_path; /* NULL: next to the real agent */
-    char *fake_hold;       /* "hold_file=PATH" for the fake agent, or NULL */
+    char *fake_settings;   /* the fake agent's runtime settings, "KEY=VALUE" lines, or NULL */
     int fake;
     long delay_ms;
     double failure_rate;
@@ -87,7 +92,7 @@ static void tc_state_free(tc_state *st)
     free(st->work_dir);
     free(st->runtime);
     free(st->fake_agent_path);
-    free(st->fake_hold);
+    free(st->fake_settings);
     free(st);
 }
 
@@ -188,7 +193,7 @@ static void tc_launch_go(tc_state *st, tc_pending *l)
         .work_dir = st->fake ? NULL : work_dir, /* the fake agent takes neither */
         .runtime = st->runtime,
         .slots = l->slots, /* always: the fake agent's default is 64 */
-        .runtime_settings = st->fake ? st->fake_hold : NULL,
+        .runtime_settings = st->fake ? st->fake_settings : NULL,
     };
     const char *id = NULL;
     int uv_error = 0;
@@ -366,12 +371,15 @@ static int tc_settings(tc_state *st, ferry_error_detail *err)
     st->work_dir = strdup(work_dir && work_dir[0] ? work_dir : "/tmp/ferry-test-compute");
     st->runtime = strdup(runtime && runtime[0] ? runtime : "local-process");
     st->fake_agent_path = tc_strdup_or_null(fake_path);
+    long run_ms = 0;
+    if ((rc = tc_setting_long(ctx, host, "fake_run_ms", 86400000L, &run_ms, err)) < 0)
+        return rc;
     const char *hold = host->config_get(ctx, "fake_hold_file");
-    if (hold && hold[0] && asprintf(&st->fake_hold, "hold_file=%s", hold) < 0)
-        st->fake_hold = NULL;
+    if (asprintf(&st->fake_settings, "%s%s%srun_ms=%ld\n", hold && hold[0] ? "hold_file=" : "",
+                 hold && hold[0] ? hold : "", hold && hold[0] ? "\n" : "", run_ms) < 0)
+        st->fake_settings = NULL;
     if (st->work_dir == NULL || st->runtime == NULL ||
-        (fake_path && fake_path[0] && st->fake_agent_path == NULL) ||
-        (hold && hold[0] && st->fake_hold == NULL))
+        (fake_path && fake_path[0] && st->fake_agent_path == NULL) || st->fake_settings == NULL)
         return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "test: out of memory");
     return 0;
 }
@@ -422,16 +430,22 @@ static void tc_fini(void *state)
     st->finishing = 1;
     while (st->pending != NULL)
         tc_launch_close(st->pending);
-    ferry_agentproc_fini(st->agents); /* frees itself once its agents are gone */
+    /* As `local`: ferryd's stop keeps the work unless the operator asked
+     * otherwise. Either way the table frees itself once its agents are gone. */
+    const char *retire = st->host->config_get(st->ctx, "retire_workers_on_stop");
+    if (retire != NULL && strcmp(retire, "false") == 0)
+        ferry_agentproc_release(st->agents);
+    else
+        ferry_agentproc_fini(st->agents);
     st->agents = NULL;
     if (st->n_allocated == 0)
         tc_state_free(st);
 }
 
 static const char *const tc_setting_names[] = {
-    "launch_delay_ms",    "failure_rate",   "fail_first", "agent",
-    "fake_agent_path",    "slots",          "work_dir",   "runtime",
-    "terminate_grace_ms", "fake_hold_file", NULL};
+    "launch_delay_ms",    "failure_rate",   "fail_first",  "agent",
+    "fake_agent_path",    "slots",          "work_dir",    "runtime",
+    "terminate_grace_ms", "fake_hold_file", "fake_run_ms", NULL};
 
 static const ferry_plugin_descriptor tc_descriptor = {
     .struct_size = sizeof(ferry_plugin_descriptor),
