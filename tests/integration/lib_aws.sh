@@ -20,6 +20,8 @@ fake_start() { # fake_start [ARGS...]
 running_ours() {
   fake_q "' '.join(sorted(i['id'] for i in I if i['daemon'] == '$1' and i['state'] in ('pending', 'running', 'stopping', 'stopped')))"
 }
+# How many terminations ferryd asked for.
+terminations() { fake_q "len([r for r in R if r['action'] == 'TerminateInstances'])"; }
 
 # --- ferryd with aws environments ---
 # aws_env NAME [EXTRA SETTINGS]: one environment block on the fake. The

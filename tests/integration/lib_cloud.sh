@@ -269,6 +269,63 @@ expect_sweep() { # expect_sweep WHAT GONE UP OTHER ORPHAN...
   expect_eq "another daemon's instance is left alone" \
     "$(fake_q "[$up for i in I if i['id'] == '$other'][0]")" True
 }
+# A stop of ferryd that keeps the work (issue 16), on the fake of this test
+# (running_ours and terminations are lib_aws.sh's or lib_gcp.sh's): an
+# execution printing numbered lines goes on while ferryd is away; the stop
+# takes under 5 s and asks for no termination, the instance keeps running,
+# and after the restart (START [PORT], the lib's ferryd start) the execution
+# completes with every line once and its output. Then the tests' usual
+# --retire-workers stop (lib.sh) terminates the instance. Starts ferryd
+# itself, with FERRYD_KEEP_WORKERS=1; the fake must be running and
+# $WORK/ferryd.conf written.
+expect_graceful_restart() { # expect_graceful_restart START
+  local start=$1 port d p id inst t0 ms log i
+  export FERRYD_KEEP_WORKERS=1
+  "$start"
+  port=${FERRY_SERVER##*:}
+  d=$(daemon_id)
+  p=$(make_project cloud <<'EOF'
+- step:
+    name: count
+    image: none
+    command:
+      - for i in $(seq 1 8); do echo "line-$i"; sleep 1; done
+      - echo counted > "$FERRY_OUTPUTS_DIR/count.txt"
+EOF
+)
+  id=$(run_id "$p" count)
+  for _ in $(seq 400); do
+    "$FERRY" logs "$id" 2>/dev/null | grep -q "line-2" && break
+    sleep 0.1
+  done
+  inst=$(running_ours "$d")
+  if [ -n "$inst" ]; then pass; else fail "no instance runs the execution"; fi
+  t0=$(date +%s%N)
+  ferryd_stop
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  if [ "$ms" -lt 5000 ]; then pass; else fail "ferryd took $ms ms to stop (over 5 s)"; fi
+  expect_eq "the stop asked for no termination" "$(terminations)" 0
+  expect_eq "the instance still runs" "$(running_ours "$d")" "$inst"
+  sleep 1
+  "$start" "$port"
+  "$FERRY" wait "$id" --timeout 60 >/dev/null || true
+  expect_eq "after the restart: complete" "$(json_field "$id" 'e["status"]')" complete
+  log=$("$FERRY" logs "$id" 2>/dev/null)
+  for i in $(seq 1 8); do
+    expect_eq "line-$i once" "$(grep -cx "line-$i" <<<"$log" || true)" 1
+  done
+  expect_eq "its output is kept" "$(curl -sS -H "Authorization: Bearer $FERRY_TOKEN" "$FERRY_SERVER/v1/executions/$id/outputs/count.txt")" counted
+  expect_eq "no termination yet (the worker idles)" "$(terminations)" 0
+  # --retire-workers: the stop terminates the instance, as before (once the
+  # new ferryd's sweep has seen it alive: instance_sweep_interval is 2 s).
+  ferryd_stop
+  unset FERRYD_KEEP_WORKERS
+  "$start" "$port"
+  sleep 3
+  ferryd_stop
+  expect_none_running "$d" "after a --retire-workers stop"
+}
+
 # A graceful stop of ferryd retires the instances it has: one more run of
 # step_where in PROJECT leaves ENV's worker idle, then ferryd stops and
 # expect_none_running (lib_aws.sh, lib_gcp.sh) for DAEMON-ID.

@@ -39,6 +39,13 @@ fake_start() { # fake_start [ARGS...]
   gcp_key_file "$SA/key.json"
 }
 
+# Instances that carry ferryd's daemon label and are not going.
+running_ours() {
+  fake_q "' '.join(sorted(i['id'] for i in I if i['daemon'] == '$1' and i['status'] in ('PROVISIONING', 'STAGING', 'RUNNING')))"
+}
+# How many deletions ferryd asked for.
+terminations() { fake_q "len([r for r in R if r['kind'] == 'delete'])"; }
+
 # --- ferryd with gcp environments ---
 # gcp_env NAME [EXTRA SETTINGS]: one environment block on the fake, in
 # zones $ZONES (us-central1-a, us-central1-b), idle timeout $IDLE (4 s),
