@@ -109,6 +109,20 @@ json_field() {
   "$FERRY" show "$1" --json | python3 -c "import json,sys; e=json.load(sys.stdin); print($2)"
 }
 
+# The lines line-1 .. line-N of ID's log, each there exactly once: what a
+# run printing numbered lines leaves after a restart that lost nothing.
+expect_lines_once() { # expect_lines_once ID N WHAT
+  local log missing= twice= i c
+  log=$("$FERRY" logs "$1" 2>/dev/null)
+  for i in $(seq 1 "$2"); do
+    c=$(grep -cx "line-$i" <<<"$log" || true)
+    [ "$c" -eq 0 ] && missing="$missing $i"
+    [ "$c" -gt 1 ] && twice="$twice $i"
+  done
+  expect_eq "$3: every numbered line is in the log" "$missing" ""
+  expect_eq "$3: no line is in the log twice" "$twice" ""
+}
+
 # A project folder under $WORK with a ferry.yaml given on stdin.
 make_project() { # make_project NAME  < ferry.yaml
   local dir=$WORK/$1

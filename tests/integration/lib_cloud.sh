@@ -279,7 +279,7 @@ expect_sweep() { # expect_sweep WHAT GONE UP OTHER ORPHAN...
 # itself, with FERRYD_KEEP_WORKERS=1; the fake must be running and
 # $WORK/ferryd.conf written.
 expect_graceful_restart() { # expect_graceful_restart START
-  local start=$1 port d p id inst t0 ms log i
+  local start=$1 port d p id inst t0 ms
   export FERRYD_KEEP_WORKERS=1
   "$start"
   port=${FERRY_SERVER##*:}
@@ -310,10 +310,7 @@ EOF
   "$start" "$port"
   "$FERRY" wait "$id" --timeout 60 >/dev/null || true
   expect_eq "after the restart: complete" "$(json_field "$id" 'e["status"]')" complete
-  log=$("$FERRY" logs "$id" 2>/dev/null)
-  for i in $(seq 1 8); do
-    expect_eq "line-$i once" "$(grep -cx "line-$i" <<<"$log" || true)" 1
-  done
+  expect_lines_once "$id" 8 "after the restart"
   expect_eq "its output is kept" "$(curl -sS -H "Authorization: Bearer $FERRY_TOKEN" "$FERRY_SERVER/v1/executions/$id/outputs/count.txt")" counted
   expect_eq "no termination yet (the worker idles)" "$(terminations)" 0
   # --retire-workers: the stop terminates the instance, as before (once the

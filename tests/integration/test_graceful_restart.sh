@@ -72,15 +72,7 @@ expect_contains "ferryd says when every worker is back" \
 "$FERRY" wait "$id" --timeout 30 >/dev/null 2>&1 || true
 expect_eq "the execution completes after the restart" "$(json_field "$id" 'e["status"]')" complete
 expect_eq "it kept its exit code" "$(json_field "$id" 'e["exit_code"]')" 0
-log=$("$FERRY" logs "$id" 2>/dev/null)
-missing= twice=
-for i in $(seq 1 $N); do
-  c=$(grep -cx "line-$i" <<<"$log" || true)
-  [ "$c" -eq 0 ] && missing="$missing $i"
-  [ "$c" -gt 1 ] && twice="$twice $i"
-done
-expect_eq "every numbered line is in the log" "$missing" ""
-expect_eq "no line is in the log twice" "$twice" ""
+expect_lines_once "$id" $N "after the restart"
 expect_eq "its output is kept" \
   "$(curl -sS "$FERRY_SERVER/v1/executions/$id/outputs/counted.txt")" "counted $N"
 launched=$(grep -c "ferryd\[$FERRYD_PID\].*launched agent" "$FERRYD_LOG" || true)

@@ -5,7 +5,8 @@
 # talks to ferryd over TLS on the root side's address (never loopback).
 # Covered: joining (ids, not addresses); executions spread over both hosts
 # with logs and outputs back; a stop that reaches the agent within a second
-# or so; kill -9 of ferryd mid-run losing no line and no output; kill -9 of
+# or so; kill -9 of ferryd mid-run, and a graceful restart (SIGTERM, issue
+# 16), each losing no line and no output; kill -9 of
 # an agent ending its execution with "worker lost"; a wrong join token; and
 # the presigned blob URLs an agent is given, checked with curl from inside a
 # namespace (valid, altered sig/expires/key, expired).
@@ -250,17 +251,22 @@ fi
 expect_not_contains "stop: the commands did not run out" "$("$FERRY" logs "$id" 2>/dev/null)" "spin ran out"
 expect_eq "stop: both idle again" "$(await_workers "2 0 2" 10)" "2 0 2"
 
-# --- 4. kill -9 of ferryd mid-run: the run goes on, nothing lost or doubled ---
-id=$(run_id "$proj" count)
-await_status "$id" started 20 >/dev/null
-sleep 1
-ferryd_kill
-sleep 1.5
-ferryd_start -c "$WORK/ferryd.conf" --listen "$IP:$PORT"
-rc=0
-"$FERRY" wait "$id" --timeout 60 >/dev/null || rc=$?
-expect_eq "across a crash of ferryd: complete" "$(json_field "$id" 'e["status"]')" complete
-got=$(api "$T_ALICE" GET "/v1/executions/$id/logs" | python3 -c '
+# --- 4. kill -9 of ferryd mid-run, then a graceful restart (SIGTERM, the
+# agents kept): each time the run goes on, nothing lost or doubled ---
+restart_mid_run() { # restart_mid_run STOP WHAT: STOP is ferryd_kill or ferryd_stop
+  local id rc got f w=$2
+  id=$(run_id "$proj" count)
+  await_status "$id" started 20 >/dev/null
+  sleep 1
+  "$1"
+  expect_eq "$w: the agents outlive ferryd" "$(alive_agents)" "${#AGENT_PIDS[@]}"
+  sleep 1.5
+  # The ferryd after this one keeps its workers on its stop too.
+  FERRYD_KEEP_WORKERS=1 ferryd_start -c "$WORK/ferryd.conf" --listen "$IP:$PORT"
+  rc=0
+  "$FERRY" wait "$id" --timeout 60 >/dev/null || rc=$?
+  expect_eq "$w: complete" "$(json_field "$id" 'e["status"]')" complete
+  got=$(api "$T_ALICE" GET "/v1/executions/$id/logs" | python3 -c '
 import json, sys
 events = [json.loads(l) for l in sys.stdin]
 out = [e["text"] for e in events if e["stream"] == "stdout"]
@@ -268,22 +274,32 @@ want = ["line %d" % i for i in range(1, 3001)]
 first = next((i for i, (a, b) in enumerate(zip(out, want)) if a != b), min(len(out), len(want)))
 print("ok" if out == want else "%d lines, first difference at %d" % (len(out), first))
 print(" ".join(str(e["i"]) for e in events) == " ".join(str(i) for i in range(1, len(events) + 1)))')
-expect_eq "across a crash of ferryd: every line once, in order" "$(sed -n 1p <<<"$got")" ok
-expect_eq "across a crash of ferryd: events numbered 1..N" "$(sed -n 2p <<<"$got")" True
-expect_eq "across a crash of ferryd: every output listed" \
-  "$(json_field "$id" '" ".join(sorted(o["name"] for o in e["outputs"]))')" \
-  "early.bin late.bin sub/seq.txt"
-rm -rf "$WORK/got"
-rc=0
-"$FERRY" outputs "$id" --download "$WORK/got" >/dev/null 2>&1 || rc=$?
-expect_eq "across a crash of ferryd: outputs download" "$rc" 0
-for f in early.bin late.bin; do
-  if cmp -s "$proj/$f" "$WORK/got/$f"; then pass; else fail "across a crash of ferryd: $f differs"; fi
-done
-if cmp -s "$WORK/seq.txt" "$WORK/got/sub/seq.txt"; then pass; else
-  fail "across a crash of ferryd: sub/seq.txt differs"
-fi
-expect_eq "after the crash: both agents back, idle" "$(await_workers "2 0 2" 15)" "2 0 2"
+  expect_eq "$w: every line once, in order" "$(sed -n 1p <<<"$got")" ok
+  expect_eq "$w: events numbered 1..N" "$(sed -n 2p <<<"$got")" True
+  expect_eq "$w: every output listed" \
+    "$(json_field "$id" '" ".join(sorted(o["name"] for o in e["outputs"]))')" \
+    "early.bin late.bin sub/seq.txt"
+  rm -rf "$WORK/got"
+  rc=0
+  "$FERRY" outputs "$id" --download "$WORK/got" >/dev/null 2>&1 || rc=$?
+  expect_eq "$w: outputs download" "$rc" 0
+  for f in early.bin late.bin; do
+    if cmp -s "$proj/$f" "$WORK/got/$f"; then pass; else fail "$w: $f differs"; fi
+  done
+  if cmp -s "$WORK/seq.txt" "$WORK/got/sub/seq.txt"; then pass; else
+    fail "$w: sub/seq.txt differs"
+  fi
+  expect_eq "$w: both agents back, idle" "$(await_workers "2 0 2" 15)" "2 0 2"
+}
+alive_agents() {
+  local n=0 pid
+  for pid in "${AGENT_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && n=$((n + 1)); done
+  echo "$n"
+}
+restart_mid_run ferryd_kill "across a crash of ferryd"
+restart_mid_run ferryd_stop "across a graceful restart of ferryd"
+expect_not_contains "the graceful stop ended no execution" "$(cat "$FERRYD_LOG")" \
+  "ferryd is shutting down"
 
 # --- 5. kill -9 of an agent mid-run: "worker lost" after worker_lost_timeout ---
 id=$(run_id "$proj" spin)
