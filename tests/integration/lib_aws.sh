@@ -16,10 +16,12 @@ fake_start() { # fake_start [ARGS...]
   cloud_fake_start ec2 "${FAKE_SCRIPT:-$FERRY_SOURCE_DIR/tests/fakes/fake_ec2.py}" \
     --access-key "$AK" --secret-key "$SK" "$@"
 }
-# Instances that carry ferryd's daemon tag and are not going.
-running_ours() {
-  fake_q "' '.join(sorted(i['id'] for i in I if i['daemon'] == '$1' and i['state'] in ('pending', 'running', 'stopping', 'stopped')))"
+# Instances that carry ferryd's daemon tag and are not going: the python
+# expression over the fake's state, and its value now.
+ours_up_expr() {
+  echo "' '.join(sorted(i['id'] for i in I if i['daemon'] == '$1' and i['state'] in ('pending', 'running', 'stopping', 'stopped')))"
 }
+running_ours() { fake_q "$(ours_up_expr "$1")"; }
 # How many terminations ferryd asked for.
 terminations() { fake_q "len([r for r in R if r['action'] == 'TerminateInstances'])"; }
 

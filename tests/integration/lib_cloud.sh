@@ -269,15 +269,31 @@ expect_sweep() { # expect_sweep WHAT GONE UP OTHER ORPHAN...
   expect_eq "another daemon's instance is left alone" \
     "$(fake_q "[$up for i in I if i['id'] == '$other'][0]")" True
 }
+# A worker idle across a restart of ferryd is retired all the same (issue
+# 16): its instance, the only one of DAEMON-ID running now, is terminated
+# within idle_timeout ($IDLE, 4 s by default) + 5 s of the new ferryd's
+# start. STOP is ferryd_kill or ferryd_stop (with FERRYD_KEEP_WORKERS=1),
+# START the lib's ferryd start, given the port again.
+expect_idle_retired_across() { # expect_idle_retired_across STOP START DAEMON-ID WHAT
+  local port=${FERRY_SERVER##*:} t0
+  if [ -n "$(running_ours "$3")" ]; then pass; else fail "$4: no idle instance before the restart"; fi
+  "$1"
+  t0=$(now_ms)
+  "$2" "$port"
+  expect_eq "$4: its instance is terminated within idle_timeout + 5 s" \
+    "$(await_fake "$(ours_up_expr "$3")" "" $((${IDLE:-4} + 5 - ($(now_ms) - t0) / 1000)))" ""
+}
+
 # A stop of ferryd that keeps the work (issue 16), on the fake of this test
 # (running_ours and terminations are lib_aws.sh's or lib_gcp.sh's): an
 # execution printing numbered lines goes on while ferryd is away; the stop
 # takes under 5 s and asks for no termination, the instance keeps running,
 # and after the restart (START [PORT], the lib's ferryd start) the execution
-# completes with every line once and its output. Then the tests' usual
-# --retire-workers stop (lib.sh) terminates the instance. Starts ferryd
-# itself, with FERRYD_KEEP_WORKERS=1; the fake must be running and
-# $WORK/ferryd.conf written.
+# completes with every line once and its output. Then, the worker idle, a
+# graceful restart again: the worker is retired after its idle_timeout
+# ($IDLE: long enough for the checks before). Starts ferryd itself, with
+# FERRYD_KEEP_WORKERS=1; the fake must be running and $WORK/ferryd.conf
+# written.
 expect_graceful_restart() { # expect_graceful_restart START
   local start=$1 port d p id inst t0 ms
   export FERRYD_KEEP_WORKERS=1
@@ -313,14 +329,8 @@ EOF
   expect_lines_once "$id" 8 "after the restart"
   expect_eq "its output is kept" "$(curl -sS -H "Authorization: Bearer $FERRY_TOKEN" "$FERRY_SERVER/v1/executions/$id/outputs/count.txt")" counted
   expect_eq "no termination yet (the worker idles)" "$(terminations)" 0
-  # --retire-workers: the stop terminates the instance, as before (once the
-  # new ferryd's sweep has seen it alive: instance_sweep_interval is 2 s).
-  ferryd_stop
+  expect_idle_retired_across ferryd_stop "$start" "$d" "idle across a graceful restart"
   unset FERRYD_KEEP_WORKERS
-  "$start" "$port"
-  sleep 3
-  ferryd_stop
-  expect_none_running "$d" "after a --retire-workers stop"
 }
 
 # A graceful stop of ferryd retires the instances it has: one more run of

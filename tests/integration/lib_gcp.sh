@@ -39,10 +39,12 @@ fake_start() { # fake_start [ARGS...]
   gcp_key_file "$SA/key.json"
 }
 
-# Instances that carry ferryd's daemon label and are not going.
-running_ours() {
-  fake_q "' '.join(sorted(i['id'] for i in I if i['daemon'] == '$1' and i['status'] in ('PROVISIONING', 'STAGING', 'RUNNING')))"
+# Instances that carry ferryd's daemon label and are not going: the python
+# expression over the fake's state, and its value now.
+ours_up_expr() {
+  echo "' '.join(sorted(i['id'] for i in I if i['daemon'] == '$1' and i['status'] in ('PROVISIONING', 'STAGING', 'RUNNING')))"
 }
+running_ours() { fake_q "$(ours_up_expr "$1")"; }
 # How many deletions ferryd asked for.
 terminations() { fake_q "len([r for r in R if r['kind'] == 'delete'])"; }
 

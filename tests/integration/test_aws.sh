@@ -188,17 +188,10 @@ expect_none_running "$D" "after the crash"
 
 # --- kill -9 of ferryd while its worker is idle: retired all the same ---
 # The worker taken back gets its idle timer at start (issue 16).
-live="' '.join(sorted(i['id'] for i in I if i['daemon'] == '$D' and i['state'] not in ('shutting-down', 'terminated')))"
 id=$(run_id "$P" where)
 "$FERRY" wait "$id" --timeout 60 >/dev/null || true
 expect_eq "idle at a crash: the execution completes" "$(json_field "$id" 'e["status"]')" complete
-idle_inst=$(fake_q "$live")
-ferryd_kill
-if [ -n "$idle_inst" ]; then pass; else fail "idle at a crash: no idle instance before the crash"; fi
-t0=$(now_ms)
-aws_ferryd_start "$PORT"
-expect_eq "idle at a crash: its instance is terminated within idle_timeout + 5 s" \
-  "$(await_fake "$live" "" $((${IDLE:-4} + 5 - ($(now_ms) - t0) / 1000)))" ""
+expect_idle_retired_across ferryd_kill aws_ferryd_start "$D" "idle at a crash"
 
 # --- the sweep at start: an orphan left while ferryd was down ---
 ferryd_kill

@@ -20,6 +20,7 @@
 #   - an instance deleted outside ferry mid-run: error, nothing hangs;
 #   - the orphan sweep (instances.list by label, paged); another daemon's
 #     instance is left alone;
+#   - kill -9 of ferryd while its worker idles: deleted after idle_timeout;
 #   - a graceful stop of ferryd deletes the instances it had.
 # Every part ends with the fake holding no running instance ferry launched.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -141,6 +142,14 @@ expect_eq "instances.list filtered on ferryd's label" \
   "$(fake_q "sorted(set(r['filter'] for r in R if r['kind'] == 'list'))")" \
   "['labels.ferry-daemon=\"$DL\"']"
 expect_none_running "$DL" "after the sweep"
+
+# --- kill -9 of ferryd while its worker is idle: retired all the same ---
+id=$(run_id "$P" where)
+"$FERRY" wait "$id" --timeout 60 >/dev/null || true
+expect_eq "idle at a crash: the execution completes" "$(json_field "$id" 'e["status"]')" complete
+expect_idle_retired_across ferryd_kill gcp_ferryd_start "$DL" "idle at a crash"
+# The fake takes --end-delay to delete it; ferryd keeps the record till then.
+expect_eq "idle at a crash: its record goes once deleted" "$(await_env_workers gcp "0 0 0 0" 20)" "0 0 0 0"
 
 # --- a graceful stop deletes the instances ferryd has ---
 expect_graceful_stop "$P" gcp "$DL"

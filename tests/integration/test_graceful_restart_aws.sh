@@ -6,6 +6,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib_aws.sh"
 
 fake_start
-IDLE=60 aws_conf "$(IDLE=60 aws_env aws)"
+IDLE=10 # the checks after the run come first; then the idle worker goes
+aws_conf "$(aws_env aws)"
 expect_graceful_restart aws_ferryd_start
 finish

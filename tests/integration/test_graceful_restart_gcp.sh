@@ -6,6 +6,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib_gcp.sh"
 
 fake_start
-IDLE=60 gcp_conf "$(IDLE=60 gcp_env gcp)"
+IDLE=10 # the checks after the run come first; then the idle worker goes
+gcp_conf "$(gcp_env gcp)"
 expect_graceful_restart gcp_ferryd_start
 finish

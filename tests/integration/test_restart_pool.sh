@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Restored workers follow the pool rules (issue 16, point 3). After a kill -9
-# and restart of ferryd, the workers it takes back that are idle are retired
+# (and, last, a graceful SIGTERM) and restart of ferryd, the workers it takes back that are idle are retired
 # after idle_timeout (counting from the restart), while min_workers are kept;
 # a worker busy at the crash is retired once its execution ends. Two
 # environments through the "test" compute plugin (real ferry-agent
@@ -45,10 +45,11 @@ await_agents() { # await_agents ENV COUNT SECONDS
   done
   echo "$n"
 }
-restart() { # kill -9, start again on the same port
-  ferryd_kill
+restart_with() { # restart_with STOP: ferryd_kill or ferryd_stop, start again on the same port
+  "$1"
   ferryd_start -c "$WORK/ferryd.conf" --listen "127.0.0.1:$PORT"
 }
+restart() { restart_with ferryd_kill; }
 # Retired within idle_timeout + 5 s of T0 (ms): the record and its agent.
 expect_retired() { # expect_retired WHAT T0
   local left=$(($2 + (IDLE + 5) * 1000 - $(now_ms)))
@@ -124,5 +125,23 @@ expect_eq "busy: the execution completes after the restart" "$(await_status "$g"
 expect_retired busy "$(now_ms)"
 expect_eq "warm: still its one worker in the end" "$(env_field warm 'e["workers"]["total"]')" 1
 expect_eq "warm: the same agent process in the end" "$(pgrep -f -- "--work-dir $DATA/warm/")" "$warm_pid"
+
+# --- a graceful restart (SIGTERM) while the worker is idle: the same rules ---
+# The stop keeps the agents (FERRYD_KEEP_WORKERS); the worker taken back idle
+# is retired after idle_timeout from the new start, min_workers kept.
+export FERRYD_KEEP_WORKERS=1
+restart_with ferryd_kill # this ferryd was started to retire its workers on a stop
+id=$(run_id "$P" quick)
+expect_eq "graceful: the execution completes" "$(await_status "$id" complete 30)" complete
+expect_eq "graceful: one idle worker before the stop" \
+  "$(env_field pool 'e["workers"]["idle"], e["workers"]["total"]')" "1 1"
+restart_with ferryd_stop
+t0=$(now_ms)
+expect_eq "graceful: the worker is taken back after the restart" \
+  "$(env_field pool 'e["workers"]["total"]')" 1
+expect_retired graceful "$t0"
+sleep 1
+expect_eq "graceful: warm keeps its one worker, the same agent" \
+  "$(env_field warm 'e["workers"]["total"]') $(pgrep -f -- "--work-dir $DATA/warm/")" "1 $warm_pid"
 
 finish
