@@ -3,7 +3,8 @@
  * rows kept and a backup copy at version 0 beside it; one of a newer ferryd,
  * and a file that is not a SQLite database, are refused with a message that
  * names the file (and both versions), and the folder is left byte for byte
- * as it was (no -wal, no -shm, no backup). */
+ * as it was (no -wal, no -shm, no backup); so is a newer version that is
+ * in the -wal only. */
 #include "test.h"
 
 #include <dirent.h>
@@ -208,6 +209,33 @@ static void test_newer_refused_unchanged(void)
     free(path);
 }
 
+/* A newer ferryd killed before a checkpoint: its version is in the -wal
+ * only (here: a connection of its own still holds it there), the file's
+ * header says otherwise; ferry_db_open reads it through SQLite before it
+ * runs anything. */
+static void test_newer_in_wal_only(void)
+{
+    new_folder("newer-wal");
+    char err[512] = "";
+    CHECK_INT(ferry_db_open(&d, err, sizeof(err)), 0);
+    close_db();
+    char *path = db_path("");
+    sqlite3 *other = NULL;
+    CHECK_INT(sqlite3_open(path, &other), SQLITE_OK);
+    int newer = ferry_db_schema_version() + 1;
+    char *sql = ferry_asprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA user_version = %d", newer);
+    CHECK_INT(sqlite3_exec(other, sql, NULL, NULL, NULL), SQLITE_OK);
+    free(sql);
+    CHECK_INT(ferry_db_check(d.data_dir, err, sizeof(err)), 0); /* the header is the old one */
+    err[0] = '\0';
+    CHECK(ferry_db_open(&d, err, sizeof(err)) < 0);
+    CHECK(d.db == NULL);
+    CHECK_CONTAINS(err, "written by a newer ferryd");
+    sqlite3_close(other);
+    CHECK_INT(user_version_of(path), newer);
+    free(path);
+}
+
 static void test_not_a_database(void)
 {
     new_folder("garbage");
@@ -241,6 +269,7 @@ int main(void)
     test_fresh();
     test_v0_gets_every_migration();
     test_newer_refused_unchanged();
+    test_newer_in_wal_only();
     test_not_a_database();
     ferry_rmtree(root);
     TEST_MAIN_END();
