@@ -205,6 +205,9 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static int start(ferryd *d, char *err, size_t cap)
 {
+    /* A folder of a newer ferryd is refused before anything is written in it. */
+    if (ferry_db_check(d->cfg.data_dir, err, cap) < 0)
+        return FERRY_EIO;
     if (prepare_dirs(d, err, cap) < 0 || load_plugins(d, err, cap) < 0)
         return FERRY_EIO;
     if (ferry_db_open(d, err, cap) < 0 || ferry_logstore_init(d, err, cap) < 0 ||

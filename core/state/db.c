@@ -3,9 +3,12 @@
  * for I/O: many transitions cost one commit. */
 #include "db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -43,7 +46,10 @@ static const char *schema =
     " PRIMARY KEY (execution_id, url));";
 
 /* Changes to a stored schema, in order; PRAGMA user_version counts those
- * applied. Append only. */
+ * applied. Append only: an entry, once released, is never edited or
+ * removed (a data folder at version N has run entries 1..N). A ferryd
+ * refuses a database whose user_version is beyond this array's end: it
+ * was written by a newer ferryd (ferry_db_check). */
 static const char *migrations[] = {
     "ALTER TABLE executions ADD COLUMN owner TEXT;"
     "ALTER TABLE executions ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
@@ -55,24 +61,143 @@ static const char *migrations[] = {
     "ALTER TABLE workers ADD COLUMN slots INTEGER NOT NULL DEFAULT 1;",
 };
 
-static int db__migrate(ferryd *d, char **msg)
+#define DB__N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int ferry_db_schema_version(void)
+{
+    return DB__N_MIGRATIONS;
+}
+
+static void db__newer_message(const char *path, int version, char *err, size_t cap)
+{
+    snprintf(err, cap,
+             "%s: written by a newer ferryd (schema %d; this ferryd knows up to %d); refusing "
+             "to start, the folder is left as it is (downgrades are not supported)",
+             path, version, DB__N_MIGRATIONS);
+}
+
+/* The header of a SQLite file (https://www.sqlite.org/fileformat.html):
+ * 16 bytes of magic, and at offset 60 the user_version, big-endian. Read
+ * by hand, not through SQLite: even a read-only connection may create the
+ * -wal and -shm files of a WAL database, and nothing may change in a
+ * folder that is refused. */
+int ferry_db_check(const char *data_dir, char *err, size_t cap)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/ferry.db", data_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0; /* a fresh folder */
+        int rc = ferry_from_errno(errno);
+        snprintf(err, cap, "%s: %s", path, strerror(errno));
+        return rc;
+    }
+    unsigned char head[100];
+    size_t got = 0;
+    while (got < sizeof(head)) {
+        ssize_t n = read(fd, head + got, sizeof(head) - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got == 0)
+        return 0; /* SQLite takes an empty file for an empty database */
+    if (got < sizeof(head) || memcmp(head, "SQLite format 3", 16) != 0) {
+        snprintf(err, cap,
+                 "%s: not a SQLite database (ferryd keeps its state there); refusing to start, "
+                 "the folder is left as it is",
+                 path);
+        return FERRY_EPROTO;
+    }
+    uint32_t v = (uint32_t)head[60] << 24 | (uint32_t)head[61] << 16 | (uint32_t)head[62] << 8 |
+                 (uint32_t)head[63];
+    if (v > (uint32_t)DB__N_MIGRATIONS) {
+        db__newer_message(path, (int)v, err, cap);
+        return FERRY_EPROTO;
+    }
+    return 0;
+}
+
+static int db__user_version(ferryd *d, int *version, char **msg)
 {
     sqlite3_stmt *st = NULL;
-    int version = 0;
-    if (sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
+    int rc = sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    else
+        *msg = sqlite3_mprintf("%s", sqlite3_errmsg(d->db));
     sqlite3_finalize(st);
-    int n = (int)(sizeof(migrations) / sizeof(migrations[0]));
-    for (int v = version; v < n; v++) {
+    return rc == SQLITE_ROW ? 0 : FERRY_EIO;
+}
+
+/* Whether the database has any table yet: a fresh one needs no backup. */
+static int db__has_tables(ferryd *d)
+{
+    sqlite3_stmt *st = NULL;
+    int any = 0;
+    if (sqlite3_prepare_v2(d->db, "SELECT 1 FROM sqlite_master LIMIT 1", -1, &st, NULL) ==
+        SQLITE_OK)
+        any = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return any;
+}
+
+/* A consistent copy of the database as it is before its migrations, in
+ * ferry.db.bak-v<version>, for an operator who has to go back: written
+ * under a temporary name and renamed, so that a copy by that name is whole.
+ * Replaces an older copy of the same version (a retry after a failed
+ * migration: the database is still at that version). */
+static int db__backup(ferryd *d, const char *path, int version, char **msg)
+{
+    char *bak = ferry_asprintf("%s.bak-v%d", path, version);
+    char *tmp = ferry_asprintf("%s.tmp", bak);
+    unlink(tmp);
+    char *sql = sqlite3_mprintf("VACUUM INTO %Q", tmp);
+    int rc = sqlite3_exec(d->db, sql, NULL, NULL, msg);
+    sqlite3_free(sql);
+    if (rc == SQLITE_OK && rename(tmp, bak) != 0) {
+        *msg = sqlite3_mprintf("backup %s: %s", bak, strerror(errno));
+        rc = SQLITE_IOERR;
+    }
+    if (rc == SQLITE_OK)
+        ferry_info("database: a copy of schema version %d is in %s", version, bak);
+    else
+        unlink(tmp);
+    free(tmp);
+    free(bak);
+    return rc == SQLITE_OK ? 0 : FERRY_EIO;
+}
+
+/* Runs the migrations from `version` on, each in its own transaction with
+ * the user_version it reaches: a failure leaves the database at the last
+ * version reached, and the next start resumes from there. */
+static int db__migrate(ferryd *d, const char *path, int version, int existing, char **msg)
+{
+    /* A database made just now has nothing to keep, nor to report. */
+    if (version < DB__N_MIGRATIONS && existing && db__backup(d, path, version, msg) < 0)
+        return FERRY_EIO;
+    for (int v = version; v < DB__N_MIGRATIONS; v++) {
         char *sql =
             ferry_asprintf("BEGIN; %s PRAGMA user_version = %d; COMMIT;", migrations[v], v + 1);
         int rc = sqlite3_exec(d->db, sql, NULL, NULL, msg);
         free(sql);
         if (rc != SQLITE_OK) {
             sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+            char *why = *msg;
+            *msg = sqlite3_mprintf("schema migration %d -> %d failed (the database stays at %d): "
+                                   "%s",
+                                   v, v + 1, v, why ? why : sqlite3_errmsg(d->db));
+            sqlite3_free(why);
             return FERRY_EIO;
         }
+        if (existing)
+            ferry_info("database: schema migrated from version %d to %d", v, v + 1);
     }
     return 0;
 }
@@ -102,25 +227,45 @@ static int db__meta(ferryd *d, const char *key, char *value, size_t cap, int ran
     return ferry_db_step_done(d, st) == SQLITE_DONE ? 0 : FERRY_EIO;
 }
 
+/* A database that did not open is closed again: nothing else was set up. */
+static void db__close_failed(ferryd *d)
+{
+    sqlite3_close(d->db);
+    d->db = NULL;
+}
+
 int ferry_db_open(ferryd *d, char *err, size_t err_cap)
 {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/ferry.db", d->data_dir);
+    /* Before SQLite creates or touches anything. */
+    if (ferry_db_check(d->data_dir, err, err_cap) < 0)
+        return FERRY_EIO;
     if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         snprintf(err, err_cap, "%s: %s", path, d->db ? sqlite3_errmsg(d->db) : "cannot open");
+        db__close_failed(d);
         return FERRY_EIO;
     }
     char *msg = NULL;
+    int version = 0, existing = 0;
+    /* Read again through SQLite, before the schema is run: a newer ferryd
+     * that was killed may have left its version in the -wal only. */
+    if (db__user_version(d, &version, &msg) < 0)
+        goto fail;
+    if (version > DB__N_MIGRATIONS) {
+        db__newer_message(path, version, err, err_cap);
+        db__close_failed(d);
+        return FERRY_EIO;
+    }
+    existing = db__has_tables(d);
     if (sqlite3_exec(d->db,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                      "PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
                      NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK || db__migrate(d, &msg) < 0) {
-        snprintf(err, err_cap, "%s: %s", path, msg ? msg : "schema error");
-        sqlite3_free(msg);
-        return FERRY_EIO;
-    }
+        sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
+        db__migrate(d, path, version, existing, &msg) < 0)
+        goto fail;
     uv_prepare_init(d->loop, &d->commit_prepare);
     d->commit_prepare.data = d;
     uv_prepare_start(&d->commit_prepare, db__commit_cb);
@@ -130,6 +275,11 @@ int ferry_db_open(ferryd *d, char *err, size_t err_cap)
         return FERRY_EIO;
     }
     return ferry_db_commit(d);
+fail:
+    snprintf(err, err_cap, "%s: %s", path, msg ? msg : "schema error");
+    sqlite3_free(msg);
+    db__close_failed(d);
+    return FERRY_EIO;
 }
 
 /* Finalizes every cached statement: they belong to the connection that is

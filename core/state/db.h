@@ -6,7 +6,20 @@
 
 #include "daemon.h"
 
+/* Opens DATA_DIR/ferry.db, creating it, and brings its schema to this
+ * build's version (PRAGMA user_version counts the migrations applied): an
+ * older one is first copied to ferry.db.bak-v<its version>, then migrated,
+ * one transaction per migration, each logged. Refuses, changing nothing,
+ * a database of a newer ferryd and a file that is not a SQLite database;
+ * on failure the database is closed again. */
 int ferry_db_open(ferryd *d, char *err, size_t err_cap);
+/* The check ferry_db_open begins with, for ferryd to make before it writes
+ * anything in the data folder: 0 when DATA_DIR/ferry.db is absent, empty,
+ * or a SQLite database of this build's version or older; else a FERRY_E*
+ * code and the reason in `err`. Reads the file's header only. */
+int ferry_db_check(const char *data_dir, char *err, size_t cap);
+/* The schema version this build writes: the number of migrations it knows. */
+int ferry_db_schema_version(void);
 void ferry_db_close(ferryd *d);
 /* Call before any write: joins the current loop turn's transaction. */
 void ferry_db_write(ferryd *d);
