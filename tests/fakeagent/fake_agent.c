@@ -73,7 +73,7 @@ struct fa_exec {
     fa_exec *prev, *next;
     char id[40];
     int finishing; /* 0: reporting started, 1: reporting finished */
-    int running;   /* run_ms: started is taken, finished not yet due */
+    int in_run;    /* run_ms: started is taken, finished not yet due */
     int attempts;
     uv_timer_t retry; /* a report's retry, or run_ms's end */
     ferry_http_request *req;
@@ -168,7 +168,7 @@ static void fa_exec_on_retry(uv_timer_t *t)
 static void fa_exec_on_run_end(uv_timer_t *t)
 {
     fa_exec *x = t->data;
-    x->running = 0;
+    x->in_run = 0;
     fa_exec_report(x);
 }
 
@@ -192,7 +192,7 @@ static void fa_exec_done(void *arg, const ferry_http_response *res)
         }
         x->finishing = 1;
         if (a->run_ms > 0) {
-            x->running = 1;
+            x->in_run = 1;
             uv_timer_start(&x->retry, fa_exec_on_run_end, (uint64_t)a->run_ms, 0);
             return;
         }
@@ -315,7 +315,7 @@ static void fa_poll_done(void *arg, const ferry_http_response *res)
     {
         const char *id = json_string_value(spec);
         for (fa_exec *x = a->running; id && x; x = x->next)
-            if (x->running && strcmp(x->id, id) == 0) {
+            if (x->in_run && strcmp(x->id, id) == 0) {
                 uv_timer_stop(&x->retry);
                 fa_exec_on_run_end(&x->retry);
             }

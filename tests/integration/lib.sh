@@ -109,6 +109,17 @@ json_field() {
   "$FERRY" show "$1" --json | python3 -c "import json,sys; e=json.load(sys.stdin); print($2)"
 }
 
+# Until ID's log has the line line-2: a run printing numbered lines is under
+# way (SECONDS, 30 by default); fails the test otherwise.
+await_line_2() { # await_line_2 ID [SECONDS]
+  local deadline=$(($(date +%s) + ${2:-30}))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    "$FERRY" logs "$1" 2>/dev/null | grep -qx "line-2" && return 0
+    sleep 0.1
+  done
+  fail "$1 did not start printing its numbered lines"
+}
+
 # The lines line-1 .. line-N of ID's log, each there exactly once: what a
 # run printing numbered lines leaves after a restart that lost nothing.
 expect_lines_once() { # expect_lines_once ID N WHAT

@@ -310,10 +310,7 @@ expect_graceful_restart() { # expect_graceful_restart START
 EOF
 )
   id=$(run_id "$p" count)
-  for _ in $(seq 400); do
-    "$FERRY" logs "$id" 2>/dev/null | grep -q "line-2" && break
-    sleep 0.1
-  done
+  await_line_2 "$id" 40
   inst=$(running_ours "$d")
   if [ -n "$inst" ]; then pass; else fail "no instance runs the execution"; fi
   t0=$(date +%s%N)

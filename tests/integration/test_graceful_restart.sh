@@ -20,13 +20,6 @@ EOF
 )
 agents() { pgrep -f -- "--work-dir $DATA" || true; }
 
-wait_started() { # wait_started ID: until its log has line-2
-  for _ in $(seq 100); do
-    "$FERRY" logs "$1" 2>/dev/null | grep -q "line-2" && return 0
-    sleep 0.1
-  done
-  fail "$1 did not start printing"
-}
 
 # SIGTERM; sets ms (how long ferryd took to exit) and rc (its status).
 stop_timed() {
@@ -43,7 +36,7 @@ stop_timed() {
 export FERRYD_KEEP_WORKERS=1
 ferryd_start --listen "127.0.0.1:$PORT"
 id=$(run_id "$P" count)
-wait_started "$id"
+await_line_2 "$id" 10
 before=$(agents)
 if [ -n "$before" ]; then pass; else fail "no agent runs the execution"; fi
 stop_timed
@@ -90,7 +83,7 @@ done
 DATA=$WORK/data2 # the cleanup still ends the agents of both
 ferryd_start --listen "127.0.0.1:$PORT" --retire-workers
 id2=$(run_id "$P" count)
-wait_started "$id2"
+await_line_2 "$id2" 10
 stop_timed
 expect_eq "--retire-workers: ferryd exits 0" "$rc" 0
 left=

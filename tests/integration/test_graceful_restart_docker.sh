@@ -37,10 +37,7 @@ agents() { pgrep -f -- "--work-dir $DATA/" || true; }
 export FERRYD_KEEP_WORKERS=1
 ferryd_start -c "$WORK/docker.conf" --listen "127.0.0.1:$PORT"
 id=$(run_id "$P" count)
-for _ in $(seq 300); do
-  "$FERRY" logs "$id" 2>/dev/null | grep -q "line-2" && break
-  sleep 0.1
-done
+await_line_2 "$id"
 ctr=$(containers "$id")
 if [ -n "$ctr" ]; then pass; else fail "no container runs the execution"; fi
 before=$(agents)
