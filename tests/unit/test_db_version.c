@@ -144,7 +144,9 @@ static void test_v0_gets_every_migration(void)
                 " instance_id TEXT, state TEXT NOT NULL, created_at REAL NOT NULL);"
                 "INSERT INTO executions VALUES ('e1', 1, 'demo', 'completed');"
                 "INSERT INTO workers VALUES ('w1', 'local', NULL, 'idle', 1.0);");
-    CHECK_INT(user_version_of(db_path("")), 0);
+    char *path = db_path("");
+    CHECK_INT(user_version_of(path), 0);
+    free(path);
     char err[512] = "";
     int rc = ferry_db_open(&d, err, sizeof(err));
     if (rc != 0)
