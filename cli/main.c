@@ -24,7 +24,7 @@ static const ferry__command ferry__commands[] = {
     {"logs", ferry_cmd_logs, "print (or follow) an execution's log"},
     {"stop", ferry_cmd_stop, "stop an execution"},
     {"outputs", ferry_cmd_outputs, "list or download an execution's outputs"},
-    {"envs", ferry_cmd_envs, "list environments: workers, queues, GPUs"},
+    {"envs", ferry_cmd_envs, "list environments: workers, queues, GPUs; drain, undrain one"},
     {"whoami", ferry_cmd_whoami, "print the user ferryd knows FERRY_TOKEN as"},
 };
 #define FERRY__N_COMMANDS (sizeof(ferry__commands) / sizeof(ferry__commands[0]))

@@ -801,6 +801,40 @@ void ferry_api_environments(ferry_http_req *r)
                     json_pack("{s:o}", "environments", ferry_scheduler_envs_json(r->d)));
 }
 
+/* POST .../drain and .../undrain: an operator's, so admins only (everyone
+ * on the loopback default without users). Answers the environment. */
+static void api__env_drain(ferry_http_req *r, int draining)
+{
+    const char *what = draining ? "drain" : "undrain";
+    if (!api__is_admin(r)) {
+        ferry_http_error(r->req, 403, NULL, "only an admin may %s an environment", what);
+        return;
+    }
+    ferry_env *env = ferry_scheduler_env(r->d, r->segs[2]);
+    if (env == NULL) {
+        ferry_http_error(r->req, 404, NULL, "no environment '%s'", r->segs[2]);
+        return;
+    }
+    if (ferry_drain_set(r->d, env, draining) < 0) {
+        ferry_http_error(r->req, 500, NULL,
+                         "environment '%s': cannot %s: its state could not be stored (see "
+                         "ferryd's log)",
+                         env->cfg->name, what);
+        return;
+    }
+    ferry_http_json(r->req, 200, ferry_scheduler_env_json(env));
+}
+
+void ferry_api_env_drain(ferry_http_req *r)
+{
+    api__env_drain(r, 1);
+}
+
+void ferry_api_env_undrain(ferry_http_req *r)
+{
+    api__env_drain(r, 0);
+}
+
 void ferry_api_show(ferry_http_req *r)
 {
     ferry_http_json(r->req, 200, ferry_view_exec(r->d, r->exec));

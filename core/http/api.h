@@ -16,6 +16,9 @@ int ferry_api_guard_exec(ferry_http_req *r);
 
 void ferry_api_whoami(ferry_http_req *r);
 void ferry_api_environments(ferry_http_req *r);
+/* POST /v1/environments/<name>/drain and /undrain: admins only. */
+void ferry_api_env_drain(ferry_http_req *r);
+void ferry_api_env_undrain(ferry_http_req *r);
 void ferry_api_create(ferry_http_req *r);
 void ferry_api_list(ferry_http_req *r);
 void ferry_api_show(ferry_http_req *r);

@@ -150,6 +150,7 @@ int ferry_scheduler_init(ferryd *d, char *err, size_t err_cap)
         d->envs[i]->index = i;
         d->n_envs++;
     }
+    ferry_drain_restore(d);
     ferry_workers_restore(d);
     uv_timer_init(d->loop, &d->lost_timer);
     d->lost_timer.data = d;
@@ -163,6 +164,7 @@ int ferry_scheduler_init(ferryd *d, char *err, size_t err_cap)
  * reconcile the plugins' instances with the records. */
 void ferry_scheduler_start(ferryd *d)
 {
+    ferry_drain_start(d);
     for (size_t i = 0; i < d->n_envs; i++) {
         ferry_env *env = d->envs[i];
         /* A worker taken back idle (its executions, if any, are attached by
@@ -557,11 +559,14 @@ void ferry_scheduler_kick(ferryd *d, ferry_env *env)
         return;
     ferry_worker *w;
     ferry_exec *e;
-    while ((e = scheduler__next_queued(env)) != NULL && (w = scheduler__pick_worker(env)) != NULL)
+    /* Draining (drain.c): what is queued waits, and nothing is launched. */
+    while (!env->draining && (e = scheduler__next_queued(env)) != NULL &&
+           (w = scheduler__pick_worker(env)) != NULL)
         scheduler__assign(d, w, e);
     for (size_t i = 0; i < env->n_workers; i++)
         ferry_scheduler_wake(d, env->workers[i]);
-    scheduler__launch_more(d, env);
+    if (!env->draining)
+        scheduler__launch_more(d, env);
 }
 
 static void scheduler__kick_cb(uv_timer_t *t)
@@ -644,6 +649,11 @@ static void scheduler__why_queued(const ferry_env *env, const ferry_exec *e, cha
     int max = env->cfg->max_workers;
     if (e->worker) {
         snprintf(buf, cap, "handed to worker %s, starting", e->worker->id);
+    } else if (env->draining) {
+        snprintf(buf, cap,
+                 "waiting: environment '%s' is draining; nothing starts there until an "
+                 "operator undrains it (ferry envs undrain %s)",
+                 env->cfg->name, env->cfg->name);
     } else if (env->broken) {
         snprintf(buf, cap,
                  "waiting for a worker: environment '%s' is broken: %s (launches are tried again "
@@ -685,24 +695,25 @@ int ferry_scheduler_why(ferryd *d, const ferry_exec *e, char *buf, size_t cap)
     return FERRY_ENOENT;
 }
 
+json_t *ferry_scheduler_env_json(const ferry_env *env)
+{
+    scheduler__pool p = scheduler__pool_counts(env);
+    return json_pack(
+        "{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:I, s:I, s:s?, s:s?, "
+        "s:s?, s:b}",
+        "name", env->cfg->name, "compute", env->cfg->compute, "runtime", env->cfg->runtime, "gpus",
+        env->cfg->gpus, "min_workers", env->cfg->min_workers, "max_workers", env->cfg->max_workers,
+        "idle_timeout", env->cfg->idle_timeout_s, "workers", "idle", p.idle, "busy", p.busy,
+        "launching", p.launching, "total", p.total, "awaiting", p.awaiting, "queued",
+        (json_int_t)scheduler__queued(env), "queued_priority", (json_int_t)env->queue[1].len,
+        "last_launch_error", env->last_launch_error, "broken", env->broken, "last_launch_note",
+        env->last_launch_note, "draining", env->draining);
+}
+
 json_t *ferry_scheduler_envs_json(ferryd *d)
 {
     json_t *list = json_array();
-    for (size_t i = 0; i < d->n_envs; i++) {
-        const ferry_env *env = d->envs[i];
-        scheduler__pool p = scheduler__pool_counts(env);
-        json_array_append_new(
-            list,
-            json_pack(
-                "{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:I, s:I, s:s?, "
-                "s:s?, s:s?}",
-                "name", env->cfg->name, "compute", env->cfg->compute, "runtime", env->cfg->runtime,
-                "gpus", env->cfg->gpus, "min_workers", env->cfg->min_workers, "max_workers",
-                env->cfg->max_workers, "idle_timeout", env->cfg->idle_timeout_s, "workers", "idle",
-                p.idle, "busy", p.busy, "launching", p.launching, "total", p.total, "awaiting",
-                p.awaiting, "queued", (json_int_t)scheduler__queued(env), "queued_priority",
-                (json_int_t)env->queue[1].len, "last_launch_error", env->last_launch_error,
-                "broken", env->broken, "last_launch_note", env->last_launch_note));
-    }
+    for (size_t i = 0; i < d->n_envs; i++)
+        json_array_append_new(list, ferry_scheduler_env_json(d->envs[i]));
     return list;
 }

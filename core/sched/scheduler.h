@@ -76,6 +76,7 @@ struct ferry_env {
     uv_timer_t sweep_timer; /* sweep.c: lists the plugin's instances every few minutes */
     int sweeping;           /* sweep.c: a list is in flight */
     uv_timer_t kick_timer;  /* ferry_scheduler_kick_soon(): a kick on the next loop turn */
+    int draining;           /* drain.c: nothing new is scheduled or launched here */
 };
 
 /* scheduler.c */
@@ -93,6 +94,8 @@ void ferry_scheduler_on_transition(ferryd *d, ferry_exec *e, ferry_status from);
 int ferry_scheduler_why(ferryd *d, const ferry_exec *e, char *buf, size_t cap);
 /* The environments with their pools and queues, as JSON (GET /v1/environments). */
 json_t *ferry_scheduler_envs_json(ferryd *d);
+/* One environment's entry of ferry_scheduler_envs_json(). */
+json_t *ferry_scheduler_env_json(const ferry_env *env);
 /* Match queued executions with free workers; launch workers as needed. */
 void ferry_scheduler_kick(ferryd *d, ferry_env *env);
 /* The same on the next loop turn, for a worker record that went: by then
@@ -154,6 +157,22 @@ void ferry_workers_retire_orphan(ferryd *d, ferry_env *env, const char *instance
 void ferry_workers_env_broken(ferryd *d, ferry_env *env, const char *why);
 /* Whether a failed op's error means "broken" rather than "try again". */
 int ferry_workers_error_breaks(const ferry_error_detail *err);
+
+/* drain.c: an environment taken out of service by an operator (`ferry envs
+ * drain`). Draining, it gets no new work: its queued executions wait, no
+ * worker is launched for it (min_workers included), its idle workers retire
+ * at once and busy ones when their execution ends. The flag is stored, so
+ * that it outlives a restart of ferryd. Undraining resumes the pool rules
+ * and the queue at once. Idempotent; 0 or FERRY_EIO (not stored). */
+int ferry_drain_set(ferryd *d, ferry_env *env, int draining);
+/* At start-up, before the workers are restored: the stored flags. */
+void ferry_drain_restore(ferryd *d);
+/* Once the executions are restored: the idle workers taken back in a
+ * draining environment retire. */
+void ferry_drain_start(ferryd *d);
+/* Whether a worker of a draining environment must retire now: a launched
+ * (not joined by hand) worker with no work. */
+int ferry_drain_retires(const ferry_worker *w);
 
 /* sweep.c: the orphan sweep. At start and every instance_sweep_interval,
  * each environment's plugin lists the instances carrying the daemon's id:

@@ -674,6 +674,10 @@ void ferry_workers_touch(ferryd *d, ferry_worker *w)
     const ferry_env_config *cfg = w->env->cfg;
     if (w->env->compute == NULL) /* a machine that joined by hand stays */
         return;
+    if (ferry_drain_retires(w)) { /* no idle time: nothing more comes its way */
+        ferry_workers_terminate(d, w, "its environment is draining");
+        return;
+    }
     if (w->n_assigned == 0 && w->env->n_workers > (size_t)cfg->min_workers)
         uv_timer_start(&w->timer, workers__timer_cb, (uint64_t)cfg->idle_timeout_s * 1000u, 0);
     else

@@ -59,6 +59,9 @@ static const char *migrations[] = {
     "ALTER TABLE workers ADD COLUMN token_hash TEXT;"
     "ALTER TABLE workers ADD COLUMN bootstrap_hash TEXT;"
     "ALTER TABLE workers ADD COLUMN slots INTEGER NOT NULL DEFAULT 1;",
+    /* envrows.c: what an operator set on an environment (drain). */
+    "CREATE TABLE IF NOT EXISTS env_states ("
+    " name TEXT PRIMARY KEY, draining INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define DB__N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -139,7 +139,7 @@ e = [e for e in json.load(sys.stdin)["environments"] if e["name"] == sys.argv[1]
 w = e["workers"]
 print(w["idle"], w["busy"], w["launching"], w["total"])' "$1" 2>/dev/null || echo "? ? ? ?"
 }
-env_field() { # env_field ENV FIELD
+env_text() { # env_text ENV FIELD: one text field of an environment ("" when null)
   api "$T_ALICE" GET /v1/environments | python3 -c '
 import json, sys
 e = [e for e in json.load(sys.stdin)["environments"] if e["name"] == sys.argv[1]][0]

@@ -35,7 +35,7 @@ P=$({
 runs() { fake_q "[(r['zone'], r['code'] or r['status']) for r in R if r['action'] == 'RunInstances' and r['key_id'] == '$AK' and r['zone'] != 'us-east-1c']"; }
 
 # --- refused credentials: broken at once (the start's sweep), no spinning ---
-expect_contains "a wrong secret: the environment is broken" "$(env_field bad broken)" \
+expect_contains "a wrong secret: the environment is broken" "$(env_text bad broken)" \
   "AuthFailure"
 id_bad=$(run_in bad quick)
 sleep 1
@@ -55,8 +55,8 @@ fake_faults '[{"action": "RunInstances", "zone": "us-east-1c", "status": 403,
   "code": "UnauthorizedOperation", "message": "You are not authorized to perform this operation.",
   "times": -1}]'
 id=$(run_in perm quick)
-for _ in $(seq 50); do [ -n "$(env_field perm broken)" ] && break; sleep 0.1; done
-expect_contains "UnauthorizedOperation: the environment is broken" "$(env_field perm broken)" \
+for _ in $(seq 50); do [ -n "$(env_text perm broken)" ] && break; sleep 0.1; done
+expect_contains "UnauthorizedOperation: the environment is broken" "$(env_text perm broken)" \
   "UnauthorizedOperation"
 expect_contains "UnauthorizedOperation: ferry show says why it waits" \
   "$(json_field "$id" 'e["status_reason"]')" "environment 'perm' is broken"

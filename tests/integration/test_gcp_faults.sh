@@ -43,8 +43,8 @@ assertions() { # assertions OK: how many the fake judged so
 }
 
 # --- a key Google does not know: broken at once (the start's sweep) ---
-for _ in $(seq 50); do [ -n "$(env_field bad broken)" ] && break; sleep 0.1; done
-expect_contains "a wrong key: the environment is broken" "$(env_field bad broken)" "invalid_grant"
+for _ in $(seq 50); do [ -n "$(env_text bad broken)" ] && break; sleep 0.1; done
+expect_contains "a wrong key: the environment is broken" "$(env_text bad broken)" "invalid_grant"
 expect_contains "a wrong key: ferry envs says so" "$("$FERRY" envs 2>&1)" \
   "bad: BROKEN, no launches until an operator fixes it: "
 n1=$(assertions False)
@@ -54,17 +54,17 @@ expect_eq "a wrong key: no token request in 3 s (no spinning; sweeps every 2 s)"
 if [ "$n2" -ge 1 ] && [ "$n2" -le 2 ]; then pass; else fail "a wrong key: $n2 assertions refused"; fi
 
 # --- a project the account may not use: broken too ---
-for _ in $(seq 50); do [ -n "$(env_field perm broken)" ] && break; sleep 0.1; done
-expect_contains "403: the environment is broken" "$(env_field perm broken)" "forbidden"
-expect_contains "403: the message names the service account" "$(env_field perm broken)" "$SA_EMAIL"
+for _ in $(seq 50); do [ -n "$(env_text perm broken)" ] && break; sleep 0.1; done
+expect_contains "403: the environment is broken" "$(env_text perm broken)" "forbidden"
+expect_contains "403: the message names the service account" "$(env_text perm broken)" "$SA_EMAIL"
 n1=$(fake_q "len([r for r in R if r['zone'] == 'us-central1-f'])")
 sleep 2.5
 expect_eq "403: no call in 2.5 s" "$(fake_q "len([r for r in R if r['zone'] == 'us-central1-f'])")" "$n1"
 
 # --- 401 on every token: one new token, then broken ---
-for _ in $(seq 50); do [ -n "$(env_field unauth broken)" ] && break; sleep 0.1; done
-expect_contains "401: the environment is broken" "$(env_field unauth broken)" "authError"
-expect_contains "401: the message names the service account" "$(env_field unauth broken)" \
+for _ in $(seq 50); do [ -n "$(env_text unauth broken)" ] && break; sleep 0.1; done
+expect_contains "401: the environment is broken" "$(env_text unauth broken)" "authError"
+expect_contains "401: the message names the service account" "$(env_text unauth broken)" \
   "$SA_EMAIL"
 expect_eq "401: asked twice (a new token in between), then no more" \
   "$(fake_q "len([r for r in R if r['zone'] == 'us-central1-d'])")" 2

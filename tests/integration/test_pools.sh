@@ -23,36 +23,6 @@ environments = (
 EOF
 ferryd_start -c "$WORK/ferryd.conf"
 
-# Agent processes of an environment (their --work-dir is under $DATA/ENV/).
-agents_of() { pgrep -f -- "--work-dir $DATA/$1/" | wc -l; }
-
-# A field of one environment in GET /v1/environments: env_field ENV PYTHON-EXPR (on `e`).
-env_field() {
-  api "" GET /v1/environments |
-    python3 -c "import json,sys; e=[x for x in json.load(sys.stdin)['environments'] if x['name']=='$1'][0]; print($2)"
-}
-
-# Poll until `env_field ENV EXPR` prints WANT (or SECONDS pass); print the last value.
-await_env() { # await_env ENV EXPR WANT SECONDS
-  local deadline=$(($(now_ms) + $4 * 1000)) v=
-  while :; do
-    v=$(env_field "$1" "$2" 2>/dev/null || true)
-    if [ "$v" == "$3" ] || [ "$(now_ms)" -ge "$deadline" ]; then break; fi
-    sleep 0.1
-  done
-  echo "$v"
-}
-
-await_agents() { # await_agents ENV COUNT SECONDS
-  local deadline=$(($(now_ms) + $3 * 1000)) n=
-  while :; do
-    n=$(agents_of "$1")
-    if [ "$n" == "$2" ] || [ "$(now_ms)" -ge "$deadline" ]; then break; fi
-    sleep 0.1
-  done
-  echo "$n"
-}
-
 P=$(make_project pools <<'EOF'
 - step:
     name: gate

@@ -22,29 +22,6 @@ environments = (
 EOF
 ferryd_start -c "$WORK/ferryd.conf" --listen "127.0.0.1:$PORT"
 
-agents_of() { pgrep -f -- "--work-dir $DATA/$1/" | wc -l; }
-env_field() { # env_field ENV PYTHON-EXPR (on `e`)
-  api "" GET /v1/environments |
-    python3 -c "import json,sys; e=[x for x in json.load(sys.stdin)['environments'] if x['name']=='$1'][0]; print($2)"
-}
-await_env() { # await_env ENV EXPR WANT SECONDS
-  local deadline=$(($(now_ms) + $4 * 1000)) v=
-  while :; do
-    v=$(env_field "$1" "$2" 2>/dev/null || true)
-    if [ "$v" == "$3" ] || [ "$(now_ms)" -ge "$deadline" ]; then break; fi
-    sleep 0.1
-  done
-  echo "$v"
-}
-await_agents() { # await_agents ENV COUNT SECONDS
-  local deadline=$(($(now_ms) + $3 * 1000)) n=
-  while :; do
-    n=$(agents_of "$1")
-    if [ "$n" == "$2" ] || [ "$(now_ms)" -ge "$deadline" ]; then break; fi
-    sleep 0.1
-  done
-  echo "$n"
-}
 restart_with() { # restart_with STOP: ferryd_kill or ferryd_stop, start again on the same port
   "$1"
   ferryd_start -c "$WORK/ferryd.conf" --listen "127.0.0.1:$PORT"
