@@ -86,7 +86,8 @@ char *ferry_http_join_segs(const ferry_http_req *r, size_t first)
 
 int ferry_http_query(const ferry_http_req *r, const char *name, char *out, size_t cap)
 {
-    const char *p = r->query, *end = r->query + r->query_len;
+    /* No query: NULL, and NULL + 0 is undefined in C (UBSan says so). */
+    const char *p = r->query, *end = p ? p + r->query_len : NULL;
     size_t nlen = strlen(name);
     if (cap)
         out[0] = '\0';
