@@ -5,6 +5,7 @@
  * 2006-03-01/, others do not), fetching nothing and expanding no entity, so
  * a hostile server cannot make it read files.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,9 @@ char *s3_xml_text(const char *body, size_t len, const char *name)
     return t;
 }
 
-/* %XX decoding of a key listed with encoding-type=url. */
-static void s3_url_decode(char *s)
+/* %XX decoding of a key listed with encoding-type=url; the length decoded
+ * (a %00 makes it longer than the C string). */
+static size_t s3_url_decode(char *s)
 {
     char *o = s;
     for (char *p = s; *p; p++) {
@@ -54,6 +56,7 @@ static void s3_url_decode(char *s)
         }
     }
     *o = '\0';
+    return (size_t)(o - s);
 }
 
 static int s3_page_add(s3_list_page *page, char *key, int64_t size)
@@ -85,10 +88,19 @@ static int s3_page_contents(s3_list_page *page, xmlNodePtr root, int url_encoded
         char *size_text = sz ? ferry_xml_text(sz) : NULL;
         if (key == NULL)
             return FERRY_ENOMEM;
-        if (url_encoded)
-            s3_url_decode(key);
-        int64_t size = size_text ? strtoll(size_text, NULL, 10) : 0;
+        /* A key cut short by a %00, or a size that is not one, would list
+         * another object than the one there, or a negative size. */
+        size_t key_len = url_encoded ? s3_url_decode(key) : strlen(key);
+        char *end = NULL;
+        errno = 0;
+        int64_t size = size_text ? strtoll(size_text, &end, 10) : 0;
+        int bad = key_len != strlen(key) ||
+                  (size_text && (errno != 0 || end == size_text || *end != '\0' || size < 0));
         free(size_text);
+        if (bad) {
+            free(key);
+            return FERRY_EPROTO;
+        }
         int rc = s3_page_add(page, key, size);
         if (rc != 0)
             return rc;
