@@ -73,6 +73,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *sp = memchr(data, ' ', size);
     size_t mlen = sp ? (size_t)(sp - (const char *)data) : 0;
     size_t tlen = sp ? size - mlen - 1 : size;
+    /* h2o's parser (picohttpparser) refuses control characters in the
+     * request target: such a path never reaches ferryd. */
+    const uint8_t *t = sp ? (const uint8_t *)sp + 1 : data;
+    for (size_t i = 0; i < tlen; i++)
+        if (t[i] < 0x20 || t[i] == 0x7f)
+            return 0;
     char *method = malloc(mlen ? mlen : 1);
     char *target = malloc(tlen ? tlen : 1);
     memcpy(method, data, mlen);
