@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config clang-format git curl ca-certificates openssl python3 procps iproute2
+  build-essential cmake pkg-config clang-format clang libclang-rt-14-dev git curl ca-certificates openssl python3 procps iproute2
   libuv1-dev libh2o-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libyaml-dev
   libsqlite3-dev libgit2-dev libarchive-dev libssl-dev libxml2-dev
   docker.io docker-registry apache2-utils busybox-static awscli nodejs npm chromium

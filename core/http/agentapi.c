@@ -337,10 +337,8 @@ static int agentapi__events_json(ferry_http_req *r, ferry_exec *e)
     return 0;
 }
 
-/* The head line of an application/x-ferry-events event,
- * "<seq> <stream> <time> <length>\n"; the text follows, then "\n". */
-static int agentapi__event_head(const char *p, const char *end, int64_t *seq, char *stream,
-                                double *time, size_t *len, const char **text)
+int ferry_agentapi_event_head(const char *p, const char *end, int64_t *seq, char *stream,
+                              double *time, size_t *len, const char **text)
 {
     const char *nl = memchr(p, '\n', (size_t)(end - p) < 100 ? (size_t)(end - p) : 100);
     if (nl == NULL)
@@ -371,7 +369,7 @@ static int agentapi__events_framed(ferry_http_req *r, ferry_exec *e)
         double time;
         size_t len;
         const char *text;
-        if (!agentapi__event_head(p, end, &seq, stream, &time, &len, &text)) {
+        if (!ferry_agentapi_event_head(p, end, &seq, stream, &time, &len, &text)) {
             ferry_exec_save_progress(r->d, e);
             ferry_http_error(r->req, 400, NULL,
                              "event %d of the body is not \"<seq> <stream> "

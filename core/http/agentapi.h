@@ -24,6 +24,12 @@ void ferry_agentapi_no_endpoint(ferry_http_req *r); /* 404, once the agent is kn
  * clock when t is not a time of [1970, 9999] (none, inf, 1e300: an agent's
  * clock or a hostile agent must not store garbage timestamps). */
 double ferry_agentapi_event_time(double t);
+/* The head line of an application/x-ferry-events event at p (before end),
+ * "<seq> <stream> <time> <length>\n"; the text follows, then "\n". 1 with
+ * the fields (stream: 16 bytes) and the text's start, 0 when malformed or
+ * cut short. Pure: the fuzz harness calls it. */
+int ferry_agentapi_event_head(const char *p, const char *end, int64_t *seq, char *stream,
+                              double *time, size_t *len, const char **text);
 
 /* Answer the worker's held poll if it has news; d->wake_worker. */
 void ferry_agentapi_wake(ferryd *d, ferry_worker *w);
