@@ -222,7 +222,9 @@ typedef struct db__redo {
     int replaying; /* do not record the replay itself */
     int doomed;    /* the replay failed: this transaction must not commit */
     double next_try;
-    int last_error; /* FERRY_ENOSPC or FERRY_EIO, for the callers of a commit */
+    int last_error;           /* FERRY_ENOSPC or FERRY_EIO, for the callers of a commit */
+    const sqlite3_stmt *last; /* the statement recorded last, at last_off */
+    size_t last_off;
 } db__redo;
 
 #define DB__RETRY_MS 1000
@@ -241,6 +243,8 @@ static int db__trace(unsigned type, void *ctx, void *p, void *x)
         ferry_error("database: cannot keep a write for a retry (%s)", sqlite3_sql(st));
         return 0;
     }
+    r->last = st;
+    r->last_off = r->sql.len;
     ferry_xcheck(ferry_buf_append(&r->sql, sql, strlen(sql) + 1));
     r->n++;
     sqlite3_free(sql);
@@ -440,8 +444,8 @@ static int db__failed(ferryd *d, int rc, const char *msg)
     r->last_error = db__error_code(rc);
     r->next_try = ferry_now() + DB__RETRY_MS / 1000.0;
     if (first)
-        ferry_error("database: commit failed (%s): %zu writes kept, retried every %d ms; new "
-                    "executions are refused until it succeeds",
+        ferry_error("database: a transaction failed (%s): %zu writes kept, committed again "
+                    "every %d ms; new executions are refused until it succeeds",
                     msg, r->n, DB__RETRY_MS);
     if (!sqlite3_get_autocommit(d->db))
         sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
@@ -483,7 +487,28 @@ int ferry_db_commit(ferryd *d)
     r->pending = 0;
     r->n = 0;
     r->sql.len = 0;
+    r->last = NULL;
     return 0;
+}
+
+/* A write failed and SQLite rolled the whole open transaction back with it
+ * (it may, on SQLITE_FULL or an I/O error, instead of undoing only that
+ * statement): the writes before it are kept as after a failed commit, and
+ * replayed into a new transaction. The failed one is left out: its caller
+ * is told that it failed, as when SQLite undoes the statement alone. */
+static void db__rolled_back(ferryd *d, sqlite3_stmt *st, int rc, const char *msg)
+{
+    db__redo *r = d->redo;
+    if (r == NULL || !d->in_txn || r->replaying || !sqlite3_get_autocommit(d->db))
+        return;
+    if (r->last == st && r->n > 0) {
+        r->sql.len = r->last_off;
+        r->n--;
+    }
+    r->last = NULL;
+    char why[320];
+    snprintf(why, sizeof(why), "a write failed and rolled it back: %s", msg);
+    db__failed(d, rc, why);
 }
 
 /* Statements are cached by their SQL text (not its address: one text may
@@ -509,8 +534,13 @@ sqlite3_stmt *ferry_db_prepare(ferryd *d, const char *sql)
 int ferry_db_step_done(ferryd *d, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        ferry_error("database: %s", sqlite3_errmsg(d->db));
+    char msg[256] = "";
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(d->db));
+        ferry_error("database: %s", msg);
+    }
     sqlite3_reset(st);
+    if (msg[0])
+        db__rolled_back(d, st, rc, msg);
     return rc;
 }
