@@ -67,6 +67,7 @@ void ferry_config_init(ferry_config *c)
     c->listen_port = FERRY_DEFAULT_PORT;
     c->default_environment = ferry_strdup("local");
     c->worker_lost_timeout_s = 60;
+    c->data_reserve_mb = 64;
     c->instance_sweep_interval_s = 180;
     c->presigned_url_ttl_s = 3600;
     c->max_snapshot_mb = 1024;
@@ -623,6 +624,8 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__int(x, s, n, 1, &c->instance_sweep_interval_s);
     if (strcmp(n, "max_snapshot_mb") == 0)
         return config__int(x, s, n, 1, &c->max_snapshot_mb);
+    if (strcmp(n, "data_reserve_mb") == 0)
+        return config__int(x, s, n, 0, &c->data_reserve_mb);
     if (strcmp(n, "retire_workers_on_stop") == 0) {
         if (config_setting_type(s) != CONFIG_TYPE_BOOL)
             return config__fail(x, s, n, "expected true or false");
@@ -639,7 +642,7 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
                         "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
                         "default_environment, store, environments, users, worker_lost_timeout, "
                         "presigned_url_ttl, instance_sweep_interval, max_snapshot_mb, "
-                        "retire_workers_on_stop, registries)");
+                        "data_reserve_mb, retire_workers_on_stop, registries)");
 }
 
 int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap)

@@ -58,6 +58,9 @@ typedef struct ferry_config {
     int presigned_url_ttl_s;   /* how long a URL given to an agent stays valid */
     /* What a snapshot may expand to, in MiB of uncompressed tar (snapshots.c). */
     int max_snapshot_mb;
+    /* Free MiB the data folder keeps for committing accepted work: under
+     * it, new executions, snapshots and log events are refused (space.c). */
+    int data_reserve_mb;
     /* How often compute plugins' instances are reconciled (sweep.c). */
     int instance_sweep_interval_s;
     /* Whether a stop of ferryd (SIGTERM/SIGINT) terminates its workers and

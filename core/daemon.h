@@ -33,6 +33,9 @@ typedef struct ferryd {
     uv_prepare_t commit_prepare; /* db.c: commits each loop turn's writes */
     int in_txn;
     ferry_map stmts; /* db.c: SQL text -> prepared statement, until close */
+    /* db.c: the writes of a commit that failed, kept; the timer retries it. */
+    struct db__redo *redo;
+    uv_timer_t commit_retry;
 
     ferry_plugin_registry plugins;
     ferry_plugin_instance *store; /* store.c */

@@ -17,6 +17,7 @@
 #include "objinputs.h"
 #include "scheduler.h"
 #include "request.h"
+#include "space.h"
 #include "stepfile.h"
 #include "store.h"
 #include "uploads.h"
@@ -300,7 +301,10 @@ double ferry_agentapi_event_time(double t)
 
 /* One event from the agent: stored unless ferryd holds it already. 1 to go
  * on with the next, 0 to stop here (a gap or a bad event: the reply
- * acknowledges what is stored and the agent resends the rest). */
+ * acknowledges what is stored and the agent resends the rest), or the code
+ * of a log that could not be written (the reply is a 5xx, which the agent
+ * retries: an answer that acknowledges nothing new would make it drop the
+ * batch after a few tries). */
 static int agentapi__store_event(ferryd *d, ferry_exec *e, int64_t seq, const char *stream,
                                  double time, const char *text, size_t len)
 {
@@ -308,10 +312,29 @@ static int agentapi__store_event(ferryd *d, ferry_exec *e, int64_t seq, const ch
         return 1; /* a resent event we already hold */
     if (seq != e->agent_seq + 1 || !agentapi__stream_ok(stream))
         return 0;
-    if (ferry_logstore_append(d, e, stream, ferry_agentapi_event_time(time), text, len, seq) < 0)
+    int rc = ferry_logstore_append(d, e, stream, ferry_agentapi_event_time(time), text, len, seq);
+    if (rc == FERRY_ENOSPC || rc == FERRY_EIO)
+        return rc;
+    if (rc < 0)
         return 0;
     e->agent_seq = seq;
     return 1;
+}
+
+/* The events could not all be stored for want of room (507) or a failed
+ * write (503): what was stored is acknowledged, the agent keeps the rest
+ * in its spool and sends it again. FERRY_REPLIED. */
+static int agentapi__events_unstored(ferry_http_req *r, ferry_exec *e, int code)
+{
+    char msg[PATH_MAX + 128];
+    ferry_space_forget(r->d);
+    if (code != FERRY_ENOSPC || ferry_space_check(r->d, msg, sizeof(msg)) == 0)
+        snprintf(msg, sizeof(msg), "the log of %s cannot be written in %s: %s; retry later", e->id,
+                 r->d->data_dir, ferry_strerror(code));
+    ferry_exec_save_progress(r->d, e);
+    ferry_http_json(r->req, code == FERRY_ENOSPC ? 507 : 503,
+                    json_pack("{s:s, s:I}", "error", msg, "acked", (json_int_t)e->agent_seq));
+    return FERRY_REPLIED;
 }
 
 /* {"events":[{"seq","stream","time","text"}...]}: simple to write by hand.
@@ -323,18 +346,19 @@ static int agentapi__events_json(ferry_http_req *r, ferry_exec *e)
         return FERRY_REPLIED;
     size_t i;
     json_t *ev;
+    int rc = 1;
     json_array_foreach(json_object_get(body, "events"), i, ev)
     {
         json_t *text = json_object_get(ev, "text");
         if (!json_is_string(text) ||
-            !agentapi__store_event(r->d, e, json_integer_value(json_object_get(ev, "seq")),
-                                   json_string_value(json_object_get(ev, "stream")),
-                                   json_number_value(json_object_get(ev, "time")),
-                                   json_string_value(text), json_string_length(text)))
+            (rc = agentapi__store_event(r->d, e, json_integer_value(json_object_get(ev, "seq")),
+                                        json_string_value(json_object_get(ev, "stream")),
+                                        json_number_value(json_object_get(ev, "time")),
+                                        json_string_value(text), json_string_length(text))) <= 0)
             break;
     }
     json_decref(body);
-    return 0;
+    return rc < 0 ? agentapi__events_unstored(r, e, rc) : 0;
 }
 
 int ferry_agentapi_event_head(const char *p, const char *end, int64_t *seq, char *stream,
@@ -377,7 +401,10 @@ static int agentapi__events_framed(ferry_http_req *r, ferry_exec *e)
                              k);
             return FERRY_REPLIED;
         }
-        if (!agentapi__store_event(r->d, e, seq, stream, time, text, len))
+        int rc = agentapi__store_event(r->d, e, seq, stream, time, text, len);
+        if (rc < 0)
+            return agentapi__events_unstored(r, e, rc);
+        if (rc == 0)
             break;
         p = text + len + 1;
     }
@@ -387,6 +414,14 @@ static int agentapi__events_framed(ferry_http_req *r, ferry_exec *e)
 void ferry_agentapi_events(ferry_http_req *r)
 {
     ferry_exec *e = r->exec;
+    /* Log text is new data of any size (space.c): under the reserve the
+     * agent keeps it spooled and sends it again (a 5xx is retried). */
+    char msg[PATH_MAX + 128];
+    if (ferry_space_check(r->d, msg, sizeof(msg)) < 0) {
+        ferry_http_json(r->req, 507,
+                        json_pack("{s:s, s:I}", "error", msg, "acked", (json_int_t)e->agent_seq));
+        return;
+    }
     ssize_t ct = h2o_find_header(&r->req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
     int framed = ct >= 0 && h2o_memis(r->req->headers.entries[ct].value.base,
                                       r->req->headers.entries[ct].value.len,

@@ -18,6 +18,7 @@
 #include "scheduler.h"
 #include "request.h"
 #include "snapshots.h"
+#include "space.h"
 #include "stepfile.h"
 #include "store.h"
 #include "util.h"
@@ -301,6 +302,13 @@ static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inp
 
 void ferry_api_create(ferry_http_req *r)
 {
+    /* A new execution brings logs and outputs: none while the data folder
+     * is under its reserve (space.c). */
+    char msg[PATH_MAX + 128];
+    if (ferry_space_check(r->d, msg, sizeof(msg)) < 0) {
+        ferry_http_code_error(r->req, FERRY_ENOSPC, "%s", msg);
+        return;
+    }
     json_t *body = ferry_http_body_object(r);
     if (body)
         api__create_checked(r, body, NULL);

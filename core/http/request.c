@@ -177,6 +177,8 @@ static const char *request__reason(int status)
         return "Payload Too Large";
     case 503:
         return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
     default:
         return status >= 500 ? "Internal Server Error" : "Error";
     }
@@ -239,6 +241,9 @@ void ferry_http_code_error(h2o_req_t *req, int code, const char *fmt, ...)
     case FERRY_EEXIST:
     case FERRY_ESTATE:
         status = 409;
+        break;
+    case FERRY_ENOSPC:
+        status = 507;
         break;
     default:
         break;

@@ -10,6 +10,7 @@
 
 #include "blobs.h"
 #include "log.h"
+#include "space.h"
 #include "store.h"
 #include "tarball.h"
 #include "util.h"
@@ -281,8 +282,8 @@ static void snapshots__stored(ferryd *d, ferry_reply *reply, int status, void *a
         ferry_reply_json(reply, 201,
                          json_pack("{s:s, s:I}", "snapshot", s->sha, "size", (json_int_t)s->size));
     else
-        ferry_reply_error(reply, 503, NULL, "the store did not take the snapshot: %s",
-                          ferry_strerror(status));
+        ferry_reply_error(reply, status == FERRY_ENOSPC ? 507 : 503, NULL,
+                          "the store did not take the snapshot: %s", ferry_strerror(status));
     snapshots__upload_free(s);
 }
 
@@ -328,6 +329,11 @@ void ferry_snapshots_upload(ferry_http_req *r)
     h2o_iovec_t body = r->req->entity;
     if (body.len == 0) {
         ferry_http_error(r->req, 400, NULL, "the snapshot body is empty");
+        return;
+    }
+    char msg[PATH_MAX + 128]; /* new data: refused under the reserve (space.c) */
+    if (ferry_space_check(r->d, msg, sizeof(msg)) < 0) {
+        ferry_http_code_error(r->req, FERRY_ENOSPC, "%s", msg);
         return;
     }
     snapshots__upload *s = ferry_xcalloc(1, sizeof(*s));

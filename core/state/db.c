@@ -205,6 +205,55 @@ static int db__migrate(ferryd *d, const char *path, int version, int existing, c
     return 0;
 }
 
+/* A commit that fails for want of space (SQLITE_FULL, or an I/O error of a
+ * full disk) rolls the whole transaction back: SQLite cannot keep it. Its
+ * writes may already have been answered (an execution created, a status
+ * recorded), and what ferryd holds in memory says they were made. So every
+ * write of the open transaction is also kept as SQL text (the statement
+ * with its values, sqlite3_expanded_sql), and after a failed commit a new
+ * transaction replays them at once: readers still see them, later writes
+ * join them, and the commit is tried again every second until there is
+ * room. Nothing acknowledged is lost while ferryd runs; new data is refused
+ * meanwhile (space.c asks ferry_db_stalled). A statement that failed the
+ * first time fails the same way on the replay (the same database, the same
+ * order), so the replay ignores such errors. Doubles come back with 15
+ * digits (times to 10 us): only in this path. */
+typedef struct db__redo {
+    ferry_buf sql; /* the statements, each ending in '\0' */
+    size_t n;      /* how many */
+    int pending;   /* a commit of them failed */
+    int replaying; /* do not record the replay itself */
+    int doomed;    /* the replay failed: this transaction must not commit */
+    double next_try;
+    int last_error;           /* FERRY_ENOSPC or FERRY_EIO, for the callers of a commit */
+    const sqlite3_stmt *last; /* the statement recorded last, at last_off */
+    size_t last_off;
+} db__redo;
+
+#define DB__RETRY_MS 1000
+
+static int db__trace(unsigned type, void *ctx, void *p, void *x)
+{
+    ferryd *d = ctx;
+    sqlite3_stmt *st = p;
+    db__redo *r = d->redo;
+    /* A trigger's start is traced with a comment: its statement was already. */
+    if (type != SQLITE_TRACE_STMT || r == NULL || !d->in_txn || r->replaying ||
+        sqlite3_stmt_readonly(st) || (x && strncmp(x, "--", 2) == 0))
+        return 0;
+    char *sql = sqlite3_expanded_sql(st);
+    if (sql == NULL) {
+        ferry_error("database: cannot keep a write for a retry (%s)", sqlite3_sql(st));
+        return 0;
+    }
+    r->last = st;
+    r->last_off = r->sql.len;
+    ferry_xcheck(ferry_buf_append(&r->sql, sql, strlen(sql) + 1));
+    r->n++;
+    sqlite3_free(sql);
+    return 0;
+}
+
 static void db__commit_cb(uv_prepare_t *h)
 {
     ferryd *d = h->data;
@@ -272,6 +321,11 @@ int ferry_db_open(ferryd *d, char *err, size_t err_cap)
     uv_prepare_init(d->loop, &d->commit_prepare);
     d->commit_prepare.data = d;
     uv_prepare_start(&d->commit_prepare, db__commit_cb);
+    d->redo = ferry_xcalloc(1, sizeof(*d->redo));
+    sqlite3_trace_v2(d->db, SQLITE_TRACE_STMT, db__trace, d);
+    uv_timer_init(d->loop, &d->commit_retry);
+    d->commit_retry.data = d;
+    uv_unref((uv_handle_t *)&d->commit_retry); /* never keeps the loop alive */
     if (db__meta(d, "daemon_id", d->daemon_id, sizeof(d->daemon_id), 8) != 0 ||
         db__meta(d, "secret", d->secret, sizeof(d->secret), 32) != 0) {
         snprintf(err, err_cap, "%s: cannot initialise: %s", path, sqlite3_errmsg(d->db));
@@ -300,9 +354,20 @@ void ferry_db_close(ferryd *d)
 {
     if (d->db == NULL)
         return;
-    ferry_db_commit(d);
+    if (d->redo && d->redo->pending)
+        d->redo->next_try = 0; /* the last try */
+    if (ferry_db_commit(d) < 0 && d->redo)
+        ferry_error("database: closing with %zu writes that could not be committed (no space in "
+                    "%s): they are lost",
+                    d->redo->n, d->data_dir);
     uv_prepare_stop(&d->commit_prepare);
     uv_close((uv_handle_t *)&d->commit_prepare, NULL);
+    if (d->redo) {
+        uv_close((uv_handle_t *)&d->commit_retry, NULL);
+        free(d->redo->sql.data);
+        free(d->redo);
+        d->redo = NULL;
+    }
     db__stmts_clear(d);
     sqlite3_stmt *st; /* any not from the cache, so that the close succeeds */
     while ((st = sqlite3_next_stmt(d->db, NULL)) != NULL)
@@ -311,10 +376,20 @@ void ferry_db_close(ferryd *d)
     d->db = NULL;
 }
 
-void ferry_db_write(ferryd *d)
+static int db__error_code(int rc)
 {
-    if (d->in_txn)
-        return;
+    return (rc & 0xff) == SQLITE_FULL ? FERRY_ENOSPC : FERRY_EIO;
+}
+
+static int db__special(int rc)
+{
+    rc &= 0xff;
+    return rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_NOMEM || rc == SQLITE_BUSY;
+}
+
+/* Opens the loop turn's transaction; after a failed commit, with its writes. */
+static void db__begin(ferryd *d)
+{
     char *msg = NULL;
     if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
         ferry_error("database: cannot begin a transaction: %s", msg ? msg : "?");
@@ -322,22 +397,121 @@ void ferry_db_write(ferryd *d)
         return;
     }
     d->in_txn = 1;
+    db__redo *r = d->redo;
+    if (r == NULL || !r->pending)
+        return;
+    r->replaying = 1;
+    for (size_t i = 0, off = 0; i < r->n; i++) {
+        const char *sql = r->sql.data + off;
+        off += strlen(sql) + 1;
+        int rc = sqlite3_exec(d->db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK && (db__special(rc) || sqlite3_get_autocommit(d->db))) {
+            /* Not as the first time: this transaction lacks them; roll it
+             * back at its commit and replay it all again later. */
+            ferry_error("database: replaying kept writes: %s", sqlite3_errmsg(d->db));
+            r->doomed = 1;
+            if (sqlite3_get_autocommit(d->db))
+                sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+            break;
+        }
+    }
+    r->replaying = 0;
+}
+
+void ferry_db_write(ferryd *d)
+{
+    if (!d->in_txn)
+        db__begin(d);
+}
+
+int ferry_db_stalled(const ferryd *d)
+{
+    return d->redo && d->redo->pending;
+}
+
+static void db__retry_cb(uv_timer_t *t)
+{
+    ferryd *d = t->data;
+    if (!ferry_db_stalled(d))
+        return;
+    ferry_db_write(d);
+    ferry_db_commit(d);
+}
+
+static int db__failed(ferryd *d, int rc, const char *msg)
+{
+    db__redo *r = d->redo;
+    int first = !r->pending;
+    r->pending = 1;
+    r->doomed = 0;
+    r->last_error = db__error_code(rc);
+    r->next_try = ferry_now() + DB__RETRY_MS / 1000.0;
+    if (first)
+        ferry_error("database: a transaction failed (%s): %zu writes kept, committed again "
+                    "every %d ms; new executions are refused until it succeeds",
+                    msg, r->n, DB__RETRY_MS);
+    if (!sqlite3_get_autocommit(d->db))
+        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+    d->in_txn = 0;
+    db__begin(d); /* readers go on seeing what was written */
+    if (!uv_is_closing((uv_handle_t *)&d->commit_retry))
+        uv_timer_start(&d->commit_retry, db__retry_cb, DB__RETRY_MS, DB__RETRY_MS);
+    return r->last_error;
 }
 
 int ferry_db_commit(ferryd *d)
 {
     if (!d->in_txn)
         return 0;
+    db__redo *r = d->redo;
+    if (r == NULL) { /* not opened */
+        d->in_txn = 0;
+        return sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : FERRY_EIO;
+    }
+    if (r->pending && ferry_now() < r->next_try)
+        return r->last_error; /* kept open: tried again soon */
+    if (r->doomed) {
+        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+        return db__failed(d, SQLITE_FULL, "the kept writes could not be replayed");
+    }
     char *msg = NULL;
     int rc = sqlite3_exec(d->db, "COMMIT", NULL, NULL, &msg);
-    d->in_txn = 0;
     if (rc != SQLITE_OK) {
-        ferry_error("database: commit failed: %s", msg ? msg : "?");
+        char why[256];
+        snprintf(why, sizeof(why), "%s", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
-        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
-        return FERRY_EIO;
+        return db__failed(d, rc, why);
     }
+    d->in_txn = 0;
+    if (r->pending) {
+        ferry_info("database: the %zu kept writes are committed", r->n);
+        uv_timer_stop(&d->commit_retry);
+    }
+    r->pending = 0;
+    r->n = 0;
+    r->sql.len = 0;
+    r->last = NULL;
     return 0;
+}
+
+/* A write failed and SQLite rolled the whole open transaction back with it
+ * (it may, on SQLITE_FULL or an I/O error, instead of undoing only that
+ * statement): the writes before it are kept as after a failed commit, and
+ * replayed into a new transaction. The failed one is left out: its caller
+ * is told that it failed, as when SQLite undoes the statement alone. */
+static void db__rolled_back(ferryd *d, sqlite3_stmt *st, int rc, const char *msg)
+{
+    db__redo *r = d->redo;
+    if (r == NULL || !d->in_txn || r->replaying || !sqlite3_get_autocommit(d->db))
+        return;
+    if (r->last == st && r->n > 0) {
+        r->sql.len = r->last_off;
+        r->n--;
+    }
+    r->last = NULL;
+    char why[320];
+    snprintf(why, sizeof(why), "a write failed and rolled it back: %s", msg);
+    db__failed(d, rc, why);
 }
 
 /* Statements are cached by their SQL text (not its address: one text may
@@ -363,8 +537,13 @@ sqlite3_stmt *ferry_db_prepare(ferryd *d, const char *sql)
 int ferry_db_step_done(ferryd *d, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        ferry_error("database: %s", sqlite3_errmsg(d->db));
+    char msg[256] = "";
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(d->db));
+        ferry_error("database: %s", msg);
+    }
     sqlite3_reset(st);
+    if (msg[0])
+        db__rolled_back(d, st, rc, msg);
     return rc;
 }

@@ -23,8 +23,12 @@ int ferry_db_schema_version(void);
 void ferry_db_close(ferryd *d);
 /* Call before any write: joins the current loop turn's transaction. */
 void ferry_db_write(ferryd *d);
-/* Commit now (before replying to a request that must see it durable). */
+/* Commit now (before replying to a request that must see it durable): 0,
+ * or FERRY_ENOSPC/FERRY_EIO when it failed; the writes are then kept in a
+ * new transaction and the commit is retried (db.c), never dropped. */
 int ferry_db_commit(ferryd *d);
+/* Whether a failed commit waits for a retry (new data is refused). */
+int ferry_db_stalled(const ferryd *d);
 /* A prepared statement, reset and unbound: cached by its SQL text until
  * ferry_db_close() finalizes them all. Aborts on SQL that does not prepare. */
 sqlite3_stmt *ferry_db_prepare(ferryd *d, const char *sql);

@@ -341,7 +341,10 @@ static int logstore__writev_all(int fd, struct iovec *iov, int n)
     return 0;
 }
 
-/* Appends one record: its head, then the text as it came (no copy). */
+/* Appends one record: its head, then the text as it came (no copy). A
+ * write that fails part-way (ENOSPC on a full disk) is cut off again, so
+ * that the file ends with a whole record and the next append, once there
+ * is room, is readable after it (a reader stops at a torn record). */
 static int logstore__write_record(int fd, const logstore__rec *h, const char *text)
 {
     char head[LOGSTORE__HEAD_MAX];
@@ -351,7 +354,11 @@ static int logstore__write_record(int fd, const logstore__rec *h, const char *te
     struct iovec iov[3] = {{.iov_base = head, .iov_len = (size_t)n},
                            {.iov_base = (void *)text, .iov_len = h->len},
                            {.iov_base = "\n", .iov_len = 1}};
-    return logstore__writev_all(fd, iov, 3);
+    off_t end = lseek(fd, 0, SEEK_END); /* O_APPEND: where this record starts */
+    int rc = logstore__writev_all(fd, iov, 3);
+    if (rc < 0 && end >= 0 && ftruncate(fd, end) != 0)
+        ferry_warn("log: cannot cut a record a failed write left: %s", strerror(errno));
+    return rc;
 }
 
 static int logstore__open(ferryd *d, ferry_exec *e)
@@ -440,7 +447,7 @@ int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double t
     rc = logstore__write_record(e->log_fd, &h, text);
     if (rc < 0) {
         ferry_error("log of %s: write: %s", e->id, ferry_strerror(rc));
-        return FERRY_EIO;
+        return rc == FERRY_ENOSPC ? FERRY_ENOSPC : FERRY_EIO; /* ENOSPC: retry later */
     }
     e->log_count += h.lines;
     /* Only running executions write often; a waiting one keeps no descriptor,

@@ -15,7 +15,9 @@ int ferry_logstore_init(ferryd *d, char *err, size_t err_cap);
  * or more lines joined by "\n" (each stored as an event line of its own;
  * invalid UTF-8 becomes U+FFFD); `agent_seq` is the agent's seq of the
  * event (0 for ferryd's own). A stdout line that is a JSON object also
- * updates the execution's metadata. */
+ * updates the execution's metadata. 0; FERRY_ENOSPC when the disk is full
+ * (nothing of the event is stored: the sender may send it again); another
+ * code. */
 int ferry_logstore_append(ferryd *d, ferry_exec *e, const char *stream, double time,
                           const char *text, size_t len, int64_t agent_seq);
 /* Events of a stored log with i > after (and only the last `tail` when
