@@ -823,6 +823,13 @@ static void api__env_drain(ferry_http_req *r, int draining)
         ferry_http_error(r->req, 404, NULL, "no environment '%s'", r->segs[2]);
         return;
     }
+    /* An operator's word is stored before it is taken: refused whole, as
+     * new work is, while the data folder is full (space.c). */
+    char msg[PATH_MAX + 128];
+    if (ferry_space_check(r->d, msg, sizeof(msg)) < 0) {
+        ferry_http_code_error(r->req, FERRY_ENOSPC, "%s", msg);
+        return;
+    }
     if (ferry_drain_set(r->d, env, draining) < 0) {
         ferry_http_error(r->req, 500, NULL,
                          "environment '%s': cannot %s: its state could not be stored (see "

@@ -39,9 +39,11 @@ int ferry_drain_set(ferryd *d, ferry_env *env, int draining)
 {
     draining = draining != 0;
     /* Stored and committed first: an operator's word must outlive a crash,
-     * and a flag not stored is not taken. */
-    if (ferry_envrows_set_draining(d, env->cfg->name, draining) < 0 || ferry_db_commit(d) < 0)
+     * and a flag not stored is not taken. A commit that fails keeps the
+     * write and retries it (db.c), so only a failed write refuses. */
+    if (ferry_envrows_set_draining(d, env->cfg->name, draining) < 0)
         return FERRY_EIO;
+    ferry_db_commit(d);
     if (env->draining == draining)
         return 0;
     env->draining = draining;

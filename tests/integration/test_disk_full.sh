@@ -101,6 +101,9 @@ code=$(post_code /v1/snapshots "$WORK/snap.out" --data-binary @"$WORK/snap.tgz" 
   -H 'Content-Type: application/gzip')
 expect_eq "POST /v1/snapshots under the reserve" "$code" 507
 expect_contains "snapshot 507 names the folder" "$(cat "$WORK/snap.out")" "$DATA"
+code=$(post_code /v1/environments/local/drain "$WORK/drain.out" -X POST)
+expect_eq "a drain, which must be stored to be taken, under the reserve" "$code" 507
+expect_contains "drain 507 names the folder" "$(cat "$WORK/drain.out")" "no space left in $DATA ("
 expect_eq "GET /v1/executions answers" \
   "$(curl -s -o /dev/null -w '%{http_code}' "$FERRY_SERVER/v1/executions")" 200
 expect_eq "GET logs answers" \
