@@ -40,6 +40,26 @@ typedef struct ferry_registry {
     char *password;
 } ferry_registry;
 
+/* projects = ( { name; repository; ... } ): a project linked to a git
+ * repository, mirrored by ferryd (core/git/). The credentials (ssh_key,
+ * token_file, username/password_file) are read by ferryd only: never
+ * logged, never in the API, never sent to a worker. */
+typedef struct ferry_project {
+    char *name;
+    char *repository;  /* git://, https://, http://, ssh://, git@host:path, file://; NULL: ad-hoc
+                          only */
+    char *default_ref; /* what a fetch-less `--commit` defaults to; "main" when unset */
+    int submodules;    /* fetch and include .gitmodules' repositories */
+    char *ssh_key;     /* private key file (ssh), absolute once ferry_config_finish() ran */
+    char *ssh_known_hosts; /* known_hosts file the server's key is checked against; NULL: not
+                              checked */
+    char *token_file;      /* https: a file holding a token (sent as the password) */
+    char *username;        /* https: basic auth user (with password_file or token_file) */
+    char *password_file;
+    char *ca_file; /* https: CA bundle the server is verified with; NULL: the system's */
+    int line;      /* where it is in the config file, for messages */
+} ferry_project;
+
 typedef struct ferry_config {
     char *path; /* the config file, or NULL for the embedded defaults */
     char *data_dir;
@@ -76,6 +96,8 @@ typedef struct ferry_config {
     char *public_url; /* how agents reach ferryd (and blob URLs say); NULL: from listen */
     ferry_registry *registries;
     size_t n_registries;
+    ferry_project *projects;
+    size_t n_projects;
 } ferry_config;
 
 /* The embedded defaults: data dir (FERRY_DATA_DIR, else $XDG_DATA_HOME/ferry,

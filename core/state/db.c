@@ -62,6 +62,18 @@ static const char *migrations[] = {
     /* envrows.c: what an operator set on an environment (drain). */
     "CREATE TABLE IF NOT EXISTS env_states ("
     " name TEXT PRIMARY KEY, draining INTEGER NOT NULL DEFAULT 0);",
+    /* gitrows.c: commits (issue 17). A tree's snapshot, built once; each
+     * project's last fetch; the commit an execution ran (JSON), its sha
+     * (for ?commit=) and, for an ad-hoc one, the commit it was based on. */
+    "CREATE TABLE IF NOT EXISTS git_snapshots ("
+    " tree TEXT PRIMARY KEY, snapshot TEXT NOT NULL, lfs_files INTEGER NOT NULL DEFAULT 0,"
+    " created_at REAL NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS git_fetches ("
+    " project TEXT PRIMARY KEY, fetched_at REAL, error TEXT);"
+    "ALTER TABLE executions ADD COLUMN git_commit TEXT;"
+    "ALTER TABLE executions ADD COLUMN commit_sha TEXT;"
+    "ALTER TABLE executions ADD COLUMN based_on TEXT;"
+    "CREATE INDEX IF NOT EXISTS executions_commit ON executions (commit_sha);",
 };
 
 #define DB__N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

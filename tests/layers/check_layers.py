@@ -22,13 +22,14 @@ LAYERS = {
     "state": (["core/state"], ["config", "lib", "sdk"]),
     "sched": (["core/sched"], ["state", "config", "lib", "sdk"]),
     "store": (["core/store"], ["state", "config", "lib", "sdk"]),
-    "http": (["core/http"], ["store", "sched", "state", "config", "stepfile", "lib", "sdk"]),
+    "git": (["core/git"], ["state", "config", "lib", "sdk"]),
+    "http": (["core/http"], ["git", "store", "sched", "state", "config", "stepfile", "lib", "sdk"]),
     "agent": (["agent"], ["lib", "sdk"]),
     "cli": (["cli"], ["stepfile", "lib", "sdk"]),
     "conformance": (["sdk/conformance"], ["lib", "sdk"]),
 }
 # The daemon's wiring sees every core layer.
-WIRING = {"core/ferryd.c": ["http", "store", "sched", "state", "config", "stepfile", "lib", "sdk"]}
+WIRING = {"core/ferryd.c": ["http", "git", "store", "sched", "state", "config", "stepfile", "lib", "sdk"]}
 INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.M)
 
 
