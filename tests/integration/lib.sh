@@ -23,9 +23,14 @@ if [ -z "${FERRY_TEST_DOCKER_SOCKET:-}" ] &&
 fi
 failures=0
 checks=0
+# Functions the EXIT trap calls before its own work (a library's servers,
+# namespaces): cleanup_add FN.
+CLEANUP_FNS=()
+cleanup_add() { CLEANUP_FNS+=("$1"); }
 
 cleanup() {
-  local rc=$?
+  local rc=$? fn
+  for fn in "${CLEANUP_FNS[@]}"; do "$fn" || true; done
   if [ -n "$FERRYD_PID" ]; then
     kill -TERM "$FERRYD_PID" 2>/dev/null || true
     wait "$FERRYD_PID" 2>/dev/null || true
@@ -147,6 +152,51 @@ run_id() { # run_id DIR ARGS...
   local dir=$1
   shift
   (cd "$dir" && "$FERRY" run "$@" --json) | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+
+# A private CA and a server certificate it signs, under DIR: ca.pem
+# (ca.key), server.pem and server.key for CN with the subjectAltName SAN
+# ("IP:10.1.2.3", "DNS:localhost,IP:127.0.0.1"). openssl's chatter goes to
+# $WORK/openssl.log.
+test_pki() { # test_pki DIR CA-NAME CN SAN
+  local p=$1
+  mkdir -p "$p"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$p/ca.key" -out "$p/ca.pem" -days 2 \
+    -subj "/CN=$2" 2>>"$WORK/openssl.log"
+  openssl req -newkey rsa:2048 -nodes -keyout "$p/server.key" -out "$p/server.csr" \
+    -subj "/CN=$3" 2>>"$WORK/openssl.log"
+  printf '%s\n' "subjectAltName=$4" "basicConstraints=CA:FALSE" \
+    "extendedKeyUsage=serverAuth" >"$p/ext.cnf"
+  openssl x509 -req -in "$p/server.csr" -CA "$p/ca.pem" -CAkey "$p/ca.key" -CAcreateserial \
+    -out "$p/server.pem" -days 2 -extfile "$p/ext.cnf" 2>>"$WORK/openssl.log"
+}
+
+# A /29 of 10.0.0.0/8 this host does not use yet, from our pid: prints
+# its first three octets (NET; NET.1 .. NET.6 are free).
+netns_pick_net() {
+  local x=$((100 + ($$ / 256) % 100)) y=$(($$ % 256))
+  while ip -4 -o addr show | grep -q " 10\.$x\.$y\."; do y=$(((y + 1) % 256)); done
+  echo "10.$x.$y"
+}
+
+# A "host": network namespace NS joined to the root namespace by the veth
+# pair VETH (root side, a name ending in 0) / VETH-with-1 (in NS), ROOT-IP
+# and NS-IP on a /30, NS routed through ROOT-IP. Returns 1, saying why,
+# when it cannot (not root, no ip netns); the caller removes NS (and so the
+# pair) at its cleanup.
+netns_add_host() { # netns_add_host NS VETH ROOT-IP NS-IP
+  ip netns add "$1" 2>>"$WORK/netns.log" || {
+    echo "cannot create network namespace $1 (root and ip netns needed)" >&2
+    return 1
+  }
+  ip link add "$2" type veth peer name "${2%0}1" &&
+    ip link set "${2%0}1" netns "$1" &&
+    ip addr add "$3/30" dev "$2" &&
+    ip link set "$2" up &&
+    ip -n "$1" link set lo up &&
+    ip -n "$1" addr add "$4/30" dev "${2%0}1" &&
+    ip -n "$1" link set "${2%0}1" up &&
+    ip -n "$1" route add default via "$3"
 }
 
 finish() {

@@ -58,15 +58,7 @@ ip link set "${PFX}e" up
 
 # --- TLS for ferryd's address ---
 PKI=$WORK/pki
-mkdir -p "$PKI"
-ossl() { openssl "$@" 2>>"$WORK/openssl.log"; }
-ossl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.pem" -days 2 \
-  -subj "/CN=ferry cloud test CA"
-ossl req -newkey rsa:2048 -nodes -keyout "$PKI/server.key" -out "$PKI/server.csr" -subj "/CN=$IP"
-printf '%s\n' "subjectAltName=IP:$IP" "basicConstraints=CA:FALSE" \
-  "extendedKeyUsage=serverAuth" >"$PKI/ext.cnf"
-ossl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -CAcreateserial \
-  -out "$PKI/server.pem" -days 2 -extfile "$PKI/ext.cnf"
+test_pki "$PKI" "ferry cloud test CA" "$IP" "IP:$IP"
 
 # --- the fake ---
 # cloud_fake_start NAME SCRIPT [ARGS...]: starts the fake with --boot on
