@@ -8,7 +8,11 @@ packages=(
   libuv1-dev libh2o-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libyaml-dev
   libsqlite3-dev libgit2-dev libarchive-dev libssl-dev libxml2-dev
   docker.io docker-registry apache2-utils busybox-static awscli nodejs npm chromium
+  lighttpd lighttpd-mod-openssl openssh-server
 )
+# lighttpd and openssh-server are the git servers of the tests (their own
+# instances, tests/integration/lib_git.sh); the services a package may
+# start at install are not used.
 # Packages a command can stand for: a machine whose Node.js came from
 # elsewhere (nodesource's nodejs carries npm and conflicts with Debian's npm)
 # needs neither.
