@@ -20,7 +20,10 @@
 #     GIT_DAEMON_URL=git://127.0.0.1:PORT/NAME.git
 #   git_http_start BARE     lighttpd + git http-backend, HTTPS (a test CA),
 #                           basic auth for user alice, reads and pushes
-#     GIT_HTTP_URL=https://127.0.0.1:PORT/git/NAME.git
+#     GIT_HTTP_URL=https://localhost:PORT/git/NAME.git (what libgit2 with
+#     mbedTLS, Debian's, can verify: it matches no IP address), and
+#     GIT_HTTP_URL_IP=https://127.0.0.1:PORT/git/NAME.git (the same server,
+#     for the git CLI and curl); lighttpd listens on 127.0.0.1 only
 #     GIT_HTTP_USER (alice), GIT_HTTP_PASSWORD_FILE (the password, no
 #     newline), GIT_CA_FILE (the CA's PEM), GIT_HTTP_ASKPASS (a GIT_ASKPASS
 #     script answering alice and her password)
@@ -176,7 +179,9 @@ git_http_start() { # git_http_start BARE
   name=$(git__bare_name "$bare")
   port=$(git__free_port)
   mkdir -p "$d/htdocs"
-  test_pki "$d/pki" "ferry git test CA" 127.0.0.1 "IP:127.0.0.1"
+  # localhost as well as 127.0.0.1: libgit2's mbedTLS (Debian's) checks a
+  # host name against DNS names only, never an IP address.
+  test_pki "$d/pki" "ferry git test CA" localhost "DNS:localhost,IP:127.0.0.1"
   GIT_HTTP_USER=alice
   GIT_HTTP_PASSWORD_FILE=$d/password
   (umask 077 && openssl rand -hex 12 | tr -d '\n' >"$GIT_HTTP_PASSWORD_FILE")
@@ -222,7 +227,8 @@ EOF
   lighttpd -D -f "$d/lighttpd.conf" >>"$d/start.log" 2>&1 &
   GIT__PIDS+=($!)
   git__await_port lighttpd "$!" 127.0.0.1 "$port" "$d/start.log"
-  export GIT_HTTP_URL=https://127.0.0.1:$port/git/$name.git GIT_HTTP_USER GIT_HTTP_PASSWORD_FILE \
+  export GIT_HTTP_URL=https://localhost:$port/git/$name.git \
+    GIT_HTTP_URL_IP=https://127.0.0.1:$port/git/$name.git GIT_HTTP_USER GIT_HTTP_PASSWORD_FILE \
     GIT_HTTP_ASKPASS GIT_CA_FILE=$d/pki/ca.pem
 }
 

@@ -50,7 +50,8 @@ expect_eq "git daemon: a push (receive-pack)" "$(git -C "$bare" rev-parse main)"
 
 # --- https:// ---
 git_http_start "$bare"
-expect_contains "https: the URL" "$GIT_HTTP_URL" "https://127.0.0.1:"
+expect_contains "https: the URL" "$GIT_HTTP_URL" "https://localhost:"
+expect_eq "https: the URL by address" "$GIT_HTTP_URL_IP" "https://127.0.0.1:${GIT_HTTP_URL#https://localhost:}"
 expect_eq "https: the user" "$GIT_HTTP_USER" alice
 pw=$(cat "$GIT_HTTP_PASSWORD_FILE")
 if [ ${#pw} -ge 16 ]; then pass; else fail "https: a short password '$pw'"; fi
@@ -68,6 +69,8 @@ curl -sS -o /dev/null "$GIT_HTTP_URL/" 2>/dev/null || rc=$?
 expect_eq "https: the certificate is not trusted without the test CA (curl 60)" "$rc" 60
 expect_eq "https: clone with the password (GIT_ASKPASS)" \
   "$(GIT_ASKPASS=$GIT_HTTP_ASKPASS clone https "$GIT_HTTP_URL" -c "http.sslCAInfo=$GIT_CA_FILE")" "0 $v3"
+expect_eq "https: clone by address with the password" \
+  "$(GIT_ASKPASS=$GIT_HTTP_ASKPASS clone https-ip "$GIT_HTTP_URL_IP" -c "http.sslCAInfo=$GIT_CA_FILE")" "0 $v3"
 r=$(clone https-none "$GIT_HTTP_URL" -c "http.sslCAInfo=$GIT_CA_FILE")
 expect_eq "https: clone without the password fails" "${r%% *}" 128
 askwrong=$GIT_T/askwrong
