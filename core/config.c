@@ -91,6 +91,22 @@ static void config__registries_free(ferry_registry *r, size_t n)
     free(r);
 }
 
+static void config__projects_free(ferry_project *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].name);
+        free(p[i].repository);
+        free(p[i].default_ref);
+        free(p[i].ssh_key);
+        free(p[i].ssh_known_hosts);
+        free(p[i].token_file);
+        free(p[i].username);
+        free(p[i].password_file);
+        free(p[i].ca_file);
+    }
+    free(p);
+}
+
 void ferry_config_free(ferry_config *c)
 {
     free(c->path);
@@ -112,6 +128,7 @@ void ferry_config_free(ferry_config *c)
     free(c->tls_ca);
     free(c->public_url);
     config__registries_free(c->registries, c->n_registries);
+    config__projects_free(c->projects, c->n_projects);
     memset(c, 0, sizeof(*c));
 }
 
@@ -525,6 +542,96 @@ static int config__registries(config__ctx *x, ferry_config *c, config_setting_t 
     return 0;
 }
 
+/* A project's name is a path component of its mirror (<data_dir>/git/NAME.git)
+ * and of URLs: [A-Za-z0-9._-]{1,100}, not "." or "..". */
+static int config__project_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > 100 || strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)n[i]) && n[i] != '.' && n[i] != '_' && n[i] != '-')
+            return 0;
+    return 1;
+}
+
+static int config__project(config__ctx *x, config_setting_t *g, ferry_project *p)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return config__fail(x, g, "projects",
+                            "each project must be a group { name = \"...\"; repository = "
+                            "\"URL\"; }");
+    p->line = config_setting_source_line(g);
+    for (int i = 0; i < config_setting_length(g); i++) {
+        config_setting_t *f = config_setting_get_elem(g, (unsigned)i);
+        const char *n = config_setting_name(f);
+        if (strcmp(n, "submodules") == 0) {
+            if (config_setting_type(f) != CONFIG_TYPE_BOOL)
+                return config__fail(x, f, n, "expected true or false");
+            p->submodules = config_setting_get_bool(f);
+            continue;
+        }
+        char **field = strcmp(n, "name") == 0              ? &p->name
+                       : strcmp(n, "repository") == 0      ? &p->repository
+                       : strcmp(n, "default_ref") == 0     ? &p->default_ref
+                       : strcmp(n, "ssh_key") == 0         ? &p->ssh_key
+                       : strcmp(n, "ssh_known_hosts") == 0 ? &p->ssh_known_hosts
+                       : strcmp(n, "token_file") == 0      ? &p->token_file
+                       : strcmp(n, "username") == 0        ? &p->username
+                       : strcmp(n, "password_file") == 0   ? &p->password_file
+                       : strcmp(n, "ca_file") == 0         ? &p->ca_file
+                                                           : NULL;
+        if (field == NULL)
+            return config__fail(x, f, n,
+                                "unknown setting of a project (known: name, repository, "
+                                "default_ref, submodules, ssh_key, ssh_known_hosts, token_file, "
+                                "username, password_file, ca_file)");
+        int rc = config__string(x, f, n, field);
+        if (rc < 0)
+            return rc;
+        if ((*field)[0] == '\0')
+            return config__fail(x, f, n, "is empty");
+    }
+    if (p->name == NULL)
+        return config__fail(x, g, "name", "is missing: each project needs a name");
+    if (!config__project_name_ok(p->name))
+        return config__fail(x, config_setting_get_member(g, "name"), "name",
+                            "a project's name is 1 to 100 of A-Z a-z 0-9 . _ -");
+    if (p->repository && strpbrk(p->repository, " \t\r\n") != NULL)
+        return config__fail(x, config_setting_get_member(g, "repository"), "repository",
+                            "expected a git URL (git://, https://, ssh://, git@host:path, "
+                            "file://)");
+    if (p->default_ref == NULL)
+        p->default_ref = ferry_strdup("main");
+    return 0;
+}
+
+static int config__projects(config__ctx *x, ferry_config *c, config_setting_t *list)
+{
+    int t = config_setting_type(list);
+    if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
+        return config__fail(x, list, "projects", "expected a list ( {...}, ... )");
+    size_t n = (size_t)config_setting_length(list);
+    ferry_project *ps = ferry_xcalloc(n ? n : 1, sizeof(*ps));
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        rc = config__project(x, g, &ps[i]);
+        for (size_t j = 0; rc == 0 && j < i; j++)
+            if (strcmp(ps[i].name, ps[j].name) == 0)
+                rc = config__fail(x, config_setting_get_member(g, "name"), "name",
+                                  "project named twice");
+    }
+    if (rc < 0) {
+        config__projects_free(ps, n);
+        return rc;
+    }
+    config__projects_free(c->projects, c->n_projects);
+    c->projects = ps;
+    c->n_projects = n;
+    return 0;
+}
+
 /* tls = { cert = "PATH"; key = "PATH"; ca = "PATH"; }: cert and key go
  * together; ca (what agents trust) is optional. */
 static int config__tls(config__ctx *x, ferry_config *c, config_setting_t *g)
@@ -638,11 +745,13 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__public_url(x, c, s);
     if (strcmp(n, "registries") == 0)
         return config__registries(x, c, s);
+    if (strcmp(n, "projects") == 0)
+        return config__projects(x, c, s);
     return config__fail(x, s, n,
                         "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
                         "default_environment, store, environments, users, worker_lost_timeout, "
                         "presigned_url_ttl, instance_sweep_interval, max_snapshot_mb, "
-                        "data_reserve_mb, retire_workers_on_stop, registries)");
+                        "data_reserve_mb, retire_workers_on_stop, registries, projects)");
 }
 
 int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap)
@@ -672,6 +781,37 @@ int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_c
         c->path = ferry_strdup(path);
     }
     return rc;
+}
+
+/* A project's key files, made absolute (ferryd's folder may change) and
+ * checked now rather than at the first fetch: each must be readable. */
+static int config__project_files(ferry_project *p, const char *where, const char *sep, char *err,
+                                 size_t err_cap)
+{
+    char **files[] = {&p->ssh_key, &p->ssh_known_hosts, &p->token_file, &p->password_file,
+                      &p->ca_file};
+    static const char *const names[] = {"ssh_key", "ssh_known_hosts", "token_file", "password_file",
+                                        "ca_file"};
+    for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
+        char **f = files[k];
+        if (*f == NULL)
+            continue;
+        char cwd[PATH_MAX];
+        if ((*f)[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL) {
+            char *abs = ferry_asprintf("%s/%s", cwd, *f);
+            free(*f);
+            *f = abs;
+        }
+        struct stat st;
+        errno = 0;
+        if (access(*f, R_OK) != 0 || stat(*f, &st) != 0 || !S_ISREG(st.st_mode)) {
+            snprintf(err, err_cap, "%s%sproject '%s' (line %d): setting '%s': cannot read %s: %s",
+                     where, sep, p->name, p->line, names[k], *f,
+                     errno ? strerror(errno) : "not a file");
+            return FERRY_ECONFIG;
+        }
+    }
+    return 0;
 }
 
 int ferry_config_finish(ferry_config *c, char *err, size_t err_cap)
@@ -748,6 +888,11 @@ int ferry_config_finish(ferry_config *c, char *err, size_t err_cap)
             free(*paths[i]);
             *paths[i] = abs;
         }
+    for (size_t i = 0; i < c->n_projects; i++) {
+        int rc = config__project_files(&c->projects[i], where, sep, err, err_cap);
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }
 

@@ -60,6 +60,7 @@ typedef struct ferryd {
     void (*wake_worker)(struct ferryd *d, ferry_worker *w);
     ferry_stepcache *steps; /* api.c: parsed step files by snapshot */
     ferry_server *server;   /* server.c */
+    struct ferry_git *git;  /* core/git/ */
     char *log_buf;          /* logstore.c: reused for the lines of each event */
     size_t log_buf_cap;
     int stopping;

@@ -275,6 +275,33 @@ expect_refused "a registry setting misspelt"
 expect_contains "a registry setting misspelt: names the known ones" "$OUT" \
   "setting 'user': unknown setting of a registry (known: server, username, password)"
 
+# --- projects: git repositories ---
+f=$(conf projtypo <<'EOF'
+projects = ( { name = "mnist"; repo = "https://git.example/ml/mnist.git"; } );
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "a project setting misspelt"
+expect_contains "a project setting misspelt: file, line, name" "$OUT" \
+  "$f:1: setting 'repo': unknown setting of a project (known: name, repository,"
+f=$(conf projtwice <<'EOF'
+projects = ( { name = "mnist"; },
+             { name = "mnist"; } );
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "a project named twice"
+expect_contains "a project named twice: names it" "$OUT" "$f:2: setting 'name': project named twice"
+f=$(conf projkey <<'EOF'
+projects = ( { name = "mnist"; repository = "ssh://git@git.example/ml/mnist.git";
+               ssh_key = "/no/such/deploy-key"; } );
+EOF
+)
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "a project's key file missing"
+expect_contains "a project's key file missing: file, project, line, setting" "$OUT" \
+  "$f: project 'mnist' (line 1): setting 'ssh_key': cannot read /no/such/deploy-key"
+
 f=$(conf nostore <<'EOF'
 store = { plugin = "no-such-store"; };
 EOF
