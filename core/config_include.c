@@ -64,12 +64,34 @@ static int config__check_include(const char *file, int line, const char *inc, in
 /* Scans `path` as libconfig's scanner does, just enough to find its
  * `@include` directives (at the start of a line, outside comments and
  * strings). A file that can't be read is left to libconfig's own error. */
+/* A NUL byte: libconfig's flex scanner reads past it where ferry's C
+ * strings stop, so an `@include ".<NUL>..."` would open "." (found by
+ * fuzz_config) and exit() as above. Config files are text: refused. */
+static int config__check_text(const char *path, const char *text, size_t len, char *err,
+                              size_t err_cap)
+{
+    const char *nul = memchr(text, '\0', len);
+    if (nul == NULL)
+        return 0;
+    int line = 1;
+    for (const char *p = text; p < nul; p++)
+        line += *p == '\n';
+    snprintf(err, err_cap, "%s:%d: a NUL byte: a config file must be text", path, line);
+    return FERRY_ECONFIG;
+}
+
 static int config__check_includes(const char *path, int depth, char *err, size_t err_cap)
 {
-    char *text = ferry_read_file(path, NULL);
+    size_t len = 0;
+    char *text = ferry_read_file(path, &len);
     if (!text)
         return 0;
-    int line = 1, bol = 1, rc = 0;
+    int rc = config__check_text(path, text, len, err, err_cap);
+    if (rc != 0) {
+        free(text);
+        return rc;
+    }
+    int line = 1, bol = 1;
     for (const char *p = text; *p && rc == 0;) {
         if (*p == '\n') {
             line++, bol = 1, p++;

@@ -140,6 +140,15 @@ expect_refused "a nested @include of a folder"
 expect_contains "a nested @include of a folder: the inner file:line" "$OUT" \
   "$inner:2: cannot include '$WORK/confdir'"
 
+# A NUL byte inside an @include's path (found by fuzz_config): libconfig
+# would read "." and exit() from its scanner; refused naming file and line.
+f=$WORK/nul.conf
+printf 'r = 1;\n@include ".\000\000worke\377e"\n' >"$f"
+refused -c "$f" --data-dir "$WORK/x" --listen 127.0.0.1:0
+expect_refused "a NUL byte in the file"
+expect_contains "a NUL byte: file:line" "$OUT" "$f:2: a NUL byte"
+expect_not_contains "a NUL byte: not libconfig's exit" "$OUT" "flex scanner"
+
 f=$(conf badint <<'EOF'
 environments = ( { name = "local"; compute = "local";
                    max_workers = "four"; } );
