@@ -186,6 +186,10 @@ void ferry_cli_print_answer(int json, const json_t *answer, ferry_cli_print_fn p
 /* How most commands end: print the answer when rc is FERRY_EXIT_OK, free
  * it, and return rc. */
 int ferry_cli_finish(int rc, int json, json_t *answer, ferry_cli_print_fn print);
+/* A command that takes only --json and GETs one path (envs, whoami,
+ * projects): the answer printed with `print`, or as JSON. */
+int ferry_cli_get_command(const ferry_cli *cli, const ferry_cli_syntax *syntax, int argc,
+                          char **argv, const char *path, ferry_cli_print_fn print);
 /* One table row: a malloc'd text for each column. */
 typedef void (*ferry_cli_row_fn)(const json_t *item, char **cells);
 /* The items of an array as a table under headings: columns as wide as
@@ -218,5 +222,7 @@ int ferry_cmd_stop(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_outputs(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_envs(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_whoami(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_projects(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_project(const ferry_cli *cli, int argc, char **argv);
 
 #endif

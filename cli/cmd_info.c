@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A command that takes only --json and GETs one path: envs, whoami. */
-static int ferry__get_command(const ferry_cli *cli, const ferry_cli_syntax *syntax, int argc,
-                              char **argv, const char *path, ferry_cli_print_fn print)
+int ferry_cli_get_command(const ferry_cli *cli, const ferry_cli_syntax *syntax, int argc,
+                          char **argv, const char *path, ferry_cli_print_fn print)
 {
     ferry_cli_args a;
     int rc = ferry_cli_parse_args(syntax, NULL, argc, argv, &a);
@@ -150,8 +149,8 @@ int ferry_cmd_envs(const ferry_cli *cli, int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "drain") == 0 || strcmp(argv[1], "undrain") == 0))
         return ferry__envs_drain(cli, argc - 1, argv + 1);
-    return ferry__get_command(cli, &ferry__envs_syntax, argc, argv, "/v1/environments",
-                              ferry__print_envs);
+    return ferry_cli_get_command(cli, &ferry__envs_syntax, argc, argv, "/v1/environments",
+                                 ferry__print_envs);
 }
 
 /* ---- whoami ---- */
@@ -181,6 +180,6 @@ static const ferry_cli_syntax ferry__whoami_syntax = {
 
 int ferry_cmd_whoami(const ferry_cli *cli, int argc, char **argv)
 {
-    return ferry__get_command(cli, &ferry__whoami_syntax, argc, argv, "/v1/whoami",
-                              ferry__print_whoami);
+    return ferry_cli_get_command(cli, &ferry__whoami_syntax, argc, argv, "/v1/whoami",
+                                 ferry__print_whoami);
 }

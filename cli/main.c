@@ -25,6 +25,8 @@ static const ferry__command ferry__commands[] = {
     {"stop", ferry_cmd_stop, "stop an execution"},
     {"outputs", ferry_cmd_outputs, "list or download an execution's outputs"},
     {"envs", ferry_cmd_envs, "list environments: workers, queues, GPUs; drain, undrain one"},
+    {"projects", ferry_cmd_projects, "list projects and the git repositories they link"},
+    {"project", ferry_cmd_project, "fetch a project's repository: ferry project fetch PROJECT"},
     {"whoami", ferry_cmd_whoami, "print the user ferryd knows FERRY_TOKEN as"},
 };
 #define FERRY__N_COMMANDS (sizeof(ferry__commands) / sizeof(ferry__commands[0]))

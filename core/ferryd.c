@@ -12,6 +12,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
+#include "git.h"
 #include "exec.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -211,7 +212,7 @@ static int start(ferryd *d, char *err, size_t cap)
     if (prepare_dirs(d, err, cap) < 0 || load_plugins(d, err, cap) < 0)
         return FERRY_EIO;
     if (ferry_db_open(d, err, cap) < 0 || ferry_logstore_init(d, err, cap) < 0 ||
-        ferry_store_init(d, err, cap) < 0)
+        ferry_store_init(d, err, cap) < 0 || ferry_git_init(d, err, cap) < 0)
         return FERRY_EIO;
     ferry_lifecycle_init(d);
     ferry_uploads_init(d);
@@ -263,6 +264,7 @@ int main(int argc, char **argv)
     /* Let plugins finish closing their handles (they release on later turns). */
     for (int i = 0; i < 20; i++)
         uv_run(d->loop, UV_RUN_NOWAIT);
+    ferry_git_close(d); /* its jobs' answers write gitrows: before the db closes */
     ferry_snapshots_close(d);
     ferry_lifecycle_close(d);
     ferry_store_close(d);

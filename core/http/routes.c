@@ -18,6 +18,7 @@
 
 #include "agentapi.h"
 #include "api.h"
+#include "projects.h"
 #include "blobapi.h"
 #include "bootstrap.h"
 #include "exec.h"
@@ -68,6 +69,8 @@ static const routes__route routes__table[] = {
     {"GET", "/v1/environments", ferry_api_guard_user, ferry_api_environments, NULL},
     {"POST", "/v1/environments/:name/drain", ferry_api_guard_user, ferry_api_env_drain, NULL},
     {"POST", "/v1/environments/:name/undrain", ferry_api_guard_user, ferry_api_env_undrain, NULL},
+    {"GET", "/v1/projects", ferry_api_guard_user, ferry_projects_list, NULL},
+    {"POST", "/v1/projects/:name/fetch", ferry_api_guard_user, ferry_projects_fetch, NULL},
     {"GET", "/v1/whoami", ferry_api_guard_user, ferry_api_whoami, NULL},
     {NULL, "/v1/snapshots/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
     {NULL, "/v1/executions", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
