@@ -326,12 +326,10 @@ static void git__answer(git__job *j)
     }
 }
 
-static void git__after(uv_work_t *req, int status)
+/* Job `j`, at the head of its queue, is done (or never started): it leaves
+ * the queue, its caller is answered, and the next job of the project runs. */
+static void git__finish(struct ferry_git *g, git__job *j)
 {
-    git__job *j = req->data;
-    struct ferry_git *g = j->g;
-    if (status == UV_ECANCELED)
-        j->rc = FERRY_ECANCELED;
     git__queue *q = j->q;
     q->busy = 0;
     q->head = j->next;
@@ -341,6 +339,15 @@ static void git__after(uv_work_t *req, int status)
     git__answer(j);
     git__job_free(j);
     git__start_next(g, q);
+}
+
+static void git__after(uv_work_t *req, int status)
+{
+    git__job *j = req->data;
+    struct ferry_git *g = j->g;
+    if (status == UV_ECANCELED)
+        j->rc = FERRY_ECANCELED;
+    git__finish(g, j);
 }
 
 static void git__start_next(struct ferry_git *g, git__queue *q)
@@ -355,14 +362,7 @@ static void git__start_next(struct ferry_git *g, git__queue *q)
     if (uv_queue_work(j->d->loop, &j->req, git__work, git__after) != 0) {
         j->rc = FERRY_EIO;
         snprintf(j->err, sizeof(j->err), "project '%s': cannot queue the work", j->p.name);
-        q->busy = 0;
-        q->head = j->next;
-        if (q->head == NULL)
-            q->tail = NULL;
-        g->inflight--;
-        git__answer(j);
-        git__job_free(j);
-        git__start_next(g, q);
+        git__finish(g, j);
     }
 }
 
