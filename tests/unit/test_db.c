@@ -10,24 +10,10 @@
 #include <string.h>
 
 #include "db.h"
+#include "db_fixture.h"
 #include "util.h"
 
 static ferryd d;
-
-static void open_db(void)
-{
-    char err[512] = "";
-    int rc = ferry_db_open(&d, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "ferry_db_open: %s\n", err);
-    CHECK_INT(rc, 0);
-}
-
-static void close_db(void)
-{
-    ferry_db_close(&d);
-    uv_run(d.loop, UV_RUN_NOWAIT); /* completes the close of the commit handle */
-}
 
 /* The single integer a one-row statement answers. */
 static long long answer(sqlite3_stmt *st)
@@ -90,11 +76,11 @@ static void test_close_and_reopen(void)
     sqlite3_bind_int(st, 2, 7);
     ferry_db_write(&d);
     CHECK_INT(ferry_db_step_done(&d, st), SQLITE_DONE);
-    close_db();
+    db_fixture_close(&d);
     CHECK(d.db == NULL);
     CHECK_INT(d.stmts.len, 0); /* every statement finalized with its connection */
 
-    open_db();
+    db_fixture_open(&d);
     CHECK_STR(d.daemon_id, daemon_id); /* the same database, persisted */
     st = ferry_db_prepare(&d, "SELECT last_counter FROM projects WHERE name = ?");
     sqlite3_bind_text(st, 1, "demo", -1, SQLITE_STATIC);
@@ -103,7 +89,7 @@ static void test_close_and_reopen(void)
     st = ferry_db_prepare(&d, "SELECT 5 + 0");
     CHECK(st != NULL && sqlite3_db_handle(st) == d.db);
     CHECK_INT(answer(st), 5);
-    close_db();
+    db_fixture_close(&d);
     CHECK_INT(d.stmts.len, 0);
     ferry_db_close(&d); /* a second close is harmless */
 }
@@ -114,7 +100,7 @@ int main(void)
     CHECK(mkdtemp(tmpl) != NULL);
     snprintf(d.data_dir, sizeof(d.data_dir), "%s", tmpl);
     d.loop = uv_default_loop();
-    open_db();
+    db_fixture_open(&d);
     test_many_statements();
     test_same_text_two_pointers();
     test_close_and_reopen();

@@ -14,24 +14,10 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "db_fixture.h"
 #include "util.h"
 
 static ferryd d;
-
-static void open_db(void)
-{
-    char err[512] = "";
-    int rc = ferry_db_open(&d, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "ferry_db_open: %s\n", err);
-    CHECK_INT(rc, 0);
-}
-
-static void close_db(void)
-{
-    ferry_db_close(&d);
-    uv_run(d.loop, UV_RUN_NOWAIT); /* completes the close of the handles */
-}
 
 static int add_project(const char *name, int counter)
 {
@@ -113,8 +99,8 @@ static void test_full_mid_transaction(void)
     CHECK_INT(ferry_db_commit(&d), 0);
     CHECK_INT(ferry_db_stalled(&d), 0);
 
-    close_db();
-    open_db();
+    db_fixture_close(&d);
+    db_fixture_open(&d);
     CHECK_INT(counter_of("committed"), 6);
     CHECK_INT(counter_of("answered"), 2);
 }
@@ -134,8 +120,8 @@ static void test_failed_write_left_out(void)
     usleep(1100 * 1000);
     CHECK_INT(ferry_db_commit(&d), 0);
     CHECK_INT(ferry_db_stalled(&d), 0);
-    close_db();
-    open_db();
+    db_fixture_close(&d);
+    db_fixture_open(&d);
     CHECK_INT(counter_of("before"), 1);
     CHECK_INT(counter_of(big), -1);
     free(big);
@@ -147,10 +133,10 @@ int main(void)
     CHECK(mkdtemp(tmpl) != NULL);
     snprintf(d.data_dir, sizeof(d.data_dir), "%s", tmpl);
     d.loop = uv_default_loop();
-    open_db();
+    db_fixture_open(&d);
     test_full_mid_transaction();
     test_failed_write_left_out();
-    close_db();
+    db_fixture_close(&d);
     ferry_rmtree(tmpl);
     TEST_MAIN_END();
 }
