@@ -17,6 +17,7 @@ enum {
     FERRY_EXIT_FAILED = 1,      /* the execution ended in error; or a local failure */
     FERRY_EXIT_USAGE = 2,       /* bad command line or step file, before contacting ferryd */
     FERRY_EXIT_STOPPED = 2,     /* the execution was stopped */
+    FERRY_EXIT_NOT_PUSHED = 2,  /* run: the working copy's HEAD is not on ferryd's server */
     FERRY_EXIT_TIMEOUT = 3,     /* wait --timeout ran out */
     FERRY_EXIT_UNREACHABLE = 4, /* ferryd unreachable or unverified, or the connection lost */
     FERRY_EXIT_REFUSED = 5,     /* ferryd answered with an error (4xx/5xx) */

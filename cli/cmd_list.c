@@ -7,11 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define FERRY__COLS 7
+#define FERRY__COLS 8
 
-static const char *const ferry__headings[FERRY__COLS] = {"#",       "STATUS",   "STEP", "PROJECT",
-                                                         "CREATED", "DURATION", "ID"};
+static const char *const ferry__headings[FERRY__COLS] = {"#",      "STATUS",  "STEP",     "PROJECT",
+                                                         "COMMIT", "CREATED", "DURATION", "ID"};
+
+/* The execution's commit, short; "-" for an ad-hoc one. */
+static char *ferry__short_commit(const json_t *exec)
+{
+    const char *sha = ferry_cli_str(json_object_get(exec, "commit"), "sha");
+    return sha[0] != '\0' ? ferry_asprintf("%.7s", sha) : ferry_strdup("-");
+}
 
 /* One table row as texts; caller frees each. */
 static void ferry__row(const json_t *exec, char *cells[FERRY__COLS])
@@ -24,10 +32,11 @@ static void ferry__row(const json_t *exec, char *cells[FERRY__COLS])
     cells[1] = ferry_strdup(ferry_cli_str(exec, "status"));
     cells[2] = ferry_strdup(ferry_cli_str(exec, "step"));
     cells[3] = ferry_strdup(ferry_cli_str(exec, "project"));
-    cells[4] = ferry_strdup(created);
-    cells[5] = ferry_strdup(duration);
+    cells[4] = ferry__short_commit(exec);
+    cells[5] = ferry_strdup(created);
+    cells[6] = ferry_strdup(duration);
     /* The short id is enough to tell rows apart; show and --json give it whole. */
-    cells[6] = ferry_asprintf("%.8s", ferry_cli_str(exec, "id"));
+    cells[7] = ferry_asprintf("%.8s", ferry_cli_str(exec, "id"));
 }
 
 /* The table under the answer's "executions". */
@@ -38,26 +47,45 @@ static void ferry__print_list(const json_t *answer)
 }
 
 static const char ferry__list_usage[] =
-    "usage: ferry list [--status STATUS] [--project NAME] [--json]\n"
+    "usage: ferry list [--status STATUS] [--project NAME] [--commit SHA] [--json]\n"
     "\n"
-    "List executions, newest first.\n"
+    "List executions, newest first. COMMIT is the commit an execution ran (\"-\"\n"
+    "for an ad-hoc one).\n"
     "\n"
     "  --status STATUS  only these (created, queued, started, stopping, stopped,\n"
     "                   error, complete)\n"
     "  --project NAME   only this project's\n"
+    "  --commit SHA     only those of this commit (a sha or its first characters)\n"
     "  --json           print ferryd's answer as JSON\n";
 
-static char *ferry__list_path(const char *status, const char *project)
+/* list's own options. */
+typedef struct ferry__list_args {
+    const char *status, *commit;
+} ferry__list_args;
+
+static char *ferry__list_path(const ferry__list_args *l, const char *project)
 {
     char *path = ferry_strdup("/v1/executions");
-    path = ferry_cli_add_query(path, "status", status);
-    return ferry_cli_add_query(path, "project", project);
+    path = ferry_cli_add_query(path, "status", l->status);
+    path = ferry_cli_add_query(path, "project", project);
+    return ferry_cli_add_query(path, "commit", l->commit);
 }
 
 static const struct option ferry__list_options[] = {
     {"status", required_argument, NULL, 's'},
+    {"commit", required_argument, NULL, 'c'},
     {NULL, 0, NULL, 0},
 };
+
+static int ferry__list_option(void *ctx, int c, const char *arg)
+{
+    ferry__list_args *l = ctx;
+    if (c == 's')
+        l->status = arg;
+    else
+        l->commit = arg;
+    return FERRY_EXIT_OK;
+}
 
 static const ferry_cli_syntax ferry__list_syntax = {
     .name = "list",
@@ -65,17 +93,17 @@ static const ferry_cli_syntax ferry__list_syntax = {
     .project = 1,
     .json = 1,
     .options = ferry__list_options,
-    .on_option = ferry_cli_store_arg, /* --status */
+    .on_option = ferry__list_option,
 };
 
 int ferry_cmd_list(const ferry_cli *cli, int argc, char **argv)
 {
-    const char *status = NULL;
+    ferry__list_args l = {NULL, NULL};
     ferry_cli_args a;
-    int rc = ferry_cli_parse_args(&ferry__list_syntax, &status, argc, argv, &a);
+    int rc = ferry_cli_parse_args(&ferry__list_syntax, &l, argc, argv, &a);
     if (rc != FERRY_CLI_GO_ON)
         return rc;
-    char *path = ferry__list_path(status, a.project);
+    char *path = ferry__list_path(&l, a.project);
     json_t *answer = NULL;
     rc = ferry_cli_call(cli, "GET", path, NULL, 60, &answer);
     free(path);
@@ -134,6 +162,42 @@ static void ferry__show_outputs(const json_t *outputs)
     }
 }
 
+/* What ran: "5d6e7f8 (main) Fix the loss — Ada <ada@x>", or the ad-hoc
+ * snapshot and the commit its working copy was based on. */
+static void ferry__show_source(const json_t *exec)
+{
+    const json_t *commit = json_object_get(exec, "commit");
+    const json_t *adhoc = json_object_get(exec, "adhoc");
+    if (json_is_object(commit)) {
+        const char *sha = ferry_cli_str(commit, "sha"), *ref = ferry_cli_str(commit, "ref");
+        /* The ref is worth showing when it is a name, not the sha (or a prefix) again. */
+        int named = ref[0] != '\0' && strncmp(sha, ref, strlen(ref)) != 0;
+        const char *author = ferry_cli_str(commit, "author");
+        char *text = ferry_asprintf("%.7s%s%s%s %s%s%s", sha, named ? " (" : "", named ? ref : "",
+                                    named ? ")" : "", ferry_cli_str(commit, "message"),
+                                    author[0] ? " \u2014 " : "", author);
+        ferry__show_field("commit", text);
+        free(text);
+        ferry__show_field("repository", ferry_cli_str(commit, "repository"));
+        const json_t *date = json_object_get(commit, "date");
+        if (json_is_integer(date)) {
+            time_t t = (time_t)json_integer_value(date);
+            struct tm tm;
+            char buf[64] = "";
+            if (localtime_r(&t, &tm) != NULL)
+                strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+            ferry__show_field("committed", buf);
+        }
+    } else if (json_is_object(adhoc)) {
+        const char *based = ferry_cli_str(adhoc, "based_on");
+        char *text = based[0] ? ferry_asprintf("snapshot %.12s (based on %.7s)",
+                                               ferry_cli_str(adhoc, "snapshot"), based)
+                              : ferry_asprintf("snapshot %.12s", ferry_cli_str(adhoc, "snapshot"));
+        ferry__show_field("ad hoc", text);
+        free(text);
+    }
+}
+
 /* A limit in seconds: "none" for 0 or absent, else "1h10m". */
 static void ferry__show_limit(const char *label, const json_t *exec, const char *key)
 {
@@ -162,6 +226,7 @@ static void ferry__show(const json_t *exec)
     ferry__show_limit("time limit", exec, "time_limit");
     ferry__show_limit("no-output timeout", exec, "no_output_timeout");
     ferry__show_field("image", ferry_cli_str(exec, "image"));
+    ferry__show_source(exec);
     ferry__show_field("snapshot", ferry_cli_str(exec, "snapshot"));
     ferry__show_field("command", ferry_cli_str(exec, "command"));
     json_t *tags = json_object_get(exec, "tags");
@@ -182,8 +247,10 @@ static void ferry__show(const json_t *exec)
 static const char ferry__show_usage[] =
     "usage: ferry show ID [--project NAME] [--json]\n"
     "\n"
-    "Show one execution: status, times, command, parameters, inputs, metadata\n"
-    "(the latest value of each key) and outputs.\n"
+    "Show one execution: status, what ran (the commit: sha, ref, message, author;\n"
+    "or the ad-hoc snapshot and the commit its working copy was based on), times,\n"
+    "command, parameters, inputs, metadata (the latest value of each key) and\n"
+    "outputs.\n"
     "\n"
     "  --project NAME  look a counter ID up in this project\n"
     "  --json          print the execution object as ferryd sent it\n";

@@ -1,11 +1,18 @@
-/* ferry run: validate locally, pack and upload the snapshot, create the
- * execution, and optionally watch it.
+/* ferry run: validate locally, pack and upload the snapshot (or name a
+ * commit), create the execution, and optionally watch it.
+ *
+ * What runs is a commit or a snapshot. A commit: --commit REF, or HEAD of
+ * a git working copy one of whose remotes is a project's repository (as
+ * `vh exec run` does); ferryd builds the snapshot from the commit, nothing
+ * is uploaded. A snapshot (ad hoc): --adhoc, or anywhere else; DIR is
+ * packed as it is and uploaded.
  *
  * Everything that can be checked without ferryd (the step file, the step,
  * parameter values, required inputs) is checked first, so a typo costs
  * neither an upload nor a round trip. ferryd validates again: it is the
  * authority, and the CLI sends the values as the user typed them. */
 #include "cli.h"
+#include "worktree.h"
 
 #include "tarball.h"
 #include "stepfile.h"
@@ -33,6 +40,8 @@ typedef struct ferry__run_args {
     const char *environment;
     json_t *tags;
     const char *project;
+    const char *commit; /* --commit REF, or NULL */
+    int adhoc;          /* --adhoc given */
     int watch, json;
     int priority;
     /* Seconds; -1 when not given, so that the step's own limit applies. */
@@ -43,17 +52,30 @@ typedef struct ferry__run_args {
 } ferry__run_args;
 
 static const char ferry__run_usage[] =
-    "usage: ferry run STEP [--adhoc [DIR]] [-p NAME=VALUE]... [--input NAME=URL]...\n"
-    "                 [-e ENV] [--tag TAG]... [--project NAME] [--priority]\n"
-    "                 [--time-limit DURATION] [--no-output-timeout DURATION]\n"
-    "                 [--watch] [--json]\n"
+    "usage: ferry run STEP [--commit REF | --adhoc [DIR]] [-p NAME=VALUE]...\n"
+    "                 [--input NAME=URL]... [-e ENV] [--tag TAG]... [--project NAME]\n"
+    "                 [--priority] [--time-limit DURATION]\n"
+    "                 [--no-output-timeout DURATION] [--watch] [--json]\n"
     "\n"
-    "Start an execution of STEP from DIR's ferry.yaml (or valohai.yaml). The step\n"
-    "file, the step and the values are checked here first; then DIR is packed\n"
-    "(honouring .gitignore, leaving out .git/), uploaded unless ferryd has that\n"
-    "snapshot already, and the execution is created.\n"
+    "Start an execution of STEP from the step file, ferry.yaml (or valohai.yaml).\n"
+    "What runs is one of:\n"
+    "  a commit   with --commit REF; or, without --commit or --adhoc, in a git\n"
+    "             working copy one of whose remotes is a project's repository\n"
+    "             (ferry projects): its HEAD, as committed. Changes not committed\n"
+    "             are not included (ferry run says how many); the commit must be\n"
+    "             pushed. ferryd takes the files from the commit; nothing is\n"
+    "             uploaded.\n"
+    "  ad hoc     with --adhoc, and anywhere else: the folder DIR as it is, packed\n"
+    "             (honouring .gitignore, leaving out .git/) and uploaded unless\n"
+    "             ferryd has that snapshot already.\n"
+    "The step file, the step and the values are checked here first (against the\n"
+    "commit's step file when this working copy has the commit), then the\n"
+    "execution is created.\n"
     "\n"
-    "  --adhoc [DIR]       run the working copy in DIR (default: .); DIR is taken\n"
+    "  --commit REF        run this commit of the project's repository: a sha (or\n"
+    "                      its first characters), a branch or a tag, as ferryd\n"
+    "                      knows them\n"
+    "  --adhoc [DIR]       run the folder DIR as it is (default: .); DIR is taken\n"
     "                      when the next argument is an existing folder, or write\n"
     "                      --adhoc=DIR\n"
     "  -p, --param NAME=VALUE\n"
@@ -63,7 +85,9 @@ static const char ferry__run_usage[] =
     "  -e, --environment ENV\n"
     "                      where to run (default: the step's, else ferryd's default)\n"
     "  --tag TAG           a tag; repeatable\n"
-    "  --project NAME      project name (default: $FERRY_PROJECT, else DIR's name)\n"
+    "  --project NAME      project name (default: $FERRY_PROJECT, else the project\n"
+    "                      whose repository is a remote of DIR's working copy, else\n"
+    "                      DIR's name)\n"
     "  --priority          queue ahead of normal executions in the environment\n"
     "                      (running work is never pre-empted)\n"
     "  --time-limit DURATION\n"
@@ -98,10 +122,11 @@ static int ferry__parse_duration(const char *opt, const char *text, int64_t *sec
     return FERRY_EXIT_OK;
 }
 
-enum { FERRY__OPT_PRIORITY = 256, FERRY__OPT_TIME_LIMIT, FERRY__OPT_NO_OUTPUT };
+enum { FERRY__OPT_PRIORITY = 256, FERRY__OPT_TIME_LIMIT, FERRY__OPT_NO_OUTPUT, FERRY__OPT_COMMIT };
 
 static const struct option ferry__run_options[] = {
     {"adhoc", optional_argument, NULL, 'a'},
+    {"commit", required_argument, NULL, FERRY__OPT_COMMIT},
     {"param", required_argument, NULL, 'p'},
     {"input", required_argument, NULL, 'i'},
     {"environment", required_argument, NULL, 'e'},
@@ -117,6 +142,7 @@ static const struct option ferry__run_options[] = {
  * when it cannot be the step: it names an existing folder. */
 static void ferry__adhoc(ferry__run_args *r, const char *arg)
 {
+    r->adhoc = 1;
     if (arg != NULL)
         r->dir = arg;
     else if (optind < r->argc && r->argv[optind][0] != '-' && ferry__is_dir(r->argv[optind]))
@@ -148,6 +174,9 @@ static int ferry__run_option(void *ctx, int c, const char *arg)
         return FERRY_EXIT_OK;
     case FERRY__OPT_PRIORITY:
         r->priority = 1;
+        return FERRY_EXIT_OK;
+    case FERRY__OPT_COMMIT:
+        r->commit = arg;
         return FERRY_EXIT_OK;
     case FERRY__OPT_TIME_LIMIT:
         return ferry__parse_duration("--time-limit", arg, &r->time_limit);
@@ -183,9 +212,148 @@ static int ferry__parse_args(ferry__run_args *r, int argc, char **argv)
     if (a.n_rest > 1)
         return ferry_cli_usage_error("run", "unexpected argument '%s'", a.rest[1]);
     r->step_name = a.rest[0];
+    if (r->commit != NULL && r->adhoc)
+        return ferry_cli_usage_error("run", "--commit and --adhoc exclude each other: a commit "
+                                            "or the working copy?");
+    if (r->commit != NULL && r->commit[0] == '\0')
+        return ferry_cli_usage_error("run", "--commit wants a sha, branch or tag");
     if (!ferry__is_dir(r->dir))
         return ferry_cli_usage_error("run", "%s is not a folder", r->dir);
     return FERRY_CLI_GO_ON;
+}
+
+/* ---- what runs: a commit, or the working copy as it is ---- */
+
+typedef struct ferry__source {
+    ferry_worktree *wt; /* DIR's git working copy, or NULL */
+    const char *ref;    /* what "commit" sends; NULL: ad hoc */
+    char local[41];     /* the commit's sha in wt; "" when wt does not know it */
+    char *project;      /* the project the execution goes to */
+    char *repository;   /* the project's repository (as ferryd shows it), or NULL */
+    int head;           /* ref is wt's HEAD, chosen by the working copy's remote */
+} ferry__source;
+
+/* --project, else $FERRY_PROJECT, else NULL. */
+static const char *ferry__named_project(const ferry__run_args *r)
+{
+    if (r->project != NULL && r->project[0] != '\0')
+        return r->project;
+    const char *env = getenv("FERRY_PROJECT");
+    return env != NULL && env[0] != '\0' ? env : NULL;
+}
+
+/* DIR's folder name: the project of an ad-hoc run that names none. */
+static char *ferry__folder_name(const char *dir)
+{
+    char abs[PATH_MAX];
+    if (realpath(dir, abs) == NULL)
+        return ferry_strdup("default");
+    const char *base = strrchr(abs, '/');
+    return ferry_strdup(base && base[1] ? base + 1 : "default");
+}
+
+/* The first of ferryd's projects (only `named`, when not NULL) whose
+ * repository one of wt's remotes names: its name and repository, malloc'd,
+ * or both left NULL. A ferryd that has no /v1/projects (404) has none.
+ * Returns an exit status, the failure printed. */
+static int ferry__linked_project(const ferry_cli *cli, const ferry_worktree *wt, const char *named,
+                                 char **name, char **repository)
+{
+    *name = *repository = NULL;
+    if (ferry_worktree_n_remotes(wt) == 0)
+        return FERRY_EXIT_OK;
+    ferry_cli_request req = {.method = "GET", .path = "/v1/projects", .timeout_s = 60};
+    ferry_cli_response res;
+    ferry_cli_http(cli, &req, &res);
+    int rc = FERRY_EXIT_OK;
+    json_t *answer = NULL;
+    if (res.transport_ok && res.status == 200)
+        answer = json_loadb(res.body, res.body_len, 0, NULL);
+    else if (!(res.transport_ok && res.status == 404))
+        rc = ferry_cli_report(cli, &res);
+    ferry_cli_response_free(&res);
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(answer, "projects"), i, p)
+    {
+        const char *url = json_string_value(json_object_get(p, "repository"));
+        if (url == NULL || (named != NULL && strcmp(named, ferry_cli_str(p, "name")) != 0))
+            continue;
+        for (size_t k = 0; k < ferry_worktree_n_remotes(wt) && *name == NULL; k++)
+            if (ferry_url_same_repository(url, ferry_worktree_remote(wt, k))) {
+                *name = ferry_strdup(ferry_cli_str(p, "name"));
+                *repository = ferry_strdup(url);
+            }
+        if (*name != NULL)
+            break;
+    }
+    json_decref(answer);
+    return rc;
+}
+
+/* --commit REF: its project is the one named, else the one the working
+ * copy is linked to, else the folder's name. */
+static int ferry__choose_commit(const ferry_cli *cli, const ferry__run_args *r, ferry__source *src)
+{
+    src->ref = r->commit;
+    if (src->wt != NULL && ferry_worktree_find_commit(src->wt, r->commit, src->local) != 0)
+        src->local[0] = '\0';
+    const char *named = ferry__named_project(r);
+    if (named != NULL) {
+        src->project = ferry_strdup(named);
+        return FERRY_EXIT_OK;
+    }
+    int rc = FERRY_EXIT_OK;
+    if (src->wt != NULL)
+        rc = ferry__linked_project(cli, src->wt, NULL, &src->project, &src->repository);
+    if (rc == FERRY_EXIT_OK && src->project == NULL)
+        src->project = ferry__folder_name(r->dir);
+    return rc;
+}
+
+/* Which it is, and in which project. Returns an exit status. */
+static int ferry__choose(const ferry_cli *cli, const ferry__run_args *r, ferry__source *src)
+{
+    if (ferry_worktree_open(r->dir, &src->wt) != 0)
+        src->wt = NULL;
+    if (r->commit != NULL)
+        return ferry__choose_commit(cli, r, src);
+    const char *named = ferry__named_project(r);
+    const char *head = src->wt != NULL ? ferry_worktree_head(src->wt) : NULL;
+    if (!r->adhoc && head != NULL) {
+        int rc = ferry__linked_project(cli, src->wt, named, &src->project, &src->repository);
+        if (rc != FERRY_EXIT_OK)
+            return rc;
+        if (src->project != NULL) {
+            src->ref = head;
+            snprintf(src->local, sizeof(src->local), "%s", head);
+            src->head = 1;
+            return FERRY_EXIT_OK;
+        }
+    }
+    src->project = named != NULL ? ferry_strdup(named) : ferry__folder_name(r->dir);
+    return FERRY_EXIT_OK;
+}
+
+static void ferry__source_free(ferry__source *src)
+{
+    ferry_worktree_free(src->wt);
+    free(src->project);
+    free(src->repository);
+}
+
+/* What the working copy holds that HEAD does not, said once: it does not
+ * run. */
+static void ferry__note_changes(const ferry__source *src)
+{
+    if (!src->head)
+        return;
+    int n = ferry_worktree_changed(src->wt);
+    if (n > 0)
+        fprintf(stderr,
+                "%d file%s changed since %.7s %s not included; --adhoc runs the working "
+                "copy\n",
+                n, n == 1 ? "" : "s", src->ref, n == 1 ? "is" : "are");
 }
 
 /* ---- local validation ---- */
@@ -211,8 +379,54 @@ static int ferry__load_stepfile(const char *dir, ferry_stepfile **sf)
     return FERRY_EXIT_USAGE;
 }
 
+/* A step file's errors, each "NAME:LINE: ..." as "5d6e7f8:NAME:LINE: ...":
+ * the file of that commit, not the one in the folder. */
+static void ferry__print_commit_errors(const char *sha, const char *name, const char *err)
+{
+    size_t name_n = strlen(name);
+    for (const char *line = err; *line != '\0';) {
+        size_t n = strcspn(line, "\n");
+        if (strncmp(line, name, name_n) == 0 && line[name_n] == ':')
+            fprintf(stderr, "ferry: %.7s:%.*s\n", sha, (int)n, line);
+        else
+            fprintf(stderr, "ferry: %.*s\n", (int)n, line);
+        line += n;
+        if (*line == '\n')
+            line++;
+    }
+}
+
+/* The step file of commit SHA of the working copy, as ferryd will read it. */
+static int ferry__load_commit_stepfile(ferry_worktree *wt, const char *sha, ferry_stepfile **sf)
+{
+    static const char *const names[] = {"ferry.yaml", "valohai.yaml"};
+    for (size_t i = 0; i < 2; i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        int got = ferry_worktree_read_file(wt, sha, names[i], &buf, &len);
+        if (got == FERRY_ENOENT)
+            continue;
+        if (got != 0) {
+            fprintf(stderr, "ferry: cannot read %s of commit %.7s: %s\n", names[i], sha,
+                    ferry_strerror(got));
+            return FERRY_EXIT_FAILED;
+        }
+        char err[1024] = "";
+        int rc = ferry_stepfile_parse_buffer(names[i], buf, len, sf, err, sizeof(err));
+        free(buf);
+        if (rc == 0)
+            return FERRY_EXIT_OK;
+        ferry__print_commit_errors(sha, names[i], err);
+        return FERRY_EXIT_USAGE;
+    }
+    fprintf(stderr, "ferry: no ferry.yaml or valohai.yaml in commit %.7s\n", sha);
+    return FERRY_EXIT_USAGE;
+}
+
 static const ferry_param_def *ferry__param_def(const ferry_step *step, const char *name)
 {
+    if (step == NULL)
+        return NULL;
     for (size_t i = 0; i < step->n_params; i++)
         if (strcmp(step->params[i].name, name) == 0)
             return &step->params[i];
@@ -232,7 +446,9 @@ static int ferry__split_pair(const char *opt, const char *pair, char **name, con
     return FERRY_EXIT_OK;
 }
 
-/* -p values as strings; a multiple parameter's values as a list. */
+/* -p values as strings; a multiple parameter's values as a list. Without
+ * the step (a commit only ferryd has), a repeated NAME is a list and
+ * ferryd tells whether the parameter takes one. */
 static int ferry__build_params(const ferry__run_args *r, const ferry_step *step, json_t *params)
 {
     for (size_t i = 0; i < r->n_params; i++) {
@@ -246,6 +462,13 @@ static int ferry__build_params(const ferry__run_args *r, const ferry_step *step,
         if (def != NULL && def->multiple != FERRY_MULTIPLE_NONE) {
             if (have == NULL)
                 json_object_set_new(params, name, have = json_array());
+            json_array_append_new(have, json_string(value));
+        } else if (have != NULL && step == NULL) {
+            if (!json_is_array(have)) {
+                json_t *list = json_pack("[O]", have);
+                json_object_set_new(params, name, list);
+                have = list;
+            }
             json_array_append_new(have, json_string(value));
         } else if (have != NULL) {
             fprintf(stderr,
@@ -281,17 +504,27 @@ static int ferry__build_inputs(const ferry__run_args *r, json_t *inputs)
 
 /* The checks ferryd will make, made here first so that mistakes show
  * before anything is packed or sent. */
-static int ferry__validate(const ferry__run_args *r, json_t *params, json_t *inputs)
+static int ferry__validate(const ferry__run_args *r, const ferry__source *src, json_t *params,
+                           json_t *inputs)
 {
+    if (src->ref != NULL && src->local[0] == '\0') {
+        /* A commit this working copy does not have: ferryd reads its step file. */
+        int rc = ferry__build_params(r, NULL, params);
+        return rc == FERRY_EXIT_OK ? ferry__build_inputs(r, inputs) : rc;
+    }
     ferry_stepfile *sf = NULL;
-    int rc = ferry__load_stepfile(r->dir, &sf);
+    int rc = src->ref != NULL ? ferry__load_commit_stepfile(src->wt, src->local, &sf)
+                              : ferry__load_stepfile(r->dir, &sf);
     if (rc != FERRY_EXIT_OK)
         return rc;
     const ferry_step *step = ferry_stepfile_find(sf, r->step_name);
     if (step == NULL) {
         char *known = ferry_stepfile_step_names(sf);
         const char *base = strrchr(sf->path, '/');
-        fprintf(stderr, "ferry: unknown step '%s' in %s; %s\n", r->step_name,
+        char at[16] = "";
+        if (src->ref != NULL)
+            snprintf(at, sizeof(at), "%.7s:", src->local);
+        fprintf(stderr, "ferry: unknown step '%s' in %s%s; %s\n", r->step_name, at,
                 base ? base + 1 : sf->path, known ? known : "");
         free(known);
         ferry_stepfile_free(sf);
@@ -428,27 +661,31 @@ static int ferry__send_snapshot(const ferry_cli *cli, const char *dir, char *sha
 
 /* ---- the execution ---- */
 
-static char *ferry__project_name(const ferry__run_args *r)
+/* The answer that means "ferryd has no such commit, even after a fetch". */
+static int ferry__no_such_commit(const ferry_cli_response *res)
 {
-    if (r->project != NULL && r->project[0] != '\0')
-        return ferry_strdup(r->project);
-    const char *env = getenv("FERRY_PROJECT");
-    if (env != NULL && env[0] != '\0')
-        return ferry_strdup(env);
-    char abs[PATH_MAX];
-    if (realpath(r->dir, abs) == NULL)
-        return ferry_strdup("default");
-    const char *base = strrchr(abs, '/');
-    return ferry_strdup(base && base[1] ? base + 1 : "default");
+    if (!res->transport_ok || res->status != 404)
+        return 0;
+    json_t *answer = json_loadb(res->body, res->body_len, 0, NULL);
+    int is = strcmp(ferry_cli_str(answer, "field"), "commit") == 0;
+    json_decref(answer);
+    return is;
 }
 
-static int ferry__create(const ferry_cli *cli, const ferry__run_args *r, const char *sha,
-                         json_t *params, json_t *inputs, json_t **exec)
+static json_t *ferry__create_body(const ferry__run_args *r, const ferry__source *src,
+                                  const char *snapshot, json_t *params, json_t *inputs)
 {
-    char *project = ferry__project_name(r);
-    json_t *body =
-        json_pack("{s:s, s:s, s:s, s:O, s:O, s:O}", "project", project, "step", r->step_name,
-                  "snapshot", sha, "parameters", params, "inputs", inputs, "tags", r->tags);
+    json_t *body = json_pack("{s:s, s:s, s:O, s:O, s:O}", "project", src->project, "step",
+                             r->step_name, "parameters", params, "inputs", inputs, "tags", r->tags);
+    if (src->ref != NULL) {
+        json_object_set_new(body, "commit", json_string(src->ref));
+    } else {
+        json_object_set_new(body, "snapshot", json_string(snapshot));
+        /* Which commit the working copy was based on, for the record. */
+        const char *head = src->wt != NULL ? ferry_worktree_head(src->wt) : NULL;
+        if (head != NULL)
+            json_object_set_new(body, "based_on", json_string(head));
+    }
     if (r->environment != NULL)
         json_object_set_new(body, "environment", json_string(r->environment));
     /* Only what was asked for: an absent limit leaves the step's in force. */
@@ -459,9 +696,31 @@ static int ferry__create(const ferry_cli *cli, const ferry__run_args *r, const c
     if (r->no_output_timeout >= 0)
         json_object_set_new(body, "no_output_timeout",
                             json_integer((json_int_t)r->no_output_timeout));
-    int rc = ferry_cli_call(cli, "POST", "/v1/executions", body, 60, exec);
+    return body;
+}
+
+static int ferry__create(const ferry_cli *cli, const ferry__run_args *r, const ferry__source *src,
+                         const char *snapshot, json_t *params, json_t *inputs, json_t **exec)
+{
+    json_t *body = ferry__create_body(r, src, snapshot, params, inputs);
+    ferry_cli_request req = {
+        .method = "POST", .path = "/v1/executions", .json = body, .timeout_s = 60};
+    ferry_cli_response res;
+    ferry_cli_http(cli, &req, &res);
     json_decref(body);
-    free(project);
+    int rc = FERRY_EXIT_OK;
+    if (src->head && ferry__no_such_commit(&res)) {
+        /* The user did not name the commit: say what to do about it. */
+        fprintf(stderr, "ferry: commit %.7s is not in %s: push it, or run with --adhoc\n", src->ref,
+                src->repository);
+        rc = FERRY_EXIT_NOT_PUSHED;
+    } else if (!res.transport_ok || res.status < 200 || res.status >= 300) {
+        rc = ferry_cli_report(cli, &res);
+    } else if ((*exec = json_loadb(res.body, res.body_len, 0, NULL)) == NULL) {
+        fprintf(stderr, "ferry: ferryd's answer to POST /v1/executions is not JSON\n");
+        rc = FERRY_EXIT_FAILED;
+    }
+    ferry_cli_response_free(&res);
     return rc;
 }
 
@@ -483,11 +742,17 @@ static int ferry__run(const ferry_cli *cli, const ferry__run_args *r)
 {
     json_t *params = json_object(), *inputs = json_object(), *exec = NULL;
     char sha[65] = "";
-    int rc = ferry__validate(r, params, inputs);
+    ferry__source src;
+    memset(&src, 0, sizeof(src));
+    int rc = ferry__choose(cli, r, &src);
     if (rc == FERRY_EXIT_OK)
+        rc = ferry__validate(r, &src, params, inputs);
+    if (rc == FERRY_EXIT_OK)
+        ferry__note_changes(&src);
+    if (rc == FERRY_EXIT_OK && src.ref == NULL)
         rc = ferry__send_snapshot(cli, r->dir, sha);
     if (rc == FERRY_EXIT_OK)
-        rc = ferry__create(cli, r, sha, params, inputs, &exec);
+        rc = ferry__create(cli, r, &src, sha, params, inputs, &exec);
     if (rc == FERRY_EXIT_OK) {
         if (r->json)
             ferry_cli_print_json(exec);
@@ -501,6 +766,7 @@ static int ferry__run(const ferry_cli *cli, const ferry__run_args *r)
     json_decref(exec);
     json_decref(params);
     json_decref(inputs);
+    ferry__source_free(&src);
     return rc;
 }
 
