@@ -12,6 +12,7 @@
 # ${FERRY_TEST_ARTIFACTS:-<build>/test-artifacts}/web/.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_sched.sh"
+. "$(dirname "$0")/lib_git.sh"
 
 NODE_DIR=$FERRY_SOURCE_DIR/tests/web
 CHROMIUM=${FERRY_CHROMIUM:-/usr/bin/chromium}
@@ -38,12 +39,17 @@ environments = ( { name = "local"; compute = "local"; max_workers = 3; } );
 EOF
 ferryd_start -c "$WORK/ferryd.conf"
 
-# A second ferryd on the unauthenticated loopback default: no sign-in.
+# A second ferryd on the unauthenticated loopback default: no sign-in; a
+# project linked to a repository there, for an execution of a commit.
+git_make_repo "$GIT_T/src"
+git_make_bare "$GIT_T/src" "$GIT_T/mnist.git"
+COMMIT_SHA=$(git -C "$GIT_T/src" rev-parse HEAD)
+printf 'projects = ( { name = "mnist"; repository = "file://%s"; } );\n' "$GIT_T/mnist.git" >"$WORK/open.conf"
 OPEN_PID=
 # set +e: under -e, `(exit $rc)` of a failed run would end the trap before
 # lib.sh's cleanup (which reads the status as $?) stops the first ferryd.
 trap 'rc=$?; set +e; [ -n "$OPEN_PID" ] && kill "$OPEN_PID" 2>/dev/null; (exit $rc); cleanup' EXIT
-"$BIN/ferryd" --data-dir "$WORK/open-data" --listen 127.0.0.1:0 >"$WORK/open.log" 2>&1 &
+"$BIN/ferryd" -c "$WORK/open.conf" --data-dir "$WORK/open-data" --listen 127.0.0.1:0 >"$WORK/open.log" 2>&1 &
 OPEN_PID=$!
 
 P=$(make_project webproj <<'EOF'
@@ -127,10 +133,13 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 [ -n "$OPEN_URL" ] || fail "the ferryd without users did not start: $(cat "$WORK/open.log")"
+COMMIT_ID=$(curl -sS -H 'Content-Type: application/json' \
+  --data-binary '{"project": "mnist", "step": "train", "commit": "main"}' "$OPEN_URL/v1/executions" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
 rc=0
 FERRY_URL=$FERRY_SERVER FERRY_OPEN_URL=$OPEN_URL FERRY_WEB_TOKEN=$T_ALICE \
-  TRAIN_ID=$TRAIN SLEEPER_ID=$SLEEPER FLOOD_ID=$FLOOD MARKERS=$M MODEL=$P/model.bin \
+  COMMIT_ID=$COMMIT_ID COMMIT_SHA=$COMMIT_SHA TRAIN_ID=$TRAIN SLEEPER_ID=$SLEEPER FLOOD_ID=$FLOOD MARKERS=$M MODEL=$P/model.bin \
   SHOTS=$SHOTS PROFILE=$WORK/chromium-profile CHROMIUM=$CHROMIUM \
   timeout 120 node "$NODE_DIR/test_web.mjs" || rc=$?
 expect_eq "the browser test passes" "$rc" 0

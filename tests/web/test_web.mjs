@@ -19,6 +19,8 @@ const FLOOD = need('FLOOD_ID');
 const MARKERS = need('MARKERS');
 const MODEL = need('MODEL');
 const SHOTS = need('SHOTS');
+const COMMIT_ID = need('COMMIT_ID'); // on the open ferryd: an execution of a git commit
+const COMMIT_SHA = need('COMMIT_SHA');
 
 let passed = 0;
 let failed = 0;
@@ -123,6 +125,7 @@ await step('live log and chart', async () => {
   check('loss is plotted by epoch', (await page.inputValue('.metadata select.chart-x')) === 'epoch');
   check('a non-numeric key gets no chart', (await page.locator('.chart[data-key="phase"]').count()) === 0);
   check('parameters are shown', (await page.textContent('table.params')).includes('epochs'));
+  check('an uploaded snapshot is shown as ad hoc', (await page.textContent('dl.facts')).includes('uploaded snapshot'));
   check('the tags are shown', (await page.textContent('.exec-side')).includes('try-1'));
   await shot('03-execution-running');
   // New lines and points arrive while the page is open.
@@ -219,6 +222,15 @@ await step('no sign-in without users', async () => {
   check('the loopback default shows the app at once', (await page.locator('#signin-token').count()) === 0);
   check('and says so', (await page.textContent('#who')).includes('no sign-in'));
   await shot('07-open-no-signin');
+  const row = page.locator(`tr[data-id="${COMMIT_ID}"] td.commit`);
+  check('the list shows the commit an execution ran', (await row.textContent()).includes(COMMIT_SHA.slice(0, 7)));
+  await page.goto(`${OPEN_URL}/executions/${COMMIT_ID}`);
+  await page.waitForSelector('dl.facts .commit-sha');
+  check('the details show the short sha', (await page.textContent('dl.facts .commit-sha')) === COMMIT_SHA.slice(0, 7));
+  check('the ref as given', (await page.textContent('dl.facts .commit-ref')) === 'main');
+  check('the message', (await page.textContent('dl.facts .commit-message')) === 'first: train step');
+  check('the author', (await page.textContent('dl.facts')).includes('Ferry Test'));
+  await shot('08-commit');
 });
 
 check('no script errors on the pages', pageErrors.length === 0, pageErrors.join('; '));

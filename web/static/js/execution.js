@@ -78,12 +78,33 @@ export function mount(root, [id]) {
     return dd === null || dd === undefined || dd === '' ? [] : [h('dt', {}, dt), h('dd', {}, dd)];
   }
 
+  // What ran: a commit (sha, the ref as given, the message's first line),
+  // or an ad-hoc snapshot and the commit its working copy was on.
+  function commitFacts(e) {
+    const c = e.commit;
+    if (c) {
+      const sha = h('code', {class: 'commit-sha', title: c.sha}, c.sha.slice(0, 7));
+      return [
+        ...fact('commit', h('span', {class: 'commit'}, sha, ' ',
+          c.ref && c.ref !== c.sha ? h('span', {class: 'tag commit-ref'}, c.ref) : null,
+          ' ', h('span', {class: 'commit-message'}, c.message))),
+        ...fact('author', c.author),
+        ...fact('repository', c.repository ? h('code', {}, c.repository) : null),
+      ];
+    }
+    const base = e.adhoc && e.adhoc.based_on;
+    return fact('ad hoc', base
+      ? h('span', {class: 'adhoc'}, 'based on ', h('code', {title: base}, base.slice(0, 7)))
+      : 'uploaded snapshot');
+  }
+
   function renderFacts(e) {
     const dur = execDuration(e);
     const dl = h('dl', {class: 'facts'},
       fact('project', e.project),
       fact('environment', e.environment),
       fact('image', e.image ? h('code', {}, e.image) : null),
+      ...commitFacts(e),
       fact('snapshot', e.snapshot ? h('code', {title: e.snapshot}, e.snapshot.slice(0, 12)) : null),
       fact('owner', session.required ? e.owner : null),
       fact('exit code', e.exit_code === null ? null : String(e.exit_code)),

@@ -25,7 +25,7 @@ export function mount(root, _params, app) {
   const table = h('table', {class: 'executions'},
     h('thead', {}, h('tr', {},
       h('th', {class: 'num'}, '#'), h('th', {}, 'project'), h('th', {}, 'step'), h('th', {}, 'status'),
-      h('th', {}, 'environment'), h('th', {}, 'tags'), showOwner && h('th', {}, 'owner'),
+      h('th', {}, 'environment'), h('th', {}, 'commit'), h('th', {}, 'tags'), showOwner && h('th', {}, 'owner'),
       h('th', {}, 'created'), h('th', {}, 'started'), h('th', {class: 'num'}, 'duration'))),
     tbody);
   const empty = h('div', {class: 'empty', hidden: true});
@@ -59,6 +59,9 @@ export function mount(root, _params, app) {
       h('td', {class: 'step'}, e.step),
       h('td', {title: e.status_reason || ''}, statusBadge(e.status)),
       h('td', {}, e.environment),
+      h('td', {class: 'commit'}, e.commit
+        ? h('code', {title: `${e.commit.sha} ${e.commit.message}`}, e.commit.sha.slice(0, 7))
+        : h('span', {class: 'muted', title: 'an uploaded snapshot'}, 'ad hoc')),
       h('td', {class: 'tags'}, (e.tags || []).map((t) => h('span', {class: 'tag'}, t))),
       showOwner && h('td', {}, e.owner || ''),
       h('td', {class: 'time', title: e.created_at || ''}, fmtTime(e.created_at)),
