@@ -3,6 +3,7 @@
  * file ferryd will read). Nothing here touches the network. */
 #include "worktree.h"
 
+#include "lsan_libgit2.h" /* once per program: the CLI's (and test_worktree's) */
 #include "util.h"
 
 #include <ctype.h>

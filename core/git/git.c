@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "git_int.h"
+#include "lsan_libgit2.h" /* once per program: ferryd's */
 #include "gitrows.h"
 #include "log.h"
 #include "util.h"
@@ -433,17 +434,3 @@ int ferry_git_build_snapshot(ferryd *d, const ferry_project *p, const ferry_git_
     git__submit(d, j);
     return 0;
 }
-
-#if defined(__SANITIZE_ADDRESS__)
-/* LeakSanitizer's hook for a program's own suppressions (ASan builds only).
- * libgit2 1.5 (Debian's 1.5.1) leaks the pcre2 match data of every regex
- * search that does not match (git_regexp_search returns before
- * pcre2_match_data_free; fixed upstream in libgit2 PR #6382, 1.6), which
- * its config lookups run on every remote it opens. Nothing ferry holds can
- * free it; the rest of libgit2 is still checked. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:libpcre2-8.so\n";
-}
-#endif
