@@ -78,6 +78,7 @@ typedef struct ferry_config {
     int presigned_url_ttl_s;   /* how long a URL given to an agent stays valid */
     /* What a snapshot may expand to, in MiB of uncompressed tar (snapshots.c). */
     int max_snapshot_mb;
+    int git_timeout; /* seconds a git server may stay silent during a fetch */
     /* Free MiB the data folder keeps for committing accepted work: under
      * it, new executions, snapshots and log events are refused (space.c). */
     int data_reserve_mb;

@@ -30,6 +30,12 @@ int ferry_git_init(ferryd *d, char *err, size_t cap)
     /* Mirrors are ferryd's own; the repositories of file:// URLs (tests)
      * may belong to another user. */
     git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+    if (git__stream_init(d->cfg.git_timeout) < 0) {
+        snprintf(err, cap, "libgit2 took no socket stream: %s",
+                 git_error_last() ? git_error_last()->message : "");
+        git_libgit2_shutdown();
+        return FERRY_EIO;
+    }
     struct ferry_git *g = ferry_xcalloc(1, sizeof(*g));
     snprintf(g->root, sizeof(g->root), "%s/git", d->data_dir);
     g->started = ferry_now();
@@ -55,6 +61,7 @@ void ferry_git_close(ferryd *d)
      * and answers its caller (FERRY_ECANCELED): nothing a job uses is
      * freed before. */
     atomic_store(&g->cancel, 1);
+    git__stream_cancel_all(); /* a fetch waiting on a silent server gives up now */
     for (size_t i = 0; i < g->n_queues; i++) {
         git__queue *q = &g->queues[i];
         for (git__job *j = q->busy && q->head ? q->head->next : q->head; j; j = j->next)

@@ -24,6 +24,11 @@ typedef struct git__queue {
     git__job *head, *tail;
 } git__queue;
 
+/* stream.c: libgit2's sockets, ours: every wait for a server bounded by
+ * `timeout_s` seconds of silence (git_timeout); all shut down at a stop. */
+int git__stream_init(int timeout_s);
+void git__stream_cancel_all(void);
+
 struct ferry_git {
     char root[PATH_MAX]; /* <data_dir>/git */
     double started;      /* lock files older than this are stale */

@@ -22,6 +22,23 @@ git_http_start "$bare"
 ssh_ok=1
 git_ssh_start "$bare" || ssh_ok=0
 printf 'not-the-password' >"$WORK/wrong-password"
+# A server that takes connections and never answers.
+python3 -c '
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+__import__("os").rename(sys.argv[1] + ".tmp", sys.argv[1])
+held = []
+while True:
+    held.append(s.accept()[0])
+' "$WORK/silent.port" &
+silent_pid=$!
+silent_stop() { kill "$silent_pid" 2>/dev/null || true; }
+cleanup_add silent_stop
+for _ in $(seq 100); do [ -s "$WORK/silent.port" ] && break; sleep 0.05; done
+silent_port=$(cat "$WORK/silent.port")
 dead_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 ssh_projects=
@@ -34,6 +51,7 @@ if [ "$ssh_ok" = 1 ]; then
   { name = \"wrongkey\"; repository = \"$GIT_SSH_URL\"; ssh_key = \"$GIT_SSH_WRONG_KEY\"; },"
 fi
 cat >"$WORK/ferryd.conf" <<EOF
+git_timeout = 5;
 projects = (
   { name = "mnist"; repository = "$GIT_DAEMON_URL"; default_ref = "main"; },
   { name = "byhttps"; repository = "$GIT_HTTP_URL"; username = "$GIT_HTTP_USER";
@@ -41,6 +59,8 @@ projects = (
   { name = "wrongpass"; repository = "$GIT_HTTP_URL"; username = "$GIT_HTTP_USER";
     password_file = "$WORK/wrong-password"; ca_file = "$GIT_CA_FILE"; },$ssh_projects
   { name = "dead"; repository = "git://127.0.0.1:$dead_port/none.git"; },
+  { name = "silent"; repository = "git://127.0.0.1:$silent_port/none.git"; },
+  { name = "silenthttps"; repository = "https://127.0.0.1:$silent_port/none.git"; },
   { name = "scratch"; }
 );
 EOF
@@ -53,7 +73,7 @@ expect_contains "projects: never fetched" "$out" "never"
 expect_contains "projects: an ad-hoc-only project has no repository" "$(echo "$out" | grep scratch)" "-"
 json=$("$FERRY" projects --json)
 expect_eq "projects --json: every project" "$(echo "$json" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["projects"]))')" \
-  "$([ "$ssh_ok" = 1 ] && echo 8 || echo 5)"
+  "$([ "$ssh_ok" = 1 ] && echo 10 || echo 7)"
 expect_not_contains "projects --json: no password" "$json" "$(cat "$GIT_HTTP_PASSWORD_FILE")"
 
 # --- fetch over git:// ---
@@ -116,5 +136,32 @@ expect_contains "projects: the failed fetch is recorded" "$json" "cannot fetch g
 expect_contains "ferryd still serves" "$("$FERRY" envs 2>&1)" "local"
 expect_not_contains "no password in ferryd's log" "$(cat "$FERRYD_LOG")" "$(cat "$GIT_HTTP_PASSWORD_FILE")"
 expect_not_contains "no key in ferryd's log" "$(cat "$FERRYD_LOG")" "PRIVATE KEY"
+
+# --- a server that never answers: git_timeout bounds the fetch, and a stop
+# of ferryd does not wait for it ---
+for p in silent silenthttps; do
+  rc=0
+  t0=$(date +%s)
+  out=$(timeout 60 "$FERRY" project fetch "$p" 2>&1) || rc=$?
+  expect_eq "$p: refused (exit 5)" "$rc" 5
+  # Over TLS, libgit2's mbedTLS layer replaces our words with its own
+  # ("SSL error: ... Generic error"); the URL is still named.
+  if [ "$p" = silent ]; then
+    expect_contains "$p: says the server did not answer in git_timeout" "$out" \
+      "no answer from 127.0.0.1:$silent_port in 5 s (git_timeout)"
+  else
+    expect_contains "$p: names the URL" "$out" "cannot fetch https://127.0.0.1:$silent_port/none.git"
+  fi
+  expect_eq "$p: given up after git_timeout, not later" "$(($(date +%s) - t0 <= 12))" 1
+done
+"$FERRY" project fetch silent >/dev/null 2>&1 &
+fetch_pid=$!
+sleep 1
+t0=$(date +%s%N)
+ferryd_stop
+stop_ms=$((($(date +%s%N) - t0) / 1000000))
+wait "$fetch_pid" 2>/dev/null || true
+expect_eq "a stop during a fetch from a silent server ends within 3 s (took $stop_ms ms)" \
+  "$((stop_ms < 3000))" 1
 
 finish
