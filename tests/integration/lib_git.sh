@@ -15,6 +15,8 @@
 #                                (http.receivepack)
 #   git_push DIR URL             every branch and tag of DIR to URL (a bare
 #                                repository's path is the simplest URL)
+#   git_serve_repo               $src (git_make_repo), $bare (its bare clone
+#                                mnist.git) served by git daemon, $v1
 # Servers, each of BARE, a bare repository NAME.git (any folder):
 #   git_daemon_start BARE   git daemon (git://, receive-pack enabled)
 #     GIT_DAEMON_URL=git://127.0.0.1:PORT/NAME.git
@@ -125,6 +127,19 @@ git_push() { # git_push DIR URL
 }
 
 # --- helpers ---
+
+# The usual fixture: a working copy $GIT_T/src (git_make_repo), its bare
+# clone $GIT_T/srv/mnist.git served by git daemon; sets src, bare, v1 (the
+# first commit) and GIT_DAEMON_URL.
+git_serve_repo() {
+  src=$GIT_T/src
+  git_make_repo "$src"
+  v1=$(git -C "$src" rev-parse HEAD)
+  mkdir -p "$GIT_T/srv"
+  bare=$GIT_T/srv/mnist.git
+  git_make_bare "$src" "$bare"
+  git_daemon_start "$bare"
+}
 
 git__free_port() { # a free TCP port on 127.0.0.1
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -11,13 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_git.sh"
 
-src=$GIT_T/src
-git_make_repo "$src"
-v1=$(git -C "$src" rev-parse HEAD)
-mkdir -p "$GIT_T/srv"
-bare=$GIT_T/srv/mnist.git
-git_make_bare "$src" "$bare"
-git_daemon_start "$bare"
+git_serve_repo
 git_http_start "$bare"
 ssh_ok=1
 git_ssh_start "$bare" || ssh_ok=0

@@ -3,6 +3,7 @@
  * symlinks, bounds, LFS pointers, submodules), errors that name the URL
  * and never the credentials, and the projects of the config file. */
 #include "test.h"
+#include "git_fixture.h" /* R, sh(), sh_out() */
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -12,48 +13,6 @@
 
 #include "daemon_fixture.h"
 #include "git.h"
-
-static char R[PATH_MAX]; /* the folder of the test's repositories */
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *cmd = ferry_vasprintf(fmt, ap);
-    va_end(ap);
-    char *full = ferry_asprintf("set -e; cd %s; export GIT_AUTHOR_NAME=T GIT_AUTHOR_EMAIL=t@x "
-                                "GIT_COMMITTER_NAME=T GIT_COMMITTER_EMAIL=t@x "
-                                "GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1; %s",
-                                R, cmd);
-    int rc = system(full);
-    if (rc != 0)
-        fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    free(full);
-    free(cmd);
-    return rc;
-}
-
-static char *sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *sh_out(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *cmd = ferry_vasprintf(fmt, ap);
-    va_end(ap);
-    char *full = ferry_asprintf("cd %s && %s", R, cmd);
-    FILE *p = popen(full, "r");
-    char buf[4096] = "";
-    size_t n = p ? fread(buf, 1, sizeof(buf) - 1, p) : 0;
-    buf[n] = '\0';
-    while (n > 0 && buf[n - 1] == '\n')
-        buf[--n] = '\0';
-    if (p)
-        pclose(p);
-    free(full);
-    free(cmd);
-    return ferry_strdup(buf);
-}
 
 /* --- waiting for the callbacks --- */
 
@@ -286,7 +245,7 @@ static void test_fetch_and_resolve(ferryd *d)
     CHECK_INT(a.rc, 0);
     CHECK_STR(a.c.sha, first);
     CHECK_STR(a.c.message, "first commit");
-    CHECK_STR(a.c.author, "T <t@x>");
+    CHECK_STR(a.c.author, "Ada <ada@x>");
     CHECK_STR(a.c.ref, first);
     CHECK(a.c.date > 0);
     answer_clear(&a);

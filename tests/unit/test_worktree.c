@@ -3,6 +3,7 @@
  * the count of files changed since HEAD, files of a commit, commits found
  * by sha prefix and tag but not by branch. */
 #include "test.h"
+#include "git_fixture.h" /* R, sh(), sh_out() */
 
 #include <limits.h>
 #include <stdarg.h>
@@ -11,40 +12,6 @@
 
 #include "util.h"
 #include "worktree.h"
-
-static char R[PATH_MAX]; /* the test's working copy */
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *cmd = ferry_vasprintf(fmt, ap);
-    va_end(ap);
-    char *full = ferry_asprintf("set -e; cd %s; export GIT_AUTHOR_NAME=Ada GIT_AUTHOR_EMAIL=ada@x "
-                                "GIT_COMMITTER_NAME=Ada GIT_COMMITTER_EMAIL=ada@x "
-                                "GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1; %s",
-                                R, cmd);
-    int rc = system(full);
-    if (rc != 0)
-        fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    free(full);
-    free(cmd);
-    return rc;
-}
-
-static void sh_out(char *buf, size_t cap, const char *cmd)
-{
-    char *full = ferry_asprintf("cd %s && %s", R, cmd);
-    FILE *p = popen(full, "r");
-    size_t n = p ? fread(buf, 1, cap - 1, p) : 0;
-    buf[n] = '\0';
-    while (n > 0 && buf[n - 1] == '\n')
-        buf[--n] = '\0';
-    if (p)
-        pclose(p);
-    free(full);
-}
 
 static void same(const char *a, const char *b, int want)
 {
@@ -121,8 +88,9 @@ static void test_working_copy(void)
            "git remote add origin https://git.example.com/ml/mnist.git && "
            "git remote add fork git@host:me/mnist.git"),
         0);
-    char head[128];
-    sh_out(head, sizeof(head), "git rev-parse HEAD");
+    char head[128], *out = sh_out("git rev-parse HEAD");
+    snprintf(head, sizeof(head), "%s", out);
+    free(out);
 
     ferry_worktree *wt = NULL;
     char *sub = ferry_asprintf("%s/src", R);
