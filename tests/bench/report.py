@@ -248,6 +248,54 @@ def s3_rows(data, all_data):
     return rows
 
 
+def git_rows(data, all_data):
+    """Issue 17 (tests/bench/git.py): fetch against `git fetch`, a commit's
+    snapshot against `git archive`, a reused snapshot against an ad-hoc one.
+    A part the script could not measure (ferryd without executions of a
+    commit) has no row."""
+    rows = []
+    f = data.get("git_fetch")
+    if f:
+        rows.append(row(
+            f"`ferry project fetch` of one new commit, {f['base_commits']:,}-commit mirror, median",
+            f["ferry"]["median"], "ms",
+            "the CLI end to end (its process, POST /v1/projects/P/fetch, libgit2's fetch on "
+            "ferryd's thread pool, the changes printed) against a real `git daemon` on "
+            "loopback (git://); peer: `git fetch` in a `git clone --mirror` of the same "
+            f"repository, one new commit upstream per repeat (the mirrors grow to "
+            f"{f['commits']:,}), alternately ({f['git_version']}; "
+            "both mostly wait on TCP: git's two negotiation round trips each stall about 40 ms "
+            f"on loopback, delayed ACK); target: ratio at most {f['target_ratio']:g}",
+            peer=f["peer"], peer_value=f["git"]["median"], **stats("", f["ferry"]),
+            **stats("peer_", f["git"]), target_ratio=f["target_ratio"]))
+    s = data.get("git_snapshot")
+    if s and not s.get("not_measured"):
+        mb = s["size_bytes"] / 1e6
+        rows.append(row(
+            f"snapshot of a commit ({s['files']:,} files, {mb:.0f} MB), first execution, median",
+            s["ferry"]["median"], "ms",
+            "POST /v1/executions {project, step, commit} answered, whole (ref resolved, tree "
+            "read from ferryd's mirror, .tar.gz built, hashed and stored; nothing subtracted), "
+            "a new tree each repeat; peer: `git archive --format=tar.gz` of the same commit in "
+            f"ferryd's mirror, alternately ({s['git_version']}); "
+            f"target: ratio at most {s['target_ratio']:g}",
+            peer=s["peer"], peer_value=s["git"]["median"], **stats("", s["ferry"]),
+            **stats("peer_", s["git"]), target_ratio=s["target_ratio"]))
+        c, h = s["reuse"]["commit"], s["reuse"]["adhoc"]
+        for key, what in (("queued", "queued"), ("started", "started")):
+            rows.append(row(
+                f"second execution of that commit (snapshot reused): submit -> {what}, median",
+                c[key]["median"], "ms",
+                "POST /v1/executions {commit} of a commit already built -> ferryd's "
+                f"{key}_at, one warm `local` worker (the agent's download of the snapshot "
+                f"included in `started`); peer: an ad-hoc execution of a one-file project, "
+                f"alternately; target: within {s['reuse_target_ms']:g} ms of the peer",
+                peer="ad-hoc execution, one-file snapshot", peer_value=h[key]["median"],
+                **stats("", c[key]), **stats("peer_", h[key]),
+                target_ms=s["reuse_target_ms"]))
+    return rows
+
+
 # top-level key of a script's JSON -> (its rows, notes printed under the table)
 HANDLERS = [
     ("single_submit_to_complete_ms", skeleton_rows, slurm_notes),
@@ -257,6 +305,7 @@ HANDLERS = [
     ("log_throughput_mb_s", logs_rows, None),
     ("docker_overhead_ms", docker_rows, None),
     ("s3_upload_s", s3_rows, None),
+    ("git_fetch", git_rows, None),
 ]
 
 
