@@ -22,8 +22,11 @@
      one-file project, POST -> queued and POST -> started (ferryd's
      started_at; the agent's download of the snapshot included). Target:
      within 10 ms.
-     When ferryd does not take "commit" yet (HTTP 400 naming it), the part
-     says so in its JSON ("not_measured") and is left out of the report.
+     When ferryd does not take "commit" yet (an HTTP error), the part says
+     so in its JSON ("not_measured", the answer) and measures, in the
+     interim, the build alone: ferry_git_build_snapshot (core/git/gitsnap.c)
+     through tests/bench/git_snap_bench (no HTTP, no store write) against
+     `git archive` of the same commit in the same mirror ("direct").
 
   git.py [--build DIR] [--commits C] [--repeats R] [--files F] [--size-mb M]
          [--snap-repeats S] [--part fetch|snapshot|all]
@@ -293,6 +296,45 @@ def submit_wait(d, body):
             e)
 
 
+def direct_build(a, work, conf, mirror, bare):
+    """The interim figure while ferryd's API does not take "commit": the
+    build alone, ferry_git_build_snapshot through tests/bench/git_snap_bench
+    (its own mirror, fetched once; the thread pool hop included, no HTTP, no
+    store write), each run against `git archive` of the same commit in that
+    mirror, alternately. The same tree each time: the function does not
+    cache, its caller does."""
+    bench = os.path.join(a.build, "bin", "git_snap_bench")
+    if not os.access(bench, os.X_OK):
+        return {"direct": None}
+    data = os.path.join(work, "direct")
+    os.makedirs(data, exist_ok=True)
+    with open(os.path.join(data, "ferryd.conf"), "w") as f:
+        f.write(conf)
+    out, tgz = os.path.join(work, "direct.tar.gz"), os.path.join(work, "x.tgz")
+    mirror = os.path.join(data, "git", "big.git")
+    build_ms, archive_ms = [], []
+    snap_bytes = None
+    for i in range(a.snap_repeats + 1):  # the first: a warm-up (and the fetch)
+        order = ("ferry", "git") if i % 2 == 0 else ("git", "ferry")
+        for who in order:
+            if who == "ferry":
+                _, res = timed([bench, os.path.join(data, "ferryd.conf"), data, "big", "main",
+                                "1", out])
+                r = json.loads(res)
+                snap_bytes = r["bytes"]
+                if i:
+                    build_ms.extend(r["build_ms"])
+            elif os.path.isdir(mirror):
+                ms, _ = timed(["git", "-C", mirror, "archive", "--format=tar.gz", "-o", tgz,
+                               "main"])
+                if i:
+                    archive_ms.append(ms)
+    return {"direct": {"ferry": summary(build_ms), "git": summary(archive_ms),
+                       "snapshot_bytes": snap_bytes, "git_archive_bytes": os.path.getsize(tgz),
+                       "peer": "git archive --format=tar.gz -o x.tgz main (in the same mirror)",
+                       "git_version": git("--version"), "target_ratio": SNAPSHOT_TARGET_RATIO}}
+
+
 def snapshot_part(a, work):
     srv = os.path.join(work, "snap-srv")
     os.makedirs(srv)
@@ -316,9 +358,11 @@ def snapshot_part(a, work):
                 {"project": "big", "step": "noop", "commit": "main"}).encode(),
                 headers={"Content-Type": "application/json"})
             r = d.conn.getresponse()
-            return {"not_measured": f"POST /v1/executions with \"commit\": HTTP {r.status}: "
-                                    f"{r.read()[:300].decode(errors='replace')}",
-                    "files": a.files, "size_bytes": size, "made_s": made_s}
+            why = (f"POST /v1/executions with \"commit\": HTTP {r.status}: "
+                   f"{r.read()[:300].decode(errors='replace').strip()}")
+            d.stop()
+            return dict(direct_build(a, work, conf, mirror, bare), not_measured=why,
+                        files=a.files, size_bytes=size, made_s=made_s)
         while probe["status"] not in ("complete", "error", "stopped"):  # warms the worker
             probe = d.call("GET", f"/v1/executions/{probe['id']}/wait?timeout=60")
         build_ms, archive_ms, tgz = [], [], 0

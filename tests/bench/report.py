@@ -269,6 +269,23 @@ def git_rows(data, all_data):
             peer=f["peer"], peer_value=f["git"]["median"], **stats("", f["ferry"]),
             **stats("peer_", f["git"]), target_ratio=f["target_ratio"]))
     s = data.get("git_snapshot")
+    direct = (s or {}).get("direct")
+    if s and s.get("not_measured") and direct:
+        mb = s["size_bytes"] / 1e6
+        rows.append(row(
+            f"snapshot of a commit ({s['files']:,} files, {mb:.0f} MB): the build alone "
+            "(interim), median", direct["ferry"]["median"], "ms",
+            "ferry_git_build_snapshot (core/git/gitsnap.c) driven by tests/bench/git_snap_bench: "
+            "the commit's tree read from a libgit2 mirror, the deterministic .tar.gz built and "
+            "hashed on the thread pool, answered on the loop (no HTTP, no store write: ferryd "
+            "did not take executions of a commit yet, " + s["not_measured"][:60] + "...); "
+            f"{direct['snapshot_bytes'] / 1e6:.0f} MB against git's "
+            f"{direct['git_archive_bytes'] / 1e6:.0f} MB; peer: `git archive --format=tar.gz` of "
+            f"the same commit in the same mirror, alternately ({direct['git_version']}); "
+            f"target: ratio at most {direct['target_ratio']:g}",
+            peer=direct["peer"], peer_value=direct["git"]["median"],
+            **stats("", direct["ferry"]), **stats("peer_", direct["git"]),
+            target_ratio=direct["target_ratio"]))
     if s and not s.get("not_measured"):
         mb = s["size_bytes"] / 1e6
         rows.append(row(
@@ -372,7 +389,8 @@ def old_report(out):
         r.setdefault("commit", m.group(1) if m else "?")
     lines = text.split("\n")
     end = max(i for i, line in enumerate(lines) if line.startswith("|"))
-    header = next((line for line in lines if line.startswith("Measured by")), "")
+    # The first measurement and every update since, each its own paragraph.
+    header = "\n\n".join(line for line in lines if line.startswith(("Measured by", "Updated at")))
     return rows, lines[end + 1:], header
 
 
