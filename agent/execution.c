@@ -480,10 +480,13 @@ static void ex_extract_work(uv_work_t *w)
         }
     }
     /* Bounded, and cancelled by a stop: a snapshot that expands without end
-     * (a gzip bomb) neither fills the worker's disk nor outlives its stop. */
+     * (a gzip bomb) neither fills the worker's disk nor outlives its stop.
+     * A committed symlink out of the tree (`data -> /mnt/datasets`) is kept
+     * as the commit has it, and never followed (issue 17). */
     ferry_extract_opts o = {.max_bytes = ex->snapshot_max_bytes,
                             .max_members = ex->snapshot_max_members,
-                            .cancel = &ex->extract_cancel};
+                            .cancel = &ex->extract_cancel,
+                            .links_may_leave = 1};
     ex->work_rc = ferry_archive_extract_opts(ex->snapshot_cache, ex->repo_dir, &o, ex->work_err,
                                              sizeof(ex->work_err));
     /* A cached copy that does not extract is useless to the next execution

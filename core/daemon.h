@@ -58,10 +58,11 @@ typedef struct ferryd {
      * the scheduler (sched/) wakes an agent without knowing HTTP. NULL
      * until the API is up. */
     void (*wake_worker)(struct ferryd *d, ferry_worker *w);
-    ferry_stepcache *steps; /* api.c: parsed step files by snapshot */
-    ferry_server *server;   /* server.c */
-    struct ferry_git *git;  /* core/git/ */
-    char *log_buf;          /* logstore.c: reused for the lines of each event */
+    ferry_stepcache *steps;  /* api.c: parsed step files by snapshot */
+    ferry_server *server;    /* server.c */
+    struct ferry_git *git;   /* core/git/ */
+    ferry_map commit_builds; /* commits.c: git tree -> the build of its snapshot in flight */
+    char *log_buf;           /* logstore.c: reused for the lines of each event */
     size_t log_buf_cap;
     int stopping;
 } ferryd;

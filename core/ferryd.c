@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agentapi.h"
+#include "commits.h"
 #include "snapshots.h"
 #include "config.h"
 #include "daemon.h"
@@ -265,6 +266,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 20; i++)
         uv_run(d->loop, UV_RUN_NOWAIT);
     ferry_git_close(d); /* its jobs' answers write gitrows: before the db closes */
+    ferry_commits_close(d);
     ferry_snapshots_close(d);
     ferry_lifecycle_close(d);
     ferry_store_close(d);

@@ -29,6 +29,11 @@ typedef struct ferry_extract_opts {
     /* Set non-zero (from any thread) to stop the extraction at the next
      * block or member; may be NULL. */
     atomic_int *cancel;
+    /* Non-zero: a symlink whose target leaves `dest` is kept as a symlink
+     * (a repository's `data -> /mnt/datasets`) instead of refused. It is
+     * never followed: a member written through any symlink is still
+     * refused, so nothing is written outside `dest` either way. */
+    int links_may_leave;
 } ferry_extract_opts;
 
 /* Extract a .tar.gz into `dest` (must exist), safely: refuses absolute paths,

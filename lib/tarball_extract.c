@@ -34,6 +34,7 @@ typedef struct ferry__extract {
     /* the bounds, and what was written so far */
     int64_t max_bytes, max_members;
     atomic_int *cancel;
+    int links_may_leave; /* ferry_extract_opts */
     int64_t bytes, members;
 } ferry__extract;
 
@@ -95,7 +96,8 @@ static int ferry__check_member(ferry__extract *x, struct archive_entry *e, const
                              "archive member '%s': goes through the symlink '%s'", raw, via);
     if (type == AE_IFLNK) {
         const char *target = archive_entry_symlink(e);
-        if (target == NULL || !tarball__link_stays_inside(".", rel, target))
+        if (target == NULL ||
+            (!x->links_may_leave && !tarball__link_stays_inside(".", rel, target)))
             return tarball__fail(x->err, x->err_cap, FERRY_EUNSAFE,
                                  "archive member '%s': symlink to '%s' leaves the destination", raw,
                                  target ? target : "");
@@ -171,7 +173,7 @@ static int ferry__extract_member(ferry__extract *x, struct archive_entry *e)
                                archive_error_string(x->out));
         free(shown);
     }
-    if (rc == 0 && archive_entry_filetype(e) == AE_IFLNK) {
+    if (rc == 0 && archive_entry_filetype(e) == AE_IFLNK && !x->links_may_leave) {
         FERRY_XGROW(x->links, x->cap_links, x->n_links + 1);
         x->links[x->n_links++] = rel;
         rel = NULL;
@@ -204,6 +206,7 @@ static int ferry__recheck_links(ferry__extract *x)
 typedef struct ferry__bounds {
     int64_t max_bytes, max_members;
     atomic_int *cancel;
+    int links_may_leave;
 } ferry__bounds;
 
 /* Runs in the child, whose working folder is the destination. */
@@ -213,7 +216,8 @@ static int ferry__extract_here(int archive_fd, const ferry__bounds *b, char *err
                         .err_cap = err_cap,
                         .max_bytes = b->max_bytes,
                         .max_members = b->max_members,
-                        .cancel = b->cancel};
+                        .cancel = b->cancel,
+                        .links_may_leave = b->links_may_leave};
     x.in = tarball__new_reader();
     x.out = archive_write_disk_new();
     if (x.out == NULL)
@@ -368,13 +372,14 @@ static int ferry__extract_in_thread(int fd, const char *dest, const ferry__bound
 int ferry_archive_extract_opts(const char *archive_path, const char *dest,
                                const ferry_extract_opts *opts, char *err, size_t err_cap)
 {
-    ferry__bounds b = {FERRY_EXTRACT_DEFAULT_MAX_BYTES, FERRY_EXTRACT_DEFAULT_MAX_MEMBERS, NULL};
+    ferry__bounds b = {FERRY_EXTRACT_DEFAULT_MAX_BYTES, FERRY_EXTRACT_DEFAULT_MAX_MEMBERS, NULL, 0};
     if (opts != NULL) {
         if (opts->max_bytes > 0)
             b.max_bytes = opts->max_bytes;
         if (opts->max_members > 0)
             b.max_members = opts->max_members;
         b.cancel = opts->cancel;
+        b.links_may_leave = opts->links_may_leave;
     }
     if (b.cancel != NULL && atomic_load(b.cancel) != 0)
         return tarball__fail(err, err_cap, FERRY_ECANCELED, "extraction canceled");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "git_int.h"
+#include "tarball.h"
 #include "util.h"
 
 #define SNAP__LFS "version https://git-lfs.github.com/spec/v1"
@@ -29,6 +30,7 @@ typedef struct snap__ctx {
     struct archive_entry *e;
     int64_t total; /* uncompressed bytes so far */
     int64_t lfs;
+    int64_t members; /* entries so far: an agent extracts at most FERRY_ARCHIVE_MAX_MEMBERS */
     int rc;
 } snap__ctx;
 
@@ -310,6 +312,12 @@ static int snap__tree(snap__ctx *x, git_repository *repo, git_tree *tree, const 
             return snap__fail(x, FERRY_ECANCELED, "the build of commit %.7s stopped: %s",
                               x->j->commit.sha, "ferryd is stopping");
         const git_tree_entry *te = git_tree_entry_byindex(tree, i);
+        if (++x->members > FERRY_ARCHIVE_MAX_MEMBERS) {
+            char bound[24];
+            snprintf(bound, sizeof(bound), "%d", FERRY_ARCHIVE_MAX_MEMBERS);
+            return snap__fail(x, FERRY_ETOOBIG, "commit %.7s has more than %s files and folders",
+                              x->j->commit.sha, bound);
+        }
         char path[PATH_MAX];
         if (snprintf(path, sizeof(path), "%s%s", prefix, git_tree_entry_name(te)) >=
             (int)sizeof(path))

@@ -48,6 +48,19 @@ static ferry_worker *agentapi__worker(ferry_http_req *r)
     return w;
 }
 
+/* The execution as its config/execution.json shows it: the API's object,
+ * and the commit as Valohai names it ("valohai.commit-identifier": the
+ * sha, or "~" and the snapshot for an ad-hoc one, as Valohai's ad-hoc
+ * commits read). */
+static json_t *agentapi__execution_json(ferryd *d, const ferry_exec *e)
+{
+    json_t *j = ferry_view_exec(d, e);
+    const char *sha = json_string_value(json_object_get(e->git_commit, "sha"));
+    char adhoc[80];
+    snprintf(adhoc, sizeof(adhoc), "~%s", e->snapshot ? e->snapshot : "");
+    json_object_set_new(j, "valohai.commit-identifier", json_string(sha ? sha : adhoc));
+    return j;
+}
 /* A launched machine registers with its one-time bootstrap token; a machine
  * of a static environment joins with the environment's join token. */
 void ferry_agentapi_register(ferry_http_req *r)
@@ -154,7 +167,7 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
                                   "max_bytes", (json_int_t)lim.max_bytes, "max_members",
                                   (json_int_t)lim.max_members));
     json_object_set_new(spec, "inputs", agentapi__inputs(d, e));
-    json_object_set_new(spec, "execution", ferry_view_exec(d, e));
+    json_object_set_new(spec, "execution", agentapi__execution_json(d, e));
     free(url);
     return spec;
 }

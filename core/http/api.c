@@ -1,6 +1,7 @@
 /* The user API (docs/api.md): snapshots, executions, logs, outputs. */
 #include "api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "uploadrows.h"
+#include "commits.h"
 #include "db.h"
 #include "exec.h"
 #include "lifecycle.h"
@@ -87,6 +89,14 @@ static int api__create_fields(ferry_http_req *r, json_t *body, const char **proj
                          "'parameters' and 'inputs' must be JSON objects");
         return FERRY_REPLIED;
     }
+    const json_t *based_on = json_object_get(body, "based_on");
+    if (based_on && !json_is_null(based_on) &&
+        !(json_is_string(based_on) && strlen(json_string_value(based_on)) == 40 &&
+          ferry_is_hex(json_string_value(based_on), 40))) {
+        ferry_http_error(r->req, 400, "based_on",
+                         "'based_on' must be the sha of a commit (40 hex digits) or null");
+        return FERRY_REPLIED;
+    }
     if (tags && !json_is_array(tags)) {
         ferry_http_error(r->req, 400, "tags", "'tags' must be a list of strings");
         return FERRY_REPLIED;
@@ -119,33 +129,79 @@ static void api__limits(const json_t *body, ferry_exec *e)
         e->no_output_timeout = json_integer_value(o);
 }
 
-static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inputs);
-static void api__load_stepfile(ferry_http_req *r, json_t *body, const json_t *objects,
+/* A creation on its way: the object inputs (a store's scheme://) as
+ * checked (NULL until then), and the commit it runs (NULL: ad hoc). */
+typedef struct api__creation {
+    const json_t *objects;
+    const ferry_commit_info *commit;
+} api__creation;
+
+static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inputs,
+                              const api__creation *c);
+static void api__load_stepfile(ferry_http_req *r, json_t *body, const api__creation *c,
                                const char *sha);
 
-/* Takes `body`. `objects`: the object inputs (a store's scheme://) as checked, NULL until then. */
-static void api__create_checked(ferry_http_req *r, json_t *body, const json_t *objects)
+/* Where a step file's error is: "5d6e7f8:" before "valohai.yaml:12: ..."
+ * for a commit's, nothing for an uploaded snapshot's. */
+static const char *api__where(const api__creation *c, char *buf, size_t cap)
+{
+    const char *sha = c->commit ? json_string_value(json_object_get(c->commit->json, "sha")) : NULL;
+    snprintf(buf, cap, "%.7s%s", sha ? sha : "", sha ? ":" : "");
+    return buf;
+}
+
+/* A step file that could not be read, as the user sees it: a commit's
+ * names the commit ("commit 5d6e7f8 has no ferry.yaml ...",
+ * "5d6e7f8:valohai.yaml:12: ..."). */
+static void api__stepfile_error(ferry_http_req *r, const api__creation *c, int rc, const char *err)
+{
+    char where[16];
+    const char *sha = c->commit ? json_string_value(json_object_get(c->commit->json, "sha")) : NULL;
+    if (sha && strncmp(err, "the snapshot ", 13) == 0)
+        ferry_http_error(r->req, 400, "commit", "commit %.7s %s", sha, err + 13);
+    else
+        ferry_http_error(r->req, rc == FERRY_ENOENT ? 404 : 400, sha ? "commit" : "snapshot",
+                         "%s%s", api__where(c, where, sizeof(where)), err);
+}
+
+/* The execution's own log says, once, that its commit's Git LFS files are
+ * pointers: what the user's code reads there is not the data. */
+static void api__note_lfs(ferryd *d, ferry_exec *e, const ferry_commit_info *commit)
+{
+    if (e == NULL || commit == NULL || commit->lfs_files <= 0)
+        return;
+    char text[256];
+    snprintf(text, sizeof(text),
+             "commit %.7s holds %lld Git LFS pointer file%s, kept as they are (the files they "
+             "point to are not fetched)",
+             json_string_value(json_object_get(commit->json, "sha")), (long long)commit->lfs_files,
+             commit->lfs_files == 1 ? "" : "s");
+    ferry_logstore_append(d, e, "status", ferry_now(), text, strlen(text), 0);
+}
+
+/* Takes `body`. */
+static void api__create_checked(ferry_http_req *r, json_t *body, const api__creation *c)
 {
     const char *project, *step_name, *sha;
-    char err[1024], names[512];
+    char err[1024], names[512], where[16];
     ferry_stepfile *sf = NULL;
     json_t *params = NULL, *inputs = NULL;
     if (api__create_fields(r, body, &project, &step_name, &sha) < 0)
         goto done;
     int rc = ferry_snapshot_stepfile(r->d, sha, &sf, NULL, NULL, err, sizeof(err));
     if (rc == FERRY_EAGAIN) { /* read on the thread pool; the reply waits */
-        api__load_stepfile(r, body, objects, sha);
+        api__load_stepfile(r, body, c, sha);
         goto done;
     }
     if (rc < 0) {
-        ferry_http_error(r->req, rc == FERRY_ENOENT ? 404 : 400, "snapshot", "%s", err);
+        api__stepfile_error(r, c, rc, err);
         goto done;
     }
     const ferry_step *step = ferry_stepfile_find(sf, step_name);
     if (step == NULL) {
         char *known = ferry_stepfile_step_names(sf);
-        ferry_http_error(r->req, 400, "step", "unknown step '%s' in %s; %s", step_name, sf->path,
-                         known);
+        ferry_http_error(r->req, 400, "step", "unknown step '%s' in %s%s; %s", step_name,
+                         api__where(c, where, sizeof(where)), sf->path, known);
         free(known);
         goto done;
     }
@@ -167,7 +223,7 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const json_t *o
                          env_name, api__env_names(r->d, names, sizeof(names)));
         goto done;
     }
-    if (objects == NULL && api__check_objects(r, body, inputs) != 1)
+    if (c->objects == NULL && api__check_objects(r, body, inputs, c) != 1)
         goto done; /* refused, or the reply waits for the check */
     ferry_exec *e = ferry_exec_new();
     ferry_uuid(e->id);
@@ -190,16 +246,19 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const json_t *o
     e->priority = json_is_true(json_object_get(body, "priority"));
     e->owner = r->user ? ferry_strdup(r->user->name) : NULL;
     e->valohai = sf->valohai;
+    e->git_commit = c->commit ? json_incref(c->commit->json) : NULL;
+    e->based_on = ferry_strdup(json_string_value(json_object_get(body, "based_on")));
     char id[37];
     memcpy(id, e->id, sizeof(id));
-    if (objects) /* before it exists: a worker may get it at once */
-        ferry_objinputs_save(r->d, id, objects);
+    if (c->objects) /* before it exists: a worker may get it at once */
+        ferry_objinputs_save(r->d, id, c->objects);
     if (ferry_lifecycle_create(r->d, e) < 0) {
         ferry_http_error(r->req, 500, NULL, "the execution could not be stored");
         goto done;
     }
-    ferry_db_commit(r->d); /* the client may act on the reply at once */
     ferry_exec *live = ferry_map_get(&r->d->active, id);
+    api__note_lfs(r->d, live, c->commit);
+    ferry_db_commit(r->d); /* the client may act on the reply at once */
     if (live) {
         ferry_http_json(r->req, 201, ferry_view_exec(r->d, live));
     } else {
@@ -223,7 +282,8 @@ done:
 typedef struct api__pending {
     ferry_held *held;
     json_t *body;
-    json_t *objects; /* the object inputs already checked, or NULL */
+    json_t *objects;          /* the object inputs already checked, or NULL */
+    ferry_commit_info commit; /* .json NULL: ad hoc */
     const ferry_user *user;
 } api__pending;
 
@@ -232,17 +292,28 @@ static void api__pending_free(api__pending *p)
     ferry_held_release(p->held);
     json_decref(p->body);
     json_decref(p->objects);
+    json_decref(p->commit.json);
     free(p);
 }
 
-static api__pending *api__pending_new(ferry_http_req *r, json_t *body, const json_t *objects)
+static api__pending *api__pending_new(ferry_http_req *r, json_t *body, const api__creation *c)
 {
     api__pending *p = ferry_xcalloc(1, sizeof(*p));
     p->held = ferry_http_hold(r->d, r->req, 0, NULL, NULL, NULL);
     p->body = json_incref(body);
-    p->objects = objects ? json_deep_copy(objects) : NULL;
+    p->objects = c->objects ? json_deep_copy(c->objects) : NULL;
+    if (c->commit) {
+        p->commit.json = json_incref(c->commit->json);
+        p->commit.lfs_files = c->commit->lfs_files;
+    }
     p->user = r->user;
     return p;
+}
+
+/* The creation a pending one goes on with, `objects` as checked now. */
+static api__creation api__pending_creation(const api__pending *p, const json_t *objects)
+{
+    return (api__creation){.objects = objects, .commit = p->commit.json ? &p->commit : NULL};
 }
 
 static void api__objects_checked(ferryd *d, void *arg, int rc, const json_t *objects,
@@ -255,7 +326,8 @@ static void api__objects_checked(ferryd *d, void *arg, int rc, const json_t *obj
     } else if (req) {
         /* Validated again: the step file may have left the cache meanwhile. */
         ferry_http_req r = {.d = d, .req = req, .user = p->user};
-        api__create_checked(&r, json_incref(p->body), objects);
+        api__creation c = api__pending_creation(p, objects);
+        api__create_checked(&r, json_incref(p->body), &c);
     }
     api__pending_free(p);
 }
@@ -267,15 +339,16 @@ static void api__stepfile_loaded(ferryd *d, void *arg)
     h2o_req_t *req = ferry_held_req(p->held);
     if (req) {
         ferry_http_req r = {.d = d, .req = req, .user = p->user};
-        api__create_checked(&r, json_incref(p->body), p->objects);
+        api__creation c = api__pending_creation(p, p->objects);
+        api__create_checked(&r, json_incref(p->body), &c);
     }
     api__pending_free(p);
 }
 
-static void api__load_stepfile(ferry_http_req *r, json_t *body, const json_t *objects,
+static void api__load_stepfile(ferry_http_req *r, json_t *body, const api__creation *c,
                                const char *sha)
 {
-    api__pending *p = api__pending_new(r, body, objects);
+    api__pending *p = api__pending_new(r, body, c);
     ferry_stepfile *sf;
     char err[1024];
     int rc = ferry_snapshot_stepfile(r->d, sha, &sf, api__stepfile_loaded, p, err, sizeof(err));
@@ -287,9 +360,11 @@ static void api__load_stepfile(ferry_http_req *r, json_t *body, const json_t *ob
 
 /* 1: no object input; else the check is under way (0) or refused (< 0),
  * the reply sent or to come. */
-static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inputs)
+static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inputs,
+                              const api__creation *c)
 {
-    api__pending *p = api__pending_new(r, body, NULL);
+    api__creation unchecked = {.objects = NULL, .commit = c->commit};
+    api__pending *p = api__pending_new(r, body, &unchecked);
     char err[1024];
     int rc = ferry_objinputs_check(r->d, inputs, api__objects_checked, p, err, sizeof(err));
     if (rc != 0) {
@@ -298,6 +373,13 @@ static int api__check_objects(ferry_http_req *r, json_t *body, const json_t *inp
         api__pending_free(p);
     }
     return rc;
+}
+
+/* The snapshot of the commit is in the store (commits.c). */
+static void api__commit_ready(ferry_http_req *r, json_t *body, const ferry_commit_info *commit)
+{
+    api__creation c = {.objects = NULL, .commit = commit};
+    api__create_checked(r, body, &c);
 }
 
 void ferry_api_create(ferry_http_req *r)
@@ -310,8 +392,14 @@ void ferry_api_create(ferry_http_req *r)
         return;
     }
     json_t *body = ferry_http_body_object(r);
-    if (body)
-        api__create_checked(r, body, NULL);
+    if (body == NULL)
+        return;
+    if (json_object_get(body, "commit")) {
+        ferry_commit_prepare(r, body, api__commit_ready);
+        return;
+    }
+    api__creation c = {.objects = NULL, .commit = NULL};
+    api__create_checked(r, body, &c);
 }
 
 /* --- users --- */
@@ -397,14 +485,33 @@ static int api__find(ferry_http_req *r, const char *ref, ferry_exec **e, int *ow
     return rc;
 }
 
+/* A commit filter: 4 to 40 hex digits, lowercased; 0 or FERRY_REPLIED. */
+static int api__commit_arg(ferry_http_req *r, char *commit)
+{
+    size_t n = strlen(commit);
+    int ok = n >= 4 && n <= 40;
+    for (size_t i = 0; ok && i < n; i++) {
+        commit[i] = (char)tolower((unsigned char)commit[i]);
+        ok = isxdigit((unsigned char)commit[i]);
+    }
+    if (!ok) {
+        ferry_http_error(r->req, 400, "commit",
+                         "commit must be a sha or a prefix of one (4 to 40 hex digits), not '%s'",
+                         commit);
+        return FERRY_REPLIED;
+    }
+    return 0;
+}
+
 void ferry_api_list(ferry_http_req *r)
 {
-    char status[32], project[128], step[256], limit_s[32];
-    int has_status, has_project, has_step, has_limit;
+    char status[32], project[128], step[256], limit_s[32], commit[64];
+    int has_status, has_project, has_step, has_limit, has_commit;
     if ((has_status = ferry_http_query_arg(r, "status", status, sizeof(status))) < 0 ||
         (has_project = ferry_http_query_arg(r, "project", project, sizeof(project))) < 0 ||
         (has_step = ferry_http_query_arg(r, "step", step, sizeof(step))) < 0 ||
-        (has_limit = ferry_http_query_arg(r, "limit", limit_s, sizeof(limit_s))) < 0)
+        (has_limit = ferry_http_query_arg(r, "limit", limit_s, sizeof(limit_s))) < 0 ||
+        (has_commit = ferry_http_query_arg(r, "commit", commit, sizeof(commit))) < 0)
         return;
     long limit = API__LIST_LIMIT;
     if (has_limit) {
@@ -424,9 +531,15 @@ void ferry_api_list(ferry_http_req *r)
                          status);
         return;
     }
-    json_t *list =
-        ferry_view_exec_list(r->d, has_status ? status : NULL, has_project ? project : NULL,
-                             has_step ? step : NULL, api__owner_filter(r), (int)limit);
+    if (has_commit && api__commit_arg(r, commit) < 0)
+        return;
+    ferry_exec_filter f = {.status = has_status ? status : NULL,
+                           .project = has_project ? project : NULL,
+                           .step = has_step ? step : NULL,
+                           .owner = api__owner_filter(r),
+                           .commit = has_commit ? commit : NULL,
+                           .limit = (int)limit};
+    json_t *list = ferry_view_exec_list(r->d, &f);
     ferry_http_json(r->req, 200, json_pack("{s:o}", "executions", list));
 }
 

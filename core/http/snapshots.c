@@ -311,17 +311,29 @@ static void snapshots__checked(uv_work_t *w, int status)
         snapshots__upload_free(s);
         return;
     }
-    char key[128], path[PATH_MAX];
-    snapshots__key(s->sha, key, sizeof(key));
-    if (ferry_store_local_path(s->d, key, path, sizeof(path)) == FERRY_ENOTSUP) {
-        snprintf(path, sizeof(path), "%s/cache/%s.tar.gz", s->d->data_dir, s->sha);
-        ferry_write_file(path, s->body, s->len);
-    }
-    if (ferry_blobs_store_bytes(s->d, s->body, s->len, key, reply, snapshots__stored, s) < 0) {
+    if (ferry_snapshot_store(s->d, s->sha, s->body, s->len, reply, snapshots__stored, s) < 0) {
         ferry_reply_error(reply, 503, NULL, "cannot store the snapshot");
         ferry_reply_release(reply);
         snapshots__upload_free(s);
     }
+}
+
+int ferry_snapshot_store(ferryd *d, const char *sha, const void *data, size_t len,
+                         ferry_reply *reply, ferry_blobs_done_fn done, void *arg)
+{
+    char key[128], path[PATH_MAX];
+    snapshots__key(sha, key, sizeof(key));
+    if (ferry_store_local_path(d, key, path, sizeof(path)) == FERRY_ENOTSUP) {
+        snprintf(path, sizeof(path), "%s/cache/%s.tar.gz", d->data_dir, sha);
+        ferry_write_file(path, data, len);
+    }
+    return ferry_blobs_store_bytes(d, data, len, key, reply, done, arg);
+}
+
+int ferry_snapshot_exists(ferryd *d, const char *sha)
+{
+    char path[PATH_MAX];
+    return snapshots__path(d, sha, path, sizeof(path)) == 0;
 }
 
 void ferry_snapshots_upload(ferry_http_req *r)
@@ -355,8 +367,7 @@ void ferry_snapshots_upload(ferry_http_req *r)
 void ferry_snapshots_head(ferry_http_req *r)
 {
     const char *sha = r->segs[2];
-    char path[PATH_MAX];
-    int ok = ferry_is_sha256_hex(sha) && snapshots__path(r->d, sha, path, sizeof(path)) == 0;
+    int ok = ferry_is_sha256_hex(sha) && ferry_snapshot_exists(r->d, sha);
     r->req->res.status = ok ? 200 : 404;
     r->req->res.reason = ok ? "OK" : "Not Found";
     r->req->res.content_length = 0;

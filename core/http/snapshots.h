@@ -4,6 +4,7 @@
 #ifndef FERRY_SNAPSHOTS_H
 #define FERRY_SNAPSHOTS_H
 
+#include "blobs.h"
 #include "request.h"
 #include "stepfile.h"
 #include "tarball.h"
@@ -30,6 +31,13 @@ int ferry_snapshot_stepfile(ferryd *d, const char *sha, ferry_stepfile **out,
  * file is not in the cache yet (its reading is started). */
 const ferry_step *ferry_snapshot_find_step(ferryd *d, const char *sha, const char *step,
                                            int *loading);
+/* Keeps snapshot `sha` (`len` bytes, checked or built by ferryd) in the
+ * store, and a copy under <data>/cache/ when the store is not a local
+ * folder (the step file is read from it): as ferry_blobs_store_bytes. */
+int ferry_snapshot_store(ferryd *d, const char *sha, const void *data, size_t len,
+                         ferry_reply *reply, ferry_blobs_done_fn done, void *arg);
+/* Whether snapshot `sha` can be read on this host (HEAD /v1/snapshots). */
+int ferry_snapshot_exists(ferryd *d, const char *sha);
 /* Frees the cache of parsed step files. */
 void ferry_snapshots_close(ferryd *d);
 

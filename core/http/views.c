@@ -38,6 +38,13 @@ json_t *ferry_view_exec(ferryd *d, const ferry_exec *e)
     json_object_set_new(j, "environment", json_string(e->environment));
     json_object_set_new(j, "image", views__str_json(e->image));
     json_object_set_new(j, "snapshot", json_string(e->snapshot));
+    /* What ran: a commit of the project's repository, or an uploaded
+     * snapshot and the commit its working copy was on. */
+    json_object_set_new(j, "commit", e->git_commit ? json_incref(e->git_commit) : json_null());
+    json_object_set_new(j, "adhoc",
+                        e->git_commit ? json_null()
+                                      : json_pack("{s:s, s:o}", "snapshot", e->snapshot, "based_on",
+                                                  views__str_json(e->based_on)));
     json_object_set_new(j, "command", json_string(e->command));
     json_object_set(j, "parameters", e->parameters);
     json_object_set(j, "inputs", e->inputs);
@@ -56,11 +63,10 @@ json_t *ferry_view_exec(ferryd *d, const ferry_exec *e)
     return j;
 }
 
-json_t *ferry_view_exec_list(ferryd *d, const char *status, const char *project, const char *step,
-                             const char *owner, int limit)
+json_t *ferry_view_exec_list(ferryd *d, const ferry_exec_filter *f)
 {
     size_t n = 0;
-    ferry_exec **rows = ferry_exec_list(d, status, project, step, owner, limit, &n);
+    ferry_exec **rows = ferry_exec_list(d, f, &n);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         /* Active executions have fresher state in memory than in the row. */

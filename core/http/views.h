@@ -8,9 +8,7 @@
 
 /* One execution; status_reason says why it waits when the scheduler knows. */
 json_t *ferry_view_exec(ferryd *d, const ferry_exec *e);
-/* Executions newest first, optionally filtered (owner NULL: everyone's); a
- * JSON array. */
-json_t *ferry_view_exec_list(ferryd *d, const char *status, const char *project, const char *step,
-                             const char *owner, int limit);
+/* Executions newest first, filtered; a JSON array. */
+json_t *ferry_view_exec_list(ferryd *d, const ferry_exec_filter *f);
 
 #endif

@@ -58,6 +58,8 @@ void ferry_exec_free(ferry_exec *e)
     json_decref(e->env);
     json_decref(e->tags);
     json_decref(e->metadata);
+    json_decref(e->git_commit);
+    free(e->based_on);
     free(e);
 }
 
@@ -94,8 +96,10 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e)
     sqlite3_stmt *st = ferry_db_prepare(
         d, "INSERT INTO executions (id, counter, project, step, status, environment, image,"
            " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, created_at,"
-           " owner, priority, no_output_timeout) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           " owner, priority, no_output_timeout, git_commit, commit_sha, based_on)"
+           " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     char *params = exec__json_text(e->parameters, "{}"), *inputs = exec__json_text(e->inputs, "{}");
+    char *commit = e->git_commit ? exec__json_text(e->git_commit, "null") : NULL;
     char *env = exec__json_text(e->env, "{}"), *tags = exec__json_text(e->tags, "[]");
     sqlite3_bind_text(st, 1, e->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, e->counter);
@@ -116,7 +120,12 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e)
     sqlite3_bind_text(st, 17, e->owner, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 18, e->priority);
     sqlite3_bind_int64(st, 19, e->no_output_timeout);
+    sqlite3_bind_text(st, 20, commit, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 21, json_string_value(json_object_get(e->git_commit, "sha")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, 22, e->based_on, -1, SQLITE_STATIC);
     int rc = ferry_db_step_done(d, st);
+    free(commit);
     free(params);
     free(inputs);
     free(env);
@@ -165,7 +174,7 @@ int ferry_exec_save_progress(ferryd *d, ferry_exec *e)
     "id, counter, project, step, status, status_reason, exit_code, environment, image,"            \
     " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, metadata,"            \
     " agent_seq, worker_id, created_at, queued_at, started_at, ended_at, owner, priority,"         \
-    " no_output_timeout, gpus"
+    " no_output_timeout, gpus, git_commit, based_on"
 
 static char *exec__col_text(sqlite3_stmt *st, int col)
 {
@@ -213,6 +222,9 @@ static ferry_exec *exec__from_row(sqlite3_stmt *st)
     e->priority = sqlite3_column_int(st, 25);
     e->no_output_timeout = sqlite3_column_int64(st, 26);
     e->gpus = exec__col_text(st, 27);
+    const char *commit = (const char *)sqlite3_column_text(st, 28);
+    e->git_commit = commit ? json_loads(commit, 0, NULL) : NULL;
+    e->based_on = exec__col_text(st, 29);
     return e;
 }
 
@@ -318,23 +330,21 @@ int ferry_exec_load_active(ferryd *d, void (*each)(ferryd *d, ferry_exec *e))
     return (int)n;
 }
 
-ferry_exec **ferry_exec_list(ferryd *d, const char *status, const char *project, const char *step,
-                             const char *owner, int limit, size_t *n_out)
+ferry_exec **ferry_exec_list(ferryd *d, const ferry_exec_filter *f, size_t *n_out)
 {
+    /* A commit prefix as a range of the index: every sha that starts with
+     * "5d6e" lies in ["5d6e", "5d6eg"), 'g' sorting after every hex digit. */
     sqlite3_stmt *st = ferry_db_prepare(
         d, "SELECT " EXEC__COLUMNS " FROM executions WHERE (?1 IS NULL OR status = ?1)"
            " AND (?2 IS NULL OR project = ?2) AND (?4 IS NULL OR owner = ?4)"
            " AND (?5 IS NULL OR step = ?5)"
+           " AND (?6 IS NULL OR (commit_sha >= ?6 AND commit_sha < ?6 || 'g'))"
            " ORDER BY created_at DESC, rowid DESC LIMIT ?3");
-    if (status)
-        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
-    if (project)
-        sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, limit);
-    if (owner)
-        sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
-    if (step)
-        sqlite3_bind_text(st, 5, step, -1, SQLITE_STATIC);
+    const char *text[] = {f->status, f->project, NULL, f->owner, f->step, f->commit};
+    for (int i = 0; i < 6; i++)
+        if (text[i])
+            sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, f->limit);
     ferry_exec **rows = NULL;
     size_t n = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {

@@ -44,6 +44,11 @@ struct ferry_exec {
     json_t *parameters, *inputs, *env, *tags, *metadata;
     int64_t time_limit;
     int valohai;
+    /* The git commit it runs (issue 17): {sha, ref, repository, message,
+     * author, date}; NULL for an ad-hoc execution, whose snapshot was
+     * uploaded, and `based_on` the commit its working copy was on, or NULL. */
+    json_t *git_commit;
+    char *based_on;
     ferry_status status;
     char *status_reason;
     int has_exit_code, exit_code;
@@ -83,11 +88,16 @@ void ferry_exec_release(ferry_exec *e, int owned);
 /* Load every non-terminal execution into d->active, oldest first, calling
  * `each` for each one (the scheduler re-queues them). */
 int ferry_exec_load_active(ferryd *d, void (*each)(ferryd *d, ferry_exec *e));
-/* Executions newest first, optionally filtered (owner NULL: everyone's),
- * loaded from their rows: *n_out records, each to ferry_exec_free, in an
- * array to free(). */
-ferry_exec **ferry_exec_list(ferryd *d, const char *status, const char *project, const char *step,
-                             const char *owner, int limit, size_t *n_out);
+/* Which executions a list wants: each field NULL for any. */
+typedef struct ferry_exec_filter {
+    const char *status, *project, *step;
+    const char *owner;  /* NULL: everyone's */
+    const char *commit; /* a commit sha or a prefix of one (lowercase hex) */
+    int limit;
+} ferry_exec_filter;
+/* Executions newest first, filtered, loaded from their rows: *n_out
+ * records, each to ferry_exec_free, in an array to free(). */
+ferry_exec **ferry_exec_list(ferryd *d, const ferry_exec_filter *f, size_t *n_out);
 
 int ferry_exec_add_output(ferryd *d, const char *id, const char *name, int64_t size,
                           const char *sha256);

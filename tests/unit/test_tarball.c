@@ -282,6 +282,54 @@ static void test_refuses_symlink_out(void)
     free(dest);
 }
 
+/* links_may_leave (the agent's: a commit's `data -> /mnt/datasets`): links
+ * out of the destination are kept as links, never followed; a member
+ * written through one, or through any link, is still refused. */
+static void test_links_may_leave(void)
+{
+    char *base = new_dir("links-leave");
+    char *dest = path_in(base, "dest");
+    CHECK_INT(ferry_file_mkdirs(dest, 0755), 0);
+    char *outside = path_in(base, "outside");
+    CHECK_INT(ferry_file_mkdirs(outside, 0755), 0);
+    const test_member m[] = {{'l', "data", outside},
+                             {'l', "b", "."},
+                             {'l', "a", "b/c/../../outside"},
+                             {'f', "train.py", "print(1)"}};
+    char *tgz = path_in(base, "links.tar.gz");
+    write_archive(tgz, m, 4);
+    ferry_extract_opts o = {.links_may_leave = 1};
+    char err[1024] = "";
+    CHECK_INT(ferry_archive_extract_opts(tgz, dest, &o, err, sizeof(err)), 0);
+    char target[PATH_MAX], *link = path_in(dest, "data");
+    ssize_t len = readlink(link, target, sizeof(target) - 1);
+    CHECK(len > 0);
+    target[len > 0 ? len : 0] = '\0';
+    CHECK_STR(target, outside);
+    free(link);
+    CHECK(exists(dest, "a") && exists(dest, "train.py"));
+    CHECK_INT(count_entries(outside), 0);
+    /* The default still refuses the same archive. */
+    char *dest2 = path_in(base, "dest2");
+    CHECK_INT(ferry_file_mkdirs(dest2, 0755), 0);
+    CHECK_INT(ferry_archive_extract(tgz, dest2, err, sizeof(err)), FERRY_EUNSAFE);
+    CHECK_CONTAINS(err, "'data'");
+    /* Through a link that leaves: refused, nothing written outside. */
+    const test_member m2[] = {{'l', "out", outside}, {'f', "out/pwned", "x"}};
+    write_archive(tgz, m2, 2);
+    char *dest3 = path_in(base, "dest3");
+    CHECK_INT(ferry_file_mkdirs(dest3, 0755), 0);
+    CHECK_INT(ferry_archive_extract_opts(tgz, dest3, &o, err, sizeof(err)), FERRY_EUNSAFE);
+    CHECK_CONTAINS(err, "goes through the symlink 'out'");
+    CHECK_INT(count_entries(outside), 0);
+    free(dest3);
+    free(dest2);
+    free(tgz);
+    free(outside);
+    free(dest);
+    free(base);
+}
+
 static void test_refuses_hardlink_and_devices(void)
 {
     const test_member m[] = {{'f', "a.txt", "x"}, {'h', "h", "a.txt"}};
@@ -772,6 +820,7 @@ int main(void)
     test_refuses_dotdot();
     test_refuses_absolute();
     test_refuses_symlink_out();
+    test_links_may_leave();
     test_refuses_hardlink_and_devices();
     test_bomb_size_bound("bomb-size");
     test_bomb_member_bound("bomb-members");

@@ -1,0 +1,261 @@
+/* Executions of a git commit (commits.h): resolve, find or build the
+ * snapshot of the commit's tree, store it, go on with the creation. */
+#include "commits.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "git.h"
+#include "gitrows.h"
+#include "log.h"
+#include "snapshots.h"
+#include "util.h"
+
+#define COMMITS__REF_MAX 255
+
+/* One creation waiting for its commit's snapshot. */
+typedef struct commits__wait {
+    ferry_held *held;
+    const ferry_user *user;
+    json_t *body;
+    ferry_commit_ready_fn ready;
+    const ferry_project *p;
+    ferry_git_commit commit;
+    struct commits__wait *next;
+} commits__wait;
+
+/* One build of a tree's snapshot, shared by every creation that waits for
+ * it: a sweep of fifty executions of one new commit builds it once. It is
+ * in d->commit_builds (tree -> build) while core/git/ builds it. */
+typedef struct commits__build {
+    char tree[41];
+    char snapshot[65];
+    int64_t lfs_files;
+    commits__wait *waits;
+} commits__build;
+
+static void commits__wait_free(commits__wait *w)
+{
+    ferry_held_release(w->held);
+    json_decref(w->body);
+    ferry_git_commit_clear(&w->commit);
+    free(w);
+}
+
+/* Answers the waiting creation with an error (when its client is still
+ * there) and frees it. */
+static void commits__fail(commits__wait *w, int status, const char *field, const char *msg)
+{
+    h2o_req_t *req = ferry_held_req(w->held);
+    if (req)
+        ferry_http_error(req, status, field, "%s", msg);
+    commits__wait_free(w);
+}
+
+static void commits__fail_all(commits__build *b, int status, const char *field, const char *msg)
+{
+    while (b->waits) {
+        commits__wait *w = b->waits;
+        b->waits = w->next;
+        commits__fail(w, status, field, msg);
+    }
+    free(b);
+}
+
+/* What the execution records of its commit. */
+static json_t *commits__json(const ferry_project *p, const ferry_git_commit *c)
+{
+    char url[1024];
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "sha", c->sha, "ref", c->ref ? c->ref : "",
+                     "repository", ferry_git_public_url(p->repository, url, sizeof(url)), "message",
+                     c->message ? c->message : "", "author", c->author ? c->author : "", "date",
+                     (json_int_t)c->date);
+}
+
+/* The snapshot is in the store: the creation goes on. */
+static void commits__ready(ferryd *d, commits__wait *w, const char *snapshot, int64_t lfs_files)
+{
+    h2o_req_t *req = ferry_held_req(w->held);
+    if (req) {
+        json_object_set_new(w->body, "snapshot", json_string(snapshot));
+        ferry_commit_info info = {.json = commits__json(w->p, &w->commit), .lfs_files = lfs_files};
+        ferry_http_req r = {.d = d, .req = req, .user = w->user};
+        w->ready(&r, json_incref(w->body), &info);
+        json_decref(info.json);
+    }
+    commits__wait_free(w);
+}
+
+static void commits__stored(ferryd *d, ferry_reply *reply, int status, void *arg)
+{
+    (void)reply;
+    commits__build *b = arg;
+    if (status < 0) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "the store did not take the snapshot of the commit: %s",
+                 ferry_strerror(status));
+        commits__fail_all(b, status == FERRY_ENOSPC ? 507 : 503, NULL, msg);
+        return;
+    }
+    ferry_gitrows_put_snapshot(d, b->tree, b->snapshot, b->lfs_files);
+    while (b->waits) {
+        commits__wait *w = b->waits;
+        b->waits = w->next;
+        commits__ready(d, w, b->snapshot, b->lfs_files);
+    }
+    free(b);
+}
+
+static int commits__build_status(int rc)
+{
+    if (rc == FERRY_ETOOBIG)
+        return 413;
+    if (rc == FERRY_ECONN || rc == FERRY_EAUTH)
+        return 502; /* a submodule's server */
+    return rc == FERRY_ECANCELED ? 503 : 500;
+}
+
+static void commits__built(ferryd *d, int rc, const char *sha256, const void *data, size_t len,
+                           int64_t lfs_files, const char *err, void *arg)
+{
+    commits__build *b = arg;
+    ferry_map_del(&d->commit_builds, b->tree);
+    if (rc < 0) {
+        commits__fail_all(b, commits__build_status(rc), rc == FERRY_ETOOBIG ? "commit" : NULL,
+                          err ? err : ferry_strerror(rc));
+        return;
+    }
+    snprintf(b->snapshot, sizeof(b->snapshot), "%s", sha256);
+    b->lfs_files = lfs_files;
+    if (ferry_snapshot_store(d, sha256, data, len, NULL, commits__stored, b) < 0)
+        commits__fail_all(b, 503, NULL, "cannot store the snapshot of the commit now");
+}
+
+/* The cached snapshot of `w`'s tree, else a build (joined when one of
+ * the same tree is under way). */
+static void commits__snapshot(ferryd *d, commits__wait *w)
+{
+    char snapshot[65];
+    int64_t lfs_files = 0;
+    if (ferry_gitrows_snapshot(d, w->commit.tree, snapshot, &lfs_files) == 0) {
+        if (ferry_snapshot_exists(d, snapshot)) {
+            commits__ready(d, w, snapshot, lfs_files);
+            return;
+        }
+        ferry_gitrows_drop_snapshot(d, w->commit.tree); /* gone from the store: built again */
+    }
+    commits__build *b = ferry_map_get(&d->commit_builds, w->commit.tree);
+    if (b) { /* in order of arrival: their counters follow the requests */
+        commits__wait **tail = &b->waits;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = w;
+        return;
+    }
+    b = ferry_xcalloc(1, sizeof(*b));
+    memcpy(b->tree, w->commit.tree, sizeof(b->tree));
+    b->waits = w;
+    if (ferry_git_build_snapshot(d, w->p, &w->commit, commits__built, b) < 0) {
+        commits__fail_all(b, 503, NULL, "cannot build the snapshot of the commit now");
+        return;
+    }
+    ferry_map_put(&d->commit_builds, b->tree, b);
+}
+
+static int commits__resolve_status(int rc)
+{
+    switch (rc) {
+    case FERRY_ENOENT:
+        return 404;
+    case FERRY_EEXIST:
+    case FERRY_EINVAL:
+        return 400;
+    case FERRY_EAUTH:
+    case FERRY_ECONN:
+        return 502;
+    case FERRY_ECANCELED:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+static void commits__resolved(ferryd *d, int rc, const ferry_git_commit *c, const char *err,
+                              void *arg)
+{
+    commits__wait *w = arg;
+    if (rc < 0) {
+        int status = commits__resolve_status(rc);
+        commits__fail(w, status, status < 500 ? "commit" : NULL, err ? err : ferry_strerror(rc));
+        return;
+    }
+    if (ferry_held_req(w->held) == NULL) { /* the client went away */
+        commits__wait_free(w);
+        return;
+    }
+    ferry_git_commit_copy(&w->commit, c);
+    commits__snapshot(d, w);
+}
+
+/* The project and the ref a creation names; 0 or FERRY_REPLIED. */
+static int commits__fields(ferry_http_req *r, const json_t *body, const ferry_project **p,
+                           const char **ref)
+{
+    const char *name = json_string_value(json_object_get(body, "project"));
+    *ref = json_string_value(json_object_get(body, "commit"));
+    if (*ref == NULL || **ref == '\0' || strlen(*ref) > COMMITS__REF_MAX ||
+        strpbrk(*ref, " \t\r\n~^:?*[\\") != NULL) {
+        ferry_http_error(r->req, 400, "commit",
+                         "'commit' must be a commit sha (4 to 40 hex digits), a branch or a tag");
+        return FERRY_REPLIED;
+    }
+    *p = name ? ferry_git_project(r->d, name) : NULL;
+    if (*p == NULL) {
+        ferry_http_error(r->req, name ? 404 : 400, "project",
+                         name ? "no project '%s' in ferryd's config: a commit runs only in a "
+                                "project linked to a repository"
+                              : "'project' is required with 'commit'%s",
+                         name ? name : "");
+        return FERRY_REPLIED;
+    }
+    if ((*p)->repository == NULL) {
+        ferry_http_error(r->req, 400, "project",
+                         "project '%s' has no repository: it runs ad-hoc snapshots only",
+                         (*p)->name);
+        return FERRY_REPLIED;
+    }
+    if (json_object_get(body, "snapshot") || json_object_get(body, "based_on")) {
+        ferry_http_error(r->req, 400, json_object_get(body, "snapshot") ? "snapshot" : "based_on",
+                         "give 'commit' or 'snapshot' (with 'based_on'), not both");
+        return FERRY_REPLIED;
+    }
+    return 0;
+}
+
+void ferry_commit_prepare(ferry_http_req *r, json_t *body, ferry_commit_ready_fn ready)
+{
+    const ferry_project *p;
+    const char *ref;
+    if (commits__fields(r, body, &p, &ref) < 0) {
+        json_decref(body);
+        return;
+    }
+    commits__wait *w = ferry_xcalloc(1, sizeof(*w));
+    w->held = ferry_http_hold(r->d, r->req, 0, NULL, NULL, NULL);
+    w->user = r->user;
+    w->body = body;
+    w->ready = ready;
+    w->p = p;
+    if (ferry_git_resolve(r->d, p, ref, commits__resolved, w) < 0)
+        commits__fail(w, 503, NULL, "cannot resolve the commit now");
+}
+
+void ferry_commits_close(ferryd *d)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (ferry_map_next(&d->commit_builds, &it, &k, &v))
+        commits__fail_all(v, 503, NULL, "ferryd is shutting down");
+    ferry_map_free(&d->commit_builds);
+}
