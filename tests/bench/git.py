@@ -386,20 +386,26 @@ def snapshot_part(a, work):
                                    outs, sha])
                     archive_ms.append(ms)
                     tgz = os.path.getsize(outs)
-        snap_bytes = os.path.getsize(os.path.join(d.data, "snapshots", e["snapshot"] + ".tar.gz")) \
-            if os.path.exists(os.path.join(d.data, "snapshots", e["snapshot"] + ".tar.gz")) else None
+        snap_bytes = next((os.path.getsize(os.path.join(dp, e["snapshot"] + ".tar.gz"))
+                           for dp, _, names in os.walk(d.data)
+                           if e["snapshot"] + ".tar.gz" in names), None)
         # Reuse: the last commit again (its snapshot built), against an
         # ad-hoc one-file snapshot, alternately.
         one = d.snapshot()
-        reuse = {"commit": {"answered": [], "queued": [], "started": []},
-                 "adhoc": {"answered": [], "queued": [], "started": []}}
+        # And, to tell the commit path from the snapshot's size, an ad-hoc
+        # execution of that same big snapshot.
+        big = e["snapshot"]
+        whos = ("commit", "adhoc", "adhoc_same")
+        reuse = {w: {"answered": [], "queued": [], "started": []} for w in whos}
+        bodies = {"commit": {"project": "big", "step": "noop", "commit": sha},
+                  "adhoc": {"project": "bench", "step": "noop", "snapshot": one},
+                  "adhoc_same": {"project": "bench", "step": "noop", "snapshot": big}}
         for i in range(a.reuse_runs + 2):
-            for who in (("commit", "adhoc") if i % 2 == 0 else ("adhoc", "commit")):
-                body = ({"project": "big", "step": "noop", "commit": sha} if who == "commit"
-                        else {"project": "bench", "step": "noop", "snapshot": one})
+            for who in whos[i % 3:] + whos[:i % 3]:
+                body = bodies[who]
                 ans, q, s, e = submit_wait(d, body)
-                if who == "commit" and e.get("snapshot") is None:
-                    sys.exit(f"execution {e['id']} has no snapshot")
+                if who == "commit" and e.get("snapshot") != big:
+                    sys.exit(f"execution {e['id']} did not reuse snapshot {big}: {e.get('snapshot')}")
                 if i >= 2:  # warm-up
                     for k, v in (("answered", ans), ("queued", q), ("started", s)):
                         reuse[who][k].append(v)

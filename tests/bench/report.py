@@ -299,14 +299,21 @@ def git_rows(data, all_data):
             peer=s["peer"], peer_value=s["git"]["median"], **stats("", s["ferry"]),
             **stats("peer_", s["git"]), target_ratio=s["target_ratio"]))
         c, h = s["reuse"]["commit"], s["reuse"]["adhoc"]
-        for key, what in (("queued", "queued"), ("started", "started")):
+        same = s["reuse"].get("adhoc_same")
+        for key, what, how in (
+                ("answered", "created (POST answered)",
+                 "the ref resolved, the tree's snapshot found in the cache, the step file read"),
+                ("started", "started",
+                 "-> ferryd's started_at, the agent's download and extraction of the "
+                 f"{s['snapshot_bytes'] / 1e6:.0f} MB snapshot included" +
+                 (f" (an ad-hoc execution of that same snapshot: "
+                  f"{same['started']['median']:.0f} ms)" if same else ""))):
             rows.append(row(
                 f"second execution of that commit (snapshot reused): submit -> {what}, median",
                 c[key]["median"], "ms",
-                "POST /v1/executions {commit} of a commit already built -> ferryd's "
-                f"{key}_at, one warm `local` worker (the agent's download of the snapshot "
-                f"included in `started`); peer: an ad-hoc execution of a one-file project, "
-                f"alternately; target: within {s['reuse_target_ms']:g} ms of the peer",
+                f"POST /v1/executions {{commit}} of a commit already built: {how}; one warm "
+                "`local` worker; peer: an ad-hoc execution of a one-file project, alternately; "
+                f"target: within {s['reuse_target_ms']:g} ms of the peer",
                 peer="ad-hoc execution, one-file snapshot", peer_value=h[key]["median"],
                 **stats("", c[key]), **stats("peer_", h[key]),
                 target_ms=s["reuse_target_ms"]))
