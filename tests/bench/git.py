@@ -194,7 +194,8 @@ def fetch_part(a, work):
         if d is not None:
             d.stop()
         daemon.stop()
-    return {"base_commits": a.commits, "commits": commits.n, "made_s": made_s, "first_fetch_ms": first_ms,
+    return {"base_commits": a.commits, "commits": commits.n, "made_s": made_s,
+            "first_fetch_ms": first_ms,
             "first_clone_ms": clone_ms, "ferry": summary(ferry_ms), "git": summary(git_ms),
             "peer": "git fetch (a git clone --mirror of the same repository)",
             "git_version": git("--version"), "target_ratio": FETCH_TARGET_RATIO}
@@ -209,12 +210,14 @@ def text_pool(rng, size):
     """Source-like text: lines of words from a vocabulary of 4,000, indented."""
     global WORDS
     if WORDS is None:
-        WORDS = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz_") for _ in range(rng.randint(2, 10)))
+        letters = "abcdefghijklmnopqrstuvwxyz_"
+        WORDS = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 10)))
                  for _ in range(4000)]
         WORDS += ["(", ")", "=", "+", "return", "def", "if", "for", "in", "self", "0", "1", ":"]
     parts, n = [], 0
     while n < size:
-        line = "    " * rng.randint(0, 3) + " ".join(rng.choices(WORDS, k=rng.randint(3, 12))) + "\n"
+        indent = "    " * rng.randint(0, 3)  # drawn before the words
+        line = indent + " ".join(rng.choices(WORDS, k=rng.randint(3, 12))) + "\n"
         parts.append(line)
         n += len(line)
     return "".join(parts).encode()
@@ -405,7 +408,8 @@ def snapshot_part(a, work):
                 body = bodies[who]
                 ans, q, s, e = submit_wait(d, body)
                 if who == "commit" and e.get("snapshot") != big:
-                    sys.exit(f"execution {e['id']} did not reuse snapshot {big}: {e.get('snapshot')}")
+                    sys.exit(f"execution {e['id']} did not reuse snapshot {big}: "
+                             f"{e.get('snapshot')}")
                 if i >= 2:  # warm-up
                     for k, v in (("answered", ans), ("queued", q), ("started", s)):
                         reuse[who][k].append(v)
