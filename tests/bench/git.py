@@ -26,7 +26,9 @@
      so in its JSON ("not_measured", the answer) and measures, in the
      interim, the build alone: ferry_git_build_snapshot (core/git/gitsnap.c)
      through tests/bench/git_snap_bench (no HTTP, no store write) against
-     `git archive` of the same commit in the same mirror ("direct").
+     `git archive` of the same commit in the same mirror ("direct"). With
+     ferryd taking "commit", that build alone is measured too, to tell it
+     from the rest of the request (storing, reading the step file).
 
   git.py [--build DIR] [--commits C] [--repeats R] [--files F] [--size-mb M]
          [--snap-repeats S] [--part fetch|snapshot|all]
@@ -300,8 +302,8 @@ def submit_wait(d, body):
 
 
 def direct_build(a, work, conf, mirror, bare):
-    """The interim figure while ferryd's API does not take "commit": the
-    build alone, ferry_git_build_snapshot through tests/bench/git_snap_bench
+    """The build alone (the interim figure while ferryd's API does not take
+    "commit"), ferry_git_build_snapshot through tests/bench/git_snap_bench
     (its own mirror, fetched once; the thread pool hop included, no HTTP, no
     store write), each run against `git archive` of the same commit in that
     mirror, alternately. The same tree each time: the function does not
@@ -415,7 +417,8 @@ def snapshot_part(a, work):
                         reuse[who][k].append(v)
     finally:
         d.stop()
-    return {"files": a.files, "size_bytes": size, "made_s": made_s, "snapshot_bytes": snap_bytes,
+    # The build alone beside it, to tell it from the rest of the request.
+    return {**direct_build(a, work, conf, mirror, bare), "files": a.files, "size_bytes": size, "made_s": made_s, "snapshot_bytes": snap_bytes,
             "git_archive_bytes": tgz, "ferry": summary(build_ms), "git": summary(archive_ms),
             "peer": "git archive --format=tar.gz -o x.tgz COMMIT (in ferryd's mirror)",
             "git_version": git("--version"), "target_ratio": SNAPSHOT_TARGET_RATIO,
