@@ -248,6 +248,85 @@ def s3_rows(data, all_data):
     return rows
 
 
+def git_rows(data, all_data):
+    """Issue 17 (tests/bench/git.py): fetch against `git fetch`, a commit's
+    snapshot against `git archive`, a reused snapshot against an ad-hoc one.
+    A part the script could not measure (ferryd without executions of a
+    commit) has no row."""
+    rows = []
+    f = data.get("git_fetch")
+    if f:
+        rows.append(row(
+            f"`ferry project fetch` of one new commit, {f['base_commits']:,}-commit mirror, median",
+            f["ferry"]["median"], "ms",
+            "the CLI end to end (its process, POST /v1/projects/P/fetch, libgit2's fetch on "
+            "ferryd's thread pool, the changes printed) against a real `git daemon` on "
+            "loopback (git://); peer: `git fetch` in a `git clone --mirror` of the same "
+            f"repository, one new commit upstream per repeat (the mirrors grow to "
+            f"{f['commits']:,}), alternately ({f['git_version']}; "
+            "both mostly wait on TCP: git's two negotiation round trips each stall about 40 ms "
+            f"on loopback, delayed ACK); target: ratio at most {f['target_ratio']:g}",
+            peer=f["peer"], peer_value=f["git"]["median"], **stats("", f["ferry"]),
+            **stats("peer_", f["git"]), target_ratio=f["target_ratio"]))
+    s = data.get("git_snapshot")
+    direct = (s or {}).get("direct")
+    if s and direct:
+        mb = s["size_bytes"] / 1e6
+        why = ("ferryd did not take executions of a commit yet, " + s["not_measured"][:60] +
+               "...)" if s.get("not_measured") else "the part of the row above that is the build)")
+        alone = row(
+            f"snapshot of a commit ({s['files']:,} files, {mb:.0f} MB): the build alone"
+            f"{' (interim)' if s.get('not_measured') else ''}, median",
+            direct["ferry"]["median"], "ms",
+            "ferry_git_build_snapshot (core/git/gitsnap.c) driven by tests/bench/git_snap_bench: "
+            "the commit's tree read from a libgit2 mirror, the deterministic .tar.gz built and "
+            "hashed on the thread pool, answered on the loop (no HTTP, no store write, no step "
+            f"file read: {why}; "
+            f"{direct['snapshot_bytes'] / 1e6:.0f} MB against git's "
+            f"{direct['git_archive_bytes'] / 1e6:.0f} MB; peer: `git archive --format=tar.gz` of "
+            f"the same commit in the same mirror, alternately ({direct['git_version']}); "
+            f"target: ratio at most {direct['target_ratio']:g}",
+            peer=direct["peer"], peer_value=direct["git"]["median"],
+            **stats("", direct["ferry"]), **stats("peer_", direct["git"]),
+            target_ratio=direct["target_ratio"])
+    if s and s.get("not_measured") and direct:
+        rows.append(alone)
+    if s and not s.get("not_measured"):
+        mb = s["size_bytes"] / 1e6
+        rows.append(row(
+            f"snapshot of a commit ({s['files']:,} files, {mb:.0f} MB), first execution, median",
+            s["ferry"]["median"], "ms",
+            "POST /v1/executions {project, step, commit} answered, whole (ref resolved, tree "
+            "read from ferryd's mirror, .tar.gz built, hashed and stored; nothing subtracted), "
+            "a new tree each repeat; peer: `git archive --format=tar.gz` of the same commit in "
+            f"ferryd's mirror, alternately ({s['git_version']}); "
+            f"target: ratio at most {s['target_ratio']:g}",
+            peer=s["peer"], peer_value=s["git"]["median"], **stats("", s["ferry"]),
+            **stats("peer_", s["git"]), target_ratio=s["target_ratio"]))
+        if direct:
+            rows.append(alone)
+        c, h = s["reuse"]["commit"], s["reuse"]["adhoc"]
+        same = s["reuse"].get("adhoc_same")
+        for key, what, how in (
+                ("answered", "created (POST answered)",
+                 "the ref resolved, the tree's snapshot found in the cache, the step file read"),
+                ("started", "started",
+                 "-> ferryd's started_at, the agent's download and extraction of the "
+                 f"{s['snapshot_bytes'] / 1e6:.0f} MB snapshot included" +
+                 (f" (an ad-hoc execution of that same snapshot: "
+                  f"{same['started']['median']:.0f} ms)" if same else ""))):
+            rows.append(row(
+                f"second execution of that commit (snapshot reused): submit -> {what}, median",
+                c[key]["median"], "ms",
+                f"POST /v1/executions {{commit}} of a commit already built: {how}; one warm "
+                "`local` worker; peer: an ad-hoc execution of a one-file project, alternately; "
+                f"target: within {s['reuse_target_ms']:g} ms of the peer",
+                peer="ad-hoc execution, one-file snapshot", peer_value=h[key]["median"],
+                **stats("", c[key]), **stats("peer_", h[key]),
+                target_ms=s["reuse_target_ms"]))
+    return rows
+
+
 # top-level key of a script's JSON -> (its rows, notes printed under the table)
 HANDLERS = [
     ("single_submit_to_complete_ms", skeleton_rows, slurm_notes),
@@ -257,6 +336,7 @@ HANDLERS = [
     ("log_throughput_mb_s", logs_rows, None),
     ("docker_overhead_ms", docker_rows, None),
     ("s3_upload_s", s3_rows, None),
+    ("git_fetch", git_rows, None),
 ]
 
 
@@ -323,7 +403,8 @@ def old_report(out):
         r.setdefault("commit", m.group(1) if m else "?")
     lines = text.split("\n")
     end = max(i for i, line in enumerate(lines) if line.startswith("|"))
-    header = next((line for line in lines if line.startswith("Measured by")), "")
+    # The first measurement and every update since, each its own paragraph.
+    header = "\n\n".join(line for line in lines if line.startswith(("Measured by", "Updated at")))
     return rows, lines[end + 1:], header
 
 
