@@ -296,6 +296,7 @@ static void git__job_free(git__job *j)
     if (j->result)
         json_decref(j->result);
     ferry_buf_free(&j->tar);
+    free(j->stepfile);
     free(j);
 }
 
@@ -327,8 +328,18 @@ static void git__answer(git__job *j)
             ferry_info("git: commit %.7s of project '%s' holds %lld Git LFS pointer files, "
                        "left as they are",
                        j->commit.sha, j->p.name, (long long)j->lfs_files);
-        cb(d, j->rc, j->rc == 0 ? j->sha256 : NULL, j->rc == 0 ? j->tar.data : NULL,
-           j->rc == 0 ? j->tar.len : 0, j->lfs_files, j->rc == 0 ? NULL : j->err, j->arg);
+        ferry_git_snapshot snap = {.sha256 = j->sha256,
+                                   .data = j->tar.data,
+                                   .len = j->tar.len,
+                                   .lfs_files = j->lfs_files,
+                                   .stepfile_name = j->stepfile_link ? NULL : j->stepfile_name,
+                                   .stepfile = j->stepfile,
+                                   .stepfile_len = j->stepfile_len};
+        if (snap.stepfile_name == NULL) {
+            snap.stepfile = NULL;
+            snap.stepfile_len = 0;
+        }
+        cb(d, j->rc, j->rc == 0 ? &snap : NULL, j->rc == 0 ? NULL : j->err, j->arg);
         break;
     }
     }

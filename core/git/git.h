@@ -72,13 +72,26 @@ void ferry_git_commit_clear(ferry_git_commit *c);
 
 /* --- snapshot of a commit (gitsnap.c) --- */
 
-/* `rc` 0: `data`/`len` is the .tar.gz (the callee's; it is freed after the
- * callback), `sha256` its hash, `lfs_files` how many Git LFS pointer files
- * it holds as they are. rc < 0 with `err`: FERRY_ETOOBIG "commit 5d6e7f8
- * is larger than max_snapshot_mb = 1024", FERRY_ECONN for a submodule that
- * could not be fetched, ... */
-typedef void (*ferry_git_built_fn)(ferryd *d, int rc, const char *sha256, const void *data,
-                                   size_t len, int64_t lfs_files, const char *err, void *arg);
+/* A built snapshot, the callee's (freed after the callback). */
+typedef struct ferry_git_snapshot {
+    const char *sha256; /* of the .tar.gz */
+    const void *data;   /* the .tar.gz */
+    size_t len;
+    int64_t lfs_files; /* Git LFS pointer files it holds, as they are */
+    /* The step file ferryd would read from it (ferry.yaml, else
+     * valohai.yaml, a file at the top of the tree), so that it need not be
+     * read back out of the archive; NULL when there is none or one of the
+     * two is a symlink (then the archive is read, as for an upload). */
+    const char *stepfile_name;
+    const char *stepfile;
+    size_t stepfile_len;
+} ferry_git_snapshot;
+
+/* `rc` 0 and `snap`; rc < 0 (`snap` NULL) with `err`: FERRY_ETOOBIG
+ * "commit 5d6e7f8 is larger than max_snapshot_mb = 1024", FERRY_ECONN for a
+ * submodule that could not be fetched, ... */
+typedef void (*ferry_git_built_fn)(ferryd *d, int rc, const ferry_git_snapshot *snap,
+                                   const char *err, void *arg);
 /* Builds the snapshot of commit `c` of `p` on the thread pool: a gzip'd tar
  * of its tree and nothing else (no .git, .gitignore irrelevant), members
  * sorted by path, mtime = the commit time, uid/gid 0, modes 0644 or 0755,

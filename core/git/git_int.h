@@ -64,6 +64,10 @@ struct git__job {
     ferry_buf tar; /* build */
     char sha256[65];
     int64_t lfs_files;
+    const char *stepfile_name; /* build: see ferry_git_snapshot */
+    char *stepfile;
+    size_t stepfile_len;
+    int stepfile_link; /* build: ferry.yaml or valohai.yaml is a symlink */
     /* The caller's. */
     void *cb;
     void *arg;

@@ -14,6 +14,8 @@
 
 #define SNAP__LFS "version https://git-lfs.github.com/spec/v1"
 #define SNAP__MAX_DEPTH 8 /* submodules within submodules */
+/* A step file larger than this is read back from the archive, on the pool. */
+#define SNAP__STEPFILE_MAX (1 << 20)
 
 typedef struct snap__module {
     char *name, *path, *url;
@@ -205,6 +207,28 @@ static int snap__archive_error(snap__ctx *x)
                       "");
 }
 
+/* Keeps the top-level step file ferryd will read (ferry.yaml first, as the
+ * reader looks), so that it is not read back out of the archive. */
+static void snap__note_stepfile(git__job *j, const char *path, git_filemode_t fm, const void *data,
+                                int64_t size)
+{
+    static const char *const names[] = {"ferry.yaml", "valohai.yaml"};
+    int which = strcmp(path, names[0]) == 0 ? 0 : strcmp(path, names[1]) == 0 ? 1 : -1;
+    if (which < 0)
+        return;
+    if (fm == GIT_FILEMODE_LINK || size > SNAP__STEPFILE_MAX) {
+        j->stepfile_link = 1; /* followed, or too big: the archive's reader decides */
+        return;
+    }
+    if (j->stepfile_name != NULL && which == 1)
+        return; /* ferry.yaml is there: it wins */
+    free(j->stepfile);
+    j->stepfile = ferry_xmalloc((size_t)size + 1);
+    memcpy(j->stepfile, data, (size_t)size);
+    j->stepfile_len = (size_t)size;
+    j->stepfile_name = names[which];
+}
+
 static int snap__blob(snap__ctx *x, git_repository *repo, const git_tree_entry *te,
                       const char *path)
 {
@@ -220,6 +244,7 @@ static int snap__blob(snap__ctx *x, git_repository *repo, const git_tree_entry *
         return snap__too_big(x);
     }
     git_filemode_t fm = git_tree_entry_filemode(te);
+    snap__note_stepfile(x->j, path, fm, data, size);
     int rc = 0;
     if (fm == GIT_FILEMODE_LINK) {
         char *target = ferry_xmalloc((size_t)size + 1);

@@ -31,6 +31,9 @@ typedef struct commits__build {
     char tree[41];
     char snapshot[65];
     int64_t lfs_files;
+    const char *stepfile_name; /* what the build found, or NULL */
+    char *stepfile;
+    size_t stepfile_len;
     commits__wait *waits;
 } commits__build;
 
@@ -52,6 +55,12 @@ static void commits__fail(commits__wait *w, int status, const char *field, const
     commits__wait_free(w);
 }
 
+static void commits__build_free(commits__build *b)
+{
+    free(b->stepfile);
+    free(b);
+}
+
 static void commits__fail_all(commits__build *b, int status, const char *field, const char *msg)
 {
     while (b->waits) {
@@ -59,7 +68,7 @@ static void commits__fail_all(commits__build *b, int status, const char *field, 
         b->waits = w->next;
         commits__fail(w, status, field, msg);
     }
-    free(b);
+    commits__build_free(b);
 }
 
 /* What the execution records of its commit. */
@@ -98,12 +107,16 @@ static void commits__stored(ferryd *d, ferry_reply *reply, int status, void *arg
         return;
     }
     ferry_gitrows_put_snapshot(d, b->tree, b->snapshot, b->lfs_files);
+    /* The build read the step file from the tree: not again from the archive. */
+    if (b->stepfile_name)
+        ferry_snapshot_seed_stepfile(d, b->snapshot, b->stepfile_name, b->stepfile,
+                                     b->stepfile_len);
     while (b->waits) {
         commits__wait *w = b->waits;
         b->waits = w->next;
         commits__ready(d, w, b->snapshot, b->lfs_files);
     }
-    free(b);
+    commits__build_free(b);
 }
 
 static int commits__build_status(int rc)
@@ -115,8 +128,8 @@ static int commits__build_status(int rc)
     return rc == FERRY_ECANCELED ? 503 : 500;
 }
 
-static void commits__built(ferryd *d, int rc, const char *sha256, const void *data, size_t len,
-                           int64_t lfs_files, const char *err, void *arg)
+static void commits__built(ferryd *d, int rc, const ferry_git_snapshot *snap, const char *err,
+                           void *arg)
 {
     commits__build *b = arg;
     ferry_map_del(&d->commit_builds, b->tree);
@@ -125,9 +138,15 @@ static void commits__built(ferryd *d, int rc, const char *sha256, const void *da
                           err ? err : ferry_strerror(rc));
         return;
     }
-    snprintf(b->snapshot, sizeof(b->snapshot), "%s", sha256);
-    b->lfs_files = lfs_files;
-    if (ferry_snapshot_store(d, sha256, data, len, NULL, commits__stored, b) < 0)
+    snprintf(b->snapshot, sizeof(b->snapshot), "%s", snap->sha256);
+    b->lfs_files = snap->lfs_files;
+    if (snap->stepfile_name) {
+        b->stepfile_name = snap->stepfile_name; /* a static string */
+        b->stepfile = ferry_xmalloc(snap->stepfile_len + 1);
+        memcpy(b->stepfile, snap->stepfile, snap->stepfile_len);
+        b->stepfile_len = snap->stepfile_len;
+    }
+    if (ferry_snapshot_store(d, snap->sha256, snap->data, snap->len, NULL, commits__stored, b) < 0)
         commits__fail_all(b, 503, NULL, "cannot store the snapshot of the commit now");
 }
 

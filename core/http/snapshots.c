@@ -16,6 +16,7 @@
 #include "util.h"
 
 #define SNAPSHOTS__STEPCACHE_MAX 64
+#define SNAPSHOTS__SEED_MAX (1 << 20) /* parsed on the loop: small ones only */
 
 /* A caller waiting for a step file being read. */
 typedef struct snapshots__waiter {
@@ -198,23 +199,42 @@ static void snapshots__load_done(uv_work_t *w, int status)
     }
 }
 
-int ferry_snapshot_stepfile(ferryd *d, const char *sha, ferry_stepfile **out,
-                            ferry_snapshot_loaded_fn done, void *arg, char *err, size_t cap)
+static ferry_stepcache *snapshots__cache(ferryd *d)
 {
-    *out = NULL;
     if (d->steps == NULL) {
         d->steps = ferry_xcalloc(1, sizeof(*d->steps));
         ferry_map_init(&d->steps->by_sha);
     }
-    snapshots__entry *en = ferry_map_get(&d->steps->by_sha, sha);
+    if (d->steps->by_sha.len >= SNAPSHOTS__STEPCACHE_MAX)
+        snapshots__stepcache_trim(d->steps);
+    return d->steps;
+}
+
+void ferry_snapshot_seed_stepfile(ferryd *d, const char *sha, const char *name, const char *buf,
+                                  size_t len)
+{
+    if (len > SNAPSHOTS__SEED_MAX || (d->steps && ferry_map_get(&d->steps->by_sha, sha)))
+        return;
+    ferry_stepcache *c = snapshots__cache(d);
+    snapshots__entry *en = ferry_xcalloc(1, sizeof(*en));
+    char err[1024] = "";
+    en->rc = ferry_stepfile_parse_buffer(name, buf, len, &en->sf, err, sizeof(err));
+    en->err = ferry_strdup(en->rc < 0 ? err : "");
+    ferry_map_put(&c->by_sha, sha, en);
+}
+
+int ferry_snapshot_stepfile(ferryd *d, const char *sha, ferry_stepfile **out,
+                            ferry_snapshot_loaded_fn done, void *arg, char *err, size_t cap)
+{
+    *out = NULL;
+    snapshots__entry *en = d->steps ? ferry_map_get(&d->steps->by_sha, sha) : NULL;
     if (en == NULL) {
         char path[PATH_MAX];
         if (snapshots__path(d, sha, path, sizeof(path)) < 0) {
             snprintf(err, cap, "snapshot %s was not uploaded (POST /v1/snapshots first)", sha);
             return FERRY_ENOENT; /* not cached: it may come */
         }
-        if (d->steps->by_sha.len >= SNAPSHOTS__STEPCACHE_MAX)
-            snapshots__stepcache_trim(d->steps);
+        snapshots__cache(d);
         snapshots__load *l = ferry_xcalloc(1, sizeof(*l));
         l->d = d;
         snprintf(l->sha, sizeof(l->sha), "%s", sha);

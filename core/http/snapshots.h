@@ -38,6 +38,12 @@ int ferry_snapshot_store(ferryd *d, const char *sha, const void *data, size_t le
                          ferry_reply *reply, ferry_blobs_done_fn done, void *arg);
 /* Whether snapshot `sha` can be read on this host (HEAD /v1/snapshots). */
 int ferry_snapshot_exists(ferryd *d, const char *sha);
+/* Puts the step file `name` (`len` bytes) of snapshot `sha` in the cache,
+ * parsed here, as reading it from the archive would have: the snapshot of a
+ * commit, whose build read it from the tree (at most 1 MiB: a larger one
+ * is left to the thread pool). Nothing when it is in the cache already. */
+void ferry_snapshot_seed_stepfile(ferryd *d, const char *sha, const char *name, const char *buf,
+                                  size_t len);
 /* Frees the cache of parsed step files. */
 void ferry_snapshots_close(ferryd *d);
 

@@ -53,11 +53,9 @@ static void on_resolved(ferryd *d, int rc, const ferry_git_commit *c, const char
 
 /* The build's time ends here, when the loop has its answer; writing the
  * file afterwards is not timed (ferryd's store write is not either). */
-static void on_built(ferryd *d, int rc, const char *sha256, const void *data, size_t len,
-                     int64_t lfs, const char *err, void *arg)
+static void on_built(ferryd *d, int rc, const ferry_git_snapshot *snap, const char *err, void *arg)
 {
     (void)d;
-    (void)lfs;
     answer *a = arg;
     a->at = uv_hrtime();
     a->done = 1;
@@ -65,10 +63,10 @@ static void on_built(ferryd *d, int rc, const char *sha256, const void *data, si
     snprintf(a->err, sizeof(a->err), "%s", err ? err : "");
     if (rc != 0)
         return;
-    snprintf(a->sha256, sizeof(a->sha256), "%s", sha256);
-    a->len = len;
+    snprintf(a->sha256, sizeof(a->sha256), "%s", snap->sha256);
+    a->len = snap->len;
     FILE *f = fopen(a->out, "wb");
-    if (f == NULL || fwrite(data, 1, len, f) != len)
+    if (f == NULL || fwrite(snap->data, 1, snap->len, f) != snap->len)
         a->rc = -1, snprintf(a->err, sizeof(a->err), "cannot write %s", a->out);
     if (f)
         fclose(f);

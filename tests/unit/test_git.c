@@ -25,6 +25,8 @@ typedef struct answer {
     void *data;
     size_t len;
     int64_t lfs;
+    char stepfile_name[16]; /* "" for none */
+    size_t stepfile_len;
 } answer;
 
 static void on_fetched(ferryd *d, int rc, json_t *result, const char *err, void *arg)
@@ -48,19 +50,21 @@ static void on_resolved(ferryd *d, int rc, const ferry_git_commit *c, const char
     snprintf(a->err, sizeof(a->err), "%s", err ? err : "");
 }
 
-static void on_built(ferryd *d, int rc, const char *sha256, const void *data, size_t len,
-                     int64_t lfs, const char *err, void *arg)
+static void on_built(ferryd *d, int rc, const ferry_git_snapshot *snap, const char *err, void *arg)
 {
     (void)d;
     answer *a = arg;
     a->done = 1;
     a->rc = rc;
-    a->lfs = lfs;
     if (rc == 0) {
-        snprintf(a->sha256, sizeof(a->sha256), "%s", sha256);
-        a->data = ferry_xmalloc(len ? len : 1);
-        memcpy(a->data, data, len);
-        a->len = len;
+        a->lfs = snap->lfs_files;
+        snprintf(a->sha256, sizeof(a->sha256), "%s", snap->sha256);
+        a->data = ferry_xmalloc(snap->len ? snap->len : 1);
+        memcpy(a->data, snap->data, snap->len);
+        a->len = snap->len;
+        snprintf(a->stepfile_name, sizeof(a->stepfile_name), "%s",
+                 snap->stepfile_name ? snap->stepfile_name : "");
+        a->stepfile_len = snap->stepfile_len;
     }
     snprintf(a->err, sizeof(a->err), "%s", err ? err : "");
 }
@@ -325,6 +329,7 @@ static void test_snapshot(ferryd *d)
     answer a = build(d, "demo", "main");
     CHECK_INT(a.rc, 0);
     CHECK_INT(a.lfs, 1);
+    CHECK_STR(a.stepfile_name, ""); /* the demo has no step file */
     CHECK(ferry_is_sha256_hex(a.sha256));
     answer b = build(d, "demo", "main");
     CHECK_STR(b.sha256, a.sha256);
@@ -348,6 +353,29 @@ static void test_snapshot(ferryd *d)
     CHECK(find_member(m, n, ".git") == NULL);
     answer_clear(&a);
     answer_clear(&b);
+
+    /* The step file comes with the snapshot: ferry.yaml before valohai.yaml,
+     * none when one of them is a symlink (the archive's reader follows it). */
+    static const struct {
+        const char *branch, *change, *name;
+        size_t len;
+    } steps[] = {
+        {"steps1", "printf -- '---\\n' > valohai.yaml", "valohai.yaml", 4},
+        {"steps2", "printf -- '---\\n# ferry\\n' > ferry.yaml", "ferry.yaml", 12},
+        {"steps3", "rm ferry.yaml && ln -s valohai.yaml ferry.yaml", "", 0},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        CHECK_INT(sh("cd work && git checkout -q -B %s && %s && git add -A && git commit -qm %s && "
+                     "git push -q origin %s",
+                     steps[i].branch, steps[i].change, steps[i].branch, steps[i].branch),
+                  0);
+        a = build(d, "demo", steps[i].branch);
+        CHECK_INT(a.rc, 0);
+        CHECK_STR(a.stepfile_name, steps[i].name);
+        CHECK(a.stepfile_len == steps[i].len);
+        answer_clear(&a);
+    }
+    CHECK_INT(sh("cd work && git checkout -q main"), 0);
 
     /* Past max_snapshot_mb: a 2 MiB file against 1 MiB. */
     CHECK_INT(sh("cd work && git checkout -q -b big main && head -c 2200000 /dev/urandom > big && "
