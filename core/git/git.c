@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "git_int.h"
 #include "lsan_libgit2.h" /* once per program: ferryd's */
@@ -40,9 +41,13 @@ int ferry_git_init(ferryd *d, char *err, size_t cap)
     snprintf(g->root, sizeof(g->root), "%s/git", d->data_dir);
     g->started = ferry_now();
     atomic_init(&g->cancel, 0);
+    char tmp[PATH_MAX]; /* where snapshots are built (ferryd makes it too) */
+    snprintf(tmp, sizeof(tmp), "%s/tmp", d->data_dir);
     int rc = ferry_file_mkdirs(g->root, 0700);
+    if (rc == 0)
+        rc = ferry_file_mkdirs(tmp, 0700);
     if (rc < 0) {
-        snprintf(err, cap, "cannot make %s: %s", g->root, strerror(errno));
+        snprintf(err, cap, "cannot make %s or %s: %s", g->root, tmp, strerror(errno));
         free(g);
         git_libgit2_shutdown();
         return rc;
@@ -295,7 +300,8 @@ static void git__job_free(git__job *j)
     ferry_git_commit_clear(&j->commit);
     if (j->result)
         json_decref(j->result);
-    ferry_buf_free(&j->tar);
+    if (j->kind == GIT__BUILD && j->rc != 0 && j->tar_path[0])
+        unlink(j->tar_path); /* built, it is the caller's */
     free(j->stepfile);
     free(j);
 }
@@ -329,8 +335,8 @@ static void git__answer(git__job *j)
                        "left as they are",
                        j->commit.sha, j->p.name, (long long)j->lfs_files);
         ferry_git_snapshot snap = {.sha256 = j->sha256,
-                                   .data = j->tar.data,
-                                   .len = j->tar.len,
+                                   .path = j->tar_path,
+                                   .len = (size_t)j->tar_len,
                                    .lfs_files = j->lfs_files,
                                    .stepfile_name = j->stepfile_link ? NULL : j->stepfile_name,
                                    .stepfile = j->stepfile,
@@ -448,6 +454,7 @@ int ferry_git_build_snapshot(ferryd *d, const ferry_project *p, const ferry_git_
     if (d->git == NULL)
         return FERRY_ESTATE;
     git__job *j = git__job_new(d, p, GIT__BUILD, (void *)cb, arg);
+    snprintf(j->tar_path, sizeof(j->tar_path), "%s/tmp/git-snapshot.XXXXXX", d->data_dir);
     ferry_git_commit_copy(&j->commit, c);
     git__submit(d, j);
     return 0;

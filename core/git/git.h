@@ -75,7 +75,9 @@ void ferry_git_commit_clear(ferry_git_commit *c);
 /* A built snapshot, the callee's (freed after the callback). */
 typedef struct ferry_git_snapshot {
     const char *sha256; /* of the .tar.gz */
-    const void *data;   /* the .tar.gz */
+    /* The .tar.gz, a file in <data_dir>/tmp: the callee's, to move or
+     * remove (built on the pool, never whole in memory). */
+    const char *path;
     size_t len;
     int64_t lfs_files; /* Git LFS pointer files it holds, as they are */
     /* The step file ferryd would read from it (ferry.yaml, else

@@ -61,7 +61,8 @@ struct git__job {
     double fetched_at;
     int fetch_rc;
     char fetch_err[1024];
-    ferry_buf tar; /* build */
+    char tar_path[PATH_MAX]; /* build: the .tar.gz, in <data_dir>/tmp; the caller's once built */
+    int64_t tar_len;
     char sha256[65];
     int64_t lfs_files;
     const char *stepfile_name; /* build: see ferry_git_snapshot */

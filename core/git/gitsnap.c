@@ -2,6 +2,11 @@
  * straight from the blobs (each is read once and handed to libarchive as
  * it is), the same bytes for the same tree and commit time. */
 #include <archive.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <archive_entry.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -26,6 +31,13 @@ typedef struct snap__modules {
     size_t n, cap;
 } snap__modules;
 
+/* Where the archive's bytes go: the file, and their hash as they pass. */
+typedef struct snap__out {
+    int fd;
+    EVP_MD_CTX *sha;
+    int64_t len;
+} snap__out;
+
 typedef struct snap__ctx {
     git__job *j;
     struct archive *a;
@@ -38,10 +50,13 @@ typedef struct snap__ctx {
 
 static la_ssize_t snap__write(struct archive *a, void *arg, const void *buf, size_t len)
 {
-    (void)a;
-    ferry_buf *b = arg;
-    if (ferry_buf_append(b, buf, len) < 0)
+    snap__out *o = arg;
+    if (ferry_write_all(o->fd, buf, len) < 0) {
+        archive_set_error(a, errno, "cannot write the snapshot: %s", strerror(errno));
         return -1;
+    }
+    EVP_DigestUpdate(o->sha, buf, len);
+    o->len += (int64_t)len;
     return (la_ssize_t)len;
 }
 
@@ -398,6 +413,21 @@ void git__run_build(git__job *j)
         return;
     }
     j->commit.date = (int64_t)git_commit_time(c);
+    snap__out out = {.fd = mkstemp(j->tar_path), .sha = EVP_MD_CTX_new()};
+    if (out.fd < 0 || out.sha == NULL || EVP_DigestInit_ex(out.sha, EVP_sha256(), NULL) != 1) {
+        snprintf(j->err, sizeof(j->err), "cannot make %s: %s", j->tar_path, strerror(errno));
+        j->rc = FERRY_EIO;
+        if (out.fd >= 0)
+            close(out.fd);
+        else
+            j->tar_path[0] = '\0';
+        EVP_MD_CTX_free(out.sha);
+        git_tree_free(tree);
+        git_commit_free(c);
+        git_repository_free(repo);
+        return;
+    }
+    fchmod(out.fd, 0644); /* mkstemp's 0600: the store keeps the mode it is given */
     snap__ctx x = {.j = j};
     x.a = archive_write_new();
     x.e = archive_entry_new();
@@ -406,7 +436,7 @@ void git__run_build(git__job *j)
              /* no time (nor name) in the gzip header: the same tree, the same bytes */
              archive_write_set_filter_option(x.a, "gzip", "timestamp", NULL) == ARCHIVE_OK &&
              archive_write_set_bytes_in_last_block(x.a, 1) == ARCHIVE_OK &&
-             archive_write_open(x.a, &j->tar, NULL, snap__write, NULL) == ARCHIVE_OK;
+             archive_write_open(x.a, &out, NULL, snap__write, NULL) == ARCHIVE_OK;
     if (!ok) {
         snap__archive_error(&x);
     } else {
@@ -424,8 +454,17 @@ void git__run_build(git__job *j)
     git_repository_free(repo);
     j->rc = x.rc;
     j->lfs_files = x.lfs;
-    if (j->rc == 0)
-        ferry_sha256_hex(j->tar.data, j->tar.len, j->sha256);
-    else
-        ferry_buf_free(&j->tar);
+    if (j->rc == 0 && close(out.fd) != 0) {
+        snprintf(j->err, sizeof(j->err), "cannot write %s: %s", j->tar_path, strerror(errno));
+        j->rc = FERRY_EIO;
+    } else if (j->rc != 0) {
+        close(out.fd);
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(out.sha, md, &n);
+    EVP_MD_CTX_free(out.sha);
+    for (unsigned int i = 0; i < n && i < 32; i++)
+        snprintf(j->sha256 + 2 * i, 3, "%02x", md[i]);
+    j->tar_len = out.len;
 }

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "git.h"
 #include "gitrows.h"
@@ -95,9 +96,8 @@ static void commits__ready(ferryd *d, commits__wait *w, const char *snapshot, in
     commits__wait_free(w);
 }
 
-static void commits__stored(ferryd *d, ferry_reply *reply, int status, void *arg)
+static void commits__stored(ferryd *d, int status, void *arg)
 {
-    (void)reply;
     commits__build *b = arg;
     if (status < 0) {
         char msg[256];
@@ -146,8 +146,10 @@ static void commits__built(ferryd *d, int rc, const ferry_git_snapshot *snap, co
         memcpy(b->stepfile, snap->stepfile, snap->stepfile_len);
         b->stepfile_len = snap->stepfile_len;
     }
-    if (ferry_snapshot_store(d, snap->sha256, snap->data, snap->len, NULL, commits__stored, b) < 0)
+    if (ferry_snapshot_store_file(d, snap->sha256, snap->path, commits__stored, b) < 0) {
+        unlink(snap->path);
         commits__fail_all(b, 503, NULL, "cannot store the snapshot of the commit now");
+    }
 }
 
 /* The cached snapshot of `w`'s tree, else a build (joined when one of

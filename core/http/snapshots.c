@@ -350,6 +350,47 @@ int ferry_snapshot_store(ferryd *d, const char *sha, const void *data, size_t le
     return ferry_blobs_store_bytes(d, data, len, key, reply, done, arg);
 }
 
+typedef struct snapshots__put {
+    ferryd *d;
+    char sha[65];
+    char path[PATH_MAX];
+    ferry_snapshot_stored_fn done;
+    void *arg;
+} snapshots__put;
+
+static void snapshots__put_done(void *arg, int status, const ferry_op_result *res)
+{
+    snapshots__put *p = arg;
+    char key[128], local[PATH_MAX], cache[PATH_MAX];
+    snapshots__key(p->sha, key, sizeof(key));
+    if (status < 0)
+        ferry_error("store: put %s: %s", key,
+                    res && res->error ? res->error->message : ferry_strerror(status));
+    snprintf(cache, sizeof(cache), "%s/cache/%s.tar.gz", p->d->data_dir, p->sha);
+    if (status < 0 || ferry_store_local_path(p->d, key, local, sizeof(local)) != FERRY_ENOTSUP ||
+        rename(p->path, cache) != 0)
+        unlink(p->path); /* the step file is read from the store's copy, or from nowhere */
+    p->done(p->d, status, p->arg);
+    free(p);
+}
+
+int ferry_snapshot_store_file(ferryd *d, const char *sha, const char *path,
+                              ferry_snapshot_stored_fn done, void *arg)
+{
+    char key[128];
+    snapshots__key(sha, key, sizeof(key));
+    snapshots__put *p = ferry_xcalloc(1, sizeof(*p));
+    p->d = d;
+    snprintf(p->sha, sizeof(p->sha), "%s", sha);
+    snprintf(p->path, sizeof(p->path), "%s", path);
+    p->done = done;
+    p->arg = arg;
+    int rc = ferry_store_put(d, key, path, snapshots__put_done, p);
+    if (rc < 0)
+        free(p);
+    return rc;
+}
+
 int ferry_snapshot_exists(ferryd *d, const char *sha)
 {
     char path[PATH_MAX];

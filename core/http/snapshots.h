@@ -36,6 +36,14 @@ const ferry_step *ferry_snapshot_find_step(ferryd *d, const char *sha, const cha
  * folder (the step file is read from it): as ferry_blobs_store_bytes. */
 int ferry_snapshot_store(ferryd *d, const char *sha, const void *data, size_t len,
                          ferry_reply *reply, ferry_blobs_done_fn done, void *arg);
+/* The same for a snapshot ferryd built in a file of its data folder
+ * (core/git/), which it takes: moved to <data>/cache/ for a store that is
+ * not a local folder, else removed once the store holds it. `done` runs
+ * once the store answered (status 0 or a negative code). 0, or a negative
+ * code (then `path` is still the caller's and `done` never runs). */
+typedef void (*ferry_snapshot_stored_fn)(ferryd *d, int status, void *arg);
+int ferry_snapshot_store_file(ferryd *d, const char *sha, const char *path,
+                              ferry_snapshot_stored_fn done, void *arg);
 /* Whether snapshot `sha` can be read on this host (HEAD /v1/snapshots). */
 int ferry_snapshot_exists(ferryd *d, const char *sha);
 /* Puts the step file `name` (`len` bytes) of snapshot `sha` in the cache,

@@ -266,6 +266,17 @@ def make_big_repo(bare, files, size_mb, seed=17):
     return written
 
 
+def make_one_file_repo(bare):
+    """A repository whose one commit holds only ferry.yaml: the commit twin
+    of the ad-hoc one-file project the reuse figure is measured against."""
+    stream = (b"commit refs/heads/main\n" + f"committer Bench <b@x> {T0} +0000\n".encode()
+              + b"data 8\none file\n"
+              + b"M 100644 inline ferry.yaml\ndata %d\n%s\n" % (len(STEP), STEP))
+    git("init", "--bare", "-q", "-b", "main", bare)
+    git("fast-import", "--quiet", cwd=bare, stdin=stream)
+    return git("rev-parse", "main", cwd=bare)
+
+
 def new_tree_commit(bare, i):
     """A commit on main changing one small file: a new tree, so a snapshot
     that must be built (ferry caches them by tree)."""
@@ -347,9 +358,12 @@ def snapshot_part(a, work):
     t0 = time.perf_counter()
     size = make_big_repo(bare, a.files, a.size_mb)
     made_s = time.perf_counter() - t0
+    one_bare = os.path.join(srv, "one.git")
+    one_sha = make_one_file_repo(one_bare)
     conf = (f'environments = ( {{ name = "local"; max_workers = 1; }} );\n'
             f'projects = ( {{ name = "big"; repository = "file://{bare}"; '
-            f'default_ref = "main"; }} );\n')
+            f'default_ref = "main"; }},\n'
+            f'  {{ name = "one"; repository = "file://{one_bare}"; }} );\n')
     d = Ferryd(a.build, conf, os.path.join(work, "ferryd-snap"))
     try:
         ferry = [os.path.join(a.build, "bin", "ferry"), "--server", d.url]
@@ -400,13 +414,17 @@ def snapshot_part(a, work):
         # And, to tell the commit path from the snapshot's size, an ad-hoc
         # execution of that same big snapshot.
         big = e["snapshot"]
-        whos = ("commit", "adhoc", "adhoc_same")
+        # The figure itself: a one-file commit run again (its snapshot
+        # built by the first run, a warm-up below) against the one-file
+        # ad-hoc project: what the commit path adds, the size aside.
+        whos = ("commit_small", "adhoc", "commit", "adhoc_same")
         reuse = {w: {"answered": [], "queued": [], "started": []} for w in whos}
-        bodies = {"commit": {"project": "big", "step": "noop", "commit": sha},
+        bodies = {"commit_small": {"project": "one", "step": "noop", "commit": one_sha},
+                  "commit": {"project": "big", "step": "noop", "commit": sha},
                   "adhoc": {"project": "bench", "step": "noop", "snapshot": one},
                   "adhoc_same": {"project": "bench", "step": "noop", "snapshot": big}}
         for i in range(a.reuse_runs + 2):
-            for who in whos[i % 3:] + whos[:i % 3]:
+            for who in whos[i % 4:] + whos[:i % 4]:
                 body = bodies[who]
                 ans, q, s, e = submit_wait(d, body)
                 if who == "commit" and e.get("snapshot") != big:

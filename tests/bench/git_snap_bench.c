@@ -65,11 +65,11 @@ static void on_built(ferryd *d, int rc, const ferry_git_snapshot *snap, const ch
         return;
     snprintf(a->sha256, sizeof(a->sha256), "%s", snap->sha256);
     a->len = snap->len;
-    FILE *f = fopen(a->out, "wb");
-    if (f == NULL || fwrite(snap->data, 1, snap->len, f) != snap->len)
-        a->rc = -1, snprintf(a->err, sizeof(a->err), "cannot write %s", a->out);
-    if (f)
-        fclose(f);
+    if (rename(snap->path, a->out) != 0) { /* the built file is ours */
+        a->rc = -1;
+        snprintf(a->err, sizeof(a->err), "cannot move %s to %s", snap->path, a->out);
+        unlink(snap->path);
+    }
 }
 
 static int wait_ok(ferryd *d, answer *a, const char *what)

@@ -25,6 +25,7 @@
 # It fails, saying so, when s3rver is not running (tests/services/all.sh start).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib_sched.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib_git.sh"
 
 EP=${FERRY_TEST_S3_ENDPOINT:-}
 BUCKET=${FERRY_TEST_S3_BUCKET:-ferry-test}
@@ -89,12 +90,29 @@ AWS_ACCESS_KEY_ID=NOSUCHKEY start_fails "a wrong key" "$(s3_store "$BUCKET" | co
   InvalidAccessKeyId
 
 # --- ferryd on s3rver ---
+git_serve_repo # a project's repository: the snapshot of a commit goes to S3 too
 cat >"$WORK/main.conf" <<EOF
 $(s3_store "$BUCKET")
+projects = ( { name = "mnist"; repository = "$GIT_DAEMON_URL"; } );
 environments = ( { name = "local"; compute = "local"; runtime = "local-process"; max_workers = 1; },
                  { name = "probe"; compute = "static"; join_token_sha256 = "$(sha256_of "$JOIN")"; } );
 EOF
 ferryd_start -c "$WORK/main.conf"
+
+# An execution of a commit: its snapshot, built by ferryd, is stored in S3
+# (the agent fetches it from there) and kept in ferryd's cache for the step
+# file; nothing is left in ferryd's tmp.
+cid=$(curl -sS -H 'Content-Type: application/json' \
+  --data-binary '{"project": "mnist", "step": "train", "commit": "main"}' "$FERRY_SERVER/v1/executions" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+"$FERRY" wait "$cid" --timeout 60 >/dev/null || true
+expect_eq "a commit's execution on the S3 store: complete" "$(json_field "$cid" 'e["status"]')" complete
+expect_contains "a commit's execution: its files ran" "$("$FERRY" logs "$cid")" "training version 1"
+csnap=$(json_field "$cid" 'e["snapshot"]')
+expect_eq "the commit's snapshot is in S3" \
+  "$(aws s3api head-object --bucket "$BUCKET" --key "${PREFIX}snapshots/$csnap.tar.gz" --query ContentLength --output text >/dev/null 2>&1 && echo yes)" yes
+expect_eq "and in ferryd's cache, for its step file" "$([ -s "$DATA/cache/$csnap.tar.gz" ] && echo yes)" yes
+expect_eq "nothing left in ferryd's tmp" "$(ls "$DATA/tmp" | grep -c git-snapshot || true)" 0
 
 # An object aws-cli put: an s3:// input.
 head -c 100000 /dev/urandom >"$WORK/in.bin"

@@ -59,9 +59,17 @@ static void on_built(ferryd *d, int rc, const ferry_git_snapshot *snap, const ch
     if (rc == 0) {
         a->lfs = snap->lfs_files;
         snprintf(a->sha256, sizeof(a->sha256), "%s", snap->sha256);
-        a->data = ferry_xmalloc(snap->len ? snap->len : 1);
-        memcpy(a->data, snap->data, snap->len);
-        a->len = snap->len;
+        /* The built file is ours: read, checked against what was said of it, removed. */
+        size_t n = 0;
+        a->data = ferry_read_file(snap->path, &n);
+        char sha[65] = "";
+        if (a->data)
+            ferry_sha256_hex(a->data, n, sha);
+        CHECK(a->data != NULL && n == snap->len);
+        CHECK_STR(sha, snap->sha256);
+        CHECK_CONTAINS(snap->path, "/tmp/git-snapshot.");
+        unlink(snap->path);
+        a->len = n;
         snprintf(a->stepfile_name, sizeof(a->stepfile_name), "%s",
                  snap->stepfile_name ? snap->stepfile_name : "");
         a->stepfile_len = snap->stepfile_len;
