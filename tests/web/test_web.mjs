@@ -48,6 +48,24 @@ const pageErrors = [];
 page.on('pageerror', (e) => pageErrors.push(e.message));
 page.on('console', (m) => { if (m.type() === 'error') console.log(`browser console: ${m.text()}`); });
 
+// page.goto, once more when the app did not start: the test machine makes
+// and removes network interfaces (other tests' network namespaces), and
+// Chromium drops what it is loading when they change (ERR_NETWORK_CHANGED),
+// the page's scripts included, which leaves it at index.html's "Loading…".
+async function open(url) {
+  for (let tries = 1; ; tries++) {
+    await page.goto(url);
+    try {
+      await page.waitForFunction(() => !document.querySelector('#main > p.muted.pad'), null,
+        {timeout: 5000});
+      return;
+    } catch (e) {
+      if (tries >= 3) throw e;
+      console.log(`the app did not start at ${url}; loading it again`);
+    }
+  }
+}
+
 const shot = (name) => page.screenshot({path: join(SHOTS, `${name}.png`), fullPage: true});
 
 // A step of the scenario: a failure is counted, screenshotted, and the
@@ -70,7 +88,14 @@ const badge = () => page.locator('.exec-head .status');
 const logEnded = () => page.waitForFunction(() => document.querySelector('.log-state').textContent === 'ended');
 
 await step('sign in', async () => {
-  await page.goto(`${URL_}/executions`);
+  // The app's script lost once, as a network change makes Chromium lose
+  // it: open() sees the app did not start and loads the page again.
+  let appLoads = 0;
+  const isApp = (u) => u.pathname === '/assets/js/app.js';
+  await page.route(isApp, (route) => (appLoads++ === 0 ? route.abort('internetdisconnected') : route.continue()));
+  await open(`${URL_}/executions`);
+  await page.unroute(isApp);
+  check('a page whose script was lost is loaded again', appLoads === 2, `${appLoads} loads`);
   await page.waitForSelector('#signin-token');
   check('a ferryd with users asks for a token', new URL(page.url()).pathname === '/signin');
   await shot('01-signin');
@@ -152,7 +177,7 @@ await step('download an output', async () => {
 });
 
 await step('load earlier lines', async () => {
-  await page.goto(`${URL_}/executions/${FLOOD}`);
+  await open(`${URL_}/executions/${FLOOD}`);
   await lineText('flood line 2500').waitFor();
   const first = Number(await page.getAttribute('.log-box .line >> nth=0', 'data-i'));
   check('only the tail is loaded', first > 1000, `first line ${first}`);
@@ -169,7 +194,7 @@ await step('load earlier lines', async () => {
 });
 
 await step('pause, resume and stop', async () => {
-  await page.goto(`${URL_}/executions/${SLEEPER}`);
+  await open(`${URL_}/executions/${SLEEPER}`);
   await lineText('tick 3').waitFor();
   await page.click('.log button.pause');
   check('paused', (await page.textContent('.log-state')).includes('paused'));
@@ -217,14 +242,14 @@ await step('sign out', async () => {
 });
 
 await step('no sign-in without users', async () => {
-  await page.goto(`${OPEN_URL}/`);
+  await open(`${OPEN_URL}/`);
   await page.waitForSelector('table.executions');
   check('the loopback default shows the app at once', (await page.locator('#signin-token').count()) === 0);
   check('and says so', (await page.textContent('#who')).includes('no sign-in'));
   await shot('07-open-no-signin');
   const row = page.locator(`tr[data-id="${COMMIT_ID}"] td.commit`);
   check('the list shows the commit an execution ran', (await row.textContent()).includes(COMMIT_SHA.slice(0, 7)));
-  await page.goto(`${OPEN_URL}/executions/${COMMIT_ID}`);
+  await open(`${OPEN_URL}/executions/${COMMIT_ID}`);
   await page.waitForSelector('dl.facts .commit-sha');
   check('the details show the short sha', (await page.textContent('dl.facts .commit-sha')) === COMMIT_SHA.slice(0, 7));
   check('the ref as given', (await page.textContent('dl.facts .commit-ref')) === 'main');
