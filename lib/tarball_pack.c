@@ -65,19 +65,24 @@ static int ferry__list_dir(ferry__pack *pk, const char *abs, char ***names, size
     return 0;
 }
 
+/* The ignore files of folder `rel`, each with .gitignore's syntax: git's own,
+ * Valohai's (.vhignore, which `vh exec run --adhoc` honours) and ferry's. */
 static void ferry__push_ignore(ferry__pack *pk, const char *rel, const char *abs)
 {
-    char *path = ferry_asprintf("%s/.gitignore", abs);
-    struct stat st;
-    char *text = NULL;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        text = ferry_read_file(path, NULL);
-    free(path);
-    if (text == NULL)
-        return;
-    FERRY_XGROW(pk->ignores, pk->cap_ignores, pk->n_ignores + 1);
-    tarball__load_ignore_file(&pk->ignores[pk->n_ignores++], rel, text);
-    free(text);
+    static const char *const names[] = {".gitignore", ".vhignore", ".ferryignore"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char *path = ferry_asprintf("%s/%s", abs, names[i]);
+        struct stat st;
+        char *text = NULL;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            text = ferry_read_file(path, NULL);
+        free(path);
+        if (text == NULL)
+            continue;
+        FERRY_XGROW(pk->ignores, pk->cap_ignores, pk->n_ignores + 1);
+        tarball__load_ignore_file(&pk->ignores[pk->n_ignores++], rel, text);
+        free(text);
+    }
 }
 
 /* A header with everything that would make two packs differ zeroed. */
@@ -176,7 +181,7 @@ static int ferry__pack_one(ferry__pack *pk, const char *dir_rel, const char *nam
     } else if (st.st_dev == pk->out_st.st_dev && st.st_ino == pk->out_st.st_ino) {
         /* The archive we are writing: never pack it into itself. */
     } else if (tarball__is_ignored(pk->ignores, pk->n_ignores, rel, name, S_ISDIR(st.st_mode))) {
-        /* Left out by a .gitignore. */
+        /* Left out by a .gitignore (.vhignore, .ferryignore). */
     } else if (S_ISDIR(st.st_mode)) {
         rc = ferry__write_header(pk, ferry__new_entry(rel, AE_IFDIR, st.st_mode), rel);
         if (rc == 0)

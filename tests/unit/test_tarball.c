@@ -611,6 +611,34 @@ static void test_gitignore(void)
     free(src);
 }
 
+/* .vhignore (Valohai's) and .ferryignore read like .gitignore, each in its
+ * folder, together with it. */
+static void test_vhignore(void)
+{
+    char *src = new_dir("vhi/src");
+    put_file(src, ".gitignore", "*.log\n", 0644);
+    put_file(src, ".vhignore", "data/\n*.ckpt\n", 0644);
+    put_file(src, "sub/.ferryignore", "scratch.txt\n", 0644);
+    const char *files[] = {"train.py",        "x.log",        "data/big.bin", "m.ckpt",
+                           "sub/scratch.txt", "sub/keep.txt", "scratch.txt"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        put_file(src, files[i], "x", 0644);
+    char *tgz = ferry_asprintf("%s/vhi/snap.tar.gz", tmp_root);
+    char err[1024] = "";
+    CHECK_INT(ferry_archive_pack_dir(src, tgz, NULL, NULL, err, sizeof(err)), 0);
+    char *names = list_members(tgz);
+    CHECK_STR(names, ".gitignore\n"
+                     ".vhignore\n"
+                     "scratch.txt\n"
+                     "d:sub/\n"
+                     "sub/.ferryignore\n"
+                     "sub/keep.txt\n"
+                     "train.py\n");
+    free(names);
+    free(tgz);
+    free(src);
+}
+
 /* ---- bombs: bounds and cancel ---- */
 
 /* A gzip bomb made here: `zero_bytes` of zeros in "zeros.bin" (gzip makes
@@ -815,6 +843,7 @@ int main(void)
     }
     test_round_trip();
     test_gitignore();
+    test_vhignore();
     test_extract_benign_dot_prefix();
     test_extract_errors();
     test_refuses_dotdot();
