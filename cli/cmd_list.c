@@ -4,10 +4,12 @@
 #include "util.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define FERRY__COLS 8
 
@@ -47,7 +49,8 @@ static void ferry__print_list(const json_t *answer)
 }
 
 static const char ferry__list_usage[] =
-    "usage: ferry list [--status STATUS] [--project NAME] [--commit SHA] [--json]\n"
+    "usage: ferry list [--status STATUS] [--project NAME] [--commit SHA] [--tag TAG]\n"
+    "                  [--json]\n"
     "\n"
     "List executions, newest first. COMMIT is the commit an execution ran (\"-\"\n"
     "for an ad-hoc one).\n"
@@ -56,11 +59,12 @@ static const char ferry__list_usage[] =
     "                   error, complete)\n"
     "  --project NAME   only this project's\n"
     "  --commit SHA     only those of this commit (a sha or its first characters)\n"
+    "  --tag TAG        only those tagged TAG\n"
     "  --json           print ferryd's answer as JSON\n";
 
 /* list's own options. */
 typedef struct ferry__list_args {
-    const char *status, *commit;
+    const char *status, *commit, *tag;
 } ferry__list_args;
 
 static char *ferry__list_path(const ferry__list_args *l, const char *project)
@@ -68,12 +72,14 @@ static char *ferry__list_path(const ferry__list_args *l, const char *project)
     char *path = ferry_strdup("/v1/executions");
     path = ferry_cli_add_query(path, "status", l->status);
     path = ferry_cli_add_query(path, "project", project);
-    return ferry_cli_add_query(path, "commit", l->commit);
+    path = ferry_cli_add_query(path, "commit", l->commit);
+    return ferry_cli_add_query(path, "tag", l->tag);
 }
 
 static const struct option ferry__list_options[] = {
     {"status", required_argument, NULL, 's'},
     {"commit", required_argument, NULL, 'c'},
+    {"tag", required_argument, NULL, 't'},
     {NULL, 0, NULL, 0},
 };
 
@@ -82,6 +88,8 @@ static int ferry__list_option(void *ctx, int c, const char *arg)
     ferry__list_args *l = ctx;
     if (c == 's')
         l->status = arg;
+    else if (c == 't')
+        l->tag = arg;
     else
         l->commit = arg;
     return FERRY_EXIT_OK;
@@ -98,7 +106,7 @@ static const ferry_cli_syntax ferry__list_syntax = {
 
 int ferry_cmd_list(const ferry_cli *cli, int argc, char **argv)
 {
-    ferry__list_args l = {NULL, NULL};
+    ferry__list_args l = {NULL, NULL, NULL};
     ferry_cli_args a;
     int rc = ferry_cli_parse_args(&ferry__list_syntax, &l, argc, argv, &a);
     if (rc != FERRY_CLI_GO_ON)
@@ -252,7 +260,9 @@ static const char ferry__show_usage[] =
     "command, parameters, inputs, metadata (the latest value of each key) and\n"
     "outputs.\n"
     "\n"
-    "  --project NAME  look a counter ID up in this project\n"
+    "  --project NAME  look a counter ID up in this project (default:\n"
+    "                  $FERRY_PROJECT, else in a folder with a ferry.yaml or\n"
+    "                  valohai.yaml the folder's name, as ferry run names it)\n"
     "  --json          print the execution object as ferryd sent it\n";
 
 static const ferry_cli_syntax ferry__show_syntax = {
@@ -263,14 +273,34 @@ static const ferry_cli_syntax ferry__show_syntax = {
     .json = 1,
 };
 
+/* The project a counter is looked up in without --project: $FERRY_PROJECT,
+ * else, in a project folder (a ferry.yaml or valohai.yaml here), the
+ * folder's name, as `ferry run` there names it; else NULL (every project). */
+static char *ferry__counter_project(void)
+{
+    const char *env = getenv("FERRY_PROJECT");
+    if (env != NULL && env[0] != '\0')
+        return ferry_strdup(env);
+    char cwd[PATH_MAX];
+    if ((access("ferry.yaml", F_OK) != 0 && access("valohai.yaml", F_OK) != 0) ||
+        getcwd(cwd, sizeof(cwd)) == NULL)
+        return NULL;
+    const char *base = strrchr(cwd, '/');
+    return base && base[1] ? ferry_strdup(base + 1) : NULL;
+}
+
 int ferry_cmd_show(const ferry_cli *cli, int argc, char **argv)
 {
     ferry_cli_args a;
     int rc = ferry_cli_parse_args(&ferry__show_syntax, NULL, argc, argv, &a);
     if (rc != FERRY_CLI_GO_ON)
         return rc;
+    char *here = a.project == NULL && strspn(a.id, "0123456789") == strlen(a.id)
+                     ? ferry__counter_project()
+                     : NULL;
     /* The one request a counter in a project needs: no resolving first. */
-    char *query = ferry_cli_add_query(ferry_strdup(""), "project", a.project);
+    char *query = ferry_cli_add_query(ferry_strdup(""), "project", a.project ? a.project : here);
+    free(here);
     json_t *exec = NULL;
     rc = ferry_cli_exec_call(cli, "GET", a.id, query, 60, &exec);
     free(query);

@@ -18,6 +18,7 @@
 #include "stepfile.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -32,6 +33,8 @@
 
 typedef struct ferry__run_args {
     const char *step_name;
+    char *step_chosen; /* the step a unique prefix named (owned), or NULL */
+    int list_steps;    /* no STEP given: list them */
     const char *dir;
     const char **params; /* "NAME=VALUE" as given, in order */
     size_t n_params;
@@ -40,8 +43,12 @@ typedef struct ferry__run_args {
     const char *environment;
     json_t *tags;
     const char *project;
-    const char *commit; /* --commit REF, or NULL */
-    int adhoc;          /* --adhoc given */
+    const char *commit;     /* --commit REF, or NULL */
+    const char *param_file; /* --parameter-file FILE, or NULL */
+    char **rewritten;       /* argv with --NAME=VALUE turned into -p NAME=VALUE (owned) */
+    char **made;            /* the "NAME=VALUE" strings of it (owned) */
+    size_t n_made;
+    int adhoc; /* --adhoc given */
     int watch, json;
     int priority;
     /* Seconds; -1 when not given, so that the step's own limit applies. */
@@ -53,6 +60,7 @@ typedef struct ferry__run_args {
 
 static const char ferry__run_usage[] =
     "usage: ferry run STEP [--commit REF | --adhoc [DIR]] [-p NAME=VALUE]...\n"
+    "                 [--NAME=VALUE]... [--parameter-file FILE]\n"
     "                 [--input NAME=URL]... [-e ENV] [--tag TAG]... [--project NAME]\n"
     "                 [--priority] [--time-limit DURATION]\n"
     "                 [--no-output-timeout DURATION] [--watch] [--json]\n"
@@ -75,12 +83,22 @@ static const char ferry__run_usage[] =
     "  --commit REF        run this commit of the project's repository: a sha (or\n"
     "                      its first characters), a branch or a tag, as ferryd\n"
     "                      knows them\n"
-    "  --adhoc [DIR]       run the folder DIR as it is (default: .); DIR is taken\n"
+    "STEP may be the first characters of one step's name; without STEP, the steps\n"
+    "of the step file are listed. Ignored when packing: what .gitignore, .vhignore\n"
+    "and .ferryignore say.\n"
+    "\n"
+    "  -a, --adhoc [DIR]   run the folder DIR as it is (default: .); DIR is taken\n"
     "                      when the next argument is an existing folder, or write\n"
     "                      --adhoc=DIR\n"
     "  -p, --param NAME=VALUE\n"
     "                      a parameter value; repeat a multiple parameter's NAME for\n"
     "                      a list\n"
+    "  --NAME=VALUE, --NAME VALUE\n"
+    "                      the same, for a NAME that is not one of run's options\n"
+    "                      (as vh exec run takes them); --NAME alone is NAME=true\n"
+    "  --parameter-file FILE\n"
+    "                      parameter values from a JSON or YAML object; -p and\n"
+    "                      --NAME=VALUE win over it\n"
     "  --input NAME=URL    an input's URL; repeat for several files\n"
     "  -e, --environment ENV\n"
     "                      where to run (default: the step's, else ferryd's default)\n"
@@ -122,11 +140,18 @@ static int ferry__parse_duration(const char *opt, const char *text, int64_t *sec
     return FERRY_EXIT_OK;
 }
 
-enum { FERRY__OPT_PRIORITY = 256, FERRY__OPT_TIME_LIMIT, FERRY__OPT_NO_OUTPUT, FERRY__OPT_COMMIT };
+enum {
+    FERRY__OPT_PRIORITY = 256,
+    FERRY__OPT_TIME_LIMIT,
+    FERRY__OPT_NO_OUTPUT,
+    FERRY__OPT_COMMIT,
+    FERRY__OPT_PARAM_FILE
+};
 
 static const struct option ferry__run_options[] = {
     {"adhoc", optional_argument, NULL, 'a'},
     {"commit", required_argument, NULL, FERRY__OPT_COMMIT},
+    {"parameter-file", required_argument, NULL, FERRY__OPT_PARAM_FILE},
     {"param", required_argument, NULL, 'p'},
     {"input", required_argument, NULL, 'i'},
     {"environment", required_argument, NULL, 'e'},
@@ -178,6 +203,9 @@ static int ferry__run_option(void *ctx, int c, const char *arg)
     case FERRY__OPT_COMMIT:
         r->commit = arg;
         return FERRY_EXIT_OK;
+    case FERRY__OPT_PARAM_FILE:
+        r->param_file = arg;
+        return FERRY_EXIT_OK;
     case FERRY__OPT_TIME_LIMIT:
         return ferry__parse_duration("--time-limit", arg, &r->time_limit);
     default: /* FERRY__OPT_NO_OUTPUT */
@@ -192,23 +220,86 @@ static const ferry_cli_syntax ferry__run_syntax = {
     .project = 1,
     .json = 1,
     .options = ferry__run_options,
-    .short_options = "p:e:",
+    .short_options = "p:e:a::w",
     .on_option = ferry__run_option,
 };
+
+/* Whether --NAME (the `n` bytes of `name`) is one of run's options or a
+ * shared one; *takes_value when its value may be the next argument. */
+static int ferry__known_option(const char *name, size_t n, int *takes_value)
+{
+    static const struct option shared[] = {{"project", required_argument, NULL, 0},
+                                           {"json", no_argument, NULL, 0},
+                                           {"help", no_argument, NULL, 0}};
+    for (const struct option *o = ferry__run_options; o->name; o++)
+        if (strlen(o->name) == n && strncmp(o->name, name, n) == 0) {
+            *takes_value = o->has_arg == required_argument;
+            return 1;
+        }
+    for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
+        if (strlen(shared[i].name) == n && strncmp(shared[i].name, name, n) == 0) {
+            *takes_value = shared[i].has_arg == required_argument;
+            return 1;
+        }
+    return 0;
+}
+
+/* An argument that is a value, not an option: "5", "-0.1", "x". */
+static int ferry__is_value(const char *s)
+{
+    return s[0] != '-' || isdigit((unsigned char)s[1]) ||
+           (s[1] == '.' && isdigit((unsigned char)s[2]));
+}
+
+/* argv with every --NAME=VALUE, --NAME VALUE or --NAME (=true) whose NAME
+ * is not an option of run turned into -p NAME=VALUE, as `vh exec run STEP
+ * --epochs=5` takes parameters. Until a "--". */
+static void ferry__rewrite_params(ferry__run_args *r, int argc, char **argv)
+{
+    r->rewritten = ferry_xcalloc((size_t)argc * 2 + 1, sizeof(char *));
+    r->made = ferry_xcalloc((size_t)argc + 1, sizeof(char *));
+    int n = 0, done = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int takes_value = 0;
+        size_t len = a[0] == '-' && a[1] == '-' ? strcspn(a + 2, "=") : 0;
+        if (i == 0 || done || len == 0 || ferry__known_option(a + 2, len, &takes_value)) {
+            done = done || strcmp(a, "--") == 0;
+            r->rewritten[n++] = argv[i];
+            if (takes_value && a[2 + len] == '\0' && i + 1 < argc)
+                r->rewritten[n++] = argv[++i]; /* its value, whatever it looks like */
+            continue;
+        }
+        const char *value = "true";
+        if (a[2 + len] == '=')
+            value = a + 3 + len;
+        else if (i + 1 < argc && ferry__is_value(argv[i + 1]))
+            value = argv[++i];
+        char *pair = ferry_asprintf("%.*s=%s", (int)len, a + 2, value);
+        r->made[r->n_made++] = pair;
+        r->rewritten[n++] = "-p";
+        r->rewritten[n++] = pair;
+    }
+    r->rewritten[n] = NULL;
+    r->argc = n;
+    r->argv = r->rewritten;
+}
 
 /* Returns FERRY_CLI_GO_ON, or the exit status to end with. */
 static int ferry__parse_args(ferry__run_args *r, int argc, char **argv)
 {
     ferry_cli_args a;
-    r->argc = argc;
-    r->argv = argv;
-    int rc = ferry_cli_parse_args(&ferry__run_syntax, r, argc, argv, &a);
+    ferry__rewrite_params(r, argc, argv);
+    int rc = ferry_cli_parse_args(&ferry__run_syntax, r, r->argc, r->argv, &a);
     if (rc != FERRY_CLI_GO_ON)
         return rc;
     r->project = a.project;
     r->json = a.json;
-    if (a.n_rest < 1)
-        return ferry_cli_usage_error("run", "which step? expected STEP");
+    if (a.n_rest < 1) {
+        r->list_steps = 1; /* `ferry run` alone lists the steps, as `vh exec run` does */
+        return ferry__is_dir(r->dir) ? FERRY_CLI_GO_ON
+                                     : ferry_cli_usage_error("run", "%s is not a folder", r->dir);
+    }
     if (a.n_rest > 1)
         return ferry_cli_usage_error("run", "unexpected argument '%s'", a.rest[1]);
     r->step_name = a.rest[0];
@@ -504,12 +595,49 @@ static int ferry__build_inputs(const ferry__run_args *r, json_t *inputs)
 
 /* The checks ferryd will make, made here first so that mistakes show
  * before anything is packed or sent. */
-static int ferry__validate(const ferry__run_args *r, const ferry__source *src, json_t *params,
+/* --parameter-file: a JSON or YAML object of values, under those given one
+ * by one (-p, --NAME=VALUE), which win. */
+static int ferry__merge_param_file(const ferry__run_args *r, json_t *params)
+{
+    if (r->param_file == NULL)
+        return FERRY_EXIT_OK;
+    size_t len = 0;
+    char *text = ferry_read_file(r->param_file, &len);
+    if (text == NULL) {
+        fprintf(stderr, "ferry: cannot read %s: %s\n", r->param_file, strerror(errno));
+        return FERRY_EXIT_USAGE;
+    }
+    char err[1024] = "";
+    json_t *values = ferry_yaml_to_json(r->param_file, text, len, err, sizeof(err));
+    free(text);
+    if (values == NULL || !json_is_object(values)) {
+        if (values)
+            fprintf(stderr, "ferry: %s: expected an object of parameter values (name: value)\n",
+                    r->param_file);
+        else
+            fprintf(stderr, "ferry: %s\n", err);
+        json_decref(values);
+        return FERRY_EXIT_USAGE;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(values, name, v)
+    {
+        if (json_object_get(params, name) == NULL)
+            json_object_set(params, name, v);
+    }
+    json_decref(values);
+    return FERRY_EXIT_OK;
+}
+
+static int ferry__validate(ferry__run_args *r, const ferry__source *src, json_t *params,
                            json_t *inputs)
 {
     if (src->ref != NULL && src->local[0] == '\0') {
         /* A commit this working copy does not have: ferryd reads its step file. */
         int rc = ferry__build_params(r, NULL, params);
+        if (rc == FERRY_EXIT_OK)
+            rc = ferry__merge_param_file(r, params);
         return rc == FERRY_EXIT_OK ? ferry__build_inputs(r, inputs) : rc;
     }
     ferry_stepfile *sf = NULL;
@@ -517,20 +645,28 @@ static int ferry__validate(const ferry__run_args *r, const ferry__source *src, j
                               : ferry__load_stepfile(r->dir, &sf);
     if (rc != FERRY_EXIT_OK)
         return rc;
-    const ferry_step *step = ferry_stepfile_find(sf, r->step_name);
+    int ambiguous = 0;
+    const ferry_step *step = ferry_stepfile_find_prefix(sf, r->step_name, &ambiguous);
+    if (step != NULL && strcmp(step->name, r->step_name) != 0) {
+        r->step_chosen = ferry_strdup(step->name); /* what ferryd is sent */
+        r->step_name = r->step_chosen;
+    }
     if (step == NULL) {
         char *known = ferry_stepfile_step_names(sf);
         const char *base = strrchr(sf->path, '/');
         char at[16] = "";
         if (src->ref != NULL)
             snprintf(at, sizeof(at), "%.7s:", src->local);
-        fprintf(stderr, "ferry: unknown step '%s' in %s%s; %s\n", r->step_name, at,
+        fprintf(stderr, "ferry: %s step '%s' in %s%s; %s\n",
+                ambiguous ? "more than one step starts with" : "unknown", r->step_name, at,
                 base ? base + 1 : sf->path, known ? known : "");
         free(known);
         ferry_stepfile_free(sf);
         return FERRY_EXIT_USAGE;
     }
     rc = ferry__build_params(r, step, params);
+    if (rc == FERRY_EXIT_OK)
+        rc = ferry__merge_param_file(r, params);
     if (rc == FERRY_EXIT_OK)
         rc = ferry__build_inputs(r, inputs);
     char err[1024] = "";
@@ -738,8 +874,27 @@ static int ferry__watch(const ferry_cli *cli, const json_t *exec)
     return rc;
 }
 
-static int ferry__run(const ferry_cli *cli, const ferry__run_args *r)
+/* `ferry run` without a step: the steps of DIR's step file, one a line. */
+static int ferry__list_steps(const ferry__run_args *r)
 {
+    ferry_stepfile *sf = NULL;
+    int rc = ferry__load_stepfile(r->dir, &sf);
+    if (rc != FERRY_EXIT_OK)
+        return rc;
+    const char *base = strrchr(sf->path, '/');
+    printf("Steps in %s (ferry run STEP, or a prefix of it; --help for the options):\n",
+           base ? base + 1 : sf->path);
+    for (size_t i = 0; i < sf->n_steps; i++)
+        if (sf->steps[i].name)
+            printf("  %s\n", sf->steps[i].name);
+    ferry_stepfile_free(sf);
+    return FERRY_EXIT_OK;
+}
+
+static int ferry__run(const ferry_cli *cli, ferry__run_args *r)
+{
+    if (r->list_steps)
+        return ferry__list_steps(r);
     json_t *params = json_object(), *inputs = json_object(), *exec = NULL;
     char sha[65] = "";
     ferry__source src;
@@ -779,6 +934,11 @@ int ferry_cmd_run(const ferry_cli *cli, int argc, char **argv)
         rc = ferry__run(cli, &r);
     free(r.params);
     free(r.inputs);
+    free(r.step_chosen);
+    for (size_t i = 0; i < r.n_made; i++)
+        free(r.made[i]);
+    free(r.made);
+    free(r.rewritten);
     json_decref(r.tags);
     return rc;
 }

@@ -505,13 +505,14 @@ static int api__commit_arg(ferry_http_req *r, char *commit)
 
 void ferry_api_list(ferry_http_req *r)
 {
-    char status[32], project[128], step[256], limit_s[32], commit[64];
-    int has_status, has_project, has_step, has_limit, has_commit;
+    char status[32], project[128], step[256], limit_s[32], commit[64], tag[256];
+    int has_status, has_project, has_step, has_limit, has_commit, has_tag;
     if ((has_status = ferry_http_query_arg(r, "status", status, sizeof(status))) < 0 ||
         (has_project = ferry_http_query_arg(r, "project", project, sizeof(project))) < 0 ||
         (has_step = ferry_http_query_arg(r, "step", step, sizeof(step))) < 0 ||
         (has_limit = ferry_http_query_arg(r, "limit", limit_s, sizeof(limit_s))) < 0 ||
-        (has_commit = ferry_http_query_arg(r, "commit", commit, sizeof(commit))) < 0)
+        (has_commit = ferry_http_query_arg(r, "commit", commit, sizeof(commit))) < 0 ||
+        (has_tag = ferry_http_query_arg(r, "tag", tag, sizeof(tag))) < 0)
         return;
     long limit = API__LIST_LIMIT;
     if (has_limit) {
@@ -538,6 +539,7 @@ void ferry_api_list(ferry_http_req *r)
                            .step = has_step ? step : NULL,
                            .owner = api__owner_filter(r),
                            .commit = has_commit ? commit : NULL,
+                           .tag = has_tag ? tag : NULL,
                            .limit = (int)limit};
     json_t *list = ferry_view_exec_list(r->d, &f);
     ferry_http_json(r->req, 200, json_pack("{s:o}", "executions", list));

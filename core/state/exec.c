@@ -339,9 +339,11 @@ ferry_exec **ferry_exec_list(ferryd *d, const ferry_exec_filter *f, size_t *n_ou
            " AND (?2 IS NULL OR project = ?2) AND (?4 IS NULL OR owner = ?4)"
            " AND (?5 IS NULL OR step = ?5)"
            " AND (?6 IS NULL OR (commit_sha >= ?6 AND commit_sha < ?6 || 'g'))"
+           " AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(executions.tags)"
+           " WHERE json_each.value = ?7))"
            " ORDER BY created_at DESC, rowid DESC LIMIT ?3");
-    const char *text[] = {f->status, f->project, NULL, f->owner, f->step, f->commit};
-    for (int i = 0; i < 6; i++)
+    const char *text[] = {f->status, f->project, NULL, f->owner, f->step, f->commit, f->tag};
+    for (int i = 0; i < 7; i++)
         if (text[i])
             sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, f->limit);

@@ -93,6 +93,7 @@ typedef struct ferry_exec_filter {
     const char *status, *project, *step;
     const char *owner;  /* NULL: everyone's */
     const char *commit; /* a commit sha or a prefix of one (lowercase hex) */
+    const char *tag;    /* one of its tags */
     int limit;
 } ferry_exec_filter;
 /* Executions newest first, filtered, loaded from their rows: *n_out

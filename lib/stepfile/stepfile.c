@@ -234,6 +234,27 @@ int ferry_stepfile_parse_buffer(const char *path, const char *buf, size_t len, f
     return 0;
 }
 
+json_t *ferry_yaml_to_json(const char *path, const char *buf, size_t len, char *err, size_t err_cap)
+{
+    if (err && err_cap)
+        err[0] = '\0';
+    yaml_document_t doc;
+    ferry__ctx c = {.path = path ? path : "-", .doc = &doc, .budget = 100000};
+    json_t *out = NULL;
+    if (ferry__load(&c, buf ? buf : "", buf ? len : 0, &doc) == 0) {
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        out = root ? ferry__to_json(&c, root, 0) : json_null();
+        yaml_document_delete(&doc);
+    }
+    if (c.n_errors) {
+        ferry__report(&c, err, err_cap);
+        json_decref(out);
+        out = NULL;
+    }
+    ferry__ctx_free(&c);
+    return out;
+}
+
 int ferry_stepfile_parse_file(const char *path, ferry_stepfile **out, char *err, size_t err_cap)
 {
     size_t len = 0;
@@ -266,6 +287,26 @@ const ferry_step *ferry_stepfile_find(const ferry_stepfile *sf, const char *name
         if (sf->steps[i].name && !strcmp(sf->steps[i].name, name))
             return &sf->steps[i];
     return NULL;
+}
+
+const ferry_step *ferry_stepfile_find_prefix(const ferry_stepfile *sf, const char *name,
+                                             int *ambiguous)
+{
+    *ambiguous = 0;
+    const ferry_step *exact = ferry_stepfile_find(sf, name), *found = NULL;
+    if (exact || sf == NULL || name == NULL || name[0] == '\0')
+        return exact;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sf->n_steps; i++) {
+        if (sf->steps[i].name == NULL || strncmp(sf->steps[i].name, name, n) != 0)
+            continue;
+        if (found) {
+            *ambiguous = 1;
+            return NULL;
+        }
+        found = &sf->steps[i];
+    }
+    return found;
 }
 
 char *ferry_stepfile_step_names(const ferry_stepfile *sf)

@@ -87,8 +87,17 @@ int ferry_stepfile_parse_file(const char *path, ferry_stepfile **out, char *err,
 int ferry_stepfile_parse_buffer(const char *path, const char *buf, size_t len, ferry_stepfile **out,
                                 char *err, size_t err_cap);
 void ferry_stepfile_free(ferry_stepfile *sf);
+/* A YAML document (JSON is YAML) as JSON, its scalars typed as PyYAML types
+ * them (1e-5 a float, yes a boolean); NULL with "PATH:LINE: ..." in `err`. */
+json_t *ferry_yaml_to_json(const char *path, const char *buf, size_t len, char *err,
+                           size_t err_cap);
 
 const ferry_step *ferry_stepfile_find(const ferry_stepfile *sf, const char *name);
+/* The step named `name`, else the one step whose name starts with it (as
+ * `vh exec run tr` picks "train"); NULL with *ambiguous set when several
+ * do, NULL alone when none does. */
+const ferry_step *ferry_stepfile_find_prefix(const ferry_stepfile *sf, const char *name,
+                                             int *ambiguous);
 /* "known steps: a, b, c" for messages; caller frees. */
 char *ferry_stepfile_step_names(const ferry_stepfile *sf);
 

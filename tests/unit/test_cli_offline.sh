@@ -105,7 +105,21 @@ check "single parameter given twice" 2 "parameter 'lr' is given more than once" 
 check "-p without =" 2 "-p wants NAME=VALUE" \
     -- "$ferry" run train --adhoc "$proj" -p epochs --input dataset=https://e/x
 check "missing required input" 2 "'dataset'" -- "$ferry" run train --adhoc "$proj"
-check "no step given" 2 "expected STEP" -- "$ferry" run --adhoc "$proj"
+# Issue 18: `ferry run` alone lists the steps (as vh exec run does); a
+# unique prefix picks one, an ambiguous one is refused naming them.
+check "no step given: the steps listed" 0 "  evaluate" -- "$ferry" run --adhoc "$proj"
+check "a prefix shared by no step" 2 "unknown step 'x'" -- "$ferry" run x --adhoc "$proj"
+check "a prefix is checked as its step" 2 "'dataset'" -- "$ferry" run tr --adhoc "$proj"
+check "--NAME=VALUE is a parameter" 2 "parameter 'epochs'" \
+    -- "$ferry" run train --adhoc "$proj" --epochs=many --input dataset=https://e/x
+check "--NAME VALUE is a parameter" 2 "'colour'" \
+    -- "$ferry" run train --adhoc "$proj" --colour red --input dataset=https://e/x
+printf 'epochs: many\n' >"$work/params.yaml"
+check "--parameter-file values are checked" 2 "parameter 'epochs'" \
+    -- "$ferry" run train --adhoc "$proj" --parameter-file "$work/params.yaml" --input dataset=https://e/x
+printf 'epochs: [1\n' >"$work/broken.yaml"
+check "--parameter-file: a broken file names itself" 2 "broken.yaml:" \
+    -- "$ferry" run train --adhoc "$proj" --parameter-file "$work/broken.yaml" --input dataset=https://e/x
 check "adhoc dir missing" 2 "is not a folder" -- "$ferry" run train --adhoc="$work/nowhere"
 check "bad --time-limit" 2 "--time-limit wants a duration such as 90, 10m or 1h10m, not '10 parsecs'" \
     -- "$ferry" run train --adhoc "$proj" --time-limit "10 parsecs" --input dataset=https://e/x
