@@ -329,6 +329,15 @@ if kill -0 "$FERRYD_PID" 2>/dev/null; then pass; else fail "ferryd died from the
 api GET /v1/executions
 expect_eq "after the hostile requests ferryd still answers" "$CODE" 200
 
+# --- inputs no store or downloader serves: refused at submission, naming
+# the input and the scheme (issue 18, point 11), not later on a worker ---
+for url in gs://bucket/data.csv azure://container/data.csv dataset://mnist/v1; do
+  cli "$P" run needs-data --input "dataset=$url"
+  expect_eq "input $url: refused by ferryd (exit 5)" "$RC" 5
+  expect_contains "input $url: names the input and the scheme" "$OUT" \
+    "input 'dataset': $url cannot be read: no loaded store plugin reads ${url%%://*}:// URLs"
+done
+
 # --- nothing was lost, nothing was created, and a run still works ---
 expect_eq "still exactly one execution" "$(count_executions)" 1
 expect_eq "the first execution is still listed" "$(json_field 1 'e["id"]')" "$first"
