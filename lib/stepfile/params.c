@@ -80,8 +80,8 @@ static int ferry__to_integer(const json_t *v, json_t **out, char *why, size_t ca
 
 static int ferry__to_float(const json_t *v, json_t **out, char *why, size_t cap)
 {
-    if (json_is_number(v)) {
-        *out = json_real(json_number_value(v));
+    if (json_is_number(v)) { /* an integer stays one, as valohai-yaml keeps it: 1000, not 1000.0 */
+        *out = json_incref((json_t *)v);
         return 0;
     }
     return ferry__from_text(v, ferry__parse_float, "a floating-point number", out, why, cap);
@@ -139,7 +139,9 @@ static int ferry__coerce_atom(const ferry_param_def *p, const json_t *v, json_t 
         *out = json_incref((json_t *)v);
         return 0;
     }
-    char *text = ferry__atom_text(v, 0); /* 5 for a string parameter is "5" */
+    /* As Python's str() makes it: 5 for a string parameter is "5", a YAML
+     * `yes` or JSON true is "True", 1.0 is "1.0" (issue 18, point 10). */
+    char *text = ferry__atom_text(v, 1);
     *out = json_string(text);
     free(text);
     return 0;

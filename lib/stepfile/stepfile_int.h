@@ -53,6 +53,7 @@ int ferry__in_list(const char *s, const char *const *list);
 /* "a, b, c" of a NULL-terminated list, for "expected ..." messages. */
 char *ferry__join_list(const char *const *list);
 void ferry__fmt_real(double d, char *buf, size_t cap);
+void ferry__python_float(double d, char *buf, size_t cap);
 char *ferry__atom_text(const json_t *v, int python_bools);
 size_t ferry__distance(const char *a, const char *b);
 /* A copy without the blanks around; ferry__strip does it in place. */

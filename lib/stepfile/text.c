@@ -67,6 +67,63 @@ void ferry__fmt_real(double d, char *buf, size_t cap)
     }
 }
 
+/* repr() of a Python float, since valohai builds commands in Python: the
+ * shortest digits that read back the same double, in fixed notation for
+ * exponents -4 to 15 with at least one decimal ("1.0", "0.001", "1000.0"),
+ * else in scientific notation with a signed exponent of two digits or more
+ * ("1e-05", "1.5e+16"). */
+void ferry__python_float(double d, char *buf, size_t cap)
+{
+    char e[64];
+    for (int prec = 0; prec <= 16; prec++) { /* prec + 1 significant digits */
+        snprintf(e, sizeof(e), "%.*e", prec, d);
+        if (strtod(e, NULL) == d)
+            break;
+    }
+    char *mark = strchr(e, 'e');
+    if (mark == NULL) { /* inf or nan: no parameter holds one */
+        snprintf(buf, cap, "%s", e);
+        return;
+    }
+    int exp = atoi(mark + 1);
+    *mark = '\0';
+    char digits[32];
+    size_t n = 0;
+    for (const char *p = e; *p && n + 1 < sizeof(digits); p++)
+        if (isdigit((unsigned char)*p))
+            digits[n++] = *p;
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    digits[n] = '\0';
+    const char *sign = e[0] == '-' ? "-" : "";
+    if (exp < -4 || exp >= 16) {
+        snprintf(buf, cap, "%s%c%s%se%c%02d", sign, digits[0], n > 1 ? "." : "", digits + 1,
+                 exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        return;
+    }
+    /* Fixed: the digits with the point placed, zeros around them as needed. */
+    char out[64];
+    size_t k = 0;
+    if (exp < 0) {
+        out[k++] = '0';
+        out[k++] = '.';
+        for (int z = 0; z < -exp - 1; z++)
+            out[k++] = '0';
+        for (size_t i = 0; i < n; i++)
+            out[k++] = digits[i];
+    } else {
+        for (int i = 0; i <= exp; i++)
+            out[k++] = (size_t)i < n ? digits[i] : '0';
+        out[k++] = '.';
+        if ((size_t)exp + 1 >= n)
+            out[k++] = '0';
+        for (size_t i = (size_t)exp + 1; i < n; i++)
+            out[k++] = digits[i];
+    }
+    out[k] = '\0';
+    snprintf(buf, cap, "%s%s", sign, out);
+}
+
 /* A JSON atom as text. Booleans print the way valohai (Python) prints them
  * when `python_bools` is set, so that `{parameter-value:flag}` and
  * `pass-as: --x={value}` behave as an unchanged valohai.yaml expects. */
@@ -78,8 +135,8 @@ char *ferry__atom_text(const json_t *v, int python_bools)
         return ferry_strdup(json_string_value(v));
     case JSON_INTEGER:
         return ferry_asprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    case JSON_REAL:
-        ferry__fmt_real(json_real_value(v), num, sizeof(num));
+    case JSON_REAL: /* as Python prints a float: 1.0, 1e-05 */
+        ferry__python_float(json_real_value(v), num, sizeof(num));
         return ferry_strdup(num);
     case JSON_TRUE:
         return ferry_strdup(python_bools ? "True" : "true");

@@ -509,7 +509,11 @@ static void test_multiple(void)
     json_t *layers = json_object_get(resolved, "encoder-layers");
     CHECK(json_is_array(layers) && json_array_size(layers) == 6);
     CHECK(json_is_integer(json_array_get(layers, 0)));
-    CHECK(json_is_real(json_array_get(json_object_get(resolved, "denoising-cost-x"), 0)));
+    /* a float parameter's values are numbers, an integer kept one (1000, as
+     * valohai-yaml keeps it: its command says 1000, not 1000.0) */
+    json_t *cost = json_object_get(resolved, "denoising-cost-x");
+    CHECK(json_is_integer(json_array_get(cost, 0)));
+    CHECK(json_is_real(json_array_get(cost, 2)));
     json_decref(resolved);
 out:
     ferry_stepfile_free(sf);
@@ -639,7 +643,22 @@ static void test_validation_messages(void)
     json_decref(resolved);
     json_decref(given);
     CHECK_CMD(s, "{\"x\": \"\", \"epochs\": 3.0, \"lr\": 3}", "run --epochs=3 --lr=3 --x=");
-    CHECK_CMD(s, "{\"x\": true, \"lr\": 0.1}", "run --lr=0.1 --x=true");
+    /* a boolean given to a string parameter is Python's str() of it */
+    CHECK_CMD(s, "{\"x\": true, \"lr\": 0.1}", "run --lr=0.1 --x=True");
+    CHECK_CMD(s, "{\"x\": false, \"lr\": 0.1}", "run --lr=0.1 --x=False");
+    CHECK_CMD(s, "{\"x\": 2.0, \"lr\": 0.1}", "run --lr=0.1 --x=2.0");
+    /* floats as Python prints them (issue 18, point 10): valohai builds
+     * commands in Python, so 1.0 keeps its .0 and small or large ones go
+     * to scientific notation the way repr() writes it */
+    CHECK_CMD(s, "{\"x\": 1, \"lr\": 1.0}", "run --lr=1.0 --x=1");
+    CHECK_CMD(s, "{\"x\": 1, \"lr\": 1000.0}", "run --lr=1000.0 --x=1");
+    CHECK_CMD(s, "{\"x\": 1, \"lr\": 1e-5}", "run --lr=1e-05 --x=1");
+    CHECK_CMD(s, "{\"x\": 1, \"lr\": 0.0001}", "run --lr=0.0001 --x=1");
+    CHECK_CMD(s, "{\"x\": 1, \"lr\": 2.5e-7}", "run --lr=2.5e-07 --x=1");
+    CHECK_CMD(s, "{\"x\": 1, \"lr\": 1e16}", "run --lr=1e+16 --x=1");
+    CHECK_CMD(s, "{\"x\": 1, \"lr\": 123456.789}", "run --lr=123456.789 --x=1");
+    CHECK_CMD(s, "{\"x\": 1, \"lr\": -0.5}", "run --lr=-0.5 --x=1");
+    CHECK_CMD(s, "{\"x\": 1, \"lr\": \"2\"}", "run --lr=2.0 --x=1");
     ferry_stepfile_free(sf);
 
     sf = parse_yaml("- step:\n    name: none\n    image: i\n    command: run\n");
@@ -827,7 +846,9 @@ static void test_yaml_details(void)
                     "      - {name: o, type: integer, default: 0755}\n"
                     "      - {name: u, type: integer, default: 1_000}\n"
                     "      - {name: f, type: float, default: 1e-3}\n"
-                    "      - {name: q, default: '0755'}\n");
+                    "      - {name: q, default: '0755'}\n"
+                    "      - {name: b, default: yes}\n"
+                    "      - {name: g, default: 2.50}\n");
     const ferry_step *s = step_of(sf, "a");
     if (s) {
         CHECK_STR(json_string_value(s->params[0].default_value), "5");
@@ -835,6 +856,9 @@ static void test_yaml_details(void)
         CHECK_INT(json_integer_value(s->params[2].default_value), 1000);
         CHECK(json_real_value(s->params[3].default_value) == 0.001);
         CHECK_STR(json_string_value(s->params[4].default_value), "0755");
+        /* PyYAML reads yes as True and 2.50 as 2.5: str() of them */
+        CHECK_STR(json_string_value(s->params[5].default_value), "True");
+        CHECK_STR(json_string_value(s->params[6].default_value), "2.5");
     }
     ferry_stepfile_free(sf);
 
