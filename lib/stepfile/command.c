@@ -413,18 +413,20 @@ static char *ferry__expand(const ferry_step *s, const json_t *resolved, const ch
     return ferry__buf_take(&out);
 }
 
+/* One command per line of one script: every command runs, in order, in
+ * one shell session (a `cd` or `export` carries over to the next), and the
+ * script's status is the last command's, as on Valohai; a failing command
+ * in the middle does not stop the rest. A first command "#!..." is simply
+ * the script's first line. */
 char *ferry_step_build_command(const ferry_step *step, const json_t *resolved)
 {
     ferry__buf out = {0};
-    int first = 1, shebang = 0;
+    int first = 1;
     for (size_t i = 0; i < step->n_commands; i++) {
         char *cmd = ferry__strip(ferry__expand(step, resolved, step->commands[i]));
-        if (*cmd) { /* an empty command would make "a &&  && b" */
+        if (*cmd) { /* an empty command is an empty line: nothing to keep */
             if (!first)
-                ferry__buf_puts(&out, shebang ? "\n" : " && ");
-            /* "#!/bin/bash" then commands: the shebang line must stay a
-             * line of its own, the rest is one && chain after it */
-            shebang = first && !strncmp(cmd, "#!", 2);
+                ferry__buf_puts(&out, "\n");
             ferry__buf_puts(&out, cmd);
             first = 0;
         }

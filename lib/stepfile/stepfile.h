@@ -127,8 +127,8 @@ int ferry_step_resolve_env(const ferry_step *step, const json_t *given, json_t *
 
 /* Build the command to run: placeholders {parameters} / {params},
  * {parameter:NAME}, {parameter-value:NAME} expanded with shell quoting,
- * unknown {...} left alone, commands joined with " && " (a first command
- * starting with "#!" is joined to the rest with a newline). Caller frees. */
+ * unknown {...} left alone, one command per line (they all run, in order,
+ * in one shell; the status is the last one's). Caller frees. */
 char *ferry_step_build_command(const ferry_step *step, const json_t *resolved);
 
 /* POSIX shell quoting: safe words unchanged, others in single quotes. Caller frees. */

@@ -127,8 +127,13 @@ static json_t *ld_entrypoint(const ferry_run_spec *spec, const char *command_fil
 {
     if (command_file != NULL)
         return json_pack("[s]", LD_COMMAND_PATH);
-    const char *shell = spec->shell && spec->shell[0] ? spec->shell : "/bin/sh";
-    return json_pack("[s, s, s]", shell, "-c", spec->script);
+    if (spec->shell && spec->shell[0])
+        return json_pack("[s, s, s]", spec->shell, "-c", spec->script);
+    /* bash when the image has it (`source .venv/bin/activate`, [[ ]]), as
+     * on Valohai, else sh: only the image knows, so its sh decides when
+     * the container starts. The script is the chooser's $0, as it would
+     * be the shell's -c argument: no file, no quoting. */
+    return json_pack("[s, s, s, s]", "/bin/sh", "-c", LD_SHELL_CHOOSER, spec->script);
 }
 
 /* What every container of ours gets: an init as PID 1 (signals reach the

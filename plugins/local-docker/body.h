@@ -21,6 +21,10 @@
 /* Where a "#!" script file is mounted. */
 #define LD_COMMAND_PATH "/ferry/command"
 #define LD_OUTPUTS_PATH "/ferry/outputs"
+/* The entrypoint's `sh -c` program when the spec names no shell: the
+ * script (its $0) runs under /bin/bash if the image has one, else /bin/sh. */
+#define LD_SHELL_CHOOSER                                                                           \
+    "if [ -x /bin/bash ]; then exec /bin/bash -c \"$0\"; fi; exec /bin/sh -c \"$0\""
 
 typedef struct ld_run_opts {
     const char *owner;   /* the ferry.owner label: which plugin instance runs it */

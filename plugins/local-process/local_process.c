@@ -1,7 +1,8 @@
 /* local-process: a runtime plugin that runs an execution's script as a plain
  * process group on the worker itself (no container).
  *
- * The script runs as `<shell> -c <script>`, or, when it starts with "#!", as
+ * The script runs as `<shell> -c <script>` (the spec's shell, else /bin/bash
+ * where the host has it, else /bin/sh), or, when it starts with "#!", as
  * an executable file of its own. Each run is its own session and process
  * group, so that stop() and the clean-up after the main process ends reach
  * every process the script started. Like a container whose first process
@@ -440,6 +441,15 @@ static int lp_check_spec(const ferry_run_spec *spec, const ferry_run_callbacks *
     return 0;
 }
 
+/* The spec's shell; else bash where the host has it (`source`, [[ ]], as on
+ * Valohai), else sh. */
+static const char *lp_shell(const ferry_run_spec *spec)
+{
+    if (spec->shell && spec->shell[0])
+        return spec->shell;
+    return access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+}
+
 /* Builds argv: the script file for "#!" scripts, else `<shell> -c <script>`. */
 static int lp_argv(const ferry_run_spec *spec, char *file, size_t file_cap, char *argv[4],
                    ferry_error_detail *err)
@@ -455,7 +465,7 @@ static int lp_argv(const ferry_run_spec *spec, char *file, size_t file_cap, char
         argv[1] = NULL;
         return 0;
     }
-    argv[0] = (char *)(spec->shell && spec->shell[0] ? spec->shell : "/bin/sh");
+    argv[0] = (char *)lp_shell(spec);
     argv[1] = "-c";
     argv[2] = (char *)spec->script;
     argv[3] = NULL;

@@ -54,6 +54,14 @@ proj=$(make_project docker <<EOF
       - cat ferry.yaml | head -n 1
       - echo made-in-a-container > "\$FERRY_OUTPUTS_DIR/result.txt"
 - step:
+    name: no-bash
+    image: ferry-test/busybox:1
+    command:
+      - cd /tmp
+      - export Y=7
+      - "false"
+      - echo "shell=\${BASH_VERSION:-sh} y=\$Y pwd=\$(pwd)"
+- step:
     name: pulled
     image: $PULL
     command: echo pulled image runs
@@ -86,6 +94,14 @@ out=$(cd "$WORK" && "$FERRY" outputs "$id" --download "$WORK/dl" >/dev/null 2>&1
 expect_eq "an output written in the container" "$out" "made-in-a-container"
 left=$(docker ps -aq --filter "label=ferry.execution=$id")
 expect_eq "the container is removed after the run" "$left" ""
+
+# --- an image without bash (busybox): its /bin/sh runs the commands, all of
+# them in one session, the last one's status (issue 18) ---
+id=$(run_id "$proj" no-bash)
+"$FERRY" wait "$id" --timeout 120 >/dev/null || true
+expect_eq "no-bash: status, exit code" "$(json_field "$id" 'e["status"], e["exit_code"]')" "complete 0"
+expect_contains "no-bash: sh ran every command in one session" \
+  "$("$FERRY" logs "$id" 2>/dev/null)" "shell=sh y=7 pwd=/tmp"
 
 # --- a pull with ferryd's credentials for that registry ---
 id=$(run_id "$proj" pulled)

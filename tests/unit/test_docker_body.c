@@ -89,7 +89,11 @@ static void test_run_body(void)
     json_t *b = ld_run_body(&spec, &o, why, sizeof(why));
     CHECK(b != NULL);
     CHECK_STR(jstr(b, "Image"), "registry.example:5000/team/img:tag");
-    CHECK_JSON(jget(b, "Entrypoint"), "[\"/bin/sh\",\"-c\",\"echo hi\"]");
+    /* no shell named: the image's sh picks bash when it has one (issue 18) */
+    CHECK_INT(json_array_size(jget(b, "Entrypoint")), 4);
+    CHECK_STR(json_string_value(json_array_get(jget(b, "Entrypoint"), 0)), "/bin/sh");
+    CHECK_STR(json_string_value(json_array_get(jget(b, "Entrypoint"), 2)), LD_SHELL_CHOOSER);
+    CHECK_STR(json_string_value(json_array_get(jget(b, "Entrypoint"), 3)), "echo hi");
     CHECK(jget(b, "Cmd") == NULL); /* the image's CMD must not be appended */
     CHECK_JSON(jget(b, "Env"),
                "[\"MY_VAR=2\",\"FERRY_OUTPUTS_DIR=/ferry/outputs\","
@@ -175,6 +179,68 @@ static void test_run_body(void)
     spec.struct_size = offsetof(ferry_run_spec, gpus);
     b = ld_run_body(&spec, &o, why, sizeof(why));
     CHECK(b != NULL && jget(b, "HostConfig.DeviceRequests") == NULL);
+    json_decref(b);
+}
+
+/* Runs argv (an Entrypoint) on this host; its stdout in `out`, its exit status returned. */
+static int run_argv(json_t *argv, char *out, size_t cap)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *v[8] = {0};
+        for (size_t i = 0; i < json_array_size(argv) && i < 7; i++)
+            v[i] = (char *)json_string_value(json_array_get(argv, i));
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execv(v[0], v);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(fds[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The entrypoint's shell (issue 18): bash where the image has /bin/bash
+ * (this host stands in for such an image), sh where it has none (the
+ * chooser with a bash path that does not exist stands in for a busybox
+ * image: test_docker.sh runs one), and a shell the spec names wins. */
+static void test_entrypoint_shell(void)
+{
+    ferry_run_spec spec = a_spec();
+    spec.script = "cd /tmp\nexport X=42\nfalse\n"
+                  "[[ 1 == 1 ]] && echo \"bash-ok x=$X pwd=$(pwd)\"\nexit 4";
+    ld_run_opts o = {.owner = "o"};
+    char why[200] = "", out[512];
+    json_t *b = ld_run_body(&spec, &o, why, sizeof(why));
+    json_t *ep = jget(b, "Entrypoint");
+    if (access("/bin/bash", X_OK) == 0) {
+        CHECK_INT(run_argv(ep, out, sizeof(out)), 4); /* the last command's code */
+        CHECK_STR(out, "bash-ok x=42 pwd=/tmp\n");
+    }
+    char *chooser = ferry_strdup(LD_SHELL_CHOOSER);
+    for (char *p = strstr(chooser, "/bin/bash"); p; p = strstr(p, "/bin/bash"))
+        memcpy(p, "/no/bash", 8), memmove(p + 8, p + 9, strlen(p + 9) + 1);
+    json_array_set_new(ep, 2, json_string(chooser));
+    json_array_set_new(ep, 3, json_string("echo \"sh ${BASH_VERSION:-none}\"; exit 3"));
+    CHECK_INT(run_argv(ep, out, sizeof(out)), 3);
+    CHECK_STR(out, "sh none\n");
+    free(chooser);
+    json_decref(b);
+
+    spec.shell = "/bin/dash";
+    b = ld_run_body(&spec, &o, why, sizeof(why));
+    CHECK_INT(json_array_size(jget(b, "Entrypoint")), 3);
+    CHECK_STR(json_string_value(json_array_get(jget(b, "Entrypoint"), 0)), "/bin/dash");
+    CHECK_STR(json_string_value(json_array_get(jget(b, "Entrypoint"), 2)), spec.script);
     json_decref(b);
 }
 
@@ -613,6 +679,7 @@ int main(void)
         return 2;
     }
     test_run_body();
+    test_entrypoint_shell();
     test_device_requests();
     test_body_shape();
     test_outputs_body();

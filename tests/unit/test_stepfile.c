@@ -328,12 +328,12 @@ static void test_command_quoting_and_order(void)
     CHECK_CONTAINS(cmd, "--decoder-spec 'foo bar\"\"'\"'\"'\"'\"'\"'\"; quux'");
     /* every parameter with a value, in declaration order; num-epochs is
      * unset and left out */
-    CHECK_CONTAINS(cmd, " && python run.py train --seed=1 --labeled-samples=60000 "
+    CHECK_CONTAINS(cmd, "\npython run.py train --seed=1 --labeled-samples=60000 "
                         "--unlabeled-samples=60000 --encoder-layers=1000-500-250-250-250-10 "
                         "--denoising-cost-x=1000,1,0.01,0.01,0.01,0.01,0.01 --decoder-spec ");
     CHECK_CONTAINS(cmd, "'--sql-query=SELECT * FROM mytable' --output-alias=my-alias -- "
                         "mnist_all_full");
-    const char *head = "cd /tmp/code && conda env create -q && ";
+    const char *head = "cd /tmp/code\nconda env create -q\n";
     CHECK(cmd && strncmp(cmd, head, strlen(head)) == 0);
     CHECK(cmd && strstr(cmd, "num-epochs") == NULL);
     free(cmd);
@@ -365,7 +365,7 @@ static void test_parameter_placeholders(void)
         "{parameter-value:decoder-spec}",
         "dsfargeg {parameter-value:num-epochs}", "{parameter-value:decoder-spec}"};
     set_commands(s, by_value, 3);
-    CHECK_CMD(s, values, "asdf hello {parameter-value:hello} hello && dsfargeg 840 && hello");
+    CHECK_CMD(s, values, "asdf hello {parameter-value:hello} hello\ndsfargeg 840\nhello");
 
     /* empty and zero values are kept and quoted (0 would fail min: 1, so
      * this builds from a resolved object directly) */
@@ -441,8 +441,8 @@ static void test_placeholder_edge_cases(void)
     CHECK_CMD(s, NULL, "Where are the ${shell_unicorns}? The  are here!");
     s = step_of(sf, "odd");
     CHECK_CMD(s, NULL,
-              "awk '{print $1}' {{parameters}} a {} b {unknown:x} && {param\neters} "
-              "'--x=hello world' && 'hello world''hello world'");
+              "awk '{print $1}' {{parameters}} a {} b {unknown:x}\n{param\neters} "
+              "'--x=hello world'\n'hello world''hello world'");
     s = step_of(sf, "templates");
     CHECK_CMD(s, NULL,
               "run '--b={x}' -o '{other}' other --w 'a b' '--plain=a b' --empty= 'héllo' "
@@ -457,7 +457,7 @@ static void test_shebang_and_joining(void)
               "#!/bin/bash\necho \"The wibble is --wibble=3 today.\"\n"
               "if [[ -z \"$1\" ]]; then echo \"No arguments provided\"; fi");
     CHECK_CMD(step_of(sf, "Do the same thing in another way"), "{\"wibble\": \"3\"}",
-              "#!/bin/bash\necho \"The wibble is --wibble=3 today.\" && "
+              "#!/bin/bash\necho \"The wibble is --wibble=3 today.\"\n"
               "if [[ -z \"$1\" ]]; then echo \"No arguments provided\"; fi");
     ferry_stepfile_free(sf);
 
@@ -467,8 +467,8 @@ static void test_shebang_and_joining(void)
                     "- step:\n    name: c\n    image: i\n    command: ['#!/bin/sh']\n"
                     "- step:\n    name: d\n    image: i\n    command: []\n");
     /* empty commands are dropped, each one is stripped */
-    CHECK_CMD(step_of(sf, "a"), NULL, "#!/bin/sh\nfoo && bar");
-    CHECK_CMD(step_of(sf, "b"), NULL, "foo && #!/bin/sh"); /* only a first command is one */
+    CHECK_CMD(step_of(sf, "a"), NULL, "#!/bin/sh\nfoo\nbar");
+    CHECK_CMD(step_of(sf, "b"), NULL, "foo\n#!/bin/sh"); /* only a first line is one */
     CHECK_CMD(step_of(sf, "c"), NULL, "#!/bin/sh");
     CHECK_CMD(step_of(sf, "d"), NULL, "");
     ferry_stepfile_free(sf);

@@ -39,7 +39,7 @@ typedef struct ferry_run_spec {
     const char *execution_id;
     const char *image;      /* Docker image (ignored by local-process) */
     const char *script;     /* shell script: the step's commands, already built */
-    const char *shell;      /* interpreter, default "/bin/sh" */
+    const char *shell;      /* interpreter; default /bin/bash where it exists, else /bin/sh */
     const char *const *env; /* NULL-terminated "NAME=value" list */
     /* Host paths of the execution directory, and where the commands see them. */
     const char *repository_dir;
