@@ -61,6 +61,45 @@ static json_t *api__step_env(const ferry_step *step)
     return env;
 }
 
+/* What a creation may set over the step's (as vh exec run's --title,
+ * --image and --var do): "title", "image" (strings) and
+ * "environment_variables" ({NAME: string}); 0, or FERRY_REPLIED. */
+static int api__check_overrides(ferry_http_req *r, const json_t *body)
+{
+    static const char *const strings[] = {"title", "image"};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *v = json_object_get(body, strings[i]);
+        if (v &&
+            !(json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 500)) {
+            ferry_http_error(r->req, 400, strings[i], "'%s' must be a text of 1 to 500 characters",
+                             strings[i]);
+            return FERRY_REPLIED;
+        }
+    }
+    const json_t *vars = json_object_get(body, "environment_variables");
+    if (vars == NULL)
+        return 0;
+    const char *name;
+    const json_t *value;
+    int ok = json_is_object(vars);
+    json_object_foreach((json_t *)vars, name, value)
+    {
+        ok = ok && json_is_string(value) && name[0] != '\0' && !isdigit((unsigned char)name[0]) &&
+             strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+                 strlen(name);
+        if (!ok)
+            break;
+    }
+    if (!ok) {
+        ferry_http_error(r->req, 400, "environment_variables",
+                         "'environment_variables' must map names (letters, digits, _) to texts%s%s",
+                         json_is_object(vars) && name ? "; not: " : "",
+                         json_is_object(vars) && name ? name : "");
+        return FERRY_REPLIED;
+    }
+    return 0;
+}
+
 /* Checks the request's shape; 0, or FERRY_REPLIED (a 400 was sent). */
 static int api__create_fields(ferry_http_req *r, json_t *body, const char **project,
                               const char **step, const char **sha)
@@ -101,6 +140,8 @@ static int api__create_fields(ferry_http_req *r, json_t *body, const char **proj
         ferry_http_error(r->req, 400, "tags", "'tags' must be a list of strings");
         return FERRY_REPLIED;
     }
+    if (api__check_overrides(r, body) < 0)
+        return FERRY_REPLIED;
     const json_t *prio = json_object_get(body, "priority");
     if (prio && !json_is_boolean(prio)) {
         ferry_http_error(r->req, 400, "priority", "'priority' must be true or false");
@@ -231,13 +272,16 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
     e->counter = ferry_exec_next_counter(r->d, project);
     e->step = ferry_strdup(step->name);
     e->environment = ferry_strdup(env_name);
-    e->image = ferry_strdup(step->image);
+    const char *image = json_string_value(json_object_get(body, "image"));
+    e->image = ferry_strdup(image ? image : step->image);
+    e->title = ferry_strdup(json_string_value(json_object_get(body, "title")));
     e->snapshot = ferry_strdup(sha);
     e->command = ferry_step_build_command(step, params);
     e->parameters = params;
     e->inputs = inputs;
     params = inputs = NULL;
     e->env = api__step_env(step);
+    json_object_update(e->env, json_object_get(body, "environment_variables")); /* given win */
     json_t *tags = json_object_get(body, "tags");
     e->tags = tags ? json_incref(tags) : json_array();
     e->time_limit = step->time_limit_s;

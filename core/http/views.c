@@ -27,6 +27,7 @@ json_t *ferry_view_exec(ferryd *d, const ferry_exec *e)
     json_object_set_new(j, "counter", json_integer(e->counter));
     json_object_set_new(j, "project", json_string(e->project));
     json_object_set_new(j, "step", json_string(e->step));
+    json_object_set_new(j, "title", views__str_json(e->title));
     json_object_set_new(j, "status", json_string(ferry_status_name(e->status)));
     char why[1024]; /* a launch note names every zone tried */
     if (d && ferry_scheduler_why(d, e, why, sizeof(why)) == 0)

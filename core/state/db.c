@@ -74,6 +74,8 @@ static const char *migrations[] = {
     "ALTER TABLE executions ADD COLUMN commit_sha TEXT;"
     "ALTER TABLE executions ADD COLUMN based_on TEXT;"
     "CREATE INDEX IF NOT EXISTS executions_commit ON executions (commit_sha);",
+    /* exec.c: an execution's title, as `vh exec run --title` gives one (issue 18). */
+    "ALTER TABLE executions ADD COLUMN title TEXT;",
 };
 
 #define DB__N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

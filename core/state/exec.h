@@ -49,6 +49,7 @@ struct ferry_exec {
      * uploaded, and `based_on` the commit its working copy was on, or NULL. */
     json_t *git_commit;
     char *based_on;
+    char *title; /* given at creation, or NULL */
     ferry_status status;
     char *status_reason;
     int has_exit_code, exit_code;
