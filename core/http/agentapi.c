@@ -107,7 +107,8 @@ static json_t *agentapi__execution_json(ferryd *d, const ferry_exec *e)
 /* What the commands' environment holds beyond the runtime's folders: the
  * step's variables, and, where the step sets none of that name, the
  * variables Valohai documents (VH_JOB_ID, VH_EXECUTION_ID,
- * VH_PROJECT_ID: code checks them to know it runs on Valohai), ferry's
+ * VH_PROJECT_ID: code checks them to know it runs on Valohai; only for a
+ * valohai.yaml project, as the runtimes' VH_*_DIR), ferry's
  * own (the agent sets them again, and wins) and PYTHONUNBUFFERED=1, so
  * that a Python script's lines and metadata arrive as it prints them. */
 static json_t *agentapi__env(const ferry_exec *e)
@@ -129,7 +130,8 @@ static json_t *agentapi__env(const ferry_exec *e)
         {"PYTHONUNBUFFERED", "1"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
-        if (json_object_get(env, defaults[i].name) == NULL && defaults[i].value)
+        if (json_object_get(env, defaults[i].name) == NULL && defaults[i].value &&
+            (e->valohai || strncmp(defaults[i].name, "VH_", 3) != 0))
             json_object_set_new(env, defaults[i].name, json_string(defaults[i].value));
     json_decref(project_id);
     free(job);
