@@ -130,6 +130,13 @@ void ferry_config_free(ferry_config *c)
     free(c->public_url);
     config__registries_free(c->registries, c->n_registries);
     config__projects_free(c->projects, c->n_projects);
+    for (size_t i = 0; i < c->n_aliases; i++) {
+        free(c->alias_slugs[i]);
+        free(c->alias_envs[i]);
+    }
+    free(c->alias_slugs);
+    free(c->alias_envs);
+    free(c->alias_lines);
     memset(c, 0, sizeof(*c));
 }
 
@@ -701,6 +708,41 @@ static int config__public_url(config__ctx *x, ferry_config *c, config_setting_t 
     return 0;
 }
 
+/* environment_aliases = { SLUG = "ENVIRONMENT"; ... }: libconfig names
+ * are bare (letters, digits, '-', '_'), which Valohai's slugs are. A later
+ * file's alias of the same slug replaces the earlier one. */
+static int config__aliases(config__ctx *x, ferry_config *c, config_setting_t *g)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return config__fail(x, g, "environment_aliases",
+                            "expected a group { SLUG = \"ENVIRONMENT\"; ... }");
+    for (int i = 0; i < config_setting_length(g); i++) {
+        config_setting_t *a = config_setting_get_elem(g, (unsigned)i);
+        const char *slug = config_setting_name(a);
+        if (config_setting_type(a) != CONFIG_TYPE_STRING) {
+            char what[320];
+            snprintf(what, sizeof(what),
+                     "alias '%s': expected the name of an environment (a string)", slug);
+            return config__fail(x, a, "environment_aliases", what);
+        }
+        size_t k = 0;
+        while (k < c->n_aliases && strcmp(c->alias_slugs[k], slug) != 0)
+            k++;
+        if (k == c->n_aliases) {
+            c->alias_slugs = ferry_xrealloc(c->alias_slugs, (k + 1) * sizeof(char *));
+            c->alias_envs = ferry_xrealloc(c->alias_envs, (k + 1) * sizeof(char *));
+            c->alias_lines = ferry_xrealloc(c->alias_lines, (k + 1) * sizeof(int));
+            c->alias_slugs[k] = ferry_strdup(slug);
+            c->alias_envs[k] = NULL;
+            c->n_aliases++;
+        }
+        free(c->alias_envs[k]);
+        c->alias_envs[k] = ferry_strdup(config_setting_get_string(a));
+        c->alias_lines[k] = config_setting_source_line(a);
+    }
+    return 0;
+}
+
 static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
 {
     const char *n = config_setting_name(s);
@@ -750,11 +792,14 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__registries(x, c, s);
     if (strcmp(n, "projects") == 0)
         return config__projects(x, c, s);
+    if (strcmp(n, "environment_aliases") == 0)
+        return config__aliases(x, c, s);
     return config__fail(x, s, n,
                         "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
                         "default_environment, store, environments, users, worker_lost_timeout, "
                         "presigned_url_ttl, instance_sweep_interval, max_snapshot_mb, git_timeout, "
-                        "data_reserve_mb, retire_workers_on_stop, registries, projects)");
+                        "data_reserve_mb, retire_workers_on_stop, registries, projects, "
+                        "environment_aliases)");
 }
 
 int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap)
@@ -845,6 +890,15 @@ int ferry_config_finish(ferry_config *c, char *err, size_t err_cap)
                  where, sep, c->default_environment);
         return FERRY_ECONFIG;
     }
+    for (size_t i = 0; i < c->n_aliases; i++)
+        if (ferry_config_env(c, c->alias_envs[i]) == NULL) {
+            snprintf(err, err_cap,
+                     "%s%s%d: setting 'environment_aliases': alias '%s' names '%s', which is not "
+                     "an environment",
+                     c->path ? c->path : "line ", c->path ? ":" : "", c->alias_lines[i],
+                     c->alias_slugs[i], c->alias_envs[i]);
+            return FERRY_ECONFIG;
+        }
     for (size_t i = 0; i < c->n_users; i++) {
         const ferry_user *u = &c->users[i];
         for (size_t k = 0; k < u->n_quotas; k++)
@@ -904,6 +958,14 @@ const ferry_env_config *ferry_config_env(const ferry_config *c, const char *name
     for (size_t i = 0; i < c->n_envs; i++)
         if (strcmp(c->envs[i].name, name) == 0)
             return &c->envs[i];
+    return NULL;
+}
+
+const char *ferry_config_env_alias(const ferry_config *c, const char *slug)
+{
+    for (size_t i = 0; slug && i < c->n_aliases; i++)
+        if (strcmp(c->alias_slugs[i], slug) == 0)
+            return c->alias_envs[i];
     return NULL;
 }
 

@@ -99,6 +99,12 @@ typedef struct ferry_config {
     size_t n_registries;
     ferry_project *projects;
     size_t n_projects;
+    /* environment_aliases = { aws-eu-west-1-g4dn-xlarge = "aws-gpu"; }: a
+     * step's (Valohai) environment slug -> one of ours; alias_lines for
+     * messages. */
+    char **alias_slugs, **alias_envs;
+    int *alias_lines;
+    size_t n_aliases;
 } ferry_config;
 
 /* The embedded defaults: data dir (FERRY_DATA_DIR, else $XDG_DATA_HOME/ferry,
@@ -121,6 +127,8 @@ int ferry_config_set_listen(ferry_config *c, const char *text, char *err, size_t
  * blob URLs never travel in clear text). */
 int ferry_config_finish(ferry_config *c, char *err, size_t err_cap);
 const ferry_env_config *ferry_config_env(const ferry_config *c, const char *name);
+/* The environment environment_aliases maps `slug` to, or NULL. */
+const char *ferry_config_env_alias(const ferry_config *c, const char *slug);
 /* compute = "static": machines join by hand; there is no plugin. */
 int ferry_env_is_static(const ferry_env_config *e);
 /* The registry an image reference names ("registry.example:5000/team/img:tag"

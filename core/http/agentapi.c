@@ -48,10 +48,26 @@ static ferry_worker *agentapi__worker(ferry_http_req *r)
     return w;
 }
 
-/* The execution as its config/execution.json shows it: the API's object,
- * and the commit as Valohai names it ("valohai.commit-identifier": the
- * sha, or "~" and the snapshot for an ad-hoc one, as Valohai's ad-hoc
- * commits read). */
+/* A stable UUID-shaped id for a name ferry keeps no id for (a project, an
+ * environment): Valohai's ids are UUIDs, and code may store them. */
+static json_t *agentapi__name_id(const char *kind, const char *name)
+{
+    char *text = ferry_asprintf("%s:%s", kind, name ? name : "");
+    char hex[65], id[37];
+    ferry_sha256_hex(text, strlen(text), hex);
+    free(text);
+    snprintf(id, sizeof(id), "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+             hex + 20);
+    return json_string(id);
+}
+
+/* The execution as its config/execution.json shows it: the API's object
+ * (ferry's keys, kept), and the keys Valohai writes there
+ * (docs.valohai.com, "File-based configuration"; valohai-utils'
+ * valohai.execution().config reads -id, -counter and -title). The commit
+ * is the sha, or "~" and the snapshot for an ad-hoc one, as Valohai's
+ * ad-hoc commits read. What ferry has no notion of (pipelines, tasks,
+ * creator ids) is null, as on Valohai outside a pipeline or task. */
 static json_t *agentapi__execution_json(ferryd *d, const ferry_exec *e)
 {
     json_t *j = ferry_view_exec(d, e);
@@ -59,8 +75,69 @@ static json_t *agentapi__execution_json(ferryd *d, const ferry_exec *e)
     char adhoc[80];
     snprintf(adhoc, sizeof(adhoc), "~%s", e->snapshot ? e->snapshot : "");
     json_object_set_new(j, "valohai.commit-identifier", json_string(sha ? sha : adhoc));
+    json_object_set_new(j, "valohai.creator-email", json_null());
+    json_object_set_new(j, "valohai.creator-id", json_null());
+    json_object_set_new(j, "valohai.creator-name", e->owner ? json_string(e->owner) : json_null());
+    json_object_set_new(j, "valohai.environment-id", agentapi__name_id("env", e->environment));
+    json_object_set_new(j, "valohai.environment-name", json_string(e->environment));
+    json_object_set_new(j, "valohai.environment-slug", json_string(e->environment));
+    json_object_set_new(j, "valohai.execution-counter", json_integer(e->counter));
+    json_object_set(j, "valohai.execution-ctime", json_object_get(j, "created_at"));
+    json_object_set_new(j, "valohai.execution-duration", json_null());
+    json_object_set_new(j, "valohai.execution-id", json_string(e->id));
+    json_object_set_new(j, "valohai.execution-image",
+                        e->image ? json_string(e->image) : json_null());
+    json_object_set(j, "valohai.execution-qtime", json_object_get(j, "queued_at"));
+    json_object_set_new(j, "valohai.execution-status", json_string(ferry_status_name(e->status)));
+    json_object_set_new(j, "valohai.execution-step", json_string(e->step));
+    json_object_set(j, "valohai.execution-tags", e->tags ? e->tags : json_array());
+    json_t *title = json_object_get(j, "title"); /* when executions have one */
+    json_object_set(j, "valohai.execution-title", json_is_string(title) ? title : json_null());
+    const char *none[] = {"valohai.pipeline-counter", "valohai.pipeline-id",
+                          "valohai.pipeline-node-id", "valohai.pipeline-title",
+                          "valohai.task-counter",     "valohai.task-id"};
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+        json_object_set_new(j, none[i], json_null());
+    json_object_set_new(j, "valohai.pipeline-tags", json_array());
+    json_object_set_new(j, "valohai.project-id", agentapi__name_id("project", e->project));
+    json_object_set_new(j, "valohai.project-name", json_string(e->project));
     return j;
 }
+
+/* What the commands' environment holds beyond the runtime's folders: the
+ * step's variables, and, where the step sets none of that name, the
+ * variables Valohai documents (VH_JOB_ID, VH_EXECUTION_ID,
+ * VH_PROJECT_ID: code checks them to know it runs on Valohai; only for a
+ * valohai.yaml project, as the runtimes' VH_*_DIR), ferry's
+ * own (the agent sets them again, and wins) and PYTHONUNBUFFERED=1, so
+ * that a Python script's lines and metadata arrive as it prints them. */
+static json_t *agentapi__env(const ferry_exec *e)
+{
+    json_t *env = json_is_object(e->env) ? json_deep_copy(e->env) : json_object();
+    char counter[24];
+    snprintf(counter, sizeof(counter), "%lld", (long long)e->counter);
+    char *job = ferry_asprintf("exec-%s", e->id);
+    json_t *project_id = agentapi__name_id("project", e->project);
+    struct {
+        const char *name, *value;
+    } defaults[] = {
+        {"VH_JOB_ID", job},
+        {"VH_EXECUTION_ID", e->id},
+        {"VH_PROJECT_ID", json_string_value(project_id)},
+        {"FERRY_EXECUTION_ID", e->id},
+        {"FERRY_EXECUTION_COUNTER", counter},
+        {"FERRY_PROJECT", e->project},
+        {"PYTHONUNBUFFERED", "1"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        if (json_object_get(env, defaults[i].name) == NULL && defaults[i].value &&
+            (e->valohai || strncmp(defaults[i].name, "VH_", 3) != 0))
+            json_object_set_new(env, defaults[i].name, json_string(defaults[i].value));
+    json_decref(project_id);
+    free(job);
+    return env;
+}
+
 /* A launched machine registers with its one-time bootstrap token; a machine
  * of a static environment joins with the environment's join token. */
 void ferry_agentapi_register(ferry_http_req *r)
@@ -154,7 +231,7 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
                             json_pack("{s:s, s:s, s:s}", "server", reg->server, "username",
                                       reg->username, "password", reg->password));
     json_object_set_new(spec, "command", json_string(e->command));
-    json_object_set(spec, "env", e->env);
+    json_object_set_new(spec, "env", agentapi__env(e));
     json_object_set_new(spec, "valohai", json_boolean(e->valohai));
     json_object_set_new(spec, "time_limit", json_integer(e->time_limit));
     json_object_set_new(spec, "no_output_timeout", json_integer(e->no_output_timeout));

@@ -220,6 +220,47 @@ static void api__note_lfs(ferryd *d, ferry_exec *e, const ferry_commit_info *com
     ferry_logstore_append(d, e, "status", ferry_now(), text, strlen(text), 0);
 }
 
+/* The environment an execution runs on: the request's "environment", else
+ * the step's, else the default. A name ferryd does not know (a Valohai
+ * slug: aws-eu-west-1-g4dn-xlarge) goes through environment_aliases; a
+ * step's that no alias maps runs on the default environment, *asked then
+ * being the name (for the log's note), as a project written for Valohai
+ * names Valohai's environments. A request's is the user's own choice: an
+ * unknown one is refused (NULL), as it is without a default. */
+static const char *api__choose_env(ferryd *d, json_t *body, const ferry_step *step,
+                                   const char **asked)
+{
+    const char *requested = json_string_value(json_object_get(body, "environment"));
+    const char *name = requested;
+    if (name == NULL)
+        name = step->environment ? step->environment : d->cfg.default_environment;
+    *asked = name;
+    const char *alias = ferry_config_env_alias(&d->cfg, name);
+    if (ferry_scheduler_env(d, name) == NULL && alias && ferry_scheduler_env(d, alias))
+        name = alias;
+    if (ferry_scheduler_env(d, name)) {
+        *asked = NULL;
+        return name;
+    }
+    const char *fallback = d->cfg.default_environment;
+    if (requested == NULL && fallback && ferry_scheduler_env(d, fallback))
+        return fallback;
+    return NULL;
+}
+
+/* The execution's own log says, once, that the environment its step (or
+ * request) named is not one of ferryd's and which one it runs on. */
+static void api__note_env(ferryd *d, ferry_exec *e, const char *asked, const char *env_name)
+{
+    if (e == NULL || asked == NULL)
+        return;
+    char names[512], text[1024];
+    snprintf(text, sizeof(text),
+             "environment '%s' is not one of ferryd's (known: %s): running on '%s'", asked,
+             api__env_names(d, names, sizeof(names)), env_name);
+    ferry_logstore_append(d, e, "status", ferry_now(), text, strlen(text), 0);
+}
+
 /* Takes `body`. */
 static void api__create_checked(ferry_http_req *r, json_t *body, const api__creation *c)
 {
@@ -256,12 +297,11 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
         ferry_http_error(r->req, 400, "inputs", "%s", err);
         goto done;
     }
-    const char *env_name = json_string_value(json_object_get(body, "environment"));
-    if (env_name == NULL)
-        env_name = step->environment ? step->environment : r->d->cfg.default_environment;
-    if (ferry_scheduler_env(r->d, env_name) == NULL) {
-        ferry_http_error(r->req, 400, "environment", "unknown environment '%s'; known: %s",
-                         env_name, api__env_names(r->d, names, sizeof(names)));
+    const char *asked = NULL;
+    const char *env_name = api__choose_env(r->d, body, step, &asked);
+    if (env_name == NULL) {
+        ferry_http_error(r->req, 400, "environment", "unknown environment '%s'; known: %s", asked,
+                         api__env_names(r->d, names, sizeof(names)));
         goto done;
     }
     if (c->objects == NULL && api__check_objects(r, body, inputs, c) != 1)
@@ -302,6 +342,7 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
     }
     ferry_exec *live = ferry_map_get(&r->d->active, id);
     api__note_lfs(r->d, live, c->commit);
+    api__note_env(r->d, live, asked, env_name);
     ferry_db_commit(r->d); /* the client may act on the reply at once */
     if (live) {
         ferry_http_json(r->req, 201, ferry_view_exec(r->d, live));
