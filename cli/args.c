@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* Room for the command with the most options (run) plus the shared ones. */
-#define FERRY__MAX_OPTIONS 16
+#define FERRY__MAX_OPTIONS 24
 
 int ferry_cli_usage_error(const char *cmd, const char *fmt, ...)
 {

@@ -223,6 +223,8 @@ static void ferry__show(const json_t *exec)
            ferry_cli_str(exec, "id"));
     ferry__show_field("project", ferry_cli_str(exec, "project"));
     ferry__show_field("step", ferry_cli_str(exec, "step"));
+    if (json_is_string(json_object_get(exec, "title")))
+        ferry__show_field("title", ferry_cli_str(exec, "title"));
     ferry__show_field("status", ferry_cli_str(exec, "status"));
     ferry__show_field("status reason", ferry_cli_str(exec, "status_reason"));
     ferry__show_value("exit code", json_object_get(exec, "exit_code"));

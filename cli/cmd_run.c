@@ -43,10 +43,12 @@ typedef struct ferry__run_args {
     const char *environment;
     json_t *tags;
     const char *project;
-    const char *commit;     /* --commit REF, or NULL */
-    const char *param_file; /* --parameter-file FILE, or NULL */
-    char **rewritten;       /* argv with --NAME=VALUE turned into -p NAME=VALUE (owned) */
-    char **made;            /* the "NAME=VALUE" strings of it (owned) */
+    const char *commit;        /* --commit REF, or NULL */
+    const char *param_file;    /* --parameter-file FILE, or NULL */
+    const char *title, *image; /* --title, --image, or NULL */
+    json_t *vars;              /* --var NAME=VALUE: {NAME: VALUE} */
+    char **rewritten;          /* argv with --NAME=VALUE turned into -p NAME=VALUE (owned) */
+    char **made;               /* the "NAME=VALUE" strings of it (owned) */
     size_t n_made;
     int adhoc; /* --adhoc given */
     int watch, json;
@@ -60,7 +62,8 @@ typedef struct ferry__run_args {
 
 static const char ferry__run_usage[] =
     "usage: ferry run STEP [--commit REF | --adhoc [DIR]] [-p NAME=VALUE]...\n"
-    "                 [--NAME=VALUE]... [--parameter-file FILE]\n"
+    "                 [--NAME=VALUE]... [--parameter-file FILE] [--title TITLE]\n"
+    "                 [--image IMAGE] [--var NAME=VALUE]...\n"
     "                 [--input NAME=URL]... [-e ENV] [--tag TAG]... [--project NAME]\n"
     "                 [--priority] [--time-limit DURATION]\n"
     "                 [--no-output-timeout DURATION] [--watch] [--json]\n"
@@ -99,6 +102,9 @@ static const char ferry__run_usage[] =
     "  --parameter-file FILE\n"
     "                      parameter values from a JSON or YAML object; -p and\n"
     "                      --NAME=VALUE win over it\n"
+    "  --title TITLE       the execution's title\n"
+    "  --image IMAGE       run in this image instead of the step's\n"
+    "  --var NAME=VALUE    an environment variable of the commands; repeatable\n"
     "  --input NAME=URL    an input's URL; repeat for several files\n"
     "  -e, --environment ENV\n"
     "                      where to run (default: the step's, else ferryd's default)\n"
@@ -145,13 +151,19 @@ enum {
     FERRY__OPT_TIME_LIMIT,
     FERRY__OPT_NO_OUTPUT,
     FERRY__OPT_COMMIT,
-    FERRY__OPT_PARAM_FILE
+    FERRY__OPT_PARAM_FILE,
+    FERRY__OPT_TITLE,
+    FERRY__OPT_IMAGE,
+    FERRY__OPT_VAR
 };
 
 static const struct option ferry__run_options[] = {
     {"adhoc", optional_argument, NULL, 'a'},
     {"commit", required_argument, NULL, FERRY__OPT_COMMIT},
     {"parameter-file", required_argument, NULL, FERRY__OPT_PARAM_FILE},
+    {"title", required_argument, NULL, FERRY__OPT_TITLE},
+    {"image", required_argument, NULL, FERRY__OPT_IMAGE},
+    {"var", required_argument, NULL, FERRY__OPT_VAR},
     {"param", required_argument, NULL, 'p'},
     {"input", required_argument, NULL, 'i'},
     {"environment", required_argument, NULL, 'e'},
@@ -206,6 +218,21 @@ static int ferry__run_option(void *ctx, int c, const char *arg)
     case FERRY__OPT_PARAM_FILE:
         r->param_file = arg;
         return FERRY_EXIT_OK;
+    case FERRY__OPT_TITLE:
+        r->title = arg;
+        return FERRY_EXIT_OK;
+    case FERRY__OPT_IMAGE:
+        r->image = arg;
+        return FERRY_EXIT_OK;
+    case FERRY__OPT_VAR: {
+        const char *eq = strchr(arg, '=');
+        if (eq == NULL || eq == arg)
+            return ferry_cli_usage_error("run", "--var wants NAME=VALUE, not '%s'", arg);
+        char *name = ferry_asprintf("%.*s", (int)(eq - arg), arg);
+        json_object_set_new(r->vars, name, json_string(eq + 1));
+        free(name);
+        return FERRY_EXIT_OK;
+    }
     case FERRY__OPT_TIME_LIMIT:
         return ferry__parse_duration("--time-limit", arg, &r->time_limit);
     default: /* FERRY__OPT_NO_OUTPUT */
@@ -824,6 +851,12 @@ static json_t *ferry__create_body(const ferry__run_args *r, const ferry__source 
     }
     if (r->environment != NULL)
         json_object_set_new(body, "environment", json_string(r->environment));
+    if (r->title != NULL)
+        json_object_set_new(body, "title", json_string(r->title));
+    if (r->image != NULL)
+        json_object_set_new(body, "image", json_string(r->image));
+    if (json_object_size(r->vars) > 0)
+        json_object_set(body, "environment_variables", r->vars);
     /* Only what was asked for: an absent limit leaves the step's in force. */
     if (r->priority)
         json_object_set_new(body, "priority", json_true());
@@ -927,8 +960,11 @@ static int ferry__run(const ferry_cli *cli, ferry__run_args *r)
 
 int ferry_cmd_run(const ferry_cli *cli, int argc, char **argv)
 {
-    ferry__run_args r = {
-        .dir = ".", .tags = json_array(), .time_limit = -1, .no_output_timeout = -1};
+    ferry__run_args r = {.dir = ".",
+                         .tags = json_array(),
+                         .vars = json_object(),
+                         .time_limit = -1,
+                         .no_output_timeout = -1};
     int rc = ferry__parse_args(&r, argc, argv);
     if (rc == FERRY_CLI_GO_ON)
         rc = ferry__run(cli, &r);
@@ -940,5 +976,6 @@ int ferry_cmd_run(const ferry_cli *cli, int argc, char **argv)
     free(r.made);
     free(r.rewritten);
     json_decref(r.tags);
+    json_decref(r.vars);
     return rc;
 }

@@ -181,6 +181,28 @@ static char *agentapi__basename(const char *url)
     return strndup(slash, (size_t)(end - slash));
 }
 
+/* `base`, or "data-2.csv", "data-3.csv"... when a file of the same input
+ * has that name already: two URLs ending in the same name are both kept
+ * (issue 18, point 14). Takes `base`; the result is malloc'd. */
+static char *agentapi__unique_name(json_t *seen, char *base)
+{
+    if (json_object_get(seen, base) == NULL) {
+        json_object_set_new(seen, base, json_true());
+        return base;
+    }
+    const char *dot = strrchr(base, '.');
+    int stem = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+    for (int n = 2;; n++) {
+        char *name = ferry_asprintf("%.*s-%d%s", stem, base, n, base + stem);
+        if (json_object_get(seen, name) == NULL) {
+            json_object_set_new(seen, name, json_true());
+            free(base);
+            return name;
+        }
+        free(name);
+    }
+}
+
 static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
 {
     int loading;
@@ -194,20 +216,22 @@ static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
         for (size_t i = 0; step && i < step->n_inputs; i++)
             if (strcmp(step->inputs[i].name, name) == 0)
                 filename = step->inputs[i].filename;
-        json_t *files = json_array();
+        json_t *files = json_array(), *seen = json_object();
         size_t k;
         json_t *u;
         json_array_foreach(urls, k, u)
         {
             const char *url = json_string_value(u);
-            char *base = filename && json_array_size(urls) == 1 ? ferry_strdup(filename)
-                                                                : agentapi__basename(url);
+            char *base = agentapi__unique_name(seen, filename && json_array_size(urls) == 1
+                                                         ? ferry_strdup(filename)
+                                                         : agentapi__basename(url));
             if (ferry_objinputs_is_url(url)) /* presigned for the worker, with size and ETag */
                 json_array_append_new(files, ferry_objinputs_file(d, e->id, url, base));
             else
                 json_array_append_new(files, json_pack("{s:s, s:s}", "url", url, "filename", base));
             free(base);
         }
+        json_decref(seen);
         json_array_append_new(out, json_pack("{s:s, s:o}", "name", name, "files", files));
     }
     return out;

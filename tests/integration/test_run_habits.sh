@@ -4,7 +4,9 @@
 # --NAME=VALUE, --NAME VALUE and --FLAG after the step (vh exec run's way),
 # from --parameter-file (YAML or JSON, under the ones given one by one);
 # -a and -w; .vhignore and .ferryignore honoured when packing; ferry list
-# --tag; ferry show N in a project folder looks N up in that project.
+# --tag; ferry show N in a project folder looks N up in that project;
+# --title, --image, --var; and (point 14) two files of one input that end
+# in the same name are both kept.
 . "$(dirname "$0")/lib.sh"
 
 ferryd_start
@@ -29,6 +31,16 @@ P=$(make_project habits <<'EOF'
     name: evaluate
     image: none
     command: echo evaluated
+- step:
+    name: greet
+    image: none
+    command: echo "says $GREETING, $SPACED"
+- step:
+    name: files
+    image: none
+    command: echo "files:" $(ls "$FERRY_INPUTS_DIR/data")
+    inputs:
+      - name: data
 EOF
 )
 printf 'data/\n*.ckpt\n' >"$P/.vhignore"
@@ -61,6 +73,23 @@ expect_contains "--parameter-file (YAML), under the value given by name" "$out" 
 printf '{"epochs": 9}' >"$WORK/params.json"
 out=$("$FERRY" run train -w --parameter-file "$WORK/params.json" 2>/dev/null)
 expect_contains "--parameter-file (JSON)" "$out" "args: --epochs=9 --lr=0.1"
+
+# --title, --image, --var: over the step's
+id=$(run_id "$P" evaluate --title "first try" --image my/image:2 --var GREETING=hello)
+expect_eq "--title" "$(json_field "$id" 'e["title"]')" "first try"
+expect_eq "--image" "$(json_field "$id" 'e["image"]')" "my/image:2"
+expect_contains "ferry show prints the title" "$("$FERRY" show "$id")" "first try"
+"$FERRY" wait "$id" >/dev/null || true
+out=$("$FERRY" run greet -w --var GREETING=hello --var "SPACED=a b" 2>/dev/null)
+expect_contains "--var: the commands' environment" "$out" "says hello, a b"
+
+# Two URLs of one input that end in the same name: both kept (point 14).
+mkdir -p "$WORK/a" "$WORK/b"
+echo a >"$WORK/a/data.csv"
+echo b >"$WORK/b/data.csv"
+out=$("$FERRY" run files -w --input "data=file://$WORK/a/data.csv" --input "data=file://$WORK/b/data.csv" 2>/dev/null)
+expect_contains "one input, two files of the same name: both kept, the second numbered" "$out" \
+  "files: data-2.csv data.csv"
 
 id=$(run_id "$P" evaluate --tag nightly)
 "$FERRY" wait "$id" >/dev/null
