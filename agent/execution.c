@@ -50,10 +50,13 @@ struct execution {
     size_t input_i, file_i;
     json_t *inputs_doc;                        /* config/inputs.json */
     char *input_name, *input_file, *input_url; /* the download in flight */
-    char *input_shown;                         /* its URL for people (no query string) */
-    char *input_etag, *input_cache;            /* with an ETag: the worker's cached copy */
-    char *input_part, *input_dest;             /* where it downloads, where it goes */
-    int64_t input_size;                        /* -1: unknown */
+    /* What the pool found of the file in place, for inputs.json. */
+    char input_md5[33], input_sha1[41], input_sha256[65];
+    int64_t input_got;
+    char *input_shown;              /* its URL for people (no query string) */
+    char *input_etag, *input_cache; /* with an ETag: the worker's cached copy */
+    char *input_part, *input_dest;  /* where it downloads, where it goes */
+    int64_t input_size;             /* -1: unknown */
     int input_cache_hit;
     /* the run */
     char **env;
@@ -235,6 +238,9 @@ static void ex_write_config(execution *ex)
     json_t *exec = json_object_get(ex->spec, "execution");
     json_t *empty = json_object();
     int rc = ex_write_json(ex, "parameters.json", json_is_object(params) ? params : empty);
+    /* Valohai writes the values as YAML too; JSON is YAML, so the same text. */
+    if (rc == 0)
+        rc = ex_write_json(ex, "parameters.yaml", json_is_object(params) ? params : empty);
     if (rc == 0)
         rc = ex_write_json(ex, "inputs.json", ex->inputs_doc);
     if (rc == 0)
@@ -254,11 +260,21 @@ static void ex_input_failed(execution *ex, const char *why)
 
 static void ex_input_download(execution *ex);
 
+/* inputs.json's size and checksums of the file in place (Valohai's
+ * format): one more read of it, on the pool. */
+static void ex_input_digests(execution *ex)
+{
+    if (ex->work_rc == 0 && ferry_file_digests(ex->input_dest, ex->input_md5, ex->input_sha1,
+                                               ex->input_sha256, &ex->input_got) != 0)
+        ex->input_got = -1;
+}
+
 static void ex_input_copy_work(uv_work_t *w)
 {
     execution *ex = w->data;
     ex->work_rc = inputcache_copy(ex->input_cache, ex->input_dest, ex->input_size, ex->work_err,
                                   sizeof(ex->work_err));
+    ex_input_digests(ex);
 }
 
 static void ex_input_take_work(uv_work_t *w)
@@ -268,6 +284,20 @@ static void ex_input_take_work(uv_work_t *w)
                                   ex->work_err, sizeof(ex->work_err));
     if (ex->work_rc == 0 && ex->input_cache)
         cache_prune(ex->a->cfg.work_dir, ex->a->cfg.cache_max_bytes);
+    ex_input_digests(ex);
+}
+
+/* The file just placed: its size and checksums in its inputs.json entry. */
+static void ex_input_note_file(execution *ex)
+{
+    json_t *files = json_object_get(json_object_get(ex->inputs_doc, ex->input_name), "files");
+    json_t *entry = json_array_get(files, json_array_size(files) - 1);
+    if (entry == NULL || ex->input_got < 0)
+        return;
+    json_object_set_new(entry, "size", json_integer((json_int_t)ex->input_got));
+    json_object_set_new(entry, "checksums",
+                        json_pack("{s:s, s:s, s:s}", "md5", ex->input_md5, "sha1", ex->input_sha1,
+                                  "sha256", ex->input_sha256));
 }
 
 /* After a copy from the cache or a download's check. */
@@ -286,6 +316,7 @@ static void ex_input_work_done(uv_work_t *w, int status)
         ex_input_failed(ex, ex->work_err);
         return;
     }
+    ex_input_note_file(ex);
     ex->file_i++;
     ex_next_input(ex);
 }
@@ -416,11 +447,22 @@ static void ex_start_input(execution *ex, const char *name, json_t *file)
         free(dest);
         return;
     }
-    /* inputs.json: the query string of a presigned URL is a secret */
+    /* inputs.json in Valohai's format: the path where the commands see the
+     * file (in a container, not the worker's), its URI (the query string of
+     * a presigned URL is a secret: never), size and checksums once it is
+     * in place; "url" as ferry wrote it before. */
+    const char *seen =
+        ex->a->rt->inputs_path
+            ? ex->a->rt->inputs_path(ex->a->rt_state,
+                                     json_is_true(json_object_get(ex->spec, "valohai")))
+            : NULL;
+    char *path = ferry_asprintf("%s/%s/%s", seen ? seen : ex->inputs_dir, name, ex->input_file);
     json_t *entry = json_object_get(ex->inputs_doc, name); /* ex_next_input made it */
-    json_array_append_new(
-        json_object_get(entry, "files"),
-        json_pack("{s:s, s:s, s:s}", "name", ex->input_file, "path", dest, "url", shown));
+    json_array_append_new(json_object_get(entry, "files"),
+                          json_pack("{s:s, s:s, s:s, s:s, s:n, s:{}, s:[]}", "name", ex->input_file,
+                                    "path", path, "uri", shown, "url", shown, "size", "checksums",
+                                    "metadata"));
+    free(path);
     ex_input_fetch(ex, file, dest);
 }
 

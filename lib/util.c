@@ -114,32 +114,49 @@ void ferry_sha256_hex(const void *data, size_t len, char *hex)
     ferry_hex_encode(md, 32, hex);
 }
 
-int ferry_sha256_file(const char *path, char *hex, int64_t *size)
+int ferry_file_digests(const char *path, char *md5, char *sha1, char *sha256, int64_t *size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return ferry_from_errno(errno);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    /* One pass over the file for every digest asked for (NULL: not). */
+    const EVP_MD *const kinds[3] = {EVP_md5(), EVP_sha1(), EVP_sha256()};
+    char *const out[3] = {md5, sha1, sha256};
+    EVP_MD_CTX *ctx[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++)
+        if (out[k]) {
+            ctx[k] = EVP_MD_CTX_new();
+            EVP_DigestInit_ex(ctx[k], kinds[k], NULL);
+        }
     char buf[65536];
     int64_t total = 0;
     ssize_t n;
     while ((n = read(fd, buf, sizeof(buf))) > 0) {
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        for (int k = 0; k < 3; k++)
+            if (ctx[k])
+                EVP_DigestUpdate(ctx[k], buf, (size_t)n);
         total += n;
     }
     int rc = n < 0 ? ferry_from_errno(errno) : 0;
     close(fd);
-    unsigned char md[32];
-    unsigned int md_len = 0;
-    EVP_DigestFinal_ex(ctx, md, &md_len);
-    EVP_MD_CTX_free(ctx);
-    if (rc == 0) {
-        ferry_hex_encode(md, 32, hex);
-        if (size)
-            *size = total;
+    for (int k = 0; k < 3; k++) {
+        if (ctx[k] == NULL)
+            continue;
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        EVP_DigestFinal_ex(ctx[k], md, &md_len);
+        EVP_MD_CTX_free(ctx[k]);
+        if (rc == 0)
+            ferry_hex_encode(md, md_len, out[k]);
     }
+    if (rc == 0 && size)
+        *size = total;
     return rc;
+}
+
+int ferry_sha256_file(const char *path, char *hex, int64_t *size)
+{
+    return ferry_file_digests(path, NULL, NULL, hex, size);
 }
 
 void ferry_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,

@@ -30,6 +30,9 @@ int ferry_is_sha256_hex(const char *s);
  * client may write it). */
 int ferry_is_hex(const char *s, size_t n);
 int ferry_sha256_file(const char *path, char *hex, int64_t *size);
+/* The md5 (33 bytes), sha1 (41) and sha256 (65) of a file in hex, in one
+ * read of it; each may be NULL (not computed). 0 or a negative code. */
+int ferry_file_digests(const char *path, char *md5, char *sha1, char *sha256, int64_t *size);
 /* HMAC-SHA256 as hex; hex >= 65. */
 void ferry_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
                            char *hex);

@@ -115,11 +115,20 @@ static void ld_fini(void *state)
     ld_state_unref(st);
 }
 
+/* The container's mounts (body.c): /valohai/inputs for a valohai.yaml
+ * project, else /ferry/inputs. */
+static const char *ld_inputs_path(void *state, int valohai_aliases)
+{
+    (void)state;
+    return valohai_aliases ? "/valohai/inputs" : "/ferry/inputs";
+}
+
 static const ferry_runtime_ops ld_ops = {
     .struct_size = sizeof(ferry_runtime_ops),
     .start = ld_run_start,
     .stop = ld_run_stop,
     .cleanup = ld_cleanup_start,
+    .inputs_path = ld_inputs_path,
 };
 
 static const char *const ld_setting_names[] = {"docker_socket", "docker_network", "docker_cpus",

@@ -83,7 +83,7 @@ printf '\377\376bad\n'
 head -c %d /dev/zero | tr '\0' x; echo
 mkdir -p "$FERRY_OUTPUTS_DIR/sub" "$FERRY_OUTPUTS_DIR/config"
 cp "$FERRY_INPUTS_DIR/data/data.csv" "$FERRY_OUTPUTS_DIR/sub/copy.csv"
-cp "$FERRY_CONFIG_DIR"/*.json "$FERRY_OUTPUTS_DIR/config/"
+cp "$FERRY_CONFIG_DIR"/*.json "$FERRY_CONFIG_DIR"/*.yaml "$FERRY_OUTPUTS_DIR/config/"
 echo hello > "$FERRY_OUTPUTS_DIR/top.txt"
 ln -s /etc/passwd "$FERRY_OUTPUTS_DIR/link"
 printf 'no newline at the end'
@@ -135,7 +135,7 @@ def run_a(fake, snapshot, agent_log):
 
     outs = {o["name"]: o for o in fake.outputs.get(eid, [])}
     expected_names = {"sub/copy.csv", "top.txt", "config/parameters.json",
-                      "config/inputs.json", "config/execution.json"}
+                      "config/parameters.yaml", "config/inputs.json", "config/execution.json"}
     check(set(outs) == expected_names, "A: outputs listed: %r" % sorted(outs))
     for name in expected_names & set(outs):
         got = fake.uploads.get((eid, name))
@@ -152,6 +152,8 @@ def run_a(fake, snapshot, agent_log):
         except ValueError:
             return None
     check(config("parameters.json") == spec["parameters"], "A: parameters.json")
+    # parameters.yaml: the same values (JSON text is YAML)
+    check(config("parameters.yaml") == spec["parameters"], "A: parameters.yaml")
     check(config("execution.json") == spec["execution"], "A: execution.json")
     inputs_json = config("inputs.json") or {}
     files = inputs_json.get("data", {}).get("files", [])

@@ -95,6 +95,27 @@ expect_eq "an output written in the container" "$out" "made-in-a-container"
 left=$(docker ps -aq --filter "label=ferry.execution=$id")
 expect_eq "the container is removed after the run" "$left" ""
 
+# --- inputs.json in the container: the paths the commands see, under
+# /valohai/inputs for a valohai.yaml project (issue 18, point 1) ---
+vh=$WORK/vhdocker
+mkdir -p "$vh"
+echo "csv-in-docker" >"$WORK/in.csv"
+cat >"$vh/valohai.yaml" <<'EOF'
+- step:
+    name: readinputs
+    image: ferry-test/busybox:1
+    command:
+      - cat /valohai/config/inputs.json
+      - cat /valohai/inputs/data/in.csv
+    inputs:
+      - name: data
+EOF
+id=$(run_id "$vh" readinputs --input "data=file://$WORK/in.csv")
+"$FERRY" wait "$id" --timeout 120 >/dev/null || true
+log=$("$FERRY" logs "$id" 2>/dev/null)
+expect_contains "inputs.json's path is the container's" "$log" '"/valohai/inputs/data/in.csv"'
+expect_contains "and the file is there" "$log" "csv-in-docker"
+
 # --- an image without bash (busybox): its /bin/sh runs the commands, all of
 # them in one session, the last one's status (issue 18) ---
 id=$(run_id "$proj" no-bash)

@@ -194,6 +194,17 @@ for name, files in want.items():
     for g, (fname, url) in zip(got, files):
         if g.get("name") != fname or g.get("url") != url or g.get("path") != "%s/%s/%s" % (inputs_dir, name, fname):
             bad.append("%s: %s" % (name, g))
+        # the Valohai format too: uri, size, checksums, metadata.
+        sums = g.get("checksums") or {}
+        if (g.get("uri") != url or not isinstance(g.get("size"), int) or g.get("metadata") != []
+                or [len(sums.get(k, "")) for k in ("md5", "sha1", "sha256")] != [32, 40, 64]):
+            bad.append("%s (Valohai fields): %s" % (name, g))
+import hashlib
+local = d.get("local", {}).get("files", [{}])[0]
+body = open(work + "/local.txt", "rb").read()
+if (local.get("size") != len(body) or local.get("checksums", {}).get("sha256") != hashlib.sha256(body).hexdigest()
+        or local.get("checksums", {}).get("md5") != hashlib.md5(body).hexdigest()):
+    bad.append("local: size or checksums: %s" % local)
 print(bad)
 ' "$dl/config/inputs.json" "$exdir/inputs" "$HTTP" "$WORK")" "[]"
 expect_not_contains "the query string is not in inputs.json" "$(cat "$dl/config/inputs.json")" "secret123"

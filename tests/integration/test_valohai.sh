@@ -78,7 +78,7 @@ done
 expect_eq "working folder is VH_REPOSITORY_DIR" "$(cat "$WORK/dl/pwd.txt" 2>/dev/null)" "$(var VH_REPOSITORY_DIR)"
 expect_eq "input read through VH_INPUTS_DIR" "$(cat "$WORK/dl/copied.txt" 2>/dev/null)" "valohai input"
 expect_eq "config files through VH_CONFIG_DIR" "$(tr '\n' ' ' <"$WORK/dl/config.txt" 2>/dev/null)" \
-  "execution.json inputs.json parameters.json "
+  "execution.json inputs.json parameters.json parameters.yaml "
 
 # --- placeholders and shell quoting ---
 nasty="it's a \"quoted\" value with \$HOME, \`id\`, \\ and  two  spaces; *"

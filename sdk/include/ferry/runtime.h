@@ -77,6 +77,12 @@ typedef struct ferry_runtime_ops {
     int (*stop)(void *state, ferry_run *run, int grace_ms);
     /* Optional. Remove leftovers (containers) that no execution owns. */
     int (*cleanup)(void *state, ferry_op *op);
+    /* Optional (appended for config/inputs.json, issue 18): where the
+     * commands see the inputs folder ("/valohai/inputs" in a container of a
+     * valohai.yaml project), so that the paths the agent writes there are
+     * the commands' own. NULL (or the op absent): the host's inputs_dir,
+     * which is where they see it (local-process). */
+    const char *(*inputs_path)(void *state, int valohai_aliases);
 } ferry_runtime_ops;
 
 #ifdef __cplusplus
