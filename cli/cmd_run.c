@@ -691,6 +691,11 @@ static int ferry__validate(ferry__run_args *r, const ferry__source *src, json_t 
         ferry_stepfile_free(sf);
         return FERRY_EXIT_USAGE;
     }
+    if (step->broken) { /* valohai-yaml warns of it; running it is refused */
+        fprintf(stderr, "ferry: %s\n", step->broken);
+        ferry_stepfile_free(sf);
+        return FERRY_EXIT_USAGE;
+    }
     rc = ferry__build_params(r, step, params);
     if (rc == FERRY_EXIT_OK)
         rc = ferry__merge_param_file(r, params);

@@ -287,6 +287,11 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
         free(known);
         goto done;
     }
+    if (step->broken) { /* the file is usable; this step is not */
+        ferry_http_error(r->req, 400, "step", "%s%s", api__where(c, where, sizeof(where)),
+                         step->broken);
+        goto done;
+    }
     if (ferry_step_resolve_parameters(step, json_object_get(body, "parameters"), &params, err,
                                       sizeof(err)) < 0) {
         ferry_http_error(r->req, 400, "parameters", "%s", err);

@@ -32,10 +32,17 @@ static void ferry__add_step(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val)
     ferry_step *s = &sf->steps[sf->n_steps++];
     memset(s, 0, sizeof(*s));
     ferry__parse_step(c, key, val, s);
+    /* A name defined twice: valohai-yaml warns, and the other steps run;
+     * running that name is refused (both definitions carry why). */
     for (size_t i = 0; s->name && i + 1 < sf->n_steps; i++)
-        if (sf->steps[i].name && !strcmp(sf->steps[i].name, s->name))
-            ferry__err(c, s->line, NULL, "step '%s' is defined twice (also on line %d)", s->name,
-                       sf->steps[i].line);
+        if (sf->steps[i].name && !strcmp(sf->steps[i].name, s->name)) {
+            char *why = ferry_asprintf("%s:%d: step '%s' is defined twice (lines %d and %d)",
+                                       c->path, s->line, s->name, sf->steps[i].line, s->line);
+            free(sf->steps[i].broken);
+            sf->steps[i].broken = ferry_strdup(why);
+            free(s->broken);
+            s->broken = why;
+        }
 }
 
 /* Task names, known before any pipeline refers to one. */

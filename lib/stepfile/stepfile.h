@@ -69,6 +69,10 @@ typedef struct ferry_step {
     int64_t no_output_timeout_s; /* 0 = none */
     char *environment;           /* default environment name, or NULL */
     int line;                    /* 1-based line of the step in the file */
+    /* Why this step cannot run, though the file is usable: what valohai-yaml
+     * only warns of ("ferry.yaml:2: step 'a' is defined twice (lines 1 and
+     * 2)"), refused when the step is run; NULL for a step that runs. */
+    char *broken;
 } ferry_step;
 
 typedef struct ferry_stepfile {

@@ -335,4 +335,5 @@ void ferry__free_step(ferry_step *s)
     }
     free(s->env);
     free(s->environment);
+    free(s->broken);
 }

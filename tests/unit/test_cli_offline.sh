@@ -117,6 +117,13 @@ check "--NAME VALUE is a parameter" 2 "'colour'" \
 printf 'epochs: many\n' >"$work/params.yaml"
 check "--parameter-file values are checked" 2 "parameter 'epochs'" \
     -- "$ferry" run train --adhoc "$proj" --parameter-file "$work/params.yaml" --input dataset=https://e/x
+# A step name defined twice: the other steps stay usable; that one is refused.
+dup=$work/dup
+mkdir -p "$dup"
+printf -- '- step: {name: a, image: i, command: x}\n- step: {name: ok, image: i, command: z}\n- step: {name: a, image: i, command: y}\n' >"$dup/ferry.yaml"
+check "a step defined twice: refused, naming both lines" 2 "step 'a' is defined twice (lines 1 and 3)" \
+    -- "$ferry" run a --adhoc "$dup"
+check "a step defined twice: the file still lists its steps" 0 "  ok" -- "$ferry" run --adhoc "$dup"
 printf 'epochs: [1\n' >"$work/broken.yaml"
 check "--parameter-file: a broken file names itself" 2 "broken.yaml:" \
     -- "$ferry" run train --adhoc "$proj" --parameter-file "$work/broken.yaml" --input dataset=https://e/x

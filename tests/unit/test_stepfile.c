@@ -715,10 +715,8 @@ static const struct {
     {"- step: {name: a\n", .starts = "ferry.yaml:2: "},
     {"- step:\n    name: a\n---\n- step:\n    name: b\n",
      .expect = {"ferry.yaml:4: a step file holds one YAML document"}},
-    /* duplicates */
-    {"- step: {name: a, image: i, command: x}\n"
-     "- step: {name: a, image: i, command: y}\n",
-     .expect = {"ferry.yaml:2: step 'a' is defined twice (also on line 1)"}},
+    /* duplicates (a step name defined twice is not an error of the file:
+     * test_duplicate_step) */
     {"- step:\n    name: a\n    image: i\n    image: j\n    command: x\n",
      .expect = {"ferry.yaml:4: step 'a': duplicate key 'image' (also on line 3)"}},
     {"- step:\n    name: a\n    image: i\n    command: x\n    parameters:\n"
@@ -1148,6 +1146,26 @@ static void test_shell_quote(void)
     free(q);
 }
 
+/* A step name defined twice: valohai-yaml only warns, so the file is
+ * usable and its other steps run; the name itself says why it cannot run
+ * (issue 18, point 8). */
+static void test_duplicate_step(void)
+{
+    ferry_stepfile *sf = parse_yaml("- step: {name: a, image: i, command: x}\n"
+                                    "- step: {name: b, image: i, command: z}\n"
+                                    "- step: {name: a, image: i, command: y}\n");
+    CHECK(sf != NULL);
+    if (sf == NULL)
+        return;
+    const ferry_step *a = step_of(sf, "a"), *b = step_of(sf, "b");
+    CHECK(b && b->broken == NULL);
+    CHECK(a && a->broken);
+    if (a && a->broken)
+        CHECK_STR(a->broken, "ferry.yaml:3: step 'a' is defined twice (lines 1 and 3)");
+    CHECK(sf->steps[2].broken != NULL);
+    ferry_stepfile_free(sf);
+}
+
 int main(void)
 {
     test_every_example_parses();
@@ -1170,5 +1188,6 @@ int main(void)
     test_environment_variables();
     test_durations();
     test_shell_quote();
+    test_duplicate_step();
     TEST_MAIN_END();
 }
