@@ -70,6 +70,19 @@ static void ferry__long_options(const ferry_cli_syntax *syntax, struct option *a
     all[n] = (struct option){NULL, 0, NULL, 0};
 }
 
+int ferry_cli_known_option(const ferry_cli_syntax *syntax, const char *name, size_t n,
+                           int *takes_value)
+{
+    struct option all[FERRY__MAX_OPTIONS];
+    ferry__long_options(syntax, all);
+    for (const struct option *o = all; o->name; o++)
+        if (strlen(o->name) == n && strncmp(o->name, name, n) == 0) {
+            *takes_value = o->has_arg == required_argument;
+            return 1;
+        }
+    return 0;
+}
+
 /* One option as getopt_long() returned it: a shared one, a mistake, or the
  * command's own. */
 static int ferry__option(const ferry_cli_syntax *syntax, void *ctx, int c, char **argv,

@@ -78,6 +78,10 @@ typedef struct ferry_cli_args {
  * usage error. */
 int ferry_cli_parse_args(const ferry_cli_syntax *syntax, void *ctx, int argc, char **argv,
                          ferry_cli_args *args);
+/* Whether --NAME (the `n` bytes of `name`) is one of the command's long
+ * options or a shared one it takes; *takes_value when it needs a value. */
+int ferry_cli_known_option(const ferry_cli_syntax *syntax, const char *name, size_t n,
+                           int *takes_value);
 /* An on_option for a command whose only own option takes a value: stores
  * it in *(const char **)ctx. */
 int ferry_cli_store_arg(void *ctx, int c, const char *arg);

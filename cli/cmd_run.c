@@ -251,26 +251,6 @@ static const ferry_cli_syntax ferry__run_syntax = {
     .on_option = ferry__run_option,
 };
 
-/* Whether --NAME (the `n` bytes of `name`) is one of run's options or a
- * shared one; *takes_value when its value may be the next argument. */
-static int ferry__known_option(const char *name, size_t n, int *takes_value)
-{
-    static const struct option shared[] = {{"project", required_argument, NULL, 0},
-                                           {"json", no_argument, NULL, 0},
-                                           {"help", no_argument, NULL, 0}};
-    for (const struct option *o = ferry__run_options; o->name; o++)
-        if (strlen(o->name) == n && strncmp(o->name, name, n) == 0) {
-            *takes_value = o->has_arg == required_argument;
-            return 1;
-        }
-    for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
-        if (strlen(shared[i].name) == n && strncmp(shared[i].name, name, n) == 0) {
-            *takes_value = shared[i].has_arg == required_argument;
-            return 1;
-        }
-    return 0;
-}
-
 /* An argument that is a value, not an option: "5", "-0.1", "x". */
 static int ferry__is_value(const char *s)
 {
@@ -290,7 +270,8 @@ static void ferry__rewrite_params(ferry__run_args *r, int argc, char **argv)
         const char *a = argv[i];
         int takes_value = 0;
         size_t len = a[0] == '-' && a[1] == '-' ? strcspn(a + 2, "=") : 0;
-        if (i == 0 || done || len == 0 || ferry__known_option(a + 2, len, &takes_value)) {
+        if (i == 0 || done || len == 0 ||
+            ferry_cli_known_option(&ferry__run_syntax, a + 2, len, &takes_value)) {
             done = done || strcmp(a, "--") == 0;
             r->rewritten[n++] = argv[i];
             if (takes_value && a[2 + len] == '\0' && i + 1 < argc)
