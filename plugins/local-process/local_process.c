@@ -12,6 +12,10 @@
  * `exited` fires once the main process has exited AND both output pipes
  * reached end-of-file, so no output is lost to a race between the two.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* dladdr */
+#endif
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <linux/close_range.h>
 #include <unistd.h>
 
@@ -66,6 +71,10 @@ struct lp_state {
     struct ferry_run *runs; /* not reported yet */
     size_t n_allocated;     /* runs not freed yet, reported or not */
     int finishing;          /* fini ran: free the state with the last run */
+    /* ferry-mountns beside the plugin, when it can make a run's mount
+     * namespace here; else NULL and `no_namespace` says why. */
+    char *mountns;
+    char no_namespace[320];
 };
 
 /* ------------------------------------------------------------------------ */
@@ -162,6 +171,147 @@ static int lp_env_build(lp_state *st, lp_env *e, const ferry_run_spec *spec)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The /valohai and /ferry folders (mountns.c)                              */
+
+static const char *const lp_dir_names[] = {"repository", "inputs", "outputs", "config"};
+static const char lp_anchor; /* an address inside this plugin, for dladdr */
+
+/* ferry-mountns, beside this plugin's file; NULL when it is not there. */
+static char *lp_mountns_path(char *why, size_t why_cap)
+{
+    Dl_info info;
+    if (dladdr(&lp_anchor, &info) == 0 || info.dli_fname == NULL) {
+        snprintf(why, why_cap, "the plugin's own folder is unknown");
+        return NULL;
+    }
+    const char *slash = strrchr(info.dli_fname, '/');
+    int dir_len = slash ? (int)(slash - info.dli_fname) : 1;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%.*s/ferry-mountns", dir_len, slash ? info.dli_fname : ".");
+    if (access(path, X_OK) != 0) {
+        snprintf(why, why_cap, "%.250s: %s", path, strerror(errno));
+        return NULL;
+    }
+    return strdup(path);
+}
+
+/* Reads what `fd` gives into why (at most why_cap - 1 bytes), trailing
+ * newline dropped. */
+static void lp_read_why(int fd, char *why, size_t why_cap)
+{
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < why_cap && (r = read(fd, why + n, why_cap - 1 - n)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            break;
+        n += (size_t)r;
+    }
+    while (n > 0 && why[n - 1] == '\n')
+        n--;
+    why[n] = '\0';
+}
+
+/* Whether `mountns --check` says it can make a namespace here; why not in
+ * `why`. Once, at init: a run then needs no second process to find out. */
+static int lp_mountns_works(const char *mountns, char *why, size_t why_cap)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(why, why_cap, "pipe: %s", strerror(errno));
+        return 0;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        execl(mountns, mountns, "--check", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    why[0] = '\0';
+    if (pid > 0)
+        lp_read_why(fds[0], why, why_cap);
+    close(fds[0]);
+    int status = 0;
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 1;
+    if (why[0] == '\0')
+        snprintf(why, why_cap, "%s --check failed", mountns);
+    return 0;
+}
+
+static void lp_find_mountns(lp_state *st)
+{
+    char why[256];
+    char *path = lp_mountns_path(why, sizeof(why));
+    if (path != NULL && !lp_mountns_works(path, why, sizeof(why))) {
+        free(path);
+        path = NULL;
+    }
+    st->mountns = path;
+    if (path == NULL) {
+        snprintf(st->no_namespace, sizeof(st->no_namespace),
+                 "the /valohai and /ferry folders are missing (the commands see the "
+                 "execution's folders only where $FERRY_*_DIR / $VH_*_DIR say): %s\n",
+                 why);
+        st->host->log(st->ctx, FERRY_LOG_WARN, "%s", st->no_namespace);
+    }
+}
+
+/* argv for ferry-mountns around `inner` (NULL-ended): the execution's
+ * folders at /ferry/..., and at /valohai/... for a valohai.yaml project.
+ * The variables, the working folder and inputs.json keep the host's paths,
+ * which the namespace shows too: code reads the same values whether or not
+ * the namespace could be made. Its root is made in the execution's folder. */
+typedef struct lp_ns_argv {
+    char *v[64];
+    char root[PATH_MAX];
+    char cwd[PATH_MAX];
+    char targets[8][32];
+} lp_ns_argv;
+
+static int lp_ns_wrap(const lp_state *st, const ferry_run_spec *spec, char *const *inner,
+                      lp_ns_argv *a)
+{
+    char config[PATH_MAX];
+    if (spec->config_dir == NULL || realpath(spec->config_dir, config) == NULL ||
+        realpath(spec->repository_dir, a->cwd) == NULL)
+        return -1;
+    char *slash = strrchr(config, '/');
+    if (slash == NULL || slash == config)
+        return -1;
+    *slash = '\0';
+    snprintf(a->root, sizeof(a->root), "%.4000s/namespace-root", config);
+    const char *dirs[4] = {spec->repository_dir, spec->inputs_dir, spec->outputs_dir,
+                           spec->config_dir};
+    size_t n = 0, t = 0;
+    a->v[n++] = st->mountns;
+    a->v[n++] = "-r";
+    a->v[n++] = a->root;
+    a->v[n++] = "-C";
+    a->v[n++] = a->cwd;
+    for (int alias = 0; alias < (spec->valohai_aliases ? 2 : 1); alias++) {
+        for (int i = 0; i < 4; i++) {
+            if (dirs[i] == NULL)
+                continue;
+            snprintf(a->targets[t], sizeof(a->targets[t]), "/%s/%s", alias ? "valohai" : "ferry",
+                     lp_dir_names[i]);
+            a->v[n++] = "-b";
+            a->v[n++] = (char *)dirs[i];
+            a->v[n++] = a->targets[t++];
+        }
+    }
+    a->v[n++] = "--";
+    for (size_t i = 0; inner[i] != NULL; i++)
+        a->v[n++] = inner[i];
+    a->v[n] = NULL;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Running                                                                  */
 
 static void lp_run_unlink(struct ferry_run *r)
@@ -178,6 +328,7 @@ static void lp_run_unlink(struct ferry_run *r)
 
 static void lp_state_free(lp_state *st)
 {
+    free(st->mountns);
     free(st);
 }
 
@@ -365,6 +516,43 @@ static int lp_output_pipe(uv_pipe_t *h, int *child)
     return 0;
 }
 
+/* Why the commands could not start, as the execution's reason: uv_spawn's
+ * error `rc` for `program`, or the "#!" line's interpreter when that is what
+ * is missing (the script file itself was just written). */
+static int lp_spawn_error(const ferry_run_spec *spec, const char *program, int rc,
+                          ferry_error_detail *err)
+{
+    if (strncmp(spec->script, "#!", 2) == 0 && (rc == UV_ENOENT || rc == UV_EACCES)) {
+        const char *p = spec->script + 2;
+        p += strspn(p, " \t");
+        int n = (int)strcspn(p, " \t\r\n");
+        return ferry_error_set(err, FERRY_ESPAWN, 0, uv_err_name(rc),
+                               "could not start: the interpreter on the script's \"#!\" line, "
+                               "%.*s: %s",
+                               n > 200 ? 200 : n, p, uv_strerror(rc));
+    }
+    return ferry_error_set(err, FERRY_ESPAWN, 0, uv_err_name(rc), "could not start: %s: %s",
+                           program, uv_strerror(rc));
+}
+
+/* Inside ferry-mountns an exec failure is only an exit code: what uv_spawn
+ * would have said is found out here first, when the program is a path. */
+static int lp_check_program(const ferry_run_spec *spec, const char *program,
+                            ferry_error_detail *err)
+{
+    char interp[PATH_MAX];
+    if (strncmp(spec->script, "#!", 2) == 0) {
+        const char *p = spec->script + 2;
+        p += strspn(p, " \t");
+        int n = (int)strcspn(p, " \t\r\n");
+        snprintf(interp, sizeof(interp), "%.*s", n, p);
+        program = interp;
+    }
+    if (strchr(program, '/') == NULL || access(program, X_OK) == 0)
+        return 0;
+    return lp_spawn_error(spec, program, uv_translate_sys_error(errno), err);
+}
+
 static int lp_spawn(lp_state *st, struct ferry_run *r, const ferry_run_spec *spec, char **argv,
                     char **env, ferry_error_detail *err)
 {
@@ -401,20 +589,8 @@ static int lp_spawn(lp_state *st, struct ferry_run *r, const ferry_run_spec *spe
     close(out); /* the commands hold the write ends now: EOF comes when they exit */
     close(errfd);
     r->proc.data = r;
-    if (rc < 0 && strncmp(spec->script, "#!", 2) == 0 && (rc == UV_ENOENT || rc == UV_EACCES)) {
-        /* The script file was just written: the "#!" line's interpreter is
-         * what is missing (or not executable). */
-        const char *p = spec->script + 2;
-        p += strspn(p, " \t");
-        int n = (int)strcspn(p, " \t\r\n");
-        return ferry_error_set(err, FERRY_ESPAWN, 0, uv_err_name(rc),
-                               "could not start: the interpreter on the script's \"#!\" line, "
-                               "%.*s: %s",
-                               n > 200 ? 200 : n, p, uv_strerror(rc));
-    }
     if (rc < 0)
-        return ferry_error_set(err, FERRY_ESPAWN, 0, uv_err_name(rc), "could not start: %s: %s",
-                               argv[0], uv_strerror(rc));
+        return lp_spawn_error(spec, argv[0], rc, err);
     r->spawned = 1;
     r->pid = r->proc.pid;
     uv_read_start((uv_stream_t *)&r->pipes[0], lp_on_alloc, lp_on_read);
@@ -485,6 +661,8 @@ static int lp_start(void *state, const ferry_run_spec *spec, const ferry_run_cal
     char file[PATH_MAX];
     char *argv[4];
     rc = lp_argv(spec, file, sizeof(file), argv, err);
+    if (rc == 0 && st->mountns != NULL)
+        rc = lp_check_program(spec, argv[0], err);
     if (rc < 0)
         return rc;
     lp_env env = {0};
@@ -502,7 +680,10 @@ static int lp_start(void *state, const ferry_run_spec *spec, const ferry_run_cal
     size_t n = cb->struct_size < sizeof(r->cb) ? cb->struct_size : sizeof(r->cb);
     memcpy(&r->cb, cb, n ? n : sizeof(r->cb));
     lp_init_handles(st, r);
-    rc = lp_spawn(st, r, spec, argv, env.v, err);
+    lp_ns_argv *ns = st->mountns ? malloc(sizeof(*ns)) : NULL;
+    int wrapped = ns != NULL && lp_ns_wrap(st, spec, argv, ns) == 0;
+    rc = lp_spawn(st, r, spec, wrapped ? ns->v : argv, env.v, err);
+    free(ns);
     lp_env_free(&env);
     if (rc < 0) {
         r->reported = 1;
@@ -514,6 +695,12 @@ static int lp_start(void *state, const ferry_run_spec *spec, const ferry_run_cal
         st->runs->prev = r;
     st->runs = r;
     *out = r;
+    if (!wrapped) { /* once per execution, in its log */
+        const char *why = st->mountns ? "the /valohai and /ferry folders are missing: the "
+                                        "execution has no config folder to make them in\n"
+                                      : st->no_namespace;
+        r->cb.output(r->cb.arg, FERRY_STREAM_STATUS, why, strlen(why));
+    }
     return 0;
 }
 
@@ -552,6 +739,7 @@ static int lp_init(ferry_plugin_ctx *ctx, const ferry_host_api *host, void **sta
     st->ctx = ctx;
     st->host = host;
     st->loop = host->loop(ctx);
+    lp_find_mountns(st);
     *state = st;
     return 0;
 }

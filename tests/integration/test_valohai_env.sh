@@ -61,18 +61,18 @@ for name in ("VH_JOB_ID", "VH_EXECUTION_ID", "VH_PROJECT_ID", "FERRY_EXECUTION_I
     print("env %s=%s" % (name, os.environ.get(name, "<unset>")))
 EOF
 
-run_and_log() { # run_and_log STEP: the id, the log in $WORK/STEP.log
-  local id rc=0
+run_and_log() { # run_and_log STEP: sets $id, the log in $WORK/STEP.log (not
+  # in a subshell: its checks must count)
+  local rc=0
   id=$(run_id "$proj" "$1" --project vhenv)
   "$FERRY" wait "$id" --timeout 60 >/dev/null || rc=$?
   expect_eq "$1: wait exit status" "$rc" 0
   "$FERRY" logs "$id" >"$WORK/$1.log" 2>&1 || true
-  echo "$id"
 }
 val() { sed -n "s/^$1 $2=//p" "$WORK/$3.log"; }
 
 # --- execution.json and the variables ---
-id=$(run_and_log info)
+run_and_log info
 counter=$(json_field "$id" 'e["counter"]')
 expect_eq "valohai.execution-id" "$(val cfg valohai.execution-id info)" "\"$id\""
 expect_eq "valohai.execution-counter" "$(val cfg valohai.execution-counter info)" "$counter"
@@ -102,17 +102,17 @@ expect_eq "a known environment: no note" \
   "$(grep -c "is not one of ferryd's" "$WORK/info.log" || true)" 0
 
 # --- the step's own PYTHONUNBUFFERED wins ---
-run_and_log own-unbuffered >/dev/null
+run_and_log own-unbuffered
 expect_eq "the step's PYTHONUNBUFFERED wins" "$(val env PYTHONUNBUFFERED own-unbuffered)" 0
 
 # --- an unknown slug runs on the default, saying so once ---
-id=$(run_and_log unknown-slug)
+run_and_log unknown-slug
 expect_eq "unknown slug: runs on the default" "$(json_field "$id" 'e["environment"]')" local
 expect_eq "unknown slug: one warning line" \
   "$(grep -c "environment 'azure-westeurope-f2sv2' is not one of ferryd's (known: local, aws-gpu): running on 'local'" "$WORK/unknown-slug.log" || true)" 1
 
 # --- an alias routes the slug, without a note ---
-id=$(run_and_log aliased)
+run_and_log aliased
 expect_eq "alias: runs on aws-gpu" "$(json_field "$id" 'e["environment"]')" aws-gpu
 expect_eq "alias: valohai.environment-slug" "$(val cfg valohai.environment-slug aliased)" '"aws-gpu"'
 expect_eq "alias: no note" "$(grep -c "is not one of ferryd's" "$WORK/aliased.log" || true)" 0

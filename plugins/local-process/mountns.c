@@ -1,0 +1,277 @@
+/* ferry-mountns: runs a program in a private mount namespace that sees the
+ * host's file system plus folders bind-mounted at paths the host need not
+ * have (/valohai/inputs, /ferry/outputs...), so that a project which
+ * hard-codes Valohai's paths runs unchanged without a container.
+ *
+ *   ferry-mountns --check
+ *   ferry-mountns -r ROOT [-C DIR] [-e NAME=VALUE]... [-b SOURCE TARGET]... -- PROGRAM [ARG]...
+ *
+ * --check says (exit 0) whether this process may make such a namespace, or
+ * why not on stderr (exit 1). A run builds the namespace's root in ROOT (an
+ * empty folder it may create, on the same machine; the execution's own):
+ * every top-level entry of "/" is bind-mounted (recursively) or recreated
+ * there, each TARGET is created inside and SOURCE bind-mounted on it, then
+ * the process changes its root to ROOT, its folder to DIR, sets the -e
+ * variables and executes PROGRAM. Nothing is mounted in the host's
+ * namespace: "/" is made private before the first mount.
+ *
+ * As root (CAP_SYS_ADMIN) only a mount namespace is made; otherwise a user
+ * namespace too, mapping the caller's own uid and gid to themselves, so the
+ * commands keep their identity and their files their owner. When the
+ * namespace cannot be made, one line on stderr says why and PROGRAM runs
+ * as it would have without it (the paths are missing; nothing else is).
+ *
+ * A program of its own, not code in the plugin: the namespace must be made
+ * between fork and exec, which uv_spawn leaves no room for. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MNS_MAX_BINDS 16
+
+typedef struct mns_bind {
+    const char *source, *target;
+} mns_bind;
+
+typedef struct mns_args {
+    const char *root;
+    const char *dir;
+    char **env;
+    size_t n_env;
+    mns_bind binds[MNS_MAX_BINDS];
+    size_t n_binds;
+    char **program;
+} mns_args;
+
+static char mns_why[512];
+
+static int mns_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int mns_fail(const char *fmt, ...)
+{
+    int e = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(mns_why, sizeof(mns_why), fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof(mns_why))
+        snprintf(mns_why + n, sizeof(mns_why) - (size_t)n, ": %s", strerror(e));
+    return -1;
+}
+
+static int mns_write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(text);
+    ssize_t w = write(fd, text, len);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return w == (ssize_t)len ? 0 : -1;
+}
+
+/* A user namespace where the caller keeps its own uid and gid. */
+static int mns_user_namespace(void)
+{
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+        return mns_fail("unshare of a user and mount namespace (needs root, or user namespaces "
+                        "allowed: sysctl user.max_user_namespaces)");
+    char map[64];
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+    if (mns_write_file("/proc/self/uid_map", map) != 0)
+        return mns_fail("writing /proc/self/uid_map");
+    /* setgroups must be denied before an unprivileged gid_map. */
+    if (mns_write_file("/proc/self/setgroups", "deny") != 0 && errno != ENOENT)
+        return mns_fail("writing /proc/self/setgroups");
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+    if (mns_write_file("/proc/self/gid_map", map) != 0)
+        return mns_fail("writing /proc/self/gid_map");
+    return 0;
+}
+
+/* A mount namespace of our own, "/" private in it: no mount made here can
+ * reach the host's namespace. */
+static int mns_namespace(void)
+{
+    if (unshare(CLONE_NEWNS) != 0) {
+        if (errno != EPERM)
+            return mns_fail("unshare of a mount namespace");
+        if (mns_user_namespace() != 0)
+            return -1;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return mns_fail("making / private in the new mount namespace");
+    return 0;
+}
+
+static int mns_mkdirs(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST)
+            return mns_fail("creating %s", path);
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return mns_fail("creating %s", path);
+    return 0;
+}
+
+/* One top-level entry of "/" as it is in the new root. */
+static int mns_copy_entry(const char *root, const char *name)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+    snprintf(from, sizeof(from), "/%s", name);
+    if ((size_t)snprintf(to, sizeof(to), "%s/%s", root, name) >= sizeof(to))
+        return mns_fail("%s/%s: path too long", root, name);
+    struct stat sb;
+    if (lstat(from, &sb) != 0)
+        return 0; /* gone meanwhile */
+    if (S_ISLNK(sb.st_mode)) {
+        char target[PATH_MAX];
+        ssize_t n = readlink(from, target, sizeof(target) - 1);
+        if (n < 0)
+            return mns_fail("reading the link %s", from);
+        target[n] = '\0';
+        if (symlink(target, to) != 0 && errno != EEXIST)
+            return mns_fail("creating the link %s", to);
+        return 0;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        if (mkdir(to, 0755) != 0 && errno != EEXIST)
+            return mns_fail("creating %s", to);
+    } else if (S_ISREG(sb.st_mode)) {
+        int fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return mns_fail("creating %s", to);
+        close(fd);
+    } else {
+        return 0; /* a socket or device at the top level: nothing runs from there */
+    }
+    if (mount(from, to, NULL, MS_BIND | MS_REC, NULL) != 0)
+        return mns_fail("bind-mounting %s", from);
+    return 0;
+}
+
+static int mns_copy_root(const char *root)
+{
+    DIR *d = opendir("/");
+    if (d == NULL)
+        return mns_fail("reading /");
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        rc = mns_copy_entry(root, e->d_name);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int mns_bind_one(const char *root, const mns_bind *b)
+{
+    char to[PATH_MAX];
+    if ((size_t)snprintf(to, sizeof(to), "%s%s", root, b->target) >= sizeof(to))
+        return mns_fail("%s: path too long", b->target);
+    if (mns_mkdirs(to) != 0)
+        return -1;
+    if (mount(b->source, to, NULL, MS_BIND | MS_REC, NULL) != 0)
+        return mns_fail("bind-mounting %s at %s", b->source, b->target);
+    return 0;
+}
+
+static int mns_build(const mns_args *a)
+{
+    char root[PATH_MAX];
+    snprintf(root, sizeof(root), "%s", a->root);
+    if (mns_mkdirs(root) != 0)
+        return -1;
+    if (mns_namespace() != 0 || mns_copy_root(a->root) != 0)
+        return -1;
+    for (size_t i = 0; i < a->n_binds; i++)
+        if (mns_bind_one(a->root, &a->binds[i]) != 0)
+            return -1;
+    if (chroot(a->root) != 0)
+        return mns_fail("changing the root to %s", a->root);
+    if (chdir(a->dir ? a->dir : "/") != 0)
+        return mns_fail("changing to %s", a->dir ? a->dir : "/");
+    for (size_t i = 0; i < a->n_env; i++)
+        if (putenv(a->env[i]) != 0)
+            return mns_fail("setting %s", a->env[i]);
+    return 0;
+}
+
+static int mns_usage(void)
+{
+    fprintf(stderr, "usage: ferry-mountns --check\n"
+                    "       ferry-mountns -r ROOT [-C DIR] [-e NAME=VALUE]... "
+                    "[-b SOURCE TARGET]... -- PROGRAM [ARG]...\n");
+    return 2;
+}
+
+static int mns_parse(int argc, char **argv, mns_args *a)
+{
+    static char *env[MNS_MAX_BINDS];
+    a->env = env;
+    int i = 1;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        const char *opt = argv[i];
+        int need = strcmp(opt, "-b") == 0 ? 2 : 1;
+        if (i + need >= argc)
+            return -1;
+        if (strcmp(opt, "-r") == 0) {
+            a->root = argv[++i];
+        } else if (strcmp(opt, "-C") == 0) {
+            a->dir = argv[++i];
+        } else if (strcmp(opt, "-e") == 0 && a->n_env < MNS_MAX_BINDS) {
+            a->env[a->n_env++] = argv[++i];
+        } else if (strcmp(opt, "-b") == 0 && a->n_binds < MNS_MAX_BINDS && argv[i + 2][0] == '/') {
+            a->binds[a->n_binds].source = argv[i + 1];
+            a->binds[a->n_binds++].target = argv[i + 2];
+            i += 2;
+        } else {
+            return -1;
+        }
+    }
+    if (i + 1 >= argc || a->root == NULL || a->root[0] != '/')
+        return -1;
+    a->program = argv + i + 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--check") == 0) {
+        if (mns_namespace() == 0)
+            return 0;
+        fprintf(stderr, "%s\n", mns_why);
+        return 1;
+    }
+    mns_args a = {0};
+    if (mns_parse(argc, argv, &a) != 0)
+        return mns_usage();
+    if (mns_build(&a) != 0)
+        fprintf(stderr, "ferry: the /valohai and /ferry folders are missing: %s\n", mns_why);
+    execvp(a.program[0], a.program);
+    fprintf(stderr, "ferry-mountns: %s: %s\n", a.program[0], strerror(errno));
+    return 127;
+}
