@@ -321,6 +321,19 @@ static char *ferry__joined_values(const ferry_param_def *p, const json_t *list)
     return ferry__buf_take(&b);
 }
 
+/* One value as the command shows it: the default as the file writes it
+ * where valohai-yaml passes that text on (default_text), else as Python
+ * prints it. */
+static char *ferry__value_text(const ferry_param_def *p, const json_t *value)
+{
+    if (json_is_array(value))
+        return ferry__joined_values(p, value);
+    if (p->default_text && json_is_real(value) && json_is_real(p->default_value) &&
+        json_real_value(value) == json_real_value(p->default_value))
+        return ferry_strdup(p->default_text);
+    return ferry__atom_text(value, 1);
+}
+
 /* The shell words that pass one parameter (none when it is unset). */
 static void ferry__emit_param(ferry__buf *out, const ferry_param_def *p, const json_t *value)
 {
@@ -340,7 +353,7 @@ static void ferry__emit_param(ferry__buf *out, const ferry_param_def *p, const j
     }
     if (json_is_array(value) && json_array_size(value) == 0)
         return; /* no `--x=` for an empty list */
-    char *t = json_is_array(value) ? ferry__joined_values(p, value) : ferry__atom_text(value, 1);
+    char *t = ferry__value_text(p, value);
     ferry__emit_template(out, tmpl, p->name, t);
     free(t);
 }
@@ -374,7 +387,8 @@ static char *ferry__placeholder(const ferry_step *s, const json_t *resolved, con
         const json_t *v = p ? ferry__value_of(resolved, p->name) : NULL;
         if (!v)
             return NULL;
-        char *t = json_is_array(v) ? ferry__joined_values(p, v) : ferry__atom_text(v, 1);
+        /* valohai-yaml: quote(str(value)), a list as Python prints it */
+        char *t = json_is_array(v) ? ferry__python_list(v) : ferry__value_text(p, v);
         char *q = ferry_shell_quote(t);
         free(t);
         return q;

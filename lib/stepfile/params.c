@@ -330,6 +330,16 @@ static void ferry__param_default(ferry__walk *w, const ferry__field *f, const fe
     if (ferry__kind_of(v->node) == FERRY__NULL)
         return;
     json_t *raw = ferry__to_json(w->c, v->node, 0);
+    const char *text = ferry__kind_of(v->node) == FERRY__FLOAT ? ferry__text(v->node) : NULL;
+    if (text && !ferry__yaml_float_pyyaml_str(text))
+        text = NULL;
+    if (text && p->type == FERRY_PARAM_STRING) { /* PyYAML's str, as written */
+        json_decref(raw);
+        raw = json_string(text);
+    } else if (text && p->type == FERRY_PARAM_FLOAT) {
+        free(p->default_text);
+        p->default_text = ferry_strdup(text);
+    }
     char why[256];
     if (!raw)
         ferry__err(w->c, v->line, w->label, "%s: too deeply nested or too large", f->key);

@@ -38,6 +38,10 @@ typedef struct ferry_param_def {
     ferry_param_multiple multiple;
     char *multiple_separator; /* default "," */
     char *description;
+    /* A float default as the file writes it where valohai-yaml passes that
+     * text on (PyYAML leaves 1e-5 a string): the command shows "1e-5", not
+     * Python's 1e-05, while the value is the number. NULL otherwise. */
+    char *default_text;
 } ferry_param_def;
 
 typedef struct ferry_input_def {

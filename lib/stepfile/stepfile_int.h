@@ -55,6 +55,7 @@ char *ferry__join_list(const char *const *list);
 void ferry__fmt_real(double d, char *buf, size_t cap);
 void ferry__python_float(double d, char *buf, size_t cap);
 char *ferry__atom_text(const json_t *v, int python_bools);
+char *ferry__python_list(const json_t *list);
 size_t ferry__distance(const char *a, const char *b);
 /* A copy without the blanks around; ferry__strip does it in place. */
 char *ferry__trimmed(const char *s);
@@ -109,6 +110,7 @@ const char *ferry__describe(const yaml_node_t *n, char *buf, size_t cap);
 int ferry__scalar_bool(const yaml_node_t *n);
 int ferry__node_number(const yaml_node_t *n, double *out);
 json_t *ferry__scalar_json(const yaml_node_t *n);
+int ferry__yaml_float_pyyaml_str(const char *s);
 json_t *ferry__to_json(ferry__ctx *c, yaml_node_t *n, int depth);
 size_t ferry__seq_len(const yaml_node_t *seq);
 yaml_node_t *ferry__seq_item(ferry__ctx *c, const yaml_node_t *seq, size_t i);

@@ -319,6 +319,7 @@ void ferry__free_step(ferry_step *s)
         json_decref(p->choices);
         free(p->multiple_separator);
         free(p->description);
+        free(p->default_text);
     }
     free(s->params);
     for (size_t i = 0; i < s->n_inputs; i++) {

@@ -153,6 +153,53 @@ char *ferry__atom_text(const json_t *v, int python_bools)
     }
 }
 
+/* repr() of a Python str: single quotes unless the text has a ' and no ",
+ * backslashes, the quote and control characters escaped. */
+static void ferry__python_str_repr(ferry__buf *b, const char *s)
+{
+    char q = strchr(s, '\'') && !strchr(s, '"') ? '"' : '\'';
+    ferry__buf_printf(b, "%c", q);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\\' || *p == (unsigned char)q)
+            ferry__buf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            ferry__buf_puts(b, "\\n");
+        else if (*p == '\r')
+            ferry__buf_puts(b, "\\r");
+        else if (*p == '\t')
+            ferry__buf_puts(b, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            ferry__buf_printf(b, "\\x%02x", *p);
+        else
+            ferry__buf_printf(b, "%c", *p);
+    }
+    ferry__buf_printf(b, "%c", q);
+}
+
+/* str() of a Python list of the values, as valohai-yaml writes
+ * {parameter-value:NAME} of a multiple parameter: "['a', 'b']", "[1, 2.0]". */
+char *ferry__python_list(const json_t *list)
+{
+    ferry__buf b = {0};
+    ferry__buf_puts(&b, "[");
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        if (i)
+            ferry__buf_puts(&b, ", ");
+        if (json_is_string(v)) {
+            ferry__python_str_repr(&b, json_string_value(v));
+        } else {
+            char *t = ferry__atom_text(v, 1);
+            ferry__buf_puts(&b, t);
+            free(t);
+        }
+    }
+    ferry__buf_puts(&b, "]");
+    return ferry__buf_take(&b);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Shell quoting                                                             */
 

@@ -177,6 +177,20 @@ static int ferry__yaml_float(const char *s, double *out)
     return 1;
 }
 
+/* Whether PyYAML leaves plain scalar `s` a string though it reads as a
+ * float here: an exponent without a '.' before it or a sign after it
+ * (1e-5, 2.5e3). valohai-yaml then passes it on as written. */
+int ferry__yaml_float_pyyaml_str(const char *s)
+{
+    double d;
+    if (!ferry__yaml_float(s, &d))
+        return 0;
+    const char *e = strpbrk(s, "eE");
+    if (e == NULL)
+        return 0; /* no exponent (.inf and .nan have none) */
+    return memchr(s, '.', (size_t)(e - s)) == NULL || (e[1] != '+' && e[1] != '-');
+}
+
 static ferry__kind ferry__kind_of_tag(const char *tag)
 {
     if (!strcmp(tag, YAML_NULL_TAG))

@@ -661,6 +661,40 @@ static void test_validation_messages(void)
     CHECK_CMD(s, "{\"x\": 1, \"lr\": \"2\"}", "run --lr=2.0 --x=1");
     ferry_stepfile_free(sf);
 
+    /* a number PyYAML leaves a string (an exponent without a '.' before it
+     * or a sign after it) stays as written in the command, as valohai-yaml
+     * passes it on; the value is still the number, and one given by a user
+     * is printed as Python prints it */
+    sf = parse_yaml("- step:\n    name: t\n    image: i\n    command: run {parameters}\n"
+                    "    parameters:\n"
+                    "      - {name: a, type: float, default: 1e-5}\n"
+                    "      - {name: b, type: float, default: 2.5e3}\n"
+                    "      - {name: c, type: float, default: 1.0e-5}\n"
+                    "      - {name: d, default: 1e-5}\n"
+                    "      - {name: e, type: float, default: 1E-05}\n");
+    s = step_of(sf, "t");
+    if (s) {
+        CHECK(json_real_value(s->params[0].default_value) == 1e-5);
+        CHECK_STR(s->params[0].default_text, "1e-5");
+        CHECK(s->params[2].default_text == NULL); /* PyYAML's float: repr() */
+        CHECK_CMD(s, NULL, "run --a=1e-5 --b=2.5e3 --c=1e-05 --d=1e-5 --e=1E-05");
+        CHECK_CMD(s, "{\"a\": 0.001, \"b\": \"2400\"}",
+                  "run --a=0.001 --b=2400.0 --c=1e-05 --d=1e-5 --e=1E-05");
+    }
+    ferry_stepfile_free(sf);
+
+    /* {parameter-value:NAME} of a multiple parameter is valohai-yaml's
+     * quote(str(value)): the list as Python prints it */
+    sf = parse_yaml("- step:\n    name: m\n    image: i\n"
+                    "    command: run {parameter-value:n} {parameter-value:w}\n"
+                    "    parameters:\n"
+                    "      - {name: n, type: integer, multiple: separate, default: [1000, 500]}\n"
+                    "      - {name: w, multiple: repeat, default: [a, \"it's\"]}\n");
+    s = step_of(sf, "m");
+    if (s)
+        CHECK_CMD(s, NULL, "run '[1000, 500]' '['\"'\"'a'\"'\"', \"it'\"'\"'s\"]'");
+    ferry_stepfile_free(sf);
+
     sf = parse_yaml("- step:\n    name: none\n    image: i\n    command: run\n");
     CHECK_RESOLVE_ERR(step_of(sf, "none"), "{\"a\": 1}",
                       "unknown parameter 'a' (this step has no parameters)");
