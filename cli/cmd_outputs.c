@@ -14,7 +14,8 @@
 #define FERRY__PROPS_WIDTH 48
 
 /* An output's metadata on one short line, "k=v, k=v" (strings as they are,
- * other values as JSON), cut at a character boundary with "...". */
+ * other values as JSON), the user's own keys before Valohai's
+ * ("valohai.tags"...), cut at a character boundary with "...". */
 static void ferry__properties(const json_t *o, char *out, size_t cap)
 {
     size_t len = 0;
@@ -22,22 +23,28 @@ static void ferry__properties(const json_t *o, char *out, size_t cap)
     const char *key;
     json_t *v;
     out[0] = '\0';
-    json_object_foreach((json_t *)json_object_get(o, "metadata"), key, v)
-    {
-        char *value = json_is_string(v) ? ferry_strdup(json_string_value(v))
-                                        : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        char *item = ferry_asprintf("%s%s=%s", len ? ", " : "", key, value ? value : "?");
-        size_t n = strlen(item);
-        cut = len + n > cap - 1;
-        if (cut)
-            n = cap - 1 - len;
-        memcpy(out + len, item, n);
-        len += n;
-        out[len] = '\0';
-        free(item);
-        free(value);
-        if (cut)
-            break;
+    for (int valohai = 0; valohai < 2 && !cut; valohai++) {
+        json_object_foreach((json_t *)json_object_get(o, "metadata"), key, v)
+        {
+            if ((strncmp(key, "valohai.", 8) == 0) != valohai)
+                continue;
+            char *value =
+                json_is_string(v)
+                    ? ferry_strdup(json_string_value(v))
+                    : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+            char *item = ferry_asprintf("%s%s=%s", len ? ", " : "", key, value ? value : "?");
+            size_t n = strlen(item);
+            cut = len + n > cap - 1;
+            if (cut)
+                n = cap - 1 - len;
+            memcpy(out + len, item, n);
+            len += n;
+            out[len] = '\0';
+            free(item);
+            free(value);
+            if (cut)
+                break;
+        }
     }
     for (char *p = out; *p; p++) /* one line, whatever the values hold */
         if ((unsigned char)*p < 0x20)
