@@ -235,7 +235,7 @@ typedef struct output_file {
 /* A metadata file the walk read (outputmeta.h): not an output. */
 typedef struct output_metafile {
     char *name; /* relative to outputs/ */
-    char *text; /* NULL when it could not be read */
+    char *text;
     size_t len;
 } output_metafile;
 
@@ -246,7 +246,9 @@ typedef struct output_list {
     size_t n_skipped, cap_skipped;
     output_metafile *metas; /* read during the walk, parsed after it */
     size_t n_metas, cap_metas;
-    char *error; /* the walk itself failed (outputs/ unreadable) */
+    size_t meta_bytes; /* of the metas' texts */
+    int meta_notes;    /* log lines given about them */
+    char *error;       /* the walk itself failed (outputs/ unreadable) */
 } output_list;
 
 /* Blocking: run on the threadpool. Regular files only; symlinks and special

@@ -26,6 +26,10 @@
 /* The metadata of all outputs together, as sent: it travels in the one
  * call that declares them, whose body ferryd takes up to 8 MiB. */
 #define OUTPUTS_META_BUDGET ((size_t)4 << 20)
+/* The metadata files read, all together (each is at most
+ * OUTPUTMETA_FILE_MAX), and the log lines their problems may take. */
+#define OUTPUTS_META_READ ((size_t)32 << 20)
+#define OUTPUTS_META_NOTES 200
 
 static void outputs_skip(output_list *out, const char *name, const char *why)
 {
@@ -36,24 +40,58 @@ static void outputs_skip(output_list *out, const char *name, const char *why)
     free(clean);
 }
 
-/* A log line of its own (a metadata problem). */
+/* A log line of its own (a metadata problem); a few hundred at most, so
+ * that thousands of bad sidecars do not flood the log. */
 static void outputs_note(void *arg, const char *text)
 {
     output_list *out = arg;
+    if (++out->meta_notes > OUTPUTS_META_NOTES)
+        return;
     FERRY_XGROW(out->skipped, out->cap_skipped, out->n_skipped + 1);
-    out->skipped[out->n_skipped++] = ferry_strdup(text);
+    out->skipped[out->n_skipped++] =
+        out->meta_notes == OUTPUTS_META_NOTES
+            ? ferry_strdup("more problems with the outputs' metadata files are not shown")
+            : ferry_strdup(text);
 }
 
-/* A metadata file, read whole (bounded) from the descriptor the walk
- * opened, for outputs_meta_apply once every output is known. */
+static void outputs_note_file(output_list *out, const char *rel, const char *why)
+{
+    char *line = ferry_asprintf("%s: %s", rel, why);
+    outputs_note(out, line);
+    free(line);
+}
+
+/* A metadata file, read whole from the descriptor the walk opened, for
+ * outputs_meta_apply once every output is known. Bounded: each file, and
+ * all of them together, since all of it is held at once. */
 static void outputs_read_meta(output_list *out, int fd, const char *rel)
 {
-    output_metafile m = {.name = ferry_strdup(rel)};
-    char *buf = ferry_xmalloc(OUTPUTMETA_FILE_MAX + 1);
-    size_t len = 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        outputs_note_file(out, rel, strerror(errno));
+        return;
+    }
+    if (st.st_size > (off_t)OUTPUTMETA_FILE_MAX) {
+        char why[128];
+        snprintf(why, sizeof(why), "larger than %zu MiB; not read (nor an output)",
+                 OUTPUTMETA_FILE_MAX >> 20);
+        outputs_note_file(out, rel, why);
+        return;
+    }
+    if (out->meta_bytes + (size_t)st.st_size > OUTPUTS_META_READ) {
+        char why[128];
+        snprintf(why, sizeof(why),
+                 "not read (nor an output): the metadata files together are over %zu MiB",
+                 OUTPUTS_META_READ >> 20);
+        outputs_note_file(out, rel, why);
+        return;
+    }
+    /* The size it had; one that grew since is cut there, and said so. */
+    size_t cap = (size_t)st.st_size, len = 0;
+    char *buf = ferry_xmalloc(cap + 1);
     int rc = 0;
-    while (len <= OUTPUTMETA_FILE_MAX) {
-        ssize_t n = read(fd, buf + len, OUTPUTMETA_FILE_MAX + 1 - len);
+    while (len <= cap) {
+        ssize_t n = read(fd, buf + len, cap + 1 - len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -62,25 +100,15 @@ static void outputs_read_meta(output_list *out, int fd, const char *rel)
             break;
         len += (size_t)n;
     }
-    char *why = NULL;
-    if (rc < 0)
-        why = ferry_asprintf("%s: not read: %s", rel, ferry_strerror(rc));
-    else if (len > OUTPUTMETA_FILE_MAX)
-        why = ferry_asprintf("%s: larger than %zu MiB; not read, and not an output", rel,
-                             OUTPUTMETA_FILE_MAX >> 20);
-    if (why) {
-        size_t clean_len = 0;
-        char *clean = ferry_utf8_clean(why, strlen(why), &clean_len);
-        outputs_note(out, clean);
-        free(clean);
-        free(why);
+    if (rc < 0 || len > cap) {
+        outputs_note_file(out, rel, rc < 0 ? ferry_strerror(rc) : "still being written; not read");
         free(buf);
-    } else {
-        m.text = buf;
-        m.len = len;
+        return;
     }
+    out->meta_bytes += len;
     FERRY_XGROW(out->metas, out->cap_metas, out->n_metas + 1);
-    out->metas[out->n_metas++] = m;
+    out->metas[out->n_metas++] =
+        (output_metafile){.name = ferry_strdup(rel), .text = buf, .len = len};
 }
 
 static int outputs_sha256_fd(int fd, char *hex, int64_t *size)
@@ -217,7 +245,7 @@ static void outputs_meta_apply(output_list *out)
         for (size_t i = 0; i < out->n_metas; i++) {
             const output_metafile *m = &out->metas[i];
             int jsonl = strcmp(m->name, OUTPUTMETA_JSONL) == 0;
-            if (m->text == NULL || jsonl != (pass == 0))
+            if (jsonl != (pass == 0))
                 continue;
             if (jsonl)
                 outputmeta_jsonl(by_file, m->text, m->len, &h);

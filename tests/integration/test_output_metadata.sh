@@ -25,6 +25,19 @@ cat >"$proj/valohai.yaml" <<'EOF2'
     name: train
     image: python:3.12
     command: python3 train.py
+- step:
+    name: huge
+    image: python:3.12
+    command: python3 huge.py
+EOF2
+# A sidecar over the agent's bound (4 MiB): not read, not an output, said.
+cat >"$proj/huge.py" <<'EOF2'
+import json, os
+out = os.environ.get("VH_OUTPUTS_DIR", "/valohai/outputs")
+with open(os.path.join(out, "a.bin"), "wb") as f:
+    f.write(b"a")
+with open(os.path.join(out, "a.bin.metadata.json"), "w") as f:
+    json.dump({"x": "y" * (5 << 20)}, f)
 EOF2
 # As a Valohai user writes it (docs.valohai.com, "Add context to your data
 # with metadata").
@@ -101,5 +114,16 @@ expect_eq "log: line 4 names no output" \
   "$(grep -c 'valohai.metadata.jsonl:4: "file" names no output: missing.bin' "$WORK/train.log" || true)" 1
 expect_eq "log: no other metadata warning" \
   "$(grep -c 'metadata.json' "$WORK/train.log" || true)" 2
+
+# --- a metadata file too large ---
+id=$(run_id "$proj" huge --project props)
+rc=0
+"$FERRY" wait "$id" --timeout 60 >/dev/null || rc=$?
+expect_eq "huge: wait exit status" "$rc" 0
+expect_eq "huge: the output alone, without metadata" \
+  "$("$FERRY" outputs "$id" --json | python3 -c 'import json,sys; print([(o["name"], o["metadata"]) for o in json.load(sys.stdin)["outputs"]])')" \
+  "[('a.bin', {})]"
+expect_contains "huge: the log says why" "$("$FERRY" logs "$id" 2>&1)" \
+  "a.bin.metadata.json: larger than 4 MiB; not read (nor an output)"
 
 finish
