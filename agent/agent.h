@@ -9,6 +9,7 @@
  *   shipper.c    log lines -> numbered events, batched, resent until acked
  *   spool.c      the events on disk until ferryd has them
  *   outputs.c    the walk of outputs/ (size and sha256 of each file)
+ *   outputmeta.c the outputs' metadata files (valohai.metadata.jsonl...)
  *   uploads.c    outputs to presigned URLs: whole files, or parts in parallel
  *   inputcache.c downloaded inputs kept by ETag, shared by executions
  */
@@ -228,18 +229,32 @@ typedef struct output_file {
     int64_t size;
     char sha256[65];
     uint64_t dev, ino; /* the file the walk read: the upload sends no other */
+    json_t *metadata;  /* its properties (outputmeta.h), or NULL */
 } output_file;
+
+/* A metadata file the walk read (outputmeta.h): not an output. */
+typedef struct output_metafile {
+    char *name; /* relative to outputs/ */
+    char *text;
+    size_t len;
+} output_metafile;
 
 typedef struct output_list {
     output_file *files;
     size_t n, cap;
-    char **skipped; /* human text for each entry that is not uploaded */
+    char **skipped; /* log lines: each entry not uploaded, each metadata problem */
     size_t n_skipped, cap_skipped;
-    char *error; /* the walk itself failed (outputs/ unreadable) */
+    output_metafile *metas; /* read during the walk, parsed after it */
+    size_t n_metas, cap_metas;
+    size_t meta_bytes; /* of the metas' texts */
+    int meta_notes;    /* log lines given about them */
+    char *error;       /* the walk itself failed (outputs/ unreadable) */
 } output_list;
 
 /* Blocking: run on the threadpool. Regular files only; symlinks and special
- * files are skipped (noted in `skipped`), never followed. Sorted by name. */
+ * files are skipped (noted in `skipped`), never followed. Sorted by name.
+ * Metadata files (valohai.metadata.jsonl, *.metadata.json) are not outputs:
+ * what they say is in each output's `metadata`. */
 void outputs_walk(const char *dir, output_list *out);
 void outputs_free(output_list *out);
 

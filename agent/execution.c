@@ -935,8 +935,12 @@ static void ex_walk_done(uv_work_t *w, int status)
     json_t *list = json_array();
     for (size_t i = 0; i < ex->outs.n; i++) {
         const output_file *f = &ex->outs.files[i];
-        json_array_append_new(list, json_pack("{s:s, s:I, s:s}", "name", f->name, "size",
-                                              (json_int_t)f->size, "sha256", f->sha256));
+        json_t *o = json_pack("{s:s, s:I, s:s}", "name", f->name, "size", (json_int_t)f->size,
+                              "sha256", f->sha256);
+        /* Only when there is some: a ferryd before output metadata takes the rest. */
+        if (f->metadata)
+            json_object_set(o, "metadata", f->metadata);
+        json_array_append_new(list, o);
     }
     json_t *body = json_pack("{s:o}", "outputs", list);
     char *path = ferry_asprintf("/v1/agent/executions/%s/outputs", ex->id);

@@ -16,12 +16,20 @@
 #include <openssl/evp.h>
 
 #include "agent.h"
+#include "outputmeta.h"
 
 #include "ferry/hex.h"
 #include "text.h"
 #include "util.h"
 
 #define OUTPUTS_MAX_DEPTH 64
+/* The metadata of all outputs together, as sent: it travels in the one
+ * call that declares them, whose body ferryd takes up to 8 MiB. */
+#define OUTPUTS_META_BUDGET ((size_t)4 << 20)
+/* The metadata files read, all together (each is at most
+ * OUTPUTMETA_FILE_MAX), and the log lines their problems may take. */
+#define OUTPUTS_META_READ ((size_t)32 << 20)
+#define OUTPUTS_META_NOTES 200
 
 static void outputs_skip(output_list *out, const char *name, const char *why)
 {
@@ -30,6 +38,77 @@ static void outputs_skip(output_list *out, const char *name, const char *why)
     char *clean = ferry_utf8_clean(name, strlen(name), &len);
     out->skipped[out->n_skipped++] = ferry_asprintf("output %s not uploaded: %s", clean, why);
     free(clean);
+}
+
+/* A log line of its own (a metadata problem); a few hundred at most, so
+ * that thousands of bad sidecars do not flood the log. */
+static void outputs_note(void *arg, const char *text)
+{
+    output_list *out = arg;
+    if (++out->meta_notes > OUTPUTS_META_NOTES)
+        return;
+    FERRY_XGROW(out->skipped, out->cap_skipped, out->n_skipped + 1);
+    out->skipped[out->n_skipped++] =
+        out->meta_notes == OUTPUTS_META_NOTES
+            ? ferry_strdup("more problems with the outputs' metadata files are not shown")
+            : ferry_strdup(text);
+}
+
+static void outputs_note_file(output_list *out, const char *rel, const char *why)
+{
+    char *line = ferry_asprintf("%s: %s", rel, why);
+    outputs_note(out, line);
+    free(line);
+}
+
+/* A metadata file, read whole from the descriptor the walk opened, for
+ * outputs_meta_apply once every output is known. Bounded: each file, and
+ * all of them together, since all of it is held at once. */
+static void outputs_read_meta(output_list *out, int fd, const char *rel)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        outputs_note_file(out, rel, strerror(errno));
+        return;
+    }
+    if (st.st_size > (off_t)OUTPUTMETA_FILE_MAX) {
+        char why[128];
+        snprintf(why, sizeof(why), "larger than %zu MiB; not read (nor an output)",
+                 OUTPUTMETA_FILE_MAX >> 20);
+        outputs_note_file(out, rel, why);
+        return;
+    }
+    if (out->meta_bytes + (size_t)st.st_size > OUTPUTS_META_READ) {
+        char why[128];
+        snprintf(why, sizeof(why),
+                 "not read (nor an output): the metadata files together are over %zu MiB",
+                 OUTPUTS_META_READ >> 20);
+        outputs_note_file(out, rel, why);
+        return;
+    }
+    /* The size it had; one that grew since is cut there, and said so. */
+    size_t cap = (size_t)st.st_size, len = 0;
+    char *buf = ferry_xmalloc(cap + 1);
+    int rc = 0;
+    while (len <= cap) {
+        ssize_t n = read(fd, buf + len, cap + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = ferry_from_errno(errno);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    if (rc < 0 || len > cap) {
+        outputs_note_file(out, rel, rc < 0 ? ferry_strerror(rc) : "still being written; not read");
+        free(buf);
+        return;
+    }
+    out->meta_bytes += len;
+    FERRY_XGROW(out->metas, out->cap_metas, out->n_metas + 1);
+    out->metas[out->n_metas++] =
+        (output_metafile){.name = ferry_strdup(rel), .text = buf, .len = len};
 }
 
 static int outputs_sha256_fd(int fd, char *hex, int64_t *size)
@@ -74,6 +153,11 @@ static void outputs_add_file(output_list *out, int dirfd, const char *entry, con
     int fd = openat(dirfd, entry, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         outputs_skip(out, rel, strerror(errno));
+        return;
+    }
+    if (outputmeta_is_meta(rel)) {
+        outputs_read_meta(out, fd, rel);
+        close(fd);
         return;
     }
     output_file f = {0};
@@ -138,6 +222,62 @@ static int outputs_by_name(const void *x, const void *y)
     return strcmp(((const output_file *)x)->name, ((const output_file *)y)->name);
 }
 
+static output_file *outputs_find(const output_list *out, const char *name)
+{
+    output_file key = {.name = (char *)name};
+    return bsearch(&key, out->files, out->n, sizeof(output_file), outputs_by_name);
+}
+
+static int outputs_known(void *arg, const char *name)
+{
+    return outputs_find(arg, name) != NULL;
+}
+
+/* The metadata files read during the walk, onto the outputs they name
+ * (the files are sorted by then): the jsonl first, the sidecars over it. */
+static void outputs_meta_apply(output_list *out)
+{
+    if (out->n_metas == 0)
+        return;
+    outputmeta_hooks h = {.known = outputs_known, .warn = outputs_note, .arg = out};
+    json_t *by_file = json_object();
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < out->n_metas; i++) {
+            const output_metafile *m = &out->metas[i];
+            int jsonl = strcmp(m->name, OUTPUTMETA_JSONL) == 0;
+            if (jsonl != (pass == 0))
+                continue;
+            if (jsonl)
+                outputmeta_jsonl(by_file, m->text, m->len, &h);
+            else
+                outputmeta_sidecar(by_file, m->name, m->text, m->len, &h);
+        }
+    }
+    size_t spent = 0;
+    const char *name;
+    json_t *meta;
+    json_object_foreach(by_file, name, meta)
+    {
+        output_file *f = outputs_find(out, name);
+        char *text = json_dumps(meta, JSON_COMPACT);
+        size_t len = text ? strlen(text) : 0;
+        free(text);
+        if (f == NULL)
+            continue;
+        if (spent + len > OUTPUTS_META_BUDGET) {
+            char *line = ferry_asprintf("output %s: its metadata is not kept: the metadata of "
+                                        "all outputs is over %zu MiB",
+                                        name, OUTPUTS_META_BUDGET >> 20);
+            outputs_note(out, line);
+            free(line);
+            continue;
+        }
+        spent += len;
+        f->metadata = json_incref(meta);
+    }
+    json_decref(by_file);
+}
+
 void outputs_walk(const char *dir, output_list *out)
 {
     memset(out, 0, sizeof(*out));
@@ -149,13 +289,21 @@ void outputs_walk(const char *dir, output_list *out)
     outputs_walk_fd(fd, "", out, 0);
     if (out->n > 1)
         qsort(out->files, out->n, sizeof(output_file), outputs_by_name);
+    outputs_meta_apply(out);
 }
 
 void outputs_free(output_list *out)
 {
-    for (size_t i = 0; i < out->n; i++)
+    for (size_t i = 0; i < out->n; i++) {
         free(out->files[i].name);
+        json_decref(out->files[i].metadata);
+    }
     free(out->files);
+    for (size_t i = 0; i < out->n_metas; i++) {
+        free(out->metas[i].name);
+        free(out->metas[i].text);
+    }
+    free(out->metas);
     for (size_t i = 0; i < out->n_skipped; i++)
         free(out->skipped[i]);
     free(out->skipped);

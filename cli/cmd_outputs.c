@@ -11,24 +11,81 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The answer's "outputs" as a table. */
+#define FERRY__PROPS_WIDTH 48
+
+/* An output's metadata on one short line, "k=v, k=v" (strings as they are,
+ * other values as JSON), the user's own keys before Valohai's
+ * ("valohai.tags"...), cut at a character boundary with "...". */
+static void ferry__properties(const json_t *o, char *out, size_t cap)
+{
+    size_t len = 0;
+    int cut = 0;
+    const char *key;
+    json_t *v;
+    out[0] = '\0';
+    for (int valohai = 0; valohai < 2 && !cut; valohai++) {
+        json_object_foreach((json_t *)json_object_get(o, "metadata"), key, v)
+        {
+            if ((strncmp(key, "valohai.", 8) == 0) != valohai)
+                continue;
+            char *value =
+                json_is_string(v)
+                    ? ferry_strdup(json_string_value(v))
+                    : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+            char *item = ferry_asprintf("%s%s=%s", len ? ", " : "", key, value ? value : "?");
+            size_t n = strlen(item);
+            cut = len + n > cap - 1;
+            if (cut)
+                n = cap - 1 - len;
+            memcpy(out + len, item, n);
+            len += n;
+            out[len] = '\0';
+            free(item);
+            free(value);
+            if (cut)
+                break;
+        }
+    }
+    for (char *p = out; *p; p++) /* one line, whatever the values hold */
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+    if (cut && cap > 4) {
+        size_t end = cap - 4;
+        while (end > 0 && ((unsigned char)out[end] & 0xC0) == 0x80)
+            end--; /* not inside a UTF-8 character */
+        memcpy(out + end, "...", 4);
+    }
+}
+
+/* The answer's "outputs" as a table; a PROPERTIES column when any output
+ * has metadata (--json gives it whole). */
 static void ferry__print_outputs(const json_t *answer)
 {
     const json_t *outputs = json_object_get(answer, "outputs");
     size_t width = strlen("NAME"), i;
+    int props = 0;
     json_t *o;
     json_array_foreach(outputs, i, o)
     {
         size_t n = strlen(ferry_cli_str(o, "name"));
         width = n > width ? n : width;
+        props |= json_object_size(json_object_get(o, "metadata")) > 0;
     }
-    printf("%-*s  %10s  %s\n", (int)width, "NAME", "SIZE", "SHA256");
+    if (props)
+        printf("%-*s  %10s  %-64s  PROPERTIES\n", (int)width, "NAME", "SIZE", "SHA256");
+    else
+        printf("%-*s  %10s  %s\n", (int)width, "NAME", "SIZE", "SHA256");
     json_array_foreach(outputs, i, o)
     {
-        char size[32];
+        char size[32], text[FERRY__PROPS_WIDTH + 1];
         ferry_cli_format_size(json_integer_value(json_object_get(o, "size")), size, sizeof(size));
-        printf("%-*s  %10s  %s\n", (int)width, ferry_cli_str(o, "name"), size,
-               ferry_cli_str(o, "sha256"));
+        ferry__properties(o, text, sizeof(text));
+        if (props)
+            printf("%-*s  %10s  %-64s  %s\n", (int)width, ferry_cli_str(o, "name"), size,
+                   ferry_cli_str(o, "sha256"), text);
+        else
+            printf("%-*s  %10s  %s\n", (int)width, ferry_cli_str(o, "name"), size,
+                   ferry_cli_str(o, "sha256"));
     }
 }
 
@@ -195,7 +252,9 @@ static int ferry__download_all(const ferry_cli *cli, const char *id, const json_
 static const char ferry__outputs_usage[] =
     "usage: ferry outputs ID [--download DIR] [--project NAME] [--json]\n"
     "\n"
-    "List an execution's output files (name, size, sha256), or download them.\n"
+    "List an execution's output files (name, size, sha256, properties), or download\n"
+    "them. The properties are what the execution wrote in valohai.metadata.jsonl\n"
+    "and <file>.metadata.json; --json gives them whole.\n"
     "\n"
     "  --download DIR  save each output as DIR/<name>, creating folders, and check\n"
     "                  its sha256; a mismatch is an error and the file is not kept\n"

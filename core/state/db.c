@@ -76,6 +76,14 @@ static const char *migrations[] = {
     "CREATE INDEX IF NOT EXISTS executions_commit ON executions (commit_sha);",
     /* exec.c: an execution's title, as `vh exec run --title` gives one (issue 18). */
     "ALTER TABLE executions ADD COLUMN title TEXT;",
+    /* Each output's properties, a JSON object (issue 18, point 13): the
+     * worker declares them with its outputs (output_metadata, until the
+     * execution ends), and the output's row takes them once it is stored
+     * (exec.c, ferry_exec_add_output). */
+    "ALTER TABLE outputs ADD COLUMN metadata TEXT;"
+    "CREATE TABLE IF NOT EXISTS output_metadata ("
+    " execution_id TEXT NOT NULL, name TEXT NOT NULL, metadata TEXT NOT NULL,"
+    " PRIMARY KEY (execution_id, name));",
 };
 
 #define DB__N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -365,8 +365,13 @@ int ferry_exec_add_output(ferryd *d, const char *id, const char *name, int64_t s
                           const char *sha256)
 {
     ferry_db_write(d);
+    /* With the metadata the worker declared (uploadrows.h); a second store
+     * of the same output after that was forgotten keeps the one recorded. */
     sqlite3_stmt *st = ferry_db_prepare(
-        d, "INSERT OR REPLACE INTO outputs (execution_id, name, size, sha256) VALUES (?,?,?,?)");
+        d, "INSERT OR REPLACE INTO outputs (execution_id, name, size, sha256, metadata)"
+           " VALUES (?1,?2,?3,?4, COALESCE((SELECT metadata FROM output_metadata"
+           " WHERE execution_id = ?1 AND name = ?2), (SELECT metadata FROM outputs"
+           " WHERE execution_id = ?1 AND name = ?2)))");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, size);
@@ -374,17 +379,41 @@ int ferry_exec_add_output(ferryd *d, const char *id, const char *name, int64_t s
     return ferry_db_step_done(d, st) == SQLITE_DONE ? 0 : FERRY_EIO;
 }
 
+/* An output's "metadata" (an empty object when none), and Valohai's
+ * valohai.tags and valohai.alias lifted to "tags" and "alias" as well, for
+ * scripts (they stay in the metadata too). */
+static void exec__output_metadata(json_t *o, const char *text)
+{
+    json_t *meta = text ? json_loads(text, 0, NULL) : NULL;
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        meta = json_object();
+    }
+    json_t *tags = json_object_get(meta, "valohai.tags");
+    json_t *alias = json_object_get(meta, "valohai.alias");
+    if (json_is_array(tags))
+        json_object_set(o, "tags", tags);
+    else if (json_is_string(tags)) /* one tag, as a user may write it */
+        json_object_set_new(o, "tags", json_pack("[O]", tags));
+    else
+        json_object_set_new(o, "tags", json_array());
+    if (json_is_string(alias))
+        json_object_set(o, "alias", alias);
+    json_object_set_new(o, "metadata", meta);
+}
+
 json_t *ferry_exec_outputs_json(ferryd *d, const char *id)
 {
-    sqlite3_stmt *st = ferry_db_prepare(
-        d, "SELECT name, size, sha256 FROM outputs WHERE execution_id = ? ORDER BY name");
+    sqlite3_stmt *st = ferry_db_prepare(d, "SELECT name, size, sha256, metadata FROM outputs"
+                                           " WHERE execution_id = ? ORDER BY name");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     json_t *arr = json_array();
     while (sqlite3_step(st) == SQLITE_ROW) {
-        json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "name",
-                                             (const char *)sqlite3_column_text(st, 0), "size",
-                                             (json_int_t)sqlite3_column_int64(st, 1), "sha256",
-                                             (const char *)sqlite3_column_text(st, 2)));
+        json_t *o = json_pack("{s:s, s:I, s:s}", "name", (const char *)sqlite3_column_text(st, 0),
+                              "size", (json_int_t)sqlite3_column_int64(st, 1), "sha256",
+                              (const char *)sqlite3_column_text(st, 2));
+        exec__output_metadata(o, (const char *)sqlite3_column_text(st, 3));
+        json_array_append_new(arr, o);
     }
     sqlite3_reset(st);
     return arr;

@@ -2,6 +2,7 @@
 #include "uploadrows.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "db.h"
 #include "log.h"
@@ -73,4 +74,35 @@ int ferry_exec_has_output(ferryd *d, const char *exec_id, const char *name, cons
     int found = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_reset(st);
     return found;
+}
+
+void ferry_uploadrows_declare_metadata(ferryd *d, const char *exec_id, const char *name,
+                                       const json_t *metadata)
+{
+    char *text = metadata ? json_dumps(metadata, JSON_COMPACT) : NULL;
+    ferry_db_write(d);
+    sqlite3_stmt *st =
+        text ? ferry_db_prepare(d, "INSERT OR REPLACE INTO output_metadata (execution_id, name,"
+                                   " metadata) VALUES (?,?,?)")
+             : ferry_db_prepare(d, "DELETE FROM output_metadata WHERE execution_id = ? AND"
+                                   " name = ?");
+    sqlite3_bind_text(st, 1, exec_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    if (text)
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+    if (ferry_db_step_done(d, st) != SQLITE_DONE)
+        ferry_error("execution %s: the metadata of output %s is not recorded", exec_id, name);
+    free(text);
+}
+
+void ferry_uploadrows_forget_metadata(ferryd *d, const char *exec_id)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st =
+        exec_id ? ferry_db_prepare(d, "DELETE FROM output_metadata WHERE execution_id = ?")
+                : ferry_db_prepare(d, "DELETE FROM output_metadata WHERE execution_id IN"
+                                      " (SELECT id FROM executions WHERE ended_at IS NOT NULL)");
+    if (exec_id)
+        sqlite3_bind_text(st, 1, exec_id, -1, SQLITE_STATIC);
+    ferry_db_step_done(d, st);
 }

@@ -21,6 +21,14 @@ int ferry_uploadrows_find(ferryd *d, const char *exec_id, const char *upload_id,
  * array of [execution_id, name, upload_id]. */
 json_t *ferry_uploadrows_list(ferryd *d, const char *exec_id);
 
+/* The metadata object the worker declared for output `name` (NULL: none),
+ * for ferry_exec_add_output to record with the output once it is stored. */
+void ferry_uploadrows_declare_metadata(ferryd *d, const char *exec_id, const char *name,
+                                       const json_t *metadata);
+/* Forget the declared metadata of `exec_id` (NULL: of every execution that
+ * ended): what was stored is in the outputs' rows by then. */
+void ferry_uploadrows_forget_metadata(ferryd *d, const char *exec_id);
+
 /* Whether output `name` of the execution is recorded (with this sha256,
  * when it is not NULL). */
 int ferry_exec_has_output(ferryd *d, const char *exec_id, const char *name, const char *sha256);

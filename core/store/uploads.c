@@ -101,6 +101,7 @@ void ferry_uploads_init(ferryd *d)
 void ferry_uploads_on_end(ferryd *d, const char *exec_id)
 {
     uploads__abort_rows(d, exec_id, NULL);
+    ferry_uploadrows_forget_metadata(d, exec_id);
 }
 
 static int uploads__is_active(ferryd *d, const char *id)
@@ -111,6 +112,7 @@ static int uploads__is_active(ferryd *d, const char *id)
 void ferry_uploads_restore(ferryd *d)
 {
     uploads__abort_rows(d, NULL, uploads__is_active);
+    ferry_uploadrows_forget_metadata(d, NULL);
 }
 
 /* ---- the outputs answer ---- */
@@ -289,6 +291,17 @@ static int uploads__check_declared(ferry_reply *reply, const json_t *outs)
     return 0;
 }
 
+/* An output's "metadata" (an agent before output metadata sends none),
+ * kept until the output is stored; anything but an object is dropped. */
+static void uploads__metadata(ferryd *d, const char *id, const json_t *o)
+{
+    const char *name = json_string_value(json_object_get(o, "name"));
+    json_t *meta = json_object_get(o, "metadata");
+    if (meta && !json_is_object(meta))
+        ferry_warn("execution %s: output %s: its metadata is not a JSON object; dropped", id, name);
+    ferry_uploadrows_declare_metadata(d, id, name, json_is_object(meta) ? meta : NULL);
+}
+
 void ferry_uploads_answer(ferryd *d, ferry_exec *e, const json_t *body, ferry_reply *reply)
 {
     json_t *outs = json_object_get(body, "outputs");
@@ -306,6 +319,7 @@ void ferry_uploads_answer(ferryd *d, ferry_exec *e, const json_t *body, ferry_re
     json_t *o;
     json_array_foreach(outs, i, o)
     {
+        uploads__metadata(d, e->id, o);
         uploads__one(p, json_string_value(json_object_get(o, "name")),
                      json_integer_value(json_object_get(o, "size")),
                      json_string_value(json_object_get(o, "sha256")));

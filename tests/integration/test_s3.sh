@@ -132,6 +132,8 @@ P=$(make_project s3proj <<EOF
       - echo spaced > "\$FERRY_OUTPUTS_DIR/sub/with space.txt"
       - sha256sum "\$FERRY_INPUTS_DIR/data/in.bin" | cut -d' ' -f1 > "\$FERRY_OUTPUTS_DIR/in.sha256"
       - env > "\$FERRY_OUTPUTS_DIR/env.txt"
+      - cp meta.jsonl "\$FERRY_OUTPUTS_DIR/valohai.metadata.jsonl"
+      - cp model.meta "\$FERRY_OUTPUTS_DIR/model.txt.metadata.json"
     inputs:
       - name: data
 - step:
@@ -150,6 +152,11 @@ P=$(make_project s3proj <<EOF
 EOF
 )
 
+# Output properties (issue 18, point 13) through both kinds of upload: the
+# multipart one ferryd completes and the one PUT the agent reports.
+echo '{"file": "big.bin", "metadata": {"valohai.tags": ["large"], "parts": 4}}' >"$P/meta.jsonl"
+echo '{"valohai.alias": "model-v1"}' >"$P/model.meta"
+
 id=$(run_id "$P" write --input "data=$IN_URL")
 rc=0
 "$FERRY" wait "$id" --timeout 90 >/dev/null || rc=$?
@@ -167,6 +174,9 @@ expect_contains "outputs: the large one" "$listed" "big.bin 20000000 "
 expect_eq "outputs: all of them" "$(json_field "$id" '"|".join(sorted(o["name"] for o in e["outputs"]))')" \
   "big.bin|env.txt|in.sha256|model.txt|sub/with space.txt"
 big_sha=$(awk '$1 == "big.bin" { print $3 }' <<<"$listed")
+expect_eq "outputs: the metadata of both kinds of upload" \
+  "$(json_field "$id" '" ".join("%s=%s/%s/%s" % (o["name"], json.dumps(o["metadata"], sort_keys=True), o["tags"], o.get("alias")) for o in sorted(e["outputs"], key=lambda o: o["name"]) if o["metadata"])')" \
+  'big.bin={"parts": 4, "valohai.tags": ["large"]}/['"'large'"']/None model.txt={"valohai.alias": "model-v1"}/[]/model-v1'
 
 # The large one went up in 4 parts (s3rver's ETag does not tell: it is
 # the MD5 of the whole object), completed by ferryd.

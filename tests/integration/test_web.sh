@@ -85,6 +85,7 @@ done
 cp model.bin "\$FERRY_OUTPUTS_DIR/model.bin"
 mkdir -p "\$FERRY_OUTPUTS_DIR/sub"
 echo notes >"\$FERRY_OUTPUTS_DIR/sub/notes.txt"
+echo '{"valohai.alias": "best-model", "valohai.tags": ["web"], "stage": "prod"}' >"\$FERRY_OUTPUTS_DIR/model.bin.metadata.json"
 n=0
 while [ ! -e "$M/open-train" ] && [ \$n -lt 1200 ]; do sleep 0.05; n=\$((n + 1)); done
 for e in 6 7; do

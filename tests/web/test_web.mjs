@@ -168,6 +168,9 @@ await step('download an output', async () => {
   await link.waitFor();
   check('the nested output is listed', (await page.locator('.outputs a.download[data-name="sub/notes.txt"]').count()) === 1);
   check('sizes are shown', (await page.textContent('.outputs')).includes('97.7 KiB'));
+  const props = await page.locator('.outputs tr:has(a.download[data-name="model.bin"]) .props').textContent();
+  check('its properties are shown', props === 'alias best-model, #web, stage=prod', props);
+  check('the sidecar is no output', (await page.locator('.outputs a.download[data-name="model.bin.metadata.json"]').count()) === 0);
   const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
   const got = readFileSync(await download.path());
   check('the downloaded bytes are the output', Buffer.compare(got, readFileSync(MODEL)) === 0,

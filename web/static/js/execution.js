@@ -136,6 +136,22 @@ export function mount(root, [id]) {
       : h('p', {class: 'muted'}, 'none'));
   }
 
+  // An output's properties (valohai.metadata.jsonl, <file>.metadata.json)
+  // on one short line under its name: alias, tags, then the other keys;
+  // the whole of them in its title.
+  function outputProps(o) {
+    const meta = o.metadata || {};
+    const keys = Object.keys(meta).filter((k) => k !== 'valohai.tags' && k !== 'valohai.alias');
+    const parts = [];
+    if (o.alias) parts.push(`alias ${o.alias}`);
+    if (o.tags && o.tags.length) parts.push(o.tags.map((t) => `#${t}`).join(' '));
+    for (const k of keys) parts.push(`${k}=${typeof meta[k] === 'string' ? meta[k] : JSON.stringify(meta[k])}`);
+    if (!parts.length) return null;
+    const text = parts.join(', ');
+    return h('div', {class: 'props muted', title: JSON.stringify(meta, null, 1)},
+      text.length > 120 ? `${text.slice(0, 117)}...` : text);
+  }
+
   function renderOutputs(e) {
     const list = e.outputs || [];
     const title = h('h2', {}, 'Outputs', list.length ? h('span', {class: 'muted'}, `${list.length}`) : null);
@@ -161,7 +177,7 @@ export function mount(root, [id]) {
           }
         });
       }
-      return h('tr', {}, h('td', {class: 'name'}, link), h('td', {class: 'num'}, fmtBytes(o.size)));
+      return h('tr', {}, h('td', {class: 'name'}, link, outputProps(o)), h('td', {class: 'num'}, fmtBytes(o.size)));
     });
     outputs.replaceChildren(title, h('table', {class: 'outputs'}, h('tbody', {}, rows)));
   }
