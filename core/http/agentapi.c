@@ -525,6 +525,17 @@ static int agentapi__events_framed(ferry_http_req *r, ferry_exec *e)
     return 0;
 }
 
+/* Whether the run's stop-condition holds for its latest metadata. */
+static void agentapi__check_stop_condition(ferryd *d, ferry_exec *e)
+{
+    if (e->stop_condition == NULL || e->status != FERRY_STATUS_STARTED)
+        return;
+    /* A bad expression was refused when the step file was read; one that
+     * cannot be told yet (a key with no value) is not met. */
+    if (ferry_condition_eval(e->stop_condition, e->metadata, e->parameters, NULL, 0) == 1)
+        ferry_lifecycle_stop_condition_met(d, e);
+}
+
 void ferry_agentapi_events(ferry_http_req *r)
 {
     ferry_exec *e = r->exec;
@@ -542,6 +553,8 @@ void ferry_agentapi_events(ferry_http_req *r)
                                       H2O_STRLIT("application/x-ferry-events"));
     if ((framed ? agentapi__events_framed(r, e) : agentapi__events_json(r, e)) < 0)
         return;
+    if (e->metadata_dirty) /* new points; saving clears it */
+        agentapi__check_stop_condition(r->d, e);
     ferry_exec_save_progress(r->d, e);
     ferry_http_json(r->req, 200, json_pack("{s:I}", "acked", (json_int_t)e->agent_seq));
 }

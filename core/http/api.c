@@ -320,6 +320,7 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
     const char *image = json_string_value(json_object_get(body, "image"));
     e->image = ferry_strdup(image ? image : step->image);
     e->title = ferry_strdup(json_string_value(json_object_get(body, "title")));
+    e->stop_condition = ferry_strdup(step->stop_condition);
     e->snapshot = ferry_strdup(sha);
     e->command = ferry_step_build_command(step, params);
     e->parameters = params;

@@ -52,6 +52,7 @@ json_t *ferry_view_exec(ferryd *d, const ferry_exec *e)
     json_object_set(j, "tags", e->tags);
     json_object_set_new(j, "time_limit", json_integer(e->time_limit));
     json_object_set_new(j, "no_output_timeout", json_integer(e->no_output_timeout));
+    json_object_set_new(j, "stop_condition", views__str_json(e->stop_condition));
     json_object_set_new(j, "owner", views__str_json(e->owner));
     json_object_set_new(j, "priority", json_boolean(e->priority));
     json_object_set_new(j, "gpus", views__str_json(e->gpus));

@@ -84,6 +84,9 @@ static const char *migrations[] = {
     "CREATE TABLE IF NOT EXISTS output_metadata ("
     " execution_id TEXT NOT NULL, name TEXT NOT NULL, metadata TEXT NOT NULL,"
     " PRIMARY KEY (execution_id, name));",
+    /* exec.c: the step's stop-condition, evaluated as metadata arrives
+     * (lifecycle.c, issue 18, point 9). */
+    "ALTER TABLE executions ADD COLUMN stop_condition TEXT;",
 };
 
 #define DB__N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

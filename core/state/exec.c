@@ -61,6 +61,7 @@ void ferry_exec_free(ferry_exec *e)
     json_decref(e->git_commit);
     free(e->based_on);
     free(e->title);
+    free(e->stop_condition);
     free(e);
 }
 
@@ -97,8 +98,9 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e)
     sqlite3_stmt *st = ferry_db_prepare(
         d, "INSERT INTO executions (id, counter, project, step, status, environment, image,"
            " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, created_at,"
-           " owner, priority, no_output_timeout, git_commit, commit_sha, based_on, title)"
-           " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           " owner, priority, no_output_timeout, git_commit, commit_sha, based_on, title,"
+           " stop_condition)"
+           " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     char *params = exec__json_text(e->parameters, "{}"), *inputs = exec__json_text(e->inputs, "{}");
     char *commit = e->git_commit ? exec__json_text(e->git_commit, "null") : NULL;
     char *env = exec__json_text(e->env, "{}"), *tags = exec__json_text(e->tags, "[]");
@@ -126,6 +128,7 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e)
                       SQLITE_STATIC);
     sqlite3_bind_text(st, 22, e->based_on, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 23, e->title, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 24, e->stop_condition, -1, SQLITE_STATIC);
     int rc = ferry_db_step_done(d, st);
     free(commit);
     free(params);
@@ -176,7 +179,7 @@ int ferry_exec_save_progress(ferryd *d, ferry_exec *e)
     "id, counter, project, step, status, status_reason, exit_code, environment, image,"            \
     " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, metadata,"            \
     " agent_seq, worker_id, created_at, queued_at, started_at, ended_at, owner, priority,"         \
-    " no_output_timeout, gpus, git_commit, based_on, title"
+    " no_output_timeout, gpus, git_commit, based_on, title, stop_condition"
 
 static char *exec__col_text(sqlite3_stmt *st, int col)
 {
@@ -228,6 +231,7 @@ static ferry_exec *exec__from_row(sqlite3_stmt *st)
     e->git_commit = commit ? json_loads(commit, 0, NULL) : NULL;
     e->based_on = exec__col_text(st, 29);
     e->title = exec__col_text(st, 30);
+    e->stop_condition = exec__col_text(st, 31);
     return e;
 }
 

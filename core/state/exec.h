@@ -49,7 +49,8 @@ struct ferry_exec {
      * uploaded, and `based_on` the commit its working copy was on, or NULL. */
     json_t *git_commit;
     char *based_on;
-    char *title; /* given at creation, or NULL */
+    char *title;          /* given at creation, or NULL */
+    char *stop_condition; /* the step's, or NULL: lifecycle.c stops the run once it holds */
     ferry_status status;
     char *status_reason;
     int has_exit_code, exit_code;

@@ -186,10 +186,32 @@ int ferry_lifecycle_request_stop(ferryd *d, ferry_exec *e)
     }
 }
 
+#define LIFECYCLE__CONDITION_MET "stop-condition met: "
+
+int ferry_lifecycle_stop_condition_met(ferryd *d, ferry_exec *e)
+{
+    if (e->stop_condition == NULL || e->status != FERRY_STATUS_STARTED)
+        return FERRY_ESTATE;
+    char *reason = ferry_asprintf(LIFECYCLE__CONDITION_MET "%s", e->stop_condition);
+    ferry_info("execution %s: %s", e->id, reason);
+    int rc = ferry_lifecycle_transition(d, e, FERRY_STATUS_STOPPING, reason, FERRY_NO_EXIT_CODE);
+    free(reason);
+    return rc;
+}
+
 int ferry_lifecycle_finished(ferryd *d, ferry_exec *e, int exit_code, const char *reason)
 {
-    if (e->status == FERRY_STATUS_STOPPING)
-        return ferry_lifecycle_transition(d, e, FERRY_STATUS_STOPPED, "stopped by user", exit_code);
+    if (e->status == FERRY_STATUS_STOPPING) {
+        /* Stopped by its stop-condition, the reason says so; else by a user. */
+        const char *why = e->status_reason && !strncmp(e->status_reason, LIFECYCLE__CONDITION_MET,
+                                                       strlen(LIFECYCLE__CONDITION_MET))
+                              ? e->status_reason
+                              : "stopped by user";
+        char *kept = ferry_strdup(why); /* the transition replaces status_reason */
+        int rc = ferry_lifecycle_transition(d, e, FERRY_STATUS_STOPPED, kept, exit_code);
+        free(kept);
+        return rc;
+    }
     if (e->status != FERRY_STATUS_STARTED && e->status != FERRY_STATUS_QUEUED)
         return FERRY_ESTATE;
     if (exit_code == 0 && reason == NULL) {

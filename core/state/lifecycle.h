@@ -42,6 +42,10 @@ int ferry_lifecycle_transition(ferryd *d, ferry_exec *e, ferry_status to, const 
 /* A user's stop: created/queued -> stopped at once; started -> stopping and
  * a stop order to the worker. FERRY_ESTATE when it already ended. */
 int ferry_lifecycle_request_stop(ferryd *d, ferry_exec *e);
+/* The run's stop-condition holds (issue 18, point 9): stopped as a user's
+ * stop would be (the worker gets the order), the reason naming it, then
+ * and once it ended ("stop-condition met: loss < 0.1"). */
+int ferry_lifecycle_stop_condition_met(ferryd *d, ferry_exec *e);
 /* The worker's report that the commands ended. */
 int ferry_lifecycle_finished(ferryd *d, ferry_exec *e, int exit_code, const char *reason);
 

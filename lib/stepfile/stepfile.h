@@ -77,6 +77,9 @@ typedef struct ferry_step {
      * only warns of ("ferry.yaml:2: step 'a' is defined twice (lines 1 and
      * 2)"), refused when the step is run; NULL for a step that runs. */
     char *broken;
+    /* stop-condition: the run stops once it holds for the latest metadata
+     * (ferry_condition_eval); NULL when the step has none. */
+    char *stop_condition;
 } ferry_step;
 
 typedef struct ferry_stepfile {
@@ -141,6 +144,15 @@ char *ferry_step_build_command(const ferry_step *step, const json_t *resolved);
 
 /* POSIX shell quoting: safe words unchanged, others in single quotes. Caller frees. */
 char *ferry_shell_quote(const char *s);
+
+/* A stop-condition (or a pipeline's `if:`), valohai's Python-like
+ * expression, against an execution's latest metadata (key -> its last
+ * value) and its parameters: names are metadata keys, `metadata.KEY` and
+ * `parameter.NAME` name their sources. 1 when it holds; 0 when it does not,
+ * or cannot be told yet (a key with no value, where Python would raise);
+ * FERRY_EINVAL with why for an expression that does not parse. */
+int ferry_condition_eval(const char *expr, const json_t *metadata, const json_t *parameters,
+                         char *why, size_t why_cap);
 
 /* Durations: "60 minutes", "1h10m", "2w", "1.5d", "90" (seconds), "" (none = 0). */
 int ferry_duration_parse(const char *text, int64_t *seconds);

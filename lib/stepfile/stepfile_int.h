@@ -254,6 +254,8 @@ char *ferry__label(const char *kind, const char *name, int line);
 
 /* conditions.c: a field handler (TEXT) for stop-condition. */
 void ferry__check_expression(ferry__walk *w, const ferry__field *f, const ferry__value *v);
+/* The same, then kept as a char * at f->offset when it is valid. */
+void ferry__keep_expression(ferry__walk *w, const ferry__field *f, const ferry__value *v);
 
 /* params.c */
 extern const ferry__object ferry__param_object;

@@ -267,7 +267,8 @@ static const ferry__field ferry__step_fields[] = {
     {"runtime-config-preset", FERRY__F_TEXT, .fn = ferry__step_preset},
     {"autorestart", FERRY__F_BOOL, .fn = ferry__step_autorestart},
     {"resources", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__resources_object},
-    {"stop-condition", FERRY__F_TEXT, .fn = ferry__check_expression},
+    {"stop-condition", FERRY__F_TEXT, .fn = ferry__keep_expression,
+     .offset = FERRY__STEP(stop_condition)},
     FERRY__FIELDS_END,
 };
 
@@ -337,4 +338,5 @@ void ferry__free_step(ferry_step *s)
     free(s->env);
     free(s->environment);
     free(s->broken);
+    free(s->stop_condition);
 }

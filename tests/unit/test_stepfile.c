@@ -1200,6 +1200,70 @@ static void test_duplicate_step(void)
     ferry_stepfile_free(sf);
 }
 
+/* Stop-conditions evaluated against the latest metadata (issue 18, point
+ * 9): Python's operators and their precedence, chained comparisons, `in`,
+ * metadata.KEY and parameter.NAME; a key with no value yet (where Python
+ * would raise) does not hold; a bad expression is an error. */
+static void test_condition_eval(void)
+{
+    json_t *md = json("{\"loss\": 0.05, \"epoch\": 3, \"accuracy\": 0.97, \"phase\": \"train\","
+                      " \"done\": false}");
+    json_t *params = json("{\"target\": 0.95, \"mode\": \"fast\"}");
+    struct {
+        const char *expr;
+        int want;
+    } cases[] = {
+        {"loss < 0.1", 1},
+        {"loss < 0.01", 0},
+        {"metadata.loss < 0.1", 1},
+        {"metadata.accuracy >= parameter.target", 1},
+        {"accuracy >= parameters.target and mode == 'fast'", 0}, /* mode: no metadata key */
+        {"parameter.mode == 'fast'", 1},
+        {"epoch >= 3 and loss < 0.1", 1},
+        {"epoch > 3 or loss < 0.1", 1},
+        {"not (epoch > 3)", 1},
+        {"not epoch > 3", 1},
+        {"0 < loss < 0.1", 1},
+        {"0 < loss < 0.01", 0},
+        {"epoch in [1, 2, 3]", 1},
+        {"epoch not in [1, 2]", 1},
+        {"phase == \"train\"", 1},
+        {"phase != 'train'", 0},
+        {"'rai' in phase", 1},
+        {"phase < 'z'", 1},
+        {"done", 0},
+        {"done == False", 1},
+        {"not done", 1},
+        {"epoch * 2 + 1 == 7", 1},
+        {"epoch ** 2 == 9 and epoch // 2 == 1 and epoch % 2 == 1", 1},
+        {"-loss < 0", 1},
+        {"epoch / 0 > 1", 0}, /* ZeroDivisionError */
+        {"missing > 1", 0},
+        {"not (missing > 1)", 0},
+        {"missing > 1 or loss < 0.1", 0}, /* Python raises on the left */
+        {"loss < 0.1 or missing > 1", 1}, /* ... but not here */
+        {"phase > 1", 0},                 /* TypeError */
+        {"1 if loss < 0.1 else 0", 1},
+        {"max(loss) > 0", 0}, /* calls: not evaluated */
+        {"1_000 > 999", 1},
+        {"1e-3 > loss", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char why[160] = "";
+        int got = ferry_condition_eval(cases[i].expr, md, params, why, sizeof(why));
+        if (got != cases[i].want)
+            fprintf(stderr, "condition %s: got %d (%s), expected %d\n", cases[i].expr, got, why,
+                    cases[i].want);
+        CHECK_INT(got, cases[i].want);
+    }
+    char why[160] = "";
+    CHECK_INT(ferry_condition_eval("loss <", md, params, why, sizeof(why)), FERRY_EINVAL);
+    CHECK_CONTAINS(why, "unexpected end");
+    CHECK_INT(ferry_condition_eval("loss < 1", NULL, NULL, why, sizeof(why)), 0);
+    json_decref(md);
+    json_decref(params);
+}
+
 int main(void)
 {
     test_every_example_parses();
@@ -1223,5 +1287,6 @@ int main(void)
     test_durations();
     test_shell_quote();
     test_duplicate_step();
+    test_condition_eval();
     TEST_MAIN_END();
 }
