@@ -412,6 +412,30 @@ static char *ex_input_filename(json_t *file, const char *url)
     return ferry_strdup(slash ? slash + 1 : path);
 }
 
+/* download: on-demand: not fetched. Its inputs.json entry gets the URL the
+ * code fetches it from (for a store object, the presigned one, valid for
+ * ferryd's presigned_url_ttl; inputs.json is the commands' own, like the
+ * credentials Valohai gives them) and "download": "on-demand". */
+static int ex_input_on_demand(execution *ex, json_t *file, char *dest)
+{
+    json_t *input = json_array_get(json_object_get(ex->spec, "inputs"), ex->input_i);
+    if (!json_is_true(json_object_get(input, "on_demand")))
+        return 0;
+    free(dest);
+    json_t *files = json_object_get(json_object_get(ex->inputs_doc, ex->input_name), "files");
+    json_t *entry = json_array_get(files, json_array_size(files) - 1);
+    json_object_set_new(entry, "url", json_string(spec_str(file, "url")));
+    json_object_set_new(entry, "download", json_string("on-demand"));
+    json_t *size = json_object_get(file, "size");
+    if (json_is_integer(size)) /* known for a store object */
+        json_object_set(entry, "size", size);
+    shipper_status(ex->ship, "input %s: %s is downloaded on demand (its URL is in inputs.json)",
+                   ex->input_name, ex->input_file);
+    ex->file_i++;
+    ex_next_input(ex);
+    return 1;
+}
+
 static void ex_start_input(execution *ex, const char *name, json_t *file)
 {
     const char *url = spec_str(file, "url");
@@ -463,6 +487,8 @@ static void ex_start_input(execution *ex, const char *name, json_t *file)
                                     "path", path, "uri", shown, "url", shown, "size", "checksums",
                                     "metadata"));
     free(path);
+    if (ex_input_on_demand(ex, file, dest))
+        return;
     ex_input_fetch(ex, file, dest);
 }
 

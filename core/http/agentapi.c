@@ -213,9 +213,12 @@ static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
     json_object_foreach(e->inputs, name, urls)
     {
         const char *filename = NULL;
+        int on_demand = 0;
         for (size_t i = 0; step && i < step->n_inputs; i++)
-            if (strcmp(step->inputs[i].name, name) == 0)
+            if (strcmp(step->inputs[i].name, name) == 0) {
                 filename = step->inputs[i].filename;
+                on_demand = step->inputs[i].on_demand;
+            }
         json_t *files = json_array(), *seen = json_object();
         size_t k;
         json_t *u;
@@ -232,7 +235,8 @@ static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
             free(base);
         }
         json_decref(seen);
-        json_array_append_new(out, json_pack("{s:s, s:o}", "name", name, "files", files));
+        json_array_append_new(out, json_pack("{s:s, s:o, s:b}", "name", name, "files", files,
+                                             "on_demand", on_demand));
     }
     return out;
 }

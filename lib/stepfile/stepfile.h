@@ -50,6 +50,7 @@ typedef struct ferry_input_def {
     size_t n_default_urls;
     int optional;
     char *filename; /* NULL: the URL's basename */
+    int on_demand;  /* download: on-demand: not fetched; inputs.json has a URL */
 } ferry_input_def;
 
 typedef struct ferry_env_def {

@@ -79,6 +79,16 @@ static void ferry__input_keep_dirs(ferry__walk *w, const ferry__field *f, const 
 
 #define FERRY__INPUT(member) offsetof(ferry_input_def, member)
 
+/* download: always (before the commands start) or on-demand (never by
+ * ferry: inputs.json holds a URL the code fetches itself). */
+static const char *const ferry__download_modes[] = {"always", "on-demand", NULL};
+
+static void ferry__input_download(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    (void)f;
+    ((ferry_input_def *)w->obj)->on_demand = v->index == 1;
+}
+
 static const ferry__field ferry__input_fields[] = {
     {"name", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__input_name,
      .offset = FERRY__INPUT(name)},
@@ -88,7 +98,7 @@ static const ferry__field ferry__input_fields[] = {
     {"keep-directories", FERRY__F_ANY, .fn = ferry__input_keep_dirs},
     {"edge-merge-mode", FERRY__F_ENUM, .values = ferry__merge_modes},
     {"override-mode", FERRY__F_ENUM, .values = ferry__merge_modes},
-    FERRY__CHECKED("download", FERRY__F_TEXT),
+    {"download", FERRY__F_ENUM, .fn = ferry__input_download, .values = ferry__download_modes},
     FERRY__CHECKED("description", FERRY__F_TEXT),
     FERRY__FIELDS_END,
 };

@@ -82,6 +82,63 @@ if [ -e /valohai ]; then fail "/valohai appeared on the host"; else pass; fi
 if grep -q namespace-root /proc/self/mountinfo; then fail "a mount leaked to the host"; else pass; fi
 ferryd_stop
 
+# --- download: on-demand: not fetched; inputs.json has the URL the code
+# fetches it from (over HTTP here, as a Valohai user's code would) ---
+files2=$WORK/served
+mkdir -p "$files2"
+printf 'big,data\n' >"$files2/big.csv"
+printf 'small\n' >"$files2/small.txt"
+python3 -m http.server 0 --bind 127.0.0.1 --directory "$files2" >"$WORK/http.out" 2>&1 &
+HTTP_PID=$!
+stop_http() { kill "$HTTP_PID" 2>/dev/null || true; wait "$HTTP_PID" 2>/dev/null || true; }
+cleanup_add stop_http
+port=
+for _ in $(seq 100); do
+  port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$WORK/http.out" | head -n 1)
+  [ -n "$port" ] && break
+  sleep 0.05
+done
+lazy=$WORK/lazy
+mkdir -p "$lazy"
+cat >"$lazy/valohai.yaml" <<YAML_END
+---
+- step:
+    name: lazy
+    image: python:3.12
+    command: python3 lazy.py
+    inputs:
+      - name: big
+        default: http://127.0.0.1:$port/big.csv
+        download: on-demand
+      - name: small
+        default: http://127.0.0.1:$port/small.txt
+YAML_END
+cat >"$lazy/lazy.py" <<'PY_END'
+import json, os, urllib.request
+with open("/valohai/config/inputs.json") as f:
+    inputs = json.load(f)
+big = inputs["big"]["files"][0]
+print("big present", os.path.exists(big["path"]))
+print("big download", big.get("download"))
+print("big fetched", urllib.request.urlopen(big["url"]).read().decode().strip())
+small = inputs["small"]["files"][0]
+print("small present", open(small["path"]).read().strip())
+PY_END
+ferryd_start
+run_id_lazy=$(run_id "$lazy" lazy --project vhlazy)
+rc=0
+"$FERRY" wait "$run_id_lazy" --timeout 60 >/dev/null || rc=$?
+expect_eq "on-demand: wait exit status" "$rc" 0
+out=$("$FERRY" logs "$run_id_lazy" 2>&1 || true)
+expect_contains "on-demand: not downloaded" "$out" "big present False"
+expect_contains "on-demand: inputs.json says so" "$out" "big download on-demand"
+expect_contains "on-demand: the code fetches it from its URL" "$out" "big fetched big,data"
+expect_contains "on-demand: the log says so" "$out" "big.csv is downloaded on demand"
+expect_contains "always: downloaded as before" "$out" "small present small"
+expect_eq "on-demand: the server served big.csv once (to the code)" \
+  "$(grep -c 'GET /big.csv' "$WORK/http.out" || true)" 1
+ferryd_stop
+
 # --- another user: a user namespace (the program itself, as nobody) ---
 mns=$(find "$FERRY_BUILD_DIR" -name ferry-mountns -type f -perm -u+x | head -n 1)
 [ -n "$mns" ] || fail "ferry-mountns is not in the build"
