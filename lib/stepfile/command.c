@@ -89,6 +89,11 @@ int ferry_step_resolve_parameters(const ferry_step *step, const json_t *given, j
                 json_decref(res);
                 return ferry__fail(err, err_cap, FERRY_EINVAL, "parameter '%s': %s", p->name, why);
             }
+        } else if (!v && p->default_error) { /* only a run that uses it fails */
+            json_decref(res);
+            return ferry__fail(err, err_cap, FERRY_EINVAL,
+                               "parameter '%s' needs a value: its default is not usable (%s)",
+                               p->name, p->default_error);
         } else if (!v && p->default_value) {
             typed = json_deep_copy(p->default_value);
         } else if (!v && p->type == FERRY_PARAM_FLAG) {

@@ -20,22 +20,40 @@
 /* ------------------------------------------------------------------------ */
 /* Collected errors                                                          */
 
-void ferry__err(ferry__ctx *c, int line, const char *label, const char *fmt, ...)
+/* "PATH:LINE: LABEL: message" among the messages; the text, or NULL when
+ * there are too many already. */
+static const char *ferry__add_msg(ferry__ctx *c, int line, const char *label, const char *fmt,
+                                  va_list ap)
 {
-    c->n_errors++;
     if (c->n_msgs == FERRY__MAX_MSGS)
-        return;
+        return NULL;
     ferry__buf b = {0};
     ferry__buf_printf(&b, "%s:%d: ", c->path, line);
     if (label && *label)
         ferry__buf_printf(&b, "%s: ", label);
-    va_list ap;
-    va_start(ap, fmt);
     ferry__buf_vprintf(&b, fmt, ap);
-    va_end(ap);
     c->msgs[c->n_msgs].line = line;
     c->msgs[c->n_msgs].text = ferry__buf_take(&b);
-    c->n_msgs++;
+    return c->msgs[c->n_msgs++].text;
+}
+
+void ferry__err(ferry__ctx *c, int line, const char *label, const char *fmt, ...)
+{
+    c->n_errors++;
+    va_list ap;
+    va_start(ap, fmt);
+    ferry__add_msg(c, line, label, fmt, ap);
+    va_end(ap);
+}
+
+void ferry__broken(ferry__ctx *c, int line, const char *label, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const char *text = ferry__add_msg(c, line, label, fmt, ap);
+    va_end(ap);
+    if (text && !c->flow_broken)
+        c->flow_broken = ferry_strdup(text);
 }
 
 /* All messages, in file order (steps are checked before pipelines, which
@@ -67,6 +85,7 @@ void ferry__ctx_free(ferry__ctx *c)
     for (size_t i = 0; i < c->n_msgs; i++)
         free(c->msgs[i].text);
     free(c->task_names);
+    free(c->flow_broken);
 }
 
 /* ------------------------------------------------------------------------ */

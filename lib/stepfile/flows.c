@@ -26,6 +26,7 @@ typedef struct ferry__node_rec {
 } ferry__node_rec;
 
 typedef struct ferry__pipeline {
+    const char *name;
     ferry__node_rec *nodes;
     size_t n_nodes;
 } ferry__pipeline;
@@ -126,7 +127,7 @@ static void ferry__node_step(ferry__walk *w, const ferry__field *f, const ferry_
     rec->step = ferry_stepfile_find(w->c->sf, v->text);
     if (!rec->step && !ferry__map_get(&w->m, "commit")) {
         char *known = ferry_stepfile_step_names(w->c->sf);
-        ferry__err(w->c, v->line, w->label, "step '%s' does not exist (%s)", v->text, known);
+        ferry__broken(w->c, v->line, w->label, "step '%s' does not exist (%s)", v->text, known);
         free(known);
     }
 }
@@ -291,7 +292,8 @@ static void ferry__pipeline_edges(ferry__walk *w, const ferry__field *f, const f
 }
 
 static const ferry__field ferry__pipeline_fields[] = {
-    {"name", FERRY__F_STR, .flags = FERRY__REQUIRED},
+    {"name", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_ref,
+     .offset = offsetof(ferry__pipeline, name)},
     {"nodes", FERRY__F_SEQ, .flags = FERRY__REQUIRED, .fn = ferry__keep_items,
      .offset = offsetof(ferry__pipeline, nodes), .object = &ferry__node_object,
      .count_offset = offsetof(ferry__pipeline, n_nodes)},
@@ -302,10 +304,23 @@ static const ferry__field ferry__pipeline_fields[] = {
 static const ferry__object ferry__pipeline_object = {.what = "pipeline",
                                                      .fields = ferry__pipeline_fields};
 
+/* The pipeline or task just read, with what makes it unrunnable. */
+static void ferry__add_flow(ferry__ctx *c, const char *kind, const char *name, yaml_node_t *key)
+{
+    ferry_stepfile *sf = c->sf;
+    sf->flows = ferry_xrealloc(sf->flows, (sf->n_flows + 1) * sizeof(*sf->flows));
+    sf->flows[sf->n_flows++] = (ferry_flow){.kind = kind,
+                                            .name = ferry_strdup(name),
+                                            .line = key ? ferry__line(key) : 0,
+                                            .broken = c->flow_broken};
+    c->flow_broken = NULL;
+}
+
 void ferry__parse_pipeline(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val)
 {
-    ferry__pipeline pl = {NULL, 0};
+    ferry__pipeline pl = {NULL, NULL, 0};
     ferry__walk_top(c, key, val, &ferry__pipeline_object, &pl);
+    ferry__add_flow(c, "pipeline", pl.name, key);
     free(pl.nodes);
 }
 
@@ -325,7 +340,8 @@ static const ferry__object ferry__task_param_object = {
     .what = "parameter", .fields = ferry__task_param_fields, .shape = "a mapping"};
 
 static const ferry__field ferry__task_fields[] = {
-    {"name", FERRY__F_STR, .flags = FERRY__REQUIRED},
+    {"name", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_ref,
+     .offset = FERRY__REC(name)},
     {"step", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__node_step},
     {"parameters", FERRY__F_SEQ, .fn = ferry__keep_items, .object = &ferry__task_param_object},
     FERRY__CHECKED("parameter-sets", FERRY__F_SEQ),
@@ -338,6 +354,7 @@ void ferry__parse_task(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val)
 {
     ferry__node_rec rec = {NULL, NULL, NULL, 0};
     ferry__walk_top(c, key, val, &ferry__task_object, &rec);
+    ferry__add_flow(c, "task", rec.name, key);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -346,8 +346,11 @@ static void ferry__param_default(ferry__walk *w, const ferry__field *f, const fe
     else if (json_is_array(raw) && p->multiple == FERRY_MULTIPLE_NONE)
         ferry__err(w->c, v->line, w->label,
                    "%s: a list needs 'multiple: repeat' or 'multiple: separate'", f->key);
-    else if (ferry__coerce_value(p, raw, &p->default_value, why, sizeof(why)) != 0)
-        ferry__err(w->c, v->line, w->label, "%s: %s", f->key, why);
+    else if (ferry__coerce_value(p, raw, &p->default_value, why, sizeof(why)) != 0) {
+        free(p->default_error); /* a warning in valohai-yaml: see default_error */
+        p->default_error =
+            ferry_asprintf("%s:%d: %s: %s: %s", w->c->path, v->line, w->label, f->key, why);
+    }
     json_decref(raw);
 }
 

@@ -284,6 +284,11 @@ void ferry_stepfile_free(ferry_stepfile *sf)
     for (size_t i = 0; i < sf->n_steps; i++)
         ferry__free_step(&sf->steps[i]);
     free(sf->steps);
+    for (size_t i = 0; i < sf->n_flows; i++) {
+        free(sf->flows[i].name);
+        free(sf->flows[i].broken);
+    }
+    free(sf->flows);
     free(sf->path);
     free(sf);
 }

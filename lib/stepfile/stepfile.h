@@ -42,6 +42,11 @@ typedef struct ferry_param_def {
      * text on (PyYAML leaves 1e-5 a string): the command shows "1e-5", not
      * Python's 1e-05, while the value is the number. NULL otherwise. */
     char *default_text;
+    /* Why the written default cannot be used (outside min/max, of the wrong
+     * type, not a choice): valohai-yaml only warns, so the file is usable
+     * and a run that gives a value works; one that needs the default is
+     * refused with this ("valohai.yaml:9: ... 11 is above the maximum"). */
+    char *default_error;
 } ferry_param_def;
 
 typedef struct ferry_input_def {
@@ -83,12 +88,24 @@ typedef struct ferry_step {
     char *stop_condition;
 } ferry_step;
 
+/* A pipeline or a task of the file (not run yet: issues 20, 21). */
+typedef struct ferry_flow {
+    const char *kind; /* "pipeline" or "task" */
+    char *name;
+    int line;
+    /* Why it cannot run, though the file is usable: a step it names does
+     * not exist (valohai-yaml only warns); refused when it is run. */
+    char *broken;
+} ferry_flow;
+
 typedef struct ferry_stepfile {
     char *path;  /* as given, for messages */
     int valohai; /* the file is a valohai.yaml */
     ferry_step *steps;
     size_t n_steps;
     size_t n_unsupported; /* pipelines, endpoints, tasks: parsed, not run */
+    ferry_flow *flows;    /* pipelines and tasks, in file order */
+    size_t n_flows;
 } ferry_stepfile;
 
 /* Parse a step file. On error returns a negative ferry code and writes a

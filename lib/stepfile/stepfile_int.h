@@ -81,8 +81,14 @@ typedef struct ferry__ctx {
     size_t budget;           /* YAML nodes we still convert: aliases can blow up a tree */
     const char **task_names; /* top-level task names, for pipeline task nodes */
     size_t n_task_names;
+    char *flow_broken; /* the first ferry__broken of the pipeline or task being read */
 } ferry__ctx;
 
+/* What valohai-yaml only warns of in a pipeline or task: it becomes that
+ * object's `broken` (ferry_flow), and is listed with the errors when the
+ * file has some, but does not make the file unusable. */
+void ferry__broken(ferry__ctx *c, int line, const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void ferry__err(ferry__ctx *c, int line, const char *label, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void ferry__report(ferry__ctx *c, char *err, size_t err_cap);

@@ -331,6 +331,7 @@ void ferry__free_step(ferry_step *s)
         free(p->multiple_separator);
         free(p->description);
         free(p->default_text);
+        free(p->default_error);
     }
     free(s->params);
     for (size_t i = 0; i < s->n_inputs; i++) {

@@ -756,13 +756,8 @@ static const struct {
     {"- step:\n    name: a\n    image: i\n    command: x\n    parameters:\n"
      "      - name: p\n      - name: p\n",
      .expect = {"ferry.yaml:7: step 'a': parameter 'p' is defined twice"}},
-    /* parameters */
-    {"- step:\n    name: a\n    image: i\n    command: x\n    parameters:\n"
-     "      - name: zoom\n        type: integer\n        default: zoom\n",
-     .expect = {"ferry.yaml:8: step 'a': parameter 'zoom': default: zoom is not an integer"}},
-    {"- step:\n    name: a\n    image: i\n    command: x\n    parameters:\n"
-     "      - {name: v, type: integer, max: 100, default: 1337}\n",
-     .expect = {"parameter 'v': default: 1337 is greater than the maximum 100"}},
+    /* parameters (a default that is not a valid value is not an error of
+     * the file: test_bad_default) */
     {"- step:\n    name: a\n    image: i\n    command: x\n    parameters:\n"
      "      - {name: v, default: [1, 2]}\n",
      .expect = {"parameter 'v': default: a list needs 'multiple: repeat' or 'multiple: separate'"}},
@@ -1200,6 +1195,75 @@ static void test_duplicate_step(void)
     ferry_stepfile_free(sf);
 }
 
+/* What valohai-yaml only warns of (issue 18, point 8): a default outside
+ * min/max, of the wrong type or not a choice leaves the file usable; a run
+ * that gives a value works, one that needs the default is refused, naming
+ * the file, the line and why. */
+static void test_bad_default(void)
+{
+    ferry_stepfile *sf =
+        parse_yaml("- step:\n    name: a\n    image: i\n    command: run {parameters}\n"
+                   "    parameters:\n"
+                   "      - name: zoom\n        type: integer\n        default: zoom\n"
+                   "      - {name: v, type: integer, max: 100, default: 1337}\n"
+                   "      - {name: c, choices: [x, y], default: z, optional: true}\n"
+                   "- step:\n    name: b\n    image: i\n    command: fine\n");
+    CHECK(sf != NULL);
+    const ferry_step *s = step_of(sf, "a");
+    if (s) {
+        CHECK_RESOLVE_ERR(s, "{\"v\": 5, \"c\": \"x\"}",
+                          "parameter 'zoom' needs a value: its default is not usable "
+                          "(ferry.yaml:8: step 'a': parameter 'zoom': default: zoom is not an "
+                          "integer)");
+        CHECK_RESOLVE_ERR(s, "{\"zoom\": 1, \"c\": \"x\"}",
+                          "ferry.yaml:9: step 'a': parameter 'v': default: 1337 is greater than "
+                          "the maximum 100");
+        CHECK_RESOLVE_ERR(s, "{\"zoom\": 1, \"v\": 2}", "parameter 'c' needs a value");
+        CHECK_CMD(s, "{\"zoom\": 1, \"v\": 2, \"c\": \"y\"}", "run --zoom=1 --v=2 --c=y");
+    }
+    CHECK(step_of(sf, "b") != NULL);
+    ferry_stepfile_free(sf);
+}
+
+/* A pipeline or task naming a step that does not exist is what valohai-yaml
+ * only warns of (issue 18, point 8): the file is usable, its steps run, and
+ * that pipeline or task is kept with why it cannot run. With errors of the
+ * file, the warning is listed with them. */
+static void test_broken_flows(void)
+{
+    ferry_stepfile *sf = parse_yaml("- step:\n    name: train\n    image: i\n    command: x\n"
+                                    "- pipeline:\n    name: p\n    nodes:\n"
+                                    "      - {name: a, type: execution, step: train}\n"
+                                    "      - {name: b, type: execution, step: trian}\n"
+                                    "- task:\n    name: sweep\n    step: nope\n"
+                                    "- pipeline:\n    name: fine\n    nodes:\n"
+                                    "      - {name: a, type: execution, step: train}\n");
+    CHECK(sf != NULL);
+    if (sf) {
+        CHECK(step_of(sf, "train") != NULL);
+        CHECK_INT((int)sf->n_flows, 3);
+        CHECK_STR(sf->flows[0].kind, "pipeline");
+        CHECK_STR(sf->flows[0].name, "p");
+        CHECK_CONTAINS(sf->flows[0].broken,
+                       "ferry.yaml:9: pipeline 'p': node 'b': step 'trian' does not exist");
+        CHECK_STR(sf->flows[1].kind, "task");
+        CHECK_STR(sf->flows[1].name, "sweep");
+        CHECK_CONTAINS(sf->flows[1].broken, "task 'sweep': step 'nope' does not exist");
+        CHECK(sf->flows[2].broken == NULL);
+    }
+    ferry_stepfile_free(sf);
+    /* listed with a real error */
+    const char *bad = "- step:\n    name: train\n    image: i\n    command: x\n"
+                      "- pipeline:\n    name: p\n    nodes:\n"
+                      "      - {name: b, type: execution, step: trian}\n"
+                      "      - {name: c, type: nonsense}\n";
+    CHECK_INT(
+        ferry_stepfile_parse_buffer("ferry.yaml", bad, strlen(bad), &sf, errbuf, sizeof(errbuf)),
+        FERRY_EINVAL);
+    CHECK_CONTAINS(errbuf, "step 'trian' does not exist");
+    CHECK_CONTAINS(errbuf, "nonsense");
+}
+
 /* Stop-conditions evaluated against the latest metadata (issue 18, point
  * 9): Python's operators and their precedence, chained comparisons, `in`,
  * metadata.KEY and parameter.NAME; a key with no value yet (where Python
@@ -1288,5 +1352,7 @@ int main(void)
     test_shell_quote();
     test_duplicate_step();
     test_condition_eval();
+    test_bad_default();
+    test_broken_flows();
     TEST_MAIN_END();
 }
