@@ -676,6 +676,15 @@ static void ex_start_limits(execution *ex)
     }
 }
 
+/* ---- the step's limits ---- */
+
+/* cpus and memory_bytes: the step's resources, 0 (the worker's settings) else. */
+static double ex_spec_cpus(json_t *spec)
+{
+    double v = json_number_value(json_object_get(spec, "cpus"));
+    return v > 0 && v < 1e6 ? v : 0;
+}
+
 static void ex_env_add(char ***env, size_t *n, char *entry)
 {
     *env = ferry_xrealloc(*env, (*n + 2) * sizeof(char *));
@@ -736,6 +745,8 @@ static void ex_run(execution *ex)
         .config_dir = ex->config_dir,
         .valohai_aliases = json_is_true(json_object_get(ex->spec, "valohai")),
         .gpus = spec_str(ex->spec, "gpus"), /* checked by execution_start() */
+        .cpus = ex_spec_cpus(ex->spec),
+        .memory_bytes = ex_spec_bound(ex->spec, "memory_bytes"),
     };
     json_t *auth = json_object_get(ex->spec, "registry_auth");
     if (json_is_object(auth)) {

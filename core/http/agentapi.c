@@ -237,8 +237,20 @@ static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
     return out;
 }
 
+/* The step's limits (resources), for the runtime: a step's own win over
+ * the worker's settings (docker_cpus, docker_memory). */
+static void agentapi__resources(json_t *spec, const ferry_step *step)
+{
+    if (step && step->cpu_limit > 0)
+        json_object_set_new(spec, "cpus", json_real(step->cpu_limit));
+    if (step && step->memory_limit_mb > 0)
+        json_object_set_new(spec, "memory_bytes", json_integer(step->memory_limit_mb * 1048576));
+}
+
 static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
 {
+    int loading;
+    const ferry_step *step = ferry_snapshot_find_step(d, e->snapshot, e->step, &loading);
     char key[128];
     snprintf(key, sizeof(key), "snapshots/%s.tar.gz", e->snapshot);
     char *url = ferry_blobs_worker_url(d, "GET", key, d->cfg.presigned_url_ttl_s, NULL, NULL);
@@ -256,6 +268,7 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
                                       reg->username, "password", reg->password));
     json_object_set_new(spec, "command", json_string(e->command));
     json_object_set_new(spec, "env", agentapi__env(e));
+    agentapi__resources(spec, step);
     json_object_set_new(spec, "valohai", json_boolean(e->valohai));
     json_object_set_new(spec, "time_limit", json_integer(e->time_limit));
     json_object_set_new(spec, "no_output_timeout", json_integer(e->no_output_timeout));

@@ -73,6 +73,11 @@ typedef struct ferry_step {
      * only warns of ("ferry.yaml:2: step 'a' is defined twice (lines 1 and
      * 2)"), refused when the step is run; NULL for a step that runs. */
     char *broken;
+    /* resources: the limits the runtime applies (local-docker): each the
+     * max, else the min when there is no max; 0 = none. Memory is in MB,
+     * as on Valohai. */
+    double cpu_limit;
+    int64_t memory_limit_mb;
 } ferry_step;
 
 typedef struct ferry_stepfile {

@@ -142,13 +142,66 @@ static const ferry__object ferry__env_object = {
 /* ------------------------------------------------------------------------ */
 /* Resources: {cpu: {min, max}, memory: {min, max}, devices: {name: count}}  */
 
+/* What a {min, max} says; its limit is the max, else the min. */
+typedef struct ferry__bounds {
+    int has_min, has_max;
+    double min, max;
+} ferry__bounds;
+
+static void ferry__bound_min(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    (void)f;
+    ferry__bounds *b = w->obj;
+    if (b) {
+        b->has_min = 1;
+        b->min = v->number;
+    }
+}
+
+static void ferry__bound_max(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    (void)f;
+    ferry__bounds *b = w->obj;
+    if (b) {
+        b->has_max = 1;
+        b->max = v->number;
+    }
+}
+
 static const ferry__field ferry__bounds_fields[] = {
-    FERRY__CHECKED("min", FERRY__F_NUMBER),
-    FERRY__CHECKED("max", FERRY__F_NUMBER),
+    {"min", FERRY__F_NUMBER, .fn = ferry__bound_min},
+    {"max", FERRY__F_NUMBER, .fn = ferry__bound_max},
     FERRY__FIELDS_END,
 };
 
 static const ferry__object ferry__bounds_object = {.fields = ferry__bounds_fields, .closed = 1};
+
+/* The limit of a {min, max} under the key `f` of the resources; 0: none
+ * (a bound of 0 or less limits nothing). */
+static double ferry__bounds_limit(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry__bounds b = {0};
+    char *label = ferry_asprintf("%s: %s", w->label, f->key);
+    ferry__walk_node(w->c, v->node, 0, label, &ferry__bounds_object, &b, w->arg);
+    free(label);
+    double limit = b.has_max ? b.max : b.has_min ? b.min : 0;
+    return limit > 0 ? limit : 0;
+}
+
+static void ferry__resources_cpu(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry_step *s = w->obj;
+    s->cpu_limit = ferry__bounds_limit(w, f, v);
+}
+
+/* Megabytes, as Valohai's; a fraction of one rounds up. Capped at 2^40 MB
+ * so that the bytes fit an int64_t. */
+static void ferry__resources_memory(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry_step *s = w->obj;
+    double mb = ferry__bounds_limit(w, f, v), cap = (double)((int64_t)1 << 40);
+    s->memory_limit_mb = mb >= cap ? (int64_t)cap : (int64_t)mb + (mb > (double)(int64_t)mb);
+}
 
 static void ferry__device_count(ferry__walk *w, const ferry__field *f, const ferry__value *v)
 {
@@ -171,8 +224,8 @@ static const ferry__object ferry__devices_object = {.fields = ferry__no_fields,
                                                     .done = ferry__devices_done};
 
 static const ferry__field ferry__resources_fields[] = {
-    {"cpu", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__bounds_object},
-    {"memory", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__bounds_object},
+    {"cpu", FERRY__F_MAP, .fn = ferry__resources_cpu},
+    {"memory", FERRY__F_MAP, .fn = ferry__resources_memory},
     {"ephemeral-storage", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__bounds_object},
     {"devices", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__devices_object},
     FERRY__FIELDS_END,
@@ -180,6 +233,14 @@ static const ferry__field ferry__resources_fields[] = {
 
 static const ferry__object ferry__resources_object = {.fields = ferry__resources_fields,
                                                       .closed = 1};
+
+/* Walked with the step as the object: cpu and memory keep their limits in it. */
+static void ferry__step_resources(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    char *label = ferry_asprintf("%s: %s", w->label, f->key);
+    ferry__walk_node(w->c, v->node, 0, label, &ferry__resources_object, w->obj, w->arg);
+    free(label);
+}
 
 /* ------------------------------------------------------------------------ */
 /* The step                                                                  */
@@ -266,7 +327,7 @@ static const ferry__field ferry__step_fields[] = {
     FERRY__CHECKED("environment-variable-groups", FERRY__F_SEQ),
     {"runtime-config-preset", FERRY__F_TEXT, .fn = ferry__step_preset},
     {"autorestart", FERRY__F_BOOL, .fn = ferry__step_autorestart},
-    {"resources", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__resources_object},
+    {"resources", FERRY__F_MAP, .fn = ferry__step_resources},
     {"stop-condition", FERRY__F_TEXT, .fn = ferry__check_expression},
     FERRY__FIELDS_END,
 };
