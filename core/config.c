@@ -50,6 +50,13 @@ static void config__user_free(ferry_user *u)
     free(u->quota_values);
 }
 
+static void config__strings_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 static void config__env_free(ferry_env_config *e)
 {
     free(e->name);
@@ -57,6 +64,7 @@ static void config__env_free(ferry_env_config *e)
     free(e->runtime);
     ferry_settings_free(e->settings);
     ferry_settings_free(e->lines);
+    config__strings_free(e->allowed_mounts, e->n_allowed_mounts);
 }
 
 void ferry_config_init(ferry_config *c)
@@ -272,6 +280,67 @@ static int config__int(config__ctx *x, config_setting_t *s, const char *name, in
 
 static int config__hex64(const char *s, char *out);
 
+char *ferry_config_path_normal(const char *path)
+{
+    if (path == NULL || path[0] != '/')
+        return NULL;
+    size_t len = strlen(path);
+    char *out = ferry_xmalloc(len + 2);
+    size_t n = 0;
+    for (const char *p = path; *p;) {
+        while (*p == '/')
+            p++;
+        size_t seg = strcspn(p, "/");
+        if (seg == 0)
+            break;
+        if (seg == 1 && p[0] == '.') {
+            /* nothing */
+        } else if (seg == 2 && p[0] == '.' && p[1] == '.') {
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--; /* the '/' before the dropped part; "/.." is "/" */
+        } else {
+            out[n++] = '/';
+            memcpy(out + n, p, seg);
+            n += seg;
+        }
+        p += seg;
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+    return out;
+}
+
+/* allowed_mounts = [ "/data", ... ]: absolute host paths. */
+static int config__allowed_mounts(config__ctx *x, ferry_env_config *e, config_setting_t *s)
+{
+    const char *n = config_setting_name(s);
+    int t = config_setting_type(s);
+    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+        return config__fail(x, s, n, "expected a list of host paths [ \"/data\", ... ]");
+    size_t count = (size_t)config_setting_length(s);
+    char **paths = ferry_xcalloc(count ? count : 1, sizeof(char *));
+    for (size_t i = 0; i < count; i++) {
+        config_setting_t *p = config_setting_get_elem(s, (unsigned)i);
+        const char *v =
+            config_setting_type(p) == CONFIG_TYPE_STRING ? config_setting_get_string(p) : NULL;
+        paths[i] = ferry_config_path_normal(v);
+        if (paths[i] == NULL) {
+            config__strings_free(paths, i);
+            return config__fail(x, p, n,
+                                "each entry must be an absolute host path (\"/data\"): a "
+                                "step's mount is allowed when its source is that path or "
+                                "under it");
+        }
+    }
+    config__strings_free(e->allowed_mounts, e->n_allowed_mounts);
+    e->allowed_mounts = paths;
+    e->n_allowed_mounts = count;
+    return 0;
+}
+
 /* Settings every environment understands; the rest goes to its plugin. */
 static int config__env_field(config__ctx *x, ferry_env_config *e, config_setting_t *s)
 {
@@ -290,6 +359,8 @@ static int config__env_field(config__ctx *x, ferry_env_config *e, config_setting
         return config__int(x, s, n, 0, &e->idle_timeout_s);
     if (strcmp(n, "gpus") == 0)
         return config__int(x, s, n, 0, &e->gpus);
+    if (strcmp(n, "allowed_mounts") == 0)
+        return config__allowed_mounts(x, e, s);
     if (strcmp(n, "join_token_sha256") == 0) {
         if (config_setting_type(s) != CONFIG_TYPE_STRING ||
             config__hex64(config_setting_get_string(s), e->join_token_sha256) < 0)
@@ -1021,4 +1092,29 @@ const ferry_registry *ferry_config_registry_for(const ferry_config *c, const cha
         if (strcmp(c->registries[i].server, host) == 0)
             return &c->registries[i];
     return NULL;
+}
+
+int ferry_env_mount_allowed(const ferry_env_config *e, const char *source)
+{
+    char *path = ferry_config_path_normal(source);
+    int ok = 0;
+    for (size_t i = 0; path && !ok && i < e->n_allowed_mounts; i++) {
+        const char *a = e->allowed_mounts[i];
+        size_t n = strlen(a);
+        ok = strcmp(a, "/") == 0 ||
+             (strncmp(path, a, n) == 0 && (path[n] == '\0' || path[n] == '/'));
+    }
+    free(path);
+    return ok;
+}
+
+char *ferry_env_allowed_mounts_text(const ferry_env_config *e)
+{
+    char *out = ferry_strdup(e->n_allowed_mounts ? "" : "nothing");
+    for (size_t i = 0; i < e->n_allowed_mounts; i++) {
+        char *next = ferry_asprintf("%s%s%s", out, i ? ", " : "", e->allowed_mounts[i]);
+        free(out);
+        out = next;
+    }
+    return out;
 }

@@ -18,9 +18,13 @@ typedef struct ferry_env_config {
     char join_token_sha256[65]; /* compute = "static": agents join with this token */
     ferry_settings *settings;   /* every setting of the block, for the plugin */
     ferry_settings *lines;      /* setting -> its line in the file, for messages */
+    /* allowed_mounts = [ "/data", "/mnt/shared" ]: the host paths (and
+     * what is under them) a step's `mounts` may bind into its container;
+     * absolute and normalised (no "..", no trailing '/'). None: no mounts. */
+    char **allowed_mounts;
+    size_t n_allowed_mounts;
 } ferry_env_config;
 
-/* A user of the API. The token is only ever held as its SHA-256. */
 typedef struct ferry_user {
     char *name;
     char token_sha256[65];
@@ -151,5 +155,13 @@ const ferry_user *ferry_config_user_by_hash(const ferry_config *c, const char *t
 const ferry_user *ferry_config_user(const ferry_config *c, const char *name);
 /* A user's quota in an environment: 0 = no limit. */
 int ferry_user_env_quota(const ferry_user *u, const char *env);
+/* `path` made absolute-normal: "//data/x/../y/" -> "/data/y"; NULL when it
+ * is relative. Caller frees. */
+char *ferry_config_path_normal(const char *path);
+/* Whether host path `source` may be bind-mounted in environment `e`: it
+ * is absolute and, normalised, equals or is under an allowed_mounts entry. */
+int ferry_env_mount_allowed(const ferry_env_config *e, const char *source);
+/* "/data, /mnt/shared" (or "nothing") for messages; caller frees. */
+char *ferry_env_allowed_mounts_text(const ferry_env_config *e);
 
 #endif

@@ -247,10 +247,42 @@ static void agentapi__resources(json_t *spec, const ferry_step *step)
         json_object_set_new(spec, "memory_bytes", json_integer(step->memory_limit_mb * 1048576));
 }
 
+/* The step's mounts the environment allows (checked at submission, again
+ * now: the config may have changed), and its allowed_mounts, which the
+ * agent checks the source's real path against on the worker. */
+static void agentapi__mounts(ferryd *d, json_t *spec, const ferry_exec *e, const ferry_step *step,
+                             json_t *notices)
+{
+    const ferry_env_config *env = ferry_config_env(&d->cfg, e->environment);
+    if (step == NULL || step->n_mounts == 0 || env == NULL)
+        return;
+    json_t *mounts = json_array(), *allowed = json_array();
+    for (size_t i = 0; i < step->n_mounts; i++) {
+        const ferry_mount_def *m = &step->mounts[i];
+        if ((m->type && strcmp(m->type, "bind") != 0) || m->destination[0] != '/' ||
+            !ferry_env_mount_allowed(env, m->source)) {
+            json_array_append_new(notices,
+                                  json_sprintf("mount '%s:%s' is no longer allowed in environment "
+                                               "'%s': not mounted",
+                                               m->source, m->destination, env->name));
+            continue;
+        }
+        char *source = ferry_config_path_normal(m->source);
+        json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}", "source", source, "destination",
+                                                m->destination, "readonly", m->readonly));
+        free(source);
+    }
+    for (size_t i = 0; i < env->n_allowed_mounts; i++)
+        json_array_append_new(allowed, json_string(env->allowed_mounts[i]));
+    json_object_set_new(spec, "mounts", mounts);
+    json_object_set_new(spec, "allowed_mounts", allowed);
+}
+
 static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
 {
     int loading;
     const ferry_step *step = ferry_snapshot_find_step(d, e->snapshot, e->step, &loading);
+    json_t *notices = json_array();
     char key[128];
     snprintf(key, sizeof(key), "snapshots/%s.tar.gz", e->snapshot);
     char *url = ferry_blobs_worker_url(d, "GET", key, d->cfg.presigned_url_ttl_s, NULL, NULL);
@@ -269,6 +301,8 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
     json_object_set_new(spec, "command", json_string(e->command));
     json_object_set_new(spec, "env", agentapi__env(e));
     agentapi__resources(spec, step);
+    agentapi__mounts(d, spec, e, step, notices);
+    json_object_set_new(spec, "notices", notices);
     json_object_set_new(spec, "valohai", json_boolean(e->valohai));
     json_object_set_new(spec, "time_limit", json_integer(e->time_limit));
     json_object_set_new(spec, "no_output_timeout", json_integer(e->no_output_timeout));

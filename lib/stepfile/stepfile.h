@@ -54,6 +54,15 @@ typedef struct ferry_env_def {
     int optional;
 } ferry_env_def;
 
+/* One of a step's `mounts`: "source:destination", or a mapping. */
+typedef struct ferry_mount_def {
+    char *source;
+    char *destination;
+    int readonly;
+    char *type; /* NULL: a bind mount of a host path; else e.g. "nfs" */
+    int line;
+} ferry_mount_def;
+
 typedef struct ferry_step {
     char *name;
     char *image;
@@ -78,6 +87,10 @@ typedef struct ferry_step {
      * as on Valohai. */
     double cpu_limit;
     int64_t memory_limit_mb;
+    /* mounts: host paths bound into the container, checked at submission
+     * against the environment's allowed_mounts. */
+    ferry_mount_def *mounts;
+    size_t n_mounts;
 } ferry_step;
 
 typedef struct ferry_stepfile {

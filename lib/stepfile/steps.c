@@ -243,6 +243,62 @@ static void ferry__step_resources(ferry__walk *w, const ferry__field *f, const f
 }
 
 /* ------------------------------------------------------------------------ */
+/* Mounts: "source:destination", or {source, destination, readonly, type,    */
+/* options}, as valohai-yaml reads them                                      */
+
+#define FERRY__MOUNT(member) offsetof(ferry_mount_def, member)
+
+static const ferry__field ferry__mount_fields[] = {
+    {"source", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_str,
+     .offset = FERRY__MOUNT(source)},
+    {"destination", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_str,
+     .offset = FERRY__MOUNT(destination)},
+    {"readonly", FERRY__F_BOOL, .fn = ferry__keep_bool, .offset = FERRY__MOUNT(readonly)},
+    {"type", FERRY__F_TEXT, .fn = ferry__keep_str, .offset = FERRY__MOUNT(type)},
+    FERRY__CHECKED("options", FERRY__F_MAP),
+    FERRY__FIELDS_END,
+};
+
+static const ferry__object ferry__mount_object = {.fields = ferry__mount_fields, .closed = 1};
+
+/* "source:destination": split at the first ':', as valohai-yaml does. */
+static void ferry__mount_text(ferry__walk *w, const char *label, yaml_node_t *item,
+                              ferry_mount_def *m)
+{
+    const char *text = ferry__text(item), *colon = strchr(text, ':');
+    if (colon == NULL || colon == text || colon[1] == '\0') {
+        ferry__err(w->c, m->line, label, "expected \"SOURCE:DESTINATION\", got '%s'", text);
+        return;
+    }
+    m->source = strndup(text, (size_t)(colon - text));
+    m->destination = ferry_strdup(colon + 1);
+}
+
+static void ferry__step_mounts(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry_step *s = w->obj;
+    size_t n = ferry__seq_len(v->node);
+    s->mounts = ferry_xcalloc(n ? n : 1, sizeof(*s->mounts));
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = ferry__seq_item(w->c, v->node, i);
+        ferry_mount_def *m = &s->mounts[s->n_mounts++];
+        m->line = item ? ferry__line(item) : v->line;
+        char *label = ferry_asprintf("%s: %s #%zu", w->label, f->key, i + 1);
+        char what[80];
+        if (ferry__kind_of(item) == FERRY__STR)
+            ferry__mount_text(w, label, item, m);
+        else if (ferry__kind_of(item) == FERRY__MAP)
+            ferry__walk_node(w->c, item, m->line, label, &ferry__mount_object, m, w->arg);
+        else
+            ferry__err(w->c, m->line, label,
+                       "expected \"SOURCE:DESTINATION\" or a mapping with 'source' and "
+                       "'destination', got %s",
+                       ferry__describe(item, what, sizeof(what)));
+        free(label);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* The step                                                                  */
 
 /* A string or a list of strings. */
@@ -322,7 +378,7 @@ static const ferry__field ferry__step_fields[] = {
     FERRY__CHECKED("source-path", FERRY__F_TEXT),
     {"upload-store", FERRY__F_TEXT, .fn = ferry__step_upload_store},
     FERRY__CHECKED("outputs", FERRY__F_SEQ),
-    FERRY__CHECKED("mounts", FERRY__F_SEQ),
+    {"mounts", FERRY__F_SEQ, .fn = ferry__step_mounts},
     FERRY__CHECKED("cache-volumes", FERRY__F_SEQ),
     FERRY__CHECKED("environment-variable-groups", FERRY__F_SEQ),
     {"runtime-config-preset", FERRY__F_TEXT, .fn = ferry__step_preset},
@@ -397,4 +453,10 @@ void ferry__free_step(ferry_step *s)
     free(s->env);
     free(s->environment);
     free(s->broken);
+    for (size_t i = 0; i < s->n_mounts; i++) {
+        free(s->mounts[i].source);
+        free(s->mounts[i].destination);
+        free(s->mounts[i].type);
+    }
+    free(s->mounts);
 }

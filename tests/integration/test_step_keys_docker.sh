@@ -3,6 +3,8 @@
 # and the real dockerd of tests/services. Fails without dockerd.
 # resources: the container's CPU and memory limits are the step's (over
 # the environment's docker_memory).
+# mounts: an allowed mount is there, read-only or read-write as asked; one
+# outside allowed_mounts is a 400 naming it; local-process says it cannot.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [ -z "${FERRY_TEST_DOCKER_SOCKET:-}" ] ||
@@ -13,10 +15,15 @@ fi
 export DOCKER_HOST=unix://$FERRY_TEST_DOCKER_SOCKET
 bash "$FERRY_SOURCE_DIR/tests/plugins/docker_images.sh" >/dev/null
 
+mkdir -p "$WORK/shared/ro" "$WORK/shared/rw" "$WORK/elsewhere"
+echo "read-only-content" >"$WORK/shared/ro/file.txt"
 cat >"$WORK/keys.conf" <<EOF
 environments = (
   { name = "docker"; compute = "local"; runtime = "local-docker"; max_workers = 1;
-    docker_socket = "$FERRY_TEST_DOCKER_SOCKET"; docker_memory = "128m"; }
+    docker_socket = "$FERRY_TEST_DOCKER_SOCKET"; docker_memory = "128m";
+    allowed_mounts = [ "$WORK/shared/" ]; },
+  { name = "local"; compute = "local"; runtime = "local-process"; max_workers = 1;
+    allowed_mounts = [ "$WORK/shared" ]; }
 );
 default_environment = "docker";
 EOF
@@ -36,6 +43,37 @@ proj=$(make_project keys <<EOF
     name: no-limits
     image: ferry-test/busybox:1
     command: cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+- step:
+    name: mounted
+    image: ferry-test/busybox:1
+    command:
+      - cat /ro/file.txt
+      - (echo x > /ro/new.txt) 2>/dev/null && echo ro-writable || echo ro-refused-write
+      - echo written-inside > /rw/out.txt && echo rw-written
+    mounts:
+      - source: $WORK/shared/ro
+        destination: /ro
+        readonly: true
+      - $WORK/shared/x/../rw:/rw
+- step:
+    name: outside
+    image: ferry-test/busybox:1
+    command: echo never
+    mounts:
+      - $WORK/elsewhere:/e
+- step:
+    name: sneaky
+    image: ferry-test/busybox:1
+    command: echo never
+    mounts:
+      - $WORK/shared/../elsewhere:/e
+- step:
+    name: mounted-local
+    image: ferry-test/busybox:1
+    environment: local
+    command: echo local-ran
+    mounts:
+      - $WORK/shared/ro:/ro
 EOF
 )
 
@@ -50,5 +88,32 @@ id=$(run_id "$proj" no-limits)
 "$FERRY" wait "$id" --timeout 120 >/dev/null || true
 expect_contains "without resources, docker_memory is the limit" \
   "$("$FERRY" logs "$id" 2>/dev/null)" "134217728"
+
+# --- mounts: allowed ones are there as asked; others are refused ---
+id=$(run_id "$proj" mounted)
+"$FERRY" wait "$id" --timeout 120 >/dev/null || true
+expect_eq "a step with allowed mounts completes" "$(json_field "$id" 'e["status"]')" complete
+log=$("$FERRY" logs "$id" 2>/dev/null)
+expect_contains "the read-only mount is visible" "$log" "read-only-content"
+expect_contains "the read-only mount cannot be written" "$log" "ro-refused-write"
+expect_contains "the read-write mount can be written" "$log" "rw-written"
+expect_eq "what the container wrote is on the host" "$(cat "$WORK/shared/rw/out.txt" 2>/dev/null)" \
+  "written-inside"
+expect_eq "nothing was written through the read-only mount" \
+  "$([ -e "$WORK/shared/ro/new.txt" ] && echo there || echo absent)" absent
+
+out=$(cd "$proj" && "$FERRY" run outside 2>&1) && fail "a mount outside allowed_mounts was accepted"
+expect_contains "a mount outside allowed_mounts is refused, naming it" "$out" \
+  "mount '$WORK/elsewhere:/e' is refused in environment 'docker'"
+expect_contains "the refusal says what allowed_mounts lists" "$out" "allowed_mounts: $WORK/shared"
+out=$(cd "$proj" && "$FERRY" run sneaky 2>&1) && fail "a mount leaving allowed_mounts by .. was accepted"
+expect_contains "a mount that leaves allowed_mounts through .. is refused" "$out" \
+  "mount '$WORK/shared/../elsewhere:/e' is refused"
+id=$(run_id "$proj" mounted-local)
+"$FERRY" wait "$id" --timeout 120 >/dev/null || true
+log=$("$FERRY" logs "$id" 2>&1)
+expect_contains "local-process runs the commands" "$log" "local-ran"
+expect_contains "local-process says the mounts need a container runtime" "$log" \
+  "mounts need a container runtime"
 
 finish

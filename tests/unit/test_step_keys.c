@@ -1,12 +1,16 @@
-/* A step's resources act (issue 18, point 9): the step file keeps the
- * limits and local-docker's create body carries them. */
+/* A step's resources and mounts act (issue 18, point 9): the step file
+ * keeps them, ferryd's config reads allowed_mounts (errors naming the file
+ * and the line), and local-docker's create body carries the limits and
+ * the binds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "body.h"
+#include "config.h"
 #include "stepfile.h"
 #include "test.h"
 
@@ -59,6 +63,137 @@ static void test_step_resources(void)
     ferry_stepfile_free(sf);
 }
 
+static void test_step_mounts(void)
+{
+    char err[1024];
+    ferry_stepfile *sf = parse("- step:\n"
+                               "    name: test\n"
+                               "    image: busybox\n"
+                               "    command: echo\n"
+                               "    mounts:\n"
+                               "      - /foo:/bar\n"
+                               "      - source: /baz\n"
+                               "        destination: /quux\n"
+                               "        readonly: true\n"
+                               "      - source: hal.local:/dave\n"
+                               "        destination: /dave\n"
+                               "        type: nfs\n"
+                               "        options: {hot: true}\n",
+                               err, sizeof(err));
+    CHECK(sf != NULL);
+    if (sf == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    const ferry_step *s = ferry_stepfile_find(sf, "test");
+    CHECK_INT(s->n_mounts, 3);
+    CHECK_STR(s->mounts[0].source, "/foo");
+    CHECK_STR(s->mounts[0].destination, "/bar");
+    CHECK_INT(s->mounts[0].readonly, 0);
+    CHECK(s->mounts[0].type == NULL);
+    CHECK_STR(s->mounts[1].source, "/baz");
+    CHECK_INT(s->mounts[1].readonly, 1);
+    CHECK_STR(s->mounts[2].type, "nfs");
+    CHECK_STR(s->mounts[2].source, "hal.local:/dave");
+    ferry_stepfile_free(sf);
+
+    CHECK(
+        parse("- step:\n    name: a\n    image: b\n    command: c\n    mounts:\n      - nocolon\n",
+              err, sizeof(err)) == NULL);
+    CHECK_CONTAINS(err, "valohai.yaml:6:");
+    CHECK_CONTAINS(err, "SOURCE:DESTINATION");
+    CHECK(parse("- step:\n    name: a\n    image: b\n    command: c\n    mounts:\n"
+                "      - source: /x\n",
+                err, sizeof(err)) == NULL);
+    CHECK_CONTAINS(err, "destination");
+}
+
+static int load(const char *text, ferry_config *c, char *err, size_t cap)
+{
+    char path[] = "/tmp/ferry-test-stepkeys-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+    ferry_config_init(c);
+    err[0] = '\0';
+    int rc = ferry_config_load(c, path, err, cap);
+    if (rc == 0)
+        rc = ferry_config_finish(c, err, cap);
+    unlink(path);
+    return rc;
+}
+
+static void test_path_normal(void)
+{
+    const char *cases[][2] = {
+        {"/data", "/data"},
+        {"/data/", "/data"},
+        {"//data//x/", "/data/x"},
+        {"/data/x/../y", "/data/y"},
+        {"/data/./x", "/data/x"},
+        {"/data/../../etc", "/etc"},
+        {"/", "/"},
+        {"/..", "/"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *n = ferry_config_path_normal(cases[i][0]);
+        CHECK_STR(n, cases[i][1]);
+        free(n);
+    }
+    CHECK(ferry_config_path_normal("data") == NULL);
+    CHECK(ferry_config_path_normal("") == NULL);
+}
+
+static void test_allowed_mounts(void)
+{
+    char err[512];
+    ferry_config c;
+    CHECK_INT(load("environments = ( { name = \"local\"; compute = \"local\";\n"
+                   "  allowed_mounts = [ \"/data/\", \"/mnt/shared\" ]; } );\n",
+                   &c, err, sizeof(err)),
+              0);
+    const ferry_env_config *e = ferry_config_env(&c, "local");
+    CHECK_INT(e->n_allowed_mounts, 2);
+    CHECK_STR(e->allowed_mounts[0], "/data");
+    CHECK(ferry_env_mount_allowed(e, "/data"));
+    CHECK(ferry_env_mount_allowed(e, "/data/"));
+    CHECK(ferry_env_mount_allowed(e, "/data/sets/x"));
+    CHECK(ferry_env_mount_allowed(e, "/mnt/shared/a/../b"));
+    CHECK(!ferry_env_mount_allowed(e, "/database"));
+    CHECK(!ferry_env_mount_allowed(e, "/data/../etc"));
+    CHECK(!ferry_env_mount_allowed(e, "data/x"));
+    CHECK(!ferry_env_mount_allowed(e, "/mnt"));
+    char *text = ferry_env_allowed_mounts_text(e);
+    CHECK_STR(text, "/data, /mnt/shared");
+    free(text);
+    ferry_config_free(&c);
+
+    CHECK_INT(load("environments = ( { name = \"local\"; compute = \"local\"; } );\n", &c, err,
+                   sizeof(err)),
+              0);
+    CHECK(!ferry_env_mount_allowed(ferry_config_env(&c, "local"), "/data"));
+    text = ferry_env_allowed_mounts_text(ferry_config_env(&c, "local"));
+    CHECK_STR(text, "nothing");
+    free(text);
+    ferry_config_free(&c);
+
+    CHECK_INT(load("environments = ( { name = \"local\"; compute = \"local\";\n"
+                   "  allowed_mounts = [ \"data\" ]; } );\n",
+                   &c, err, sizeof(err)),
+              FERRY_ECONFIG);
+    CHECK_CONTAINS(err, ":2: setting 'allowed_mounts': each entry must be an absolute host path");
+    ferry_config_free(&c);
+    CHECK_INT(load("environments = ( { name = \"local\"; compute = \"local\";\n"
+                   "  allowed_mounts = \"/data\"; } );\n",
+                   &c, err, sizeof(err)),
+              FERRY_ECONFIG);
+    CHECK_CONTAINS(err, ":2: setting 'allowed_mounts': expected a list");
+    ferry_config_free(&c);
+}
+
 static void test_docker_limits(void)
 {
     const char *env[] = {NULL};
@@ -81,10 +216,58 @@ static void test_docker_limits(void)
     json_decref(body);
 }
 
+static void test_docker_mounts(void)
+{
+    const char *env[] = {NULL};
+    ferry_mount mounts[] = {{"/data/sets", "/sets", 1}, {"/mnt/shared", "/shared", 0}};
+    ferry_run_spec spec = {
+        .struct_size = sizeof(spec),
+        .execution_id = "e1",
+        .image = "busybox",
+        .script = "true",
+        .env = env,
+        .repository_dir = "/w/repository",
+        .mounts = mounts,
+        .n_mounts = 2,
+    };
+    ld_run_opts o = {.owner = "o"};
+    char why[256];
+    json_t *body = ld_run_body(&spec, &o, why, sizeof(why));
+    CHECK(body != NULL);
+    json_t *ms = json_object_get(json_object_get(body, "HostConfig"), "Mounts");
+    int seen = 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach(ms, i, m)
+    {
+        const char *src = json_string_value(json_object_get(m, "Source"));
+        const char *dst = json_string_value(json_object_get(m, "Target"));
+        int ro = json_is_true(json_object_get(m, "ReadOnly"));
+        if (strcmp(src, "/data/sets") == 0 && strcmp(dst, "/sets") == 0 && ro)
+            seen |= 1;
+        if (strcmp(src, "/mnt/shared") == 0 && strcmp(dst, "/shared") == 0 && !ro)
+            seen |= 2;
+        CHECK_STR(json_string_value(json_object_get(m, "Type")), "bind");
+    }
+    CHECK_INT(seen, 3);
+    json_decref(body);
+
+    /* A spec of a host built before mounts: only up to its struct_size. */
+    spec.struct_size = offsetof(ferry_run_spec, mounts);
+    body = ld_run_body(&spec, &o, why, sizeof(why));
+    json_array_foreach(json_object_get(json_object_get(body, "HostConfig"), "Mounts"), i, m)
+        CHECK(strcmp(json_string_value(json_object_get(m, "Source")), "/data/sets") != 0);
+    json_decref(body);
+}
+
 int main(void)
 {
     setenv("FERRY_DATA_DIR", "/tmp/ferry-test-stepkeys-data", 1);
     test_step_resources();
     test_docker_limits();
+    test_step_mounts();
+    test_path_normal();
+    test_allowed_mounts();
+    test_docker_mounts();
     TEST_MAIN_END();
 }
