@@ -1156,6 +1156,8 @@ execution *execution_new(agent *a, json_t *spec)
     ex->outputs_dir = ferry_asprintf("%s/outputs", ex->dir);
     ex->config_dir = ferry_asprintf("%s/config", ex->dir);
     ex->ship = shipper_new(a, id, ex->dir, ex_on_spool_broken, ex);
+    /* The values of the step's secret variables never reach the log. */
+    shipper_mask(ex->ship, json_object_get(spec, "secrets"));
     ex->exit_code = -1;
     atomic_init(&ex->extract_cancel, 0);
     uv_timer_init(a->loop, &ex->limit_timer);

@@ -25,6 +25,24 @@ typedef struct ferry_env_config {
     size_t n_allowed_mounts;
 } ferry_env_config;
 
+/* One variable of an environment variable group. */
+typedef struct ferry_env_var {
+    char *name;
+    char *value;
+    int secret; /* from `secrets`: never logged, never in the API, sent to agents only */
+} ferry_env_var;
+
+/* environment_variable_groups = ( { name = "aws"; variables = { ... };
+ * secrets = { ... }; } ): what a step's environment-variable-groups adds
+ * to its executions' environment, resolved when they are handed out. */
+typedef struct ferry_env_group {
+    char *name;
+    ferry_env_var *vars;
+    size_t n_vars;
+    int line;
+} ferry_env_group;
+
+/* A user of the API. The token is only ever held as its SHA-256. */
 typedef struct ferry_user {
     char *name;
     char token_sha256[65];
@@ -109,6 +127,8 @@ typedef struct ferry_config {
     char **alias_slugs, **alias_envs;
     int *alias_lines;
     size_t n_aliases;
+    ferry_env_group *env_groups;
+    size_t n_env_groups;
 } ferry_config;
 
 /* The embedded defaults: data dir (FERRY_DATA_DIR, else $XDG_DATA_HOME/ferry,
@@ -155,6 +175,10 @@ const ferry_user *ferry_config_user_by_hash(const ferry_config *c, const char *t
 const ferry_user *ferry_config_user(const ferry_config *c, const char *name);
 /* A user's quota in an environment: 0 = no limit. */
 int ferry_user_env_quota(const ferry_user *u, const char *env);
+/* The environment variable group named `name`, or NULL. */
+const ferry_env_group *ferry_config_env_group(const ferry_config *c, const char *name);
+/* "aws, gcp" (or "none") for messages; caller frees. */
+char *ferry_config_env_group_names(const ferry_config *c);
 /* `path` made absolute-normal: "//data/x/../y/" -> "/data/y"; NULL when it
  * is relative. Caller frees. */
 char *ferry_config_path_normal(const char *path);

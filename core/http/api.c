@@ -292,6 +292,24 @@ static int api__check_mounts(ferry_http_req *r, const ferry_step *step, const ch
     return 0;
 }
 
+/* Each of a step's environment-variable-groups is one of ferryd's: 0, or
+ * FERRY_REPLIED with a 400 naming it and the known groups. */
+static int api__check_env_groups(ferry_http_req *r, const ferry_step *step)
+{
+    for (size_t i = 0; i < step->n_env_groups; i++) {
+        if (ferry_config_env_group(&r->d->cfg, step->env_groups[i]))
+            continue;
+        char *known = ferry_config_env_group_names(&r->d->cfg);
+        ferry_http_error(r->req, 400, "environment-variable-groups",
+                         "step '%s': environment variable group '%s' is not in ferryd's "
+                         "configuration (known groups: %s)",
+                         step->name, step->env_groups[i], known);
+        free(known);
+        return FERRY_REPLIED;
+    }
+    return 0;
+}
+
 static void api__create_checked(ferry_http_req *r, json_t *body, const api__creation *c)
 {
     const char *project, *step_name, *sha;
@@ -339,7 +357,7 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
                          api__env_names(r->d, names, sizeof(names)));
         goto done;
     }
-    if (api__check_mounts(r, step, env_name) < 0)
+    if (api__check_mounts(r, step, env_name) < 0 || api__check_env_groups(r, step) < 0)
         goto done;
     if (c->objects == NULL && api__check_objects(r, body, inputs, c) != 1)
         goto done; /* refused, or the reply waits for the check */

@@ -91,6 +91,9 @@ typedef struct ferry_step {
      * against the environment's allowed_mounts. */
     ferry_mount_def *mounts;
     size_t n_mounts;
+    /* environment-variable-groups: names of ferryd's configured groups. */
+    char **env_groups;
+    size_t n_env_groups;
 } ferry_step;
 
 typedef struct ferry_stepfile {

@@ -298,6 +298,25 @@ static void ferry__step_mounts(ferry__walk *w, const ferry__field *f, const ferr
     }
 }
 
+/* environment-variable-groups: names of groups, resolved by ferryd. */
+static void ferry__step_env_groups(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry_step *s = w->obj;
+    size_t n = ferry__seq_len(v->node);
+    s->env_groups = ferry_xcalloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = ferry__seq_item(w->c, v->node, i);
+        char what[80];
+        if (item && item->type == YAML_SCALAR_NODE && ferry__kind_of(item) != FERRY__NULL &&
+            *ferry__text(item))
+            s->env_groups[s->n_env_groups++] = ferry_strdup(ferry__text(item));
+        else
+            ferry__err(w->c, item ? ferry__line(item) : v->line, w->label,
+                       "%s: expected the name of a group, got %s", f->key,
+                       ferry__describe(item, what, sizeof(what)));
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* The step                                                                  */
 
@@ -380,7 +399,7 @@ static const ferry__field ferry__step_fields[] = {
     FERRY__CHECKED("outputs", FERRY__F_SEQ),
     {"mounts", FERRY__F_SEQ, .fn = ferry__step_mounts},
     FERRY__CHECKED("cache-volumes", FERRY__F_SEQ),
-    FERRY__CHECKED("environment-variable-groups", FERRY__F_SEQ),
+    {"environment-variable-groups", FERRY__F_SEQ, .fn = ferry__step_env_groups},
     {"runtime-config-preset", FERRY__F_TEXT, .fn = ferry__step_preset},
     {"autorestart", FERRY__F_BOOL, .fn = ferry__step_autorestart},
     {"resources", FERRY__F_MAP, .fn = ferry__step_resources},
@@ -459,4 +478,7 @@ void ferry__free_step(ferry_step *s)
         free(s->mounts[i].type);
     }
     free(s->mounts);
+    for (size_t i = 0; i < s->n_env_groups; i++)
+        free(s->env_groups[i]);
+    free(s->env_groups);
 }

@@ -5,6 +5,9 @@
 # the environment's docker_memory).
 # mounts: an allowed mount is there, read-only or read-write as asked; one
 # outside allowed_mounts is a 400 naming it; local-process says it cannot.
+# environment-variable-groups: a group's variables and secrets reach the
+# commands, the step's own variables win, and a secret's value is in no log
+# line nor in the API, under local-docker and local-process.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [ -z "${FERRY_TEST_DOCKER_SOCKET:-}" ] ||
@@ -15,6 +18,7 @@ fi
 export DOCKER_HOST=unix://$FERRY_TEST_DOCKER_SOCKET
 bash "$FERRY_SOURCE_DIR/tests/plugins/docker_images.sh" >/dev/null
 
+SECRET="hunter2-$$-very-secret"
 mkdir -p "$WORK/shared/ro" "$WORK/shared/rw" "$WORK/elsewhere"
 echo "read-only-content" >"$WORK/shared/ro/file.txt"
 cat >"$WORK/keys.conf" <<EOF
@@ -26,6 +30,11 @@ environments = (
     allowed_mounts = [ "$WORK/shared" ]; }
 );
 default_environment = "docker";
+environment_variable_groups = (
+  { name = "aws"; variables = { AWS_REGION = "eu-west-1"; OVERRIDDEN = "from-group"; };
+    secrets = { AWS_SECRET_ACCESS_KEY = "$SECRET"; }; },
+  { name = "other"; variables = { OTHER = "1"; }; }
+);
 EOF
 ferryd_start -c "$WORK/keys.conf"
 
@@ -74,6 +83,29 @@ proj=$(make_project keys <<EOF
     command: echo local-ran
     mounts:
       - $WORK/shared/ro:/ro
+- step:
+    name: secrets
+    image: ferry-test/busybox:1
+    command:
+      - echo "secret=\$AWS_SECRET_ACCESS_KEY region=\$AWS_REGION overridden=\$OVERRIDDEN"
+      - printf %s "\$AWS_SECRET_ACCESS_KEY" | sha256sum
+    environment-variables:
+      - name: OVERRIDDEN
+        default: from-step
+    environment-variable-groups: [aws]
+- step:
+    name: secrets-local
+    image: ferry-test/busybox:1
+    environment: local
+    command:
+      - echo "secret=\$AWS_SECRET_ACCESS_KEY other=\$OTHER"
+      - printf %s "\$AWS_SECRET_ACCESS_KEY" | sha256sum
+    environment-variable-groups: [aws, other]
+- step:
+    name: unknown-group
+    image: ferry-test/busybox:1
+    command: echo never
+    environment-variable-groups: [gcp]
 EOF
 )
 
@@ -115,5 +147,39 @@ log=$("$FERRY" logs "$id" 2>&1)
 expect_contains "local-process runs the commands" "$log" "local-ran"
 expect_contains "local-process says the mounts need a container runtime" "$log" \
   "mounts need a container runtime"
+
+# --- environment-variable-groups, secrets masked ---
+want=$(printf %s "$SECRET" | sha256sum | cut -d' ' -f1)
+for step in secrets secrets-local; do
+  id=$(run_id "$proj" "$step")
+  "$FERRY" wait "$id" --timeout 120 >/dev/null || true
+  expect_eq "$step: completes" "$(json_field "$id" 'e["status"]')" complete
+  log=$("$FERRY" logs "$id" 2>&1)
+  expect_contains "$step: the secret is masked in the log" "$log" "secret=***"
+  expect_contains "$step: the command got the secret's value" "$log" "$want"
+  expect_not_contains "$step: the secret's value is in no log line" "$log" "$SECRET"
+  api=$(curl -s "$FERRY_SERVER/v1/executions/$id"; curl -s "$FERRY_SERVER/v1/executions/$id/logs")
+  expect_not_contains "$step: nor in the API" "$api" "$SECRET"
+  expect_contains "$step: the API's log has it masked" "$api" "secret=***"
+  expect_not_contains "$step: nor in ferryd's data" "$(grep -rl -- "$SECRET" "$DATA" 2>/dev/null || true)" "/"
+done
+id=$(run_id "$proj" secrets)
+"$FERRY" wait "$id" --timeout 120 >/dev/null || true
+log=$("$FERRY" logs "$id" 2>/dev/null)
+expect_contains "a group's variables are set" "$log" "region=eu-west-1"
+expect_contains "the step's own variable wins over the group's" "$log" "overridden=from-step"
+id=$(run_id "$proj" secrets --var OVERRIDDEN=given)
+"$FERRY" wait "$id" --timeout 120 >/dev/null || true
+expect_contains "a given variable wins over the group's" "$("$FERRY" logs "$id" 2>/dev/null)" \
+  "overridden=given"
+id=$(run_id "$proj" secrets-local)
+"$FERRY" wait "$id" --timeout 120 >/dev/null || true
+log=$("$FERRY" logs "$id" 2>&1)
+expect_contains "variables of a second group" "$log" "other=1"
+
+out=$(cd "$proj" && "$FERRY" run unknown-group 2>&1) && fail "an unknown group was accepted"
+expect_contains "an unknown group is refused, naming it" "$out" \
+  "environment variable group 'gcp' is not in ferryd's configuration"
+expect_contains "and the known groups" "$out" "known groups: aws, other"
 
 finish

@@ -1,5 +1,6 @@
-/* A step's resources and mounts act (issue 18, point 9): the step file
- * keeps them, ferryd's config reads allowed_mounts (errors naming the file
+/* A step's resources, mounts and environment-variable-groups act (issue
+ * 18, point 9): the step file keeps them, ferryd's config reads
+ * allowed_mounts and environment_variable_groups (errors naming the file
  * and the line), and local-docker's create body carries the limits and
  * the binds. */
 #include <stdio.h>
@@ -108,6 +109,31 @@ static void test_step_mounts(void)
     CHECK_CONTAINS(err, "destination");
 }
 
+static void test_step_groups(void)
+{
+    char err[1024];
+    ferry_stepfile *sf = parse("- step:\n"
+                               "    name: test\n"
+                               "    image: busybox\n"
+                               "    command: echo\n"
+                               "    environment-variable-groups: [aws, other]\n",
+                               err, sizeof(err));
+    CHECK(sf != NULL);
+    if (sf == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    const ferry_step *s = ferry_stepfile_find(sf, "test");
+    CHECK_INT(s->n_env_groups, 2);
+    CHECK_STR(s->env_groups[0], "aws");
+    CHECK_STR(s->env_groups[1], "other");
+    ferry_stepfile_free(sf);
+    CHECK(parse("- step:\n    name: a\n    image: b\n    command: c\n"
+                "    environment-variable-groups: [{a: 1}]\n",
+                err, sizeof(err)) == NULL);
+    CHECK_CONTAINS(err, "expected the name of a group");
+}
+
 static int load(const char *text, ferry_config *c, char *err, size_t cap)
 {
     char path[] = "/tmp/ferry-test-stepkeys-XXXXXX";
@@ -194,6 +220,61 @@ static void test_allowed_mounts(void)
     ferry_config_free(&c);
 }
 
+static void test_env_groups(void)
+{
+    char err[512];
+    ferry_config c;
+    CHECK_INT(load("environment_variable_groups = (\n"
+                   "  { name = \"aws\"; variables = { AWS_REGION = \"eu-west-1\"; N = 3; };\n"
+                   "    secrets = { AWS_SECRET_ACCESS_KEY = \"s3cr3t\"; }; },\n"
+                   "  { name = \"empty\"; }\n"
+                   ");\n",
+                   &c, err, sizeof(err)),
+              0);
+    if (err[0])
+        fprintf(stderr, "%s\n", err);
+    const ferry_env_group *g = ferry_config_env_group(&c, "aws");
+    CHECK(g != NULL);
+    if (g) {
+        CHECK_INT(g->n_vars, 3);
+        CHECK_STR(g->vars[0].name, "AWS_REGION");
+        CHECK_STR(g->vars[0].value, "eu-west-1");
+        CHECK_INT(g->vars[0].secret, 0);
+        CHECK_STR(g->vars[1].value, "3");
+        CHECK_STR(g->vars[2].name, "AWS_SECRET_ACCESS_KEY");
+        CHECK_INT(g->vars[2].secret, 1);
+    }
+    CHECK(ferry_config_env_group(&c, "gcp") == NULL);
+    char *names = ferry_config_env_group_names(&c);
+    CHECK_STR(names, "aws, empty");
+    free(names);
+    ferry_config_free(&c);
+
+    const char *bad[][2] = {
+        {"environment_variable_groups = (\n  { variables = { A = \"1\"; }; }\n);\n",
+         ":2: setting 'name': each environment variable group needs a "
+         "name"},
+        {"environment_variable_groups = (\n  { name = \"a\"; },\n  { name = \"a\"; }\n);\n",
+         ":3: setting 'name': environment variable group named twice"},
+        {"environment_variable_groups = (\n  { name = \"a\";\n    variables = { A = \"1\"; };\n"
+         "    secrets = { A = \"2\"; }; }\n);\n",
+         ":4: setting 'secrets': variable 'A' is given twice in group 'a'"},
+        {"environment_variable_groups = (\n  { name = \"a\"; colour = \"red\"; }\n);\n",
+         ":2: setting 'colour': unknown setting of an environment variable group"},
+        {"environment_variable_groups = (\n  { name = \"a\";\n    variables = { A = [1]; }; "
+         "}\n);\n",
+         ":3: setting 'variables': variable 'A': expected a text"},
+        {"environment_variable_groups = { name = \"a\"; };\n",
+         ":1: setting 'environment_variable_groups': expected a list"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_INT(load(bad[i][0], &c, err, sizeof(err)), FERRY_ECONFIG);
+        CHECK_CONTAINS(err, "/tmp/ferry-test-stepkeys-");
+        CHECK_CONTAINS(err, bad[i][1]);
+        ferry_config_free(&c);
+    }
+}
+
 static void test_docker_limits(void)
 {
     const char *env[] = {NULL};
@@ -269,5 +350,7 @@ int main(void)
     test_path_normal();
     test_allowed_mounts();
     test_docker_mounts();
+    test_step_groups();
+    test_env_groups();
     TEST_MAIN_END();
 }
