@@ -181,6 +181,9 @@ void shipper_output(shipper *s, ferry_stream stream, const char *data, size_t le
 /* Ship the partial last line of every stream (the commands exited). */
 void shipper_flush_partial(shipper *s);
 void shipper_status(shipper *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Every later line has each of `secrets` (an array of texts; those of 4 or
+ * more characters) replaced by "***" before it is spooled or shipped. */
+void shipper_mask(shipper *s, const json_t *secrets);
 /* `cb` runs once every event so far was acknowledged (or dropped because
  * ferryd refused them or the agent abandons); at once when that is already
  * so. One waiter at a time. */

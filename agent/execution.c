@@ -702,6 +702,95 @@ static void ex_start_limits(execution *ex)
     }
 }
 
+/* ---- the step's mounts and limits ---- */
+
+/* Whether real path `real` is an allowed prefix's own real path or under it. */
+static int ex_mount_under(const char *real, json_t *allowed)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(allowed, i, a)
+    {
+        char prefix[PATH_MAX];
+        const char *p = json_string_value(a);
+        if (p == NULL || realpath(p, prefix) == NULL)
+            continue;
+        size_t n = strlen(prefix);
+        if (strcmp(prefix, "/") == 0 ||
+            (strncmp(real, prefix, n) == 0 && (real[n] == '\0' || real[n] == '/')))
+            return 1;
+    }
+    return 0;
+}
+
+/* ferryd allowed the mounts by their paths; on this worker a symbolic link
+ * under an allowed folder could lead anywhere, so each source's real path
+ * must be under an allowed one's too. The spec's source becomes the real
+ * path (what the runtime binds). 0, or -1 with the reason in `why`. */
+static int ex_check_mounts(execution *ex, char *why, size_t why_cap)
+{
+    json_t *mounts = json_object_get(ex->spec, "mounts");
+    json_t *allowed = json_object_get(ex->spec, "allowed_mounts");
+    size_t i;
+    json_t *m;
+    json_array_foreach(mounts, i, m)
+    {
+        const char *source = spec_str(m, "source"), *dest = spec_str(m, "destination");
+        char real[PATH_MAX];
+        if (source == NULL || dest == NULL || dest[0] != '/') {
+            snprintf(why, why_cap, "mount #%zu of the work spec is not a source and destination",
+                     i + 1);
+            return -1;
+        }
+        if (realpath(source, real) == NULL) {
+            snprintf(why, why_cap, "mount %.300s: %s on this worker", source, strerror(errno));
+            return -1;
+        }
+        if (!ex_mount_under(real, allowed)) {
+            snprintf(why, why_cap,
+                     "mount %.300s: it is %.300s on this worker, which allowed_mounts does "
+                     "not allow",
+                     source, real);
+            return -1;
+        }
+        json_object_set_new(m, "source", json_string(real));
+    }
+    return 0;
+}
+
+/* The spec's mounts as the runtime takes them (strings of the spec), or
+ * NULL. local-process has no container to bind them in: it says so. */
+static ferry_mount *ex_run_mounts(execution *ex, size_t *n)
+{
+    json_t *mounts = json_object_get(ex->spec, "mounts");
+    *n = 0;
+    if (json_array_size(mounts) == 0)
+        return NULL;
+    if (strcmp(ex->a->cfg.runtime, "local-process") == 0) {
+        shipper_status(ex->ship,
+                       "the step's mounts are not mounted: mounts need a container runtime "
+                       "(local-docker); local-process runs the commands on the worker itself");
+        return NULL;
+    }
+    ferry_mount *out = ferry_xcalloc(json_array_size(mounts), sizeof(*out));
+    size_t i;
+    json_t *m;
+    json_array_foreach(mounts, i, m)
+    {
+        out[*n].source = spec_str(m, "source");
+        out[*n].destination = spec_str(m, "destination");
+        out[(*n)++].readonly = json_is_true(json_object_get(m, "readonly"));
+    }
+    return out;
+}
+
+/* cpus and memory_bytes: the step's resources, 0 (the worker's settings) else. */
+static double ex_spec_cpus(json_t *spec)
+{
+    double v = json_number_value(json_object_get(spec, "cpus"));
+    return v > 0 && v < 1e6 ? v : 0;
+}
+
 static void ex_env_add(char ***env, size_t *n, char *entry)
 {
     *env = ferry_xrealloc(*env, (*n + 2) * sizeof(char *));
@@ -762,7 +851,11 @@ static void ex_run(execution *ex)
         .config_dir = ex->config_dir,
         .valohai_aliases = json_is_true(json_object_get(ex->spec, "valohai")),
         .gpus = spec_str(ex->spec, "gpus"), /* checked by execution_start() */
+        .cpus = ex_spec_cpus(ex->spec),
+        .memory_bytes = ex_spec_bound(ex->spec, "memory_bytes"),
     };
+    ferry_mount *mounts = ex_run_mounts(ex, &spec.n_mounts);
+    spec.mounts = mounts;
     json_t *auth = json_object_get(ex->spec, "registry_auth");
     if (json_is_object(auth)) {
         spec.registry_server = json_string_value(json_object_get(auth, "server"));
@@ -779,6 +872,7 @@ static void ex_run(execution *ex)
     ex_set_state(ex, EXEC_RUNNING);
     ferry_run *run = NULL;
     int rc = a->rt->start(a->rt_state, &spec, &cb, &run, &err);
+    free(mounts);
     /* The runtime copied what it needs: the registry password goes now. */
     json_object_del(ex->spec, "registry_auth");
     if (rc != 0) {
@@ -1092,6 +1186,8 @@ execution *execution_new(agent *a, json_t *spec)
     ex->outputs_dir = ferry_asprintf("%s/outputs", ex->dir);
     ex->config_dir = ferry_asprintf("%s/config", ex->dir);
     ex->ship = shipper_new(a, id, ex->dir, ex_on_spool_broken, ex);
+    /* The values of the step's secret variables never reach the log. */
+    shipper_mask(ex->ship, json_object_get(spec, "secrets"));
     ex->exit_code = -1;
     atomic_init(&ex->extract_cancel, 0);
     uv_timer_init(a->loop, &ex->limit_timer);
@@ -1125,6 +1221,20 @@ void execution_start(execution *ex)
     /* Running on every GPU of the worker is worse than not running. */
     if (!ex_valid_gpus(json_object_get(ex->spec, "gpus"))) {
         ex_prep_failed(ex, "the work spec's gpus is not a list of GPU indices");
+        return;
+    }
+    /* What ferryd could no longer honour (its config changed since the
+     * submission) is said before anything runs. */
+    size_t i;
+    json_t *notice;
+    json_array_foreach(json_object_get(ex->spec, "notices"), i, notice)
+    {
+        if (json_is_string(notice))
+            shipper_status(ex->ship, "%s", json_string_value(notice));
+    }
+    char why[768];
+    if (ex_check_mounts(ex, why, sizeof(why)) < 0) {
+        ex_prep_failed(ex, "%s", why);
         return;
     }
     ex_snapshot(ex);

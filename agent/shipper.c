@@ -66,6 +66,9 @@ struct shipper {
     void *drained_arg;
     void (*broken_cb)(void *arg, const char *why);
     void *broken_arg;
+    char **secrets; /* masked in every line (shipper_mask) */
+    size_t n_secrets;
+    ship_line masked; /* scratch: a text with its secrets masked */
 };
 
 /* ---- sending ---- */
@@ -216,12 +219,65 @@ static void ship_commit(shipper *s)
     ship_kick(s);
 }
 
+/* The secret that starts at `p` (the longest), or 0. */
+static size_t ship_secret_at(const shipper *s, const char *p, size_t left)
+{
+    size_t best = 0;
+    for (size_t k = 0; k < s->n_secrets; k++) {
+        size_t len = strlen(s->secrets[k]);
+        if (len > best && len <= left && memcmp(p, s->secrets[k], len) == 0)
+            best = len;
+    }
+    return best;
+}
+
+/* `text` with each secret replaced by "***", in s->masked; `text` itself
+ * when none occurs (the common case costs one search per secret). Masking
+ * never lengthens a text: secrets have 4 characters or more. */
+static const char *ship_mask_text(shipper *s, const char *text, size_t *n)
+{
+    int found = 0;
+    for (size_t k = 0; k < s->n_secrets && !found; k++)
+        found = memmem(text, *n, s->secrets[k], strlen(s->secrets[k])) != NULL;
+    if (!found)
+        return text;
+    s->masked.len = 0;
+    for (size_t i = 0; i < *n;) {
+        size_t hit = ship_secret_at(s, text + i, *n - i);
+        if (hit) {
+            line_append(&s->masked, "***", 3);
+            i += hit;
+        } else {
+            line_append(&s->masked, text + i, 1);
+            i++;
+        }
+    }
+    *n = s->masked.len;
+    return s->masked.buf;
+}
+
+void shipper_mask(shipper *s, const json_t *secrets)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(secrets, i, v)
+    {
+        const char *text = json_string_value(v);
+        if (text == NULL || strlen(text) < 4)
+            continue; /* "***" for every "a" would make the log unreadable */
+        s->secrets = ferry_xrealloc(s->secrets, (s->n_secrets + 1) * sizeof(char *));
+        s->secrets[s->n_secrets++] = ferry_strdup(text);
+    }
+}
+
 /* Complete lines (joined by "\n", without the last one's), added to the
  * chunk of their stream. */
 static void ship_lines_add(shipper *s, ferry_stream stream, double time, const char *text, size_t n,
                            size_t lines)
 {
     ship_chunk *c = &s->chunk;
+    if (s->n_secrets > 0)
+        text = ship_mask_text(s, text, &n);
     if (c->lines > 0 && (c->stream != stream || c->text.len + 1 + n > SHIP_CHUNK))
         chunk_flush(s);
     if (c->lines == 0) {
@@ -399,6 +455,12 @@ static void ship_closed(uv_handle_t *h)
     for (size_t i = 0; i < 3; i++)
         free(s->partial[i].buf);
     free(s->chunk.text.buf);
+    for (size_t i = 0; i < s->n_secrets; i++) {
+        memset(s->secrets[i], 0, strlen(s->secrets[i]));
+        free(s->secrets[i]);
+    }
+    free(s->secrets);
+    free(s->masked.buf);
     free(s->execution_id);
     free(s->path);
     free(s->error);

@@ -50,6 +50,13 @@ static void config__user_free(ferry_user *u)
     free(u->quota_values);
 }
 
+static void config__strings_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 static void config__env_free(ferry_env_config *e)
 {
     free(e->name);
@@ -57,6 +64,24 @@ static void config__env_free(ferry_env_config *e)
     free(e->runtime);
     ferry_settings_free(e->settings);
     ferry_settings_free(e->lines);
+    config__strings_free(e->allowed_mounts, e->n_allowed_mounts);
+}
+
+/* Secrets are wiped before their memory goes back. */
+static void config__env_groups_free(ferry_env_group *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < g[i].n_vars; k++) {
+            ferry_env_var *v = &g[i].vars[k];
+            if (v->secret && v->value)
+                memset(v->value, 0, strlen(v->value));
+            free(v->name);
+            free(v->value);
+        }
+        free(g[i].vars);
+        free(g[i].name);
+    }
+    free(g);
 }
 
 void ferry_config_init(ferry_config *c)
@@ -137,6 +162,7 @@ void ferry_config_free(ferry_config *c)
     free(c->alias_slugs);
     free(c->alias_envs);
     free(c->alias_lines);
+    config__env_groups_free(c->env_groups, c->n_env_groups);
     memset(c, 0, sizeof(*c));
 }
 
@@ -272,6 +298,67 @@ static int config__int(config__ctx *x, config_setting_t *s, const char *name, in
 
 static int config__hex64(const char *s, char *out);
 
+char *ferry_config_path_normal(const char *path)
+{
+    if (path == NULL || path[0] != '/')
+        return NULL;
+    size_t len = strlen(path);
+    char *out = ferry_xmalloc(len + 2);
+    size_t n = 0;
+    for (const char *p = path; *p;) {
+        while (*p == '/')
+            p++;
+        size_t seg = strcspn(p, "/");
+        if (seg == 0)
+            break;
+        if (seg == 1 && p[0] == '.') {
+            /* nothing */
+        } else if (seg == 2 && p[0] == '.' && p[1] == '.') {
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--; /* the '/' before the dropped part; "/.." is "/" */
+        } else {
+            out[n++] = '/';
+            memcpy(out + n, p, seg);
+            n += seg;
+        }
+        p += seg;
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+    return out;
+}
+
+/* allowed_mounts = [ "/data", ... ]: absolute host paths. */
+static int config__allowed_mounts(config__ctx *x, ferry_env_config *e, config_setting_t *s)
+{
+    const char *n = config_setting_name(s);
+    int t = config_setting_type(s);
+    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+        return config__fail(x, s, n, "expected a list of host paths [ \"/data\", ... ]");
+    size_t count = (size_t)config_setting_length(s);
+    char **paths = ferry_xcalloc(count ? count : 1, sizeof(char *));
+    for (size_t i = 0; i < count; i++) {
+        config_setting_t *p = config_setting_get_elem(s, (unsigned)i);
+        const char *v =
+            config_setting_type(p) == CONFIG_TYPE_STRING ? config_setting_get_string(p) : NULL;
+        paths[i] = ferry_config_path_normal(v);
+        if (paths[i] == NULL) {
+            config__strings_free(paths, i);
+            return config__fail(x, p, n,
+                                "each entry must be an absolute host path (\"/data\"): a "
+                                "step's mount is allowed when its source is that path or "
+                                "under it");
+        }
+    }
+    config__strings_free(e->allowed_mounts, e->n_allowed_mounts);
+    e->allowed_mounts = paths;
+    e->n_allowed_mounts = count;
+    return 0;
+}
+
 /* Settings every environment understands; the rest goes to its plugin. */
 static int config__env_field(config__ctx *x, ferry_env_config *e, config_setting_t *s)
 {
@@ -290,6 +377,8 @@ static int config__env_field(config__ctx *x, ferry_env_config *e, config_setting
         return config__int(x, s, n, 0, &e->idle_timeout_s);
     if (strcmp(n, "gpus") == 0)
         return config__int(x, s, n, 0, &e->gpus);
+    if (strcmp(n, "allowed_mounts") == 0)
+        return config__allowed_mounts(x, e, s);
     if (strcmp(n, "join_token_sha256") == 0) {
         if (config_setting_type(s) != CONFIG_TYPE_STRING ||
             config__hex64(config_setting_get_string(s), e->join_token_sha256) < 0)
@@ -743,6 +832,93 @@ static int config__aliases(config__ctx *x, ferry_config *c, config_setting_t *g)
     return 0;
 }
 
+/* The members of `variables = { NAME = "value"; ... }` (or `secrets`) of
+ * group `g`, appended; a name twice in the group is an error. */
+static int config__group_vars(config__ctx *x, ferry_env_group *g, config_setting_t *s, int secret)
+{
+    const char *n = config_setting_name(s);
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return config__fail(x, s, n, "expected a group { NAME = \"value\"; ... }");
+    for (int i = 0; i < config_setting_length(s); i++) {
+        config_setting_t *v = config_setting_get_elem(s, (unsigned)i);
+        const char *name = config_setting_name(v);
+        int t = config_setting_type(v);
+        char what[320];
+        if (t == CONFIG_TYPE_GROUP || t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) {
+            snprintf(what, sizeof(what), "variable '%.200s': expected a text, number or boolean",
+                     name);
+            return config__fail(x, v, n, what);
+        }
+        for (size_t k = 0; k < g->n_vars; k++)
+            if (strcmp(g->vars[k].name, name) == 0) {
+                snprintf(what, sizeof(what),
+                         "variable '%.200s' is given twice in group '%.60s' (variables and "
+                         "secrets share one set of names)",
+                         name, g->name ? g->name : "?");
+                return config__fail(x, v, n, what);
+            }
+        g->vars = ferry_xrealloc(g->vars, (g->n_vars + 1) * sizeof(*g->vars));
+        g->vars[g->n_vars++] = (ferry_env_var){ferry_strdup(name), config__setting_text(v), secret};
+    }
+    return 0;
+}
+
+static int config__env_group(config__ctx *x, config_setting_t *gs, ferry_env_group *g)
+{
+    g->line = config_setting_source_line(gs);
+    if (config_setting_type(gs) != CONFIG_TYPE_GROUP)
+        return config__fail(x, gs, "environment_variable_groups",
+                            "each group must be { name = \"...\"; variables = { ... }; secrets "
+                            "= { ... }; }");
+    config_setting_t *name = config_setting_get_member(gs, "name");
+    if (name == NULL || config_setting_type(name) != CONFIG_TYPE_STRING ||
+        config_setting_get_string(name)[0] == '\0')
+        return config__fail(x, name ? name : gs, "name",
+                            "each environment variable group needs a name (a text)");
+    g->name = ferry_strdup(config_setting_get_string(name));
+    for (int i = 0; i < config_setting_length(gs); i++) {
+        config_setting_t *f = config_setting_get_elem(gs, (unsigned)i);
+        const char *n = config_setting_name(f);
+        int rc = 0;
+        if (strcmp(n, "variables") == 0 || strcmp(n, "secrets") == 0)
+            rc = config__group_vars(x, g, f, strcmp(n, "secrets") == 0);
+        else if (strcmp(n, "name") != 0)
+            rc = config__fail(x, f, n,
+                              "unknown setting of an environment variable group (known: name, "
+                              "variables, secrets)");
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int config__env_groups(config__ctx *x, ferry_config *c, config_setting_t *list)
+{
+    int t = config_setting_type(list);
+    if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
+        return config__fail(x, list, "environment_variable_groups",
+                            "expected a list ( { name = \"...\"; ... }, ... )");
+    size_t n = (size_t)config_setting_length(list);
+    ferry_env_group *gs = ferry_xcalloc(n ? n : 1, sizeof(*gs));
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        rc = config__env_group(x, g, &gs[i]);
+        for (size_t j = 0; rc == 0 && j < i; j++)
+            if (strcmp(gs[i].name, gs[j].name) == 0)
+                rc = config__fail(x, config_setting_get_member(g, "name"), "name",
+                                  "environment variable group named twice");
+    }
+    if (rc < 0) {
+        config__env_groups_free(gs, n);
+        return rc;
+    }
+    config__env_groups_free(c->env_groups, c->n_env_groups);
+    c->env_groups = gs;
+    c->n_env_groups = n;
+    return 0;
+}
+
 static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
 {
     const char *n = config_setting_name(s);
@@ -794,12 +970,14 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__projects(x, c, s);
     if (strcmp(n, "environment_aliases") == 0)
         return config__aliases(x, c, s);
+    if (strcmp(n, "environment_variable_groups") == 0)
+        return config__env_groups(x, c, s);
     return config__fail(x, s, n,
                         "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
                         "default_environment, store, environments, users, worker_lost_timeout, "
                         "presigned_url_ttl, instance_sweep_interval, max_snapshot_mb, git_timeout, "
                         "data_reserve_mb, retire_workers_on_stop, registries, projects, "
-                        "environment_aliases)");
+                        "environment_aliases, environment_variable_groups)");
 }
 
 int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap)
@@ -1021,4 +1199,48 @@ const ferry_registry *ferry_config_registry_for(const ferry_config *c, const cha
         if (strcmp(c->registries[i].server, host) == 0)
             return &c->registries[i];
     return NULL;
+}
+
+const ferry_env_group *ferry_config_env_group(const ferry_config *c, const char *name)
+{
+    for (size_t i = 0; name && i < c->n_env_groups; i++)
+        if (strcmp(c->env_groups[i].name, name) == 0)
+            return &c->env_groups[i];
+    return NULL;
+}
+
+char *ferry_config_env_group_names(const ferry_config *c)
+{
+    char *out = ferry_strdup(c->n_env_groups ? "" : "none");
+    for (size_t i = 0; i < c->n_env_groups; i++) {
+        char *next = ferry_asprintf("%s%s%s", out, i ? ", " : "", c->env_groups[i].name);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+int ferry_env_mount_allowed(const ferry_env_config *e, const char *source)
+{
+    char *path = ferry_config_path_normal(source);
+    int ok = 0;
+    for (size_t i = 0; path && !ok && i < e->n_allowed_mounts; i++) {
+        const char *a = e->allowed_mounts[i];
+        size_t n = strlen(a);
+        ok = strcmp(a, "/") == 0 ||
+             (strncmp(path, a, n) == 0 && (path[n] == '\0' || path[n] == '/'));
+    }
+    free(path);
+    return ok;
+}
+
+char *ferry_env_allowed_mounts_text(const ferry_env_config *e)
+{
+    char *out = ferry_strdup(e->n_allowed_mounts ? "" : "nothing");
+    for (size_t i = 0; i < e->n_allowed_mounts; i++) {
+        char *next = ferry_asprintf("%s%s%s", out, i ? ", " : "", e->allowed_mounts[i]);
+        free(out);
+        out = next;
+    }
+    return out;
 }

@@ -18,7 +18,29 @@ typedef struct ferry_env_config {
     char join_token_sha256[65]; /* compute = "static": agents join with this token */
     ferry_settings *settings;   /* every setting of the block, for the plugin */
     ferry_settings *lines;      /* setting -> its line in the file, for messages */
+    /* allowed_mounts = [ "/data", "/mnt/shared" ]: the host paths (and
+     * what is under them) a step's `mounts` may bind into its container;
+     * absolute and normalised (no "..", no trailing '/'). None: no mounts. */
+    char **allowed_mounts;
+    size_t n_allowed_mounts;
 } ferry_env_config;
+
+/* One variable of an environment variable group. */
+typedef struct ferry_env_var {
+    char *name;
+    char *value;
+    int secret; /* from `secrets`: never logged, never in the API, sent to agents only */
+} ferry_env_var;
+
+/* environment_variable_groups = ( { name = "aws"; variables = { ... };
+ * secrets = { ... }; } ): what a step's environment-variable-groups adds
+ * to its executions' environment, resolved when they are handed out. */
+typedef struct ferry_env_group {
+    char *name;
+    ferry_env_var *vars;
+    size_t n_vars;
+    int line;
+} ferry_env_group;
 
 /* A user of the API. The token is only ever held as its SHA-256. */
 typedef struct ferry_user {
@@ -105,6 +127,8 @@ typedef struct ferry_config {
     char **alias_slugs, **alias_envs;
     int *alias_lines;
     size_t n_aliases;
+    ferry_env_group *env_groups;
+    size_t n_env_groups;
 } ferry_config;
 
 /* The embedded defaults: data dir (FERRY_DATA_DIR, else $XDG_DATA_HOME/ferry,
@@ -151,5 +175,17 @@ const ferry_user *ferry_config_user_by_hash(const ferry_config *c, const char *t
 const ferry_user *ferry_config_user(const ferry_config *c, const char *name);
 /* A user's quota in an environment: 0 = no limit. */
 int ferry_user_env_quota(const ferry_user *u, const char *env);
+/* The environment variable group named `name`, or NULL. */
+const ferry_env_group *ferry_config_env_group(const ferry_config *c, const char *name);
+/* "aws, gcp" (or "none") for messages; caller frees. */
+char *ferry_config_env_group_names(const ferry_config *c);
+/* `path` made absolute-normal: "//data/x/../y/" -> "/data/y"; NULL when it
+ * is relative. Caller frees. */
+char *ferry_config_path_normal(const char *path);
+/* Whether host path `source` may be bind-mounted in environment `e`: it
+ * is absolute and, normalised, equals or is under an allowed_mounts entry. */
+int ferry_env_mount_allowed(const ferry_env_config *e, const char *source);
+/* "/data, /mnt/shared" (or "nothing") for messages; caller frees. */
+char *ferry_env_allowed_mounts_text(const ferry_env_config *e);
 
 #endif

@@ -64,7 +64,8 @@ static const char **config__env_keys(const ferry_plugin *runtime)
                                             "gpus",
                                             "join_token_sha256",
                                             "runtime_settings",
-                                            "retire_workers_on_stop"};
+                                            "retire_workers_on_stop",
+                                            "allowed_mounts"};
     size_t n_host = sizeof(host_keys) / sizeof(host_keys[0]), n_rt = 0;
     for (const char *const *k = runtime ? runtime->desc.settings : NULL; k && *k; k++)
         n_rt++;

@@ -104,16 +104,46 @@ static json_t *agentapi__execution_json(ferryd *d, const ferry_exec *e)
     return j;
 }
 
+/* The variables of the step's environment-variable-groups, resolved now
+ * from ferryd's config (secret values are never stored with the
+ * execution): later groups over earlier ones. Each secret's value goes to
+ * `secrets` too, for the agent to mask in the log; a group no longer
+ * configured is a notice. */
+static json_t *agentapi__group_env(const ferry_config *cfg, const ferry_step *step, json_t *secrets,
+                                   json_t *notices)
+{
+    json_t *env = json_object();
+    for (size_t i = 0; step && i < step->n_env_groups; i++) {
+        const ferry_env_group *g = ferry_config_env_group(cfg, step->env_groups[i]);
+        if (g == NULL) {
+            json_array_append_new(notices,
+                                  json_sprintf("environment variable group '%s' is no longer in "
+                                               "ferryd's configuration: its variables are not set",
+                                               step->env_groups[i]));
+            continue;
+        }
+        for (size_t k = 0; k < g->n_vars; k++) {
+            json_object_set_new(env, g->vars[k].name, json_string(g->vars[k].value));
+            if (g->vars[k].secret)
+                json_array_append_new(secrets, json_string(g->vars[k].value));
+        }
+    }
+    return env;
+}
+
 /* What the commands' environment holds beyond the runtime's folders: the
  * step's variables, and, where the step sets none of that name, the
  * variables Valohai documents (VH_JOB_ID, VH_EXECUTION_ID,
  * VH_PROJECT_ID: code checks them to know it runs on Valohai; only for a
  * valohai.yaml project, as the runtimes' VH_*_DIR), ferry's
  * own (the agent sets them again, and wins) and PYTHONUNBUFFERED=1, so
- * that a Python script's lines and metadata arrive as it prints them. */
-static json_t *agentapi__env(const ferry_exec *e)
+ * that a Python script's lines and metadata arrive as it prints them.
+ * `groups` (taken): the groups' variables, under the step's and the user's. */
+static json_t *agentapi__env(const ferry_exec *e, json_t *groups)
 {
-    json_t *env = json_is_object(e->env) ? json_deep_copy(e->env) : json_object();
+    json_t *env = groups;
+    if (json_is_object(e->env))
+        json_object_update(env, e->env);
     char counter[24];
     snprintf(counter, sizeof(counter), "%lld", (long long)e->counter);
     char *job = ferry_asprintf("exec-%s", e->id);
@@ -241,8 +271,52 @@ static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
     return out;
 }
 
+/* The step's limits (resources), for the runtime: a step's own win over
+ * the worker's settings (docker_cpus, docker_memory). */
+static void agentapi__resources(json_t *spec, const ferry_step *step)
+{
+    if (step && step->cpu_limit > 0)
+        json_object_set_new(spec, "cpus", json_real(step->cpu_limit));
+    if (step && step->memory_limit_mb > 0)
+        json_object_set_new(spec, "memory_bytes", json_integer(step->memory_limit_mb * 1048576));
+}
+
+/* The step's mounts the environment allows (checked at submission, again
+ * now: the config may have changed), and its allowed_mounts, which the
+ * agent checks the source's real path against on the worker. */
+static void agentapi__mounts(ferryd *d, json_t *spec, const ferry_exec *e, const ferry_step *step,
+                             json_t *notices)
+{
+    const ferry_env_config *env = ferry_config_env(&d->cfg, e->environment);
+    if (step == NULL || step->n_mounts == 0 || env == NULL)
+        return;
+    json_t *mounts = json_array(), *allowed = json_array();
+    for (size_t i = 0; i < step->n_mounts; i++) {
+        const ferry_mount_def *m = &step->mounts[i];
+        if ((m->type && strcmp(m->type, "bind") != 0) || m->destination[0] != '/' ||
+            !ferry_env_mount_allowed(env, m->source)) {
+            json_array_append_new(notices,
+                                  json_sprintf("mount '%s:%s' is no longer allowed in environment "
+                                               "'%s': not mounted",
+                                               m->source, m->destination, env->name));
+            continue;
+        }
+        char *source = ferry_config_path_normal(m->source);
+        json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}", "source", source, "destination",
+                                                m->destination, "readonly", m->readonly));
+        free(source);
+    }
+    for (size_t i = 0; i < env->n_allowed_mounts; i++)
+        json_array_append_new(allowed, json_string(env->allowed_mounts[i]));
+    json_object_set_new(spec, "mounts", mounts);
+    json_object_set_new(spec, "allowed_mounts", allowed);
+}
+
 static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
 {
+    int loading;
+    const ferry_step *step = ferry_snapshot_find_step(d, e->snapshot, e->step, &loading);
+    json_t *secrets = json_array(), *notices = json_array();
     char key[128];
     snprintf(key, sizeof(key), "snapshots/%s.tar.gz", e->snapshot);
     char *url = ferry_blobs_worker_url(d, "GET", key, d->cfg.presigned_url_ttl_s, NULL, NULL);
@@ -259,7 +333,12 @@ static json_t *agentapi__spec(ferryd *d, ferry_exec *e)
                             json_pack("{s:s, s:s, s:s}", "server", reg->server, "username",
                                       reg->username, "password", reg->password));
     json_object_set_new(spec, "command", json_string(e->command));
-    json_object_set_new(spec, "env", agentapi__env(e));
+    json_object_set_new(spec, "env",
+                        agentapi__env(e, agentapi__group_env(&d->cfg, step, secrets, notices)));
+    json_object_set_new(spec, "secrets", secrets);
+    agentapi__resources(spec, step);
+    agentapi__mounts(d, spec, e, step, notices);
+    json_object_set_new(spec, "notices", notices);
     json_object_set_new(spec, "valohai", json_boolean(e->valohai));
     json_object_set_new(spec, "time_limit", json_integer(e->time_limit));
     json_object_set_new(spec, "no_output_timeout", json_integer(e->no_output_timeout));

@@ -262,6 +262,54 @@ static void api__note_env(ferryd *d, ferry_exec *e, const char *asked, const cha
 }
 
 /* Takes `body`. */
+/* A step's mounts are host paths the chosen environment's allowed_mounts
+ * lists (issue 18): 0, or FERRY_REPLIED with a 400 naming the mount, the
+ * environment and what it allows. */
+static int api__check_mounts(ferry_http_req *r, const ferry_step *step, const char *env_name)
+{
+    const ferry_env_config *env = ferry_config_env(&r->d->cfg, env_name);
+    for (size_t i = 0; env && i < step->n_mounts; i++) {
+        const ferry_mount_def *m = &step->mounts[i];
+        const char *why = NULL;
+        if (m->type && strcmp(m->type, "bind") != 0)
+            why = "its type is not 'bind': ferry mounts host paths only";
+        else if (m->destination[0] != '/')
+            why = "its destination is not an absolute path in the container";
+        else if (m->source[0] != '/')
+            why = "its source is not an absolute host path";
+        else if (!ferry_env_mount_allowed(env, m->source))
+            why = "its source is not under the environment's allowed_mounts";
+        if (why == NULL)
+            continue;
+        char *allowed = ferry_env_allowed_mounts_text(env);
+        ferry_http_error(r->req, 400, "mounts",
+                         "step '%s': mount '%s:%s' is refused in environment '%s': %s "
+                         "(allowed_mounts: %s)",
+                         step->name, m->source, m->destination, env->name, why, allowed);
+        free(allowed);
+        return FERRY_REPLIED;
+    }
+    return 0;
+}
+
+/* Each of a step's environment-variable-groups is one of ferryd's: 0, or
+ * FERRY_REPLIED with a 400 naming it and the known groups. */
+static int api__check_env_groups(ferry_http_req *r, const ferry_step *step)
+{
+    for (size_t i = 0; i < step->n_env_groups; i++) {
+        if (ferry_config_env_group(&r->d->cfg, step->env_groups[i]))
+            continue;
+        char *known = ferry_config_env_group_names(&r->d->cfg);
+        ferry_http_error(r->req, 400, "environment-variable-groups",
+                         "step '%s': environment variable group '%s' is not in ferryd's "
+                         "configuration (known groups: %s)",
+                         step->name, step->env_groups[i], known);
+        free(known);
+        return FERRY_REPLIED;
+    }
+    return 0;
+}
+
 static void api__create_checked(ferry_http_req *r, json_t *body, const api__creation *c)
 {
     const char *project, *step_name, *sha;
@@ -309,6 +357,8 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
                          api__env_names(r->d, names, sizeof(names)));
         goto done;
     }
+    if (api__check_mounts(r, step, env_name) < 0 || api__check_env_groups(r, step) < 0)
+        goto done;
     if (c->objects == NULL && api__check_objects(r, body, inputs, c) != 1)
         goto done; /* refused, or the reply waits for the check */
     ferry_exec *e = ferry_exec_new();

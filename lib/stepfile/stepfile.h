@@ -64,6 +64,15 @@ typedef struct ferry_env_def {
     int optional;
 } ferry_env_def;
 
+/* One of a step's `mounts`: "source:destination", or a mapping. */
+typedef struct ferry_mount_def {
+    char *source;
+    char *destination;
+    int readonly;
+    char *type; /* NULL: a bind mount of a host path; else e.g. "nfs" */
+    int line;
+} ferry_mount_def;
+
 typedef struct ferry_step {
     char *name;
     char *image;
@@ -86,6 +95,18 @@ typedef struct ferry_step {
     /* stop-condition: the run stops once it holds for the latest metadata
      * (ferry_condition_eval); NULL when the step has none. */
     char *stop_condition;
+    /* resources: the limits the runtime applies (local-docker): each the
+     * max, else the min when there is no max; 0 = none. Memory is in MB,
+     * as on Valohai. */
+    double cpu_limit;
+    int64_t memory_limit_mb;
+    /* mounts: host paths bound into the container, checked at submission
+     * against the environment's allowed_mounts. */
+    ferry_mount_def *mounts;
+    size_t n_mounts;
+    /* environment-variable-groups: names of ferryd's configured groups. */
+    char **env_groups;
+    size_t n_env_groups;
 } ferry_step;
 
 /* A pipeline or a task of the file (not run yet: issues 20, 21). */

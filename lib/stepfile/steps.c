@@ -152,13 +152,66 @@ static const ferry__object ferry__env_object = {
 /* ------------------------------------------------------------------------ */
 /* Resources: {cpu: {min, max}, memory: {min, max}, devices: {name: count}}  */
 
+/* What a {min, max} says; its limit is the max, else the min. */
+typedef struct ferry__bounds {
+    int has_min, has_max;
+    double min, max;
+} ferry__bounds;
+
+static void ferry__bound_min(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    (void)f;
+    ferry__bounds *b = w->obj;
+    if (b) {
+        b->has_min = 1;
+        b->min = v->number;
+    }
+}
+
+static void ferry__bound_max(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    (void)f;
+    ferry__bounds *b = w->obj;
+    if (b) {
+        b->has_max = 1;
+        b->max = v->number;
+    }
+}
+
 static const ferry__field ferry__bounds_fields[] = {
-    FERRY__CHECKED("min", FERRY__F_NUMBER),
-    FERRY__CHECKED("max", FERRY__F_NUMBER),
+    {"min", FERRY__F_NUMBER, .fn = ferry__bound_min},
+    {"max", FERRY__F_NUMBER, .fn = ferry__bound_max},
     FERRY__FIELDS_END,
 };
 
 static const ferry__object ferry__bounds_object = {.fields = ferry__bounds_fields, .closed = 1};
+
+/* The limit of a {min, max} under the key `f` of the resources; 0: none
+ * (a bound of 0 or less limits nothing). */
+static double ferry__bounds_limit(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry__bounds b = {0};
+    char *label = ferry_asprintf("%s: %s", w->label, f->key);
+    ferry__walk_node(w->c, v->node, 0, label, &ferry__bounds_object, &b, w->arg);
+    free(label);
+    double limit = b.has_max ? b.max : b.has_min ? b.min : 0;
+    return limit > 0 ? limit : 0;
+}
+
+static void ferry__resources_cpu(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry_step *s = w->obj;
+    s->cpu_limit = ferry__bounds_limit(w, f, v);
+}
+
+/* Megabytes, as Valohai's; a fraction of one rounds up. Capped at 2^40 MB
+ * so that the bytes fit an int64_t. */
+static void ferry__resources_memory(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry_step *s = w->obj;
+    double mb = ferry__bounds_limit(w, f, v), cap = (double)((int64_t)1 << 40);
+    s->memory_limit_mb = mb >= cap ? (int64_t)cap : (int64_t)mb + (mb > (double)(int64_t)mb);
+}
 
 static void ferry__device_count(ferry__walk *w, const ferry__field *f, const ferry__value *v)
 {
@@ -181,8 +234,8 @@ static const ferry__object ferry__devices_object = {.fields = ferry__no_fields,
                                                     .done = ferry__devices_done};
 
 static const ferry__field ferry__resources_fields[] = {
-    {"cpu", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__bounds_object},
-    {"memory", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__bounds_object},
+    {"cpu", FERRY__F_MAP, .fn = ferry__resources_cpu},
+    {"memory", FERRY__F_MAP, .fn = ferry__resources_memory},
     {"ephemeral-storage", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__bounds_object},
     {"devices", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__devices_object},
     FERRY__FIELDS_END,
@@ -190,6 +243,89 @@ static const ferry__field ferry__resources_fields[] = {
 
 static const ferry__object ferry__resources_object = {.fields = ferry__resources_fields,
                                                       .closed = 1};
+
+/* Walked with the step as the object: cpu and memory keep their limits in it. */
+static void ferry__step_resources(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    char *label = ferry_asprintf("%s: %s", w->label, f->key);
+    ferry__walk_node(w->c, v->node, 0, label, &ferry__resources_object, w->obj, w->arg);
+    free(label);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Mounts: "source:destination", or {source, destination, readonly, type,    */
+/* options}, as valohai-yaml reads them                                      */
+
+#define FERRY__MOUNT(member) offsetof(ferry_mount_def, member)
+
+static const ferry__field ferry__mount_fields[] = {
+    {"source", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_str,
+     .offset = FERRY__MOUNT(source)},
+    {"destination", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_str,
+     .offset = FERRY__MOUNT(destination)},
+    {"readonly", FERRY__F_BOOL, .fn = ferry__keep_bool, .offset = FERRY__MOUNT(readonly)},
+    {"type", FERRY__F_TEXT, .fn = ferry__keep_str, .offset = FERRY__MOUNT(type)},
+    FERRY__CHECKED("options", FERRY__F_MAP),
+    FERRY__FIELDS_END,
+};
+
+static const ferry__object ferry__mount_object = {.fields = ferry__mount_fields, .closed = 1};
+
+/* "source:destination": split at the first ':', as valohai-yaml does. */
+static void ferry__mount_text(ferry__walk *w, const char *label, yaml_node_t *item,
+                              ferry_mount_def *m)
+{
+    const char *text = ferry__text(item), *colon = strchr(text, ':');
+    if (colon == NULL || colon == text || colon[1] == '\0') {
+        ferry__err(w->c, m->line, label, "expected \"SOURCE:DESTINATION\", got '%s'", text);
+        return;
+    }
+    m->source = strndup(text, (size_t)(colon - text));
+    m->destination = ferry_strdup(colon + 1);
+}
+
+static void ferry__step_mounts(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry_step *s = w->obj;
+    size_t n = ferry__seq_len(v->node);
+    s->mounts = ferry_xcalloc(n ? n : 1, sizeof(*s->mounts));
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = ferry__seq_item(w->c, v->node, i);
+        ferry_mount_def *m = &s->mounts[s->n_mounts++];
+        m->line = item ? ferry__line(item) : v->line;
+        char *label = ferry_asprintf("%s: %s #%zu", w->label, f->key, i + 1);
+        char what[80];
+        if (ferry__kind_of(item) == FERRY__STR)
+            ferry__mount_text(w, label, item, m);
+        else if (ferry__kind_of(item) == FERRY__MAP)
+            ferry__walk_node(w->c, item, m->line, label, &ferry__mount_object, m, w->arg);
+        else
+            ferry__err(w->c, m->line, label,
+                       "expected \"SOURCE:DESTINATION\" or a mapping with 'source' and "
+                       "'destination', got %s",
+                       ferry__describe(item, what, sizeof(what)));
+        free(label);
+    }
+}
+
+/* environment-variable-groups: names of groups, resolved by ferryd. */
+static void ferry__step_env_groups(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry_step *s = w->obj;
+    size_t n = ferry__seq_len(v->node);
+    s->env_groups = ferry_xcalloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = ferry__seq_item(w->c, v->node, i);
+        char what[80];
+        if (item && item->type == YAML_SCALAR_NODE && ferry__kind_of(item) != FERRY__NULL &&
+            *ferry__text(item))
+            s->env_groups[s->n_env_groups++] = ferry_strdup(ferry__text(item));
+        else
+            ferry__err(w->c, item ? ferry__line(item) : v->line, w->label,
+                       "%s: expected the name of a group, got %s", f->key,
+                       ferry__describe(item, what, sizeof(what)));
+    }
+}
 
 /* ------------------------------------------------------------------------ */
 /* The step                                                                  */
@@ -271,14 +407,16 @@ static const ferry__field ferry__step_fields[] = {
     FERRY__CHECKED("source-path", FERRY__F_TEXT),
     {"upload-store", FERRY__F_TEXT, .fn = ferry__step_upload_store},
     FERRY__CHECKED("outputs", FERRY__F_SEQ),
-    FERRY__CHECKED("mounts", FERRY__F_SEQ),
+    {"mounts", FERRY__F_SEQ, .fn = ferry__step_mounts},
     FERRY__CHECKED("cache-volumes", FERRY__F_SEQ),
-    FERRY__CHECKED("environment-variable-groups", FERRY__F_SEQ),
+    {"environment-variable-groups", FERRY__F_SEQ, .fn = ferry__step_env_groups},
     {"runtime-config-preset", FERRY__F_TEXT, .fn = ferry__step_preset},
     {"autorestart", FERRY__F_BOOL, .fn = ferry__step_autorestart},
     {"resources", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__resources_object},
     {"stop-condition", FERRY__F_TEXT, .fn = ferry__keep_expression,
      .offset = FERRY__STEP(stop_condition)},
+    {"resources", FERRY__F_MAP, .fn = ferry__step_resources},
+    {"stop-condition", FERRY__F_TEXT, .fn = ferry__check_expression},
     FERRY__FIELDS_END,
 };
 
@@ -350,4 +488,13 @@ void ferry__free_step(ferry_step *s)
     free(s->environment);
     free(s->broken);
     free(s->stop_condition);
+    for (size_t i = 0; i < s->n_mounts; i++) {
+        free(s->mounts[i].source);
+        free(s->mounts[i].destination);
+        free(s->mounts[i].type);
+    }
+    free(s->mounts);
+    for (size_t i = 0; i < s->n_env_groups; i++)
+        free(s->env_groups[i]);
+    free(s->env_groups);
 }

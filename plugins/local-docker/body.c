@@ -73,6 +73,13 @@ static json_t *ld_run_mounts(const ferry_run_spec *spec, const char *command_fil
     }
     if (command_file != NULL)
         json_array_append_new(mounts, ld_mount(command_file, LD_COMMAND_PATH, 1));
+    /* The step's own: ferryd allowed them, the agent checked their sources. */
+    size_t n = FERRY_HAS_FIELD(spec, ferry_run_spec, n_mounts) ? spec->n_mounts : 0;
+    for (size_t i = 0; i < n && spec->mounts; i++) {
+        const ferry_mount *m = &spec->mounts[i];
+        if (m->source && m->destination)
+            json_array_append_new(mounts, ld_mount(m->source, m->destination, m->readonly));
+    }
     return mounts;
 }
 

@@ -34,6 +34,13 @@ typedef struct ferry_run_callbacks {
     void (*exited)(void *arg, int exit_code, const char *reason);
 } ferry_run_callbacks;
 
+/* A host path bound into the execution's container (a step's `mounts`). */
+typedef struct ferry_mount {
+    const char *source;      /* absolute host path, allowed by ferryd and checked by the agent */
+    const char *destination; /* absolute path where the commands see it */
+    int readonly;
+} ferry_mount;
+
 typedef struct ferry_run_spec {
     size_t struct_size;
     const char *execution_id;
@@ -56,6 +63,11 @@ typedef struct ferry_run_spec {
     const char *registry_server; /* as in the image reference, "host:port" */
     const char *registry_username;
     const char *registry_password;
+    /* Appended (issue 18): the step's bind mounts, n_mounts of them; a
+     * runtime without containers (local-process) ignores them. Check with
+     * FERRY_HAS_FIELD(spec, ferry_run_spec, n_mounts). */
+    const ferry_mount *mounts;
+    size_t n_mounts;
 } ferry_run_spec;
 
 /* The runtime itself adds FERRY_REPOSITORY_DIR, FERRY_INPUTS_DIR,
