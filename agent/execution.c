@@ -759,19 +759,14 @@ static int ex_check_mounts(execution *ex, char *why, size_t why_cap)
 }
 
 /* The spec's mounts as the runtime takes them (strings of the spec), or
- * NULL. local-process has no container to bind them in: it says so. */
+ * NULL. local-docker binds them in the container, local-process in the
+ * execution's mount namespace (it says so when it has none). */
 static ferry_mount *ex_run_mounts(execution *ex, size_t *n)
 {
     json_t *mounts = json_object_get(ex->spec, "mounts");
     *n = 0;
     if (json_array_size(mounts) == 0)
         return NULL;
-    if (strcmp(ex->a->cfg.runtime, "local-process") == 0) {
-        shipper_status(ex->ship,
-                       "the step's mounts are not mounted: mounts need a container runtime "
-                       "(local-docker); local-process runs the commands on the worker itself");
-        return NULL;
-    }
     ferry_mount *out = ferry_xcalloc(json_array_size(mounts), sizeof(*out));
     size_t i;
     json_t *m;

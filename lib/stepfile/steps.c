@@ -412,11 +412,9 @@ static const ferry__field ferry__step_fields[] = {
     {"environment-variable-groups", FERRY__F_SEQ, .fn = ferry__step_env_groups},
     {"runtime-config-preset", FERRY__F_TEXT, .fn = ferry__step_preset},
     {"autorestart", FERRY__F_BOOL, .fn = ferry__step_autorestart},
-    {"resources", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__resources_object},
+    {"resources", FERRY__F_MAP, .fn = ferry__step_resources},
     {"stop-condition", FERRY__F_TEXT, .fn = ferry__keep_expression,
      .offset = FERRY__STEP(stop_condition)},
-    {"resources", FERRY__F_MAP, .fn = ferry__step_resources},
-    {"stop-condition", FERRY__F_TEXT, .fn = ferry__check_expression},
     FERRY__FIELDS_END,
 };
 

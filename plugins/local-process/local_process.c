@@ -266,12 +266,19 @@ static void lp_find_mountns(lp_state *st)
  * The variables, the working folder and inputs.json keep the host's paths,
  * which the namespace shows too: code reads the same values whether or not
  * the namespace could be made. Its root is made in the execution's folder. */
+#define LP_MAX_STEP_MOUNTS 24 /* a step's `mounts`; ferry-mountns takes 40 binds */
+
 typedef struct lp_ns_argv {
-    char *v[64];
+    char *v[16 + 3 * (8 + LP_MAX_STEP_MOUNTS)];
     char root[PATH_MAX];
     char cwd[PATH_MAX];
     char targets[8][32];
 } lp_ns_argv;
+
+static size_t lp_step_mounts(const ferry_run_spec *spec)
+{
+    return FERRY_HAS_FIELD(spec, ferry_run_spec, n_mounts) && spec->mounts ? spec->n_mounts : 0;
+}
 
 static int lp_ns_wrap(const lp_state *st, const ferry_run_spec *spec, char *const *inner,
                       lp_ns_argv *a)
@@ -303,6 +310,19 @@ static int lp_ns_wrap(const lp_state *st, const ferry_run_spec *spec, char *cons
             a->v[n++] = (char *)dirs[i];
             a->v[n++] = a->targets[t++];
         }
+    }
+    /* The step's own mounts (checked against allowed_mounts by ferryd and
+     * the agent), as a container would have them. */
+    size_t n_mounts = lp_step_mounts(spec);
+    if (n_mounts > LP_MAX_STEP_MOUNTS)
+        return -1;
+    for (size_t i = 0; i < n_mounts; i++) {
+        const ferry_mount *m = &spec->mounts[i];
+        if (m->source == NULL || m->destination == NULL || m->destination[0] != '/')
+            return -1;
+        a->v[n++] = m->readonly ? "-B" : "-b";
+        a->v[n++] = (char *)m->source;
+        a->v[n++] = (char *)m->destination;
     }
     a->v[n++] = "--";
     for (size_t i = 0; inner[i] != NULL; i++)
@@ -700,6 +720,11 @@ static int lp_start(void *state, const ferry_run_spec *spec, const ferry_run_cal
                                         "execution has no config folder to make them in\n"
                                       : st->no_namespace;
         r->cb.output(r->cb.arg, FERRY_STREAM_STATUS, why, strlen(why));
+        if (lp_step_mounts(spec) > 0) {
+            const char *also = "the step's mounts are not mounted either (they need the "
+                               "namespace, or a container runtime such as local-docker)\n";
+            r->cb.output(r->cb.arg, FERRY_STREAM_STATUS, also, strlen(also));
+        }
     }
     return 0;
 }

@@ -4,14 +4,14 @@
  * hard-codes Valohai's paths runs unchanged without a container.
  *
  *   ferry-mountns --check
- *   ferry-mountns -r ROOT [-C DIR] [-e NAME=VALUE]... [-b SOURCE TARGET]... -- PROGRAM [ARG]...
+ *   ferry-mountns -r ROOT [-C DIR] [-e NAME=VALUE]... [-b|-B SOURCE TARGET]... -- PROGRAM [ARG]...
  *
  * --check says (exit 0) whether this process may make such a namespace, or
  * why not on stderr (exit 1). A run builds the namespace's root in ROOT (an
  * empty folder it may create, on the same machine; the execution's own):
  * every top-level entry of "/" is bind-mounted (recursively) or recreated
  * there, each TARGET is created inside and SOURCE bind-mounted on it, then
- * the process changes its root to ROOT, its folder to DIR, sets the -e
+ * (-B: read-only), then the process changes its root to ROOT, its folder to DIR, sets the -e
  * variables and executes PROGRAM. Nothing is mounted in the host's
  * namespace: "/" is made private before the first mount.
  *
@@ -37,12 +37,14 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
-#define MNS_MAX_BINDS 16
+#define MNS_MAX_BINDS 40
 
 typedef struct mns_bind {
     const char *source, *target;
+    int readonly;
 } mns_bind;
 
 typedef struct mns_args {
@@ -187,6 +189,27 @@ static int mns_copy_root(const char *root)
     return rc;
 }
 
+/* A bind mount made read-only: a remount that keeps the flags the source's
+ * mount has (in a user namespace they are locked: dropping one fails). */
+static int mns_read_only(const char *path, const char *target)
+{
+    struct statvfs sv;
+    if (statvfs(path, &sv) != 0)
+        return mns_fail("reading the flags of %s", target);
+    static const struct {
+        unsigned long st, ms;
+    } keep[] = {{ST_NOSUID, MS_NOSUID},         {ST_NODEV, MS_NODEV},
+                {ST_NOEXEC, MS_NOEXEC},         {ST_NOATIME, MS_NOATIME},
+                {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
+    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+        if (sv.f_flag & keep[i].st)
+            flags |= keep[i].ms;
+    if (mount(NULL, path, NULL, flags, NULL) != 0)
+        return mns_fail("making %s read-only", target);
+    return 0;
+}
+
 static int mns_bind_one(const char *root, const mns_bind *b)
 {
     char to[PATH_MAX];
@@ -196,7 +219,7 @@ static int mns_bind_one(const char *root, const mns_bind *b)
         return -1;
     if (mount(b->source, to, NULL, MS_BIND | MS_REC, NULL) != 0)
         return mns_fail("bind-mounting %s at %s", b->source, b->target);
-    return 0;
+    return b->readonly ? mns_read_only(to, b->target) : 0;
 }
 
 static int mns_build(const mns_args *a)
@@ -224,7 +247,7 @@ static int mns_usage(void)
 {
     fprintf(stderr, "usage: ferry-mountns --check\n"
                     "       ferry-mountns -r ROOT [-C DIR] [-e NAME=VALUE]... "
-                    "[-b SOURCE TARGET]... -- PROGRAM [ARG]...\n");
+                    "[-b|-B SOURCE TARGET]... -- PROGRAM [ARG]...\n");
     return 2;
 }
 
@@ -235,7 +258,8 @@ static int mns_parse(int argc, char **argv, mns_args *a)
     int i = 1;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
         const char *opt = argv[i];
-        int need = strcmp(opt, "-b") == 0 ? 2 : 1;
+        int bind = strcmp(opt, "-b") == 0 || strcmp(opt, "-B") == 0;
+        int need = bind ? 2 : 1;
         if (i + need >= argc)
             return -1;
         if (strcmp(opt, "-r") == 0) {
@@ -244,9 +268,10 @@ static int mns_parse(int argc, char **argv, mns_args *a)
             a->dir = argv[++i];
         } else if (strcmp(opt, "-e") == 0 && a->n_env < MNS_MAX_BINDS) {
             a->env[a->n_env++] = argv[++i];
-        } else if (strcmp(opt, "-b") == 0 && a->n_binds < MNS_MAX_BINDS && argv[i + 2][0] == '/') {
+        } else if (bind && a->n_binds < MNS_MAX_BINDS && argv[i + 2][0] == '/') {
             a->binds[a->n_binds].source = argv[i + 1];
-            a->binds[a->n_binds++].target = argv[i + 2];
+            a->binds[a->n_binds].target = argv[i + 2];
+            a->binds[a->n_binds++].readonly = opt[1] == 'B';
             i += 2;
         } else {
             return -1;

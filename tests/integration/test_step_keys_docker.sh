@@ -4,7 +4,8 @@
 # resources: the container's CPU and memory limits are the step's (over
 # the environment's docker_memory).
 # mounts: an allowed mount is there, read-only or read-write as asked; one
-# outside allowed_mounts is a 400 naming it; local-process says it cannot.
+# outside allowed_mounts is a 400 naming it; local-process binds them in the
+# execution's mount namespace.
 # environment-variable-groups: a group's variables and secrets reach the
 # commands, the step's own variables win, and a secret's value is in no log
 # line nor in the API, under local-docker and local-process.
@@ -80,9 +81,14 @@ proj=$(make_project keys <<EOF
     name: mounted-local
     image: ferry-test/busybox:1
     environment: local
-    command: echo local-ran
+    command:
+      - echo local-ran
+      - cat /ro/file.txt
+      - (echo x > /ro/new-local.txt) 2>/dev/null && echo ro-writable || echo ro-refused-write
     mounts:
-      - $WORK/shared/ro:/ro
+      - source: $WORK/shared/ro
+        destination: /ro
+        readonly: true
 - step:
     name: secrets
     image: ferry-test/busybox:1
@@ -145,8 +151,9 @@ id=$(run_id "$proj" mounted-local)
 "$FERRY" wait "$id" --timeout 120 >/dev/null || true
 log=$("$FERRY" logs "$id" 2>&1)
 expect_contains "local-process runs the commands" "$log" "local-ran"
-expect_contains "local-process says the mounts need a container runtime" "$log" \
-  "mounts need a container runtime"
+expect_contains "local-process: the mount is there (its mount namespace)" "$log" "read-only-content"
+expect_contains "local-process: read-only as asked" "$log" "ro-refused-write"
+if [ -e /ro ]; then fail "local-process: /ro appeared on the host"; else pass; fi
 
 # --- environment-variable-groups, secrets masked ---
 want=$(printf %s "$SECRET" | sha256sum | cut -d' ' -f1)

@@ -34,7 +34,7 @@ typedef struct ferry_run_callbacks {
     void (*exited)(void *arg, int exit_code, const char *reason);
 } ferry_run_callbacks;
 
-/* A host path bound into the execution's container (a step's `mounts`). */
+/* A host path bound where the commands see it (a step's `mounts`). */
 typedef struct ferry_mount {
     const char *source;      /* absolute host path, allowed by ferryd and checked by the agent */
     const char *destination; /* absolute path where the commands see it */
@@ -63,9 +63,10 @@ typedef struct ferry_run_spec {
     const char *registry_server; /* as in the image reference, "host:port" */
     const char *registry_username;
     const char *registry_password;
-    /* Appended (issue 18): the step's bind mounts, n_mounts of them; a
-     * runtime without containers (local-process) ignores them. Check with
-     * FERRY_HAS_FIELD(spec, ferry_run_spec, n_mounts). */
+    /* Appended (issue 18): the step's bind mounts, n_mounts of them
+     * (local-docker: in the container; local-process: in the execution's
+     * mount namespace). Check with FERRY_HAS_FIELD(spec, ferry_run_spec,
+     * n_mounts). */
     const ferry_mount *mounts;
     size_t n_mounts;
 } ferry_run_spec;
