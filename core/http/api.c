@@ -261,6 +261,19 @@ static void api__note_env(ferryd *d, ferry_exec *e, const char *asked, const cha
     ferry_logstore_append(d, e, "status", ferry_now(), text, strlen(text), 0);
 }
 
+/* One warning for the keys of the step ferry accepts but does not act on
+ * (issue 18, point 8): never silently ignored. */
+static void api__note_unused(ferryd *d, ferry_exec *e, const ferry_stepfile *sf,
+                             const ferry_step *step)
+{
+    if (e == NULL || step->unused_keys == NULL)
+        return;
+    char *text = ferry_asprintf("%s: step '%s': accepted but not acted on by ferry: %s", sf->path,
+                                step->name, step->unused_keys);
+    ferry_logstore_append(d, e, "status", ferry_now(), text, strlen(text), 0);
+    free(text);
+}
+
 /* Takes `body`. */
 /* A step's mounts are host paths the chosen environment's allowed_mounts
  * lists (issue 18): 0, or FERRY_REPLIED with a 400 naming the mount, the
@@ -399,6 +412,7 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
     ferry_exec *live = ferry_map_get(&r->d->active, id);
     api__note_lfs(r->d, live, c->commit);
     api__note_env(r->d, live, asked, env_name);
+    api__note_unused(r->d, live, sf, step);
     ferry_db_commit(r->d); /* the client may act on the reply at once */
     if (live) {
         ferry_http_json(r->req, 201, ferry_view_exec(r->d, live));

@@ -233,6 +233,23 @@ static int ferry__read(ferry__walk *w, const ferry__field *f, const ferry__pair 
     return FERRY__R_NONE;
 }
 
+/* "cache-volumes (line 12)", or "input 'data': keep-directories (line 9)"
+ * for a key of an object inside the step, added to its unused_keys. */
+static void ferry__note_unused(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry_step *s = w->c->step;
+    if (s == NULL)
+        return;
+    const char *inner = strstr(w->label, ": "); /* past "step 'train'" */
+    char *note = ferry_asprintf("%s%s%s (line %d)", inner ? inner + 2 : "", inner ? ": " : "",
+                                f->key, v->line);
+    char *all = s->unused_keys ? ferry_asprintf("%s, %s", s->unused_keys, note) : note;
+    if (all != note)
+        free(note);
+    free(s->unused_keys);
+    s->unused_keys = all;
+}
+
 void ferry__walk_field(ferry__walk *w, const ferry__field *f)
 {
     const ferry__pair *p = ferry__map_find(&w->m, f->key);
@@ -242,6 +259,8 @@ void ferry__walk_field(ferry__walk *w, const ferry__field *f)
         ferry__err(w->c, w->m.line, w->label, "missing required '%s'", f->key);
     else if (rc == FERRY__R_FOUND && f->fn)
         f->fn(w, f, &v);
+    if (rc == FERRY__R_FOUND && (f->flags & FERRY__UNUSED))
+        ferry__note_unused(w, f, &v);
 }
 
 void ferry__walk_fields(ferry__walk *w, const ferry__field *fields)

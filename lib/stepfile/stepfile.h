@@ -95,6 +95,10 @@ typedef struct ferry_step {
     /* stop-condition: the run stops once it holds for the latest metadata
      * (ferry_condition_eval); NULL when the step has none. */
     char *stop_condition;
+    /* The keys it has that ferry accepts but does not act on, e.g.
+     * "cache-volumes (line 12), input 'data': keep-directories (line 9)",
+     * for one warning at submission; NULL when none. */
+    char *unused_keys;
     /* resources: the limits the runtime applies (local-docker): each the
      * max, else the min when there is no max; 0 = none. Memory is in MB,
      * as on Valohai. */

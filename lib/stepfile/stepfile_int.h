@@ -82,6 +82,7 @@ typedef struct ferry__ctx {
     const char **task_names; /* top-level task names, for pipeline task nodes */
     size_t n_task_names;
     char *flow_broken; /* the first ferry__broken of the pipeline or task being read */
+    ferry_step *step;  /* the step being read, for its unused_keys */
 } ferry__ctx;
 
 /* What valohai-yaml only warns of in a pipeline or task: it becomes that
@@ -161,6 +162,10 @@ typedef enum ferry__ftype {
 
 #define FERRY__REQUIRED 1u /* the key must be written */
 #define FERRY__NOCASE 2u   /* ENUM: "Repeat" is "repeat" */
+/* Accepted (and checked) for valohai.yaml's sake but not acted on: listed
+ * in the step's unused_keys, which a submission warns of. Not for keys
+ * that only describe (description, icon): there is nothing to act on. */
+#define FERRY__UNUSED 4u
 
 /* A value that passed its field's type. */
 typedef struct ferry__value {

@@ -95,9 +95,9 @@ static const ferry__field ferry__input_fields[] = {
     {"default", FERRY__F_ANY, .fn = ferry__input_defaults},
     {"optional", FERRY__F_BOOL, .fn = ferry__keep_bool, .offset = FERRY__INPUT(optional)},
     {"filename", FERRY__F_TEXT, .fn = ferry__input_filename, .offset = FERRY__INPUT(filename)},
-    {"keep-directories", FERRY__F_ANY, .fn = ferry__input_keep_dirs},
-    {"edge-merge-mode", FERRY__F_ENUM, .values = ferry__merge_modes},
-    {"override-mode", FERRY__F_ENUM, .values = ferry__merge_modes},
+    {"keep-directories", FERRY__F_ANY, .flags = FERRY__UNUSED, .fn = ferry__input_keep_dirs},
+    {"edge-merge-mode", FERRY__F_ENUM, .flags = FERRY__UNUSED, .values = ferry__merge_modes},
+    {"override-mode", FERRY__F_ENUM, .flags = FERRY__UNUSED, .values = ferry__merge_modes},
     {"download", FERRY__F_ENUM, .fn = ferry__input_download, .values = ferry__download_modes},
     FERRY__CHECKED("description", FERRY__F_TEXT),
     FERRY__FIELDS_END,
@@ -237,7 +237,9 @@ static const ferry__field ferry__resources_fields[] = {
     {"cpu", FERRY__F_MAP, .fn = ferry__resources_cpu},
     {"memory", FERRY__F_MAP, .fn = ferry__resources_memory},
     {"ephemeral-storage", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__bounds_object},
-    {"devices", FERRY__F_MAP, .fn = ferry__walk_object, .object = &ferry__devices_object},
+    /* GPUs come from the environment (gpus = N), not from the step */
+    {"devices", FERRY__F_MAP, .flags = FERRY__UNUSED, .fn = ferry__walk_object,
+     .object = &ferry__devices_object},
     FERRY__FIELDS_END,
 };
 
@@ -405,13 +407,13 @@ static const ferry__field ferry__step_fields[] = {
     FERRY__CHECKED("icon", FERRY__F_TEXT),
     FERRY__CHECKED("category", FERRY__F_TEXT),
     FERRY__CHECKED("source-path", FERRY__F_TEXT),
-    {"upload-store", FERRY__F_TEXT, .fn = ferry__step_upload_store},
-    FERRY__CHECKED("outputs", FERRY__F_SEQ),
+    {"upload-store", FERRY__F_TEXT, .flags = FERRY__UNUSED, .fn = ferry__step_upload_store},
+    {"outputs", FERRY__F_SEQ, .flags = FERRY__UNUSED},
     {"mounts", FERRY__F_SEQ, .fn = ferry__step_mounts},
-    FERRY__CHECKED("cache-volumes", FERRY__F_SEQ),
+    {"cache-volumes", FERRY__F_SEQ, .flags = FERRY__UNUSED},
     {"environment-variable-groups", FERRY__F_SEQ, .fn = ferry__step_env_groups},
-    {"runtime-config-preset", FERRY__F_TEXT, .fn = ferry__step_preset},
-    {"autorestart", FERRY__F_BOOL, .fn = ferry__step_autorestart},
+    {"runtime-config-preset", FERRY__F_TEXT, .flags = FERRY__UNUSED, .fn = ferry__step_preset},
+    {"autorestart", FERRY__F_BOOL, .flags = FERRY__UNUSED, .fn = ferry__step_autorestart},
     {"resources", FERRY__F_MAP, .fn = ferry__step_resources},
     {"stop-condition", FERRY__F_TEXT, .fn = ferry__keep_expression,
      .offset = FERRY__STEP(stop_condition)},
@@ -427,7 +429,9 @@ static const ferry__object ferry__step_object = {
 void ferry__parse_step(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val, ferry_step *s)
 {
     s->line = ferry__line(key);
+    c->step = s; /* where ferry__walk_field notes the keys it does not act on */
     ferry__walk_top(c, key, val, &ferry__step_object, s);
+    c->step = NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -486,6 +490,7 @@ void ferry__free_step(ferry_step *s)
     free(s->environment);
     free(s->broken);
     free(s->stop_condition);
+    free(s->unused_keys);
     for (size_t i = 0; i < s->n_mounts; i++) {
         free(s->mounts[i].source);
         free(s->mounts[i].destination);

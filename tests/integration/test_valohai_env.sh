@@ -43,6 +43,12 @@ cat >"$proj/valohai.yaml" <<'EOF'
     environment: azure-westeurope-f2sv2
     command: python3 info.py
 - step:
+    name: unused-keys
+    image: python:3.12
+    command: python3 info.py
+    cache-volumes: [/cache]
+    upload-store: my-store
+- step:
     name: aliased
     image: python:3.12
     environment: aws-eu-west-1-g4dn-xlarge
@@ -110,6 +116,13 @@ run_and_log unknown-slug
 expect_eq "unknown slug: runs on the default" "$(json_field "$id" 'e["environment"]')" local
 expect_eq "unknown slug: one warning line" \
   "$(grep -c "environment 'azure-westeurope-f2sv2' is not one of ferryd's (known: local, aws-gpu): running on 'local'" "$WORK/unknown-slug.log" || true)" 1
+
+# --- keys ferry accepts but does not act on: one warning, naming them ---
+expect_eq "no unused keys: no warning" \
+  "$(grep -c 'accepted but not acted on' "$WORK/unknown-slug.log" || true)" 0
+run_and_log unused-keys
+expect_eq "unused keys: one warning naming each with its line" \
+  "$(grep -c "valohai.yaml: step 'unused-keys': accepted but not acted on by ferry: upload-store (line [0-9]*), cache-volumes (line [0-9]*)" "$WORK/unused-keys.log" || true)" 1
 
 # --- an alias routes the slug, without a note ---
 run_and_log aliased

@@ -1264,6 +1264,31 @@ static void test_broken_flows(void)
     CHECK_CONTAINS(errbuf, "nonsense");
 }
 
+/* Keys accepted but not acted on are listed, with their lines, for one
+ * warning at submission (issue 18, point 8); keys that only describe and
+ * the ones that act are not. */
+static void test_unused_keys(void)
+{
+    ferry_stepfile *sf =
+        parse_yaml("- step:\n    name: a\n    image: i\n    command: x\n"
+                   "    description: only words\n"
+                   "    cache-volumes: [/cache]\n"
+                   "    resources:\n      cpu: {max: 2}\n"
+                   "      devices: {nvidia.com/gpu: 1}\n"
+                   "    inputs:\n      - name: data\n        keep-directories: full\n"
+                   "    stop-condition: loss < 1\n"
+                   "- step:\n    name: b\n    image: i\n    command: x\n"
+                   "    description: nothing unused\n");
+    const ferry_step *s = step_of(sf, "a");
+    if (s)
+        CHECK_STR(s->unused_keys, "input 'data': keep-directories (line 12), cache-volumes "
+                                  "(line 6), resources: devices (line 9)");
+    s = step_of(sf, "b");
+    if (s)
+        CHECK(s->unused_keys == NULL);
+    ferry_stepfile_free(sf);
+}
+
 /* Stop-conditions evaluated against the latest metadata (issue 18, point
  * 9): Python's operators and their precedence, chained comparisons, `in`,
  * metadata.KEY and parameter.NAME; a key with no value yet (where Python
@@ -1354,5 +1379,6 @@ int main(void)
     test_condition_eval();
     test_bad_default();
     test_broken_flows();
+    test_unused_keys();
     TEST_MAIN_END();
 }
