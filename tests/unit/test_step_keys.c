@@ -12,6 +12,7 @@
 
 #include "body.h"
 #include "config.h"
+#include "config_fixture.h"
 #include "stepfile.h"
 #include "test.h"
 
@@ -136,20 +137,7 @@ static void test_step_groups(void)
 
 static int load(const char *text, ferry_config *c, char *err, size_t cap)
 {
-    char path[] = "/tmp/ferry-test-stepkeys-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return -1;
-    FILE *f = fdopen(fd, "w");
-    fputs(text, f);
-    fclose(f);
-    ferry_config_init(c);
-    err[0] = '\0';
-    int rc = ferry_config_load(c, path, err, cap);
-    if (rc == 0)
-        rc = ferry_config_finish(c, err, cap);
-    unlink(path);
-    return rc;
+    return config_fixture_load(text, c, err, cap);
 }
 
 static void test_path_normal(void)
@@ -269,7 +257,7 @@ static void test_env_groups(void)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         CHECK_INT(load(bad[i][0], &c, err, sizeof(err)), FERRY_ECONFIG);
-        CHECK_CONTAINS(err, "/tmp/ferry-test-stepkeys-");
+        CHECK_CONTAINS(err, "/tmp/ferry-test-config-");
         CHECK_CONTAINS(err, bad[i][1]);
         ferry_config_free(&c);
     }
