@@ -152,6 +152,10 @@ int ferry_cli_exec_call(const ferry_cli *cli, const char *method, const char *id
 /* With `project`, look a counter up in it and give back the uuid; else the
  * id as given. *uuid is malloc'd. Returns an exit status. */
 int ferry_cli_resolve_id(const ferry_cli *cli, const char *id, const char *project, char **uuid);
+/* The project a bare counter names without --project: $FERRY_PROJECT, else
+ * the project folder's name (a ferry.yaml or valohai.yaml here), as `ferry
+ * run` there names it; else NULL (every project). Caller frees. */
+char *ferry_cli_counter_project(void);
 /* The execution args names (ID in --project), resolved, then METHOD on its
  * suffix ("/stop"). *uuid (when uuid is not NULL) receives the resolved id;
  * caller frees. Returns an exit status, the failure printed. */
@@ -216,9 +220,16 @@ typedef struct ferry_cli_log_options {
 int ferry_cli_stream_logs(const ferry_cli *cli, const char *id, const ferry_cli_log_options *opt,
                           json_t **final);
 
+/* ---- cmd_run.c ---- */
+
+/* Follow a new execution's log until it ends (run --watch, rerun --watch);
+ * the exit status of its outcome. */
+int ferry_cli_watch(const ferry_cli *cli, const json_t *exec);
+
 /* ---- the commands: argv[0] is the command's name ---- */
 
 int ferry_cmd_run(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_rerun(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_wait(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_list(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_show(const ferry_cli *cli, int argc, char **argv);

@@ -278,7 +278,7 @@ static const ferry_cli_syntax ferry__show_syntax = {
 /* The project a counter is looked up in without --project: $FERRY_PROJECT,
  * else, in a project folder (a ferry.yaml or valohai.yaml here), the
  * folder's name, as `ferry run` there names it; else NULL (every project). */
-static char *ferry__counter_project(void)
+char *ferry_cli_counter_project(void)
 {
     const char *env = getenv("FERRY_PROJECT");
     if (env != NULL && env[0] != '\0')
@@ -298,7 +298,7 @@ int ferry_cmd_show(const ferry_cli *cli, int argc, char **argv)
     if (rc != FERRY_CLI_GO_ON)
         return rc;
     char *here = a.project == NULL && strspn(a.id, "0123456789") == strlen(a.id)
-                     ? ferry__counter_project()
+                     ? ferry_cli_counter_project()
                      : NULL;
     /* The one request a counter in a project needs: no resolving first. */
     char *query = ferry_cli_add_query(ferry_strdup(""), "project", a.project ? a.project : here);

@@ -879,7 +879,7 @@ static int ferry__create(const ferry_cli *cli, const ferry__run_args *r, const f
     return rc;
 }
 
-static int ferry__watch(const ferry_cli *cli, const json_t *exec)
+int ferry_cli_watch(const ferry_cli *cli, const json_t *exec)
 {
     ferry_cli_log_options opt = {.follow = 1, .tail = -1, .timestamps = 0};
     json_t *final = NULL;
@@ -935,7 +935,7 @@ static int ferry__run(const ferry_cli *cli, ferry__run_args *r)
                    (long long)json_integer_value(json_object_get(exec, "counter")),
                    ferry_cli_str(exec, "id"), ferry_cli_str(exec, "step"));
         if (r->watch)
-            rc = ferry__watch(cli, exec);
+            rc = ferry_cli_watch(cli, exec);
     }
     json_decref(exec);
     json_decref(params);

@@ -18,6 +18,7 @@ typedef struct ferry__command {
 
 static const ferry__command ferry__commands[] = {
     {"run", ferry_cmd_run, "start an execution of a step"},
+    {"rerun", ferry_cmd_rerun, "run an execution again: same step, code, parameters, inputs"},
     {"wait", ferry_cmd_wait, "wait until an execution ends"},
     {"list", ferry_cmd_list, "list executions"},
     {"show", ferry_cmd_show, "show one execution"},

@@ -557,6 +557,57 @@ void ferry_api_create(ferry_http_req *r)
     api__create_checked(r, body, &c);
 }
 
+/* The creation body of a copy of `e`: the same step, snapshot, parameters
+ * and inputs (as resolved), environment, variables, tags, title, image and
+ * limits; `over`'s parameters, environment and title win. */
+static json_t *api__rerun_body(const ferry_exec *e, const json_t *over)
+{
+    json_t *params = json_deep_copy(e->parameters ? e->parameters : json_object());
+    json_t *given = json_object_get(over, "parameters");
+    if (json_is_object(given))
+        json_object_update(params, given);
+    const char *env = json_string_value(json_object_get(over, "environment"));
+    const char *title = json_string_value(json_object_get(over, "title"));
+    json_t *body =
+        json_pack("{s:s, s:s, s:s, s:o, s:O, s:s, s:O, s:O, s:I, s:I, s:b}", "project", e->project,
+                  "step", e->step, "snapshot", e->snapshot, "parameters", params, "inputs",
+                  e->inputs, "environment", env ? env : e->environment, "environment_variables",
+                  e->env, "tags", e->tags, "time_limit", (json_int_t)e->time_limit,
+                  "no_output_timeout", (json_int_t)e->no_output_timeout, "priority", e->priority);
+    if (title || e->title)
+        json_object_set_new(body, "title", json_string(title ? title : e->title));
+    if (e->image)
+        json_object_set_new(body, "image", json_string(e->image));
+    if (e->based_on)
+        json_object_set_new(body, "based_on", json_string(e->based_on));
+    return body;
+}
+
+/* POST /v1/executions/ID/rerun {parameters?, environment?, title?}: a new
+ * execution of what ID ran (issue 19, point 6), checked as any creation is
+ * (the step file, the parameters with their overrides, the inputs). Of a
+ * commit, the same commit. Its owner is who asks. */
+void ferry_api_rerun(ferry_http_req *r)
+{
+    json_t *over = ferry_http_body_object(r);
+    if (over == NULL)
+        return;
+    const json_t *given = json_object_get(over, "parameters");
+    const json_t *env = json_object_get(over, "environment");
+    if ((given && !json_is_object(given)) || (env && !json_is_string(env))) {
+        ferry_http_error(r->req, 400,
+                         given && !json_is_object(given) ? "parameters" : "environment",
+                         "'parameters' must be an object and 'environment' a name");
+        json_decref(over);
+        return;
+    }
+    json_t *body = api__rerun_body(r->exec, over);
+    json_decref(over);
+    ferry_commit_info commit = {.json = r->exec->git_commit, .lfs_files = 0};
+    api__creation c = {.objects = NULL, .commit = r->exec->git_commit ? &commit : NULL};
+    api__create_checked(r, body, &c);
+}
+
 /* --- users --- */
 
 /* With users configured, every call names its user with a bearer token;

@@ -23,6 +23,8 @@ void ferry_api_create(ferry_http_req *r);
 void ferry_api_list(ferry_http_req *r);
 void ferry_api_show(ferry_http_req *r);
 void ferry_api_stop(ferry_http_req *r);
+/* POST .../rerun: a copy of the execution, with overrides (issue 19). */
+void ferry_api_rerun(ferry_http_req *r);
 void ferry_api_wait(ferry_http_req *r);
 void ferry_api_logs(ferry_http_req *r);
 void ferry_api_outputs(ferry_http_req *r);

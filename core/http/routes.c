@@ -61,6 +61,7 @@ static const routes__route routes__table[] = {
     {"GET", "/v1/executions", ferry_api_guard_user, ferry_api_list, NULL},
     {"GET", "/v1/executions/:id", ferry_api_guard_exec, ferry_api_show, NULL},
     {"POST", "/v1/executions/:id/stop", ferry_api_guard_exec, ferry_api_stop, NULL},
+    {"POST", "/v1/executions/:id/rerun", ferry_api_guard_exec, ferry_api_rerun, NULL},
     {"GET", "/v1/executions/:id/wait", ferry_api_guard_exec, ferry_api_wait, NULL},
     {"GET", "/v1/executions/:id/logs", ferry_api_guard_exec, ferry_api_logs, NULL},
     {"GET", "/v1/executions/:id/outputs", ferry_api_guard_exec, ferry_api_outputs, NULL},
