@@ -259,6 +259,15 @@ await step('no sign-in without users', async () => {
   check('the message', (await page.textContent('dl.facts .commit-message')) === 'first: train step');
   check('the author', (await page.textContent('dl.facts')).includes('Ferry Test'));
   await shot('08-commit');
+  await page.click('button.rerun');
+  await page.waitForFunction((old) => location.pathname.startsWith('/executions/') &&
+    !location.pathname.endsWith(old), COMMIT_ID);
+  await page.waitForSelector('dl.facts .commit-sha');
+  check('Run again opens the copy', !page.url().endsWith(COMMIT_ID));
+  check('the copy runs the same commit', (await page.textContent('dl.facts .commit-sha')) === COMMIT_SHA.slice(0, 7));
+  await page.waitForSelector('.exec-head .status.complete', {timeout: 30000});
+  check('the copy completes', true);
+  await shot('09-run-again');
 });
 
 check('no script errors on the pages', pageErrors.length === 0, pageErrors.join('; '));

@@ -1,5 +1,5 @@
 // One execution: what it is, its live log, its metadata charts, its
-// outputs, and a Stop button. The object is fetched again every two seconds
+// outputs, a Stop button and a Run again button. The object is fetched again every two seconds
 // while it runs, and at once when the log shows a status change.
 import {session, getJSON, postJSON, download, execPath, ApiError} from './api.js';
 import {h, clear, statusBadge, fmtTime, fmtDuration, execDuration, fmtBytes, fmtValue, TERMINAL} from './dom.js';
@@ -8,7 +8,7 @@ import {MetaCharts} from './charts.js';
 
 const POLL_MS = 2000;
 
-export function mount(root, [id]) {
+export function mount(root, [id], app) {
   document.title = 'Execution · ferry';
   let stopped = false;
   let timer = null;
@@ -48,6 +48,21 @@ export function mount(root, [id]) {
     resetStop();
     refresh();
   }
+  // --- Run again: a copy of what it ran (POST .../rerun), then its page ---
+  const rerunButton = h('button', {class: 'rerun', title: 'the same step, code, parameters and inputs',
+    onclick: () => onRerun()}, 'Run again');
+  async function onRerun() {
+    rerunButton.disabled = true;
+    try {
+      const copy = await postJSON(`${execPath(exec.id)}/rerun`, {});
+      app.navigate(`/executions/${copy.id}`);
+    } catch (e) {
+      error.textContent = `Cannot run it again: ${e.message}`;
+      error.hidden = false;
+      rerunButton.disabled = false;
+    }
+  }
+
   function resetStop() {
     stopButton.classList.remove('confirm');
     if (exec) updateStop();
@@ -70,7 +85,7 @@ export function mount(root, [id]) {
         h('div', {class: 'muted'}, h('a', {href: '/executions'}, 'Executions'), ' / ', e.project),
         h('h1', {}, h('span', {}, `#${e.counter} ${e.step}`), statusBadge(e.status)),
         reason),
-      stopButton);
+      h('div', {class: 'actions'}, rerunButton, stopButton));
     updateStop();
   }
 
