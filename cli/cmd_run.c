@@ -53,6 +53,7 @@ typedef struct ferry__run_args {
     int adhoc; /* --adhoc given */
     int watch, json;
     int priority;
+    int autorestart; /* --autorestart */
     /* Seconds; -1 when not given, so that the step's own limit applies. */
     int64_t time_limit, no_output_timeout;
     /* The command line, for a value of --adhoc that stands apart. */
@@ -65,7 +66,7 @@ static const char ferry__run_usage[] =
     "                 [--NAME=VALUE]... [--parameter-file FILE] [--title TITLE]\n"
     "                 [--image IMAGE] [--var NAME=VALUE]...\n"
     "                 [--input NAME=URL]... [-e ENV] [--tag TAG]... [--project NAME]\n"
-    "                 [--priority] [--time-limit DURATION]\n"
+    "                 [--priority] [--autorestart] [--time-limit DURATION]\n"
     "                 [--no-output-timeout DURATION] [--watch] [--json]\n"
     "\n"
     "Start an execution of STEP from the step file, ferry.yaml (or valohai.yaml).\n"
@@ -113,6 +114,8 @@ static const char ferry__run_usage[] =
     "                      whose repository is a remote of DIR's working copy, else\n"
     "                      DIR's name)\n"
     "  --priority          queue ahead of normal executions in the environment\n"
+    "  --autorestart       when its worker is lost (a spot interruption), run it again\n"
+    "                      at once, with its outputs so far as the input _restart\n"
     "                      (running work is never pre-empted)\n"
     "  --time-limit DURATION\n"
     "                      stop the execution after this long (overrides the\n"
@@ -154,7 +157,8 @@ enum {
     FERRY__OPT_PARAM_FILE,
     FERRY__OPT_TITLE,
     FERRY__OPT_IMAGE,
-    FERRY__OPT_VAR
+    FERRY__OPT_VAR,
+    FERRY__OPT_AUTORESTART
 };
 
 static const struct option ferry__run_options[] = {
@@ -170,6 +174,7 @@ static const struct option ferry__run_options[] = {
     {"tag", required_argument, NULL, 't'},
     {"watch", no_argument, NULL, 'w'},
     {"priority", no_argument, NULL, FERRY__OPT_PRIORITY},
+    {"autorestart", no_argument, NULL, FERRY__OPT_AUTORESTART},
     {"time-limit", required_argument, NULL, FERRY__OPT_TIME_LIMIT},
     {"no-output-timeout", required_argument, NULL, FERRY__OPT_NO_OUTPUT},
     {NULL, 0, NULL, 0},
@@ -211,6 +216,9 @@ static int ferry__run_option(void *ctx, int c, const char *arg)
         return FERRY_EXIT_OK;
     case FERRY__OPT_PRIORITY:
         r->priority = 1;
+        return FERRY_EXIT_OK;
+    case FERRY__OPT_AUTORESTART:
+        r->autorestart = 1;
         return FERRY_EXIT_OK;
     case FERRY__OPT_COMMIT:
         r->commit = arg;
@@ -846,6 +854,8 @@ static json_t *ferry__create_body(const ferry__run_args *r, const ferry__source 
     /* Only what was asked for: an absent limit leaves the step's in force. */
     if (r->priority)
         json_object_set_new(body, "priority", json_true());
+    if (r->autorestart)
+        json_object_set_new(body, "autorestart", json_true());
     if (r->time_limit >= 0)
         json_object_set_new(body, "time_limit", json_integer((json_int_t)r->time_limit));
     if (r->no_output_timeout >= 0)

@@ -97,6 +97,7 @@ void ferry_config_init(ferry_config *c)
     c->presigned_url_ttl_s = 3600;
     c->max_snapshot_mb = 1024;
     c->git_timeout = 60;
+    c->max_restarts = 5;
     c->store_plugin = ferry_strdup("local-storage");
     c->store_settings = ferry_settings_new();
     c->store_lines = ferry_settings_new();
@@ -952,6 +953,8 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__int(x, s, n, 1, &c->max_snapshot_mb);
     if (strcmp(n, "git_timeout") == 0)
         return config__int(x, s, n, 1, &c->git_timeout);
+    if (strcmp(n, "max_restarts") == 0)
+        return config__int(x, s, n, 0, &c->max_restarts);
     if (strcmp(n, "data_reserve_mb") == 0)
         return config__int(x, s, n, 0, &c->data_reserve_mb);
     if (strcmp(n, "retire_workers_on_stop") == 0) {
@@ -972,12 +975,13 @@ static int config__top(config__ctx *x, ferry_config *c, config_setting_t *s)
         return config__aliases(x, c, s);
     if (strcmp(n, "environment_variable_groups") == 0)
         return config__env_groups(x, c, s);
-    return config__fail(x, s, n,
-                        "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
-                        "default_environment, store, environments, users, worker_lost_timeout, "
-                        "presigned_url_ttl, instance_sweep_interval, max_snapshot_mb, git_timeout, "
-                        "data_reserve_mb, retire_workers_on_stop, registries, projects, "
-                        "environment_aliases, environment_variable_groups)");
+    return config__fail(
+        x, s, n,
+        "unknown setting (known: data_dir, listen, public_url, tls, plugin_dir, "
+        "default_environment, store, environments, users, worker_lost_timeout, "
+        "presigned_url_ttl, instance_sweep_interval, max_snapshot_mb, git_timeout, "
+        "max_restarts, data_reserve_mb, retire_workers_on_stop, registries, projects, "
+        "environment_aliases, environment_variable_groups)");
 }
 
 int ferry_config_load(ferry_config *c, const char *path, char *err, size_t err_cap)

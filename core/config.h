@@ -101,6 +101,8 @@ typedef struct ferry_config {
     /* What a snapshot may expand to, in MiB of uncompressed tar (snapshots.c). */
     int max_snapshot_mb;
     int git_timeout; /* seconds a git server may stay silent during a fetch */
+    /* Auto-restarts in one chain at most (sched/restart.c, issue 19). */
+    int max_restarts;
     /* Free MiB the data folder keeps for committing accepted work: under
      * it, new executions, snapshots and log events are refused (space.c). */
     int data_reserve_mb;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "logstore.h"
 #include "objinputs.h"
+#include "restart.h"
 #include "scheduler.h"
 #include "server.h"
 #include "store.h"
@@ -220,6 +221,7 @@ static int start(ferryd *d, char *err, size_t cap)
     d->wake_worker = ferry_agentapi_wake;
     if (ferry_scheduler_init(d, err, cap) < 0 || ferry_server_start(d, err, cap) < 0)
         return FERRY_EIO;
+    ferry_restart_init(d); /* after the scheduler: a restart is admitted as any creation */
     ferry_map_init(&d->active);
     int n = ferry_exec_load_active(d, ferry_scheduler_restore);
     ferry_uploads_restore(d); /* parts of executions that ended while we were away */

@@ -142,10 +142,13 @@ static int api__create_fields(ferry_http_req *r, json_t *body, const char **proj
     }
     if (api__check_overrides(r, body) < 0)
         return FERRY_REPLIED;
-    const json_t *prio = json_object_get(body, "priority");
-    if (prio && !json_is_boolean(prio)) {
-        ferry_http_error(r->req, 400, "priority", "'priority' must be true or false");
-        return FERRY_REPLIED;
+    static const char *const flags[] = {"priority", "autorestart"};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *v = json_object_get(body, flags[i]);
+        if (v && !json_is_boolean(v)) {
+            ferry_http_error(r->req, 400, flags[i], "'%s' must be true or false", flags[i]);
+            return FERRY_REPLIED;
+        }
     }
     static const char *const limits[] = {"time_limit", "no_output_timeout"};
     for (size_t i = 0; i < 2; i++) {
@@ -384,6 +387,9 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
     e->image = ferry_strdup(image ? image : step->image);
     e->title = ferry_strdup(json_string_value(json_object_get(body, "title")));
     e->stop_condition = ferry_strdup(step->stop_condition);
+    /* the request's autorestart, else the step's (ferry.yaml) */
+    const json_t *restart = json_object_get(body, "autorestart");
+    e->autorestart = restart ? json_is_true(restart) : step->auto_restart;
     e->snapshot = ferry_strdup(sha);
     e->command = ferry_step_build_command(step, params);
     e->parameters = params;
@@ -574,6 +580,7 @@ static json_t *api__rerun_body(const ferry_exec *e, const json_t *over)
                   e->inputs, "environment", env ? env : e->environment, "environment_variables",
                   e->env, "tags", e->tags, "time_limit", (json_int_t)e->time_limit,
                   "no_output_timeout", (json_int_t)e->no_output_timeout, "priority", e->priority);
+    json_object_set_new(body, "autorestart", json_boolean(e->autorestart));
     if (title || e->title)
         json_object_set_new(body, "title", json_string(title ? title : e->title));
     if (e->image)

@@ -56,6 +56,9 @@ json_t *ferry_view_exec(ferryd *d, const ferry_exec *e)
     json_object_set_new(j, "owner", views__str_json(e->owner));
     json_object_set_new(j, "priority", json_boolean(e->priority));
     json_object_set_new(j, "gpus", views__str_json(e->gpus));
+    json_object_set_new(j, "autorestart", json_boolean(e->autorestart));
+    json_object_set_new(j, "restarted_from", views__str_json(e->restarted_from));
+    json_object_set_new(j, "restarted_as", views__str_json(e->restarted_as));
     json_object_set_new(j, "created_at", views__time_json(e->created_at));
     json_object_set_new(j, "queued_at", views__time_json(e->queued_at));
     json_object_set_new(j, "started_at", views__time_json(e->started_at));

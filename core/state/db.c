@@ -87,6 +87,13 @@ static const char *migrations[] = {
     /* exec.c: the step's stop-condition, evaluated as metadata arrives
      * (lifecycle.c, issue 18, point 9). */
     "ALTER TABLE executions ADD COLUMN stop_condition TEXT;",
+    /* exec.c, sched/restart.c: spot auto-restart (issue 19, point 5): the
+     * execution asked for it, the one it restarts and the one that restarts
+     * it, and how many restarts came before it in its chain. */
+    "ALTER TABLE executions ADD COLUMN autorestart INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE executions ADD COLUMN restarted_from TEXT;"
+    "ALTER TABLE executions ADD COLUMN restarted_as TEXT;"
+    "ALTER TABLE executions ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define DB__N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -62,6 +62,8 @@ void ferry_exec_free(ferry_exec *e)
     free(e->based_on);
     free(e->title);
     free(e->stop_condition);
+    free(e->restarted_from);
+    free(e->restarted_as);
     free(e);
 }
 
@@ -99,8 +101,8 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e)
         d, "INSERT INTO executions (id, counter, project, step, status, environment, image,"
            " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, created_at,"
            " owner, priority, no_output_timeout, git_commit, commit_sha, based_on, title,"
-           " stop_condition)"
-           " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           " stop_condition, autorestart, restarted_from, restarts)"
+           " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     char *params = exec__json_text(e->parameters, "{}"), *inputs = exec__json_text(e->inputs, "{}");
     char *commit = e->git_commit ? exec__json_text(e->git_commit, "null") : NULL;
     char *env = exec__json_text(e->env, "{}"), *tags = exec__json_text(e->tags, "[]");
@@ -129,6 +131,9 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e)
     sqlite3_bind_text(st, 22, e->based_on, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 23, e->title, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 24, e->stop_condition, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 25, e->autorestart);
+    sqlite3_bind_text(st, 26, e->restarted_from, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 27, e->restarts);
     int rc = ferry_db_step_done(d, st);
     free(commit);
     free(params);
@@ -175,11 +180,21 @@ int ferry_exec_save_progress(ferryd *d, ferry_exec *e)
     return rc == SQLITE_DONE ? 0 : FERRY_EIO;
 }
 
+int ferry_exec_save_restarted_as(ferryd *d, ferry_exec *e)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st = ferry_db_prepare(d, "UPDATE executions SET restarted_as = ? WHERE id = ?");
+    sqlite3_bind_text(st, 1, e->restarted_as, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->id, -1, SQLITE_STATIC);
+    return ferry_db_step_done(d, st) == SQLITE_DONE ? 0 : FERRY_EIO;
+}
+
 #define EXEC__COLUMNS                                                                              \
     "id, counter, project, step, status, status_reason, exit_code, environment, image,"            \
     " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, metadata,"            \
     " agent_seq, worker_id, created_at, queued_at, started_at, ended_at, owner, priority,"         \
-    " no_output_timeout, gpus, git_commit, based_on, title, stop_condition"
+    " no_output_timeout, gpus, git_commit, based_on, title, stop_condition, autorestart,"          \
+    " restarted_from, restarted_as, restarts"
 
 static char *exec__col_text(sqlite3_stmt *st, int col)
 {
@@ -232,6 +247,10 @@ static ferry_exec *exec__from_row(sqlite3_stmt *st)
     e->based_on = exec__col_text(st, 29);
     e->title = exec__col_text(st, 30);
     e->stop_condition = exec__col_text(st, 31);
+    e->autorestart = sqlite3_column_int(st, 32);
+    e->restarted_from = exec__col_text(st, 33);
+    e->restarted_as = exec__col_text(st, 34);
+    e->restarts = sqlite3_column_int(st, 35);
     return e;
 }
 

@@ -51,6 +51,12 @@ struct ferry_exec {
     char *based_on;
     char *title;          /* given at creation, or NULL */
     char *stop_condition; /* the step's, or NULL: lifecycle.c stops the run once it holds */
+    /* Spot auto-restart (sched/restart.c): asked for at creation; the
+     * execution this one restarts and the one that restarted it (uuids, or
+     * NULL); the restarts before this one in its chain. */
+    int autorestart;
+    char *restarted_from, *restarted_as;
+    int restarts;
     ferry_status status;
     char *status_reason;
     int has_exit_code, exit_code;
@@ -77,7 +83,8 @@ int64_t ferry_exec_next_counter(ferryd *d, const char *project);
 int ferry_exec_insert(ferryd *d, ferry_exec *e);
 /* Persist status, reason, exit code and timestamps. */
 int ferry_exec_save_status(ferryd *d, ferry_exec *e);
-int ferry_exec_save_progress(ferryd *d, ferry_exec *e); /* agent_seq, metadata, worker */
+int ferry_exec_save_progress(ferryd *d, ferry_exec *e);     /* agent_seq, metadata, worker */
+int ferry_exec_save_restarted_as(ferryd *d, ferry_exec *e); /* once its restart exists */
 
 /* Look up by uuid or counter (in `project` when non-NULL; a counter only
  * among `owner`'s executions when non-NULL). Active

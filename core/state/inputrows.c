@@ -18,6 +18,17 @@ int ferry_inputrows_save(ferryd *d, const char *exec_id, const char *url, int64_
     return ferry_db_step_done(d, st) == SQLITE_DONE ? 0 : FERRY_EIO;
 }
 
+int ferry_inputrows_copy(ferryd *d, const char *from, const char *to)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "INSERT OR REPLACE INTO input_objects (execution_id, url, size, etag)"
+           " SELECT ?2, url, size, etag FROM input_objects WHERE execution_id = ?1");
+    sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+    return ferry_db_step_done(d, st) == SQLITE_DONE ? 0 : FERRY_EIO;
+}
+
 int ferry_inputrows_find(ferryd *d, const char *exec_id, const char *url, int64_t *size, char *etag,
                          size_t etag_cap)
 {

@@ -99,6 +99,9 @@ typedef struct ferry_step {
      * "cache-volumes (line 12), input 'data': keep-directories (line 9)",
      * for one warning at submission; NULL when none. */
     char *unused_keys;
+    /* ferry.yaml's auto-restart: true: its executions restart when their
+     * worker is lost (a spot interruption); valohai.yaml has no such key. */
+    int auto_restart;
     /* resources: the limits the runtime applies (local-docker): each the
      * max, else the min when there is no max; 0 = none. Memory is in MB,
      * as on Valohai. */

@@ -384,6 +384,18 @@ static void ferry__step_autorestart(ferry__walk *w, const ferry__field *f, const
                    "%s needs 'environment' too (a spot instance environment)", f->key);
 }
 
+/* auto-restart: ferry.yaml's; Valohai sets it per run, not in the file. */
+static void ferry__step_auto_restart(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    if (w->c->sf && w->c->sf->valohai)
+        ferry__err(w->c, v->line, w->label,
+                   "%s is not a valohai.yaml key (Valohai sets it per run): use "
+                   "`ferry run --autorestart`, or a ferry.yaml",
+                   f->key);
+    else
+        ((ferry_step *)w->obj)->auto_restart = v->boolean;
+}
+
 #define FERRY__STEP(member) offsetof(ferry_step, member)
 
 /* `environment` before the keys that need it. Keys without a handler are
@@ -417,6 +429,7 @@ static const ferry__field ferry__step_fields[] = {
     {"resources", FERRY__F_MAP, .fn = ferry__step_resources},
     {"stop-condition", FERRY__F_TEXT, .fn = ferry__keep_expression,
      .offset = FERRY__STEP(stop_condition)},
+    {"auto-restart", FERRY__F_BOOL, .fn = ferry__step_auto_restart},
     FERRY__FIELDS_END,
 };
 

@@ -1,0 +1,107 @@
+/* Spot auto-restart: see restart.h. */
+#include "restart.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec.h"
+#include "inputrows.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "logstore.h"
+#include "util.h"
+
+/* The reason workers.c gives an execution whose worker went away. */
+#define RESTART__LOST "worker lost"
+
+static int restart__lost(const ferry_exec *e)
+{
+    return e->status == FERRY_STATUS_ERROR && e->status_reason &&
+           strncmp(e->status_reason, RESTART__LOST, strlen(RESTART__LOST)) == 0;
+}
+
+static void restart__note(ferryd *d, ferry_exec *e, const char *text)
+{
+    ferry_logstore_append(d, e, "status", ferry_now(), text, strlen(text), 0);
+}
+
+static char *restart__dup(const char *s)
+{
+    return s ? ferry_strdup(s) : NULL;
+}
+
+/* What `old` ran, as a new record: the same step, snapshot (and commit),
+ * command, parameters, inputs, variables and limits; its own id and
+ * counter. */
+static ferry_exec *restart__copy(ferryd *d, const ferry_exec *old)
+{
+    ferry_exec *e = ferry_exec_new();
+    ferry_uuid(e->id);
+    e->project = ferry_strdup(old->project);
+    e->counter = ferry_exec_next_counter(d, old->project);
+    e->step = ferry_strdup(old->step);
+    e->environment = ferry_strdup(old->environment);
+    e->image = restart__dup(old->image);
+    e->snapshot = ferry_strdup(old->snapshot);
+    e->command = ferry_strdup(old->command);
+    e->owner = restart__dup(old->owner);
+    e->priority = old->priority;
+    e->no_output_timeout = old->no_output_timeout;
+    e->time_limit = old->time_limit;
+    e->valohai = old->valohai;
+    e->parameters = json_deep_copy(old->parameters);
+    e->inputs = json_deep_copy(old->inputs);
+    e->env = json_deep_copy(old->env);
+    e->tags = json_deep_copy(old->tags);
+    e->git_commit = old->git_commit ? json_deep_copy(old->git_commit) : NULL;
+    e->based_on = restart__dup(old->based_on);
+    e->title = restart__dup(old->title);
+    e->stop_condition = restart__dup(old->stop_condition);
+    e->autorestart = 1;
+    e->restarted_from = ferry_strdup(old->id);
+    e->restarts = old->restarts + 1;
+    return e;
+}
+
+static void restart__on_end(ferryd *d, ferry_exec *old)
+{
+    if (!old->autorestart || !restart__lost(old) || old->restarted_as)
+        return;
+    char text[256];
+    if (old->restarts >= d->cfg.max_restarts) {
+        snprintf(text, sizeof(text), "auto-restart: not restarted: max_restarts (%d) reached",
+                 d->cfg.max_restarts);
+        restart__note(d, old, text);
+        return;
+    }
+    ferry_exec *e = restart__copy(d, old);
+    ferry_inputrows_copy(d, old->id, e->id);
+    char id[37];
+    memcpy(id, e->id, sizeof(id));
+    int64_t counter = e->counter;
+    int n = e->restarts;
+    if (ferry_lifecycle_create(d, e) < 0) { /* e is freed */
+        restart__note(d, old, "auto-restart: the new execution could not be stored");
+        return;
+    }
+    old->restarted_as = ferry_strdup(id);
+    ferry_exec_save_restarted_as(d, old);
+    snprintf(text, sizeof(text), "auto-restart: restarted as #%lld (%s), restart %d of at most %d",
+             (long long)counter, id, n, d->cfg.max_restarts);
+    restart__note(d, old, text);
+    ferry_info("execution %s: %s", old->id, text);
+    ferry_exec *live = ferry_map_get(&d->active, id);
+    if (live) {
+        snprintf(text, sizeof(text), "auto-restart of #%lld (%s): %s", (long long)old->counter,
+                 old->id, old->status_reason);
+        restart__note(d, live, text);
+    }
+}
+
+static const ferry_lifecycle_observer restart__observer = {.on_end = restart__on_end};
+
+void ferry_restart_init(ferryd *d)
+{
+    ferry_lifecycle_observe(d, &restart__observer);
+}
