@@ -379,6 +379,16 @@ static void ferry__arith(const char *op, ferry__val *l, const ferry__val *r)
     ferry__set_num(l, FERRY__V_NUM, v);
 }
 
+/* ~x of an integer, exactly where a double holds it; UNKNOWN otherwise. */
+static void ferry__invert(ferry__val *v)
+{
+    double x = v->a.num;
+    if (x != floor(x) || fabs(x) > 9007199254740992.0) /* 2^53 */
+        ferry__set_unknown(v);
+    else
+        ferry__set_num(v, FERRY__V_NUM, -x - 1);
+}
+
 static int ferry__expr_factor(ferry__lex *lx, ferry__val *out)
 {
     if (++lx->depth > 64)
@@ -389,9 +399,10 @@ static int ferry__expr_factor(ferry__lex *lx, ferry__val *out)
         rc = ferry__lex_next(lx) || ferry__expr_factor(lx, out) ? FERRY_EINVAL : 0;
         if (!rc && !ferry__is_number(out))
             ferry__set_unknown(out);
-        else if (!rc && op != '+')
-            ferry__set_num(out, FERRY__V_NUM,
-                           op == '-' ? -out->a.num : (double)~(long long)out->a.num);
+        else if (!rc && op == '-')
+            ferry__set_num(out, FERRY__V_NUM, -out->a.num);
+        else if (!rc && op == '~') /* ints only (a float is Python's TypeError): -x - 1 */
+            ferry__invert(out);
     } else {
         rc = ferry__expr_primary(lx, out);
         if (!rc && ferry__lex_is(lx, "**")) {

@@ -1326,6 +1326,9 @@ static void test_condition_eval(void)
         {"epoch * 2 + 1 == 7", 1},
         {"epoch ** 2 == 9 and epoch // 2 == 1 and epoch % 2 == 1", 1},
         {"-loss < 0", 1},
+        {"~epoch == -4", 1},
+        {"~loss", 0},         /* ~ of a float: TypeError */
+        {"~1e300 < 0", 0},    /* no integer a double holds exactly */
         {"epoch / 0 > 1", 0}, /* ZeroDivisionError */
         {"missing > 1", 0},
         {"not (missing > 1)", 0},
