@@ -302,6 +302,22 @@ static void uploads__metadata(ferryd *d, const char *id, const json_t *o)
     ferry_uploadrows_declare_metadata(d, id, name, json_is_object(meta) ? meta : NULL);
 }
 
+/* A live output the worker says it sent already (the agent's "stored"):
+ * when ferryd holds that very file, nothing is uploaded again; it only
+ * takes the metadata declared now, since a sidecar may come after the
+ * file. 1 when so (its entry is in the answer). */
+static int uploads__live_stored(uploads__plan *p, const json_t *o)
+{
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const char *sha256 = json_string_value(json_object_get(o, "sha256"));
+    if (!json_is_true(json_object_get(o, "stored")) ||
+        !ferry_exec_has_output(p->d, p->id, name, sha256))
+        return 0;
+    ferry_uploadrows_apply_metadata(p->d, p->id, name);
+    json_array_append_new(p->uploads, json_pack("{s:s, s:b}", "name", name, "stored", 1));
+    return 1;
+}
+
 void ferry_uploads_answer(ferryd *d, ferry_exec *e, const json_t *body, ferry_reply *reply)
 {
     json_t *outs = json_object_get(body, "outputs");
@@ -320,6 +336,8 @@ void ferry_uploads_answer(ferryd *d, ferry_exec *e, const json_t *body, ferry_re
     json_array_foreach(outs, i, o)
     {
         uploads__metadata(d, e->id, o);
+        if (uploads__live_stored(p, o))
+            continue;
         uploads__one(p, json_string_value(json_object_get(o, "name")),
                      json_integer_value(json_object_get(o, "size")),
                      json_string_value(json_object_get(o, "sha256")));
