@@ -263,10 +263,11 @@ typedef struct output_list {
 void outputs_walk(const char *dir, output_list *out);
 void outputs_free(output_list *out);
 /* Blocking. One file under `dir` (a live output, live.c), read as the walk
- * reads it, when it is read-only and did not change while it was read: 0
- * with `f` filled (f->name malloc'd); FERRY_EPERM when it is writable,
- * FERRY_EAGAIN when it changed meanwhile, or another code. */
-int outputs_read_still(const char *dir, const char *rel, output_file *f);
+ * reads it, when it is read-only, was last written at least `quiet_ms` ago
+ * and did not change while it was read: 0 with `f` filled (f->name
+ * malloc'd); FERRY_EPERM when it is writable, FERRY_EAGAIN when it was
+ * written too recently or changed meanwhile, or another code. */
+int outputs_read_still(const char *dir, const char *rel, int64_t quiet_ms, output_file *f);
 /* Whether f->name under `dir` is still the read-only file that was read
  * (same file, size and mtime). Cheap: one lstat. */
 int outputs_unchanged(const char *dir, const output_file *f);

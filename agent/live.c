@@ -33,11 +33,14 @@
 
 #define LIVE_MASK (IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DONT_FOLLOW)
 #define LIVE_MAX_DEPTH 64
-/* A file that changed while it was read or sent is tried again after this,
- * unless an event for it comes first. */
-#define LIVE_RETRY_MS 1000
+/* A read-only file written less than this ago may still have a writer
+ * (one that kept its descriptor after the chmod): it waits. A file that
+ * changed while it was read or sent is tried again after as long, unless
+ * an event for it comes first. */
+#define LIVE_QUIET_MS 100
+#define LIVE_RETRY_MS LIVE_QUIET_MS
 /* Failed reads and uploads of one file before it is left to the end. */
-#define LIVE_TRIES 10
+#define LIVE_TRIES 50
 
 typedef struct live_dir {
     int wd;
@@ -113,8 +116,9 @@ static char *live_join(const char *dir, const char *name)
     return dir[0] ? ferry_asprintf("%s/%s", dir, name) : ferry_strdup(name);
 }
 
-/* A read-only regular file not known as stored as it is: queued. */
-static void live_consider(live *l, const char *rel)
+/* A read-only regular file not known as stored as it is: queued. `event`:
+ * for an event of inotify (its tries start again), not a retry. */
+static void live_consider(live *l, const char *rel, int event)
 {
     if (l->closing || outputmeta_is_meta(rel) || !ferry_safe_relpath(rel))
         return;
@@ -131,6 +135,8 @@ static void live_consider(live *l, const char *rel)
         f->rel = ferry_strdup(rel);
         l->files[l->n_files++] = f;
     }
+    if (event)
+        f->tries = 0;
     if (f->busy) {
         f->again = 1; /* read once more after this round */
         return;
@@ -179,7 +185,7 @@ static void live_watch(live *l, const char *rel, int depth)
         if (S_ISDIR(st.st_mode))
             live_watch(l, child, depth + 1);
         else if (S_ISREG(st.st_mode))
-            live_consider(l, child);
+            live_consider(l, child, 1);
         free(child);
     }
     closedir(d);
@@ -211,7 +217,7 @@ static void live_on_event(live *l, const struct inotify_event *ev)
         if (ev->mask & (IN_CREATE | IN_MOVED_TO))
             live_watch(l, rel, live_depth(rel));
     } else if (ev->mask & (IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO)) {
-        live_consider(l, rel);
+        live_consider(l, rel, 1);
     }
     free(rel);
 }
@@ -253,7 +259,7 @@ static void live_file_done(live *l, int changed)
     memset(&l->one, 0, sizeof(l->one));
     if (f->again) { /* an event came meanwhile: at once */
         f->again = 0;
-        live_consider(l, f->rel);
+        live_consider(l, f->rel, 0);
     } else if (changed && ++f->tries < LIVE_TRIES) {
         f->retry = 1;
     }
@@ -314,7 +320,7 @@ static void live_on_declared(void *arg, const agent_reply *r)
 static void live_read_work(uv_work_t *w)
 {
     live *l = w->data;
-    l->work_rc = outputs_read_still(l->dir, l->cur->rel, &l->got);
+    l->work_rc = outputs_read_still(l->dir, l->cur->rel, LIVE_QUIET_MS, &l->got);
 }
 
 static void live_read_done(uv_work_t *w, int status)
@@ -327,8 +333,9 @@ static void live_read_done(uv_work_t *w, int status)
         live_file_done(l, l->work_rc == FERRY_EAGAIN);
         return;
     }
-    json_t *o = json_pack("{s:s, s:I, s:s}", "name", l->got.name, "size", (json_int_t)l->got.size,
-                          "sha256", l->got.sha256);
+    /* "live": ferryd records it only on the report, after the last check. */
+    json_t *o = json_pack("{s:s, s:I, s:s, s:b}", "name", l->got.name, "size",
+                          (json_int_t)l->got.size, "sha256", l->got.sha256, "live", 1);
     json_t *body = json_pack("{s:[o]}", "outputs", o);
     char *path = ferry_asprintf("/v1/agent/executions/%s/outputs", l->exec_id);
     agent_call_spec s = {.path = path, .body = body};
@@ -366,7 +373,7 @@ static void live_on_retry(uv_timer_t *t)
         if (!l->files[i]->retry)
             continue;
         l->files[i]->retry = 0;
-        live_consider(l, l->files[i]->rel);
+        live_consider(l, l->files[i]->rel, 0);
     }
     live_next(l);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -298,7 +299,7 @@ void outputs_walk(const char *dir, output_list *out)
     outputs_meta_apply(out);
 }
 
-int outputs_read_still(const char *dir, const char *rel, output_file *f)
+int outputs_read_still(const char *dir, const char *rel, int64_t quiet_ms, output_file *f)
 {
     memset(f, 0, sizeof(*f));
     if (!ferry_safe_relpath(rel) || outputmeta_is_meta(rel))
@@ -310,10 +311,16 @@ int outputs_read_still(const char *dir, const char *rel, output_file *f)
         return ferry_from_errno(errno);
     struct stat before, after;
     int rc = fstat(fd, &before) == 0 ? 0 : ferry_from_errno(errno);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t age_ms =
+        ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - outputs_mtime_ns(&before)) / 1000000;
     if (rc == 0 && !S_ISREG(before.st_mode))
         rc = FERRY_EINVAL;
     else if (rc == 0 && (before.st_mode & 0222) != 0)
         rc = FERRY_EPERM; /* not made read-only (yet) */
+    else if (rc == 0 && age_ms >= 0 && age_ms < quiet_ms)
+        rc = FERRY_EAGAIN; /* written a moment ago: perhaps still being written */
     if (rc == 0)
         rc = outputs_sha256_fd(fd, f->sha256, &f->size);
     if (rc == 0)

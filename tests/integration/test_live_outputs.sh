@@ -80,7 +80,7 @@ for i in range(40):
     g.flush()
     h.write(chunk)
     h.flush()
-    time.sleep(0.05)
+    time.sleep(0.02)
 g.close()
 h.close()
 os.chmod(os.path.join(out, "grow.bin"), 0o444)
