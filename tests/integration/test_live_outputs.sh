@@ -13,6 +13,8 @@
 #    copy is kept, intact;
 #  - a checkpoint of an execution whose worker is then lost (the agent
 #    frozen): kept, intact;
+#  - the checkpoint's <file>.metadata.json, written after it was stored
+#    live, applies at the end;
 #  - the agent says it watches with inotify.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib_sched.sh"
@@ -20,6 +22,15 @@
 cat >"$WORK/ferryd.conf" <<EOF
 worker_lost_timeout = 3;
 EOF
+# FERRY_TEST_LIVE_S3=1: the same with the s3-storage store of s3rver (the
+# checkpoint then goes in parts, checked before ferryd completes it).
+if [ "${FERRY_TEST_LIVE_S3:-0}" = 1 ]; then
+  export AWS_ACCESS_KEY_ID=$FERRY_TEST_S3_ACCESS_KEY_ID
+  export AWS_SECRET_ACCESS_KEY=$FERRY_TEST_S3_SECRET_ACCESS_KEY
+  echo "store = { plugin = \"s3-storage\"; bucket = \"$FERRY_TEST_S3_BUCKET\";" \
+    "prefix = \"test-live-$$-$RANDOM/\"; endpoint = \"$FERRY_TEST_S3_ENDPOINT\";" \
+    "multipart_threshold = \"5MiB\"; part_size = \"5MiB\"; };" >>"$WORK/ferryd.conf"
+fi
 ferryd_start -c "$WORK/ferryd.conf"
 
 GATE=$WORK/gate
@@ -39,6 +50,7 @@ proj=$(make_project live <<EOF
       - chmod 0444 sub/deeper/note.bin
       - echo "sha sub/deeper/note.bin \$(sha256sum sub/deeper/note.bin | cut -d' ' -f1)"
       - echo marker-ckpt
+      - echo '{"valohai.tags":["late"]}' > ckpt.bin.metadata.json
       - python3 "\$R/writer.py"
       - echo marker-writers
       - sleep 60
@@ -159,6 +171,10 @@ expect_eq "sub-folder file: downloads byte for byte" \
 expect_eq "grow.bin: downloads whole" "$(sha_of_file "$WORK/dl/grow.bin")" "$want_grow"
 expect_eq "held.bin: downloads whole" "$(sha_of_file "$WORK/dl/held.bin")" "$want_held"
 expect_eq "ckpt: four outputs" "$(listed "$id" | wc -l)" 4
+expect_eq "ckpt: its sidecar, written after it was stored live, applies at the end" \
+  "$("$FERRY" outputs "$id" --json | python3 -c '
+import json, sys
+print([o["tags"] for o in json.load(sys.stdin)["outputs"] if o["name"] == "ckpt.bin"])')" "[['late']]"
 # The final upload sent none of them again: all four were stored live.
 final=$(grep "execution $id: .* outputs (.* bytes) uploaded" "$FERRYD_LOG" | tail -n 1)
 expect_contains "ckpt: the final upload sent nothing again" "$final" "4 of 4 outputs (0 bytes)"
