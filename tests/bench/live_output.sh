@@ -94,15 +94,15 @@ for r in $(seq "$repeats"); do
   id=$(ferry run live --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   stored=
   for _ in $(seq 6000); do
-    stored=$(grep "execution $id: live output ckpt.bin stored" "$work/ferryd.log" | head -n 1 |
-      cut -d' ' -f1)
+    stored=$({ grep "execution $id: live output ckpt.bin stored" "$work/ferryd.log" || true; } |
+      head -n 1 | cut -d' ' -f1)
     [ -n "$stored" ] && break
     sleep 0.01
   done
   [ -n "$stored" ] || { echo "run $r: the checkpoint was not stored live" >&2; exit 1; }
   chmod_at=$(ferry logs "$id" | sed -n 's/^chmod \([0-9.]*\)$/\1/p' | head -n 1)
-  ferry stop "$id" >/dev/null
-  ferry wait "$id" --timeout 120 >/dev/null || true
+  ferry stop "$id" >/dev/null 2>&1
+  ferry wait "$id" --timeout 120 >/dev/null 2>&1 || true
   ferry_s+=("$(python3 -c '
 import datetime, sys
 t = datetime.datetime.fromisoformat(sys.argv[1].replace("Z", "+00:00")).timestamp()
