@@ -276,8 +276,10 @@ static void live_on_uploaded(void *arg, const char *failure)
 {
     live *l = arg;
     live_file *f = l->cur;
-    int changed = 0;
-    if (failure == NULL && outputs_unchanged(l->dir, &l->got)) {
+    /* Only a file that changed on the way goes again soon; one the store or
+     * ferryd refused is left to the final upload (or its next event). */
+    int changed = !outputs_unchanged(l->dir, &l->got);
+    if (failure == NULL && !changed) {
         f->stored = 1;
         free(f->done.name);
         f->done = l->got;
@@ -286,8 +288,6 @@ static void live_on_uploaded(void *arg, const char *failure)
         ferry_info("execution %s: live output %s stored (%lld bytes, %.3f s after its event)",
                    l->exec_id, f->rel, (long long)l->got.size, s);
         shipper_status(l->ship, "output %s stored live", f->rel);
-    } else {
-        changed = 1;
     }
     uploads_free(l->up);
     l->up = NULL;
