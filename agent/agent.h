@@ -11,6 +11,7 @@
  *   outputs.c    the walk of outputs/ (size and sha256 of each file)
  *   outputmeta.c the outputs' metadata files (valohai.metadata.jsonl...)
  *   uploads.c    outputs to presigned URLs: whole files, or parts in parallel
+ *   live.c       live outputs: read-only files uploaded while the commands run
  *   inputcache.c downloaded inputs kept by ETag, shared by executions
  */
 #ifndef FERRY_AGENT_H
@@ -232,6 +233,7 @@ typedef struct output_file {
     int64_t size;
     char sha256[65];
     uint64_t dev, ino; /* the file the walk read: the upload sends no other */
+    int64_t mtime_ns;  /* its modification time when it was read */
     json_t *metadata;  /* its properties (outputmeta.h), or NULL */
 } output_file;
 
@@ -260,6 +262,15 @@ typedef struct output_list {
  * what they say is in each output's `metadata`. */
 void outputs_walk(const char *dir, output_list *out);
 void outputs_free(output_list *out);
+/* Blocking. One file under `dir` (a live output, live.c), read as the walk
+ * reads it, when it is read-only, was last written at least `quiet_ms` ago
+ * and did not change while it was read: 0 with `f` filled (f->name
+ * malloc'd); FERRY_EPERM when it is writable, FERRY_EAGAIN when it was
+ * written too recently or changed meanwhile, or another code. */
+int outputs_read_still(const char *dir, const char *rel, int64_t quiet_ms, output_file *f);
+/* Whether f->name under `dir` is still the read-only file that was read
+ * (same file, size and mtime). Cheap: one lstat. */
+int outputs_unchanged(const char *dir, const output_file *f);
 
 /* ---- uploads.c ---- */
 typedef struct uploads uploads;
@@ -272,8 +283,32 @@ typedef void (*uploads_done_cb)(void *arg, const char *failure);
 uploads *uploads_start(agent *a, const char *exec_id, const char *outputs_dir,
                        const output_list *outs, json_t *uploads, shipper *ship,
                        uploads_done_cb done, void *arg);
+/* The same, with `check` asked before an upload is reported to ferryd
+ * (the last moment it can still be left unrecorded): a file it answers 0
+ * for fails with `why` (a live output that changed while it was sent). An
+ * entry {"name", "stored": true} is an output ferryd already holds. */
+typedef int (*uploads_check_cb)(void *arg, const output_file *f);
+uploads *uploads_start_checked(agent *a, const char *exec_id, const char *outputs_dir,
+                               const output_list *outs, json_t *uploads, shipper *ship,
+                               uploads_check_cb check, const char *why, uploads_done_cb done,
+                               void *arg);
 /* Cancels what is in flight; `done` does not run after this. */
 void uploads_free(uploads *u);
+
+/* ---- live.c: live outputs ---- */
+typedef struct live live;
+/* Watch outputs/ (inotify, every folder under it) while the commands run:
+ * a file made read-only there is uploaded at once. NULL (logged) when
+ * inotify is unavailable: the outputs then go at the end only. */
+live *live_start(agent *a, const char *exec_id, const char *outputs_dir, shipper *ship);
+/* Stop watching; `cb` runs once no live upload is in flight (possibly
+ * before this returns). */
+void live_close(live *l, void (*cb)(void *arg), void *arg);
+/* `f` (of the final walk) was stored live, as it is now: same size, mtime
+ * and sha256. */
+int live_stored(const live *l, const output_file *f);
+/* Cancels what is in flight; frees once the handles are closed. */
+void live_free(live *l);
 
 /* ---- inputcache.c ---- */
 /* <work-dir>/inputs-cache/<sha256 of the source URL and the ETag>. */

@@ -75,6 +75,7 @@ struct execution {
     /* outputs */
     output_list outs;
     uploads *up;
+    live *live; /* while the commands run and its last upload ends */
 };
 
 static void ex_report_started(execution *ex, int run);
@@ -884,6 +885,7 @@ static void ex_run(execution *ex)
         return;
     }
     ex->run = run;
+    ex->live = live_start(a, ex->id, ex->outputs_dir, ex->ship);
     ferry_info("execution %s: running", ex->id);
     ex_start_limits(ex);
 }
@@ -1055,6 +1057,9 @@ static void ex_walk_done(uv_work_t *w, int status)
         /* Only when there is some: a ferryd before output metadata takes the rest. */
         if (f->metadata)
             json_object_set(o, "metadata", f->metadata);
+        /* Sent live as it is now: ferryd keeps it (with this metadata). */
+        if (live_stored(ex->live, f))
+            json_object_set_new(o, "stored", json_true());
         json_array_append_new(list, o);
     }
     json_t *body = json_pack("{s:o}", "outputs", list);
@@ -1087,6 +1092,13 @@ static void ex_save_result(execution *ex)
     json_decref(doc);
 }
 
+/* No live upload is in flight any more. */
+static void ex_on_live_closed(void *arg)
+{
+    execution *ex = arg;
+    shipper_when_drained(ex->ship, ex_on_drained, ex);
+}
+
 /* The commands ended (or never ran): outputs and reports, in order. */
 static void ex_finish(execution *ex)
 {
@@ -1094,7 +1106,7 @@ static void ex_finish(execution *ex)
     ex_set_state(ex, EXEC_FINISHING);
     if (!resumed)
         ex_save_result(ex);
-    shipper_when_drained(ex->ship, ex_on_drained, ex);
+    live_close(ex->live, ex_on_live_closed, ex);
 }
 
 /* ---- public ---- */
@@ -1327,6 +1339,8 @@ void execution_free(execution *ex)
     ex->call = NULL;
     uploads_free(ex->up);
     ex->up = NULL;
+    live_free(ex->live);
+    ex->live = NULL;
     shipper_free(ex->ship);
     ex->ship = NULL;
     ex->open_handles = 2;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -140,6 +141,11 @@ static int outputs_sha256_fd(int fd, char *hex, int64_t *size)
     return 0;
 }
 
+static int64_t outputs_mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
 static void outputs_add_file(output_list *out, int dirfd, const char *entry, const char *rel)
 {
     size_t clean_len = 0;
@@ -166,6 +172,7 @@ static void outputs_add_file(output_list *out, int dirfd, const char *entry, con
     if (rc == 0) {
         f.dev = (uint64_t)st.st_dev;
         f.ino = (uint64_t)st.st_ino;
+        f.mtime_ns = outputs_mtime_ns(&st);
         rc = outputs_sha256_fd(fd, f.sha256, &f.size);
     }
     close(fd);
@@ -290,6 +297,58 @@ void outputs_walk(const char *dir, output_list *out)
     if (out->n > 1)
         qsort(out->files, out->n, sizeof(output_file), outputs_by_name);
     outputs_meta_apply(out);
+}
+
+int outputs_read_still(const char *dir, const char *rel, int64_t quiet_ms, output_file *f)
+{
+    memset(f, 0, sizeof(*f));
+    if (!ferry_safe_relpath(rel) || outputmeta_is_meta(rel))
+        return FERRY_EINVAL;
+    char *path = ferry_asprintf("%s/%s", dir, rel);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    free(path);
+    if (fd < 0)
+        return ferry_from_errno(errno);
+    struct stat before, after;
+    int rc = fstat(fd, &before) == 0 ? 0 : ferry_from_errno(errno);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t age_ms =
+        ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - outputs_mtime_ns(&before)) / 1000000;
+    if (rc == 0 && !S_ISREG(before.st_mode))
+        rc = FERRY_EINVAL;
+    else if (rc == 0 && (before.st_mode & 0222) != 0)
+        rc = FERRY_EPERM; /* not made read-only (yet) */
+    else if (rc == 0 && age_ms >= 0 && age_ms < quiet_ms)
+        rc = FERRY_EAGAIN; /* written a moment ago: perhaps still being written */
+    if (rc == 0)
+        rc = outputs_sha256_fd(fd, f->sha256, &f->size);
+    if (rc == 0)
+        rc = fstat(fd, &after) == 0 ? 0 : ferry_from_errno(errno);
+    close(fd);
+    if (rc != 0)
+        return rc;
+    /* A writer that kept its descriptor after the chmod: what was read may
+     * be no state the file was ever meant to be in. */
+    if (after.st_size != before.st_size || f->size != (int64_t)after.st_size ||
+        outputs_mtime_ns(&after) != outputs_mtime_ns(&before) || (after.st_mode & 0222) != 0)
+        return FERRY_EAGAIN;
+    f->dev = (uint64_t)after.st_dev;
+    f->ino = (uint64_t)after.st_ino;
+    f->mtime_ns = outputs_mtime_ns(&after);
+    f->name = ferry_strdup(rel);
+    return 0;
+}
+
+int outputs_unchanged(const char *dir, const output_file *f)
+{
+    char *path = ferry_asprintf("%s/%s", dir, f->name);
+    struct stat st;
+    int rc = lstat(path, &st);
+    free(path);
+    return rc == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0222) == 0 &&
+           (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino &&
+           (int64_t)st.st_size == f->size && outputs_mtime_ns(&st) == f->mtime_ns;
 }
 
 void outputs_free(output_list *out)

@@ -8,6 +8,7 @@
  *                                     one PUT per byte range of the file,
  *                                     then a report with every part's ETag
  *   {"name", "error"}                 ferryd could not start it
+ *   {"name", "stored": true}          ferryd holds it already (sent live)
  *
  * Up to UP_PARALLEL transfers (whole files and parts alike) run at once
  * against the store; blob URLs one at a time, since ferryd buffers each
@@ -63,6 +64,8 @@ struct uploads {
     char *failure; /* the first failure */
     uint64_t started_ms;
     int64_t bytes;
+    uploads_check_cb check; /* asked before each report, or NULL */
+    const char *check_why;
     uploads_done_cb done;
     void *arg;
 };
@@ -158,6 +161,9 @@ static void up_file_settled(up_file *f)
     if (f->inflight > 0 || (f->error == NULL && f->parts_done < f->n_parts))
         return;
     int reported = json_is_true(json_object_get(f->entry, "report"));
+    if (f->error == NULL && (f->multipart || reported) && f->u->check &&
+        !f->u->check(f->u->arg, f->out))
+        up_fail(f, "%s", f->u->check_why); /* a multipart upload is then aborted */
     if (f->multipart || (reported && f->error == NULL))
         up_report(f);
     else
@@ -254,7 +260,8 @@ static void up_pump(uploads *u)
         return;
     double s = (double)(ferry_mono_ms() - u->started_ms) / 1000.0;
     if (u->n > 0) {
-        shipper_status(u->ship, "uploaded %zu of %zu outputs", u->stored, u->n);
+        if (u->check == NULL) /* a live output says so itself */
+            shipper_status(u->ship, "uploaded %zu of %zu outputs", u->stored, u->n);
         ferry_info("execution %s: %zu of %zu outputs (%lld bytes) uploaded in %.2f s", u->exec_id,
                    u->stored, u->n, (long long)u->bytes, s);
     }
@@ -273,10 +280,13 @@ static const output_file *up_find_output(const output_list *outs, const char *na
     return NULL;
 }
 
-/* A file of the answer; 0, or -1 when it is unusable (failed at once). */
+/* A file of the answer; 0, 1 when ferryd holds it already, or < 0 when it
+ * is unusable (failed at once). */
 static int up_file_init(uploads *u, up_file *f, const char *outputs_dir)
 {
     const char *error = json_string_value(json_object_get(f->entry, "error"));
+    if (json_is_true(json_object_get(f->entry, "stored")))
+        return 1; /* a live output ferryd holds as it is */
     json_t *parts = json_object_get(f->entry, "parts");
     int64_t part_size = json_integer_value(json_object_get(f->entry, "part_size"));
     f->path = ferry_asprintf("%s/%s", outputs_dir, up_name(f));
@@ -309,11 +319,22 @@ uploads *uploads_start(agent *a, const char *exec_id, const char *outputs_dir,
                        const output_list *outs, json_t *answer, shipper *ship, uploads_done_cb done,
                        void *arg)
 {
+    return uploads_start_checked(a, exec_id, outputs_dir, outs, answer, ship, NULL, NULL, done,
+                                 arg);
+}
+
+uploads *uploads_start_checked(agent *a, const char *exec_id, const char *outputs_dir,
+                               const output_list *outs, json_t *answer, shipper *ship,
+                               uploads_check_cb check, const char *why, uploads_done_cb done,
+                               void *arg)
+{
     uploads *u = ferry_xcalloc(1, sizeof(*u));
     u->a = a;
     u->exec_id = ferry_strdup(exec_id);
     u->ship = ship;
     u->answer = json_incref(answer);
+    u->check = check;
+    u->check_why = why;
     u->done = done;
     u->arg = arg;
     u->started_ms = ferry_mono_ms();
@@ -335,7 +356,7 @@ uploads *uploads_start(agent *a, const char *exec_id, const char *outputs_dir,
         f->out = out;
         f->entry = entry;
         u->open++;
-        if (up_file_init(u, f, outputs_dir) < 0)
+        if (up_file_init(u, f, outputs_dir) != 0)
             up_finish(f);
         /* ferryd's own blob URLs: it holds each body in memory, one at a time. */
         else if (!f->multipart && !json_is_true(json_object_get(entry, "report")))

@@ -106,3 +106,16 @@ void ferry_uploadrows_forget_metadata(ferryd *d, const char *exec_id)
         sqlite3_bind_text(st, 1, exec_id, -1, SQLITE_STATIC);
     ferry_db_step_done(d, st);
 }
+
+void ferry_uploadrows_apply_metadata(ferryd *d, const char *exec_id, const char *name)
+{
+    ferry_db_write(d);
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "UPDATE outputs SET metadata = (SELECT metadata FROM output_metadata"
+           " WHERE execution_id = ?1 AND name = ?2) WHERE execution_id = ?1 AND name = ?2"
+           " AND EXISTS (SELECT 1 FROM output_metadata WHERE execution_id = ?1 AND name = ?2)");
+    sqlite3_bind_text(st, 1, exec_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    if (ferry_db_step_done(d, st) != SQLITE_DONE)
+        ferry_error("execution %s: the metadata of output %s is not recorded", exec_id, name);
+}

@@ -28,6 +28,9 @@ void ferry_uploadrows_declare_metadata(ferryd *d, const char *exec_id, const cha
 /* Forget the declared metadata of `exec_id` (NULL: of every execution that
  * ended): what was stored is in the outputs' rows by then. */
 void ferry_uploadrows_forget_metadata(ferryd *d, const char *exec_id);
+/* Output `name`, stored already (a live output), takes the metadata the
+ * worker declared since, when it declared some. */
+void ferry_uploadrows_apply_metadata(ferryd *d, const char *exec_id, const char *name);
 
 /* Whether output `name` of the execution is recorded (with this sha256,
  * when it is not NULL). */

@@ -12,6 +12,7 @@
 #include "exec.h"
 #include "log.h"
 #include "store.h"
+#include "uploads.h"
 #include "util.h"
 
 static void blobs__sign(ferryd *d, const char *method, const char *key, long long expires,
@@ -149,7 +150,8 @@ typedef struct blobs__output {
 static void blobs__output_stored(ferryd *d, ferry_reply *reply, int status, void *arg)
 {
     blobs__output *o = arg;
-    if (status == 0)
+    /* A live output is recorded on the worker's report (uploads.c). */
+    if (status == 0 && !ferry_uploads_live_stored(d, o->id, o->name, o->size, o->sha256))
         ferry_exec_add_output(d, o->id, o->name, o->size, o->sha256);
     if (status == 0)
         ferry_reply_json(reply, 201,

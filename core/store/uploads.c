@@ -9,6 +9,7 @@
 #include "blobs.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "map.h"
 #include "store.h"
 #include "uploadrows.h"
 #include "util.h"
@@ -86,6 +87,8 @@ static void uploads__abort_rows(ferryd *d, const char *exec_id, int (*keep)(ferr
     json_decref(rows);
 }
 
+static void uploads__live_forget(const char *id);
+
 static void uploads__on_end(ferryd *d, ferry_exec *e)
 {
     /* No part of an output may outlive its execution in the store. */
@@ -102,6 +105,7 @@ void ferry_uploads_on_end(ferryd *d, const char *exec_id)
 {
     uploads__abort_rows(d, exec_id, NULL);
     ferry_uploadrows_forget_metadata(d, exec_id);
+    uploads__live_forget(exec_id);
 }
 
 static int uploads__is_active(ferryd *d, const char *id)
@@ -302,6 +306,119 @@ static void uploads__metadata(ferryd *d, const char *id, const json_t *o)
     ferry_uploadrows_declare_metadata(d, id, name, json_is_object(meta) ? meta : NULL);
 }
 
+/* ---- live outputs on a store that does not presign ----
+ *
+ * ferryd's blob URL records an output as it stores it; a live output must
+ * wait for the worker's report, which it sends only once it checked that
+ * the file did not change on the way (a writer may still hold it). Held
+ * here by "<id>/<name>": the sha256 declared, and whether the blob came.
+ * In memory only: after a restart of ferryd the report is refused, and the
+ * worker sends the file again at the end. */
+typedef struct uploads__held {
+    char sha256[65];
+    int64_t size;
+    int stored;
+} uploads__held;
+
+static ferry_map uploads__live;
+static int uploads__live_ready;
+
+static ferry_map *uploads__live_map(void)
+{
+    if (!uploads__live_ready) {
+        ferry_map_init(&uploads__live);
+        uploads__live_ready = 1;
+    }
+    return &uploads__live;
+}
+
+static void uploads__live_drop(const char *key)
+{
+    free(ferry_map_del(uploads__live_map(), key));
+}
+
+/* The answer's entry for a live output: a blob URL whose upload waits for
+ * the worker's report. */
+static void uploads__live_hold(uploads__plan *p, const json_t *o, json_t *entry)
+{
+    if (!json_is_true(json_object_get(o, "live")) || ferry_store_can_presign(p->d) ||
+        json_object_get(entry, "url") == NULL || json_object_get(entry, "report"))
+        return;
+    uploads__held *h = ferry_xcalloc(1, sizeof(*h));
+    snprintf(h->sha256, sizeof(h->sha256), "%s", json_string_value(json_object_get(o, "sha256")));
+    char *key = ferry_asprintf("%s/%s", p->id, json_string_value(json_object_get(o, "name")));
+    free(ferry_map_put(uploads__live_map(), key, h));
+    free(key);
+    json_object_set_new(entry, "report", json_true());
+}
+
+int ferry_uploads_live_stored(ferryd *d, const char *id, const char *name, int64_t size,
+                              const char *sha256)
+{
+    (void)d;
+    char *key = ferry_asprintf("%s/%s", id, name);
+    uploads__held *h = ferry_map_get(uploads__live_map(), key);
+    free(key);
+    if (h == NULL || strcmp(h->sha256, sha256) != 0)
+        return 0;
+    h->stored = 1;
+    h->size = size;
+    return 1;
+}
+
+/* The report of a held live output: recorded when its blob came whole. 1
+ * when it was answered. */
+static int uploads__live_report(ferryd *d, ferry_exec *e, const json_t *body, ferry_reply *reply)
+{
+    const char *name = json_string_value(json_object_get(body, "name"));
+    const char *sha256 = json_string_value(json_object_get(body, "sha256"));
+    char *key = ferry_asprintf("%s/%s", e->id, name);
+    uploads__held *h = ferry_map_get(uploads__live_map(), key);
+    int ok = h && h->stored && sha256 && strcmp(h->sha256, sha256) == 0;
+    if (ok) {
+        ferry_exec_add_output(d, e->id, name, h->size, h->sha256);
+        ferry_reply_json(reply, 200, json_object());
+    }
+    if (h)
+        uploads__live_drop(key); /* used, or superseded by another try */
+    free(key);
+    return ok;
+}
+
+static void uploads__live_forget(const char *id)
+{
+    size_t n = strlen(id), it = 0, n_gone = 0;
+    const char *k;
+    void *v;
+    char **gone = NULL;
+    while (ferry_map_next(uploads__live_map(), &it, &k, &v))
+        if (strncmp(k, id, n) == 0 && k[n] == '/') {
+            gone = ferry_xrealloc(gone, (n_gone + 1) * sizeof(*gone));
+            gone[n_gone++] = ferry_strdup(k);
+        }
+    for (size_t i = 0; i < n_gone; i++) {
+        uploads__live_drop(gone[i]);
+        free(gone[i]);
+    }
+    free(gone);
+}
+
+/* A live output the worker says it sent already (the agent's "stored"):
+ * when ferryd holds that very file, nothing is uploaded again; it only
+ * takes the metadata declared now, since a sidecar may come after the
+ * file. 1 when so (its entry is in the answer). */
+static int uploads__live_stored(uploads__plan *p, const json_t *o)
+{
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const char *sha256 = json_string_value(json_object_get(o, "sha256"));
+    if (!json_is_true(json_object_get(o, "stored")) ||
+        !ferry_exec_has_output(p->d, p->id, name, sha256))
+        return 0;
+    ferry_uploadrows_apply_metadata(p->d, p->id, name);
+    json_array_append_new(p->uploads, json_pack("{s:s, s:b}", "name", name, "stored", 1));
+    return 1;
+}
+
 void ferry_uploads_answer(ferryd *d, ferry_exec *e, const json_t *body, ferry_reply *reply)
 {
     json_t *outs = json_object_get(body, "outputs");
@@ -320,9 +437,12 @@ void ferry_uploads_answer(ferryd *d, ferry_exec *e, const json_t *body, ferry_re
     json_array_foreach(outs, i, o)
     {
         uploads__metadata(d, e->id, o);
+        if (uploads__live_stored(p, o))
+            continue;
         uploads__one(p, json_string_value(json_object_get(o, "name")),
                      json_integer_value(json_object_get(o, "size")),
                      json_string_value(json_object_get(o, "sha256")));
+        uploads__live_hold(p, o, json_array_get(p->uploads, json_array_size(p->uploads) - 1));
     }
     uploads__settle(p);
 }
@@ -453,6 +573,8 @@ void ferry_uploads_report(ferryd *d, ferry_exec *e, const json_t *body, ferry_re
             return;
     } else if (json_object_get(body, "error")) {
         ferry_reply_json(reply, 200, json_object()); /* one PUT: nothing left to undo */
+    } else if (!ferry_store_can_presign(d) && uploads__live_report(d, e, body, reply)) {
+        /* a live output, recorded now that the worker found it unchanged */
     } else if (!ferry_store_can_presign(d)) {
         /* Its blob URLs record what ferryd itself stored; nothing else. */
         ferry_reply_error(reply, 409, NULL, "output %s: this store records uploads itself", name);

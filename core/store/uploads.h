@@ -28,5 +28,9 @@ void ferry_uploads_init(ferryd *d);
 void ferry_uploads_on_end(ferryd *d, const char *exec_id);
 /* At start: abort the open uploads of executions that are not active. */
 void ferry_uploads_restore(ferryd *d);
+/* A blob of output `name` came whole (blobs.c): 1 when it is a live output
+ * that waits for the worker's report (not recorded yet), 0 to record it. */
+int ferry_uploads_live_stored(ferryd *d, const char *id, const char *name, int64_t size,
+                              const char *sha256);
 
 #endif
