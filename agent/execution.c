@@ -58,6 +58,8 @@ struct execution {
     char *input_part, *input_dest;  /* where it downloads, where it goes */
     int64_t input_size;             /* -1: unknown */
     int input_cache_hit;
+    /* The ETag is the file's sha256 (a datum://), not the server's: no If-Match. */
+    int input_etag_is_sha;
     /* the run */
     char **env;
     ferry_run *run;                       /* while the runtime runs the commands */
@@ -342,7 +344,7 @@ static void ex_input_download(execution *ex)
     shipper_status(ex->ship, "downloading input %s: %s", ex->input_name, ex->input_file);
     char if_match[300];
     const char *headers[2] = {NULL, NULL};
-    if (ex->input_etag) {
+    if (ex->input_etag && !ex->input_etag_is_sha) {
         snprintf(if_match, sizeof(if_match), "If-Match: %s", ex->input_etag);
         headers[0] = if_match;
     }
@@ -378,6 +380,8 @@ static void ex_input_fetch(execution *ex, json_t *file, char *dest)
     free(ex->input_cache);
     free(ex->input_etag);
     ex->input_size = json_is_integer(size) ? json_integer_value(size) : -1;
+    ex->input_etag_is_sha =
+        etag && spec_str(file, "sha256") && strcmp(etag, spec_str(file, "sha256")) == 0;
     ex->input_dest = dest;
     ex->input_cache = ex->input_etag = NULL;
     char *cache_dir = ferry_asprintf("%s/inputs-cache", ex->a->cfg.work_dir);
