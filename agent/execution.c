@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -271,12 +272,29 @@ static void ex_input_digests(execution *ex)
         ex->input_got = -1;
 }
 
+/* The checksums of a copy from the cache: kept beside the cached file
+ * since it was first hashed, else hashed now and kept. */
+static void ex_input_cached_digests(execution *ex)
+{
+    struct stat st;
+    if (ex->work_rc == 0 && stat(ex->input_dest, &st) == 0 &&
+        inputcache_load_sums(ex->input_cache, (int64_t)st.st_size, ex->input_md5, ex->input_sha1,
+                             ex->input_sha256) == 0) {
+        ex->input_got = (int64_t)st.st_size;
+        return;
+    }
+    ex_input_digests(ex);
+    if (ex->work_rc == 0 && ex->input_got >= 0)
+        inputcache_save_sums(ex->input_cache, ex->input_got, ex->input_md5, ex->input_sha1,
+                             ex->input_sha256);
+}
+
 static void ex_input_copy_work(uv_work_t *w)
 {
     execution *ex = w->data;
     ex->work_rc = inputcache_copy(ex->input_cache, ex->input_dest, ex->input_size, ex->work_err,
                                   sizeof(ex->work_err));
-    ex_input_digests(ex);
+    ex_input_cached_digests(ex);
 }
 
 static void ex_input_take_work(uv_work_t *w)
@@ -287,6 +305,9 @@ static void ex_input_take_work(uv_work_t *w)
     if (ex->work_rc == 0 && ex->input_cache)
         cache_prune(ex->a->cfg.work_dir, ex->a->cfg.cache_max_bytes);
     ex_input_digests(ex);
+    if (ex->work_rc == 0 && ex->input_cache && ex->input_got >= 0)
+        inputcache_save_sums(ex->input_cache, ex->input_got, ex->input_md5, ex->input_sha1,
+                             ex->input_sha256);
 }
 
 /* The file just placed: its size and checksums in its inputs.json entry. */

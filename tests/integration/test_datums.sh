@@ -106,7 +106,7 @@ exit 0
 EOF
 cat >"$proj/evaluate.sh" <<'EOF'
 echo "EVAL $(cat "$FERRY_INPUTS_DIR/model/"* | tr '\n' ' ')"
-python3 -c 'import json,os; print("URI", json.load(open(os.environ["FERRY_CONFIG_DIR"] + "/inputs.json"))["model"]["files"][0]["uri"])'
+python3 -c 'import json,os; f = json.load(open(os.environ["FERRY_CONFIG_DIR"] + "/inputs.json"))["model"]["files"][0]; print("URI", f["uri"]); print("SHA", f["checksums"]["sha256"], f["size"])'
 EOF
 
 # Run a step and wait for it; prints the execution's id.
@@ -167,6 +167,11 @@ expect_eq "a step default datum://model-prod: complete" "$(status_of "$t4")" com
 expect_eq "the default read the aliased model" "$(eval_line "$t4")" "EVAL model v1 refined "
 expect_contains "the second read of that datum on the worker: its cache, no download" \
   "$("$FERRY" logs "$t4" 2>&1)" "from the worker's cache"
+sha2="$(printf 'model v1\nrefined\n' | sha256sum | cut -d' ' -f1) 17"
+expect_eq "inputs.json: the downloaded file's checksums" \
+  "$("$FERRY" logs "$t3" 2>/dev/null | sed -n 's/^SHA //p')" "$sha2"
+expect_eq "inputs.json: the cached copy's checksums (kept beside it)" \
+  "$("$FERRY" logs "$t4" 2>/dev/null | sed -n 's/^SHA //p')" "$sha2"
 
 # --- 3. the alias moves; a copy of an execution keeps the old file ---
 t5=$(run_wait train -p version=v2 -p alias=model-prod)
@@ -207,6 +212,9 @@ expect_eq "GET /v1/datums/ALIAS: the datum it points at" \
   "$D7 ['model-prod'] $t7"
 
 if [ "$MODE" = s3 ]; then
+  expect_eq "s3: the datum's bytes are in S3" \
+    "$(AWS_CONFIG_FILE=/dev/null /usr/bin/aws --endpoint-url "$EP" s3 cp --quiet \
+      "s3://$BUCKET/${PREFIX}executions/$t2/outputs/model.bin" - | tr '\n' ' ')" "model v1 refined "
   expect_eq "s3: the worker never had the secret key" \
     "$(grep -rl -- "$SECRET" "$DATA"/local 2>/dev/null | wc -l)" 0
   finish
