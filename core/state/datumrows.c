@@ -298,7 +298,11 @@ void ferry_datums_output_stored(ferryd *d, const char *exec_id, const char *name
     if (!json_is_string(alias))
         alias = json_object_get(meta, "valohai.alias");
     const char *want = json_string_value(alias);
-    if (want && datum_id[0] && ferry_alias_name_ok(want)) {
+    char now[37];
+    if (want && datum_id[0] && ferry_alias_name_ok(want) && datums__alias_target(d, want, now) &&
+        strcmp(now, datum_id) == 0) {
+        /* A retried store of the same bytes: the alias points here already. */
+    } else if (want && datum_id[0] && ferry_alias_name_ok(want)) {
         char *source = ferry_asprintf("output %s of execution %s", name, exec_id);
         if (ferry_alias_set(d, want, datum_id, owner[0] ? owner : NULL, source) < 0)
             ferry_error("execution %s: alias %s of output %s is not recorded", exec_id, want, name);
