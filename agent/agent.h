@@ -328,5 +328,11 @@ int inputcache_copy(const char *cache, const char *dest, int64_t size, char *err
  * with `cache` keep it there and copy it to `dest`, else move it to `dest`. */
 int inputcache_take(const char *part, const char *cache, const char *dest, int64_t size, char *err,
                     size_t cap);
+/* The checksums of a cached file of `size` bytes, kept beside it once its
+ * copy was hashed (<cache>.sums): load gives 0, or FERRY_ENOENT when there
+ * are none for that size. Blocking. */
+void inputcache_save_sums(const char *cache, int64_t size, const char *md5, const char *sha1,
+                          const char *sha256);
+int inputcache_load_sums(const char *cache, int64_t size, char *md5, char *sha1, char *sha256);
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -58,6 +59,8 @@ struct execution {
     char *input_part, *input_dest;  /* where it downloads, where it goes */
     int64_t input_size;             /* -1: unknown */
     int input_cache_hit;
+    /* The ETag is the file's sha256 (a datum://), not the server's: no If-Match. */
+    int input_etag_is_sha;
     /* the run */
     char **env;
     ferry_run *run;                       /* while the runtime runs the commands */
@@ -270,12 +273,29 @@ static void ex_input_digests(execution *ex)
         ex->input_got = -1;
 }
 
+/* The checksums of a copy from the cache: kept beside the cached file
+ * since it was first hashed, else hashed now and kept. */
+static void ex_input_cached_digests(execution *ex)
+{
+    struct stat st;
+    if (ex->work_rc == 0 && stat(ex->input_dest, &st) == 0 &&
+        inputcache_load_sums(ex->input_cache, (int64_t)st.st_size, ex->input_md5, ex->input_sha1,
+                             ex->input_sha256) == 0) {
+        ex->input_got = (int64_t)st.st_size;
+        return;
+    }
+    ex_input_digests(ex);
+    if (ex->work_rc == 0 && ex->input_got >= 0)
+        inputcache_save_sums(ex->input_cache, ex->input_got, ex->input_md5, ex->input_sha1,
+                             ex->input_sha256);
+}
+
 static void ex_input_copy_work(uv_work_t *w)
 {
     execution *ex = w->data;
     ex->work_rc = inputcache_copy(ex->input_cache, ex->input_dest, ex->input_size, ex->work_err,
                                   sizeof(ex->work_err));
-    ex_input_digests(ex);
+    ex_input_cached_digests(ex);
 }
 
 static void ex_input_take_work(uv_work_t *w)
@@ -286,6 +306,9 @@ static void ex_input_take_work(uv_work_t *w)
     if (ex->work_rc == 0 && ex->input_cache)
         cache_prune(ex->a->cfg.work_dir, ex->a->cfg.cache_max_bytes);
     ex_input_digests(ex);
+    if (ex->work_rc == 0 && ex->input_cache && ex->input_got >= 0)
+        inputcache_save_sums(ex->input_cache, ex->input_got, ex->input_md5, ex->input_sha1,
+                             ex->input_sha256);
 }
 
 /* The file just placed: its size and checksums in its inputs.json entry. */
@@ -343,7 +366,7 @@ static void ex_input_download(execution *ex)
     shipper_status(ex->ship, "downloading input %s: %s", ex->input_name, ex->input_file);
     char if_match[300];
     const char *headers[2] = {NULL, NULL};
-    if (ex->input_etag) {
+    if (ex->input_etag && !ex->input_etag_is_sha) {
         snprintf(if_match, sizeof(if_match), "If-Match: %s", ex->input_etag);
         headers[0] = if_match;
     }
@@ -379,6 +402,8 @@ static void ex_input_fetch(execution *ex, json_t *file, char *dest)
     free(ex->input_cache);
     free(ex->input_etag);
     ex->input_size = json_is_integer(size) ? json_integer_value(size) : -1;
+    ex->input_etag_is_sha =
+        etag && spec_str(file, "sha256") && strcmp(etag, spec_str(file, "sha256")) == 0;
     ex->input_dest = dest;
     ex->input_cache = ex->input_etag = NULL;
     char *cache_dir = ferry_asprintf("%s/inputs-cache", ex->a->cfg.work_dir);

@@ -122,3 +122,33 @@ int inputcache_take(const char *part, const char *cache, const char *dest, int64
     }
     return rc;
 }
+
+/* "<cache>.sums": the checksums of a cached file beside it, so that a copy
+ * from the cache is never read again for inputs.json (a GiB costs seconds
+ * of hashing). The file behind a cache name never changes (same source,
+ * same ETag); the size is checked all the same. */
+void inputcache_save_sums(const char *cache, int64_t size, const char *md5, const char *sha1,
+                          const char *sha256)
+{
+    char *path = ferry_asprintf("%s.sums", cache);
+    char *text = ferry_asprintf("%lld %s %s %s\n", (long long)size, md5, sha1, sha256);
+    if (ferry_write_file(path, text, strlen(text)) != 0)
+        unlink(path);
+    free(text);
+    free(path);
+}
+
+int inputcache_load_sums(const char *cache, int64_t size, char *md5, char *sha1, char *sha256)
+{
+    char *path = ferry_asprintf("%s.sums", cache);
+    FILE *f = fopen(path, "r");
+    free(path);
+    if (f == NULL)
+        return FERRY_ENOENT;
+    long long got = -1;
+    int n = fscanf(f, "%lld %32s %40s %64s", &got, md5, sha1, sha256);
+    fclose(f);
+    return n == 4 && got == size && strlen(md5) == 32 && strlen(sha1) == 40 && strlen(sha256) == 64
+               ? 0
+               : FERRY_ENOENT;
+}

@@ -240,5 +240,7 @@ int ferry_cmd_envs(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_whoami(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_projects(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_project(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_alias(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_datum(const ferry_cli *cli, int argc, char **argv);
 
 #endif

@@ -166,7 +166,34 @@ static void ferry__show_outputs(const json_t *outputs)
     {
         char size[32];
         ferry_cli_format_size(json_integer_value(json_object_get(o, "size")), size, sizeof(size));
-        printf("  %s  %s  sha256:%s\n", ferry_cli_str(o, "name"), size, ferry_cli_str(o, "sha256"));
+        const char *datum = ferry_cli_str(o, "datum");
+        printf("  %s  %s  sha256:%s%s%s\n", ferry_cli_str(o, "name"), size,
+               ferry_cli_str(o, "sha256"), datum[0] ? "  " : "", datum);
+    }
+}
+
+/* The inputs that came from datums, and what made each: lineage. */
+static void ferry__show_input_datums(const json_t *list)
+{
+    if (json_array_size(list) == 0)
+        return;
+    printf("Input datums:\n");
+    size_t i;
+    json_t *in;
+    json_array_foreach(list, i, in)
+    {
+        const json_t *p = json_object_get(in, "producer");
+        const char *alias = ferry_cli_str(in, "alias");
+        char *from =
+            json_is_object(p)
+                ? ferry_asprintf("output %s of #%lld (%s) %s/%s", ferry_cli_str(in, "output"),
+                                 (long long)json_integer_value(json_object_get(p, "counter")),
+                                 ferry_cli_str(p, "id"), ferry_cli_str(p, "project"),
+                                 ferry_cli_str(p, "step"))
+                : ferry_strdup("producer unknown");
+        printf("  %s = %s%s%s%s  from %s\n", ferry_cli_str(in, "input"), ferry_cli_str(in, "datum"),
+               alias[0] ? " (alias " : "", alias, alias[0] ? ")" : "", from);
+        free(from);
     }
 }
 
@@ -250,6 +277,7 @@ static void ferry__show(const json_t *exec)
     ferry__show_field("duration", duration);
     ferry__show_object("Parameters", json_object_get(exec, "parameters"));
     ferry__show_object("Inputs", json_object_get(exec, "inputs"));
+    ferry__show_input_datums(json_object_get(exec, "input_datums"));
     ferry__show_object("Metadata", json_object_get(exec, "metadata"));
     ferry__show_outputs(json_object_get(exec, "outputs"));
 }

@@ -57,8 +57,9 @@ static void ferry__properties(const json_t *o, char *out, size_t cap)
     }
 }
 
-/* The answer's "outputs" as a table; a PROPERTIES column when any output
- * has metadata (--json gives it whole). */
+/* The answer's "outputs" as a table: name, size, sha256 and the datum
+ * that names it (datum://<id>, for another execution's --input); a
+ * PROPERTIES column when any output has metadata (--json gives it whole). */
 static void ferry__print_outputs(const json_t *answer)
 {
     const json_t *outputs = json_object_get(answer, "outputs");
@@ -71,21 +72,17 @@ static void ferry__print_outputs(const json_t *answer)
         width = n > width ? n : width;
         props |= json_object_size(json_object_get(o, "metadata")) > 0;
     }
-    if (props)
-        printf("%-*s  %10s  %-64s  PROPERTIES\n", (int)width, "NAME", "SIZE", "SHA256");
-    else
-        printf("%-*s  %10s  %s\n", (int)width, "NAME", "SIZE", "SHA256");
+    printf("%-*s  %10s  %-64s  %-44s%s\n", (int)width, "NAME", "SIZE", "SHA256", "DATUM",
+           props ? "  PROPERTIES" : "");
     json_array_foreach(outputs, i, o)
     {
         char size[32], text[FERRY__PROPS_WIDTH + 1];
         ferry_cli_format_size(json_integer_value(json_object_get(o, "size")), size, sizeof(size));
         ferry__properties(o, text, sizeof(text));
-        if (props)
-            printf("%-*s  %10s  %-64s  %s\n", (int)width, ferry_cli_str(o, "name"), size,
-                   ferry_cli_str(o, "sha256"), text);
-        else
-            printf("%-*s  %10s  %s\n", (int)width, ferry_cli_str(o, "name"), size,
-                   ferry_cli_str(o, "sha256"));
+        const char *datum = ferry_cli_str(o, "datum");
+        printf("%-*s  %10s  %-64s  %-44s%s%s\n", (int)width, ferry_cli_str(o, "name"), size,
+               ferry_cli_str(o, "sha256"), datum[0] ? datum : "-", props ? "  " : "",
+               props ? text : "");
     }
 }
 
@@ -252,9 +249,10 @@ static int ferry__download_all(const ferry_cli *cli, const char *id, const json_
 static const char ferry__outputs_usage[] =
     "usage: ferry outputs ID [--download DIR] [--project NAME] [--json]\n"
     "\n"
-    "List an execution's output files (name, size, sha256, properties), or download\n"
-    "them. The properties are what the execution wrote in valohai.metadata.jsonl\n"
-    "and <file>.metadata.json; --json gives them whole.\n"
+    "List an execution's output files (name, size, sha256, the datum:// URI that\n"
+    "names each for another execution's --input, properties), or download them.\n"
+    "The properties are what the execution wrote in valohai.metadata.jsonl and\n"
+    "<file>.metadata.json; --json gives them whole.\n"
     "\n"
     "  --download DIR  save each output as DIR/<name>, creating folders, and check\n"
     "                  its sha256; a mismatch is an error and the file is not kept\n"

@@ -29,6 +29,8 @@ static const ferry__command ferry__commands[] = {
     {"projects", ferry_cmd_projects, "list projects and the git repositories they link"},
     {"project", ferry_cmd_project, "fetch a project's repository: ferry project fetch PROJECT"},
     {"whoami", ferry_cmd_whoami, "print the user ferryd knows FERRY_TOKEN as"},
+    {"alias", ferry_cmd_alias, "set, list an alias (a name for a datum); its history"},
+    {"datum", ferry_cmd_datum, "show a datum (a stored output): producer, consumers"},
 };
 #define FERRY__N_COMMANDS (sizeof(ferry__commands) / sizeof(ferry__commands[0]))
 

@@ -9,6 +9,8 @@
 
 #include "snapshots.h"
 #include "blobs.h"
+#include "datumrows.h"
+#include "datums.h"
 #include "db.h"
 #include "exec.h"
 #include "lifecycle.h"
@@ -255,10 +257,13 @@ static json_t *agentapi__inputs(ferryd *d, ferry_exec *e)
         json_array_foreach(urls, k, u)
         {
             const char *url = json_string_value(u);
-            char *base = agentapi__unique_name(seen, filename && json_array_size(urls) == 1
-                                                         ? ferry_strdup(filename)
-                                                         : agentapi__basename(url));
-            if (ferry_objinputs_is_url(url)) /* presigned for the worker, with size and ETag */
+            char *base = agentapi__unique_name(
+                seen, filename && json_array_size(urls) == 1 ? ferry_strdup(filename)
+                      : ferry_datum_ref(url)                 ? ferry_http_datums_basename(d, url)
+                                                             : agentapi__basename(url));
+            if (ferry_datum_ref(url)) /* a stored output's URL for the worker, and its sha256 */
+                json_array_append_new(files, ferry_http_datums_input_file(d, url, base));
+            else if (ferry_objinputs_is_url(url)) /* presigned, with size and ETag */
                 json_array_append_new(files, ferry_objinputs_file(d, e->id, url, base));
             else
                 json_array_append_new(files, json_pack("{s:s, s:s}", "url", url, "filename", base));

@@ -16,6 +16,8 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "logstore.h"
+#include "datumrows.h"
+#include "datums.h"
 #include "objinputs.h"
 #include "scheduler.h"
 #include "request.h"
@@ -331,7 +333,7 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
     const char *project, *step_name, *sha;
     char err[1024], names[512], where[16];
     ferry_stepfile *sf = NULL;
-    json_t *params = NULL, *inputs = NULL;
+    json_t *params = NULL, *inputs = NULL, *datums = NULL;
     if (api__create_fields(r, body, &project, &step_name, &sha) < 0)
         goto done;
     int rc = ferry_snapshot_stepfile(r->d, sha, &sf, NULL, NULL, err, sizeof(err));
@@ -366,6 +368,8 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
         ferry_http_error(r->req, 400, "inputs", "%s", err);
         goto done;
     }
+    if (ferry_http_datums_resolve(r, inputs, &datums) < 0) /* datum:// URLs, in place */
+        goto done;
     const char *asked = NULL;
     const char *env_name = api__choose_env(r->d, body, step, &asked);
     if (env_name == NULL) {
@@ -411,6 +415,7 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
     memcpy(id, e->id, sizeof(id));
     if (c->objects) /* before it exists: a worker may get it at once */
         ferry_objinputs_save(r->d, id, c->objects);
+    ferry_http_datums_save(r->d, id, datums);
     if (ferry_lifecycle_create(r->d, e) < 0) {
         ferry_http_error(r->req, 500, NULL, "the execution could not be stored");
         goto done;
@@ -419,6 +424,7 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
     api__note_lfs(r->d, live, c->commit);
     api__note_env(r->d, live, asked, env_name);
     api__note_unused(r->d, live, sf, step);
+    ferry_http_datums_note(r->d, live, datums);
     ferry_db_commit(r->d); /* the client may act on the reply at once */
     if (live) {
         ferry_http_json(r->req, 201, ferry_view_exec(r->d, live));
@@ -435,6 +441,7 @@ static void api__create_checked(ferry_http_req *r, json_t *body, const api__crea
 done:
     json_decref(params);
     json_decref(inputs);
+    json_decref(datums);
     json_decref(body);
 }
 
@@ -1055,8 +1062,9 @@ void ferry_api_logs(ferry_http_req *r)
 void ferry_api_outputs(ferry_http_req *r)
 {
     ferry_exec *e = r->exec;
-    ferry_http_json(r->req, 200,
-                    json_pack("{s:o}", "outputs", ferry_exec_outputs_json(r->d, e->id)));
+    json_t *outputs = ferry_exec_outputs_json(r->d, e->id);
+    ferry_datums_annotate_outputs(r->d, e->id, outputs);
+    ferry_http_json(r->req, 200, json_pack("{s:o}", "outputs", outputs));
 }
 
 #define API__DOWNLOAD_TTL_S 300

@@ -21,6 +21,7 @@
 #include "projects.h"
 #include "blobapi.h"
 #include "bootstrap.h"
+#include "datums.h"
 #include "exec.h"
 #include "snapshots.h"
 #include "web.h"
@@ -73,11 +74,17 @@ static const routes__route routes__table[] = {
     {"GET", "/v1/projects", ferry_api_guard_user, ferry_projects_list, NULL},
     {"POST", "/v1/projects/:name/fetch", ferry_api_guard_user, ferry_projects_fetch, NULL},
     {"GET", "/v1/whoami", ferry_api_guard_user, ferry_api_whoami, NULL},
+    {"GET", "/v1/aliases", ferry_api_guard_user, ferry_api_alias_list, NULL},
+    {"PUT", "/v1/aliases/:name", ferry_api_guard_user, ferry_api_alias_set, NULL},
+    {"GET", "/v1/aliases/:name/history", ferry_api_guard_user, ferry_api_alias_history, NULL},
+    {"GET", "/v1/datums/:ref", ferry_api_guard_user, ferry_api_datum_show, NULL},
     {NULL, "/v1/snapshots/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
     {NULL, "/v1/executions", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
     {NULL, "/v1/executions/:id/**", ferry_api_guard_exec, ferry_api_no_endpoint, NULL},
     {NULL, "/v1/environments/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
     {NULL, "/v1/whoami/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
+    {NULL, "/v1/aliases/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
+    {NULL, "/v1/datums/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
 
     /* The agent protocol (docs/api.md, "Agent protocol"); the bootstrap
      * files need no token (a new machine has none yet). */

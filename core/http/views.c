@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include "datumrows.h"
 #include "scheduler.h"
 #include "util.h"
 
@@ -64,7 +65,12 @@ json_t *ferry_view_exec(ferryd *d, const ferry_exec *e)
     json_object_set_new(j, "started_at", views__time_json(e->started_at));
     json_object_set_new(j, "ended_at", views__time_json(e->ended_at));
     json_object_set(j, "metadata", e->metadata);
-    json_object_set_new(j, "outputs", d ? ferry_exec_outputs_json(d, e->id) : json_array());
+    json_t *outputs = d ? ferry_exec_outputs_json(d, e->id) : json_array();
+    if (d) { /* lineage (issue 19): each output's datum, the datums of the inputs */
+        ferry_datums_annotate_outputs(d, e->id, outputs);
+        json_object_set_new(j, "input_datums", ferry_datums_exec_inputs(d, e->id));
+    }
+    json_object_set_new(j, "outputs", outputs);
     return j;
 }
 

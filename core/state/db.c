@@ -94,6 +94,29 @@ static const char *migrations[] = {
     "ALTER TABLE executions ADD COLUMN restarted_from TEXT;"
     "ALTER TABLE executions ADD COLUMN restarted_as TEXT;"
     "ALTER TABLE executions ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;",
+    /* datumrows.c: datums, aliases and lineage (issue 19). A datum is an
+     * output's row: its id is a column of it (outputs are never deleted,
+     * so the id never outlives its file); the outputs stored before get
+     * theirs here (random version-4 UUIDs). An alias points at one datum;
+     * each move is a row of alias_history. execution_inputs: each input
+     * file of an execution that came from a datum, as resolved at
+     * creation (the alias it came through, if any), with its sha256. */
+    "ALTER TABLE outputs ADD COLUMN datum_id TEXT;"
+    "UPDATE outputs SET datum_id = lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4'"
+    " || substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1)"
+    " || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)));"
+    "CREATE UNIQUE INDEX IF NOT EXISTS outputs_datum ON outputs (datum_id);"
+    "CREATE TABLE IF NOT EXISTS aliases ("
+    " name TEXT PRIMARY KEY, datum_id TEXT NOT NULL, set_by TEXT, set_at REAL NOT NULL,"
+    " source TEXT);"
+    "CREATE TABLE IF NOT EXISTS alias_history ("
+    " name TEXT NOT NULL, datum_id TEXT NOT NULL, set_by TEXT, set_at REAL NOT NULL,"
+    " source TEXT);"
+    "CREATE INDEX IF NOT EXISTS alias_history_name ON alias_history (name, set_at);"
+    "CREATE TABLE IF NOT EXISTS execution_inputs ("
+    " execution_id TEXT NOT NULL, input TEXT NOT NULL, datum_id TEXT NOT NULL, alias TEXT,"
+    " size INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (execution_id, input, datum_id));"
+    "CREATE INDEX IF NOT EXISTS execution_inputs_datum ON execution_inputs (datum_id);",
 };
 
 #define DB__N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datumrows.h"
 #include "db.h"
 #include "log.h"
 #include "util.h"
@@ -389,17 +390,26 @@ int ferry_exec_add_output(ferryd *d, const char *id, const char *name, int64_t s
 {
     ferry_db_write(d);
     /* With the metadata the worker declared (uploadrows.h); a second store
-     * of the same output after that was forgotten keeps the one recorded. */
+     * of the same output after that was forgotten keeps the one recorded.
+     * Its datum id (datumrows.h) is new, unless the same bytes were stored
+     * under this name before: a retried PUT keeps the datum it made. */
+    char datum_id[37];
+    ferry_uuid(datum_id);
     sqlite3_stmt *st = ferry_db_prepare(
-        d, "INSERT OR REPLACE INTO outputs (execution_id, name, size, sha256, metadata)"
+        d, "INSERT OR REPLACE INTO outputs (execution_id, name, size, sha256, metadata, datum_id)"
            " VALUES (?1,?2,?3,?4, COALESCE((SELECT metadata FROM output_metadata"
            " WHERE execution_id = ?1 AND name = ?2), (SELECT metadata FROM outputs"
-           " WHERE execution_id = ?1 AND name = ?2)))");
+           " WHERE execution_id = ?1 AND name = ?2)), COALESCE((SELECT datum_id FROM outputs"
+           " WHERE execution_id = ?1 AND name = ?2 AND sha256 = ?4), ?5))");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, size);
     sqlite3_bind_text(st, 4, sha256, -1, SQLITE_STATIC);
-    return ferry_db_step_done(d, st) == SQLITE_DONE ? 0 : FERRY_EIO;
+    sqlite3_bind_text(st, 5, datum_id, -1, SQLITE_STATIC);
+    if (ferry_db_step_done(d, st) != SQLITE_DONE)
+        return FERRY_EIO;
+    ferry_datums_output_stored(d, id, name); /* an alias its metadata asks for */
+    return 0;
 }
 
 /* An output's "metadata" (an empty object when none), and Valohai's

@@ -19,7 +19,7 @@ static const char *const objinputs__worker_schemes[] = {"http", "https", "file",
 
 int ferry_objinputs_is_url(const char *url)
 {
-    if (url == NULL)
+    if (url == NULL || strncmp(url, "datum://", 8) == 0) /* ferryd's own (http/datums.c) */
         return 0;
     size_t n = strcspn(url, ":/?#");
     if (n == 0 || strncmp(url + n, "://", 3) != 0)

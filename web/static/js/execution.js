@@ -147,8 +147,39 @@ export function mount(root, [id], app) {
     inputs.replaceChildren(h('h2', {}, 'Inputs'), ins.length
       ? h('table', {class: 'kv inputs'}, h('tbody', {}, ins.map(([k, urls]) =>
         h('tr', {}, h('td', {}, k), h('td', {class: 'value'},
-          (Array.isArray(urls) ? urls : [urls]).map((u) => h('div', {}, String(u))))))))
+          (Array.isArray(urls) ? urls : [urls]).map((u) => h('div', {}, String(u), inputLineage(e, k, u))))))))
       : h('p', {class: 'muted'}, 'none'));
+  }
+
+  // Lineage: a datum:// input links to the execution that produced it
+  // (and names the alias it came through).
+  function inputLineage(e, name, url) {
+    const d = (e.input_datums || []).find((x) => x.input === name && x.datum === url);
+    if (!d || !d.producer) return null;
+    return h('div', {class: 'lineage muted'},
+      d.alias ? `alias ${d.alias} · ` : '', 'from ',
+      h('a', {href: `/executions/${d.producer.id}`}, `#${d.producer.counter} ${d.producer.step}`),
+      ` (${d.output})`);
+  }
+
+  // Lineage: an output's datum, and on demand the executions that used it.
+  function outputLineage(o) {
+    if (!o.datum) return null;
+    const list = h('span', {});
+    const more = h('a', {href: '#', class: 'consumers'}, 'used by…');
+    more.addEventListener('click', async (ev) => {
+      ev.preventDefault();
+      try {
+        const d = await getJSON(`/v1/datums/${encodeURIComponent(o.datum.slice('datum://'.length))}`);
+        const cs = d.consumers || [];
+        list.replaceChildren(cs.length ? '' : 'no execution yet', ...cs.flatMap((c, i) =>
+          [i ? ', ' : '', h('a', {href: `/executions/${c.id}`}, `#${c.counter} ${c.step}`)]));
+        more.remove();
+      } catch (err) {
+        list.textContent = err.message;
+      }
+    });
+    return h('div', {class: 'lineage muted', title: o.datum}, `${o.datum.slice(0, 16)}… `, more, list);
   }
 
   // An output's properties (valohai.metadata.jsonl, <file>.metadata.json)
@@ -192,7 +223,7 @@ export function mount(root, [id], app) {
           }
         });
       }
-      return h('tr', {}, h('td', {class: 'name'}, link, outputProps(o)), h('td', {class: 'num'}, fmtBytes(o.size)));
+      return h('tr', {}, h('td', {class: 'name'}, link, outputProps(o), outputLineage(o)), h('td', {class: 'num'}, fmtBytes(o.size)));
     });
     outputs.replaceChildren(title, h('table', {class: 'outputs'}, h('tbody', {}, rows)));
   }
