@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datumrows.h"
 #include "exec.h"
 #include "inputrows.h"
 #include "lifecycle.h"
@@ -64,6 +65,30 @@ static ferry_exec *restart__copy(ferryd *d, const ferry_exec *old)
     return e;
 }
 
+/* The first one's outputs so far (live ones included) as the input
+ * _restart: each by its datum, fetched as any datum input, and recorded as
+ * one for lineage. */
+static void restart__outputs_input(ferryd *d, const ferry_exec *old, ferry_exec *e)
+{
+    json_t *outputs = ferry_exec_outputs_json(d, old->id), *urls = json_array();
+    ferry_datums_annotate_outputs(d, old->id, outputs);
+    size_t i;
+    json_t *o;
+    json_array_foreach(outputs, i, o)
+    {
+        const char *uri = json_string_value(json_object_get(o, "datum"));
+        ferry_datum dt;
+        if (uri && ferry_datums_find(d, ferry_datum_ref(uri), &dt) == 1) {
+            json_array_append_new(urls, json_string(uri));
+            ferry_datums_record_input(d, e->id, "_restart", &dt, NULL);
+        }
+    }
+    if (json_array_size(urls) > 0)
+        json_object_set(e->inputs, "_restart", urls);
+    json_decref(urls);
+    json_decref(outputs);
+}
+
 static void restart__on_end(ferryd *d, ferry_exec *old)
 {
     if (!old->autorestart || !restart__lost(old) || old->restarted_as)
@@ -76,6 +101,7 @@ static void restart__on_end(ferryd *d, ferry_exec *old)
         return;
     }
     ferry_exec *e = restart__copy(d, old);
+    restart__outputs_input(d, old, e);
     ferry_inputrows_copy(d, old->id, e->id);
     char id[37];
     memcpy(id, e->id, sizeof(id));

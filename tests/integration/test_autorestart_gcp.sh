@@ -5,7 +5,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib_sched.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib_gcp.sh"
 
-fake_start --end-delay 1
+fake_start --token-ttl 6 --end-delay 3
 gcp_conf "$(gcp_env gcp 'spot = true;')"
 echo "max_restarts = 1;" >>"$WORK/ferryd.conf"
 gcp_ferryd_start ""
