@@ -7,13 +7,18 @@
  *   ferry-mountns -r ROOT [-C DIR] [-e NAME=VALUE]... [-b|-B SOURCE TARGET]... -- PROGRAM [ARG]...
  *
  * --check says (exit 0) whether this process may make such a namespace, or
- * why not on stderr (exit 1). A run builds the namespace's root in ROOT (an
- * empty folder it may create, on the same machine; the execution's own):
- * every top-level entry of "/" is bind-mounted (recursively) or recreated
- * there, each TARGET is created inside and SOURCE bind-mounted on it, then
- * (-B: read-only), then the process changes its root to ROOT, its folder to DIR, sets the -e
+ * why not on stderr (exit 1). A run makes its own mount namespace and binds
+ * each SOURCE at TARGET (-B: read-only), then changes to DIR, sets the -e
  * variables and executes PROGRAM. Nothing is mounted in the host's
  * namespace: "/" is made private before the first mount.
+ *
+ * Where the mounts go: as root, onto the host's own folders (a step mount's
+ * destination that exists; /valohai/... and /ferry/..., made once, left
+ * empty), which takes a millisecond. Otherwise, or for a destination the
+ * host lacks, the namespace gets a root of its own in ROOT (an empty folder
+ * it may create, the execution's own): every top-level entry of "/" bound
+ * (recursively) or recreated there, each TARGET made inside it, then
+ * entered (chroot): a few milliseconds.
  *
  * As root (CAP_SYS_ADMIN) only a mount namespace is made; otherwise a user
  * namespace too, mapping the caller's own uid and gid to themselves, so the
@@ -108,13 +113,15 @@ static int mns_user_namespace(void)
 
 /* A mount namespace of our own, "/" private in it: no mount made here can
  * reach the host's namespace. */
-static int mns_namespace(void)
+static int mns_namespace(int *in_userns)
 {
+    *in_userns = 0;
     if (unshare(CLONE_NEWNS) != 0) {
         if (errno != EPERM)
             return mns_fail("unshare of a mount namespace");
         if (mns_user_namespace() != 0)
             return -1;
+        *in_userns = 1;
     }
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
         return mns_fail("making / private in the new mount namespace");
@@ -222,19 +229,55 @@ static int mns_bind_one(const char *root, const mns_bind *b)
     return b->readonly ? mns_read_only(to, b->target) : 0;
 }
 
-static int mns_build(const mns_args *a)
+/* Whether every target can be a folder of the host itself: one that is
+ * there, or one of the execution's own mount points (/valohai/..., /ferry/...,
+ * made once, empty). A step's mount onto a path the host lacks needs the
+ * root of our own: nothing else is ever created on the host. */
+static int mns_in_place_ok(const mns_args *a)
 {
+    for (size_t i = 0; i < a->n_binds; i++) {
+        const char *t = a->binds[i].target;
+        struct stat sb;
+        if (stat(t, &sb) == 0 ? !S_ISDIR(sb.st_mode)
+                              : strncmp(t, "/valohai/", 9) != 0 && strncmp(t, "/ferry/", 7) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* The mounts, on the host's own folders (`root` "") or in the new root. */
+static int mns_bind_all(const mns_args *a, const char *root)
+{
+    for (size_t i = 0; i < a->n_binds; i++)
+        if (mns_bind_one(root, &a->binds[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* As root (no user namespace), the mounts go straight onto the host's
+ * folders in this namespace: a millisecond. Otherwise (mkdir on the host
+ * is not ours to do) a root of our own is made, each top-level entry of
+ * "/" bound into it, and entered: a few. */
+static int mns_mount(const mns_args *a)
+{
+    int in_userns;
+    if (mns_namespace(&in_userns) != 0)
+        return -1;
+    if (!in_userns && mns_in_place_ok(a))
+        return mns_bind_all(a, "");
     char root[PATH_MAX];
     snprintf(root, sizeof(root), "%s", a->root);
-    if (mns_mkdirs(root) != 0)
+    if (mns_mkdirs(root) != 0 || mns_copy_root(a->root) != 0 || mns_bind_all(a, a->root) != 0)
         return -1;
-    if (mns_namespace() != 0 || mns_copy_root(a->root) != 0)
-        return -1;
-    for (size_t i = 0; i < a->n_binds; i++)
-        if (mns_bind_one(a->root, &a->binds[i]) != 0)
-            return -1;
     if (chroot(a->root) != 0)
         return mns_fail("changing the root to %s", a->root);
+    return 0;
+}
+
+static int mns_build(const mns_args *a)
+{
+    if (mns_mount(a) != 0)
+        return -1;
     if (chdir(a->dir ? a->dir : "/") != 0)
         return mns_fail("changing to %s", a->dir ? a->dir : "/");
     for (size_t i = 0; i < a->n_env; i++)
@@ -286,7 +329,8 @@ static int mns_parse(int argc, char **argv, mns_args *a)
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--check") == 0) {
-        if (mns_namespace() == 0)
+        int in_userns;
+        if (mns_namespace(&in_userns) == 0)
             return 0;
         fprintf(stderr, "%s\n", mns_why);
         return 1;
