@@ -89,9 +89,12 @@ static void restart__outputs_input(ferryd *d, const ferry_exec *old, ferry_exec 
     json_decref(outputs);
 }
 
-static void restart__on_end(ferryd *d, ferry_exec *old)
+/* On the transition, not at the end: a run a user was stopping (from
+ * `stopping`) is not restarted when its worker goes too. */
+static void restart__on_transition(ferryd *d, ferry_exec *old, ferry_status from)
 {
-    if (!old->autorestart || !restart__lost(old) || old->restarted_as)
+    if (!old->autorestart || from == FERRY_STATUS_STOPPING || !restart__lost(old) ||
+        old->restarted_as)
         return;
     char text[256];
     if (old->restarts >= d->cfg.max_restarts) {
@@ -125,7 +128,7 @@ static void restart__on_end(ferryd *d, ferry_exec *old)
     }
 }
 
-static const ferry_lifecycle_observer restart__observer = {.on_end = restart__on_end};
+static const ferry_lifecycle_observer restart__observer = {.on_transition = restart__on_transition};
 
 void ferry_restart_init(ferryd *d)
 {
