@@ -588,6 +588,11 @@ static json_t *api__rerun_body(const ferry_exec *e, const json_t *over)
                   e->env, "tags", e->tags, "time_limit", (json_int_t)e->time_limit,
                   "no_output_timeout", (json_int_t)e->no_output_timeout, "priority", e->priority);
     json_object_set_new(body, "autorestart", json_boolean(e->autorestart));
+    /* A copy starts afresh: the outputs an auto-restart handed on are not
+     * one of the step's inputs. */
+    json_t *inputs = json_deep_copy(e->inputs ? e->inputs : json_object());
+    json_object_del(inputs, "_restart");
+    json_object_set_new(body, "inputs", inputs);
     if (title || e->title)
         json_object_set_new(body, "title", json_string(title ? title : e->title));
     if (e->image)

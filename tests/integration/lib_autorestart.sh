@@ -56,6 +56,13 @@ expect_contains "the restart got the checkpoint as _restart" "$("$FERRY" logs "$
   "resumed from epoch-1"
 expect_contains "the first one's log names its restart" "$("$FERRY" logs "$id" 2>&1)" \
   "auto-restart: restarted as #"
+# A rerun of the restart starts afresh: _restart is no input of the step.
+rc=0
+copy=$("$FERRY" rerun "$again" --json 2>&1) || rc=$?
+expect_eq "a rerun of the restart is accepted" "$rc" 0
+expect_eq "the rerun has no _restart input" \
+  "$(echo "$copy" | python3 -c 'import json,sys; print("_restart" in json.load(sys.stdin)["inputs"])')" False
+"$FERRY" stop "$(echo "$copy" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" >/dev/null 2>&1 || true
 
 # --- at most max_restarts in a chain ---
 id=$(run_id "$P" spin --autorestart --environment "$SPOT_ENV")
