@@ -539,13 +539,23 @@ static int lp_output_pipe(uv_pipe_t *h, int *child)
 /* Why the commands could not start, as the execution's reason: uv_spawn's
  * error `rc` for `program`, or the "#!" line's interpreter when that is what
  * is missing (the script file itself was just written). */
+/* The interpreter a "#!" script names (its *len bytes), or NULL. */
+static const char *lp_interpreter(const ferry_run_spec *spec, int *len)
+{
+    if (strncmp(spec->script, "#!", 2) != 0)
+        return NULL;
+    const char *p = spec->script + 2;
+    p += strspn(p, " \t");
+    *len = (int)strcspn(p, " \t\r\n");
+    return p;
+}
+
 static int lp_spawn_error(const ferry_run_spec *spec, const char *program, int rc,
                           ferry_error_detail *err)
 {
-    if (strncmp(spec->script, "#!", 2) == 0 && (rc == UV_ENOENT || rc == UV_EACCES)) {
-        const char *p = spec->script + 2;
-        p += strspn(p, " \t");
-        int n = (int)strcspn(p, " \t\r\n");
+    int n;
+    const char *p = lp_interpreter(spec, &n);
+    if (p != NULL && (rc == UV_ENOENT || rc == UV_EACCES)) {
         return ferry_error_set(err, FERRY_ESPAWN, 0, uv_err_name(rc),
                                "could not start: the interpreter on the script's \"#!\" line, "
                                "%.*s: %s",
@@ -561,10 +571,9 @@ static int lp_check_program(const ferry_run_spec *spec, const char *program,
                             ferry_error_detail *err)
 {
     char interp[PATH_MAX];
-    if (strncmp(spec->script, "#!", 2) == 0) {
-        const char *p = spec->script + 2;
-        p += strspn(p, " \t");
-        int n = (int)strcspn(p, " \t\r\n");
+    int n;
+    const char *p = lp_interpreter(spec, &n);
+    if (p != NULL) {
         snprintf(interp, sizeof(interp), "%.*s", n, p);
         program = interp;
     }
