@@ -27,11 +27,6 @@ static void restart__note(ferryd *d, ferry_exec *e, const char *text)
     ferry_logstore_append(d, e, "status", ferry_now(), text, strlen(text), 0);
 }
 
-static char *restart__dup(const char *s)
-{
-    return s ? ferry_strdup(s) : NULL;
-}
-
 /* What `old` ran, as a new record: the same step, snapshot (and commit),
  * command, parameters, inputs, variables and limits; its own id and
  * counter. */
@@ -43,10 +38,10 @@ static ferry_exec *restart__copy(ferryd *d, const ferry_exec *old)
     e->counter = ferry_exec_next_counter(d, old->project);
     e->step = ferry_strdup(old->step);
     e->environment = ferry_strdup(old->environment);
-    e->image = restart__dup(old->image);
+    e->image = ferry_strdup(old->image);
     e->snapshot = ferry_strdup(old->snapshot);
     e->command = ferry_strdup(old->command);
-    e->owner = restart__dup(old->owner);
+    e->owner = ferry_strdup(old->owner);
     e->priority = old->priority;
     e->no_output_timeout = old->no_output_timeout;
     e->time_limit = old->time_limit;
@@ -56,9 +51,9 @@ static ferry_exec *restart__copy(ferryd *d, const ferry_exec *old)
     e->env = json_deep_copy(old->env);
     e->tags = json_deep_copy(old->tags);
     e->git_commit = old->git_commit ? json_deep_copy(old->git_commit) : NULL;
-    e->based_on = restart__dup(old->based_on);
-    e->title = restart__dup(old->title);
-    e->stop_condition = restart__dup(old->stop_condition);
+    e->based_on = ferry_strdup(old->based_on);
+    e->title = ferry_strdup(old->title);
+    e->stop_condition = ferry_strdup(old->stop_condition);
     e->autorestart = 1;
     e->restarted_from = ferry_strdup(old->id);
     e->restarts = old->restarts + 1;
