@@ -582,11 +582,11 @@ static json_t *api__rerun_body(const ferry_exec *e, const json_t *over)
     const char *env = json_string_value(json_object_get(over, "environment"));
     const char *title = json_string_value(json_object_get(over, "title"));
     json_t *body =
-        json_pack("{s:s, s:s, s:s, s:o, s:O, s:s, s:O, s:O, s:I, s:I, s:b}", "project", e->project,
-                  "step", e->step, "snapshot", e->snapshot, "parameters", params, "inputs",
-                  e->inputs, "environment", env ? env : e->environment, "environment_variables",
-                  e->env, "tags", e->tags, "time_limit", (json_int_t)e->time_limit,
-                  "no_output_timeout", (json_int_t)e->no_output_timeout, "priority", e->priority);
+        json_pack("{s:s, s:s, s:s, s:o, s:s, s:O, s:O, s:I, s:I, s:b}", "project", e->project,
+                  "step", e->step, "snapshot", e->snapshot, "parameters", params, "environment",
+                  env ? env : e->environment, "environment_variables", e->env, "tags", e->tags,
+                  "time_limit", (json_int_t)e->time_limit, "no_output_timeout",
+                  (json_int_t)e->no_output_timeout, "priority", e->priority);
     json_object_set_new(body, "autorestart", json_boolean(e->autorestart));
     /* A copy starts afresh: the outputs an auto-restart handed on are not
      * one of the step's inputs. */
