@@ -616,25 +616,28 @@ static int ferry__expr_run(ferry__lex *lx, ferry__val *out)
     return 0;
 }
 
-void ferry__check_expression(ferry__walk *w, const ferry__field *f, const ferry__value *v)
-{
-    char why[160];
-    ferry__lex lx = {.s = v->text, .why = why, .why_cap = sizeof(why)};
-    ferry__val ignored;
-    if (ferry__expr_run(&lx, &ignored) != 0)
-        ferry__err(w->c, v->line, w->label, "%s: '%s' is not a valid expression: %s", f->key,
-                   v->text, why);
-}
-
-void ferry__keep_expression(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+/* Whether the field's expression parses; when not, reported at its line. */
+static int ferry__expression_ok(ferry__walk *w, const ferry__field *f, const ferry__value *v)
 {
     char why[160];
     ferry__lex lx = {.s = v->text, .why = why, .why_cap = sizeof(why)};
     ferry__val ignored;
     if (ferry__expr_run(&lx, &ignored) == 0)
+        return 1;
+    ferry__err(w->c, v->line, w->label, "%s: '%s' is not a valid expression: %s", f->key, v->text,
+               why);
+    return 0;
+}
+
+void ferry__check_expression(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry__expression_ok(w, f, v);
+}
+
+void ferry__keep_expression(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    if (ferry__expression_ok(w, f, v))
         ferry__keep_str(w, f, v);
-    else
-        ferry__check_expression(w, f, v); /* reports it */
 }
 
 int ferry_condition_eval(const char *expr, const json_t *metadata, const json_t *parameters,
