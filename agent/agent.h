@@ -46,6 +46,9 @@ typedef struct agent_config {
     int stop_grace_ms;
     int give_up_s;
     int64_t cache_max_bytes; /* --cache-max-mb: snapshots and inputs kept */
+    /* --bind-inputs-mb: a cached input this large is bound read-only where
+     * the runtime can, not copied; -1: never. */
+    int64_t bind_inputs_min_bytes;
 } agent_config;
 
 struct agent {
@@ -320,14 +323,20 @@ void cache_touch(const char *path);
  * max_bytes (entries used in the last minute stay); returns the bytes
  * removed. Safe on the threadpool. */
 int64_t cache_prune(const char *work_dir, int64_t max_bytes);
-/* Blocking (threadpool). Copy the cached file to `dest` when it holds
- * `size` bytes (-1: any): 0, FERRY_ENOENT when there is no usable copy (a
- * wrong one is removed), or another code with `err` filled. */
-int inputcache_copy(const char *cache, const char *dest, int64_t size, char *err, size_t cap);
+/* Blocking (threadpool). Put the cached file in place when it holds
+ * `size` bytes (-1: any): with `link_path` (in the execution's folder) and
+ * at least `link_min_size` bytes (-1: never), a hard link there and an
+ * empty stand-in at `dest` for the runtime to bind the link onto (*linked
+ * set); else, or where no link can be made, a copy at `dest`. 0,
+ * FERRY_ENOENT when there is no usable cached file (a wrong one is
+ * removed), or another code with `err` filled. */
+int inputcache_place(const char *cache, const char *dest, const char *link_path,
+                     int64_t link_min_size, int64_t size, int *linked, char *err, size_t cap);
 /* Blocking. A finished download at `part`: check its size (-1: any), then
- * with `cache` keep it there and copy it to `dest`, else move it to `dest`. */
-int inputcache_take(const char *part, const char *cache, const char *dest, int64_t size, char *err,
-                    size_t cap);
+ * with `cache` keep it there and place it as inputcache_place() does, else
+ * move it to `dest`. */
+int inputcache_take(const char *part, const char *cache, const char *dest, const char *link_path,
+                    int64_t link_min_size, int64_t size, int *linked, char *err, size_t cap);
 /* The checksums of a cached file of `size` bytes, kept beside it once its
  * copy was hashed (<cache>.sums): load gives 0, or FERRY_ENOENT when there
  * are none for that size. Blocking. */

@@ -61,6 +61,13 @@ struct execution {
     int input_cache_hit;
     /* The ETag is the file's sha256 (a datum://), not the server's: no If-Match. */
     int input_etag_is_sha;
+    /* Cached inputs bound read-only, not copied (inputcache.c): the file in
+     * place is input_link, inputs/ holds an empty stand-in. */
+    char *input_link;         /* <dir>/input-files/<n>, offered to the pool; NULL: copy */
+    int input_linked;         /* the pool made it */
+    ferry_mount *input_binds; /* source: the link; destination: under inputs/ */
+    size_t n_input_binds;
+    int bind_budget; /* how many more the runtime binds; -1: not asked yet */
     /* the run */
     char **env;
     ferry_run *run;                       /* while the runtime runs the commands */
@@ -264,11 +271,17 @@ static void ex_input_failed(execution *ex, const char *why)
 
 static void ex_input_download(execution *ex);
 
+/* The file the commands read: the stand-in is empty. */
+static const char *ex_input_placed(const execution *ex)
+{
+    return ex->input_linked ? ex->input_link : ex->input_dest;
+}
+
 /* inputs.json's size and checksums of the file in place (Valohai's
  * format): one more read of it, on the pool. */
 static void ex_input_digests(execution *ex)
 {
-    if (ex->work_rc == 0 && ferry_file_digests(ex->input_dest, ex->input_md5, ex->input_sha1,
+    if (ex->work_rc == 0 && ferry_file_digests(ex_input_placed(ex), ex->input_md5, ex->input_sha1,
                                                ex->input_sha256, &ex->input_got) != 0)
         ex->input_got = -1;
 }
@@ -278,7 +291,7 @@ static void ex_input_digests(execution *ex)
 static void ex_input_cached_digests(execution *ex)
 {
     struct stat st;
-    if (ex->work_rc == 0 && stat(ex->input_dest, &st) == 0 &&
+    if (ex->work_rc == 0 && stat(ex_input_placed(ex), &st) == 0 &&
         inputcache_load_sums(ex->input_cache, (int64_t)st.st_size, ex->input_md5, ex->input_sha1,
                              ex->input_sha256) == 0) {
         ex->input_got = (int64_t)st.st_size;
@@ -293,16 +306,18 @@ static void ex_input_cached_digests(execution *ex)
 static void ex_input_copy_work(uv_work_t *w)
 {
     execution *ex = w->data;
-    ex->work_rc = inputcache_copy(ex->input_cache, ex->input_dest, ex->input_size, ex->work_err,
-                                  sizeof(ex->work_err));
+    ex->work_rc = inputcache_place(ex->input_cache, ex->input_dest, ex->input_link,
+                                   ex->a->cfg.bind_inputs_min_bytes, ex->input_size,
+                                   &ex->input_linked, ex->work_err, sizeof(ex->work_err));
     ex_input_cached_digests(ex);
 }
 
 static void ex_input_take_work(uv_work_t *w)
 {
     execution *ex = w->data;
-    ex->work_rc = inputcache_take(ex->input_part, ex->input_cache, ex->input_dest, ex->input_size,
-                                  ex->work_err, sizeof(ex->work_err));
+    ex->work_rc = inputcache_take(ex->input_part, ex->input_cache, ex->input_dest, ex->input_link,
+                                  ex->a->cfg.bind_inputs_min_bytes, ex->input_size,
+                                  &ex->input_linked, ex->work_err, sizeof(ex->work_err));
     if (ex->work_rc == 0 && ex->input_cache)
         cache_prune(ex->a->cfg.work_dir, ex->a->cfg.cache_max_bytes);
     ex_input_digests(ex);
@@ -324,6 +339,38 @@ static void ex_input_note_file(execution *ex)
                                   "sha256", ex->input_sha256));
 }
 
+/* The runtime binds the link onto the stand-in (ferry_run_spec.input_files). */
+static void ex_input_bound(execution *ex)
+{
+    ex->input_binds =
+        ferry_xrealloc(ex->input_binds, (ex->n_input_binds + 1) * sizeof(*ex->input_binds));
+    ferry_mount *m = &ex->input_binds[ex->n_input_binds++];
+    m->source = ex->input_link;
+    m->destination = ferry_strdup(ex->input_dest + strlen(ex->inputs_dir) + 1);
+    m->readonly = 1;
+    ex->input_link = NULL; /* the bind owns it now */
+    ex->bind_budget--;
+    shipper_status(ex->ship, "input %s: %s is the worker's cached file, bound read-only",
+                   ex->input_name, ex->input_file);
+}
+
+/* A path in the execution's folder for the pool to link the cached file
+ * at, while the runtime binds more; NULL: the file is copied. */
+static char *ex_input_link_path(execution *ex)
+{
+    if (ex->bind_budget < 0)
+        ex->bind_budget =
+            ex->a->rt->binds_input_files ? ex->a->rt->binds_input_files(ex->a->rt_state) : 0;
+    if (ex->bind_budget <= 0 || ex->a->cfg.bind_inputs_min_bytes < 0 || ex->input_cache == NULL)
+        return NULL;
+    char *folder = ferry_asprintf("%s/input-files", ex->dir);
+    char *path = NULL;
+    if (ferry_file_mkdirs(folder, 0700) == 0)
+        path = ferry_asprintf("%s/%zu", folder, ex->n_input_binds);
+    free(folder);
+    return path;
+}
+
 /* After a copy from the cache or a download's check. */
 static void ex_input_work_done(uv_work_t *w, int status)
 {
@@ -340,6 +387,8 @@ static void ex_input_work_done(uv_work_t *w, int status)
         ex_input_failed(ex, ex->work_err);
         return;
     }
+    if (ex->input_linked)
+        ex_input_bound(ex);
     ex_input_note_file(ex);
     ex->file_i++;
     ex_next_input(ex);
@@ -415,6 +464,9 @@ static void ex_input_fetch(execution *ex, json_t *file, char *dest)
         ex->input_part = ferry_strdup(dest);
     }
     free(cache_dir);
+    free(ex->input_link);
+    ex->input_link = ex_input_link_path(ex);
+    ex->input_linked = 0;
     ex->input_cache_hit = ex->input_cache && access(ex->input_cache, R_OK) == 0;
     if (ex->input_cache_hit) {
         cache_touch(ex->input_cache);
@@ -877,6 +929,8 @@ static void ex_run(execution *ex)
     };
     ferry_mount *mounts = ex_run_mounts(ex, &spec.n_mounts);
     spec.mounts = mounts;
+    spec.input_files = ex->input_binds;
+    spec.n_input_files = ex->n_input_binds;
     json_t *auth = json_object_get(ex->spec, "registry_auth");
     if (json_is_object(auth)) {
         spec.registry_server = json_string_value(json_object_get(auth, "server"));
@@ -1209,6 +1263,7 @@ execution *execution_new(agent *a, json_t *spec)
         return NULL;
     }
     execution *ex = ferry_xcalloc(1, sizeof(*ex));
+    ex->bind_budget = -1;
     ex->a = a;
     ex->spec = json_incref(spec);
     snprintf(ex->id, sizeof(ex->id), "%s", id);
@@ -1353,6 +1408,12 @@ static void ex_closed(uv_handle_t *h)
     free(ex->input_cache);
     free(ex->input_part);
     free(ex->input_dest);
+    free(ex->input_link);
+    for (size_t i = 0; i < ex->n_input_binds; i++) {
+        free((char *)ex->input_binds[i].source);
+        free((char *)ex->input_binds[i].destination);
+    }
+    free(ex->input_binds);
     free(ex->stop_reason);
     free(ex->reason);
     free(ex);

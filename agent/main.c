@@ -45,6 +45,11 @@ static void usage(FILE *f)
             "                         (default: 600)\n"
             "  --cache-max-mb MB      room for cached snapshots and inputs; what was used\n"
             "                         least recently goes first (default: 10240)\n"
+            "  --bind-inputs-mb MB|off\n"
+            "                         a cached input of MB or more is bound read-only into\n"
+            "                         inputs/ instead of copied, where the runtime can bind\n"
+            "                         files (default: $FERRY_BIND_INPUTS_MB, else 64;\n"
+            "                         off: always copy)\n"
             "  --ca FILE              CA certificates (PEM) to verify ferryd's https:// with\n"
             "                         (default: $FERRY_CA_FILE, else the system store);\n"
             "                         --ca-file is the same\n"
@@ -76,6 +81,20 @@ static long parse_number(const char *opt, const char *text, long lo, long hi)
     return v;
 }
 
+/* --bind-inputs-mb MB|off */
+static int parse_bind_inputs(const char *name, const char *text, agent_config *cfg)
+{
+    if (strcmp(text, "off") == 0) {
+        cfg->bind_inputs_min_bytes = -1;
+        return 0;
+    }
+    long v = parse_number(name, text, 0, 1L << 30);
+    if (v < 0)
+        return FERRY_EINVAL;
+    cfg->bind_inputs_min_bytes = (int64_t)v << 20;
+    return 0;
+}
+
 enum {
     OPT_SERVER = 256,
     OPT_WORKER_ID,
@@ -90,6 +109,7 @@ enum {
     OPT_JOIN_TOKEN,
     OPT_RUNTIME_SETTING,
     OPT_CACHE_MAX,
+    OPT_BIND_INPUTS,
     OPT_VERSION,
 };
 
@@ -118,6 +138,7 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, ch
         {"join-token", required_argument, NULL, OPT_JOIN_TOKEN},
         {"runtime-setting", required_argument, NULL, OPT_RUNTIME_SETTING},
         {"cache-max-mb", required_argument, NULL, OPT_CACHE_MAX},
+        {"bind-inputs-mb", required_argument, NULL, OPT_BIND_INPUTS},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -128,6 +149,13 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, ch
     cfg->stop_grace_ms = 5000;
     cfg->give_up_s = 600;
     cfg->cache_max_bytes = (int64_t)10240 << 20;
+    cfg->bind_inputs_min_bytes = (int64_t)64 << 20;
+    /* A compute plugin starts the agent with its own flags: an operator
+     * sets this one in the agent's environment (the flag wins). */
+    const char *bind_env = getenv("FERRY_BIND_INPUTS_MB");
+    if (bind_env != NULL && bind_env[0] != '\0' &&
+        parse_bind_inputs("FERRY_BIND_INPUTS_MB", bind_env, cfg) < 0)
+        return 2;
     opterr = 0;
     int c;
     long v;
@@ -195,6 +223,10 @@ static int parse_args(int argc, char **argv, agent_config *cfg, int *verbose, ch
             if ((v = parse_number("--cache-max-mb", optarg, 0, 1L << 30)) < 0)
                 return 2;
             cfg->cache_max_bytes = (int64_t)v << 20;
+            break;
+        case OPT_BIND_INPUTS:
+            if (parse_bind_inputs("--bind-inputs-mb", optarg, cfg) < 0)
+                return 2;
             break;
         case 'v':
             *verbose = 1;

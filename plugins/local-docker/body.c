@@ -73,6 +73,19 @@ static json_t *ld_run_mounts(const ferry_run_spec *spec, const char *command_fil
     }
     if (command_file != NULL)
         json_array_append_new(mounts, ld_mount(command_file, LD_COMMAND_PATH, 1));
+    /* Cached input files, read-only onto their empty stand-ins in each view
+     * of the inputs folder (dockerd mounts a parent before its children). */
+    size_t n_files = FERRY_HAS_FIELD(spec, ferry_run_spec, n_input_files) ? spec->n_input_files : 0;
+    for (size_t i = 0; i < n_files && spec->input_files; i++) {
+        const ferry_mount *f = &spec->input_files[i];
+        for (int alias = 0; alias < (spec->valohai_aliases ? 2 : 1) && f->source && f->destination;
+             alias++) {
+            char target[4096];
+            snprintf(target, sizeof(target), "/%s/inputs/%s", alias ? "valohai" : "ferry",
+                     f->destination);
+            json_array_append_new(mounts, ld_mount(f->source, target, 1));
+        }
+    }
     /* The step's own: ferryd allowed them, the agent checked their sources. */
     size_t n = FERRY_HAS_FIELD(spec, ferry_run_spec, n_mounts) ? spec->n_mounts : 0;
     for (size_t i = 0; i < n && spec->mounts; i++) {

@@ -123,12 +123,21 @@ static const char *ld_inputs_path(void *state, int valohai_aliases)
     return valohai_aliases ? "/valohai/inputs" : "/ferry/inputs";
 }
 
+/* dockerd binds files as it binds folders; the count only keeps a create
+ * request to a sane size. */
+static int ld_binds_input_files(void *state)
+{
+    (void)state;
+    return 256;
+}
+
 static const ferry_runtime_ops ld_ops = {
     .struct_size = sizeof(ferry_runtime_ops),
     .start = ld_run_start,
     .stop = ld_run_stop,
     .cleanup = ld_cleanup_start,
     .inputs_path = ld_inputs_path,
+    .binds_input_files = ld_binds_input_files,
 };
 
 static const char *const ld_setting_names[] = {"docker_socket", "docker_network", "docker_cpus",

@@ -267,17 +267,55 @@ static void lp_find_mountns(lp_state *st)
  * which the namespace shows too: code reads the same values whether or not
  * the namespace could be made. Its root is made in the execution's folder. */
 #define LP_MAX_STEP_MOUNTS 24 /* a step's `mounts`; ferry-mountns takes 40 binds */
+#define LP_MAX_INPUT_FILES 32 /* cached inputs bound (-F); ferry-mountns takes 40 */
 
 typedef struct lp_ns_argv {
-    char *v[16 + 3 * (8 + LP_MAX_STEP_MOUNTS)];
+    char *v[16 + 3 * (8 + LP_MAX_STEP_MOUNTS + LP_MAX_INPUT_FILES)];
     char root[PATH_MAX];
     char cwd[PATH_MAX];
     char targets[8][32];
+    char *files[LP_MAX_INPUT_FILES]; /* the input files' places, owned */
+    size_t n_files;
 } lp_ns_argv;
+
+static void lp_ns_argv_free(lp_ns_argv *a)
+{
+    for (size_t i = 0; a != NULL && i < a->n_files; i++)
+        free(a->files[i]);
+    free(a);
+}
 
 static size_t lp_step_mounts(const ferry_run_spec *spec)
 {
     return FERRY_HAS_FIELD(spec, ferry_run_spec, n_mounts) && spec->mounts ? spec->n_mounts : 0;
+}
+
+static size_t lp_input_files(const ferry_run_spec *spec)
+{
+    return FERRY_HAS_FIELD(spec, ferry_run_spec, n_input_files) && spec->input_files
+               ? spec->n_input_files
+               : 0;
+}
+
+/* -F for each cached input file, onto its stand-in in the host's inputs
+ * folder: the folder binds that follow carry it to /ferry and /valohai. */
+static int lp_ns_input_files(const ferry_run_spec *spec, lp_ns_argv *a, size_t *n)
+{
+    size_t count = lp_input_files(spec);
+    if (count > LP_MAX_INPUT_FILES || (count > 0 && spec->inputs_dir == NULL))
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        const ferry_mount *f = &spec->input_files[i];
+        if (f->source == NULL || f->source[0] != '/' || f->destination == NULL ||
+            f->destination[0] == '/' || strstr(f->destination, "..") != NULL)
+            return -1;
+        if (asprintf(&a->files[a->n_files], "%s/%s", spec->inputs_dir, f->destination) < 0)
+            return -1;
+        a->v[(*n)++] = "-F";
+        a->v[(*n)++] = (char *)f->source;
+        a->v[(*n)++] = a->files[a->n_files++];
+    }
+    return 0;
 }
 
 static int lp_ns_wrap(const lp_state *st, const ferry_run_spec *spec, char *const *inner,
@@ -300,6 +338,8 @@ static int lp_ns_wrap(const lp_state *st, const ferry_run_spec *spec, char *cons
     a->v[n++] = a->root;
     a->v[n++] = "-C";
     a->v[n++] = a->cwd;
+    if (lp_ns_input_files(spec, a, &n) != 0)
+        return -1;
     for (int alias = 0; alias < (spec->valohai_aliases ? 2 : 1); alias++) {
         for (int i = 0; i < 4; i++) {
             if (dirs[i] == NULL)
@@ -699,20 +739,27 @@ static int lp_start(void *state, const ferry_run_spec *spec, const ferry_run_cal
         lp_env_free(&env);
         return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "local-process: out of memory");
     }
-    struct ferry_run *r = calloc(1, sizeof(*r));
+    lp_ns_argv *ns = st->mountns ? calloc(1, sizeof(*ns)) : NULL;
+    int wrapped = ns != NULL && lp_ns_wrap(st, spec, argv, ns) == 0;
+    struct ferry_run *r = NULL;
+    if (!wrapped && lp_input_files(spec) > 0) /* an empty stand-in must never be read */
+        rc = ferry_error_set(err, FERRY_ESPAWN, 0, NULL,
+                             "could not start: the inputs bound from the worker's cache need "
+                             "the execution's mount namespace");
+    else if ((r = calloc(1, sizeof(*r))) == NULL)
+        rc = ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "local-process: out of memory");
     if (r == NULL) {
+        lp_ns_argv_free(ns);
         lp_env_free(&env);
-        return ferry_error_set(err, FERRY_ENOMEM, 0, NULL, "local-process: out of memory");
+        return rc;
     }
     r->st = st;
     st->n_allocated++;
     size_t n = cb->struct_size < sizeof(r->cb) ? cb->struct_size : sizeof(r->cb);
     memcpy(&r->cb, cb, n ? n : sizeof(r->cb));
     lp_init_handles(st, r);
-    lp_ns_argv *ns = st->mountns ? malloc(sizeof(*ns)) : NULL;
-    int wrapped = ns != NULL && lp_ns_wrap(st, spec, argv, ns) == 0;
     rc = lp_spawn(st, r, spec, wrapped ? ns->v : argv, env.v, err);
-    free(ns);
+    lp_ns_argv_free(ns);
     lp_env_free(&env);
     if (rc < 0) {
         r->reported = 1;
@@ -754,11 +801,19 @@ static int lp_stop(void *state, ferry_run *r, int grace_ms)
     return 0;
 }
 
+/* Inputs are bound by ferry-mountns -F, where it can make a namespace. */
+static int lp_binds_input_files(void *state)
+{
+    const lp_state *st = state;
+    return st->mountns != NULL ? LP_MAX_INPUT_FILES : 0;
+}
+
 static const ferry_runtime_ops lp_ops = {
     .struct_size = sizeof(ferry_runtime_ops),
     .start = lp_start,
     .stop = lp_stop,
     .cleanup = NULL, /* nothing outlives a run: its group dies with it */
+    .binds_input_files = lp_binds_input_files,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -4,13 +4,21 @@
  * hard-codes Valohai's paths runs unchanged without a container.
  *
  *   ferry-mountns --check
- *   ferry-mountns -r ROOT [-C DIR] [-e NAME=VALUE]... [-b|-B SOURCE TARGET]... -- PROGRAM [ARG]...
+ *   ferry-mountns -r ROOT [-C DIR] [-e NAME=VALUE]... [-b|-B SOURCE TARGET]...
+ *                 [-F FILE TARGET]... -- PROGRAM [ARG]...
  *
  * --check says (exit 0) whether this process may make such a namespace, or
  * why not on stderr (exit 1). A run makes its own mount namespace and binds
  * each SOURCE at TARGET (-B: read-only), then changes to DIR, sets the -e
  * variables and executes PROGRAM. Nothing is mounted in the host's
  * namespace: "/" is made private before the first mount.
+ *
+ * -F binds a regular FILE read-only onto TARGET, an existing file (the
+ * worker's cached copy of a large input onto its empty stand-in in the
+ * inputs folder: no copy). Those go first, onto the host's own paths, so
+ * that the folder binds and the root of our own carry them (a bind is
+ * recursive); one that fails ends ferry-mountns (exit 126), since the
+ * commands would read an empty file.
  *
  * Where the mounts go: as root, onto the host's own folders (a step mount's
  * destination that exists; /valohai/... and /ferry/..., made once, left
@@ -59,6 +67,8 @@ typedef struct mns_args {
     size_t n_env;
     mns_bind binds[MNS_MAX_BINDS];
     size_t n_binds;
+    mns_bind files[MNS_MAX_BINDS]; /* -F */
+    size_t n_files;
     char **program;
 } mns_args;
 
@@ -229,6 +239,26 @@ static int mns_bind_one(const char *root, const mns_bind *b)
     return b->readonly ? mns_read_only(to, b->target) : 0;
 }
 
+/* The -F files, in place: each a read-only bind of a regular file onto an
+ * existing regular file (never a folder: a cached input replaces only its
+ * own stand-in). */
+static int mns_bind_files(const mns_args *a)
+{
+    for (size_t i = 0; i < a->n_files; i++) {
+        const mns_bind *f = &a->files[i];
+        struct stat src, dst;
+        if (stat(f->source, &src) != 0 || !S_ISREG(src.st_mode))
+            return mns_fail("the input file %s", f->source);
+        if (lstat(f->target, &dst) != 0 || !S_ISREG(dst.st_mode))
+            return mns_fail("the input's place %s", f->target);
+        if (mount(f->source, f->target, NULL, MS_BIND, NULL) != 0)
+            return mns_fail("bind-mounting %s at %s", f->source, f->target);
+        if (mns_read_only(f->target, f->target) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Whether every target can be a folder of the host itself: one that is
  * there, or one of the execution's own mount points (/valohai/..., /ferry/...,
  * made once, empty). A step's mount onto a path the host lacks needs the
@@ -263,6 +293,8 @@ static int mns_mount(const mns_args *a)
     int in_userns;
     if (mns_namespace(&in_userns) != 0)
         return -1;
+    if (mns_bind_files(a) != 0)
+        return -2;
     if (!in_userns && mns_in_place_ok(a))
         return mns_bind_all(a, "");
     char root[PATH_MAX];
@@ -274,10 +306,13 @@ static int mns_mount(const mns_args *a)
     return 0;
 }
 
+/* 0; -1 when the folders could not be made (the commands run without
+ * them); -2 when an input file could not be bound (they must not run). */
 static int mns_build(const mns_args *a)
 {
-    if (mns_mount(a) != 0)
-        return -1;
+    int rc = mns_mount(a);
+    if (rc != 0)
+        return rc;
     if (chdir(a->dir ? a->dir : "/") != 0)
         return mns_fail("changing to %s", a->dir ? a->dir : "/");
     for (size_t i = 0; i < a->n_env; i++)
@@ -290,7 +325,7 @@ static int mns_usage(void)
 {
     fprintf(stderr, "usage: ferry-mountns --check\n"
                     "       ferry-mountns -r ROOT [-C DIR] [-e NAME=VALUE]... "
-                    "[-b|-B SOURCE TARGET]... -- PROGRAM [ARG]...\n");
+                    "[-b|-B SOURCE TARGET]... [-F FILE TARGET]... -- PROGRAM [ARG]...\n");
     return 2;
 }
 
@@ -301,7 +336,7 @@ static int mns_parse(int argc, char **argv, mns_args *a)
     int i = 1;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
         const char *opt = argv[i];
-        int bind = strcmp(opt, "-b") == 0 || strcmp(opt, "-B") == 0;
+        int bind = strcmp(opt, "-b") == 0 || strcmp(opt, "-B") == 0 || strcmp(opt, "-F") == 0;
         int need = bind ? 2 : 1;
         if (i + need >= argc)
             return -1;
@@ -311,7 +346,11 @@ static int mns_parse(int argc, char **argv, mns_args *a)
             a->dir = argv[++i];
         } else if (strcmp(opt, "-e") == 0 && a->n_env < MNS_MAX_BINDS) {
             a->env[a->n_env++] = argv[++i];
-        } else if (bind && a->n_binds < MNS_MAX_BINDS && argv[i + 2][0] == '/') {
+        } else if (opt[1] == 'F' && a->n_files < MNS_MAX_BINDS && argv[i + 2][0] == '/') {
+            a->files[a->n_files].source = argv[i + 1];
+            a->files[a->n_files++].target = argv[i + 2];
+            i += 2;
+        } else if (bind && opt[1] != 'F' && a->n_binds < MNS_MAX_BINDS && argv[i + 2][0] == '/') {
             a->binds[a->n_binds].source = argv[i + 1];
             a->binds[a->n_binds].target = argv[i + 2];
             a->binds[a->n_binds++].readonly = opt[1] == 'B';
@@ -338,7 +377,12 @@ int main(int argc, char **argv)
     mns_args a = {0};
     if (mns_parse(argc, argv, &a) != 0)
         return mns_usage();
-    if (mns_build(&a) != 0)
+    int rc = mns_build(&a);
+    if (rc == -2) {
+        fprintf(stderr, "ferry: the inputs cannot be placed: %s\n", mns_why);
+        return 126;
+    }
+    if (rc != 0)
         fprintf(stderr, "ferry: the /valohai and /ferry folders are missing: %s\n", mns_why);
     execvp(a.program[0], a.program);
     fprintf(stderr, "ferry-mountns: %s: %s\n", a.program[0], strerror(errno));

@@ -4,7 +4,8 @@
 # start, next to the same step with no input (target: under 50 ms more; no
 # bytes downloaded).
 #   tests/bench/datum_input.sh [SIZE_MIB] [RUNS]      (RUNS default 5)
-# Uses the build in $FERRY_BUILD_DIR (default build/). One ferryd on
+# Uses the build in $FERRY_BUILD_DIR (default build/). FERRY_BIND_INPUTS_MB=off
+# measures the copy the agent made before cached inputs were bound read-only. One ferryd on
 # local-storage with one local-process worker: an execution writes the
 # datum, a first one reads it (the download that fills the worker's input
 # cache), then RUNS executions read it again, alternating with RUNS of the

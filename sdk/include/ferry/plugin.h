@@ -22,8 +22,10 @@ extern "C" {
 
 #define FERRY_ABI_MAJOR 1
 /* 1.2: compute ops `flags` and launch requests' `user_data` (compute.h).
- * 1.3: store ops `url_schemes` and `url_input` (store.h). */
-#define FERRY_ABI_MINOR 3
+ * 1.3: store ops `url_schemes` and `url_input` (store.h).
+ * 1.4: runtime ops `inputs_path` and `binds_input_files`, run specs'
+ *      `mounts` and `input_files` (runtime.h). */
+#define FERRY_ABI_MINOR 4
 
 #define FERRY_PLUGIN_SYMBOL "ferry_plugin_v1"
 

@@ -69,6 +69,16 @@ typedef struct ferry_run_spec {
      * n_mounts). */
     const ferry_mount *mounts;
     size_t n_mounts;
+    /* Appended (issue 19): files of the worker's input cache the commands
+     * read as inputs, n_input_files of them, never more than the runtime's
+     * binds_input_files answers. Each `source` (a regular file) is bound
+     * read-only at `destination`, a path relative to the inputs folder (an
+     * empty file is there already), wherever the commands see that folder
+     * (every alias); `readonly` is ignored. A runtime that cannot bind one
+     * must refuse to start: the commands would read an empty file. Check
+     * with FERRY_HAS_FIELD(spec, ferry_run_spec, n_input_files). */
+    const ferry_mount *input_files;
+    size_t n_input_files;
 } ferry_run_spec;
 
 /* The runtime itself adds FERRY_REPOSITORY_DIR, FERRY_INPUTS_DIR,
@@ -96,6 +106,11 @@ typedef struct ferry_runtime_ops {
      * the commands' own. NULL (or the op absent): the host's inputs_dir,
      * which is where they see it (local-process). */
     const char *(*inputs_path)(void *state, int valohai_aliases);
+    /* Optional (appended, issue 19): how many of the spec's input_files
+     * start() can bind on this worker, so that large inputs the worker's
+     * cache holds reach the commands without a copy; the agent copies the
+     * rest. NULL or 0: it copies every one. Asked once per execution. */
+    int (*binds_input_files)(void *state);
 } ferry_runtime_ops;
 
 #ifdef __cplusplus
