@@ -26,3 +26,8 @@ void ferry_reply_release(ferry_reply *r)
     if (r)
         r->ops->release(r);
 }
+
+int ferry_reply_gone(ferry_reply *r)
+{
+    return r == NULL || (r->ops->gone && r->ops->gone(r));
+}

@@ -17,6 +17,9 @@ typedef struct ferry_reply_ops {
     /* {"error": message, "field": field} with `status` (field may be NULL). */
     int (*send_error)(ferry_reply *r, int status, const char *field, const char *message);
     void (*release)(ferry_reply *r);
+    /* Whether nobody will read an answer any more (the client went away);
+     * NULL: never. */
+    int (*gone)(ferry_reply *r);
 } ferry_reply_ops;
 
 struct ferry_reply {
@@ -27,5 +30,6 @@ int ferry_reply_json(ferry_reply *r, int status, json_t *body);
 int ferry_reply_error(ferry_reply *r, int status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void ferry_reply_release(ferry_reply *r);
+int ferry_reply_gone(ferry_reply *r);
 
 #endif

@@ -21,19 +21,25 @@
 
 /* The user whose view a request has, or NULL for an admin (everyone on
  * the unauthenticated loopback default, as api.c's). */
+static const char *datums__viewer_of(const ferryd *d, const ferry_user *user)
+{
+    if (d->cfg.n_users == 0 || (user && user->admin))
+        return NULL;
+    return user ? user->name : "";
+}
+
 static const char *datums__viewer(const ferry_http_req *r)
 {
-    if (r->d->cfg.n_users == 0 || (r->user && r->user->admin))
-        return NULL;
-    return r->user ? r->user->name : "";
+    return datums__viewer_of(r->d, r->user);
 }
 
 /* ---- at creation ---- */
 
-int ferry_http_datums_resolve(ferry_http_req *r, json_t *inputs, json_t **records)
+int ferry_http_datums_resolve(ferryd *d, const ferry_user *user, ferry_reply *reply, json_t *inputs,
+                              json_t **records)
 {
     *records = NULL;
-    const char *viewer = datums__viewer(r);
+    const char *viewer = datums__viewer_of(d, user);
     const char *name;
     json_t *urls;
     json_object_foreach(inputs, name, urls)
@@ -48,9 +54,9 @@ int ferry_http_datums_resolve(ferry_http_req *r, json_t *inputs, json_t **record
                 continue;
             ferry_datum dt;
             int via_alias = 0;
-            if (!ferry_datums_resolve(r->d, ref, viewer, &dt, &via_alias)) {
-                ferry_http_error(r->req, 400, "inputs", "input '%s': %.300s is no alias or datum",
-                                 name, url);
+            if (!ferry_datums_resolve(d, ref, viewer, &dt, &via_alias)) {
+                ferry_reply_error(reply, 400, "inputs", "input '%s': %.300s is no alias or datum",
+                                  name, url);
                 json_decref(*records);
                 *records = NULL;
                 return FERRY_REPLIED;

@@ -12,11 +12,12 @@
 #include "request.h"
 
 /* Resolve each `datum://REF` URL of `inputs` ({"name": ["url", ...]}) in
- * place to the `datum://<id>` it names now (a datum id or an alias, as the
- * request's user may see it). 0, with *records (NULL when there was none)
- * for ferry_http_datums_save; or FERRY_REPLIED after a 400 naming the
+ * place to the `datum://<id>` it names now (a datum id or an alias, as
+ * `user` may see it). 0, with *records (NULL when there was none) for
+ * ferry_http_datums_save; or FERRY_REPLIED after a 400 on `reply` naming the
  * input ("input 'model': datum://X is no alias or datum"). */
-int ferry_http_datums_resolve(ferry_http_req *r, json_t *inputs, json_t **records);
+int ferry_http_datums_resolve(ferryd *d, const ferry_user *user, ferry_reply *reply, json_t *inputs,
+                              json_t **records);
 /* Record what the inputs of the new execution `exec_id` resolved to. */
 void ferry_http_datums_save(ferryd *d, const char *exec_id, const json_t *records);
 

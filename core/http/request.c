@@ -355,10 +355,16 @@ static void request__reply_release(ferry_reply *r)
     free(r);
 }
 
+static int request__reply_gone(ferry_reply *r)
+{
+    return ferry_held_req(((request__reply *)r)->held) == NULL;
+}
+
 static const ferry_reply_ops request__reply_ops = {
     .send_json = request__reply_json,
     .send_error = request__reply_error,
     .release = request__reply_release,
+    .gone = request__reply_gone,
 };
 
 ferry_reply *ferry_http_reply(ferryd *d, h2o_req_t *req)
