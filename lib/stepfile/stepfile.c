@@ -1,9 +1,10 @@
 /* Step files: ferry.yaml / valohai.yaml (the valohai.yaml step schema).
  *
  * The file is loaded into a libyaml document tree and then walked: steps are
- * turned into ferry_step; pipelines, tasks and endpoints are checked (we
- * don't run them yet) and, with deployments, counted in n_unsupported. Every problem
- * found is collected with its line, so that one run of `ferry` shows all the
+ * turned into ferry_step; pipelines, tasks and endpoints are checked and,
+ * with deployments, counted in n_unsupported; a pipeline's definition is
+ * kept (ferry_pipeline_def) for the pipeline engine. Every problem found
+ * is collected with its line, so that one run of `ferry` shows all the
  * mistakes of a file at once, in file order. The files of the module are
  * listed in stepfile_int.h.
  *
