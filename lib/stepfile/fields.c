@@ -309,7 +309,7 @@ static void ferry__check_keys(ferry__walk *w, const ferry__field *fields)
 void ferry__walk_node(ferry__ctx *c, yaml_node_t *node, int line, const char *label,
                       const ferry__object *o, void *obj, const void *arg)
 {
-    ferry__walk w = {.c = c, .label = label, .obj = obj, .arg = arg};
+    ferry__walk w = {.c = c, .node = node, .label = label, .obj = obj, .arg = arg};
     ferry__map_load(c, node, label, &w.m);
     if (line)
         w.m.line = line;

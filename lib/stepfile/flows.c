@@ -1,6 +1,9 @@
-/* Pipelines, tasks, endpoints: not run (yet), but checked within reason, so
- * that a file valohai would refuse is refused here too. Their tables are
- * open: keys we don't know are left to valohai.
+/* Pipelines, tasks, endpoints: checked within reason, so that a file
+ * valohai would refuse is refused here too. Their tables are open: keys we
+ * don't know are left to valohai. A pipeline's definition is kept as plain
+ * structs (ferry_pipeline_def) for the pipeline engine, which then needs no
+ * YAML: names are copied, `override:`, an edge's `configuration:` and a
+ * deployment node are kept as JSON typed as ferry_yaml_to_json types it.
  */
 #include "stepfile_int.h"
 
@@ -23,15 +26,83 @@ typedef struct ferry__node_rec {
     const char *type;
     const ferry_step *step;
     int has_task;
+    const char *step_name, *task_name; /* as written, in the document */
+    /* A pipeline node's definition: what it owns (override, actions, ...)
+     * is moved into the pipeline's when the walk is done. */
+    ferry_pipeline_node out;
 } ferry__node_rec;
 
 typedef struct ferry__pipeline {
     const char *name;
     ferry__node_rec *nodes;
     size_t n_nodes;
+    ferry_pipeline_def def; /* all but the nodes, which are built from the records */
 } ferry__pipeline;
 
 #define FERRY__REC(member) offsetof(ferry__node_rec, member)
+
+/* ------------------------------------------------------------------------ */
+/* Values kept as they are written                                           */
+
+/* The value as JSON, typed as ferry_yaml_to_json types it (the one typer of
+ * the module); NULL, reported, when it is too large or too deep. */
+static json_t *ferry__value_json(ferry__walk *w, const char *key, yaml_node_t *node, int line)
+{
+    json_t *j = ferry__to_json(w->c, node, 0);
+    if (!j)
+        ferry__err(w->c, line, w->label, "%s: too deeply nested or too large", key);
+    return j;
+}
+
+/* Checks a word may have to pass before it is kept: 0 when it is refused (reported). */
+typedef int (*ferry__word_fn)(ferry__walk *w, const ferry__field *f, const char *word, int line);
+
+/* A string or a list of strings (valohai's listify), appended to the char **
+ * at f->offset with its count at f->count_offset; with f->values, each must
+ * be one of them. A null is nothing, unless the key is required. */
+static void ferry__words(ferry__walk *w, const ferry__field *f, const ferry__value *v,
+                         ferry__word_fn ok)
+{
+    char what[80];
+    ferry__kind k = ferry__kind_of(v->node);
+    if (k == FERRY__NULL && !(f->flags & FERRY__REQUIRED))
+        return;
+    char ***list = (char ***)(void *)((char *)w->obj + f->offset);
+    size_t *count = (size_t *)(void *)((char *)w->obj + f->count_offset);
+    size_t n = k == FERRY__SEQ ? ferry__seq_len(v->node) : 1;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = k == FERRY__SEQ ? ferry__seq_item(w->c, v->node, i) : v->node;
+        int line = item ? ferry__line(item) : v->line;
+        if (!item || item->type != YAML_SCALAR_NODE || ferry__kind_of(item) == FERRY__NULL) {
+            ferry__err(w->c, line, w->label, "%s: expected a string or a list of strings, got %s",
+                       f->key, ferry__describe(item, what, sizeof(what)));
+            continue;
+        }
+        const char *word = ferry__text(item);
+        if (f->values && !ferry__in_list(word, f->values)) {
+            char *known = ferry__join_list(f->values);
+            ferry__err(w->c, line, w->label, "unknown %s '%s' (expected %s)", f->key, word, known);
+            free(known);
+            continue;
+        }
+        if (ok && !ok(w, f, word, line))
+            continue;
+        *list = ferry_xrealloc(*list, (*count + 1) * sizeof(**list));
+        (*list)[(*count)++] = ferry_strdup(word);
+    }
+}
+
+static void ferry__keep_words(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry__words(w, f, v, NULL);
+}
+
+static void ferry__free_words(char **words, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(words[i]);
+    free(words);
+}
 
 /* ------------------------------------------------------------------------ */
 /* override: the step's own inputs and parameters, an environment's preset   */
@@ -110,9 +181,10 @@ static const ferry__object ferry__override_object = {.fields = ferry__override_f
 
 static void ferry__node_override(ferry__walk *w, const ferry__field *f, const ferry__value *v)
 {
-    (void)f;
-    const ferry__node_rec *rec = w->obj;
+    ferry__node_rec *rec = w->obj;
     ferry__walk_node(w->c, v->node, 0, w->label, &ferry__override_object, NULL, rec->step);
+    json_decref(rec->out.override);
+    rec->out.override = ferry__value_json(w, f->key, v->node, v->line);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -124,6 +196,7 @@ static void ferry__node_step(ferry__walk *w, const ferry__field *f, const ferry_
 {
     (void)f;
     ferry__node_rec *rec = w->obj;
+    rec->step_name = v->text;
     rec->step = ferry_stepfile_find(w->c->sf, v->text);
     if (!rec->step && !ferry__map_get(&w->m, "commit")) {
         char *known = ferry_stepfile_step_names(w->c->sf);
@@ -137,6 +210,7 @@ static void ferry__node_task(ferry__walk *w, const ferry__field *f, const ferry_
     (void)f;
     ferry__node_rec *rec = w->obj;
     rec->has_task = 1;
+    rec->task_name = v->text;
     for (size_t i = 0; i < w->c->n_task_names; i++)
         if (!strcmp(w->c->task_names[i], v->text))
             return;
@@ -156,11 +230,15 @@ static const ferry__field ferry__task_node_fields[] = {
     FERRY__FIELDS_END,
 };
 
-/* What else a node holds depends on its type. */
+/* What else a node holds depends on its type. A deployment node is kept
+ * whole, as JSON: parsed, not run. */
 static void ferry__node_done(ferry__walk *w)
 {
-    const ferry__node_rec *rec = w->obj;
-    if (rec->type && !strcmp(rec->type, "execution")) {
+    ferry__node_rec *rec = w->obj;
+    rec->out.line = w->m.line;
+    if (rec->type && !strcmp(rec->type, "deployment")) {
+        rec->out.deployment = ferry__value_json(w, "deployment", w->node, w->m.line);
+    } else if (rec->type && !strcmp(rec->type, "execution")) {
         ferry__walk_fields(w, ferry__execution_fields);
     } else if (rec->type && !strcmp(rec->type, "task")) {
         ferry__walk_fields(w, ferry__task_node_fields);
@@ -171,13 +249,59 @@ static void ferry__node_done(ferry__walk *w)
 
 static const char *const ferry__node_types[] = {"execution", "task", "deployment", NULL};
 
+/* ferry__on_error is in ferry_on_error's order. */
+static void ferry__node_on_error(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    (void)f;
+    ((ferry__node_rec *)w->obj)->out.on_error = (ferry_on_error)v->index;
+}
+
+static void ferry__node_merge_mode(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ((ferry__node_rec *)w->obj)->out.merge_append = !strcmp(f->values[v->index], "append");
+}
+
+/* actions: when (one of these), if and then, each a string or a list. The
+ * `then`s are left alone: valohai has more than the engine runs, and the
+ * engine refuses the others when it meets them. */
+static const char *const ferry__action_whens[] = {"node-starting", "node-complete", "node-error",
+                                                  NULL};
+
+static void ferry__action_done(ferry__walk *w)
+{
+    ((ferry_node_action *)w->obj)->line = w->m.line;
+}
+
+#define FERRY__WORDS(key, flags_, member, count, values_)                                          \
+    {                                                                                              \
+        key, FERRY__F_ANY, flags_, ferry__keep_words, offsetof(ferry_node_action, member),         \
+            values_, NULL, offsetof(ferry_node_action, count)                                      \
+    }
+
+static const ferry__field ferry__action_fields[] = {
+    FERRY__WORDS("when", FERRY__REQUIRED, when, n_when, ferry__action_whens),
+    FERRY__WORDS("if", 0, ifs, n_ifs, NULL),
+    FERRY__WORDS("then", 0, then, n_then, NULL),
+    FERRY__FIELDS_END,
+};
+
+static const ferry__object ferry__action_object = {
+    .what = "action",
+    .fields = ferry__action_fields,
+    .shape = "a mapping",
+    .size = sizeof(ferry_node_action),
+    .done = ferry__action_done,
+};
+
 static const ferry__field ferry__node_fields[] = {
     {"name", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_ref,
      .offset = FERRY__REC(name)},
     {"type", FERRY__F_ENUM, .flags = FERRY__REQUIRED, .fn = ferry__keep_ref,
      .offset = FERRY__REC(type), .values = ferry__node_types},
-    {"on-error", FERRY__F_ENUM, .values = ferry__on_error},
-    {"edge-merge-mode", FERRY__F_ENUM, .values = ferry__merge_modes},
+    {"on-error", FERRY__F_ENUM, .fn = ferry__node_on_error, .values = ferry__on_error},
+    {"edge-merge-mode", FERRY__F_ENUM, .fn = ferry__node_merge_mode, .values = ferry__merge_modes},
+    {"commit", FERRY__F_TEXT, .fn = ferry__keep_str, .offset = FERRY__REC(out.commit)},
+    FERRY__LIST("actions", ferry__node_rec, out.actions, out.n_actions, &ferry__action_object),
     FERRY__FIELDS_END,
 };
 
@@ -195,13 +319,24 @@ static const ferry__object ferry__node_object = {
 
 typedef struct ferry__edge {
     const char *ends[2];
+    yaml_node_t *configuration;
+    int configuration_line;
 } ferry__edge;
+
+static void ferry__edge_configuration(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    (void)f;
+    ferry__edge *edge = w->obj;
+    edge->configuration = v->node;
+    edge->configuration_line = v->line;
+}
 
 static const ferry__field ferry__edge_fields[] = {
     {"source", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_ref,
      .offset = offsetof(ferry__edge, ends[0])},
     {"target", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_ref,
      .offset = offsetof(ferry__edge, ends[1])},
+    {"configuration", FERRY__F_MAP, .fn = ferry__edge_configuration},
     FERRY__FIELDS_END,
 };
 static const ferry__object ferry__edge_object = {.fields = ferry__edge_fields};
@@ -214,28 +349,47 @@ static int ferry__pipeline_has_node(const ferry__pipeline *pl, const char *name)
     return 0;
 }
 
-/* The name may hold dots (an output "model.pb"). */
-static void ferry__check_socket(ferry__walk *w, int line, const char *end, const char *spec)
+/* One end of an edge into `out` (0), or FERRY_EINVAL, reported. The name
+ * may hold dots (an output "model.pb"). */
+static int ferry__check_socket(ferry__walk *w, int line, const char *end, const char *spec,
+                               ferry_edge_end *out)
 {
     const char *dot1 = strchr(spec, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
     if (!dot2) {
         ferry__err(w->c, line, w->label,
                    "edge %s '%s' must have 3 parts (node.type.name), it has %d", end, spec,
                    dot1 ? 2 : 1);
-        return;
+        return FERRY_EINVAL;
     }
     char *node = ferry_strdup(spec), *type = node + (dot1 - spec) + 1;
     node[dot1 - spec] = '\0';
     node[dot2 - spec] = '\0';
-    if (!ferry__pipeline_has_node(w->obj, node))
+    int rc = 0;
+    if (!ferry__pipeline_has_node(w->obj, node)) {
         ferry__err(w->c, line, w->label, "edge %s '%s': node '%s' does not exist", end, spec, node);
-    if (!ferry__in_list(type, ferry__edge_types)) {
+        rc = FERRY_EINVAL;
+    }
+    size_t kind = 0;
+    while (ferry__edge_types[kind] && strcmp(ferry__edge_types[kind], type))
+        kind++;
+    if (!ferry__edge_types[kind]) {
         char *list = ferry__join_list(ferry__edge_types);
         ferry__err(w->c, line, w->label, "edge %s '%s': unknown type '%s' (expected %s)", end, spec,
                    type, list);
         free(list);
+        rc = FERRY_EINVAL;
     }
+    if (rc == 0) /* ferry__edge_types is in ferry_edge_kind's order, from 1 */
+        *out = (ferry_edge_end){ferry_strdup(node), (ferry_edge_kind)(kind + 1),
+                                ferry_strdup(dot2 + 1)};
     free(node);
+    return rc;
+}
+
+static void ferry__free_end(ferry_edge_end *e)
+{
+    free(e->node);
+    free(e->name);
 }
 
 /* A short edge's two ends into `edge`; FERRY_EINVAL when it is malformed (reported). */
@@ -263,7 +417,7 @@ static int ferry__short_edge(ferry__walk *w, yaml_node_t *e, ferry__edge *edge)
 static void ferry__parse_edge(ferry__walk *w, yaml_node_t *e)
 {
     static const char *const end_names[2] = {"source", "target"};
-    ferry__edge edge = {{NULL, NULL}};
+    ferry__edge edge = {{NULL, NULL}, NULL, 0};
     char what[80];
     int line = e ? ferry__line(e) : 1;
     if (ferry__kind_of(e) == FERRY__SEQ) {
@@ -276,9 +430,24 @@ static void ferry__parse_edge(ferry__walk *w, yaml_node_t *e)
                    ferry__describe(e, what, sizeof(what)));
         return;
     }
+    ferry_pipeline_edge out = {.line = line};
+    ferry_edge_end *ends[2] = {&out.source, &out.target};
+    int ok = 1;
     for (int i = 0; i < 2; i++)
-        if (edge.ends[i])
-            ferry__check_socket(w, line, end_names[i], edge.ends[i]);
+        ok &=
+            edge.ends[i] && ferry__check_socket(w, line, end_names[i], edge.ends[i], ends[i]) == 0;
+    if (edge.configuration)
+        out.configuration =
+            ferry__value_json(w, "configuration", edge.configuration, edge.configuration_line);
+    if (!ok || (edge.configuration && !out.configuration)) { /* the file is refused */
+        ferry__free_end(&out.source);
+        ferry__free_end(&out.target);
+        json_decref(out.configuration);
+        return;
+    }
+    ferry_pipeline_def *def = &((ferry__pipeline *)w->obj)->def;
+    def->edges = ferry_xrealloc(def->edges, (def->n_edges + 1) * sizeof(*def->edges));
+    def->edges[def->n_edges++] = out;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -291,6 +460,72 @@ static void ferry__pipeline_edges(ferry__walk *w, const ferry__field *f, const f
         ferry__parse_edge(w, ferry__seq_item(w->c, v->node, i));
 }
 
+/* Pipeline parameters: each sets parameters of nodes, "node.parameter.name". */
+
+static int ferry__param_target_ok(ferry__walk *w, const ferry__field *f, const char *target,
+                                  int line)
+{
+    const char *dot1 = strchr(target, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+    if (!dot2 || dot1 == target || !dot2[1] || dot2 - dot1 - 1 != 9 ||
+        strncmp(dot1 + 1, "parameter", 9)) {
+        ferry__err(w->c, line, w->label, "%s '%s' must be node.parameter.name", f->key, target);
+        return 0;
+    }
+    char *node = ferry_strdup(target);
+    node[dot1 - target] = '\0';
+    int known = ferry__pipeline_has_node(w->arg, node);
+    if (!known)
+        ferry__err(w->c, line, w->label, "%s '%s': node '%s' does not exist", f->key, target, node);
+    free(node);
+    return known;
+}
+
+static void ferry__param_targets(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry__words(w, f, v, ferry__param_target_ok);
+}
+
+static void ferry__param_default(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry_pipeline_param *p = w->obj;
+    if (ferry__kind_of(v->node) != FERRY__NULL)
+        p->default_value = ferry__value_json(w, f->key, v->node, v->line);
+}
+
+static void ferry__pipeline_param_done(ferry__walk *w)
+{
+    ((ferry_pipeline_param *)w->obj)->line = w->m.line;
+}
+
+#define FERRY__PARAM(member) offsetof(ferry_pipeline_param, member)
+
+static const ferry__field ferry__pipeline_param_fields[] = {
+    {"name", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_str,
+     .offset = FERRY__PARAM(name)},
+    {"targets", FERRY__F_ANY, .fn = ferry__param_targets, .offset = FERRY__PARAM(targets),
+     .count_offset = FERRY__PARAM(n_targets)},
+    {"target", FERRY__F_ANY, .fn = ferry__param_targets, .offset = FERRY__PARAM(targets),
+     .count_offset = FERRY__PARAM(n_targets)}, /* the short form */
+    {"default", FERRY__F_ANY, .fn = ferry__param_default},
+    FERRY__FIELDS_END,
+};
+
+static const ferry__object ferry__pipeline_param_object = {
+    .what = "parameter",
+    .fields = ferry__pipeline_param_fields,
+    .shape = "a mapping",
+    .size = sizeof(ferry_pipeline_param),
+    .done = ferry__pipeline_param_done,
+};
+
+/* The items see the pipeline (its nodes, for the targets) as their arg. */
+static void ferry__pipeline_params(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry__walk items = *w;
+    items.arg = w->obj;
+    ferry__keep_items(&items, f, v);
+}
+
 static const ferry__field ferry__pipeline_fields[] = {
     {"name", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_ref,
      .offset = offsetof(ferry__pipeline, name)},
@@ -298,30 +533,85 @@ static const ferry__field ferry__pipeline_fields[] = {
      .offset = offsetof(ferry__pipeline, nodes), .object = &ferry__node_object,
      .count_offset = offsetof(ferry__pipeline, n_nodes)},
     {"edges", FERRY__F_SEQ, .fn = ferry__pipeline_edges}, /* after the nodes they join */
-    FERRY__CHECKED("parameters", FERRY__F_SEQ),
+    {"parameters", FERRY__F_SEQ, .fn = ferry__pipeline_params,
+     .offset = offsetof(ferry__pipeline, def.params), .object = &ferry__pipeline_param_object,
+     .count_offset = offsetof(ferry__pipeline, def.n_params)}, /* after the nodes too */
+    {"reuse-executions", FERRY__F_BOOL, .fn = ferry__keep_bool,
+     .offset = offsetof(ferry__pipeline, def.reuse_executions)},
     FERRY__FIELDS_END,
 };
 static const ferry__object ferry__pipeline_object = {.what = "pipeline",
                                                      .fields = ferry__pipeline_fields};
 
 /* The pipeline or task just read, with what makes it unrunnable. */
-static void ferry__add_flow(ferry__ctx *c, const char *kind, const char *name, yaml_node_t *key)
+static void ferry__add_flow(ferry__ctx *c, const char *kind, const char *name, yaml_node_t *key,
+                            ferry_pipeline_def *def)
 {
     ferry_stepfile *sf = c->sf;
     sf->flows = ferry_xrealloc(sf->flows, (sf->n_flows + 1) * sizeof(*sf->flows));
     sf->flows[sf->n_flows++] = (ferry_flow){.kind = kind,
                                             .name = ferry_strdup(name),
                                             .line = key ? ferry__line(key) : 0,
-                                            .broken = c->flow_broken};
+                                            .broken = c->flow_broken,
+                                            .pipeline = def};
     c->flow_broken = NULL;
 }
 
 void ferry__parse_pipeline(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val)
 {
-    ferry__pipeline pl = {NULL, NULL, 0};
+    ferry__pipeline pl = {0};
     ferry__walk_top(c, key, val, &ferry__pipeline_object, &pl);
-    ferry__add_flow(c, "pipeline", pl.name, key);
+    ferry_pipeline_def *def = ferry_xcalloc(1, sizeof(*def));
+    *def = pl.def;
+    def->nodes = ferry_xcalloc(pl.n_nodes ? pl.n_nodes : 1, sizeof(*def->nodes));
+    def->n_nodes = pl.n_nodes;
+    for (size_t i = 0; i < pl.n_nodes; i++) {
+        const ferry__node_rec *rec = &pl.nodes[i];
+        ferry_pipeline_node *n = &def->nodes[i];
+        *n = rec->out; /* what it owns moves */
+        n->name = ferry_strdup(rec->name);
+        n->type = ferry_strdup(rec->type);
+        n->step = ferry_strdup(rec->step_name);
+        n->task = ferry_strdup(rec->task_name);
+    }
+    ferry__add_flow(c, "pipeline", pl.name, key, def);
     free(pl.nodes);
+}
+
+void ferry__free_pipeline_def(ferry_pipeline_def *def)
+{
+    if (!def)
+        return;
+    for (size_t i = 0; i < def->n_nodes; i++) {
+        ferry_pipeline_node *n = &def->nodes[i];
+        free(n->name);
+        free(n->type);
+        free(n->step);
+        free(n->task);
+        free(n->commit);
+        json_decref(n->override);
+        json_decref(n->deployment);
+        for (size_t j = 0; j < n->n_actions; j++) {
+            ferry__free_words(n->actions[j].when, n->actions[j].n_when);
+            ferry__free_words(n->actions[j].ifs, n->actions[j].n_ifs);
+            ferry__free_words(n->actions[j].then, n->actions[j].n_then);
+        }
+        free(n->actions);
+    }
+    free(def->nodes);
+    for (size_t i = 0; i < def->n_edges; i++) {
+        ferry__free_end(&def->edges[i].source);
+        ferry__free_end(&def->edges[i].target);
+        json_decref(def->edges[i].configuration);
+    }
+    free(def->edges);
+    for (size_t i = 0; i < def->n_params; i++) {
+        free(def->params[i].name);
+        ferry__free_words(def->params[i].targets, def->params[i].n_targets);
+        json_decref(def->params[i].default_value);
+    }
+    free(def->params);
+    free(def);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -352,9 +642,9 @@ static const ferry__object ferry__task_object = {.what = "task", .fields = ferry
 
 void ferry__parse_task(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val)
 {
-    ferry__node_rec rec = {NULL, NULL, NULL, 0};
+    ferry__node_rec rec = {0};
     ferry__walk_top(c, key, val, &ferry__task_object, &rec);
-    ferry__add_flow(c, "task", rec.name, key);
+    ferry__add_flow(c, "task", rec.name, key, NULL);
 }
 
 /* ------------------------------------------------------------------------ */

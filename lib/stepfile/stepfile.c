@@ -1,9 +1,10 @@
 /* Step files: ferry.yaml / valohai.yaml (the valohai.yaml step schema).
  *
  * The file is loaded into a libyaml document tree and then walked: steps are
- * turned into ferry_step; pipelines, tasks and endpoints are checked (we
- * don't run them yet) and, with deployments, counted in n_unsupported. Every problem
- * found is collected with its line, so that one run of `ferry` shows all the
+ * turned into ferry_step; pipelines, tasks and endpoints are checked and,
+ * with deployments, counted in n_unsupported; a pipeline's definition is
+ * kept (ferry_pipeline_def) for the pipeline engine. Every problem found
+ * is collected with its line, so that one run of `ferry` shows all the
  * mistakes of a file at once, in file order. The files of the module are
  * listed in stepfile_int.h.
  *
@@ -287,6 +288,7 @@ void ferry_stepfile_free(ferry_stepfile *sf)
     for (size_t i = 0; i < sf->n_flows; i++) {
         free(sf->flows[i].name);
         free(sf->flows[i].broken);
+        ferry__free_pipeline_def(sf->flows[i].pipeline);
     }
     free(sf->flows);
     free(sf->path);
@@ -331,5 +333,25 @@ char *ferry_stepfile_step_names(const ferry_stepfile *sf)
             ferry__buf_printf(&b, "%s%s", n++ ? ", " : "", sf->steps[i].name);
     if (!n)
         ferry__buf_puts(&b, "(none)");
+    return ferry__buf_take(&b);
+}
+
+const ferry_flow *ferry_stepfile_find_pipeline(const ferry_stepfile *sf, const char *name)
+{
+    for (size_t i = 0; sf && name && i < sf->n_flows; i++)
+        if (sf->flows[i].pipeline && sf->flows[i].name && !strcmp(sf->flows[i].name, name))
+            return &sf->flows[i];
+    return NULL;
+}
+
+char *ferry_stepfile_pipeline_names(const ferry_stepfile *sf)
+{
+    ferry__buf b = {0};
+    size_t n = 0;
+    for (size_t i = 0; sf && i < sf->n_flows; i++)
+        if (sf->flows[i].pipeline && sf->flows[i].name)
+            ferry__buf_printf(&b, "%s%s", n++ ? ", " : "known pipelines: ", sf->flows[i].name);
+    if (!n)
+        ferry__buf_puts(&b, "the file has no pipelines");
     return ferry__buf_take(&b);
 }

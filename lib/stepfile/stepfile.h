@@ -116,7 +116,86 @@ typedef struct ferry_step {
     size_t n_env_groups;
 } ferry_step;
 
-/* A pipeline or a task of the file (not run yet: issues 20, 21). */
+/* A pipeline's definition, as the file writes it, for the pipeline engine
+ * (issue 20): checked when parsed, so the engine needs no YAML. */
+typedef enum ferry_edge_kind {
+    FERRY_EDGE_INPUT = 1,
+    FERRY_EDGE_OUTPUT,
+    FERRY_EDGE_PARAMETER,
+    FERRY_EDGE_METADATA,
+    FERRY_EDGE_FILE,
+    FERRY_EDGE_DEPLOYMENT,
+    FERRY_EDGE_ENVIRONMENT_VARIABLE,
+    FERRY_EDGE_DEPENDENCY,
+} ferry_edge_kind;
+
+/* "node.kind.name": name is everything after the second dot (it may hold
+ * dots, "model.pb", and globs, "processed-images*"; "*" for a dependency). */
+typedef struct ferry_edge_end {
+    char *node;
+    ferry_edge_kind kind;
+    char *name;
+} ferry_edge_end;
+
+typedef struct ferry_pipeline_edge {
+    ferry_edge_end source, target;
+    json_t *configuration; /* the edge's `configuration:` mapping as JSON, or NULL */
+    int line;
+} ferry_pipeline_edge;
+
+typedef enum ferry_on_error {
+    FERRY_ON_ERROR_STOP_ALL = 0, /* valohai's default */
+    FERRY_ON_ERROR_STOP_NEXT,
+    FERRY_ON_ERROR_CONTINUE,
+    FERRY_ON_ERROR_RETRY,
+} ferry_on_error;
+
+typedef struct ferry_node_action {
+    char **when; /* node-starting, node-complete, node-error (a string or a list in YAML) */
+    size_t n_when;
+    char **ifs; /* `if:` conditions (a string or a list: all must hold); may be 0 */
+    size_t n_ifs;
+    char **then; /* stop-pipeline, require-approval, error-pipeline, noop ... (string or list) */
+    size_t n_then;
+    int line;
+} ferry_node_action;
+
+typedef struct ferry_pipeline_node {
+    char *name;
+    char *type;   /* "execution", "task" or "deployment" */
+    char *step;   /* NULL when absent (deployment nodes) */
+    char *task;   /* a task node's `task:`, else NULL */
+    char *commit; /* the node's own `commit:`, else NULL */
+    ferry_on_error on_error;
+    int merge_append; /* edge-merge-mode: append (1) or replace (0, the default) */
+    /* The `override:` mapping as JSON (PyYAML-typed scalars, as
+     * ferry_yaml_to_json gives), or NULL. */
+    json_t *override;
+    ferry_node_action *actions;
+    size_t n_actions;
+    json_t *deployment; /* a deployment node's whole mapping as JSON, else NULL (parsed, not run) */
+    int line;
+} ferry_pipeline_node;
+
+typedef struct ferry_pipeline_param {
+    char *name;
+    char **targets; /* "node.parameter.name": `targets:` (string or list) or `target:` */
+    size_t n_targets;
+    json_t *default_value; /* JSON, PyYAML-typed (123 an integer, [abc, def] an array), or NULL */
+    int line;
+} ferry_pipeline_param;
+
+typedef struct ferry_pipeline_def {
+    ferry_pipeline_node *nodes;
+    size_t n_nodes;
+    ferry_pipeline_edge *edges;
+    size_t n_edges;
+    ferry_pipeline_param *params;
+    size_t n_params;
+    int reuse_executions; /* reuse-executions: true */
+} ferry_pipeline_def;
+
+/* A pipeline or a task of the file (pipelines: issue 20; tasks: 21). */
 typedef struct ferry_flow {
     const char *kind; /* "pipeline" or "task" */
     char *name;
@@ -124,6 +203,7 @@ typedef struct ferry_flow {
     /* Why it cannot run, though the file is usable: a step it names does
      * not exist (valohai-yaml only warns); refused when it is run. */
     char *broken;
+    ferry_pipeline_def *pipeline; /* kind "pipeline": its definition; NULL for tasks */
 } ferry_flow;
 
 typedef struct ferry_stepfile {
@@ -157,6 +237,10 @@ const ferry_step *ferry_stepfile_find_prefix(const ferry_stepfile *sf, const cha
                                              int *ambiguous);
 /* "known steps: a, b, c" for messages; caller frees. */
 char *ferry_stepfile_step_names(const ferry_stepfile *sf);
+/* The pipeline named `name` (exact), or NULL. */
+const ferry_flow *ferry_stepfile_find_pipeline(const ferry_stepfile *sf, const char *name);
+/* "known pipelines: a, b" for messages (or "the file has no pipelines"); caller frees. */
+char *ferry_stepfile_pipeline_names(const ferry_stepfile *sf);
 
 /* Validate user values (an object name -> string/number/bool/array, may be
  * NULL) against the step, apply defaults, and return an object of the

@@ -7,7 +7,7 @@
  *   conditions.c  the syntax check of stop-condition expressions
  *   params.c      parameter values (coercion, min/max/choices) and the parameter table
  *   steps.c       the step, input and environment-variable tables; freeing a step
- *   flows.c       the pipeline, node, edge, task and endpoint tables
+ *   flows.c       the pipeline, node, edge, task and endpoint tables; pipeline definitions
  *   command.c     resolving what a user gives, building the command
  *   stepfile.c    the top level: items, parsing a file, finding steps
  *
@@ -220,6 +220,7 @@ struct ferry__object {
 /* One object being walked: what its handlers see. */
 struct ferry__walk {
     ferry__ctx *c;
+    yaml_node_t *node; /* the mapping walked */
     ferry__map m;
     const char *label;
     void *obj;       /* what the handlers fill (may be NULL) */
@@ -284,5 +285,6 @@ void ferry__free_step(ferry_step *s);
 void ferry__parse_pipeline(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val);
 void ferry__parse_task(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val);
 void ferry__parse_endpoint(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val);
+void ferry__free_pipeline_def(ferry_pipeline_def *def);
 
 #endif
