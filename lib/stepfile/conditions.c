@@ -616,27 +616,27 @@ static int ferry__expr_run(ferry__lex *lx, ferry__val *out)
     return 0;
 }
 
-/* Whether the field's expression parses; when not, reported at its line. */
-static int ferry__expression_ok(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+/* Whether `text`, the value of `key` at `line`, parses; when not, reported
+ * there. Nothing is evaluated against real values: names are unknown. */
+int ferry__expression_valid(ferry__walk *w, const char *key, const char *text, int line)
 {
     char why[160];
-    ferry__lex lx = {.s = v->text, .why = why, .why_cap = sizeof(why)};
+    ferry__lex lx = {.s = text, .why = why, .why_cap = sizeof(why)};
     ferry__val ignored;
     if (ferry__expr_run(&lx, &ignored) == 0)
         return 1;
-    ferry__err(w->c, v->line, w->label, "%s: '%s' is not a valid expression: %s", f->key, v->text,
-               why);
+    ferry__err(w->c, line, w->label, "%s: '%s' is not a valid expression: %s", key, text, why);
     return 0;
 }
 
 void ferry__check_expression(ferry__walk *w, const ferry__field *f, const ferry__value *v)
 {
-    ferry__expression_ok(w, f, v);
+    ferry__expression_valid(w, f->key, v->text, v->line);
 }
 
 void ferry__keep_expression(ferry__walk *w, const ferry__field *f, const ferry__value *v)
 {
-    if (ferry__expression_ok(w, f, v))
+    if (ferry__expression_valid(w, f->key, v->text, v->line))
         ferry__keep_str(w, f, v);
 }
 

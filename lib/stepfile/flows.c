@@ -272,16 +272,29 @@ static void ferry__action_done(ferry__walk *w)
     ((ferry_node_action *)w->obj)->line = w->m.line;
 }
 
-#define FERRY__WORDS(key, flags_, member, count, values_)                                          \
+/* An `if:` (the string, or each item of the list) is an expression as a
+ * stop-condition is: one that does not parse is refused now, at its own
+ * line, rather than when the node reaches it. */
+static int ferry__action_if_ok(ferry__walk *w, const ferry__field *f, const char *word, int line)
+{
+    return ferry__expression_valid(w, f->key, word, line);
+}
+
+static void ferry__keep_ifs(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry__words(w, f, v, ferry__action_if_ok);
+}
+
+#define FERRY__WORDS(key, flags_, fn_, member, count, values_)                                     \
     {                                                                                              \
-        key, FERRY__F_ANY, flags_, ferry__keep_words, offsetof(ferry_node_action, member),         \
-            values_, NULL, offsetof(ferry_node_action, count)                                      \
+        key, FERRY__F_ANY, flags_, fn_, offsetof(ferry_node_action, member), values_, NULL,        \
+            offsetof(ferry_node_action, count)                                                     \
     }
 
 static const ferry__field ferry__action_fields[] = {
-    FERRY__WORDS("when", FERRY__REQUIRED, when, n_when, ferry__action_whens),
-    FERRY__WORDS("if", 0, ifs, n_ifs, NULL),
-    FERRY__WORDS("then", 0, then, n_then, NULL),
+    FERRY__WORDS("when", FERRY__REQUIRED, ferry__keep_words, when, n_when, ferry__action_whens),
+    FERRY__WORDS("if", 0, ferry__keep_ifs, ifs, n_ifs, NULL),
+    FERRY__WORDS("then", 0, ferry__keep_words, then, n_then, NULL),
     FERRY__FIELDS_END,
 };
 

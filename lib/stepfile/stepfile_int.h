@@ -4,7 +4,7 @@
  *   text.c        messages, word lists, numbers and JSON atoms as text, shell quoting, durations
  *   yaml.c        YAML 1.1 scalars as PyYAML reads them, merge keys, loading the document
  *   fields.c      collected errors, labels, and the field-table walker
- *   conditions.c  the syntax check of stop-condition expressions
+ *   conditions.c  the syntax check of stop-condition and action `if:` expressions
  *   params.c      parameter values (coercion, min/max/choices) and the parameter table
  *   steps.c       the step, input and environment-variable tables; freeing a step
  *   flows.c       the pipeline, node, edge, task and endpoint tables; pipeline definitions
@@ -264,7 +264,11 @@ char *ferry__label(const char *kind, const char *name, int line);
 /* ------------------------------------------------------------------------ */
 /* The modules' entry points                                                 */
 
-/* conditions.c: a field handler (TEXT) for stop-condition. */
+/* conditions.c: whether `text`, the value of `key` written at `line`, is a
+ * valid expression: 1, or 0 with "<key>: '<text>' is not a valid expression:
+ * <why>" reported at that line under the walk's label. */
+int ferry__expression_valid(ferry__walk *w, const char *key, const char *text, int line);
+/* A field handler (TEXT) for stop-condition: the check above. */
 void ferry__check_expression(ferry__walk *w, const ferry__field *f, const ferry__value *v);
 /* The same, then kept as a char * at f->offset when it is valid. */
 void ferry__keep_expression(ferry__walk *w, const ferry__field *f, const ferry__value *v);

@@ -1,6 +1,6 @@
 /* Pipeline definitions (ferry_pipeline_def): what the valohai-yaml examples'
  * pipelines hold once parsed, value by value, and the checks that come with
- * them (an action's `when`, a parameter's targets). */
+ * them (an action's `when` and `if`, a parameter's targets). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -413,6 +413,37 @@ static void test_errors(void)
                   "        actions:\n"
                   "          - then: noop\n",
                   "valohai.yaml:15: pipeline 'p': node 'a': action #1: missing required 'when'");
+    /* an `if:` that does not parse is refused when the file is read */
+    check_refused("- pipeline:\n"
+                  "    name: p\n"
+                  "    nodes:\n"
+                  "      - name: a\n"
+                  "        type: execution\n"
+                  "        step: s\n"
+                  "        actions:\n"
+                  "          - when: node-complete\n"
+                  "            if: \"metadata.accuracy < \"\n"
+                  "            then: stop-pipeline\n",
+                  "valohai.yaml:16: pipeline 'p': node 'a': action #1: if: 'metadata.accuracy < ' "
+                  "is not a valid expression: unexpected end of expression");
+    /* in a list, the bad item at its own line; the action after is checked too */
+    check_refused("- pipeline:\n"
+                  "    name: p\n"
+                  "    nodes:\n"
+                  "      - name: a\n"
+                  "        type: execution\n"
+                  "        step: s\n"
+                  "        actions:\n"
+                  "          - when: node-complete\n"
+                  "            then: noop\n"
+                  "          - when: node-complete\n"
+                  "            then: stop-pipeline\n"
+                  "            if:\n"
+                  "              - metadata.loss < 1\n"
+                  "              - metadata.accuracy >\n"
+                  "              - metadata.epochs == 3\n",
+                  "valohai.yaml:21: pipeline 'p': node 'a': action #2: if: 'metadata.accuracy >' "
+                  "is not a valid expression: unexpected end of expression");
     check_refused("- pipeline:\n"
                   "    name: p\n"
                   "    parameters:\n"
@@ -483,6 +514,47 @@ static void test_errors(void)
                   "exist");
 }
 
+/* A list of valid `if:`s is kept, item by item, as written. */
+static void test_action_ifs(void)
+{
+    static const char pipe_yaml[] = "- pipeline:\n"
+                                    "    name: p\n"
+                                    "    nodes:\n"
+                                    "      - name: a\n"
+                                    "        type: execution\n"
+                                    "        step: s\n"
+                                    "        actions:\n"
+                                    "          - when: node-complete\n"
+                                    "            then: stop-pipeline\n"
+                                    "            if:\n"
+                                    "              - metadata.accuracy < .8\n"
+                                    "              - \"not (loss > 2 or epochs == 3)\"\n"
+                                    "              - done\n";
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml), "%s%s", steps_yaml, pipe_yaml);
+    ferry_stepfile *sf = NULL;
+    int rc = ferry_stepfile_parse_buffer("valohai.yaml", yaml, strlen(yaml), &sf, errbuf,
+                                         sizeof(errbuf));
+    if (rc != 0)
+        fprintf(stderr, "%s\n", errbuf);
+    CHECK_INT(rc, 0);
+    if (!sf)
+        return;
+    const ferry_pipeline_def *p = pipeline(sf, "p");
+    if (p && p->n_nodes == 1 && p->nodes[0].n_actions == 1) {
+        const ferry_node_action *a = &p->nodes[0].actions[0];
+        CHECK_INT(a->n_ifs, 3);
+        if (a->n_ifs == 3) {
+            CHECK_STR(a->ifs[0], "metadata.accuracy < .8");
+            CHECK_STR(a->ifs[1], "not (loss > 2 or epochs == 3)");
+            CHECK_STR(a->ifs[2], "done");
+        }
+    } else {
+        CHECK(!"one node with one action");
+    }
+    ferry_stepfile_free(sf);
+}
+
 int main(void)
 {
     test_pipeline_example();
@@ -491,5 +563,6 @@ int main(void)
     test_edge_kinds();
     test_tasks_and_names();
     test_errors();
+    test_action_ifs();
     TEST_MAIN_END();
 }
