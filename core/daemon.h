@@ -18,7 +18,7 @@ typedef struct ferry_stepcache ferry_stepcache;
 typedef struct ferry_lifecycle_observer ferry_lifecycle_observer;
 typedef struct ferry_worker ferry_worker;
 
-#define FERRY_LIFECYCLE_OBSERVERS 4
+#define FERRY_LIFECYCLE_OBSERVERS 8
 
 typedef struct ferryd {
     uv_loop_t *loop;
@@ -62,7 +62,8 @@ typedef struct ferryd {
     ferry_server *server;    /* server.c */
     struct ferry_git *git;   /* core/git/ */
     ferry_map commit_builds; /* commits.c: git tree -> the build of its snapshot in flight */
-    char *log_buf;           /* logstore.c: reused for the lines of each event */
+    struct ferry_pipeline_engine *pipelines; /* pipeline_engine.c: the unfinished pipelines */
+    char *log_buf;                           /* logstore.c: reused for the lines of each event */
     size_t log_buf_cap;
     int stopping;
 } ferryd;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "logstore.h"
 #include "objinputs.h"
+#include "pipeline_engine.h"
 #include "restart.h"
 #include "scheduler.h"
 #include "server.h"
@@ -226,6 +227,7 @@ static int start(ferryd *d, char *err, size_t cap)
     int n = ferry_exec_load_active(d, ferry_scheduler_restore);
     ferry_uploads_restore(d); /* parts of executions that ended while we were away */
     ferry_scheduler_start(d);
+    ferry_pipeline_engine_init(d); /* after the executions: it reads their statuses */
     ferry_db_commit(d);
     const char *listen_url = ferry_server_listen_url(d);
     int same = strcmp(listen_url, d->server_url) == 0;
@@ -269,6 +271,7 @@ int main(int argc, char **argv)
         uv_run(d->loop, UV_RUN_NOWAIT);
     ferry_git_close(d); /* its jobs' answers write gitrows: before the db closes */
     ferry_commits_close(d);
+    ferry_pipeline_engine_close(d);
     ferry_snapshots_close(d);
     ferry_lifecycle_close(d);
     ferry_store_close(d);

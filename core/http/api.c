@@ -166,6 +166,11 @@ static const char *api__owner_filter(const ferry_http_req *r)
     return api__is_admin(r) ? NULL : r->user->name;
 }
 
+const char *ferry_api_owner_filter(const ferry_http_req *r)
+{
+    return api__owner_filter(r);
+}
+
 void ferry_api_whoami(ferry_http_req *r)
 {
     json_t *who =

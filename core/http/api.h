@@ -13,6 +13,9 @@ int ferry_api_guard_user(ferry_http_req *r);
  * sending nothing: for a body not read yet. */
 int ferry_api_token_ok(ferry_http_req *r);
 int ferry_api_guard_exec(ferry_http_req *r);
+/* The owner a listing or lookup is narrowed to: the caller's name, or NULL
+ * for an admin (and without users), who sees everything. */
+const char *ferry_api_owner_filter(const ferry_http_req *r);
 
 void ferry_api_whoami(ferry_http_req *r);
 void ferry_api_environments(ferry_http_req *r);

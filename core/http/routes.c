@@ -22,6 +22,7 @@
 #include "blobapi.h"
 #include "bootstrap.h"
 #include "datums.h"
+#include "pipelines.h"
 #include "exec.h"
 #include "snapshots.h"
 #include "web.h"
@@ -78,6 +79,14 @@ static const routes__route routes__table[] = {
     {"PUT", "/v1/aliases/:name", ferry_api_guard_user, ferry_api_alias_set, NULL},
     {"GET", "/v1/aliases/:name/history", ferry_api_guard_user, ferry_api_alias_history, NULL},
     {"GET", "/v1/datums/:ref", ferry_api_guard_user, ferry_api_datum_show, NULL},
+    {"POST", "/v1/pipelines", ferry_api_guard_user, ferry_pipelines_create, NULL},
+    {"GET", "/v1/pipelines", ferry_api_guard_user, ferry_pipelines_list, NULL},
+    {"GET", "/v1/pipelines/:id", ferry_api_guard_user, ferry_pipelines_show, NULL},
+    {"POST", "/v1/pipelines/:id/stop", ferry_api_guard_user, ferry_pipelines_stop, NULL},
+    {"POST", "/v1/pipelines/:id/nodes/:node/approve", ferry_api_guard_user, ferry_pipelines_approve,
+     NULL},
+    {"POST", "/v1/pipelines/:id/nodes/:node/reject", ferry_api_guard_user, ferry_pipelines_reject,
+     NULL},
     {NULL, "/v1/snapshots/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
     {NULL, "/v1/executions", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
     {NULL, "/v1/executions/:id/**", ferry_api_guard_exec, ferry_api_no_endpoint, NULL},
@@ -85,6 +94,7 @@ static const routes__route routes__table[] = {
     {NULL, "/v1/whoami/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
     {NULL, "/v1/aliases/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
     {NULL, "/v1/datums/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
+    {NULL, "/v1/pipelines/**", ferry_api_guard_user, ferry_api_no_endpoint, NULL},
 
     /* The agent protocol (docs/api.md, "Agent protocol"); the bootstrap
      * files need no token (a new machine has none yet). */

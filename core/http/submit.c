@@ -40,9 +40,9 @@ static void submit__error(submit__req *r, int status, const char *field, const c
     ferry_reply_error(r->reply, status, field, "%s", msg);
 }
 
-static int submit__valid_project(const char *p)
+int ferry_submit_project_ok(const char *p)
 {
-    size_t n = strlen(p);
+    size_t n = p ? strlen(p) : 0;
     if (n == 0 || n > 100)
         return 0;
     for (; *p; p++)
@@ -120,7 +120,7 @@ static int submit__create_fields(submit__req *r, json_t *body, const char **proj
     const json_t *params = json_object_get(body, "parameters");
     const json_t *inputs = json_object_get(body, "inputs");
     const json_t *tags = json_object_get(body, "tags");
-    if (*project == NULL || !submit__valid_project(*project)) {
+    if (*project == NULL || !ferry_submit_project_ok(*project)) {
         submit__error(r, 400, "project",
                       "'project' must be 1-100 characters of letters, digits, '.', '_', '-'");
         return FERRY_REPLIED;
@@ -337,12 +337,41 @@ static int submit__check_env_groups(submit__req *r, const ferry_step *step)
     return 0;
 }
 
+/* "command": a text or a list of texts run in place of the step's
+ * commands (a pipeline node's override). 0 when not given; 1 with `copy`
+ * the step with them (*cmds, freed by the caller, borrows body's texts);
+ * FERRY_REPLIED. */
+static int submit__command(submit__req *r, const json_t *body, const ferry_step *step,
+                           ferry_step *copy, char ***cmds)
+{
+    const json_t *c = json_object_get(body, "command");
+    if (c == NULL)
+        return 0;
+    size_t n = json_is_array(c) ? json_array_size(c) : 1;
+    int ok = json_is_string(c) || (json_is_array(c) && n > 0);
+    for (size_t i = 0; ok && json_is_array(c) && i < n; i++)
+        ok = json_is_string(json_array_get(c, i));
+    if (!ok) {
+        submit__error(r, 400, "command", "'command' must be a text or a list of texts");
+        return FERRY_REPLIED;
+    }
+    *cmds = ferry_xcalloc(n, sizeof(**cmds));
+    for (size_t i = 0; i < n; i++)
+        (*cmds)[i] = (char *)json_string_value(json_is_array(c) ? json_array_get(c, i) : c);
+    *copy = *step;
+    copy->commands = *cmds;
+    copy->n_commands = n;
+    return 1;
+}
+
 static void submit__create_checked(submit__req *r, json_t *body, const submit__creation *c)
 {
     const char *project, *step_name, *sha;
     char err[1024], names[512], where[16];
     ferry_stepfile *sf = NULL;
     json_t *params = NULL, *inputs = NULL, *datums = NULL;
+    ferry_step with_command;
+    char **commands = NULL;
     if (submit__create_fields(r, body, &project, &step_name, &sha) < 0)
         goto done;
     int rc = ferry_snapshot_stepfile(r->d, sha, &sf, NULL, NULL, err, sizeof(err));
@@ -366,6 +395,11 @@ static void submit__create_checked(submit__req *r, json_t *body, const submit__c
         submit__error(r, 400, "step", "%s%s", submit__where(c, where, sizeof(where)), step->broken);
         goto done;
     }
+    int own_command = submit__command(r, body, step, &with_command, &commands);
+    if (own_command < 0)
+        goto done;
+    if (own_command)
+        step = &with_command;
     if (ferry_step_resolve_parameters(step, json_object_get(body, "parameters"), &params, err,
                                       sizeof(err)) < 0) {
         submit__error(r, 400, "parameters", "%s", err);
@@ -450,6 +484,7 @@ static void submit__create_checked(submit__req *r, json_t *body, const submit__c
 done:
     ferry_reply_release(r->reply); /* NULL when a pending creation took it */
     r->reply = NULL;
+    free(commands);
     json_decref(params);
     json_decref(inputs);
     json_decref(datums);

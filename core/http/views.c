@@ -3,12 +3,14 @@
 #include "views.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "datumrows.h"
+#include "pipeline_engine.h"
 #include "scheduler.h"
 #include "util.h"
 
-static json_t *views__time_json(double t)
+json_t *ferry_view_time(double t)
 {
     if (t <= 0)
         return json_null();
@@ -60,10 +62,10 @@ json_t *ferry_view_exec(ferryd *d, const ferry_exec *e)
     json_object_set_new(j, "autorestart", json_boolean(e->autorestart));
     json_object_set_new(j, "restarted_from", views__str_json(e->restarted_from));
     json_object_set_new(j, "restarted_as", views__str_json(e->restarted_as));
-    json_object_set_new(j, "created_at", views__time_json(e->created_at));
-    json_object_set_new(j, "queued_at", views__time_json(e->queued_at));
-    json_object_set_new(j, "started_at", views__time_json(e->started_at));
-    json_object_set_new(j, "ended_at", views__time_json(e->ended_at));
+    json_object_set_new(j, "created_at", ferry_view_time(e->created_at));
+    json_object_set_new(j, "queued_at", ferry_view_time(e->queued_at));
+    json_object_set_new(j, "started_at", ferry_view_time(e->started_at));
+    json_object_set_new(j, "ended_at", ferry_view_time(e->ended_at));
     json_object_set(j, "metadata", e->metadata);
     json_t *outputs = d ? ferry_exec_outputs_json(d, e->id) : json_array();
     if (d) { /* lineage (issue 19): each output's datum, the datums of the inputs */
@@ -87,4 +89,68 @@ json_t *ferry_view_exec_list(ferryd *d, const ferry_exec_filter *f)
     }
     free(rows);
     return arr;
+}
+
+/* What a node shows: its execution's status while it runs, else its own. */
+static json_t *views__node(ferryd *d, const ferry_pipeline *p, const ferry_pnode *n)
+{
+    const json_t *def = NULL;
+    size_t i;
+    const json_t *each;
+    json_array_foreach(json_object_get(p->definition, "nodes"), i, each)
+    {
+        if (strcmp(json_string_value(json_object_get(each, "name")), n->name) == 0)
+            def = each;
+    }
+    const char *status = n->status;
+    json_t *exec = json_null();
+    ferry_exec *e = NULL;
+    int owned = 0;
+    if (n->exec_id[0] && ferry_exec_find(d, n->exec_id, NULL, NULL, &e, &owned) == 0) {
+        exec = json_pack("{s:s, s:I, s:s}", "id", e->id, "counter", (json_int_t)e->counter,
+                         "status", ferry_status_name(e->status));
+        if (strcmp(status, FERRY_NODE_RUNNING) == 0)
+            status = ferry_status_name(e->status);
+    } else if (strcmp(status, FERRY_NODE_RUNNING) == 0) {
+        status = FERRY_NODE_PENDING; /* its creation is under way */
+    }
+    json_t *j = json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:i, s:b, s:s?, s:s?, s:o, s:s?}", "name",
+                          n->name, "type", json_string_value(json_object_get(def, "type")), "step",
+                          json_string_value(json_object_get(def, "step")), "status", status,
+                          "execution", exec, "attempts", n->attempts, "reused", n->reused,
+                          "approval", n->approval, "approval_by", n->approval_by, "approval_at",
+                          ferry_view_time(n->approval_at), "reason", n->reason);
+    ferry_exec_release(e, owned);
+    return j;
+}
+
+json_t *ferry_view_pipeline(ferryd *d, const ferry_pipeline *p)
+{
+    json_t *nodes = json_array(), *edges = json_array();
+    for (size_t i = 0; i < p->n_nodes; i++)
+        json_array_append_new(nodes, views__node(d, p, &p->nodes[i]));
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(p->definition, "edges"), i, e)
+    {
+        char *source = ferry_pipeline_edge_text(json_object_get(e, "source"));
+        char *target = ferry_pipeline_edge_text(json_object_get(e, "target"));
+        json_array_append_new(edges, json_pack("{s:s, s:s}", "source", source, "target", target));
+        free(source);
+        free(target);
+    }
+    json_t *j =
+        json_pack("{s:s, s:I, s:s, s:s, s:s?, s:s, s:s?, s:s, s:O?, s:s?, s:O, s:b, s:s?,"
+                  " s:O}",
+                  "id", p->id, "counter", (json_int_t)p->counter, "project", p->project, "name",
+                  p->name, "owner", p->owner, "status", p->status, "reason", p->reason, "snapshot",
+                  p->snapshot, "commit", p->git_commit, "title", p->title, "tags", p->tags, "reuse",
+                  p->reuse, "reuse_from", p->reuse_from, "parameters", p->parameters);
+    json_object_set_new(j, "ending", p->ending ? json_string(p->ending) : json_null());
+    json_object_set_new(j, "created_at", ferry_view_time(p->created_at));
+    json_object_set_new(j, "started_at", ferry_view_time(p->started_at));
+    json_object_set_new(j, "ended_at", ferry_view_time(p->ended_at));
+    json_object_set_new(j, "nodes", nodes);
+    json_object_set_new(j, "edges", edges);
+    return j;
 }

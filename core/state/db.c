@@ -117,6 +117,26 @@ static const char *migrations[] = {
     " execution_id TEXT NOT NULL, input TEXT NOT NULL, datum_id TEXT NOT NULL, alias TEXT,"
     " size INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (execution_id, input, datum_id));"
     "CREATE INDEX IF NOT EXISTS execution_inputs_datum ON execution_inputs (datum_id);",
+    /* pipelinerows.c: pipelines and their nodes (issue 20). A node's row
+     * holds the execution it has (indexed: an execution's end finds its
+     * node), and the creation body its edges add to. An execution's
+     * reuse_key is what makes it the same run as another (reuse). */
+    "CREATE TABLE IF NOT EXISTS pipelines ("
+    " id TEXT PRIMARY KEY, counter INTEGER NOT NULL, project TEXT NOT NULL, name TEXT NOT NULL,"
+    " owner TEXT, status TEXT NOT NULL, reason TEXT, ending TEXT, snapshot TEXT NOT NULL,"
+    " git_commit TEXT, definition TEXT NOT NULL, parameters TEXT NOT NULL,"
+    " reuse INTEGER NOT NULL DEFAULT 0, reuse_from TEXT, title TEXT, tags TEXT,"
+    " created_at REAL NOT NULL, started_at REAL, ended_at REAL);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS pipelines_counter ON pipelines (project, counter);"
+    "CREATE INDEX IF NOT EXISTS pipelines_status ON pipelines (status);"
+    "CREATE TABLE IF NOT EXISTS pipeline_nodes ("
+    " pipeline_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,"
+    " execution_id TEXT, attempts INTEGER NOT NULL DEFAULT 0, reused INTEGER NOT NULL DEFAULT 0,"
+    " approval TEXT, approval_by TEXT, approval_at REAL, reason TEXT, base TEXT NOT NULL,"
+    " git_commit TEXT, PRIMARY KEY (pipeline_id, name));"
+    "CREATE INDEX IF NOT EXISTS pipeline_nodes_execution ON pipeline_nodes (execution_id);"
+    "ALTER TABLE executions ADD COLUMN reuse_key TEXT;"
+    "CREATE INDEX IF NOT EXISTS executions_reuse ON executions (project, reuse_key);",
 };
 
 #define DB__N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
