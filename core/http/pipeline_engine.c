@@ -602,6 +602,41 @@ static ferry_pipeline *engine__new_pipeline(const ferry_user *user, const json_t
     return p;
 }
 
+/* Reuse: every node's creation may answer with an earlier execution of
+ * the same work; with reuse_from, only with one of that pipeline's nodes.
+ * 0, or FERRY_REPLIED. */
+static int engine__set_reuse(ferryd *d, const ferry_user *user, ferry_pipeline *p,
+                             ferry_reply *reply)
+{
+    json_t *only = NULL;
+    if (p->reuse_from) {
+        ferry_pipeline *from;
+        const char *owner = user && !user->admin ? user->name : NULL;
+        int rc = ferry_pipelines_find(d, p->reuse_from, p->project, owner, &from);
+        if (rc < 0) {
+            ferry_reply_error(reply, rc == FERRY_EEXIST ? 409 : 404, "reuse_from",
+                              "no pipeline '%s' of project '%s' to reuse from", p->reuse_from,
+                              p->project);
+            return FERRY_REPLIED;
+        }
+        only = json_array();
+        for (size_t i = 0; i < from->n_nodes; i++)
+            if (from->nodes[i].exec_id[0])
+                json_array_append_new(only, json_string(from->nodes[i].exec_id));
+        free(p->reuse_from);
+        p->reuse_from = ferry_strdup(from->id);
+        ferry_pipeline_free(from);
+        p->reuse = 1;
+    }
+    for (size_t i = 0; p->reuse && i < p->n_nodes; i++) {
+        json_object_set_new(p->nodes[i].base, "reuse", json_true());
+        if (only)
+            json_object_set(p->nodes[i].base, "reuse_only", only);
+    }
+    json_decref(only);
+    return 0;
+}
+
 /* The pipeline `body` asks for, checked against its step file: NULL with
  * the refusal sent. */
 static ferry_pipeline *engine__build(ferryd *d, const ferry_user *user, json_t *body,
@@ -621,7 +656,6 @@ static ferry_pipeline *engine__build(ferryd *d, const ferry_user *user, json_t *
         ferry_reply_error(reply, 400, "pipeline", "%s", flow->broken);
         return NULL;
     }
-    (void)d;
     engine__check c = {.sf = sf, .flow = flow};
     const ferry_pipeline_def *def = flow->pipeline;
     for (size_t i = 0; i < def->n_nodes; i++)
@@ -640,6 +674,12 @@ static ferry_pipeline *engine__build(ferryd *d, const ferry_user *user, json_t *
         return NULL;
     }
     free(c.field);
+    if (def->reuse_executions && !json_is_false(json_object_get(body, "reuse")))
+        p->reuse = 1;
+    if (engine__set_reuse(d, user, p, reply) < 0) {
+        ferry_pipeline_free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -833,8 +873,10 @@ static int engine__reply_json(ferry_reply *base, int status, json_t *body)
     ferry_pipeline *p;
     ferry_pnode *n = engine__reply_node(r, &p);
     r->answered = 1;
-    if (n && status == 201)
+    if (n && (status == 201 || status == 200)) {
+        n->reused = json_is_true(json_object_get(body, "reused"));
         engine__node_created(r->d, p, n, body);
+    }
     json_decref(body);
     return 0;
 }

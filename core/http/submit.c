@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datumrows.h"
 #include "datums.h"
 #include "db.h"
 #include "exec.h"
@@ -146,14 +147,19 @@ static int submit__create_fields(submit__req *r, json_t *body, const char **proj
                       "'based_on' must be the sha of a commit (40 hex digits) or null");
         return FERRY_REPLIED;
     }
+    const json_t *only = json_object_get(body, "reuse_only");
+    if (only && !json_is_array(only)) {
+        submit__error(r, 400, "reuse_only", "'reuse_only' must be a list of execution ids");
+        return FERRY_REPLIED;
+    }
     if (tags && !json_is_array(tags)) {
         submit__error(r, 400, "tags", "'tags' must be a list of strings");
         return FERRY_REPLIED;
     }
     if (submit__check_overrides(r, body) < 0)
         return FERRY_REPLIED;
-    static const char *const flags[] = {"priority", "autorestart"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const flags[] = {"priority", "autorestart", "reuse"};
+    for (size_t i = 0; i < 3; i++) {
         const json_t *v = json_object_get(body, flags[i]);
         if (v && !json_is_boolean(v)) {
             submit__error(r, 400, flags[i], "'%s' must be true or false", flags[i]);
@@ -364,6 +370,89 @@ static int submit__command(submit__req *r, const json_t *body, const ferry_step 
     return 1;
 }
 
+/* Sorts a JSON array of texts in place. */
+static int submit__text_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* What identifies one input file's content: a datum's sha256, a store
+ * object's ETag and size, else its URL. */
+static json_t *submit__input_identity(ferryd *d, const char *url, const json_t *objects)
+{
+    ferry_datum dt;
+    const char *ref = ferry_datum_ref(url);
+    if (ref && ferry_datums_find(d, ref, &dt))
+        return json_sprintf("sha256:%s", dt.sha256);
+    const json_t *obj = json_object_get(objects, url);
+    const char *etag = json_string_value(json_object_get(obj, "etag"));
+    if (obj && etag)
+        return json_sprintf("etag:%s:%lld", etag,
+                            (long long)json_integer_value(json_object_get(obj, "size")));
+    return json_string(url);
+}
+
+/* The execution's reuse key: sha256 over what makes two executions the
+ * same run (the project, step, snapshot, image, command, parameters,
+ * environment variables and, per input, its files' contents, sorted). */
+static char *submit__reuse_key(ferryd *d, const ferry_exec *e, const json_t *objects)
+{
+    json_t *inputs = json_object();
+    const char *name;
+    json_t *urls;
+    json_object_foreach(e->inputs, name, urls)
+    {
+        size_t n = json_array_size(urls);
+        json_t *ids = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(ids, submit__input_identity(
+                                           d, json_string_value(json_array_get(urls, i)), objects));
+        const char **texts = ferry_xcalloc(n ? n : 1, sizeof(*texts));
+        for (size_t i = 0; i < n; i++)
+            texts[i] = json_string_value(json_array_get(ids, i));
+        qsort(texts, n, sizeof(*texts), submit__text_cmp);
+        json_t *sorted = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(sorted, json_string(texts[i] ? texts[i] : ""));
+        free(texts);
+        json_decref(ids);
+        json_object_set_new(inputs, name, sorted);
+    }
+    json_t *what =
+        json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:O, s:O, s:o}", "project", e->project, "step",
+                  e->step, "snapshot", e->snapshot, "image", e->image, "command", e->command,
+                  "parameters", e->parameters, "environment", e->env, "inputs", inputs);
+    char *text = json_dumps(what, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(what);
+    char *key = ferry_xcalloc(65, 1);
+    ferry_sha256_hex(text, strlen(text), key);
+    free(text);
+    return key;
+}
+
+/* With "reuse": true, an earlier complete execution of the same work (of
+ * "reuse_only"'s ids when given) answers in place of a new one: 200 with
+ * its view and "reused": true. 1 when so. */
+static int submit__reuse(submit__req *r, const json_t *body, const ferry_exec *e)
+{
+    char id[37];
+    if (!json_is_true(json_object_get(body, "reuse")))
+        return 0;
+    const json_t *only = json_object_get(body, "reuse_only");
+    if (ferry_exec_find_reusable(r->d, e->project, e->reuse_key, json_is_array(only) ? only : NULL,
+                                 id) < 0)
+        return 0;
+    int owned;
+    ferry_exec *found;
+    if (ferry_exec_find(r->d, id, NULL, NULL, &found, &owned) < 0)
+        return 0;
+    json_t *view = ferry_view_exec(r->d, found);
+    json_object_set_new(view, "reused", json_true());
+    ferry_exec_release(found, owned);
+    ferry_reply_json(r->reply, 200, view);
+    return 1;
+}
+
 static void submit__create_checked(submit__req *r, json_t *body, const submit__creation *c)
 {
     const char *project, *step_name, *sha;
@@ -427,7 +516,6 @@ static void submit__create_checked(submit__req *r, json_t *body, const submit__c
     ferry_exec *e = ferry_exec_new();
     ferry_uuid(e->id);
     e->project = ferry_strdup(project);
-    e->counter = ferry_exec_next_counter(r->d, project);
     e->step = ferry_strdup(step->name);
     e->environment = ferry_strdup(env_name);
     const char *image = json_string_value(json_object_get(body, "image"));
@@ -454,6 +542,12 @@ static void submit__create_checked(submit__req *r, json_t *body, const submit__c
     e->valohai = sf->valohai;
     e->git_commit = c->commit ? json_incref(c->commit->json) : NULL;
     e->based_on = ferry_strdup(json_string_value(json_object_get(body, "based_on")));
+    e->reuse_key = submit__reuse_key(r->d, e, c->objects);
+    if (submit__reuse(r, body, e)) {
+        ferry_exec_free(e);
+        goto done;
+    }
+    e->counter = ferry_exec_next_counter(r->d, project); /* a reused run takes none */
     char id[37];
     memcpy(id, e->id, sizeof(id));
     if (c->objects) /* before it exists: a worker may get it at once */

@@ -59,6 +59,7 @@ void ferry_exec_free(ferry_exec *e)
     json_decref(e->env);
     json_decref(e->tags);
     json_decref(e->metadata);
+    free(e->reuse_key);
     json_decref(e->git_commit);
     free(e->based_on);
     free(e->title);
@@ -102,8 +103,8 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e)
         d, "INSERT INTO executions (id, counter, project, step, status, environment, image,"
            " snapshot, command, parameters, inputs, env, tags, time_limit, valohai, created_at,"
            " owner, priority, no_output_timeout, git_commit, commit_sha, based_on, title,"
-           " stop_condition, autorestart, restarted_from, restarts)"
-           " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           " stop_condition, autorestart, restarted_from, restarts, reuse_key)"
+           " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     char *params = exec__json_text(e->parameters, "{}"), *inputs = exec__json_text(e->inputs, "{}");
     char *commit = e->git_commit ? exec__json_text(e->git_commit, "null") : NULL;
     char *env = exec__json_text(e->env, "{}"), *tags = exec__json_text(e->tags, "[]");
@@ -135,6 +136,7 @@ int ferry_exec_insert(ferryd *d, ferry_exec *e)
     sqlite3_bind_int(st, 25, e->autorestart);
     sqlite3_bind_text(st, 26, e->restarted_from, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 27, e->restarts);
+    sqlite3_bind_text(st, 28, e->reuse_key, -1, SQLITE_STATIC);
     int rc = ferry_db_step_done(d, st);
     free(commit);
     free(params);
@@ -470,4 +472,27 @@ void ferry_exec_unwatch(ferry_exec *e, ferry_exec_watcher *w)
     if (w->next)
         w->next->prev = w->prev;
     w->prev = w->next = NULL;
+}
+
+int ferry_exec_find_reusable(ferryd *d, const char *project, const char *key, const json_t *only,
+                             char id[37])
+{
+    /* Newest first: the latest run of the same work is the one reused. */
+    sqlite3_stmt *st = ferry_db_prepare(
+        d, "SELECT id FROM executions WHERE project = ? AND reuse_key = ? AND status = 'complete'"
+           " ORDER BY created_at DESC");
+    sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int found = 0;
+    while (!found && sqlite3_step(st) == SQLITE_ROW) {
+        const char *each = (const char *)sqlite3_column_text(st, 0);
+        found = only == NULL;
+        size_t i;
+        const json_t *v;
+        json_array_foreach(only, i, v) found |= strcmp(json_string_value(v), each) == 0;
+        if (found)
+            snprintf(id, 37, "%s", each);
+    }
+    sqlite3_reset(st);
+    return found ? 0 : FERRY_ENOENT;
 }

@@ -57,6 +57,9 @@ struct ferry_exec {
     int autorestart;
     char *restarted_from, *restarted_as;
     int restarts;
+    /* What makes two executions the same run (submit.c): the same key and a
+     * complete one may be reused (pipelines); set at creation, stored. */
+    char *reuse_key;
     ferry_status status;
     char *status_reason;
     int has_exit_code, exit_code;
@@ -112,6 +115,10 @@ ferry_exec **ferry_exec_list(ferryd *d, const ferry_exec_filter *f, size_t *n_ou
 int ferry_exec_add_output(ferryd *d, const char *id, const char *name, int64_t size,
                           const char *sha256);
 json_t *ferry_exec_outputs_json(ferryd *d, const char *id);
+/* The newest complete execution of `project` whose reuse_key is `key`
+ * (among the ids of `only` when non-NULL): 0 with its id, or FERRY_ENOENT. */
+int ferry_exec_find_reusable(ferryd *d, const char *project, const char *key, const json_t *only,
+                             char id[37]);
 
 void ferry_exec_watch(ferry_exec *e, ferry_exec_watcher *w);
 void ferry_exec_unwatch(ferry_exec *e, ferry_exec_watcher *w);
