@@ -141,6 +141,9 @@ int ferry_cli_call(const ferry_cli *cli, const char *method, const char *path, j
                    long timeout_s, json_t **out);
 /* One path segment, %-escaped. Caller frees. */
 char *ferry_cli_escape(const char *s);
+/* "/v1/<collection>/<escaped id><suffix>", "#7" taken as the counter 7.
+ * Caller frees. */
+char *ferry_cli_id_path(const char *collection, const char *id, const char *suffix);
 /* "/v1/executions/<escaped id><suffix>". Caller frees. */
 char *ferry_cli_exec_path(const char *id, const char *suffix);
 /* Append "key=value" (value escaped) to a path, after "?" or "&"; nothing

@@ -154,15 +154,10 @@ static void ferry__print_outcome_stdout(const json_t *pl)
 
 /* ---- finding a pipeline and its nodes ---- */
 
-/* "/v1/pipelines/<id><suffix>", "#7" taken as the counter 7. */
+/* "/v1/pipelines/<id><suffix>". */
 static char *ferry__pipeline_path(const char *id, const char *suffix)
 {
-    if (id[0] == '#' && id[1] != '\0')
-        id++;
-    char *e = ferry_cli_escape(id);
-    char *path = ferry_asprintf("/v1/pipelines/%s%s", e, suffix ? suffix : "");
-    free(e);
-    return path;
+    return ferry_cli_id_path("pipelines", id, suffix);
 }
 
 /* GET the pipeline ID names; a counter is looked up in --project (or the
@@ -246,11 +241,11 @@ typedef struct ferry__run_args {
     char **argv;
 } ferry__run_args;
 
-enum { FERRY__OPT_COMMIT = 256, FERRY__OPT_TITLE, FERRY__OPT_REUSE, FERRY__OPT_REUSE_FROM };
+enum { FERRY__OPT_TITLE = 256, FERRY__OPT_REUSE, FERRY__OPT_REUSE_FROM };
 
 static const struct option ferry__run_options[] = {
-    {"adhoc", optional_argument, NULL, 'a'},
-    {"commit", required_argument, NULL, FERRY__OPT_COMMIT},
+    {"adhoc", optional_argument, NULL, FERRY_CLI_OPT_ADHOC},
+    {"commit", required_argument, NULL, FERRY_CLI_OPT_COMMIT},
     {"param", required_argument, NULL, 'p'},
     {"tag", required_argument, NULL, 't'},
     {"title", required_argument, NULL, FERRY__OPT_TITLE},
@@ -260,13 +255,13 @@ static const struct option ferry__run_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* One of pipeline run's own options into the ferry__run_args ctx points at. */
 static int ferry__run_option(void *ctx, int c, const char *arg)
 {
     ferry__run_args *r = ctx;
+    if (ferry_cli_code_option(&r->code, c, arg, r->argc, r->argv))
+        return FERRY_EXIT_OK;
     switch (c) {
-    case 'a':
-        ferry_cli_code_adhoc(&r->code, arg, r->argc, r->argv);
-        break;
     case 'p':
         r->params = ferry_xrealloc(r->params, (r->n_params + 1) * sizeof(*r->params));
         r->params[r->n_params++] = arg;
@@ -276,9 +271,6 @@ static int ferry__run_option(void *ctx, int c, const char *arg)
         break;
     case 'w':
         r->watch = 1;
-        break;
-    case FERRY__OPT_COMMIT:
-        r->code.commit = arg;
         break;
     case FERRY__OPT_TITLE:
         r->title = arg;
@@ -589,7 +581,7 @@ static const char ferry__stop_usage[] =
 static const ferry_cli_syntax ferry__show_syntax = {
     .name = "pipeline show",
     .usage = ferry__show_usage,
-    .operands = FERRY_CLI_ONE_ID,
+    .operands = FERRY_CLI_OPERANDS,
     .project = 1,
     .json = 1,
 };
@@ -597,15 +589,26 @@ static const ferry_cli_syntax ferry__show_syntax = {
 static const ferry_cli_syntax ferry__stop_syntax = {
     .name = "pipeline stop",
     .usage = ferry__stop_usage,
-    .operands = FERRY_CLI_ONE_ID,
+    .operands = FERRY_CLI_OPERANDS,
     .project = 1,
     .json = 1,
 };
 
+/* Parse a command line of one operand, the pipeline ID (args->id). */
+static int ferry__parse_one_id(const ferry_cli_syntax *syntax, int argc, char **argv,
+                               ferry_cli_args *args)
+{
+    int rc = ferry_cli_parse_args(syntax, NULL, argc, argv, args);
+    if (rc == FERRY_CLI_GO_ON && args->n_rest != 1)
+        return ferry_cli_usage_error(syntax->name, "expected one pipeline ID");
+    args->id = rc == FERRY_CLI_GO_ON ? args->rest[0] : NULL;
+    return rc;
+}
+
 static int ferry__cmd_show(const ferry_cli *cli, int argc, char **argv)
 {
     ferry_cli_args a;
-    int rc = ferry_cli_parse_args(&ferry__show_syntax, NULL, argc, argv, &a);
+    int rc = ferry__parse_one_id(&ferry__show_syntax, argc, argv, &a);
     if (rc != FERRY_CLI_GO_ON)
         return rc;
     json_t *pl = NULL;
@@ -626,7 +629,7 @@ static int ferry__post(const ferry_cli *cli, const json_t *pl, const char *suffi
 static int ferry__cmd_stop(const ferry_cli *cli, int argc, char **argv)
 {
     ferry_cli_args a;
-    int rc = ferry_cli_parse_args(&ferry__stop_syntax, NULL, argc, argv, &a);
+    int rc = ferry__parse_one_id(&ferry__stop_syntax, argc, argv, &a);
     if (rc != FERRY_CLI_GO_ON)
         return rc;
     json_t *pl = NULL, *answer = NULL;

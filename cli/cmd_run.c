@@ -138,7 +138,6 @@ enum {
     FERRY__OPT_PRIORITY = 256,
     FERRY__OPT_TIME_LIMIT,
     FERRY__OPT_NO_OUTPUT,
-    FERRY__OPT_COMMIT,
     FERRY__OPT_PARAM_FILE,
     FERRY__OPT_TITLE,
     FERRY__OPT_IMAGE,
@@ -147,8 +146,8 @@ enum {
 };
 
 static const struct option ferry__run_options[] = {
-    {"adhoc", optional_argument, NULL, 'a'},
-    {"commit", required_argument, NULL, FERRY__OPT_COMMIT},
+    {"adhoc", optional_argument, NULL, FERRY_CLI_OPT_ADHOC},
+    {"commit", required_argument, NULL, FERRY_CLI_OPT_COMMIT},
     {"parameter-file", required_argument, NULL, FERRY__OPT_PARAM_FILE},
     {"title", required_argument, NULL, FERRY__OPT_TITLE},
     {"image", required_argument, NULL, FERRY__OPT_IMAGE},
@@ -169,10 +168,9 @@ static const struct option ferry__run_options[] = {
 static int ferry__run_option(void *ctx, int c, const char *arg)
 {
     ferry__run_args *r = ctx;
-    switch (c) {
-    case 'a':
-        ferry_cli_code_adhoc(&r->code, arg, r->argc, r->argv);
+    if (ferry_cli_code_option(&r->code, c, arg, r->argc, r->argv))
         return FERRY_EXIT_OK;
+    switch (c) {
     case 'p':
         ferry__push(&r->params, &r->n_params, arg);
         return FERRY_EXIT_OK;
@@ -193,9 +191,6 @@ static int ferry__run_option(void *ctx, int c, const char *arg)
         return FERRY_EXIT_OK;
     case FERRY__OPT_AUTORESTART:
         r->autorestart = 1;
-        return FERRY_EXIT_OK;
-    case FERRY__OPT_COMMIT:
-        r->code.commit = arg;
         return FERRY_EXIT_OK;
     case FERRY__OPT_PARAM_FILE:
         r->param_file = arg;

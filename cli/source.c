@@ -28,13 +28,20 @@ int ferry_cli_is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-void ferry_cli_code_adhoc(ferry_cli_code *code, const char *arg, int argc, char **argv)
+int ferry_cli_code_option(ferry_cli_code *code, int c, const char *arg, int argc, char **argv)
 {
+    if (c == FERRY_CLI_OPT_COMMIT) {
+        code->commit = arg;
+        return 1;
+    }
+    if (c != FERRY_CLI_OPT_ADHOC)
+        return 0;
     code->adhoc = 1;
     if (arg != NULL)
         code->dir = arg;
     else if (optind < argc && argv[optind][0] != '-' && ferry_cli_is_dir(argv[optind]))
         code->dir = argv[optind++];
+    return 1;
 }
 
 int ferry_cli_code_check(const char *cmd, const ferry_cli_code *code)

@@ -29,11 +29,17 @@ typedef struct ferry_cli_source {
 
 /* 1 when path is a folder. */
 int ferry_cli_is_dir(const char *path);
-/* --adhoc [DIR] (`arg` its attached value, or NULL), called from a
- * getopt_long() loop over argc/argv. An optional value may stand apart
- * ("--adhoc DIR") only when it cannot be an operand: it names an existing
- * folder; it is then taken and optind moved past it. */
-void ferry_cli_code_adhoc(ferry_cli_code *code, const char *arg, int argc, char **argv);
+/* The getopt_long() values of the options that choose the code, spelt
+ * alike by every command that takes them:
+ *   {"adhoc", optional_argument, NULL, FERRY_CLI_OPT_ADHOC},
+ *   {"commit", required_argument, NULL, FERRY_CLI_OPT_COMMIT}, */
+#define FERRY_CLI_OPT_ADHOC 'a'
+#define FERRY_CLI_OPT_COMMIT 0x400
+/* One of them (c, and `arg` its value, or NULL) into code: 1 when c is
+ * one, else 0. Called from a getopt_long() loop over argc/argv: a value of
+ * --adhoc may stand apart ("--adhoc DIR") only when it cannot be an
+ * operand, for it names an existing folder; optind then moves past it. */
+int ferry_cli_code_option(ferry_cli_code *code, int c, const char *arg, int argc, char **argv);
 /* After parsing: --commit and --adhoc exclude each other, --commit is not
  * empty, DIR is a folder. A usage error of `cmd` ("run") is printed;
  * returns FERRY_EXIT_OK or FERRY_EXIT_USAGE. */

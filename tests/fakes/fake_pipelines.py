@@ -13,10 +13,14 @@ complete, evaluate complete, deploy waiting for approval) and #2 of project
 other, complete.
 """
 import hashlib
-import http.server
 import json
+import os
+import sys
 import threading
 import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fake_http  # noqa: E402  (the handler's HTTP side, shared with the cloud fakes)
 
 LOCK = threading.Lock()
 REQUESTS = []  # {"method", "path", "body"}
@@ -106,24 +110,13 @@ def find(ident, project):
     return None
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
+class Handler(fake_http.Handler):
     def answer(self, code, obj, ctype="application/json"):
         data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        self.send(code, data, ctype, head=self.command == "HEAD")
 
     def route(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n else b""
+        raw = self.read_body()
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
         parts = [urllib.parse.unquote(p) for p in url.path.split("/")[1:]]
@@ -213,7 +206,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def start():
     """Serve in a thread; returns the base URL."""
     reset()
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
+    srv = fake_http.listen(Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return "http://127.0.0.1:%d" % srv.server_address[1]

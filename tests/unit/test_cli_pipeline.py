@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """`ferry pipeline` (issue 20) against a fake ferryd (tests/fakes/
 fake_pipelines.py): what `run` sends (the ad-hoc snapshot uploaded first,
-parameters as text, tags, title, the reuse flags), a pipeline not in the
-step file refused before anything is sent, a -p without '=', what list and
+parameters as text, tags, title, the reuse flags; --commit: the commit's
+step file checked, nothing uploaded), a pipeline not in the step file
+refused before anything is sent, a -p without '=', what list and
 show print, stop and approve/reject and their paths, a node's log, and the
 exit status of --watch for each outcome.
 
 Usage: test_cli_pipeline.py PATH-TO-ferry
 """
-import hashlib
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,6 +105,7 @@ def run_cmd(name, want_rc, *args, wants=(), cwd=None):
 # ---- the setup ----
 SERVER = fake.start()
 work = tempfile.mkdtemp(prefix="ferry-test-pipeline-")
+atexit.register(shutil.rmtree, work, ignore_errors=True)
 PROJ = os.path.join(work, "hello")
 os.makedirs(PROJ)
 with open(os.path.join(PROJ, "valohai.yaml"), "w") as f:
@@ -181,6 +184,32 @@ try:
 except ValueError:
     fail("run --json: not JSON: %s" % out)
 
+# ---- run --commit: the commit's step file is checked; nothing is uploaded ----
+gitproj = os.path.join(work, "gitproj")
+os.makedirs(gitproj)
+with open(os.path.join(gitproj, "valohai.yaml"), "w") as f:
+    f.write(STEPFILE.replace("name: nightly", "name: weekly"))
+git = ["git", "-C", gitproj, "-c", "user.name=T", "-c", "user.email=t@x"]
+subprocess.run(git[:3] + ["init", "-q"], check=True)
+subprocess.run(git + ["add", "-A"], check=True)
+subprocess.run(git + ["commit", "-qm", "one"], check=True)
+sha = subprocess.run(git[:3] + ["rev-parse", "HEAD"], check=True, capture_output=True,
+                     text=True).stdout.strip()
+# What is in the folder now is not what runs: the commit's file is checked.
+with open(os.path.join(gitproj, "valohai.yaml"), "w") as f:
+    f.write(STEPFILE)
+clear_requests()
+run_cmd("--commit: the commit's step file", 2, "pipeline", "run", "nightly", "--commit",
+        sha[:10], "--project", "hello", cwd=gitproj,
+        wants=("no pipeline 'nightly' in %s:valohai.yaml; known pipelines: train-eval, weekly"
+               % sha[:7],))
+run_cmd("--commit", 0, "pipeline", "run", "weekly", "--commit", sha[:10], "--project", "hello",
+        cwd=gitproj, wants=("created: weekly",))
+creates = requests("POST", "/v1/pipelines")
+body = creates[0]["body"] if creates else {}
+if body.get("commit") != sha[:10] or "snapshot" in body or requests("POST", "/v1/snapshots"):
+    fail("run --commit: the body names the commit, and nothing is uploaded: %s" % requests())
+
 # ---- run --watch: each change a line; the exit status of the outcome ----
 for outcome, want_rc in (("complete", 0), ("error", 1), ("stopped", 2)):
     rc, out, err = run_cmd("watch " + outcome, want_rc, "pipeline", "run", "train-eval",
@@ -228,6 +257,8 @@ if requests("GET")[-1]["path"] != "/v1/pipelines/1?project=hello":
     fail("show: path %s" % requests("GET")[-1]["path"])
 run_cmd("show a counter of another project", 5, "pipeline", "show", "1", "--project", "other",
         wants=("no pipeline '1'",))
+run_cmd("show without ID", 2, "pipeline", "show", wants=("expected one pipeline ID",))
+run_cmd("stop with two IDs", 2, "pipeline", "stop", "1", "2", wants=("expected one pipeline ID",))
 run_cmd("show by uuid", 0, "pipeline", "show", "pl-uuid-0002", wants=("  name       nightly",))
 failed = [p for p in fake.PIPELINES if p["status"] == "error"]
 if failed:
