@@ -200,7 +200,7 @@ static const json_t *ferry__find_node(const char *cmd, const json_t *pl, const c
 
 /* ---- run ---- */
 
-static const char ferry__run_usage[] =
+static const char ferry__prun_usage[] =
     "usage: ferry pipeline run NAME [--commit REF | --adhoc [DIR]]\n"
     "                          [-p NODE.PARAM=VALUE | -p PARAM=VALUE]... [--tag TAG]...\n"
     "                          [--title TITLE] [--reuse] [--reuse-from ID] [--watch]\n"
@@ -229,7 +229,7 @@ static const char ferry__run_usage[] =
     "  --project NAME      project name (as for ferry run)\n"
     "  --json              print the created pipeline as JSON\n";
 
-typedef struct ferry__run_args {
+typedef struct ferry__prun_args {
     ferry_cli_code code;
     const char **params; /* "NAME=VALUE" as given */
     size_t n_params;
@@ -239,11 +239,11 @@ typedef struct ferry__run_args {
     /* The command line, for a value of --adhoc that stands apart. */
     int argc;
     char **argv;
-} ferry__run_args;
+} ferry__prun_args;
 
 enum { FERRY__OPT_TITLE = 256, FERRY__OPT_REUSE, FERRY__OPT_REUSE_FROM };
 
-static const struct option ferry__run_options[] = {
+static const struct option ferry__prun_options[] = {
     {"adhoc", optional_argument, NULL, FERRY_CLI_OPT_ADHOC},
     {"commit", required_argument, NULL, FERRY_CLI_OPT_COMMIT},
     {"param", required_argument, NULL, 'p'},
@@ -255,10 +255,10 @@ static const struct option ferry__run_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* One of pipeline run's own options into the ferry__run_args ctx points at. */
-static int ferry__run_option(void *ctx, int c, const char *arg)
+/* An option of pipeline run into its ferry__prun_args. */
+static int ferry__prun_option(void *ctx, int c, const char *arg)
 {
-    ferry__run_args *r = ctx;
+    ferry__prun_args *r = ctx;
     if (ferry_cli_code_option(&r->code, c, arg, r->argc, r->argv))
         return FERRY_EXIT_OK;
     switch (c) {
@@ -287,19 +287,19 @@ static int ferry__run_option(void *ctx, int c, const char *arg)
     return FERRY_EXIT_OK;
 }
 
-static const ferry_cli_syntax ferry__run_syntax = {
+static const ferry_cli_syntax ferry__prun_syntax = {
     .name = "pipeline run",
-    .usage = ferry__run_usage,
+    .usage = ferry__prun_usage,
     .operands = FERRY_CLI_OPERANDS,
     .project = 1,
     .json = 1,
-    .options = ferry__run_options,
+    .options = ferry__prun_options,
     .short_options = "p:a::w",
-    .on_option = ferry__run_option,
+    .on_option = ferry__prun_option,
 };
 
 /* -p values into {"NODE.PARAM": "VALUE"}: as text, ferryd types them. */
-static int ferry__build_params(const ferry__run_args *r, json_t *params)
+static int ferry__build_params(const ferry__prun_args *r, json_t *params)
 {
     for (size_t i = 0; i < r->n_params; i++) {
         const char *pair = r->params[i], *eq = strchr(pair, '=');
@@ -321,7 +321,7 @@ static int ferry__build_params(const ferry__run_args *r, json_t *params)
 
 /* The pipeline is in the step file of what runs, and can run. A commit
  * only ferryd has is left to ferryd. */
-static int ferry__check_pipeline(const ferry_cli_source *src, const ferry__run_args *r,
+static int ferry__check_pipeline(const ferry_cli_source *src, const ferry__prun_args *r,
                                  const char *name)
 {
     ferry_stepfile *sf = NULL;
@@ -345,8 +345,8 @@ static int ferry__check_pipeline(const ferry_cli_source *src, const ferry__run_a
     return rc;
 }
 
-static json_t *ferry__run_body(const ferry__run_args *r, const ferry_cli_source *src,
-                               const char *name, const char *sha, json_t *params)
+static json_t *ferry__prun_body(const ferry__prun_args *r, const ferry_cli_source *src,
+                                const char *name, const char *sha, json_t *params)
 {
     json_t *body = json_pack("{s:s, s:s, s:O, s:O}", "project", src->project, "pipeline", name,
                              "parameters", params, "tags", r->tags);
@@ -434,7 +434,7 @@ static int ferry__watch(const ferry_cli *cli, const json_t *created, FILE *out)
     return rc;
 }
 
-static int ferry__run(const ferry_cli *cli, ferry__run_args *r, const ferry_cli_args *a)
+static int ferry__run(const ferry_cli *cli, ferry__prun_args *r, const ferry_cli_args *a)
 {
     const char *name = a->rest[0];
     json_t *params = json_object(), *pl = NULL;
@@ -449,7 +449,7 @@ static int ferry__run(const ferry_cli *cli, ferry__run_args *r, const ferry_cli_
     if (rc == FERRY_EXIT_OK)
         rc = ferry_cli_source_send(cli, &r->code, &src, sha);
     if (rc == FERRY_EXIT_OK) {
-        json_t *body = ferry__run_body(r, &src, name, sha, params);
+        json_t *body = ferry__prun_body(r, &src, name, sha, params);
         rc = ferry_cli_source_create(cli, &src, "/v1/pipelines", body, &pl);
         json_decref(body);
     }
@@ -472,9 +472,9 @@ static int ferry__run(const ferry_cli *cli, ferry__run_args *r, const ferry_cli_
 
 static int ferry__cmd_run(const ferry_cli *cli, int argc, char **argv)
 {
-    ferry__run_args r = {.code = {.dir = "."}, .tags = json_array(), .argc = argc, .argv = argv};
+    ferry__prun_args r = {.code = {.dir = "."}, .tags = json_array(), .argc = argc, .argv = argv};
     ferry_cli_args a;
-    int rc = ferry_cli_parse_args(&ferry__run_syntax, &r, argc, argv, &a);
+    int rc = ferry_cli_parse_args(&ferry__prun_syntax, &r, argc, argv, &a);
     if (rc == FERRY_CLI_GO_ON) {
         r.code.project = a.project;
         if (a.n_rest != 1)

@@ -27,16 +27,13 @@ FAILURES = []
 STEPFILE = """\
 - step:
     name: train
-    image: python:3.12
-    command: python train.py {parameters}
+    image: busybox:1.36
+    command:
+      - echo training {parameters}
+      - mkdir -p /valohai/outputs && echo m > /valohai/outputs/model.bin
     parameters:
-      - name: epochs
-        type: integer
-        default: 3
-- step:
-    name: evaluate
-    image: python:3.12
-    command: python eval.py
+      - {name: epochs, type: integer, default: 2}
+- step: {name: evaluate, image: "busybox:1.36", command: "ls /valohai/inputs/model"}
 - pipeline:
     name: train-eval
     parameters:
