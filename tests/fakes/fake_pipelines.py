@@ -154,6 +154,8 @@ class Handler(fake_http.Handler):
             advance(pl)
             return self.answer(200, public(pl))
         if rest[1:] == ["stop"] and self.command == "POST":
+            if pl["status"] in ("complete", "error", "stopped"):
+                return self.answer(409, {"error": "pipeline #%d has ended" % pl["counter"]})
             pl["status"] = "stopped"
             for nd in pl["nodes"]:
                 if nd["status"] not in ("complete", "error", "stopped", "skipped"):

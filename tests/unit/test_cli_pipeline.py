@@ -312,10 +312,12 @@ run_cmd("logs: bad --tail", 2, "pipeline", "logs", "1", "train", "--tail", "x",
 
 # ---- stop ----
 clear_requests()
-run_cmd("stop", 0, "pipeline", "stop", "2", "--project", "other",
-        wants=("Pipeline #2 (pl-uuid-0002): stopped",))
-if not requests("POST", "/v1/pipelines/pl-uuid-0002/stop"):
+run_cmd("stop", 0, "pipeline", "stop", "1", "--project", "hello",
+        wants=("Pipeline #1 (pl-uuid-0001): stopped",))
+if not requests("POST", "/v1/pipelines/pl-uuid-0001/stop"):
     fail("stop: path: %s" % requests("POST"))
+run_cmd("stop an ended pipeline: ferryd's 409", 5, "pipeline", "stop", "2", "--project", "other",
+        wants=("pipeline #2 has ended",))
 run_cmd("stop an unknown pipeline", 5, "pipeline", "stop", "pl-nope", wants=("no pipeline",))
 
 # ---- an unreachable ferryd ----
