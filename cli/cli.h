@@ -141,6 +141,9 @@ int ferry_cli_call(const ferry_cli *cli, const char *method, const char *path, j
                    long timeout_s, json_t **out);
 /* One path segment, %-escaped. Caller frees. */
 char *ferry_cli_escape(const char *s);
+/* "/v1/<collection>/<escaped id><suffix>", "#7" taken as the counter 7.
+ * Caller frees. */
+char *ferry_cli_id_path(const char *collection, const char *id, const char *suffix);
 /* "/v1/executions/<escaped id><suffix>". Caller frees. */
 char *ferry_cli_exec_path(const char *id, const char *suffix);
 /* Append "key=value" (value escaped) to a path, after "?" or "&"; nothing
@@ -152,6 +155,9 @@ int ferry_cli_exec_call(const ferry_cli *cli, const char *method, const char *id
 /* With `project`, look a counter up in it and give back the uuid; else the
  * id as given. *uuid is malloc'd. Returns an exit status. */
 int ferry_cli_resolve_id(const ferry_cli *cli, const char *id, const char *project, char **uuid);
+/* The project to look ID up in: `project` when given, else for a counter
+ * (7 or #7) ferry_cli_counter_project()'s; else NULL. Caller frees. */
+char *ferry_cli_id_project(const char *id, const char *project);
 /* The project a bare counter names without --project: $FERRY_PROJECT, else
  * the project folder's name (a ferry.yaml or valohai.yaml here), as `ferry
  * run` there names it; else NULL (every project). Caller frees. */
@@ -212,7 +218,15 @@ typedef struct ferry_cli_log_options {
     int follow;
     long tail; /* -1: all */
     int timestamps;
+    const char *cmd; /* the command, for usage errors: "logs" */
 } ferry_cli_log_options;
+
+/* The options of a command that prints a log (logs, pipeline logs): -f,
+ * --follow, --tail N, --timestamps. ferry_cli_log_option is their
+ * on_option, its ctx a ferry_cli_log_options. */
+extern const struct option *const ferry_cli_log_long_options;
+#define FERRY_CLI_LOG_SHORT_OPTIONS "f"
+int ferry_cli_log_option(void *ctx, int c, const char *arg);
 
 /* Stream an execution's log to stdout/stderr, reconnecting after a dropped
  * connection without losing or repeating a line. With follow, *final (may be
@@ -242,5 +256,6 @@ int ferry_cmd_projects(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_project(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_alias(const ferry_cli *cli, int argc, char **argv);
 int ferry_cmd_datum(const ferry_cli *cli, int argc, char **argv);
+int ferry_cmd_pipeline(const ferry_cli *cli, int argc, char **argv);
 
 #endif

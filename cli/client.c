@@ -300,15 +300,20 @@ char *ferry_cli_escape(const char *s)
     return out;
 }
 
-char *ferry_cli_exec_path(const char *id, const char *suffix)
+char *ferry_cli_id_path(const char *collection, const char *id, const char *suffix)
 {
-    /* "#7" is how executions are shown; accept it back as the counter. */
+    /* "#7" is how executions and pipelines are shown; accept it back as the counter. */
     if (id[0] == '#' && id[1] != '\0')
         id++;
     char *e = ferry_cli_escape(id);
-    char *path = ferry_asprintf("/v1/executions/%s%s", e, suffix ? suffix : "");
+    char *path = ferry_asprintf("/v1/%s/%s%s", collection, e, suffix ? suffix : "");
     free(e);
     return path;
+}
+
+char *ferry_cli_exec_path(const char *id, const char *suffix)
+{
+    return ferry_cli_id_path("executions", id, suffix);
 }
 
 char *ferry_cli_add_query(char *path, const char *key, const char *value)

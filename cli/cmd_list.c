@@ -319,17 +319,25 @@ char *ferry_cli_counter_project(void)
     return base && base[1] ? ferry_strdup(base + 1) : NULL;
 }
 
+char *ferry_cli_id_project(const char *id, const char *project)
+{
+    if (project != NULL)
+        return ferry_strdup(project);
+    if (id[0] == '#')
+        id++;
+    return id[0] != '\0' && strspn(id, "0123456789") == strlen(id) ? ferry_cli_counter_project()
+                                                                   : NULL;
+}
+
 int ferry_cmd_show(const ferry_cli *cli, int argc, char **argv)
 {
     ferry_cli_args a;
     int rc = ferry_cli_parse_args(&ferry__show_syntax, NULL, argc, argv, &a);
     if (rc != FERRY_CLI_GO_ON)
         return rc;
-    char *here = a.project == NULL && strspn(a.id, "0123456789") == strlen(a.id)
-                     ? ferry_cli_counter_project()
-                     : NULL;
+    char *here = ferry_cli_id_project(a.id, a.project);
     /* The one request a counter in a project needs: no resolving first. */
-    char *query = ferry_cli_add_query(ferry_strdup(""), "project", a.project ? a.project : here);
+    char *query = ferry_cli_add_query(ferry_strdup(""), "project", here);
     free(here);
     json_t *exec = NULL;
     rc = ferry_cli_exec_call(cli, "GET", a.id, query, 60, &exec);

@@ -187,8 +187,7 @@ static const char ferry__logs_usage[] =
     "  --timestamps      put each line's time (UTC) in front of it\n"
     "  --project NAME    look a counter ID up in this project\n";
 
-/* -f, --tail N and --timestamps into the ferry_cli_log_options ctx points at. */
-static int ferry__logs_option(void *ctx, int c, const char *arg)
+int ferry_cli_log_option(void *ctx, int c, const char *arg)
 {
     ferry_cli_log_options *opt = ctx;
     if (c == 'f')
@@ -196,7 +195,7 @@ static int ferry__logs_option(void *ctx, int c, const char *arg)
     else if (c == 'T')
         opt->timestamps = 1;
     else if ((opt->tail = ferry_cli_parse_count(arg)) < 0)
-        return ferry_cli_usage_error("logs", "--tail wants a number, not '%s'", arg);
+        return ferry_cli_usage_error(opt->cmd, "--tail wants a number, not '%s'", arg);
     return FERRY_EXIT_OK;
 }
 
@@ -206,6 +205,7 @@ static const struct option ferry__logs_options[] = {
     {"timestamps", no_argument, NULL, 'T'},
     {NULL, 0, NULL, 0},
 };
+const struct option *const ferry_cli_log_long_options = ferry__logs_options;
 
 static const ferry_cli_syntax ferry__logs_syntax = {
     .name = "logs",
@@ -213,13 +213,13 @@ static const ferry_cli_syntax ferry__logs_syntax = {
     .operands = FERRY_CLI_ONE_ID,
     .project = 1,
     .options = ferry__logs_options,
-    .short_options = "f",
-    .on_option = ferry__logs_option,
+    .short_options = FERRY_CLI_LOG_SHORT_OPTIONS,
+    .on_option = ferry_cli_log_option,
 };
 
 int ferry_cmd_logs(const ferry_cli *cli, int argc, char **argv)
 {
-    ferry_cli_log_options opt = {.follow = 0, .tail = -1, .timestamps = 0};
+    ferry_cli_log_options opt = {.follow = 0, .tail = -1, .timestamps = 0, .cmd = "logs"};
     ferry_cli_args a;
     int rc = ferry_cli_parse_args(&ferry__logs_syntax, &opt, argc, argv, &a);
     if (rc != FERRY_CLI_GO_ON)

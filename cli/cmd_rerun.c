@@ -108,11 +108,9 @@ int ferry_cmd_rerun(const ferry_cli *cli, int argc, char **argv)
     ferry_cli_args a;
     int rc = ferry_cli_parse_args(&ferry__rerun_syntax, &r, argc, argv, &a);
     if (rc == FERRY_CLI_GO_ON) {
-        char *here = a.project == NULL && strspn(a.id, "0123456789") == strlen(a.id)
-                         ? ferry_cli_counter_project()
-                         : NULL;
+        char *here = ferry_cli_id_project(a.id, a.project);
         char *uuid = NULL;
-        rc = ferry_cli_resolve_id(cli, a.id, a.project ? a.project : here, &uuid);
+        rc = ferry_cli_resolve_id(cli, a.id, here, &uuid);
         free(here);
         json_t *exec = NULL;
         if (rc == FERRY_EXIT_OK) {

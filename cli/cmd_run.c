@@ -11,11 +11,8 @@
  * parameter values, required inputs) is checked first, so a typo costs
  * neither an upload nor a round trip. ferryd validates again: it is the
  * authority, and the CLI sends the values as the user typed them. */
-#include "cli.h"
-#include "worktree.h"
+#include "source.h"
 
-#include "tarball.h"
-#include "stepfile.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -28,29 +25,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Below this an upload is over before a progress bar would be read. */
-#define FERRY__PROGRESS_MIN_BYTES (1024 * 1024)
-
 typedef struct ferry__run_args {
     const char *step_name;
-    char *step_chosen; /* the step a unique prefix named (owned), or NULL */
-    int list_steps;    /* no STEP given: list them */
-    const char *dir;
+    char *step_chosen;   /* the step a unique prefix named (owned), or NULL */
+    int list_steps;      /* no STEP given: list them */
+    ferry_cli_code code; /* what runs: --adhoc [DIR], --commit REF, --project */
     const char **params; /* "NAME=VALUE" as given, in order */
     size_t n_params;
     const char **inputs; /* "NAME=URL" */
     size_t n_inputs;
     const char *environment;
     json_t *tags;
-    const char *project;
-    const char *commit;        /* --commit REF, or NULL */
     const char *param_file;    /* --parameter-file FILE, or NULL */
     const char *title, *image; /* --title, --image, or NULL */
     json_t *vars;              /* --var NAME=VALUE: {NAME: VALUE} */
     char **rewritten;          /* argv with --NAME=VALUE turned into -p NAME=VALUE (owned) */
     char **made;               /* the "NAME=VALUE" strings of it (owned) */
     size_t n_made;
-    int adhoc; /* --adhoc given */
     int watch, json;
     int priority;
     int autorestart; /* --autorestart */
@@ -128,12 +119,6 @@ static const char ferry__run_usage[] =
     "                      complete, 1 error, 2 stopped\n"
     "  --json              print the created execution as JSON\n";
 
-static int ferry__is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 static void ferry__push(const char ***list, size_t *n, const char *item)
 {
     *list = ferry_xrealloc(*list, (*n + 1) * sizeof(**list));
@@ -153,7 +138,6 @@ enum {
     FERRY__OPT_PRIORITY = 256,
     FERRY__OPT_TIME_LIMIT,
     FERRY__OPT_NO_OUTPUT,
-    FERRY__OPT_COMMIT,
     FERRY__OPT_PARAM_FILE,
     FERRY__OPT_TITLE,
     FERRY__OPT_IMAGE,
@@ -162,8 +146,8 @@ enum {
 };
 
 static const struct option ferry__run_options[] = {
-    {"adhoc", optional_argument, NULL, 'a'},
-    {"commit", required_argument, NULL, FERRY__OPT_COMMIT},
+    {"adhoc", optional_argument, NULL, FERRY_CLI_OPT_ADHOC},
+    {"commit", required_argument, NULL, FERRY_CLI_OPT_COMMIT},
     {"parameter-file", required_argument, NULL, FERRY__OPT_PARAM_FILE},
     {"title", required_argument, NULL, FERRY__OPT_TITLE},
     {"image", required_argument, NULL, FERRY__OPT_IMAGE},
@@ -180,25 +164,13 @@ static const struct option ferry__run_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* --adhoc [DIR]. An optional value may stand apart ("--adhoc DIR") only
- * when it cannot be the step: it names an existing folder. */
-static void ferry__adhoc(ferry__run_args *r, const char *arg)
-{
-    r->adhoc = 1;
-    if (arg != NULL)
-        r->dir = arg;
-    else if (optind < r->argc && r->argv[optind][0] != '-' && ferry__is_dir(r->argv[optind]))
-        r->dir = r->argv[optind++];
-}
-
 /* One of run's own options into the ferry__run_args ctx points at. */
 static int ferry__run_option(void *ctx, int c, const char *arg)
 {
     ferry__run_args *r = ctx;
-    switch (c) {
-    case 'a':
-        ferry__adhoc(r, arg);
+    if (ferry_cli_code_option(&r->code, c, arg, r->argc, r->argv))
         return FERRY_EXIT_OK;
+    switch (c) {
     case 'p':
         ferry__push(&r->params, &r->n_params, arg);
         return FERRY_EXIT_OK;
@@ -219,9 +191,6 @@ static int ferry__run_option(void *ctx, int c, const char *arg)
         return FERRY_EXIT_OK;
     case FERRY__OPT_AUTORESTART:
         r->autorestart = 1;
-        return FERRY_EXIT_OK;
-    case FERRY__OPT_COMMIT:
-        r->commit = arg;
         return FERRY_EXIT_OK;
     case FERRY__OPT_PARAM_FILE:
         r->param_file = arg;
@@ -309,226 +278,22 @@ static int ferry__parse_args(ferry__run_args *r, int argc, char **argv)
     int rc = ferry_cli_parse_args(&ferry__run_syntax, r, r->argc, r->argv, &a);
     if (rc != FERRY_CLI_GO_ON)
         return rc;
-    r->project = a.project;
+    r->code.project = a.project;
     r->json = a.json;
     if (a.n_rest < 1) {
         r->list_steps = 1; /* `ferry run` alone lists the steps, as `vh exec run` does */
-        return ferry__is_dir(r->dir) ? FERRY_CLI_GO_ON
-                                     : ferry_cli_usage_error("run", "%s is not a folder", r->dir);
+        return ferry_cli_is_dir(r->code.dir)
+                   ? FERRY_CLI_GO_ON
+                   : ferry_cli_usage_error("run", "%s is not a folder", r->code.dir);
     }
     if (a.n_rest > 1)
         return ferry_cli_usage_error("run", "unexpected argument '%s'", a.rest[1]);
     r->step_name = a.rest[0];
-    if (r->commit != NULL && r->adhoc)
-        return ferry_cli_usage_error("run", "--commit and --adhoc exclude each other: a commit "
-                                            "or the working copy?");
-    if (r->commit != NULL && r->commit[0] == '\0')
-        return ferry_cli_usage_error("run", "--commit wants a sha, branch or tag");
-    if (!ferry__is_dir(r->dir))
-        return ferry_cli_usage_error("run", "%s is not a folder", r->dir);
-    return FERRY_CLI_GO_ON;
-}
-
-/* ---- what runs: a commit, or the working copy as it is ---- */
-
-typedef struct ferry__source {
-    ferry_worktree *wt; /* DIR's git working copy, or NULL */
-    const char *ref;    /* what "commit" sends; NULL: ad hoc */
-    char local[41];     /* the commit's sha in wt; "" when wt does not know it */
-    char *project;      /* the project the execution goes to */
-    char *repository;   /* the project's repository (as ferryd shows it), or NULL */
-    int head;           /* ref is wt's HEAD, chosen by the working copy's remote */
-} ferry__source;
-
-/* --project, else $FERRY_PROJECT, else NULL. */
-static const char *ferry__named_project(const ferry__run_args *r)
-{
-    if (r->project != NULL && r->project[0] != '\0')
-        return r->project;
-    const char *env = getenv("FERRY_PROJECT");
-    return env != NULL && env[0] != '\0' ? env : NULL;
-}
-
-/* DIR's folder name: the project of an ad-hoc run that names none. */
-static char *ferry__folder_name(const char *dir)
-{
-    char abs[PATH_MAX];
-    if (realpath(dir, abs) == NULL)
-        return ferry_strdup("default");
-    const char *base = strrchr(abs, '/');
-    return ferry_strdup(base && base[1] ? base + 1 : "default");
-}
-
-/* The first of ferryd's projects (only `named`, when not NULL) whose
- * repository one of wt's remotes names: its name and repository, malloc'd,
- * or both left NULL. A ferryd that has no /v1/projects (404) has none.
- * Returns an exit status, the failure printed. */
-static int ferry__linked_project(const ferry_cli *cli, const ferry_worktree *wt, const char *named,
-                                 char **name, char **repository)
-{
-    *name = *repository = NULL;
-    if (ferry_worktree_n_remotes(wt) == 0)
-        return FERRY_EXIT_OK;
-    ferry_cli_request req = {.method = "GET", .path = "/v1/projects", .timeout_s = 60};
-    ferry_cli_response res;
-    ferry_cli_http(cli, &req, &res);
-    int rc = FERRY_EXIT_OK;
-    json_t *answer = NULL;
-    if (res.transport_ok && res.status == 200)
-        answer = json_loadb(res.body, res.body_len, 0, NULL);
-    else if (!(res.transport_ok && res.status == 404))
-        rc = ferry_cli_report(cli, &res);
-    ferry_cli_response_free(&res);
-    size_t i;
-    json_t *p;
-    json_array_foreach(json_object_get(answer, "projects"), i, p)
-    {
-        const char *url = json_string_value(json_object_get(p, "repository"));
-        if (url == NULL || (named != NULL && strcmp(named, ferry_cli_str(p, "name")) != 0))
-            continue;
-        for (size_t k = 0; k < ferry_worktree_n_remotes(wt) && *name == NULL; k++)
-            if (ferry_url_same_repository(url, ferry_worktree_remote(wt, k))) {
-                *name = ferry_strdup(ferry_cli_str(p, "name"));
-                *repository = ferry_strdup(url);
-            }
-        if (*name != NULL)
-            break;
-    }
-    json_decref(answer);
-    return rc;
-}
-
-/* --commit REF: its project is the one named, else the one the working
- * copy is linked to, else the folder's name. */
-static int ferry__choose_commit(const ferry_cli *cli, const ferry__run_args *r, ferry__source *src)
-{
-    src->ref = r->commit;
-    if (src->wt != NULL && ferry_worktree_find_commit(src->wt, r->commit, src->local) != 0)
-        src->local[0] = '\0';
-    const char *named = ferry__named_project(r);
-    if (named != NULL) {
-        src->project = ferry_strdup(named);
-        return FERRY_EXIT_OK;
-    }
-    int rc = FERRY_EXIT_OK;
-    if (src->wt != NULL)
-        rc = ferry__linked_project(cli, src->wt, NULL, &src->project, &src->repository);
-    if (rc == FERRY_EXIT_OK && src->project == NULL)
-        src->project = ferry__folder_name(r->dir);
-    return rc;
-}
-
-/* Which it is, and in which project. Returns an exit status. */
-static int ferry__choose(const ferry_cli *cli, const ferry__run_args *r, ferry__source *src)
-{
-    if (ferry_worktree_open(r->dir, &src->wt) != 0)
-        src->wt = NULL;
-    if (r->commit != NULL)
-        return ferry__choose_commit(cli, r, src);
-    const char *named = ferry__named_project(r);
-    const char *head = src->wt != NULL ? ferry_worktree_head(src->wt) : NULL;
-    if (!r->adhoc && head != NULL) {
-        int rc = ferry__linked_project(cli, src->wt, named, &src->project, &src->repository);
-        if (rc != FERRY_EXIT_OK)
-            return rc;
-        if (src->project != NULL) {
-            src->ref = head;
-            snprintf(src->local, sizeof(src->local), "%s", head);
-            src->head = 1;
-            return FERRY_EXIT_OK;
-        }
-    }
-    src->project = named != NULL ? ferry_strdup(named) : ferry__folder_name(r->dir);
-    return FERRY_EXIT_OK;
-}
-
-static void ferry__source_free(ferry__source *src)
-{
-    ferry_worktree_free(src->wt);
-    free(src->project);
-    free(src->repository);
-}
-
-/* What the working copy holds that HEAD does not, said once: it does not
- * run. */
-static void ferry__note_changes(const ferry__source *src)
-{
-    if (!src->head)
-        return;
-    int n = ferry_worktree_changed(src->wt);
-    if (n > 0)
-        fprintf(stderr,
-                "%d file%s changed since %.7s %s not included; --adhoc runs the working "
-                "copy\n",
-                n, n == 1 ? "" : "s", src->ref, n == 1 ? "is" : "are");
+    return ferry_cli_code_check("run", &r->code) == FERRY_EXIT_OK ? FERRY_CLI_GO_ON
+                                                                  : FERRY_EXIT_USAGE;
 }
 
 /* ---- local validation ---- */
-
-static int ferry__load_stepfile(const char *dir, ferry_stepfile **sf)
-{
-    static const char *const names[] = {"ferry.yaml", "valohai.yaml"};
-    for (size_t i = 0; i < 2; i++) {
-        char *path = ferry_asprintf("%s/%s", dir, names[i]);
-        if (access(path, F_OK) != 0) {
-            free(path);
-            continue;
-        }
-        char err[1024] = "";
-        int rc = ferry_stepfile_parse_file(path, sf, err, sizeof(err));
-        free(path);
-        if (rc == 0)
-            return FERRY_EXIT_OK;
-        fprintf(stderr, "ferry: %s\n", err);
-        return FERRY_EXIT_USAGE;
-    }
-    fprintf(stderr, "ferry: no ferry.yaml or valohai.yaml in %s\n", dir);
-    return FERRY_EXIT_USAGE;
-}
-
-/* A step file's errors, each "NAME:LINE: ..." as "5d6e7f8:NAME:LINE: ...":
- * the file of that commit, not the one in the folder. */
-static void ferry__print_commit_errors(const char *sha, const char *name, const char *err)
-{
-    size_t name_n = strlen(name);
-    for (const char *line = err; *line != '\0';) {
-        size_t n = strcspn(line, "\n");
-        if (strncmp(line, name, name_n) == 0 && line[name_n] == ':')
-            fprintf(stderr, "ferry: %.7s:%.*s\n", sha, (int)n, line);
-        else
-            fprintf(stderr, "ferry: %.*s\n", (int)n, line);
-        line += n;
-        if (*line == '\n')
-            line++;
-    }
-}
-
-/* The step file of commit SHA of the working copy, as ferryd will read it. */
-static int ferry__load_commit_stepfile(ferry_worktree *wt, const char *sha, ferry_stepfile **sf)
-{
-    static const char *const names[] = {"ferry.yaml", "valohai.yaml"};
-    for (size_t i = 0; i < 2; i++) {
-        char *buf = NULL;
-        size_t len = 0;
-        int got = ferry_worktree_read_file(wt, sha, names[i], &buf, &len);
-        if (got == FERRY_ENOENT)
-            continue;
-        if (got != 0) {
-            fprintf(stderr, "ferry: cannot read %s of commit %.7s: %s\n", names[i], sha,
-                    ferry_strerror(got));
-            return FERRY_EXIT_FAILED;
-        }
-        char err[1024] = "";
-        int rc = ferry_stepfile_parse_buffer(names[i], buf, len, sf, err, sizeof(err));
-        free(buf);
-        if (rc == 0)
-            return FERRY_EXIT_OK;
-        ferry__print_commit_errors(sha, names[i], err);
-        return FERRY_EXIT_USAGE;
-    }
-    fprintf(stderr, "ferry: no ferry.yaml or valohai.yaml in commit %.7s\n", sha);
-    return FERRY_EXIT_USAGE;
-}
 
 static const ferry_param_def *ferry__param_def(const ferry_step *step, const char *name)
 {
@@ -646,21 +411,20 @@ static int ferry__merge_param_file(const ferry__run_args *r, json_t *params)
     return FERRY_EXIT_OK;
 }
 
-static int ferry__validate(ferry__run_args *r, const ferry__source *src, json_t *params,
+static int ferry__validate(ferry__run_args *r, const ferry_cli_source *src, json_t *params,
                            json_t *inputs)
 {
-    if (src->ref != NULL && src->local[0] == '\0') {
+    ferry_stepfile *sf = NULL;
+    int rc = ferry_cli_source_stepfile(src, r->code.dir, &sf);
+    if (rc != FERRY_EXIT_OK)
+        return rc;
+    if (sf == NULL) {
         /* A commit this working copy does not have: ferryd reads its step file. */
-        int rc = ferry__build_params(r, NULL, params);
+        rc = ferry__build_params(r, NULL, params);
         if (rc == FERRY_EXIT_OK)
             rc = ferry__merge_param_file(r, params);
         return rc == FERRY_EXIT_OK ? ferry__build_inputs(r, inputs) : rc;
     }
-    ferry_stepfile *sf = NULL;
-    int rc = src->ref != NULL ? ferry__load_commit_stepfile(src->wt, src->local, &sf)
-                              : ferry__load_stepfile(r->dir, &sf);
-    if (rc != FERRY_EXIT_OK)
-        return rc;
     int ambiguous = 0;
     const ferry_step *step = ferry_stepfile_find_prefix(sf, r->step_name, &ambiguous);
     if (step != NULL && strcmp(step->name, r->step_name) != 0) {
@@ -669,13 +433,11 @@ static int ferry__validate(ferry__run_args *r, const ferry__source *src, json_t 
     }
     if (step == NULL) {
         char *known = ferry_stepfile_step_names(sf);
-        const char *base = strrchr(sf->path, '/');
-        char at[16] = "";
-        if (src->ref != NULL)
-            snprintf(at, sizeof(at), "%.7s:", src->local);
-        fprintf(stderr, "ferry: %s step '%s' in %s%s; %s\n",
-                ambiguous ? "more than one step starts with" : "unknown", r->step_name, at,
-                base ? base + 1 : sf->path, known ? known : "");
+        char file[PATH_MAX];
+        ferry_cli_source_file_name(src, sf, file, sizeof(file));
+        fprintf(stderr, "ferry: %s step '%s' in %s; %s\n",
+                ambiguous ? "more than one step starts with" : "unknown", r->step_name, file,
+                known ? known : "");
         free(known);
         ferry_stepfile_free(sf);
         return FERRY_EXIT_USAGE;
@@ -709,135 +471,15 @@ static int ferry__validate(ferry__run_args *r, const ferry__source *src, json_t 
     return rc;
 }
 
-/* ---- snapshot ---- */
-
-static int ferry__pack(const char *dir, char **tmp_path)
-{
-    const char *tmp = getenv("TMPDIR");
-    char *path = ferry_asprintf("%s/ferry-snapshot-XXXXXX.tar.gz", tmp && tmp[0] ? tmp : "/tmp");
-    int fd = mkstemps(path, 7);
-    if (fd < 0) {
-        fprintf(stderr, "ferry: cannot create a temporary file %s: %s\n", path, strerror(errno));
-        free(path);
-        return FERRY_EXIT_FAILED;
-    }
-    close(fd);
-    *tmp_path = path;
-    char err[1024] = "";
-    if (ferry_archive_pack_dir(dir, path, NULL, NULL, err, sizeof(err)) != 0) {
-        fprintf(stderr, "ferry: cannot pack %s: %s\n", dir, err);
-        return FERRY_EXIT_FAILED;
-    }
-    return FERRY_EXIT_OK;
-}
-
-typedef struct ferry__bar {
-    uint64_t last_ms;
-    int drawn;
-} ferry__bar;
-
-static void ferry__draw_bar(void *arg, int64_t sent, int64_t total)
-{
-    ferry__bar *bar = arg;
-    uint64_t now = ferry_mono_ms();
-    if (sent < total && now - bar->last_ms < 100)
-        return;
-    bar->last_ms = now;
-    enum { WIDTH = 30 };
-    int filled = total > 0 ? (int)(sent * WIDTH / total) : 0;
-    char hashes[WIDTH + 1];
-    for (int i = 0; i < WIDTH; i++)
-        hashes[i] = i < filled ? '#' : ' ';
-    hashes[WIDTH] = '\0';
-    char a[32], b[32];
-    ferry_cli_format_size(sent, a, sizeof(a));
-    ferry_cli_format_size(total, b, sizeof(b));
-    fprintf(stderr, "\rUploading snapshot [%s] %3d%%  %s / %s ", hashes,
-            total > 0 ? (int)(sent * 100 / total) : 0, a, b);
-    bar->drawn = 1;
-}
-
-/* HEAD first: an unchanged directory packs to the same bytes, so a rerun
- * usually uploads nothing. */
-static int ferry__upload(const ferry_cli *cli, const char *path, const char *sha, int64_t size)
-{
-    char *head_path = ferry_asprintf("/v1/snapshots/%s", sha);
-    ferry_cli_request head = {.method = "HEAD", .path = head_path, .timeout_s = 60};
-    ferry_cli_response res;
-    ferry_cli_http(cli, &head, &res);
-    free(head_path);
-    int rc = FERRY_EXIT_OK, have = res.transport_ok && res.status == 200;
-    if (!have && !(res.transport_ok && res.status == 404))
-        rc = ferry_cli_report(cli, &res);
-    ferry_cli_response_free(&res);
-    if (have || rc != FERRY_EXIT_OK)
-        return rc;
-
-    ferry__bar bar = {0, 0};
-    int show = size > FERRY__PROGRESS_MIN_BYTES && isatty(STDERR_FILENO);
-    ferry_cli_request post = {.method = "POST",
-                              .path = "/v1/snapshots",
-                              .upload_path = path,
-                              .upload_type = "application/gzip",
-                              .progress = show ? ferry__draw_bar : NULL,
-                              .progress_arg = &bar};
-    ferry_cli_http(cli, &post, &res);
-    if (bar.drawn)
-        fputc('\n', stderr);
-    if (!res.transport_ok || res.status < 200 || res.status >= 300) {
-        rc = ferry_cli_report(cli, &res);
-    } else {
-        json_t *answer = json_loadb(res.body, res.body_len, 0, NULL);
-        const char *got = ferry_cli_str(answer, "snapshot");
-        if (strcmp(got, sha) != 0) {
-            fprintf(stderr, "ferry: ferryd stored the snapshot as '%s', but it is %s\n", got, sha);
-            rc = FERRY_EXIT_FAILED;
-        }
-        json_decref(answer);
-    }
-    ferry_cli_response_free(&res);
-    return rc;
-}
-
-static int ferry__send_snapshot(const ferry_cli *cli, const char *dir, char *sha)
-{
-    char *path = NULL;
-    int rc = ferry__pack(dir, &path);
-    int64_t size = 0;
-    if (rc == FERRY_EXIT_OK && ferry_sha256_file(path, sha, &size) != 0) {
-        fprintf(stderr, "ferry: cannot read back %s\n", path);
-        rc = FERRY_EXIT_FAILED;
-    }
-    if (rc == FERRY_EXIT_OK)
-        rc = ferry__upload(cli, path, sha, size);
-    if (path != NULL)
-        unlink(path);
-    free(path);
-    return rc;
-}
-
 /* ---- the execution ---- */
 
-/* The answer that means "ferryd has no such commit, even after a fetch". */
-static int ferry__no_such_commit(const ferry_cli_response *res)
-{
-    if (!res->transport_ok || res->status != 404)
-        return 0;
-    json_t *answer = json_loadb(res->body, res->body_len, 0, NULL);
-    int is = strcmp(ferry_cli_str(answer, "field"), "commit") == 0;
-    json_decref(answer);
-    return is;
-}
-
-static json_t *ferry__create_body(const ferry__run_args *r, const ferry__source *src,
+static json_t *ferry__create_body(const ferry__run_args *r, const ferry_cli_source *src,
                                   const char *snapshot, json_t *params, json_t *inputs)
 {
     json_t *body = json_pack("{s:s, s:s, s:O, s:O, s:O}", "project", src->project, "step",
                              r->step_name, "parameters", params, "inputs", inputs, "tags", r->tags);
-    if (src->ref != NULL) {
-        json_object_set_new(body, "commit", json_string(src->ref));
-    } else {
-        json_object_set_new(body, "snapshot", json_string(snapshot));
+    ferry_cli_source_set_code(src, snapshot, body);
+    if (src->ref == NULL) {
         /* Which commit the working copy was based on, for the record. */
         const char *head = src->wt != NULL ? ferry_worktree_head(src->wt) : NULL;
         if (head != NULL)
@@ -864,28 +506,13 @@ static json_t *ferry__create_body(const ferry__run_args *r, const ferry__source 
     return body;
 }
 
-static int ferry__create(const ferry_cli *cli, const ferry__run_args *r, const ferry__source *src,
-                         const char *snapshot, json_t *params, json_t *inputs, json_t **exec)
+static int ferry__create(const ferry_cli *cli, const ferry__run_args *r,
+                         const ferry_cli_source *src, const char *snapshot, json_t *params,
+                         json_t *inputs, json_t **exec)
 {
     json_t *body = ferry__create_body(r, src, snapshot, params, inputs);
-    ferry_cli_request req = {
-        .method = "POST", .path = "/v1/executions", .json = body, .timeout_s = 60};
-    ferry_cli_response res;
-    ferry_cli_http(cli, &req, &res);
+    int rc = ferry_cli_source_create(cli, src, "/v1/executions", body, exec);
     json_decref(body);
-    int rc = FERRY_EXIT_OK;
-    if (src->head && ferry__no_such_commit(&res)) {
-        /* The user did not name the commit: say what to do about it. */
-        fprintf(stderr, "ferry: commit %.7s is not in %s: push it, or run with --adhoc\n", src->ref,
-                src->repository);
-        rc = FERRY_EXIT_NOT_PUSHED;
-    } else if (!res.transport_ok || res.status < 200 || res.status >= 300) {
-        rc = ferry_cli_report(cli, &res);
-    } else if ((*exec = json_loadb(res.body, res.body_len, 0, NULL)) == NULL) {
-        fprintf(stderr, "ferry: ferryd's answer to POST /v1/executions is not JSON\n");
-        rc = FERRY_EXIT_FAILED;
-    }
-    ferry_cli_response_free(&res);
     return rc;
 }
 
@@ -907,7 +534,7 @@ int ferry_cli_watch(const ferry_cli *cli, const json_t *exec)
 static int ferry__list_steps(const ferry__run_args *r)
 {
     ferry_stepfile *sf = NULL;
-    int rc = ferry__load_stepfile(r->dir, &sf);
+    int rc = ferry_cli_load_stepfile(r->code.dir, &sf);
     if (rc != FERRY_EXIT_OK)
         return rc;
     const char *base = strrchr(sf->path, '/');
@@ -926,15 +553,13 @@ static int ferry__run(const ferry_cli *cli, ferry__run_args *r)
         return ferry__list_steps(r);
     json_t *params = json_object(), *inputs = json_object(), *exec = NULL;
     char sha[65] = "";
-    ferry__source src;
+    ferry_cli_source src;
     memset(&src, 0, sizeof(src));
-    int rc = ferry__choose(cli, r, &src);
+    int rc = ferry_cli_source_choose(cli, &r->code, &src);
     if (rc == FERRY_EXIT_OK)
         rc = ferry__validate(r, &src, params, inputs);
     if (rc == FERRY_EXIT_OK)
-        ferry__note_changes(&src);
-    if (rc == FERRY_EXIT_OK && src.ref == NULL)
-        rc = ferry__send_snapshot(cli, r->dir, sha);
+        rc = ferry_cli_source_send(cli, &r->code, &src, sha);
     if (rc == FERRY_EXIT_OK)
         rc = ferry__create(cli, r, &src, sha, params, inputs, &exec);
     if (rc == FERRY_EXIT_OK) {
@@ -950,13 +575,13 @@ static int ferry__run(const ferry_cli *cli, ferry__run_args *r)
     json_decref(exec);
     json_decref(params);
     json_decref(inputs);
-    ferry__source_free(&src);
+    ferry_cli_source_free(&src);
     return rc;
 }
 
 int ferry_cmd_run(const ferry_cli *cli, int argc, char **argv)
 {
-    ferry__run_args r = {.dir = ".",
+    ferry__run_args r = {.code = {.dir = "."},
                          .tags = json_array(),
                          .vars = json_object(),
                          .time_limit = -1,

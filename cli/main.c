@@ -31,6 +31,8 @@ static const ferry__command ferry__commands[] = {
     {"whoami", ferry_cmd_whoami, "print the user ferryd knows FERRY_TOKEN as"},
     {"alias", ferry_cmd_alias, "set, list an alias (a name for a datum); its history"},
     {"datum", ferry_cmd_datum, "show a datum (a stored output): producer, consumers"},
+    {"pipeline", ferry_cmd_pipeline,
+     "run and follow pipelines: run, list, show, stop, logs, approve"},
 };
 #define FERRY__N_COMMANDS (sizeof(ferry__commands) / sizeof(ferry__commands[0]))
 
