@@ -20,7 +20,9 @@ environments = ( { name = "local"; compute = "local"; max_workers = 4; } );
 default_environment = "local";
 CONF_END
 FERRYD_KEEP_WORKERS=1 # the kill -9 below keeps the work running
-ferryd_start -c "$WORK/ferryd.conf"
+# One port for both ferryds: the agents find the second where the first was.
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ferryd_start -c "$WORK/ferryd.conf" --listen "127.0.0.1:$PORT"
 
 proj=$WORK/pl
 cp -r "$FERRY_SOURCE_DIR/tests/pipelines" "$proj"
@@ -77,8 +79,8 @@ expect_contains "title" "$(node "$P" prep 'n["execution"]["id"]' | xargs "$FERRY
   '"title": "seven: prep"'
 P=$(create edges '"parameters": {"prep.accuracy": 0.7}')
 expect_eq "NODE.PARAM: complete" "$(wait_end "$P")" complete
-expect_contains "NODE.PARAM reaches the node" \
-  "$(node "$P" prep 'n["execution"]["id"]' | xargs "$FERRY" show --json)" '"accuracy": 0.7'
+expect_eq "NODE.PARAM reaches the node" \
+  "$(node "$P" prep 'n["execution"]["id"]' | xargs "$FERRY" show --json | py 'p["parameters"]["accuracy"]')" 0.7
 
 # --- append and override ---
 P=$(create append)
@@ -183,7 +185,7 @@ for _ in $(seq 100); do
 done
 ferryd_kill
 sleep 4 # the first node ends while ferryd is away
-ferryd_start -c "$WORK/ferryd.conf"
+ferryd_start -c "$WORK/ferryd.conf" --listen "127.0.0.1:$PORT"
 expect_eq "kill -9: the pipeline completes after the restart" "$(wait_end "$P")" complete
 expect_eq "kill -9: each node once" \
   "$(api GET "/v1/pipelines/$P" | py '[n["attempts"] for n in p["nodes"]]')" "[1, 1]"
