@@ -699,6 +699,7 @@ static void engine__finish(ferryd *d, ferry_pipeline *p, const char *status, con
     p->ending = NULL;
     p->ended_at = ferry_now();
     ferry_pipelines_save(d, p);
+    /* p->status, not status: that may be p->ending, freed above. */
     ferry_info("pipeline #%lld (%s) of %s: %s%s%s", (long long)p->counter, p->name, p->project,
                p->status, p->reason ? ": " : "", p->reason ? p->reason : "");
     for (size_t i = 0; i < p->n_nodes; i++)

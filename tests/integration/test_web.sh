@@ -5,7 +5,9 @@
 # apart), a metadata chart with the points printed so far and then the new
 # ones, download an output and compare its bytes, pause and resume a log,
 # load the earlier lines of a long log, stop an execution and see it
-# stopped, filter the list, see the pool on the environments page; and a
+# stopped, filter the list, see the pool on the environments page, see
+# pipelines listed, a pipeline's graph follow its nodes live, approve a
+# node that waits and stop another pipeline; and a
 # ferryd without users shows the app with no sign-in. Also, over plain
 # HTTP: the assets' types and cache headers, and that /v1 stays the API.
 # Screenshots of each page go to the work dir and to
@@ -72,8 +74,88 @@ P=$(make_project webproj <<'EOF'
     name: flood
     image: none
     command: i=1; while [ $i -le 2500 ]; do echo "flood line $i"; i=$((i+1)); done
+- step:
+    name: pipe-prep
+    image: none
+    command: sh pipe.sh prep
+- step:
+    name: pipe-fit
+    image: none
+    command: sh pipe.sh fit
+    inputs:
+      - name: model
+    parameters:
+      - name: n
+        type: integer
+        default: 3
+- step:
+    name: pipe-publish
+    image: none
+    command: sh pipe.sh publish
+    inputs:
+      - name: model
+    parameters:
+      - name: n
+        type: integer
+        default: 1
+- step:
+    name: pipe-hold
+    image: none
+    command: sh pipe.sh hold
+    parameters:
+      - name: n
+        type: integer
+        default: 1
+- step:
+    name: pipe-last
+    image: none
+    command: sh pipe.sh last
+    parameters:
+      - name: n
+        type: integer
+        default: 1
+# prep -> fit -> publish, and prep -> publish over a column: publish waits
+# for an approval before it runs.
+- pipeline:
+    name: web-flow
+    nodes:
+      - name: prep
+        type: execution
+        step: pipe-prep
+      - name: fit
+        type: execution
+        step: pipe-fit
+      - name: publish
+        type: execution
+        step: pipe-publish
+        actions:
+          - when: node-starting
+            then: require-approval
+    edges:
+      - [prep.output.model*, fit.input.model]
+      - [fit.parameter.n, publish.parameter.n]
+      - [prep.output.model*, publish.input.model]
+# hold runs until it is stopped (two minutes at most).
+- pipeline:
+    name: web-slow
+    nodes:
+      - name: hold
+        type: execution
+        step: pipe-hold
+      - name: last
+        type: execution
+        step: pipe-last
+    edges:
+      - [hold.parameter.n, last.parameter.n]
 EOF
 )
+cat >"$P/pipe.sh" <<'EOF'
+echo "pipeline node $1"
+case $1 in
+prep) echo "model of prep" >"$FERRY_OUTPUTS_DIR/model.txt" ;;
+hold) n=0; while [ $n -lt 1200 ]; do sleep 0.1; n=$((n + 1)); done ;;
+esac
+EOF
 # Five points, then the gate; two more once the test opens it.
 cat >"$P/train.sh" <<EOF
 echo "hello from train"
@@ -105,6 +187,10 @@ export FERRY_TOKEN=$T_ALICE
 FLOOD=$(run_id "$P" flood)
 SLEEPER=$(run_id "$P" sleeper --tag nap)
 TRAIN=$(run_id "$P" train --tag web --tag try-1)
+# The snapshot the browser test's pipelines run (it creates them once the
+# execution list checks are done: their nodes are executions too).
+SNAPSHOT=$(json_field "$TRAIN" 'e["snapshot"]')
+PROJECT=$(json_field "$TRAIN" 'e["project"]')
 
 # --- the assets over plain HTTP ---
 hdr() { curl -sS -D - -o /dev/null "$@" | tr -d '\r'; }
@@ -140,9 +226,9 @@ COMMIT_ID=$(curl -sS -H 'Content-Type: application/json' \
 
 rc=0
 FERRY_URL=$FERRY_SERVER FERRY_OPEN_URL=$OPEN_URL FERRY_WEB_TOKEN=$T_ALICE \
-  COMMIT_ID=$COMMIT_ID COMMIT_SHA=$COMMIT_SHA TRAIN_ID=$TRAIN SLEEPER_ID=$SLEEPER FLOOD_ID=$FLOOD MARKERS=$M MODEL=$P/model.bin \
+  COMMIT_ID=$COMMIT_ID COMMIT_SHA=$COMMIT_SHA SNAPSHOT=$SNAPSHOT PROJECT=$PROJECT TRAIN_ID=$TRAIN SLEEPER_ID=$SLEEPER FLOOD_ID=$FLOOD MARKERS=$M MODEL=$P/model.bin \
   SHOTS=$SHOTS PROFILE=$WORK/chromium-profile CHROMIUM=$CHROMIUM \
-  timeout 120 node "$NODE_DIR/test_web.mjs" || rc=$?
+  timeout 180 node "$NODE_DIR/test_web.mjs" || rc=$?
 expect_eq "the browser test passes" "$rc" 0
 mkdir -p "$ARTIFACTS"
 rm -f "$ARTIFACTS"/*.png # this run's only
@@ -152,6 +238,19 @@ echo "screenshots: $SHOTS (copied to $ARTIFACTS)"
 # What the browser did, as the API sees it.
 expect_eq "the stopped execution is stopped" "$(json_field "$SLEEPER" 'e["status"]')" stopped
 expect_eq "the train execution completed" "$(json_field "$TRAIN" 'e["status"]')" complete
+pipe() { # pipe NAME PYTHON-EXPR (on `p`, the newest pipeline of that name; `n`, its nodes by name)
+  api "$T_ALICE" GET /v1/pipelines | python3 -c "import json,sys
+p=[p for p in json.load(sys.stdin)['pipelines'] if p['name'] == '$1'][0]
+n={x['name']: x for x in p['nodes']}
+print($2)"
+}
+expect_eq "the approved pipeline completed" "$(pipe web-flow 'p["status"]')" complete
+expect_eq "its node was approved by alice" "$(pipe web-flow 'n["publish"]["approval"], n["publish"]["approval_by"]')" "approved alice"
+expect_eq "the node ran after its approval" "$(pipe web-flow 'n["publish"]["execution"]["status"]')" complete
+expect_eq "the stopped pipeline is stopped" "$(pipe web-slow 'p["status"]')" stopped
+expect_eq "its running node was stopped" "$(pipe web-slow 'n["hold"]["execution"]["status"]')" stopped
+# The log names the status it ended with (it once read it after freeing it).
+expect_contains "ferryd logs the stopped pipeline's end" "$(cat "$FERRYD_LOG")" "(web-slow) of $PROJECT: stopped: stopped by alice"
 
 # --- what the UI asks of the API beyond the CLI ---
 ev_i() { python3 -c 'import json,sys; print(" ".join(str(json.loads(l)["i"]) for l in sys.stdin if l.strip()))'; }

@@ -21,6 +21,8 @@ const MODEL = need('MODEL');
 const SHOTS = need('SHOTS');
 const COMMIT_ID = need('COMMIT_ID'); // on the open ferryd: an execution of a git commit
 const COMMIT_SHA = need('COMMIT_SHA');
+const SNAPSHOT = need('SNAPSHOT'); // webproj's, with the pipelines web-flow and web-slow
+const PROJECT = need('PROJECT');
 
 let passed = 0;
 let failed = 0;
@@ -64,6 +66,15 @@ async function open(url) {
       console.log(`the app did not start at ${url}; loading it again`);
     }
   }
+}
+
+// ferryd's API from the test itself, as alice.
+async function api(method, path, body) {
+  const res = await fetch(`${URL_}${path}`, {method, headers: {Authorization: `Bearer ${TOKEN}`,
+    'Content-Type': 'application/json'}, body: body === undefined ? undefined : JSON.stringify(body)});
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return JSON.parse(text);
 }
 
 const shot = (name) => page.screenshot({path: join(SHOTS, `${name}.png`), fullPage: true});
@@ -236,6 +247,116 @@ await step('environments', async () => {
     check(`it counts ${k}`, /^\d+$/.test(await env.locator(`[data-count="${k}"] b`).textContent()));
   }
   await shot('06-environments');
+});
+
+// The pipelines are made here, after the checks that count executions:
+// their nodes are executions too.
+let FLOW = null;
+let SLOW = null;
+await step('pipelines list', async () => {
+  FLOW = await api('POST', '/v1/pipelines', {project: PROJECT, pipeline: 'web-flow', snapshot: SNAPSHOT});
+  SLOW = await api('POST', '/v1/pipelines', {project: PROJECT, pipeline: 'web-slow', snapshot: SNAPSHOT});
+  await page.click('nav a[href="/pipelines"]');
+  check('the nav marks Pipelines', (await page.getAttribute('nav a[href="/pipelines"]', 'class')) === 'active');
+  const row = page.locator(`table.pipelines tr[data-id="${FLOW.id}"]`);
+  await row.waitFor();
+  check('both pipelines are listed', (await page.locator('table.pipelines tbody tr').count()) === 2);
+  const text = await row.textContent();
+  check('a row shows the counter, name and project', text.includes(`#${FLOW.counter}`) &&
+    text.includes('web-flow') && text.includes(PROJECT), text);
+  check('newest first', (await page.getAttribute('table.pipelines tbody tr >> nth=0', 'data-id')) === SLOW.id);
+  // It updates by itself: prep and fit complete, publish waits.
+  await page.waitForFunction((id) => {
+    const tr = document.querySelector(`table.pipelines tr[data-id="${id}"]`);
+    return tr && tr.querySelector('.progress').textContent === '2/3';
+  }, FLOW.id, {timeout: 30000});
+  check('the nodes done/total follow the pipeline', true);
+  check('the status is a badge', (await row.locator('.status').getAttribute('data-status')) === 'started');
+  await shot('10-pipelines');
+});
+
+await step('pipeline graph and approval', async () => {
+  await page.click(`table.pipelines tr[data-id="${FLOW.id}"] a.counter`);
+  await page.waitForURL(`**/pipelines/${FLOW.id}`);
+  const box = (n) => page.locator(`.pgraph .pnode[data-node="${n}"]`);
+  await page.waitForSelector('.pgraph .pnode[data-node="publish"].node-status-approval');
+  check('one box per node', (await page.locator('.pgraph .pnode').count()) === 3);
+  check('prep is complete', (await box('prep').getAttribute('class')).includes('node-status-complete'));
+  check('fit is complete', (await box('fit').getAttribute('class')).includes('node-status-complete'));
+  const [bp, bf, bu] = [await box('prep').boundingBox(), await box('fit').boundingBox(), await box('publish').boundingBox()];
+  check('columns by depth: prep, fit, publish', bp.x < bf.x && bf.x < bu.x, `${bp.x} ${bf.x} ${bu.x}`);
+  const edges = await page.$$eval('.pgraph-edges .edge', (es) => es.map((e) => `${e.dataset.source}>${e.dataset.target}:${e.dataset.kinds}`).sort());
+  check('the edges are drawn, with their kinds',
+    JSON.stringify(edges) === JSON.stringify(['fit>publish:parameter', 'prep>fit:output→input', 'prep>publish:output→input']),
+    JSON.stringify(edges));
+  check('an edge has its path and tooltip', (await page.locator('.pgraph-edges .edge[data-source="prep"][data-target="fit"] path').count()) === 1 &&
+    (await page.textContent('.pgraph-edges .edge[data-source="prep"][data-target="fit"] title')) === 'prep.output.model* → fit.input.model');
+  const api1 = await api('GET', `/v1/pipelines/${FLOW.id}`);
+  const node = (p, n) => p.nodes.find((x) => x.name === n);
+  for (const n of ['prep', 'fit']) {
+    check(`${n}'s box links to its execution`,
+      (await box(n).locator(`a[href="/executions/${node(api1, n).execution.id}"]`).count()) > 0);
+  }
+  check('a box writes no empty value', !/null|undefined/.test(await page.textContent('.pgraph')),
+    await page.textContent('.pgraph'));
+  const top = await page.locator('.pgraph').boundingBox();
+  const label = await page.locator('.pgraph-edges .edge[data-source="prep"][data-target="publish"] text').boundingBox();
+  check('the edge around a column keeps its label inside the graph', label.y >= top.y, `${label.y} < ${top.y}`);
+  check('a node not yet created links nowhere', (await box('publish').locator('a').count()) === 0);
+  check('only the waiting node has Approve and Reject',
+    (await page.locator('.pgraph button.approve').count()) === 1 && (await box('publish').locator('button.approve').count()) === 1 &&
+    (await box('publish').locator('button.reject').count()) === 1);
+  check('the table has a row per node', (await page.locator('table.pnodes tbody tr').count()) === 3);
+  check('the table shows the waiting node', (await page.getAttribute('table.pnodes tr[data-node="publish"]', 'data-status')) === 'approval');
+  check('the table links an execution', (await page.locator(`table.pnodes tr[data-node="prep"] a[href="/executions/${node(api1, 'prep').execution.id}"]`).count()) === 1);
+  check('a running pipeline has a Stop button', await page.isVisible('.exec-head button.stop'));
+  await shot('11-pipeline-approval');
+  await page.evaluate(() => { window.notReloaded = true; });
+  await box('publish').locator('button.approve').click();
+  await page.waitForSelector('.pgraph .pnode[data-node="publish"].node-status-complete', {timeout: 30000});
+  await page.waitForSelector('.exec-head .status.complete', {timeout: 30000});
+  check('approved, the node ran and the pipeline completed, live', await page.evaluate(() => window.notReloaded === true));
+  const api2 = await api('GET', `/v1/pipelines/${FLOW.id}`);
+  check('the node\'s box now links to its execution',
+    (await box('publish').locator(`a[href="/executions/${node(api2, 'publish').execution.id}"]`).count()) > 0);
+  check('no Approve once approved', (await page.locator('.pgraph button.approve').count()) === 0);
+  check('no Stop once ended', !(await page.isVisible('.exec-head button.stop')));
+  await shot('12-pipeline-complete');
+  await box('prep').locator('a.exec-link >> nth=0').click();
+  await page.waitForURL(`**/executions/${node(api2, 'prep').execution.id}`);
+  await page.waitForSelector('.exec-head .status.complete');
+  check('a node\'s link opens its execution', true);
+});
+
+await step('pipeline stop', async () => {
+  await open(`${URL_}/pipelines/${SLOW.counter}`);
+  await page.waitForSelector('.pgraph .pnode[data-node="hold"].node-status-started', {timeout: 30000});
+  check('a counter opens the pipeline, at its uuid', new URL(page.url()).pathname === `/pipelines/${SLOW.id}`);
+  check('a node behind a running one is pending',
+    (await page.getAttribute('.pgraph .pnode[data-node="last"]', 'data-status')) === 'pending');
+  // It polls while shown, and not once left.
+  let polls = 0;
+  const count = (req) => { if (new URL(req.url()).pathname === `/v1/pipelines/${SLOW.id}`) polls++; };
+  page.on('request', count);
+  await page.waitForTimeout(2500);
+  check('a running pipeline is fetched every second', polls >= 2, `${polls} fetches`);
+  await page.click('nav a[href="/executions"]');
+  await page.waitForSelector('table.executions');
+  polls = 0;
+  await page.waitForTimeout(2500);
+  page.off('request', count);
+  check('left, its page fetches it no more', polls === 0, `${polls} fetches`);
+  await page.goBack();
+  await page.waitForSelector('.pgraph .pnode[data-node="hold"].node-status-started');
+  await page.click('.exec-head button.stop');
+  check('stop asks to confirm', (await page.textContent('.exec-head button.stop')).includes('again'));
+  await page.click('.exec-head button.stop');
+  await page.waitForSelector('.exec-head .status.stopped', {timeout: 30000});
+  check('the pipeline became stopped', true);
+  await page.waitForSelector('.pgraph .pnode[data-node="hold"].node-status-stopped', {timeout: 30000});
+  check('its running node was stopped', true);
+  check('no Stop once stopped', !(await page.isVisible('.exec-head button.stop')));
+  await shot('13-pipeline-stopped');
 });
 
 await step('sign out', async () => {

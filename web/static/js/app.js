@@ -5,12 +5,16 @@ import {session, getJSON, ApiError, setUnauthorizedHandler} from './api.js';
 import {h, clear} from './dom.js';
 import * as executions from './executions.js';
 import * as execution from './execution.js';
+import * as pipelines from './pipelines.js';
+import * as pipeline from './pipeline.js';
 import * as environments from './environments.js';
 import * as signin from './signin.js';
 
 const routes = [
   {re: /^\/(?:executions\/?)?$/, page: executions, section: 'executions'},
   {re: /^\/executions\/([^/]+)$/, page: execution, section: 'executions'},
+  {re: /^\/pipelines\/?$/, page: pipelines, section: 'pipelines'},
+  {re: /^\/pipelines\/([^/]+)$/, page: pipeline, section: 'pipelines'},
   {re: /^\/environments\/?$/, page: environments, section: 'environments'},
   {re: /^\/signin$/, page: signin, open: true},
 ];
