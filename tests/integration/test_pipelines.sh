@@ -191,6 +191,39 @@ expect_eq "kill -9: each node once" \
   "$(api GET "/v1/pipelines/$P" | py '[n["attempts"] for n in p["nodes"]]')" "[1, 1]"
 expect_lines_once "$(node "$P" first 'n["execution"]["id"]')" 3 "kill -9: the first node's log"
 
+# --- the command line, as a user runs it ---
+out=$(cd "$proj" && "$FERRY" pipeline run edges --adhoc -p count=5 --tag cli --title by-cli --watch 2>&1)
+expect_eq "ferry pipeline run --watch: exit 0 for complete" "$?" 0
+expect_contains "ferry pipeline run: the created line" "$out" "created: edges"
+expect_contains "ferry pipeline run --watch: the node lines" "$out" "train: complete (execution #"
+N=$(sed -n 's/^pipeline #\([0-9]*\) .*/\1/p' <<<"$out" | head -n 1)
+expect_contains "ferry pipeline show" "$("$FERRY" pipeline show "$N" --project pl)" "complete"
+expect_contains "ferry pipeline logs NODE" "$("$FERRY" pipeline logs "$N" train --project pl)" "n=5"
+expect_contains "ferry pipeline list" "$("$FERRY" pipeline list --project pl | grep "^$N ")" "complete  3/3"
+set +e
+(cd "$proj" && "$FERRY" pipeline run stop-all --adhoc --watch >/dev/null 2>&1)
+expect_eq "ferry pipeline run --watch: exit 1 for error" "$?" 1
+(cd "$proj" && "$FERRY" pipeline run actions --adhoc --watch >/dev/null 2>&1)
+expect_eq "ferry pipeline run --watch: exit 2 for stopped" "$?" 2
+(cd "$proj" && "$FERRY" pipeline run nope --adhoc >"$WORK/out" 2>&1)
+expect_eq "ferry pipeline run of an unknown pipeline: exit 2" "$?" 2
+set -e
+expect_contains "ferry pipeline run of an unknown pipeline: said" "$(cat "$WORK/out")" \
+  "no pipeline 'nope' in valohai.yaml; known pipelines: edges, append"
+out=$(cd "$proj" && "$FERRY" pipeline run approval --adhoc)
+N=$(sed -n 's/^pipeline #\([0-9]*\) .*/\1/p' <<<"$out" | head -n 1)
+ID=$(sed -n 's/^pipeline #[0-9]* (\([0-9a-f-]*\)).*/\1/p' <<<"$out" | head -n 1)
+for _ in $(seq 100); do
+  [ "$(node "$ID" deploy 'n["approval"]')" = waiting ] && break
+  sleep 0.1
+done
+"$FERRY" pipeline approve "$N" deploy --project pl >/dev/null
+expect_eq "ferry pipeline approve: complete" "$(wait_end "$ID")" complete
+out=$(cd "$proj" && "$FERRY" pipeline run slow-chain --adhoc -p first.seconds=60)
+ID=$(sed -n 's/^pipeline #[0-9]* (\([0-9a-f-]*\)).*/\1/p' <<<"$out" | head -n 1)
+"$FERRY" pipeline stop "$ID" >/dev/null
+expect_eq "ferry pipeline stop: stopped" "$(wait_end "$ID")" stopped
+
 # --- bad input ---
 api POST /v1/pipelines "{\"project\": \"pl\", \"pipeline\": \"nope\", \"snapshot\": \"$SNAP\"}" >/dev/null
 expect_eq "unknown pipeline: 400" "$(cat "$WORK/status")" 400
@@ -209,6 +242,6 @@ create edges '"parameters": "x"' >/dev/null
 expect_eq "parameters not an object: 400" "$(cat "$WORK/status")" 400
 api GET /v1/pipelines/999 >/dev/null
 expect_eq "unknown pipeline id: 404" "$(cat "$WORK/status")" 404
-expect_eq "every pipeline is listed" "$(api GET /v1/pipelines | py 'len(p["pipelines"])')" 18
+expect_eq "every pipeline is listed" "$(api GET /v1/pipelines | py 'len(p["pipelines"])')" 23
 
 finish
