@@ -191,6 +191,19 @@ expect_eq "kill -9: each node once" \
   "$(api GET "/v1/pipelines/$P" | py '[n["attempts"] for n in p["nodes"]]')" "[1, 1]"
 expect_lines_once "$(node "$P" first 'n["execution"]["id"]')" 3 "kill -9: the first node's log"
 
+# --- a graceful restart mid-pipeline ---
+P=$(create slow-chain)
+for _ in $(seq 100); do
+  [ "$(node "$P" first 'n["status"]')" = started ] && break
+  sleep 0.1
+done
+ferryd_stop
+sleep 4
+ferryd_start -c "$WORK/ferryd.conf" --listen "127.0.0.1:$PORT"
+expect_eq "graceful restart: the pipeline completes" "$(wait_end "$P")" complete
+expect_eq "graceful restart: each node once" \
+  "$(api GET "/v1/pipelines/$P" | py '[n["attempts"] for n in p["nodes"]]')" "[1, 1]"
+
 # --- the command line, as a user runs it ---
 out=$(cd "$proj" && "$FERRY" pipeline run edges --adhoc -p count=5 --tag cli --title by-cli --watch 2>&1)
 expect_eq "ferry pipeline run --watch: exit 0 for complete" "$?" 0
@@ -242,6 +255,6 @@ create edges '"parameters": "x"' >/dev/null
 expect_eq "parameters not an object: 400" "$(cat "$WORK/status")" 400
 api GET /v1/pipelines/999 >/dev/null
 expect_eq "unknown pipeline id: 404" "$(cat "$WORK/status")" 404
-expect_eq "every pipeline is listed" "$(api GET /v1/pipelines | py 'len(p["pipelines"])')" 23
+expect_eq "every pipeline is listed" "$(api GET /v1/pipelines | py 'len(p["pipelines"])')" 24
 
 finish
