@@ -479,10 +479,11 @@ int ferry_exec_find_reusable(ferryd *d, const char *project, const char *key, co
 {
     /* Newest first: the latest run of the same work is the one reused. */
     sqlite3_stmt *st = ferry_db_prepare(
-        d, "SELECT id FROM executions WHERE project = ? AND reuse_key = ? AND status = 'complete'"
-           " ORDER BY created_at DESC");
+        d, "SELECT id FROM executions WHERE project = ?1 AND reuse_key = ?2 AND status = 'complete'"
+           " ORDER BY created_at DESC LIMIT CASE WHEN ?3 THEN -1 ELSE 1 END");
     sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, only != NULL);
     int found = 0;
     while (!found && sqlite3_step(st) == SQLITE_ROW) {
         const char *each = (const char *)sqlite3_column_text(st, 0);

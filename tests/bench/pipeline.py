@@ -80,6 +80,16 @@ def busy_time(execs):
     return total + (end - start if start is not None else 0.0)
 
 
+def phases(execs):
+    """Median ms of each execution's created -> queued -> started -> ended."""
+    out = {}
+    for a, b in (("created_at", "queued_at"), ("queued_at", "started_at"),
+                 ("started_at", "ended_at")):
+        vals = [t(e[b]) - t(e[a]) for e in execs if e.get(a) and e.get(b)]
+        out[f"{a[:-3]}_to_{b[:-3]}_ms"] = median_ms(vals) if vals else None
+    return out
+
+
 def run_pipeline(server, sha, name, reuse=False):
     t0 = time.monotonic()
     p = call(server, "POST", "/v1/pipelines",
@@ -97,7 +107,7 @@ def pipeline_figure(server, sha, name):
     p, _ = run_pipeline(server, sha, name)
     execs = [call(server, "GET", f"/v1/executions/{n['execution']['id']}") for n in p["nodes"]]
     wall = t(p["ended_at"]) - t(p["created_at"])
-    return wall, wall - busy_time(execs)
+    return wall, wall - busy_time(execs), phases(execs)
 
 
 def submit(server, sha):
@@ -126,7 +136,7 @@ def script_figure(server, sha, name, nodes):
         execs += [wait(server, e) for e in rest]
     wall = max(t(e["ended_at"]) for e in execs) - min(t(e["created_at"]) for e in execs)
     del t0
-    return wall, wall - busy_time(execs)
+    return wall, wall - busy_time(execs), phases(execs)
 
 
 def start_ferryd(build, work, workers):
@@ -168,10 +178,10 @@ def main():
         for name in ("chain", "fan"):
             pw, po, sw, so = [], [], [], []
             for _ in range(a.repeats):
-                wall, over = pipeline_figure(server, sha, name)
+                wall, over, pph = pipeline_figure(server, sha, name)
                 pw.append(wall)
                 po.append(over)
-                wall, over = script_figure(server, sha, name, a.nodes)
+                wall, over, sph = script_figure(server, sha, name, a.nodes)
                 sw.append(wall)
                 so.append(over)
             out[name] = {
@@ -182,6 +192,8 @@ def main():
                 "wall_ratio": round(statistics.median(pw) / statistics.median(sw), 3),
                 "runs_pipeline_overhead_ms": [round(v * 1000, 1) for v in po],
                 "runs_script_overhead_ms": [round(v * 1000, 1) for v in so],
+                "pipeline_phases_last": pph,
+                "script_phases_last": sph,
             }
         times, counts = [], []
         for _ in range(max(a.repeats, 5)):
