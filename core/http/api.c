@@ -34,11 +34,6 @@
 /* --- creating executions (submit.c) --- */
 
 /* The snapshot of the commit is in the store (commits.c). */
-static void api__commit_ready(ferry_http_req *r, json_t *body, const ferry_commit_info *commit)
-{
-    ferry_submit(r->d, r->user, body, commit, ferry_http_reply(r->d, r->req));
-}
-
 void ferry_api_create(ferry_http_req *r)
 {
     /* A new execution brings logs and outputs: none while the data folder
@@ -52,7 +47,7 @@ void ferry_api_create(ferry_http_req *r)
     if (body == NULL)
         return;
     if (json_object_get(body, "commit")) {
-        ferry_commit_prepare(r, body, api__commit_ready);
+        ferry_commit_prepare(r, body, ferry_submit);
         return;
     }
     ferry_submit(r->d, r->user, body, NULL, ferry_http_reply(r->d, r->req));

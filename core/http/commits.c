@@ -16,7 +16,7 @@
 
 /* One creation waiting for its commit's snapshot. */
 typedef struct commits__wait {
-    ferry_held *held;
+    ferry_reply *reply;
     const ferry_user *user;
     json_t *body;
     ferry_commit_ready_fn ready;
@@ -40,7 +40,7 @@ typedef struct commits__build {
 
 static void commits__wait_free(commits__wait *w)
 {
-    ferry_held_release(w->held);
+    ferry_reply_release(w->reply);
     json_decref(w->body);
     ferry_git_commit_clear(&w->commit);
     free(w);
@@ -50,9 +50,7 @@ static void commits__wait_free(commits__wait *w)
  * there) and frees it. */
 static void commits__fail(commits__wait *w, int status, const char *field, const char *msg)
 {
-    h2o_req_t *req = ferry_held_req(w->held);
-    if (req)
-        ferry_http_error(req, status, field, "%s", msg);
+    ferry_reply_error(w->reply, status, field, "%s", msg);
     commits__wait_free(w);
 }
 
@@ -85,12 +83,12 @@ static json_t *commits__json(const ferry_project *p, const ferry_git_commit *c)
 /* The snapshot is in the store: the creation goes on. */
 static void commits__ready(ferryd *d, commits__wait *w, const char *snapshot, int64_t lfs_files)
 {
-    h2o_req_t *req = ferry_held_req(w->held);
-    if (req) {
+    if (!ferry_reply_gone(w->reply)) {
         json_object_set_new(w->body, "snapshot", json_string(snapshot));
         ferry_commit_info info = {.json = commits__json(w->p, &w->commit), .lfs_files = lfs_files};
-        ferry_http_req r = {.d = d, .req = req, .user = w->user};
-        w->ready(&r, json_incref(w->body), &info);
+        ferry_reply *reply = w->reply;
+        w->reply = NULL;
+        w->ready(d, w->user, json_incref(w->body), &info, reply);
         json_decref(info.json);
     }
     commits__wait_free(w);
@@ -210,7 +208,7 @@ static void commits__resolved(ferryd *d, int rc, const ferry_git_commit *c, cons
         commits__fail(w, status, status < 500 ? "commit" : NULL, err ? err : ferry_strerror(rc));
         return;
     }
-    if (ferry_held_req(w->held) == NULL) { /* the client went away */
+    if (ferry_reply_gone(w->reply)) { /* the client went away */
         commits__wait_free(w);
         return;
     }
@@ -219,56 +217,63 @@ static void commits__resolved(ferryd *d, int rc, const ferry_git_commit *c, cons
 }
 
 /* The project and the ref a creation names; 0 or FERRY_REPLIED. */
-static int commits__fields(ferry_http_req *r, const json_t *body, const ferry_project **p,
-                           const char **ref)
+static int commits__fields(ferryd *d, ferry_reply *reply, const json_t *body,
+                           const ferry_project **p, const char **ref)
 {
     const char *name = json_string_value(json_object_get(body, "project"));
     *ref = json_string_value(json_object_get(body, "commit"));
     if (*ref == NULL || **ref == '\0' || strlen(*ref) > COMMITS__REF_MAX ||
         strpbrk(*ref, " \t\r\n~^:?*[\\") != NULL) {
-        ferry_http_error(r->req, 400, "commit",
-                         "'commit' must be a commit sha (4 to 40 hex digits), a branch or a tag");
+        ferry_reply_error(reply, 400, "commit",
+                          "'commit' must be a commit sha (4 to 40 hex digits), a branch or a tag");
         return FERRY_REPLIED;
     }
-    *p = name ? ferry_git_project(r->d, name) : NULL;
+    *p = name ? ferry_git_project(d, name) : NULL;
     if (*p == NULL) {
-        ferry_http_error(r->req, name ? 404 : 400, "project",
-                         name ? "no project '%s' in ferryd's config: a commit runs only in a "
-                                "project linked to a repository"
-                              : "'project' is required with 'commit'%s",
-                         name ? name : "");
+        ferry_reply_error(reply, name ? 404 : 400, "project",
+                          name ? "no project '%s' in ferryd's config: a commit runs only in a "
+                                 "project linked to a repository"
+                               : "'project' is required with 'commit'%s",
+                          name ? name : "");
         return FERRY_REPLIED;
     }
     if ((*p)->repository == NULL) {
-        ferry_http_error(r->req, 400, "project",
-                         "project '%s' has no repository: it runs ad-hoc snapshots only",
-                         (*p)->name);
+        ferry_reply_error(reply, 400, "project",
+                          "project '%s' has no repository: it runs ad-hoc snapshots only",
+                          (*p)->name);
         return FERRY_REPLIED;
     }
     if (json_object_get(body, "snapshot") || json_object_get(body, "based_on")) {
-        ferry_http_error(r->req, 400, json_object_get(body, "snapshot") ? "snapshot" : "based_on",
-                         "give 'commit' or 'snapshot' (with 'based_on'), not both");
+        ferry_reply_error(reply, 400, json_object_get(body, "snapshot") ? "snapshot" : "based_on",
+                          "give 'commit' or 'snapshot' (with 'based_on'), not both");
         return FERRY_REPLIED;
     }
     return 0;
 }
 
-void ferry_commit_prepare(ferry_http_req *r, json_t *body, ferry_commit_ready_fn ready)
+void ferry_commit_resolve(ferryd *d, const ferry_user *user, json_t *body, ferry_reply *reply,
+                          ferry_commit_ready_fn ready)
 {
     const ferry_project *p;
     const char *ref;
-    if (commits__fields(r, body, &p, &ref) < 0) {
+    if (commits__fields(d, reply, body, &p, &ref) < 0) {
+        ferry_reply_release(reply);
         json_decref(body);
         return;
     }
     commits__wait *w = ferry_xcalloc(1, sizeof(*w));
-    w->held = ferry_http_hold(r->d, r->req, 0, NULL, NULL, NULL);
-    w->user = r->user;
+    w->reply = reply;
+    w->user = user;
     w->body = body;
     w->ready = ready;
     w->p = p;
-    if (ferry_git_resolve(r->d, p, ref, commits__resolved, w) < 0)
+    if (ferry_git_resolve(d, p, ref, commits__resolved, w) < 0)
         commits__fail(w, 503, NULL, "cannot resolve the commit now");
+}
+
+void ferry_commit_prepare(ferry_http_req *r, json_t *body, ferry_commit_ready_fn ready)
+{
+    ferry_commit_resolve(r->d, r->user, body, ferry_http_reply(r->d, r->req), ready);
 }
 
 void ferry_commits_close(ferryd *d)

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "reply.h"
 #include "request.h"
 
 /* What a creation of a commit carries on to the execution. */
@@ -16,16 +17,22 @@ typedef struct ferry_commit_info {
     int64_t lfs_files; /* Git LFS pointer files in its snapshot, as they are */
 } ferry_commit_info;
 
-/* Called, on a later loop turn, with the request still open, `body` (taken)
- * with its "snapshot" set to the commit's, and the commit (the callee's:
- * json_incref what it keeps). */
-typedef void (*ferry_commit_ready_fn)(ferry_http_req *r, json_t *body,
-                                      const ferry_commit_info *commit);
-/* Takes `body`, whose "project" and "commit" are checked here: an unknown
- * project is a 404, one without a repository a 400, an unknown ref a 404
- * and an ambiguous one a 400 (field "commit"), a server that cannot be
- * reached or refuses ferryd's credentials a 502, a commit beyond
- * max_snapshot_mb a 413. Answers those itself; else calls `ready`. */
+/* Goes on with a creation once its commit's snapshot is in the store:
+ * `body` (taken) with its "snapshot" set to the commit's, the commit (the
+ * callee's: json_incref what it keeps) and the answer's `reply` (taken).
+ * ferry_submit and ferry_pipeline_create are such functions. */
+typedef void (*ferry_commit_ready_fn)(ferryd *d, const ferry_user *user, json_t *body,
+                                      const ferry_commit_info *commit, ferry_reply *reply);
+/* Takes `body` and `reply`. Resolves `body`'s "commit" in the mirror of its
+ * "project" and finds or builds the snapshot of its tree, then calls
+ * `ready` on a later loop turn. An unknown project is a 404, one without a
+ * repository a 400, an unknown ref a 404 and an ambiguous one a 400 (field
+ * "commit"), a server that cannot be reached or refuses ferryd's
+ * credentials a 502, a commit beyond max_snapshot_mb a 413: those are
+ * answered on `reply`, and none once it is gone (ferry_reply_gone). */
+void ferry_commit_resolve(ferryd *d, const ferry_user *user, json_t *body, ferry_reply *reply,
+                          ferry_commit_ready_fn ready);
+/* ferry_commit_resolve for the request `r`, answered on it. */
 void ferry_commit_prepare(ferry_http_req *r, json_t *body, ferry_commit_ready_fn ready);
 /* At shutdown, after ferry_git_close (no build is in flight then). */
 void ferry_commits_close(ferryd *d);

@@ -185,9 +185,17 @@ static const ferry_pipeline_node *engine__node_def(const ferry_pipeline_def *def
     return NULL;
 }
 
+/* The node's step in the pipeline's own step file; NULL for a node of
+ * another commit (whose step file is read when the node is created). */
 static const ferry_step *engine__node_step(engine__check *c, const ferry_pipeline_node *n)
 {
-    return n && n->step ? ferry_stepfile_find(c->sf, n->step) : NULL;
+    return n && n->step && !n->commit ? ferry_stepfile_find(c->sf, n->step) : NULL;
+}
+
+/* Whether what the node's step declares can be checked at creation. */
+static int engine__checkable(const ferry_pipeline_node *n)
+{
+    return n && !n->commit;
 }
 
 /* A node runs here: an execution node of a step of this file. */
@@ -214,15 +222,10 @@ static void engine__check_node(engine__check *c, const ferry_pipeline_node *n)
                        n->name, n->commit);
         return;
     }
-    if (n->commit) {
-        engine__refuse(c, "pipeline", n->line,
-                       "node '%s': commit '%s': a node of another commit is not run by ferry "
-                       "yet; run its step from that commit on its own",
-                       n->name, n->commit);
-        return;
-    }
     const ferry_step *step = engine__node_step(c, n);
-    if (step == NULL)
+    if (n->commit) /* its step is in that commit's file: checked when it is created */
+        ;
+    else if (step == NULL)
         engine__refuse(c, "pipeline", n->line, "node '%s': no step '%s' in %s", n->name,
                        n->step ? n->step : "", c->sf->path);
     else if (step->broken)
@@ -276,9 +279,15 @@ static void engine__check_edge(engine__check *c, const ferry_pipeline_def *def,
                        s->node, sk, s->name, t->node, tk, t->name, sk, tk);
         return;
     }
-    const ferry_step *from = engine__node_step(c, engine__node_def(def, s->node));
-    const ferry_step *to = engine__node_step(c, engine__node_def(def, t->node));
-    if (t->kind == FERRY_EDGE_INPUT && !engine__input(to, t->name))
+    const ferry_pipeline_node *fn = engine__node_def(def, s->node),
+                              *tn = engine__node_def(def, t->node);
+    const ferry_step *from = engine__node_step(c, fn), *to = engine__node_step(c, tn);
+    if (strcmp(s->node, t->node) == 0)
+        engine__refuse(c, "pipeline", e->line, "edge %s.%s -> %s.%s: a node cannot feed itself",
+                       s->node, sk, t->node, tk);
+    else if (!engine__checkable(fn) || !engine__checkable(tn))
+        return; /* a node of another commit: its step is checked when it is created */
+    else if (t->kind == FERRY_EDGE_INPUT && !engine__input(to, t->name))
         engine__refuse(c, "pipeline", e->line, "edge into %s.input.%s: step '%s' has no input '%s'",
                        t->node, t->name, to ? to->name : "", t->name);
     else if (t->kind == FERRY_EDGE_PARAMETER && !engine__param(to, t->name))
@@ -289,9 +298,6 @@ static void engine__check_edge(engine__check *c, const ferry_pipeline_def *def,
         engine__refuse(c, "pipeline", e->line,
                        "edge from %s.parameter.%s: step '%s' has no parameter '%s'", s->node,
                        s->name, from ? from->name : "", s->name);
-    else if (strcmp(s->node, t->node) == 0)
-        engine__refuse(c, "pipeline", e->line, "edge %s.%s -> %s.%s: a node cannot feed itself",
-                       s->node, sk, t->node, tk);
 }
 
 /* Edges must not loop: a node would wait for itself for ever. */
@@ -338,13 +344,15 @@ static void engine__override_list(engine__check *c, const ferry_pipeline_node *n
     {
         const char *name = engine__str(item, "name");
         json_t *value = json_object_get(item, "default");
-        int known = strcmp(key, "parameters") == 0 ? engine__param(step, name ? name : "") != NULL
-                    : strcmp(key, "inputs") == 0   ? engine__input(step, name ? name : "") != NULL
-                                                   : 1;
+        int known = step == NULL                     ? 1 /* another commit's: checked later */
+                    : strcmp(key, "parameters") == 0 ? engine__param(step, name ? name : "") != NULL
+                    : strcmp(key, "inputs") == 0     ? engine__input(step, name ? name : "") != NULL
+                                                     : 1;
         if (name == NULL || !known) {
             engine__refuse(c, "pipeline", n->line,
                            "node '%s': override of %s: step '%s' has no %.*s '%s'", n->name, key,
-                           step->name, (int)strlen(key) - 1, key, name ? name : "");
+                           step ? step->name : n->step, (int)strlen(key) - 1, key,
+                           name ? name : "");
             return;
         }
         if (value && !json_is_null(value))
@@ -440,7 +448,7 @@ static void engine__set_node_param(engine__check *c, ferry_pipeline *p, const ch
 {
     const ferry_pipeline_node *n = engine__node_def(c->flow->pipeline, node);
     const ferry_step *step = engine__node_step(c, n);
-    if (n == NULL || !engine__param(step, name)) {
+    if (n == NULL || (engine__checkable(n) && !engine__param(step, name))) {
         engine__refuse(c, "parameters", line, "%s: %s", what,
                        n ? "the node's step has no such parameter" : "no such node");
         return;
@@ -526,8 +534,12 @@ static void engine__make_nodes(engine__check *c, ferry_pipeline *p, const char *
                       n->step ? n->step : "", "snapshot", p->snapshot, "parameters", "inputs",
                       "environment_variables", "title", node_title, "tags", p->tags);
         free(node_title);
+        if (n->commit) { /* that commit of the project, resolved when the node is created */
+            json_object_del(pn->base, "snapshot");
+            json_object_set_new(pn->base, "commit", json_string(n->commit));
+        }
         const ferry_step *step = engine__node_step(c, n);
-        if (step == NULL)
+        if (step == NULL && n->commit == NULL)
             continue; /* refused by engine__check_node */
         engine__apply_override(c, n, step, pn->base);
         engine__append_defaults(def, n, step, json_object_get(pn->base, "inputs"));
@@ -1077,6 +1089,10 @@ static void engine__create_node(ferryd *d, ferry_pipeline *p, ferry_pnode *n)
     r->d = d;
     memcpy(r->pipeline_id, p->id, sizeof(r->pipeline_id));
     r->node = ferry_strdup(n->name);
+    if (json_object_get(body, "commit")) { /* a node of its own commit */
+        ferry_commit_resolve(d, engine__owner(d, p), body, &r->base, ferry_submit);
+        return;
+    }
     ferry_commit_info commit = {.json = p->git_commit, .lfs_files = 0};
     ferry_submit(d, engine__owner(d, p), body, p->git_commit ? &commit : NULL, &r->base);
 }

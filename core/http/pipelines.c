@@ -12,12 +12,6 @@
 #include "space.h"
 #include "views.h"
 
-static void pipelines__commit_ready(ferry_http_req *r, json_t *body,
-                                    const ferry_commit_info *commit)
-{
-    ferry_pipeline_create(r->d, r->user, body, commit, ferry_http_reply(r->d, r->req));
-}
-
 void ferry_pipelines_create(ferry_http_req *r)
 {
     /* Its nodes bring logs and outputs: none while the data folder is
@@ -31,7 +25,7 @@ void ferry_pipelines_create(ferry_http_req *r)
     if (body == NULL)
         return;
     if (json_object_get(body, "commit")) {
-        ferry_commit_prepare(r, body, pipelines__commit_ready);
+        ferry_commit_prepare(r, body, ferry_pipeline_create);
         return;
     }
     ferry_pipeline_create(r->d, r->user, body, NULL, ferry_http_reply(r->d, r->req));
