@@ -70,6 +70,8 @@ expect_contains "metadata -> parameter, parameter -> parameter, pipeline paramet
   "$log" "lr=0.25 n=3"
 expect_contains "environment variable edge" "$log" "DATA_VERSION=v7"
 expect_eq "dependency: report ran after train" "$(node "$P" report 'n["status"]')" complete
+expect_contains "input -> input: the source's resolved input" "$(node_log "$P" again)" \
+  "input data.txt: data-3"
 expect_contains "the input is the producer's datum" \
   "$(node "$P" train 'n["execution"]["id"]' | xargs "$FERRY" show --json)" "datum://"
 P=$(create edges '"parameters": {"count": 7}, "title": "seven"')
@@ -175,7 +177,7 @@ expect_eq "reuse_from: no execution created" "$(n_execs)" "$before"
 P4=$(create edges '"parameters": {"count": 12}, "reuse": true')
 expect_eq "reuse, another parameter: complete" "$(wait_end "$P4")" complete
 expect_eq "reuse, another parameter: the changed nodes ran" \
-  "$(api GET "/v1/pipelines/$P4" | py '[n["reused"] for n in p["nodes"]]')" "[False, False, True]"
+  "$(api GET "/v1/pipelines/$P4" | py '[n["reused"] for n in p["nodes"]]')" "[False, False, True, False]"
 
 # --- kill -9 mid-pipeline ---
 P=$(create slow-chain)
@@ -212,7 +214,7 @@ expect_contains "ferry pipeline run --watch: the node lines" "$out" "train: comp
 N=$(sed -n 's/^pipeline #\([0-9]*\) .*/\1/p' <<<"$out" | head -n 1)
 expect_contains "ferry pipeline show" "$("$FERRY" pipeline show "$N" --project pl)" "complete"
 expect_contains "ferry pipeline logs NODE" "$("$FERRY" pipeline logs "$N" train --project pl)" "n=5"
-expect_contains "ferry pipeline list" "$("$FERRY" pipeline list --project pl | grep "^$N ")" "complete  3/3"
+expect_contains "ferry pipeline list" "$("$FERRY" pipeline list --project pl | grep "^$N ")" "complete  4/4"
 set +e
 (cd "$proj" && "$FERRY" pipeline run stop-all --adhoc --watch >/dev/null 2>&1)
 expect_eq "ferry pipeline run --watch: exit 1 for error" "$?" 1
