@@ -271,8 +271,8 @@ int main(int argc, char **argv)
         uv_run(d->loop, UV_RUN_NOWAIT);
     ferry_git_close(d); /* its jobs' answers write gitrows: before the db closes */
     ferry_commits_close(d);
-    ferry_pipeline_engine_close(d);
     ferry_snapshots_close(d);
+    ferry_pipeline_engine_close(d); /* after the closes that answer its creations */
     ferry_lifecycle_close(d);
     ferry_store_close(d);
     ferry_db_close(d);

@@ -86,6 +86,16 @@ void ferry_uuid(char *buf)
              b[14], b[15]);
 }
 
+int ferry_is_digits(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
 int ferry_is_hex(const char *s, size_t n)
 {
     if (s == NULL || strlen(s) != n)

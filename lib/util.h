@@ -29,6 +29,8 @@ int ferry_is_sha256_hex(const char *s);
 /* Whether `s` is exactly `n` hex digits of either case (a digest as a
  * client may write it). */
 int ferry_is_hex(const char *s, size_t n);
+/* Whether `s` is one or more decimal digits (a counter, as a user gives one). */
+int ferry_is_digits(const char *s);
 int ferry_sha256_file(const char *path, char *hex, int64_t *size);
 /* The md5 (33 bytes), sha1 (41) and sha256 (65) of a file in hex, in one
  * read of it; each may be NULL (not computed). 0 or a negative code. */

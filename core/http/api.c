@@ -33,11 +33,10 @@
 
 /* --- creating executions (submit.c) --- */
 
-/* The snapshot of the commit is in the store (commits.c). */
-void ferry_api_create(ferry_http_req *r)
+void ferry_api_create_with(ferry_http_req *r, ferry_commit_ready_fn create)
 {
-    /* A new execution brings logs and outputs: none while the data folder
-     * is under its reserve (space.c). */
+    /* New work brings logs and outputs: none while the data folder is
+     * under its reserve (space.c). */
     char msg[PATH_MAX + 128];
     if (ferry_space_check(r->d, msg, sizeof(msg)) < 0) {
         ferry_http_code_error(r->req, FERRY_ENOSPC, "%s", msg);
@@ -47,10 +46,15 @@ void ferry_api_create(ferry_http_req *r)
     if (body == NULL)
         return;
     if (json_object_get(body, "commit")) {
-        ferry_commit_prepare(r, body, ferry_submit);
+        ferry_commit_prepare(r, body, create); /* once its snapshot is in the store */
         return;
     }
-    ferry_submit(r->d, r->user, body, NULL, ferry_http_reply(r->d, r->req));
+    create(r->d, r->user, body, NULL, ferry_http_reply(r->d, r->req));
+}
+
+void ferry_api_create(ferry_http_req *r)
+{
+    ferry_api_create_with(r, ferry_submit);
 }
 
 /* The creation body of a copy of `e`: the same step, snapshot, parameters

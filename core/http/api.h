@@ -3,6 +3,7 @@
 #ifndef FERRY_API_H
 #define FERRY_API_H
 
+#include "commits.h"
 #include "request.h"
 
 /* Guards (0 to go on, or a reply was sent): the caller's token (r->user),
@@ -22,6 +23,10 @@ void ferry_api_environments(ferry_http_req *r);
 /* POST /v1/environments/<name>/drain and /undrain: admins only. */
 void ferry_api_env_drain(ferry_http_req *r);
 void ferry_api_env_undrain(ferry_http_req *r);
+/* A creation request (POST /v1/executions, /v1/pipelines): refused with a
+ * 507 while the data folder is full; of a "commit", once its snapshot is
+ * in the store (commits.h); else `create` at once. */
+void ferry_api_create_with(ferry_http_req *r, ferry_commit_ready_fn create);
 void ferry_api_create(ferry_http_req *r);
 void ferry_api_list(ferry_http_req *r);
 void ferry_api_show(ferry_http_req *r);

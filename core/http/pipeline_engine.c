@@ -872,7 +872,8 @@ static void engine__node_ended(ferryd *d, ferry_pipeline *p, ferry_pnode *n, con
 /* The node this answer is for, while its creation is still wanted. */
 static ferry_pnode *engine__reply_node(engine__reply *r, ferry_pipeline **pp)
 {
-    ferry_pipeline *p = ferry_map_get(&engine__of(r->d)->live, r->pipeline_id);
+    ferry_pipeline_engine *g = engine__of(r->d); /* NULL once closed (shutdown) */
+    ferry_pipeline *p = g ? ferry_map_get(&g->live, r->pipeline_id) : NULL;
     ferry_pnode *n = p ? ferry_pipeline_find_node(p, r->node) : NULL;
     if (n == NULL || !engine__is(n->status, FERRY_NODE_RUNNING) || n->exec_id[0])
         return NULL;

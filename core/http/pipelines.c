@@ -14,21 +14,7 @@
 
 void ferry_pipelines_create(ferry_http_req *r)
 {
-    /* Its nodes bring logs and outputs: none while the data folder is
-     * under its reserve (space.c), as for an execution. */
-    char msg[PATH_MAX + 128];
-    if (ferry_space_check(r->d, msg, sizeof(msg)) < 0) {
-        ferry_http_code_error(r->req, FERRY_ENOSPC, "%s", msg);
-        return;
-    }
-    json_t *body = ferry_http_body_object(r);
-    if (body == NULL)
-        return;
-    if (json_object_get(body, "commit")) {
-        ferry_commit_prepare(r, body, ferry_pipeline_create);
-        return;
-    }
-    ferry_pipeline_create(r->d, r->user, body, NULL, ferry_http_reply(r->d, r->req));
+    ferry_api_create_with(r, ferry_pipeline_create);
 }
 
 /* The pipeline the path names, as this user may see it: the engine's own

@@ -257,16 +257,6 @@ static ferry_exec *exec__from_row(sqlite3_stmt *st)
     return e;
 }
 
-static int exec__all_digits(const char *s)
-{
-    if (*s == '\0')
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 static int exec__find_by_counter(ferryd *d, const char *ref, const char *project, const char *owner,
                                  ferry_exec **out)
 {
@@ -305,7 +295,7 @@ int ferry_exec_find(ferryd *d, const char *ref, const char *project, const char 
         return 0;
     }
     int rc;
-    if (exec__all_digits(ref)) {
+    if (ferry_is_digits(ref)) {
         rc = exec__find_by_counter(d, ref, project, owner, &e);
     } else {
         sqlite3_stmt *st =

@@ -245,22 +245,12 @@ static ferry_pipeline *pipelinerows__from_row(sqlite3_stmt *st)
     return p;
 }
 
-static int pipelinerows__all_digits(const char *s)
-{
-    if (*s == '\0')
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 int ferry_pipelines_find(ferryd *d, const char *ref, const char *project, const char *owner,
                          ferry_pipeline **out)
 {
     /* A counter counts only among the pipelines this user may see, as an
      * execution's does: another user's #1 neither shadows nor shows. */
-    int by_counter = pipelinerows__all_digits(ref);
+    int by_counter = ferry_is_digits(ref);
     sqlite3_stmt *st =
         by_counter
             ? ferry_db_prepare(d, "SELECT " PIPELINEROWS__COLUMNS " FROM pipelines WHERE"
