@@ -429,14 +429,13 @@ static json_t *engine__base_of(ferry_pipeline *p, const char *node)
     return n ? n->base : NULL;
 }
 
-/* Whether an edge feeds parameter `name` of `node`. */
-static int engine__edge_feeds_param(const ferry_pipeline_def *def, const char *node,
-                                    const char *name)
+/* Whether an edge feeds `kind` `name` of node `node`. */
+static int engine__edge_feeds(const ferry_pipeline_def *def, const char *node, ferry_edge_kind kind,
+                              const char *name)
 {
     for (size_t k = 0; k < def->n_edges; k++) {
         const ferry_edge_end *t = &def->edges[k].target;
-        if (t->kind == FERRY_EDGE_PARAMETER && strcmp(t->node, node) == 0 &&
-            strcmp(t->name, name) == 0)
+        if (t->kind == kind && strcmp(t->node, node) == 0 && strcmp(t->name, name) == 0)
             return 1;
     }
     return 0;
@@ -453,12 +452,48 @@ static void engine__set_node_param(engine__check *c, ferry_pipeline *p, const ch
                        n ? "the node's step has no such parameter" : "no such node");
         return;
     }
-    if (engine__edge_feeds_param(c->flow->pipeline, node, name)) {
+    if (engine__edge_feeds(c->flow->pipeline, node, FERRY_EDGE_PARAMETER, name)) {
         engine__refuse(c, "parameters", line, "%s: an edge feeds %s.parameter.%s already", what,
                        node, name);
         return;
     }
     json_object_set(json_object_get(engine__base_of(p, node), "parameters"), name, value);
+}
+
+/* Every required parameter and input of each node has a value: a default,
+ * an override, a pipeline parameter, a given one or an edge; else the
+ * node could never be created. */
+static void engine__check_required(engine__check *c, ferry_pipeline *p)
+{
+    const ferry_pipeline_def *def = c->flow->pipeline;
+    for (size_t i = 0; i < def->n_nodes && !c->err; i++) {
+        const ferry_pipeline_node *n = &def->nodes[i];
+        const ferry_step *step = engine__node_step(c, n);
+        const json_t *base = p->nodes[i].base;
+        for (size_t k = 0; step && k < step->n_params; k++) {
+            const ferry_param_def *pd = &step->params[k];
+            if (pd->default_value || pd->optional || pd->type == FERRY_PARAM_FLAG ||
+                json_object_get(json_object_get(base, "parameters"), pd->name) ||
+                engine__edge_feeds(def, n->name, FERRY_EDGE_PARAMETER, pd->name))
+                continue;
+            engine__refuse(c, "parameters", n->line,
+                           "node '%s': parameter '%s' of step '%s' has no value (no default, "
+                           "pipeline parameter or edge): give it (-p %s.%s=VALUE)",
+                           n->name, pd->name, step->name, n->name, pd->name);
+            break;
+        }
+        for (size_t k = 0; step && !c->err && k < step->n_inputs; k++) {
+            const ferry_input_def *in = &step->inputs[k];
+            if (in->n_default_urls || in->optional ||
+                json_object_get(json_object_get(base, "inputs"), in->name) ||
+                engine__edge_feeds(def, n->name, FERRY_EDGE_INPUT, in->name))
+                continue;
+            engine__refuse(c, "pipeline", n->line,
+                           "node '%s': input '%s' of step '%s' has no file (no default, override "
+                           "or edge)",
+                           n->name, in->name, step->name);
+        }
+    }
 }
 
 /* The pipeline's parameters (given, else their defaults) go to their
@@ -545,6 +580,7 @@ static void engine__make_nodes(engine__check *c, ferry_pipeline *p, const char *
         engine__append_defaults(def, n, step, json_object_get(pn->base, "inputs"));
     }
     engine__apply_parameters(c, p);
+    engine__check_required(c, p);
 }
 
 /* Checks the request's own fields: 0, or FERRY_REPLIED. */
@@ -1016,6 +1052,13 @@ static char *engine__carry(ferryd *d, const json_t *edge, const ferry_exec *src,
     if (engine__is(kind, "output") || engine__is(kind, "input")) {
         json_t *urls = engine__is(kind, "output") ? engine__output_urls(d, src, name)
                                                   : engine__input_urls(src, name);
+        if (json_array_size(urls) == 0) { /* an edge that carries nothing is a mistake */
+            json_decref(urls);
+            return ferry_asprintf("execution #%lld of node '%s' has no %s matching '%s' for the "
+                                  "edge at line %d",
+                                  (long long)src->counter, engine__str(s, "node"), kind, name,
+                                  (int)json_integer_value(json_object_get(edge, "line")));
+        }
         engine__feed_input(json_object_get(body, "inputs"), fed, target, urls);
         return NULL;
     }

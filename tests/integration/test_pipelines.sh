@@ -92,6 +92,12 @@ expect_contains "append keeps the default" "$log" "input base.txt: base-file"
 expect_contains "append adds the edge's file" "$log" "input data.txt: data-1"
 expect_contains "override of a parameter's default" "$log" "n=42"
 
+# an output edge whose glob matches nothing fails the node, naming it
+P=$(create no-match)
+expect_eq "an edge that carries nothing: error" "$(wait_end "$P")" error
+expect_contains "an edge that carries nothing: said" "$(api GET "/v1/pipelines/$P" | py 'p["reason"]')" \
+  "of node 'prep' has no output matching 'model*' for the edge at line"
+
 # --- on-error ---
 P=$(create retry "\"parameters\": {\"marker\": \"$WORK/flaky-marker\"}")
 expect_eq "retry: complete" "$(wait_end "$P")" complete
@@ -257,6 +263,6 @@ create edges '"parameters": "x"' >/dev/null
 expect_eq "parameters not an object: 400" "$(cat "$WORK/status")" 400
 api GET /v1/pipelines/999 >/dev/null
 expect_eq "unknown pipeline id: 404" "$(cat "$WORK/status")" 404
-expect_eq "every pipeline is listed" "$(api GET /v1/pipelines | py 'len(p["pipelines"])')" 24
+expect_eq "every pipeline is listed" "$(api GET /v1/pipelines | py 'len(p["pipelines"])')" 25
 
 finish
