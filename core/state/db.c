@@ -136,8 +136,7 @@ static const char *migrations[] = {
     " git_commit TEXT, PRIMARY KEY (pipeline_id, name));"
     "CREATE INDEX IF NOT EXISTS pipeline_nodes_execution ON pipeline_nodes (execution_id);"
     "ALTER TABLE executions ADD COLUMN reuse_key TEXT;"
-    "CREATE INDEX IF NOT EXISTS executions_reuse ON executions"
-    " (project, reuse_key, status, created_at);",
+    "CREATE INDEX IF NOT EXISTS executions_reuse ON executions (project, reuse_key, status);",
 };
 
 #define DB__N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

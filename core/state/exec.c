@@ -467,10 +467,12 @@ void ferry_exec_unwatch(ferry_exec *e, ferry_exec_watcher *w)
 int ferry_exec_find_reusable(ferryd *d, const char *project, const char *key, const json_t *only,
                              char id[37])
 {
-    /* Newest first: the latest run of the same work is the one reused. */
+    /* Newest first: the latest run of the same work is the one reused. The
+     * rowid is the order of creation, and executions_reuse holds it in
+     * that order for one key: no sort. */
     sqlite3_stmt *st = ferry_db_prepare(
         d, "SELECT id FROM executions WHERE project = ?1 AND reuse_key = ?2 AND status = 'complete'"
-           " ORDER BY created_at DESC LIMIT CASE WHEN ?3 THEN -1 ELSE 1 END");
+           " ORDER BY rowid DESC LIMIT CASE WHEN ?3 THEN -1 ELSE 1 END");
     sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, only != NULL);
