@@ -604,7 +604,7 @@ static int ferry__rules_random(const json_t *rules, ferry_sweep_values *out, con
         return FERRY_EINVAL;
     }
     if (ferry__random(min, max, (ferry_distribution)d, out, why, cap) != 0) {
-        *bad = "max";
+        *bad = strstr(why, "loguniform") ? "min" : "max";
         return FERRY_EINVAL;
     }
     out->integerify = ferry__rule_bool(rules, "integerify");

@@ -1,0 +1,467 @@
+/* Task definitions (ferry_task_def, issue 21): what the valohai-yaml
+ * examples' tasks hold once parsed, normalised as valohai-yaml normalises
+ * them, and the bad fields refused at their lines. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ferry/error.h>
+
+#include "stepfile.h"
+#include "unit/test.h"
+
+static char errbuf[8192];
+
+static ferry_stepfile *parse_vector(const char *name)
+{
+    const char *dir = getenv("FERRY_VECTORS_DIR");
+    if (!dir) {
+        fprintf(stderr, "FERRY_VECTORS_DIR is not set (CTest sets it)\n");
+        exit(2);
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/valohai-yaml/examples/%s", dir, name);
+    ferry_stepfile *sf = NULL;
+    int rc = ferry_stepfile_parse_file(path, &sf, errbuf, sizeof(errbuf));
+    if (rc != 0)
+        fprintf(stderr, "%s: %s\n", name, errbuf);
+    CHECK_INT(rc, 0);
+    return sf;
+}
+
+static void check_json(const json_t *got, const char *want)
+{
+    json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
+    if (!w) {
+        fprintf(stderr, "bad expected JSON: %s\n", want);
+        ferry_test_failures++;
+        return;
+    }
+    if (!got || !json_equal((json_t *)got, w)) {
+        char *g = got ? json_dumps(got, JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+        fprintf(stderr, "JSON %s, expected %s\n", g ? g : "(null)", want);
+        free(g);
+        ferry_test_failures++;
+    }
+    json_decref(w);
+}
+
+/* The task's definition; NULL (a failed check) when there is none. */
+static const ferry_task_def *task(const ferry_stepfile *sf, const char *name)
+{
+    const ferry_flow *fl = ferry_stepfile_find_task(sf, name);
+    CHECK(fl != NULL);
+    if (!fl)
+        return NULL;
+    CHECK_STR(fl->kind, "task");
+    CHECK(fl->pipeline == NULL);
+    CHECK(fl->broken == NULL);
+    CHECK(fl->task != NULL);
+    return fl->task;
+}
+
+static void test_task_example(void)
+{
+    ferry_stepfile *sf = parse_vector("task-example.yaml");
+    if (!sf)
+        return;
+    const ferry_task_def *t = task(sf, "task 1 single");
+    if (t) {
+        CHECK_INT(ferry_stepfile_find_task(sf, "task 1 single")->line, 16);
+        CHECK_STR(t->step, "run training");
+        CHECK_INT(t->type, FERRY_TASK_BAYESIAN_TPE);
+        CHECK_STR(ferry_task_type_name(t->type), "bayesian_tpe");
+        CHECK_STR(t->optimization_target_metric, "goodness");
+        CHECK_INT(t->has_optimization_target_value, 1);
+        CHECK(t->optimization_target_value == 7.2);
+        CHECK_INT(t->on_child_error, FERRY_CHILD_ERROR_UNSET);
+        CHECK(ferry_child_error_name(t->on_child_error) == NULL);
+        CHECK_INT(t->execution_count, 0);
+        CHECK_INT(t->reuse_children, 0);
+        CHECK(t->parameter_sets == NULL);
+        CHECK(t->stop_condition == NULL);
+        CHECK_INT(t->n_params, 1);
+        if (t->n_params == 1) {
+            CHECK_STR(t->params[0].name, "A");
+            CHECK_INT(t->params[0].style, FERRY_STYLE_SINGLE);
+            check_json(t->params[0].rules, "{\"value\": 25}");
+            CHECK_INT(t->params[0].line, 25);
+        }
+    }
+    t = task(sf, "task 2 linear");
+    if (t && t->n_params == 1) {
+        CHECK_INT(t->type, FERRY_TASK_MANUAL_SEARCH);
+        CHECK_INT(t->params[0].style, FERRY_STYLE_LINEAR);
+        check_json(t->params[0].rules, "{\"end\": 25, \"start\": 25, \"step\": 1}");
+        CHECK_INT(t->has_optimization_target_value, 0);
+    }
+    t = task(sf, "task 3 multiple");
+    if (t && t->n_params == 1) {
+        CHECK_INT(t->type, FERRY_TASK_GRID_SEARCH);
+        CHECK_INT(t->params[0].style, FERRY_STYLE_MULTIPLE);
+        check_json(t->params[0].rules, "{\"items\": [25, 26]}");
+        /* the grid it gives, typed by the step */
+        ferry_sweep_param p = {t->params[0].name, {0}};
+        CHECK_INT(ferry_task_param_values(&t->params[0], &p.values, errbuf, sizeof(errbuf)), 0);
+        json_t *points = NULL;
+        CHECK_INT(ferry_sweep_grid(&p, 1, ferry_stepfile_find(sf, t->step), 1, 100, &points, errbuf,
+                                   sizeof(errbuf)),
+                  0);
+        check_json(points, "[{\"A\": 25}, {\"A\": 26}]");
+        json_decref(points);
+        ferry_sweep_values_clear(&p.values);
+    }
+    /* "RANDOM-SEARCH" and "stop_all-AND_error", normalised */
+    t = task(sf, "task 4 logspace");
+    if (t && t->n_params == 1) {
+        CHECK_INT(t->type, FERRY_TASK_RANDOM_SEARCH);
+        CHECK_STR(ferry_task_type_name(t->type), "random_search");
+        CHECK_INT(t->execution_batch_size, 42);
+        CHECK_INT(t->execution_count, 420);
+        CHECK_INT(t->maximum_queued_executions, 17);
+        CHECK_INT(t->on_child_error, FERRY_CHILD_ERROR_STOP_ALL_AND_ERROR);
+        CHECK_STR(ferry_child_error_name(t->on_child_error), "stop-all-and-error");
+        CHECK_INT(t->reuse_children, 1);
+        CHECK_INT(t->params[0].style, FERRY_STYLE_LOGSPACE);
+        check_json(t->params[0].rules, "{\"start\": 25, \"end\": 25, \"count\": 4, \"base\": 10, "
+                                       "\"integerify\": false}");
+        ferry_sweep_values v;
+        CHECK_INT(ferry_task_param_values(&t->params[0], &v, errbuf, sizeof(errbuf)), 0);
+        CHECK_INT(v.kind, FERRY_SWEEP_LIST);
+        check_json(v.values, "[1e25, 1e25, 1e25, 1e25]");
+        ferry_sweep_values_clear(&v);
+    }
+    t = task(sf, "task 5 random");
+    if (t && t->n_params == 1) {
+        CHECK_INT(t->type, FERRY_TASK_DISTRIBUTED);
+        CHECK_INT(t->params[0].style, FERRY_STYLE_RANDOM);
+        ferry_sweep_values v;
+        CHECK_INT(ferry_task_param_values(&t->params[0], &v, errbuf, sizeof(errbuf)), 0);
+        CHECK_INT(v.kind, FERRY_SWEEP_RANDOM);
+        CHECK_INT(v.distribution, FERRY_DIST_UNIFORM);
+        CHECK(v.min == 1 && v.max == 25);
+        CHECK_INT(v.count, 10);
+        CHECK_INT(v.has_seed, 0);
+        ferry_sweep_values_clear(&v);
+    }
+    t = task(sf, "parameter sets");
+    if (t) {
+        CHECK_INT(t->type, FERRY_TASK_MANUAL_SEARCH);
+        CHECK_INT(t->n_params, 0);
+        check_json(t->parameter_sets, "[{\"A\": 5, \"B\": 6}, {\"A\": 8, \"B\": 9}, "
+                                      "{\"A\": 72, \"B\": 42}]");
+    }
+    CHECK(ferry_stepfile_find_task(sf, "task 1") == NULL);
+    CHECK(ferry_stepfile_find_task(sf, "run training") == NULL);
+    CHECK(ferry_stepfile_find_pipeline(sf, "task 1 single") == NULL);
+    char *names = ferry_stepfile_task_names(sf);
+    CHECK_STR(names, "known tasks: task 1 single, task 2 linear, task 3 multiple, task 4 "
+                     "logspace, task 5 random, parameter sets");
+    free(names);
+    names = ferry_stepfile_pipeline_names(sf);
+    CHECK_STR(names, "the file has no pipelines");
+    free(names);
+    ferry_stepfile_free(sf);
+}
+
+/* A task blueprint beside a pipeline: each flow has its own definition only. */
+static void test_blueprint(void)
+{
+    ferry_stepfile *sf = parse_vector("pipeline-with-task-blueprint-example.yaml");
+    if (!sf)
+        return;
+    const ferry_task_def *t = task(sf, "my-sweep");
+    if (t) {
+        CHECK_STR(t->step, "train-model");
+        CHECK_INT(t->type, FERRY_TASK_GRID_SEARCH);
+        CHECK_INT(t->maximum_queued_executions, 2);
+        CHECK_INT(t->on_child_error, FERRY_CHILD_ERROR_STOP_ALL_AND_ERROR);
+    }
+    const ferry_flow *pl = ferry_stepfile_find_pipeline(sf, "train-pipeline");
+    CHECK(pl != NULL);
+    if (pl)
+        CHECK(pl->task == NULL && pl->pipeline != NULL);
+    CHECK(ferry_stepfile_find_task(sf, "train-pipeline") == NULL);
+    char *names = ferry_stepfile_task_names(sf);
+    CHECK_STR(names, "known tasks: my-sweep");
+    free(names);
+    ferry_stepfile_free(sf);
+}
+
+static const char steps_yaml[] = "- step:\n"
+                                 "    name: s\n"
+                                 "    image: busybox\n"
+                                 "    command: \"true\"\n"
+                                 "    parameters:\n"
+                                 "      - name: A\n"
+                                 "        type: integer\n"
+                                 "      - name: lr\n"
+                                 "        type: float\n";
+
+static ferry_stepfile *parse_tasks(const char *tasks_yaml, int *rc)
+{
+    char *yaml = malloc(strlen(steps_yaml) + strlen(tasks_yaml) + 1);
+    strcpy(yaml, steps_yaml);
+    strcat(yaml, tasks_yaml);
+    ferry_stepfile *sf = NULL;
+    errbuf[0] = '\0';
+    *rc = ferry_stepfile_parse_buffer("valohai.yaml", yaml, strlen(yaml), &sf, errbuf,
+                                      sizeof(errbuf));
+    free(yaml);
+    return sf;
+}
+
+/* Lines 10 on are the task's. */
+static void check_refused(const char *tasks_yaml, const char *want)
+{
+    int rc;
+    ferry_stepfile *sf = parse_tasks(tasks_yaml, &rc);
+    CHECK_INT(rc, FERRY_EINVAL);
+    CHECK(sf == NULL);
+    CHECK_CONTAINS(errbuf, want);
+    ferry_stepfile_free(sf);
+}
+
+static void test_errors(void)
+{
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    parameters:\n"
+                  "      - name: A\n"
+                  "        style: x\n"
+                  "        rules: {value: 1}\n",
+                  "valohai.yaml:15: task 't': parameter 'A': unknown style 'x' (expected single, "
+                  "multiple, linear, logspace, random)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    type: grid\n",
+                  "valohai.yaml:13: task 't': unknown type 'grid' (expected grid_search, "
+                  "random_search, manual_search, bayesian_tpe, distributed)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    on-child-error: stop-all\n",
+                  "valohai.yaml:13: task 't': unknown on-child-error 'stop-all' (expected "
+                  "continue-and-complete, continue-and-error, stop-all-and-error)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    execution-count: 4.5\n",
+                  "valohai.yaml:13: task 't': execution-count: expected a whole number of at "
+                  "least 1, got a number (4.5)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    maximum-queued-executions: 0\n",
+                  "valohai.yaml:13: task 't': maximum-queued-executions: expected a whole number "
+                  "of at least 1, got an integer (0)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    execution-batch-size: ten\n",
+                  "valohai.yaml:13: task 't': execution-batch-size: expected a number, got a "
+                  "string ('ten')");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    reuse-children: sometimes\n",
+                  "valohai.yaml:13: task 't': reuse-children: expected true or false");
+    /* rules: at the line of the rule at fault */
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    parameters:\n"
+                  "      - name: A\n"
+                  "        style: linear\n"
+                  "        rules:\n"
+                  "          start: 1\n"
+                  "          end: 5\n"
+                  "          step: 0\n",
+                  "valohai.yaml:19: task 't': parameter 'A': rules: step must not be 0 (style "
+                  "linear)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    parameters:\n"
+                  "      - name: A\n"
+                  "        style: linear\n"
+                  "        rules:\n"
+                  "          start: 1\n"
+                  "          end: 5\n"
+                  "          stpe: 1\n",
+                  "valohai.yaml:19: task 't': parameter 'A': rules: unknown key 'stpe' (did you "
+                  "mean 'step'?)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    parameters:\n"
+                  "      - name: A\n"
+                  "        style: linear\n"
+                  "        rules:\n"
+                  "          start: 1\n"
+                  "          end: 5\n",
+                  "valohai.yaml:17: task 't': parameter 'A': rules: missing required 'step' "
+                  "(style linear)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    parameters:\n"
+                  "      - name: A\n"
+                  "        style: logspace\n"
+                  "        rules:\n"
+                  "          start: 1\n"
+                  "          end: 5\n"
+                  "          count: many\n",
+                  "valohai.yaml:19: task 't': parameter 'A': rules: count: expected a number, "
+                  "got a string ('many')");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    parameters:\n"
+                  "      - name: A\n"
+                  "        style: logspace\n"
+                  "        rules:\n"
+                  "          start: 1\n"
+                  "          end: 5\n"
+                  "          count: 0\n",
+                  "valohai.yaml:19: task 't': parameter 'A': rules: count must be a whole number "
+                  "of at least 1 (style logspace)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    parameters:\n"
+                  "      - name: lr\n"
+                  "        style: random\n"
+                  "        rules:\n"
+                  "          min: 0\n"
+                  "          max: 1\n"
+                  "          distribution: loguniform\n",
+                  "valohai.yaml:17: task 't': parameter 'lr': rules: loguniform needs a min above "
+                  "0, got 0 (style random)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    parameters:\n"
+                  "      - name: lr\n"
+                  "        style: random\n"
+                  "        rules:\n"
+                  "          min: 0\n"
+                  "          max: 1\n"
+                  "          distribution: gauss\n",
+                  "valohai.yaml:19: task 't': parameter 'lr': rules: unknown distribution 'gauss' "
+                  "(expected uniform, loguniform, normal) (style random)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    parameters:\n"
+                  "      - name: A\n"
+                  "        style: multiple\n"
+                  "        rules:\n"
+                  "          items: []\n",
+                  "valohai.yaml:17: task 't': parameter 'A': rules: items: expected a list of at "
+                  "least one value (style multiple)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    parameters:\n"
+                  "      - name: A\n"
+                  "        style: single\n"
+                  "        rules: {start: 1}\n",
+                  "valohai.yaml:16: task 't': parameter 'A': rules: missing required 'value' "
+                  "(style single)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    type: manual_search\n"
+                  "    parameter-sets:\n"
+                  "      - {A: 1}\n"
+                  "      - 5\n",
+                  "valohai.yaml:16: task 't': parameter-sets #2: expected a mapping, got an "
+                  "integer (5)");
+    check_refused("- task:\n"
+                  "    name: t\n"
+                  "    step: s\n"
+                  "    stop-condition: \"loss <\"\n",
+                  "valohai.yaml:13: task 't': stop-condition: 'loss <' is not a valid expression");
+}
+
+/* What valohai-yaml accepts is kept: lower-cased styles, the default type,
+ * a stop-condition; a parameter the step lacks makes the task unrunnable,
+ * not the file. */
+static void test_normalised(void)
+{
+    int rc;
+    ferry_stepfile *sf = parse_tasks("- task:\n"
+                                     "    name: t\n"
+                                     "    step: s\n"
+                                     "    on-child-error: Continue_And_Error\n"
+                                     "    stop-condition: loss < 0.1\n"
+                                     "    parameters:\n"
+                                     "      - name: lr\n"
+                                     "        style: Linear\n"
+                                     "        rules: {start: 0.1, end: 0.3, step: 0.1}\n"
+                                     "- task:\n"
+                                     "    name: u\n"
+                                     "    step: s\n"
+                                     "    parameters:\n"
+                                     "      - name: C\n"
+                                     "        style: single\n"
+                                     "        rules: {value: 1}\n"
+                                     "- task:\n"
+                                     "    name: v\n"
+                                     "    step: s\n"
+                                     "    parameter-sets:\n"
+                                     "      - {}\n"
+                                     "      - {A: 1, D: 2}\n",
+                                     &rc);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", errbuf);
+    CHECK_INT(rc, 0);
+    if (!sf)
+        return;
+    const ferry_task_def *t = task(sf, "t");
+    if (t && t->n_params == 1) {
+        CHECK_INT(t->type, FERRY_TASK_GRID_SEARCH); /* no type: valohai's default */
+        CHECK_INT(t->on_child_error, FERRY_CHILD_ERROR_CONTINUE_AND_ERROR);
+        CHECK_STR(t->stop_condition, "loss < 0.1");
+        CHECK_INT(t->params[0].style, FERRY_STYLE_LINEAR);
+        CHECK_INT(t->params[0].line, 16);
+        ferry_sweep_param p = {"lr", {0}};
+        CHECK_INT(ferry_task_param_values(&t->params[0], &p.values, errbuf, sizeof(errbuf)), 0);
+        json_t *points = NULL;
+        CHECK_INT(ferry_sweep_grid(&p, 1, ferry_stepfile_find(sf, "s"), 0, 10, &points, errbuf,
+                                   sizeof(errbuf)),
+                  0);
+        check_json(points, "[{\"lr\": 0.1}, {\"lr\": 0.2}, {\"lr\": 0.3}]");
+        json_decref(points);
+        ferry_sweep_values_clear(&p.values);
+    }
+    const ferry_flow *u = ferry_stepfile_find_task(sf, "u");
+    CHECK(u != NULL);
+    if (u) {
+        CHECK_CONTAINS(u->broken, "valohai.yaml:23: task 'u': parameter 'C': step 's' has no "
+                                  "parameter 'C'");
+        CHECK(u->task != NULL);
+    }
+    const ferry_flow *v = ferry_stepfile_find_task(sf, "v");
+    CHECK(v != NULL);
+    if (v) {
+        CHECK_CONTAINS(v->broken, "valohai.yaml:31: task 'v': parameter-sets #2: step 's' has "
+                                  "no parameter 'D'");
+        CHECK(v->task != NULL);
+        if (v->task)
+            check_json(v->task->parameter_sets, "[{\"A\": 1, \"D\": 2}]"); /* {} dropped */
+    }
+    ferry_stepfile_free(sf);
+}
+
+int main(void)
+{
+    test_task_example();
+    test_blueprint();
+    test_errors();
+    test_normalised();
+    TEST_MAIN_END();
+}
