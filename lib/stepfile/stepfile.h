@@ -386,7 +386,9 @@ typedef struct ferry_sweep_param {
  * integers, a float parameter's values are reals, min/max/choices hold;
  * drawn values are rounded for an integer parameter, normal draws clamped to
  * its min/max); a name the step lacks is an error. Without one, values are
- * as ferry_sweep_values holds them.
+ * as ferry_sweep_values holds them. Errors are FERRY_EINVAL with why
+ * ("parameter 'epochs': 110 is greater than the maximum 100"), or
+ * FERRY_ETOOBIG for a grid above its cap.
  *
  * Grid: the cartesian product of every parameter's values, the first
  * parameter varying slowest; a RANDOM one gives its rules' `count` draws
@@ -402,6 +404,15 @@ int ferry_sweep_random(const ferry_sweep_param *params, size_t n, const ferry_st
                        uint64_t seed, size_t count, json_t **out, char *err, size_t err_cap);
 int ferry_sweep_manual(const json_t *parameter_sets, const ferry_step *step, json_t **out,
                        char *err, size_t err_cap);
+
+/* A task definition's points, as above: grid_search the grid of its
+ * parameters; manual_search its parameter-sets, or where it has none the
+ * grid of its parameters; random_search `execution_count` draws (refused
+ * without one, or above `cap`). bayesian_tpe tasks propose points as
+ * results arrive and distributed ones run members together: FERRY_ENOTSUP,
+ * both are the engine's. */
+int ferry_task_points(const ferry_task_def *task, const ferry_step *step, uint64_t seed, size_t cap,
+                      json_t **out, char *err, size_t err_cap);
 
 /* Validate user values (an object name -> string/number/bool/array, may be
  * NULL) against the step, apply defaults, and return an object of the

@@ -968,3 +968,41 @@ int ferry_sweep_manual(const json_t *parameter_sets, const ferry_step *step, jso
     *out = points;
     return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* A task definition's points                                                */
+
+int ferry_task_points(const ferry_task_def *task, const ferry_step *step, uint64_t seed, size_t cap,
+                      json_t **out, char *err, size_t err_cap)
+{
+    *out = NULL;
+    if (task->type == FERRY_TASK_BAYESIAN_TPE)
+        return ferry__fail(err, err_cap, FERRY_ENOTSUP,
+                           "a bayesian_tpe task proposes its points as results arrive");
+    if (task->type == FERRY_TASK_DISTRIBUTED)
+        return ferry__fail(err, err_cap, FERRY_ENOTSUP,
+                           "a distributed task runs members together, not points");
+    if (task->type == FERRY_TASK_MANUAL_SEARCH && task->parameter_sets)
+        return ferry_sweep_manual(task->parameter_sets, step, out, err, err_cap);
+    if (task->type == FERRY_TASK_RANDOM_SEARCH && task->execution_count < 1)
+        return ferry__fail(err, err_cap, FERRY_EINVAL, "a random search needs an execution-count");
+    if (task->type == FERRY_TASK_RANDOM_SEARCH && (uint64_t)task->execution_count > cap)
+        return ferry__fail(err, err_cap, FERRY_ETOOBIG,
+                           "an execution-count of %lld is more than the limit of %zu",
+                           (long long)task->execution_count, cap);
+    ferry_sweep_param *params = ferry_xcalloc(task->n_params ? task->n_params : 1, sizeof(*params));
+    int rc = 0;
+    for (size_t i = 0; i < task->n_params && rc == 0; i++) {
+        params[i].name = task->params[i].name;
+        rc = ferry_task_param_values(&task->params[i], &params[i].values, err, err_cap);
+    }
+    if (rc == 0 && task->type == FERRY_TASK_RANDOM_SEARCH)
+        rc = ferry_sweep_random(params, task->n_params, step, seed, (size_t)task->execution_count,
+                                out, err, err_cap);
+    else if (rc == 0)
+        rc = ferry_sweep_grid(params, task->n_params, step, seed, cap, out, err, err_cap);
+    for (size_t i = 0; i < task->n_params; i++)
+        ferry_sweep_values_clear(&params[i].values);
+    free(params);
+    return rc;
+}

@@ -164,6 +164,57 @@ static void test_task_example(void)
     ferry_stepfile_free(sf);
 }
 
+/* Each example task's points, by its type. */
+static void test_points(void)
+{
+    ferry_stepfile *sf = parse_vector("task-example.yaml");
+    if (!sf)
+        return;
+    const ferry_step *step = ferry_stepfile_find(sf, "run training");
+    struct {
+        const char *task;
+        int rc;
+        const char *want; /* JSON, or what the message says */
+    } cases[] = {
+        {"task 2 linear", 0, "[{\"A\": 25}]"}, /* manual without sets: the grid */
+        {"task 3 multiple", 0, "[{\"A\": 25}, {\"A\": 26}]"},
+        {"parameter sets", 0,
+         "[{\"A\": 5, \"B\": 6}, {\"A\": 8, \"B\": 9}, {\"A\": 72, \"B\": 42}]"},
+        {"task 1 single", FERRY_ENOTSUP,
+         "a bayesian_tpe task proposes its points as results arrive"},
+        {"task 5 random", FERRY_ENOTSUP, "a distributed task runs members together"},
+        /* 1e25 for an integer parameter */
+        {"task 4 logspace", FERRY_EINVAL, "parameter 'A': 1e+25 is not an integer"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const ferry_task_def *t = task(sf, cases[i].task);
+        json_t *points = NULL;
+        errbuf[0] = '\0';
+        int rc = t ? ferry_task_points(t, step, 1, 1000, &points, errbuf, sizeof(errbuf)) : -99;
+        if (rc != cases[i].rc)
+            fprintf(stderr, "%s: %s\n", cases[i].task, errbuf);
+        CHECK_INT(rc, cases[i].rc);
+        if (cases[i].rc == 0)
+            check_json(points, cases[i].want);
+        else
+            CHECK_CONTAINS(errbuf, cases[i].want);
+        json_decref(points);
+    }
+    /* random search: execution-count draws, under the cap */
+    const ferry_task_def *t = task(sf, "task 4 logspace");
+    if (t) {
+        json_t *points = NULL;
+        CHECK_INT(ferry_task_points(t, NULL, 1, 1000, &points, errbuf, sizeof(errbuf)), 0);
+        CHECK_INT(json_array_size(points), 420);
+        check_json(json_array_get(points, 419), "{\"A\": 1e25}");
+        json_decref(points);
+        CHECK_INT(ferry_task_points(t, NULL, 1, 400, &points, errbuf, sizeof(errbuf)),
+                  FERRY_ETOOBIG);
+        CHECK_STR(errbuf, "an execution-count of 420 is more than the limit of 400");
+    }
+    ferry_stepfile_free(sf);
+}
+
 /* A task blueprint beside a pipeline: each flow has its own definition only. */
 static void test_blueprint(void)
 {
@@ -460,6 +511,7 @@ static void test_normalised(void)
 int main(void)
 {
     test_task_example();
+    test_points();
     test_blueprint();
     test_errors();
     test_normalised();
