@@ -531,8 +531,9 @@ static const ferry__object ferry__pipeline_param_object = {
     .done = ferry__pipeline_param_done,
 };
 
-/* The items see the pipeline (its nodes, for the targets) as their arg. */
-static void ferry__pipeline_params(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+/* Items that see the object they are in as their arg: a pipeline's
+ * parameters its nodes (for their targets), a task's its step. */
+static void ferry__keep_items_seeing(ferry__walk *w, const ferry__field *f, const ferry__value *v)
 {
     ferry__walk items = *w;
     items.arg = w->obj;
@@ -546,7 +547,7 @@ static const ferry__field ferry__pipeline_fields[] = {
      .offset = offsetof(ferry__pipeline, nodes), .object = &ferry__node_object,
      .count_offset = offsetof(ferry__pipeline, n_nodes)},
     {"edges", FERRY__F_SEQ, .fn = ferry__pipeline_edges}, /* after the nodes they join */
-    {"parameters", FERRY__F_SEQ, .fn = ferry__pipeline_params,
+    {"parameters", FERRY__F_SEQ, .fn = ferry__keep_items_seeing,
      .offset = offsetof(ferry__pipeline, def.params), .object = &ferry__pipeline_param_object,
      .count_offset = offsetof(ferry__pipeline, def.n_params)}, /* after the nodes too */
     {"reuse-executions", FERRY__F_BOOL, .fn = ferry__keep_bool,
@@ -735,14 +736,6 @@ static const ferry__object ferry__task_param_object = {
     .done = ferry__task_param_done,
 };
 
-/* The items see the task (its step, for their names) as their arg. */
-static void ferry__task_params(ferry__walk *w, const ferry__field *f, const ferry__value *v)
-{
-    ferry__walk items = *w;
-    items.arg = w->obj;
-    ferry__keep_items(&items, f, v);
-}
-
 /* type and on-child-error: valohai-yaml's normalisation, then one of its values. */
 static void ferry__task_enum_err(ferry__walk *w, const ferry__field *f, const ferry__value *v,
                                  const char *const *values)
@@ -838,7 +831,7 @@ static const ferry__field ferry__task_fields[] = {
      .offset = FERRY__TASK(def.optimization_target_metric)},
     {"optimization-target-value", FERRY__F_NUMBER, .fn = ferry__task_target_value},
     {"engine", FERRY__F_TEXT, .fn = ferry__keep_str, .offset = FERRY__TASK(def.engine)},
-    {"parameters", FERRY__F_SEQ, .fn = ferry__task_params, .offset = FERRY__TASK(params),
+    {"parameters", FERRY__F_SEQ, .fn = ferry__keep_items_seeing, .offset = FERRY__TASK(params),
      .object = &ferry__task_param_object, .count_offset = FERRY__TASK(n_params)},
     {"parameter-sets", FERRY__F_SEQ, .fn = ferry__task_parameter_sets},
     {"stop-condition", FERRY__F_TEXT, .fn = ferry__keep_expression,

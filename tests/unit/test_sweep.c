@@ -8,29 +8,9 @@
 
 #include <ferry/error.h>
 
-#include "stepfile.h"
-#include "unit/test.h"
+#include "unit/stepfile_fixture.h"
 
 static char errbuf[4096];
-
-static void check_json(const json_t *got, const char *want, int line)
-{
-    json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
-    if (!w) {
-        fprintf(stderr, "line %d: bad expected JSON: %s\n", line, want);
-        ferry_test_failures++;
-        return;
-    }
-    /* json_equal: 1 (an integer) is not 1.0 (a real) */
-    if (!got || !json_equal((json_t *)got, w)) {
-        char *g = got ? json_dumps(got, JSON_ENCODE_ANY) : NULL;
-        fprintf(stderr, "line %d: JSON %s, expected %s\n", line, g ? g : "(null)", want);
-        free(g);
-        ferry_test_failures++;
-    }
-    json_decref(w);
-}
-#define CHECK_JSON(got, want) check_json(got, want, __LINE__)
 
 /* `text` parses to a list of `want` (JSON). */
 static void check_list(const char *text, const char *want, int line)
@@ -43,7 +23,7 @@ static void check_list(const char *text, const char *want, int line)
         return;
     }
     CHECK_INT(v.kind, FERRY_SWEEP_LIST);
-    check_json(v.values, want, line);
+    stepfile_fixture_json(v.values, want, line);
     ferry_sweep_values_clear(&v);
 }
 #define CHECK_LIST(text, want) check_list(text, want, __LINE__)
@@ -173,13 +153,7 @@ static ferry_stepfile *parse_step(void)
                                "      - name: layers\n"
                                "        type: integer\n"
                                "        multiple: repeat\n";
-    ferry_stepfile *sf = NULL;
-    int rc = ferry_stepfile_parse_buffer("valohai.yaml", yaml, strlen(yaml), &sf, errbuf,
-                                         sizeof(errbuf));
-    if (rc != 0)
-        fprintf(stderr, "%s\n", errbuf);
-    CHECK_INT(rc, 0);
-    return sf;
+    return stepfile_fixture_buffer(yaml, errbuf, sizeof(errbuf));
 }
 
 /* params[i] from texts[i]; 0 when all parse. */
@@ -497,30 +471,39 @@ static void test_rules(void)
     json_decref(tp.rules);
 }
 
+/* valohai-yaml's normalisation, and the CLI's short names where asked for. */
 static void test_names(void)
 {
-    ferry_task_type t;
-    CHECK_INT(ferry_task_type_parse("RANDOM-SEARCH", 0, &t), 0);
-    CHECK_INT(t, FERRY_TASK_RANDOM_SEARCH);
-    CHECK_INT(ferry_task_type_parse("Bayesian_TPE", 0, &t), 0);
-    CHECK_INT(t, FERRY_TASK_BAYESIAN_TPE);
-    CHECK_INT(ferry_task_type_parse("grid", 0, &t), FERRY_EINVAL);
-    CHECK_INT(ferry_task_type_parse("grid", 1, &t), 0);
-    CHECK_INT(t, FERRY_TASK_GRID_SEARCH);
-    CHECK_INT(ferry_task_type_parse("bayesian", 1, &t), 0);
-    CHECK_INT(t, FERRY_TASK_BAYESIAN_TPE);
-    CHECK_INT(ferry_task_type_parse("sideways", 1, &t), FERRY_EINVAL);
+    struct {
+        const char *text;
+        int short_names, rc, want;
+    } types[] =
+        {
+            {"RANDOM-SEARCH", 0, 0, FERRY_TASK_RANDOM_SEARCH},
+            {"Bayesian_TPE", 0, 0, FERRY_TASK_BAYESIAN_TPE},
+            {"grid", 0, FERRY_EINVAL, 0},
+            {"grid", 1, 0, FERRY_TASK_GRID_SEARCH},
+            {"bayesian", 1, 0, FERRY_TASK_BAYESIAN_TPE},
+            {"sideways", 1, FERRY_EINVAL, 0},
+        },
+      errors[] = {
+          {"stop_all-AND_error", 0, 0, FERRY_CHILD_ERROR_STOP_ALL_AND_ERROR},
+          {"continue", 0, FERRY_EINVAL, 0},
+          {"continue", 1, 0, FERRY_CHILD_ERROR_CONTINUE_AND_COMPLETE},
+          {"stop_all", 1, 0, FERRY_CHILD_ERROR_STOP_ALL_AND_ERROR},
+      };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        ferry_task_type t = FERRY_TASK_GRID_SEARCH;
+        CHECK_INT(ferry_task_type_parse(types[i].text, types[i].short_names, &t), types[i].rc);
+        CHECK_INT(t, types[i].want);
+    }
+    for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+        ferry_child_error e = FERRY_CHILD_ERROR_UNSET;
+        CHECK_INT(ferry_child_error_parse(errors[i].text, errors[i].short_names, &e), errors[i].rc);
+        CHECK_INT(e, errors[i].want);
+    }
     CHECK_STR(ferry_task_type_name(FERRY_TASK_MANUAL_SEARCH), "manual_search");
     CHECK_STR(ferry_task_type_name(FERRY_TASK_DISTRIBUTED), "distributed");
-
-    ferry_child_error e;
-    CHECK_INT(ferry_child_error_parse("stop_all-AND_error", 0, &e), 0);
-    CHECK_INT(e, FERRY_CHILD_ERROR_STOP_ALL_AND_ERROR);
-    CHECK_INT(ferry_child_error_parse("continue", 0, &e), FERRY_EINVAL);
-    CHECK_INT(ferry_child_error_parse("continue", 1, &e), 0);
-    CHECK_INT(e, FERRY_CHILD_ERROR_CONTINUE_AND_COMPLETE);
-    CHECK_INT(ferry_child_error_parse("stop_all", 1, &e), 0);
-    CHECK_INT(e, FERRY_CHILD_ERROR_STOP_ALL_AND_ERROR);
     CHECK_STR(ferry_child_error_name(FERRY_CHILD_ERROR_CONTINUE_AND_ERROR), "continue-and-error");
     CHECK_STR(ferry_sweep_style_name(FERRY_STYLE_LOGSPACE), "logspace");
 }

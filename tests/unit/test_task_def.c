@@ -7,43 +7,13 @@
 
 #include <ferry/error.h>
 
-#include "stepfile.h"
-#include "unit/test.h"
+#include "unit/stepfile_fixture.h"
 
 static char errbuf[8192];
 
 static ferry_stepfile *parse_vector(const char *name)
 {
-    const char *dir = getenv("FERRY_VECTORS_DIR");
-    if (!dir) {
-        fprintf(stderr, "FERRY_VECTORS_DIR is not set (CTest sets it)\n");
-        exit(2);
-    }
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/valohai-yaml/examples/%s", dir, name);
-    ferry_stepfile *sf = NULL;
-    int rc = ferry_stepfile_parse_file(path, &sf, errbuf, sizeof(errbuf));
-    if (rc != 0)
-        fprintf(stderr, "%s: %s\n", name, errbuf);
-    CHECK_INT(rc, 0);
-    return sf;
-}
-
-static void check_json(const json_t *got, const char *want)
-{
-    json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
-    if (!w) {
-        fprintf(stderr, "bad expected JSON: %s\n", want);
-        ferry_test_failures++;
-        return;
-    }
-    if (!got || !json_equal((json_t *)got, w)) {
-        char *g = got ? json_dumps(got, JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
-        fprintf(stderr, "JSON %s, expected %s\n", g ? g : "(null)", want);
-        free(g);
-        ferry_test_failures++;
-    }
-    json_decref(w);
+    return stepfile_fixture_vector(name, errbuf, sizeof(errbuf));
 }
 
 /* The task's definition; NULL (a failed check) when there is none. */
@@ -84,7 +54,7 @@ static void test_task_example(void)
         if (t->n_params == 1) {
             CHECK_STR(t->params[0].name, "A");
             CHECK_INT(t->params[0].style, FERRY_STYLE_SINGLE);
-            check_json(t->params[0].rules, "{\"value\": 25}");
+            CHECK_JSON(t->params[0].rules, "{\"value\": 25}");
             CHECK_INT(t->params[0].line, 25);
         }
     }
@@ -92,14 +62,14 @@ static void test_task_example(void)
     if (t && t->n_params == 1) {
         CHECK_INT(t->type, FERRY_TASK_MANUAL_SEARCH);
         CHECK_INT(t->params[0].style, FERRY_STYLE_LINEAR);
-        check_json(t->params[0].rules, "{\"end\": 25, \"start\": 25, \"step\": 1}");
+        CHECK_JSON(t->params[0].rules, "{\"end\": 25, \"start\": 25, \"step\": 1}");
         CHECK_INT(t->has_optimization_target_value, 0);
     }
     t = task(sf, "task 3 multiple");
     if (t && t->n_params == 1) {
         CHECK_INT(t->type, FERRY_TASK_GRID_SEARCH);
         CHECK_INT(t->params[0].style, FERRY_STYLE_MULTIPLE);
-        check_json(t->params[0].rules, "{\"items\": [25, 26]}");
+        CHECK_JSON(t->params[0].rules, "{\"items\": [25, 26]}");
         /* the grid it gives, typed by the step */
         ferry_sweep_param p = {t->params[0].name, {0}};
         CHECK_INT(ferry_task_param_values(&t->params[0], &p.values, errbuf, sizeof(errbuf)), 0);
@@ -107,7 +77,7 @@ static void test_task_example(void)
         CHECK_INT(ferry_sweep_grid(&p, 1, ferry_stepfile_find(sf, t->step), 1, 100, &points, errbuf,
                                    sizeof(errbuf)),
                   0);
-        check_json(points, "[{\"A\": 25}, {\"A\": 26}]");
+        CHECK_JSON(points, "[{\"A\": 25}, {\"A\": 26}]");
         json_decref(points);
         ferry_sweep_values_clear(&p.values);
     }
@@ -123,12 +93,12 @@ static void test_task_example(void)
         CHECK_STR(ferry_child_error_name(t->on_child_error), "stop-all-and-error");
         CHECK_INT(t->reuse_children, 1);
         CHECK_INT(t->params[0].style, FERRY_STYLE_LOGSPACE);
-        check_json(t->params[0].rules, "{\"start\": 25, \"end\": 25, \"count\": 4, \"base\": 10, "
+        CHECK_JSON(t->params[0].rules, "{\"start\": 25, \"end\": 25, \"count\": 4, \"base\": 10, "
                                        "\"integerify\": false}");
         ferry_sweep_values v;
         CHECK_INT(ferry_task_param_values(&t->params[0], &v, errbuf, sizeof(errbuf)), 0);
         CHECK_INT(v.kind, FERRY_SWEEP_LIST);
-        check_json(v.values, "[1e25, 1e25, 1e25, 1e25]");
+        CHECK_JSON(v.values, "[1e25, 1e25, 1e25, 1e25]");
         ferry_sweep_values_clear(&v);
     }
     t = task(sf, "task 5 random");
@@ -148,7 +118,7 @@ static void test_task_example(void)
     if (t) {
         CHECK_INT(t->type, FERRY_TASK_MANUAL_SEARCH);
         CHECK_INT(t->n_params, 0);
-        check_json(t->parameter_sets, "[{\"A\": 5, \"B\": 6}, {\"A\": 8, \"B\": 9}, "
+        CHECK_JSON(t->parameter_sets, "[{\"A\": 5, \"B\": 6}, {\"A\": 8, \"B\": 9}, "
                                       "{\"A\": 72, \"B\": 42}]");
     }
     CHECK(ferry_stepfile_find_task(sf, "task 1") == NULL);
@@ -195,7 +165,7 @@ static void test_points(void)
             fprintf(stderr, "%s: %s\n", cases[i].task, errbuf);
         CHECK_INT(rc, cases[i].rc);
         if (cases[i].rc == 0)
-            check_json(points, cases[i].want);
+            CHECK_JSON(points, cases[i].want);
         else
             CHECK_CONTAINS(errbuf, cases[i].want);
         json_decref(points);
@@ -206,7 +176,7 @@ static void test_points(void)
         json_t *points = NULL;
         CHECK_INT(ferry_task_points(t, NULL, 1, 1000, &points, errbuf, sizeof(errbuf)), 0);
         CHECK_INT(json_array_size(points), 420);
-        check_json(json_array_get(points, 419), "{\"A\": 1e25}");
+        CHECK_JSON(json_array_get(points, 419), "{\"A\": 1e25}");
         json_decref(points);
         CHECK_INT(ferry_task_points(t, NULL, 1, 400, &points, errbuf, sizeof(errbuf)),
                   FERRY_ETOOBIG);
@@ -485,7 +455,7 @@ static void test_normalised(void)
         CHECK_INT(ferry_sweep_grid(&p, 1, ferry_stepfile_find(sf, "s"), 0, 10, &points, errbuf,
                                    sizeof(errbuf)),
                   0);
-        check_json(points, "[{\"lr\": 0.1}, {\"lr\": 0.2}, {\"lr\": 0.3}]");
+        CHECK_JSON(points, "[{\"lr\": 0.1}, {\"lr\": 0.2}, {\"lr\": 0.3}]");
         json_decref(points);
         ferry_sweep_values_clear(&p.values);
     }
@@ -503,7 +473,7 @@ static void test_normalised(void)
                                   "no parameter 'D'");
         CHECK(v->task != NULL);
         if (v->task)
-            check_json(v->task->parameter_sets, "[{\"A\": 1, \"D\": 2}]"); /* {} dropped */
+            CHECK_JSON(v->task->parameter_sets, "[{\"A\": 1, \"D\": 2}]"); /* {} dropped */
     }
     ferry_stepfile_free(sf);
 }
