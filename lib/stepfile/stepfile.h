@@ -280,7 +280,8 @@ typedef struct ferry_flow {
     char *name;
     int line;
     /* Why it cannot run, though the file is usable: a step it names does
-     * not exist (valohai-yaml only warns); refused when it is run. */
+     * not exist (valohai-yaml only warns), or a task names a parameter its
+     * step lacks; refused when it is run. */
     char *broken;
     ferry_pipeline_def *pipeline; /* kind "pipeline": its definition; NULL for tasks */
     ferry_task_def *task;         /* kind "task": its definition; NULL for pipelines */

@@ -41,6 +41,23 @@ static inline ferry_stepfile *stepfile_fixture_buffer(const char *yaml, char *er
     return sf;
 }
 
+/* The flow of `kind` ("pipeline" or "task") named `name`, with the
+ * definition of its kind only; NULL (a failed check) when there is none. */
+static inline const ferry_flow *stepfile_fixture_flow(const ferry_stepfile *sf, const char *kind,
+                                                      const char *name)
+{
+    int task = !strcmp(kind, "task");
+    const ferry_flow *fl =
+        task ? ferry_stepfile_find_task(sf, name) : ferry_stepfile_find_pipeline(sf, name);
+    CHECK(fl != NULL);
+    if (!fl)
+        return NULL;
+    CHECK_STR(fl->kind, kind);
+    CHECK(task ? fl->task != NULL && fl->pipeline == NULL
+               : fl->pipeline != NULL && fl->task == NULL);
+    return fl;
+}
+
 /* `got` is the JSON `want` (json_equal: 1, an integer, is not 1.0, a real);
  * `line` is the caller's, for the message. */
 static inline void stepfile_fixture_json(const json_t *got, const char *want, int line)

@@ -18,13 +18,8 @@ static ferry_stepfile *parse_vector(const char *name)
 /* The pipeline's definition; NULL (a failed check) when there is none. */
 static const ferry_pipeline_def *pipeline(const ferry_stepfile *sf, const char *name)
 {
-    const ferry_flow *fl = ferry_stepfile_find_pipeline(sf, name);
-    CHECK(fl != NULL);
-    if (!fl)
-        return NULL;
-    CHECK_STR(fl->kind, "pipeline");
-    CHECK(fl->pipeline != NULL);
-    return fl->pipeline;
+    const ferry_flow *fl = stepfile_fixture_flow(sf, "pipeline", name);
+    return fl ? fl->pipeline : NULL;
 }
 
 static void check_end(const ferry_edge_end *e, const char *node, ferry_edge_kind kind,

@@ -19,15 +19,10 @@ static ferry_stepfile *parse_vector(const char *name)
 /* The task's definition; NULL (a failed check) when there is none. */
 static const ferry_task_def *task(const ferry_stepfile *sf, const char *name)
 {
-    const ferry_flow *fl = ferry_stepfile_find_task(sf, name);
-    CHECK(fl != NULL);
-    if (!fl)
-        return NULL;
-    CHECK_STR(fl->kind, "task");
-    CHECK(fl->pipeline == NULL);
-    CHECK(fl->broken == NULL);
-    CHECK(fl->task != NULL);
-    return fl->task;
+    const ferry_flow *fl = stepfile_fixture_flow(sf, "task", name);
+    if (fl)
+        CHECK(fl->broken == NULL);
+    return fl ? fl->task : NULL;
 }
 
 static void test_task_example(void)
