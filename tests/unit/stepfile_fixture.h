@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ferry/error.h>
+
 #include "stepfile.h"
 #include "test.h"
 
@@ -39,6 +41,33 @@ static inline ferry_stepfile *stepfile_fixture_buffer(const char *yaml, char *er
         fprintf(stderr, "%s\n", err);
     CHECK_INT(rc, 0);
     return sf;
+}
+
+/* `head` then `tail` (steps, then what uses them) parsed as a valohai.yaml:
+ * the file, or NULL with the messages in `err`; *rc is the parse's code. */
+static inline ferry_stepfile *stepfile_fixture_join(const char *head, const char *tail, int *rc,
+                                                    char *err, size_t cap)
+{
+    char *yaml = malloc(strlen(head) + strlen(tail) + 1);
+    strcpy(yaml, head);
+    strcat(yaml, tail);
+    ferry_stepfile *sf = NULL;
+    err[0] = '\0';
+    *rc = ferry_stepfile_parse_buffer("valohai.yaml", yaml, strlen(yaml), &sf, err, cap);
+    free(yaml);
+    return sf;
+}
+
+/* `head` then `tail` is refused, with `want` among the messages. */
+static inline void stepfile_fixture_refused(const char *head, const char *tail, const char *want,
+                                            char *err, size_t cap)
+{
+    int rc;
+    ferry_stepfile *sf = stepfile_fixture_join(head, tail, &rc, err, cap);
+    CHECK_INT(rc, FERRY_EINVAL);
+    CHECK(sf == NULL);
+    CHECK_CONTAINS(err, want);
+    ferry_stepfile_free(sf);
 }
 
 /* The flow of `kind` ("pipeline" or "task") named `name`, with the

@@ -327,17 +327,7 @@ static const char steps_yaml[] = "- step:\n"
 /* The file is refused with `want` among the messages. */
 static void check_refused(const char *pipeline_yaml, const char *want)
 {
-    char *yaml = malloc(strlen(steps_yaml) + strlen(pipeline_yaml) + 1);
-    strcpy(yaml, steps_yaml);
-    strcat(yaml, pipeline_yaml);
-    ferry_stepfile *sf = NULL;
-    int rc = ferry_stepfile_parse_buffer("valohai.yaml", yaml, strlen(yaml), &sf, errbuf,
-                                         sizeof(errbuf));
-    CHECK_INT(rc, FERRY_EINVAL);
-    CHECK(sf == NULL);
-    CHECK_CONTAINS(errbuf, want);
-    ferry_stepfile_free(sf);
-    free(yaml);
+    stepfile_fixture_refused(steps_yaml, pipeline_yaml, want, errbuf, sizeof(errbuf));
 }
 
 static void test_errors(void)

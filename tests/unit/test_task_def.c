@@ -216,26 +216,13 @@ static const char steps_yaml[] = "- step:\n"
 
 static ferry_stepfile *parse_tasks(const char *tasks_yaml, int *rc)
 {
-    char *yaml = malloc(strlen(steps_yaml) + strlen(tasks_yaml) + 1);
-    strcpy(yaml, steps_yaml);
-    strcat(yaml, tasks_yaml);
-    ferry_stepfile *sf = NULL;
-    errbuf[0] = '\0';
-    *rc = ferry_stepfile_parse_buffer("valohai.yaml", yaml, strlen(yaml), &sf, errbuf,
-                                      sizeof(errbuf));
-    free(yaml);
-    return sf;
+    return stepfile_fixture_join(steps_yaml, tasks_yaml, rc, errbuf, sizeof(errbuf));
 }
 
 /* Lines 10 on are the task's. */
 static void check_refused(const char *tasks_yaml, const char *want)
 {
-    int rc;
-    ferry_stepfile *sf = parse_tasks(tasks_yaml, &rc);
-    CHECK_INT(rc, FERRY_EINVAL);
-    CHECK(sf == NULL);
-    CHECK_CONTAINS(errbuf, want);
-    ferry_stepfile_free(sf);
+    stepfile_fixture_refused(steps_yaml, tasks_yaml, want, errbuf, sizeof(errbuf));
 }
 
 static void test_errors(void)
