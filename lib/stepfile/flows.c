@@ -531,8 +531,9 @@ static const ferry__object ferry__pipeline_param_object = {
     .done = ferry__pipeline_param_done,
 };
 
-/* The items see the pipeline (its nodes, for the targets) as their arg. */
-static void ferry__pipeline_params(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+/* Items that see the object they are in as their arg: a pipeline's
+ * parameters its nodes (for their targets), a task's its step. */
+static void ferry__keep_items_seeing(ferry__walk *w, const ferry__field *f, const ferry__value *v)
 {
     ferry__walk items = *w;
     items.arg = w->obj;
@@ -546,7 +547,7 @@ static const ferry__field ferry__pipeline_fields[] = {
      .offset = offsetof(ferry__pipeline, nodes), .object = &ferry__node_object,
      .count_offset = offsetof(ferry__pipeline, n_nodes)},
     {"edges", FERRY__F_SEQ, .fn = ferry__pipeline_edges}, /* after the nodes they join */
-    {"parameters", FERRY__F_SEQ, .fn = ferry__pipeline_params,
+    {"parameters", FERRY__F_SEQ, .fn = ferry__keep_items_seeing,
      .offset = offsetof(ferry__pipeline, def.params), .object = &ferry__pipeline_param_object,
      .count_offset = offsetof(ferry__pipeline, def.n_params)}, /* after the nodes too */
     {"reuse-executions", FERRY__F_BOOL, .fn = ferry__keep_bool,
@@ -558,7 +559,7 @@ static const ferry__object ferry__pipeline_object = {.what = "pipeline",
 
 /* The pipeline or task just read, with what makes it unrunnable. */
 static void ferry__add_flow(ferry__ctx *c, const char *kind, const char *name, yaml_node_t *key,
-                            ferry_pipeline_def *def)
+                            ferry_pipeline_def *def, ferry_task_def *task)
 {
     ferry_stepfile *sf = c->sf;
     sf->flows = ferry_xrealloc(sf->flows, (sf->n_flows + 1) * sizeof(*sf->flows));
@@ -566,7 +567,8 @@ static void ferry__add_flow(ferry__ctx *c, const char *kind, const char *name, y
                                             .name = ferry_strdup(name),
                                             .line = key ? ferry__line(key) : 0,
                                             .broken = c->flow_broken,
-                                            .pipeline = def};
+                                            .pipeline = def,
+                                            .task = task};
     c->flow_broken = NULL;
 }
 
@@ -587,7 +589,7 @@ void ferry__parse_pipeline(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val)
         n->step = ferry_strdup(rec->step_name);
         n->task = ferry_strdup(rec->task_name);
     }
-    ferry__add_flow(c, "pipeline", pl.name, key, def);
+    ferry__add_flow(c, "pipeline", pl.name, key, def, NULL);
     free(pl.nodes);
 }
 
@@ -628,36 +630,248 @@ void ferry__free_pipeline_def(ferry_pipeline_def *def)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Tasks                                                                     */
+/* Tasks: a definition (ferry_task_def) normalised as valohai-yaml's casts   */
+/* normalise it, every rule checked for its style at its own line           */
 
-static const char *const ferry__task_styles[] = {"single",   "linear", "logspace",
-                                                 "multiple", "random", NULL};
+typedef struct ferry__task_param_rec {
+    ferry_task_param out; /* first: the item's name is its name */
+    int style_ok;
+    yaml_node_t *rules;
+} ferry__task_param_rec;
+
+typedef struct ferry__task_rec {
+    ferry__node_rec node; /* first: ferry__node_step fills it */
+    ferry_task_def def;   /* all but the step and the parameters */
+    ferry__task_param_rec *params;
+    size_t n_params;
+} ferry__task_rec;
+
+#define FERRY__TASK(member) offsetof(ferry__task_rec, member)
+
+/* The rules valohai's schema knows, each of its type; which a style needs
+ * and what values they may take is sweep.c's to say. */
+static const ferry__field ferry__rule_fields[] = {
+    FERRY__CHECKED("start", FERRY__F_NUMBER),      FERRY__CHECKED("end", FERRY__F_NUMBER),
+    FERRY__CHECKED("step", FERRY__F_NUMBER),       FERRY__CHECKED("count", FERRY__F_NUMBER),
+    FERRY__CHECKED("base", FERRY__F_NUMBER),       FERRY__CHECKED("min", FERRY__F_NUMBER),
+    FERRY__CHECKED("max", FERRY__F_NUMBER),        FERRY__CHECKED("seed", FERRY__F_NUMBER),
+    FERRY__CHECKED("value", FERRY__F_ANY),         FERRY__CHECKED("items", FERRY__F_SEQ),
+    FERRY__CHECKED("distribution", FERRY__F_TEXT), FERRY__CHECKED("numberify", FERRY__F_BOOL),
+    FERRY__CHECKED("integerify", FERRY__F_BOOL),   FERRY__FIELDS_END,
+};
+static const ferry__object ferry__rules_object = {.fields = ferry__rule_fields, .closed = 1};
+
+static void ferry__task_style(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    (void)f;
+    ferry__task_param_rec *p = w->obj;
+    p->out.style = (ferry_sweep_style)v->index;
+    p->style_ok = 1;
+}
+
+static void ferry__task_rules(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    (void)f;
+    ((ferry__task_param_rec *)w->obj)->rules = v->node;
+}
+
+/* The line of `key` in the mapping `node`, else `line`. */
+static int ferry__key_line(ferry__walk *w, yaml_node_t *node, const char *key, int line)
+{
+    ferry__map m;
+    ferry__map_load(w->c, node, w->label, &m);
+    const ferry__pair *p = key ? ferry__map_find(&m, key) : NULL;
+    if (p)
+        line = ferry__line(p->knode);
+    ferry__map_free(&m);
+    return line;
+}
+
+/* The rules: their types key by key, then what the style makes of them. */
+static void ferry__task_param_rules(ferry__walk *w, ferry__task_param_rec *p)
+{
+    char *label = ferry_asprintf("%s: rules", w->label);
+    size_t errors = w->c->n_errors;
+    int line = ferry__line(p->rules);
+    ferry__walk_node(w->c, p->rules, 0, label, &ferry__rules_object, NULL, NULL);
+    p->out.rules = ferry__value_json(w, "rules", p->rules, line);
+    if (p->out.rules && p->style_ok && w->c->n_errors == errors) {
+        ferry_sweep_values values;
+        const char *bad = NULL;
+        char why[512];
+        if (ferry__sweep_from_rules(p->out.style, p->out.rules, &values, &bad, why, sizeof(why)))
+            ferry__err(w->c, ferry__key_line(w, p->rules, bad, line), label, "%s (style %s)", why,
+                       ferry_sweep_style_name(p->out.style));
+        else
+            ferry_sweep_values_clear(&values);
+    }
+    free(label);
+}
+
+static void ferry__task_param_done(ferry__walk *w)
+{
+    ferry__task_param_rec *p = w->obj;
+    const ferry__task_rec *task = w->arg;
+    p->out.line = w->m.line;
+    if (p->rules)
+        ferry__task_param_rules(w, p);
+    if (p->out.name && task && task->node.step && !ferry__find_param(task->node.step, p->out.name))
+        ferry__broken(w->c, w->m.line, w->label, "step '%s' has no parameter '%s'",
+                      task->node.step->name, p->out.name);
+}
 
 static const ferry__field ferry__task_param_fields[] = {
-    {"name", FERRY__F_STR, .flags = FERRY__REQUIRED},
-    {"style", FERRY__F_ENUM, .flags = FERRY__REQUIRED, .values = ferry__task_styles},
-    {"rules", FERRY__F_MAP, .flags = FERRY__REQUIRED},
+    {"name", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_str,
+     .offset = offsetof(ferry__task_param_rec, out.name)},
+    {"style", FERRY__F_ENUM, .flags = FERRY__REQUIRED | FERRY__NOCASE, .fn = ferry__task_style,
+     .values = ferry__sweep_styles},
+    {"rules", FERRY__F_MAP, .flags = FERRY__REQUIRED, .fn = ferry__task_rules},
     FERRY__FIELDS_END,
 };
 static const ferry__object ferry__task_param_object = {
-    .what = "parameter", .fields = ferry__task_param_fields, .shape = "a mapping"};
+    .what = "parameter",
+    .fields = ferry__task_param_fields,
+    .shape = "a mapping",
+    .size = sizeof(ferry__task_param_rec),
+    .done = ferry__task_param_done,
+};
 
+/* type and on-child-error: valohai-yaml's normalisation, then one of its values. */
+static void ferry__task_enum_err(ferry__walk *w, const ferry__field *f, const ferry__value *v,
+                                 const char *const *values)
+{
+    char *known = ferry__join_list(values);
+    ferry__err(w->c, v->line, w->label, "unknown %s '%s' (expected %s)", f->key, v->text, known);
+    free(known);
+}
+
+static void ferry__task_type(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry__task_rec *t = w->obj;
+    if (ferry_task_type_parse(v->text, 0, &t->def.type) != 0)
+        ferry__task_enum_err(w, f, v, ferry__task_type_names);
+}
+
+static void ferry__task_child_error(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry__task_rec *t = w->obj;
+    if (ferry_child_error_parse(v->text, 0, &t->def.on_child_error) != 0)
+        ferry__task_enum_err(w, f, v, ferry__child_error_names);
+}
+
+/* execution-count and the like: whole numbers of at least 1, at f->offset. */
+static void ferry__task_count(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    double d = v->number;
+    if (!(d >= 1 && d <= 1e15 && d == (double)(int64_t)d)) {
+        char what[80];
+        ferry__err(w->c, v->line, w->label, "%s: expected a whole number of at least 1, got %s",
+                   f->key, ferry__describe(v->node, what, sizeof(what)));
+        return;
+    }
+    *(int64_t *)(void *)((char *)w->obj + f->offset) = (int64_t)d;
+}
+
+static void ferry__task_target_value(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    (void)f;
+    ferry__task_rec *t = w->obj;
+    t->def.has_optimization_target_value = 1;
+    t->def.optimization_target_value = v->number;
+}
+
+/* parameter-sets: mappings of the step's parameters; empty ones are
+ * dropped, as valohai-yaml drops them. */
+static void ferry__task_parameter_sets(ferry__walk *w, const ferry__field *f, const ferry__value *v)
+{
+    ferry__task_rec *t = w->obj;
+    char what[80];
+    json_t *sets = json_array();
+    for (size_t i = 0; i < ferry__seq_len(v->node); i++) {
+        yaml_node_t *item = ferry__seq_item(w->c, v->node, i);
+        int line = item ? ferry__line(item) : v->line;
+        if (ferry__kind_of(item) != FERRY__MAP) {
+            ferry__err(w->c, line, w->label, "%s #%zu: expected a mapping, got %s", f->key, i + 1,
+                       ferry__describe(item, what, sizeof(what)));
+            continue;
+        }
+        json_t *set = ferry__value_json(w, f->key, item, line), *value;
+        const char *name;
+        json_object_foreach(set, name, value)
+        {
+            if (t->node.step && !ferry__find_param(t->node.step, name))
+                ferry__broken(w->c, ferry__key_line(w, item, name, line), w->label,
+                              "%s #%zu: step '%s' has no parameter '%s'", f->key, i + 1,
+                              t->node.step->name, name);
+        }
+        if (set && json_object_size(set))
+            json_array_append(sets, set);
+        json_decref(set);
+    }
+    json_decref(t->def.parameter_sets);
+    t->def.parameter_sets = json_array_size(sets) ? sets : NULL;
+    if (!t->def.parameter_sets)
+        json_decref(sets);
+}
+
+/* In this order: the step before the parameters that name its parameters. */
 static const ferry__field ferry__task_fields[] = {
     {"name", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__keep_ref,
-     .offset = FERRY__REC(name)},
+     .offset = FERRY__TASK(node.name)},
     {"step", FERRY__F_STR, .flags = FERRY__REQUIRED, .fn = ferry__node_step},
-    {"parameters", FERRY__F_SEQ, .fn = ferry__keep_items, .object = &ferry__task_param_object},
-    FERRY__CHECKED("parameter-sets", FERRY__F_SEQ),
-    {"stop-condition", FERRY__F_TEXT, .fn = ferry__check_expression},
+    {"type", FERRY__F_TEXT, .fn = ferry__task_type},
+    {"execution-count", FERRY__F_NUMBER, .fn = ferry__task_count,
+     .offset = FERRY__TASK(def.execution_count)},
+    {"execution-batch-size", FERRY__F_NUMBER, .fn = ferry__task_count,
+     .offset = FERRY__TASK(def.execution_batch_size)},
+    {"maximum-queued-executions", FERRY__F_NUMBER, .fn = ferry__task_count,
+     .offset = FERRY__TASK(def.maximum_queued_executions)},
+    {"on-child-error", FERRY__F_TEXT, .fn = ferry__task_child_error},
+    {"optimization-target-metric", FERRY__F_STR, .fn = ferry__keep_str,
+     .offset = FERRY__TASK(def.optimization_target_metric)},
+    {"optimization-target-value", FERRY__F_NUMBER, .fn = ferry__task_target_value},
+    {"engine", FERRY__F_TEXT, .fn = ferry__keep_str, .offset = FERRY__TASK(def.engine)},
+    {"parameters", FERRY__F_SEQ, .fn = ferry__keep_items_seeing, .offset = FERRY__TASK(params),
+     .object = &ferry__task_param_object, .count_offset = FERRY__TASK(n_params)},
+    {"parameter-sets", FERRY__F_SEQ, .fn = ferry__task_parameter_sets},
+    {"stop-condition", FERRY__F_TEXT, .fn = ferry__keep_expression,
+     .offset = FERRY__TASK(def.stop_condition)},
+    {"reuse-children", FERRY__F_BOOL, .fn = ferry__keep_bool,
+     .offset = FERRY__TASK(def.reuse_children)},
     FERRY__FIELDS_END,
 };
 static const ferry__object ferry__task_object = {.what = "task", .fields = ferry__task_fields};
 
 void ferry__parse_task(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val)
 {
-    ferry__node_rec rec = {0};
+    ferry__task_rec rec = {0};
     ferry__walk_top(c, key, val, &ferry__task_object, &rec);
-    ferry__add_flow(c, "task", rec.name, key, NULL);
+    ferry_task_def *def = ferry_xcalloc(1, sizeof(*def));
+    *def = rec.def;
+    def->step = ferry_strdup(rec.node.step_name);
+    def->params = ferry_xcalloc(rec.n_params ? rec.n_params : 1, sizeof(*def->params));
+    def->n_params = rec.n_params;
+    for (size_t i = 0; i < rec.n_params; i++)
+        def->params[i] = rec.params[i].out; /* what it owns moves */
+    free(rec.params);
+    ferry__add_flow(c, "task", rec.node.name, key, NULL, def);
+}
+
+void ferry__free_task_def(ferry_task_def *def)
+{
+    if (!def)
+        return;
+    free(def->step);
+    free(def->optimization_target_metric);
+    free(def->engine);
+    free(def->stop_condition);
+    json_decref(def->parameter_sets);
+    for (size_t i = 0; i < def->n_params; i++) {
+        free(def->params[i].name);
+        json_decref(def->params[i].rules);
+    }
+    free(def->params);
+    free(def);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -289,6 +289,7 @@ void ferry_stepfile_free(ferry_stepfile *sf)
         free(sf->flows[i].name);
         free(sf->flows[i].broken);
         ferry__free_pipeline_def(sf->flows[i].pipeline);
+        ferry__free_task_def(sf->flows[i].task);
     }
     free(sf->flows);
     free(sf->path);
@@ -336,22 +337,48 @@ char *ferry_stepfile_step_names(const ferry_stepfile *sf)
     return ferry__buf_take(&b);
 }
 
-const ferry_flow *ferry_stepfile_find_pipeline(const ferry_stepfile *sf, const char *name)
+/* The flow of `kind` ("pipeline" or "task") named `name`. */
+static const ferry_flow *ferry__find_flow(const ferry_stepfile *sf, const char *kind,
+                                          const char *name)
 {
     for (size_t i = 0; sf && name && i < sf->n_flows; i++)
-        if (sf->flows[i].pipeline && sf->flows[i].name && !strcmp(sf->flows[i].name, name))
+        if (!strcmp(sf->flows[i].kind, kind) && sf->flows[i].name &&
+            !strcmp(sf->flows[i].name, name))
             return &sf->flows[i];
     return NULL;
 }
 
-char *ferry_stepfile_pipeline_names(const ferry_stepfile *sf)
+/* "known pipelines: a, b", or "the file has no pipelines". */
+static char *ferry__flow_names(const ferry_stepfile *sf, const char *kind)
 {
     ferry__buf b = {0};
     size_t n = 0;
     for (size_t i = 0; sf && i < sf->n_flows; i++)
-        if (sf->flows[i].pipeline && sf->flows[i].name)
-            ferry__buf_printf(&b, "%s%s", n++ ? ", " : "known pipelines: ", sf->flows[i].name);
-    if (!n)
-        ferry__buf_puts(&b, "the file has no pipelines");
-    return ferry__buf_take(&b);
+        if (!strcmp(sf->flows[i].kind, kind) && sf->flows[i].name)
+            ferry__buf_printf(&b, "%s%s", n++ ? ", " : "", sf->flows[i].name);
+    char *names = ferry__buf_take(&b);
+    char *out = n ? ferry_asprintf("known %ss: %s", kind, names)
+                  : ferry_asprintf("the file has no %ss", kind);
+    free(names);
+    return out;
+}
+
+const ferry_flow *ferry_stepfile_find_pipeline(const ferry_stepfile *sf, const char *name)
+{
+    return ferry__find_flow(sf, "pipeline", name);
+}
+
+char *ferry_stepfile_pipeline_names(const ferry_stepfile *sf)
+{
+    return ferry__flow_names(sf, "pipeline");
+}
+
+const ferry_flow *ferry_stepfile_find_task(const ferry_stepfile *sf, const char *name)
+{
+    return ferry__find_flow(sf, "task", name);
+}
+
+char *ferry_stepfile_task_names(const ferry_stepfile *sf)
+{
+    return ferry__flow_names(sf, "task");
 }

@@ -195,15 +195,96 @@ typedef struct ferry_pipeline_def {
     int reuse_executions; /* reuse-executions: true */
 } ferry_pipeline_def;
 
+/* A task's definition (issue 21), as the file writes it, checked when
+ * parsed and normalised as valohai-yaml normalises it, for the task engine. */
+typedef enum ferry_task_type {
+    FERRY_TASK_GRID_SEARCH = 0, /* valohai's default */
+    FERRY_TASK_RANDOM_SEARCH,
+    FERRY_TASK_MANUAL_SEARCH,
+    FERRY_TASK_BAYESIAN_TPE,
+    FERRY_TASK_DISTRIBUTED,
+} ferry_task_type;
+
+/* on-child-error, valohai's three values (valohai-yaml lower-cases and
+ * turns '_' into '-': "stop_all-AND_error" is stop-all-and-error). */
+typedef enum ferry_child_error {
+    FERRY_CHILD_ERROR_UNSET = 0, /* not written: the engine's default */
+    FERRY_CHILD_ERROR_CONTINUE_AND_COMPLETE,
+    FERRY_CHILD_ERROR_CONTINUE_AND_ERROR,
+    FERRY_CHILD_ERROR_STOP_ALL_AND_ERROR,
+} ferry_child_error;
+
+/* A variant parameter's style; the rules each reads:
+ *   single    value
+ *   multiple  items (a list)
+ *   linear    start, end, step
+ *   logspace  start, end, count, base (default 10), integerify
+ *   random    min, max, distribution (uniform, loguniform, normal: then
+ *             min is the mean and max the standard deviation), count, seed,
+ *             integerify */
+typedef enum ferry_sweep_style {
+    FERRY_STYLE_SINGLE = 0,
+    FERRY_STYLE_MULTIPLE,
+    FERRY_STYLE_LINEAR,
+    FERRY_STYLE_LOGSPACE,
+    FERRY_STYLE_RANDOM,
+} ferry_sweep_style;
+
+typedef struct ferry_task_param {
+    char *name;
+    ferry_sweep_style style;
+    json_t *rules; /* the `rules:` mapping as JSON (checked for the style) */
+    int line;
+} ferry_task_param;
+
+typedef struct ferry_task_def {
+    char *step; /* as written; the flow is `broken` when the file has no such step */
+    ferry_task_type type;
+    /* 0 where not written */
+    int64_t execution_count;
+    int64_t execution_batch_size;
+    int64_t maximum_queued_executions;
+    ferry_child_error on_child_error;
+    char *optimization_target_metric; /* NULL when none */
+    int has_optimization_target_value;
+    double optimization_target_value;
+    char *engine;         /* NULL when none */
+    char *stop_condition; /* a valid expression (ferry_condition_eval), or NULL */
+    int reuse_children;
+    /* parameter-sets: an array of objects (parameter name -> value, typed as
+     * ferry_yaml_to_json types them; empty ones dropped as valohai drops
+     * them), or NULL when none */
+    json_t *parameter_sets;
+    ferry_task_param *params;
+    size_t n_params;
+} ferry_task_def;
+
+/* "grid_search", "random_search", "manual_search", "bayesian_tpe", "distributed". */
+const char *ferry_task_type_name(ferry_task_type type);
+/* valohai-yaml's normalisation (lower case, '-' is '_'): "RANDOM-SEARCH" is
+ * random_search. With `short_names`, also the CLI's grid, random, manual,
+ * bayesian. 0, or FERRY_EINVAL for anything else. */
+int ferry_task_type_parse(const char *text, int short_names, ferry_task_type *out);
+/* "continue-and-complete", "continue-and-error", "stop-all-and-error"; NULL when UNSET. */
+const char *ferry_child_error_name(ferry_child_error e);
+/* valohai-yaml's normalisation (lower case, '_' is '-'). With `short_names`,
+ * also the CLI's continue (continue-and-complete) and stop-all
+ * (stop-all-and-error). 0, or FERRY_EINVAL. */
+int ferry_child_error_parse(const char *text, int short_names, ferry_child_error *out);
+/* "single", "multiple", "linear", "logspace", "random". */
+const char *ferry_sweep_style_name(ferry_sweep_style style);
+
 /* A pipeline or a task of the file (pipelines: issue 20; tasks: 21). */
 typedef struct ferry_flow {
     const char *kind; /* "pipeline" or "task" */
     char *name;
     int line;
     /* Why it cannot run, though the file is usable: a step it names does
-     * not exist (valohai-yaml only warns); refused when it is run. */
+     * not exist (valohai-yaml only warns), or a task names a parameter its
+     * step lacks; refused when it is run. */
     char *broken;
     ferry_pipeline_def *pipeline; /* kind "pipeline": its definition; NULL for tasks */
+    ferry_task_def *task;         /* kind "task": its definition; NULL for pipelines */
 } ferry_flow;
 
 typedef struct ferry_stepfile {
@@ -241,6 +322,98 @@ char *ferry_stepfile_step_names(const ferry_stepfile *sf);
 const ferry_flow *ferry_stepfile_find_pipeline(const ferry_stepfile *sf, const char *name);
 /* "known pipelines: a, b" for messages (or "the file has no pipelines"); caller frees. */
 char *ferry_stepfile_pipeline_names(const ferry_stepfile *sf);
+
+/* The task named `name` (exact), or NULL. */
+const ferry_flow *ferry_stepfile_find_task(const ferry_stepfile *sf, const char *name);
+/* "known tasks: a, b" for messages (or "the file has no tasks"); caller frees. */
+char *ferry_stepfile_task_names(const ferry_stepfile *sf);
+
+/* ------------------------------------------------------------------------ */
+/* Sweeps (sweep.c): the values a task gives a parameter, and the points of
+ * the parameter space a task runs. */
+
+typedef enum ferry_sweep_kind {
+    FERRY_SWEEP_LIST = 1, /* finite values: one, a list, linear, logspace */
+    FERRY_SWEEP_RANDOM,   /* a distribution to draw from */
+} ferry_sweep_kind;
+
+typedef enum ferry_distribution {
+    FERRY_DIST_UNIFORM = 0,
+    FERRY_DIST_LOGUNIFORM, /* log(x) uniform in [log min, log max]; 0 < min <= max */
+    FERRY_DIST_NORMAL,     /* mean `min`, standard deviation `max` */
+} ferry_distribution;
+
+typedef struct ferry_sweep_values {
+    ferry_sweep_kind kind;
+    /* LIST: the values, typed as well as can be told without a step
+     * (numbers as numbers, 1 an integer and 0.1 a real, else strings) */
+    json_t *values;
+    /* LIST from the CLI's text: each value as written (an array of strings
+     * as long as `values`), which the step's types read, so that a string
+     * parameter's "007" stays "007"; NULL otherwise */
+    json_t *texts;
+    /* RANDOM */
+    ferry_distribution distribution;
+    double min, max;
+    int64_t count; /* rules' count (values drawn for a grid); 0 when not given */
+    int has_seed;  /* rules' seed */
+    uint64_t seed;
+    int integerify; /* rules' integerify: drawn or logspace values rounded to integers */
+} ferry_sweep_values;
+
+/* The CLI's VALUES of `-p NAME=VALUES`: one value ("0.1"); a list
+ * ("[0.1, 0.01]", "[adam, 'sgd']": numbers, quoted or bare strings);
+ * linear(start,end,step) (end included when a step lands on it);
+ * logspace(start,end,count[,base]) (base^x for `count` x evenly from start
+ * to end, as numpy.logspace; base 10 by default); random(min,max[,dist])
+ * with dist uniform (the default), loguniform or normal (then min is the
+ * mean and max the standard deviation). 0, or FERRY_EINVAL with why
+ * ("linear(1,5): expected 3 numbers (start, end, step), got 2"). */
+int ferry_sweep_parse(const char *text, ferry_sweep_values *out, char *err, size_t err_cap);
+/* A task definition's parameter (style and rules) as the same values; on
+ * error "parameter 'A': rules: step must not be 0". */
+int ferry_task_param_values(const ferry_task_param *p, ferry_sweep_values *out, char *err,
+                            size_t err_cap);
+void ferry_sweep_values_clear(ferry_sweep_values *v);
+
+typedef struct ferry_sweep_param {
+    const char *name;
+    ferry_sweep_values values;
+} ferry_sweep_param;
+
+/* The points of a sweep, each an object name -> value with the parameters
+ * in the order given. With a step, each value is typed and checked by the
+ * step's parameter (ferry_step_resolve_parameters' rules: integers stay
+ * integers, a float parameter's values are reals, min/max/choices hold;
+ * drawn values are rounded for an integer parameter, normal draws clamped to
+ * its min/max); a name the step lacks is an error. Without one, values are
+ * as ferry_sweep_values holds them. Errors are FERRY_EINVAL with why
+ * ("parameter 'epochs': 110 is greater than the maximum 100"), or
+ * FERRY_ETOOBIG for a grid above its cap.
+ *
+ * Grid: the cartesian product of every parameter's values, the first
+ * parameter varying slowest; a RANDOM one gives its rules' `count` draws
+ * (refused without). More than `cap` points is refused, naming the size.
+ * Random: `count` points, each parameter drawn from its distribution (a LIST
+ * one picks among its values) by its own generator, seeded from `seed` and
+ * its name (or its rules' seed): the same seed gives the same points, on
+ * any machine (xoshiro256**, reals rounded to 12 significant digits).
+ * Manual: the parameter sets as given (an array of objects), typed. */
+int ferry_sweep_grid(const ferry_sweep_param *params, size_t n, const ferry_step *step,
+                     uint64_t seed, size_t cap, json_t **out, char *err, size_t err_cap);
+int ferry_sweep_random(const ferry_sweep_param *params, size_t n, const ferry_step *step,
+                       uint64_t seed, size_t count, json_t **out, char *err, size_t err_cap);
+int ferry_sweep_manual(const json_t *parameter_sets, const ferry_step *step, json_t **out,
+                       char *err, size_t err_cap);
+
+/* A task definition's points, as above: grid_search the grid of its
+ * parameters; manual_search its parameter-sets, or where it has none the
+ * grid of its parameters; random_search `execution_count` draws (refused
+ * without one, or above `cap`). bayesian_tpe tasks propose points as
+ * results arrive and distributed ones run members together: FERRY_ENOTSUP,
+ * both are the engine's. */
+int ferry_task_points(const ferry_task_def *task, const ferry_step *step, uint64_t seed, size_t cap,
+                      json_t **out, char *err, size_t err_cap);
 
 /* Validate user values (an object name -> string/number/bool/array, may be
  * NULL) against the step, apply defaults, and return an object of the

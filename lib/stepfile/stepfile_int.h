@@ -7,7 +7,8 @@
  *   conditions.c  the syntax check of stop-condition and action `if:` expressions
  *   params.c      parameter values (coercion, min/max/choices) and the parameter table
  *   steps.c       the step, input and environment-variable tables; freeing a step
- *   flows.c       the pipeline, node, edge, task and endpoint tables; pipeline definitions
+ *   flows.c       the pipeline, node, edge, task and endpoint tables; pipeline and task definitions
+ *   sweep.c       sweep values (the CLI's grammar, a task's rules) and grid/random/manual points
  *   command.c     resolving what a user gives, building the command
  *   stepfile.c    the top level: items, parsing a file, finding steps
  *
@@ -280,6 +281,16 @@ int ferry__coerce_value(const ferry_param_def *p, const json_t *v, json_t **out,
 const ferry_param_def *ferry__find_param(const ferry_step *s, const char *name);
 const ferry_input_def *ferry__find_input(const ferry_step *s, const char *name);
 
+/* sweep.c: the names of ferry_task_type, ferry_child_error (from its
+ * first value) and ferry_sweep_style, in the enums' orders, NULL-ended */
+extern const char *const ferry__task_type_names[];
+extern const char *const ferry__child_error_names[];
+extern const char *const ferry__sweep_styles[];
+/* A style's values from its rules (JSON); on error `*bad` names
+ * the rule at fault (NULL: the rules as a whole), for its line. */
+int ferry__sweep_from_rules(ferry_sweep_style style, const json_t *rules, ferry_sweep_values *out,
+                            const char **bad, char *why, size_t cap);
+
 /* steps.c */
 extern const char *const ferry__merge_modes[];
 void ferry__parse_step(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val, ferry_step *s);
@@ -290,5 +301,6 @@ void ferry__parse_pipeline(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val);
 void ferry__parse_task(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val);
 void ferry__parse_endpoint(ferry__ctx *c, yaml_node_t *key, yaml_node_t *val);
 void ferry__free_pipeline_def(ferry_pipeline_def *def);
+void ferry__free_task_def(ferry_task_def *def);
 
 #endif

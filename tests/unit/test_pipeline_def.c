@@ -6,55 +6,20 @@
 
 #include <ferry/error.h>
 
-#include "stepfile.h"
-#include "unit/test.h"
+#include "unit/stepfile_fixture.h"
 
 static char errbuf[8192];
 
 static ferry_stepfile *parse_vector(const char *name)
 {
-    const char *dir = getenv("FERRY_VECTORS_DIR");
-    if (!dir) {
-        fprintf(stderr, "FERRY_VECTORS_DIR is not set (CTest sets it)\n");
-        exit(2);
-    }
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/valohai-yaml/examples/%s", dir, name);
-    ferry_stepfile *sf = NULL;
-    int rc = ferry_stepfile_parse_file(path, &sf, errbuf, sizeof(errbuf));
-    if (rc != 0)
-        fprintf(stderr, "%s: %s\n", name, errbuf);
-    CHECK_INT(rc, 0);
-    return sf;
+    return stepfile_fixture_vector(name, errbuf, sizeof(errbuf));
 }
 
 /* The pipeline's definition; NULL (a failed check) when there is none. */
 static const ferry_pipeline_def *pipeline(const ferry_stepfile *sf, const char *name)
 {
-    const ferry_flow *fl = ferry_stepfile_find_pipeline(sf, name);
-    CHECK(fl != NULL);
-    if (!fl)
-        return NULL;
-    CHECK_STR(fl->kind, "pipeline");
-    CHECK(fl->pipeline != NULL);
-    return fl->pipeline;
-}
-
-static void check_json(const json_t *got, const char *want)
-{
-    json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
-    if (!w) {
-        fprintf(stderr, "bad expected JSON: %s\n", want);
-        ferry_test_failures++;
-        return;
-    }
-    if (!got || !json_equal((json_t *)got, w)) {
-        char *g = got ? json_dumps(got, JSON_SORT_KEYS) : NULL;
-        fprintf(stderr, "JSON %s, expected %s\n", g ? g : "(null)", want);
-        free(g);
-        ferry_test_failures++;
-    }
-    json_decref(w);
+    const ferry_flow *fl = stepfile_fixture_flow(sf, "pipeline", name);
+    return fl ? fl->pipeline : NULL;
 }
 
 static void check_end(const ferry_edge_end *e, const char *node, ferry_edge_kind kind,
@@ -112,15 +77,15 @@ static void test_pipeline_example(void)
         CHECK_INT(p->edges[0].line, 95);
         CHECK(p->edges[0].configuration == NULL);
         check_end(&p->edges[4].source, "batch1", FERRY_EDGE_INPUT, "training-labels*");
-        check_json(p->edges[4].configuration, "{\"hello\": \"world\"}");
+        CHECK_JSON(p->edges[4].configuration, "{\"hello\": \"world\"}");
         CHECK_INT(p->edges[4].line, 103);
         /* a name with a dot, in a short edge after map-form ones */
         check_end(&p->edges[6].source, "train", FERRY_EDGE_OUTPUT, "model.pb");
         check_end(&p->edges[6].target, "test", FERRY_EDGE_INPUT, "model");
         CHECK_STR(p->nodes[1].name, "batch2");
-        check_json(p->nodes[1].override,
+        CHECK_JSON(p->nodes[1].override,
                    "{\"command\": \"python batch_feature_extraction.py --minify\"}");
-        check_json(p->nodes[2].override, "{\"inputs\": [{\"name\": \"training-images\"}]}");
+        CHECK_JSON(p->nodes[2].override, "{\"inputs\": [{\"name\": \"training-images\"}]}");
         CHECK(p->nodes[3].override == NULL);
     }
 
@@ -174,11 +139,11 @@ static void test_pipeline_example(void)
         CHECK_INT(p->n_nodes, 4);
         CHECK_STR(p->nodes[2].type, "deployment");
         CHECK(p->nodes[2].step == NULL);
-        check_json(p->nodes[2].deployment,
+        CHECK_JSON(p->nodes[2].deployment,
                    "{\"name\": \"deploy-predictor\", \"type\": \"deployment\", \"deployment\": "
                    "\"MyDeployment\", \"aliases\": [\"predictor-staging\"], \"endpoints\": "
                    "[\"predict-digit\"]}");
-        check_json(p->nodes[3].deployment, "{\"name\": \"deploy-no-presets\", \"type\": "
+        CHECK_JSON(p->nodes[3].deployment, "{\"name\": \"deploy-no-presets\", \"type\": "
                                            "\"deployment\", \"deployment\": \"MyDeployment\"}");
         CHECK(p->nodes[0].deployment == NULL);
         check_end(&p->edges[3].target, "deploy-predictor", FERRY_EDGE_FILE, "predict-digit.model");
@@ -212,9 +177,9 @@ static void test_parameters(void)
         CHECK_INT(json_integer_value(id->default_value), 123);
         CHECK(json_is_real(p->params[1].default_value));
         CHECK(json_is_integer(p->params[2].default_value));
-        check_json(p->params[3].default_value, "\"\"");
+        CHECK_JSON(p->params[3].default_value, "\"\"");
         CHECK(json_is_false(p->params[4].default_value));
-        check_json(p->params[5].default_value, "[\"abc\", \"def\", \"ghi\"]");
+        CHECK_JSON(p->params[5].default_value, "[\"abc\", \"def\", \"ghi\"]");
         CHECK_INT(p->params[5].n_targets, 2);
     } else {
         CHECK(p && p->n_params == 6);
@@ -292,7 +257,7 @@ static void test_node_options(void)
     sf = parse_vector("pipeline-with-runtime-config-preset.yaml");
     p = sf ? pipeline(sf, "Training pipeline") : NULL;
     if (p && p->n_nodes == 1)
-        check_json(p->nodes[0].override,
+        CHECK_JSON(p->nodes[0].override,
                    "{\"environment\": \"aws-p3-2xlarge\", \"runtime-config-preset\": "
                    "\"preset-xyz789\"}");
     ferry_stepfile_free(sf);
@@ -319,7 +284,7 @@ static void test_edge_kinds(void)
     if (p && p->n_edges == 3) {
         check_end(&p->edges[1].source, "Deploy", FERRY_EDGE_DEPLOYMENT, "id");
         check_end(&p->edges[2].source, "Deploy", FERRY_EDGE_DEPLOYMENT, "version_id");
-        check_json(p->nodes[1].deployment,
+        CHECK_JSON(p->nodes[1].deployment,
                    "{\"name\": \"Deploy\", \"type\": \"deployment\", \"deployment\": "
                    "\"MyDeployment\", \"endpoints\": [\"predict-digit\"]}");
     }
@@ -362,17 +327,7 @@ static const char steps_yaml[] = "- step:\n"
 /* The file is refused with `want` among the messages. */
 static void check_refused(const char *pipeline_yaml, const char *want)
 {
-    char *yaml = malloc(strlen(steps_yaml) + strlen(pipeline_yaml) + 1);
-    strcpy(yaml, steps_yaml);
-    strcat(yaml, pipeline_yaml);
-    ferry_stepfile *sf = NULL;
-    int rc = ferry_stepfile_parse_buffer("valohai.yaml", yaml, strlen(yaml), &sf, errbuf,
-                                         sizeof(errbuf));
-    CHECK_INT(rc, FERRY_EINVAL);
-    CHECK(sf == NULL);
-    CHECK_CONTAINS(errbuf, want);
-    ferry_stepfile_free(sf);
-    free(yaml);
+    stepfile_fixture_refused(steps_yaml, pipeline_yaml, want, errbuf, sizeof(errbuf));
 }
 
 static void test_errors(void)
@@ -532,12 +487,7 @@ static void test_action_ifs(void)
                                     "              - done\n";
     char yaml[1024];
     snprintf(yaml, sizeof(yaml), "%s%s", steps_yaml, pipe_yaml);
-    ferry_stepfile *sf = NULL;
-    int rc = ferry_stepfile_parse_buffer("valohai.yaml", yaml, strlen(yaml), &sf, errbuf,
-                                         sizeof(errbuf));
-    if (rc != 0)
-        fprintf(stderr, "%s\n", errbuf);
-    CHECK_INT(rc, 0);
+    ferry_stepfile *sf = stepfile_fixture_buffer(yaml, errbuf, sizeof(errbuf));
     if (!sf)
         return;
     const ferry_pipeline_def *p = pipeline(sf, "p");
