@@ -415,6 +415,69 @@ int ferry_sweep_manual(const json_t *parameter_sets, const ferry_step *step, jso
 int ferry_task_points(const ferry_task_def *task, const ferry_step *step, uint64_t seed, size_t cap,
                       json_t **out, char *err, size_t err_cap);
 
+/* ------------------------------------------------------------------------ */
+/* The Bayesian optimiser of bayesian_tpe tasks (tpe.c): a tree-structured
+ * Parzen estimator (Bergstra et al. 2011, as hyperopt and optuna do it).
+ *
+ * The first `n_startup` proposals are drawn from the prior (each parameter
+ * uniform in its space); after that each proposal splits the observations
+ * by value into the best n_good = min(ceil(0.1 n), 25) (optuna's default
+ * gamma) and the rest, fits per parameter a Parzen estimator to each group
+ * (l(x) to the good, g(x) to the bad), draws 24 candidates from l and keeps
+ * the one with the greatest sum over parameters of log l(x) - log g(x)
+ * (independent TPE). A batch is `batch` distinct points: after each one is
+ * chosen it stands as an observation of the worst value seen (a constant
+ * liar) until the batch is done. The same seed and the same calls give the
+ * same points (xoshiro256**, reals rounded to 12 significant digits). */
+
+typedef enum ferry_tpe_kind {
+    FERRY_TPE_UNIFORM = 1, /* a real in [min, max] */
+    FERRY_TPE_LOGUNIFORM,  /* a real in [min, max], 0 < min, modelled in log space */
+    FERRY_TPE_INTEGER,     /* an integer in [min, max] (both integers) */
+    FERRY_TPE_CATEGORICAL, /* one of `choices` (a JSON array, any values) */
+} ferry_tpe_kind;
+
+typedef struct ferry_tpe_space {
+    const char *name; /* the key of the parameter in points */
+    ferry_tpe_kind kind;
+    double min, max;       /* UNIFORM, LOGUNIFORM, INTEGER: min < max (INTEGER: min <= max) */
+    const json_t *choices; /* CATEGORICAL: a non-empty array; the TPE keeps its own copy */
+} ferry_tpe_space;
+
+typedef struct ferry_tpe ferry_tpe;
+
+/* 0 when `space` (n_params entries, n_params > 0) can be optimised; else
+ * FERRY_EINVAL with why ("parameter 'lr': loguniform needs 0 < min < max,
+ * got min 0, max 1"). */
+int ferry_tpe_space_check(const ferry_tpe_space *space, size_t n_params, char *err, size_t err_cap);
+/* A new optimiser of the parameters `space` (copied: the caller's may go),
+ * minimising the observed values (maximising when `minimize` is 0), seeded
+ * by `seed`, with `n_startup` random proposals first (0: the default, 20).
+ * NULL when ferry_tpe_space_check refuses the space. */
+ferry_tpe *ferry_tpe_new(const ferry_tpe_space *space, size_t n_params, int minimize, uint64_t seed,
+                         size_t n_startup);
+/* An observation: the parameters' values `x` (n_params of them, in the
+ * order of the space: a real or integer as itself, not its log; a
+ * categorical one as the index of its choice) gave `y`. A y that is not a
+ * number (a failed run) counts as the worst of all. FERRY_EINVAL when a
+ * value is outside its space (nothing is recorded). */
+int ferry_tpe_observe(ferry_tpe *t, const double *x, double y);
+/* The same with the point as proposed: an object name -> value (other keys
+ * are ignored); a categorical value is matched to its choice by json_equal.
+ * FERRY_EINVAL with why ("parameter 'lr': missing", "parameter 'opt':
+ * \"rmsprop\" is not one of the choices"). */
+int ferry_tpe_observe_point(ferry_tpe *t, const json_t *point, double y, char *err, size_t err_cap);
+/* `batch` (> 0) new points, as *points: an array of objects name -> value
+ * in the order of the space (reals as reals, integers as integers, a
+ * categorical one as a copy of its choice), distinct from each other (where
+ * the space has that many: a small discrete space may repeat after 100
+ * tries). The proposals count towards n_startup; they are not observations
+ * until ferry_tpe_observe*. 0, or FERRY_EINVAL for a batch of 0. */
+int ferry_tpe_propose(ferry_tpe *t, size_t batch, json_t **points);
+/* The number of observations so far. */
+size_t ferry_tpe_observations(const ferry_tpe *t);
+void ferry_tpe_free(ferry_tpe *t);
+
 /* Validate user values (an object name -> string/number/bool/array, may be
  * NULL) against the step, apply defaults, and return an object of the
  * parameter values in declaration order, typed (integer, real, true/false,

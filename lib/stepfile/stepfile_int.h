@@ -9,6 +9,7 @@
  *   steps.c       the step, input and environment-variable tables; freeing a step
  *   flows.c       the pipeline, node, edge, task and endpoint tables; pipeline and task definitions
  *   sweep.c       sweep values (the CLI's grammar, a task's rules) and grid/random/manual points
+ *   tpe.c         the Bayesian optimiser (tree-structured Parzen estimator) of bayesian_tpe tasks
  *   command.c     resolving what a user gives, building the command
  *   stepfile.c    the top level: items, parsing a file, finding steps
  *
@@ -290,6 +291,19 @@ extern const char *const ferry__sweep_styles[];
  * the rule at fault (NULL: the rules as a whole), for its line. */
 int ferry__sweep_from_rules(ferry_sweep_style style, const json_t *rules, ferry_sweep_values *out,
                             const char **bad, char *why, size_t cap);
+
+/* sweep.c: the random generator of sweeps and the TPE (xoshiro256**,
+ * seeded by splitmix64): the same seed gives the same numbers on any machine */
+typedef struct ferry__rng {
+    uint64_t s[4];
+} ferry__rng;
+void ferry__rng_seed(ferry__rng *r, uint64_t seed);
+uint64_t ferry__rng_next(ferry__rng *r);
+/* In [0, 1), 53 random bits. */
+double ferry__rng_unit(ferry__rng *r);
+/* `d` to `digits` significant digits: what libm's last bit, which may
+ * differ between machines, cannot change, and 0.010000000000000002 is 0.01. */
+double ferry__round_significant(double d, int digits);
 
 /* steps.c */
 extern const char *const ferry__merge_modes[];

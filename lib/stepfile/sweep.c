@@ -126,7 +126,7 @@ static double ferry__round_decimals(double d, int decimals)
 
 /* `d` to `digits` significant digits: what libm's last bit, which may
  * differ between machines, cannot change, and 0.010000000000000002 is 0.01. */
-static double ferry__round_significant(double d, int digits)
+double ferry__round_significant(double d, int digits)
 {
     char buf[64];
     snprintf(buf, sizeof(buf), "%.*g", digits, d);
@@ -158,10 +158,6 @@ static int ferry__json_number(const json_t *v, double *out)
 /* ------------------------------------------------------------------------ */
 /* The random generator: xoshiro256**, seeded by splitmix64                  */
 
-typedef struct ferry__rng {
-    uint64_t s[4];
-} ferry__rng;
-
 static uint64_t ferry__splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
@@ -170,7 +166,7 @@ static uint64_t ferry__splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static void ferry__rng_seed(ferry__rng *r, uint64_t seed)
+void ferry__rng_seed(ferry__rng *r, uint64_t seed)
 {
     for (int i = 0; i < 4; i++)
         r->s[i] = ferry__splitmix64(&seed);
@@ -181,7 +177,7 @@ static uint64_t ferry__rotl(uint64_t x, int k)
     return (x << k) | (x >> (64 - k));
 }
 
-static uint64_t ferry__rng_next(ferry__rng *r)
+uint64_t ferry__rng_next(ferry__rng *r)
 {
     uint64_t *s = r->s;
     uint64_t result = ferry__rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -194,8 +190,7 @@ static uint64_t ferry__rng_next(ferry__rng *r)
     return result;
 }
 
-/* In [0, 1), 53 random bits. */
-static double ferry__rng_unit(ferry__rng *r)
+double ferry__rng_unit(ferry__rng *r)
 {
     return (double)(ferry__rng_next(r) >> 11) * 0x1.0p-53;
 }
