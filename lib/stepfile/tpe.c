@@ -58,6 +58,8 @@ typedef struct ferry__parzen {
     size_t n;
     double *mu, *sigma;
     double *logc; /* log(weight / Z) with Z the kernel's mass in [lo, hi] */
+    double *logk; /* the same less log(sigma sqrt(2 pi)): the density's constant */
+    double *inv;  /* 1 / sigma */
     double lo, hi;
 } ferry__parzen;
 
@@ -364,6 +366,8 @@ static void ferry__parzen_fit(ferry__parzen *e, double *vals, size_t n, double l
     e->mu = ferry_xrealloc(e->mu, m * sizeof(double));
     e->sigma = ferry_xrealloc(e->sigma, m * sizeof(double));
     e->logc = ferry_xrealloc(e->logc, m * sizeof(double));
+    e->logk = ferry_xrealloc(e->logk, m * sizeof(double));
+    e->inv = ferry_xrealloc(e->inv, m * sizeof(double));
     qsort(vals, n, sizeof(*vals), ferry__cmp_double);
     double width = hi - lo, prior = 0.5 * (lo + hi);
     /* the prior in its sorted place, as hyperopt does: its neighbours'
@@ -388,6 +392,8 @@ static void ferry__parzen_fit(ferry__parzen *e, double *vals, size_t n, double l
         e->sigma[i] = s;
         double z = ferry__phi_between((lo - e->mu[i]) / s, (hi - e->mu[i]) / s);
         e->logc[i] = -log((double)m) - log(z > 1e-300 ? z : 1e-300);
+        e->logk[i] = e->logc[i] - log(s) - 0.9189385332046728;
+        e->inv[i] = 1.0 / s;
     }
 }
 
@@ -396,6 +402,8 @@ static void ferry__parzen_clear(ferry__parzen *e)
     free(e->mu);
     free(e->sigma);
     free(e->logc);
+    free(e->logk);
+    free(e->inv);
 }
 
 /* A standard normal draw (Box-Muller; 1 - u is in (0, 1]). */
@@ -420,29 +428,55 @@ static double ferry__parzen_draw(const ferry__parzen *e, ferry__rng *r)
     return e->lo + ferry__rng_unit(r) * (e->hi - e->lo);
 }
 
-/* log of the estimator's density at x, or with `bin` the log of its mass
- * in [x - 0.5, x + 0.5] (an integer's probability). */
-static double ferry__parzen_log(const ferry__parzen *e, double x, int bin)
+/* One kernel's exact log mass in x's unit bin (inside [lo, hi]). */
+static double ferry__parzen_bin(const ferry__parzen *e, size_t i, double x)
 {
-    double best = -INFINITY, sum = 0;
-    /* log-sum-exp in one pass: rescale the sum when a larger term comes */
+    double lo = x - 0.5 < e->lo ? e->lo : x - 0.5, hi = x + 0.5 > e->hi ? e->hi : x + 0.5;
+    double p = ferry__phi_between((lo - e->mu[i]) * e->inv[i], (hi - e->mu[i]) * e->inv[i]);
+    return e->logc[i] + log(p > 1e-300 ? p : 1e-300);
+}
+
+/* log of the estimator's density at x, or with `bin` the log of its mass
+ * in [x - 0.5, x + 0.5] (an integer's probability). `scratch` holds e->n.
+ *
+ * Most kernels are many sigmas from x and add nothing a double can hold:
+ * a first pass takes a cheap upper bound of each term (the density's, exact
+ * for reals; a bin's mass is at most the density at its nearest point, and
+ * at most the kernel's weight), and only terms within 50 of the greatest
+ * bound are computed and summed. Where a bin's bound was loose (the exact
+ * best more than 20 below it) every term is computed. */
+static double ferry__parzen_log(const ferry__parzen *e, double x, int bin, double *scratch)
+{
+    double top = -INFINITY;
     for (size_t i = 0; i < e->n; i++) {
-        double s = e->sigma[i], term;
-        if (bin) {
-            double lo = x - 0.5 < e->lo ? e->lo : x - 0.5, hi = x + 0.5 > e->hi ? e->hi : x + 0.5;
-            double p = ferry__phi_between((lo - e->mu[i]) / s, (hi - e->mu[i]) / s);
-            term = e->logc[i] + log(p > 1e-300 ? p : 1e-300);
-        } else {
-            double z = (x - e->mu[i]) / s;
-            term = e->logc[i] - log(s) - 0.9189385332046728 - 0.5 * z * z;
-        }
-        if (term > best) {
-            sum = sum * exp(best - term) + 1.0;
-            best = term;
-        } else {
-            sum += exp(term - best);
-        }
+        double d = fabs(x - e->mu[i]);
+        if (bin)
+            d = d > 0.5 ? d - 0.5 : 0;
+        double z = d * e->inv[i], b = e->logk[i] - 0.5 * z * z;
+        if (bin && b > e->logc[i])
+            b = e->logc[i];
+        scratch[i] = b;
+        top = b > top ? b : top;
     }
+    double best = -INFINITY, cut = top - 50;
+    for (size_t i = 0; i < e->n; i++) {
+        if (scratch[i] < cut) {
+            scratch[i] = -INFINITY;
+            continue;
+        }
+        if (bin)
+            scratch[i] = ferry__parzen_bin(e, i, x);
+        best = scratch[i] > best ? scratch[i] : best;
+    }
+    if (bin && best < top - 20)
+        for (size_t i = 0; i < e->n; i++) {
+            scratch[i] = ferry__parzen_bin(e, i, x);
+            best = scratch[i] > best ? scratch[i] : best;
+        }
+    double sum = 0;
+    for (size_t i = 0; i < e->n; i++)
+        if (scratch[i] >= best - 50)
+            sum += exp(scratch[i] - best);
     return best + log(sum);
 }
 
@@ -460,6 +494,8 @@ typedef struct ferry__tpe_work {
     double *good, *bad;   /* one parameter's values of each group */
     double *cand;         /* candidates x parameters, internal */
     double *score;        /* per candidate */
+    double *ratio;        /* per candidate: one parameter's log l - log g */
+    double *scratch;      /* per kernel */
     double *lcat, *gcat;
     ferry__parzen l, g;
 } ferry__tpe_work;
@@ -547,7 +583,15 @@ static void ferry__tpe_candidates(ferry_tpe *t, ferry__tpe_work *w, size_t nc)
                     : floor(x + 0.5) > p->max ? p->max
                                               : floor(x + 0.5);
             w->cand[c * np + j] = x;
-            w->score[c] += ferry__parzen_log(&w->l, x, bin) - ferry__parzen_log(&w->g, x, bin);
+            /* integers repeat among candidates: an earlier one's ratio serves */
+            size_t same = c;
+            for (size_t d = 0; bin && d < c && same == c; d++)
+                if (w->cand[d * np + j] == x)
+                    same = d;
+            w->ratio[c] = same < c ? w->ratio[same]
+                                   : ferry__parzen_log(&w->l, x, bin, w->scratch) -
+                                         ferry__parzen_log(&w->g, x, bin, w->scratch);
+            w->score[c] += w->ratio[c];
         }
     }
 }
@@ -637,6 +681,8 @@ int ferry_tpe_propose(ferry_tpe *t, size_t batch, json_t **points)
     w.bad = ferry_xmalloc(most * sizeof(*w.bad));
     w.cand = ferry_xmalloc(FERRY__TPE_CANDIDATES * np * sizeof(*w.cand));
     w.score = ferry_xmalloc(FERRY__TPE_CANDIDATES * sizeof(*w.score));
+    w.ratio = ferry_xmalloc(FERRY__TPE_CANDIDATES * sizeof(*w.ratio));
+    w.scratch = ferry_xmalloc((most + 1) * sizeof(*w.scratch));
     w.lcat = ferry_xmalloc(max_k * sizeof(*w.lcat));
     w.gcat = ferry_xmalloc(max_k * sizeof(*w.gcat));
     double *chosen = ferry_xmalloc(batch * np * sizeof(*chosen));
@@ -664,6 +710,8 @@ int ferry_tpe_propose(ferry_tpe *t, size_t batch, json_t **points)
     free(w.bad);
     free(w.cand);
     free(w.score);
+    free(w.ratio);
+    free(w.scratch);
     free(w.lcat);
     free(w.gcat);
     free(chosen);
