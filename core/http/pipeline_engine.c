@@ -583,7 +583,6 @@ static void engine__make_nodes(engine__check *c, ferry_pipeline *p, const char *
     engine__check_required(c, p);
 }
 
-/* Checks the request's own fields: 0, or FERRY_REPLIED. */
 /* Whether `v` is of JSON type `type` (JSON_TRUE standing for a boolean). */
 static int engine__typed(const json_t *v, json_type type)
 {
@@ -615,6 +614,14 @@ static int engine__body_ok(ferry_reply *reply, const json_t *body)
     if (sha == NULL || !ferry_is_sha256_hex(sha)) {
         ferry_reply_error(reply, 400, "snapshot",
                           "'snapshot' must be a sha256 (64 hex digits), or give 'commit'");
+        return FERRY_REPLIED;
+    }
+    /* Each node's title is "TITLE: NODE", and an execution's is at most
+     * 500 characters: a longer one would fail the nodes one by one. */
+    const json_t *title = json_object_get(body, "title");
+    if (json_is_string(title) &&
+        (json_string_length(title) == 0 || json_string_length(title) > 400)) {
+        ferry_reply_error(reply, 400, "title", "'title' must be a text of 1 to 400 characters");
         return FERRY_REPLIED;
     }
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {

@@ -259,6 +259,8 @@ expect_contains "a parameter an edge feeds" "$(cat "$WORK/answer")" "an edge fee
 create retry >/dev/null
 expect_contains "a parameter without default, not given" "$(cat "$WORK/answer")" \
   "parameter 'marker' has no default"
+create edges "\"title\": \"$(printf 'x%.0s' $(seq 401))\"" >/dev/null
+expect_contains "a title too long for its nodes" "$(cat "$WORK/answer")" "1 to 400 characters"
 create edges '"parameters": "x"' >/dev/null
 expect_eq "parameters not an object: 400" "$(cat "$WORK/status")" 400
 api GET /v1/pipelines/999 >/dev/null
