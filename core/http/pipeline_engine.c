@@ -1215,8 +1215,9 @@ static void engine__node_ended(ferryd *d, ferry_pipeline *p, ferry_pnode *n, con
     engine__advance(d, p);
 }
 
-/* Whether any node still runs or waits to run. */
-static int engine__busy(const ferry_pipeline *p, int *failed)
+/* Whether any node still runs or waits to run; *failed: the first that
+ * failed (under stop-next: skipped ones count), or NULL. */
+static int engine__busy(const ferry_pipeline *p, const ferry_pnode **failed)
 {
     int busy = 0;
     for (size_t i = 0; i < p->n_nodes; i++) {
@@ -1224,10 +1225,10 @@ static int engine__busy(const ferry_pipeline *p, int *failed)
         if (engine__is(n->status, FERRY_NODE_RUNNING) ||
             engine__is(n->status, FERRY_NODE_PENDING) || engine__is(n->status, FERRY_NODE_APPROVAL))
             busy = 1;
-        else if (!engine__is(n->status, FERRY_NODE_COMPLETE) &&
+        else if (*failed == NULL && !engine__is(n->status, FERRY_NODE_COMPLETE) &&
                  !(engine__is(n->status, FERRY_NODE_ERROR) &&
                    engine__is(engine__str(engine__def_node(p, n->name), "on_error"), "continue")))
-            *failed = 1;
+            *failed = n;
     }
     return busy;
 }
@@ -1276,14 +1277,18 @@ static void engine__advance(ferryd *d, ferry_pipeline *p)
         ferry_map_put(&g->advancing, p->id, (void *)1);
     while (engine__pass(d, p) || ferry_map_get(&g->advancing, p->id) == (void *)2);
     ferry_map_del(&g->advancing, p->id);
-    int failed = 0;
+    const ferry_pnode *failed = NULL;
     if (engine__busy(p, &failed))
         return;
-    if (p->ending)
+    if (p->ending) {
         engine__finish(d, p, p->ending, NULL);
-    else if (failed)
-        engine__finish(d, p, "error", "a node failed");
-    else
+    } else if (failed) {
+        char *why =
+            ferry_asprintf("node '%s' is %s%s%s", failed->name, failed->status,
+                           failed->reason ? ": " : "", failed->reason ? failed->reason : "");
+        engine__finish(d, p, "error", why);
+        free(why);
+    } else
         engine__finish(d, p, "complete", NULL);
 }
 

@@ -110,6 +110,8 @@ expect_eq "stop-next: the pipeline ends error" "$(wait_end "$P")" error
 expect_eq "stop-next: the node behind is skipped" "$(node "$P" behind 'n["status"]')" skipped
 expect_eq "stop-next: the node beside ran" "$(node "$P" beside 'n["status"]')" complete
 expect_eq "stop-next: no execution for the skipped node" "$(node "$P" behind 'n["execution"]')" None
+expect_contains "stop-next: the reason names the failed node" \
+  "$(api GET "/v1/pipelines/$P" | py 'p["reason"]')" "node 'bad' is error: execution #"
 
 P=$(create continue)
 expect_eq "continue: complete" "$(wait_end "$P")" complete
