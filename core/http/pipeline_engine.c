@@ -125,8 +125,7 @@ static json_t *engine__definition_json(const ferry_pipeline_def *def)
     return json_pack("{s:o, s:o}", "nodes", nodes, "edges", edges);
 }
 
-/* The node `name` of a stored definition, or NULL. */
-static const json_t *engine__def_node(const ferry_pipeline *p, const char *name)
+const json_t *ferry_pipeline_def_node(const ferry_pipeline *p, const char *name)
 {
     size_t i;
     const json_t *n;
@@ -835,7 +834,7 @@ static int engine__has(const json_t *strings, const char *value)
 static int engine__run_actions(ferryd *d, ferry_pipeline *p, const ferry_pnode *n, const char *when,
                                const ferry_exec *e)
 {
-    const json_t *def = engine__def_node(p, n->name);
+    const json_t *def = ferry_pipeline_def_node(p, n->name);
     int approval = 0;
     size_t i;
     const json_t *a;
@@ -865,7 +864,7 @@ static int engine__source_state(const ferry_pipeline *p, const ferry_pnode *src)
     if (engine__is(src->status, FERRY_NODE_COMPLETE))
         return ENGINE__READY;
     if (engine__is(src->status, FERRY_NODE_ERROR) &&
-        engine__is(engine__str(engine__def_node(p, src->name), "on_error"), "continue"))
+        engine__is(engine__str(ferry_pipeline_def_node(p, src->name), "on_error"), "continue"))
         return ENGINE__READY;
     if (engine__is(src->status, FERRY_NODE_ERROR) || engine__is(src->status, FERRY_NODE_STOPPED) ||
         engine__is(src->status, FERRY_NODE_SKIPPED))
@@ -1175,7 +1174,7 @@ static void engine__node_created(ferryd *d, ferry_pipeline *p, ferry_pnode *n, c
 /* Whether the node may run once more after failing. */
 static int engine__retries_left(const ferry_pipeline *p, const ferry_pnode *n)
 {
-    const char *policy = engine__str(engine__def_node(p, n->name), "on_error");
+    const char *policy = engine__str(ferry_pipeline_def_node(p, n->name), "on_error");
     return engine__is(policy, "retry") && n->attempts <= ENGINE__RETRIES;
 }
 
@@ -1205,7 +1204,7 @@ static void engine__node_ended(ferryd *d, ferry_pipeline *p, ferry_pnode *n, con
             e->status == FERRY_STATUS_ERROR ? FERRY_NODE_ERROR : FERRY_NODE_STOPPED;
         engine__set_node(d, p, n, status, why);
         engine__run_actions(d, p, n, "node-error", e);
-        const char *policy = engine__str(engine__def_node(p, n->name), "on_error");
+        const char *policy = engine__str(ferry_pipeline_def_node(p, n->name), "on_error");
         if (!engine__is(policy, "stop-next") && !engine__is(policy, "continue")) {
             char *reason = ferry_asprintf("node '%s' failed: %s", n->name, why);
             engine__end_with(d, p, "error", reason);
@@ -1227,7 +1226,8 @@ static int engine__busy(const ferry_pipeline *p, const ferry_pnode **failed)
             busy = 1;
         else if (*failed == NULL && !engine__is(n->status, FERRY_NODE_COMPLETE) &&
                  !(engine__is(n->status, FERRY_NODE_ERROR) &&
-                   engine__is(engine__str(engine__def_node(p, n->name), "on_error"), "continue")))
+                   engine__is(engine__str(ferry_pipeline_def_node(p, n->name), "on_error"),
+                              "continue")))
             *failed = n;
     }
     return busy;

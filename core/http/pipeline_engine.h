@@ -47,6 +47,8 @@ int ferry_pipeline_stop(ferryd *d, ferry_pipeline *p, const char *by);
 int ferry_pipeline_approve(ferryd *d, ferry_pipeline *p, const char *node, int approve,
                            const char *by);
 
+/* The node `name` of `p`'s stored definition ({name, type, step, ...}), or NULL. */
+const json_t *ferry_pipeline_def_node(const ferry_pipeline *p, const char *name);
 /* "node.kind.name" of an edge end of the stored definition; caller frees. */
 char *ferry_pipeline_edge_text(const json_t *end);
 

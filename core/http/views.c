@@ -94,14 +94,7 @@ json_t *ferry_view_exec_list(ferryd *d, const ferry_exec_filter *f)
 /* What a node shows: its execution's status while it runs, else its own. */
 static json_t *views__node(ferryd *d, const ferry_pipeline *p, const ferry_pnode *n)
 {
-    const json_t *def = NULL;
-    size_t i;
-    const json_t *each;
-    json_array_foreach(json_object_get(p->definition, "nodes"), i, each)
-    {
-        if (strcmp(json_string_value(json_object_get(each, "name")), n->name) == 0)
-            def = each;
-    }
+    const json_t *def = ferry_pipeline_def_node(p, n->name);
     const char *status = n->status;
     json_t *exec = json_null();
     ferry_exec *e = NULL;
